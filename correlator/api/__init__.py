@@ -1,0 +1,1 @@
+"""REST handlers for people and tools."""

@@ -1,0 +1,166 @@
+"""The aiohttp application factory: wires the components, each in a cleanup context."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import delete, select, text
+from sqlalchemy.engine import Engine
+
+from correlator.api.alerts import make_list_alerts_handler
+from correlator.config import Config
+from correlator.http_errors import MAX_BODY, error_response, json_errors
+from correlator.ingest.auth import Authenticator
+from correlator.ingest.flapping import FlapDetector
+from correlator.ingest.normalize import IngestPolicy
+from correlator.ingest.receivers import receivers
+from correlator.metrics import Metrics
+from correlator.store import database
+from correlator.store.schema import notifications
+from correlator.store.writer import CommitStats, GroupCommitWriter
+
+log = logging.getLogger(__name__)
+
+CONFIG = web.AppKey("config", Config)
+METRICS = web.AppKey("metrics", Metrics)
+ENGINE = web.AppKey("engine", Engine)
+WRITER = web.AppKey("writer", GroupCommitWriter)
+
+RETENTION_SWEEP_SECONDS = 600
+RETENTION_CHUNK_ROWS = 5000
+
+
+def make_app(config: Config, metrics: Metrics | None = None) -> web.Application:
+    metrics = metrics or Metrics()
+    app = web.Application(client_max_size=config.server.max_body_size,
+                          middlewares=[_timed(metrics), json_errors])
+    app[CONFIG] = config
+    app[METRICS] = metrics
+    app[MAX_BODY] = config.server.max_body_size
+    app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(_retention)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    app.on_startup.append(_add_routes)
+    return app
+
+
+async def _add_routes(app: web.Application) -> None:
+    # Routes need the writer, which exists once the store context has entered.
+    config = app[CONFIG]
+    policy = IngestPolicy(resolve_timeout=timedelta(seconds=config.ingest.resolve_timeout),
+                          classic_label_names=config.ingest.label_names == "classic")
+    authenticators = {name: Authenticator(config.auth.for_endpoint(name))
+                      for name in ("alertmanager", "prometheus", "generic", "api")}
+    for path, receiver in receivers(writer=app[WRITER], policy=policy, metrics=app[METRICS],
+                                    authenticators=authenticators, mappings=config.ingest.mappings):
+        app.router.add_post(path, receiver.handle)
+    app.router.add_get("/api/v1/alerts", _authenticated(authenticators["api"],
+                                                        make_list_alerts_handler(app[ENGINE])))
+
+
+def _authenticated(authenticator: Authenticator, handler):
+    async def handle(request: web.Request) -> web.Response:
+        if authenticator.check(request.headers, b""):
+            return error_response(401, "unauthorized")
+        return await handler(request)
+    return handle
+
+
+def _timed(metrics: Metrics):
+    @web.middleware
+    async def timed(request: web.Request, handler):
+        started = time.perf_counter()
+        try:
+            return await handler(request)
+        finally:
+            route = request.match_info.route.resource
+            name = route.canonical if route is not None else "unmatched"
+            metrics.http_duration.labels(name, request.method).observe(time.perf_counter() - started)
+    return timed
+
+
+async def _store(app: web.Application):
+    config, metrics = app[CONFIG], app[METRICS]
+    engine = database.create_engine(config.database_url)
+    revision = await asyncio.to_thread(database.upgrade, engine)
+    log.info("store ready", extra={"url": database.describe(engine), "revision": revision})
+    flaps = FlapDetector(config.ingest.flapping.max_changes, int(config.ingest.flapping.window * 1e6))
+
+    def on_commit(stats: CommitStats) -> None:
+        metrics.commit_duration.observe(stats.seconds)
+        metrics.commit_alerts.observe(stats.alerts)
+        metrics.commit_requests.inc(stats.requests)
+
+    writer = GroupCommitWriter(engine, flaps, max_pending_alerts=config.store.max_pending_alerts,
+                               on_commit=on_commit, on_failure=metrics.commit_failures.inc)
+    await asyncio.to_thread(writer.start)
+    metrics.gauge("correlator_store_pending_alerts", "Alerts received and waiting for their commit.",
+                  lambda: writer.pending_alerts)
+    app[ENGINE], app[WRITER] = engine, writer
+    yield
+    await asyncio.to_thread(writer.close)
+    engine.dispose()
+    log.info("store closed")
+
+
+async def _retention(app: web.Application):
+    task = asyncio.create_task(_sweep_notifications(app[ENGINE], app[CONFIG].store.raw_retention))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def purge_notifications(engine: Engine, older_than_us: int) -> int:
+    """Delete raw notifications older than the retention, in chunks so writers never wait long."""
+    total = 0
+    while True:
+        with engine.begin() as connection:
+            ids = select(notifications.c.id).where(notifications.c.received_at_us < older_than_us) \
+                .limit(RETENTION_CHUNK_ROWS).scalar_subquery()
+            deleted = connection.execute(delete(notifications).where(notifications.c.id.in_(ids))).rowcount
+        total += deleted
+        if deleted < RETENTION_CHUNK_ROWS:
+            return total
+
+
+async def _sweep_notifications(engine: Engine, retention_seconds: float) -> None:
+    while True:
+        try:
+            cutoff = time.time_ns() // 1000 - int(retention_seconds * 1e6)
+            deleted = await asyncio.to_thread(purge_notifications, engine, cutoff)
+            if deleted:
+                log.info("raw notifications past retention deleted", extra={"rows": deleted})
+        except Exception:  # task boundary: log, keep sweeping
+            log.exception("retention sweep failed")
+        await asyncio.sleep(RETENTION_SWEEP_SECONDS)
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    def ping() -> None:
+        with request.app[ENGINE].connect() as connection:
+            connection.execute(text("SELECT 1"))
+    checks = {"writer": "ok" if request.app[WRITER].running else "stopped"}
+    try:
+        await asyncio.wait_for(asyncio.to_thread(ping), timeout=5)
+        checks["store"] = "ok"
+    except Exception as error:  # any failure means "not ready"; the reason is shown
+        checks["store"] = f"unreachable: {error.__class__.__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return web.json_response({"status": "ready" if ready else "not ready", "checks": checks},
+                             status=200 if ready else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

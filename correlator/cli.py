@@ -1,0 +1,142 @@
+"""The `correlator` command. Wiring only: each subcommand hands over to the module that owns it."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import sys
+from pathlib import Path
+
+import msgspec
+
+from correlator import __version__
+from correlator.config import Config, ConfigError, load_config
+from correlator.shipped import shipped_dir
+
+log = logging.getLogger("correlator")
+
+ENDPOINT_NAMES = ("alertmanager", "prometheus", "generic", "api")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="correlator",
+        description="Turns a flood of monitoring alerts into a few well-described incidents. "
+                    "Alertmanager, Prometheus and any JSON webhook post alerts to it.")
+    parser.add_argument("--version", action="version", version=f"correlator {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", help="run the daemon", description=(
+            "Run the HTTP receiver. Migrates the store first. Flags override the config file, which "
+            "overrides the defaults; CORRELATOR_* environment variables override the file "
+            "(e.g. CORRELATOR_SERVER_PORT=9099)."))
+    _config_flag(serve)
+    serve.add_argument("--host", help="address to listen on (server.host, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (server.port, default 9099)")
+    _db_flag(serve)
+    serve.add_argument("--rules", metavar="DIR", help="directory of YAML rule files (rules.dir)")
+    serve.add_argument("--log-format", choices=("logfmt", "json"), help="log line format (log.format)")
+
+    db = commands.add_parser("db", help="manage the store", description="Manage the store's schema.")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser(
+        "upgrade", help="apply schema migrations",
+        description="Apply every pending Alembic migration to the store and print the revision.")
+    _config_flag(upgrade)
+    _db_flag(upgrade)
+
+    commands.add_parser("version", help="print the version", description="Print the version and exit.")
+    return parser
+
+
+def _config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="YAML config file (default: $CORRELATOR_CONFIG, else the shipped config/correlator.yaml)")
+
+
+def _db_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="URL", help="SQLAlchemy URL of the store (store.url), e.g. "
+                        "postgresql://user@host/correlator; default: SQLite in the data directory")
+
+
+def _with_flags(config: Config, args: argparse.Namespace) -> Config:
+    replace = msgspec.structs.replace
+    server = replace(config.server, **{k: v for k, v in (("host", getattr(args, "host", None)),
+                                                         ("port", getattr(args, "port", None))) if v is not None})
+    store = replace(config.store, url=args.db) if getattr(args, "db", None) else config.store
+    rules = replace(config.rules, dir=args.rules) if getattr(args, "rules", None) else config.rules
+    log_config = replace(config.log, format=args.log_format) if getattr(args, "log_format", None) else config.log
+    return replace(config, server=server, store=store, rules=rules, log=log_config)
+
+
+def check_exposure(config: Config) -> None:
+    """Secure by default: beyond loopback, every endpoint needs credentials unless explicitly allowed."""
+    host = config.server.host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    open_endpoints = [name for name in ENDPOINT_NAMES if not config.auth.for_endpoint(name).has_credentials]
+    if not loopback and open_endpoints and not config.server.allow_unauthenticated_remote:
+        raise ConfigError("server.host", (
+            f"refusing to listen on {host} while {', '.join(open_endpoints)} accept unauthenticated "
+            "requests: configure auth.default (bearer_tokens or basic_auth), or set "
+            "server.allow_unauthenticated_remote: true if the network is trusted"))
+
+
+def _load(args: argparse.Namespace) -> tuple[Config, Path | None]:
+    config, path = load_config(args.config)
+    return _with_flags(config, args), path
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from correlator import logs
+    from correlator.app import make_app
+
+    config, path = _load(args)
+    check_exposure(config)
+    logs.configure(config.log.format, config.log.level)
+    rules_dir = Path(config.rules.dir) if config.rules.dir else shipped_dir("rules")
+    log.info(f"correlator {__version__} starting", extra={
+        "config": str(path) if path else "built-in defaults",
+        "rules": str(rules_dir), "models": str(shipped_dir("models")), "data_dir": str(config.data_dir)})
+    try:
+        import uvloop
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        import asyncio
+        loop = asyncio.new_event_loop()
+    url = f"http://{config.server.host}:{config.server.port}"
+    web.run_app(make_app(config), host=config.server.host, port=config.server.port, loop=loop,
+                 shutdown_timeout=config.server.shutdown_timeout, access_log=None, handle_signals=True,
+                 print=lambda _: log.info("listening", extra={"url": url}))
+    log.info("stopped")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from correlator.store import database
+
+    config, _ = _load(args)
+    engine = database.create_engine(config.database_url)
+    revision = database.upgrade(engine)
+    print(f"{database.describe(engine)} is at revision {revision}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "db":
+            return _db_upgrade(args)
+        print(f"correlator {__version__}")
+        return 0
+    except ConfigError as error:
+        print(f"correlator: {error}", file=sys.stderr)
+        return 2

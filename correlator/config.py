@@ -1,0 +1,252 @@
+"""Typed configuration: defaults, the YAML file, `CORRELATOR_*` environment overrides, validation.
+
+Every error names the key (`server.port`) and says what is expected. Secrets (tokens, passwords,
+DSNs) are written inline, as `{env: NAME}` or as `{file: /path}`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping, get_args, get_origin, get_type_hints
+
+import msgspec
+import yaml
+
+from correlator.ingest.generic import FieldMapping
+from correlator.units import parse_duration, parse_size
+
+ENV_PREFIX = "CORRELATOR_"
+CONFIG_PATH_ENV = "CORRELATOR_CONFIG"
+
+
+class ConfigError(Exception):
+    def __init__(self, key: str, message: str):
+        super().__init__(f"config error at {key}: {message}" if key else f"config error: {message}")
+        self.key = key
+
+
+class Duration(float):
+    """Seconds, written `30s`, `5m`, `4h`."""
+
+
+class ByteSize(int):
+    """Bytes, written `32MiB` or a plain integer."""
+
+
+class Secret(str):
+    """A secret's value; its repr never shows it."""
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+
+def _secret(value: Any) -> Secret:
+    if isinstance(value, str):
+        return Secret(value)
+    if isinstance(value, dict) and list(value) == ["env"]:
+        name = value["env"]
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return Secret(os.environ[name])
+    if isinstance(value, dict) and list(value) == ["file"]:
+        try:
+            return Secret(Path(value["file"]).read_text().rstrip("\r\n"))
+        except OSError as error:
+            raise ValueError(f"cannot read secret file {value['file']}: {error.strerror}") from None
+    raise ValueError("expected a string, {env: VARIABLE} or {file: /path/to/secret}")
+
+
+def _dec_hook(kind: type, value: Any) -> Any:
+    if kind is Duration:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return Duration(value)
+        if isinstance(value, str):
+            return Duration(parse_duration(value))
+        raise ValueError("expected a duration such as 30s, 5m, 4h")
+    if kind is ByteSize:
+        return ByteSize(parse_size(value))
+    if kind is Secret:
+        return _secret(value)
+    raise NotImplementedError
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = 9099
+    max_body_size: ByteSize = ByteSize(64 * 2**20)
+    # Listening beyond loopback without credentials must be asked for explicitly.
+    allow_unauthenticated_remote: bool = False
+    shutdown_timeout: Duration = Duration(30)
+
+
+class StoreConfig(_Section):
+    url: Secret | None = None
+    data_dir: str = ""
+    raw_retention: Duration = Duration(7 * 86400)
+    max_pending_alerts: int = 200_000
+
+
+class FlappingConfig(_Section):
+    max_changes: int = 4
+    window: Duration = Duration(3600)
+
+
+class IngestConfig(_Section):
+    resolve_timeout: Duration = Duration(300)
+    label_names: Literal["utf8", "classic"] = "utf8"
+    flapping: FlappingConfig = FlappingConfig()
+    mappings: dict[str, FieldMapping] = {}
+
+
+class BasicCredential(_Section):
+    username: str
+    password: Secret
+
+
+class HmacConfig(_Section):
+    secret: Secret
+    header: str = "X-Grafana-Alert-Signature"
+    timestamp_header: str = ""
+
+
+class AuthConfig(_Section):
+    bearer_tokens: list[Secret] = []
+    basic_auth: list[BasicCredential] = []
+    hmac: HmacConfig | None = None
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.bearer_tokens or self.basic_auth or self.hmac)
+
+
+class AuthSection(_Section):
+    default: AuthConfig = AuthConfig()
+    alertmanager: AuthConfig | None = None
+    prometheus: AuthConfig | None = None
+    generic: AuthConfig | None = None
+    api: AuthConfig | None = None
+
+    def for_endpoint(self, name: Literal["alertmanager", "prometheus", "generic", "api"]) -> AuthConfig:
+        return getattr(self, name) or self.default
+
+
+class LogConfig(_Section):
+    format: Literal["logfmt", "json"] = "logfmt"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class RulesConfig(_Section):
+    dir: str = ""
+
+
+class Config(_Section):
+    server: ServerConfig = ServerConfig()
+    store: StoreConfig = StoreConfig()
+    ingest: IngestConfig = IngestConfig()
+    auth: AuthSection = AuthSection()
+    log: LogConfig = LogConfig()
+    rules: RulesConfig = RulesConfig()
+
+    @property
+    def data_dir(self) -> Path:
+        if self.store.data_dir:
+            return Path(self.store.data_dir).expanduser()
+        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        return Path(base) / "correlator"
+
+    @property
+    def database_url(self) -> str:
+        return self.store.url or f"sqlite:///{self.data_dir / 'correlator.db'}"
+
+
+def _env_path(struct: type, words: list[str], variable: str) -> list[str]:
+    """Resolve `SERVER_MAX_BODY_SIZE` to ["server", "max_body_size"] against the schema."""
+    hints = get_type_hints(struct)
+    for width in range(len(words), 0, -1):
+        name = "_".join(words[:width]).lower()
+        if name in hints:
+            rest = words[width:]
+            if not rest:
+                return [name]
+            inner = hints[name]
+            inner = next((arg for arg in get_args(inner) if isinstance(arg, type)
+                          and issubclass(arg, msgspec.Struct)), inner)
+            if isinstance(inner, type) and issubclass(inner, msgspec.Struct):
+                return [name, *_env_path(inner, rest, variable)]
+    raise ConfigError(variable, "no such configuration key; see config/correlator.yaml for the keys")
+
+
+def _apply_environment(document: dict, environ: Mapping[str, str]) -> dict:
+    for variable, text in sorted(environ.items()):
+        if not variable.startswith(ENV_PREFIX) or variable == CONFIG_PATH_ENV:
+            continue
+        path = _env_path(Config, variable[len(ENV_PREFIX):].split("_"), variable)
+        node = document
+        for key in path[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        try:
+            node[path[-1]] = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            node[path[-1]] = text
+    return document
+
+
+def _key_of(error: msgspec.ValidationError) -> tuple[str, str]:
+    text = str(error)
+    reason, _, where = text.rpartition(" - at `$")
+    if not reason:
+        return "", text
+    key = where.rstrip("`").lstrip(".")
+    if reason.startswith("Object contains unknown field `"):
+        unknown = reason.split("`")[1]
+        return f"{key}.{unknown}" if key else unknown, "unknown key (check its spelling and section)"
+    return key, reason
+
+
+def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Config:
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigError("", "the file must hold a YAML mapping of sections (server, store, ingest, ...)")
+    document = _apply_environment(document, os.environ if environ is None else environ)
+    try:
+        config = msgspec.convert(document, Config, dec_hook=_dec_hook)
+    except msgspec.ValidationError as error:
+        raise ConfigError(*_key_of(error)) from None
+    if not 0 < config.server.port < 65536:
+        raise ConfigError("server.port", f"expected a TCP port between 1 and 65535, got {config.server.port}")
+    for name, mapping in config.ingest.mappings.items():
+        bad = [value for value in mapping.status_values.values() if value not in ("firing", "resolved")]
+        if bad:
+            raise ConfigError(f"ingest.mappings.{name}.status_values",
+                              f"values must be firing or resolved, got {bad[0]!r}")
+    return config
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> tuple[Config, Path | None]:
+    """Load the file (the shipped default when `path` is None and CORRELATOR_CONFIG is unset)."""
+    from correlator.shipped import default_config_path
+
+    environ = os.environ if environ is None else environ
+    if path is None and environ.get(CONFIG_PATH_ENV):
+        path = Path(environ[CONFIG_PATH_ENV])
+    if path is None:
+        path = default_config_path()
+        if not path.is_file():
+            return parse_config({}, environ), None
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise ConfigError("", f"cannot read {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError("", f"{where}: invalid YAML: {getattr(error, 'problem', error)}") from None
+    return parse_config(document, environ), path

@@ -1,0 +1,50 @@
+"""The vocabulary shared by every step: alerts as they are received and stored."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Mapping
+
+
+class AlertStatus(enum.StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Source(enum.StrEnum):
+    """The endpoint an alert was posted to; also the `source` of a recording line."""
+
+    ALERTMANAGER = "alertmanager"
+    PROMETHEUS = "prometheus"
+    GENERIC = "generic"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert as a sender reported it at `received_at`, normalised across sources.
+
+    `ends_at` is None while the sender says nothing of an end (Alertmanager's zero time);
+    a firing alert with `ends_at` set expires then unless the sender extends it
+    (the Alertmanager v2 API contract Prometheus follows).
+    """
+
+    fingerprint: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    status: AlertStatus
+    starts_at: datetime
+    ends_at: datetime | None
+    generator_url: str
+    source: str
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RawNotification:
+    """A request body exactly as received, kept for audit and replay."""
+
+    source: str
+    received_at: datetime
+    body: bytes

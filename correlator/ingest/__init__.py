@@ -1,0 +1,1 @@
+"""Receiving alerts: HTTP receivers, payload parsers per source, authentication, fingerprints."""

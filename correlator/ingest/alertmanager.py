@@ -1,0 +1,98 @@
+"""Parsers for the two Alertmanager wire shapes: its webhook (v4) and its v2 alerts API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from correlator.domain import AlertStatus, Source
+from correlator.ingest.errors import FieldError, PayloadError, from_msgspec
+from correlator.ingest.normalize import IngestPolicy, ParsedAlerts, build_alert, collect
+
+# Grafana's webhook contact point sends the same envelope with version "1".
+SUPPORTED_WEBHOOK_VERSIONS = ("4", "1")
+
+
+class _WebhookAlert(msgspec.Struct):
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    startsAt: datetime
+    annotations: dict[str, str] = {}
+    endsAt: datetime | None = None
+    generatorURL: str = ""
+    fingerprint: str = ""
+
+
+class _Webhook(msgspec.Struct):
+    """Fields we use; the rest (groupKey, notification_reason, routeLabels...) is ignored."""
+
+    version: str
+    alerts: list[_WebhookAlert]
+
+
+class _PostableAlert(msgspec.Struct):
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    startsAt: datetime | None = None
+    endsAt: datetime | None = None
+    generatorURL: str = ""
+
+
+_webhook_decoder = msgspec.json.Decoder(_Webhook)
+_postable_decoder = msgspec.json.Decoder(list[_PostableAlert])
+
+
+def _decode(decoder: msgspec.json.Decoder, body: bytes):
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as error:
+        raise PayloadError("invalid payload", [from_msgspec(error)]) from None
+    except msgspec.DecodeError as error:
+        raise PayloadError("malformed JSON", [FieldError("$", str(error))]) from None
+
+
+def parse_alertmanager_webhook(body: bytes, received_at: datetime, policy: IngestPolicy) -> ParsedAlerts:
+    """An Alertmanager webhook notification: a snapshot of one aggregation group."""
+    message = _decode(_webhook_decoder, body)
+    if message.version not in SUPPORTED_WEBHOOK_VERSIONS:
+        raise PayloadError("unsupported webhook version", [FieldError(
+            "version", f"got {message.version!r}, expected \"4\" (Alertmanager webhook payload)")])
+    return collect([
+        build_alert(
+            f"alerts[{index}]",
+            labels=alert.labels,
+            annotations=alert.annotations,
+            status=AlertStatus(alert.status),
+            starts_at=alert.startsAt,
+            ends_at=alert.endsAt,
+            generator_url=alert.generatorURL,
+            fingerprint_hint=alert.fingerprint,
+            source=Source.ALERTMANAGER,
+            received_at=received_at,
+            policy=policy,
+        )
+        for index, alert in enumerate(message.alerts)
+    ])
+
+
+def parse_postable_alerts(body: bytes, received_at: datetime, policy: IngestPolicy) -> ParsedAlerts:
+    """Alertmanager's `POST /api/v2/alerts` body, as Prometheus sends it: status follows endsAt."""
+    alerts = _decode(_postable_decoder, body)
+    return collect([
+        build_alert(
+            f"[{index}]",
+            labels=alert.labels,
+            annotations=alert.annotations,
+            status=None,
+            starts_at=alert.startsAt,
+            ends_at=alert.endsAt,
+            generator_url=alert.generatorURL,
+            fingerprint_hint="",
+            source=Source.PROMETHEUS,
+            received_at=received_at,
+            policy=policy,
+        )
+        for index, alert in enumerate(alerts)
+    ])

@@ -1,0 +1,67 @@
+"""Request authentication as Alertmanager's `http_config` (and Grafana) can send it: bearer tokens,
+basic auth, and an HMAC-SHA256 body signature. Several credentials may be valid at once (rotation);
+every comparison is constant-time and every configured credential is compared."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+
+from correlator.config import AuthConfig
+
+# A signature timestamp older than this (or this far in the future) is a replay.
+MAX_SIGNATURE_AGE_SECONDS = 300
+
+
+def _matches_any(presented: bytes, accepted: list[bytes]) -> bool:
+    found = False
+    for candidate in accepted:
+        found |= hmac.compare_digest(presented, candidate)
+    return found
+
+
+class Authenticator:
+    def __init__(self, config: AuthConfig):
+        self._tokens = [token.encode() for token in config.bearer_tokens]
+        self._basic = [f"{c.username}:{c.password}".encode() for c in config.basic_auth]
+        self._hmac = config.hmac
+
+    @property
+    def required(self) -> bool:
+        return bool(self._tokens or self._basic or self._hmac)
+
+    def check(self, headers, body: bytes) -> str | None:
+        """None when the request may pass, else the reason it may not (for logs, never the client)."""
+        if self._tokens or self._basic:
+            scheme, _, credentials = headers.get("Authorization", "").partition(" ")
+            if scheme.lower() == "bearer" and self._tokens:
+                if not _matches_any(credentials.strip().encode(), self._tokens):
+                    return "bearer token not accepted"
+            elif scheme.lower() == "basic" and self._basic:
+                try:
+                    decoded = base64.b64decode(credentials.strip(), validate=True)
+                except (binascii.Error, ValueError):
+                    return "malformed basic credentials"
+                if not _matches_any(decoded, self._basic):
+                    return "basic credentials not accepted"
+            else:
+                return "missing or unsupported Authorization header"
+        if self._hmac:
+            return self._check_signature(headers, body)
+        return None
+
+    def _check_signature(self, headers, body: bytes) -> str | None:
+        presented = headers.get(self._hmac.header, "").strip().lower().encode()
+        if not presented:
+            return f"missing {self._hmac.header} header"
+        signed = body
+        if self._hmac.timestamp_header:
+            stamp = headers.get(self._hmac.timestamp_header, "")
+            if not stamp.isdigit() or abs(time.time() - int(stamp)) > MAX_SIGNATURE_AGE_SECONDS:
+                return f"missing or stale {self._hmac.timestamp_header} header"
+            signed = stamp.encode() + b":" + body
+        expected = hmac.new(self._hmac.secret.encode(), signed, hashlib.sha256).hexdigest().encode()
+        return None if hmac.compare_digest(presented, expected) else "signature does not match"

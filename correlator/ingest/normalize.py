@@ -1,0 +1,110 @@
+"""Alertmanager's validation and defaults, applied to every source alike.
+
+Each parser only maps its wire shape onto `build_alert`; the rules of what makes a valid
+alert (Alertmanager's `alert.Validate` and `postAlertsHandler` defaults) live here once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Mapping
+
+from correlator.domain import Alert, AlertStatus
+from correlator.ingest.errors import FieldError
+from correlator.ingest.fingerprint import fingerprint
+
+_CLASSIC_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_FINGERPRINT = re.compile(r"[0-9a-f]{16}")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestPolicy:
+    resolve_timeout: timedelta = timedelta(minutes=5)
+    # Alertmanager >= 0.27 accepts any UTF-8 label name; "classic" is Prometheus 2's [a-zA-Z_][a-zA-Z0-9_]*.
+    classic_label_names: bool = False
+
+
+def to_utc(value: datetime | None) -> datetime | None:
+    """UTC, with Go's zero time (year 1, "not set") as None. Never shifts year 1: that would overflow."""
+    if value is None or value.year <= 1:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _name_errors(path: str, names: Mapping[str, str], policy: IngestPolicy) -> list[FieldError]:
+    errors = []
+    for name in names:
+        if not name:
+            errors.append(FieldError(path, "empty name"))
+        elif policy.classic_label_names and not _CLASSIC_LABEL_NAME.fullmatch(name):
+            errors.append(FieldError(f"{path}.{name}", "invalid name: must match [a-zA-Z_][a-zA-Z0-9_]*"))
+    return errors
+
+
+def build_alert(
+    path: str,
+    *,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    status: AlertStatus | None,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    generator_url: str,
+    fingerprint_hint: str,
+    source: str,
+    received_at: datetime,
+    policy: IngestPolicy,
+) -> Alert | list[FieldError]:
+    """Validate and complete one alert; `status=None` means "derive it from endsAt" (v2 API)."""
+    labels = {name: value for name, value in labels.items() if value != ""}
+    errors = _name_errors(f"{path}.labels", labels, policy)
+    errors += _name_errors(f"{path}.annotations", annotations, policy)
+    if not labels:
+        errors.append(FieldError(f"{path}.labels", "at least one label with a non-empty value is required"))
+    starts_at, ends_at = to_utc(starts_at), to_utc(ends_at)
+    if starts_at is None:
+        starts_at = ends_at if ends_at is not None and ends_at < received_at else received_at
+    if status is None:
+        if ends_at is None:
+            ends_at = received_at + policy.resolve_timeout
+        status = AlertStatus.RESOLVED if ends_at <= received_at else AlertStatus.FIRING
+    elif status is AlertStatus.RESOLVED and ends_at is None:
+        ends_at = received_at
+    if ends_at is not None and ends_at < starts_at:
+        errors.append(FieldError(f"{path}.endsAt", "must not be before startsAt"))
+    if errors:
+        return errors
+    return Alert(
+        fingerprint=fingerprint_hint if _FINGERPRINT.fullmatch(fingerprint_hint) else fingerprint(labels),
+        labels=labels,
+        annotations=dict(annotations),
+        status=status,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        generator_url=generator_url,
+        source=source,
+        received_at=received_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAlerts:
+    """What a body yields: the valid alerts (stored) and the invalid ones (reported)."""
+
+    alerts: list[Alert]
+    errors: list[FieldError]
+
+
+def collect(results: list[Alert | list[FieldError]]) -> ParsedAlerts:
+    alerts: list[Alert] = []
+    errors: list[FieldError] = []
+    for result in results:
+        if isinstance(result, Alert):
+            alerts.append(result)
+        else:
+            errors.extend(result)
+    return ParsedAlerts(alerts, errors)

@@ -1,0 +1,97 @@
+"""HTTP receivers: authenticate, parse, store, and only then answer 2xx."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from aiohttp import web
+
+from correlator.domain import RawNotification, Source
+from correlator.http_errors import error_response
+from correlator.ingest.alertmanager import parse_alertmanager_webhook, parse_postable_alerts
+from correlator.ingest.auth import Authenticator
+from correlator.ingest.errors import FieldError, PayloadError
+from correlator.ingest.generic import GENERIC_FORMAT, FieldMapping, parse_mapped
+from correlator.ingest.normalize import IngestPolicy, ParsedAlerts
+from correlator.metrics import Metrics
+from correlator.store.writer import GroupCommitWriter, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+Parser = Callable[[bytes, datetime, IngestPolicy], ParsedAlerts]
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """One ingest endpoint: its auth, its parser and where its alerts go."""
+
+    endpoint: str
+    source: str
+    parse: Parser
+    authenticator: Authenticator
+    writer: GroupCommitWriter
+    policy: IngestPolicy
+    metrics: Metrics
+
+    async def handle(self, request: web.Request) -> web.Response:
+        response = await self._handle(request)
+        self.metrics.ingest_requests.labels(self.endpoint, str(response.status)).inc()
+        return response
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        denied = self.authenticator.check(request.headers, body)
+        if denied:
+            log.warning("unauthenticated request", extra={"endpoint": self.endpoint, "reason": denied,
+                                                          "remote": request.remote})
+            return web.json_response({"error": "unauthorized", "details": []}, status=401,
+                                     headers={"WWW-Authenticate": 'Bearer realm="correlator"'})
+        if not _is_json(request.content_type):
+            return error_response(415, f"unsupported content type {request.content_type!r}",
+                                  [FieldError("Content-Type", "expected application/json")])
+        received_at = datetime.now(timezone.utc)
+        try:
+            parsed = self.parse(body, received_at, self.policy)
+        except PayloadError as error:
+            return error_response(400, error.message, error.details)
+        try:
+            await self.writer.write(parsed.alerts, RawNotification(self.source, received_at, body))
+        except StoreUnavailable as error:
+            log.warning("store unavailable, answering 503", extra={"endpoint": self.endpoint,
+                                                                   "reason": str(error)})
+            return error_response(503, f"store unavailable ({error}); retry later")
+        self.metrics.ingest_alerts.labels(self.source).inc(len(parsed.alerts))
+        if parsed.errors:
+            self.metrics.ingest_invalid_alerts.labels(self.source).inc(len({e.path.split(".")[0]
+                                                                            for e in parsed.errors}))
+            # Best effort, as Alertmanager's own API: the valid alerts are stored, the rest reported.
+            return error_response(400, "invalid alerts", parsed.errors, accepted=len(parsed.alerts))
+        return web.json_response({"status": "success", "accepted": len(parsed.alerts)})
+
+
+def mapped_parser(mapping: FieldMapping, source: str) -> Parser:
+    return lambda body, received_at, policy: parse_mapped(body, received_at, policy, mapping, source)
+
+
+def receivers(*, writer: GroupCommitWriter, policy: IngestPolicy, metrics: Metrics,
+              authenticators: dict[str, Authenticator],
+              mappings: dict[str, FieldMapping]) -> list[tuple[str, Receiver]]:
+    """(path, receiver) for every ingest endpoint, mapped ones included."""
+    def make(endpoint: str, source: str, parse: Parser) -> Receiver:
+        return Receiver(endpoint, source, parse, authenticators[endpoint], writer, policy, metrics)
+
+    routes = [
+        ("/api/v1/alertmanager", make("alertmanager", Source.ALERTMANAGER, parse_alertmanager_webhook)),
+        ("/api/v2/alerts", make("prometheus", Source.PROMETHEUS, parse_postable_alerts)),
+        ("/api/v1/alerts", make("generic", Source.GENERIC, mapped_parser(GENERIC_FORMAT, Source.GENERIC))),
+    ]
+    for name, mapping in sorted(mappings.items()):
+        routes.append((f"/api/v1/alerts/{name}", make("generic", Source.GENERIC, mapped_parser(mapping, name))))
+    return routes

@@ -1,0 +1,55 @@
+"""Metric definitions on a registry we own (no process-global state, so tests can build many apps).
+Counters and histograms update inline; gauges of state are read at scrape time from values the
+components already hold in memory (no I/O in a collector)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from correlator import __version__
+from correlator.domain import Source
+
+ENDPOINTS = ("alertmanager", "prometheus", "generic")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        Info("correlator_build", "Build information.", registry=self.registry).info({"version": __version__})
+        self.ingest_requests = Counter(
+            "correlator_ingest_requests_total", "Alert notifications received, by endpoint and HTTP code.",
+            ["endpoint", "code"], registry=self.registry)
+        self.ingest_alerts = Counter(
+            "correlator_ingest_alerts_total", "Alerts durably stored (repeats included), by source.",
+            ["source"], registry=self.registry)
+        self.ingest_invalid_alerts = Counter(
+            "correlator_ingest_invalid_alerts_total", "Alerts rejected by validation, by source.",
+            ["source"], registry=self.registry)
+        self.http_duration = Histogram(
+            "correlator_http_request_duration_seconds", "HTTP request latency, by route and method.",
+            ["route", "method"], registry=self.registry,
+            buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+        self.commit_duration = Histogram(
+            "correlator_store_commit_duration_seconds", "Time of one group commit.", registry=self.registry,
+            buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
+        self.commit_alerts = Histogram(
+            "correlator_store_commit_alerts", "Alerts written by one group commit.", registry=self.registry,
+            buckets=(1, 10, 100, 1000, 10000, 100000))
+        self.commit_requests = Counter(
+            "correlator_store_committed_requests_total", "Requests answered by group commits.",
+            registry=self.registry)
+        self.commit_failures = Counter(
+            "correlator_store_commit_failures_total", "Group commits that failed (requests answered 503).",
+            registry=self.registry)
+        for endpoint in ENDPOINTS:
+            for code in ("200", "400", "401", "413", "415", "503"):
+                self.ingest_requests.labels(endpoint, code)
+        for source in Source:
+            self.ingest_alerts.labels(source.value)
+            self.ingest_invalid_alerts.labels(source.value)
+
+    def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """A gauge whose value is read from memory at scrape time."""
+        Gauge(name, documentation, registry=self.registry).set_function(read)

@@ -1,0 +1,110 @@
+"""Reading stored alert episodes: newest first, filtered, with keyset pagination."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy.engine import Engine
+
+from correlator.domain import AlertStatus
+from correlator.rules.matchers import Matcher, matches_all
+from correlator.store.schema import alerts, from_us
+
+# Label matchers are evaluated in Python (the same code as rules); a page scans at most this many rows
+# and hands back a cursor to go on, so a selective filter never turns into an unbounded scan.
+MAX_SCANNED_ROWS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    fingerprint: str
+    status: AlertStatus
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime | None
+    generator_url: str
+    source: str
+    first_seen: datetime
+    last_seen: datetime
+    notifications: int
+    flapping: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    alerts: list[StoredAlert]
+    next_cursor: str | None
+
+
+class CursorError(ValueError):
+    pass
+
+
+def _encode_cursor(starts_at_us: int, row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{starts_at_us}:{row_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        starts, _, row_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
+        return int(starts), int(row_id)
+    except (ValueError, UnicodeDecodeError):
+        raise CursorError("not a cursor returned by this API") from None
+
+
+def _active(now_us: int):
+    return and_(alerts.c.status == AlertStatus.FIRING.value,
+                or_(alerts.c.ends_at_us.is_(None), alerts.c.ends_at_us > now_us))
+
+
+def list_alerts(engine: Engine, *, now_us: int, status: AlertStatus | None = None,
+                matchers: list[Matcher] = (), limit: int = 100, cursor: str | None = None) -> Page:
+    """A firing episode whose endsAt has passed without a resolve is reported resolved (timed out)."""
+    query = select(alerts).order_by(alerts.c.starts_at_us.desc(), alerts.c.id.desc())
+    if status is AlertStatus.FIRING:
+        query = query.where(_active(now_us))
+    elif status is AlertStatus.RESOLVED:
+        query = query.where(~_active(now_us))
+    position = _decode_cursor(cursor) if cursor else None
+    found: list[StoredAlert] = []
+    scanned = 0
+    with engine.connect() as connection:
+        while len(found) < limit and scanned < MAX_SCANNED_ROWS:
+            chunk = query
+            if position is not None:
+                chunk = chunk.where(tuple_(alerts.c.starts_at_us, alerts.c.id) < position)
+            rows = connection.execute(chunk.limit(min(max(limit * 2, 100), MAX_SCANNED_ROWS))).all()
+            if not rows:
+                return Page(found, None)
+            for row in rows:
+                scanned += 1
+                position = (row.starts_at_us, row.id)
+                labels = msgspec.json.decode(row.labels)
+                if matches_all(matchers, labels):
+                    found.append(_stored(row, labels, now_us))
+                    if len(found) == limit:
+                        break
+    return Page(found, _encode_cursor(*position))
+
+
+def _stored(row, labels: dict[str, str], now_us: int) -> StoredAlert:
+    active = row.status == AlertStatus.FIRING.value and (row.ends_at_us is None or row.ends_at_us > now_us)
+    return StoredAlert(
+        fingerprint=row.fingerprint,
+        status=AlertStatus.FIRING if active else AlertStatus.RESOLVED,
+        labels=labels,
+        annotations=msgspec.json.decode(row.annotations),
+        starts_at=from_us(row.starts_at_us),
+        ends_at=from_us(row.ends_at_us) if row.ends_at_us is not None else None,
+        generator_url=row.generator_url,
+        source=row.source,
+        first_seen=from_us(row.first_seen_us),
+        last_seen=from_us(row.last_seen_us),
+        notifications=row.notifications,
+        flapping=bool(row.flapping),
+    )

@@ -1,0 +1,61 @@
+"""Connecting to the store (SQLite by default, PostgreSQL in production) and migrating it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import sqlalchemy
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def normalise_url(url: str) -> URL:
+    """`postgresql://` means psycopg 3 here (SQLAlchemy's own default driver is not installed)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def create_engine(url: str) -> Engine:
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sqlalchemy.create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sqlalchemy.create_engine(parsed, pool_pre_ping=True, pool_size=4, max_overflow=4)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets readers run beside the writer; synchronous=FULL makes every commit survive power loss,
+    # which is what a 2xx promises.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def upgrade(engine: Engine) -> str:
+    """Apply every Alembic migration; returns the revision now in force."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        from alembic.runtime.migration import MigrationContext
+        return MigrationContext.configure(connection).get_current_revision() or "base"
+
+
+def describe(engine: Engine) -> str:
+    """The URL to show in logs, password hidden."""
+    return engine.url.render_as_string(hide_password=True)

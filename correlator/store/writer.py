@@ -1,0 +1,228 @@
+"""Group commit: one writer thread commits everything pending in one transaction, then answers
+all those requests. A request is answered only after its alerts are committed (a 2xx is durable),
+and a storm of small requests costs one fsync per batch instead of one per request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import msgspec
+from sqlalchemy import bindparam, case, literal_column, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from correlator.domain import Alert, AlertStatus, RawNotification
+from correlator.ingest.flapping import FlapDetector
+from correlator.store.schema import alerts, notifications, to_us
+
+log = logging.getLogger(__name__)
+
+_encode = msgspec.json.Encoder(order="sorted").encode
+
+
+class StoreUnavailable(Exception):
+    """The store cannot take the request now (down, overloaded or shutting down): answer 503."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    alerts: list[Alert]
+    raw: RawNotification | None
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+
+
+@dataclass(frozen=True, slots=True)
+class CommitStats:
+    requests: int
+    alerts: int
+    seconds: float
+
+
+class _DriverStatement:
+    """An SQLAlchemy statement compiled once for the dialect, run through the raw DBAPI cursor
+    (executemany without SQLAlchemy's per-row bind processing: the hot path)."""
+
+    def __init__(self, statement, engine: Engine):
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql = str(compiled)
+        self.order = compiled.positiontup if compiled.positional else None
+
+    def rows(self, rows: list[dict[str, Any]]) -> list:
+        if self.order is None:
+            return rows
+        return [tuple(row[name] for name in self.order) for row in rows]
+
+
+def _alert_upsert(engine: Engine):
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    columns = ["fingerprint", "starts_at_us", "ends_at_us", "status", "labels", "annotations",
+               "generator_url", "source", "first_seen_us", "last_seen_us", "notifications", "flapping"]
+    statement = insert(alerts).values({name: bindparam(name) for name in columns})
+    new = statement.excluded
+    stored_resolved = alerts.c.status == literal_column(f"'{AlertStatus.RESOLVED.value}'")
+    # Monotonic per episode: a late "firing" snapshot never reopens a resolved episode.
+    return statement.on_conflict_do_update(
+        index_elements=[alerts.c.fingerprint, alerts.c.starts_at_us],
+        set_={
+            "status": case((stored_resolved, alerts.c.status), else_=new.status),
+            "ends_at_us": case((stored_resolved, alerts.c.ends_at_us), else_=new.ends_at_us),
+            "annotations": new.annotations,
+            "generator_url": new.generator_url,
+            "last_seen_us": new.last_seen_us,
+            "notifications": alerts.c.notifications + new.notifications,
+            "flapping": new.flapping,
+        },
+    )
+
+
+class GroupCommitWriter:
+    def __init__(self, engine: Engine, flaps: FlapDetector, *, max_pending_alerts: int = 200_000,
+                 max_batch_alerts: int = 20_000, on_commit: Callable[[CommitStats], None] | None = None,
+                 on_failure: Callable[[], None] | None = None):
+        self._engine = engine
+        self._flaps = flaps
+        self._max_pending = max_pending_alerts
+        self._max_batch = max_batch_alerts
+        self._on_commit = on_commit or (lambda stats: None)
+        self._on_failure = on_failure or (lambda: None)
+        self._upsert = _DriverStatement(_alert_upsert(engine), engine)
+        self._insert_raw = _DriverStatement(
+            notifications.insert().values({name: bindparam(name) for name in
+                                           ("received_at_us", "source", "alert_count", "body")}), engine)
+        self._queue: deque[_Pending] = deque()
+        self._pending_alerts = 0
+        self._condition = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+
+    @property
+    def pending_alerts(self) -> int:
+        return self._pending_alerts
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._closing
+
+    def start(self) -> None:
+        self._rebuild_flap_state()
+        self._thread.start()
+
+    async def write(self, batch: list[Alert], raw: RawNotification | None) -> None:
+        """Return once `batch` and `raw` are committed; raise StoreUnavailable otherwise."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._condition:
+            if self._closing:
+                raise StoreUnavailable("shutting down")
+            if self._pending_alerts and self._pending_alerts + len(batch) > self._max_pending:
+                raise StoreUnavailable(f"overloaded: {self._pending_alerts} alerts waiting for commit")
+            self._queue.append(_Pending(batch, raw, future, loop))
+            self._pending_alerts += len(batch)
+            self._condition.notify()
+        await asyncio.shield(future)
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the thread."""
+        with self._condition:
+            self._closing = True
+            self._condition.notify()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _take_batch(self) -> list[_Pending] | None:
+        with self._condition:
+            while not self._queue and not self._closing:
+                self._condition.wait()
+            if not self._queue:
+                return None
+            batch, size = [], 0
+            while self._queue and (not batch or size + len(self._queue[0].alerts) <= self._max_batch):
+                item = self._queue.popleft()
+                batch.append(item)
+                size += len(item.alerts)
+            self._pending_alerts -= size
+            return batch
+
+    def _run(self) -> None:
+        while (batch := self._take_batch()) is not None:
+            started = time.perf_counter()
+            try:
+                self._commit(batch)
+            except Exception as error:  # task boundary: every waiting request learns of it
+                log.error("commit failed", extra={"error": str(error), "requests": len(batch)})
+                self._on_failure()
+                failure = StoreUnavailable(f"store error: {error.__class__.__name__}")
+                for item in batch:
+                    item.loop.call_soon_threadsafe(_settle, item.future, failure)
+                continue
+            for item in batch:
+                item.loop.call_soon_threadsafe(_settle, item.future, None)
+            self._on_commit(CommitStats(len(batch), sum(len(item.alerts) for item in batch),
+                                        time.perf_counter() - started))
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        rows, raws = [], []
+        for item in batch:
+            for alert in item.alerts:
+                rows.append(self._row(alert))
+            if item.raw is not None:
+                raws.append({"received_at_us": to_us(item.raw.received_at), "source": item.raw.source,
+                             "alert_count": len(item.alerts), "body": item.raw.body})
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            if raws:
+                cursor.executemany(self._insert_raw.sql, self._insert_raw.rows(raws))
+            if rows:
+                cursor.executemany(self._upsert.sql, self._upsert.rows(rows))
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
+
+    def _row(self, alert: Alert) -> dict[str, Any]:
+        starts = to_us(alert.starts_at)
+        ends = to_us(alert.ends_at) if alert.ends_at is not None else None
+        seen = to_us(alert.received_at)
+        resolved = alert.status is AlertStatus.RESOLVED
+        return {
+            "fingerprint": alert.fingerprint, "starts_at_us": starts, "ends_at_us": ends,
+            "status": alert.status.value, "labels": _encode(alert.labels),
+            "annotations": _encode(alert.annotations), "generator_url": alert.generator_url,
+            "source": str(alert.source), "first_seen_us": seen, "last_seen_us": seen, "notifications": 1,
+            "flapping": self._flaps.observe(alert.fingerprint, starts, ends, resolved),
+        }
+
+    def _rebuild_flap_state(self) -> None:
+        """Replay recent episodes into the flap detector so a restart does not forget flapping."""
+        with self._engine.connect() as connection:
+            latest = connection.execute(select(alerts.c.last_seen_us).order_by(
+                alerts.c.last_seen_us.desc()).limit(1)).scalar()
+            if latest is None:
+                return
+            horizon = latest - self._flaps.window_us
+            recent = connection.execute(
+                select(alerts.c.fingerprint, alerts.c.starts_at_us, alerts.c.ends_at_us, alerts.c.status)
+                .where((alerts.c.starts_at_us > horizon) | (alerts.c.ends_at_us > horizon)
+                       | (alerts.c.status == AlertStatus.FIRING.value))
+                .order_by(alerts.c.starts_at_us))
+            for fingerprint, starts, ends, status in recent:
+                self._flaps.observe(fingerprint, starts, ends, status == AlertStatus.RESOLVED.value)
+
+
+def _settle(future: asyncio.Future, error: Exception | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)

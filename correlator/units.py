@@ -1,0 +1,55 @@
+"""Durations and sizes written the way Prometheus and Alertmanager users write them."""
+
+from __future__ import annotations
+
+import re
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+_DURATION_RE = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9,
+               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+_SIZE_RE = re.compile(r"\s*(\d+)\s*([a-zA-Z]*)\s*")
+
+
+def parse_duration(text: str) -> float:
+    """Parse a Prometheus duration (`30s`, `5m`, `1h30m`, `0`) into seconds."""
+    if text == "0":
+        return 0.0
+    pos, total, last_unit = 0, 0.0, None
+    for match in _DURATION_RE.finditer(text):
+        if match.start() != pos:
+            break
+        unit = match.group(2)
+        if last_unit is not None and _DURATION_UNITS[unit] >= _DURATION_UNITS[last_unit]:
+            raise ValueError(f"invalid duration {text!r}: units must go from largest to smallest")
+        total += int(match.group(1)) * _DURATION_UNITS[unit]
+        pos, last_unit = match.end(), unit
+    if pos != len(text) or not text:
+        raise ValueError(f"invalid duration {text!r}: expected a number and a unit such as 30s, 5m, 4h, 1d")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest Prometheus duration string for a whole number of seconds (milliseconds kept)."""
+    if seconds == 0:
+        return "0s"
+    millis = round(seconds * 1000)
+    parts = []
+    for unit in ("w", "d", "h", "m", "s"):
+        size = int(_DURATION_UNITS[unit] * 1000)
+        if millis >= size:
+            parts.append(f"{millis // size}{unit}")
+            millis %= size
+    if millis:
+        parts.append(f"{millis}ms")
+    return "".join(parts)
+
+
+def parse_size(text: str | int) -> int:
+    """Parse a byte size: an integer, or `32MiB`, `64MB`, `1GiB`."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    match = _SIZE_RE.fullmatch(str(text))
+    if not match or match.group(2).upper() not in _SIZE_UNITS:
+        raise ValueError(f"invalid size {text!r}: expected bytes or a number with KiB, MiB, GiB, KB, MB, GB")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
