@@ -56,7 +56,7 @@ async def _add_routes(app: web.Application) -> None:
     config = app[CONFIG]
     policy = IngestPolicy(resolve_timeout=timedelta(seconds=config.ingest.resolve_timeout),
                           classic_label_names=config.ingest.label_names == "classic")
-    authenticators = {name: Authenticator(config.auth.for_endpoint(name))
+    authenticators = {name: Authenticator(config.auth.for_endpoint(name), signed_bodies=name != "api")
                       for name in ("alertmanager", "prometheus", "generic", "api")}
     for path, receiver in receivers(writer=app[WRITER], policy=policy, metrics=app[METRICS],
                                     authenticators=authenticators, mappings=config.ingest.mappings):

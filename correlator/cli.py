@@ -78,7 +78,11 @@ def check_exposure(config: Config) -> None:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
-    open_endpoints = [name for name in ENDPOINT_NAMES if not config.auth.for_endpoint(name).has_credentials]
+    def protected(name: str) -> bool:
+        auth = config.auth.for_endpoint(name)
+        # Reads cannot be body-signed: only bearer or basic credentials protect the API.
+        return bool(auth.bearer_tokens or auth.basic_auth) if name == "api" else auth.has_credentials
+    open_endpoints = [name for name in ENDPOINT_NAMES if not protected(name)]
     if not loopback and open_endpoints and not config.server.allow_unauthenticated_remote:
         raise ConfigError("server.host", (
             f"refusing to listen on {host} while {', '.join(open_endpoints)} accept unauthenticated "

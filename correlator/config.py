@@ -132,7 +132,8 @@ class AuthSection(_Section):
     api: AuthConfig | None = None
 
     def for_endpoint(self, name: Literal["alertmanager", "prometheus", "generic", "api"]) -> AuthConfig:
-        return getattr(self, name) or self.default
+        own = getattr(self, name)
+        return own if own is not None else self.default
 
 
 class LogConfig(_Section):

@@ -24,10 +24,11 @@ def _matches_any(presented: bytes, accepted: list[bytes]) -> bool:
 
 
 class Authenticator:
-    def __init__(self, config: AuthConfig):
+    def __init__(self, config: AuthConfig, *, signed_bodies: bool = True):
+        """`signed_bodies=False` for reads: a GET has no body to sign, so only bearer and basic apply."""
         self._tokens = [token.encode() for token in config.bearer_tokens]
         self._basic = [f"{c.username}:{c.password}".encode() for c in config.basic_auth]
-        self._hmac = config.hmac
+        self._hmac = config.hmac if signed_bodies else None
 
     @property
     def required(self) -> bool:

@@ -23,7 +23,11 @@ from correlator.store.schema import alerts, notifications, to_us
 
 log = logging.getLogger(__name__)
 
-_encode = msgspec.json.Encoder(order="sorted").encode
+_json_encoder = msgspec.json.Encoder(order="sorted")
+
+
+def _json_text(value) -> str:
+    return _json_encoder.encode(value).decode()
 
 
 class StoreUnavailable(Exception):
@@ -147,25 +151,25 @@ class GroupCommitWriter:
                 item = self._queue.popleft()
                 batch.append(item)
                 size += len(item.alerts)
-            self._pending_alerts -= size
             return batch
 
     def _run(self) -> None:
         while (batch := self._take_batch()) is not None:
             started = time.perf_counter()
+            size = sum(len(item.alerts) for item in batch)
+            outcome: StoreUnavailable | None = None
             try:
                 self._commit(batch)
             except Exception as error:  # task boundary: every waiting request learns of it
                 log.error("commit failed", extra={"error": str(error), "requests": len(batch)})
                 self._on_failure()
-                failure = StoreUnavailable(f"store error: {error.__class__.__name__}")
-                for item in batch:
-                    item.loop.call_soon_threadsafe(_settle, item.future, failure)
-                continue
+                outcome = StoreUnavailable(f"store error: {error.__class__.__name__}")
+            with self._condition:
+                self._pending_alerts -= size
             for item in batch:
-                item.loop.call_soon_threadsafe(_settle, item.future, None)
-            self._on_commit(CommitStats(len(batch), sum(len(item.alerts) for item in batch),
-                                        time.perf_counter() - started))
+                item.loop.call_soon_threadsafe(_settle, item.future, outcome)
+            if outcome is None:
+                self._on_commit(CommitStats(len(batch), size, time.perf_counter() - started))
 
     def _commit(self, batch: list[_Pending]) -> None:
         rows, raws = [], []
@@ -196,8 +200,8 @@ class GroupCommitWriter:
         resolved = alert.status is AlertStatus.RESOLVED
         return {
             "fingerprint": alert.fingerprint, "starts_at_us": starts, "ends_at_us": ends,
-            "status": alert.status.value, "labels": _encode(alert.labels),
-            "annotations": _encode(alert.annotations), "generator_url": alert.generator_url,
+            "status": alert.status.value, "labels": _json_text(alert.labels),
+            "annotations": _json_text(alert.annotations), "generator_url": alert.generator_url,
             "source": str(alert.source), "first_seen_us": seen, "last_seen_us": seen, "notifications": 1,
             "flapping": self._flaps.observe(alert.fingerprint, starts, ends, resolved),
         }

@@ -1,0 +1,107 @@
+"""Configuration: defaults, file, environment, secrets, and errors that name the key."""
+
+from pathlib import Path
+
+import pytest
+
+from correlator.cli import check_exposure
+from correlator.config import ConfigError, load_config, parse_config
+from correlator.shipped import default_config_path
+
+
+def test_the_shipped_config_documents_the_defaults():
+    shipped, path = load_config(default_config_path(), environ={})
+    assert path == default_config_path()
+    assert shipped == parse_config({}, environ={})
+    assert shipped.server.host == "127.0.0.1" and shipped.server.max_body_size >= 32 * 2**20
+
+
+def test_every_section_key_of_the_shipped_file_is_commented():
+    lines = default_config_path().read_text().splitlines()
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and stripped.endswith(":") and line.startswith("  ") \
+                and not line.startswith("    "):
+            previous = lines[number - 1].strip()
+            assert previous.startswith("#") or "#" in line, f"line {number + 1} ({stripped}) has no comment"
+
+
+def test_environment_overrides_the_file():
+    config = parse_config({"server": {"port": 1000}},
+                          environ={"CORRELATOR_SERVER_PORT": "2000", "CORRELATOR_STORE_RAW_RETENTION": "1d",
+                                   "CORRELATOR_INGEST_FLAPPING_MAX_CHANGES": "9"})
+    assert config.server.port == 2000
+    assert config.store.raw_retention == 86400
+    assert config.ingest.flapping.max_changes == 9
+
+
+def test_environment_fills_a_section_the_file_left_empty():
+    config = parse_config({"auth": {"alertmanager": None}},
+                          environ={"CORRELATOR_AUTH_ALERTMANAGER_BEARER_TOKENS": "[tok1, tok2]"})
+    assert config.auth.for_endpoint("alertmanager").bearer_tokens == ["tok1", "tok2"]
+    assert not config.auth.for_endpoint("prometheus").has_credentials
+
+
+def test_secrets_come_from_env_or_file(tmp_path, monkeypatch):
+    secret_file = tmp_path / "token"
+    secret_file.write_text("from-file\n")
+    monkeypatch.setenv("AM_TOKEN", "from-env")
+    config = parse_config({"auth": {"default": {"bearer_tokens": [{"env": "AM_TOKEN"}, {"file": str(secret_file)}],
+                                                "basic_auth": [{"username": "am", "password": "inline"}]}},
+                           "store": {"url": {"env": "AM_TOKEN"}}}, environ={})
+    assert config.auth.default.bearer_tokens == ["from-env", "from-file"]
+    assert "from-env" not in repr(config.auth.default)
+
+
+@pytest.mark.parametrize("document, environ, key, expected", [
+    ({"server": {"port": "http"}}, {}, "server.port", "Expected `int`, got `str`"),
+    ({"server": {"port": 0}}, {}, "server.port", "between 1 and 65535"),
+    ({"server": {"prot": 1}}, {}, "server.prot", "unknown key"),
+    ({"ingest": {"resolve_timeout": "5 minutes"}}, {}, "ingest.resolve_timeout", "such as 30s, 5m"),
+    ({"server": {"max_body_size": "lots"}}, {}, "server.max_body_size", "MiB"),
+    ({"ingest": {"label_names": "ascii"}}, {}, "ingest.label_names", "Invalid enum value 'ascii'"),
+    ({"auth": {"default": {"bearer_tokens": [{"env": "NOT_SET_ANYWHERE"}]}}}, {},
+     "auth.default.bearer_tokens[0]", "environment variable NOT_SET_ANYWHERE is not set"),
+    ({"auth": {"default": {"bearer_tokens": [{"file": "/nonexistent/token"}]}}}, {},
+     "auth.default.bearer_tokens[0]", "cannot read secret file"),
+    ({"ingest": {"mappings": {"x": {"status_values": {"ok": "fine"}}}}}, {},
+     "ingest.mappings.x.status_values", "firing or resolved"),
+    ({}, {"CORRELATOR_SERVER_PROT": "1"}, "CORRELATOR_SERVER_PROT", "no such configuration key"),
+])
+def test_bad_config_names_the_key_and_what_is_expected(document, environ, key, expected):
+    with pytest.raises(ConfigError) as raised:
+        parse_config(document, environ=environ)
+    assert raised.value.key == key and expected in str(raised.value)
+
+
+def test_invalid_yaml_reports_file_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("server:\n  port: 1\n  host: [\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+    assert f"{path}:" in str(raised.value) and "invalid YAML" in str(raised.value)
+
+
+def test_config_path_comes_from_the_environment(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("server: {port: 7777}\n")
+    config, used = load_config(None, environ={"CORRELATOR_CONFIG": str(path)})
+    assert used == Path(path) and config.server.port == 7777
+
+
+def test_listening_beyond_loopback_without_credentials_is_refused():
+    with pytest.raises(ConfigError) as raised:
+        check_exposure(parse_config({"server": {"host": "0.0.0.0"}}, environ={}))
+    assert "refusing to listen on 0.0.0.0" in str(raised.value)
+    check_exposure(parse_config({"server": {"host": "::1"}}, environ={}))
+    check_exposure(parse_config({"server": {"host": "0.0.0.0", "allow_unauthenticated_remote": True}}, environ={}))
+    check_exposure(parse_config({"server": {"host": "0.0.0.0"},
+                                 "auth": {"default": {"bearer_tokens": ["t"]}}}, environ={}))
+
+
+def test_one_open_endpoint_is_enough_to_refuse():
+    config = parse_config({"server": {"host": "10.0.0.1"},
+                           "auth": {"default": {"bearer_tokens": ["t"]}, "api": {}}}, environ={})
+    with pytest.raises(ConfigError) as raised:
+        check_exposure(config)
+    assert "while api accept" in str(raised.value)

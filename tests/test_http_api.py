@@ -1,0 +1,93 @@
+"""Reading alerts back, health, readiness and metrics."""
+
+import pytest
+
+from tests.conftest import post_json, stored_alerts
+
+
+def v2(name, starts, ends="2099-01-01T00:00:00Z", **labels):
+    return {"labels": {"alertname": name, **labels}, "startsAt": starts, "endsAt": ends}
+
+
+async def seed(client):
+    body = [v2("A", "2026-11-23T04:00:00Z", team="db"), v2("B", "2026-11-23T04:01:00Z", team="web"),
+            v2("C", "2026-11-23T04:02:00Z", "2026-11-23T04:03:00Z", team="db"),
+            v2("D", "2026-11-23T04:03:00Z", team="web", env="prod")]
+    assert (await post_json(client, "/api/v2/alerts", body)).status == 200
+
+
+async def test_alerts_are_listed_newest_first(client):
+    await seed(client)
+    assert [a["labels"]["alertname"] for a in await stored_alerts(client)] == ["D", "C", "B", "A"]
+
+
+async def test_status_filter_separates_firing_from_resolved(client):
+    await seed(client)
+    assert [a["labels"]["alertname"] for a in await stored_alerts(client, status="resolved")] == ["C"]
+    assert [a["labels"]["alertname"] for a in await stored_alerts(client, status="firing")] == ["D", "B", "A"]
+
+
+@pytest.mark.parametrize("filters, names", [
+    (['team="db"'], ["C", "A"]),
+    (['{team="web", env="prod"}'], ["D"]),
+    (['team="web"', 'env!="prod"'], ["B"]),
+    (['alertname=~"A|B"'], ["B", "A"]),
+    (['env=""'], ["C", "B", "A"]),
+])
+async def test_label_matchers_filter_as_in_alertmanager(client, filters, names):
+    await seed(client)
+    response = await client.get("/api/v1/alerts", params=[("filter", f) for f in filters])
+    assert [a["labels"]["alertname"] for a in (await response.json())["alerts"]] == names
+
+
+async def test_pages_follow_the_cursor_without_gaps_or_repeats(client):
+    await seed(client)
+    seen, cursor, pages = [], None, 0
+    while pages < 10:
+        params = {"limit": "1", "filter": 'alertname!="B"', **({"cursor": cursor} if cursor else {})}
+        body = await (await client.get("/api/v1/alerts", params=params)).json()
+        seen += [a["labels"]["alertname"] for a in body["alerts"]]
+        cursor, pages = body["next"], pages + 1
+        if cursor is None:
+            break
+    assert seen == ["D", "C", "A"]
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"status": "pending"}, "status"),
+    ({"limit": "0"}, "limit"),
+    ({"limit": "lots"}, "limit"),
+    ({"filter": 'team=~"("'}, "filter"),
+    ({"cursor": "!!"}, "cursor"),
+])
+async def test_bad_queries_name_the_parameter(client, params, field):
+    response = await client.get("/api/v1/alerts", params=params)
+    assert response.status == 400
+    assert (await response.json())["details"][0]["path"] == field
+
+
+async def test_unknown_paths_and_methods_answer_json(client):
+    response = await client.get("/api/v1/nothing")
+    assert response.status == 404 and (await response.json())["error"] == "Not Found"
+    response = await client.put("/api/v1/alertmanager")
+    assert response.status == 405
+
+
+async def test_health_and_readiness(client):
+    assert (await (await client.get("/healthz")).json()) == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    assert (await ready.json())["checks"] == {"writer": "ok", "store": "ok"}
+
+
+async def test_metrics_count_requests_alerts_and_latency(client):
+    await seed(client)
+    await post_json(client, "/api/v2/alerts", [{"labels": {}}])
+    text = await (await client.get("/metrics")).text()
+    assert 'correlator_ingest_requests_total{code="200",endpoint="prometheus"} 1.0' in text
+    assert 'correlator_ingest_requests_total{code="400",endpoint="prometheus"} 1.0' in text
+    assert 'correlator_ingest_alerts_total{source="prometheus"} 4.0' in text
+    assert 'correlator_ingest_invalid_alerts_total{source="prometheus"} 1.0' in text
+    assert 'correlator_http_request_duration_seconds_count{method="POST",route="/api/v2/alerts"} 2.0' in text
+    assert "correlator_store_pending_alerts 0.0" in text
+    assert 'correlator_build_info{version="' in text

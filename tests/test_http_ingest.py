@@ -1,0 +1,242 @@
+"""The HTTP receivers end to end through aiohttp's test client, on a real SQLite store."""
+
+import base64
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from tests.conftest import capture, post_json, stored_alerts
+
+AM = "/api/v1/alertmanager"
+V2 = "/api/v2/alerts"
+GENERIC = "/api/v1/alerts"
+
+
+def am_alert(name="X", status="firing", starts="2026-11-23T04:21:56Z", ends="0001-01-01T00:00:00Z", **labels):
+    return {"status": status, "labels": {"alertname": name, **labels}, "annotations": {},
+            "startsAt": starts, "endsAt": ends, "generatorURL": ""}
+
+
+def webhook(*alerts):
+    return {"version": "4", "status": "firing", "receiver": "corr", "groupKey": "{}:{}", "alerts": list(alerts)}
+
+
+async def test_alertmanager_webhook_is_stored_and_listed(client):
+    response = await post_json(client, AM, capture("alertmanager-0.25/webhook-01.json"))
+    assert response.status == 200
+    assert (await response.json()) == {"status": "success", "accepted": 2}
+    alerts = await stored_alerts(client)
+    assert {a["fingerprint"] for a in alerts} == {"f735ca39333b8045", "7a89719ae5094d2a"}
+    first = next(a for a in alerts if a["fingerprint"] == "f735ca39333b8045")
+    assert first["status"] == "firing" and first["endsAt"] is None and first["source"] == "alertmanager"
+    assert first["annotations"]["summary"] == "CPU above 95% on node1"
+    assert first["notifications"] == 1 and first["lastSeen"] and not first["flapping"]
+
+
+async def test_snapshots_repeat_episodes_instead_of_duplicating_them(client):
+    for number in (1, 3, 4, 5):  # the HighCPU group's four notifications, captured from Alertmanager 0.25
+        assert (await post_json(client, AM, capture(f"alertmanager-0.25/webhook-0{number}.json"))).status == 200
+    alerts = {a["labels"]["instance"]: a for a in await stored_alerts(client)}
+    assert len(alerts) == 3
+    assert alerts["node1:9100"]["notifications"] == 3  # in 01, 03, 04 (resolved); absent from 05
+    assert alerts["node2:9100"]["notifications"] == 4
+    assert all(a["status"] == "resolved" for a in alerts.values())
+    assert alerts["node3:9100"]["endsAt"] == "2026-11-23T04:22:04Z"
+
+
+async def test_ha_replicas_sending_the_same_notification_store_it_once(client):
+    body = capture("alertmanager-0.25/webhook-01.json")
+    responses = [await post_json(client, AM, body) for _ in range(2)]
+    assert [r.status for r in responses] == [200, 200]
+    alerts = await stored_alerts(client)
+    assert len(alerts) == 2 and {a["notifications"] for a in alerts} == {2}
+
+
+async def test_late_firing_does_not_reopen_resolved_episode(client):
+    await post_json(client, AM, webhook(am_alert(status="resolved", ends="2026-11-23T04:30:00Z")))
+    await post_json(client, AM, webhook(am_alert()))
+    [alert] = await stored_alerts(client)
+    assert alert["status"] == "resolved" and alert["endsAt"] == "2026-11-23T04:30:00Z"
+    assert alert["notifications"] == 2
+
+
+async def test_a_new_starts_at_is_a_new_episode(client):
+    await post_json(client, AM, webhook(am_alert(status="resolved", ends="2026-11-23T04:30:00Z")))
+    await post_json(client, AM, webhook(am_alert(starts="2026-11-23T05:00:00Z")))
+    alerts = await stored_alerts(client)
+    assert [(a["startsAt"], a["status"]) for a in alerts] == [
+        ("2026-11-23T05:00:00Z", "firing"), ("2026-11-23T04:21:56Z", "resolved")]
+    assert len({a["fingerprint"] for a in alerts}) == 1
+
+
+async def test_an_alert_changing_state_too_often_is_flapping(client):
+    # Default: more than 4 changes within 1h. Each episode is two changes (fire, resolve).
+    for minute in range(0, 30, 10):
+        await post_json(client, AM, webhook(am_alert(status="resolved", starts=f"2026-11-23T04:{minute:02}:00Z",
+                                                     ends=f"2026-11-23T04:{minute + 5:02}:00Z")))
+    alerts = await stored_alerts(client)
+    assert [a["flapping"] for a in alerts] == [True, False, False]  # the 5th and 6th changes
+
+
+async def test_repeats_do_not_count_as_state_changes(client):
+    for _ in range(6):
+        await post_json(client, AM, webhook(am_alert()))
+    [alert] = await stored_alerts(client)
+    assert not alert["flapping"] and alert["notifications"] == 6
+
+
+async def test_prometheus_v2_capture_is_stored_as_firing_until_ends_at(client):
+    assert (await post_json(client, V2, capture("prometheus-2.42/api-v2-alerts-00.json"))).status == 200
+    [alert] = await stored_alerts(client)
+    assert alert["labels"]["alertname"] == "AlwaysFiring" and alert["source"] == "prometheus"
+    # The capture's endsAt lies in the past now: the episode timed out, as in Alertmanager.
+    assert alert["status"] == "resolved"
+
+
+async def test_prometheus_resends_extend_the_same_episode(client):
+    await post_json(client, V2, [{"labels": {"alertname": "A"}, "startsAt": "2026-11-23T04:00:00Z",
+                                  "endsAt": "2099-01-01T00:00:00Z"}])
+    await post_json(client, V2, [{"labels": {"alertname": "A"}, "startsAt": "2026-11-23T04:00:00Z",
+                                  "endsAt": "2099-01-01T00:01:00Z"}])
+    [alert] = await stored_alerts(client)
+    assert alert["status"] == "firing" and alert["endsAt"] == "2099-01-01T00:01:00Z"
+    assert alert["notifications"] == 2
+
+
+async def test_generic_endpoint_stores_alerts(client):
+    response = await post_json(client, GENERIC, {"alerts": [
+        {"labels": {"alertname": "DiskFull", "host": "db1"}, "status": "firing",
+         "annotations": {"summary": "disk 98%"}}]})
+    assert response.status == 200
+    [alert] = await stored_alerts(client)
+    assert alert["source"] == "generic" and alert["status"] == "firing" and alert["endsAt"] is None
+
+
+async def test_configured_mapping_gets_its_own_endpoint(app_factory):
+    client = await app_factory(ingest={"mappings": {"grafana": {
+        "alerts": "$.alerts", "label_fields": {"org_id": "$.orgId"}}}})
+    body = {"orgId": 3, "state": "alerting", "version": "1",
+            "alerts": [{"status": "firing", "labels": {"alertname": "Latency"}, "startsAt": "2026-11-23T04:00:00Z",
+                        "endsAt": "0001-01-01T00:00:00Z", "values": {"A": 1.5}}]}
+    assert (await post_json(client, "/api/v1/alerts/grafana", body)).status == 200
+    [alert] = await stored_alerts(client)
+    assert alert["labels"] == {"alertname": "Latency", "org_id": "3"} and alert["source"] == "grafana"
+
+
+async def test_invalid_alerts_get_400_with_paths_and_the_valid_ones_are_kept(client):
+    response = await post_json(client, AM, webhook(am_alert(name="Good"), {**am_alert(), "labels": {}}))
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"] == "invalid alerts" and body["accepted"] == 1
+    assert body["details"] == [{"path": "alerts[1].labels",
+                                "reason": "at least one label with a non-empty value is required"}]
+    assert [a["labels"]["alertname"] for a in await stored_alerts(client)] == ["Good"]
+
+
+@pytest.mark.parametrize("path, body, where", [
+    (AM, b"{not json", "$"),
+    (AM, json.dumps(webhook({**am_alert(), "labels": {"a": 1}})).encode(), "alerts[0].labels"),
+    (AM, json.dumps(webhook(am_alert(starts="not a time"))).encode(), "alerts[0].startsAt"),
+    (V2, b'[{"labels": {"alertname": "X"}, "endsAt": 5}]', "[0].endsAt"),
+    (GENERIC, b'{"alerts": "none"}', "alerts"),
+])
+async def test_malformed_bodies_get_400_naming_the_field_and_store_nothing(client, path, body, where):
+    response = await post_json(client, path, body)
+    assert response.status == 400
+    assert (await response.json())["details"][0]["path"] == where
+    assert await stored_alerts(client) == []
+
+
+async def test_wrong_content_type_is_415(client):
+    response = await client.post(AM, data=capture("alertmanager-0.25/webhook-01.json"),
+                                 headers={"Content-Type": "text/plain"})
+    assert response.status == 415
+    assert (await response.json())["details"][0]["path"] == "Content-Type"
+    assert await stored_alerts(client) == []
+
+
+async def test_body_over_the_limit_is_413_and_the_limit_is_configurable(app_factory):
+    client = await app_factory(server={"max_body_size": "1KiB"})
+    big = webhook(*[am_alert(instance=f"node{i}") for i in range(40)])
+    response = await post_json(client, AM, big)
+    assert response.status == 413
+    body = await response.json()
+    assert "server.max_body_size" in body["details"][0]["reason"]
+    assert (await post_json(client, AM, webhook(am_alert()))).status == 200
+
+
+async def test_default_body_limit_takes_an_alert_storm_of_several_megabytes(client):
+    storm = webhook(*[am_alert(instance=f"node{i}:9100", job="node", pod=f"p{i}" * 20) for i in range(20000)])
+    body = json.dumps(storm).encode()
+    assert len(body) > 6 * 2**20
+    response = await post_json(client, AM, body)
+    assert response.status == 200 and (await response.json())["accepted"] == 20000
+
+
+TOKEN_AUTH = {"default": {"bearer_tokens": ["old-token", "new-token"],
+                          "basic_auth": [{"username": "am", "password": "pw"}]}}
+
+
+@pytest.mark.parametrize("headers, status", [
+    ({}, 401),
+    ({"Authorization": "Bearer wrong"}, 401),
+    ({"Authorization": "Bearer old-token"}, 200),
+    ({"Authorization": "Bearer new-token"}, 200),
+    ({"Authorization": "Basic " + base64.b64encode(b"am:pw").decode()}, 200),
+    ({"Authorization": "Basic " + base64.b64encode(b"am:nope").decode()}, 401),
+    ({"Authorization": "Basic !!!"}, 401),
+])
+async def test_bearer_and_basic_auth_with_rotation(app_factory, headers, status):
+    client = await app_factory(auth=TOKEN_AUTH)
+    response = await post_json(client, AM, webhook(am_alert()), **headers)
+    assert response.status == status
+    if status == 401:
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    listing = await client.get("/api/v1/alerts", headers={"Authorization": "Bearer new-token"})
+    assert len((await listing.json())["alerts"]) == (1 if status == 200 else 0)
+
+
+async def test_reading_alerts_needs_credentials_too(app_factory):
+    client = await app_factory(auth=TOKEN_AUTH)
+    assert (await client.get("/api/v1/alerts")).status == 401
+    assert (await client.get("/healthz")).status == 200
+
+
+async def test_per_endpoint_auth_overrides_the_default(app_factory):
+    client = await app_factory(auth={"default": {"bearer_tokens": ["a"]}, "prometheus": {"bearer_tokens": ["p"]}})
+    alert = [{"labels": {"alertname": "X"}}]
+    assert (await post_json(client, V2, alert, Authorization="Bearer a")).status == 401
+    assert (await post_json(client, V2, alert, Authorization="Bearer p")).status == 200
+    assert (await post_json(client, AM, webhook(am_alert()), Authorization="Bearer a")).status == 200
+
+
+def grafana_signature(secret: bytes, body: bytes, timestamp: str | None = None) -> str:
+    signed = f"{timestamp}:".encode() + body if timestamp else body
+    return hmac.new(secret, signed, hashlib.sha256).hexdigest()
+
+
+async def test_hmac_signature_as_grafana_signs(app_factory):
+    client = await app_factory(auth={"default": {"hmac": {"secret": "s3cret"}}})
+    body = json.dumps(webhook(am_alert())).encode()
+    good = grafana_signature(b"s3cret", body)
+    assert (await post_json(client, AM, body, **{"X-Grafana-Alert-Signature": good})).status == 200
+    assert (await post_json(client, AM, body, **{"X-Grafana-Alert-Signature": "0" * 64})).status == 401
+    assert (await post_json(client, AM, body)).status == 401
+    tampered = body.replace(b'"X"', b'"Y"')
+    assert (await post_json(client, AM, tampered, **{"X-Grafana-Alert-Signature": good})).status == 401
+    assert len(await stored_alerts(client)) == 1
+
+
+async def test_hmac_with_timestamp_header_rejects_stale_signatures(app_factory):
+    import time
+    client = await app_factory(auth={"default": {"hmac": {"secret": "k", "header": "X-Sig",
+                                                          "timestamp_header": "X-Sig-Ts"}}})
+    body = json.dumps(webhook(am_alert())).encode()
+    now = str(int(time.time()))
+    stale = str(int(time.time()) - 3600)
+    assert (await post_json(client, AM, body, **{"X-Sig": grafana_signature(b"k", body, now),
+                                                 "X-Sig-Ts": now})).status == 200
+    assert (await post_json(client, AM, body, **{"X-Sig": grafana_signature(b"k", body, stale),
+                                                 "X-Sig-Ts": stale})).status == 401

@@ -1,0 +1,152 @@
+"""Storage on both real backends: SQLite (embedded default) and PostgreSQL (production)."""
+
+import asyncio
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from sqlalchemy import func, select
+
+from correlator.app import WRITER, purge_notifications
+from correlator.domain import Alert, AlertStatus
+from correlator.ingest.fingerprint import fingerprint
+from correlator.ingest.flapping import FlapDetector
+from correlator.store import database
+from correlator.store.schema import alerts, notifications, to_us
+from correlator.store.writer import GroupCommitWriter, StoreUnavailable
+from tests.conftest import capture, post_json, stored_alerts
+
+T0 = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+
+
+def alert(name="X", *, starts=T0, ends=None, status=AlertStatus.FIRING, received=T0) -> Alert:
+    labels = {"alertname": name}
+    return Alert(fingerprint(labels), labels, {}, status, starts, ends, "", "alertmanager", received)
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = database.create_engine(db_url)
+    database.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def count(engine, table) -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(table)).scalar()
+
+
+async def test_http_dedup_rules_hold_on_both_backends(app_factory, db_url):
+    client = await app_factory(url=db_url)
+    for number in (1, 1, 3, 4, 5):  # 01 twice: the HA pair
+        assert (await post_json(client, "/api/v1/alertmanager",
+                                capture(f"alertmanager-0.25/webhook-0{number}.json"))).status == 200
+    by_instance = {a["labels"]["instance"]: a for a in await stored_alerts(client)}
+    assert {i: a["notifications"] for i, a in by_instance.items()} == {
+        "node1:9100": 4, "node2:9100": 5, "node3:9100": 3}
+    assert {a["status"] for a in by_instance.values()} == {"resolved"}
+
+
+async def test_raw_notifications_are_kept_byte_for_byte(app_factory, db_url):
+    client = await app_factory(url=db_url)
+    body = capture("alertmanager-0.25/webhook-02.json")
+    await post_json(client, "/api/v1/alertmanager", body)
+    with client.app[WRITER]._engine.connect() as connection:
+        [(source, stored_body, alert_count)] = connection.execute(
+            select(notifications.c.source, notifications.c.body, notifications.c.alert_count)).all()
+    assert (source, bytes(stored_body), alert_count) == ("alertmanager", body, 1)
+
+
+async def test_a_written_batch_is_committed_before_write_returns(engine, db_url):
+    writer = GroupCommitWriter(engine, FlapDetector(4, 3600 * 10**6))
+    writer.start()
+    try:
+        await asyncio.gather(*(writer.write([alert(f"A{i}")], None) for i in range(50)))
+        other = database.create_engine(db_url)  # a separate connection sees every row
+        assert count(other, alerts) == 50
+        other.dispose()
+    finally:
+        writer.close()
+
+
+async def test_flapping_survives_a_restart(engine):
+    async def write_episode(minute: int):
+        writer = GroupCommitWriter(engine, FlapDetector(4, 3600 * 10**6))
+        writer.start()
+        starts = T0 + timedelta(minutes=minute)
+        await writer.write([alert(starts=starts, ends=starts + timedelta(minutes=2),
+                                  status=AlertStatus.RESOLVED, received=starts + timedelta(minutes=2))], None)
+        writer.close()
+
+    for minute in (0, 10, 20):  # a new writer each time: the detector is rebuilt from the store
+        await write_episode(minute)
+    with engine.connect() as connection:
+        flags = connection.execute(select(alerts.c.flapping).order_by(alerts.c.starts_at_us)).scalars().all()
+    assert flags == [False, False, True]
+
+
+async def test_close_commits_what_is_queued(engine):
+    writer = GroupCommitWriter(engine, FlapDetector(4, 3600 * 10**6))
+    writer.start()
+    pending = [asyncio.ensure_future(writer.write([alert(f"Q{i}")], None)) for i in range(20)]
+    await asyncio.sleep(0)  # let every write enqueue
+    await asyncio.to_thread(writer.close)
+    await asyncio.gather(*pending)
+    assert count(engine, alerts) == 20
+    with pytest.raises(StoreUnavailable):
+        await writer.write([alert("late")], None)
+
+
+def test_retention_deletes_only_old_raw_notifications(engine):
+    old, recent = to_us(T0), to_us(T0 + timedelta(days=8))
+    with engine.begin() as connection:
+        connection.execute(notifications.insert(), [
+            {"received_at_us": at, "source": "generic", "alert_count": 0, "body": b"{}"}
+            for at in [old] * 7 + [recent] * 3])
+    assert purge_notifications(engine, to_us(T0 + timedelta(days=1))) == 7
+    assert count(engine, notifications) == 3
+
+
+async def test_overload_answers_503_and_loses_nothing_accepted(app_factory, tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    client = await app_factory(url=url, store={"max_pending_alerts": 2})
+    writer = client.app[WRITER]
+    blocker = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock: commits stall
+    try:
+        first = asyncio.ensure_future(post_json(client, "/api/v2/alerts",
+                                                [{"labels": {"alertname": "A"}}, {"labels": {"alertname": "B"}}]))
+        for _ in range(500):
+            if writer.pending_alerts:
+                break
+            await asyncio.sleep(0.01)
+        assert writer.pending_alerts == 2
+        refused = await post_json(client, "/api/v2/alerts", [{"labels": {"alertname": "C"}}])
+        assert refused.status == 503
+        assert "overloaded" in (await refused.json())["error"]
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert (await first).status == 200
+    assert sorted(a["labels"]["alertname"] for a in await stored_alerts(client)) == ["A", "B"]
+
+
+async def test_postgres_down_answers_503_then_recovers(app_factory, postgres_url, postgres_server):
+    client = await app_factory(url=postgres_url)
+    assert (await post_json(client, "/api/v2/alerts", [{"labels": {"alertname": "before"}}])).status == 200
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    try:
+        down = await post_json(client, "/api/v2/alerts", [{"labels": {"alertname": "during"}}])
+        assert down.status == 503
+        assert "store unavailable" in (await down.json())["error"]
+        assert (await client.get("/readyz")).status == 503
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    assert (await post_json(client, "/api/v2/alerts", [{"labels": {"alertname": "after"}}])).status == 200
+    assert sorted(a["labels"]["alertname"] for a in await stored_alerts(client)) == ["after", "before"]
