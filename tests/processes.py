@@ -1,0 +1,146 @@
+"""Running real programs for end-to-end tests: the daemon itself, Alertmanager, Prometheus.
+Every wait is a bounded poll on an observable condition, never a fixed sleep."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+
+import pytest
+import yaml
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05) -> T:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = condition()
+        except (OSError, urllib.error.URLError, ValueError):
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def http_json(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 10):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        payload = response.read()
+        return response.status, json.loads(payload) if payload else None
+
+
+def require_program(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed; run tests/install-system-deps.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+class Daemon:
+    """`correlator serve` in a subprocess, as a user runs it."""
+
+    def __init__(self, tmp: Path, config: dict, token: str | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.token = token
+        self.config_path = tmp / "correlator.yaml"
+        self.log_path = tmp / "correlator.log"
+        document = {"server": {"port": self.port}, "store": {"data_dir": str(tmp / "data")}, **config}
+        self.config_path.write_text(yaml.safe_dump(document))
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Daemon":
+        log = self.log_path.open("ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CORRELATOR_")}
+        self.process = subprocess.Popen([sys.executable, "-m", "correlator", "serve", "--config",
+                                         str(self.config_path)], stdout=log, stderr=log, env=env)
+        wait_for(lambda: self.process.poll() is None and http_json("GET", f"{self.url}/readyz")[0] == 200,
+                 timeout=30, what=f"correlator to become ready (log: {self.log_path})")
+        return self
+
+    @property
+    def auth_headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def alerts(self, **query) -> list[dict]:
+        params = "&".join(f"{k}={v}" for k, v in {"limit": 1000, **query}.items())
+        return http_json("GET", f"{self.url}/api/v1/alerts?{params}", headers=self.auth_headers)[1]["alerts"]
+
+    def all_alerts(self, max_pages: int = 100) -> list[dict]:
+        """Every stored alert, following the cursor."""
+        found, cursor = [], None
+        for _ in range(max_pages):
+            query = "limit=1000" + (f"&cursor={cursor}" if cursor else "")
+            _, page = http_json("GET", f"{self.url}/api/v1/alerts?{query}", headers=self.auth_headers)
+            found += page["alerts"]
+            cursor = page["next"]
+            if cursor is None:
+                return found
+        raise AssertionError(f"more than {max_pages} pages of alerts")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def running(daemon: Daemon) -> Iterator[Daemon]:
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@contextmanager
+def program(args: list[str], log_path: Path, ready_url: str) -> Iterator[subprocess.Popen]:
+    """A real third-party program (Alertmanager, Prometheus), stopped at the end."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=log)
+    try:
+        wait_for(lambda: process.poll() is None and urllib.request.urlopen(ready_url, timeout=2).status == 200,
+                 timeout=30, what=f"{args[0]} to become ready (log: {log_path})")
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

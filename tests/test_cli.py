@@ -1,0 +1,68 @@
+"""The `correlator` command as a user meets it."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from correlator.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "correlator", *args], capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+@pytest.mark.parametrize("args, mentions", [
+    ([], "serve"),
+    (["serve"], "--db URL"),
+    (["db"], "upgrade"),
+    (["db", "upgrade"], "Alembic"),
+    (["version"], "Print the version"),
+])
+def test_every_subcommand_explains_itself(args, mentions):
+    result = run(*args, "--help")
+    assert result.returncode == 0 and mentions in result.stdout
+
+
+def test_version(capsys):
+    assert main(["version"]) == 0
+    assert capsys.readouterr().out.startswith("correlator 0.")
+
+
+def test_db_upgrade_creates_the_schema(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    assert main(["db", "upgrade", "--db", url]) == 0
+    assert "is at revision 0001" in capsys.readouterr().out
+    assert (tmp_path / "c.db").exists()
+
+
+def test_bad_config_fails_at_start_naming_the_key(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("server:\n  port: many\n")
+    result = run("serve", "--config", str(config))
+    assert result.returncode == 2
+    assert "config error at server.port: Expected `int`, got `str`" in result.stderr
+
+
+def test_serve_refuses_a_public_address_without_credentials(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"store: {{data_dir: {tmp_path}}}\n")
+    result = run("serve", "--config", str(config), "--host", "0.0.0.0")
+    assert result.returncode == 2 and "refusing to listen on 0.0.0.0" in result.stderr
+
+
+def test_the_wheel_ships_config_rules_and_models(tmp_path):
+    """A non-editable install finds the shipped defaults inside the package (correlator/shipped.py)."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True, timeout=300)
+    [wheel] = tmp_path.glob("correlator-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "correlator/_shipped/config/correlator.yaml" in names
+    assert any(name.startswith("correlator/_shipped/rules/") for name in names)
+    assert any(name.startswith("correlator/_shipped/models/") for name in names)
+    assert "correlator/store/migrations/versions/0001_alerts_and_notifications.py" in names
