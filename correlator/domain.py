@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Mapping
 
+import msgspec
+
 
 class AlertStatus(enum.StrEnum):
     FIRING = "firing"
@@ -21,13 +23,13 @@ class Source(enum.StrEnum):
     GENERIC = "generic"
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(msgspec.Struct, frozen=True, gc=False):
     """One alert as a sender reported it at `received_at`, normalised across sources.
 
     `ends_at` is None while the sender says nothing of an end (Alertmanager's zero time);
     a firing alert with `ends_at` set expires then unless the sender extends it
-    (the Alertmanager v2 API contract Prometheus follows).
+    (the Alertmanager v2 API contract Prometheus follows). A frozen msgspec Struct rather than a
+    dataclass: it is built once per received alert, and a frozen dataclass costs 3x more to build.
     """
 
     fingerprint: str

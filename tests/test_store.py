@@ -150,3 +150,13 @@ async def test_postgres_down_answers_503_then_recovers(app_factory, postgres_url
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
     assert (await post_json(client, "/api/v2/alerts", [{"labels": {"alertname": "after"}}])).status == 200
     assert sorted(a["labels"]["alertname"] for a in await stored_alerts(client)) == ["after", "before"]
+
+
+def test_flap_state_of_alerts_that_stopped_changing_is_forgotten():
+    detector = FlapDetector(max_changes=4, window_us=3600 * 10**6)
+    minute = 60 * 10**6
+    detector.observe("old", 0, 5 * minute, True)
+    detector.observe("firing", 0, None, False)
+    detector.observe("recent", 200 * minute, 205 * minute, True)
+    assert detector.forget_idle() == 2  # "old" resolved over an hour before the latest change
+    assert not detector.observe("old", 0, 5 * minute, True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
-
 import msgspec
 
 from correlator.domain import AlertStatus, Source
@@ -16,7 +14,7 @@ SUPPORTED_WEBHOOK_VERSIONS = ("4", "1")
 
 
 class _WebhookAlert(msgspec.Struct):
-    status: Literal["firing", "resolved"]
+    status: AlertStatus
     labels: dict[str, str]
     startsAt: datetime
     annotations: dict[str, str] = {}
@@ -61,10 +59,10 @@ def parse_alertmanager_webhook(body: bytes, received_at: datetime, policy: Inges
             "version", f"got {message.version!r}, expected \"4\" (Alertmanager webhook payload)")])
     return collect([
         build_alert(
-            f"alerts[{index}]",
+            "alerts", index,
             labels=alert.labels,
             annotations=alert.annotations,
-            status=AlertStatus(alert.status),
+            status=alert.status,
             starts_at=alert.startsAt,
             ends_at=alert.endsAt,
             generator_url=alert.generatorURL,
@@ -82,7 +80,7 @@ def parse_postable_alerts(body: bytes, received_at: datetime, policy: IngestPoli
     alerts = _decode(_postable_decoder, body)
     return collect([
         build_alert(
-            f"[{index}]",
+            "", index,
             labels=alert.labels,
             annotations=alert.annotations,
             status=None,

@@ -151,7 +151,7 @@ def parse_mapped(body: bytes, received_at: datetime, policy: IngestPolicy,
     prefix = mapping.alerts.removeprefix("$.") if mapping.alerts != "$" else "$"
     results = []
     for index, item in enumerate(items):
-        path = f"{prefix}[{index}]"
+        path = f"{prefix}[{index}]" if prefix != "$" else "$"
         if not isinstance(item, dict):
             results.append([FieldError(path, f"expected an object, got {type(item).__name__}")])
             continue
@@ -165,7 +165,7 @@ def parse_mapped(body: bytes, received_at: datetime, policy: IngestPolicy,
             results.append(reader.errors)
             continue
         results.append(build_alert(
-            path, labels=labels, annotations=annotations, status=status,
+            prefix, index, labels=labels, annotations=annotations, status=status,
             starts_at=starts_at, ends_at=ends_at,
             generator_url=url if isinstance(url, str) else "",
             fingerprint_hint="", source=source, received_at=received_at, policy=policy,

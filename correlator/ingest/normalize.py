@@ -30,23 +30,28 @@ def to_utc(value: datetime | None) -> datetime | None:
     """UTC, with Go's zero time (year 1, "not set") as None. Never shifts year 1: that would overflow."""
     if value is None or value.year <= 1:
         return None
+    if value.tzinfo is timezone.utc:
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
 
 
-def _name_errors(path: str, names: Mapping[str, str], policy: IngestPolicy) -> list[FieldError]:
-    errors = []
-    for name in names:
-        if not name:
-            errors.append(FieldError(path, "empty name"))
-        elif policy.classic_label_names and not _CLASSIC_LABEL_NAME.fullmatch(name):
-            errors.append(FieldError(f"{path}.{name}", "invalid name: must match [a-zA-Z_][a-zA-Z0-9_]*"))
-    return errors
+def _name_errors(path: str, names: Mapping[str, str]) -> list[FieldError]:
+    return [FieldError(path, "empty name") if not name else
+            FieldError(f"{path}.{name}", "invalid name: must match [a-zA-Z_][a-zA-Z0-9_]*")
+            for name in names if not name or not _CLASSIC_LABEL_NAME.fullmatch(name)]
+
+
+def _names_valid(names: Mapping[str, str], policy: IngestPolicy) -> bool:
+    if not policy.classic_label_names:
+        return "" not in names  # UTF-8 names (Alertmanager >= 0.27) need only be non-empty
+    return all(_CLASSIC_LABEL_NAME.fullmatch(name) for name in names)
 
 
 def build_alert(
-    path: str,
+    where: str,
+    index: int,
     *,
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
@@ -59,12 +64,10 @@ def build_alert(
     received_at: datetime,
     policy: IngestPolicy,
 ) -> Alert | list[FieldError]:
-    """Validate and complete one alert; `status=None` means "derive it from endsAt" (v2 API)."""
-    labels = {name: value for name, value in labels.items() if value != ""}
-    errors = _name_errors(f"{path}.labels", labels, policy)
-    errors += _name_errors(f"{path}.annotations", annotations, policy)
-    if not labels:
-        errors.append(FieldError(f"{path}.labels", "at least one label with a non-empty value is required"))
+    """Validate and complete the alert at `where[index]`; `status=None` means "derive it from
+    endsAt" (v2 API). Errors carry the path of the offending field."""
+    if "" in labels.values():
+        labels = {name: value for name, value in labels.items() if value != ""}
     starts_at, ends_at = to_utc(starts_at), to_utc(ends_at)
     if starts_at is None:
         starts_at = ends_at if ends_at is not None and ends_at < received_at else received_at
@@ -74,14 +77,24 @@ def build_alert(
         status = AlertStatus.RESOLVED if ends_at <= received_at else AlertStatus.FIRING
     elif status is AlertStatus.RESOLVED and ends_at is None:
         ends_at = received_at
-    if ends_at is not None and ends_at < starts_at:
-        errors.append(FieldError(f"{path}.endsAt", "must not be before startsAt"))
-    if errors:
+    ends_too_early = ends_at is not None and ends_at < starts_at
+    if not labels or ends_too_early or not _names_valid(labels, policy) \
+            or not _names_valid(annotations, policy):
+        path = f"{where}[{index}]" if where != "$" else "$"
+        errors = []
+        if policy.classic_label_names or "" in labels:
+            errors += _name_errors(f"{path}.labels", labels)
+        if policy.classic_label_names or "" in annotations:
+            errors += _name_errors(f"{path}.annotations", annotations)
+        if not labels:
+            errors.append(FieldError(f"{path}.labels", "at least one label with a non-empty value is required"))
+        if ends_too_early:
+            errors.append(FieldError(f"{path}.endsAt", "must not be before startsAt"))
         return errors
     return Alert(
         fingerprint=fingerprint_hint if _FINGERPRINT.fullmatch(fingerprint_hint) else fingerprint(labels),
         labels=labels,
-        annotations=dict(annotations),
+        annotations=annotations,
         status=status,
         starts_at=starts_at,
         ends_at=ends_at,

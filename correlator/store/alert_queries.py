@@ -1,4 +1,5 @@
-"""Reading stored alert episodes: newest first, filtered, with keyset pagination."""
+"""Reading stored alert episodes: newest first (most recently first stored), filtered, with keyset
+pagination on the monotonic id."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Engine
 
 from correlator.domain import AlertStatus
@@ -45,14 +46,16 @@ class CursorError(ValueError):
     pass
 
 
-def _encode_cursor(starts_at_us: int, row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{starts_at_us}:{row_id}".encode()).decode().rstrip("=")
+def _encode_cursor(row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{row_id}".encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[int, int]:
+def _decode_cursor(cursor: str) -> int:
     try:
-        starts, _, row_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
-        return int(starts), int(row_id)
+        prefix, _, row_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
+        if prefix != "id":
+            raise ValueError(cursor)
+        return int(row_id)
     except (ValueError, UnicodeDecodeError):
         raise CursorError("not a cursor returned by this API") from None
 
@@ -65,7 +68,7 @@ def _active(now_us: int):
 def list_alerts(engine: Engine, *, now_us: int, status: AlertStatus | None = None,
                 matchers: list[Matcher] = (), limit: int = 100, cursor: str | None = None) -> Page:
     """A firing episode whose endsAt has passed without a resolve is reported resolved (timed out)."""
-    query = select(alerts).order_by(alerts.c.starts_at_us.desc(), alerts.c.id.desc())
+    query = select(alerts).order_by(alerts.c.id.desc())
     if status is AlertStatus.FIRING:
         query = query.where(_active(now_us))
     elif status is AlertStatus.RESOLVED:
@@ -77,19 +80,19 @@ def list_alerts(engine: Engine, *, now_us: int, status: AlertStatus | None = Non
         while len(found) < limit and scanned < MAX_SCANNED_ROWS:
             chunk = query
             if position is not None:
-                chunk = chunk.where(tuple_(alerts.c.starts_at_us, alerts.c.id) < position)
+                chunk = chunk.where(alerts.c.id < position)
             rows = connection.execute(chunk.limit(min(max(limit * 2, 100), MAX_SCANNED_ROWS))).all()
             if not rows:
                 return Page(found, None)
             for row in rows:
                 scanned += 1
-                position = (row.starts_at_us, row.id)
+                position = row.id
                 labels = msgspec.json.decode(row.labels)
                 if matches_all(matchers, labels):
                     found.append(_stored(row, labels, now_us))
                     if len(found) == limit:
                         break
-    return Page(found, _encode_cursor(*position))
+    return Page(found, _encode_cursor(position))
 
 
 def _stored(row, labels: dict[str, str], now_us: int) -> StoredAlert:

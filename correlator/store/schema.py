@@ -3,7 +3,7 @@ same on SQLite and PostgreSQL, and cheap on the raw-DBAPI insert path."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table,
                         Text, UniqueConstraint)
@@ -34,7 +34,6 @@ alerts = Table(
     Column("notifications", Integer, nullable=False),
     Column("flapping", Boolean, nullable=False),
     UniqueConstraint("fingerprint", "starts_at_us"),  # one firing episode
-    Index(None, "starts_at_us", "id"),  # newest-first listing
 )
 
 notifications = Table(
@@ -49,8 +48,7 @@ notifications = Table(
 
 
 def to_us(value: datetime) -> int:
-    delta = value - _EPOCH
-    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (value - _EPOCH) // _MICROSECOND
 
 
 def from_us(value: int) -> datetime:
@@ -58,3 +56,4 @@ def from_us(value: int) -> datetime:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)

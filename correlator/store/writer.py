@@ -30,6 +30,10 @@ def _json_text(value) -> str:
     return _json_encoder.encode(value).decode()
 
 
+# How often the writer drops flap-detection state of alerts that stopped changing.
+FLAP_SWEEP_SECONDS = 60
+
+
 class StoreUnavailable(Exception):
     """The store cannot take the request now (down, overloaded or shutting down): answer 503."""
 
@@ -49,19 +53,11 @@ class CommitStats:
     seconds: float
 
 
-class _DriverStatement:
-    """An SQLAlchemy statement compiled once for the dialect, run through the raw DBAPI cursor
-    (executemany without SQLAlchemy's per-row bind processing: the hot path)."""
-
-    def __init__(self, statement, engine: Engine):
-        compiled = statement.compile(dialect=engine.dialect)
-        self.sql = str(compiled)
-        self.order = compiled.positiontup if compiled.positional else None
-
-    def rows(self, rows: list[dict[str, Any]]) -> list:
-        if self.order is None:
-            return rows
-        return [tuple(row[name] for name in self.order) for row in rows]
+def _driver_sql(statement, engine: Engine) -> str:
+    """An SQLAlchemy statement compiled once to the driver's SQL with named parameters, to run
+    through the raw DBAPI cursor: executemany without per-row bind processing (the hot path)."""
+    dialect = sqlite.dialect(paramstyle="named") if engine.dialect.name == "sqlite" else engine.dialect
+    return str(statement.compile(dialect=dialect))
 
 
 def _alert_upsert(engine: Engine):
@@ -96,15 +92,15 @@ class GroupCommitWriter:
         self._max_batch = max_batch_alerts
         self._on_commit = on_commit or (lambda stats: None)
         self._on_failure = on_failure or (lambda: None)
-        self._upsert = _DriverStatement(_alert_upsert(engine), engine)
-        self._insert_raw = _DriverStatement(
-            notifications.insert().values({name: bindparam(name) for name in
-                                           ("received_at_us", "source", "alert_count", "body")}), engine)
+        self._upsert = _driver_sql(_alert_upsert(engine), engine)
+        self._insert_raw = _driver_sql(notifications.insert().values(
+            {name: bindparam(name) for name in ("received_at_us", "source", "alert_count", "body")}), engine)
         self._queue: deque[_Pending] = deque()
         self._pending_alerts = 0
         self._condition = threading.Condition()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+        self._next_flap_sweep = 0.0
 
     @property
     def pending_alerts(self) -> int:
@@ -170,12 +166,14 @@ class GroupCommitWriter:
                 item.loop.call_soon_threadsafe(_settle, item.future, outcome)
             if outcome is None:
                 self._on_commit(CommitStats(len(batch), size, time.perf_counter() - started))
+            if started >= self._next_flap_sweep:
+                self._next_flap_sweep = started + FLAP_SWEEP_SECONDS
+                self._flaps.forget_idle()
 
     def _commit(self, batch: list[_Pending]) -> None:
         rows, raws = [], []
         for item in batch:
-            for alert in item.alerts:
-                rows.append(self._row(alert))
+            rows.extend(self._row(alert, to_us(alert.received_at)) for alert in item.alerts)
             if item.raw is not None:
                 raws.append({"received_at_us": to_us(item.raw.received_at), "source": item.raw.source,
                              "alert_count": len(item.alerts), "body": item.raw.body})
@@ -183,9 +181,9 @@ class GroupCommitWriter:
         try:
             cursor = connection.cursor()
             if raws:
-                cursor.executemany(self._insert_raw.sql, self._insert_raw.rows(raws))
+                cursor.executemany(self._insert_raw, raws)
             if rows:
-                cursor.executemany(self._upsert.sql, self._upsert.rows(rows))
+                cursor.executemany(self._upsert, rows)
             connection.commit()
         except BaseException:
             connection.rollback()
@@ -193,10 +191,9 @@ class GroupCommitWriter:
         finally:
             connection.close()
 
-    def _row(self, alert: Alert) -> dict[str, Any]:
+    def _row(self, alert: Alert, seen: int) -> dict[str, Any]:
         starts = to_us(alert.starts_at)
         ends = to_us(alert.ends_at) if alert.ends_at is not None else None
-        seen = to_us(alert.received_at)
         resolved = alert.status is AlertStatus.RESOLVED
         return {
             "fingerprint": alert.fingerprint, "starts_at_us": starts, "ends_at_us": ends,

@@ -34,7 +34,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_alerts"),
         sa.UniqueConstraint("fingerprint", "starts_at_us", name="uq_alerts_fingerprint_starts_at_us"),
     )
-    op.create_index("ix_alerts_starts_at_us_id", "alerts", ["starts_at_us", "id"])
     op.create_table(
         "notifications",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
