@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from correlator.api.alerts import make_list_alerts_handler
 from correlator.config import Config
-from correlator.http_errors import MAX_BODY, error_response, json_errors
+from correlator.http_errors import MAX_BODY, error_response, http_error_response, json_response
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.normalize import IngestPolicy
@@ -37,8 +37,7 @@ RETENTION_CHUNK_ROWS = 5000
 
 def make_app(config: Config, metrics: Metrics | None = None) -> web.Application:
     metrics = metrics or Metrics()
-    app = web.Application(client_max_size=config.server.max_body_size,
-                          middlewares=[_timed(metrics), json_errors])
+    app = web.Application(client_max_size=config.server.max_body_size, middlewares=[_timed(metrics)])
     app[CONFIG] = config
     app[METRICS] = metrics
     app[MAX_BODY] = config.server.max_body_size
@@ -74,15 +73,26 @@ def _authenticated(authenticator: Authenticator, handler):
 
 
 def _timed(metrics: Metrics):
+    """Request latency by route, and aiohttp's own errors as JSON: one middleware, as every
+    middleware layer costs on the hot path."""
+    histograms: dict[tuple[str, str], object] = {}
+
     @web.middleware
     async def timed(request: web.Request, handler):
         started = time.perf_counter()
         try:
             return await handler(request)
+        except web.HTTPException as error:
+            if error.status < 400:
+                raise
+            return http_error_response(request, error)
         finally:
-            route = request.match_info.route.resource
-            name = route.canonical if route is not None else "unmatched"
-            metrics.http_duration.labels(name, request.method).observe(time.perf_counter() - started)
+            key = (request.match_info.route.resource, request.method)
+            histogram = histograms.get(key)
+            if histogram is None:
+                name = key[0].canonical if key[0] is not None else "unmatched"
+                histogram = histograms[key] = metrics.http_duration.labels(name, request.method)
+            histogram.observe(time.perf_counter() - started)
     return timed
 
 
@@ -143,7 +153,7 @@ async def _sweep_notifications(engine: Engine, retention_seconds: float) -> None
 
 
 async def _healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def _readyz(request: web.Request) -> web.Response:
@@ -157,7 +167,7 @@ async def _readyz(request: web.Request) -> web.Response:
     except Exception as error:  # any failure means "not ready"; the reason is shown
         checks["store"] = f"unreachable: {error.__class__.__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return web.json_response({"status": "ready" if ready else "not ready", "checks": checks},
+    return json_response({"status": "ready" if ready else "not ready", "checks": checks},
                              status=200 if ready else 503)
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from correlator.domain import AlertStatus
 from correlator.ingest.errors import FieldError
-from correlator.http_errors import error_response
+from correlator.http_errors import error_response, json_response
 from correlator.rules.matchers import MatcherError, parse_matchers
 from correlator.store.alert_queries import CursorError, StoredAlert, list_alerts
 
@@ -65,5 +65,5 @@ def make_list_alerts_handler(engine):
                                            matchers=matchers, limit=limit, cursor=request.query.get("cursor"))
         except CursorError as error:
             return error_response(400, "invalid query", [FieldError("cursor", str(error))])
-        return web.json_response({"alerts": [alert_json(a) for a in page.alerts], "next": page.next_cursor})
+        return json_response({"alerts": [alert_json(a) for a in page.alerts], "next": page.next_cursor})
     return handle

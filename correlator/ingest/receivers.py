@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
 from aiohttp import web
 
 from correlator.domain import RawNotification, Source
-from correlator.http_errors import error_response
+from correlator.http_errors import error_response, json_response
 from correlator.ingest.alertmanager import parse_alertmanager_webhook, parse_postable_alerts
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.errors import FieldError, PayloadError
@@ -28,21 +27,25 @@ def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
-@dataclass(frozen=True)
 class Receiver:
     """One ingest endpoint: its auth, its parser and where its alerts go."""
 
-    endpoint: str
-    source: str
-    parse: Parser
-    authenticator: Authenticator
-    writer: GroupCommitWriter
-    policy: IngestPolicy
-    metrics: Metrics
+    def __init__(self, endpoint: str, source: str, parse: Parser, authenticator: Authenticator,
+                 writer: GroupCommitWriter, policy: IngestPolicy, metrics: Metrics):
+        self.endpoint, self.source, self.parse = endpoint, source, parse
+        self.authenticator, self.writer, self.policy = authenticator, writer, policy
+        # Metric children resolved once: a labels() lookup per request shows up in profiles.
+        self._stored = metrics.ingest_alerts.labels(source)
+        self._invalid = metrics.ingest_invalid_alerts.labels(source)
+        self._requests = metrics.ingest_requests
+        self._answered: dict[int, object] = {}
 
     async def handle(self, request: web.Request) -> web.Response:
         response = await self._handle(request)
-        self.metrics.ingest_requests.labels(self.endpoint, str(response.status)).inc()
+        counter = self._answered.get(response.status)
+        if counter is None:
+            counter = self._answered[response.status] = self._requests.labels(self.endpoint, str(response.status))
+        counter.inc()
         return response
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -51,7 +54,7 @@ class Receiver:
         if denied:
             log.warning("unauthenticated request", extra={"endpoint": self.endpoint, "reason": denied,
                                                           "remote": request.remote})
-            return web.json_response({"error": "unauthorized", "details": []}, status=401,
+            return json_response({"error": "unauthorized", "details": []}, status=401,
                                      headers={"WWW-Authenticate": 'Bearer realm="correlator"'})
         if not _is_json(request.content_type):
             return error_response(415, f"unsupported content type {request.content_type!r}",
@@ -67,13 +70,12 @@ class Receiver:
             log.warning("store unavailable, answering 503", extra={"endpoint": self.endpoint,
                                                                    "reason": str(error)})
             return error_response(503, f"store unavailable ({error}); retry later")
-        self.metrics.ingest_alerts.labels(self.source).inc(len(parsed.alerts))
+        self._stored.inc(len(parsed.alerts))
         if parsed.errors:
-            self.metrics.ingest_invalid_alerts.labels(self.source).inc(len({e.path.split(".")[0]
-                                                                            for e in parsed.errors}))
+            self._invalid.inc(len({error.path.split(".")[0] for error in parsed.errors}))
             # Best effort, as Alertmanager's own API: the valid alerts are stored, the rest reported.
             return error_response(400, "invalid alerts", parsed.errors, accepted=len(parsed.alerts))
-        return web.json_response({"status": "success", "accepted": len(parsed.alerts)})
+        return json_response({"status": "success", "accepted": len(parsed.alerts)})
 
 
 def mapped_parser(mapping: FieldMapping, source: str) -> Parser:

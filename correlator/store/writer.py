@@ -126,7 +126,7 @@ class GroupCommitWriter:
             self._queue.append(_Pending(batch, raw, future, loop))
             self._pending_alerts += len(batch)
             self._condition.notify()
-        await asyncio.shield(future)
+        await future
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
@@ -162,8 +162,12 @@ class GroupCommitWriter:
                 outcome = StoreUnavailable(f"store error: {error.__class__.__name__}")
             with self._condition:
                 self._pending_alerts -= size
+            # One wake-up per event loop for the whole batch, not one per request.
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
             for item in batch:
-                item.loop.call_soon_threadsafe(_settle, item.future, outcome)
+                by_loop.setdefault(item.loop, []).append(item.future)
+            for loop, futures in by_loop.items():
+                loop.call_soon_threadsafe(_settle, futures, outcome)
             if outcome is None:
                 self._on_commit(CommitStats(len(batch), size, time.perf_counter() - started))
             if started >= self._next_flap_sweep:
@@ -220,10 +224,11 @@ class GroupCommitWriter:
                 self._flaps.observe(fingerprint, starts, ends, status == AlertStatus.RESOLVED.value)
 
 
-def _settle(future: asyncio.Future, error: Exception | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
+def _settle(futures: list[asyncio.Future], error: Exception | None) -> None:
+    for future in futures:
+        if future.done():  # the request was cancelled meanwhile
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
