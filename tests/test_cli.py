@@ -66,3 +66,20 @@ def test_the_wheel_ships_config_rules_and_models(tmp_path):
     assert any(name.startswith("correlator/_shipped/rules/") for name in names)
     assert any(name.startswith("correlator/_shipped/models/") for name in names)
     assert "correlator/store/migrations/versions/0001_alerts_and_notifications.py" in names
+
+
+def test_logs_are_structured_in_either_format(capsys):
+    import json
+    import logging
+
+    from correlator import logs
+
+    logs.configure("json", "info")
+    logging.getLogger("correlator.test").info("stored", extra={"alerts": 3})
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["msg"] == "stored" and line["alerts"] == 3 and line["level"] == "info"
+
+    logs.configure("logfmt", "info")
+    logging.getLogger("correlator.test").warning("store unavailable", extra={"reason": "db down"})
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert 'level=warning logger=correlator.test msg="store unavailable" reason="db down"' in line
