@@ -84,7 +84,7 @@ def _alert_upsert(engine: Engine):
 
 class GroupCommitWriter:
     def __init__(self, engine: Engine, flaps: FlapDetector, *, max_pending_alerts: int = 200_000,
-                 max_batch_alerts: int = 5_000, on_commit: Callable[[CommitStats], None] | None = None,
+                 max_batch_alerts: int = 2_000, on_commit: Callable[[CommitStats], None] | None = None,
                  on_failure: Callable[[], None] | None = None):
         self._engine = engine
         self._flaps = flaps
