@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,7 +16,6 @@ from correlator.config import Config
 from correlator.http_errors import MAX_BODY, error_response, http_error_response, json_response
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.flapping import FlapDetector
-from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.receivers import receivers
 from correlator.metrics import Metrics
 from correlator.store import database
@@ -53,8 +51,7 @@ def make_app(config: Config, metrics: Metrics | None = None) -> web.Application:
 async def _add_routes(app: web.Application) -> None:
     # Routes need the writer, which exists once the store context has entered.
     config = app[CONFIG]
-    policy = IngestPolicy(resolve_timeout=timedelta(seconds=config.ingest.resolve_timeout),
-                          classic_label_names=config.ingest.label_names == "classic")
+    policy = config.ingest_policy()
     authenticators = {name: Authenticator(config.auth.for_endpoint(name), signed_bodies=name != "api")
                       for name in ("alertmanager", "prometheus", "generic", "api")}
     for path, receiver in receivers(writer=app[WRITER], policy=policy, metrics=app[METRICS],

@@ -136,6 +136,18 @@ class AuthSection(_Section):
         return own if own is not None else self.default
 
 
+class ProblemConfig(_Section):
+    recurrences: int = 3
+    period: Duration = Duration(7 * 86400)
+
+
+class EngineConfig(_Section):
+    resolve_hold: Duration = Duration(300)
+    reopen_window: Duration = Duration(1800)
+    close_after: Duration = Duration(86400)
+    problems: ProblemConfig = ProblemConfig()
+
+
 class LogConfig(_Section):
     format: Literal["logfmt", "json"] = "logfmt"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -150,6 +162,7 @@ class Config(_Section):
     store: StoreConfig = StoreConfig()
     ingest: IngestConfig = IngestConfig()
     auth: AuthSection = AuthSection()
+    engine: EngineConfig = EngineConfig()
     log: LogConfig = LogConfig()
     rules: RulesConfig = RulesConfig()
 
@@ -159,6 +172,29 @@ class Config(_Section):
             return Path(self.store.data_dir).expanduser()
         base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
         return Path(base) / "correlator"
+
+    def ingest_policy(self):
+        from datetime import timedelta
+
+        from correlator.ingest.normalize import IngestPolicy
+        return IngestPolicy(resolve_timeout=timedelta(seconds=self.ingest.resolve_timeout),
+                            classic_label_names=self.ingest.label_names == "classic")
+
+    def engine_settings(self):
+        from datetime import timedelta
+
+        from correlator.engine.core import EngineSettings
+        engine = self.engine
+        return EngineSettings(resolve_hold=timedelta(seconds=engine.resolve_hold),
+                              reopen_window=timedelta(seconds=engine.reopen_window),
+                              close_after=timedelta(seconds=engine.close_after),
+                              problem_recurrences=engine.problems.recurrences,
+                              problem_period=timedelta(seconds=engine.problems.period))
+
+    @property
+    def rules_dir(self) -> Path:
+        from correlator.shipped import shipped_dir
+        return Path(self.rules.dir).expanduser() if self.rules.dir else shipped_dir("rules")
 
     @property
     def database_url(self) -> str:

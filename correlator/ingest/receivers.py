@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import Callable
 
 from aiohttp import web
 
 from correlator.domain import RawNotification, Source
 from correlator.http_errors import error_response, json_response
-from correlator.ingest.alertmanager import parse_alertmanager_webhook, parse_postable_alerts
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.errors import FieldError, PayloadError
-from correlator.ingest.generic import GENERIC_FORMAT, FieldMapping, parse_mapped
-from correlator.ingest.normalize import IngestPolicy, ParsedAlerts
+from correlator.ingest.generic import FieldMapping
+from correlator.ingest.normalize import IngestPolicy
+from correlator.ingest.sources import Parser, parsers
 from correlator.metrics import Metrics
 from correlator.store.writer import GroupCommitWriter, StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-Parser = Callable[[bytes, datetime, IngestPolicy], ParsedAlerts]
-
 
 def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
@@ -78,22 +74,19 @@ class Receiver:
         return json_response({"status": "success", "accepted": len(parsed.alerts)})
 
 
-def mapped_parser(mapping: FieldMapping, source: str) -> Parser:
-    return lambda body, received_at, policy: parse_mapped(body, received_at, policy, mapping, source)
-
-
 def receivers(*, writer: GroupCommitWriter, policy: IngestPolicy, metrics: Metrics,
               authenticators: dict[str, Authenticator],
               mappings: dict[str, FieldMapping]) -> list[tuple[str, Receiver]]:
     """(path, receiver) for every ingest endpoint, mapped ones included."""
-    def make(endpoint: str, source: str, parse: Parser) -> Receiver:
-        return Receiver(endpoint, source, parse, authenticators[endpoint], writer, policy, metrics)
+    table = parsers(mappings)
+
+    def make(endpoint: str, source: str) -> Receiver:
+        return Receiver(endpoint, source, table[source], authenticators[endpoint], writer, policy, metrics)
 
     routes = [
-        ("/api/v1/alertmanager", make("alertmanager", Source.ALERTMANAGER, parse_alertmanager_webhook)),
-        ("/api/v2/alerts", make("prometheus", Source.PROMETHEUS, parse_postable_alerts)),
-        ("/api/v1/alerts", make("generic", Source.GENERIC, mapped_parser(GENERIC_FORMAT, Source.GENERIC))),
+        ("/api/v1/alertmanager", make("alertmanager", Source.ALERTMANAGER)),
+        ("/api/v2/alerts", make("prometheus", Source.PROMETHEUS)),
+        ("/api/v1/alerts", make("generic", Source.GENERIC)),
     ]
-    for name, mapping in sorted(mappings.items()):
-        routes.append((f"/api/v1/alerts/{name}", make("generic", Source.GENERIC, mapped_parser(mapping, name))))
+    routes += [(f"/api/v1/alerts/{name}", make("generic", name)) for name in sorted(mappings)]
     return routes

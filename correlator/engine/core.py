@@ -1,0 +1,365 @@
+"""The correlation engine: a deterministic function of (alerts in arrival order, clock).
+
+For each alert, the stages run in this order (the one place it is written down):
+
+    1. dedup        a repeat of a known episode changes nothing; a resolution resolves its member
+    2. maintenance  inside a maintenance window: recorded, opens no incident
+    3. suppress     inhibited by a firing source alert: joins the source's incident as a symptom
+    4. link         related through a link rule to an alert of an open incident: joins it
+    5. dependency   its service depends on (or is depended on by) a service with an open incident
+    6. group        joins the open incident of its group key (or reopens it, or opens a new one)
+    7. own incident no rule placed it: it opens an incident of its own
+   then, for the incident it joined: title, services, classify, prioritise, assign, escalation timer.
+
+`advance(now)` fires the timers that are due: auto-resolve after the hold, escalation when not
+acknowledged in time, close after resolution. Nothing here reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from correlator.domain import Alert, AlertStatus
+from correlator.engine import decisions
+from correlator.engine.model import (Explanation, Incident, IncidentState, JoinReason, Member, Problem,
+                                     TRANSITIONS)
+from correlator.rules.loader import RuleSet
+from correlator.rules.matchers import matches_all
+
+ENGINE = "correlator"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    resolve_hold: timedelta = timedelta(minutes=5)
+    reopen_window: timedelta = timedelta(minutes=30)
+    close_after: timedelta = timedelta(hours=24)
+    problem_recurrences: int = 3
+    problem_period: timedelta = timedelta(days=7)
+
+
+class TransitionError(ValueError):
+    pass
+
+
+@dataclass(slots=True)
+class _Episode:
+    status: AlertStatus
+    incident_id: str | None  # None: recorded without incident (maintenance)
+
+
+@dataclass(order=True, slots=True)
+class _Timer:
+    due: datetime
+    sequence: int
+    kind: str = field(compare=False)
+    incident_id: str = field(compare=False)
+    detail: tuple = field(compare=False, default=())
+
+
+class Engine:
+    def __init__(self, rules: RuleSet, settings: EngineSettings = EngineSettings()):
+        self.rules = rules
+        self.settings = settings
+        self.incidents: dict[str, Incident] = {}
+        self.problems: dict[str, Problem] = {}
+        self._episodes: dict[tuple[str, datetime], _Episode] = {}
+        self._by_group: dict[str, str] = {}
+        self._by_link: dict[tuple[str, str, str], str] = {}
+        self._by_service: dict[str, str] = {}
+        self._sources: dict[tuple[str, tuple[str, ...]], dict[tuple[str, datetime], str]] = {}
+        self._timers: list[_Timer] = []
+        self._timer_sequence = 0
+        self._incident_sequence = 0
+        self._problem_sequence = 0
+        self._recurrences: dict[str, deque[tuple[datetime, str]]] = {}
+
+    # -- input -------------------------------------------------------------------------------
+
+    def process(self, alert: Alert, now: datetime) -> set[str]:
+        """Feed one received alert; returns the ids of the incidents it changed."""
+        changed = self.advance(now)
+        key = (alert.fingerprint, alert.starts_at)
+        episode = self._episodes.get(key)
+        if episode is not None:
+            # 1. dedup: a repeat, or a late "firing" of a resolved episode, changes nothing.
+            if episode.status is AlertStatus.RESOLVED or alert.status is AlertStatus.FIRING:
+                return changed
+            return changed | self._resolve_member(key, alert, episode, now)
+        if decisions.maintenance(self.rules.maintenance, alert.labels, now) is not None:
+            self._episodes[key] = _Episode(alert.status, None)  # 2. recorded, no incident
+            return changed
+        incident = self._place(alert, key, now)
+        self._episodes[key] = _Episode(AlertStatus.FIRING, incident.id)
+        changed.add(incident.id)
+        if alert.status is AlertStatus.RESOLVED:  # first seen already resolved: it fired, then ended
+            changed |= self._resolve_member(key, alert, self._episodes[key], now)
+        return changed
+
+    def advance(self, now: datetime) -> set[str]:
+        """Fire every timer due at `now`."""
+        changed: set[str] = set()
+        while self._timers and self._timers[0].due <= now:
+            timer = heapq.heappop(self._timers)
+            incident = self.incidents.get(timer.incident_id)
+            if incident is not None and getattr(self, f"_on_{timer.kind}")(incident, timer):
+                changed.add(incident.id)
+        return changed
+
+    # -- placement (stages 3-7) --------------------------------------------------------------
+
+    def _place(self, alert: Alert, key: tuple[str, datetime], now: datetime) -> Incident:
+        labels = alert.labels
+        services = decisions.services_of(self.rules.catalog, labels)
+        placed = self._symptom_of(labels) or self._linked(labels, now) or self._dependent(services, now)
+        group_key, group_labels, group_rule = self._group_key(alert)
+        if placed is not None:
+            incident, why = placed
+        else:
+            incident, why = self._grouped(group_key, group_labels, group_rule, now)
+        member = Member(alert.fingerprint, alert.starts_at, dict(labels), dict(alert.annotations),
+                        AlertStatus.FIRING, alert.ends_at, now, why, services)
+        incident.members[key] = member
+        incident.last_alert_at = now
+        incident.record(now, "alert_joined", fingerprint=alert.fingerprint, reason=why.reason, rule=why.rule)
+        self._by_group.setdefault(group_key, incident.id)
+        self._register(labels, services, key, incident)
+        self._derive(incident, now, group_labels)
+        return incident
+
+    def _symptom_of(self, labels) -> tuple[Incident, Explanation] | None:
+        for rule in self.rules.suppressions:
+            if not matches_all(rule.target_matchers, labels):
+                continue
+            sources = self._sources.get((rule.name, tuple(labels.get(name, "") for name in rule.equal)), {})
+            for incident_id in sources.values():
+                incident = self.incidents[incident_id]
+                if incident.active:
+                    return incident, Explanation(JoinReason.SYMPTOM, rule.name,
+                                                 {name: labels.get(name, "") for name in rule.equal})
+        return None
+
+    def _linked(self, labels, now: datetime) -> tuple[Incident, Explanation] | None:
+        for rule in self.rules.links:
+            for side, other in (("source", "target"), ("target", "source")):
+                value = decisions.link_key(rule, labels, side)
+                incident = self._recent(self._by_link.get((rule.name, other, value)), now, rule.window) \
+                    if value else None
+                if incident is not None:
+                    label = rule.source_label if side == "source" else rule.target_label
+                    return incident, Explanation(JoinReason.LINK, rule.name, {label: labels[label]},
+                                                 f"key {value!r} matches the incident's {other} alerts")
+        return None
+
+    def _dependent(self, services: tuple[str, ...], now: datetime) -> tuple[Incident, Explanation] | None:
+        if not services or not self.rules.dependencies:
+            return None
+        catalog = {service.service: service for service in self.rules.catalog}
+        for rule in self.rules.dependencies:
+            for name in services:
+                depends_on = catalog[name].depends_on
+                dependents = [s.service for s in self.rules.catalog if name in s.depends_on]
+                for related in [*depends_on, *dependents]:
+                    incident = self._recent(self._by_service.get(related), now, rule.window)
+                    if incident is not None:
+                        relation = "depends on" if related in depends_on else "is a dependency of"
+                        return incident, Explanation(JoinReason.DEPENDENCY, rule.name, {"service": name},
+                                                     f"{name} {relation} {related}")
+        return None
+
+    def _recent(self, incident_id: str | None, now: datetime, window: float) -> Incident | None:
+        incident = self.incidents.get(incident_id) if incident_id else None
+        if incident is not None and incident.active and now - incident.last_alert_at <= timedelta(seconds=window):
+            return incident
+        return None
+
+    def _group_key(self, alert: Alert) -> tuple[str, dict[str, str], object]:
+        for rule in self.rules.groups:
+            if matches_all(rule.matchers, alert.labels):
+                values = {name: alert.labels.get(name, "") for name in rule.group_by}
+                return f"{rule.name}:" + ",".join(f"{k}={v}" for k, v in values.items()), values, rule
+        return f"alert:{alert.fingerprint}", {}, None
+
+    def _grouped(self, group_key: str, group_labels: dict[str, str], rule, now: datetime) -> tuple[
+            Incident, Explanation]:
+        existing = self.incidents.get(self._by_group.get(group_key, ""))
+        rule_name = rule.name if rule is not None else ""
+        if existing is not None and rule is not None and existing.active \
+                and now - existing.last_alert_at <= timedelta(seconds=rule.window) \
+                and now - existing.opened_at <= timedelta(seconds=rule.max_duration):
+            return existing, Explanation(JoinReason.GROUP, rule_name, group_labels)
+        if existing is not None and existing.state is IncidentState.RESOLVED \
+                and now - existing.resolved_at <= self.settings.reopen_window:
+            self._transition(existing, IncidentState.OPEN, now, ENGINE, kind="reopened")
+            existing.resolved_at = None
+            return existing, Explanation(JoinReason.REOPENED, rule_name, group_labels,
+                                         "re-fired within the reopen window")
+        incident = self._open(group_key, now)
+        self._by_group[group_key] = incident.id
+        reason = JoinReason.GROUP if rule is not None else JoinReason.NEW_INCIDENT
+        return incident, Explanation(reason, rule_name, group_labels)
+
+    def _open(self, group_key: str, now: datetime) -> Incident:
+        self._incident_sequence += 1
+        incident = Incident(id=f"INC-{self._incident_sequence:06d}", state=IncidentState.OPEN, title="",
+                            opened_at=now, last_alert_at=now, group_key=group_key)
+        self.incidents[incident.id] = incident
+        incident.record(now, "created", group_key=group_key)
+        self._note_recurrence(incident, now)
+        return incident
+
+    def _register(self, labels, services: tuple[str, ...], key, incident: Incident) -> None:
+        for rule in self.rules.links:
+            for side in ("source", "target"):
+                value = decisions.link_key(rule, labels, side)
+                if value:
+                    self._by_link[(rule.name, side, value)] = incident.id
+        for service in services:
+            self._by_service[service] = incident.id
+        for rule in self.rules.suppressions:
+            if matches_all(rule.source_matchers, labels):
+                equal = tuple(labels.get(name, "") for name in rule.equal)
+                self._sources.setdefault((rule.name, equal), {})[key] = incident.id
+
+    # -- what an incident is: derived after every change ---------------------------------------
+
+    def _derive(self, incident: Incident, now: datetime, group_labels: dict[str, str]) -> None:
+        members = list(incident.members.values())
+        incident.title = decisions.title(members, group_labels or
+                                         {k: v for k, v in _common_labels(members).items() if k != "alertname"})
+        incident.services = tuple(dict.fromkeys(s for m in members for s in m.services))
+        category, area, why = decisions.classify(self.rules, members)
+        if (category, area) != (incident.category, incident.service_area):
+            incident.category, incident.service_area, incident.classification = category, area, why
+            incident.record(now, "classified", category=category, service_area=area, rule=why.rule if why else "")
+        priority, impact, urgency, why = decisions.prioritise(self.rules, members, incident.services)
+        if (priority, impact, urgency) != (incident.priority, incident.impact, incident.urgency) \
+                or incident.prioritisation is None:
+            kind = "prioritised" if incident.prioritisation is None else "reprioritised"
+            incident.priority, incident.impact, incident.urgency, incident.prioritisation = \
+                priority, impact, urgency, why
+            incident.record(now, kind, priority=priority, impact=impact, urgency=urgency, rule=why.rule)
+            self._schedule_escalation(incident, now)
+        if incident.assignment is None or incident.assignment.rule != "operator":
+            team, tier, why = decisions.assign(self.rules, members, incident.services)
+            if team != incident.team and why is not None:
+                incident.team, incident.tier, incident.assignment = team, tier, why
+                incident.record(now, "assigned", team=team, tier=tier, rule=why.rule)
+
+    # -- resolution, timers --------------------------------------------------------------------
+
+    def _resolve_member(self, key, alert: Alert, episode: _Episode, now: datetime) -> set[str]:
+        episode.status = AlertStatus.RESOLVED
+        incident = self.incidents.get(episode.incident_id) if episode.incident_id else None
+        self._forget_source(key)
+        if incident is None:
+            del self._episodes[key]
+            return set()
+        member = incident.members[key]
+        member.status, member.ends_at = AlertStatus.RESOLVED, alert.ends_at or now
+        incident.record(now, "alert_resolved", fingerprint=alert.fingerprint)
+        if not incident.firing_members and incident.active:
+            self._add_timer(now + self.settings.resolve_hold, "auto_resolve", incident.id)
+        return {incident.id}
+
+    def _forget_source(self, key) -> None:
+        for sources in self._sources.values():
+            sources.pop(key, None)
+
+    def _add_timer(self, due: datetime, kind: str, incident_id: str, *detail) -> None:
+        self._timer_sequence += 1
+        heapq.heappush(self._timers, _Timer(due, self._timer_sequence, kind, incident_id, detail))
+
+    def _on_auto_resolve(self, incident: Incident, timer: _Timer) -> bool:
+        if not incident.active or incident.firing_members:
+            return False  # something re-fired meanwhile, or an operator resolved it
+        self._transition(incident, IncidentState.RESOLVED, timer.due, ENGINE,
+                         detail="all alerts resolved and the hold time passed")
+        return True
+
+    def _on_close(self, incident: Incident, timer: _Timer) -> bool:
+        if incident.state is not IncidentState.RESOLVED or incident.resolved_at + self.settings.close_after > timer.due:
+            return False
+        self._transition(incident, IncidentState.CLOSED, timer.due, ENGINE, detail="resolved long enough")
+        self._forget(incident)
+        return True
+
+    def _schedule_escalation(self, incident: Incident, now: datetime) -> None:
+        found = decisions.escalation_delay(self.rules, incident.members.values(), incident.priority)
+        if found is not None:
+            seconds, rule, team = found
+            self._add_timer(incident.opened_at + timedelta(seconds=seconds), "escalate", incident.id,
+                            rule, team, incident.priority)
+
+    def _on_escalate(self, incident: Incident, timer: _Timer) -> bool:
+        rule, team, priority = timer.detail
+        if incident.state is not IncidentState.OPEN or incident.priority != priority:
+            return False  # acknowledged (or reprioritised: a newer timer applies)
+        self._transition(incident, IncidentState.ESCALATED, timer.due, ENGINE, rule=rule,
+                         detail=f"not acknowledged within the {priority} escalation time")
+        if team:
+            incident.team = team
+        else:
+            incident.tier += 1
+        incident.assignment = Explanation("escalated", rule, detail=f"team={incident.team}, tier={incident.tier}")
+        incident.record(timer.due, "assigned", team=incident.team, tier=incident.tier, rule=rule)
+        return True
+
+    def _transition(self, incident: Incident, state: IncidentState, now: datetime, actor: str,
+                    kind: str | None = None, **detail) -> None:
+        if state not in TRANSITIONS[incident.state]:
+            raise TransitionError(f"{incident.id} is {incident.state}: it cannot become {state}")
+        previous, incident.state = incident.state, state
+        if state is IncidentState.RESOLVED:
+            incident.resolved_at = now
+            self._add_timer(now + self.settings.close_after, "close", incident.id)
+        elif state is IncidentState.CLOSED:
+            incident.closed_at = now
+        elif state is IncidentState.ACKNOWLEDGED and incident.acknowledged_at is None:
+            incident.acknowledged_at = now
+        incident.record(now, kind or state.value, actor, previous=previous, **detail)
+
+    def _forget(self, incident: Incident) -> None:
+        """A closed incident leaves the indexes: memory follows open work, not history."""
+        for key in incident.members:
+            episode = self._episodes.get(key)
+            if episode is not None and episode.incident_id == incident.id:
+                del self._episodes[key]
+            self._forget_source(key)
+        for index in (self._by_group, self._by_link, self._by_service):
+            for stale in [k for k, v in index.items() if v == incident.id]:
+                del index[stale]
+
+    # -- problems ------------------------------------------------------------------------------
+
+    def _note_recurrence(self, incident: Incident, now: datetime) -> None:
+        seen = self._recurrences.setdefault(incident.group_key, deque())
+        seen.append((now, incident.id))
+        while seen and now - seen[0][0] > self.settings.problem_period:
+            seen.popleft()
+        if len(seen) < self.settings.problem_recurrences:
+            return
+        problem = next((p for p in self.problems.values()
+                        if p.signature == incident.group_key and p.state == "open"), None)
+        if problem is None:
+            self._problem_sequence += 1
+            problem = Problem(f"PRB-{self._problem_sequence:06d}", incident.group_key, now, now)
+            self.problems[problem.id] = problem
+        problem.last_seen = now
+        for _, incident_id in seen:
+            if incident_id not in problem.incident_ids:
+                problem.incident_ids.append(incident_id)
+                linked = self.incidents.get(incident_id)
+                if linked is not None and linked.problem_id is None:
+                    linked.problem_id = problem.id
+                    linked.record(now, "problem_linked", problem=problem.id, signature=problem.signature)
+
+
+def _common_labels(members: list[Member]) -> dict[str, str]:
+    common = dict(members[0].labels)
+    for member in members[1:]:
+        common = {k: v for k, v in common.items() if member.labels.get(k) == v}
+    return common

@@ -1,0 +1,134 @@
+"""Incidents, their members, timeline and problems: the engine's state, plain typed values."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from correlator.domain import AlertStatus
+from correlator.rules.schema import Category, Level, Priority, ServiceArea
+
+
+class IncidentState(enum.StrEnum):
+    OPEN = "open"  # detected and logged
+    ACKNOWLEDGED = "acknowledged"
+    INVESTIGATING = "investigating"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+# Which state may follow which. RESOLVED -> OPEN is a reopen (a re-fire within the reopen window).
+TRANSITIONS: dict[IncidentState, frozenset[IncidentState]] = {
+    IncidentState.OPEN: frozenset({IncidentState.ACKNOWLEDGED, IncidentState.INVESTIGATING,
+                                   IncidentState.ESCALATED, IncidentState.RESOLVED}),
+    IncidentState.ACKNOWLEDGED: frozenset({IncidentState.INVESTIGATING, IncidentState.ESCALATED,
+                                           IncidentState.RESOLVED}),
+    IncidentState.INVESTIGATING: frozenset({IncidentState.ESCALATED, IncidentState.RESOLVED}),
+    IncidentState.ESCALATED: frozenset({IncidentState.ACKNOWLEDGED, IncidentState.INVESTIGATING,
+                                        IncidentState.RESOLVED}),
+    IncidentState.RESOLVED: frozenset({IncidentState.CLOSED, IncidentState.OPEN}),
+    IncidentState.CLOSED: frozenset(),
+}
+
+ACTIVE_STATES = frozenset({IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.INVESTIGATING,
+                           IncidentState.ESCALATED})
+
+
+class JoinReason(enum.StrEnum):
+    """Why an alert is a member of its incident."""
+
+    NEW_INCIDENT = "new_incident"  # no rule placed it: it opened an incident of its own
+    GROUP = "group"  # same group_by values as the incident's alerts
+    REOPENED = "reopened"  # a re-fire of the group within the reopen window
+    LINK = "link"  # a link rule related it to an alert of the incident
+    DEPENDENCY = "dependency"  # its service depends on (or is depended on by) the incident's
+    SYMPTOM = "symptom"  # a suppress rule made it a symptom of the incident's source alert
+
+
+class Suppression(enum.StrEnum):
+    """Why an alert opened no incident."""
+
+    MAINTENANCE = "maintenance"
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """A decision and its grounds: the rule that took it and the labels it looked at."""
+
+    reason: str
+    rule: str
+    labels: dict[str, str] = field(default_factory=dict)
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class Member:
+    fingerprint: str
+    starts_at: datetime
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    status: AlertStatus
+    ends_at: datetime | None
+    joined_at: datetime
+    why: Explanation
+    services: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    at: datetime
+    kind: str  # created, alert_joined, alert_resolved, classified, reprioritised, assigned, escalated, ...
+    actor: str
+    detail: dict
+
+
+@dataclass(slots=True)
+class Incident:
+    id: str
+    state: IncidentState
+    title: str
+    opened_at: datetime
+    last_alert_at: datetime
+    group_key: str
+    members: dict[tuple[str, datetime], Member] = field(default_factory=dict)
+    category: Category | None = None
+    service_area: ServiceArea | None = None
+    classification: Explanation | None = None
+    priority: Priority = Priority.P5
+    impact: Level = Level.LOW
+    urgency: Level = Level.LOW
+    prioritisation: Explanation | None = None
+    services: tuple[str, ...] = ()
+    team: str = ""
+    tier: int = 1
+    assignment: Explanation | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    problem_id: str | None = None
+    timeline: list[TimelineEvent] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def firing_members(self) -> list[Member]:
+        return [m for m in self.members.values() if m.status is AlertStatus.FIRING]
+
+    def record(self, at: datetime, kind: str, actor: str = "correlator", **detail) -> None:
+        self.timeline.append(TimelineEvent(at, kind, actor, detail))
+
+
+@dataclass(slots=True)
+class Problem:
+    """Incidents restore service; a problem record tracks the recurring cause behind them."""
+
+    id: str
+    signature: str
+    opened_at: datetime
+    last_seen: datetime
+    incident_ids: list[str] = field(default_factory=list)
+    state: str = "open"

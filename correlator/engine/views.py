@@ -1,0 +1,67 @@
+"""Incidents as JSON documents: the replay output line and the API's detail view."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from correlator.engine.model import Explanation, Incident, Problem
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _explanation(why: Explanation | None) -> dict | None:
+    if why is None:
+        return None
+    return {"reason": str(why.reason), "rule": why.rule, "labels": why.labels, "detail": why.detail}
+
+
+def incident_summary(incident: Incident) -> dict:
+    """One line of replay output (DESIGN.md "Replay output")."""
+    return {
+        "id": incident.id,
+        "title": incident.title,
+        "state": incident.state.value,
+        "fingerprints": sorted({fingerprint for fingerprint, _ in incident.members}),
+        "alerts": len(incident.members),
+        "category": incident.category,
+        "service_area": incident.service_area,
+        "priority": incident.priority,
+        "impact": incident.impact,
+        "urgency": incident.urgency,
+        "services": list(incident.services),
+        "team": incident.team,
+        "tier": incident.tier,
+        "problem": incident.problem_id,
+        "opened_at": _iso(incident.opened_at),
+        "acknowledged_at": _iso(incident.acknowledged_at),
+        "resolved_at": _iso(incident.resolved_at),
+        "closed_at": _iso(incident.closed_at),
+    }
+
+
+def incident_detail(incident: Incident) -> dict:
+    """Everything about one incident, with why each alert is a member and why it is classified,
+    prioritised and assigned as it is."""
+    return {
+        **incident_summary(incident),
+        "group_key": incident.group_key,
+        "last_alert_at": _iso(incident.last_alert_at),
+        "classification": _explanation(incident.classification),
+        "prioritisation": _explanation(incident.prioritisation),
+        "assignment": _explanation(incident.assignment),
+        "members": [{
+            "fingerprint": m.fingerprint, "startsAt": _iso(m.starts_at), "endsAt": _iso(m.ends_at),
+            "status": m.status.value, "labels": m.labels, "annotations": m.annotations,
+            "services": list(m.services), "joinedAt": _iso(m.joined_at), "why": _explanation(m.why),
+        } for m in incident.members.values()],
+        "timeline": [{"at": _iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
+                     for e in incident.timeline],
+    }
+
+
+def problem_summary(problem: Problem) -> dict:
+    return {"id": problem.id, "signature": problem.signature, "state": problem.state,
+            "opened_at": _iso(problem.opened_at), "last_seen": _iso(problem.last_seen),
+            "incidents": list(problem.incident_ids)}

@@ -1,0 +1,193 @@
+"""The rule file schema: what an SRE writes in `rules/*.yaml`.
+
+    version: 1
+    catalog:   [service entries]        # optional service catalog
+    rules:     [rules, each with a name and a kind]
+
+Kinds: group, link, suppress, maintenance, classify, priority, assign, escalate (see rules/README.md).
+Matchers are Alertmanager's: a list of `name op value` strings or one `{a="1", b=~"x|y"}` string.
+Durations are Prometheus durations (`30s`, `5m`, `4h`).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Literal, Union
+
+import msgspec
+
+from correlator.rules.matchers import Matcher
+
+SCHEMA_VERSION = 1
+
+
+class Category(enum.StrEnum):
+    HARDWARE = "hardware"
+    SOFTWARE = "software"
+    NETWORK = "network"
+    SECURITY = "security"
+    CAPACITY = "capacity"
+    HUMAN_ERROR = "human_error"
+
+
+class ServiceArea(enum.StrEnum):
+    AVAILABILITY = "availability"
+    INTEGRITY = "integrity"
+    CONFIDENTIALITY = "confidentiality"
+
+
+class Level(enum.StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Priority(enum.StrEnum):
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P4 = "P4"
+    P5 = "P5"
+
+
+class Matchers(list):
+    """Parsed matchers, ANDed; from a YAML list of matcher strings or one `{...}` string."""
+
+
+class Seconds(float):
+    """A Prometheus duration, in seconds."""
+
+
+class _Rule(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, tag_field="kind"):
+    name: str
+    description: str = ""
+
+
+class GroupRule(_Rule, tag="group", kw_only=True):
+    matchers: Matchers = Matchers()
+    group_by: list[str]
+    window: Seconds = Seconds(1800)
+    max_duration: Seconds = Seconds(86400)
+
+
+class LinkRule(_Rule, tag="link", kw_only=True):
+    """Relates alerts whose label schemas differ: the key extracted from `source_label` of a source
+    alert equals the one from `target_label` of a target alert (regex capture group 1, anchored)."""
+
+    source_matchers: Matchers = Matchers()
+    source_label: str
+    source_regex: str = "(.*)"
+    target_matchers: Matchers = Matchers()
+    target_label: str
+    target_regex: str = "(.*)"
+    window: Seconds = Seconds(1800)
+
+
+class DependencyRule(_Rule, tag="dependency", kw_only=True):
+    """Joins an alert to an open incident of a service it depends on, or that depends on it
+    (the catalog's depends_on), so a database outage and the API errors above it are one incident."""
+
+    matchers: Matchers = Matchers()
+    window: Seconds = Seconds(900)
+
+
+class SuppressRule(_Rule, tag="suppress", kw_only=True):
+    source_matchers: Matchers
+    target_matchers: Matchers
+    equal: list[str] = []
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Window(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """One-off (`start`, `end`) or recurring (`weekdays`, `start_time` HH:MM, `duration`, `timezone`)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = []
+    start_time: str = ""
+    duration: Seconds = Seconds(0)
+    timezone: str = "UTC"
+
+    @property
+    def recurring(self) -> bool:
+        return bool(self.weekdays)
+
+
+class MaintenanceRule(_Rule, tag="maintenance", kw_only=True):
+    """Matching alerts are recorded but open no incident while a window is on; with no windows,
+    always (heartbeats such as kube-prometheus's Watchdog)."""
+
+    matchers: Matchers = Matchers()
+    windows: list[Window] = []
+
+
+class ClassifyRule(_Rule, tag="classify", kw_only=True):
+    matchers: Matchers = Matchers()
+    category: Category | None = None
+    service_area: ServiceArea | None = None
+
+
+class UrgencyMatch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    matchers: Matchers
+    urgency: Level
+
+
+def _default_urgency() -> list[UrgencyMatch]:
+    from correlator.rules.matchers import parse_matchers
+    return [UrgencyMatch(Matchers(parse_matchers('severity=~"critical|page|emergency|alert"')), Level.HIGH),
+            UrgencyMatch(Matchers(parse_matchers('severity=~"warning|error|major"')), Level.MEDIUM)]
+
+
+def _default_matrix() -> dict[Level, dict[Level, Priority]]:
+    P = Priority
+    return {Level.HIGH: {Level.HIGH: P.P1, Level.MEDIUM: P.P2, Level.LOW: P.P3},
+            Level.MEDIUM: {Level.HIGH: P.P2, Level.MEDIUM: P.P3, Level.LOW: P.P4},
+            Level.LOW: {Level.HIGH: P.P3, Level.MEDIUM: P.P4, Level.LOW: P.P5}}
+
+
+class PriorityRule(_Rule, tag="priority", kw_only=True):
+    """ITIL impact x urgency. Urgency: the first `urgency` entry any member alert matches (default:
+    from `severity`). Impact: from the affected services in the catalog (docs in rules/README.md)."""
+
+    urgency: list[UrgencyMatch] = msgspec.field(default_factory=_default_urgency)
+    matrix: dict[Level, dict[Level, Priority]] = msgspec.field(default_factory=_default_matrix)
+
+
+class AssignRule(_Rule, tag="assign", kw_only=True):
+    """Assigns to `team`, or to the value of the member alert's `team_label` when it has one."""
+
+    matchers: Matchers = Matchers()
+    team: str = ""
+    team_label: str = ""
+    tier: int = 1
+
+
+class EscalateRule(_Rule, tag="escalate", kw_only=True):
+    """Escalates an incident not acknowledged within `after[priority]`: to `to_team` if set, else to
+    the next support tier."""
+
+    matchers: Matchers = Matchers()
+    after: dict[Priority, Seconds]
+    to_team: str = ""
+
+
+Rule = Union[GroupRule, LinkRule, DependencyRule, SuppressRule, MaintenanceRule, ClassifyRule, PriorityRule,
+             AssignRule, EscalateRule]
+
+
+class Service(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    service: str
+    matchers: Matchers = Matchers()  # default: service="<service>"
+    tier: int = 3
+    owner: str = ""
+    depends_on: list[str] = []
+    customer_facing: bool = False
+
+
+class RuleFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    version: int
+    catalog: list[Service] = []
+    rules: list[Rule] = []

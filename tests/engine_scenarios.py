@@ -1,0 +1,62 @@
+"""Scenario helpers for engine tests: alerts pushed at offsets (seconds) from T0, a fake clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
+
+from correlator.domain import Alert, AlertStatus
+from correlator.engine.core import Engine, EngineSettings
+from correlator.ingest.fingerprint import fingerprint
+from correlator.rules.loader import RuleSet, load_rules
+
+T0 = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def rules_from(tmp_path: Path, *rules: dict, catalog: list[dict] | None = None) -> RuleSet:
+    directory = tmp_path / "rules"
+    directory.mkdir(exist_ok=True)
+    (directory / "rules.yaml").write_text(yaml.safe_dump({"version": 1, "catalog": catalog or [],
+                                                          "rules": list(rules)}))
+    return load_rules(directory)
+
+
+def alert(name: str, *, starts: float = 0, ends: float | None = None, annotations: dict | None = None,
+          **labels: str) -> Alert:
+    labels = {"alertname": name, **labels}
+    status = AlertStatus.RESOLVED if ends is not None else AlertStatus.FIRING
+    return Alert(fingerprint(labels), labels, annotations or {}, status, at(starts),
+                 at(ends) if ends is not None else None, "", "test", at(starts))
+
+
+class Scenario:
+    def __init__(self, rules: RuleSet, settings: EngineSettings = EngineSettings()):
+        self.engine = Engine(rules, settings)
+
+    def push(self, seconds: float, *alerts: Alert) -> "Scenario":
+        for item in alerts:
+            self.engine.process(item, at(seconds))
+        return self
+
+    def advance(self, seconds: float) -> "Scenario":
+        self.engine.advance(at(seconds))
+        return self
+
+    @property
+    def incidents(self):
+        return list(self.engine.incidents.values())
+
+    def groups(self) -> list[set[str]]:
+        """Each incident as the set of its alerts' alertname/instance, for readable assertions."""
+        return [{"/".join(v for k, v in sorted(m.labels.items()) if k != "severity") for m in i.members.values()}
+                for i in self.engine.incidents.values()]
+
+    def only(self):
+        [incident] = self.incidents
+        return incident
