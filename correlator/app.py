@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -18,6 +19,7 @@ from correlator.ingest.auth import Authenticator
 from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.receivers import receivers
 from correlator.metrics import Metrics
+from correlator.replay import Recorder
 from correlator.store import database
 from correlator.store.schema import notifications
 from correlator.store.writer import CommitStats, GroupCommitWriter
@@ -28,6 +30,7 @@ CONFIG = web.AppKey("config", Config)
 METRICS = web.AppKey("metrics", Metrics)
 ENGINE = web.AppKey("engine", Engine)
 WRITER = web.AppKey("writer", GroupCommitWriter)
+RECORDER = web.AppKey("recorder", Recorder)
 
 RETENTION_SWEEP_SECONDS = 600
 RETENTION_CHUNK_ROWS = 5000
@@ -40,6 +43,8 @@ def make_app(config: Config, metrics: Metrics | None = None) -> web.Application:
     app[METRICS] = metrics
     app[MAX_BODY] = config.server.max_body_size
     app.cleanup_ctx.append(_store)
+    if config.server.record:
+        app.cleanup_ctx.append(_recording)
     app.cleanup_ctx.append(_retention)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
@@ -54,8 +59,10 @@ async def _add_routes(app: web.Application) -> None:
     policy = config.ingest_policy()
     authenticators = {name: Authenticator(config.auth.for_endpoint(name), signed_bodies=name != "api")
                       for name in ("alertmanager", "prometheus", "generic", "api")}
+    recorder = app.get(RECORDER)
     for path, receiver in receivers(writer=app[WRITER], policy=policy, metrics=app[METRICS],
-                                    authenticators=authenticators, mappings=config.ingest.mappings):
+                                    authenticators=authenticators, mappings=config.ingest.mappings,
+                                    recorder=recorder):
         app.router.add_post(path, receiver.handle)
     app.router.add_get("/api/v1/alerts", _authenticated(authenticators["api"],
                                                         make_list_alerts_handler(app[ENGINE])))
@@ -115,6 +122,14 @@ async def _store(app: web.Application):
     await asyncio.to_thread(writer.close)
     engine.dispose()
     log.info("store closed")
+
+
+async def _recording(app: web.Application):
+    recorder = Recorder(Path(app[CONFIG].server.record).expanduser())
+    app[RECORDER] = recorder
+    log.info("recording notifications", extra={"file": app[CONFIG].server.record})
+    yield
+    recorder.close()
 
 
 async def _retention(app: web.Application):

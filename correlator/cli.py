@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     _db_flag(serve)
     serve.add_argument("--rules", metavar="DIR", help="directory of YAML rule files (rules.dir)")
     serve.add_argument("--log-format", choices=("logfmt", "json"), help="log line format (log.format)")
+    serve.add_argument("--record", metavar="FILE", help="append accepted notifications to FILE in the recording "
+                                                        "format read by `correlator replay` (server.record)")
 
     db = commands.add_parser("db", help="manage the store", description="Manage the store's schema.")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -92,7 +94,8 @@ def _db_flag(parser: argparse.ArgumentParser) -> None:
 def _with_flags(config: Config, args: argparse.Namespace) -> Config:
     replace = msgspec.structs.replace
     server = replace(config.server, **{k: v for k, v in (("host", getattr(args, "host", None)),
-                                                         ("port", getattr(args, "port", None))) if v is not None})
+                                                         ("port", getattr(args, "port", None)),
+                                                         ("record", getattr(args, "record", None))) if v is not None})
     store = replace(config.store, url=args.db) if getattr(args, "db", None) else config.store
     rules_dir = getattr(args, "rules", None)
     rules = replace(config.rules, dir=str(rules_dir)) if rules_dir else config.rules

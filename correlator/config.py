@@ -82,6 +82,8 @@ class ServerConfig(_Section):
     # Listening beyond loopback without credentials must be asked for explicitly.
     allow_unauthenticated_remote: bool = False
     shutdown_timeout: Duration = Duration(30)
+    # Append every accepted notification to this file in the recording format (input of `replay`).
+    record: str = ""
 
 
 class StoreConfig(_Section):

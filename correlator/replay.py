@@ -50,6 +50,21 @@ class ReplaySummary:
         return self.alerts / self.incidents if self.incidents else 0.0
 
 
+class Recorder:
+    """`serve --record`: appends each accepted notification as one recording line."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("ab")
+
+    def write(self, at: datetime, source: str, body: bytes) -> None:
+        self._file.write(recording_line(at, source, body))
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
 def recording_line(at: datetime, source: str, body: bytes) -> bytes:
     """One line of a recording, as `serve --record` writes it (body compacted onto one line)."""
     return _encoder.encode({"at": at.isoformat().replace("+00:00", "Z"), "source": source,

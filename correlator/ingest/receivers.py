@@ -27,8 +27,8 @@ class Receiver:
     """One ingest endpoint: its auth, its parser and where its alerts go."""
 
     def __init__(self, endpoint: str, source: str, parse: Parser, authenticator: Authenticator,
-                 writer: GroupCommitWriter, policy: IngestPolicy, metrics: Metrics):
-        self.endpoint, self.source, self.parse = endpoint, source, parse
+                 writer: GroupCommitWriter, policy: IngestPolicy, metrics: Metrics, recorder=None):
+        self.endpoint, self.source, self.parse, self.recorder = endpoint, source, parse, recorder
         self.authenticator, self.writer, self.policy = authenticator, writer, policy
         # Metric children resolved once: a labels() lookup per request shows up in profiles.
         self._stored = metrics.ingest_alerts.labels(source)
@@ -67,6 +67,8 @@ class Receiver:
                                                                    "reason": str(error)})
             return error_response(503, f"store unavailable ({error}); retry later")
         self._stored.inc(len(parsed.alerts))
+        if self.recorder is not None:
+            self.recorder.write(received_at, self.source, body)
         if parsed.errors:
             self._invalid.inc(len({error.path.split(".")[0] for error in parsed.errors}))
             # Best effort, as Alertmanager's own API: the valid alerts are stored, the rest reported.
@@ -75,13 +77,13 @@ class Receiver:
 
 
 def receivers(*, writer: GroupCommitWriter, policy: IngestPolicy, metrics: Metrics,
-              authenticators: dict[str, Authenticator],
-              mappings: dict[str, FieldMapping]) -> list[tuple[str, Receiver]]:
+              authenticators: dict[str, Authenticator], mappings: dict[str, FieldMapping],
+              recorder=None) -> list[tuple[str, Receiver]]:
     """(path, receiver) for every ingest endpoint, mapped ones included."""
     table = parsers(mappings)
 
     def make(endpoint: str, source: str) -> Receiver:
-        return Receiver(endpoint, source, table[source], authenticators[endpoint], writer, policy, metrics)
+        return Receiver(endpoint, source, table[source], authenticators[endpoint], writer, policy, metrics, recorder)
 
     routes = [
         ("/api/v1/alertmanager", make("alertmanager", Source.ALERTMANAGER)),

@@ -114,6 +114,8 @@ def _rule_error(name: str, lines: dict[str, int], error: msgspec.ValidationError
     if root:
         path = f"{root}.{path}" if path and not path.startswith("[") else f"{root}{path}"
     shown = path.removesuffix("#key")
+    if path.endswith(".kind") and reason.startswith("Invalid value"):
+        reason = f"unknown kind {reason.removeprefix('Invalid value ')}; expected one of {', '.join(KINDS)}"
     return RuleError(name, _line_of(lines, path), f"{shown}: {reason}" if shown else reason)
 
 
@@ -200,6 +202,7 @@ def _semantic_errors(parsed: RuleFile):
             yield f"{path}.after", "give at least one priority and delay, e.g. {P1: 15m}"
 
 
+KINDS = ("group", "link", "dependency", "suppress", "maintenance", "classify", "priority", "assign", "escalate")
 _KINDS = {GroupRule: "groups", LinkRule: "links", DependencyRule: "dependencies", SuppressRule: "suppressions",
           MaintenanceRule: "maintenance", ClassifyRule: "classifiers", AssignRule: "assignments",
           EscalateRule: "escalations"}

@@ -1,0 +1,142 @@
+"""Rule unit tests in YAML, like `promtool test rules`: alerts at time offsets in, incidents out.
+
+    rule_dir: ..                 # the rules under test, relative to this file (optional)
+    tests:
+      - name: a node and the pods on it are one incident
+        alerts:
+          - {at: 0s, labels: {alertname: NodeDown, job: node, instance: "node-3:9100"}}
+          - {at: 30s, labels: {alertname: KubePodCrashLooping, pod: web-1, node: node-3},
+             resolved_at: 5m}
+        evaluate_at: 10m         # default: the last event
+        expect:                  # every incident, by the indexes of its alerts
+          - {alerts: [0, 1], category: hardware, priority: P3, state: open}
+
+Only the fields an expectation names are compared.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import IO
+
+import msgspec
+import yaml
+
+from correlator.domain import Alert, AlertStatus
+from correlator.engine.core import Engine
+from correlator.ingest.fingerprint import fingerprint
+from correlator.rules.loader import RuleErrors, load_rules
+from correlator.units import parse_duration
+
+# Rule tests run at a fixed instant, so that maintenance windows and time zones behave the same on
+# every run; `start` overrides it.
+DEFAULT_START = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)  # a Monday, noon UTC
+
+
+class TestAlert(msgspec.Struct, forbid_unknown_fields=True):
+    labels: dict[str, str]
+    at: str = "0s"
+    annotations: dict[str, str] = {}
+    starts_at: str = ""
+    resolved_at: str = ""
+
+
+class Expectation(msgspec.Struct, forbid_unknown_fields=True):
+    alerts: list[int]
+    state: str | None = None
+    category: str | None = None
+    service_area: str | None = None
+    priority: str | None = None
+    team: str | None = None
+    tier: int | None = None
+    title: str | None = None
+
+
+class TestCase(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    alerts: list[TestAlert]
+    expect: list[Expectation]
+    evaluate_at: str = ""
+    start: datetime = DEFAULT_START
+
+
+class TestFile(msgspec.Struct, forbid_unknown_fields=True):
+    tests: list[TestCase]
+    rule_dir: str = ""
+
+
+def _offset(text: str) -> timedelta:
+    return timedelta(seconds=parse_duration(text))
+
+
+def _events(case: TestCase) -> list[tuple[datetime, int, Alert]]:
+    events = []
+    for index, item in enumerate(case.alerts):
+        received = case.start + _offset(item.at)
+        starts = case.start + _offset(item.starts_at) if item.starts_at else received
+        key = fingerprint(item.labels)
+        events.append((received, index, Alert(key, item.labels, item.annotations, AlertStatus.FIRING, starts, None,
+                                               "", "test", received)))
+        if item.resolved_at:
+            ended = case.start + _offset(item.resolved_at)
+            events.append((ended, index, Alert(key, item.labels, item.annotations, AlertStatus.RESOLVED, starts,
+                                               ended, "", "test", ended)))
+    return sorted(events, key=lambda event: event[0])
+
+
+def run_case(case: TestCase, engine: Engine) -> list[str]:
+    """The differences between what the case expects and what the engine did (empty: it passed)."""
+    events = _events(case)
+    keys: dict[tuple[str, datetime], int] = {}
+    for received, index, alert in events:
+        keys[(alert.fingerprint, alert.starts_at)] = index
+        engine.process(alert, received)
+    end = case.start + _offset(case.evaluate_at) if case.evaluate_at else (events[-1][0] if events else case.start)
+    engine.advance(end)
+    actual = {tuple(sorted(keys[key] for key in incident.members)): incident
+              for incident in engine.incidents.values()}
+    problems = []
+    for expectation in case.expect:
+        wanted = tuple(sorted(expectation.alerts))
+        incident = actual.pop(wanted, None)
+        if incident is None:
+            problems.append(f"no incident with exactly alerts {list(wanted)}")
+            continue
+        for field in ("state", "category", "service_area", "priority", "team", "tier", "title"):
+            want = getattr(expectation, field)
+            got = getattr(incident, field)
+            got = got.value if hasattr(got, "value") else got
+            if want is not None and want != got:
+                problems.append(f"incident with alerts {list(wanted)}: {field}: want {want!r}, got {got!r}")
+    for members, incident in actual.items():
+        problems.append(f"unexpected incident with alerts {list(members)} ({incident.title!r})")
+    return problems
+
+
+def run_rule_tests(files: list[Path], rules_dir: Path | None, config, out: IO[str]) -> bool:
+    passed = failed = 0
+    for path in files:
+        try:
+            spec = msgspec.convert(yaml.safe_load(path.read_text()), TestFile)
+        except (OSError, yaml.YAMLError, msgspec.ValidationError) as error:
+            out.write(f"ERROR {path}: {error}\n")
+            failed += 1
+            continue
+        directory = rules_dir or ((path.parent / spec.rule_dir) if spec.rule_dir else config.rules_dir)
+        try:
+            rules = load_rules(directory)
+        except RuleErrors as errors:
+            out.write(f"ERROR {path}: the rules in {directory} do not load:\n{errors}\n")
+            failed += 1
+            continue
+        for case in spec.tests:
+            problems = run_case(case, Engine(rules, config.engine_settings()))
+            if problems:
+                failed += 1
+                out.write(f"FAIL {case.name} ({path})\n" + "".join(f"  {p}\n" for p in problems))
+            else:
+                passed += 1
+                out.write(f"ok   {case.name}\n")
+    out.write(f"{passed} passed, {failed} failed\n")
+    return failed == 0

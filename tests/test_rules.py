@@ -1,0 +1,85 @@
+"""Rule files: loading with precise errors, `rules check`, `rules test`, and the shipped rules."""
+
+import io
+from pathlib import Path
+
+import pytest
+
+from correlator.cli import main
+from correlator.config import parse_config
+from correlator.rules.loader import RuleErrors, load_rules, parse_rule_file
+from correlator.rules.testing import run_rule_tests
+from correlator.shipped import shipped_dir
+
+TESTDATA = Path(__file__).parent / "testdata" / "rules"
+BAD = sorted((TESTDATA / "bad").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_bad_rule_files_give_file_line_and_reason(path):
+    with pytest.raises(RuleErrors) as raised:
+        parse_rule_file(path.read_text(), f"bad/{path.name}")
+    assert str(raised.value) == path.with_suffix(".expected").read_text().strip()
+
+
+def test_a_directory_with_one_broken_file_loads_nothing(tmp_path):
+    (tmp_path / "good.yaml").write_text((TESTDATA / "good" / "rules.yaml").read_text())
+    (tmp_path / "zz-broken.yaml").write_text((TESTDATA / "bad" / "version.yaml").read_text())
+    with pytest.raises(RuleErrors):
+        load_rules(tmp_path)
+
+
+def test_rule_names_are_unique_across_files(tmp_path):
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_text((TESTDATA / "good" / "rules.yaml").read_text())
+    with pytest.raises(RuleErrors, match="'by-namespace' is already used in"):
+        load_rules(tmp_path)
+
+
+def test_a_matcher_string_in_braces_is_accepted():
+    rules = load_rules(TESTDATA / "good")
+    [group] = rules.groups
+    assert [str(m) for m in group.matchers] == ['namespace!=""']
+
+
+def test_rules_check_prints_every_error_and_fails(capsys):
+    assert main(["rules", "check", str(TESTDATA / "bad")]) == 1
+    out = capsys.readouterr().out
+    assert out.count(".yaml:") == 8 and "broken.yaml:13: rules[2].catgory: unknown key" in out
+
+
+def test_rules_check_passes_the_shipped_rules(capsys):
+    assert main(["rules", "check", str(shipped_dir("rules"))]) == 0
+    assert ": OK" in capsys.readouterr().out
+
+
+def test_the_shipped_rule_tests_pass():
+    out = io.StringIO()
+    assert run_rule_tests(sorted((shipped_dir("rules") / "tests").glob("*.yaml")), None,
+                          parse_config({}, environ={}), out), out.getvalue()
+    assert " 0 failed" in out.getvalue()
+
+
+def test_a_failing_rule_test_shows_what_differed(tmp_path):
+    test = tmp_path / "t.yaml"
+    test.write_text(f"""
+rule_dir: {TESTDATA / 'good'}
+tests:
+  - name: grouping by namespace
+    alerts:
+      - {{at: 0s, labels: {{alertname: A, namespace: shop, severity: critical}}}}
+      - {{at: 1m, labels: {{alertname: B, namespace: shop}}}}
+      - {{at: 1m, labels: {{alertname: C, namespace: auth}}}}
+    expect:
+      - {{alerts: [0, 1], priority: P1}}
+      - {{alerts: [2, 0]}}
+""")
+    out = io.StringIO()
+    assert not run_rule_tests([test], None, parse_config({}, environ={}), out)
+    assert out.getvalue().splitlines() == [
+        "FAIL grouping by namespace (" + str(test) + ")",
+        "  incident with alerts [0, 1]: priority: want 'P1', got 'P3'",
+        "  no incident with exactly alerts [0, 2]",
+        "  unexpected incident with alerts [2] ('C')",
+        "0 passed, 1 failed",
+    ]
