@@ -71,11 +71,14 @@ class Engine:
         self._by_link: dict[tuple[str, str, str], str] = {}
         self._by_service: dict[str, str] = {}
         self._sources: dict[tuple[str, tuple[str, ...]], dict[tuple[str, datetime], str]] = {}
+        self._source_of: dict[tuple[str, datetime], list[tuple[str, tuple[str, ...]]]] = {}
         self._timers: list[_Timer] = []
         self._timer_sequence = 0
         self._incident_sequence = 0
         self._problem_sequence = 0
         self._recurrences: dict[str, deque[tuple[datetime, str]]] = {}
+        self._facts: dict[str, _Facts] = {}  # per incident: what its derived fields are computed from
+        self._index_keys: dict[str, list[tuple[dict, object]]] = {}  # per incident: its index entries
 
     # -- input -------------------------------------------------------------------------------
 
@@ -123,11 +126,12 @@ class Engine:
         member = Member(alert.fingerprint, alert.starts_at, dict(labels), dict(alert.annotations),
                         AlertStatus.FIRING, alert.ends_at, now, why, services)
         incident.members[key] = member
+        incident.firing += 1
         incident.last_alert_at = now
         incident.record(now, "alert_joined", fingerprint=alert.fingerprint, reason=why.reason, rule=why.rule)
         self._by_group.setdefault(group_key, incident.id)
         self._register(labels, services, key, incident)
-        self._derive(incident, now, group_labels)
+        self._derive(incident, member, now, group_labels)
         return incident
 
     def _symptom_of(self, labels) -> tuple[Incident, Explanation] | None:
@@ -157,12 +161,10 @@ class Engine:
     def _dependent(self, services: tuple[str, ...], now: datetime) -> tuple[Incident, Explanation] | None:
         if not services or not self.rules.dependencies:
             return None
-        catalog = {service.service: service for service in self.rules.catalog}
         for rule in self.rules.dependencies:
             for name in services:
-                depends_on = catalog[name].depends_on
-                dependents = [s.service for s in self.rules.catalog if name in s.depends_on]
-                for related in [*depends_on, *dependents]:
+                depends_on = self.rules.service(name).depends_on
+                for related in [*depends_on, *self.rules.dependents(name)]:
                     incident = self._recent(self._by_service.get(related), now, rule.window)
                     if incident is not None:
                         relation = "depends on" if related in depends_on else "is a dependency of"
@@ -212,42 +214,93 @@ class Engine:
         return incident
 
     def _register(self, labels, services: tuple[str, ...], key, incident: Incident) -> None:
+        facts_keys = self._index_keys.setdefault(incident.id, [])
         for rule in self.rules.links:
             for side in ("source", "target"):
                 value = decisions.link_key(rule, labels, side)
                 if value:
                     self._by_link[(rule.name, side, value)] = incident.id
+                    facts_keys.append((self._by_link, (rule.name, side, value)))
         for service in services:
             self._by_service[service] = incident.id
+            facts_keys.append((self._by_service, service))
         for rule in self.rules.suppressions:
             if matches_all(rule.source_matchers, labels):
-                equal = tuple(labels.get(name, "") for name in rule.equal)
-                self._sources.setdefault((rule.name, equal), {})[key] = incident.id
+                source = (rule.name, tuple(labels.get(name, "") for name in rule.equal))
+                self._sources.setdefault(source, {})[key] = incident.id
+                self._source_of.setdefault(key, []).append(source)
 
-    # -- what an incident is: derived after every change ---------------------------------------
+    # -- what an incident is: derived incrementally, so a join costs the same however big the incident
 
-    def _derive(self, incident: Incident, now: datetime, group_labels: dict[str, str]) -> None:
-        members = list(incident.members.values())
-        incident.title = decisions.title(members, group_labels or
-                                         {k: v for k, v in _common_labels(members).items() if k != "alertname"})
-        incident.services = tuple(dict.fromkeys(s for m in members for s in m.services))
-        category, area, why = decisions.classify(self.rules, members)
+    def _derive(self, incident: Incident, member: Member, now: datetime, group_labels: dict[str, str]) -> None:
+        rules = self.rules
+        facts = self._facts.get(incident.id)
+        if facts is None:
+            facts = self._facts[incident.id] = _Facts(common=dict(member.labels))
+        else:
+            facts.common = {k: v for k, v in facts.common.items() if member.labels.get(k) == v}
+        name = member.labels.get("alertname", "alert")
+        facts.names[name] = facts.names.get(name, 0) + 1
+        facts.services.update(dict.fromkeys(member.services))
+        scope = group_labels or {k: v for k, v in facts.common.items() if k != "alertname"}
+        incident.title = decisions.title(facts.names, len(incident.members), member, scope)
+        incident.services = tuple(facts.services)
+        # Classification: for each field, the first classify rule (in rule order) any member matches.
+        for field_name in ("category", "service_area"):
+            index = decisions.first_match(rules.classifiers, member.labels,
+                                          lambda rule: getattr(rule, field_name) is not None)
+            if index is not None and (getattr(facts, field_name) is None or index < getattr(facts, field_name)):
+                setattr(facts, field_name, index)
+        category = rules.classifiers[facts.category].category if facts.category is not None else None
+        area = rules.classifiers[facts.service_area].service_area if facts.service_area is not None else None
         if (category, area) != (incident.category, incident.service_area):
-            incident.category, incident.service_area, incident.classification = category, area, why
-            incident.record(now, "classified", category=category, service_area=area, rule=why.rule if why else "")
-        priority, impact, urgency, why = decisions.prioritise(self.rules, members, incident.services)
-        if (priority, impact, urgency) != (incident.priority, incident.impact, incident.urgency) \
+            grounds = [rules.classifiers[i].name for i in dict.fromkeys((facts.category, facts.service_area))
+                       if i is not None]
+            incident.category, incident.service_area = category, area
+            incident.classification = Explanation("classified", ", ".join(grounds),
+                                                  detail=f"category={category}, service_area={area}")
+            incident.record(now, "classified", category=category, service_area=area, rule=", ".join(grounds))
+        # Priority: the most urgent member x the impact of the affected services.
+        urgency, urgent_labels = decisions.urgency_of(rules, member.labels)
+        if facts.urgency is None or decisions.more_urgent(urgency, facts.urgency[0]):
+            facts.urgency = (urgency, urgent_labels)
+        impact = decisions.impact_of(rules, incident.services)
+        priority = rules.priority.matrix[impact][facts.urgency[0]]
+        if (priority, impact, facts.urgency[0]) != (incident.priority, incident.impact, incident.urgency) \
                 or incident.prioritisation is None:
             kind = "prioritised" if incident.prioritisation is None else "reprioritised"
-            incident.priority, incident.impact, incident.urgency, incident.prioritisation = \
-                priority, impact, urgency, why
-            incident.record(now, kind, priority=priority, impact=impact, urgency=urgency, rule=why.rule)
-            self._schedule_escalation(incident, now)
-        if incident.assignment is None or incident.assignment.rule != "operator":
-            team, tier, why = decisions.assign(self.rules, members, incident.services)
-            if team != incident.team and why is not None:
-                incident.team, incident.tier, incident.assignment = team, tier, why
-                incident.record(now, "assigned", team=team, tier=tier, rule=why.rule)
+            incident.priority, incident.impact, incident.urgency = priority, impact, facts.urgency[0]
+            incident.prioritisation = Explanation(
+                "prioritised", rules.priority.name, facts.urgency[1],
+                f"impact {impact} (services: {', '.join(incident.services) or 'none'}) x urgency "
+                f"{incident.urgency} = {priority}")
+            incident.record(now, kind, priority=priority, impact=impact, urgency=incident.urgency,
+                            rule=rules.priority.name)
+            facts.escalation_pending = True
+        # Escalation rules that apply: any member matching.
+        for index, rule in enumerate(rules.escalations):
+            if index not in facts.escalations and matches_all(rule.matchers, member.labels):
+                facts.escalations.add(index)
+                facts.escalation_pending = True
+        if facts.escalation_pending:
+            facts.escalation_pending = False
+            self._schedule_escalation(incident, facts)
+        # Assignment: the first assign rule a member gives a team to, else an affected service's owner.
+        if incident.assignment is not None and incident.assignment.reason != "assigned":
+            return  # escalated or set by an operator: rules no longer reassign
+        found = decisions.assignment_of(rules, member.labels)
+        if found is not None and (facts.assignment is None or found[0] < facts.assignment[0]):
+            facts.assignment = found
+        if facts.assignment is not None:
+            _, team, tier, why = facts.assignment
+        else:
+            owner = decisions.owner_of(rules, incident.services)
+            if owner is None:
+                return
+            (team, why), tier = owner, 1
+        if team != incident.team:
+            incident.team, incident.tier, incident.assignment = team, tier, why
+            incident.record(now, "assigned", team=team, tier=tier, rule=why.rule)
 
     # -- resolution, timers --------------------------------------------------------------------
 
@@ -260,21 +313,25 @@ class Engine:
             return set()
         member = incident.members[key]
         member.status, member.ends_at = AlertStatus.RESOLVED, alert.ends_at or now
+        incident.firing -= 1
         incident.record(now, "alert_resolved", fingerprint=alert.fingerprint)
-        if not incident.firing_members and incident.active:
+        if not incident.firing and incident.active:
             self._add_timer(now + self.settings.resolve_hold, "auto_resolve", incident.id)
         return {incident.id}
 
     def _forget_source(self, key) -> None:
-        for sources in self._sources.values():
+        for source in self._source_of.pop(key, ()):
+            sources = self._sources[source]
             sources.pop(key, None)
+            if not sources:
+                del self._sources[source]
 
     def _add_timer(self, due: datetime, kind: str, incident_id: str, *detail) -> None:
         self._timer_sequence += 1
         heapq.heappush(self._timers, _Timer(due, self._timer_sequence, kind, incident_id, detail))
 
     def _on_auto_resolve(self, incident: Incident, timer: _Timer) -> bool:
-        if not incident.active or incident.firing_members:
+        if not incident.active or incident.firing:
             return False  # something re-fired meanwhile, or an operator resolved it
         self._transition(incident, IncidentState.RESOLVED, timer.due, ENGINE,
                          detail="all alerts resolved and the hold time passed")
@@ -287,12 +344,13 @@ class Engine:
         self._forget(incident)
         return True
 
-    def _schedule_escalation(self, incident: Incident, now: datetime) -> None:
-        found = decisions.escalation_delay(self.rules, incident.members.values(), incident.priority)
-        if found is not None:
-            seconds, rule, team = found
-            self._add_timer(incident.opened_at + timedelta(seconds=seconds), "escalate", incident.id,
-                            rule, team, incident.priority)
+    def _schedule_escalation(self, incident: Incident, facts: "_Facts") -> None:
+        for index in sorted(facts.escalations):
+            rule = self.rules.escalations[index]
+            if incident.priority in rule.after:
+                due = incident.opened_at + timedelta(seconds=rule.after[incident.priority])
+                self._add_timer(due, "escalate", incident.id, rule.name, rule.to_team, incident.priority)
+                return
 
     def _on_escalate(self, incident: Incident, timer: _Timer) -> bool:
         rule, team, priority = timer.detail
@@ -329,9 +387,12 @@ class Engine:
             if episode is not None and episode.incident_id == incident.id:
                 del self._episodes[key]
             self._forget_source(key)
-        for index in (self._by_group, self._by_link, self._by_service):
-            for stale in [k for k, v in index.items() if v == incident.id]:
-                del index[stale]
+        if self._by_group.get(incident.group_key) == incident.id:
+            del self._by_group[incident.group_key]
+        for index, key in self._index_keys.pop(incident.id, []):
+            if index.get(key) == incident.id:
+                del index[key]
+        self._facts.pop(incident.id, None)
 
     # -- problems ------------------------------------------------------------------------------
 
@@ -358,8 +419,16 @@ class Engine:
                     linked.record(now, "problem_linked", problem=problem.id, signature=problem.signature)
 
 
-def _common_labels(members: list[Member]) -> dict[str, str]:
-    common = dict(members[0].labels)
-    for member in members[1:]:
-        common = {k: v for k, v in common.items() if member.labels.get(k) == v}
-    return common
+@dataclass(slots=True)
+class _Facts:
+    """Running aggregates over an incident's members; each join updates them in O(rules + labels)."""
+
+    common: dict[str, str]
+    names: dict[str, int] = field(default_factory=dict)
+    services: dict[str, None] = field(default_factory=dict)
+    category: int | None = None  # index of the classify rule that sets the category
+    service_area: int | None = None
+    urgency: tuple | None = None  # (Level, grounds)
+    assignment: tuple | None = None  # (rule index, team, tier, why)
+    escalations: set[int] = field(default_factory=set)
+    escalation_pending: bool = False

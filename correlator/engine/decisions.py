@@ -11,8 +11,7 @@ from zoneinfo import ZoneInfo
 from correlator.engine.model import Explanation, Member, Suppression
 from correlator.rules.loader import RuleSet
 from correlator.rules.matchers import matches_all
-from correlator.rules.schema import (WEEKDAYS, AssignRule, Category, Level, LinkRule, MaintenanceRule,
-                                     Priority, Service, ServiceArea, Window)
+from correlator.rules.schema import WEEKDAYS, Level, LinkRule, MaintenanceRule, Service, Window
 
 
 def _in_window(window: Window, now: datetime) -> bool:
@@ -69,105 +68,74 @@ def services_of(catalog: Iterable[Service], labels: Mapping[str, str]) -> tuple[
     return tuple(found)
 
 
-def classify(rules: RuleSet, members: Iterable[Member]) -> tuple[Category | None, ServiceArea | None,
-                                                                     Explanation | None]:
-    """Category and service area from the first classify rules that match a member alert."""
-    category = area = None
-    grounds: list[str] = []
-    members = list(members)
-    for rule in rules.classifiers:
-        member = next((m for m in members if matches_all(rule.matchers, m.labels)), None)
-        if member is None:
-            continue
-        if category is None and rule.category is not None:
-            category = rule.category
-            grounds.append(rule.name)
-        if area is None and rule.service_area is not None:
-            area = rule.service_area
-            if rule.name not in grounds:
-                grounds.append(rule.name)
-        if category is not None and area is not None:
-            break
-    if not grounds:
-        return None, None, None
-    return category, area, Explanation("classified", ", ".join(grounds), detail=f"category={category}, "
-                                                                               f"service_area={area}")
-
-
 _LEVEL_ORDER = {Level.LOW: 0, Level.MEDIUM: 1, Level.HIGH: 2}
 
 
-def prioritise(rules: RuleSet, members: Iterable[Member], services: tuple[str, ...]) -> tuple[
-        Priority, Level, Level, Explanation]:
-    """ITIL priority = matrix[impact][urgency]. Urgency: the highest urgency of the member alerts.
-    Impact: high when a tier-1 customer-facing service or 3+ services are affected; medium when a
-    customer-facing or tier-1/2 service or 2 services are; low otherwise."""
-    urgency, urgent_labels = Level.LOW, {}
-    for member in members:
-        for match in rules.priority.urgency:
-            if matches_all(match.matchers, member.labels):
-                if _LEVEL_ORDER[match.urgency] > _LEVEL_ORDER[urgency]:
-                    urgency = match.urgency
-                    urgent_labels = {m.name: member.labels.get(m.name, "") for m in match.matchers}
-                break
-    catalog = {service.service: service for service in rules.catalog}
-    known = [catalog[name] for name in services if name in catalog]
-    if any(s.customer_facing and s.tier == 1 for s in known) or len(services) >= 3:
-        impact = Level.HIGH
-    elif any(s.customer_facing or s.tier <= 2 for s in known) or len(services) == 2:
-        impact = Level.MEDIUM
-    else:
-        impact = Level.LOW
-    priority = rules.priority.matrix[impact][urgency]
-    return priority, impact, urgency, Explanation(
-        "prioritised", rules.priority.name, urgent_labels,
-        f"impact {impact} (services: {', '.join(services) or 'none'}) x urgency {urgency} = {priority}")
+def _grounds(matchers, labels: Mapping[str, str]) -> dict[str, str]:
+    return {m.name: labels.get(m.name, "") for m in matchers}
 
 
-def assign(rules: RuleSet, members: Iterable[Member], services: tuple[str, ...]) -> tuple[str, int,
-                                                                                          Explanation | None]:
-    """Team and tier: the first assign rule matching a member, else the owner of an affected service."""
-    members = list(members)
-    for rule in rules.assignments:
-        member = next((m for m in members if matches_all(rule.matchers, m.labels)
-                       and (rule.team or m.labels.get(rule.team_label))), None)
-        if member is not None:
-            team = member.labels.get(rule.team_label) or rule.team
-            grounds = {m.name: member.labels.get(m.name, "") for m in rule.matchers}
-            if rule.team_label:
-                grounds[rule.team_label] = member.labels.get(rule.team_label, "")
-            return team, rule.tier, Explanation("assigned", rule.name, grounds)
-    catalog = {service.service: service for service in rules.catalog}
-    for name in services:
-        if name in catalog and catalog[name].owner:
-            return catalog[name].owner, 1, Explanation("assigned", "catalog", {"service": name},
-                                                       f"owner of service {name}")
-    return "", 1, None
-
-
-def escalation_delay(rules: RuleSet, members: Iterable[Member], priority: Priority) -> tuple[float, str, str] | None:
-    """(seconds, rule name, team to escalate to) of the first escalate rule that applies, if any."""
-    members = list(members)
-    for rule in rules.escalations:
-        if priority in rule.after and any(matches_all(rule.matchers, m.labels) for m in members):
-            return rule.after[priority], rule.name, rule.to_team
+def first_match(rules, labels: Mapping[str, str], accept=lambda rule: True) -> int | None:
+    """Index of the first rule whose matchers match (and that `accept`s the alert), if any."""
+    for index, rule in enumerate(rules):
+        if accept(rule) and matches_all(rule.matchers, labels):
+            return index
     return None
 
 
-def title(members: Iterable[Member], group_labels: Mapping[str, str]) -> str:
-    """`HighCPU on node1:9100` for one alert; `HighCPU and 2 more (cluster=prod-eu)` for several."""
-    members = list(members)
-    names: dict[str, int] = {}
-    for member in members:
-        name = member.labels.get("alertname", "alert")
-        names[name] = names.get(name, 0) + 1
+def urgency_of(rules: RuleSet, labels: Mapping[str, str]) -> tuple[Level, dict[str, str]]:
+    """The urgency of one alert: the first `urgency` entry of the priority rule it matches."""
+    for match in rules.priority.urgency:
+        if matches_all(match.matchers, labels):
+            return match.urgency, _grounds(match.matchers, labels)
+    return Level.LOW, {}
+
+
+def more_urgent(a: Level, b: Level) -> bool:
+    return _LEVEL_ORDER[a] > _LEVEL_ORDER[b]
+
+
+def impact_of(rules: RuleSet, services: Iterable[str]) -> Level:
+    """High when a tier-1 customer-facing service or 3+ services are affected; medium when a
+    customer-facing or tier-1/2 service or 2 services are; low otherwise."""
+    services = list(services)
+    known = [rules.service(name) for name in services if rules.service(name) is not None]
+    if any(s.customer_facing and s.tier == 1 for s in known) or len(services) >= 3:
+        return Level.HIGH
+    if any(s.customer_facing or s.tier <= 2 for s in known) or len(services) == 2:
+        return Level.MEDIUM
+    return Level.LOW
+
+
+def assignment_of(rules: RuleSet, labels: Mapping[str, str]) -> tuple[int, str, int, Explanation] | None:
+    """(rule index, team, tier, why) of the first assign rule this alert gives a team to."""
+    for index, rule in enumerate(rules.assignments):
+        team = labels.get(rule.team_label, "") if rule.team_label else ""
+        team = team or rule.team
+        if team and matches_all(rule.matchers, labels):
+            grounds = _grounds(rule.matchers, labels)
+            if rule.team_label:
+                grounds[rule.team_label] = labels.get(rule.team_label, "")
+            return index, team, rule.tier, Explanation("assigned", rule.name, grounds)
+    return None
+
+
+def owner_of(rules: RuleSet, services: Iterable[str]) -> tuple[str, Explanation] | None:
+    for name in services:
+        service = rules.service(name)
+        if service is not None and service.owner:
+            return service.owner, Explanation("assigned", "catalog", {"service": name}, f"owner of service {name}")
+    return None
+
+
+def title(names: Mapping[str, int], members: int, one: Member | None, scope: Mapping[str, str]) -> str:
+    """`HighCPU: <summary>` for one alert; `HighCPU and 2 more alerts (cluster=prod-eu)` for several."""
     top = max(names, key=lambda name: (names[name], name))
-    if len(members) == 1:
-        member = members[0]
-        summary = member.annotations.get("summary")
+    if members == 1 and one is not None:
+        summary = one.annotations.get("summary")
         if summary:
             return f"{top}: {summary}"
-        where = member.labels.get("instance") or member.labels.get("pod") or member.labels.get("service")
+        where = one.labels.get("instance") or one.labels.get("pod") or one.labels.get("service")
         return f"{top} on {where}" if where else top
-    scope = ", ".join(f"{k}={v}" for k, v in group_labels.items() if v)
-    return f"{top} and {len(members) - 1} more alert{'s' if len(members) > 2 else ''}" + (f" ({scope})" if scope else "")
+    text = ", ".join(f"{k}={v}" for k, v in scope.items() if v)
+    return f"{top} and {members - 1} more alert{'s' if members > 2 else ''}" + (f" ({text})" if text else "")

@@ -108,15 +108,12 @@ class Incident:
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     problem_id: str | None = None
+    firing: int = 0  # members still firing
     timeline: list[TimelineEvent] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
-
-    @property
-    def firing_members(self) -> list[Member]:
-        return [m for m in self.members.values() if m.status is AlertStatus.FIRING]
 
     def record(self, at: datetime, kind: str, actor: str = "correlator", **detail) -> None:
         self.timeline.append(TimelineEvent(at, kind, actor, detail))

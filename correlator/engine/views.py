@@ -25,6 +25,7 @@ def incident_summary(incident: Incident) -> dict:
         "state": incident.state.value,
         "fingerprints": sorted({fingerprint for fingerprint, _ in incident.members}),
         "alerts": len(incident.members),
+        "firing": incident.firing,
         "category": incident.category,
         "service_area": incident.service_area,
         "priority": incident.priority,

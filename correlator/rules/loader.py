@@ -54,6 +54,22 @@ class RuleSet:
     catalog: tuple[Service, ...] = ()
     files: tuple[str, ...] = ()
 
+    def service(self, name: str) -> Service | None:
+        return self._services.get(name)
+
+    def dependents(self, name: str) -> tuple[str, ...]:
+        """Services whose depends_on names `name`."""
+        return self._dependents.get(name, ())
+
+    def __post_init__(self):
+        services = {service.service: service for service in self.catalog}
+        dependents: dict[str, list[str]] = {}
+        for service in self.catalog:
+            for dependency in service.depends_on:
+                dependents.setdefault(dependency, []).append(service.service)
+        object.__setattr__(self, "_services", services)
+        object.__setattr__(self, "_dependents", {k: tuple(v) for k, v in dependents.items()})
+
     @property
     def rule_count(self) -> int:
         return (len(self.groups) + len(self.links) + len(self.dependencies) + len(self.suppressions)

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Engine benchmark: alerts/s through the correlation engine alone (no HTTP, no store), with the
+shipped rules, for 1k, 10k and 100k open alerts, and the slowdown from the smallest to the largest.
+
+The measured stream mixes what Alertmanager sends: repeats of open alerts (most of it), new alerts
+and resolutions. Per-alert cost should not depend on how many alerts are open.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from correlator.cli import tune_gc  # noqa: E402
+from correlator.domain import Alert, AlertStatus  # noqa: E402
+from correlator.engine.core import Engine, EngineSettings  # noqa: E402
+from correlator.ingest.fingerprint import fingerprint  # noqa: E402
+from correlator.rules.loader import load_rules  # noqa: E402
+from correlator.shipped import shipped_dir  # noqa: E402
+
+T0 = datetime(2026, 11, 23, tzinfo=timezone.utc)
+K8S = ["KubePodCrashLooping", "KubePodNotReady", "KubeDeploymentReplicasMismatch", "KubeContainerWaiting",
+       "KubeJobFailed", "KubePersistentVolumeFillingUp", "CPUThrottlingHigh", "KubeHpaMaxedOut"]
+HOST = ["NodeFilesystemSpaceFillingUp", "NodeMemoryHighUtilization", "NodeNetworkReceiveErrs",
+        "NodeClockSkewDetected", "NodeHighNumberConntrackEntriesUsed", "NodeDiskIOSaturation"]
+PROBE = ["ProbeFailed", "SSLCertExpiringSoon", "ProbeSlowHttp"]
+
+
+def make_alert(rng: random.Random, number: int, at: datetime) -> Alert:
+    kind = rng.random()
+    cluster = f"c{number % 4}"
+    if kind < 0.6:
+        labels = {"alertname": rng.choice(K8S), "cluster": cluster, "namespace": f"ns-{rng.randrange(2000)}",
+                  "pod": f"pod-{number}", "node": f"worker-{rng.randrange(500)}",
+                  "severity": rng.choice(["warning", "critical"])}
+    elif kind < 0.9:
+        labels = {"alertname": rng.choice(HOST), "cluster": cluster, "instance": f"worker-{number}:9100",
+                  "job": "node-exporter", "severity": rng.choice(["warning", "critical", "info"])}
+    else:
+        labels = {"alertname": rng.choice(PROBE), "cluster": cluster, "instance": f"https://svc-{number}.example",
+                  "job": "blackbox", "severity": "critical"}
+    return Alert(fingerprint(labels), labels, {"summary": f"{labels['alertname']} #{number}"},
+                 AlertStatus.FIRING, at, None, "", "bench", at)
+
+
+def run(open_alerts: int, measured: int, seed: int) -> dict:
+    rng = random.Random(seed)
+    engine = Engine(load_rules(shipped_dir("rules")), EngineSettings())
+    step = timedelta(milliseconds=1)
+    now = T0
+    active: list[Alert] = []
+    for number in range(open_alerts):
+        now += step
+        alert = make_alert(rng, number, now)
+        engine.process(alert, now)
+        active.append(alert)
+    stream = []
+    for offset in range(measured):
+        now += step
+        choice = rng.random()
+        if choice < 0.6:  # a repeat snapshot of an open alert
+            stream.append((rng.choice(active), now))
+        elif choice < 0.85:  # a new alert
+            alert = make_alert(rng, open_alerts + offset, now)
+            active.append(alert)
+            stream.append((alert, now))
+        else:  # a resolution, and a new alert to keep the open count steady
+            index = rng.randrange(len(active))
+            old = active[index]
+            stream.append((Alert(old.fingerprint, old.labels, old.annotations, AlertStatus.RESOLVED, old.starts_at,
+                                 now, "", "bench", now), now))
+            active[index] = make_alert(rng, open_alerts + measured + offset, now)
+            stream.append((active[index], now))
+    started = time.perf_counter()
+    for alert, at in stream:
+        engine.process(alert, at)
+    seconds = time.perf_counter() - started
+    return {"open": open_alerts, "alerts": len(stream), "seconds": seconds, "rate": len(stream) / seconds,
+            "incidents": sum(1 for i in engine.incidents.values() if i.active)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000,100000", help="open alerts before measuring")
+    parser.add_argument("--measured", type=int, default=50000, help="alerts in the measured stream")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    tune_gc()  # as `correlator serve` and `replay` do
+    results = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        print(f"loading {size} open alerts, then measuring {args.measured}...", file=sys.stderr)
+        results.append(run(size, args.measured, args.seed))
+    base = results[0]["rate"]
+    print(f"\n{'open alerts':>11} {'open incidents':>15} {'alerts/s':>10} {'slowdown vs first':>18}")
+    for r in results:
+        print(f"{r['open']:>11,} {r['incidents']:>15,} {r['rate']:>10,.0f} {base / r['rate']:>18.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
