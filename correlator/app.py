@@ -13,13 +13,17 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.engine import Engine
 
 from correlator.api.alerts import make_list_alerts_handler
+from correlator.api.incidents import make_incident_handlers
 from correlator.config import Config
+from correlator.engine_service import EngineService
 from correlator.http_errors import MAX_BODY, error_response, http_error_response, json_response
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.receivers import receivers
+from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
 from correlator.replay import Recorder
+from correlator.rules.loader import RuleSet, load_rules
 from correlator.store import database
 from correlator.store.schema import notifications
 from correlator.store.writer import CommitStats, GroupCommitWriter
@@ -31,17 +35,21 @@ METRICS = web.AppKey("metrics", Metrics)
 ENGINE = web.AppKey("engine", Engine)
 WRITER = web.AppKey("writer", GroupCommitWriter)
 RECORDER = web.AppKey("recorder", Recorder)
+SERVICE = web.AppKey("engine_service", EngineService)
+RULES = web.AppKey("rules", RuleSet)
 
 RETENTION_SWEEP_SECONDS = 600
 RETENTION_CHUNK_ROWS = 5000
 
 
-def make_app(config: Config, metrics: Metrics | None = None) -> web.Application:
+def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | None = None) -> web.Application:
+    """`rules`: already loaded (serve checks them before starting); else loaded from config."""
     metrics = metrics or Metrics()
     app = web.Application(client_max_size=config.server.max_body_size, middlewares=[_timed(metrics)])
     app[CONFIG] = config
     app[METRICS] = metrics
     app[MAX_BODY] = config.server.max_body_size
+    app[RULES] = rules if rules is not None else load_rules(config.rules_dir)
     app.cleanup_ctx.append(_store)
     if config.server.record:
         app.cleanup_ctx.append(_recording)
@@ -66,6 +74,8 @@ async def _add_routes(app: web.Application) -> None:
         app.router.add_post(path, receiver.handle)
     app.router.add_get("/api/v1/alerts", _authenticated(authenticators["api"],
                                                         make_list_alerts_handler(app[ENGINE])))
+    for method, path, handler in make_incident_handlers(app[SERVICE], app[ENGINE]):
+        app.router.add_route(method, path, _authenticated(authenticators["api"], handler))
 
 
 def _authenticated(authenticator: Authenticator, handler):
@@ -107,19 +117,29 @@ async def _store(app: web.Application):
     log.info("store ready", extra={"url": database.describe(engine), "revision": revision})
     flaps = FlapDetector(config.ingest.flapping.max_changes, int(config.ingest.flapping.window * 1e6))
 
-    def on_commit(stats: CommitStats) -> None:
+    rules = app[RULES]
+    log.info("rules loaded", extra={"dir": str(config.rules_dir), "files": len(rules.files),
+                                    "rules": rules.rule_count, "services": len(rules.catalog)})
+    service = EngineService(engine, rules, config.engine_settings(), parsers(config.ingest.mappings),
+                            config.ingest_policy())
+    loop = asyncio.get_running_loop()
+
+    def on_commit(stats: CommitStats) -> None:  # in the writer thread
         metrics.commit_duration.observe(stats.seconds)
         metrics.commit_alerts.observe(stats.alerts)
         metrics.commit_requests.inc(stats.requests)
+        loop.call_soon_threadsafe(service.notify)
 
     writer = GroupCommitWriter(engine, flaps, max_pending_alerts=config.store.max_pending_alerts,
                                on_commit=on_commit, on_failure=metrics.commit_failures.inc)
     await asyncio.to_thread(writer.start)
+    await service.start()
     metrics.gauge("correlator_store_pending_alerts", "Alerts received and waiting for their commit.",
                   lambda: writer.pending_alerts)
-    app[ENGINE], app[WRITER] = engine, writer
+    app[ENGINE], app[WRITER], app[SERVICE] = engine, writer, service
     yield
     await asyncio.to_thread(writer.close)
+    await service.stop()
     engine.dispose()
     log.info("store closed")
 
@@ -133,30 +153,35 @@ async def _recording(app: web.Application):
 
 
 async def _retention(app: web.Application):
-    task = asyncio.create_task(_sweep_notifications(app[ENGINE], app[CONFIG].store.raw_retention))
+    service = app[SERVICE]
+    task = asyncio.create_task(_sweep_notifications(app[ENGINE], app[CONFIG].store.raw_retention,
+                                                    lambda: service.progress.watermark))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
 
-def purge_notifications(engine: Engine, older_than_us: int) -> int:
-    """Delete raw notifications older than the retention, in chunks so writers never wait long."""
+def purge_notifications(engine: Engine, older_than_us: int, processed_up_to: int | None = None) -> int:
+    """Delete raw notifications older than the retention, in chunks so writers never wait long.
+    Never one the engine has not processed yet (`processed_up_to`: its watermark)."""
     total = 0
+    condition = notifications.c.received_at_us < older_than_us
+    if processed_up_to is not None:
+        condition &= notifications.c.id <= processed_up_to
     while True:
         with engine.begin() as connection:
-            ids = select(notifications.c.id).where(notifications.c.received_at_us < older_than_us) \
-                .limit(RETENTION_CHUNK_ROWS).scalar_subquery()
+            ids = select(notifications.c.id).where(condition).limit(RETENTION_CHUNK_ROWS).scalar_subquery()
             deleted = connection.execute(delete(notifications).where(notifications.c.id.in_(ids))).rowcount
         total += deleted
         if deleted < RETENTION_CHUNK_ROWS:
             return total
 
 
-async def _sweep_notifications(engine: Engine, retention_seconds: float) -> None:
+async def _sweep_notifications(engine: Engine, retention_seconds: float, watermark) -> None:
     while True:
         try:
             cutoff = time.time_ns() // 1000 - int(retention_seconds * 1e6)
-            deleted = await asyncio.to_thread(purge_notifications, engine, cutoff)
+            deleted = await asyncio.to_thread(purge_notifications, engine, cutoff, watermark())
             if deleted:
                 log.info("raw notifications past retention deleted", extra={"rows": deleted})
         except Exception:  # task boundary: log, keep sweeping
@@ -172,15 +197,17 @@ async def _readyz(request: web.Request) -> web.Response:
     def ping() -> None:
         with request.app[ENGINE].connect() as connection:
             connection.execute(text("SELECT 1"))
-    checks = {"writer": "ok" if request.app[WRITER].running else "stopped"}
+    rules = request.app[SERVICE].engine.rules
+    checks = {"writer": "ok" if request.app[WRITER].running else "stopped", "rules": "ok"}
     try:
         await asyncio.wait_for(asyncio.to_thread(ping), timeout=5)
         checks["store"] = "ok"
     except Exception as error:  # any failure means "not ready"; the reason is shown
         checks["store"] = f"unreachable: {error.__class__.__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return json_response({"status": "ready" if ready else "not ready", "checks": checks},
-                             status=200 if ready else 503)
+    return json_response({"status": "ready" if ready else "not ready", "checks": checks,
+                          "rules": {"files": len(rules.files), "rules": rules.rule_count}},
+                         status=200 if ready else 503)
 
 
 async def _metrics(request: web.Request) -> web.Response:

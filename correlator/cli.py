@@ -140,11 +140,17 @@ def _serve(args: argparse.Namespace) -> int:
 
     from correlator import logs
     from correlator.app import make_app
+    from correlator.rules.loader import RuleErrors, load_rules
 
     config, path = _load(args)
     check_exposure(config)
     tune_gc()
     logs.configure(config.log.format, config.log.level)
+    try:
+        rules = load_rules(config.rules_dir)
+    except RuleErrors as failure:
+        print(f"correlator: the rules in {config.rules_dir} do not load:\n{failure}", file=sys.stderr)
+        return 2
     rules_dir = Path(config.rules.dir) if config.rules.dir else shipped_dir("rules")
     log.info(f"correlator {__version__} starting", extra={
         "config": str(path) if path else "built-in defaults",
@@ -156,7 +162,7 @@ def _serve(args: argparse.Namespace) -> int:
         import asyncio
         loop = asyncio.new_event_loop()
     url = f"http://{config.server.host}:{config.server.port}"
-    web.run_app(make_app(config), host=config.server.host, port=config.server.port, loop=loop,
+    web.run_app(make_app(config, rules=rules), host=config.server.host, port=config.server.port, loop=loop,
                  shutdown_timeout=config.server.shutdown_timeout, access_log=None, handle_signals=True,
                  print=lambda _: log.info("listening", extra={"url": url}))
     log.info("stopped")

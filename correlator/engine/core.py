@@ -26,6 +26,7 @@ from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
 from correlator.engine.model import (Explanation, Incident, IncidentState, JoinReason, Member, Problem,
                                      TRANSITIONS)
+from correlator.engine.operations import OperatorActions
 from correlator.rules.loader import RuleSet
 from correlator.rules.matchers import matches_all
 
@@ -60,11 +61,17 @@ class _Timer:
     detail: tuple = field(compare=False, default=())
 
 
-class Engine:
-    def __init__(self, rules: RuleSet, settings: EngineSettings = EngineSettings()):
+class Engine(OperatorActions):
+    def __init__(self, rules: RuleSet, settings: EngineSettings = EngineSettings(), keep_closed: bool = True):
+        """`keep_closed=False` (the daemon): closed incidents leave `incidents` once the caller has
+        saved them (`release_closed`); replay keeps them all for its output."""
         self.rules = rules
         self.settings = settings
+        self.keep_closed = keep_closed
         self.incidents: dict[str, Incident] = {}
+        self.changed_problems: set[str] = set()
+        self._closed: list[str] = []
+        self._touched: set[str] = set()  # incidents changed as a side effect (linked to a problem)
         self.problems: dict[str, Problem] = {}
         self._episodes: dict[tuple[str, datetime], _Episode] = {}
         self._by_group: dict[str, str] = {}
@@ -82,8 +89,20 @@ class Engine:
 
     # -- input -------------------------------------------------------------------------------
 
+    @property
+    def sequences(self) -> tuple[int, int]:
+        """(incidents, problems) numbered so far: saved with the watermark so ids never repeat."""
+        return self._incident_sequence, self._problem_sequence
+
     def process(self, alert: Alert, now: datetime) -> set[str]:
         """Feed one received alert; returns the ids of the incidents it changed."""
+        changed = self._process(alert, now)
+        if self._touched:
+            changed |= self._touched
+            self._touched = set()
+        return changed
+
+    def _process(self, alert: Alert, now: datetime) -> set[str]:
         changed = self.advance(now)
         key = (alert.fingerprint, alert.starts_at)
         episode = self._episodes.get(key)
@@ -112,6 +131,40 @@ class Engine:
                 changed.add(incident.id)
         return changed
 
+    def release_closed(self) -> None:
+        """Drop closed incidents from memory (after the caller saved them)."""
+        if not self.keep_closed:
+            for incident_id in self._closed:
+                self.incidents.pop(incident_id, None)
+        self._closed.clear()
+
+    def restore(self, incidents: list[Incident], problems: list[Problem],
+                openings: list[tuple[datetime, str, str]], incident_sequence: int, problem_sequence: int) -> None:
+        """Rebuild the working state from the store: the unclosed incidents, the problems, and the
+        recent incident openings (for problem detection). Indexes and timers are caches of these."""
+        self._incident_sequence, self._problem_sequence = incident_sequence, problem_sequence
+        self.problems = {problem.id: problem for problem in problems}
+        for opened, group_key, incident_id in openings:
+            self._recurrences.setdefault(group_key, deque()).append((opened, incident_id))
+        for incident in sorted(incidents, key=lambda i: i.id):
+            self.incidents[incident.id] = incident
+            facts = self._facts[incident.id] = _Facts()
+            for key, member in incident.members.items():
+                self._absorb(facts, member)
+                self._episodes[key] = _Episode(member.status, incident.id)
+                self._register(member.labels, member.services, key, incident,
+                               as_source=member.status is AlertStatus.FIRING)
+            facts.escalation_pending = False
+            self._by_group[incident.group_key] = incident.id
+            if incident.active and not incident.firing:
+                last = max((e.at for e in incident.timeline if e.kind == "alert_resolved"),
+                           default=incident.last_alert_at)
+                self._add_timer(last + self.settings.resolve_hold, "auto_resolve", incident.id)
+            if incident.state is IncidentState.RESOLVED:
+                self._add_timer(incident.resolved_at + self.settings.close_after, "close", incident.id)
+            if incident.state is IncidentState.OPEN:
+                self._schedule_escalation(incident, facts)
+
     # -- placement (stages 3-7) --------------------------------------------------------------
 
     def _place(self, alert: Alert, key: tuple[str, datetime], now: datetime) -> Incident:
@@ -126,6 +179,7 @@ class Engine:
         member = Member(alert.fingerprint, alert.starts_at, dict(labels), dict(alert.annotations),
                         AlertStatus.FIRING, alert.ends_at, now, why, services)
         incident.members[key] = member
+        incident.changed_members.add(key)
         incident.firing += 1
         incident.last_alert_at = now
         incident.record(now, "alert_joined", fingerprint=alert.fingerprint, reason=why.reason, rule=why.rule)
@@ -213,7 +267,7 @@ class Engine:
         self._note_recurrence(incident, now)
         return incident
 
-    def _register(self, labels, services: tuple[str, ...], key, incident: Incident) -> None:
+    def _register(self, labels, services: tuple[str, ...], key, incident: Incident, as_source: bool = True) -> None:
         facts_keys = self._index_keys.setdefault(incident.id, [])
         for rule in self.rules.links:
             for side in ("source", "target"):
@@ -224,7 +278,7 @@ class Engine:
         for service in services:
             self._by_service[service] = incident.id
             facts_keys.append((self._by_service, service))
-        for rule in self.rules.suppressions:
+        for rule in self.rules.suppressions if as_source else ():
             if matches_all(rule.source_matchers, labels):
                 source = (rule.name, tuple(labels.get(name, "") for name in rule.equal))
                 self._sources.setdefault(source, {})[key] = incident.id
@@ -232,25 +286,40 @@ class Engine:
 
     # -- what an incident is: derived incrementally, so a join costs the same however big the incident
 
-    def _derive(self, incident: Incident, member: Member, now: datetime, group_labels: dict[str, str]) -> None:
+    def _absorb(self, facts: "_Facts", member: Member) -> None:
+        """Fold one member into the incident's running aggregates (no effect on the incident yet)."""
         rules = self.rules
-        facts = self._facts.get(incident.id)
-        if facts is None:
-            facts = self._facts[incident.id] = _Facts(common=dict(member.labels))
-        else:
-            facts.common = {k: v for k, v in facts.common.items() if member.labels.get(k) == v}
+        facts.common = {k: v for k, v in facts.common.items() if member.labels.get(k) == v} \
+            if facts.names else dict(member.labels)
         name = member.labels.get("alertname", "alert")
         facts.names[name] = facts.names.get(name, 0) + 1
         facts.services.update(dict.fromkeys(member.services))
-        scope = group_labels or {k: v for k, v in facts.common.items() if k != "alertname"}
-        incident.title = decisions.title(facts.names, len(incident.members), member, scope)
-        incident.services = tuple(facts.services)
         # Classification: for each field, the first classify rule (in rule order) any member matches.
         for field_name in ("category", "service_area"):
             index = decisions.first_match(rules.classifiers, member.labels,
                                           lambda rule: getattr(rule, field_name) is not None)
             if index is not None and (getattr(facts, field_name) is None or index < getattr(facts, field_name)):
                 setattr(facts, field_name, index)
+        urgency, grounds = decisions.urgency_of(rules, member.labels)
+        if facts.urgency is None or decisions.more_urgent(urgency, facts.urgency[0]):
+            facts.urgency = (urgency, grounds)
+        for index, rule in enumerate(rules.escalations):
+            if index not in facts.escalations and matches_all(rule.matchers, member.labels):
+                facts.escalations.add(index)
+                facts.escalation_pending = True
+        found = decisions.assignment_of(rules, member.labels)
+        if found is not None and (facts.assignment is None or found[0] < facts.assignment[0]):
+            facts.assignment = found
+
+    def _derive(self, incident: Incident, member: Member, now: datetime, group_labels: dict[str, str]) -> None:
+        """After a join: fold the member in, then update title, classification, priority, escalation
+        and assignment, recording each change in the timeline. O(rules + labels) per join."""
+        rules = self.rules
+        facts = self._facts.setdefault(incident.id, _Facts())
+        self._absorb(facts, member)
+        scope = group_labels or {k: v for k, v in facts.common.items() if k != "alertname"}
+        incident.title = decisions.title(facts.names, len(incident.members), member, scope)
+        incident.services = tuple(facts.services)
         category = rules.classifiers[facts.category].category if facts.category is not None else None
         area = rules.classifiers[facts.service_area].service_area if facts.service_area is not None else None
         if (category, area) != (incident.category, incident.service_area):
@@ -260,27 +329,20 @@ class Engine:
             incident.classification = Explanation("classified", ", ".join(grounds),
                                                   detail=f"category={category}, service_area={area}")
             incident.record(now, "classified", category=category, service_area=area, rule=", ".join(grounds))
-        # Priority: the most urgent member x the impact of the affected services.
-        urgency, urgent_labels = decisions.urgency_of(rules, member.labels)
-        if facts.urgency is None or decisions.more_urgent(urgency, facts.urgency[0]):
-            facts.urgency = (urgency, urgent_labels)
-        impact = decisions.impact_of(rules, incident.services)
-        priority = rules.priority.matrix[impact][facts.urgency[0]]
-        if (priority, impact, facts.urgency[0]) != (incident.priority, incident.impact, incident.urgency) \
-                or incident.prioritisation is None:
-            kind = "prioritised" if incident.prioritisation is None else "reprioritised"
-            incident.priority, incident.impact, incident.urgency = priority, impact, facts.urgency[0]
-            incident.prioritisation = Explanation(
-                "prioritised", rules.priority.name, facts.urgency[1],
-                f"impact {impact} (services: {', '.join(incident.services) or 'none'}) x urgency "
-                f"{incident.urgency} = {priority}")
-            incident.record(now, kind, priority=priority, impact=impact, urgency=incident.urgency,
-                            rule=rules.priority.name)
-            facts.escalation_pending = True
-        # Escalation rules that apply: any member matching.
-        for index, rule in enumerate(rules.escalations):
-            if index not in facts.escalations and matches_all(rule.matchers, member.labels):
-                facts.escalations.add(index)
+        if not incident.priority_set_by_operator:
+            impact = decisions.impact_of(rules, incident.services)
+            urgency, urgent_labels = facts.urgency
+            priority = rules.priority.matrix[impact][urgency]
+            if (priority, impact, urgency) != (incident.priority, incident.impact, incident.urgency) \
+                    or incident.prioritisation is None:
+                kind = "prioritised" if incident.prioritisation is None else "reprioritised"
+                incident.priority, incident.impact, incident.urgency = priority, impact, urgency
+                incident.prioritisation = Explanation(
+                    "prioritised", rules.priority.name, urgent_labels,
+                    f"impact {impact} (services: {', '.join(incident.services) or 'none'}) x urgency "
+                    f"{urgency} = {priority}")
+                incident.record(now, kind, priority=priority, impact=impact, urgency=urgency,
+                                rule=rules.priority.name)
                 facts.escalation_pending = True
         if facts.escalation_pending:
             facts.escalation_pending = False
@@ -288,9 +350,6 @@ class Engine:
         # Assignment: the first assign rule a member gives a team to, else an affected service's owner.
         if incident.assignment is not None and incident.assignment.reason != "assigned":
             return  # escalated or set by an operator: rules no longer reassign
-        found = decisions.assignment_of(rules, member.labels)
-        if found is not None and (facts.assignment is None or found[0] < facts.assignment[0]):
-            facts.assignment = found
         if facts.assignment is not None:
             _, team, tier, why = facts.assignment
         else:
@@ -313,6 +372,7 @@ class Engine:
             return set()
         member = incident.members[key]
         member.status, member.ends_at = AlertStatus.RESOLVED, alert.ends_at or now
+        incident.changed_members.add(key)
         incident.firing -= 1
         incident.record(now, "alert_resolved", fingerprint=alert.fingerprint)
         if not incident.firing and incident.active:
@@ -342,6 +402,7 @@ class Engine:
             return False
         self._transition(incident, IncidentState.CLOSED, timer.due, ENGINE, detail="resolved long enough")
         self._forget(incident)
+        self._closed.append(incident.id)
         return True
 
     def _schedule_escalation(self, incident: Incident, facts: "_Facts") -> None:
@@ -394,6 +455,35 @@ class Engine:
                 del index[key]
         self._facts.pop(incident.id, None)
 
+    def _move(self, source: Incident, target: Incident, key, member: Member, now: datetime) -> None:
+        """Move one member between incidents (merge, split); indexes follow it."""
+        del source.members[key]
+        source.changed_members.add(key)
+        firing = member.status is AlertStatus.FIRING
+        source.firing -= firing
+        target.members[key] = member
+        target.changed_members.add(key)
+        target.firing += firing
+        target.last_alert_at = max(target.last_alert_at, member.joined_at)
+        self._episodes[key] = _Episode(member.status, target.id)
+        self._forget_source(key)
+        self._register(member.labels, member.services, key, target, as_source=firing)
+        self._derive(target, member, now, {})
+
+    def _rederive(self, incident: Incident, now: datetime) -> None:
+        """Recompute the aggregates of an incident that lost members (after a split)."""
+        self._facts[incident.id] = _Facts()
+        for member in list(incident.members.values()):
+            self._derive(incident, member, now, {})
+
+    def _force_close(self, incident: Incident, now: datetime, actor: str, reason: str) -> None:
+        if incident.state in (IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.INVESTIGATING,
+                              IncidentState.ESCALATED):
+            self._transition(incident, IncidentState.RESOLVED, now, actor, reason=reason)
+        self._transition(incident, IncidentState.CLOSED, now, actor, reason=reason)
+        self._forget(incident)
+        self._closed.append(incident.id)
+
     # -- problems ------------------------------------------------------------------------------
 
     def _note_recurrence(self, incident: Incident, now: datetime) -> None:
@@ -410,12 +500,14 @@ class Engine:
             problem = Problem(f"PRB-{self._problem_sequence:06d}", incident.group_key, now, now)
             self.problems[problem.id] = problem
         problem.last_seen = now
+        self.changed_problems.add(problem.id)
         for _, incident_id in seen:
             if incident_id not in problem.incident_ids:
                 problem.incident_ids.append(incident_id)
                 linked = self.incidents.get(incident_id)
                 if linked is not None and linked.problem_id is None:
                     linked.problem_id = problem.id
+                    self._touched.add(linked.id)
                     linked.record(now, "problem_linked", problem=problem.id, signature=problem.signature)
 
 
@@ -423,7 +515,7 @@ class Engine:
 class _Facts:
     """Running aggregates over an incident's members; each join updates them in O(rules + labels)."""
 
-    common: dict[str, str]
+    common: dict[str, str] = field(default_factory=dict)
     names: dict[str, int] = field(default_factory=dict)
     services: dict[str, None] = field(default_factory=dict)
     category: int | None = None  # index of the classify rule that sets the category

@@ -109,7 +109,10 @@ class Incident:
     closed_at: datetime | None = None
     problem_id: str | None = None
     firing: int = 0  # members still firing
+    priority_set_by_operator: bool = False
     timeline: list[TimelineEvent] = field(default_factory=list)
+    # Members joined, resolved or moved since the store last saved this incident.
+    changed_members: set[tuple[str, datetime]] = field(default_factory=set, repr=False, compare=False)
 
     @property
     def active(self) -> bool:

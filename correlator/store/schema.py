@@ -47,6 +47,60 @@ notifications = Table(
 )
 
 
+incidents = Table(
+    "incidents", metadata,
+    Column("id", String(20), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("priority", String(2), nullable=False),
+    Column("category", String(16), nullable=True),
+    Column("team", String(200), nullable=False),
+    Column("opened_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+    Column("resolved_at_us", BigInteger, nullable=True),
+    Column("group_key", Text, nullable=False),
+    Column("header", Text, nullable=False),  # JSON: every other field (title, explanations, ...)
+    Index(None, "state", "opened_at_us"),
+)
+
+incident_members = Table(
+    "incident_members", metadata,
+    Column("incident_id", String(20), primary_key=True),
+    Column("fingerprint", String(16), primary_key=True),
+    Column("starts_at_us", BigInteger, primary_key=True),
+    Column("status", String(8), nullable=False),
+    Column("document", Text, nullable=False),  # JSON: labels, annotations, why, services, times
+)
+
+incident_events = Table(
+    "incident_events", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", String(20), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index(None, "incident_id", "id"),
+)
+
+problems = Table(
+    "problems", metadata,
+    Column("id", String(20), primary_key=True),
+    Column("signature", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("opened_at_us", BigInteger, nullable=False),
+    Column("last_seen_us", BigInteger, nullable=False),
+    Column("incident_ids", Text, nullable=False),  # JSON list
+)
+
+# The engine's progress: `watermark` is the last raw notification it processed, committed in the
+# same transaction as the incidents that notification changed.
+engine_state = Table(
+    "engine_state", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+
 def to_us(value: datetime) -> int:
     return (value - _EPOCH) // _MICROSECOND
 

@@ -158,7 +158,10 @@ class GroupCommitWriter:
                 self._commit(batch)
             except Exception as error:  # task boundary: every waiting request learns of it
                 log.error("commit failed", extra={"error": str(error), "requests": len(batch)})
-                self._on_failure()
+                try:
+                    self._on_failure()
+                except Exception:
+                    log.exception("commit failure callback failed")
                 outcome = StoreUnavailable(f"store error: {error.__class__.__name__}")
             with self._condition:
                 self._pending_alerts -= size
@@ -169,7 +172,10 @@ class GroupCommitWriter:
             for loop, futures in by_loop.items():
                 loop.call_soon_threadsafe(_settle, futures, outcome)
             if outcome is None:
-                self._on_commit(CommitStats(len(batch), size, time.perf_counter() - started))
+                try:
+                    self._on_commit(CommitStats(len(batch), size, time.perf_counter() - started))
+                except Exception:  # a failing observer must not stop the writer
+                    log.exception("commit callback failed")
             if started >= self._next_flap_sweep:
                 self._next_flap_sweep = started + FLAP_SWEEP_SECONDS
                 self._flaps.forget_idle()

@@ -1,0 +1,184 @@
+"""Incidents and problems over REST: list and read from the store; actions go to the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from datetime import datetime
+
+import msgspec
+from aiohttp import web
+from sqlalchemy import select
+
+from correlator.engine.core import TransitionError
+from correlator.engine.model import IncidentState
+from correlator.engine.operations import InvalidAction, UnknownIncident
+from correlator.engine.views import incident_detail, problem_summary
+from correlator.engine_service import EngineService
+from correlator.http_errors import error_response, json_response
+from correlator.ingest.errors import FieldError
+from correlator.rules.matchers import MatcherError, matches_all, parse_matchers
+from correlator.rules.schema import Category, Priority
+from correlator.store.schema import from_us, incident_members, incidents, to_us
+
+MAX_LIMIT = 500
+MAX_SCANNED = 5000  # incidents examined per page when label matchers filter on members
+
+
+def _iso(us: int | None) -> str | None:
+    return from_us(us).isoformat().replace("+00:00", "Z") if us is not None else None
+
+
+def _summary(row) -> dict:
+    header = msgspec.json.decode(row.header)
+    return {"id": row.id, "title": header["title"], "state": row.state, "priority": row.priority,
+            "impact": header["impact"], "urgency": header["urgency"], "category": row.category,
+            "service_area": header["service_area"], "team": row.team, "tier": header["tier"],
+            "services": header["services"], "firing": header["firing"], "problem": header["problem_id"],
+            "opened_at": _iso(row.opened_at_us), "resolved_at": _iso(row.resolved_at_us),
+            "updated_at": _iso(row.updated_at_us)}
+
+
+def _parse_time(text: str) -> int:
+    return to_us(msgspec.convert(text, datetime))
+
+
+def _choices(request: web.Request, name: str, allowed, errors: list[FieldError]) -> list[str]:
+    values = [v for text in request.query.getall(name, []) for v in text.split(",") if v]
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        errors.append(FieldError(name, f"unknown value {bad[0]!r}; expected one of {', '.join(allowed)}"))
+    return values
+
+
+def _list_query(request: web.Request):
+    errors: list[FieldError] = []
+    query = select(incidents).order_by(incidents.c.opened_at_us.desc(), incidents.c.id.desc())
+    states = _choices(request, "status", [s.value for s in IncidentState], errors)
+    if states:
+        query = query.where(incidents.c.state.in_(states))
+    priorities = _choices(request, "priority", [p.value for p in Priority], errors)
+    if priorities:
+        query = query.where(incidents.c.priority.in_(priorities))
+    categories = _choices(request, "category", [c.value for c in Category], errors)
+    if categories:
+        query = query.where(incidents.c.category.in_(categories))
+    if request.query.get("team"):
+        query = query.where(incidents.c.team == request.query["team"])
+    for name, column, compare in (("since", incidents.c.opened_at_us, "__ge__"),
+                                  ("until", incidents.c.opened_at_us, "__lt__")):
+        if name in request.query:
+            try:
+                query = query.where(getattr(column, compare)(_parse_time(request.query[name])))
+            except msgspec.ValidationError:
+                errors.append(FieldError(name, "expected an RFC 3339 timestamp"))
+    matchers = []
+    for text in request.query.getall("filter", []):
+        try:
+            matchers.extend(parse_matchers(text))
+        except MatcherError as error:
+            errors.append(FieldError("filter", str(error)))
+    limit_text = request.query.get("limit", "50")
+    limit = int(limit_text) if limit_text.isdigit() else 0
+    if not 1 <= limit <= MAX_LIMIT:
+        errors.append(FieldError("limit", f"expected an integer from 1 to {MAX_LIMIT}"))
+    cursor = None
+    if request.query.get("cursor"):
+        try:
+            opened, _, incident_id = base64.urlsafe_b64decode(request.query["cursor"] + "==").decode().partition("|")
+            cursor = (int(opened), incident_id)
+        except (ValueError, UnicodeDecodeError):
+            errors.append(FieldError("cursor", "not a cursor returned by this API"))
+    return errors, query, matchers, limit, cursor
+
+
+def _list(database, query, matchers, limit: int, cursor):
+    found, scanned = [], 0
+    with database.connect() as connection:
+        while len(found) < limit and scanned < MAX_SCANNED:
+            page = query
+            if cursor is not None:
+                page = page.where((incidents.c.opened_at_us < cursor[0])
+                                  | ((incidents.c.opened_at_us == cursor[0]) & (incidents.c.id < cursor[1])))
+            rows = connection.execute(page.limit(limit if not matchers else 200)).all()
+            if not rows:
+                return found, None
+            for row in rows:
+                scanned += 1
+                cursor = (row.opened_at_us, row.id)
+                if matchers and not any(
+                        matches_all(matchers, msgspec.json.decode(document)["labels"])
+                        for document in connection.execute(select(incident_members.c.document).where(
+                            incident_members.c.incident_id == row.id)).scalars()):
+                    continue
+                found.append(_summary(row))
+                if len(found) == limit:
+                    break
+    return found, base64.urlsafe_b64encode(f"{cursor[0]}|{cursor[1]}".encode()).decode().rstrip("=")
+
+
+def make_incident_handlers(service: EngineService, database) -> list[tuple[str, str, object]]:
+    async def list_incidents(request: web.Request) -> web.Response:
+        errors, query, matchers, limit, cursor = _list_query(request)
+        if errors:
+            return error_response(400, "invalid query", errors)
+        found, next_cursor = await asyncio.to_thread(_list, database, query, matchers, limit, cursor)
+        return json_response({"incidents": found, "next": next_cursor})
+
+    async def get_incident(request: web.Request) -> web.Response:
+        incident = await asyncio.to_thread(service.repository.get, request.match_info["id"])
+        if incident is None:
+            return error_response(404, f"no incident {request.match_info['id']!r}")
+        return json_response(incident_detail(incident))
+
+    async def list_problems(_request: web.Request) -> web.Response:
+        found = await asyncio.to_thread(service.repository.load_problems)
+        return json_response({"problems": [problem_summary(p) for p in found]})
+
+    async def act(request: web.Request) -> web.Response:
+        incident_id, action = request.match_info["id"], request.match_info["action"]
+        spec = ACTIONS.get(action)
+        if spec is None:
+            return error_response(404, f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+        try:
+            body = msgspec.json.decode(await request.read() or b"{}")
+        except msgspec.DecodeError as error:
+            return error_response(400, "malformed JSON", [FieldError("$", str(error))])
+        if not isinstance(body, dict):
+            return error_response(400, "invalid body", [FieldError("$", "expected a JSON object")])
+        method, required, optional = spec
+        missing = [name for name in required if not body.get(name)]
+        unknown = [name for name in body if name not in (*required, *optional, "actor")]
+        if missing or unknown:
+            return error_response(400, "invalid body", [FieldError(n, "required") for n in missing]
+                                  + [FieldError(n, "unknown field") for n in unknown])
+        actor = str(body.pop("actor", "") or request.headers.get("X-Actor") or "api")
+        try:
+            await service.apply(lambda engine, now: getattr(engine, method)(incident_id, actor, now, **body))
+        except UnknownIncident as error:
+            return error_response(404, str(error))
+        except TransitionError as error:
+            return error_response(409, str(error))
+        except (InvalidAction, TypeError) as error:
+            field, _, reason = str(error).partition(": ")
+            return error_response(400, "invalid action", [FieldError(field, reason or str(error))])
+        incident = await asyncio.to_thread(service.repository.get, incident_id)
+        return json_response(incident_detail(incident))
+
+    return [("GET", "/api/v1/incidents", list_incidents), ("GET", "/api/v1/incidents/{id}", get_incident),
+            ("GET", "/api/v1/problems", list_problems), ("POST", "/api/v1/incidents/{id}/{action}", act)]
+
+
+# action -> (engine method, required body fields, optional body fields)
+ACTIONS = {
+    "acknowledge": ("acknowledge", (), ()),
+    "investigate": ("investigate", (), ()),
+    "assign": ("assign", ("team",), ("tier",)),
+    "comment": ("comment", ("text",), ()),
+    "priority": ("set_priority", ("priority",), ("reason",)),
+    "escalate": ("escalate", (), ("team", "reason")),
+    "resolve": ("resolve", (), ("reason",)),
+    "close": ("close", (), ("reason",)),
+    "merge": ("merge", ("other_id",), ()),
+    "split": ("split", ("fingerprints",), ()),
+}

@@ -1,0 +1,113 @@
+"""What people do to incidents (through the API): acknowledge, assign, comment, reprioritise,
+escalate, resolve, close, merge, split. Mixed into the Engine: actions are engine inputs like
+alerts, so every change is one owner's, recorded in the timeline with its actor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from correlator.engine.model import Explanation, Incident, IncidentState
+from correlator.rules.schema import Priority
+
+
+class UnknownIncident(LookupError):
+    pass
+
+
+class InvalidAction(ValueError):
+    pass
+
+
+class OperatorActions:
+    incidents: dict[str, Incident]
+
+    def incident(self, incident_id: str) -> Incident:
+        incident = self.incidents.get(incident_id)
+        if incident is None:
+            raise UnknownIncident(f"no open or resolved incident {incident_id!r} (closed incidents are read-only)")
+        return incident
+
+    def acknowledge(self, incident_id: str, actor: str, now: datetime) -> set[str]:
+        self._transition(self.incident(incident_id), IncidentState.ACKNOWLEDGED, now, actor)
+        return {incident_id}
+
+    def investigate(self, incident_id: str, actor: str, now: datetime) -> set[str]:
+        self._transition(self.incident(incident_id), IncidentState.INVESTIGATING, now, actor)
+        return {incident_id}
+
+    def resolve(self, incident_id: str, actor: str, now: datetime, reason: str = "") -> set[str]:
+        self._transition(self.incident(incident_id), IncidentState.RESOLVED, now, actor, reason=reason)
+        return {incident_id}
+
+    def close(self, incident_id: str, actor: str, now: datetime, reason: str = "") -> set[str]:
+        incident = self.incident(incident_id)
+        self._transition(incident, IncidentState.CLOSED, now, actor, reason=reason)
+        self._forget(incident)
+        self._closed.append(incident.id)
+        return {incident_id}
+
+    def comment(self, incident_id: str, actor: str, now: datetime, text: str) -> set[str]:
+        if not text.strip():
+            raise InvalidAction("text: a comment needs some text")
+        self.incident(incident_id).record(now, "commented", actor, text=text)
+        return {incident_id}
+
+    def assign(self, incident_id: str, actor: str, now: datetime, team: str, tier: int | None = None) -> set[str]:
+        incident = self.incident(incident_id)
+        if not team:
+            raise InvalidAction("team: give the team to assign to")
+        incident.team, incident.tier = team, tier or incident.tier
+        incident.assignment = Explanation("operator", actor, detail=f"assigned by {actor}")
+        incident.record(now, "assigned", actor, team=team, tier=incident.tier)
+        return {incident_id}
+
+    def set_priority(self, incident_id: str, actor: str, now: datetime, priority: str, reason: str = "") -> set[str]:
+        incident = self.incident(incident_id)
+        try:
+            incident.priority = Priority(priority)
+        except ValueError:
+            raise InvalidAction(f"priority: expected one of P1..P5, got {priority!r}") from None
+        incident.priority_set_by_operator = True
+        incident.prioritisation = Explanation("operator", actor, detail=reason or f"set by {actor}")
+        incident.record(now, "reprioritised", actor, priority=incident.priority, reason=reason)
+        return {incident_id}
+
+    def escalate(self, incident_id: str, actor: str, now: datetime, team: str = "", reason: str = "") -> set[str]:
+        incident = self.incident(incident_id)
+        self._transition(incident, IncidentState.ESCALATED, now, actor, reason=reason)
+        if team:
+            incident.team = team
+        else:
+            incident.tier += 1
+        incident.assignment = Explanation("escalated", actor, detail=f"team={incident.team}, tier={incident.tier}")
+        incident.record(now, "assigned", actor, team=incident.team, tier=incident.tier)
+        return {incident_id}
+
+    def merge(self, incident_id: str, actor: str, now: datetime, other_id: str) -> set[str]:
+        """Move every alert of `other_id` into `incident_id`; the other incident is closed."""
+        target, other = self.incident(incident_id), self.incident(other_id)
+        if target is other:
+            raise InvalidAction("into: an incident cannot be merged with itself")
+        for key, member in list(other.members.items()):
+            self._move(other, target, key, member, now)
+        other.record(now, "merged", actor, into=target.id)
+        target.record(now, "merged", actor, source=other.id, alerts=len(other.members))
+        other.members.clear()
+        self._force_close(other, now, actor, f"merged into {target.id}")
+        return {target.id, other.id}
+
+    def split(self, incident_id: str, actor: str, now: datetime, fingerprints: list[str]) -> set[str]:
+        """Move the alerts with these fingerprints out into a new incident."""
+        source = self.incident(incident_id)
+        moving = [(key, m) for key, m in source.members.items() if m.fingerprint in set(fingerprints)]
+        if not moving:
+            raise InvalidAction("fingerprints: none of them is an alert of this incident")
+        if len(moving) == len(source.members):
+            raise InvalidAction("fingerprints: splitting out every alert would leave the incident empty")
+        created = self._open(f"split:{source.id}:{moving[0][1].fingerprint}", now)
+        for key, member in moving:
+            self._move(source, created, key, member, now)
+        source.record(now, "split", actor, into=created.id, fingerprints=sorted(m.fingerprint for _, m in moving))
+        created.record(now, "split", actor, source=source.id)
+        self._rederive(source, now)
+        return {source.id, created.id}

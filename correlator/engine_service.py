@@ -1,0 +1,154 @@
+"""The engine in the daemon: a thin async shell around the pure core.
+
+It feeds the engine the stored raw notifications in id order (the same input as `replay`, with the
+same receive times), saves what each step changed together with the watermark it reached (one
+transaction), and applies operator actions between steps. At start it restores the engine from the
+store, so after a crash it resumes from what was durably processed: no notification is applied
+twice and no incident is duplicated."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine as DatabaseEngine
+
+from correlator.engine.core import Engine, EngineSettings
+from correlator.ingest.errors import PayloadError
+from correlator.ingest.normalize import IngestPolicy
+from correlator.ingest.sources import Parser
+from correlator.rules.loader import RuleSet
+from correlator.store.incidents import IncidentRepository, Progress
+from correlator.store.schema import from_us, notifications
+
+log = logging.getLogger(__name__)
+
+STEP_NOTIFICATIONS = 500  # notifications per step: bounds a step's transaction and latency
+TICK_SECONDS = 1.0  # timers (auto-resolve, escalation) are checked at least this often
+
+
+class EngineService:
+    def __init__(self, database: DatabaseEngine, rules: RuleSet, settings: EngineSettings,
+                 parsers: dict[str, Parser], policy: IngestPolicy, clock: Callable[[], datetime] | None = None):
+        self.repository = IncidentRepository(database)
+        self.engine = Engine(rules, settings, keep_closed=False)
+        self.progress = Progress()
+        self._database = database
+        self._parsers = parsers
+        self._policy = policy
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._wakeup = asyncio.Event()
+        self._lock = asyncio.Lock()  # one step or action at a time: the engine has one owner
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._restore)
+        self._task = asyncio.create_task(self._run(), name="engine")
+
+    async def stop(self) -> None:
+        """Stop after the step in progress (if any) has finished its transaction."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def notify(self) -> None:
+        """New notifications were committed (called on the event loop)."""
+        self._wakeup.set()
+
+    async def run_step(self) -> int:
+        """Process what is pending now; returns how many notifications were processed."""
+        async with self._lock:
+            return await asyncio.to_thread(self._step)
+
+    async def apply(self, action: Callable[[Engine, datetime], set[str]]):
+        """Run an operator action on the engine between steps, and save what it changed."""
+        async with self._lock:
+            return await asyncio.to_thread(self._apply, action)
+
+    async def reset(self) -> None:
+        """Throw the in-memory state away and rebuild it from the store (after a failed save)."""
+        async with self._lock:
+            try:
+                await asyncio.to_thread(self._rebuild)
+            except Exception:  # the store is still down: the next tick tries again
+                log.exception("engine restore failed")
+
+    def _rebuild(self) -> None:
+        self._restore(Engine(self.engine.rules, self.engine.settings, keep_closed=False))
+
+    def _restore(self, engine: Engine | None = None) -> None:
+        """Load the engine's state as of the saved watermark; replaces the engine only on success."""
+        engine = engine or self.engine
+        started = time.perf_counter()
+        progress = self.repository.load_progress()
+        unclosed = self.repository.load_unclosed()
+        horizon = self._clock() - engine.settings.problem_period
+        engine.restore(unclosed, self.repository.load_problems(), self.repository.recent_openings(horizon),
+                       progress.incident_sequence, progress.problem_sequence)
+        self.engine, self.progress = engine, progress
+        log.info("engine restored", extra={"incidents": len(unclosed), "watermark": progress.watermark,
+                                           "seconds": round(time.perf_counter() - started, 3)})
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=TICK_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+            self._wakeup.clear()
+            if self._stopping:
+                return
+            try:
+                while await self.run_step() == STEP_NOTIFICATIONS and not self._stopping:
+                    pass  # a backlog: keep going until it is drained
+            except Exception:  # task boundary: the step's changes were not saved
+                log.exception("engine step failed; restoring from the store and retrying")
+                await self.reset()
+
+    def _step(self) -> int:
+        with self._database.connect() as connection:
+            rows = connection.execute(
+                select(notifications.c.id, notifications.c.received_at_us, notifications.c.source,
+                       notifications.c.body)
+                .where(notifications.c.id > self.progress.watermark)
+                .order_by(notifications.c.id).limit(STEP_NOTIFICATIONS)).all()
+        changed: set[str] = set()
+        watermark = self.progress.watermark
+        for row in rows:
+            received_at = from_us(row.received_at_us)
+            parse = self._parsers.get(row.source)
+            try:
+                alerts = parse(bytes(row.body), received_at, self._policy).alerts if parse else []
+            except PayloadError:  # stored bodies were valid when received; a mapping may have changed since
+                log.warning("stored notification no longer parses", extra={"notification": row.id})
+                alerts = []
+            for alert in alerts:
+                changed |= self.engine.process(alert, received_at)
+            watermark = row.id
+        if len(rows) < STEP_NOTIFICATIONS:
+            # No backlog: time may move on to the wall clock (never ahead of unprocessed input).
+            changed |= self.engine.advance(self._clock())
+        if changed or watermark != self.progress.watermark or self.engine.changed_problems:
+            self._save(changed, watermark)
+        return len(rows)
+
+    def _apply(self, action: Callable[[Engine, datetime], set[str]]):
+        changed = action(self.engine, self._clock())
+        self._save(changed, self.progress.watermark)
+        return changed
+
+    def _save(self, changed: set[str], watermark: int) -> None:
+        incidents = [self.engine.incidents[i] for i in sorted(changed) if i in self.engine.incidents]
+        problems = [self.engine.problems[p] for p in sorted(self.engine.changed_problems)]
+        incident_sequence, problem_sequence = self.engine.sequences
+        progress = Progress(watermark, incident_sequence, problem_sequence)
+        self.repository.save(incidents, problems, progress, self._clock())
+        self.progress = progress
+        self.engine.changed_problems.clear()
+        self.engine.release_closed()

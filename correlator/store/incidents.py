@@ -1,0 +1,192 @@
+"""Incidents in the store: saved per engine step with the watermark, loaded back at start.
+
+An incident is a header row, one row per member alert and one per timeline event. A step writes
+only what changed (new events, changed members, headers), so its cost follows the change, not the
+incident's size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+import msgspec
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from correlator.domain import AlertStatus
+from correlator.engine.model import Explanation, Incident, IncidentState, Member, Problem, TimelineEvent
+from correlator.rules.schema import Category, Level, Priority, ServiceArea
+from correlator.store.schema import (engine_state, from_us, incident_events, incident_members, incidents,
+                                     problems, to_us)
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _text(value) -> str:
+    return _encode(value).decode()
+
+
+def _us(value: datetime | None) -> int | None:
+    return to_us(value) if value is not None else None
+
+
+def _time(value: int | None) -> datetime | None:
+    return from_us(value) if value is not None else None
+
+
+def _why(why: Explanation | None) -> dict | None:
+    return None if why is None else {"reason": str(why.reason), "rule": why.rule, "labels": why.labels,
+                                     "detail": why.detail}
+
+
+def _why_back(data: dict | None) -> Explanation | None:
+    return None if data is None else Explanation(data["reason"], data["rule"], data["labels"], data["detail"])
+
+
+@dataclass
+class Progress:
+    watermark: int = 0  # the last raw notification processed
+    incident_sequence: int = 0
+    problem_sequence: int = 0
+
+
+class IncidentRepository:
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._saved_events: dict[str, int] = {}
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    # -- saving ----------------------------------------------------------------------------------
+
+    def save(self, changed: Iterable[Incident], changed_problems: Iterable[Problem], progress: Progress,
+             now: datetime) -> None:
+        """One transaction: the incidents a step changed, and the watermark it reached."""
+        with self._engine.begin() as connection:
+            for incident in changed:
+                self._save_incident(connection, incident, now)
+            for problem in changed_problems:
+                self._upsert(connection, problems, ["id"], {
+                    "id": problem.id, "signature": problem.signature, "state": problem.state,
+                    "opened_at_us": to_us(problem.opened_at), "last_seen_us": to_us(problem.last_seen),
+                    "incident_ids": _text(problem.incident_ids)})
+            for name in ("watermark", "incident_sequence", "problem_sequence"):
+                self._upsert(connection, engine_state, ["name"], {"name": name, "value": getattr(progress, name)})
+        for incident in changed:
+            incident.changed_members.clear()
+            self._saved_events[incident.id] = len(incident.timeline)
+
+    def _upsert(self, connection: Connection, table, keys: list[str], row: dict) -> None:
+        statement = self._insert(table).values(row)
+        connection.execute(statement.on_conflict_do_update(
+            index_elements=keys, set_={k: v for k, v in row.items() if k not in keys}))
+
+    def _save_incident(self, connection: Connection, incident: Incident, now: datetime) -> None:
+        self._upsert(connection, incidents, ["id"], {
+            "id": incident.id, "state": incident.state.value, "priority": incident.priority.value,
+            "category": incident.category.value if incident.category else None, "team": incident.team,
+            "opened_at_us": to_us(incident.opened_at), "updated_at_us": to_us(now),
+            "resolved_at_us": _us(incident.resolved_at), "group_key": incident.group_key,
+            "header": _text(_header(incident))})
+        for key in incident.changed_members:
+            member = incident.members.get(key)
+            where = ((incident_members.c.incident_id == incident.id) & (incident_members.c.fingerprint == key[0])
+                     & (incident_members.c.starts_at_us == to_us(key[1])))
+            if member is None:  # moved to another incident
+                connection.execute(delete(incident_members).where(where))
+                continue
+            self._upsert(connection, incident_members, ["incident_id", "fingerprint", "starts_at_us"], {
+                "incident_id": incident.id, "fingerprint": member.fingerprint,
+                "starts_at_us": to_us(member.starts_at), "status": member.status.value,
+                "document": _text(_member_document(member))})
+        new_events = incident.timeline[self._saved_events.get(incident.id, 0):]
+        if new_events:
+            connection.execute(incident_events.insert(), [
+                {"incident_id": incident.id, "at_us": to_us(event.at), "kind": event.kind, "actor": event.actor,
+                 "detail": _text(event.detail)} for event in new_events])
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def load_progress(self) -> Progress:
+        with self._engine.connect() as connection:
+            values = dict(connection.execute(select(engine_state.c.name, engine_state.c.value)).all())
+        return Progress(**{k: v for k, v in values.items() if k in Progress.__dataclass_fields__})
+
+    def load_unclosed(self) -> list[Incident]:
+        """Every incident not closed yet, with members and timeline: the engine's working set."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(incidents).where(incidents.c.state != IncidentState.CLOSED.value)
+                                      .order_by(incidents.c.id)).all()
+            loaded = [self._incident(connection, row) for row in rows]
+        for incident in loaded:
+            self._saved_events[incident.id] = len(incident.timeline)
+        return loaded
+
+    def load_problems(self) -> list[Problem]:
+        with self._engine.connect() as connection:
+            return [Problem(row.id, row.signature, from_us(row.opened_at_us), from_us(row.last_seen_us),
+                            msgspec.json.decode(row.incident_ids), row.state)
+                    for row in connection.execute(select(problems).order_by(problems.c.id))]
+
+    def recent_openings(self, since: datetime) -> list[tuple[datetime, str, str]]:
+        """(opened_at, group_key, id) of incidents opened since `since`: for problem detection."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(incidents.c.opened_at_us, incidents.c.group_key, incidents.c.id)
+                                      .where(incidents.c.opened_at_us >= to_us(since))
+                                      .order_by(incidents.c.opened_at_us, incidents.c.id)).all()
+        return [(from_us(opened), group_key, incident_id) for opened, group_key, incident_id in rows]
+
+    def get(self, incident_id: str) -> Incident | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(select(incidents).where(incidents.c.id == incident_id)).first()
+            return self._incident(connection, row) if row is not None else None
+
+    def count(self) -> int:
+        with self._engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(incidents)).scalar()
+
+    def _incident(self, connection: Connection, row) -> Incident:
+        header = msgspec.json.decode(row.header)
+        incident = Incident(
+            id=row.id, state=IncidentState(row.state), title=header["title"], opened_at=from_us(row.opened_at_us),
+            last_alert_at=from_us(header["last_alert_at_us"]), group_key=row.group_key,
+            category=Category(row.category) if row.category else None,
+            service_area=ServiceArea(header["service_area"]) if header["service_area"] else None,
+            classification=_why_back(header["classification"]), priority=Priority(row.priority),
+            impact=Level(header["impact"]), urgency=Level(header["urgency"]),
+            prioritisation=_why_back(header["prioritisation"]), services=tuple(header["services"]),
+            team=row.team, tier=header["tier"], assignment=_why_back(header["assignment"]),
+            acknowledged_at=_time(header["acknowledged_at_us"]), resolved_at=_time(row.resolved_at_us),
+            closed_at=_time(header["closed_at_us"]), problem_id=header["problem_id"], firing=header["firing"],
+            priority_set_by_operator=header["priority_set_by_operator"])
+        for member_row in connection.execute(select(incident_members).where(
+                incident_members.c.incident_id == row.id)):
+            document = msgspec.json.decode(member_row.document)
+            member = Member(member_row.fingerprint, from_us(member_row.starts_at_us), document["labels"],
+                            document["annotations"], AlertStatus(member_row.status), _time(document["ends_at_us"]),
+                            from_us(document["joined_at_us"]), _why_back(document["why"]),
+                            tuple(document["services"]))
+            incident.members[(member.fingerprint, member.starts_at)] = member
+        incident.members = dict(sorted(incident.members.items(), key=lambda item: (item[1].joined_at, item[0])))
+        incident.timeline = [TimelineEvent(from_us(event.at_us), event.kind, event.actor,
+                                           msgspec.json.decode(event.detail))
+                             for event in connection.execute(select(incident_events).where(
+                                 incident_events.c.incident_id == row.id).order_by(incident_events.c.id))]
+        return incident
+
+
+def _header(incident: Incident) -> dict:
+    return {
+        "title": incident.title, "service_area": incident.service_area, "classification": _why(incident.classification),
+        "impact": incident.impact, "urgency": incident.urgency, "prioritisation": _why(incident.prioritisation),
+        "services": list(incident.services), "tier": incident.tier, "assignment": _why(incident.assignment),
+        "acknowledged_at_us": _us(incident.acknowledged_at), "closed_at_us": _us(incident.closed_at),
+        "last_alert_at_us": to_us(incident.last_alert_at), "problem_id": incident.problem_id,
+        "firing": incident.firing, "priority_set_by_operator": incident.priority_set_by_operator,
+    }
+
+
+def _member_document(member: Member) -> dict:
+    return {"labels": member.labels, "annotations": member.annotations, "ends_at_us": _us(member.ends_at),
+            "joined_at_us": to_us(member.joined_at), "why": _why(member.why), "services": list(member.services)}
