@@ -89,17 +89,22 @@ class IncidentRepository:
             "opened_at_us": to_us(incident.opened_at), "updated_at_us": to_us(now),
             "resolved_at_us": _us(incident.resolved_at), "group_key": incident.group_key,
             "header": _text(_header(incident))})
+        upserts = []
         for key in incident.changed_members:
             member = incident.members.get(key)
-            where = ((incident_members.c.incident_id == incident.id) & (incident_members.c.fingerprint == key[0])
-                     & (incident_members.c.starts_at_us == to_us(key[1])))
             if member is None:  # moved to another incident
-                connection.execute(delete(incident_members).where(where))
+                connection.execute(delete(incident_members).where(
+                    (incident_members.c.incident_id == incident.id) & (incident_members.c.fingerprint == key[0])
+                    & (incident_members.c.starts_at_us == to_us(key[1]))))
                 continue
-            self._upsert(connection, incident_members, ["incident_id", "fingerprint", "starts_at_us"], {
-                "incident_id": incident.id, "fingerprint": member.fingerprint,
-                "starts_at_us": to_us(member.starts_at), "status": member.status.value,
-                "document": _text(_member_document(member))})
+            upserts.append({"incident_id": incident.id, "fingerprint": member.fingerprint,
+                            "starts_at_us": to_us(member.starts_at), "status": member.status.value,
+                            "document": _text(_member_document(member))})
+        if upserts:
+            statement = self._insert(incident_members)
+            connection.execute(statement.on_conflict_do_update(
+                index_elements=["incident_id", "fingerprint", "starts_at_us"],
+                set_={"status": statement.excluded.status, "document": statement.excluded.document}), upserts)
         new_events = incident.timeline[self._saved_events.get(incident.id, 0):]
         if new_events:
             connection.execute(incident_events.insert(), [

@@ -1,0 +1,165 @@
+"""Incidents in the live daemon: the engine fed from the store, the REST API, restarts."""
+
+import json
+
+import pytest
+
+from correlator.app import SERVICE
+from correlator.cli import main
+from tests.conftest import CAPTURES, post_json
+
+AM = "/api/v1/alertmanager"
+
+
+async def feed(client, *names: str) -> None:
+    for name in names:
+        assert (await post_json(client, AM, (CAPTURES / f"alertmanager-0.25/{name}.json").read_bytes())).status == 200
+    await client.app[SERVICE].run_step()
+
+
+async def incidents(client, **query) -> list[dict]:
+    response = await client.get("/api/v1/incidents", params=query)
+    assert response.status == 200, await response.text()
+    return (await response.json())["incidents"]
+
+
+async def detail(client, incident_id: str) -> dict:
+    response = await client.get(f"/api/v1/incidents/{incident_id}")
+    assert response.status == 200
+    return await response.json()
+
+
+async def test_alerts_become_incidents_with_explanations_and_a_timeline(client):
+    await feed(client, "webhook-01", "webhook-02", "webhook-03")
+    [incident] = await incidents(client)
+    assert incident["title"].startswith("HighCPU and 3 more alerts")
+    assert incident["state"] == "open" and incident["priority"] == "P3" and incident["firing"] == 4
+    full = await detail(client, incident["id"])
+    reasons = {m["labels"].get("instance", m["labels"].get("pod")): m["why"] for m in full["members"]}
+    assert reasons["node2:9100"]["reason"] == "group" and reasons["node2:9100"]["rule"] == "by-alertname"
+    crash = next(why for name, why in reasons.items() if name not in ("node1:9100", "node2:9100", "node3:9100"))
+    assert crash["reason"] == "link" and crash["rule"] == "node-and-its-workloads"
+    assert full["prioritisation"]["detail"].startswith("impact low")
+    kinds = [event["kind"] for event in full["timeline"]]
+    assert kinds[0] == "created" and kinds.count("alert_joined") == 4 and "classified" in kinds
+
+
+async def test_resolutions_reach_the_incident(client):
+    await feed(client, "webhook-01", "webhook-03", "webhook-04", "webhook-05")
+    [incident] = await incidents(client)
+    assert incident["firing"] == 0
+    full = await detail(client, incident["id"])
+    assert {m["status"] for m in full["members"]} == {"resolved"}
+
+
+async def test_operator_actions_are_recorded_with_their_actor(client):
+    await feed(client, "webhook-01")
+    [incident] = await incidents(client)
+    path = f"/api/v1/incidents/{incident['id']}"
+    steps = [("acknowledge", {"actor": "alice"}), ("comment", {"text": "looking at node1", "actor": "alice"}),
+             ("assign", {"team": "infra", "tier": 2}), ("priority", {"priority": "P2", "reason": "customer impact"}),
+             ("investigate", {}), ("escalate", {"team": "sre"}), ("resolve", {"reason": "scaled out"}),
+             ("close", {})]
+    for action, body in steps:
+        response = await post_json(client, f"{path}/{action}", body, **{"X-Actor": "bob"})
+        assert response.status == 200, (action, await response.text())
+    full = await detail(client, incident["id"])
+    assert full["state"] == "closed" and full["priority"] == "P2" and full["team"] == "sre"
+    by_kind = {event["kind"]: event for event in full["timeline"]}
+    assert by_kind["acknowledged"]["actor"] == "alice" and by_kind["commented"]["detail"]["text"] == "looking at node1"
+    assert by_kind["resolved"]["actor"] == "bob" and by_kind["resolved"]["detail"]["reason"] == "scaled out"
+    assert full["acknowledged_at"] is not None and full["closed_at"] is not None
+
+
+@pytest.mark.parametrize("action, body, status, field", [
+    ("close", {}, 409, None),  # open -> closed is not a transition
+    ("comment", {}, 400, "text"),
+    ("priority", {"priority": "P9"}, 400, "priority"),
+    ("assign", {"team": "x", "colour": "red"}, 400, "colour"),
+    ("explode", {}, 404, None),
+])
+async def test_invalid_actions_get_clear_errors(client, action, body, status, field):
+    await feed(client, "webhook-01")
+    [incident] = await incidents(client)
+    response = await post_json(client, f"/api/v1/incidents/{incident['id']}/{action}", body)
+    assert response.status == status
+    payload = await response.json()
+    if field:
+        assert payload["details"][0]["path"] == field
+    else:
+        assert payload["error"]
+
+
+async def test_unknown_incidents_are_404(client):
+    assert (await client.get("/api/v1/incidents/INC-999999")).status == 404
+    assert (await post_json(client, "/api/v1/incidents/INC-999999/acknowledge", {})).status == 404
+
+
+async def test_merge_and_split(client):
+    await feed(client, "webhook-01")
+    body = {"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": {
+        "alertname": "DiskFull", "instance": "db1:9100"}, "startsAt": "2026-11-23T04:21:56Z",
+        "endsAt": "0001-01-01T00:00:00Z"}]}
+    assert (await post_json(client, AM, body)).status == 200
+    await client.app[SERVICE].run_step()
+    cpu, disk = sorted(await incidents(client), key=lambda i: i["title"])[::-1][:2]
+    merged = await post_json(client, f"/api/v1/incidents/{cpu['id']}/merge", {"other_id": disk["id"]})
+    assert merged.status == 200 and len((await merged.json())["members"]) == 3
+    assert (await detail(client, disk["id"]))["state"] == "closed"
+    fingerprint = next(m["fingerprint"] for m in (await merged.json())["members"] if m["labels"]["alertname"] == "DiskFull")
+    split = await post_json(client, f"/api/v1/incidents/{cpu['id']}/split", {"fingerprints": [fingerprint]})
+    assert split.status == 200 and len((await split.json())["members"]) == 2
+    opened = [i for i in await incidents(client, status="open")]
+    assert {len((await detail(client, i["id"]))["members"]) for i in opened} == {2, 1}
+
+
+async def test_list_filters_and_pages(client):
+    await feed(client, "webhook-01", "webhook-02")
+    body = {"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": {
+        "alertname": "TLSHandshakeErrors", "severity": "warning", "cluster": "us"}, "startsAt": "2026-11-23T04:21:56Z",
+        "endsAt": "0001-01-01T00:00:00Z"}]}
+    await post_json(client, AM, body)
+    await client.app[SERVICE].run_step()
+    assert len(await incidents(client)) == 2
+    assert [i["category"] for i in await incidents(client, category="security")] == ["security"]
+    assert len(await incidents(client, priority="P3")) == 1
+    assert len(await incidents(client, filter='instance="node1:9100"')) == 1
+    assert len(await incidents(client, status="resolved")) == 0
+    first = await (await client.get("/api/v1/incidents", params={"limit": "1"})).json()
+    second = await (await client.get("/api/v1/incidents", params={"limit": "1", "cursor": first["next"]})).json()
+    assert first["incidents"][0]["id"] != second["incidents"][0]["id"]
+    bad = await client.get("/api/v1/incidents", params={"priority": "P7"})
+    assert bad.status == 400 and (await bad.json())["details"][0]["path"] == "priority"
+
+
+async def test_a_restart_resumes_where_processing_stopped_without_duplicates(app_factory, db_url):
+    first = await app_factory(url=db_url)
+    await feed(first, "webhook-01")
+    # Stored but not yet processed when the daemon stops:
+    assert (await post_json(first, AM, (CAPTURES / "alertmanager-0.25/webhook-03.json").read_bytes())).status == 200
+    await first.close()
+    second = await app_factory(url=db_url)
+    await second.app[SERVICE].run_step()
+    await feed(second, "webhook-04")
+    [incident] = await incidents(second)
+    full = await detail(second, incident["id"])
+    assert len(full["members"]) == 3
+    assert [e["kind"] for e in full["timeline"]].count("alert_joined") == 3
+    assert [e["kind"] for e in full["timeline"]].count("created") == 1
+
+
+async def test_live_and_replay_give_the_same_incidents(app_factory, tmp_path):
+    recording = tmp_path / "live.jsonl"
+    client = await app_factory(server={"record": str(recording)})
+    await feed(client, "webhook-01", "webhook-02", "webhook-03", "webhook-04", "webhook-05", "webhook-06")
+    for name in ("api-v2-alerts-00", "api-v2-alerts-01"):
+        assert (await post_json(client, "/api/v2/alerts",
+                                (CAPTURES / f"prometheus-2.42/{name}.json").read_bytes())).status == 200
+    await client.app[SERVICE].run_step()
+    live = {}
+    for incident in await incidents(client):
+        live[incident["id"]] = sorted(m["fingerprint"] for m in (await detail(client, incident["id"]))["members"])
+    out = tmp_path / "replayed.jsonl"
+    assert main(["replay", str(recording), "--out", str(out)]) == 0
+    replayed = {line["id"]: line["fingerprints"] for line in map(json.loads, out.read_text().splitlines())}
+    assert live == replayed
