@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import signal
 import time
 from pathlib import Path
 
+import yaml
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import delete, select, text
@@ -14,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from correlator.api.alerts import make_list_alerts_handler
 from correlator.api.incidents import make_incident_handlers
+from correlator.api.rules import RuleReloader
 from correlator.config import Config
 from correlator.engine_service import EngineService
 from correlator.http_errors import MAX_BODY, error_response, http_error_response, json_response
@@ -37,6 +41,7 @@ WRITER = web.AppKey("writer", GroupCommitWriter)
 RECORDER = web.AppKey("recorder", Recorder)
 SERVICE = web.AppKey("engine_service", EngineService)
 RULES = web.AppKey("rules", RuleSet)
+RELOADER = web.AppKey("rule_reloader", RuleReloader)
 
 RETENTION_SWEEP_SECONDS = 600
 RETENTION_CHUNK_ROWS = 5000
@@ -54,9 +59,11 @@ def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | No
     if config.server.record:
         app.cleanup_ctx.append(_recording)
     app.cleanup_ctx.append(_retention)
+    app.cleanup_ctx.append(_rule_reloading)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/api/v1/openapi.json", _openapi)
     app.on_startup.append(_add_routes)
     return app
 
@@ -74,6 +81,7 @@ async def _add_routes(app: web.Application) -> None:
         app.router.add_post(path, receiver.handle)
     app.router.add_get("/api/v1/alerts", _authenticated(authenticators["api"],
                                                         make_list_alerts_handler(app[ENGINE])))
+    app.router.add_post("/api/v1/rules/reload", _authenticated(authenticators["api"], _reload_rules))
     for method, path, handler in make_incident_handlers(app[SERVICE], app[ENGINE]):
         app.router.add_route(method, path, _authenticated(authenticators["api"], handler))
 
@@ -144,6 +152,24 @@ async def _store(app: web.Application):
     log.info("store closed")
 
 
+async def _rule_reloading(app: web.Application):
+    reloader = RuleReloader(app[SERVICE], app[CONFIG].rules_dir, app[METRICS])
+    app[RELOADER] = reloader
+    loop = asyncio.get_running_loop()
+    tasks = [asyncio.create_task(reloader.watch())]
+    try:
+        loop.add_signal_handler(signal.SIGHUP, lambda: tasks.append(asyncio.create_task(reloader.reload("signal"))))
+        hangup = True
+    except (RuntimeError, ValueError, NotImplementedError):  # not the main thread (tests) or no SIGHUP
+        hangup = False
+    yield
+    if hangup:
+        loop.remove_signal_handler(signal.SIGHUP)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def _recording(app: web.Application):
     recorder = Recorder(Path(app[CONFIG].server.record).expanduser())
     app[RECORDER] = recorder
@@ -187,6 +213,19 @@ async def _sweep_notifications(engine: Engine, retention_seconds: float, waterma
         except Exception:  # task boundary: log, keep sweeping
             log.exception("retention sweep failed")
         await asyncio.sleep(RETENTION_SWEEP_SECONDS)
+
+
+async def _reload_rules(request: web.Request) -> web.Response:
+    return await request.app[RELOADER].handle(request)
+
+
+async def _openapi(_request: web.Request) -> web.Response:
+    return json_response(_openapi_document())
+
+
+@functools.cache
+def _openapi_document() -> dict:
+    return yaml.safe_load((Path(__file__).parent / "api" / "openapi.yaml").read_text())
 
 
 async def _healthz(_request: web.Request) -> web.Response:

@@ -21,7 +21,7 @@ from correlator.engine.core import Engine, EngineSettings
 from correlator.ingest.errors import PayloadError
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser
-from correlator.rules.loader import RuleSet
+from correlator.rules.loader import RuleSet, load_rules
 from correlator.store.incidents import IncidentRepository, Progress
 from correlator.store.schema import from_us, notifications
 
@@ -56,6 +56,14 @@ class EngineService:
         self._wakeup.set()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
+
+    async def reload(self, directory) -> RuleSet:
+        """Load the rules of `directory` and put them in force; raises RuleErrors (and keeps the
+        rules in force) when any file is invalid."""
+        rules = await asyncio.to_thread(load_rules, directory)
+        async with self._lock:
+            self.engine.reload(rules)
+        return rules
 
     def notify(self) -> None:
         """New notifications were committed (called on the event loop)."""

@@ -43,6 +43,16 @@ class Metrics:
         self.commit_failures = Counter(
             "correlator_store_commit_failures_total", "Group commits that failed (requests answered 503).",
             registry=self.registry)
+        self.rule_reloads = Counter(
+            "correlator_rules_reloads_total", "Rule reloads, by trigger (signal, api, file) and outcome.",
+            ["trigger", "outcome"], registry=self.registry)
+        self.rule_reload_success = Gauge(
+            "correlator_rules_last_reload_success_timestamp_seconds", "When rules were last loaded successfully.",
+            registry=self.registry)
+        self.rules_loaded = Gauge("correlator_rules_loaded", "Rules in force.", registry=self.registry)
+        for trigger in ("signal", "api", "file"):
+            for outcome in ("success", "failure"):
+                self.rule_reloads.labels(trigger, outcome)
         for endpoint in ENDPOINTS:
             for code in ("200", "400", "401", "413", "415", "503"):
                 self.ingest_requests.labels(endpoint, code)

@@ -66,6 +66,8 @@ def test_the_wheel_ships_config_rules_and_models(tmp_path):
     assert any(name.startswith("correlator/_shipped/rules/") for name in names)
     assert any(name.startswith("correlator/_shipped/models/") for name in names)
     assert "correlator/store/migrations/versions/0001_alerts_and_notifications.py" in names
+    assert "correlator/api/openapi.yaml" in names
+    assert "correlator/_shipped/rules/tests/shipped-rules.yaml" in names
 
 
 def test_logs_are_structured_in_either_format(capsys):

@@ -91,3 +91,11 @@ async def test_metrics_count_requests_alerts_and_latency(client):
     assert 'correlator_http_request_duration_seconds_count{method="POST",route="/api/v2/alerts"} 2.0' in text
     assert "correlator_store_pending_alerts 0.0" in text
     assert 'correlator_build_info{version="' in text
+
+
+async def test_the_openapi_document_lists_every_route(client):
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    assert document["openapi"].startswith("3.")
+    documented = set(document["paths"])
+    routes = {resource.canonical for resource in client.app.router.resources()}
+    assert routes <= documented, f"undocumented: {routes - documented}"

@@ -131,6 +131,16 @@ class Engine(OperatorActions):
                 changed.add(incident.id)
         return changed
 
+    def reload(self, rules: RuleSet) -> None:
+        """Put new rules in force. Incidents keep what was decided; their aggregates are recomputed
+        under the new rules, which apply to every alert from now on."""
+        self.rules = rules
+        for incident in self.incidents.values():
+            facts = self._facts[incident.id] = _Facts()
+            for member in incident.members.values():
+                self._absorb(facts, member)
+            facts.escalation_pending = False
+
     def release_closed(self) -> None:
         """Drop closed incidents from memory (after the caller saved them)."""
         if not self.keep_closed:
