@@ -142,7 +142,7 @@ class EngineService:
         if len(rows) < STEP_NOTIFICATIONS:
             # No backlog: time may move on to the wall clock (never ahead of unprocessed input).
             changed |= self.engine.advance(self._clock())
-        if changed or watermark != self.progress.watermark or self.engine.changed_problems:
+        if changed or watermark != self.progress.watermark or self.engine.problem_tracker.changed:
             self._save(changed, watermark)
         return len(rows)
 
@@ -153,10 +153,10 @@ class EngineService:
 
     def _save(self, changed: set[str], watermark: int) -> None:
         incidents = [self.engine.incidents[i] for i in sorted(changed) if i in self.engine.incidents]
-        problems = [self.engine.problems[p] for p in sorted(self.engine.changed_problems)]
+        problems = [self.engine.problems[p] for p in sorted(self.engine.problem_tracker.changed)]
         incident_sequence, problem_sequence = self.engine.sequences
         progress = Progress(watermark, incident_sequence, problem_sequence)
         self.repository.save(incidents, problems, progress, self._clock())
         self.progress = progress
-        self.engine.changed_problems.clear()
+        self.engine.problem_tracker.changed.clear()
         self.engine.release_closed()

@@ -18,15 +18,16 @@ acknowledged in time, close after resolution. Nothing here reads the wall clock.
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
+from correlator.engine.derivation import Facts, absorb, derive
 from correlator.engine.model import (Explanation, Incident, IncidentState, JoinReason, Member, Problem,
                                      TRANSITIONS)
 from correlator.engine.operations import OperatorActions
+from correlator.engine.problems import ProblemTracker
 from correlator.rules.loader import RuleSet
 from correlator.rules.matchers import matches_all
 
@@ -69,10 +70,9 @@ class Engine(OperatorActions):
         self.settings = settings
         self.keep_closed = keep_closed
         self.incidents: dict[str, Incident] = {}
-        self.changed_problems: set[str] = set()
+        self.problem_tracker = ProblemTracker(settings.problem_recurrences, settings.problem_period)
         self._closed: list[str] = []
         self._touched: set[str] = set()  # incidents changed as a side effect (linked to a problem)
-        self.problems: dict[str, Problem] = {}
         self._episodes: dict[tuple[str, datetime], _Episode] = {}
         self._by_group: dict[str, str] = {}
         self._by_link: dict[tuple[str, str, str], str] = {}
@@ -82,9 +82,7 @@ class Engine(OperatorActions):
         self._timers: list[_Timer] = []
         self._timer_sequence = 0
         self._incident_sequence = 0
-        self._problem_sequence = 0
-        self._recurrences: dict[str, deque[tuple[datetime, str]]] = {}
-        self._facts: dict[str, _Facts] = {}  # per incident: what its derived fields are computed from
+        self._facts: dict[str, Facts] = {}  # per incident: what its derived fields are computed from
         self._index_keys: dict[str, list[tuple[dict, object]]] = {}  # per incident: its index entries
 
     # -- input -------------------------------------------------------------------------------
@@ -92,7 +90,11 @@ class Engine(OperatorActions):
     @property
     def sequences(self) -> tuple[int, int]:
         """(incidents, problems) numbered so far: saved with the watermark so ids never repeat."""
-        return self._incident_sequence, self._problem_sequence
+        return self._incident_sequence, self.problem_tracker.sequence
+
+    @property
+    def problems(self) -> dict[str, Problem]:
+        return self.problem_tracker.problems
 
     def process(self, alert: Alert, now: datetime) -> set[str]:
         """Feed one received alert; returns the ids of the incidents it changed."""
@@ -136,9 +138,9 @@ class Engine(OperatorActions):
         under the new rules, which apply to every alert from now on."""
         self.rules = rules
         for incident in self.incidents.values():
-            facts = self._facts[incident.id] = _Facts()
+            facts = self._facts[incident.id] = Facts()
             for member in incident.members.values():
-                self._absorb(facts, member)
+                absorb(self.rules, facts, member)
             facts.escalation_pending = False
 
     def release_closed(self) -> None:
@@ -152,15 +154,13 @@ class Engine(OperatorActions):
                 openings: list[tuple[datetime, str, str]], incident_sequence: int, problem_sequence: int) -> None:
         """Rebuild the working state from the store: the unclosed incidents, the problems, and the
         recent incident openings (for problem detection). Indexes and timers are caches of these."""
-        self._incident_sequence, self._problem_sequence = incident_sequence, problem_sequence
-        self.problems = {problem.id: problem for problem in problems}
-        for opened, group_key, incident_id in openings:
-            self._recurrences.setdefault(group_key, deque()).append((opened, incident_id))
+        self._incident_sequence = incident_sequence
+        self.problem_tracker.restore(problems, openings, problem_sequence)
         for incident in sorted(incidents, key=lambda i: i.id):
             self.incidents[incident.id] = incident
-            facts = self._facts[incident.id] = _Facts()
+            facts = self._facts[incident.id] = Facts()
             for key, member in incident.members.items():
-                self._absorb(facts, member)
+                absorb(self.rules, facts, member)
                 self._episodes[key] = _Episode(member.status, incident.id)
                 self._register(member.labels, member.services, key, incident,
                                as_source=member.status is AlertStatus.FIRING)
@@ -274,7 +274,7 @@ class Engine(OperatorActions):
                             opened_at=now, last_alert_at=now, group_key=group_key)
         self.incidents[incident.id] = incident
         incident.record(now, "created", group_key=group_key)
-        self._note_recurrence(incident, now)
+        self._touched |= self.problem_tracker.opened(incident, now, self.incidents)
         return incident
 
     def _register(self, labels, services: tuple[str, ...], key, incident: Incident, as_source: bool = True) -> None:
@@ -296,80 +296,10 @@ class Engine(OperatorActions):
 
     # -- what an incident is: derived incrementally, so a join costs the same however big the incident
 
-    def _absorb(self, facts: "_Facts", member: Member) -> None:
-        """Fold one member into the incident's running aggregates (no effect on the incident yet)."""
-        rules = self.rules
-        facts.common = {k: v for k, v in facts.common.items() if member.labels.get(k) == v} \
-            if facts.names else dict(member.labels)
-        name = member.labels.get("alertname", "alert")
-        facts.names[name] = facts.names.get(name, 0) + 1
-        facts.services.update(dict.fromkeys(member.services))
-        # Classification: for each field, the first classify rule (in rule order) any member matches.
-        for field_name in ("category", "service_area"):
-            index = decisions.first_match(rules.classifiers, member.labels,
-                                          lambda rule: getattr(rule, field_name) is not None)
-            if index is not None and (getattr(facts, field_name) is None or index < getattr(facts, field_name)):
-                setattr(facts, field_name, index)
-        urgency, grounds = decisions.urgency_of(rules, member.labels)
-        if facts.urgency is None or decisions.more_urgent(urgency, facts.urgency[0]):
-            facts.urgency = (urgency, grounds)
-        for index, rule in enumerate(rules.escalations):
-            if index not in facts.escalations and matches_all(rule.matchers, member.labels):
-                facts.escalations.add(index)
-                facts.escalation_pending = True
-        found = decisions.assignment_of(rules, member.labels)
-        if found is not None and (facts.assignment is None or found[0] < facts.assignment[0]):
-            facts.assignment = found
-
     def _derive(self, incident: Incident, member: Member, now: datetime, group_labels: dict[str, str]) -> None:
-        """After a join: fold the member in, then update title, classification, priority, escalation
-        and assignment, recording each change in the timeline. O(rules + labels) per join."""
-        rules = self.rules
-        facts = self._facts.setdefault(incident.id, _Facts())
-        self._absorb(facts, member)
-        scope = group_labels or {k: v for k, v in facts.common.items() if k != "alertname"}
-        incident.title = decisions.title(facts.names, len(incident.members), member, scope)
-        incident.services = tuple(facts.services)
-        category = rules.classifiers[facts.category].category if facts.category is not None else None
-        area = rules.classifiers[facts.service_area].service_area if facts.service_area is not None else None
-        if (category, area) != (incident.category, incident.service_area):
-            grounds = [rules.classifiers[i].name for i in dict.fromkeys((facts.category, facts.service_area))
-                       if i is not None]
-            incident.category, incident.service_area = category, area
-            incident.classification = Explanation("classified", ", ".join(grounds),
-                                                  detail=f"category={category}, service_area={area}")
-            incident.record(now, "classified", category=category, service_area=area, rule=", ".join(grounds))
-        if not incident.priority_set_by_operator:
-            impact = decisions.impact_of(rules, incident.services)
-            urgency, urgent_labels = facts.urgency
-            priority = rules.priority.matrix[impact][urgency]
-            if (priority, impact, urgency) != (incident.priority, incident.impact, incident.urgency) \
-                    or incident.prioritisation is None:
-                kind = "prioritised" if incident.prioritisation is None else "reprioritised"
-                incident.priority, incident.impact, incident.urgency = priority, impact, urgency
-                incident.prioritisation = Explanation(
-                    "prioritised", rules.priority.name, urgent_labels,
-                    f"impact {impact} (services: {', '.join(incident.services) or 'none'}) x urgency "
-                    f"{urgency} = {priority}")
-                incident.record(now, kind, priority=priority, impact=impact, urgency=urgency,
-                                rule=rules.priority.name)
-                facts.escalation_pending = True
-        if facts.escalation_pending:
-            facts.escalation_pending = False
+        facts = self._facts.setdefault(incident.id, Facts())
+        if derive(self.rules, incident, facts, member, now, group_labels):
             self._schedule_escalation(incident, facts)
-        # Assignment: the first assign rule a member gives a team to, else an affected service's owner.
-        if incident.assignment is not None and incident.assignment.reason != "assigned":
-            return  # escalated or set by an operator: rules no longer reassign
-        if facts.assignment is not None:
-            _, team, tier, why = facts.assignment
-        else:
-            owner = decisions.owner_of(rules, incident.services)
-            if owner is None:
-                return
-            (team, why), tier = owner, 1
-        if team != incident.team:
-            incident.team, incident.tier, incident.assignment = team, tier, why
-            incident.record(now, "assigned", team=team, tier=tier, rule=why.rule)
 
     # -- resolution, timers --------------------------------------------------------------------
 
@@ -415,7 +345,7 @@ class Engine(OperatorActions):
         self._closed.append(incident.id)
         return True
 
-    def _schedule_escalation(self, incident: Incident, facts: "_Facts") -> None:
+    def _schedule_escalation(self, incident: Incident, facts: Facts) -> None:
         for index in sorted(facts.escalations):
             rule = self.rules.escalations[index]
             if incident.priority in rule.after:
@@ -482,7 +412,7 @@ class Engine(OperatorActions):
 
     def _rederive(self, incident: Incident, now: datetime) -> None:
         """Recompute the aggregates of an incident that lost members (after a split)."""
-        self._facts[incident.id] = _Facts()
+        self._facts[incident.id] = Facts()
         for member in list(incident.members.values()):
             self._derive(incident, member, now, {})
 
@@ -495,42 +425,3 @@ class Engine(OperatorActions):
         self._closed.append(incident.id)
 
     # -- problems ------------------------------------------------------------------------------
-
-    def _note_recurrence(self, incident: Incident, now: datetime) -> None:
-        seen = self._recurrences.setdefault(incident.group_key, deque())
-        seen.append((now, incident.id))
-        while seen and now - seen[0][0] > self.settings.problem_period:
-            seen.popleft()
-        if len(seen) < self.settings.problem_recurrences:
-            return
-        problem = next((p for p in self.problems.values()
-                        if p.signature == incident.group_key and p.state == "open"), None)
-        if problem is None:
-            self._problem_sequence += 1
-            problem = Problem(f"PRB-{self._problem_sequence:06d}", incident.group_key, now, now)
-            self.problems[problem.id] = problem
-        problem.last_seen = now
-        self.changed_problems.add(problem.id)
-        for _, incident_id in seen:
-            if incident_id not in problem.incident_ids:
-                problem.incident_ids.append(incident_id)
-                linked = self.incidents.get(incident_id)
-                if linked is not None and linked.problem_id is None:
-                    linked.problem_id = problem.id
-                    self._touched.add(linked.id)
-                    linked.record(now, "problem_linked", problem=problem.id, signature=problem.signature)
-
-
-@dataclass(slots=True)
-class _Facts:
-    """Running aggregates over an incident's members; each join updates them in O(rules + labels)."""
-
-    common: dict[str, str] = field(default_factory=dict)
-    names: dict[str, int] = field(default_factory=dict)
-    services: dict[str, None] = field(default_factory=dict)
-    category: int | None = None  # index of the classify rule that sets the category
-    service_area: int | None = None
-    urgency: tuple | None = None  # (Level, grounds)
-    assignment: tuple | None = None  # (rule index, team, tier, why)
-    escalations: set[int] = field(default_factory=set)
-    escalation_pending: bool = False

@@ -1,0 +1,67 @@
+"""Problem detection: incidents that restore service again and again share a cause. When incidents
+with the same signature (group key) open `recurrences` times within `period`, a problem record
+links them (ITIL: the incident restores service, the problem removes the root cause)."""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+
+from correlator.engine.model import Incident, Problem
+
+SWEEP_EVERY = 1000  # openings between sweeps of signatures that stopped recurring
+
+
+class ProblemTracker:
+    def __init__(self, recurrences: int, period: timedelta):
+        self.recurrences, self.period = recurrences, period
+        self.problems: dict[str, Problem] = {}
+        self.changed: set[str] = set()
+        self.sequence = 0
+        self._openings: dict[str, deque[tuple[datetime, str]]] = {}
+        self._open_by_signature: dict[str, Problem] = {}
+        self._since_sweep = 0
+
+    def restore(self, problems: list[Problem], openings: list[tuple[datetime, str, str]], sequence: int) -> None:
+        self.sequence = sequence
+        self.problems = {problem.id: problem for problem in problems}
+        self._open_by_signature = {p.signature: p for p in problems if p.state == "open"}
+        for opened, signature, incident_id in openings:
+            self._openings.setdefault(signature, deque()).append((opened, incident_id))
+
+    def opened(self, incident: Incident, now: datetime, incidents: dict[str, Incident]) -> set[str]:
+        """Note a new incident; returns the ids of incidents it linked to a problem."""
+        self._sweep(now)
+        seen = self._openings.setdefault(incident.group_key, deque())
+        seen.append((now, incident.id))
+        while seen and now - seen[0][0] > self.period:
+            seen.popleft()
+        if len(seen) < self.recurrences:
+            return set()
+        problem = self._open_by_signature.get(incident.group_key)
+        if problem is None:
+            self.sequence += 1
+            problem = Problem(f"PRB-{self.sequence:06d}", incident.group_key, now, now)
+            self.problems[problem.id] = problem
+            self._open_by_signature[problem.signature] = problem
+        problem.last_seen = now
+        self.changed.add(problem.id)
+        linked_ids = set()
+        for _, incident_id in seen:
+            if incident_id in problem.incident_ids:
+                continue
+            problem.incident_ids.append(incident_id)
+            linked = incidents.get(incident_id)
+            if linked is not None and linked.problem_id is None:
+                linked.problem_id = problem.id
+                linked.record(now, "problem_linked", problem=problem.id, signature=problem.signature)
+                linked_ids.add(linked.id)
+        return linked_ids
+
+    def _sweep(self, now: datetime) -> None:
+        self._since_sweep += 1
+        if self._since_sweep < SWEEP_EVERY:
+            return
+        self._since_sweep = 0
+        for signature in [s for s, seen in self._openings.items() if not seen or now - seen[-1][0] > self.period]:
+            del self._openings[signature]
