@@ -69,6 +69,7 @@ async def test_operator_actions_are_recorded_with_their_actor(client):
     assert by_kind["acknowledged"]["actor"] == "alice" and by_kind["commented"]["detail"]["text"] == "looking at node1"
     assert by_kind["resolved"]["actor"] == "bob" and by_kind["resolved"]["detail"]["reason"] == "scaled out"
     assert full["acknowledged_at"] is not None and full["closed_at"] is not None
+    assert 0 <= full["time_to_acknowledge_seconds"] <= full["time_to_resolve_seconds"]
 
 
 @pytest.mark.parametrize("action, body, status, field", [

@@ -17,6 +17,10 @@ def _explanation(why: Explanation | None) -> dict | None:
     return {"reason": str(why.reason), "rule": why.rule, "labels": why.labels, "detail": why.detail}
 
 
+def _seconds(start: datetime, end: datetime | None) -> float | None:
+    return (end - start).total_seconds() if end is not None else None
+
+
 def incident_summary(incident: Incident) -> dict:
     """One line of replay output (DESIGN.md "Replay output")."""
     return {
@@ -39,6 +43,8 @@ def incident_summary(incident: Incident) -> dict:
         "acknowledged_at": _iso(incident.acknowledged_at),
         "resolved_at": _iso(incident.resolved_at),
         "closed_at": _iso(incident.closed_at),
+        "time_to_acknowledge_seconds": _seconds(incident.opened_at, incident.acknowledged_at),
+        "time_to_resolve_seconds": _seconds(incident.opened_at, incident.resolved_at),
     }
 
 

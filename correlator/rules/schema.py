@@ -4,7 +4,8 @@
     catalog:   [service entries]        # optional service catalog
     rules:     [rules, each with a name and a kind]
 
-Kinds: group, link, suppress, maintenance, classify, priority, assign, escalate (see rules/README.md).
+Kinds: group, link, dependency, suppress, maintenance, classify, priority, assign, escalate
+(reference: docs/rules.md).
 Matchers are Alertmanager's: a list of `name op value` strings or one `{a="1", b=~"x|y"}` string.
 Durations are Prometheus durations (`30s`, `5m`, `4h`).
 """
@@ -150,7 +151,7 @@ def _default_matrix() -> dict[Level, dict[Level, Priority]]:
 
 class PriorityRule(_Rule, tag="priority", kw_only=True):
     """ITIL impact x urgency. Urgency: the first `urgency` entry any member alert matches (default:
-    from `severity`). Impact: from the affected services in the catalog (docs in rules/README.md)."""
+    from `severity`). Impact: from the affected services in the catalog (docs/rules.md)."""
 
     urgency: list[UrgencyMatch] = msgspec.field(default_factory=_default_urgency)
     matrix: dict[Level, dict[Level, Priority]] = msgspec.field(default_factory=_default_matrix)
