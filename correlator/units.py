@@ -29,22 +29,6 @@ def parse_duration(text: str) -> float:
     return total
 
 
-def format_duration(seconds: float) -> str:
-    """The shortest Prometheus duration string for a whole number of seconds (milliseconds kept)."""
-    if seconds == 0:
-        return "0s"
-    millis = round(seconds * 1000)
-    parts = []
-    for unit in ("w", "d", "h", "m", "s"):
-        size = int(_DURATION_UNITS[unit] * 1000)
-        if millis >= size:
-            parts.append(f"{millis // size}{unit}")
-            millis %= size
-    if millis:
-        parts.append(f"{millis}ms")
-    return "".join(parts)
-
-
 def parse_size(text: str | int) -> int:
     """Parse a byte size: an integer, or `32MiB`, `64MB`, `1GiB`."""
     if isinstance(text, int) and not isinstance(text, bool):

@@ -18,7 +18,6 @@ from typing import Literal, Union
 
 import msgspec
 
-from correlator.rules.matchers import Matcher
 
 SCHEMA_VERSION = 1
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Iterable
 
 import msgspec
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -146,10 +146,6 @@ class IncidentRepository:
         with self._engine.connect() as connection:
             row = connection.execute(select(incidents).where(incidents.c.id == incident_id)).first()
             return self._incident(connection, row) if row is not None else None
-
-    def count(self) -> int:
-        with self._engine.connect() as connection:
-            return connection.execute(select(func.count()).select_from(incidents)).scalar()
 
     def _incident(self, connection: Connection, row) -> Incident:
         header = msgspec.json.decode(row.header)
