@@ -52,64 +52,62 @@ class Progress:
     problem_sequence: int = 0
 
 
+def _upsert_statement(insert, table, keys: list[str]):
+    """INSERT ... ON CONFLICT (keys) DO UPDATE of every other column, built once, run with many rows."""
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=keys, set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys})
+
+
 class IncidentRepository:
     def __init__(self, engine: Engine):
         self._engine = engine
         self._saved_events: dict[str, int] = {}
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._upsert_incidents = _upsert_statement(insert, incidents, ["id"])
+        self._upsert_members = _upsert_statement(insert, incident_members, ["incident_id", "fingerprint",
+                                                                            "starts_at_us"])
+        self._upsert_problems = _upsert_statement(insert, problems, ["id"])
+        self._upsert_state = _upsert_statement(insert, engine_state, ["name"])
 
     # -- saving ----------------------------------------------------------------------------------
 
-    def save(self, changed: Iterable[Incident], changed_problems: Iterable[Problem], progress: Progress,
+    def save(self, changed: list[Incident], changed_problems: Iterable[Problem], progress: Progress,
              now: datetime) -> None:
-        """One transaction: the incidents a step changed, and the watermark it reached."""
+        """One transaction: the incidents a step changed, and the watermark it reached. Each table
+        gets one executemany, however many incidents changed."""
+        headers, members, moved, events = [], [], [], []
+        for incident in changed:
+            headers.append(_header_row(incident, now))
+            for key in incident.changed_members:
+                member = incident.members.get(key)
+                if member is None:  # moved to another incident
+                    moved.append((incident.id, key))
+                else:
+                    members.append({"incident_id": incident.id, "fingerprint": member.fingerprint,
+                                    "starts_at_us": to_us(member.starts_at), "status": member.status.value,
+                                    "document": _text(_member_document(member))})
+            events += [{"incident_id": incident.id, "at_us": to_us(event.at), "kind": event.kind,
+                        "actor": event.actor, "detail": _text(event.detail)}
+                       for event in incident.timeline[self._saved_events.get(incident.id, 0):]]
+        problem_rows = [{"id": p.id, "signature": p.signature, "state": p.state, "opened_at_us": to_us(p.opened_at),
+                         "last_seen_us": to_us(p.last_seen), "incident_ids": _text(p.incident_ids)}
+                        for p in changed_problems]
         with self._engine.begin() as connection:
-            for incident in changed:
-                self._save_incident(connection, incident, now)
-            for problem in changed_problems:
-                self._upsert(connection, problems, ["id"], {
-                    "id": problem.id, "signature": problem.signature, "state": problem.state,
-                    "opened_at_us": to_us(problem.opened_at), "last_seen_us": to_us(problem.last_seen),
-                    "incident_ids": _text(problem.incident_ids)})
-            for name in ("watermark", "incident_sequence", "problem_sequence"):
-                self._upsert(connection, engine_state, ["name"], {"name": name, "value": getattr(progress, name)})
+            for incident_id, (fingerprint, starts_at) in moved:
+                connection.execute(delete(incident_members).where(
+                    (incident_members.c.incident_id == incident_id) & (incident_members.c.fingerprint == fingerprint)
+                    & (incident_members.c.starts_at_us == to_us(starts_at))))
+            for statement, rows in ((self._upsert_incidents, headers), (self._upsert_members, members),
+                                    (incident_events.insert(), events), (self._upsert_problems, problem_rows)):
+                if rows:
+                    connection.execute(statement, rows)
+            connection.execute(self._upsert_state, [{"name": name, "value": getattr(progress, name)}
+                                                    for name in ("watermark", "incident_sequence",
+                                                                 "problem_sequence")])
         for incident in changed:
             incident.changed_members.clear()
             self._saved_events[incident.id] = len(incident.timeline)
-
-    def _upsert(self, connection: Connection, table, keys: list[str], row: dict) -> None:
-        statement = self._insert(table).values(row)
-        connection.execute(statement.on_conflict_do_update(
-            index_elements=keys, set_={k: v for k, v in row.items() if k not in keys}))
-
-    def _save_incident(self, connection: Connection, incident: Incident, now: datetime) -> None:
-        self._upsert(connection, incidents, ["id"], {
-            "id": incident.id, "state": incident.state.value, "priority": incident.priority.value,
-            "category": incident.category.value if incident.category else None, "team": incident.team,
-            "opened_at_us": to_us(incident.opened_at), "updated_at_us": to_us(now),
-            "resolved_at_us": _us(incident.resolved_at), "group_key": incident.group_key,
-            "header": _text(_header(incident))})
-        upserts = []
-        for key in incident.changed_members:
-            member = incident.members.get(key)
-            if member is None:  # moved to another incident
-                connection.execute(delete(incident_members).where(
-                    (incident_members.c.incident_id == incident.id) & (incident_members.c.fingerprint == key[0])
-                    & (incident_members.c.starts_at_us == to_us(key[1]))))
-                continue
-            upserts.append({"incident_id": incident.id, "fingerprint": member.fingerprint,
-                            "starts_at_us": to_us(member.starts_at), "status": member.status.value,
-                            "document": _text(_member_document(member))})
-        if upserts:
-            statement = self._insert(incident_members)
-            connection.execute(statement.on_conflict_do_update(
-                index_elements=["incident_id", "fingerprint", "starts_at_us"],
-                set_={"status": statement.excluded.status, "document": statement.excluded.document}), upserts)
-        new_events = incident.timeline[self._saved_events.get(incident.id, 0):]
-        if new_events:
-            connection.execute(incident_events.insert(), [
-                {"incident_id": incident.id, "at_us": to_us(event.at), "kind": event.kind, "actor": event.actor,
-                 "detail": _text(event.detail)} for event in new_events])
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -175,6 +173,14 @@ class IncidentRepository:
                              for event in connection.execute(select(incident_events).where(
                                  incident_events.c.incident_id == row.id).order_by(incident_events.c.id))]
         return incident
+
+
+def _header_row(incident: Incident, now: datetime) -> dict:
+    return {"id": incident.id, "state": incident.state.value, "priority": incident.priority.value,
+            "category": incident.category.value if incident.category else None, "team": incident.team,
+            "opened_at_us": to_us(incident.opened_at), "updated_at_us": to_us(now),
+            "resolved_at_us": _us(incident.resolved_at), "group_key": incident.group_key,
+            "header": _text(_header(incident))}
 
 
 def _header(incident: Incident) -> dict:
