@@ -27,7 +27,10 @@ from correlator.store.schema import from_us, notifications
 
 log = logging.getLogger(__name__)
 
-STEP_NOTIFICATIONS = 500  # notifications per step: bounds a step's transaction and latency
+# A step ends after this many notifications or alerts, whichever comes first: it bounds the step's
+# transaction, during which SQLite's single writer lock keeps ingest waiting.
+STEP_NOTIFICATIONS = 500
+STEP_ALERTS = 2000
 TICK_SECONDS = 1.0  # timers (auto-resolve, escalation) are checked at least this often
 
 
@@ -69,8 +72,8 @@ class EngineService:
         """New notifications were committed (called on the event loop)."""
         self._wakeup.set()
 
-    async def run_step(self) -> int:
-        """Process what is pending now; returns how many notifications were processed."""
+    async def run_step(self) -> bool:
+        """Process the next step of what is pending; returns whether more is pending."""
         async with self._lock:
             return await asyncio.to_thread(self._step)
 
@@ -113,7 +116,7 @@ class EngineService:
             if self._stopping:
                 return
             try:
-                while await self.run_step() == STEP_NOTIFICATIONS and not self._stopping:
+                while await self.run_step() and not self._stopping:
                     pass  # a backlog: keep going until it is drained
             except Exception:  # task boundary: the step's changes were not saved
                 log.exception("engine step failed; restoring from the store and retrying")
@@ -128,7 +131,10 @@ class EngineService:
                 .order_by(notifications.c.id).limit(STEP_NOTIFICATIONS)).all()
         changed: set[str] = set()
         watermark = self.progress.watermark
+        processed = alerts_seen = 0
         for row in rows:
+            if alerts_seen >= STEP_ALERTS:
+                break
             received_at = from_us(row.received_at_us)
             parse = self._parsers.get(row.source)
             try:
@@ -138,13 +144,16 @@ class EngineService:
                 alerts = []
             for alert in alerts:
                 changed |= self.engine.process(alert, received_at)
+            alerts_seen += len(alerts)
+            processed += 1
             watermark = row.id
-        if len(rows) < STEP_NOTIFICATIONS:
+        backlog = processed < len(rows) or len(rows) == STEP_NOTIFICATIONS
+        if not backlog:
             # No backlog: time may move on to the wall clock (never ahead of unprocessed input).
             changed |= self.engine.advance(self._clock())
         if changed or watermark != self.progress.watermark or self.engine.problem_tracker.changed:
             self._save(changed, watermark)
-        return len(rows)
+        return backlog
 
     def _apply(self, action: Callable[[Engine, datetime], set[str]]):
         changed = action(self.engine, self._clock())

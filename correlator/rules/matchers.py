@@ -30,12 +30,18 @@ class MatcherError(ValueError):
         self.text, self.position, self.reason = text, position, reason
 
 
+# Regex results are memoised per matcher: label values repeat endlessly (alert names, severities),
+# and the engine evaluates the same matchers for every alert. Bounded; cleared when full.
+_MEMO_SIZE = 4096
+
+
 @dataclass(frozen=True, slots=True)
 class Matcher:
     name: str
     type: MatchType
     value: str
     _regex: re.Pattern | None = field(default=None, compare=False, repr=False)
+    _memo: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def create(cls, name: str, type: MatchType, value: str) -> "Matcher":
@@ -53,7 +59,11 @@ class Matcher:
             return actual == self.value
         if self.type is MatchType.NOT_EQUAL:
             return actual != self.value
-        matched = self._regex.fullmatch(actual) is not None
+        matched = self._memo.get(actual)
+        if matched is None:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            matched = self._memo[actual] = self._regex.fullmatch(actual) is not None
         return matched if self.type is MatchType.REGEX else not matched
 
     def __str__(self) -> str:
@@ -125,4 +135,7 @@ def parse_matchers(text: str) -> list[Matcher]:
 
 
 def matches_all(matchers: list[Matcher], labels: Mapping[str, str]) -> bool:
-    return all(matcher.matches(labels) for matcher in matchers)
+    for matcher in matchers:  # a plain loop: this runs for every rule and every alert
+        if not matcher.matches(labels):
+            return False
+    return True
