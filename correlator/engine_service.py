@@ -137,6 +137,9 @@ class EngineService:
                 break
             received_at = from_us(row.received_at_us)
             parse = self._parsers.get(row.source)
+            if parse is None:
+                log.warning("stored notification from a source no longer configured; skipped",
+                            extra={"notification": row.id, "source": row.source})
             try:
                 alerts = parse(bytes(row.body), received_at, self._policy).alerts if parse else []
             except PayloadError:  # stored bodies were valid when received; a mapping may have changed since

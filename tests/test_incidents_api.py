@@ -77,6 +77,7 @@ async def test_operator_actions_are_recorded_with_their_actor(client):
     ("comment", {}, 400, "text"),
     ("priority", {"priority": "P9"}, 400, "priority"),
     ("assign", {"team": "x", "colour": "red"}, 400, "colour"),
+    ("assign", {"team": "x", "tier": "two"}, 400, "tier"),
     ("explode", {}, 404, None),
 ])
 async def test_invalid_actions_get_clear_errors(client, action, body, status, field):

@@ -54,8 +54,10 @@ class OperatorActions:
 
     def assign(self, incident_id: str, actor: str, now: datetime, team: str, tier: int | None = None) -> set[str]:
         incident = self.incident(incident_id)
-        if not team:
+        if not isinstance(team, str) or not team:
             raise InvalidAction("team: give the team to assign to")
+        if tier is not None and (not isinstance(tier, int) or isinstance(tier, bool) or tier < 1):
+            raise InvalidAction("tier: expected a support tier, an integer from 1")
         incident.team, incident.tier = team, tier or incident.tier
         incident.assignment = Explanation("operator", actor, detail=f"assigned by {actor}")
         incident.record(now, "assigned", actor, team=team, tier=incident.tier)
