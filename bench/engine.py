@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from correlator.cli import tune_gc  # noqa: E402
+from correlator.cli import tune_runtime  # noqa: E402
 from correlator.domain import Alert, AlertStatus  # noqa: E402
 from correlator.engine.core import Engine, EngineSettings  # noqa: E402
 from correlator.ingest.fingerprint import fingerprint  # noqa: E402
@@ -91,7 +91,7 @@ def main() -> int:
     parser.add_argument("--measured", type=int, default=50000, help="alerts in the measured stream")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    tune_gc()  # as `correlator serve` and `replay` do
+    tune_runtime()  # as `correlator serve` and `replay` do
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
         print(f"loading {size} open alerts, then measuring {args.measured}...", file=sys.stderr)

@@ -128,8 +128,6 @@ async def _store(app: web.Application):
     rules = app[RULES]
     log.info("rules loaded", extra={"dir": str(config.rules_dir), "files": len(rules.files),
                                     "rules": rules.rule_count, "services": len(rules.catalog)})
-    service = EngineService(engine, rules, config.engine_settings(), parsers(config.ingest.mappings),
-                            config.ingest_policy())
     loop = asyncio.get_running_loop()
 
     def on_commit(stats: CommitStats) -> None:  # in the writer thread
@@ -140,14 +138,17 @@ async def _store(app: web.Application):
 
     writer = GroupCommitWriter(engine, flaps, max_pending_alerts=config.store.max_pending_alerts,
                                on_commit=on_commit, on_failure=metrics.commit_failures.inc)
+    service = EngineService(engine, rules, config.engine_settings(), parsers(config.ingest.mappings),
+                            config.ingest_policy(), ingest_busy=lambda: writer.pending_alerts > 0,
+                            run_write=writer.run_job)
     await asyncio.to_thread(writer.start)
     await service.start()
     metrics.gauge("correlator_store_pending_alerts", "Alerts received and waiting for their commit.",
                   lambda: writer.pending_alerts)
     app[ENGINE], app[WRITER], app[SERVICE] = engine, writer, service
     yield
-    await asyncio.to_thread(writer.close)
     await service.stop()
+    await asyncio.to_thread(writer.close)
     engine.dispose()
     log.info("store closed")
 

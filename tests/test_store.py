@@ -160,3 +160,18 @@ def test_flap_state_of_alerts_that_stopped_changing_is_forgotten():
     detector.observe("recent", 200 * minute, 205 * minute, True)
     assert detector.forget_idle() == 2  # "old" resolved over an hour before the latest change
     assert not detector.observe("old", 0, 5 * minute, True)
+
+
+async def test_jobs_run_in_the_writer_thread_between_commits(engine):
+    import threading
+    writer = GroupCommitWriter(engine, FlapDetector(4, 3600 * 10**6))
+    writer.start()
+    try:
+        name = await asyncio.to_thread(writer.run_job, lambda: threading.current_thread().name)
+        assert name == "group-commit"
+        with pytest.raises(ZeroDivisionError):
+            await asyncio.to_thread(writer.run_job, lambda: 1 / 0)
+        await writer.write([alert("after-a-failed-job")], None)  # the writer goes on
+        assert count(engine, alerts) == 1
+    finally:
+        writer.close()

@@ -5,6 +5,7 @@ and a storm of small requests costs one fsync per batch instead of one per reque
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
@@ -96,6 +97,7 @@ class GroupCommitWriter:
         self._insert_raw = _driver_sql(notifications.insert().values(
             {name: bindparam(name) for name in ("received_at_us", "source", "alert_count", "body")}), engine)
         self._queue: deque[_Pending] = deque()
+        self._jobs: deque[tuple[Callable[[], Any], concurrent.futures.Future]] = deque()
         self._pending_alerts = 0
         self._condition = threading.Condition()
         self._closing = False
@@ -128,6 +130,18 @@ class GroupCommitWriter:
             self._condition.notify()
         await future
 
+    def run_job(self, job: Callable[[], Any]) -> Any:
+        """Run `job` (another transaction, e.g. the engine's save) in the writer thread and return its
+        result. On SQLite there is one writer lock: taking turns here avoids the busy-wait backoff
+        (up to 100 ms a retry) that a second writing thread would cause for ingest commits."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._condition:
+            if not self._thread.is_alive() or self._closing:
+                raise StoreUnavailable("shutting down")
+            self._jobs.append((job, future))
+            self._condition.notify()
+        return future.result()
+
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
         with self._condition:
@@ -138,9 +152,9 @@ class GroupCommitWriter:
 
     def _take_batch(self) -> list[_Pending] | None:
         with self._condition:
-            while not self._queue and not self._closing:
+            while not self._queue and not self._jobs and not self._closing:
                 self._condition.wait()
-            if not self._queue:
+            if not self._queue and not self._jobs:
                 return None
             batch, size = [], 0
             while self._queue and (not batch or size + len(self._queue[0].alerts) <= self._max_batch):
@@ -149,8 +163,20 @@ class GroupCommitWriter:
                 size += len(item.alerts)
             return batch
 
+    def _run_jobs(self) -> None:
+        while self._jobs:
+            with self._condition:
+                job, future = self._jobs.popleft()
+            try:
+                future.set_result(job())
+            except BaseException as error:  # handed to the caller, who decides
+                future.set_exception(error)
+
     def _run(self) -> None:
         while (batch := self._take_batch()) is not None:
+            self._run_jobs()
+            if not batch:
+                continue
             started = time.perf_counter()
             size = sum(len(item.alerts) for item in batch)
             outcome: StoreUnavailable | None = None
