@@ -14,7 +14,8 @@ import msgspec
 import yaml
 
 from correlator.ingest.generic import FieldMapping
-from correlator.units import parse_duration, parse_size
+from correlator.units import Seconds as Duration
+from correlator.units import parse_size, seconds_from
 
 ENV_PREFIX = "CORRELATOR_"
 CONFIG_PATH_ENV = "CORRELATOR_CONFIG"
@@ -24,10 +25,6 @@ class ConfigError(Exception):
     def __init__(self, key: str, message: str):
         super().__init__(f"config error at {key}: {message}" if key else f"config error: {message}")
         self.key = key
-
-
-class Duration(float):
-    """Seconds, written `30s`, `5m`, `4h`."""
 
 
 class ByteSize(int):
@@ -59,11 +56,7 @@ def _secret(value: Any) -> Secret:
 
 def _dec_hook(kind: type, value: Any) -> Any:
     if kind is Duration:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return Duration(value)
-        if isinstance(value, str):
-            return Duration(parse_duration(value))
-        raise ValueError("expected a duration such as 30s, 5m, 4h")
+        return seconds_from(value)
     if kind is ByteSize:
         return ByteSize(parse_size(value))
     if kind is Secret:

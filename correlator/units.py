@@ -29,6 +29,19 @@ def parse_duration(text: str) -> float:
     return total
 
 
+class Seconds(float):
+    """A duration in seconds, written in YAML as `30s`, `5m`, `4h` (or a number of seconds)."""
+
+
+def seconds_from(value: object) -> Seconds:
+    """Decode a YAML duration (the config's and the rules' alike); ValueError says what is expected."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Seconds(value)
+    if isinstance(value, str):
+        return Seconds(parse_duration(value))
+    raise ValueError("expected a duration such as 30s, 5m, 4h")
+
+
 def parse_size(text: str | int) -> int:
     """Parse a byte size: an integer, or `32MiB`, `64MB`, `1GiB`."""
     if isinstance(text, int) and not isinstance(text, bool):

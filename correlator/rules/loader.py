@@ -19,7 +19,7 @@ from correlator.rules.matchers import MatcherError, parse_matchers
 from correlator.rules.schema import (SCHEMA_VERSION, AssignRule, ClassifyRule, DependencyRule, EscalateRule,
                                      GroupRule, LinkRule, MaintenanceRule, Matchers, PriorityRule,
                                      Rule, RuleFile, Seconds, Service, SuppressRule, Level)
-from correlator.units import parse_duration
+from correlator.units import seconds_from
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +79,7 @@ class RuleSet:
 
 def _dec_hook(kind: type, value: Any) -> Any:
     if kind is Seconds:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return Seconds(value)
-        if isinstance(value, str):
-            return Seconds(parse_duration(value))
-        raise ValueError("expected a duration such as 30s, 5m, 4h")
+        return seconds_from(value)
     if kind is Matchers:
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):

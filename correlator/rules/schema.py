@@ -18,6 +18,8 @@ from typing import Literal, Union
 
 import msgspec
 
+from correlator.rules.matchers import parse_matchers
+from correlator.units import Seconds
 
 SCHEMA_VERSION = 1
 
@@ -53,10 +55,6 @@ class Priority(enum.StrEnum):
 
 class Matchers(list):
     """Parsed matchers, ANDed; from a YAML list of matcher strings or one `{...}` string."""
-
-
-class Seconds(float):
-    """A Prometheus duration, in seconds."""
 
 
 class _Rule(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, tag_field="kind"):
@@ -136,7 +134,6 @@ class UrgencyMatch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 def _default_urgency() -> list[UrgencyMatch]:
-    from correlator.rules.matchers import parse_matchers
     return [UrgencyMatch(Matchers(parse_matchers('severity=~"critical|page|emergency|alert"')), Level.HIGH),
             UrgencyMatch(Matchers(parse_matchers('severity=~"warning|error|major"')), Level.MEDIUM)]
 
