@@ -20,6 +20,7 @@ from correlator.api.incidents import make_incident_handlers
 from correlator.api.rules import RuleReloader
 from correlator.config import Config
 from correlator.engine_service import EngineService
+from correlator.incident_metrics import IncidentMetrics
 from correlator.http_errors import MAX_BODY, error_response, http_error_response, json_response
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.flapping import FlapDetector
@@ -140,11 +141,12 @@ async def _store(app: web.Application):
                                on_commit=on_commit, on_failure=metrics.commit_failures.inc)
     service = EngineService(engine, rules, config.engine_settings(), parsers(config.ingest.mappings),
                             config.ingest_policy(), ingest_busy=lambda: writer.pending_alerts > 0,
-                            run_write=writer.run_job)
+                            run_write=writer.run_job, observer=IncidentMetrics(metrics, config.engine.sla))
     await asyncio.to_thread(writer.start)
     await service.start()
     metrics.gauge("correlator_store_pending_alerts", "Alerts received and waiting for their commit.",
                   lambda: writer.pending_alerts)
+    metrics.gauge("correlator_flapping_alerts", "Alerts (fingerprints) flapping now.", lambda: len(flaps.flapping))
     app[ENGINE], app[WRITER], app[SERVICE] = engine, writer, service
     yield
     await service.stop()

@@ -136,11 +136,25 @@ class ProblemConfig(_Section):
     period: Duration = Duration(7 * 86400)
 
 
+def _hours(**durations: float) -> dict[str, Duration]:
+    return {priority: Duration(hours * 3600) for priority, hours in durations.items()}
+
+
+class SlaConfig(_Section):
+    """Targets per priority; a later acknowledgement or resolution counts as an SLA breach."""
+
+    acknowledge: dict[Literal["P1", "P2", "P3", "P4", "P5"], Duration] = msgspec.field(
+        default_factory=lambda: _hours(P1=0.25, P2=0.5, P3=4, P4=24, P5=72))
+    resolve: dict[Literal["P1", "P2", "P3", "P4", "P5"], Duration] = msgspec.field(
+        default_factory=lambda: _hours(P1=4, P2=8, P3=72, P4=168, P5=336))
+
+
 class EngineConfig(_Section):
     resolve_hold: Duration = Duration(300)
     reopen_window: Duration = Duration(1800)
     close_after: Duration = Duration(86400)
     problems: ProblemConfig = ProblemConfig()
+    sla: SlaConfig = SlaConfig()
 
 
 class LogConfig(_Section):

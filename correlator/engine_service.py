@@ -42,9 +42,10 @@ class EngineService:
     def __init__(self, database: DatabaseEngine, rules: RuleSet, settings: EngineSettings,
                  parsers: dict[str, Parser], policy: IngestPolicy, clock: Callable[[], datetime] | None = None,
                  ingest_busy: Callable[[], bool] = lambda: False,
-                 run_write: Callable[[Callable[[], None]], None] = lambda job: job()):
+                 run_write: Callable[[Callable[[], object]], object] = lambda job: job(), observer=None):
         """`run_write` runs a save where the store wants writes (the group-commit writer's thread);
-        `ingest_busy` says whether requests are waiting for a commit."""
+        `ingest_busy` says whether requests are waiting for a commit; `observer` (IncidentMetrics)
+        sees what each step saved."""
         self.repository = IncidentRepository(database)
         self.engine = Engine(rules, settings, keep_closed=False)
         self.progress = Progress()
@@ -54,6 +55,8 @@ class EngineService:
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._ingest_busy = ingest_busy
         self._run_write = run_write
+        self._observer = observer
+        self._lag = 0.0
         self._wakeup = asyncio.Event()
         self._lock = asyncio.Lock()  # one step or action at a time: the engine has one owner
         self._task: asyncio.Task | None = None
@@ -147,6 +150,8 @@ class EngineService:
         changed: set[str] = set()
         watermark = self.progress.watermark
         processed = alerts_seen = 0
+        # The oldest unprocessed notification is the first fetched: its age is the engine's lag.
+        self._lag = max(0.0, (self._clock() - from_us(rows[0].received_at_us)).total_seconds()) if rows else 0.0
         for row in rows:
             if alerts_seen >= STEP_ALERTS:
                 break
@@ -171,6 +176,8 @@ class EngineService:
             changed |= self.engine.advance(self._clock())
         if changed or watermark != self.progress.watermark or self.engine.problem_tracker.changed:
             self._save(changed, watermark)
+        elif self._observer is not None:
+            self._observer.set_lag(self._lag)
         return backlog
 
     def _apply(self, action: Callable[[Engine, datetime], set[str]]):
@@ -184,7 +191,9 @@ class EngineService:
         incident_sequence, problem_sequence = self.engine.sequences
         progress = Progress(watermark, incident_sequence, problem_sequence)
         now = self._clock()
-        self._run_write(lambda: self.repository.save(incidents, problems, progress, now))
+        saved = self._run_write(lambda: self.repository.save(incidents, problems, progress, now))
         self.progress = progress
         self.engine.problem_tracker.changed.clear()
+        if self._observer is not None:
+            self._observer.observe(saved, self.engine, self._lag, watermark)
         self.engine.release_closed()

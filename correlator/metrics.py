@@ -22,8 +22,8 @@ class Metrics:
             "correlator_ingest_requests_total", "Alert notifications received, by endpoint and HTTP code.",
             ["endpoint", "code"], registry=self.registry)
         self.ingest_alerts = Counter(
-            "correlator_ingest_alerts_total", "Alerts durably stored (repeats included), by source.",
-            ["source"], registry=self.registry)
+            "correlator_ingest_alerts_total", "Alerts durably stored (repeats included), by source and status.",
+            ["source", "status"], registry=self.registry)
         self.ingest_invalid_alerts = Counter(
             "correlator_ingest_invalid_alerts_total", "Alerts rejected by validation, by source.",
             ["source"], registry=self.registry)
@@ -57,7 +57,8 @@ class Metrics:
             for code in ("200", "400", "401", "413", "415", "503"):
                 self.ingest_requests.labels(endpoint, code)
         for source in Source:
-            self.ingest_alerts.labels(source.value)
+            for status in ("firing", "resolved"):
+                self.ingest_alerts.labels(source.value, status)
             self.ingest_invalid_alerts.labels(source.value)
 
     def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:

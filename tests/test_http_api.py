@@ -86,7 +86,8 @@ async def test_metrics_count_requests_alerts_and_latency(client):
     text = await (await client.get("/metrics")).text()
     assert 'correlator_ingest_requests_total{code="200",endpoint="prometheus"} 1.0' in text
     assert 'correlator_ingest_requests_total{code="400",endpoint="prometheus"} 1.0' in text
-    assert 'correlator_ingest_alerts_total{source="prometheus"} 4.0' in text
+    assert 'correlator_ingest_alerts_total{source="prometheus",status="firing"} 3.0' in text
+    assert 'correlator_ingest_alerts_total{source="prometheus",status="resolved"} 1.0' in text
     assert 'correlator_ingest_invalid_alerts_total{source="prometheus"} 1.0' in text
     assert 'correlator_http_request_duration_seconds_count{method="POST",route="/api/v2/alerts"} 2.0' in text
     assert "correlator_store_pending_alerts 0.0" in text
@@ -99,3 +100,24 @@ async def test_the_openapi_document_lists_every_route(client):
     documented = set(document["paths"])
     routes = {resource.canonical for resource in client.app.router.resources()}
     assert routes <= documented, f"undocumented: {routes - documented}"
+
+
+async def test_incident_metrics_follow_the_engine(client):
+    from correlator.app import SERVICE
+    body = {"version": "4", "status": "firing", "alerts": [
+        {"status": "firing", "labels": {"alertname": "DiskFull", "instance": f"db{i}", "severity": "critical"},
+         "startsAt": "2026-11-23T04:00:00Z", "endsAt": "0001-01-01T00:00:00Z"} for i in range(3)]}
+    for _ in range(2):  # the second notification repeats the first
+        await post_json(client, "/api/v1/alertmanager", body)
+    await client.app[SERVICE].run_step()
+    [incident] = (await (await client.get("/api/v1/incidents")).json())["incidents"]
+    await post_json(client, f"/api/v1/incidents/{incident['id']}/acknowledge", {})
+    text = await (await client.get("/metrics")).text()
+    assert 'correlator_engine_alerts_total{outcome="new"} 3.0' in text
+    assert 'correlator_engine_alerts_total{outcome="repeat"} 3.0' in text
+    assert 'correlator_incidents_opened_total{category="capacity",priority="P3"} 1.0' in text
+    assert 'correlator_incidents_open{category="capacity",priority="P3",status="acknowledged",team="none"} 1.0' in text
+    assert "correlator_alert_reduction_ratio 3.0" in text
+    assert 'correlator_incident_time_to_acknowledge_seconds_count{priority="P3"} 1.0' in text
+    assert 'correlator_rule_matches_total{reason="group",rule="by-alertname"} 3.0' in text
+    assert "correlator_engine_lag_seconds " in text

@@ -17,6 +17,7 @@ acknowledged in time, close after resolution. Nothing here reads the wall clock.
 
 from __future__ import annotations
 
+import enum
 import heapq
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,6 +48,15 @@ class TransitionError(ValueError):
     pass
 
 
+class Outcome(enum.StrEnum):
+    """What a processed alert did: the dedup stage's decision."""
+
+    NEW = "new"  # a new episode, placed in an incident
+    REPEAT = "repeat"  # a snapshot of a known episode (Alertmanager re-sends, HA duplicates)
+    RESOLVED = "resolved"  # the resolution of a known episode
+    MAINTENANCE = "maintenance"  # recorded during maintenance, no incident
+
+
 @dataclass(slots=True)
 class _Episode:
     status: AlertStatus
@@ -73,6 +83,7 @@ class Engine(OperatorActions):
         self.problem_tracker = ProblemTracker(settings.problem_recurrences, settings.problem_period)
         self._closed: list[str] = []
         self._touched: set[str] = set()  # incidents changed as a side effect (linked to a problem)
+        self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)  # alerts processed, by what they did
         self._episodes: dict[tuple[str, datetime], _Episode] = {}
         self._by_group: dict[str, str] = {}
         self._by_link: dict[tuple[str, str, str], str] = {}
@@ -111,11 +122,15 @@ class Engine(OperatorActions):
         if episode is not None:
             # 1. dedup: a repeat, or a late "firing" of a resolved episode, changes nothing.
             if episode.status is AlertStatus.RESOLVED or alert.status is AlertStatus.FIRING:
+                self.outcomes[Outcome.REPEAT] += 1
                 return changed
+            self.outcomes[Outcome.RESOLVED] += 1
             return changed | self._resolve_member(key, alert, episode, now)
         if decisions.maintenance(self.rules.maintenance, alert.labels, now) is not None:
             self._episodes[key] = _Episode(alert.status, None)  # 2. recorded, no incident
+            self.outcomes[Outcome.MAINTENANCE] += 1
             return changed
+        self.outcomes[Outcome.NEW] += 1
         incident = self._place(alert, key, now)
         self._episodes[key] = _Episode(AlertStatus.FIRING, incident.id)
         changed.add(incident.id)

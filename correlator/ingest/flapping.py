@@ -23,6 +23,7 @@ class FlapDetector:
         self.window_us = window_us
         self._series: dict[str, _Series] = {}
         self._latest_us = 0  # the latest change seen: "now" in event time
+        self.flapping: set[str] = set()  # fingerprints flapping now
 
     def observe(self, fingerprint: str, starts_at_us: int, ends_at_us: int | None, resolved: bool) -> bool:
         """Record one snapshot of an episode; returns whether its fingerprint is flapping now."""
@@ -43,7 +44,11 @@ class FlapDetector:
             del series.changes[:expired]
             for start in [s for s, done in series.episodes.items() if done and s <= horizon]:
                 del series.episodes[start]
-        return len(series.changes) > self.max_changes
+        if len(series.changes) > self.max_changes:
+            self.flapping.add(fingerprint)
+            return True
+        self.flapping.discard(fingerprint)
+        return False
 
     def forget_idle(self) -> int:
         """Drop fingerprints with no change inside the window (in event time) and no episode still
@@ -52,4 +57,5 @@ class FlapDetector:
         for fingerprint in [fp for fp, s in self._series.items()
                             if (not s.changes or s.changes[-1] <= horizon) and all(s.episodes.values())]:
             del self._series[fingerprint]
+            self.flapping.discard(fingerprint)
         return len(self._series)

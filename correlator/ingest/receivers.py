@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 
-from correlator.domain import RawNotification, Source
+from correlator.domain import AlertStatus, RawNotification, Source
 from correlator.http_errors import error_response, json_response
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.errors import FieldError, PayloadError
@@ -31,7 +31,8 @@ class Receiver:
         self.endpoint, self.source, self.parse, self.recorder = endpoint, source, parse, recorder
         self.authenticator, self.writer, self.policy = authenticator, writer, policy
         # Metric children resolved once: a labels() lookup per request shows up in profiles.
-        self._stored = metrics.ingest_alerts.labels(source)
+        self._firing = metrics.ingest_alerts.labels(source, "firing")
+        self._resolved = metrics.ingest_alerts.labels(source, "resolved")
         self._invalid = metrics.ingest_invalid_alerts.labels(source)
         self._requests = metrics.ingest_requests
         self._answered: dict[int, object] = {}
@@ -66,7 +67,9 @@ class Receiver:
             log.warning("store unavailable, answering 503", extra={"endpoint": self.endpoint,
                                                                    "reason": str(error)})
             return error_response(503, f"store unavailable ({error}); retry later")
-        self._stored.inc(len(parsed.alerts))
+        resolved = sum(1 for alert in parsed.alerts if alert.status is AlertStatus.RESOLVED)
+        self._firing.inc(len(parsed.alerts) - resolved)
+        self._resolved.inc(resolved)
         if self.recorder is not None:
             self.recorder.write(received_at, self.source, body)
         if parsed.errors:

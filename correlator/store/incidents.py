@@ -73,11 +73,13 @@ class IncidentRepository:
     # -- saving ----------------------------------------------------------------------------------
 
     def save(self, changed: list[Incident], changed_problems: Iterable[Problem], progress: Progress,
-             now: datetime) -> None:
+             now: datetime) -> list[tuple[Incident, list[TimelineEvent]]]:
         """One transaction: the incidents a step changed, and the watermark it reached. Each table
-        gets one executemany, however many incidents changed."""
-        headers, members, moved, events = [], [], [], []
+        gets one executemany, however many incidents changed. Returns each incident's new events."""
+        headers, members, moved, events, saved = [], [], [], [], []
         for incident in changed:
+            new_events = incident.timeline[self._saved_events.get(incident.id, 0):]
+            saved.append((incident, new_events))
             headers.append(_header_row(incident, now))
             for key in incident.changed_members:
                 member = incident.members.get(key)
@@ -88,8 +90,7 @@ class IncidentRepository:
                                     "starts_at_us": to_us(member.starts_at), "status": member.status.value,
                                     "document": _text(_member_document(member))})
             events += [{"incident_id": incident.id, "at_us": to_us(event.at), "kind": event.kind,
-                        "actor": event.actor, "detail": _text(event.detail)}
-                       for event in incident.timeline[self._saved_events.get(incident.id, 0):]]
+                        "actor": event.actor, "detail": _text(event.detail)} for event in new_events]
         problem_rows = [{"id": p.id, "signature": p.signature, "state": p.state, "opened_at_us": to_us(p.opened_at),
                          "last_seen_us": to_us(p.last_seen), "incident_ids": _text(p.incident_ids)}
                         for p in changed_problems]
@@ -108,6 +109,7 @@ class IncidentRepository:
         for incident in changed:
             incident.changed_members.clear()
             self._saved_events[incident.id] = len(incident.timeline)
+        return saved
 
     # -- loading ---------------------------------------------------------------------------------
 

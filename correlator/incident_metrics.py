@@ -1,0 +1,137 @@
+"""Incident metrics, read off what each engine step saved: counters and histograms from the new
+timeline events, gauges from a snapshot of the engine's state taken in the engine thread. The
+collector only reads that snapshot: no I/O and no engine access at scrape time."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from dataclasses import dataclass, field
+
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from correlator.config import SlaConfig
+from correlator.engine.core import Engine, Outcome
+from correlator.engine.model import ACTIVE_STATES, Incident, IncidentState, TimelineEvent
+from correlator.metrics import Metrics
+
+# From a minute to a few days: acknowledgement and resolution times of incidents.
+RESPONSE_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800)
+
+
+@dataclass(frozen=True)
+class EngineSnapshot:
+    open_incidents: dict[tuple[str, str, str, str], int] = field(default_factory=dict)  # (priority, category, team, status)
+    problems_open: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    lag_seconds: float = 0.0
+    watermark: int = 0
+
+
+class _SnapshotCollector(Collector):
+    def __init__(self, observer: "IncidentMetrics"):
+        self._observer = observer
+
+    def collect(self):
+        snapshot = self._observer.snapshot
+        open_incidents = GaugeMetricFamily(
+            "correlator_incidents_open", "Incidents not resolved or closed, by priority, category, team and status.",
+            labels=["priority", "category", "team", "status"])
+        for (priority, category, team, status), count in sorted(snapshot.open_incidents.items()):
+            open_incidents.add_metric([priority, category, team, status], count)
+        yield open_incidents
+        yield GaugeMetricFamily("correlator_problems_open", "Problem records open.", value=snapshot.problems_open)
+        processed = snapshot.outcomes
+        new, opened = processed.get(Outcome.NEW, 0), self._observer.opened_since_start
+        yield GaugeMetricFamily(
+            "correlator_alert_reduction_ratio",
+            "New alert episodes per incident opened since start: how many pages one incident saves.",
+            value=new / opened if opened else 0.0)
+        yield GaugeMetricFamily("correlator_engine_lag_seconds",
+                                "Age of the oldest stored notification the engine has not processed (0: none).",
+                                value=snapshot.lag_seconds)
+
+
+class IncidentMetrics:
+    def __init__(self, metrics: Metrics, sla: SlaConfig):
+        registry = metrics.registry
+        self._sla = sla
+        self.snapshot = EngineSnapshot()
+        self.opened_since_start = 0
+        self.engine_alerts = Counter(
+            "correlator_engine_alerts_total", "Alerts processed by the engine, by outcome (new episode, repeat "
+            "snapshot absorbed, resolution, maintenance).", ["outcome"], registry=registry)
+        for outcome in Outcome:
+            self.engine_alerts.labels(outcome.value)
+        self.opened = Counter("correlator_incidents_opened_total", "Incidents opened, by priority and category.",
+                              ["priority", "category"], registry=registry)
+        self.resolved = Counter("correlator_incidents_resolved_total", "Incidents resolved, by priority and category.",
+                                ["priority", "category"], registry=registry)
+        self.reopened = Counter("correlator_incidents_reopened_total", "Incidents reopened by a re-fire.",
+                                ["priority", "category"], registry=registry)
+        self.escalated = Counter("correlator_incidents_escalated_total", "Escalations, by priority.", ["priority"],
+                                 registry=registry)
+        self.acknowledge_time = Histogram(
+            "correlator_incident_time_to_acknowledge_seconds", "Time from opening to acknowledgement (MTTA).",
+            ["priority"], buckets=RESPONSE_BUCKETS, registry=registry)
+        self.resolve_time = Histogram(
+            "correlator_incident_time_to_resolve_seconds", "Time from opening to resolution (MTTR).",
+            ["priority"], buckets=RESPONSE_BUCKETS, registry=registry)
+        self.sla_breaches = Counter(
+            "correlator_incident_sla_breaches_total", "Incidents acknowledged or resolved later than the target "
+            "of their priority (engine.sla).", ["priority", "target"], registry=registry)
+        self.rule_matches = Counter(
+            "correlator_rule_matches_total", "Alerts placed in incidents, by the rule that placed them and why.",
+            ["rule", "reason"], registry=registry)
+        for priority in ("P1", "P2", "P3", "P4", "P5"):
+            for target in ("acknowledge", "resolve"):
+                self.sla_breaches.labels(priority, target)
+            self.acknowledge_time.labels(priority)
+            self.resolve_time.labels(priority)
+            self.escalated.labels(priority)
+        self._outcomes_seen: dict[str, int] = {}
+        registry.register(_SnapshotCollector(self))
+
+    def observe(self, saved: list[tuple[Incident, list[TimelineEvent]]], engine: Engine, lag: float,
+                watermark: int) -> None:
+        """After a step was saved (in the engine thread): count what happened, refresh the snapshot."""
+        for incident, events in saved:
+            labels = (incident.priority.value, incident.category.value if incident.category else "none")
+            for event in events:
+                if event.kind == "created":
+                    self.opened.labels(*labels).inc()
+                    self.opened_since_start += 1
+                elif event.kind == "resolved":
+                    self.resolved.labels(*labels).inc()
+                    self._response(incident, event, "resolve", self.resolve_time)
+                elif event.kind == "acknowledged" and event.at == incident.acknowledged_at:
+                    self._response(incident, event, "acknowledge", self.acknowledge_time)
+                elif event.kind == "reopened":
+                    self.reopened.labels(*labels).inc()
+                elif event.kind == "escalated":
+                    self.escalated.labels(labels[0]).inc()
+                elif event.kind == "alert_joined":
+                    self.rule_matches.labels(event.detail.get("rule") or "none", str(event.detail["reason"])).inc()
+        for outcome, total in engine.outcomes.items():
+            self.engine_alerts.labels(outcome.value).inc(total - self._outcomes_seen.get(outcome, 0))
+            self._outcomes_seen[outcome] = total
+        tally: Tally = Tally()
+        for incident in engine.incidents.values():
+            if incident.state in ACTIVE_STATES:
+                tally[(incident.priority.value, incident.category.value if incident.category else "none",
+                       incident.team or "none", incident.state.value)] += 1
+        problems_open = sum(1 for p in engine.problems.values() if p.state == "open")
+        self.snapshot = EngineSnapshot(dict(tally), problems_open, dict(engine.outcomes), lag, watermark)
+
+    def _response(self, incident: Incident, event: TimelineEvent, target: str, histogram: Histogram) -> None:
+        seconds = max(0.0, (event.at - incident.opened_at).total_seconds())
+        priority = incident.priority.value
+        histogram.labels(priority).observe(seconds)
+        limit = getattr(self._sla, target).get(priority)
+        if limit is not None and seconds > limit:
+            self.sla_breaches.labels(priority, target).inc()
+
+    def set_lag(self, lag: float) -> None:
+        self.snapshot = EngineSnapshot(self.snapshot.open_incidents, self.snapshot.problems_open,
+                                       self.snapshot.outcomes, lag, self.snapshot.watermark)
