@@ -15,6 +15,7 @@ from correlator.config import SlaConfig
 from correlator.engine.core import Engine, Outcome
 from correlator.engine.model import ACTIVE_STATES, Incident, IncidentState, TimelineEvent
 from correlator.metrics import Metrics
+from correlator.rules.schema import Category
 
 # From a minute to a few days: acknowledgement and resolution times of incidents.
 RESPONSE_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800)
@@ -84,7 +85,11 @@ class IncidentMetrics:
         self.rule_matches = Counter(
             "correlator_rule_matches_total", "Alerts placed in incidents, by the rule that placed them and why.",
             ["rule", "reason"], registry=registry)
+        categories = [c.value for c in Category] + ["none"]
         for priority in ("P1", "P2", "P3", "P4", "P5"):
+            for category in categories:  # every series exists from the start: rate() and alerts see them
+                for counter in (self.opened, self.resolved, self.reopened):
+                    counter.labels(priority, category)
             for target in ("acknowledge", "resolve"):
                 self.sla_breaches.labels(priority, target)
             self.acknowledge_time.labels(priority)
