@@ -177,15 +177,15 @@ class EngineService:
         if changed or watermark != self.progress.watermark or self.engine.problem_tracker.changed:
             self._save(changed, watermark)
         elif self._observer is not None:
-            self._observer.set_lag(self._lag)
+            self._observer.refresh(self.engine, self._lag, watermark)
         return backlog
 
     def _apply(self, action: Callable[[Engine, datetime], set[str]]):
         changed = action(self.engine, self._clock())
-        self._save(changed, self.progress.watermark)
+        self._save(changed, self.progress.watermark, refresh_metrics=True)
         return changed
 
-    def _save(self, changed: set[str], watermark: int) -> None:
+    def _save(self, changed: set[str], watermark: int, refresh_metrics: bool = False) -> None:
         incidents = [self.engine.incidents[i] for i in sorted(changed) if i in self.engine.incidents]
         problems = [self.engine.problems[p] for p in sorted(self.engine.problem_tracker.changed)]
         incident_sequence, problem_sequence = self.engine.sequences
@@ -195,5 +195,5 @@ class EngineService:
         self.progress = progress
         self.engine.problem_tracker.changed.clear()
         if self._observer is not None:
-            self._observer.observe(saved, self.engine, self._lag, watermark)
+            self._observer.observe(saved, self.engine, self._lag, watermark, refresh_metrics)
         self.engine.release_closed()

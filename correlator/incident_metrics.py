@@ -4,8 +4,9 @@ collector only reads that snapshot: no I/O and no engine access at scrape time."
 
 from __future__ import annotations
 
+import time
 from collections import Counter as Tally
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -13,9 +14,11 @@ from prometheus_client.registry import Collector
 
 from correlator.config import SlaConfig
 from correlator.engine.core import Engine, Outcome
-from correlator.engine.model import ACTIVE_STATES, Incident, IncidentState, TimelineEvent
+from correlator.engine.model import ACTIVE_STATES, Incident, TimelineEvent
 from correlator.metrics import Metrics
 from correlator.rules.schema import Category
+
+SNAPSHOT_SECONDS = 1.0
 
 # From a minute to a few days: acknowledgement and resolution times of incidents.
 RESPONSE_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800)
@@ -96,11 +99,13 @@ class IncidentMetrics:
             self.resolve_time.labels(priority)
             self.escalated.labels(priority)
         self._outcomes_seen: dict[str, int] = {}
+        self._next_snapshot = 0.0
         registry.register(_SnapshotCollector(self))
 
     def observe(self, saved: list[tuple[Incident, list[TimelineEvent]]], engine: Engine, lag: float,
-                watermark: int) -> None:
-        """After a step was saved (in the engine thread): count what happened, refresh the snapshot."""
+                watermark: int, refresh: bool = False) -> None:
+        """After a step was saved (in the engine thread): count what happened, refresh the snapshot
+        (at most once a second, or now with `refresh`: after an operator action)."""
         for incident, events in saved:
             labels = (incident.priority.value, incident.category.value if incident.category else "none")
             for event in events:
@@ -121,6 +126,16 @@ class IncidentMetrics:
         for outcome, total in engine.outcomes.items():
             self.engine_alerts.labels(outcome.value).inc(total - self._outcomes_seen.get(outcome, 0))
             self._outcomes_seen[outcome] = total
+        self.refresh(engine, lag, watermark, force=refresh)
+
+    def refresh(self, engine: Engine, lag: float, watermark: int, force: bool = False) -> None:
+        """Refresh the state gauges. They walk every open incident, so at most once a second (the
+        engine's idle tick comes every second), unless `force`d."""
+        now = time.monotonic()
+        if now < self._next_snapshot and not force:
+            self.snapshot = replace(self.snapshot, lag_seconds=lag, watermark=watermark)
+            return
+        self._next_snapshot = now + SNAPSHOT_SECONDS
         tally: Tally = Tally()
         for incident in engine.incidents.values():
             if incident.state in ACTIVE_STATES:
@@ -137,6 +152,3 @@ class IncidentMetrics:
         if limit is not None and seconds > limit:
             self.sla_breaches.labels(priority, target).inc()
 
-    def set_lag(self, lag: float) -> None:
-        self.snapshot = EngineSnapshot(self.snapshot.open_incidents, self.snapshot.problems_open,
-                                       self.snapshot.outcomes, lag, self.snapshot.watermark)
