@@ -18,6 +18,7 @@ from correlator.engine.core import Engine
 from correlator.ingest.errors import PayloadError
 from correlator.ingest.normalize import IngestPolicy, to_utc
 from correlator.ingest.sources import Parser
+from correlator.units import rfc3339
 
 
 class RecordedNotification(msgspec.Struct):
@@ -67,7 +68,7 @@ class Recorder:
 
 def recording_line(at: datetime, source: str, body: bytes) -> bytes:
     """One line of a recording, as `serve --record` writes it (body compacted onto one line)."""
-    return _encoder.encode({"at": at.isoformat().replace("+00:00", "Z"), "source": source,
+    return _encoder.encode({"at": rfc3339(at), "source": source,
                             "body": msgspec.Raw(_encoder.encode(msgspec.json.decode(body)))}) + b"\n"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 _DURATION_RE = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
@@ -50,3 +51,8 @@ def parse_size(text: str | int) -> int:
     if not match or match.group(2).upper() not in _SIZE_UNITS:
         raise ValueError(f"invalid size {text!r}: expected bytes or a number with KiB, MiB, GiB, KB, MB, GB")
     return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    """A UTC time as the APIs and recordings show it: `2026-11-23T04:21:56.525541Z`."""
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None

@@ -10,14 +10,11 @@ from aiohttp import web
 from correlator.domain import AlertStatus
 from correlator.ingest.errors import FieldError
 from correlator.http_errors import error_response, json_response
-from correlator.rules.matchers import MatcherError, parse_matchers
+from correlator.api.query import limit_param, matchers_param
+from correlator.units import rfc3339
 from correlator.store.alert_queries import CursorError, StoredAlert, list_alerts
 
 MAX_LIMIT = 1000
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def alert_json(alert: StoredAlert) -> dict:
@@ -26,31 +23,24 @@ def alert_json(alert: StoredAlert) -> dict:
         "status": alert.status.value,
         "labels": alert.labels,
         "annotations": alert.annotations,
-        "startsAt": _iso(alert.starts_at),
-        "endsAt": _iso(alert.ends_at),
+        "startsAt": rfc3339(alert.starts_at),
+        "endsAt": rfc3339(alert.ends_at),
         "generatorURL": alert.generator_url,
         "source": alert.source,
-        "firstSeen": _iso(alert.first_seen),
-        "lastSeen": _iso(alert.last_seen),
+        "firstSeen": rfc3339(alert.first_seen),
+        "lastSeen": rfc3339(alert.last_seen),
         "notifications": alert.notifications,
         "flapping": alert.flapping,
     }
 
 
 def _query_errors(request: web.Request):
-    errors, matchers = [], []
+    errors: list[FieldError] = []
     status = request.query.get("status")
     if status is not None and status not in ("firing", "resolved"):
         errors.append(FieldError("status", "expected firing or resolved"))
-    limit_text = request.query.get("limit", "100")
-    limit = int(limit_text) if limit_text.isdigit() else 0
-    if not 1 <= limit <= MAX_LIMIT:
-        errors.append(FieldError("limit", f"expected an integer from 1 to {MAX_LIMIT}"))
-    for text in request.query.getall("filter", []):
-        try:
-            matchers.extend(parse_matchers(text))
-        except MatcherError as error:
-            errors.append(FieldError("filter", str(error)))
+    limit = limit_param(request, 100, MAX_LIMIT, errors)
+    matchers = matchers_param(request, errors)
     return errors, (AlertStatus(status) if status in ("firing", "resolved") else None), limit, matchers
 
 

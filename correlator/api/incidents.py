@@ -17,7 +17,9 @@ from correlator.engine.views import incident_detail, problem_summary
 from correlator.engine_service import EngineService
 from correlator.http_errors import error_response, json_response
 from correlator.ingest.errors import FieldError
-from correlator.rules.matchers import MatcherError, matches_all, parse_matchers
+from correlator.api.query import limit_param, matchers_param
+from correlator.units import rfc3339
+from correlator.rules.matchers import matches_all
 from correlator.rules.schema import Category, Priority
 from correlator.store.schema import from_us, incident_members, incidents, to_us
 
@@ -26,7 +28,7 @@ MAX_SCANNED = 5000  # incidents examined per page when label matchers filter on 
 
 
 def _iso(us: int | None) -> str | None:
-    return from_us(us).isoformat().replace("+00:00", "Z") if us is not None else None
+    return rfc3339(from_us(us)) if us is not None else None
 
 
 def _summary(row) -> dict:
@@ -72,16 +74,8 @@ def _list_query(request: web.Request):
                 query = query.where(getattr(column, compare)(_parse_time(request.query[name])))
             except msgspec.ValidationError:
                 errors.append(FieldError(name, "expected an RFC 3339 timestamp"))
-    matchers = []
-    for text in request.query.getall("filter", []):
-        try:
-            matchers.extend(parse_matchers(text))
-        except MatcherError as error:
-            errors.append(FieldError("filter", str(error)))
-    limit_text = request.query.get("limit", "50")
-    limit = int(limit_text) if limit_text.isdigit() else 0
-    if not 1 <= limit <= MAX_LIMIT:
-        errors.append(FieldError("limit", f"expected an integer from 1 to {MAX_LIMIT}"))
+    matchers = matchers_param(request, errors)
+    limit = limit_param(request, 50, MAX_LIMIT, errors)
     cursor = None
     if request.query.get("cursor"):
         try:

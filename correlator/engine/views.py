@@ -5,10 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from correlator.engine.model import Explanation, Incident, Problem
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+from correlator.units import rfc3339
 
 
 def _explanation(why: Explanation | None) -> dict | None:
@@ -39,10 +36,10 @@ def incident_summary(incident: Incident) -> dict:
         "team": incident.team,
         "tier": incident.tier,
         "problem": incident.problem_id,
-        "opened_at": _iso(incident.opened_at),
-        "acknowledged_at": _iso(incident.acknowledged_at),
-        "resolved_at": _iso(incident.resolved_at),
-        "closed_at": _iso(incident.closed_at),
+        "opened_at": rfc3339(incident.opened_at),
+        "acknowledged_at": rfc3339(incident.acknowledged_at),
+        "resolved_at": rfc3339(incident.resolved_at),
+        "closed_at": rfc3339(incident.closed_at),
         "time_to_acknowledge_seconds": _seconds(incident.opened_at, incident.acknowledged_at),
         "time_to_resolve_seconds": _seconds(incident.opened_at, incident.resolved_at),
     }
@@ -54,21 +51,21 @@ def incident_detail(incident: Incident) -> dict:
     return {
         **incident_summary(incident),
         "group_key": incident.group_key,
-        "last_alert_at": _iso(incident.last_alert_at),
+        "last_alert_at": rfc3339(incident.last_alert_at),
         "classification": _explanation(incident.classification),
         "prioritisation": _explanation(incident.prioritisation),
         "assignment": _explanation(incident.assignment),
         "members": [{
-            "fingerprint": m.fingerprint, "startsAt": _iso(m.starts_at), "endsAt": _iso(m.ends_at),
+            "fingerprint": m.fingerprint, "startsAt": rfc3339(m.starts_at), "endsAt": rfc3339(m.ends_at),
             "status": m.status.value, "labels": m.labels, "annotations": m.annotations,
-            "services": list(m.services), "joinedAt": _iso(m.joined_at), "why": _explanation(m.why),
+            "services": list(m.services), "joinedAt": rfc3339(m.joined_at), "why": _explanation(m.why),
         } for m in incident.members.values()],
-        "timeline": [{"at": _iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
+        "timeline": [{"at": rfc3339(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
                      for e in incident.timeline],
     }
 
 
 def problem_summary(problem: Problem) -> dict:
     return {"id": problem.id, "signature": problem.signature, "state": problem.state,
-            "opened_at": _iso(problem.opened_at), "last_seen": _iso(problem.last_seen),
+            "opened_at": rfc3339(problem.opened_at), "last_seen": rfc3339(problem.last_seen),
             "incidents": list(problem.incident_ids)}

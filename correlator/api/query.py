@@ -1,0 +1,27 @@
+"""Query parameters shared by the list endpoints; each problem is added to `errors` with its name."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from correlator.ingest.errors import FieldError
+from correlator.rules.matchers import Matcher, MatcherError, parse_matchers
+
+
+def limit_param(request: web.Request, default: int, maximum: int, errors: list[FieldError]) -> int:
+    text = request.query.get("limit", str(default))
+    limit = int(text) if text.isdigit() else 0
+    if not 1 <= limit <= maximum:
+        errors.append(FieldError("limit", f"expected an integer from 1 to {maximum}"))
+    return limit
+
+
+def matchers_param(request: web.Request, errors: list[FieldError]) -> list[Matcher]:
+    """Every `filter=` parameter (Alertmanager matchers), ANDed."""
+    matchers: list[Matcher] = []
+    for text in request.query.getall("filter", []):
+        try:
+            matchers.extend(parse_matchers(text))
+        except MatcherError as error:
+            errors.append(FieldError("filter", str(error)))
+    return matchers
