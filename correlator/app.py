@@ -27,6 +27,7 @@ from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.receivers import receivers
 from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
+from correlator.ml.model import LearnedModel
 from correlator.replay import Recorder
 from correlator.rules.loader import RuleSet, load_rules
 from correlator.store import database
@@ -42,20 +43,24 @@ WRITER = web.AppKey("writer", GroupCommitWriter)
 RECORDER = web.AppKey("recorder", Recorder)
 SERVICE = web.AppKey("engine_service", EngineService)
 RULES = web.AppKey("rules", RuleSet)
+MODEL = web.AppKey("model", object)  # LearnedModel | None
 RELOADER = web.AppKey("rule_reloader", RuleReloader)
 
 RETENTION_SWEEP_SECONDS = 600
 RETENTION_CHUNK_ROWS = 5000
 
 
-def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | None = None) -> web.Application:
-    """`rules`: already loaded (serve checks them before starting); else loaded from config."""
+def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | None = None,
+             model: LearnedModel | None = None) -> web.Application:
+    """`rules`, `model`: already loaded (serve checks them before starting); else loaded from
+    config (no model when `ml.enabled` is false)."""
     metrics = metrics or Metrics()
     app = web.Application(client_max_size=config.server.max_body_size, middlewares=[_timed(metrics)])
     app[CONFIG] = config
     app[METRICS] = metrics
     app[MAX_BODY] = config.server.max_body_size
     app[RULES] = rules if rules is not None else load_rules(config.rules_dir)
+    app[MODEL] = model if model is not None else config.load_model()
     app.cleanup_ctx.append(_store)
     if config.server.record:
         app.cleanup_ctx.append(_recording)
@@ -139,9 +144,11 @@ async def _store(app: web.Application):
 
     writer = GroupCommitWriter(engine, flaps, max_pending_alerts=config.store.max_pending_alerts,
                                on_commit=on_commit, on_failure=metrics.commit_failures.inc)
-    service = EngineService(engine, rules, config.engine_settings(), parsers(config.ingest.mappings),
+    model = app[MODEL]
+    service = EngineService(engine, rules, config.engine_settings(model), parsers(config.ingest.mappings),
                             config.ingest_policy(), ingest_busy=lambda: writer.pending_alerts > 0,
-                            run_write=writer.run_job, observer=IncidentMetrics(metrics, config.engine.sla))
+                            run_write=writer.run_job, observer=IncidentMetrics(metrics, config.engine.sla),
+                            model=model)
     await asyncio.to_thread(writer.start)
     await service.start()
     metrics.gauge("correlator_store_pending_alerts", "Alerts received and waiting for their commit.",

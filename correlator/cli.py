@@ -12,7 +12,8 @@ import msgspec
 
 from correlator import __version__
 from correlator.config import Config, ConfigError, load_config
-from correlator.shipped import shipped_dir
+from correlator.ml.commands import add_commands as add_ml_commands
+from correlator.ml.commands import run as run_ml_command
 
 log = logging.getLogger("correlator")
 
@@ -75,7 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", type=Path, required=True, metavar="FILE", help="incidents, one JSON per line")
     replay.add_argument("--rules", metavar="DIR", help="rules directory (default: the configured one)")
     replay.add_argument("--skip-bad", action="store_true", help="report bad lines and go on (default: stop)")
+    replay.add_argument("--no-model", action="store_true", help="rules only: no clustering or classification "
+                                                                "by the learned model (ml.enabled: false)")
     _config_flag(replay)
+    add_ml_commands(commands, _config_flag)
 
     commands.add_parser("version", help="print the version", description="Print the version and exit.")
     return parser
@@ -100,7 +104,8 @@ def _with_flags(config: Config, args: argparse.Namespace) -> Config:
     rules_dir = getattr(args, "rules", None)
     rules = replace(config.rules, dir=str(rules_dir)) if rules_dir else config.rules
     log_config = replace(config.log, format=args.log_format) if getattr(args, "log_format", None) else config.log
-    return replace(config, server=server, store=store, rules=rules, log=log_config)
+    ml = replace(config.ml, enabled=False) if getattr(args, "no_model", False) else config.ml
+    return replace(config, server=server, store=store, rules=rules, log=log_config, ml=ml)
 
 
 def check_exposure(config: Config) -> None:
@@ -142,6 +147,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from correlator import logs
     from correlator.app import make_app
+    from correlator.ml.artifact import ModelError
     from correlator.rules.loader import RuleErrors, load_rules
 
     config, path = _load(args)
@@ -153,10 +159,14 @@ def _serve(args: argparse.Namespace) -> int:
     except RuleErrors as failure:
         print(f"correlator: the rules in {config.rules_dir} do not load:\n{failure}", file=sys.stderr)
         return 2
-    rules_dir = Path(config.rules.dir) if config.rules.dir else shipped_dir("rules")
+    try:
+        model = config.load_model()
+    except ModelError as error:
+        print(f"correlator: {error}", file=sys.stderr)
+        return 2
     log.info(f"correlator {__version__} starting", extra={
-        "config": str(path) if path else "built-in defaults",
-        "rules": str(rules_dir), "models": str(shipped_dir("models")), "data_dir": str(config.data_dir)})
+        "config": str(path) if path else "built-in defaults", "rules": str(config.rules_dir),
+        "model": str(config.model_dir) if model is not None else "off", "data_dir": str(config.data_dir)})
     try:
         import uvloop
         loop = uvloop.new_event_loop()
@@ -164,7 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
         import asyncio
         loop = asyncio.new_event_loop()
     url = f"http://{config.server.host}:{config.server.port}"
-    web.run_app(make_app(config, rules=rules), host=config.server.host, port=config.server.port, loop=loop,
+    web.run_app(make_app(config, rules=rules, model=model), host=config.server.host, port=config.server.port, loop=loop,
                  shutdown_timeout=config.server.shutdown_timeout, access_log=None, handle_signals=True,
                  print=lambda _: log.info("listening", extra={"url": url}))
     log.info("stopped")
@@ -210,6 +220,7 @@ def _replay(args: argparse.Namespace) -> int:
     from correlator.engine.core import Engine
     from correlator.engine.views import incident_summary
     from correlator.ingest.sources import parsers
+    from correlator.ml.artifact import ModelError
     from correlator.replay import BadLine, replay
     from correlator.rules.loader import RuleErrors, load_rules
 
@@ -219,8 +230,13 @@ def _replay(args: argparse.Namespace) -> int:
     except RuleErrors as failure:
         print(failure, file=sys.stderr)
         return 1
+    try:
+        model = config.load_model()
+    except ModelError as error:
+        print(f"correlator: {error}", file=sys.stderr)
+        return 2
     tune_runtime()
-    engine = Engine(rules, config.engine_settings())
+    engine = Engine(rules, config.engine_settings(model), model=model)
     try:
         summary = replay(engine, args.input, parsers(config.ingest.mappings), config.ingest_policy(), args.skip_bad)
     except BadLine as error:
@@ -246,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             return _rules_check(args) if args.rules_command == "check" else _rules_test(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command in ("train", "analyze", "corpus"):
+            return run_ml_command(args, _load)
         print(f"correlator {__version__}")
         return 0
     except ConfigError as error:

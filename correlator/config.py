@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, Mapping, get_args, get_type_hints
+from typing import Annotated, Any, Literal, Mapping, get_args, get_type_hints
 
 import msgspec
 import yaml
@@ -157,6 +157,30 @@ class EngineConfig(_Section):
     sla: SlaConfig = SlaConfig()
 
 
+Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+
+
+class ClusteringConfig(_Section):
+    enabled: bool = True
+    threshold: Probability | None = None  # None: the threshold chosen at training (in the manifest)
+    horizon: Duration = Duration(1800)
+
+
+class ClassificationConfig(_Section):
+    enabled: bool = True
+    low_confidence: Probability = 0.6
+
+
+class MlConfig(_Section):
+    """The learned layer. Rules always decide first; the model only places and classifies what
+    no rule did."""
+
+    enabled: bool = True
+    model_dir: str = ""  # default: the model shipped with correlator
+    clustering: ClusteringConfig = ClusteringConfig()
+    classification: ClassificationConfig = ClassificationConfig()
+
+
 class LogConfig(_Section):
     format: Literal["logfmt", "json"] = "logfmt"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -174,6 +198,7 @@ class Config(_Section):
     engine: EngineConfig = EngineConfig()
     log: LogConfig = LogConfig()
     rules: RulesConfig = RulesConfig()
+    ml: MlConfig = MlConfig()
 
     @property
     def data_dir(self) -> Path:
@@ -189,16 +214,37 @@ class Config(_Section):
         return IngestPolicy(resolve_timeout=timedelta(seconds=self.ingest.resolve_timeout),
                             classic_label_names=self.ingest.label_names == "classic")
 
-    def engine_settings(self):
+    def engine_settings(self, model=None):
+        """The engine's settings; `model` (a LearnedModel) supplies the trained clustering threshold
+        unless `ml.clustering.threshold` overrides it."""
         from datetime import timedelta
 
         from correlator.engine.core import EngineSettings
-        engine = self.engine
+        engine, ml = self.engine, self.ml
+        threshold = ml.clustering.threshold
+        if threshold is None:
+            threshold = model.manifest.get("metrics", {}).get("pair", {}).get("threshold", 0.5) if model else 0.5
         return EngineSettings(resolve_hold=timedelta(seconds=engine.resolve_hold),
                               reopen_window=timedelta(seconds=engine.reopen_window),
                               close_after=timedelta(seconds=engine.close_after),
                               problem_recurrences=engine.problems.recurrences,
-                              problem_period=timedelta(seconds=engine.problems.period))
+                              problem_period=timedelta(seconds=engine.problems.period),
+                              clustering=ml.clustering.enabled, cluster_threshold=threshold,
+                              cluster_horizon=timedelta(seconds=ml.clustering.horizon),
+                              classification=ml.classification.enabled,
+                              low_confidence=ml.classification.low_confidence)
+
+    @property
+    def model_dir(self) -> Path:
+        from correlator.shipped import shipped_dir
+        return Path(self.ml.model_dir).expanduser() if self.ml.model_dir else shipped_dir("models")
+
+    def load_model(self):
+        """The learned model, or None when `ml.enabled` is false. Raises ml.artifact.ModelError."""
+        if not self.ml.enabled:
+            return None
+        from correlator.ml.artifact import load
+        return load(self.model_dir)
 
     @property
     def rules_dir(self) -> Path:

@@ -21,6 +21,7 @@ from correlator.engine.core import Engine, EngineSettings
 from correlator.ingest.errors import PayloadError
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser
+from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet, load_rules
 from correlator.store.incidents import IncidentRepository, Progress
 from correlator.store.schema import from_us, notifications
@@ -42,12 +43,13 @@ class EngineService:
     def __init__(self, database: DatabaseEngine, rules: RuleSet, settings: EngineSettings,
                  parsers: dict[str, Parser], policy: IngestPolicy, clock: Callable[[], datetime] | None = None,
                  ingest_busy: Callable[[], bool] = lambda: False,
-                 run_write: Callable[[Callable[[], object]], object] = lambda job: job(), observer=None):
+                 run_write: Callable[[Callable[[], object]], object] = lambda job: job(), observer=None,
+                 model: LearnedModel | None = None):
         """`run_write` runs a save where the store wants writes (the group-commit writer's thread);
         `ingest_busy` says whether requests are waiting for a commit; `observer` (IncidentMetrics)
         sees what each step saved."""
         self.repository = IncidentRepository(database)
-        self.engine = Engine(rules, settings, keep_closed=False)
+        self.engine = Engine(rules, settings, keep_closed=False, model=model)
         self.progress = Progress()
         self._database = database
         self._parsers = parsers
@@ -104,7 +106,7 @@ class EngineService:
                 log.exception("engine restore failed")
 
     def _rebuild(self) -> None:
-        self._restore(Engine(self.engine.rules, self.engine.settings, keep_closed=False))
+        self._restore(Engine(self.engine.rules, self.engine.settings, keep_closed=False, model=self.engine.model))
 
     def _restore(self, engine: Engine | None = None) -> None:
         """Load the engine's state as of the saved watermark; replaces the engine only on success."""

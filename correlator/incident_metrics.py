@@ -13,7 +13,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from correlator.config import SlaConfig
-from correlator.engine.core import Engine, Outcome
+from correlator.engine.core import ClusterDecisionKind, Engine, Outcome
 from correlator.engine.model import ACTIVE_STATES, Incident, TimelineEvent
 from correlator.metrics import Metrics
 from correlator.rules.schema import Category
@@ -21,6 +21,7 @@ from correlator.rules.schema import Category
 SNAPSHOT_SECONDS = 1.0
 
 # From a minute to a few days: acknowledgement and resolution times of incidents.
+CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 RESPONSE_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800)
 
 
@@ -88,6 +89,25 @@ class IncidentMetrics:
         self.rule_matches = Counter(
             "correlator_rule_matches_total", "Alerts placed in incidents, by the rule that placed them and why.",
             ["rule", "reason"], registry=registry)
+        self.cluster_decisions = Counter(
+            "correlator_clustering_decisions_total", "Alerts no rule placed in an open incident, by what the "
+            "online clusterer decided: joined the most similar recent incident, or opened a new one.",
+            ["decision"], registry=registry)
+        for decision in ClusterDecisionKind:
+            self.cluster_decisions.labels(decision.value)
+        self.cluster_scores = Histogram(
+            "correlator_clustering_join_score", "Pair-scorer probability of the incidents clustered alerts joined.",
+            buckets=CONFIDENCE_BUCKETS, registry=registry)
+        self.classifier_confidence = Histogram(
+            "correlator_classifier_confidence", "Probability of each classification the model made (fields no "
+            "classify rule set), by field.", ["field"], buckets=CONFIDENCE_BUCKETS, registry=registry)
+        self.low_confidence = Counter(
+            "correlator_classifier_low_confidence_total", "Model classifications below "
+            "ml.classification.low_confidence (shown as low-confidence in the incident), by field.", ["field"],
+            registry=registry)
+        for name in ("category", "service_area"):
+            self.classifier_confidence.labels(name)
+            self.low_confidence.labels(name)
         categories = [c.value for c in Category] + ["none"]
         for priority in ("P1", "P2", "P3", "P4", "P5"):
             for category in categories:  # every series exists from the start: rate() and alerts see them
@@ -99,6 +119,7 @@ class IncidentMetrics:
             self.resolve_time.labels(priority)
             self.escalated.labels(priority)
         self._outcomes_seen: dict[str, int] = {}
+        self._decisions_seen: dict[str, int] = {}
         self._next_snapshot = 0.0
         registry.register(_SnapshotCollector(self))
 
@@ -123,9 +144,19 @@ class IncidentMetrics:
                     self.escalated.labels(labels[0]).inc()
                 elif event.kind == "alert_joined":
                     self.rule_matches.labels(event.detail.get("rule") or "none", str(event.detail["reason"])).inc()
+                    if "score" in event.detail:
+                        self.cluster_scores.observe(event.detail["score"])
+                elif event.kind == "classified":
+                    for name, confidence in event.detail.get("confidence", {}).items():
+                        self.classifier_confidence.labels(name).observe(confidence)
+                    for name in event.detail.get("low_confidence", ()):
+                        self.low_confidence.labels(name).inc()
         for outcome, total in engine.outcomes.items():
             self.engine_alerts.labels(outcome.value).inc(total - self._outcomes_seen.get(outcome, 0))
             self._outcomes_seen[outcome] = total
+        for decision, total in engine.cluster_decisions.items():
+            self.cluster_decisions.labels(decision.value).inc(total - self._decisions_seen.get(decision, 0))
+            self._decisions_seen[decision] = total
         self.refresh(engine, lag, watermark, force=refresh)
 
     def refresh(self, engine: Engine, lag: float, watermark: int, force: bool = False) -> None:

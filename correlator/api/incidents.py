@@ -170,6 +170,7 @@ ACTIONS = {
     "assign": ("assign", ("team",), ("tier",)),
     "comment": ("comment", ("text",), ()),
     "priority": ("set_priority", ("priority",), ("reason",)),
+    "classify": ("classify", (), ("category", "service_area")),
     "escalate": ("escalate", (), ("team", "reason")),
     "resolve": ("resolve", (), ("reason",)),
     "close": ("close", (), ("reason",)),

@@ -7,9 +7,12 @@ For each alert, the stages run in this order (the one place it is written down):
     3. suppress     inhibited by a firing source alert: joins the source's incident as a symptom
     4. link         related through a link rule to an alert of an open incident: joins it
     5. dependency   its service depends on (or is depended on by) a service with an open incident
-    6. group        joins the open incident of its group key (or reopens it, or opens a new one)
-    7. own incident no rule placed it: it opens an incident of its own
-   then, for the incident it joined: title, services, classify, prioritise, assign, escalation timer.
+    6. group        joins the open incident of its group key (or reopens it)
+    7. clustering   no rule placed it in an open incident: the learned model may join it to the
+                    most similar recent one (its group key then follows it there)
+    8. own incident otherwise it opens an incident of its own
+   then, for the incident it joined: title, services, classify (rules, then the model), prioritise,
+   assign, escalation timer.
 
 `advance(now)` fires the timers that are due: auto-resolve after the hold, escalation when not
 acknowledged in time, close after resolution. Nothing here reads the wall clock.
@@ -29,6 +32,8 @@ from correlator.engine.model import (Explanation, Incident, IncidentState, JoinR
                                      TRANSITIONS)
 from correlator.engine.operations import OperatorActions
 from correlator.engine.problems import ProblemTracker
+from correlator.ml.clustering import OnlineClusterer
+from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet
 from correlator.rules.matchers import matches_all
 
@@ -42,6 +47,11 @@ class EngineSettings:
     close_after: timedelta = timedelta(hours=24)
     problem_recurrences: int = 3
     problem_period: timedelta = timedelta(days=7)
+    clustering: bool = True  # with a model: join alerts no rule placed to similar open incidents
+    cluster_threshold: float = 0.5  # the pair scorer's probability an alert needs to join
+    cluster_horizon: timedelta = timedelta(minutes=30)  # incidents quiet for longer are not candidates
+    classification: bool = True  # with a model: classify what no classify rule did
+    low_confidence: float = 0.6  # model classifications below this are marked low-confidence
 
 
 class TransitionError(ValueError):
@@ -55,6 +65,13 @@ class Outcome(enum.StrEnum):
     REPEAT = "repeat"  # a snapshot of a known episode (Alertmanager re-sends, HA duplicates)
     RESOLVED = "resolved"  # the resolution of a known episode
     MAINTENANCE = "maintenance"  # recorded during maintenance, no incident
+
+
+class ClusterDecisionKind(enum.StrEnum):
+    """What the clusterer decided for an alert no rule placed in an open incident."""
+
+    JOINED = "joined"  # joined the best-scoring recent incident
+    NEW_INCIDENT = "new_incident"  # no candidate scored above the threshold
 
 
 @dataclass(slots=True)
@@ -73,11 +90,19 @@ class _Timer:
 
 
 class Engine(OperatorActions):
-    def __init__(self, rules: RuleSet, settings: EngineSettings = EngineSettings(), keep_closed: bool = True):
+    def __init__(self, rules: RuleSet, settings: EngineSettings = EngineSettings(), keep_closed: bool = True,
+                 model: LearnedModel | None = None):
         """`keep_closed=False` (the daemon): closed incidents leave `incidents` once the caller has
-        saved them (`release_closed`); replay keeps them all for its output."""
+        saved them (`release_closed`); replay keeps them all for its output. `model`: the learned
+        layer (None: rules only)."""
         self.rules = rules
         self.settings = settings
+        self.model = model
+        self.classifier = model if model is not None and settings.classification else None
+        self.clusterer = OnlineClusterer(model.weights, model.pair_probability, settings.cluster_threshold,
+                                         settings.cluster_horizon) \
+            if model is not None and settings.clustering else None
+        self.cluster_decisions: dict[ClusterDecisionKind, int] = dict.fromkeys(ClusterDecisionKind, 0)
         self.keep_closed = keep_closed
         self.incidents: dict[str, Incident] = {}
         self.problem_tracker = ProblemTracker(settings.problem_recurrences, settings.problem_period)
@@ -177,8 +202,7 @@ class Engine(OperatorActions):
             for key, member in incident.members.items():
                 absorb(self.rules, facts, member)
                 self._episodes[key] = _Episode(member.status, incident.id)
-                self._register(member.labels, member.services, key, incident,
-                               as_source=member.status is AlertStatus.FIRING)
+                self._register(member, key, incident, as_source=member.status is AlertStatus.FIRING)
             facts.escalation_pending = False
             self._by_group[incident.group_key] = incident.id
             if incident.active and not incident.firing:
@@ -197,19 +221,26 @@ class Engine(OperatorActions):
         services = decisions.services_of(self.rules.catalog, labels)
         placed = self._symptom_of(labels) or self._linked(labels, now) or self._dependent(services, now)
         group_key, group_labels, group_rule = self._group_key(alert)
-        if placed is not None:
-            incident, why = placed
-        else:
-            incident, why = self._grouped(group_key, group_labels, group_rule, now)
+        if placed is None:
+            placed = self._grouped(group_key, group_labels, group_rule, now)
+        if placed is None:
+            placed = self._clustered(alert, services, group_key, now)
+        if placed is None:
+            placed = self._open(group_key, now), Explanation(
+                JoinReason.GROUP if group_rule is not None else JoinReason.NEW_INCIDENT,
+                group_rule.name if group_rule is not None else "", group_labels)
+            self._by_group[group_key] = placed[0].id
+        incident, why = placed
         member = Member(alert.fingerprint, alert.starts_at, dict(labels), dict(alert.annotations),
                         AlertStatus.FIRING, alert.ends_at, now, why, services)
         incident.members[key] = member
         incident.changed_members.add(key)
         incident.firing += 1
         incident.last_alert_at = now
-        incident.record(now, "alert_joined", fingerprint=alert.fingerprint, reason=why.reason, rule=why.rule)
+        incident.record(now, "alert_joined", fingerprint=alert.fingerprint, reason=why.reason, rule=why.rule,
+                        **({"detail": why.detail, "score": why.score} if why.score is not None else {}))
         self._by_group.setdefault(group_key, incident.id)
-        self._register(labels, services, key, incident)
+        self._register(member, key, incident)
         self._derive(incident, member, now, group_labels)
         return incident
 
@@ -265,7 +296,7 @@ class Engine(OperatorActions):
         return f"alert:{alert.fingerprint}", {}, None
 
     def _grouped(self, group_key: str, group_labels: dict[str, str], rule, now: datetime) -> tuple[
-            Incident, Explanation]:
+            Incident, Explanation] | None:
         existing = self.incidents.get(self._by_group.get(group_key, ""))
         rule_name = rule.name if rule is not None else ""
         if existing is not None and rule is not None and existing.active \
@@ -278,10 +309,26 @@ class Engine(OperatorActions):
             existing.resolved_at = None
             return existing, Explanation(JoinReason.REOPENED, rule_name, group_labels,
                                          "re-fired within the reopen window")
-        incident = self._open(group_key, now)
+        return None
+
+    def _clustered(self, alert: Alert, services: tuple[str, ...], group_key: str, now: datetime) -> tuple[
+            Incident, Explanation] | None:
+        if self.clusterer is None:
+            return None
+        decision = self.clusterer.best(alert.labels, alert.annotations, services, now, self._is_active)
+        if decision is None:
+            self.cluster_decisions[ClusterDecisionKind.NEW_INCIDENT] += 1
+            return None
+        self.cluster_decisions[ClusterDecisionKind.JOINED] += 1
+        incident = self.incidents[decision.incident_id]
+        # The alert's group key follows it, so the rest of its group joins the same incident.
         self._by_group[group_key] = incident.id
-        reason = JoinReason.GROUP if rule is not None else JoinReason.NEW_INCIDENT
-        return incident, Explanation(reason, rule_name, group_labels)
+        self._index_keys.setdefault(incident.id, []).append((self._by_group, group_key))
+        return incident, Explanation(JoinReason.CLUSTER, "model", {}, decision.detail, round(decision.score, 3))
+
+    def _is_active(self, incident_id: str) -> bool:
+        incident = self.incidents.get(incident_id)
+        return incident is not None and incident.active
 
     def _open(self, group_key: str, now: datetime) -> Incident:
         self._incident_sequence += 1
@@ -292,7 +339,10 @@ class Engine(OperatorActions):
         self._touched |= self.problem_tracker.opened(incident, now, self.incidents)
         return incident
 
-    def _register(self, labels, services: tuple[str, ...], key, incident: Incident, as_source: bool = True) -> None:
+    def _register(self, member: Member, key, incident: Incident, as_source: bool = True) -> None:
+        labels, services = member.labels, member.services
+        if self.clusterer is not None:
+            self.clusterer.observe(incident.id, labels, member.annotations, services, member.joined_at)
         facts_keys = self._index_keys.setdefault(incident.id, [])
         for rule in self.rules.links:
             for side in ("source", "target"):
@@ -313,7 +363,8 @@ class Engine(OperatorActions):
 
     def _derive(self, incident: Incident, member: Member, now: datetime, group_labels: dict[str, str]) -> None:
         facts = self._facts.setdefault(incident.id, Facts())
-        if derive(self.rules, incident, facts, member, now, group_labels):
+        if derive(self.rules, incident, facts, member, now, group_labels, self.classifier,
+                  self.settings.low_confidence):
             self._schedule_escalation(incident, facts)
 
     # -- resolution, timers --------------------------------------------------------------------
@@ -409,6 +460,8 @@ class Engine(OperatorActions):
             if index.get(key) == incident.id:
                 del index[key]
         self._facts.pop(incident.id, None)
+        if self.clusterer is not None:
+            self.clusterer.forget(incident.id)
 
     def _move(self, source: Incident, target: Incident, key, member: Member, now: datetime) -> None:
         """Move one member between incidents (merge, split); indexes follow it."""
@@ -422,7 +475,7 @@ class Engine(OperatorActions):
         target.last_alert_at = max(target.last_alert_at, member.joined_at)
         self._episodes[key] = _Episode(member.status, target.id)
         self._forget_source(key)
-        self._register(member.labels, member.services, key, target, as_source=firing)
+        self._register(member, key, target, as_source=firing)
         self._derive(target, member, now, {})
 
     def _rederive(self, incident: Incident, now: datetime) -> None:

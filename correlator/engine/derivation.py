@@ -9,8 +9,11 @@ from datetime import datetime
 
 from correlator.engine import decisions
 from correlator.engine.model import Explanation, Incident, Member
+from correlator.ml.features import DOCUMENT_NAMES, document, incident_document
+from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet
 from correlator.rules.matchers import matches_all
+from correlator.rules.schema import Category, ServiceArea
 
 
 @dataclass(slots=True)
@@ -26,6 +29,8 @@ class Facts:
     assignment: tuple | None = None  # (rule index, team, tier, why)
     escalations: set[int] = field(default_factory=set)  # escalate rules a member matches
     escalation_pending: bool = False
+    documents: dict[str, str] = field(default_factory=dict)  # alertname -> its first member's document
+    prediction: tuple | None = None  # the model's (category, service area) for these documents
 
 
 def absorb(rules: RuleSet, facts: Facts, member: Member) -> None:
@@ -34,6 +39,9 @@ def absorb(rules: RuleSet, facts: Facts, member: Member) -> None:
         if facts.names else dict(member.labels)
     name = member.labels.get("alertname", "alert")
     facts.names[name] = facts.names.get(name, 0) + 1
+    if name not in facts.documents and len(facts.documents) < DOCUMENT_NAMES:
+        facts.documents[name] = document(member.labels, member.annotations)
+        facts.prediction = None
     facts.services.update(dict.fromkeys(member.services))
     # Classification: for each field, the first classify rule (in rule order) any member matches.
     for field_name in ("category", "service_area"):
@@ -54,14 +62,14 @@ def absorb(rules: RuleSet, facts: Facts, member: Member) -> None:
 
 
 def derive(rules: RuleSet, incident: Incident, facts: Facts, member: Member, now: datetime,
-           group_labels: dict[str, str]) -> bool:
+           group_labels: dict[str, str], model: LearnedModel | None = None, low_confidence: float = 0.0) -> bool:
     """After `member` joined: update the incident and record each change in its timeline.
     Returns whether its escalation timer must be (re)scheduled."""
     absorb(rules, facts, member)
     scope = group_labels or {k: v for k, v in facts.common.items() if k != "alertname"}
     incident.title = decisions.title(facts.names, len(incident.members), member, scope)
     incident.services = tuple(facts.services)
-    _classify(rules, incident, facts, now)
+    _classify(rules, incident, facts, now, model, low_confidence)
     if not incident.priority_set_by_operator:
         _prioritise(rules, incident, facts, now)
     _assign(rules, incident, facts, now)
@@ -69,16 +77,37 @@ def derive(rules: RuleSet, incident: Incident, facts: Facts, member: Member, now
     return pending
 
 
-def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime) -> None:
-    category = rules.classifiers[facts.category].category if facts.category is not None else None
-    area = rules.classifiers[facts.service_area].service_area if facts.service_area is not None else None
-    if (category, area) == (incident.category, incident.service_area):
+def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, model: LearnedModel | None,
+              low_confidence: float) -> None:
+    """Classify rules first; the model decides the fields no rule set (with its confidence)."""
+    if incident.classification is not None and incident.classification.reason == "reclassified":
+        return  # an operator decided
+    decided = {"category": facts.category, "service_area": facts.service_area}
+    values = {name: getattr(rules.classifiers[index], name) if index is not None else None
+              for name, index in decided.items()}
+    confidence: dict[str, float] = {}
+    if model is not None and None in values.values():
+        if facts.prediction is None:
+            facts.prediction = model.classify(incident_document(list(facts.documents.values())))
+        for (name, kind), prediction in zip(((("category", Category), ("service_area", ServiceArea))),
+                                            facts.prediction):
+            if values[name] is None:
+                values[name], confidence[name] = kind(prediction.label), round(prediction.confidence, 3)
+    category, area = values["category"], values["service_area"]
+    if (category, area) == (incident.category, incident.service_area) and confidence.keys() == \
+            incident.classification_confidence.keys():
         return
-    grounds = ", ".join(rules.classifiers[i].name for i in dict.fromkeys((facts.category, facts.service_area))
-                        if i is not None)
+    grounds = ", ".join([*(rules.classifiers[i].name for i in dict.fromkeys(decided.values()) if i is not None),
+                         *(["model"] if confidence else [])])
+    low = sorted(name for name, value in confidence.items() if value < low_confidence)
+    detail = ", ".join(f"{name}={values[name]}" + (f" (model, confidence {confidence[name]:.2f}"
+                                                   f"{', low' if name in low else ''})" if name in confidence else "")
+                       for name in decided)
     incident.category, incident.service_area = category, area
-    incident.classification = Explanation("classified", grounds, detail=f"category={category}, service_area={area}")
-    incident.record(now, "classified", category=category, service_area=area, rule=grounds)
+    incident.classification_confidence = confidence
+    incident.classification = Explanation("classified", grounds, detail=detail)
+    incident.record(now, "classified", category=category, service_area=area, rule=grounds,
+                    **({"confidence": confidence, "low_confidence": low} if confidence else {}))
 
 
 def _prioritise(rules: RuleSet, incident: Incident, facts: Facts, now: datetime) -> None:

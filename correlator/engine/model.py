@@ -45,6 +45,7 @@ class JoinReason(enum.StrEnum):
     LINK = "link"  # a link rule related it to an alert of the incident
     DEPENDENCY = "dependency"  # its service depends on (or is depended on by) the incident's
     SYMPTOM = "symptom"  # a suppress rule made it a symptom of the incident's source alert
+    CLUSTER = "cluster"  # no rule placed it: the learned model found it similar to the incident
 
 
 class Suppression(enum.StrEnum):
@@ -61,6 +62,7 @@ class Explanation:
     rule: str
     labels: dict[str, str] = field(default_factory=dict)
     detail: str = ""
+    score: float | None = None  # a model's decision: its probability
 
 
 @dataclass(slots=True)
@@ -96,6 +98,8 @@ class Incident:
     category: Category | None = None
     service_area: ServiceArea | None = None
     classification: Explanation | None = None
+    # The model's probability for each field it decided (fields decided by rules are absent).
+    classification_confidence: dict[str, float] = field(default_factory=dict)
     priority: Priority = Priority.P5
     impact: Level = Level.LOW
     urgency: Level = Level.LOW

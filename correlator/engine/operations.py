@@ -1,5 +1,5 @@
 """What people do to incidents (through the API): acknowledge, assign, comment, reprioritise,
-escalate, resolve, close, merge, split. Mixed into the Engine: actions are engine inputs like
+reclassify, escalate, resolve, close, merge, split. Mixed into the Engine: actions are engine inputs like
 alerts, so every change is one owner's, recorded in the timeline with its actor."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from correlator.engine.model import Explanation, Incident, IncidentState
-from correlator.rules.schema import Priority
+from correlator.rules.schema import Category, Priority, ServiceArea
 
 
 class UnknownIncident(LookupError):
@@ -72,6 +72,29 @@ class OperatorActions:
         incident.priority_set_by_operator = True
         incident.prioritisation = Explanation("operator", actor, detail=reason or f"set by {actor}")
         incident.record(now, "reprioritised", actor, priority=incident.priority, reason=reason)
+        return {incident_id}
+
+    def classify(self, incident_id: str, actor: str, now: datetime, category: str | None = None,
+                 service_area: str | None = None) -> set[str]:
+        """An operator's classification: it stands from now on, and `correlator train --corrections`
+        learns from it (the "reclassified" timeline event is the label)."""
+        incident = self.incident(incident_id)
+        if category is None and service_area is None:
+            raise InvalidAction("category: give a category, a service_area, or both")
+        try:
+            new_category = Category(category) if category is not None else incident.category
+        except ValueError:
+            raise InvalidAction(f"category: expected one of {', '.join(Category)}, got {category!r}") from None
+        try:
+            new_area = ServiceArea(service_area) if service_area is not None else incident.service_area
+        except ValueError:
+            raise InvalidAction(f"service_area: expected one of {', '.join(ServiceArea)}, "
+                                f"got {service_area!r}") from None
+        incident.category, incident.service_area = new_category, new_area
+        incident.classification_confidence = {}
+        incident.classification = Explanation("reclassified", actor, detail=f"category={new_category}, "
+                                                                            f"service_area={new_area}")
+        incident.record(now, "reclassified", actor, category=new_category, service_area=new_area)
         return {incident_id}
 
     def escalate(self, incident_id: str, actor: str, now: datetime, team: str = "", reason: str = "") -> set[str]:

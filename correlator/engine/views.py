@@ -11,7 +11,8 @@ from correlator.units import rfc3339
 def _explanation(why: Explanation | None) -> dict | None:
     if why is None:
         return None
-    return {"reason": str(why.reason), "rule": why.rule, "labels": why.labels, "detail": why.detail}
+    return {"reason": str(why.reason), "rule": why.rule, "labels": why.labels, "detail": why.detail,
+            **({"score": why.score} if why.score is not None else {})}
 
 
 def _seconds(start: datetime, end: datetime | None) -> float | None:
@@ -29,6 +30,7 @@ def incident_summary(incident: Incident) -> dict:
         "firing": incident.firing,
         "category": incident.category,
         "service_area": incident.service_area,
+        "classification_confidence": incident.classification_confidence,
         "priority": incident.priority,
         "impact": incident.impact,
         "urgency": incident.urgency,

@@ -20,6 +20,7 @@ from correlator.engine.model import Explanation, Incident, IncidentState, Member
 from correlator.rules.schema import Category, Level, Priority, ServiceArea
 from correlator.store.schema import (engine_state, from_us, incident_events, incident_members, incidents,
                                      problems, to_us)
+from correlator.units import rfc3339
 
 _encode = msgspec.json.Encoder().encode
 
@@ -37,12 +38,15 @@ def _time(value: int | None) -> datetime | None:
 
 
 def _why(why: Explanation | None) -> dict | None:
-    return None if why is None else {"reason": str(why.reason), "rule": why.rule, "labels": why.labels,
-                                     "detail": why.detail}
+    if why is None:
+        return None
+    return {"reason": str(why.reason), "rule": why.rule, "labels": why.labels, "detail": why.detail,
+            **({"score": why.score} if why.score is not None else {})}
 
 
 def _why_back(data: dict | None) -> Explanation | None:
-    return None if data is None else Explanation(data["reason"], data["rule"], data["labels"], data["detail"])
+    return None if data is None else Explanation(data["reason"], data["rule"], data["labels"], data["detail"],
+                                                 data.get("score"))
 
 
 @dataclass
@@ -142,6 +146,24 @@ class IncidentRepository:
                                       .order_by(incidents.c.opened_at_us, incidents.c.id)).all()
         return [(from_us(opened), group_key, incident_id) for opened, group_key, incident_id in rows]
 
+    def corrections(self) -> list[dict]:
+        """Incidents an operator reclassified, as labeled incidents (`correlator train`'s format):
+        the latest correction of each is its label."""
+        with self._engine.connect() as connection:
+            ids = [row.incident_id for row in connection.execute(
+                select(incident_events.c.incident_id).where(incident_events.c.kind == "reclassified")
+                .distinct().order_by(incident_events.c.incident_id))]
+            labeled = []
+            for incident_id in ids:
+                row = connection.execute(select(incidents).where(incidents.c.id == incident_id)).first()
+                incident = self._incident(connection, row)
+                label = [e.detail for e in incident.timeline if e.kind == "reclassified"][-1]
+                labeled.append({"id": incident.id, "category": label["category"],
+                                "service_area": label["service_area"],
+                                "alerts": [{"labels": m.labels, "annotations": m.annotations,
+                                            "startsAt": rfc3339(m.starts_at)} for m in incident.members.values()]})
+        return labeled
+
     def get(self, incident_id: str) -> Incident | None:
         with self._engine.connect() as connection:
             row = connection.execute(select(incidents).where(incidents.c.id == incident_id)).first()
@@ -154,7 +176,8 @@ class IncidentRepository:
             last_alert_at=from_us(header["last_alert_at_us"]), group_key=row.group_key,
             category=Category(row.category) if row.category else None,
             service_area=ServiceArea(header["service_area"]) if header["service_area"] else None,
-            classification=_why_back(header["classification"]), priority=Priority(row.priority),
+            classification=_why_back(header["classification"]),
+            classification_confidence=header.get("classification_confidence", {}), priority=Priority(row.priority),
             impact=Level(header["impact"]), urgency=Level(header["urgency"]),
             prioritisation=_why_back(header["prioritisation"]), services=tuple(header["services"]),
             team=row.team, tier=header["tier"], assignment=_why_back(header["assignment"]),
@@ -188,6 +211,7 @@ def _header_row(incident: Incident, now: datetime) -> dict:
 def _header(incident: Incident) -> dict:
     return {
         "title": incident.title, "service_area": incident.service_area, "classification": _why(incident.classification),
+        "classification_confidence": incident.classification_confidence,
         "impact": incident.impact, "urgency": incident.urgency, "prioritisation": _why(incident.prioritisation),
         "services": list(incident.services), "tier": incident.tier, "assignment": _why(incident.assignment),
         "acknowledged_at_us": _us(incident.acknowledged_at), "closed_at_us": _us(incident.closed_at),

@@ -1,0 +1,1 @@
+"""The learned layer: features, online clustering, classifiers, training, safe model I/O."""

@@ -1,0 +1,141 @@
+"""`correlator train`: fit the pair scorer and the classifiers from labeled incidents.
+
+Training data, one labeled incident per JSON line (what `correlator corpus` writes, and what the
+operators' corrections become):
+
+    {"id": "...", "category": "capacity", "service_area": "availability",
+     "alerts": [{"labels": {...}, "annotations": {...}, "startsAt": "2026-11-02T00:03:00Z"}, ...]}
+
+`category` and `service_area` may be null (unknown): such incidents still teach the pair scorer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Iterable
+
+import msgspec
+import numpy as np
+from sklearn.feature_extraction.text import TfidfTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import Pipeline
+
+from correlator.ml.clustering import OnlineClusterer
+from correlator.ml.features import ContentWeights, document, incident_document, vectorizer
+from correlator.ml.model import LearnedModel
+from correlator.rules.schema import Category, ServiceArea
+
+log = logging.getLogger(__name__)
+
+HORIZON = timedelta(minutes=60)
+
+
+class LabeledAlert(msgspec.Struct, forbid_unknown_fields=False):
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    startsAt: datetime | None = None
+
+
+class LabeledIncident(msgspec.Struct, forbid_unknown_fields=False):
+    id: str
+    alerts: list[LabeledAlert]
+    category: Category | None = None
+    service_area: ServiceArea | None = None
+
+
+@dataclass
+class TrainingReport:
+    incidents: int = 0
+    alerts: int = 0
+    pairs: int = 0
+    metrics: dict = field(default_factory=dict)
+
+
+def read_labeled(lines: Iterable[bytes], source: str) -> list[LabeledIncident]:
+    decoder = msgspec.json.Decoder(LabeledIncident)
+    incidents = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            try:
+                incidents.append(decoder.decode(line))
+            except (msgspec.ValidationError, msgspec.DecodeError) as error:
+                raise ValueError(f"{source}:{number}: {error}") from None
+    return incidents
+
+
+def train(incidents: list[LabeledIncident], seed: int = 0, folds: int = 5) -> tuple[LearnedModel, TrainingReport]:
+    if not incidents:
+        raise ValueError("no labeled incidents to train on")
+    report = TrainingReport(incidents=len(incidents), alerts=sum(len(i.alerts) for i in incidents))
+    documents = [document(a.labels, a.annotations) for i in incidents for a in i.alerts]
+    idf = TfidfTransformer(smooth_idf=True).fit(vectorizer().transform(documents)).idf_
+    log.info("training the pair scorer on %d alerts", report.alerts)
+    pair, threshold = _fit_pair_scorer(incidents, ContentWeights(idf), seed, folds, report)
+    classifiers = {}
+    for name in ("category", "service_area"):
+        log.info("training the %s classifier", name)
+        classifiers[name] = _fit_classifier(incidents, name, seed, folds, report)
+    report.metrics["pair"]["threshold"] = threshold
+    return LearnedModel(idf, pair, classifiers["category"], classifiers["service_area"]), report
+
+
+def _fit_pair_scorer(incidents, weights: ContentWeights, seed: int, folds: int, report: TrainingReport):
+    """Replays the alerts in time order through the online clusterer's own candidate search, with
+    the true incidents as the clusters so far: each candidate is a (features, same incident?)
+    example. The threshold is the one that maximises F1 on held-out folds."""
+    alerts = sorted(((a.startsAt, n, a, incident.id) for incident in incidents for n, a in enumerate(incident.alerts)
+                     if a.startsAt is not None), key=lambda item: (item[0], item[3], item[1]))
+    clusterer = OnlineClusterer(weights, None, threshold=0.0, horizon=HORIZON)
+    features, same = [], []
+    for starts_at, _, alert, truth in alerts:
+        for candidate, pair in clusterer.candidates(alert.labels, alert.annotations, (), starts_at, lambda _: True):
+            features.append(pair)
+            same.append(candidate == truth)
+        clusterer.observe(truth, alert.labels, alert.annotations, (), starts_at)
+    X, y = np.array(features), np.array(same)
+    report.pairs = len(y)
+    if len(set(y.tolist())) < 2:
+        raise ValueError("the training data gives no candidate pairs of both kinds (same and other incident): "
+                         "it needs overlapping incidents with timestamps")
+    scorer = LogisticRegression(C=1.0, max_iter=1000, random_state=seed)
+    held_out = cross_val_predict(scorer, X, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+                                 method="predict_proba")[:, 1]
+    thresholds = np.linspace(0.2, 0.8, 25)
+    scores = [f1_score(y, held_out >= t) for t in thresholds]
+    best = int(np.argmax(scores))
+    report.metrics["pair"] = {"examples": int(len(y)), "positives": int(y.sum()),
+                              "cv_roc_auc": round(float(roc_auc_score(y, held_out)), 4),
+                              "cv_f1_at_threshold": round(float(scores[best]), 4)}
+    return scorer.fit(X, y), round(float(thresholds[best]), 3)
+
+
+def classifier_pipeline(seed: int) -> Pipeline:
+    return Pipeline([("hash", vectorizer()), ("tfidf", TfidfTransformer(sublinear_tf=True)),
+                     ("model", LogisticRegression(C=4.0, max_iter=2000, class_weight="balanced",
+                                                  random_state=seed))])
+
+
+def incident_text(incident: LabeledIncident) -> str:
+    """The incident document, built from the first alert of each name as the engine does."""
+    first: dict[str, str] = {}
+    for alert in sorted(incident.alerts, key=lambda a: a.startsAt or datetime.min):
+        first.setdefault(alert.labels.get("alertname", ""), document(alert.labels, alert.annotations))
+    return incident_document(list(first.values()))
+
+
+def _fit_classifier(incidents, name: str, seed: int, folds: int, report: TrainingReport) -> Pipeline:
+    labeled = [(incident_text(i), str(getattr(i, name))) for i in incidents if getattr(i, name) is not None]
+    texts, labels = [t for t, _ in labeled], np.array([label for _, label in labeled])
+    classes, counts = np.unique(labels, return_counts=True)
+    if len(classes) < 2:
+        raise ValueError(f"{name}: the training data has fewer than two labels ({', '.join(classes) or 'none'})")
+    cv = StratifiedKFold(min(folds, int(counts.min())) if counts.min() >= 2 else 2, shuffle=True, random_state=seed)
+    predicted = cross_val_predict(classifier_pipeline(seed), texts, labels, cv=cv)
+    report.metrics[name] = {"examples": len(labels), "classes": {str(c): int(n) for c, n in zip(classes, counts)},
+                            "cv_accuracy": round(float(accuracy_score(labels, predicted)), 4),
+                            "cv_macro_f1": round(float(f1_score(labels, predicted, average="macro")), 4)}
+    return classifier_pipeline(seed).fit(texts, labels)
