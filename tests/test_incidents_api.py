@@ -33,13 +33,18 @@ async def test_alerts_become_incidents_with_explanations_and_a_timeline(client):
     await feed(client, "webhook-01", "webhook-02", "webhook-03")
     [incident] = await incidents(client)
     assert incident["title"].startswith("HighCPU and 3 more alerts")
-    assert incident["state"] == "open" and incident["priority"] == "P3" and incident["firing"] == 4
+    # Three hosts and a namespace affected (high impact) x critical: P1.
+    assert incident["state"] == "open" and incident["priority"] == "P1" and incident["firing"] == 4
     full = await detail(client, incident["id"])
     reasons = {m["labels"].get("instance", m["labels"].get("pod")): m["why"] for m in full["members"]}
-    assert reasons["node2:9100"]["reason"] == "group" and reasons["node2:9100"]["rule"] == "by-alertname"
+    # No rule groups HighCPU: the model clustered the other hosts' alerts, and says why.
+    assert reasons["node2:9100"]["reason"] == "cluster" and reasons["node2:9100"]["rule"] == "model"
+    assert 0.0 < reasons["node2:9100"]["score"] <= 1.0 and "weighed most" in reasons["node2:9100"]["detail"]
     crash = next(why for name, why in reasons.items() if name not in ("node1:9100", "node2:9100", "node3:9100"))
     assert crash["reason"] == "link" and crash["rule"] == "node-and-its-workloads"
-    assert full["prioritisation"]["detail"].startswith("impact low")
+    assert full["prioritisation"]["detail"].startswith("impact high")
+    assert full["classification"]["rule"] == "model" and set(incident["classification_confidence"]) == {
+        "category", "service_area"}
     kinds = [event["kind"] for event in full["timeline"]]
     assert kinds[0] == "created" and kinds.count("alert_joined") == 4 and "classified" in kinds
 
@@ -124,7 +129,7 @@ async def test_list_filters_and_pages(client):
     await client.app[SERVICE].run_step()
     assert len(await incidents(client)) == 2
     assert [i["category"] for i in await incidents(client, category="security")] == ["security"]
-    assert len(await incidents(client, priority="P3")) == 1
+    assert len(await incidents(client, priority="P1")) == 1
     assert len(await incidents(client, filter='instance="node1:9100"')) == 1
     assert len(await incidents(client, status="resolved")) == 0
     first = await (await client.get("/api/v1/incidents", params={"limit": "1"})).json()

@@ -35,7 +35,8 @@ def _summary(row) -> dict:
     header = msgspec.json.decode(row.header)
     return {"id": row.id, "title": header["title"], "state": row.state, "priority": row.priority,
             "impact": header["impact"], "urgency": header["urgency"], "category": row.category,
-            "service_area": header["service_area"], "team": row.team, "tier": header["tier"],
+            "service_area": header["service_area"],
+            "classification_confidence": header.get("classification_confidence", {}), "team": row.team, "tier": header["tier"],
             "services": header["services"], "firing": header["firing"], "problem": header["problem_id"],
             "opened_at": _iso(row.opened_at_us), "resolved_at": _iso(row.resolved_at_us),
             "updated_at": _iso(row.updated_at_us)}

@@ -100,7 +100,7 @@ class Engine(OperatorActions):
         self.model = model
         self.classifier = model if model is not None and settings.classification else None
         self.clusterer = OnlineClusterer(model.weights, model.pair_probability, settings.cluster_threshold,
-                                         settings.cluster_horizon) \
+                                         settings.cluster_horizon, model.associations) \
             if model is not None and settings.clustering else None
         self.cluster_decisions: dict[ClusterDecisionKind, int] = dict.fromkeys(ClusterDecisionKind, 0)
         self.keep_closed = keep_closed

@@ -16,6 +16,9 @@ from correlator.rules.matchers import matches_all
 from correlator.rules.schema import Category, ServiceArea
 
 
+PLACES = 3  # enough to tell one, two, and many places affected
+
+
 @dataclass(slots=True)
 class Facts:
     """Running aggregates over an incident's members."""
@@ -23,6 +26,7 @@ class Facts:
     common: dict[str, str] = field(default_factory=dict)  # labels every member shares
     names: dict[str, int] = field(default_factory=dict)  # alertname -> members
     services: dict[str, None] = field(default_factory=dict)
+    places: set[str] = field(default_factory=set)  # where members' trouble is (at most PLACES)
     category: int | None = None  # index of the classify rule that sets the category
     service_area: int | None = None
     urgency: tuple | None = None  # (Level, grounds)
@@ -43,6 +47,10 @@ def absorb(rules: RuleSet, facts: Facts, member: Member) -> None:
         facts.documents[name] = document(member.labels, member.annotations)
         facts.prediction = None
     facts.services.update(dict.fromkeys(member.services))
+    if len(facts.places) < PLACES:
+        place = decisions.place_of(member.labels)
+        if place:
+            facts.places.add(place)
     # Classification: for each field, the first classify rule (in rule order) any member matches.
     for field_name in ("category", "service_area"):
         index = decisions.first_match(rules.classifiers, member.labels,
@@ -112,7 +120,7 @@ def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, m
 
 def _prioritise(rules: RuleSet, incident: Incident, facts: Facts, now: datetime) -> None:
     """ITIL: the most urgent member x the impact of the affected services."""
-    impact = decisions.impact_of(rules, incident.services)
+    impact = decisions.impact_of(rules, incident.services, len(facts.places))
     urgency, urgent_labels = facts.urgency
     priority = rules.priority.matrix[impact][urgency]
     if (priority, impact, urgency) == (incident.priority, incident.impact, incident.urgency) \
@@ -122,7 +130,8 @@ def _prioritise(rules: RuleSet, incident: Incident, facts: Facts, now: datetime)
     incident.priority, incident.impact, incident.urgency = priority, impact, urgency
     incident.prioritisation = Explanation(
         "prioritised", rules.priority.name, urgent_labels,
-        f"impact {impact} (services: {', '.join(incident.services) or 'none'}) x urgency {urgency} = {priority}")
+        f"impact {impact} (services: {', '.join(incident.services) or 'none'}; places affected: "
+        f"{len(facts.places)}{'+' if len(facts.places) == PLACES else ''}) x urgency {urgency} = {priority}")
     incident.record(now, kind, priority=priority, impact=impact, urgency=urgency, rule=rules.priority.name)
     facts.escalation_pending = True
 

@@ -1,6 +1,6 @@
 """Model artifacts on disk: a skops file (which loads no code it does not trust) and a manifest.
 
-    models/correlator-model.skops   {"idf", "pair", "category", "service_area"}
+    models/correlator-model.skops   {"idf", "pair", "category", "service_area", "associations"}
     models/manifest.json            format, versions, sha256, training data, metrics
 
 Loading checks, in order: the manifest's format, the artifact's checksum, that the skops file
@@ -40,7 +40,7 @@ def save(model: LearnedModel, directory: Path, training: dict, metrics: dict) ->
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / ARTIFACT
     skops.io.dump({"idf": model.idf, "pair": model.pair, "category": model.category,
-                   "service_area": model.service_area}, path, compression=zipfile.ZIP_DEFLATED)
+                   "service_area": model.service_area, "associations": model.associations}, path, compression=zipfile.ZIP_DEFLATED)
     manifest = {
         "format": FORMAT,
         "artifact": ARTIFACT,
@@ -85,4 +85,5 @@ def load(directory: Path) -> LearnedModel:
         log.warning("model trained with scikit-learn %s, running %s: check its quality or retrain it",
                     manifest.get("sklearn_version"), sklearn.__version__)
     parts = skops.io.loads(data, trusted=[])
-    return LearnedModel(parts["idf"], parts["pair"], parts["category"], parts["service_area"], manifest)
+    return LearnedModel(parts["idf"], parts["pair"], parts["category"], parts["service_area"],
+                        parts["associations"], manifest)

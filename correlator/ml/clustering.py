@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Iterator, Mapping
 
-from correlator.ml.features import ContentWeights, Topology, topology
+from correlator.ml.features import ContentWeights, Topology, name_words, topology
 
 PER_KEY = 6  # most recent incidents kept per index key
+BURST_SECONDS = 300.0  # the time scale of "at once" for the same alert on several machines
 CENTROID_MEMBERS = 32  # an incident's content is the mean of its first members: a bounded cost
 
 
@@ -43,6 +44,7 @@ class _Profile:
     services: set[str] = field(default_factory=set)
     clusters: set[str] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
+    words: set[str] = field(default_factory=set)  # the words of its alert names
     last_at: datetime | None = None
     keys: set[tuple] = field(default_factory=set)
 
@@ -60,13 +62,14 @@ def _keys(where: Topology, alertname: str) -> list[tuple]:
 
 class OnlineClusterer:
     def __init__(self, weights: ContentWeights, score: Callable[[tuple[float, ...]], tuple[float, list]] | None,
-                 threshold: float, horizon: timedelta):
+                 threshold: float, horizon: timedelta, associations: Mapping[str, float] | None = None):
         """`score(pair features) -> (probability, contributions)` is the learned pair scorer
         (`LearnedModel.pair_probability`; training collects candidates without one)."""
         self.weights = weights
         self.score = score
         self.threshold = threshold
         self.horizon = horizon
+        self.associations = associations or {}
         self._profiles: dict[str, _Profile] = {}
         self._index: dict[tuple, list[str]] = {}
 
@@ -84,11 +87,14 @@ class OnlineClusterer:
             for bucket, weight in self.weights.vector(labels, annotations).items():
                 profile.centroid[bucket] = profile.centroid.get(bucket, 0.0) + weight
             profile.norm = math.sqrt(sum(w * w for w in profile.centroid.values()))
-            profile.hosts.add(where.host)
-            profile.namespaces.add((where.cluster, where.namespace))
+            if where.host:
+                profile.hosts.add(where.host)
+            if where.namespace:
+                profile.namespaces.add((where.cluster, where.namespace))
             profile.services.update(services or (where.service,))
             profile.clusters.add(where.cluster)
             profile.names.add(alertname)
+            profile.words.update(name_words(alertname))
         for key in _keys(where, alertname):
             recent = self._index.setdefault(key, [])
             if incident_id in recent:
@@ -99,6 +105,16 @@ class OnlineClusterer:
                 dropped = recent.pop(0)
                 if dropped in self._profiles:
                     self._profiles[dropped].keys.discard(key)
+
+    def words_of(self, incident_id: str) -> set[str]:
+        return self._profiles[incident_id].words
+
+    def association(self, words, incident_words) -> float:
+        """The strongest association between a word of the alert's name and one of the incident's."""
+        table = self.associations
+        found = [table[key] for w in words for v in incident_words
+                 if (key := f"{w} {v}" if w <= v else f"{v} {w}") in table]
+        return max(found, default=0.0)
 
     def forget(self, incident_id: str) -> None:
         profile = self._profiles.pop(incident_id, None)
@@ -141,16 +157,23 @@ class OnlineClusterer:
         return pair_features(
             content=content,
             same_host=bool(where.host) and where.host in profile.hosts,
+            other_host=bool(where.host) and bool(profile.hosts) and where.host not in profile.hosts,
             same_namespace=bool(where.namespace) and (where.cluster, where.namespace) in profile.namespaces,
+            other_namespace=bool(where.namespace) and bool(profile.namespaces)
+            and (where.cluster, where.namespace) not in profile.namespaces,
             same_service=any(s and s in profile.services for s in own),
             same_cluster=where.cluster in profile.clusters,
             same_alertname=alertname in profile.names,
+            name_association=self.association(name_words(alertname), profile.words),
             seconds_apart=max((now - profile.last_at).total_seconds(), 0.0),
             members=profile.members)
 
 
-def pair_features(*, content: float, same_host: bool, same_namespace: bool, same_service: bool,
-                  same_cluster: bool, same_alertname: bool, seconds_apart: float,
-                  members: int) -> tuple[float, ...]:
-    """The vector the pair scorer reads, in `PAIR_FEATURES` order (training builds it here too)."""
-    return (content, float(same_host), float(same_namespace), float(same_service), float(same_cluster), float(same_alertname), math.log1p(seconds_apart / 60.0), math.log1p(members))
+def pair_features(*, content: float, same_host: bool, other_host: bool, same_namespace: bool,
+                  other_namespace: bool, same_service: bool, same_cluster: bool, same_alertname: bool,
+                  name_association: float, seconds_apart: float, members: int) -> tuple[float, ...]:
+    """The vector the pair scorer reads, in `PAIR_FEATURES` order."""
+    return (content, float(same_host), float(other_host), float(same_namespace), float(other_namespace),
+            float(same_service), float(same_cluster), float(same_alertname),
+            float(same_alertname) * math.exp(-seconds_apart / BURST_SECONDS), name_association,
+            math.log1p(seconds_apart / 60.0), math.log1p(members))

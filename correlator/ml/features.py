@@ -48,7 +48,10 @@ def _text_words(text: str) -> list[str]:
 
 def tokens(labels: Mapping[str, str], annotations: Mapping[str, str]) -> list[str]:
     """The content tokens of one alert (the document the vectorizer hashes)."""
-    found = [f"w:{word}" for word in name_words(labels.get("alertname", ""))]
+    words = name_words(labels.get("alertname", ""))
+    # Word stems by prefix, so that other rule sets' spellings meet: Cert/Certificate,
+    # Expiring/Expiration, Replication/Replica.
+    found = [f"w:{word}" for word in words] + [f"p:{word[:4]}" for word in words if len(word) > 4]
     for name, value in labels.items():
         if name in IDENTITY_LABELS or name in CONSTANT_LABELS or not value or len(value) > 48:
             continue

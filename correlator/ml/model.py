@@ -19,8 +19,15 @@ from correlator.ml.features import ContentWeights
 # The pair features, in the order the pair scorer's coefficients follow. Each says how an alert
 # relates to an open incident; the names appear in clustering explanations.
 # Services the catalog connects are joined earlier, by the dependency rules (engine stage 5).
-PAIR_FEATURES = ("content", "same_host", "same_namespace", "same_service", "same_cluster", "same_alertname",
-                 "minutes_apart", "incident_size")
+# "other_*": both sides name a host (namespace) and they differ, which is evidence against, unlike
+# a side that names none.
+# "same_alertname_burst": the same alert within minutes of the incident's last alert (one cause
+# hitting many machines), as opposed to the same alert name an hour later.
+# "name_association": how much more often than chance the words of the alert's name and of the
+# incident's alert names were seen in one incident at training (MySQL down and pods crash looping).
+PAIR_FEATURES = ("content", "same_host", "other_host", "same_namespace", "other_namespace", "same_service",
+                 "same_cluster", "same_alertname", "same_alertname_burst", "name_association", "minutes_apart",
+                 "incident_size")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +42,7 @@ class LearnedModel:
     pair: LogisticRegression  # P(alert belongs to incident | PAIR_FEATURES)
     category: Pipeline  # incident document -> root-cause category
     service_area: Pipeline  # incident document -> service area
+    associations: dict[str, float] = field(default_factory=dict)  # "word word" (sorted) -> log-odds ratio
     manifest: dict = field(default_factory=dict)
 
     def __post_init__(self):

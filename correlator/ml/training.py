@@ -12,6 +12,7 @@ operators' corrections become):
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable
@@ -25,8 +26,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
 from correlator.ml.clustering import OnlineClusterer
-from correlator.ml.features import ContentWeights, document, incident_document, vectorizer
-from correlator.ml.model import LearnedModel
+from correlator.ml.features import ContentWeights, document, incident_document, name_words, vectorizer
+from correlator.ml.model import PAIR_FEATURES, LearnedModel
 from correlator.rules.schema import Category, ServiceArea
 
 log = logging.getLogger(__name__)
@@ -74,28 +75,34 @@ def train(incidents: list[LabeledIncident], seed: int = 0, folds: int = 5) -> tu
     documents = [document(a.labels, a.annotations) for i in incidents for a in i.alerts]
     idf = TfidfTransformer(smooth_idf=True).fit(vectorizer().transform(documents)).idf_
     log.info("training the pair scorer on %d alerts", report.alerts)
-    pair, threshold = _fit_pair_scorer(incidents, ContentWeights(idf), seed, folds, report)
+    pair, threshold, associations = _fit_pair_scorer(incidents, ContentWeights(idf), seed, folds, report)
     classifiers = {}
     for name in ("category", "service_area"):
         log.info("training the %s classifier", name)
         classifiers[name] = _fit_classifier(incidents, name, seed, folds, report)
     report.metrics["pair"]["threshold"] = threshold
-    return LearnedModel(idf, pair, classifiers["category"], classifiers["service_area"]), report
+    return LearnedModel(idf, pair, classifiers["category"], classifiers["service_area"], associations), report
 
 
 def _fit_pair_scorer(incidents, weights: ContentWeights, seed: int, folds: int, report: TrainingReport):
     """Replays the alerts in time order through the online clusterer's own candidate search, with
     the true incidents as the clusters so far: each candidate is a (features, same incident?)
-    example. The threshold is the one that maximises F1 on held-out folds."""
+    example. The name associations are counted over these examples, then fill their feature. The
+    threshold is the one that maximises F1 on held-out folds."""
     alerts = sorted(((a.startsAt, n, a, incident.id) for incident in incidents for n, a in enumerate(incident.alerts)
                      if a.startsAt is not None), key=lambda item: (item[0], item[3], item[1]))
     clusterer = OnlineClusterer(weights, None, threshold=0.0, horizon=HORIZON)
-    features, same = [], []
+    features, same, words = [], [], []
     for starts_at, _, alert, truth in alerts:
         for candidate, pair in clusterer.candidates(alert.labels, alert.annotations, (), starts_at, lambda _: True):
-            features.append(pair)
+            features.append(list(pair))
             same.append(candidate == truth)
+            words.append((name_words(alert.labels.get("alertname", "")), frozenset(clusterer.words_of(candidate))))
         clusterer.observe(truth, alert.labels, alert.annotations, (), starts_at)
+    clusterer.associations = associations = _associations(words, same)
+    column = PAIR_FEATURES.index("name_association")
+    for row, (alert_words, incident_words) in zip(features, words):
+        row[column] = clusterer.association(alert_words, incident_words)
     X, y = np.array(features), np.array(same)
     report.pairs = len(y)
     if len(set(y.tolist())) < 2:
@@ -110,7 +117,21 @@ def _fit_pair_scorer(incidents, weights: ContentWeights, seed: int, folds: int, 
     report.metrics["pair"] = {"examples": int(len(y)), "positives": int(y.sum()),
                               "cv_roc_auc": round(float(roc_auc_score(y, held_out)), 4),
                               "cv_f1_at_threshold": round(float(scores[best]), 4)}
-    return scorer.fit(X, y), round(float(thresholds[best]), 3)
+    return scorer.fit(X, y), round(float(thresholds[best]), 3), associations
+
+
+def _associations(words, same, min_examples: int = 5) -> dict[str, float]:
+    """Log-odds ratio, against the base rate, that a candidate pair holding the word pair
+    (alert-name word, incident-name word) is one incident; word pairs seen fewer than
+    `min_examples` times are left out (0: no evidence)."""
+    counts: dict[str, list[int]] = {}
+    for (alert_words, incident_words), together in zip(words, same):
+        for key in {f"{w} {v}" if w <= v else f"{v} {w}" for w in alert_words for v in incident_words}:
+            counts.setdefault(key, [0, 0])[together] += 1
+    positives = sum(same)
+    base = math.log((positives + 1) / (len(same) - positives + 1))
+    return {key: round(math.log((yes + 1) / (no + 1)) - base, 4) for key, (no, yes) in sorted(counts.items())
+            if yes + no >= min_examples}
 
 
 def classifier_pipeline(seed: int) -> Pipeline:

@@ -1,6 +1,7 @@
 """Rule unit tests in YAML, like `promtool test rules`: alerts at time offsets in, incidents out.
 
     rule_dir: ..                 # the rules under test, relative to this file (optional)
+    model: true                  # with the configured learned model (default: the rules alone)
     tests:
       - name: a node and the pods on it are one incident
         alerts:
@@ -64,6 +65,7 @@ class TestCase(msgspec.Struct, forbid_unknown_fields=True):
 class TestFile(msgspec.Struct, forbid_unknown_fields=True):
     tests: list[TestCase]
     rule_dir: str = ""
+    model: bool = False
 
 
 def _offset(text: str) -> timedelta:
@@ -130,8 +132,9 @@ def run_rule_tests(files: list[Path], rules_dir: Path | None, config, out: IO[st
             out.write(f"ERROR {path}: the rules in {directory} do not load:\n{errors}\n")
             failed += 1
             continue
+        model = config.load_model() if spec.model else None
         for case in spec.tests:
-            problems = run_case(case, Engine(rules, config.engine_settings()))
+            problems = run_case(case, Engine(rules, config.engine_settings(model), model=model))
             if problems:
                 failed += 1
                 out.write(f"FAIL {case.name} ({path})\n" + "".join(f"  {p}\n" for p in problems))
