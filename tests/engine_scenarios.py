@@ -36,8 +36,8 @@ def alert(name: str, *, starts: float = 0, ends: float | None = None, annotation
 
 
 class Scenario:
-    def __init__(self, rules: RuleSet, settings: EngineSettings = EngineSettings()):
-        self.engine = Engine(rules, settings)
+    def __init__(self, rules: RuleSet, settings: EngineSettings = EngineSettings(), model=None):
+        self.engine = Engine(rules, settings, model=model)
 
     def push(self, seconds: float, *alerts: Alert) -> "Scenario":
         for item in alerts:

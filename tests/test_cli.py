@@ -23,6 +23,9 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (["db"], "upgrade"),
     (["db", "upgrade"], "Alembic"),
     (["version"], "Print the version"),
+    (["train"], "cross-validated"),
+    (["analyze"], "propose YAML group/link rules"),
+    (["corpus"], "labeled recordings"),
 ])
 def test_every_subcommand_explains_itself(args, mentions):
     result = run(*args, "--help")
@@ -68,6 +71,7 @@ def test_the_wheel_ships_config_rules_and_models(tmp_path):
     assert "correlator/store/migrations/versions/0001_alerts_and_notifications.py" in names
     assert "correlator/api/openapi.yaml" in names
     assert "correlator/_shipped/rules/tests/shipped-rules.yaml" in names
+    assert {"correlator/_shipped/models/manifest.json", "correlator/_shipped/models/correlator-model.skops"} <= names
 
 
 def test_logs_are_structured_in_either_format(capsys):

@@ -1,7 +1,7 @@
 """`correlator analyze`: batch clustering of a recording, and the rules it suggests.
 
 1. Every alert episode of the recording becomes a document: its content tokens plus its topology
-   (`host=`, `namespace=`), TF-IDF weighted over this recording.
+   (`cluster=`, `host=`, `namespace=`), TF-IDF weighted over this recording.
 2. Episodes are clustered with DBSCAN over a precomputed distance: cosine distance of the
    documents plus the gap between their first sightings as a fraction of `window`. The recording
    is cut into time-ordered chunks of at most `chunk` episodes so the distance matrix stays small
@@ -71,7 +71,8 @@ def episodes_of(alerts_in_order: list[tuple[datetime, Alert]]) -> list[Episode]:
 
 
 def _document(episode: Episode) -> str:
-    where = [f"host={host_of(episode.labels)}" if host_of(episode.labels) else "",
+    where = [f"cluster={episode.labels['cluster']}" if episode.labels.get("cluster") else "",
+             f"host={host_of(episode.labels)}" if host_of(episode.labels) else "",
              f"namespace={episode.labels.get('cluster', '')}/{episode.labels['namespace']}"
              if episode.labels.get("namespace") else ""]
     return " ".join([document(episode.labels, episode.annotations), *filter(None, where)])
@@ -129,9 +130,12 @@ def _pair_proposal(a: str, b: str, shared_clusters, support: int, confidence: fl
         links.update({(ln, rn) for x in left for y in right for ln, lv in x.items() for rn, rv in y.items()
                       if ln != rn and ln not in IGNORED_LABELS and rn not in IGNORED_LABELS
                       and _host_part(lv) == _host_part(rv) and lv})
-    specific = sorted((same_values or set()) - {"cluster"})
-    if specific:
-        return Proposal("group", [a, b], support, confidence, group_by=sorted(same_values))
+    # A label with one value over all these episodes (the exporter's job, its own instance) would
+    # group by nothing: only labels that vary, yet agree within each cluster, say what is shared.
+    episodes = [e.labels for members in shared_clusters for e in members if e.name in (a, b)]
+    varying = {name for name in (same_values or set()) if len({labels.get(name) for labels in episodes}) > 1}
+    if varying - {"cluster"} or "cluster" in (same_values or set()):
+        return Proposal("group", [a, b], support, confidence, group_by=sorted(varying | ({"cluster"} & same_values)))
     if links:
         (source_label, target_label), count = links.most_common(1)[0]
         if count == support:

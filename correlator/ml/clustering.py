@@ -62,7 +62,7 @@ def _keys(where: Topology, alertname: str) -> list[tuple]:
 
 class OnlineClusterer:
     def __init__(self, weights: ContentWeights, score: Callable[[tuple[float, ...]], tuple[float, list]] | None,
-                 threshold: float, horizon: timedelta, associations: Mapping[str, float] | None = None):
+                 threshold: float, horizon: timedelta, associations: Mapping[str, Mapping[str, float]] | None = None):
         """`score(pair features) -> (probability, contributions)` is the learned pair scorer
         (`LearnedModel.pair_probability`; training collects candidates without one)."""
         self.weights = weights
@@ -111,9 +111,8 @@ class OnlineClusterer:
 
     def association(self, words, incident_words) -> float:
         """The strongest association between a word of the alert's name and one of the incident's."""
-        table = self.associations
-        found = [table[key] for w in words for v in incident_words
-                 if (key := f"{w} {v}" if w <= v else f"{v} {w}") in table]
+        found = [value for w in words if (row := self.associations.get(w)) is not None
+                 for v in incident_words if (value := row.get(v)) is not None]
         return max(found, default=0.0)
 
     def forget(self, incident_id: str) -> None:

@@ -120,7 +120,7 @@ def _fit_pair_scorer(incidents, weights: ContentWeights, seed: int, folds: int, 
     return scorer.fit(X, y), round(float(thresholds[best]), 3), associations
 
 
-def _associations(words, same, min_examples: int = 5) -> dict[str, float]:
+def _associations(words, same, min_examples: int = 5) -> dict[str, dict[str, float]]:
     """Log-odds ratio, against the base rate, that a candidate pair holding the word pair
     (alert-name word, incident-name word) is one incident; word pairs seen fewer than
     `min_examples` times are left out (0: no evidence)."""
@@ -130,8 +130,13 @@ def _associations(words, same, min_examples: int = 5) -> dict[str, float]:
             counts.setdefault(key, [0, 0])[together] += 1
     positives = sum(same)
     base = math.log((positives + 1) / (len(same) - positives + 1))
-    return {key: round(math.log((yes + 1) / (no + 1)) - base, 4) for key, (no, yes) in sorted(counts.items())
-            if yes + no >= min_examples}
+    table: dict[str, dict[str, float]] = {}
+    for key, (no, yes) in sorted(counts.items()):
+        if yes + no >= min_examples:
+            first, second = key.split(" ")
+            value = round(math.log((yes + 1) / (no + 1)) - base, 4)
+            table.setdefault(first, {})[second] = table.setdefault(second, {})[first] = value
+    return table
 
 
 def classifier_pipeline(seed: int) -> Pipeline:
