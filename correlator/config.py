@@ -163,7 +163,7 @@ Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 class ClusteringConfig(_Section):
     enabled: bool = True
     threshold: Probability | None = None  # None: the threshold chosen at training (in the manifest)
-    horizon: Duration = Duration(1800)
+    horizon: Duration = Duration(3600)
 
 
 class ClassificationConfig(_Section):

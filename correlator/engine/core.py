@@ -32,7 +32,7 @@ from correlator.engine.model import (Explanation, Incident, IncidentState, JoinR
                                      TRANSITIONS)
 from correlator.engine.operations import OperatorActions
 from correlator.engine.problems import ProblemTracker
-from correlator.ml.clustering import OnlineClusterer
+from correlator.ml.clustering import HORIZON, OnlineClusterer
 from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet
 from correlator.rules.matchers import matches_all
@@ -49,7 +49,7 @@ class EngineSettings:
     problem_period: timedelta = timedelta(days=7)
     clustering: bool = True  # with a model: join alerts no rule placed to similar open incidents
     cluster_threshold: float = 0.5  # the pair scorer's probability an alert needs to join
-    cluster_horizon: timedelta = timedelta(minutes=30)  # incidents quiet for longer are not candidates
+    cluster_horizon: timedelta = HORIZON  # incidents quiet for longer are not candidates
     classification: bool = True  # with a model: classify what no classify rule did
     low_confidence: float = 0.6  # model classifications below this are marked low-confidence
 

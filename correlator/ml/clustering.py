@@ -15,6 +15,7 @@ from typing import Callable, Iterator, Mapping
 
 from correlator.ml.features import ContentWeights, Topology, name_words, topology
 
+HORIZON = timedelta(hours=1)  # default: incidents quiet for longer are no longer candidates
 PER_KEY = 6  # most recent incidents kept per index key
 BURST_SECONDS = 300.0  # the time scale of "at once" for the same alert on several machines
 CENTROID_MEMBERS = 32  # an incident's content is the mean of its first members: a bounded cost

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Iterable
 
 import msgspec
@@ -25,14 +25,13 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
-from correlator.ml.clustering import OnlineClusterer
+from correlator.ml.clustering import HORIZON, OnlineClusterer
 from correlator.ml.features import ContentWeights, document, incident_document, name_words, vectorizer
 from correlator.ml.model import PAIR_FEATURES, LearnedModel
 from correlator.rules.schema import Category, ServiceArea
 
 log = logging.getLogger(__name__)
 
-HORIZON = timedelta(minutes=60)
 
 
 class LabeledAlert(msgspec.Struct, forbid_unknown_fields=False):
