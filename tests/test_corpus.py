@@ -12,7 +12,8 @@ import pytest
 from correlator.ingest.fingerprint import fingerprint
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import parsers
-from correlator.ml.corpus import SHARED_ALERTNAMES, alertnames, generate, labeled_incidents, write
+from correlator.ml.alert_templates import SHARED_ALERTNAMES, alertnames
+from correlator.ml.corpus import generate, labeled_incidents, write
 from correlator.replay import ReplaySummary, read_recording
 
 SCENARIOS = {"node_failure", "hardware_degradation", "disk_filling", "resource_saturation", "bad_deploy",

@@ -26,7 +26,7 @@ def corpus_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(corpus_dir, tmp_path_factory):
     output = tmp_path_factory.mktemp("model")
-    assert main(["train", "--data", str(corpus_dir / "labeled.jsonl"), "--output", str(output), "--folds", "3"]) == 0
+    assert main(["train", "--data", str(corpus_dir / "labeled.jsonl"), "--output", str(output), "--folds", "2"]) == 0
     return output
 
 
@@ -44,7 +44,7 @@ def test_train_reports_cross_validated_figures_and_writes_a_loadable_model(train
 
 
 def test_training_is_reproducible(corpus_dir, trained, tmp_path):
-    assert main(["train", "--data", str(corpus_dir / "labeled.jsonl"), "--output", str(tmp_path), "--folds", "3"]) == 0
+    assert main(["train", "--data", str(corpus_dir / "labeled.jsonl"), "--output", str(tmp_path), "--folds", "2"]) == 0
     first, second = load(trained), load(tmp_path)
     assert (first.pair.coef_ == second.pair.coef_).all() and first.associations == second.associations
     assert (first.category.named_steps["model"].coef_ == second.category.named_steps["model"].coef_).all()
@@ -137,7 +137,7 @@ async def test_operator_corrections_become_training_labels(app_factory, tmp_path
     config.write_text(f"store: {{data_dir: {tmp_path / 'data'}}}\n")
     output = tmp_path / "corrected-model"
     assert main(["train", "--data", str(corpus_dir / "labeled.jsonl"), "--corrections", "--config", str(config),
-                 "--output", str(output), "--folds", "3"]) == 0
+                 "--output", str(output), "--folds", "2"]) == 0
     manifest = json.loads((output / "manifest.json").read_text())
     assert {"corrections": 1} in manifest["training"]["sources"]
 
