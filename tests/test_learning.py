@@ -1,6 +1,7 @@
 """The learned layer in the engine: clustering what no rule placed, classifying what no rule
 classified, rules first, explanations, and switching it off. With the shipped model."""
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -36,7 +37,7 @@ def test_the_same_alert_on_several_machines_at_once_is_clustered_into_one_incide
     second = list(incident.members.values())[1]
     assert second.why.reason == JoinReason.CLUSTER and second.why.rule == "model"
     assert settings.cluster_threshold <= second.why.score <= 1.0
-    assert second.why.detail.startswith(f"score {second.why.score:.2f} with {incident.id}; weighed most: ")
+    assert re.match(rf"score 0\.\d\d with {incident.id}; weighed most: \w+ [+-]\d+\.\d\d, ", second.why.detail)
     assert scenario.engine.cluster_decisions == {ClusterDecisionKind.JOINED: 1, ClusterDecisionKind.NEW_INCIDENT: 1}
     joined = [e for e in incident.timeline if e.kind == "alert_joined"][1]
     assert joined.detail["reason"] == "cluster" and joined.detail["score"] == second.why.score

@@ -62,9 +62,9 @@ def _keys(where: Topology, alertname: str) -> list[tuple]:
 
 
 class OnlineClusterer:
-    def __init__(self, weights: ContentWeights, score: Callable[[tuple[float, ...]], tuple[float, list]] | None,
+    def __init__(self, weights: ContentWeights, score: Callable[..., tuple[float, list]] | None,
                  threshold: float, horizon: timedelta, associations: Mapping[str, Mapping[str, float]] | None = None):
-        """`score(pair features) -> (probability, contributions)` is the learned pair scorer
+        """`score(pair features, explain=False) -> (probability, contributions)` is the learned pair scorer
         (`LearnedModel.pair_probability`; training collects candidates without one)."""
         self.weights = weights
         self.score = score
@@ -128,13 +128,16 @@ class OnlineClusterer:
     def best(self, labels: Mapping[str, str], annotations: Mapping[str, str], services: tuple[str, ...],
              now: datetime, is_open: Callable[[str], bool]) -> ClusterDecision | None:
         """The incident this alert most likely belongs to, if the pair scorer is sure enough."""
-        best: ClusterDecision | None = None
+        best: tuple[float, str, tuple[float, ...]] | None = None
         for incident_id, features in self.candidates(labels, annotations, services, now, is_open):
-            score, contributions = self.score(features)
-            if score >= self.threshold and (best is None or score > best.score):
-                top = sorted(contributions, key=lambda item: -item[1])[:3]
-                best = ClusterDecision(incident_id, score, tuple((name, round(c, 2)) for name, c in top))
-        return best
+            score, _ = self.score(features)
+            if score >= self.threshold and (best is None or score > best[0]):
+                best = score, incident_id, features
+        if best is None:
+            return None
+        score, incident_id, features = best
+        top = sorted(self.score(features, True)[1], key=lambda item: -item[1])[:3]
+        return ClusterDecision(incident_id, score, tuple((name, round(c, 2)) for name, c in top))
 
     def candidates(self, labels: Mapping[str, str], annotations: Mapping[str, str], services: tuple[str, ...],
                    now: datetime, is_open: Callable[[str], bool]) -> Iterator[tuple[str, tuple[float, ...]]]:

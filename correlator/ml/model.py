@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from correlator.ml.features import ContentWeights, bucket_of
 
@@ -34,6 +35,41 @@ PAIR_FEATURES = ("content", "same_host", "other_host", "same_namespace", "other_
 class Prediction:
     label: str
     confidence: float
+
+
+PAIR_DEGREE = 1
+
+
+def pair_pipeline(seed: int) -> Pipeline:
+    """The pair scorer: a logistic regression over the pair features and their pairwise products
+    (the same alert name *at once*, another host *and* similar content...), standardised so that
+    the coefficients compare."""
+    return Pipeline([("terms", PolynomialFeatures(PAIR_DEGREE, include_bias=False)), ("scale", StandardScaler()),
+                     ("model", LogisticRegression(C=1.0, max_iter=5000, random_state=seed))])
+
+
+class PairScorer:
+    """`pair_pipeline`'s predict_proba for one candidate, in Python, with each term's exact
+    contribution to the log-odds against the average training pair (tests check it against
+    scikit-learn)."""
+
+    def __init__(self, pipeline: Pipeline):
+        terms, scale, model = (pipeline.named_steps[name] for name in ("terms", "scale", "model"))
+        self._powers = [tuple(int(p) for p in row) for row in terms.powers_]
+        self._names = ["×".join(f"{PAIR_FEATURES[i]}" + ("²" if p == 2 else "") for i, p in enumerate(row) if p)
+                       for row in self._powers]
+        self._factors = [[i for i, p in enumerate(row) for _ in range(p)] for row in self._powers]
+        self._mean = scale.mean_.tolist()
+        self._weight = (model.coef_[0] / scale.scale_).tolist()
+        self._intercept = float(model.intercept_[0])
+
+    def probability(self, features: tuple[float, ...], explain: bool = False) -> tuple[float, list[tuple[str, float]]]:
+        """(probability, each term's contribution if `explain`: only the winner needs them)."""
+        terms = [weight * ((features[f[0]] * features[f[1]] if len(f) == 2 else features[f[0]]) - mean)
+                 for f, mean, weight in zip(self._factors, self._mean, self._weight)]
+        logit = self._intercept + sum(terms)
+        probability = 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
+        return probability, list(zip(self._names, terms)) if explain else []
 
 
 class LinearTextClassifier:
@@ -81,7 +117,7 @@ class LinearTextClassifier:
 @dataclass
 class LearnedModel:
     idf: np.ndarray  # TF-IDF weights of the hashed tokens (TfidfTransformer.idf_)
-    pair: LogisticRegression  # P(alert belongs to incident | PAIR_FEATURES)
+    pair: Pipeline  # P(alert belongs to incident | PAIR_FEATURES): PairScorer's pipeline
     category: Pipeline  # incident document -> root-cause category
     service_area: Pipeline  # incident document -> service area
     associations: dict[str, dict[str, float]] = field(default_factory=dict)  # word -> word -> log-odds ratio
@@ -89,17 +125,12 @@ class LearnedModel:
 
     def __post_init__(self):
         self.weights = ContentWeights(self.idf)
-        self._coef = [float(c) for c in self.pair.coef_[0]]
-        self._intercept = float(self.pair.intercept_[0])
+        self._pair = PairScorer(self.pair)
         self._classifiers = (LinearTextClassifier(self.category), LinearTextClassifier(self.service_area))
         self._predict = lru_cache(maxsize=4096)(self._predict_uncached)
 
-    def pair_probability(self, features: tuple[float, ...]) -> tuple[float, list[tuple[str, float]]]:
-        """The pair scorer's probability, and each feature's contribution to its log-odds (the
-        logistic regression's own arithmetic, in Python: one alert, no matrix overhead)."""
-        contributions = [(name, weight * value) for name, weight, value in zip(PAIR_FEATURES, self._coef, features)]
-        logit = self._intercept + sum(c for _, c in contributions)
-        return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0))), contributions
+    def pair_probability(self, features: tuple[float, ...], explain: bool = False) -> tuple[float, list]:
+        return self._pair.probability(features, explain)
 
     def classify(self, document: str) -> tuple[Prediction, Prediction]:
         """(category, service area) of an incident document, each with its probability."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable
@@ -27,7 +28,7 @@ from sklearn.pipeline import Pipeline
 
 from correlator.ml.clustering import HORIZON, OnlineClusterer
 from correlator.ml.features import ContentWeights, document, incident_document, name_words, vectorizer
-from correlator.ml.model import PAIR_FEATURES, LearnedModel
+from correlator.ml.model import PAIR_FEATURES, LearnedModel, PairScorer, pair_pipeline
 from correlator.rules.schema import Category, ServiceArea
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ def _fit_pair_scorer(incidents, weights: ContentWeights, seed: int, folds: int, 
     """Replays the alerts in time order through the online clusterer's own candidate search, with
     the true incidents as the clusters so far: each candidate is a (features, same incident?)
     example. The name associations are counted over these examples, then fill their feature. The
-    threshold is the one that maximises F1 on held-out folds."""
+    threshold is the one whose online clustering of the same alerts, with the fitted scorer and its
+    own mistakes, agrees best with the true incidents (pairwise F1)."""
     alerts = sorted(((a.startsAt, n, a, incident.id) for incident in incidents for n, a in enumerate(incident.alerts)
                      if a.startsAt is not None), key=lambda item: (item[0], item[3], item[1]))
     clusterer = OnlineClusterer(weights, None, threshold=0.0, horizon=HORIZON)
@@ -107,16 +109,38 @@ def _fit_pair_scorer(incidents, weights: ContentWeights, seed: int, folds: int, 
     if len(set(y.tolist())) < 2:
         raise ValueError("the training data gives no candidate pairs of both kinds (same and other incident): "
                          "it needs overlapping incidents with timestamps")
-    scorer = LogisticRegression(C=1.0, max_iter=1000, random_state=seed)
+    scorer = pair_pipeline(seed)
     held_out = cross_val_predict(scorer, X, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
                                  method="predict_proba")[:, 1]
-    thresholds = np.linspace(0.2, 0.8, 25)
-    scores = [f1_score(y, held_out >= t) for t in thresholds]
-    best = int(np.argmax(scores))
+    scorer.fit(X, y)
+    probability = PairScorer(scorer).probability
+    thresholds = [round(float(t), 3) for t in np.linspace(0.1, 0.7, 13)]
+    clustering_f1 = [_clustering_f1(alerts, weights, probability, associations, t) for t in thresholds]
+    best = int(np.argmax(clustering_f1))
     report.metrics["pair"] = {"examples": int(len(y)), "positives": int(y.sum()),
                               "cv_roc_auc": round(float(roc_auc_score(y, held_out)), 4),
-                              "cv_f1_at_threshold": round(float(scores[best]), 4)}
-    return scorer.fit(X, y), round(float(thresholds[best]), 3), associations
+                              "cv_f1_at_threshold": round(float(f1_score(y, held_out >= thresholds[best])), 4),
+                              "clustering_pairwise_f1": round(clustering_f1[best], 4)}
+    return scorer, thresholds[best], associations
+
+
+def _clustering_f1(alerts, weights: ContentWeights, probability, associations, threshold: float) -> float:
+    """Pairwise F1 of the online clusterer alone (no rules) on the training alerts."""
+    clusterer = OnlineClusterer(weights, probability, threshold, HORIZON, associations)
+    placed, opened = [], 0
+    for starts_at, _, alert, truth in alerts:
+        decision = clusterer.best(alert.labels, alert.annotations, (), starts_at, lambda _: True)
+        if decision is None:
+            opened += 1
+            cluster = f"c{opened}"
+        else:
+            cluster = decision.incident_id
+        clusterer.observe(cluster, alert.labels, alert.annotations, (), starts_at)
+        placed.append((truth, cluster))
+    pairs = lambda counts: sum(n * (n - 1) // 2 for n in counts.values())  # noqa: E731
+    both = pairs(Counter(placed))
+    predicted, true = pairs(Counter(c for _, c in placed)), pairs(Counter(t for t, _ in placed))
+    return 2 * both / (predicted + true) if predicted + true else 0.0
 
 
 def _associations(words, same, min_examples: int = 5) -> dict[str, dict[str, float]]:
