@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from sklearn.preprocessing import StandardScaler
 
 from correlator.ml.features import ContentWeights, bucket_of
 
@@ -37,39 +37,30 @@ class Prediction:
     confidence: float
 
 
-PAIR_DEGREE = 1
-
-
 def pair_pipeline(seed: int) -> Pipeline:
-    """The pair scorer: a logistic regression over the pair features and their pairwise products
-    (the same alert name *at once*, another host *and* similar content...), standardised so that
-    the coefficients compare."""
-    return Pipeline([("terms", PolynomialFeatures(PAIR_DEGREE, include_bias=False)), ("scale", StandardScaler()),
-                     ("model", LogisticRegression(C=1.0, max_iter=5000, random_state=seed))])
+    """The pair scorer: a logistic regression over the standardised pair features, so that its
+    coefficients compare and each feature's contribution is measured against the average pair."""
+    return Pipeline([("scale", StandardScaler()), ("model", LogisticRegression(C=1.0, max_iter=5000,
+                                                                                random_state=seed))])
 
 
 class PairScorer:
-    """`pair_pipeline`'s predict_proba for one candidate, in Python, with each term's exact
+    """`pair_pipeline`'s predict_proba for one candidate, in Python, with each feature's exact
     contribution to the log-odds against the average training pair (tests check it against
     scikit-learn)."""
 
     def __init__(self, pipeline: Pipeline):
-        terms, scale, model = (pipeline.named_steps[name] for name in ("terms", "scale", "model"))
-        self._powers = [tuple(int(p) for p in row) for row in terms.powers_]
-        self._names = ["×".join(f"{PAIR_FEATURES[i]}" + ("²" if p == 2 else "") for i, p in enumerate(row) if p)
-                       for row in self._powers]
-        self._factors = [[i for i, p in enumerate(row) for _ in range(p)] for row in self._powers]
+        scale, model = pipeline.named_steps["scale"], pipeline.named_steps["model"]
         self._mean = scale.mean_.tolist()
         self._weight = (model.coef_[0] / scale.scale_).tolist()
         self._intercept = float(model.intercept_[0])
 
     def probability(self, features: tuple[float, ...], explain: bool = False) -> tuple[float, list[tuple[str, float]]]:
-        """(probability, each term's contribution if `explain`: only the winner needs them)."""
-        terms = [weight * ((features[f[0]] * features[f[1]] if len(f) == 2 else features[f[0]]) - mean)
-                 for f, mean, weight in zip(self._factors, self._mean, self._weight)]
+        """(probability, each feature's contribution if `explain`: only the winner needs them)."""
+        terms = [weight * (value - mean) for value, mean, weight in zip(features, self._mean, self._weight)]
         logit = self._intercept + sum(terms)
         probability = 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
-        return probability, list(zip(self._names, terms)) if explain else []
+        return probability, list(zip(PAIR_FEATURES, terms)) if explain else []
 
 
 class LinearTextClassifier:
