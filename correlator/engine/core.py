@@ -14,15 +14,15 @@ For each alert, the stages run in this order (the one place it is written down):
    then, for the incident it joined: title, services, classify (rules, then the model), prioritise,
    assign, escalation timer.
 
-`advance(now)` fires the timers that are due: auto-resolve after the hold, escalation when not
-acknowledged in time, close after resolution. Nothing here reads the wall clock.
+`advance(now)` fires the timers that are due (engine/timers.py): auto-resolve after the hold,
+escalation when not acknowledged in time, close after resolution. Nothing here reads the wall
+clock.
 """
 
 from __future__ import annotations
 
 import enum
-import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from correlator.domain import Alert, AlertStatus
@@ -31,14 +31,12 @@ from correlator.engine.derivation import Facts, absorb, derive
 from correlator.engine.model import (Explanation, Incident, IncidentState, JoinReason, Member, Problem,
                                      TRANSITIONS)
 from correlator.engine.operations import OperatorActions
+from correlator.engine.timers import ENGINE, Timer, Timers
 from correlator.engine.problems import ProblemTracker
 from correlator.ml.clustering import HORIZON, OnlineClusterer
 from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet
 from correlator.rules.matchers import matches_all
-
-ENGINE = "correlator"
-
 
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
@@ -80,16 +78,7 @@ class _Episode:
     incident_id: str | None  # None: recorded without incident (maintenance)
 
 
-@dataclass(order=True, slots=True)
-class _Timer:
-    due: datetime
-    sequence: int
-    kind: str = field(compare=False)
-    incident_id: str = field(compare=False)
-    detail: tuple = field(compare=False, default=())
-
-
-class Engine(OperatorActions):
+class Engine(OperatorActions, Timers):
     def __init__(self, rules: RuleSet, settings: EngineSettings = EngineSettings(), keep_closed: bool = True,
                  model: LearnedModel | None = None):
         """`keep_closed=False` (the daemon): closed incidents leave `incidents` once the caller has
@@ -115,7 +104,7 @@ class Engine(OperatorActions):
         self._by_service: dict[str, str] = {}
         self._sources: dict[tuple[str, tuple[str, ...]], dict[tuple[str, datetime], str]] = {}
         self._source_of: dict[tuple[str, datetime], list[tuple[str, tuple[str, ...]]]] = {}
-        self._timers: list[_Timer] = []
+        self._timers: list[Timer] = []
         self._timer_sequence = 0
         self._incident_sequence = 0
         self._facts: dict[str, Facts] = {}  # per incident: what its derived fields are computed from
@@ -161,16 +150,6 @@ class Engine(OperatorActions):
         changed.add(incident.id)
         if alert.status is AlertStatus.RESOLVED:  # first seen already resolved: it fired, then ended
             changed |= self._resolve_member(key, alert, self._episodes[key], now)
-        return changed
-
-    def advance(self, now: datetime) -> set[str]:
-        """Fire every timer due at `now`."""
-        changed: set[str] = set()
-        while self._timers and self._timers[0].due <= now:
-            timer = heapq.heappop(self._timers)
-            incident = self.incidents.get(timer.incident_id)
-            if incident is not None and getattr(self, f"_on_{timer.kind}")(incident, timer):
-                changed.add(incident.id)
         return changed
 
     def reload(self, rules: RuleSet) -> None:
@@ -367,7 +346,7 @@ class Engine(OperatorActions):
                   self.settings.low_confidence):
             self._schedule_escalation(incident, facts)
 
-    # -- resolution, timers --------------------------------------------------------------------
+    # -- resolution ----------------------------------------------------------------------------
 
     def _resolve_member(self, key, alert: Alert, episode: _Episode, now: datetime) -> set[str]:
         episode.status = AlertStatus.RESOLVED
@@ -391,47 +370,6 @@ class Engine(OperatorActions):
             sources.pop(key, None)
             if not sources:
                 del self._sources[source]
-
-    def _add_timer(self, due: datetime, kind: str, incident_id: str, *detail) -> None:
-        self._timer_sequence += 1
-        heapq.heappush(self._timers, _Timer(due, self._timer_sequence, kind, incident_id, detail))
-
-    def _on_auto_resolve(self, incident: Incident, timer: _Timer) -> bool:
-        if not incident.active or incident.firing:
-            return False  # something re-fired meanwhile, or an operator resolved it
-        self._transition(incident, IncidentState.RESOLVED, timer.due, ENGINE,
-                         detail="all alerts resolved and the hold time passed")
-        return True
-
-    def _on_close(self, incident: Incident, timer: _Timer) -> bool:
-        if incident.state is not IncidentState.RESOLVED or incident.resolved_at + self.settings.close_after > timer.due:
-            return False
-        self._transition(incident, IncidentState.CLOSED, timer.due, ENGINE, detail="resolved long enough")
-        self._forget(incident)
-        self._closed.append(incident.id)
-        return True
-
-    def _schedule_escalation(self, incident: Incident, facts: Facts) -> None:
-        for index in sorted(facts.escalations):
-            rule = self.rules.escalations[index]
-            if incident.priority in rule.after:
-                due = incident.opened_at + timedelta(seconds=rule.after[incident.priority])
-                self._add_timer(due, "escalate", incident.id, rule.name, rule.to_team, incident.priority)
-                return
-
-    def _on_escalate(self, incident: Incident, timer: _Timer) -> bool:
-        rule, team, priority = timer.detail
-        if incident.state is not IncidentState.OPEN or incident.priority != priority:
-            return False  # acknowledged (or reprioritised: a newer timer applies)
-        self._transition(incident, IncidentState.ESCALATED, timer.due, ENGINE, rule=rule,
-                         detail=f"not acknowledged within the {priority} escalation time")
-        if team:
-            incident.team = team
-        else:
-            incident.tier += 1
-        incident.assignment = Explanation("escalated", rule, detail=f"team={incident.team}, tier={incident.tier}")
-        incident.record(timer.due, "assigned", team=incident.team, tier=incident.tier, rule=rule)
-        return True
 
     def _transition(self, incident: Incident, state: IncidentState, now: datetime, actor: str,
                     kind: str | None = None, **detail) -> None:
@@ -491,5 +429,3 @@ class Engine(OperatorActions):
         self._transition(incident, IncidentState.CLOSED, now, actor, reason=reason)
         self._forget(incident)
         self._closed.append(incident.id)
-
-    # -- problems ------------------------------------------------------------------------------
