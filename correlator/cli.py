@@ -166,7 +166,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     log.info(f"correlator {__version__} starting", extra={
         "config": str(path) if path else "built-in defaults", "rules": str(config.rules_dir),
-        "model": str(config.model_dir) if model is not None else "off", "data_dir": str(config.data_dir)})
+        "model": str(config.model_dir) if model is not None else "off", "data_dir": str(config.data_dir),
+        **({"model_trained": model.manifest.get("created", "?"),
+            "cluster_threshold": config.engine_settings(model).cluster_threshold} if model is not None else {})})
     try:
         import uvloop
         loop = uvloop.new_event_loop()
