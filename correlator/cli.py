@@ -137,6 +137,22 @@ def tune_runtime() -> None:
     sys.setswitchinterval(0.001)
 
 
+class StartError(Exception):
+    """What keeps a command from starting; main prints it and exits 2."""
+
+
+def _rules_and_model(config: Config):
+    """The rules and the model (None when ml.enabled is false) that `serve` and `replay` run with."""
+    from correlator.ml.artifact import ModelError
+    from correlator.rules.loader import RuleErrors, load_rules
+    try:
+        return load_rules(config.rules_dir), config.load_model()
+    except RuleErrors as failure:
+        raise StartError(f"the rules in {config.rules_dir} do not load:\n{failure}") from None
+    except ModelError as error:
+        raise StartError(str(error)) from None
+
+
 def _load(args: argparse.Namespace) -> tuple[Config, Path | None]:
     config, path = load_config(args.config)
     return _with_flags(config, args), path
@@ -147,23 +163,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     from correlator import logs
     from correlator.app import make_app
-    from correlator.ml.artifact import ModelError
-    from correlator.rules.loader import RuleErrors, load_rules
 
     config, path = _load(args)
     check_exposure(config)
     tune_runtime()
     logs.configure(config.log.format, config.log.level)
-    try:
-        rules = load_rules(config.rules_dir)
-    except RuleErrors as failure:
-        print(f"correlator: the rules in {config.rules_dir} do not load:\n{failure}", file=sys.stderr)
-        return 2
-    try:
-        model = config.load_model()
-    except ModelError as error:
-        print(f"correlator: {error}", file=sys.stderr)
-        return 2
+    rules, model = _rules_and_model(config)
     log.info(f"correlator {__version__} starting", extra={
         "config": str(path) if path else "built-in defaults", "rules": str(config.rules_dir),
         "model": str(config.model_dir) if model is not None else "off", "data_dir": str(config.data_dir),
@@ -222,21 +227,10 @@ def _replay(args: argparse.Namespace) -> int:
     from correlator.engine.core import Engine
     from correlator.engine.views import incident_summary
     from correlator.ingest.sources import parsers
-    from correlator.ml.artifact import ModelError
     from correlator.replay import BadLine, replay
-    from correlator.rules.loader import RuleErrors, load_rules
 
     config, _ = _load(args)
-    try:
-        rules = load_rules(config.rules_dir)
-    except RuleErrors as failure:
-        print(failure, file=sys.stderr)
-        return 1
-    try:
-        model = config.load_model()
-    except ModelError as error:
-        print(f"correlator: {error}", file=sys.stderr)
-        return 2
+    rules, model = _rules_and_model(config)
     tune_runtime()
     engine = Engine(rules, config.engine_settings(model), model=model)
     try:
@@ -268,6 +262,6 @@ def main(argv: list[str] | None = None) -> int:
             return run_ml_command(args, _load)
         print(f"correlator {__version__}")
         return 0
-    except ConfigError as error:
+    except (ConfigError, StartError) as error:
         print(f"correlator: {error}", file=sys.stderr)
         return 2

@@ -70,3 +70,12 @@ async def test_serve_record_writes_what_replay_reads(app_factory, tmp_path):
     assert lines[0]["body"]["groupKey"] == '{}:{alertname="HighCPU", cluster="prod-eu"}'
     code, incidents = replay(tmp_path, recording)
     assert code == 0 and len(incidents) == 1 and len(incidents[0]["fingerprints"]) == 4
+
+
+def test_replay_with_rules_that_do_not_load_says_so(tmp_path, capsys):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "broken.yaml").write_text("version: 1\nrules:\n  - {name: x, kind: group}\n")
+    code, _ = replay(tmp_path, CAPTURES / "recording.jsonl", "--rules", str(rules))
+    assert code == 2
+    assert f"the rules in {rules} do not load" in capsys.readouterr().err
