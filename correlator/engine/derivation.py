@@ -17,6 +17,7 @@ from correlator.rules.schema import Category, ServiceArea
 
 
 PLACES = 3  # enough to tell one, two, and many places affected
+CLASSIFIED = (("category", Category), ("service_area", ServiceArea))  # in the model's prediction order
 
 
 @dataclass(slots=True)
@@ -97,8 +98,7 @@ def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, m
     if model is not None and None in values.values():
         if facts.prediction is None:
             facts.prediction = model.classify(incident_document(list(facts.documents.values())))
-        for (name, kind), prediction in zip(((("category", Category), ("service_area", ServiceArea))),
-                                            facts.prediction):
+        for (name, kind), prediction in zip(CLASSIFIED, facts.prediction):
             if values[name] is None:
                 values[name], confidence[name] = kind(prediction.label), round(prediction.confidence, 3)
     category, area = values["category"], values["service_area"]
