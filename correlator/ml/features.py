@@ -128,7 +128,6 @@ class ContentWeights:
 
     def __init__(self, idf: np.ndarray):
         self._idf = idf.tolist()
-        self._unseen = max(self._idf) if self._idf else 1.0
         self._bucket: dict[str, int] = {}
 
     def vector(self, labels: Mapping[str, str], annotations: Mapping[str, str]) -> dict[int, float]:

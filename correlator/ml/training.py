@@ -182,7 +182,7 @@ def _fit_classifier(incidents, name: str, seed: int, folds: int, report: Trainin
     classes, counts = np.unique(labels, return_counts=True)
     if len(classes) < 2:
         raise ValueError(f"{name}: the training data has fewer than two labels ({', '.join(classes) or 'none'})")
-    cv = StratifiedKFold(min(folds, int(counts.min())) if counts.min() >= 2 else 2, shuffle=True, random_state=seed)
+    cv = StratifiedKFold(max(2, min(folds, int(counts.min()))), shuffle=True, random_state=seed)
     predicted = cross_val_predict(classifier_pipeline(seed), texts, labels, cv=cv)
     report.metrics[name] = {"examples": len(labels), "classes": {str(c): int(n) for c, n in zip(classes, counts)},
                             "cv_accuracy": round(float(accuracy_score(labels, predicted)), 4),
