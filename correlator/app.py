@@ -151,6 +151,9 @@ async def _store(app: web.Application):
                             model=model)
     await asyncio.to_thread(writer.start)
     await service.start()
+    metrics.gauge("correlator_engine_lag_seconds",
+                  "Age of the oldest stored notification the engine has not processed (0: none).",
+                  service.lag_seconds)
     metrics.gauge("correlator_store_pending_alerts", "Alerts received and waiting for their commit.",
                   lambda: writer.pending_alerts)
     metrics.gauge("correlator_flapping_alerts", "Alerts (fingerprints) flapping now.", lambda: len(flaps.flapping))

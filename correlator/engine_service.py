@@ -1,35 +1,41 @@
 """The engine in the daemon: a thin async shell around the pure core.
 
 It feeds the engine the stored raw notifications in id order (the same input as `replay`, with the
-same receive times), saves what each step changed together with the watermark it reached (one
-transaction), and applies operator actions between steps. At start it restores the engine from the
-store, so after a crash it resumes from what was durably processed: no notification is applied
-twice and no incident is duplicated."""
+same receive times), in steps of bounded work, saves what each step changed together with the
+position it reached (one transaction), and applies operator actions between steps. At start it
+restores the engine from the store, so after a crash it resumes from what was durably processed:
+no alert is applied twice and no incident is duplicated.
+
+A failed step is counted, logged once per failure episode and retried after a backoff. What the
+retry does depends on where the step failed (StepStage): a refused save is saved again as is, a
+failure inside the engine rebuilds it from the store first, a failed read just reads again."""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine as DatabaseEngine
 
-from correlator.engine.core import Engine, EngineSettings
-from correlator.ingest.errors import PayloadError
+from correlator.engine.core import ClusterDecisionKind, Engine, EngineSettings, Outcome, TransitionError
+from correlator.engine.operations import InvalidAction, UnknownIncident
+from correlator.engine_feed import Batch, NotificationFeed
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser
 from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet, load_rules
 from correlator.store.incidents import IncidentRepository, Progress
-from correlator.store.schema import from_us, notifications
 
 log = logging.getLogger(__name__)
 
-# A step ends after this many notifications or alerts, whichever comes first: it bounds the step's
-# transaction, during which SQLite's single writer lock keeps ingest waiting.
+# A step ends after this many notifications or alerts, whichever comes first (inside a notification
+# if need be): it bounds the engine lock, which rule reloads and operator actions wait for, and the
+# step's transaction, during which SQLite's single writer lock keeps ingest waiting.
 STEP_NOTIFICATIONS = 500
 STEP_ALERTS = 500
 TICK_SECONDS = 1.0  # timers (auto-resolve, escalation) are checked at least this often
@@ -37,6 +43,50 @@ TICK_SECONDS = 1.0  # timers (auto-resolve, escalation) are checked at least thi
 # most this share of each tick and catches up when the storm is over. Nothing is lost meanwhile:
 # the notifications are stored, and incidents only lag.
 BUSY_SHARE = 0.25
+# After a failed step the next attempt waits this long, doubling with each failure up to the cap.
+RETRY_FIRST_SECONDS = 1.0
+RETRY_MAX_SECONDS = 30.0
+# The errors an operator action raises after checking, before it changes anything.
+REFUSALS = (UnknownIncident, TransitionError, InvalidAction)
+
+
+class StepStage(enum.StrEnum):
+    """Where a step failed (the label of correlator_engine_step_failures_total)."""
+
+    READ = "read"  # reading or parsing notifications: nothing changed, the next attempt reads again
+    PROCESS = "process"  # inside the engine: memory is partly changed, the next attempt rebuilds it
+    SAVE = "save"  # the store refused the save: memory holds what to save, the next attempt saves it
+    RESTORE = "restore"  # rebuilding from the store failed: the next attempt rebuilds again
+
+
+@dataclass(frozen=True)
+class EngineCounts:
+    """Alerts processed by outcome and clustering decisions: an engine's totals, or what it counted
+    between two of them. Metrics take differences, so they survive the engine being rebuilt (its
+    totals restart from 0)."""
+
+    outcomes: dict[Outcome, int]
+    decisions: dict[ClusterDecisionKind, int]
+
+    @classmethod
+    def of(cls, engine: Engine) -> EngineCounts:
+        return cls(dict(engine.outcomes), dict(engine.cluster_decisions))
+
+    def __sub__(self, earlier: EngineCounts) -> EngineCounts:
+        return EngineCounts({k: v - earlier.outcomes.get(k, 0) for k, v in self.outcomes.items()},
+                            {k: v - earlier.decisions.get(k, 0) for k, v in self.decisions.items()})
+
+
+class StepFailed(Exception):
+    def __init__(self, stage: StepStage, cause: BaseException):
+        super().__init__(f"engine step failed ({stage}): {cause!r}")
+        self.stage = stage
+        self.__cause__ = cause
+
+
+class ActionNotSaved(Exception):
+    """The store did not save an operator action; the engine is rebuilt from the store before
+    anything uses it again, so the action is nowhere."""
 
 
 class EngineService:
@@ -44,73 +94,106 @@ class EngineService:
                  parsers: dict[str, Parser], policy: IngestPolicy, clock: Callable[[], datetime] | None = None,
                  ingest_busy: Callable[[], bool] = lambda: False,
                  run_write: Callable[[Callable[[], object]], object] = lambda job: job(), observer=None,
-                 model: LearnedModel | None = None):
+                 model: LearnedModel | None = None, step_alerts: int = STEP_ALERTS):
         """`run_write` runs a save where the store wants writes (the group-commit writer's thread);
         `ingest_busy` says whether requests are waiting for a commit; `observer` (IncidentMetrics)
-        sees what each step saved."""
+        sees what each step saved and counts failed steps."""
         self.repository = IncidentRepository(database)
         self.engine = Engine(rules, settings, keep_closed=False, model=model)
-        self.progress = Progress()
-        self._database = database
-        self._parsers = parsers
-        self._policy = policy
+        self.progress = Progress()  # what the store holds
+        self._position = (0, 0)  # (watermark, alert offset) the engine in memory has reached
+        self._unsaved: set[str] = set()  # incidents changed in memory since the last save
+        self._save_pending = False  # a save failed: the next attempt saves again
+        self._dirty = False  # memory holds changes no save describes: rebuild before using it
+        self._counted = EngineCounts.of(self.engine)  # the engine's totals at the last save
+        self._feed = NotificationFeed(database, parsers, policy, step_alerts, STEP_NOTIFICATIONS)
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._ingest_busy = ingest_busy
         self._run_write = run_write
         self._observer = observer
-        self._lag = 0.0
+        # The oldest unprocessed notification as of the last read, and the first commit notified
+        # since: the lag is the age of the older one, failing steps or not.
+        self._backlog_since: datetime | None = None
+        self._notified_since: datetime | None = None
+        self._failing_since: float | None = None  # monotonic start of the current failure episode
+        self._failed_attempts = 0
         self._wakeup = asyncio.Event()
+        self._stop = asyncio.Event()
         self._lock = asyncio.Lock()  # one step or action at a time: the engine has one owner
         self._task: asyncio.Task | None = None
-        self._stopping = False
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._restore)
+        await asyncio.to_thread(self._restore, self.engine)
         self._task = asyncio.create_task(self._run(), name="engine")
 
     async def stop(self) -> None:
         """Stop after the step in progress (if any) has finished its transaction."""
-        self._stopping = True
+        self._stop.set()
         self._wakeup.set()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def reload(self, directory) -> RuleSet:
         """Load the rules of `directory` and put them in force; raises RuleErrors (and keeps the
-        rules in force) when any file is invalid."""
+        rules in force) when any file is invalid. Waits for at most the step in progress."""
         rules = await asyncio.to_thread(load_rules, directory)
         async with self._lock:
-            self.engine.reload(rules)
+            await asyncio.to_thread(self.engine.reload, rules)
         return rules
 
     def notify(self) -> None:
         """New notifications were committed (called on the event loop)."""
+        if self._notified_since is None:
+            self._notified_since = self._clock()
         self._wakeup.set()
 
-    async def run_step(self) -> bool:
-        """Process the next step of what is pending; returns whether more is pending."""
-        async with self._lock:
-            return await asyncio.to_thread(self._step)
+    def lag_seconds(self) -> float:
+        """Age of the oldest stored notification the engine has not processed (0: none)."""
+        known = [t for t in (self._backlog_since, self._notified_since) if t is not None]
+        return max(0.0, (self._clock() - min(known)).total_seconds()) if known else 0.0
 
-    async def apply(self, action: Callable[[Engine, datetime], set[str]]):
-        """Run an operator action on the engine between steps, and save what it changed."""
+    def retry_delay(self) -> float:
+        """How long to wait before the next attempt (0: not failing)."""
+        if not self._failed_attempts:
+            return 0.0
+        return min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (self._failed_attempts - 1))
+
+    async def run_step(self) -> bool:
+        """Process the next batch of what is pending, or recover from a failed step; returns whether
+        more is pending. Raises StepFailed, counted and logged once per failure episode."""
+        try:
+            if self._dirty or self._save_pending:
+                async with self._lock:
+                    completed = await asyncio.to_thread(self._recover)
+                if not completed:
+                    return True  # rebuilt: the failed step runs again next, the episode goes on
+                more = True
+            else:
+                position = self._position
+                batch = await asyncio.to_thread(self._read, position)
+                async with self._lock:
+                    more = await asyncio.to_thread(self._step, batch)
+                if more is None:
+                    return True  # read for a position the engine has left meanwhile: read again
+        except StepFailed as failure:
+            self._failed(failure)
+            raise
+        except Exception as error:  # a bug: the engine's state is unknown, rebuild it from the store
+            self._dirty = True
+            failure = StepFailed(StepStage.PROCESS, error)
+            self._failed(failure)
+            raise failure from error
+        self._succeeded()
+        return more
+
+    async def apply(self, action: Callable[[Engine, datetime], set[str]]) -> set[str]:
+        """Run an operator action on the engine between steps, and save what it changed. Raises
+        what the action refused with (before changing anything), or ActionNotSaved."""
         async with self._lock:
             return await asyncio.to_thread(self._apply, action)
 
-    async def reset(self) -> None:
-        """Throw the in-memory state away and rebuild it from the store (after a failed save)."""
-        async with self._lock:
-            try:
-                await asyncio.to_thread(self._rebuild)
-            except Exception:  # the store is still down: the next tick tries again
-                log.exception("engine restore failed")
-
-    def _rebuild(self) -> None:
-        self._restore(Engine(self.engine.rules, self.engine.settings, keep_closed=False, model=self.engine.model))
-
-    def _restore(self, engine: Engine | None = None) -> None:
-        """Load the engine's state as of the saved watermark; replaces the engine only on success."""
-        engine = engine or self.engine
+    def _restore(self, engine: Engine) -> None:
+        """Load the engine's state as of the saved position; replaces the engine only on success."""
         started = time.perf_counter()
         progress = self.repository.load_progress()
         unclosed = self.repository.load_unclosed()
@@ -118,84 +201,150 @@ class EngineService:
         engine.restore(unclosed, self.repository.load_problems(), self.repository.recent_openings(horizon),
                        progress.incident_sequence, progress.problem_sequence)
         self.engine, self.progress = engine, progress
+        self._position = (progress.watermark, progress.alert_offset)
+        self._unsaved, self._save_pending, self._dirty = set(), False, False
+        self._counted = EngineCounts.of(engine)
         log.info("engine restored", extra={"incidents": len(unclosed), "watermark": progress.watermark,
+                                           "alert_offset": progress.alert_offset,
                                            "seconds": round(time.perf_counter() - started, 3)})
 
-    async def _run(self) -> None:
-        while not self._stopping:
+    def _recover(self) -> bool:
+        """Undo what a failed step or action left: rebuild from the store (returns False), or save
+        again what a refused save left in memory (returns True: the step is complete)."""
+        if self._dirty:
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout=TICK_SECONDS)
-                woken = True
-            except asyncio.TimeoutError:
-                woken = False
-            self._wakeup.clear()
-            if self._stopping:
-                return
-            if woken and self._ingest_busy():
-                continue  # ingest first: the next tick will come
-            started = time.monotonic()
-            try:
-                while await self.run_step() and not self._stopping:
-                    if self._ingest_busy() and time.monotonic() - started > BUSY_SHARE * TICK_SECONDS:
-                        break  # a backlog, but requests are waiting: yield until the next tick
-            except Exception:  # task boundary: the step's changes were not saved
-                log.exception("engine step failed; restoring from the store and retrying")
-                await self.reset()
+                self._restore(Engine(self.engine.rules, self.engine.settings, keep_closed=False,
+                                     model=self.engine.model))
+            except Exception as error:  # the store is still down
+                raise StepFailed(StepStage.RESTORE, error) from error
+            return False
+        self._save()
+        return True
 
-    def _step(self) -> int:
-        with self._database.connect() as connection:
-            rows = connection.execute(
-                select(notifications.c.id, notifications.c.received_at_us, notifications.c.source,
-                       notifications.c.body)
-                .where(notifications.c.id > self.progress.watermark)
-                .order_by(notifications.c.id).limit(STEP_NOTIFICATIONS)).all()
+    def _read(self, position: tuple[int, int]) -> Batch:
+        notified = self._notified_since
+        try:
+            batch = self._feed.read(*position)
+        except Exception as error:
+            raise StepFailed(StepStage.READ, error) from error
+        if self._notified_since is notified:
+            self._notified_since = None  # this read saw that commit
+        self._backlog_since = batch.oldest_received_at
+        return batch
+
+    def _step(self, batch: Batch) -> bool | None:
+        """Process `batch` and save; returns whether more is pending, None when the batch is stale."""
+        if self._dirty or self._save_pending or (batch.watermark, batch.alert_offset) != self._position:
+            return None
         changed: set[str] = set()
-        watermark = self.progress.watermark
-        processed = alerts_seen = 0
-        # The oldest unprocessed notification is the first fetched: its age is the engine's lag.
-        self._lag = max(0.0, (self._clock() - from_us(rows[0].received_at_us)).total_seconds()) if rows else 0.0
-        for row in rows:
-            if alerts_seen >= STEP_ALERTS:
-                break
-            received_at = from_us(row.received_at_us)
-            parse = self._parsers.get(row.source)
-            if parse is None:
-                log.warning("stored notification from a source no longer configured; skipped",
-                            extra={"notification": row.id, "source": row.source})
-            try:
-                alerts = parse(bytes(row.body), received_at, self._policy).alerts if parse else []
-            except PayloadError:  # stored bodies were valid when received; a mapping may have changed since
-                log.warning("stored notification no longer parses", extra={"notification": row.id})
-                alerts = []
-            for alert in alerts:
-                changed |= self.engine.process(alert, received_at)
-            alerts_seen += len(alerts)
-            processed += 1
-            watermark = row.id
-        backlog = processed < len(rows) or len(rows) == STEP_NOTIFICATIONS
-        if not backlog:
-            # No backlog: time may move on to the wall clock (never ahead of unprocessed input).
-            changed |= self.engine.advance(self._clock())
-        if changed or watermark != self.progress.watermark or self.engine.problem_tracker.changed:
-            self._save(changed, watermark)
-        elif self._observer is not None:
-            self._observer.refresh(self.engine, self._lag, watermark)
-        return backlog
+        watermark, offset = self._position
+        self._dirty = True  # until the batch is processed whole
+        try:
+            for chunk in batch.chunks:
+                for alert in chunk.alerts:
+                    changed |= self.engine.process(alert, chunk.received_at)
+                watermark, offset = (chunk.notification, 0) if chunk.complete else (watermark, chunk.end)
+            if not batch.more:
+                # No backlog: time may move on to the wall clock (never ahead of unprocessed input).
+                changed |= self.engine.advance(self._clock())
+        except Exception as error:
+            raise StepFailed(StepStage.PROCESS, error) from error
+        self._dirty = False
+        self._unsaved |= changed
+        self._position = (watermark, offset)
+        self._save()
+        if not batch.more:
+            self._backlog_since = None
+        return batch.more
 
-    def _apply(self, action: Callable[[Engine, datetime], set[str]]):
-        changed = action(self.engine, self._clock())
-        self._save(changed, self.progress.watermark, refresh_metrics=True)
+    def _apply(self, action: Callable[[Engine, datetime], set[str]]) -> set[str]:
+        if self._dirty:
+            self._recover()  # a failed step or action left memory apart from the store
+        self._dirty = True  # until the action returns: it may fail half-way
+        try:
+            changed = action(self.engine, self._clock())
+        except REFUSALS:
+            self._dirty = False  # refused after checking, before changing anything
+            raise
+        self._dirty = False
+        self._unsaved |= changed
+        try:
+            self._save(refresh_metrics=True)
+        except StepFailed as failure:
+            # The action is in memory but not in the store. Merge, split and close move members and
+            # index entries across incidents, so a snapshot of the incidents could not undo every
+            # action; the store can. Rebuilding it is deferred to the next step or action (before
+            # either uses the engine), so this request answers at once and reads see the store.
+            self._dirty = True
+            log.error("operator action not saved; the engine will be rebuilt from the store",
+                      exc_info=failure.__cause__)
+            raise ActionNotSaved(str(failure.__cause__)) from failure
         return changed
 
-    def _save(self, changed: set[str], watermark: int, refresh_metrics: bool = False) -> None:
-        incidents = [self.engine.incidents[i] for i in sorted(changed) if i in self.engine.incidents]
+    def _save(self, refresh_metrics: bool = False) -> None:
+        """Save what changed since the last save with the position reached: one transaction. When
+        the store refuses, memory still holds exactly that (the repository and the engine advance
+        their bookkeeping only after a commit), so the next attempt saves it again, no rebuild."""
+        incidents = [self.engine.incidents[i] for i in sorted(self._unsaved) if i in self.engine.incidents]
         problems = [self.engine.problems[p] for p in sorted(self.engine.problem_tracker.changed)]
-        incident_sequence, problem_sequence = self.engine.sequences
-        progress = Progress(watermark, incident_sequence, problem_sequence)
-        now = self._clock()
-        saved = self._run_write(lambda: self.repository.save(incidents, problems, progress, now))
-        self.progress = progress
-        self.engine.problem_tracker.changed.clear()
+        progress = Progress(*self._position, *self.engine.sequences)
+        if incidents or problems or progress != self.progress:
+            now = self._clock()
+            try:
+                saved = self._run_write(lambda: self.repository.save(incidents, problems, progress, now))
+            except Exception as error:
+                self._save_pending = True
+                raise StepFailed(StepStage.SAVE, error) from error
+            self.progress, self._unsaved, self._save_pending = progress, set(), False
+            self.engine.problem_tracker.changed.clear()
+            self.engine.release_closed()
+        else:
+            saved = []
         if self._observer is not None:
-            self._observer.observe(saved, self.engine, self._lag, watermark, refresh_metrics)
-        self.engine.release_closed()
+            counts = EngineCounts.of(self.engine)
+            self._observer.observe(saved, self.engine, counts - self._counted, refresh_metrics)
+            self._counted = counts
+
+    def _failed(self, failure: StepFailed) -> None:
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+            log.error("engine step failed; retrying with backoff (logged again when it recovers)",
+                      exc_info=failure.__cause__, extra={"stage": str(failure.stage)})
+        self._failed_attempts += 1
+        if self._observer is not None:
+            self._observer.step_failed(failure.stage)
+
+    def _succeeded(self) -> None:
+        if self._failing_since is not None:
+            log.warning("engine step recovered", extra={
+                "failed_attempts": self._failed_attempts,
+                "seconds": round(time.monotonic() - self._failing_since, 3)})
+        self._failing_since, self._failed_attempts = None, 0
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            delay = self.retry_delay()
+            if delay:  # failing: wait out the backoff; new notifications do not cut it short
+                await _wait(self._stop, delay)
+            elif await _wait(self._wakeup, TICK_SECONDS) and self._ingest_busy():
+                self._wakeup.clear()
+                continue  # ingest first: the next tick will come
+            self._wakeup.clear()
+            if self._stop.is_set():
+                return
+            started = time.monotonic()
+            try:
+                while await self.run_step() and not self._stop.is_set():
+                    if self._ingest_busy() and time.monotonic() - started > BUSY_SHARE * TICK_SECONDS:
+                        break  # a backlog, but requests are waiting: yield until the next tick
+            except StepFailed:
+                pass  # counted and logged by run_step; the next round backs off
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for `event` at most `seconds`; returns whether it was set."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout=seconds)
+        return True
+    except asyncio.TimeoutError:
+        return False

@@ -1,12 +1,13 @@
 """Incident metrics, read off what each engine step saved: counters and histograms from the new
-timeline events, gauges from a snapshot of the engine's state taken in the engine thread. The
-collector only reads that snapshot: no I/O and no engine access at scrape time."""
+timeline events and from what the engine counted since the last save, gauges from a snapshot of
+the engine's state taken in the engine thread. The collector only reads that snapshot: no I/O and
+no engine access at scrape time."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter as Tally
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -15,6 +16,7 @@ from prometheus_client.registry import Collector
 from correlator.config import SlaConfig
 from correlator.engine.core import ClusterDecisionKind, Engine, Outcome
 from correlator.engine.model import ACTIVE_STATES, Incident, TimelineEvent
+from correlator.engine_service import EngineCounts, StepStage
 from correlator.metrics import Metrics
 from correlator.rules.schema import Category
 
@@ -29,9 +31,6 @@ RESPONSE_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200,
 class EngineSnapshot:
     open_incidents: dict[tuple[str, str, str, str], int] = field(default_factory=dict)  # (priority, category, team, status)
     problems_open: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
-    lag_seconds: float = 0.0
-    watermark: int = 0
 
 
 class _SnapshotCollector(Collector):
@@ -47,15 +46,11 @@ class _SnapshotCollector(Collector):
             open_incidents.add_metric([priority, category, team, status], count)
         yield open_incidents
         yield GaugeMetricFamily("correlator_problems_open", "Problem records open.", value=snapshot.problems_open)
-        processed = snapshot.outcomes
-        new, opened = processed.get(Outcome.NEW, 0), self._observer.opened_since_start
+        new, opened = self._observer.new_since_start, self._observer.opened_since_start
         yield GaugeMetricFamily(
             "correlator_alert_reduction_ratio",
             "New alert episodes per incident opened since start: how many pages one incident saves.",
             value=new / opened if opened else 0.0)
-        yield GaugeMetricFamily("correlator_engine_lag_seconds",
-                                "Age of the oldest stored notification the engine has not processed (0: none).",
-                                value=snapshot.lag_seconds)
 
 
 class IncidentMetrics:
@@ -64,6 +59,7 @@ class IncidentMetrics:
         self._sla = sla
         self.snapshot = EngineSnapshot()
         self.opened_since_start = 0
+        self.new_since_start = 0
         self.engine_alerts = Counter(
             "correlator_engine_alerts_total", "Alerts processed by the engine, by outcome (new episode, repeat "
             "snapshot absorbed, resolution, maintenance).", ["outcome"], registry=registry)
@@ -118,15 +114,19 @@ class IncidentMetrics:
             self.acknowledge_time.labels(priority)
             self.resolve_time.labels(priority)
             self.escalated.labels(priority)
-        self._outcomes_seen: dict[str, int] = {}
-        self._decisions_seen: dict[str, int] = {}
+        self.step_failures = Counter(
+            "correlator_engine_step_failures_total", "Engine steps that failed, by stage (read, process, save, "
+            "restore); each is retried after a backoff.", ["stage"], registry=registry)
+        for stage in StepStage:
+            self.step_failures.labels(stage.value)
         self._next_snapshot = 0.0
         registry.register(_SnapshotCollector(self))
 
-    def observe(self, saved: list[tuple[Incident, list[TimelineEvent]]], engine: Engine, lag: float,
-                watermark: int, refresh: bool = False) -> None:
-        """After a step was saved (in the engine thread): count what happened, refresh the snapshot
-        (at most once a second, or now with `refresh`: after an operator action)."""
+    def observe(self, saved: list[tuple[Incident, list[TimelineEvent]]], engine: Engine, counts: EngineCounts,
+                refresh: bool = False) -> None:
+        """After a step was saved (in the engine thread): count what happened (`counts`: what the
+        engine counted since the last save), refresh the snapshot (at most once a second, or now
+        with `refresh`: after an operator action)."""
         for incident, events in saved:
             labels = (incident.priority.value, incident.category.value if incident.category else "none")
             for event in events:
@@ -151,20 +151,21 @@ class IncidentMetrics:
                         self.classifier_confidence.labels(name).observe(confidence)
                     for name in event.detail.get("low_confidence", ()):
                         self.low_confidence.labels(name).inc()
-        for outcome, total in engine.outcomes.items():
-            self.engine_alerts.labels(outcome.value).inc(total - self._outcomes_seen.get(outcome, 0))
-            self._outcomes_seen[outcome] = total
-        for decision, total in engine.cluster_decisions.items():
-            self.cluster_decisions.labels(decision.value).inc(total - self._decisions_seen.get(decision, 0))
-            self._decisions_seen[decision] = total
-        self.refresh(engine, lag, watermark, force=refresh)
+        for outcome, count in counts.outcomes.items():
+            self.engine_alerts.labels(outcome.value).inc(count)
+        self.new_since_start += counts.outcomes.get(Outcome.NEW, 0)
+        for decision, count in counts.decisions.items():
+            self.cluster_decisions.labels(decision.value).inc(count)
+        self._refresh(engine, force=refresh)
 
-    def refresh(self, engine: Engine, lag: float, watermark: int, force: bool = False) -> None:
+    def step_failed(self, stage: StepStage) -> None:
+        self.step_failures.labels(stage.value).inc()
+
+    def _refresh(self, engine: Engine, force: bool) -> None:
         """Refresh the state gauges. They walk every open incident, so at most once a second (the
         engine's idle tick comes every second), unless `force`d."""
         now = time.monotonic()
         if now < self._next_snapshot and not force:
-            self.snapshot = replace(self.snapshot, lag_seconds=lag, watermark=watermark)
             return
         self._next_snapshot = now + SNAPSHOT_SECONDS
         tally: Tally = Tally()
@@ -173,7 +174,7 @@ class IncidentMetrics:
                 tally[(incident.priority.value, incident.category.value if incident.category else "none",
                        incident.team or "none", incident.state.value)] += 1
         problems_open = sum(1 for p in engine.problems.values() if p.state == "open")
-        self.snapshot = EngineSnapshot(dict(tally), problems_open, dict(engine.outcomes), lag, watermark)
+        self.snapshot = EngineSnapshot(dict(tally), problems_open)
 
     def _response(self, incident: Incident, event: TimelineEvent, target: str, histogram: Histogram) -> None:
         seconds = max(0.0, (event.at - incident.opened_at).total_seconds())

@@ -14,7 +14,8 @@ from correlator.engine.core import TransitionError
 from correlator.engine.model import IncidentState
 from correlator.engine.operations import InvalidAction, UnknownIncident
 from correlator.engine.views import incident_detail, problem_summary
-from correlator.engine_service import EngineService
+from correlator.engine_service import ActionNotSaved, EngineService, StepFailed
+from correlator.api.actions import ACTIONS, MAX_NAME, ActionBody, decode_action
 from correlator.http_errors import error_response, json_response
 from correlator.ingest.errors import FieldError
 from correlator.api.query import limit_param, matchers_param
@@ -130,51 +131,33 @@ def make_incident_handlers(service: EngineService, database) -> list[tuple[str, 
         found = await asyncio.to_thread(service.repository.load_problems)
         return json_response({"problems": [problem_summary(p) for p in found]})
 
-    async def act(request: web.Request) -> web.Response:
-        incident_id, action = request.match_info["id"], request.match_info["action"]
-        spec = ACTIONS.get(action)
-        if spec is None:
-            return error_response(404, f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
-        try:
-            body = msgspec.json.decode(await request.read() or b"{}")
-        except msgspec.DecodeError as error:
-            return error_response(400, "malformed JSON", [FieldError("$", str(error))])
-        if not isinstance(body, dict):
-            return error_response(400, "invalid body", [FieldError("$", "expected a JSON object")])
-        method, required, optional = spec
-        missing = [name for name in required if not body.get(name)]
-        unknown = [name for name in body if name not in (*required, *optional, "actor")]
-        if missing or unknown:
-            return error_response(400, "invalid body", [FieldError(n, "required") for n in missing]
-                                  + [FieldError(n, "unknown field") for n in unknown])
-        actor = str(body.pop("actor", "") or request.headers.get("X-Actor") or "api")
-        try:
-            await service.apply(lambda engine, now: getattr(engine, method)(incident_id, actor, now, **body))
-        except UnknownIncident as error:
-            return error_response(404, str(error))
-        except TransitionError as error:
-            return error_response(409, str(error))
-        except (InvalidAction, TypeError) as error:
-            field, _, reason = str(error).partition(": ")
-            return error_response(400, "invalid action", [FieldError(field, reason or str(error))])
-        incident = await asyncio.to_thread(service.repository.get, incident_id)
-        return json_response(incident_detail(incident))
+    def act(method: str, body_type: type[ActionBody]):
+        async def handle(request: web.Request) -> web.Response:
+            incident_id = request.match_info["id"]
+            body = decode_action(body_type, await request.read())
+            if isinstance(body, FieldError):
+                return error_response(400, "invalid body", [body])
+            actor = body.actor or request.headers.get("X-Actor") or "api"
+            if len(actor) > MAX_NAME:
+                return error_response(400, "invalid header", [FieldError("X-Actor", f"at most {MAX_NAME} characters")])
+            fields = {name: getattr(body, name) for name in body.__struct_fields__ if name != "actor"}
+            try:
+                await service.apply(lambda engine, now: getattr(engine, method)(incident_id, actor, now, **fields))
+            except UnknownIncident as error:
+                return error_response(404, str(error))
+            except TransitionError as error:
+                return error_response(409, str(error))
+            except InvalidAction as error:
+                field, _, reason = str(error).partition(": ")
+                return error_response(400, "invalid action", [FieldError(field, reason)])
+            except (ActionNotSaved, StepFailed):  # logged by the engine service
+                return error_response(503, "the store did not save the action; nothing changed; retry later")
+            incident = await asyncio.to_thread(service.repository.get, incident_id)
+            return json_response(incident_detail(incident))
+        return handle
 
     return [("GET", "/api/v1/incidents", list_incidents), ("GET", "/api/v1/incidents/{id}", get_incident),
-            ("GET", "/api/v1/problems", list_problems), ("POST", "/api/v1/incidents/{id}/{action}", act)]
+            ("GET", "/api/v1/problems", list_problems),
+            *[("POST", f"/api/v1/incidents/{{id}}/{action}", act(method, body_type))
+              for action, (method, body_type) in ACTIONS.items()]]
 
-
-# action -> (engine method, required body fields, optional body fields)
-ACTIONS = {
-    "acknowledge": ("acknowledge", (), ()),
-    "investigate": ("investigate", (), ()),
-    "assign": ("assign", ("team",), ("tier",)),
-    "comment": ("comment", ("text",), ()),
-    "priority": ("set_priority", ("priority",), ("reason",)),
-    "classify": ("classify", (), ("category", "service_area")),
-    "escalate": ("escalate", (), ("team", "reason")),
-    "resolve": ("resolve", (), ("reason",)),
-    "close": ("close", (), ("reason",)),
-    "merge": ("merge", ("other_id",), ()),
-    "split": ("split", ("fingerprints",), ()),
-}

@@ -1,6 +1,10 @@
 """What people do to incidents (through the API): acknowledge, assign, comment, reprioritise,
 reclassify, escalate, resolve, close, merge, split. Mixed into the Engine: actions are engine inputs like
-alerts, so every change is one owner's, recorded in the timeline with its actor."""
+alerts, so every change is one owner's, recorded in the timeline with its actor.
+
+Arguments arrive typed and checked (api/actions.py). Each action checks what depends on the
+incident before it changes anything: UnknownIncident, TransitionError and InvalidAction leave the
+engine as it was, which is what lets the engine service skip a rebuild after a refusal."""
 
 from __future__ import annotations
 
@@ -47,49 +51,34 @@ class OperatorActions:
         return {incident_id}
 
     def comment(self, incident_id: str, actor: str, now: datetime, text: str) -> set[str]:
-        if not text.strip():
-            raise InvalidAction("text: a comment needs some text")
         self.incident(incident_id).record(now, "commented", actor, text=text)
         return {incident_id}
 
     def assign(self, incident_id: str, actor: str, now: datetime, team: str, tier: int | None = None) -> set[str]:
         incident = self.incident(incident_id)
-        if not isinstance(team, str) or not team:
-            raise InvalidAction("team: give the team to assign to")
-        if tier is not None and (not isinstance(tier, int) or isinstance(tier, bool) or tier < 1):
-            raise InvalidAction("tier: expected a support tier, an integer from 1")
         incident.team, incident.tier = team, tier or incident.tier
         incident.assignment = Explanation("operator", actor, detail=f"assigned by {actor}")
         incident.record(now, "assigned", actor, team=team, tier=incident.tier)
         return {incident_id}
 
-    def set_priority(self, incident_id: str, actor: str, now: datetime, priority: str, reason: str = "") -> set[str]:
+    def set_priority(self, incident_id: str, actor: str, now: datetime, priority: Priority,
+                     reason: str = "") -> set[str]:
         incident = self.incident(incident_id)
-        try:
-            incident.priority = Priority(priority)
-        except ValueError:
-            raise InvalidAction(f"priority: expected one of P1..P5, got {priority!r}") from None
+        incident.priority = priority
         incident.priority_set_by_operator = True
         incident.prioritisation = Explanation("operator", actor, detail=reason or f"set by {actor}")
         incident.record(now, "reprioritised", actor, priority=incident.priority, reason=reason)
         return {incident_id}
 
-    def classify(self, incident_id: str, actor: str, now: datetime, category: str | None = None,
-                 service_area: str | None = None) -> set[str]:
+    def classify(self, incident_id: str, actor: str, now: datetime, category: Category | None = None,
+                 service_area: ServiceArea | None = None) -> set[str]:
         """An operator's classification: it stands from now on, and `correlator train --corrections`
         learns from it (the "reclassified" timeline event is the label)."""
         incident = self.incident(incident_id)
         if category is None and service_area is None:
             raise InvalidAction("category: give a category, a service_area, or both")
-        try:
-            new_category = Category(category) if category is not None else incident.category
-        except ValueError:
-            raise InvalidAction(f"category: expected one of {', '.join(Category)}, got {category!r}") from None
-        try:
-            new_area = ServiceArea(service_area) if service_area is not None else incident.service_area
-        except ValueError:
-            raise InvalidAction(f"service_area: expected one of {', '.join(ServiceArea)}, "
-                                f"got {service_area!r}") from None
+        new_category = category if category is not None else incident.category
+        new_area = service_area if service_area is not None else incident.service_area
         incident.category, incident.service_area = new_category, new_area
         incident.classification_confidence = {}
         incident.classification = Explanation("reclassified", actor, detail=f"category={new_category}, "
@@ -97,7 +86,8 @@ class OperatorActions:
         incident.record(now, "reclassified", actor, category=new_category, service_area=new_area)
         return {incident_id}
 
-    def escalate(self, incident_id: str, actor: str, now: datetime, team: str = "", reason: str = "") -> set[str]:
+    def escalate(self, incident_id: str, actor: str, now: datetime, team: str | None = None,
+                 reason: str = "") -> set[str]:
         incident = self.incident(incident_id)
         self._transition(incident, IncidentState.ESCALATED, now, actor, reason=reason)
         if team:
@@ -112,11 +102,12 @@ class OperatorActions:
         """Move every alert of `other_id` into `incident_id`; the other incident is closed."""
         target, other = self.incident(incident_id), self.incident(other_id)
         if target is other:
-            raise InvalidAction("into: an incident cannot be merged with itself")
+            raise InvalidAction("other_id: an incident cannot be merged with itself")
+        moved = len(other.members)
         for key, member in list(other.members.items()):
             self._move(other, target, key, member, now)
         other.record(now, "merged", actor, into=target.id)
-        target.record(now, "merged", actor, source=other.id, alerts=len(other.members))
+        target.record(now, "merged", actor, source=other.id, alerts=moved)
         other.members.clear()
         self._force_close(other, now, actor, f"merged into {target.id}")
         return {target.id, other.id}

@@ -6,7 +6,7 @@ incident's size."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Iterable
 
@@ -49,9 +49,12 @@ def _why_back(data: dict | None) -> Explanation | None:
                                                  data.get("score"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Progress:
-    watermark: int = 0  # the last raw notification processed
+    watermark: int = 0  # the last raw notification processed whole
+    # Alerts of the next notification already processed: a step ends inside a large notification
+    # (its work is bounded), and this offset is saved with the watermark, in the same transaction.
+    alert_offset: int = 0
     incident_sequence: int = 0
     problem_sequence: int = 0
 
@@ -107,9 +110,8 @@ class IncidentRepository:
                                     (incident_events.insert(), events), (self._upsert_problems, problem_rows)):
                 if rows:
                     connection.execute(statement, rows)
-            connection.execute(self._upsert_state, [{"name": name, "value": getattr(progress, name)}
-                                                    for name in ("watermark", "incident_sequence",
-                                                                 "problem_sequence")])
+            connection.execute(self._upsert_state, [{"name": f.name, "value": getattr(progress, f.name)}
+                                                    for f in fields(Progress)])
         for incident in changed:
             incident.changed_members.clear()
             self._saved_events[incident.id] = len(incident.timeline)
