@@ -122,8 +122,12 @@ class EngineService:
         self._lock = asyncio.Lock()  # one step or action at a time: the engine has one owner
         self._task: asyncio.Task | None = None
 
-    async def start(self) -> None:
+    async def restore(self) -> None:
+        """Load the engine's state as of the saved position (start does this first)."""
         await asyncio.to_thread(self._restore, self.engine)
+
+    async def start(self) -> None:
+        await self.restore()
         self._task = asyncio.create_task(self._run(), name="engine")
 
     async def stop(self) -> None:

@@ -1,0 +1,105 @@
+"""Helpers for tests of the engine service on a real store: notifications stored as ingest stores
+them, a fake clock, and a store that refuses writes for real (a trigger that raises)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+import msgspec
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine as DatabaseEngine
+
+from correlator.config import SlaConfig, parse_config
+from correlator.engine.core import EngineSettings
+from correlator.engine_service import EngineService
+from correlator.incident_metrics import IncidentMetrics
+from correlator.ingest.sources import parsers
+from correlator.metrics import Metrics
+from correlator.store import database
+from correlator.store.schema import incident_events, notifications, to_us
+from tests.engine_scenarios import T0, rules_from
+
+GROUP_BY_CLUSTER = {"name": "by-cluster", "kind": "group", "matchers": ['cluster!=""'], "group_by": ["cluster"],
+                    "window": "1h", "max_duration": "1d"}
+
+
+class Clock:
+    def __init__(self, now: datetime = T0):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def move(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def open_store(url: str) -> DatabaseEngine:
+    store = database.create_engine(url)
+    database.upgrade(store)
+    return store
+
+
+def store_notification(store: DatabaseEngine, count: int, received_at: datetime, first: int = 0,
+                       cluster: str = "eu") -> int:
+    """An Alertmanager webhook of `count` distinct firing alerts, stored as ingest stores it."""
+    alerts = [{"status": "firing", "labels": {"alertname": "PodCrash", "pod": f"pod-{first + i}", "cluster": cluster},
+               "annotations": {}, "startsAt": "2026-11-23T03:00:00Z", "endsAt": "0001-01-01T00:00:00Z"}
+              for i in range(count)]
+    body = msgspec.json.encode({"version": "4", "status": "firing", "receiver": "correlator", "groupLabels": {},
+                                "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
+                                "groupKey": "{}", "alerts": alerts})
+    row = {"received_at_us": to_us(received_at), "source": "alertmanager", "alert_count": count, "body": body}
+    with store.begin() as connection:
+        return connection.execute(notifications.insert().values(row)).inserted_primary_key[0]
+
+
+def make_service(store: DatabaseEngine, tmp_path, clock: Clock, step_alerts: int = 100,
+                 metrics: Metrics | None = None) -> EngineService:
+    """An engine service grouping alerts by cluster, observed by incident metrics on `metrics`."""
+    observer = IncidentMetrics(metrics, SlaConfig()) if metrics is not None else None
+    return EngineService(store, rules_from(tmp_path, GROUP_BY_CLUSTER), EngineSettings(), parsers({}),
+                         parse_config({}, environ={}).ingest_policy(), clock=clock, observer=observer,
+                         step_alerts=step_alerts)
+
+
+@contextmanager
+def refusing(store: DatabaseEngine, kind: str | None = None):
+    """Inside: the store refuses new timeline events (of `kind`, or any), so saves fail for real."""
+    when = f"NEW.kind = '{kind}'" if kind else "1 = 1"
+    with store.begin() as connection:
+        if store.dialect.name == "sqlite":
+            connection.execute(text(f"CREATE TRIGGER refuse BEFORE INSERT ON incident_events WHEN {when} "
+                                    "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"))
+        else:
+            connection.execute(text("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                                    "RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql"))
+            connection.execute(text(f"CREATE TRIGGER refuse BEFORE INSERT ON incident_events FOR EACH ROW "
+                                    f"WHEN ({when}) EXECUTE FUNCTION refuse()"))
+    try:
+        yield
+    finally:
+        with store.begin() as connection:
+            if store.dialect.name == "sqlite":
+                connection.execute(text("DROP TRIGGER refuse"))
+            else:
+                connection.execute(text("DROP TRIGGER refuse ON incident_events"))
+                connection.execute(text("DROP FUNCTION refuse()"))
+
+
+def joined_per_alert(store: DatabaseEngine) -> dict[str, int]:
+    """How many times each alert (fingerprint) joined an incident, from the stored timelines."""
+    with store.connect() as connection:
+        details = connection.execute(select(incident_events.c.detail)
+                                     .where(incident_events.c.kind == "alert_joined")).scalars().all()
+    counts: dict[str, int] = {}
+    for detail in details:
+        fingerprint = msgspec.json.decode(detail)["fingerprint"]
+        counts[fingerprint] = counts.get(fingerprint, 0) + 1
+    return counts
+
+
+def stored_count(store: DatabaseEngine, table) -> int:
+    with store.connect() as connection:
+        return connection.execute(select(func.count()).select_from(table)).scalar_one()
