@@ -202,11 +202,13 @@ async def _retention(app: web.Application):
 
 def purge_notifications(engine: Engine, older_than_us: int, processed_up_to: int | None = None) -> int:
     """Delete raw notifications older than the retention, in chunks so writers never wait long.
-    Never one the engine has not processed yet (`processed_up_to`: its watermark)."""
+    Never one the engine has not processed yet (`processed_up_to`: its watermark), nor the
+    watermark's own: SQLite numbers a new row one above the largest id left, so an emptied table
+    would hand out ids the engine has passed already, and it would skip those notifications."""
     total = 0
     condition = notifications.c.received_at_us < older_than_us
     if processed_up_to is not None:
-        condition &= notifications.c.id <= processed_up_to
+        condition &= notifications.c.id < processed_up_to
     while True:
         with engine.begin() as connection:
             ids = select(notifications.c.id).where(condition).limit(RETENTION_CHUNK_ROWS).scalar_subquery()

@@ -5,8 +5,10 @@ import asyncio
 
 import pytest
 
+from correlator.app import purge_notifications
 from correlator.engine_service import StepFailed
 from correlator.store.incidents import Progress
+from correlator.store.schema import to_us
 from tests.engine_scenarios import T0
 from tests.engine_store import (Clock, joined_per_alert, make_service, open_store, refusing,
                                 store_notification)
@@ -97,3 +99,12 @@ async def test_a_restart_after_a_refused_save_inside_a_large_notification_skips_
     await drain(restarted)
     assert len(joined_per_alert(store)) == LARGE
     assert set(joined_per_alert(store).values()) == {1}
+
+
+async def test_notifications_stored_after_retention_emptied_the_log_are_processed(service, store):
+    store_notification(store, 3, T0)
+    await drain(service)
+    purge_notifications(store, to_us(T0.replace(year=2027)), service.progress.watermark)
+    store_notification(store, 2, T0, first=3)
+    await drain(service)
+    assert len(joined_per_alert(store)) == 5
