@@ -6,6 +6,7 @@ incident's size."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Iterable
@@ -127,9 +128,7 @@ class IncidentRepository:
     def load_unclosed(self) -> list[Incident]:
         """Every incident not closed yet, with members and timeline: the engine's working set."""
         with self._engine.connect() as connection:
-            rows = connection.execute(select(incidents).where(incidents.c.state != IncidentState.CLOSED.value)
-                                      .order_by(incidents.c.id)).all()
-            loaded = [self._incident(connection, row) for row in rows]
+            loaded = _load(connection, incidents.c.state != IncidentState.CLOSED.value)
         for incident in loaded:
             self._saved_events[incident.id] = len(incident.timeline)
         return loaded
@@ -152,13 +151,9 @@ class IncidentRepository:
         """Incidents an operator reclassified, as labeled incidents (`correlator train`'s format):
         the latest correction of each is its label."""
         with self._engine.connect() as connection:
-            ids = [row.incident_id for row in connection.execute(
-                select(incident_events.c.incident_id).where(incident_events.c.kind == "reclassified")
-                .distinct().order_by(incident_events.c.incident_id))]
+            reclassified = select(incident_events.c.incident_id).where(incident_events.c.kind == "reclassified")
             labeled = []
-            for incident_id in ids:
-                row = connection.execute(select(incidents).where(incidents.c.id == incident_id)).first()
-                incident = self._incident(connection, row)
+            for incident in _load(connection, incidents.c.id.in_(reclassified)):
                 label = [e.detail for e in incident.timeline if e.kind == "reclassified"][-1]
                 labeled.append({"id": incident.id, "category": label["category"],
                                 "service_area": label["service_area"],
@@ -168,38 +163,53 @@ class IncidentRepository:
 
     def get(self, incident_id: str) -> Incident | None:
         with self._engine.connect() as connection:
-            row = connection.execute(select(incidents).where(incidents.c.id == incident_id)).first()
-            return self._incident(connection, row) if row is not None else None
+            found = _load(connection, incidents.c.id == incident_id)
+        return found[0] if found else None
 
-    def _incident(self, connection: Connection, row) -> Incident:
-        header = msgspec.json.decode(row.header)
-        incident = Incident(
-            id=row.id, state=IncidentState(row.state), title=header["title"], opened_at=from_us(row.opened_at_us),
-            last_alert_at=from_us(header["last_alert_at_us"]), group_key=row.group_key,
-            category=Category(row.category) if row.category else None,
-            service_area=ServiceArea(header["service_area"]) if header["service_area"] else None,
-            classification=_why_back(header["classification"]),
-            classification_confidence=header.get("classification_confidence", {}), priority=Priority(row.priority),
-            impact=Level(header["impact"]), urgency=Level(header["urgency"]),
-            prioritisation=_why_back(header["prioritisation"]), services=tuple(header["services"]),
-            team=row.team, tier=header["tier"], assignment=_why_back(header["assignment"]),
-            acknowledged_at=_time(header["acknowledged_at_us"]), resolved_at=_time(row.resolved_at_us),
-            closed_at=_time(header["closed_at_us"]), problem_id=header["problem_id"], firing=header["firing"],
-            priority_set_by_operator=header["priority_set_by_operator"])
-        for member_row in connection.execute(select(incident_members).where(
-                incident_members.c.incident_id == row.id)):
-            document = msgspec.json.decode(member_row.document)
-            member = Member(member_row.fingerprint, from_us(member_row.starts_at_us), document["labels"],
-                            document["annotations"], AlertStatus(member_row.status), _time(document["ends_at_us"]),
-                            from_us(document["joined_at_us"]), _why_back(document["why"]),
-                            tuple(document["services"]))
-            incident.members[(member.fingerprint, member.starts_at)] = member
-        incident.members = dict(sorted(incident.members.items(), key=lambda item: (item[1].joined_at, item[0])))
-        incident.timeline = [TimelineEvent(from_us(event.at_us), event.kind, event.actor,
-                                           msgspec.json.decode(event.detail))
-                             for event in connection.execute(select(incident_events).where(
-                                 incident_events.c.incident_id == row.id).order_by(incident_events.c.id))]
-        return incident
+
+def _load(connection: Connection, condition) -> list[Incident]:
+    """The incidents that meet `condition`, with members and timelines, in id order: three
+    queries however many incidents (a rebuild loads every unclosed one)."""
+    members: dict[str, list] = defaultdict(list)
+    events: dict[str, list] = defaultdict(list)
+    joined = incidents.c.id == incident_members.c.incident_id
+    for row in connection.execute(select(incident_members).select_from(incident_members.join(incidents, joined))
+                                  .where(condition)):
+        members[row.incident_id].append(row)
+    joined = incidents.c.id == incident_events.c.incident_id
+    for row in connection.execute(select(incident_events).select_from(incident_events.join(incidents, joined))
+                                  .where(condition).order_by(incident_events.c.id)):
+        events[row.incident_id].append(row)
+    return [_incident(row, members[row.id], events[row.id])
+            for row in connection.execute(select(incidents).where(condition).order_by(incidents.c.id))]
+
+
+def _incident(row, member_rows: list, event_rows: list) -> Incident:
+    header = msgspec.json.decode(row.header)
+    incident = Incident(
+        id=row.id, state=IncidentState(row.state), title=header["title"], opened_at=from_us(row.opened_at_us),
+        last_alert_at=from_us(header["last_alert_at_us"]), group_key=row.group_key,
+        category=Category(row.category) if row.category else None,
+        service_area=ServiceArea(header["service_area"]) if header["service_area"] else None,
+        classification=_why_back(header["classification"]),
+        classification_confidence=header.get("classification_confidence", {}), priority=Priority(row.priority),
+        impact=Level(header["impact"]), urgency=Level(header["urgency"]),
+        prioritisation=_why_back(header["prioritisation"]), services=tuple(header["services"]),
+        team=row.team, tier=header["tier"], assignment=_why_back(header["assignment"]),
+        acknowledged_at=_time(header["acknowledged_at_us"]), resolved_at=_time(row.resolved_at_us),
+        closed_at=_time(header["closed_at_us"]), problem_id=header["problem_id"], firing=header["firing"],
+        priority_set_by_operator=header["priority_set_by_operator"])
+    for member_row in member_rows:
+        document = msgspec.json.decode(member_row.document)
+        member = Member(member_row.fingerprint, from_us(member_row.starts_at_us), document["labels"],
+                        document["annotations"], AlertStatus(member_row.status), _time(document["ends_at_us"]),
+                        from_us(document["joined_at_us"]), _why_back(document["why"]),
+                        tuple(document["services"]))
+        incident.members[(member.fingerprint, member.starts_at)] = member
+    incident.members = dict(sorted(incident.members.items(), key=lambda item: (item[1].joined_at, item[0])))
+    incident.timeline = [TimelineEvent(from_us(event.at_us), event.kind, event.actor,
+                                       msgspec.json.decode(event.detail)) for event in event_rows]
+    return incident
 
 
 def _header_row(incident: Incident, now: datetime) -> dict:
