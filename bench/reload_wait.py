@@ -24,6 +24,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from correlator.cli import tune_runtime  # noqa: E402
 from correlator.config import parse_config  # noqa: E402
 from correlator.engine_service import STEP_ALERTS, EngineService  # noqa: E402
 from correlator.ingest.sources import parsers  # noqa: E402
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=100_000)
     parser.add_argument("--model", action="store_true", help="with the shipped model (as serve runs by default)")
     args = parser.parse_args()
+    tune_runtime()  # as serve runs
     model = load_model(shipped_dir("models")) if args.model else None
     body = huge_body(args.alerts)
     results = {}
