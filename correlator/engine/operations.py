@@ -64,7 +64,7 @@ class OperatorActions:
     def set_priority(self, incident_id: str, actor: str, now: datetime, priority: Priority,
                      reason: str = "") -> set[str]:
         incident = self.incident(incident_id)
-        incident.priority = priority
+        incident.priority = Priority(priority)
         incident.priority_set_by_operator = True
         incident.prioritisation = Explanation("operator", actor, detail=reason or f"set by {actor}")
         incident.record(now, "reprioritised", actor, priority=incident.priority, reason=reason)
@@ -77,8 +77,8 @@ class OperatorActions:
         incident = self.incident(incident_id)
         if category is None and service_area is None:
             raise InvalidAction("category: give a category, a service_area, or both")
-        new_category = category if category is not None else incident.category
-        new_area = service_area if service_area is not None else incident.service_area
+        new_category = Category(category) if category is not None else incident.category
+        new_area = ServiceArea(service_area) if service_area is not None else incident.service_area
         incident.category, incident.service_area = new_category, new_area
         incident.classification_confidence = {}
         incident.classification = Explanation("reclassified", actor, detail=f"category={new_category}, "
