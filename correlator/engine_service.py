@@ -215,6 +215,14 @@ class EngineService:
     def _recover(self) -> bool:
         """Undo what a failed step or action left: rebuild from the store (returns False), or save
         again what a refused save left in memory (returns True: the step is complete)."""
+        if self._save_pending:
+            try:
+                stored = self.repository.load_progress()
+            except Exception as error:  # the store is still down
+                raise StepFailed(StepStage.SAVE, error) from error
+            # A save whose commit reply was lost (a dropped PostgreSQL connection) may have landed:
+            # the position it saved says so, and then memory is rebuilt rather than saved twice.
+            self._dirty |= stored != self.progress
         if self._dirty:
             try:
                 self._restore(Engine(self.engine.rules, self.engine.settings, keep_closed=False,
