@@ -113,6 +113,15 @@ async def test_the_lag_is_the_age_of_the_oldest_unprocessed_notification_while_s
     assert service.lag_seconds() == 0
 
 
+async def test_the_lag_counts_from_a_notified_commit_before_any_step_reads_it(service, clock):
+    store_notification(service.repository._engine, 3, clock())
+    service.notify()  # what the group-commit writer does after a commit; ingest may keep the engine waiting
+    clock.move(5)
+    assert service.lag_seconds() == 5
+    await drain(service)
+    assert service.lag_seconds() == 0
+
+
 async def test_a_failure_episode_is_logged_once_and_each_failed_attempt_counted(service, metrics, caplog):
     store = service.repository._engine
     store_notification(store, 3, T0)
