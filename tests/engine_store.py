@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import msgspec
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine as DatabaseEngine
 
 from correlator.config import SlaConfig, parse_config
@@ -99,7 +99,3 @@ def joined_per_alert(store: DatabaseEngine) -> dict[str, int]:
         counts[fingerprint] = counts.get(fingerprint, 0) + 1
     return counts
 
-
-def stored_count(store: DatabaseEngine, table) -> int:
-    with store.connect() as connection:
-        return connection.execute(select(func.count()).select_from(table)).scalar_one()
