@@ -4,7 +4,9 @@ naming the field. Their JSON Schemas in openapi.yaml are these structs' (a test 
 
 from __future__ import annotations
 
+import enum
 import re
+import typing
 from typing import Annotated
 
 import msgspec
@@ -81,6 +83,19 @@ _OBJECT_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field
 _decoders = {body: msgspec.json.Decoder(body) for body in {body for _, body in ACTIONS.values()}}
 
 
+def _enum_fields(body_type: type[ActionBody]) -> dict[str, type[enum.Enum]]:
+    """Field name -> its enum (Optional or not): an invalid value's error lists the choices."""
+    fields = {}
+    for name, hint in typing.get_type_hints(body_type).items():
+        for candidate in (hint, *typing.get_args(hint)):
+            if isinstance(candidate, type) and issubclass(candidate, enum.Enum):
+                fields[name] = candidate
+    return fields
+
+
+_choices = {body: _enum_fields(body) for body in _decoders}
+
+
 def decode_action(body_type: type[ActionBody], data: bytes) -> ActionBody | FieldError:
     """The body as its struct (an empty body is `{}`), or the error naming the offending field."""
     try:
@@ -92,4 +107,7 @@ def decode_action(body_type: type[ActionBody], data: bytes) -> ActionBody | Fiel
             return FieldError(named.group("name"), found.reason)
         if named:
             return FieldError(f"{found.path}.{named.group('name')}", found.reason)
+        choices = _choices[body_type].get(found.path)
+        if choices is not None:
+            return FieldError(found.path, f"{found.reason}; expected one of {', '.join(c.value for c in choices)}")
         return found
