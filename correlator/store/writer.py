@@ -103,6 +103,8 @@ class GroupCommitWriter:
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._next_flap_sweep = 0.0
+        # The error class of the last group commit if it failed (disk full...), None once one succeeds.
+        self.last_commit_error: str | None = None
 
     @property
     def pending_alerts(self) -> int:
@@ -189,6 +191,9 @@ class GroupCommitWriter:
                 except Exception:
                     log.exception("commit failure callback failed")
                 outcome = StoreUnavailable(f"store error: {error.__class__.__name__}")
+                self.last_commit_error = error.__class__.__name__
+            else:
+                self.last_commit_error = None
             with self._condition:
                 self._pending_alerts -= size
             # One wake-up per event loop for the whole batch, not one per request.
