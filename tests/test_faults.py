@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 from contextlib import contextmanager
 
+import psycopg
 from sqlalchemy import event, func, select
 
 from correlator.app import ENGINE, SERVICE, WRITER
 from correlator.ingest.fingerprint import fingerprint
 from correlator.store.schema import incident_members, notifications
 from tests.conftest import post_json, stored_alerts
+from tests.processes import Daemon, http_json, post_stream, running, wait_for
 
 V2 = "/api/v2/alerts"
 SQLITE_MAX_PAGES = 1073741823  # SQLite's default max_page_count
@@ -92,3 +94,37 @@ async def test_full_disk_answers_503_and_recovers_without_restart_losing_nothing
         return service.progress.watermark == last and acknowledged <= members
     await until(caught_up, "the engine to correlate every acknowledged alert")
     assert client.app[WRITER].last_commit_error is None
+
+
+def terminate_backends(admin_url: str, database: str) -> int:
+    """What a database failover or an administrator does to the daemon's connections."""
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        return admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                             "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)).fetchone()[0]
+
+
+def query(url: str, sql: str) -> list[tuple]:
+    with psycopg.connect(url) as connection:
+        return connection.execute(sql).fetchall()
+
+
+async def test_connections_terminated_mid_stream_lose_nothing_acknowledged_and_ingest_recovers(
+        tmp_path, postgres_url, postgres_server):
+    name = postgres_url.rsplit("/", 1)[1]
+    terminated: list[int] = []
+    with running(Daemon(tmp_path, {"store": {"url": postgres_url}})) as daemon:
+        acknowledged, answers = await post_stream(
+            daemon.url, fault_after=400, until=1600,
+            fault=lambda: terminated.append(terminate_backends(postgres_server, name)))
+        assert terminated[0] >= 1, "the daemon held no connection to terminate"
+        assert len(acknowledged) >= 1600, f"ingest did not recover: {answers}"
+        assert set(answers) <= {200, 503}, f"answers other than 2xx or retryable 503: {answers}"
+        wait_for(lambda: http_json("GET", f"{daemon.url}/readyz")[0] == 200, timeout=30, what="readiness")
+
+        def caught_up() -> bool:
+            [(last,)] = query(postgres_url, "SELECT max(id) FROM notifications")
+            [(watermark,)] = query(postgres_url, "SELECT value FROM engine_state WHERE name = 'watermark'")
+            return watermark == last
+        wait_for(caught_up, timeout=60, what="the engine to process every stored notification")
+    stored = {fingerprint for (fingerprint,) in query(postgres_url, "SELECT fingerprint FROM alerts")}
+    assert acknowledged <= stored, f"{len(acknowledged - stored)} acknowledged alerts were lost"
