@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import msgspec
 import pytest
+from sqlalchemy import select
 
 from correlator.domain import RawNotification
 from correlator.engine.core import Engine, EngineSettings, Outcome
@@ -17,6 +18,7 @@ from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import parsers
 from correlator.store.database import create_engine, upgrade
+from correlator.store.schema import alerts, to_us
 from correlator.store.writer import GroupCommitWriter
 from tests.engine_scenarios import Scenario, T0, alert, at, rules_from
 
@@ -125,3 +127,15 @@ async def test_the_engine_service_keeps_time_monotonic_when_the_wall_clock_steps
     await run_until_idle()
     assert incident.state is IncidentState.RESOLVED and incident.resolved_at == at(HOLD)
     assert in_order(incident)
+
+
+async def test_a_repeat_received_after_a_step_back_keeps_the_latest_last_seen(store):
+    database, writer = store
+    policy, parse = IngestPolicy(resolve_timeout=timedelta(minutes=5)), parsers({})["prometheus"]
+    body = msgspec.json.encode([{"labels": {"alertname": "Disk"}, "startsAt": "2026-11-23T01:00:00Z"}])
+    for received_at in (T0, at(-HOUR)):
+        await writer.write(parse(body, received_at, policy).alerts, None)
+    with database.connect() as connection:
+        [(first_seen, last_seen, count)] = connection.execute(
+            select(alerts.c.first_seen_us, alerts.c.last_seen_us, alerts.c.notifications)).all()
+    assert (first_seen, last_seen, count) == (to_us(T0), to_us(T0), 2)

@@ -76,7 +76,9 @@ def _alert_upsert(engine: Engine):
             "ends_at_us": case((stored_resolved, alerts.c.ends_at_us), else_=new.ends_at_us),
             "annotations": new.annotations,
             "generator_url": new.generator_url,
-            "last_seen_us": new.last_seen_us,
+            # A wall clock stepped back must not make an episode look older than it was seen.
+            "last_seen_us": case((new.last_seen_us > alerts.c.last_seen_us, new.last_seen_us),
+                                 else_=alerts.c.last_seen_us),
             "notifications": alerts.c.notifications + new.notifications,
             "flapping": new.flapping,
         },
