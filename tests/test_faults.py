@@ -21,17 +21,17 @@ SQLITE_MAX_PAGES = 1073741823  # SQLite's default max_page_count
 
 
 @contextmanager
-def full_disk(database):
-    """Make the SQLite database unable to grow, as a full disk does: `PRAGMA max_page_count` on every
-    connection the daemon checks out (the store's own writer and engine included). The yielded
-    function gives the space back."""
+def filling_disk(database, spare_pages: int):
+    """Let the SQLite database grow by `spare_pages` more pages, then fail as a full disk does:
+    `PRAGMA max_page_count` on every connection the daemon checks out (the store's own writer and
+    engine included). The yielded function gives the space back."""
     limit = {"pages": SQLITE_MAX_PAGES}
 
     def on_checkout(dbapi_connection, _record, _proxy):
         dbapi_connection.execute(f"PRAGMA max_page_count = {limit['pages']}")
 
     with database.connect() as connection:
-        limit["pages"] = connection.exec_driver_sql("PRAGMA page_count").scalar()
+        limit["pages"] = connection.exec_driver_sql("PRAGMA page_count").scalar() + spare_pages
     event.listen(database, "checkout", on_checkout)
     try:
         yield lambda: limit.update(pages=SQLITE_MAX_PAGES)
@@ -67,9 +67,9 @@ async def test_full_disk_answers_503_and_recovers_without_restart_losing_nothing
         return response.status
 
     assert await post(0) == 200
-    with full_disk(database) as free_space:
+    with filling_disk(database, spare_pages=64) as free_space:
         statuses = [await post(number) for number in range(1, 60)]
-        assert 503 in statuses, "the store never filled up"
+        assert 200 in statuses and 503 in statuses, "the store never filled up"
         refused = await post_json(client, V2, batch(1000))
         assert refused.status == 503 and "store unavailable" in (await refused.json())["error"]
         readiness = await client.get("/readyz")
