@@ -45,6 +45,10 @@ def batch(number: int) -> list[dict]:
              "annotations": {"description": "x" * 2000}} for i in range(10)]
 
 
+async def is_ready(client) -> bool:
+    return (await client.get("/readyz")).status == 200
+
+
 async def until(condition, what: str, attempts: int = 600):
     for _ in range(attempts):
         if await condition():
@@ -77,8 +81,9 @@ async def test_full_disk_answers_503_and_recovers_without_restart_losing_nothing
         assert (await readiness.json())["checks"]["commits"] == "failing: OperationalError"
 
         free_space()
+        # Ready again before any traffic (a load balancer sends none to a replica not ready).
+        await until(lambda: is_ready(client), "readiness after the space came back")
         assert await post(2000) == 200
-        assert (await client.get("/readyz")).status == 200
 
     stored = {alert["fingerprint"] for alert in await stored_alerts(client)}
     assert acknowledged <= stored, f"{len(acknowledged - stored)} acknowledged alerts were lost"
@@ -128,3 +133,21 @@ async def test_connections_terminated_mid_stream_lose_nothing_acknowledged_and_i
         wait_for(caught_up, timeout=60, what="the engine to process every stored notification")
     stored = {fingerprint for (fingerprint,) in query(postgres_url, "SELECT fingerprint FROM alerts")}
     assert acknowledged <= stored, f"{len(acknowledged - stored)} acknowledged alerts were lost"
+
+
+async def test_readiness_recovers_after_a_database_outage_before_any_traffic(app_factory, postgres_url,
+                                                                            postgres_server):
+    client = await app_factory(url=postgres_url)
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    try:
+        terminate_backends(postgres_server, name)
+        assert (await post_json(client, V2, [{"labels": {"alertname": "during"}}])).status == 503
+        assert (await client.get("/readyz")).status == 503
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    await until(lambda: is_ready(client), "readiness once the database takes writes again")
+    assert client.app[WRITER].last_commit_error is None
+    assert await stored_alerts(client) == []

@@ -33,6 +33,9 @@ def _json_text(value) -> str:
 
 # How often the writer drops flap-detection state of alerts that stopped changing.
 FLAP_SWEEP_SECONDS = 60
+# After a failed commit: at most one write probe this often, and how much new space it needs.
+PROBE_SECONDS = 5.0
+PROBE_BYTES = 64 * 2**10
 
 
 class StoreUnavailable(Exception):
@@ -107,6 +110,7 @@ class GroupCommitWriter:
         self._next_flap_sweep = 0.0
         # The error class of the last group commit if it failed (disk full...), None once one succeeds.
         self.last_commit_error: str | None = None
+        self._next_probe = 0.0
 
     @property
     def pending_alerts(self) -> int:
@@ -145,6 +149,27 @@ class GroupCommitWriter:
             self._jobs.append((job, future))
             self._condition.notify()
         return future.result()
+
+    def probe_if_failing(self) -> None:
+        """After a failed commit, try a commit that needs new space (a row inserted and deleted in one
+        transaction) so readiness learns the store takes writes again without waiting for traffic:
+        a load balancer sends none to a replica that is not ready. At most once per PROBE_SECONDS."""
+        if self.last_commit_error is None or time.monotonic() < self._next_probe:
+            return
+        self._next_probe = time.monotonic() + PROBE_SECONDS
+        self.run_job(self._probe)
+
+    def _probe(self) -> None:
+        try:
+            with self._engine.begin() as connection:
+                inserted = connection.execute(notifications.insert().values(
+                    received_at_us=0, source="probe", alert_count=0, body=bytes(PROBE_BYTES)))
+                connection.execute(notifications.delete().where(
+                    notifications.c.id == inserted.inserted_primary_key[0]))
+        except Exception as error:  # still failing: readiness keeps saying why
+            self.last_commit_error = error.__class__.__name__
+        else:
+            self.last_commit_error = None
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
