@@ -35,6 +35,13 @@ def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
+async def _off_loop_if_large(body: bytes, function, *args):
+    """`function(*args)`, in a worker thread when `body` is large (see PARSE_ON_LOOP_MAX_BYTES)."""
+    if len(body) > PARSE_ON_LOOP_MAX_BYTES:
+        return await asyncio.to_thread(function, *args)
+    return function(*args)
+
+
 class Receiver:
     """One ingest endpoint: its auth, its parser and where its alerts go."""
 
@@ -108,19 +115,14 @@ class Receiver:
         finally:
             self.bodies.release(share)
 
-    async def _off_loop_if_large(self, body: bytes, function, *args):
-        if len(body) > PARSE_ON_LOOP_MAX_BYTES:
-            return await asyncio.to_thread(function, *args)
-        return function(*args)
-
     async def _accept(self, request: web.Request, body: bytes) -> web.Response:
         if self.authenticator.signs_bodies:
-            denied = await self._off_loop_if_large(body, self.authenticator.check_body, request.headers, body)
+            denied = await _off_loop_if_large(body, self.authenticator.check_body, request.headers, body)
             if denied:
                 return self._unauthorized(request, denied)
         received_at = datetime.now(timezone.utc)
         try:
-            parsed = await self._off_loop_if_large(body, self.parse, body, received_at, self.policy)
+            parsed = await _off_loop_if_large(body, self.parse, body, received_at, self.policy)
         except PayloadError as error:
             return error_response(400, error.message, error.details)
         try:
