@@ -256,10 +256,11 @@ async def _readyz(request: web.Request) -> web.Response:
             connection.execute(text("SELECT 1"))
     rules = request.app[SERVICE].engine.rules
     writer = request.app[WRITER]
-    try:
-        await asyncio.wait_for(asyncio.to_thread(writer.probe_if_failing), timeout=5)
-    except Exception:  # the probe's outcome is in last_commit_error; a timeout leaves it failing
-        pass
+    if writer.last_commit_error is not None:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(writer.probe_if_failing), timeout=5)
+        except Exception:  # the probe's outcome is in last_commit_error; a timeout leaves it failing
+            pass
     checks = {"writer": "ok" if writer.running else "stopped", "rules": "ok",
               # Not ready from a failed commit (disk full) until a commit succeeds again.
               "commits": "ok" if writer.last_commit_error is None else f"failing: {writer.last_commit_error}"}
