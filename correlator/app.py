@@ -23,6 +23,7 @@ from correlator.engine_service import EngineService
 from correlator.incident_metrics import IncidentMetrics
 from correlator.http_errors import MAX_BODY, error_response, http_error_response, json_response
 from correlator.ingest.auth import Authenticator
+from correlator.ingest.bodies import BodyBudget
 from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.receivers import receivers
 from correlator.ingest.sources import parsers
@@ -45,6 +46,7 @@ SERVICE = web.AppKey("engine_service", EngineService)
 RULES = web.AppKey("rules", RuleSet)
 MODEL = web.AppKey("model", object)  # LearnedModel | None
 RELOADER = web.AppKey("rule_reloader", RuleReloader)
+BODIES = web.AppKey("bodies", BodyBudget)
 
 RETENTION_SWEEP_SECONDS = 600
 RETENTION_CHUNK_ROWS = 5000
@@ -81,10 +83,16 @@ async def _add_routes(app: web.Application) -> None:
     authenticators = {name: Authenticator(config.auth.for_endpoint(name), signed_bodies=name != "api")
                       for name in ("alertmanager", "prometheus", "generic", "api")}
     recorder = app.get(RECORDER)
-    for path, receiver in receivers(writer=app[WRITER], policy=policy, metrics=app[METRICS],
+    bodies = BodyBudget(config.server.max_body_size, config.server.max_body_memory)
+    app[BODIES] = bodies
+    app[METRICS].gauge("correlator_ingest_body_bytes", "Request bytes held in memory by ingest requests now.",
+                       lambda: bodies.in_flight)
+    app[METRICS].gauge("correlator_ingest_body_bytes_peak", "Most request bytes ingest ever held in memory at "
+                       "once (compare with server.max_body_memory).", lambda: bodies.peak)
+    for path, receiver in receivers(writer=app[WRITER], policy=policy, metrics=app[METRICS], bodies=bodies,
                                     authenticators=authenticators, mappings=config.ingest.mappings,
                                     recorder=recorder):
-        app.router.add_post(path, receiver.handle)
+        app.router.add_post(path, receiver.handle, expect_handler=receiver.expect)
     app.router.add_get("/api/v1/alerts", _authenticated(authenticators["api"],
                                                         make_list_alerts_handler(app[ENGINE])))
     app.router.add_post("/api/v1/rules/reload", _authenticated(authenticators["api"], _reload_rules))
@@ -94,7 +102,7 @@ async def _add_routes(app: web.Application) -> None:
 
 def _authenticated(authenticator: Authenticator, handler):
     async def handle(request: web.Request) -> web.Response:
-        if authenticator.check(request.headers, b""):
+        if authenticator.check_headers(request.headers):
             return error_response(401, "unauthorized")
         return await handler(request)
     return handle
@@ -252,7 +260,15 @@ async def _readyz(request: web.Request) -> web.Response:
         with request.app[ENGINE].connect() as connection:
             connection.execute(text("SELECT 1"))
     rules = request.app[SERVICE].engine.rules
-    checks = {"writer": "ok" if request.app[WRITER].running else "stopped", "rules": "ok"}
+    writer = request.app[WRITER]
+    if writer.last_commit_error is not None:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(writer.probe_if_failing), timeout=5)
+        except Exception:  # the probe's outcome is in last_commit_error; a timeout leaves it failing
+            pass
+    checks = {"writer": "ok" if writer.running else "stopped", "rules": "ok",
+              # Not ready from a failed commit (disk full) until a commit succeeds again.
+              "commits": "ok" if writer.last_commit_error is None else f"failing: {writer.last_commit_error}"}
     try:
         await asyncio.wait_for(asyncio.to_thread(ping), timeout=5)
         checks["store"] = "ok"

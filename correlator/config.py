@@ -38,20 +38,33 @@ class Secret(str):
         return "Secret(***)"
 
 
-def _secret(value: Any) -> Secret:
+class Credential(Secret):
+    """A secret that admits requests (token, password, signing key): never empty, since an empty
+    one would be matched by an empty `Authorization: Bearer ` header or signed by anyone."""
+
+
+def _secret(value: Any) -> tuple[Secret, str]:
+    """The value and where it came from (for error messages)."""
     if isinstance(value, str):
-        return Secret(value)
+        return Secret(value), "the value"
     if isinstance(value, dict) and list(value) == ["env"]:
         name = value["env"]
         if name not in os.environ:
             raise ValueError(f"environment variable {name} is not set")
-        return Secret(os.environ[name])
+        return Secret(os.environ[name]), f"environment variable {name}"
     if isinstance(value, dict) and list(value) == ["file"]:
         try:
-            return Secret(Path(value["file"]).read_text().rstrip("\r\n"))
+            return Secret(Path(value["file"]).read_text().rstrip("\r\n")), f"secret file {value['file']}"
         except OSError as error:
             raise ValueError(f"cannot read secret file {value['file']}: {error.strerror}") from None
     raise ValueError("expected a string, {env: VARIABLE} or {file: /path/to/secret}")
+
+
+def _credential(value: Any) -> Credential:
+    secret, origin = _secret(value)
+    if not secret.strip():
+        raise ValueError(f"{origin} is empty or blank; an empty credential would admit anyone")
+    return Credential(secret)
 
 
 def _dec_hook(kind: type, value: Any) -> Any:
@@ -60,7 +73,9 @@ def _dec_hook(kind: type, value: Any) -> Any:
     if kind is ByteSize:
         return ByteSize(parse_size(value))
     if kind is Secret:
-        return _secret(value)
+        return _secret(value)[0]
+    if kind is Credential:
+        return _credential(value)
     raise NotImplementedError
 
 
@@ -72,6 +87,8 @@ class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: int = 9099
     max_body_size: ByteSize = ByteSize(64 * 2**20)
+    # Request bodies held in memory at once; over it ingest answers 503 with Retry-After.
+    max_body_memory: ByteSize = ByteSize(256 * 2**20)
     # Listening beyond loopback without credentials must be asked for explicitly.
     allow_unauthenticated_remote: bool = False
     shutdown_timeout: Duration = Duration(30)
@@ -100,17 +117,17 @@ class IngestConfig(_Section):
 
 class BasicCredential(_Section):
     username: str
-    password: Secret
+    password: Credential
 
 
 class HmacConfig(_Section):
-    secret: Secret
+    secret: Credential
     header: str = "X-Grafana-Alert-Signature"
     timestamp_header: str = ""
 
 
 class AuthConfig(_Section):
-    bearer_tokens: list[Secret] = []
+    bearer_tokens: list[Credential] = []
     basic_auth: list[BasicCredential] = []
     hmac: HmacConfig | None = None
 
@@ -314,6 +331,9 @@ def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Con
         raise ConfigError(*_key_of(error)) from None
     if not 0 < config.server.port < 65536:
         raise ConfigError("server.port", f"expected a TCP port between 1 and 65535, got {config.server.port}")
+    if config.server.max_body_memory < config.server.max_body_size:
+        raise ConfigError("server.max_body_memory", f"must be at least server.max_body_size "
+                                                     f"({config.server.max_body_size} bytes)")
     for name, mapping in config.ingest.mappings.items():
         bad = [value for value in mapping.status_values.values() if value not in ("firing", "resolved")]
         if bad:

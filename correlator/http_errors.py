@@ -22,10 +22,13 @@ def error_response(status: int, message: str, details=(), **extra) -> web.Respon
     return json_response(body, status=status)
 
 
+def body_too_large(limit: int) -> web.Response:
+    return error_response(413, "Request Entity Too Large",
+                          [FieldError("$", f"body larger than the limit of {limit} bytes (server.max_body_size)")])
+
+
 def http_error_response(request: web.Request, error: web.HTTPException) -> web.Response:
     """aiohttp's own errors (404, 405, 413...) in the same JSON shape."""
-    details = []
     if error.status == 413:
-        details = [FieldError("$", f"body larger than the limit of {request.app[MAX_BODY]} bytes "
-                                   "(server.max_body_size)")]
-    return error_response(error.status, error.reason, details)
+        return body_too_large(request.app[MAX_BODY])
+    return error_response(error.status, error.reason)

@@ -3,6 +3,7 @@ Every wait is a bounded poll on an observable condition, never a fixed sleep."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -17,8 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
+import aiohttp
 import pytest
 import yaml
+
+from correlator.ingest.fingerprint import fingerprint
 
 T = TypeVar("T")
 
@@ -144,3 +148,41 @@ def program(args: list[str], log_path: Path, ready_url: str) -> Iterator[subproc
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+async def post_stream(url: str, *, fault_after: int, fault: Callable[[], None], until: int | None = None,
+                      workers: int = 8, max_requests: int = 3000) -> tuple[set[str], dict[int, int]]:
+    """POST distinct alerts (two a request) to `url`/api/v2/alerts from `workers` concurrent clients and
+    call `fault` once `fault_after` alerts were answered 2xx. A client stops when the requests run out,
+    when `until` alerts were answered 2xx, or when its connection fails after the fault. Returns the
+    fingerprints answered 2xx and the answers counted by status (0: no answer)."""
+    acknowledged: set[str] = set()
+    answers: dict[int, int] = {}
+    counter = iter(range(max_requests))
+    faulted = False
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        nonlocal faulted
+        for number in counter:
+            if until is not None and len(acknowledged) >= until:
+                return
+            labels = {"alertname": "StreamTest", "instance": f"host-{number}"}
+            batch = [{"labels": labels}, {"labels": {**labels, "replica": "b"}}]
+            try:
+                async with session.post(f"{url}/api/v2/alerts", json=batch) as response:
+                    status = response.status
+            except aiohttp.ClientError:
+                status = 0
+            answers[status] = answers.get(status, 0) + 1
+            if status == 200:
+                acknowledged.update(fingerprint(alert["labels"]) for alert in batch)
+            elif status == 0 and faulted:
+                return
+            if len(acknowledged) >= fault_after and not faulted:
+                faulted = True
+                fault()
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        await asyncio.gather(*(client(session) for _ in range(workers)))
+    assert faulted, "the stream ended before the fault"
+    return acknowledged, answers

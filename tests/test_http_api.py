@@ -77,7 +77,7 @@ async def test_health_and_readiness(client):
     assert (await (await client.get("/healthz")).json()) == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["checks"] == {"writer": "ok", "rules": "ok", "store": "ok"}
+    assert (await ready.json())["checks"] == {"writer": "ok", "rules": "ok", "commits": "ok", "store": "ok"}
 
 
 async def test_metrics_count_requests_alerts_and_latency(client):

@@ -123,7 +123,7 @@ class Engine(OperatorActions, Timers):
 
     def process(self, alert: Alert, now: datetime) -> set[str]:
         """Feed one received alert; returns the ids of the incidents it changed."""
-        changed = self._process(alert, now)
+        changed = self._process(alert, self.event_time(now))
         if self._touched:
             changed |= self._touched
             self._touched = set()
@@ -192,6 +192,10 @@ class Engine(OperatorActions, Timers):
                 self._add_timer(incident.resolved_at + self.settings.close_after, "close", incident.id)
             if incident.state is IncidentState.OPEN:
                 self._schedule_escalation(incident, facts)
+        # Time resumes from the latest the store recorded, even when the clock has stepped back since.
+        recorded = [incident.timeline[-1].at for incident in incidents if incident.timeline]
+        if recorded:
+            self.event_time(max(recorded))
 
     # -- placement (stages 3-7) --------------------------------------------------------------
 

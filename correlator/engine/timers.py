@@ -27,9 +27,19 @@ class Timers:
     _timers: list[Timer]
     _timer_sequence: int
     incidents: dict[str, Incident]
+    _latest: datetime | None = None  # the latest event time seen
+
+    def event_time(self, now: datetime) -> datetime:
+        """The engine's time never goes back: `now`, or the latest time already seen when `now` is
+        earlier (a wall clock stepped back by NTP or a resumed VM). Timelines stay in order, windows
+        never shrink below zero and a timer never comes due a second time."""
+        if self._latest is None or now > self._latest:
+            self._latest = now
+        return self._latest
 
     def advance(self, now: datetime) -> set[str]:
         """Fire every timer due at `now`."""
+        now = self.event_time(now)
         changed: set[str] = set()
         while self._timers and self._timers[0].due <= now:
             timer = heapq.heappop(self._timers)

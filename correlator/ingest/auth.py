@@ -34,16 +34,26 @@ class Authenticator:
     def required(self) -> bool:
         return bool(self._tokens or self._basic or self._hmac)
 
-    def check(self, headers, body: bytes) -> str | None:
-        """None when the request may pass, else the reason it may not (for logs, never the client)."""
+    @property
+    def signs_bodies(self) -> bool:
+        """Whether `check_body` needs the body: only then may it be read before the request is known
+        to be authentic (and only within the size limit and the body memory budget)."""
+        return self._hmac is not None
+
+    def check_headers(self, headers) -> str | None:
+        """None when the headers admit the request (the signature still to be checked against the
+        body when `signs_bodies`), else the reason they do not (for logs, never the client)."""
         if self._tokens or self._basic:
             scheme, _, credentials = headers.get("Authorization", "").partition(" ")
+            credentials = credentials.strip()
+            if not credentials:
+                return "missing or empty Authorization header"
             if scheme.lower() == "bearer" and self._tokens:
-                if not _matches_any(credentials.strip().encode(), self._tokens):
+                if not _matches_any(credentials.encode(), self._tokens):
                     return "bearer token not accepted"
             elif scheme.lower() == "basic" and self._basic:
                 try:
-                    decoded = base64.b64decode(credentials.strip(), validate=True)
+                    decoded = base64.b64decode(credentials, validate=True)
                 except (binascii.Error, ValueError):
                     return "malformed basic credentials"
                 if not _matches_any(decoded, self._basic):
@@ -51,18 +61,22 @@ class Authenticator:
             else:
                 return "missing or unsupported Authorization header"
         if self._hmac:
-            return self._check_signature(headers, body)
+            if not headers.get(self._hmac.header, "").strip():
+                return f"missing {self._hmac.header} header"
+            if self._hmac.timestamp_header:
+                stamp = headers.get(self._hmac.timestamp_header, "")
+                if not stamp.isdigit() or abs(time.time() - int(stamp)) > MAX_SIGNATURE_AGE_SECONDS:
+                    return f"missing or stale {self._hmac.timestamp_header} header"
         return None
 
-    def _check_signature(self, headers, body: bytes) -> str | None:
+    def check_body(self, headers, body: bytes) -> str | None:
+        """The HMAC signature of `body` (headers already passed `check_headers`)."""
+        if not self._hmac:
+            return None
         presented = headers.get(self._hmac.header, "").strip().lower().encode()
-        if not presented:
-            return f"missing {self._hmac.header} header"
-        signed = body
+        signature = hmac.new(self._hmac.secret.encode(), digestmod=hashlib.sha256)
         if self._hmac.timestamp_header:
-            stamp = headers.get(self._hmac.timestamp_header, "")
-            if not stamp.isdigit() or abs(time.time() - int(stamp)) > MAX_SIGNATURE_AGE_SECONDS:
-                return f"missing or stale {self._hmac.timestamp_header} header"
-            signed = stamp.encode() + b":" + body
-        expected = hmac.new(self._hmac.secret.encode(), signed, hashlib.sha256).hexdigest().encode()
+            signature.update(headers.get(self._hmac.timestamp_header, "").encode() + b":")
+        signature.update(body)  # fed apart: no copy of the body with the timestamp in front
+        expected = signature.hexdigest().encode()
         return None if hmac.compare_digest(presented, expected) else "signature does not match"

@@ -1,15 +1,21 @@
-"""HTTP receivers: authenticate, parse, store, and only then answer 2xx."""
+"""HTTP receivers: authenticate, parse, store, and only then answer 2xx.
+
+Everything the headers can decide is decided before the body is read (credentials, content type,
+declared size, the body memory budget), so unauthenticated or oversized posts cost no memory; a
+client sending `Expect: 100-continue` is refused before it sends the body at all."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timezone
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from correlator.domain import AlertStatus, RawNotification, Source
-from correlator.http_errors import error_response, json_response
+from correlator.http_errors import body_too_large, error_response, json_response
 from correlator.ingest.auth import Authenticator
+from correlator.ingest.bodies import BodyBudget
 from correlator.ingest.errors import FieldError, PayloadError
 from correlator.ingest.generic import FieldMapping
 from correlator.ingest.normalize import IngestPolicy
@@ -19,17 +25,31 @@ from correlator.store.writer import GroupCommitWriter, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
+# Bodies larger than this are verified and parsed in a worker thread, so the event loop keeps
+# answering (health, readiness, small posts) meanwhile; smaller ones cost less than the hand-off.
+PARSE_ON_LOOP_MAX_BYTES = 256 * 2**10
+RETRY_AFTER_SECONDS = "1"
+
+
 def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
+
+
+async def _off_loop_if_large(body: bytes, function, *args):
+    """`function(*args)`, in a worker thread when `body` is large (see PARSE_ON_LOOP_MAX_BYTES)."""
+    if len(body) > PARSE_ON_LOOP_MAX_BYTES:
+        return await asyncio.to_thread(function, *args)
+    return function(*args)
 
 
 class Receiver:
     """One ingest endpoint: its auth, its parser and where its alerts go."""
 
     def __init__(self, endpoint: str, source: str, parse: Parser, authenticator: Authenticator,
-                 writer: GroupCommitWriter, policy: IngestPolicy, metrics: Metrics, recorder=None):
+                 writer: GroupCommitWriter, policy: IngestPolicy, metrics: Metrics, bodies: BodyBudget,
+                 recorder=None):
         self.endpoint, self.source, self.parse, self.recorder = endpoint, source, parse, recorder
-        self.authenticator, self.writer, self.policy = authenticator, writer, policy
+        self.authenticator, self.writer, self.policy, self.bodies = authenticator, writer, policy, bodies
         # Metric children resolved once: a labels() lookup per request shows up in profiles.
         self._firing = metrics.ingest_alerts.labels(source, "firing")
         self._resolved = metrics.ingest_alerts.labels(source, "resolved")
@@ -38,27 +58,71 @@ class Receiver:
         self._answered: dict[int, object] = {}
 
     async def handle(self, request: web.Request) -> web.Response:
-        response = await self._handle(request)
+        return self._counted(await self._handle(request))
+
+    async def expect(self, request: web.Request) -> web.Response | None:
+        """aiohttp's `Expect: 100-continue` hook: refuse from the headers, before the body is sent."""
+        refused = self._refusal(request)
+        if refused is None and not self.bodies.fits(self.bodies.share_for(request.content_length)):
+            refused = self._busy()
+        if refused is not None:
+            return self._counted(refused)
+        if request.version != HttpVersion11 or request.headers.get("Expect", "").lower() != "100-continue":
+            raise web.HTTPExpectationFailed(text=f"unknown Expect: {request.headers.get('Expect')}")
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the interim answer is not part of the response
+        return None
+
+    def _counted(self, response: web.Response) -> web.Response:
         counter = self._answered.get(response.status)
         if counter is None:
             counter = self._answered[response.status] = self._requests.labels(self.endpoint, str(response.status))
         counter.inc()
         return response
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        denied = self.authenticator.check(request.headers, body)
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """The answer the headers alone call for, or None when the body may be read."""
+        denied = self.authenticator.check_headers(request.headers)
         if denied:
-            log.warning("unauthenticated request", extra={"endpoint": self.endpoint, "reason": denied,
-                                                          "remote": request.remote})
-            return json_response({"error": "unauthorized", "details": []}, status=401,
-                                     headers={"WWW-Authenticate": 'Bearer realm="correlator"'})
+            return self._unauthorized(request, denied)
         if not _is_json(request.content_type):
             return error_response(415, f"unsupported content type {request.content_type!r}",
                                   [FieldError("Content-Type", "expected application/json")])
+        if request.content_length is not None and request.content_length > self.bodies.max_body_size:
+            return body_too_large(self.bodies.max_body_size)
+        return None
+
+    def _unauthorized(self, request: web.Request, reason: str) -> web.Response:
+        log.warning("unauthenticated request", extra={"endpoint": self.endpoint, "reason": reason,
+                                                      "remote": request.remote})
+        return json_response({"error": "unauthorized", "details": []}, status=401,
+                             headers={"WWW-Authenticate": 'Bearer realm="correlator"'})
+
+    def _busy(self) -> web.Response:
+        response = error_response(503, "too many request bodies in memory (server.max_body_memory); retry later")
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        refused = self._refusal(request)
+        if refused is not None:
+            return refused
+        share = self.bodies.share_for(request.content_length)
+        if not self.bodies.reserve(share):
+            return self._busy()
+        try:
+            return await self._accept(request, await request.read())
+        finally:
+            self.bodies.release(share)
+
+    async def _accept(self, request: web.Request, body: bytes) -> web.Response:
+        if self.authenticator.signs_bodies:
+            denied = await _off_loop_if_large(body, self.authenticator.check_body, request.headers, body)
+            if denied:
+                return self._unauthorized(request, denied)
         received_at = datetime.now(timezone.utc)
         try:
-            parsed = self.parse(body, received_at, self.policy)
+            parsed = await _off_loop_if_large(body, self.parse, body, received_at, self.policy)
         except PayloadError as error:
             return error_response(400, error.message, error.details)
         try:
@@ -79,14 +143,15 @@ class Receiver:
         return json_response({"status": "success", "accepted": len(parsed.alerts)})
 
 
-def receivers(*, writer: GroupCommitWriter, policy: IngestPolicy, metrics: Metrics,
+def receivers(*, writer: GroupCommitWriter, policy: IngestPolicy, metrics: Metrics, bodies: BodyBudget,
               authenticators: dict[str, Authenticator], mappings: dict[str, FieldMapping],
               recorder=None) -> list[tuple[str, Receiver]]:
     """(path, receiver) for every ingest endpoint, mapped ones included."""
     table = parsers(mappings)
 
     def make(endpoint: str, source: str) -> Receiver:
-        return Receiver(endpoint, source, table[source], authenticators[endpoint], writer, policy, metrics, recorder)
+        return Receiver(endpoint, source, table[source], authenticators[endpoint], writer, policy, metrics, bodies,
+                        recorder)
 
     routes = [
         ("/api/v1/alertmanager", make("alertmanager", Source.ALERTMANAGER)),

@@ -33,6 +33,9 @@ def _json_text(value) -> str:
 
 # How often the writer drops flap-detection state of alerts that stopped changing.
 FLAP_SWEEP_SECONDS = 60
+# After a failed commit: at most one write probe this often, and how much new space it needs.
+PROBE_SECONDS = 5.0
+PROBE_BYTES = 64 * 2**10
 
 
 class StoreUnavailable(Exception):
@@ -76,7 +79,9 @@ def _alert_upsert(engine: Engine):
             "ends_at_us": case((stored_resolved, alerts.c.ends_at_us), else_=new.ends_at_us),
             "annotations": new.annotations,
             "generator_url": new.generator_url,
-            "last_seen_us": new.last_seen_us,
+            # A wall clock stepped back must not make an episode look older than it was seen.
+            "last_seen_us": case((new.last_seen_us > alerts.c.last_seen_us, new.last_seen_us),
+                                 else_=alerts.c.last_seen_us),
             "notifications": alerts.c.notifications + new.notifications,
             "flapping": new.flapping,
         },
@@ -103,6 +108,9 @@ class GroupCommitWriter:
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._next_flap_sweep = 0.0
+        # The error class of the last group commit if it failed (disk full...), None once one succeeds.
+        self.last_commit_error: str | None = None
+        self._next_probe = 0.0
 
     @property
     def pending_alerts(self) -> int:
@@ -141,6 +149,27 @@ class GroupCommitWriter:
             self._jobs.append((job, future))
             self._condition.notify()
         return future.result()
+
+    def probe_if_failing(self) -> None:
+        """After a failed commit, try a commit that needs new space (a row inserted and deleted in one
+        transaction) so readiness learns the store takes writes again without waiting for traffic:
+        a load balancer sends none to a replica that is not ready. At most once per PROBE_SECONDS."""
+        if self.last_commit_error is None or time.monotonic() < self._next_probe:
+            return
+        self._next_probe = time.monotonic() + PROBE_SECONDS
+        self.run_job(self._probe)
+
+    def _probe(self) -> None:
+        try:
+            with self._engine.begin() as connection:
+                inserted = connection.execute(notifications.insert().values(
+                    received_at_us=0, source="probe", alert_count=0, body=bytes(PROBE_BYTES)))
+                connection.execute(notifications.delete().where(
+                    notifications.c.id == inserted.inserted_primary_key[0]))
+        except Exception as error:  # still failing: readiness keeps saying why
+            self.last_commit_error = error.__class__.__name__
+        else:
+            self.last_commit_error = None
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
@@ -189,6 +218,9 @@ class GroupCommitWriter:
                 except Exception:
                     log.exception("commit failure callback failed")
                 outcome = StoreUnavailable(f"store error: {error.__class__.__name__}")
+                self.last_commit_error = error.__class__.__name__
+            else:
+                self.last_commit_error = None
             with self._condition:
                 self._pending_alerts -= size
             # One wake-up per event loop for the whole batch, not one per request.
