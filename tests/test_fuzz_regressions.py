@@ -1,6 +1,7 @@
 """Inputs that fuzzing turned into 5xx answers: each now gets a 400 naming the field, and nothing the
 store cannot keep gets past the parsers."""
 
+import base64
 import json
 from datetime import datetime, timezone
 
@@ -146,3 +147,15 @@ async def test_long_label_names_and_values_are_stored(app_factory, db_url):
     assert response.status == 200, await response.text()
     [alert] = await stored_alerts(client)
     assert alert["labels"] == labels
+
+
+@pytest.mark.parametrize("limit", ["²", "9" * 5000, "١٢٣٤٥"], ids=["superscript", "5000 digits", "arabic"])
+async def test_a_limit_that_is_not_a_plain_integer_in_range_is_a_400(client, limit):
+    response = await client.get("/api/v1/alerts", params={"limit": limit})
+    await assert_rejected(response, "limit", "expected an integer")
+
+
+async def test_a_cursor_past_the_range_of_row_ids_is_a_400(client):
+    cursor = base64.urlsafe_b64encode(f"id:{2**70}".encode()).decode()
+    response = await client.get("/api/v1/alerts", params={"cursor": cursor})
+    await assert_rejected(response, "cursor", "not a cursor")
