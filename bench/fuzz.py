@@ -17,6 +17,7 @@ import argparse
 import http.client
 import json
 import random
+import re
 import sys
 import tempfile
 import time
@@ -47,6 +48,7 @@ ACTIONS = ["acknowledge", "investigate", "assign", "comment", "priority", "class
 ACTION_FIELDS = ["actor", "team", "tier", "text", "priority", "reason", "category", "service_area", "other_id",
                  "fingerprints"]
 SLOWEST_SHOWN = 10
+_INCIDENT_ID = re.compile(r"(?<=^/api/v1/incidents)/[^/]+/")
 
 
 @dataclass(order=True)
@@ -182,7 +184,8 @@ def report(tally: Tally, seconds: float, daemon: Daemon) -> int:
     print(f"\ncases run: {tally.cases} in {seconds:.0f} s ({tally.cases / seconds:.0f}/s); by generator: "
           + ", ".join(f"{name} {n}" for name, n in sorted(tally.by_generator.items())))
     print("answers by status: " + ", ".join(f"{status}: {n}" for status, n in sorted(tally.statuses.items())))
-    print(f"5xx: {len(tally.server_errors)}")
+    by_route = Counter(f"{o.method} {_INCIDENT_ID.sub('/{id}/', o.path)}" for o in tally.server_errors)
+    print(f"5xx: {len(tally.server_errors)}" + "".join(f"; {route}: {n}" for route, n in by_route.most_common()))
     for outcome in tally.server_errors[:10]:
         print(f"  {outcome.status} {outcome.generator} {outcome.method} {outcome.path} {outcome.body[:200]!r}")
     print(f"crashes: {len(tally.crashes)} (failed connections {len(tally.crashes)}, daemon exited: "

@@ -13,7 +13,7 @@ from tests.processes import Daemon
 
 DOCUMENT = Path(__file__).parents[1] / "correlator" / "api" / "openapi.yaml"
 TOKEN = "fuzz-token"
-CASES_PER_OPERATION = 25
+CASES_PER_OPERATION = 15
 CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
           checks.response_schema_conformance]
 
