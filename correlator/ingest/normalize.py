@@ -37,12 +37,17 @@ TIME_RANGE = f"must lie between {EARLIEST_TIME:%Y-%m-%dT%H:%M:%SZ} and {LATEST_T
 def to_utc(value: datetime | None) -> datetime | None:
     """UTC, with Go's zero time (year 1, "not set") as None. Never shifts year 1: that would overflow.
     ValueError (saying the range) for any other time outside EARLIEST_TIME..LATEST_TIME."""
-    if value is None or value.year <= 1:
+    if value is None:
+        return None
+    year = value.year
+    if value.tzinfo is timezone.utc and 1970 <= year < 2262:  # nearly every time: nothing to check
+        return value
+    if year <= 1:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     elif value.tzinfo is not timezone.utc:
-        if value.year == 9999:  # shifting by the offset could pass datetime's last year
+        if year == 9999:  # shifting by the offset could pass datetime's last year
             raise ValueError(TIME_RANGE)
         value = value.astimezone(timezone.utc)
     if not EARLIEST_TIME <= value <= LATEST_TIME:
@@ -56,12 +61,18 @@ def _name_errors(path: str, names: Mapping[str, str]) -> list[FieldError]:
             for name in names if not name or not _CLASSIC_LABEL_NAME.fullmatch(name)]
 
 
-def _utc_or_error(value: datetime | None, path: str, errors: list[FieldError]) -> datetime | None:
-    try:
-        return to_utc(value)
-    except ValueError as error:
-        errors.append(FieldError(path, str(error)))
-        return None
+def _alert_path(where: str, index: int) -> str:
+    return f"{where}[{index}]" if where != "$" else "$"
+
+
+def _time_errors(path: str, times: dict[str, datetime | None]) -> list[FieldError]:
+    errors = []
+    for name, value in times.items():
+        try:
+            to_utc(value)
+        except ValueError as error:
+            errors.append(FieldError(f"{path}.{name}", str(error)))
+    return errors
 
 
 def has_nul_escape(body: bytes) -> bool:
@@ -105,13 +116,11 @@ def build_alert(
     """Validate and complete the alert at `where[index]`; `status=None` means "derive it from
     endsAt" (v2 API). Errors carry the path of the offending field. `may_hold_nul`: false when
     the body has no `\\u0000` escape, which spares looking for NUL in every string."""
-    path = f"{where}[{index}]" if where != "$" else "$"
-    errors: list[FieldError] = []
-    starts_at = _utc_or_error(starts_at, f"{path}.startsAt", errors)
-    ends_at = _utc_or_error(ends_at, f"{path}.endsAt", errors)
-    if may_hold_nul:
-        errors += _nul_errors(path, labels, annotations, generator_url)
-    if errors:
+    try:
+        starts_at, ends_at = to_utc(starts_at), to_utc(ends_at)
+    except ValueError:  # rare: find which one (paths are formatted only on the way out, as below)
+        return _time_errors(_alert_path(where, index), {"startsAt": starts_at, "endsAt": ends_at})
+    if may_hold_nul and (errors := _nul_errors(_alert_path(where, index), labels, annotations, generator_url)):
         return errors
     if "" in labels.values():
         labels = {name: value for name, value in labels.items() if value != ""}
@@ -126,6 +135,7 @@ def build_alert(
     ends_too_early = ends_at is not None and ends_at < starts_at
     if not labels or ends_too_early or not _names_valid(labels, policy) \
             or not _names_valid(annotations, policy):
+        path, errors = _alert_path(where, index), []
         if policy.classic_label_names or "" in labels:
             errors += _name_errors(f"{path}.labels", labels)
         if policy.classic_label_names or "" in annotations:
