@@ -6,8 +6,9 @@ from datetime import datetime
 import msgspec
 
 from correlator.domain import AlertStatus, Source
-from correlator.ingest.errors import FieldError, PayloadError, from_msgspec
-from correlator.ingest.normalize import IngestPolicy, ParsedAlerts, build_alert, collect
+from correlator.ingest.decoding import decode
+from correlator.ingest.errors import FieldError, PayloadError
+from correlator.ingest.normalize import IngestPolicy, ParsedAlerts, build_alert, collect, has_nul_escape
 
 # Grafana's webhook contact point sends the same envelope with version "1".
 SUPPORTED_WEBHOOK_VERSIONS = ("4", "1")
@@ -42,18 +43,10 @@ _webhook_decoder = msgspec.json.Decoder(_Webhook)
 _postable_decoder = msgspec.json.Decoder(list[_PostableAlert])
 
 
-def _decode(decoder: msgspec.json.Decoder, body: bytes):
-    try:
-        return decoder.decode(body)
-    except msgspec.ValidationError as error:
-        raise PayloadError("invalid payload", [from_msgspec(error)]) from None
-    except msgspec.DecodeError as error:
-        raise PayloadError("malformed JSON", [FieldError("$", str(error))]) from None
-
-
 def parse_alertmanager_webhook(body: bytes, received_at: datetime, policy: IngestPolicy) -> ParsedAlerts:
     """An Alertmanager webhook notification: a snapshot of one aggregation group."""
-    message = _decode(_webhook_decoder, body)
+    message = decode(_webhook_decoder, body)
+    nul = has_nul_escape(body)
     if message.version not in SUPPORTED_WEBHOOK_VERSIONS:
         raise PayloadError("unsupported webhook version", [FieldError(
             "version", f"got {message.version!r}, expected \"4\" (Alertmanager webhook payload)")])
@@ -70,6 +63,7 @@ def parse_alertmanager_webhook(body: bytes, received_at: datetime, policy: Inges
             source=Source.ALERTMANAGER,
             received_at=received_at,
             policy=policy,
+            may_hold_nul=nul,
         )
         for index, alert in enumerate(message.alerts)
     ])
@@ -77,7 +71,8 @@ def parse_alertmanager_webhook(body: bytes, received_at: datetime, policy: Inges
 
 def parse_postable_alerts(body: bytes, received_at: datetime, policy: IngestPolicy) -> ParsedAlerts:
     """Alertmanager's `POST /api/v2/alerts` body, as Prometheus sends it: status follows endsAt."""
-    alerts = _decode(_postable_decoder, body)
+    alerts = decode(_postable_decoder, body)
+    nul = has_nul_escape(body)
     return collect([
         build_alert(
             "", index,
@@ -91,6 +86,7 @@ def parse_postable_alerts(body: bytes, received_at: datetime, policy: IngestPoli
             source=Source.PROMETHEUS,
             received_at=received_at,
             policy=policy,
+            may_hold_nul=nul,
         )
         for index, alert in enumerate(alerts)
     ])

@@ -35,5 +35,6 @@ def from_msgspec(error: msgspec.ValidationError | msgspec.DecodeError) -> FieldE
     match = _MSGSPEC_PATH.match(text)
     if not match:
         return FieldError("$", text)
-    path = match.group("path").replace("[...]", "").lstrip(".")
+    # `[...]` stands for a dict key msgspec does not name: the path stops at that dict.
+    path = match.group("path").split("[...]")[0].lstrip(".")
     return FieldError(path or "$", match.group("reason"))

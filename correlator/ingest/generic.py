@@ -19,8 +19,10 @@ from typing import Any
 import msgspec
 
 from correlator.domain import AlertStatus, Source
+from correlator.ingest.decoding import decode
 from correlator.ingest.errors import FieldError, PayloadError
-from correlator.ingest.normalize import IngestPolicy, ParsedAlerts, build_alert, collect
+from correlator.ingest.normalize import (EARLIEST_TIME, LATEST_TIME, TIME_RANGE, IngestPolicy, ParsedAlerts,
+                                         build_alert, collect, has_nul_escape, to_utc)
 
 
 class FieldMapping(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -43,6 +45,8 @@ class FieldMapping(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 GENERIC_FORMAT = FieldMapping(alerts="$.alerts")
 
+_any_decoder = msgspec.json.Decoder()
+_EPOCH_RANGE = (EARLIEST_TIME.timestamp(), LATEST_TIME.timestamp())
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _MISSING = object()
 
@@ -115,12 +119,18 @@ class _Reader:
         if value is _MISSING or value is None or value == "":
             return None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return datetime.fromtimestamp(value, timezone.utc)
+            if _EPOCH_RANGE[0] <= value <= _EPOCH_RANGE[1]:  # also false for NaN
+                return datetime.fromtimestamp(value, timezone.utc)
+            self.fail(path, f"epoch seconds {TIME_RANGE}")
+            return None
         if isinstance(value, str):
             try:
-                return msgspec.convert(value, datetime)
+                return to_utc(msgspec.convert(value, datetime))
             except msgspec.ValidationError:
                 pass
+            except ValueError as error:
+                self.fail(path, str(error))
+                return None
         self.fail(path, "expected an RFC 3339 timestamp or epoch seconds")
         return None
 
@@ -138,10 +148,8 @@ class _Reader:
 
 def parse_mapped(body: bytes, received_at: datetime, policy: IngestPolicy,
                  mapping: FieldMapping = GENERIC_FORMAT, source: str = Source.GENERIC) -> ParsedAlerts:
-    try:
-        root = msgspec.json.decode(body)
-    except msgspec.DecodeError as error:
-        raise PayloadError("malformed JSON", [FieldError("$", str(error))]) from None
+    root = decode(_any_decoder, body)
+    nul = has_nul_escape(body)
     items = _lookup(root, root, mapping.alerts)
     if mapping.alerts == "$":
         items = [root]
@@ -168,6 +176,6 @@ def parse_mapped(body: bytes, received_at: datetime, policy: IngestPolicy,
             prefix, index, labels=labels, annotations=annotations, status=status,
             starts_at=starts_at, ends_at=ends_at,
             generator_url=url if isinstance(url, str) else "",
-            fingerprint_hint="", source=source, received_at=received_at, policy=policy,
+            fingerprint_hint="", source=source, received_at=received_at, policy=policy, may_hold_nul=nul,
         ))
     return collect(results)

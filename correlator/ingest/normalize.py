@@ -17,6 +17,7 @@ from correlator.ingest.fingerprint import fingerprint
 
 _CLASSIC_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _FINGERPRINT = re.compile(r"[0-9a-f]{16}")
+NUL_REASON = "must not contain the NUL character (U+0000)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,21 +27,68 @@ class IngestPolicy:
     classic_label_names: bool = False
 
 
+# Alert times must fit int64 nanoseconds since the epoch (Go's `UnixNano`, which Alertmanager, Prometheus
+# and most receivers of forwarded incidents use) and leave room for adding timeouts in Python.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_TIME = datetime(2262, 4, 11, 23, 47, 16, tzinfo=timezone.utc)
+TIME_RANGE = f"must lie between {EARLIEST_TIME:%Y-%m-%dT%H:%M:%SZ} and {LATEST_TIME:%Y-%m-%dT%H:%M:%SZ}"
+
+
 def to_utc(value: datetime | None) -> datetime | None:
-    """UTC, with Go's zero time (year 1, "not set") as None. Never shifts year 1: that would overflow."""
-    if value is None or value.year <= 1:
+    """UTC, with Go's zero time (year 1, "not set") as None. Never shifts year 1: that would overflow.
+    ValueError (saying the range) for any other time outside EARLIEST_TIME..LATEST_TIME."""
+    if value is None:
         return None
-    if value.tzinfo is timezone.utc:
+    year = value.year
+    if value.tzinfo is timezone.utc and 1970 <= year < 2262:  # nearly every time: nothing to check
         return value
+    if year <= 1:
+        return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=timezone.utc)
+    elif value.tzinfo is not timezone.utc:
+        if year == 9999:  # shifting by the offset could pass datetime's last year
+            raise ValueError(TIME_RANGE)
+        value = value.astimezone(timezone.utc)
+    if not EARLIEST_TIME <= value <= LATEST_TIME:
+        raise ValueError(TIME_RANGE)
+    return value
 
 
 def _name_errors(path: str, names: Mapping[str, str]) -> list[FieldError]:
     return [FieldError(path, "empty name") if not name else
             FieldError(f"{path}.{name}", "invalid name: must match [a-zA-Z_][a-zA-Z0-9_]*")
             for name in names if not name or not _CLASSIC_LABEL_NAME.fullmatch(name)]
+
+
+def _alert_path(where: str, index: int) -> str:
+    return f"{where}[{index}]" if where != "$" else "$"
+
+
+def _time_errors(path: str, times: dict[str, datetime | None]) -> list[FieldError]:
+    errors = []
+    for name, value in times.items():
+        try:
+            to_utc(value)
+        except ValueError as error:
+            errors.append(FieldError(f"{path}.{name}", str(error)))
+    return errors
+
+
+def has_nul_escape(body: bytes) -> bool:
+    """JSON can only carry U+0000 escaped (a raw NUL byte is malformed)."""
+    return b"\\u0000" in body
+
+
+def _nul_errors(path: str, labels: Mapping[str, str], annotations: Mapping[str, str],
+                generator_url: str) -> list[FieldError]:
+    """PostgreSQL's text columns cannot hold U+0000, and no monitoring system sends it."""
+    errors = [FieldError(f"{path}.{field}" + ("" if "\0" in name else f".{name}"), NUL_REASON)
+              for field, pairs in (("labels", labels), ("annotations", annotations))
+              for name, value in pairs.items() if "\0" in name or "\0" in value]
+    if "\0" in generator_url:
+        errors.append(FieldError(f"{path}.generatorURL", NUL_REASON))
+    return errors
 
 
 def _names_valid(names: Mapping[str, str], policy: IngestPolicy) -> bool:
@@ -63,12 +111,19 @@ def build_alert(
     source: str,
     received_at: datetime,
     policy: IngestPolicy,
+    may_hold_nul: bool = True,
 ) -> Alert | list[FieldError]:
     """Validate and complete the alert at `where[index]`; `status=None` means "derive it from
-    endsAt" (v2 API). Errors carry the path of the offending field."""
+    endsAt" (v2 API). Errors carry the path of the offending field. `may_hold_nul`: false when
+    the body has no `\\u0000` escape, which spares looking for NUL in every string."""
+    try:
+        starts_at, ends_at = to_utc(starts_at), to_utc(ends_at)
+    except ValueError:  # rare: find which one (paths are formatted only on the way out, as below)
+        return _time_errors(_alert_path(where, index), {"startsAt": starts_at, "endsAt": ends_at})
+    if may_hold_nul and (errors := _nul_errors(_alert_path(where, index), labels, annotations, generator_url)):
+        return errors
     if "" in labels.values():
         labels = {name: value for name, value in labels.items() if value != ""}
-    starts_at, ends_at = to_utc(starts_at), to_utc(ends_at)
     if starts_at is None:
         starts_at = ends_at if ends_at is not None and ends_at < received_at else received_at
     if status is None:
@@ -80,8 +135,7 @@ def build_alert(
     ends_too_early = ends_at is not None and ends_at < starts_at
     if not labels or ends_too_early or not _names_valid(labels, policy) \
             or not _names_valid(annotations, policy):
-        path = f"{where}[{index}]" if where != "$" else "$"
-        errors = []
+        path, errors = _alert_path(where, index), []
         if policy.classic_label_names or "" in labels:
             errors += _name_errors(f"{path}.labels", labels)
         if policy.classic_label_names or "" in annotations:

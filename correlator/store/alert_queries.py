@@ -53,7 +53,7 @@ def _encode_cursor(row_id: int) -> str:
 def _decode_cursor(cursor: str) -> int:
     try:
         prefix, _, row_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
-        if prefix != "id":
+        if prefix != "id" or not row_id.isdecimal() or int(row_id) >= 2**63:  # ids are int64
             raise ValueError(cursor)
         return int(row_id)
     except (ValueError, UnicodeDecodeError):
