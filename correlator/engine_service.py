@@ -146,16 +146,25 @@ class EngineService:
         with self._database.connect() as connection:
             rows = connection.execute(
                 select(notifications.c.id, notifications.c.received_at_us, notifications.c.source,
-                       notifications.c.body)
+                       notifications.c.alert_count)
                 .where(notifications.c.id > self.progress.watermark)
                 .order_by(notifications.c.id).limit(STEP_NOTIFICATIONS)).all()
+            # The bodies of what this step takes, not of the whole backlog: a backlog of large bodies
+            # would otherwise be held in memory at once, and read again by every step.
+            last = counted = 0
+            for row in rows:
+                if counted >= STEP_ALERTS:
+                    break
+                last, counted = row.id, counted + row.alert_count
+            bodies = dict(connection.execute(select(notifications.c.id, notifications.c.body).where(
+                notifications.c.id > self.progress.watermark, notifications.c.id <= last)).all()) if last else {}
         changed: set[str] = set()
         watermark = self.progress.watermark
         processed = alerts_seen = 0
         # The oldest unprocessed notification is the first fetched: its age is the engine's lag.
         self._lag = max(0.0, (self._clock() - from_us(rows[0].received_at_us)).total_seconds()) if rows else 0.0
         for row in rows:
-            if alerts_seen >= STEP_ALERTS:
+            if alerts_seen >= STEP_ALERTS or row.id not in bodies:
                 break
             received_at = from_us(row.received_at_us)
             parse = self._parsers.get(row.source)
@@ -163,7 +172,7 @@ class EngineService:
                 log.warning("stored notification from a source no longer configured; skipped",
                             extra={"notification": row.id, "source": row.source})
             try:
-                alerts = parse(bytes(row.body), received_at, self._policy).alerts if parse else []
+                alerts = parse(bytes(bodies[row.id]), received_at, self._policy).alerts if parse else []
             except PayloadError:  # stored bodies were valid when received; a mapping may have changed since
                 log.warning("stored notification no longer parses", extra={"notification": row.id})
                 alerts = []
