@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.alerts import ALERTNAMES, bodies  # noqa: E402
 from bench.daemon import Daemon  # noqa: E402
+from correlator.shipped import shipped_dir  # noqa: E402
 
 PER_BODY = 500  # alerts per webhook
 POSTERS = 4  # concurrent requests
@@ -48,16 +49,18 @@ rules:
 """
 
 
-def measure_daemon(workdir: Path, shape: str, sizes: list[int]) -> None:
-    config: dict = {}
+def shaped_rules(workdir: Path, shape: str) -> Path:
+    """A copy of the shipped rules, with the group rule for the grouped shape."""
+    rules = workdir / f"rules-{shape}"
+    shutil.copytree(shipped_dir("rules"), rules)
     if shape == "grouped":
-        rules = workdir / "rules-grouped"
-        shutil.copytree(Path(__file__).resolve().parents[1] / "rules", rules)
         (rules / "90-bench-group.yaml").write_text(GROUP_RULE)
-        config["rules"] = {"dir": str(rules)}
-    if shape in ("own", "grouped"):
-        config["ml"] = {"clustering": {"enabled": False}}
-    daemon = Daemon(workdir, shape, config)
+    return rules
+
+
+def measure_daemon(workdir: Path, shape: str, sizes: list[int]) -> None:
+    daemon = Daemon(workdir, shape, {"rules": {"dir": str(shaped_rules(workdir, shape))},
+                                     "ml": {"clustering": {"enabled": shape == "model"}}})
     try:
         daemon.wait_processed(0, 30)
         idle = daemon.memory()
@@ -116,11 +119,7 @@ def measure_engine(shape: str, sizes: list[int], top: int, frames: int) -> None:
     config = Config(ml=MlConfig(clustering=ClusteringConfig(enabled=shape == "model")))
     model = config.load_model()
     with tempfile.TemporaryDirectory() as tmp:
-        rules_dir = Path(tmp) / "rules"
-        shutil.copytree(config.rules_dir, rules_dir)
-        if shape == "grouped":
-            (rules_dir / "90-bench-group.yaml").write_text(GROUP_RULE)
-        rules = load_rules(rules_dir)
+        rules = load_rules(shaped_rules(Path(tmp), shape))
     engine = Engine(rules, config.engine_settings(model), keep_closed=False, model=model)
     policy = config.ingest_policy()
     tracemalloc.start(frames)
