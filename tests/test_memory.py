@@ -2,7 +2,9 @@
 
 import msgspec
 
-from tests.engine_scenarios import Scenario, alert, rules_from
+from correlator.store import database
+from correlator.store.incidents import IncidentRepository, Progress
+from tests.engine_scenarios import Scenario, alert, at, rules_from
 
 
 def decoded(labels: dict) -> dict:
@@ -19,3 +21,15 @@ def test_members_share_the_label_values_they_repeat(tmp_path):
     [one, other] = [member for incident in s.incidents for member in incident.members.values()]
     assert one.labels["severity"] is other.labels["severity"]
     assert one.labels["cluster"] is other.labels["cluster"]
+
+
+def test_members_restored_from_the_store_share_the_label_values_they_repeat(tmp_path):
+    s = Scenario(rules_from(tmp_path))
+    s.push(0, alert("DiskFull", severity="critical", instance="node1:9100"),
+           alert("DiskFull", severity="critical", instance="node2:9100"))
+    store = database.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    database.upgrade(store)
+    repository = IncidentRepository(store)
+    repository.save(s.incidents, [], Progress(), at(0))
+    [one, other] = [member for incident in repository.load_unclosed() for member in incident.members.values()]
+    assert one.labels["severity"] is other.labels["severity"]
