@@ -34,6 +34,7 @@ class ProblemTracker:
         self._sweep(now)
         seen = self._openings.setdefault(incident.group_key, [])
         seen.append((now, incident.id))
+        # The opening just added is always within the period: `next` finds one.
         expired = next(i for i, (opened, _) in enumerate(seen) if now - opened <= self.period)
         del seen[:expired]
         if len(seen) < self.recurrences:
