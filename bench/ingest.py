@@ -112,6 +112,12 @@ def serve_bare(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, loop=uvloop.new_event_loop(), access_log=None, print=None)
 
 
+def ensure_wrk() -> None:
+    if shutil.which("wrk") is None:
+        print("installing Debian's wrk", file=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"], check=True)
+
+
 def run_wrk(url: str, bodies: Path, *, connections: int, duration: int, delay_ms: int = 0) -> dict:
     env = {**os.environ, "BENCH_BODIES": str(bodies), "BENCH_PATH": "/api/v1/alertmanager",
            "BENCH_DELAY_MS": str(delay_ms)}
@@ -201,9 +207,7 @@ def main() -> int:
     if args.serve_bare:
         serve_bare(args.serve_bare)
         return 0
-    if shutil.which("wrk") is None:
-        print("installing Debian's wrk", file=sys.stderr)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"], check=True)
+    ensure_wrk()
     results = []
     with tempfile.TemporaryDirectory(prefix="correlator-bench-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):

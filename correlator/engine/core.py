@@ -29,7 +29,7 @@ from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
 from correlator.engine.derivation import Facts, absorb, derive
 from correlator.engine.model import (Explanation, Incident, IncidentState, JoinReason, Member, Problem,
-                                     TRANSITIONS)
+                                     TRANSITIONS, interned)
 from correlator.engine.operations import OperatorActions
 from correlator.engine.timers import ENGINE, Timer, Timers
 from correlator.engine.problems import ProblemTracker
@@ -214,7 +214,7 @@ class Engine(OperatorActions, Timers):
                 group_rule.name if group_rule is not None else "", group_labels)
             self._by_group[group_key] = placed[0].id
         incident, why = placed
-        member = Member(alert.fingerprint, alert.starts_at, dict(labels), dict(alert.annotations),
+        member = Member(alert.fingerprint, alert.starts_at, interned(labels), interned(alert.annotations),
                         AlertStatus.FIRING, alert.ends_at, now, why, services)
         incident.members[key] = member
         incident.changed_members.add(key)

@@ -27,12 +27,13 @@ class Facts:
     common: dict[str, str] = field(default_factory=dict)  # labels every member shares
     names: dict[str, int] = field(default_factory=dict)  # alertname -> members
     services: dict[str, None] = field(default_factory=dict)
-    places: set[str] = field(default_factory=set)  # where members' trouble is (at most PLACES)
+    # Tuples, not sets: small, and an empty set alone costs 216 bytes in each incident.
+    places: tuple[str, ...] = ()  # where members' trouble is (at most PLACES, distinct)
     category: int | None = None  # index of the classify rule that sets the category
     service_area: int | None = None
     urgency: tuple | None = None  # (Level, grounds)
     assignment: tuple | None = None  # (rule index, team, tier, why)
-    escalations: set[int] = field(default_factory=set)  # escalate rules a member matches
+    escalations: tuple[int, ...] = ()  # escalate rules a member matches
     escalation_pending: bool = False
     documents: dict[str, str] = field(default_factory=dict)  # alertname -> its first member's document
     prediction: tuple | None = None  # the model's (category, service area) for these documents
@@ -40,8 +41,9 @@ class Facts:
 
 def absorb(rules: RuleSet, facts: Facts, member: Member) -> None:
     """Fold one member into the aggregates (no effect on the incident yet)."""
+    # The first member's labels themselves (never mutated: narrowing builds a new dict).
     facts.common = {k: v for k, v in facts.common.items() if member.labels.get(k) == v} \
-        if facts.names else dict(member.labels)
+        if facts.names else member.labels
     name = member.labels.get("alertname", "alert")
     facts.names[name] = facts.names.get(name, 0) + 1
     if name not in facts.documents and len(facts.documents) < DOCUMENT_NAMES:
@@ -50,8 +52,8 @@ def absorb(rules: RuleSet, facts: Facts, member: Member) -> None:
     facts.services.update(dict.fromkeys(member.services))
     if len(facts.places) < PLACES:
         place = decisions.place_of(member.labels)
-        if place:
-            facts.places.add(place)
+        if place and place not in facts.places:
+            facts.places += (place,)
     # Classification: for each field, the first classify rule (in rule order) any member matches.
     for field_name in ("category", "service_area"):
         index = decisions.first_match(rules.classifiers, member.labels,
@@ -63,7 +65,7 @@ def absorb(rules: RuleSet, facts: Facts, member: Member) -> None:
         facts.urgency = (urgency, grounds)
     for index, rule in enumerate(rules.escalations):
         if index not in facts.escalations and matches_all(rule.matchers, member.labels):
-            facts.escalations.add(index)
+            facts.escalations += (index,)
             facts.escalation_pending = True
     found = decisions.assignment_of(rules, member.labels)
     if found is not None and (facts.assignment is None or found[0] < facts.assignment[0]):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Mapping
 
 from correlator.domain import AlertStatus
 from correlator.rules.schema import Category, Level, Priority, ServiceArea
@@ -63,6 +65,13 @@ class Explanation:
     labels: dict[str, str] = field(default_factory=dict)
     detail: str = ""
     score: float | None = None  # a model's decision: its probability
+
+
+def interned(labels: Mapping[str, str]) -> dict[str, str]:
+    """A copy of `labels` whose names and values are interned: the engine holds every active alert,
+    and most values (a severity, a cluster, a job, an alert name) repeat across thousands of them;
+    interned, each is one string instead of one per member."""
+    return {sys.intern(name): sys.intern(value) for name, value in labels.items()}
 
 
 @dataclass(slots=True)

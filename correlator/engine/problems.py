@@ -4,7 +4,6 @@ links them (ITIL: the incident restores service, the problem removes the root ca
 
 from __future__ import annotations
 
-from collections import deque
 from datetime import datetime, timedelta
 
 from correlator.engine.model import Incident, Problem
@@ -18,7 +17,8 @@ class ProblemTracker:
         self.problems: dict[str, Problem] = {}
         self.changed: set[str] = set()
         self.sequence = 0
-        self._openings: dict[str, deque[tuple[datetime, str]]] = {}
+        # A list, not a deque: most signatures open once, and an empty deque alone takes ~600 bytes.
+        self._openings: dict[str, list[tuple[datetime, str]]] = {}
         self._open_by_signature: dict[str, Problem] = {}
         self._since_sweep = 0
 
@@ -27,15 +27,16 @@ class ProblemTracker:
         self.problems = {problem.id: problem for problem in problems}
         self._open_by_signature = {p.signature: p for p in problems if p.state == "open"}
         for opened, signature, incident_id in openings:
-            self._openings.setdefault(signature, deque()).append((opened, incident_id))
+            self._openings.setdefault(signature, []).append((opened, incident_id))
 
     def opened(self, incident: Incident, now: datetime, incidents: dict[str, Incident]) -> set[str]:
         """Note a new incident; returns the ids of incidents it linked to a problem."""
         self._sweep(now)
-        seen = self._openings.setdefault(incident.group_key, deque())
+        seen = self._openings.setdefault(incident.group_key, [])
         seen.append((now, incident.id))
-        while seen and now - seen[0][0] > self.period:
-            seen.popleft()
+        # The opening just added is always within the period: `next` finds one.
+        expired = next(i for i, (opened, _) in enumerate(seen) if now - opened <= self.period)
+        del seen[:expired]
         if len(seen) < self.recurrences:
             return set()
         problem = self._open_by_signature.get(incident.group_key)

@@ -8,13 +8,16 @@ change nothing, so Alertmanager's resends and HA duplicates never count.
 from __future__ import annotations
 
 from bisect import bisect_right, insort
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(slots=True)
 class _Series:
-    episodes: dict[int, bool] = field(default_factory=dict)  # starts_at_us -> resolved
-    changes: list[int] = field(default_factory=list)  # change times, microseconds, ascending
+    """Tuples, replaced on change, rather than a dict and a list: the detector holds one series per
+    active alert, most see one episode and one change, and the containers would cost ~300 bytes more."""
+
+    episodes: tuple[tuple[int, bool], ...] = ()  # (starts_at_us, resolved), in arrival order
+    changes: tuple[int, ...] = ()  # change times, microseconds, ascending
 
 
 class FlapDetector:
@@ -30,20 +33,19 @@ class FlapDetector:
         series = self._series.get(fingerprint)
         if series is None:
             series = self._series[fingerprint] = _Series()
-        known = series.episodes.get(starts_at_us)
-        if known is None:
-            insort(series.changes, starts_at_us)
-        if resolved and not known:
-            insort(series.changes, ends_at_us if ends_at_us is not None else starts_at_us)
-        if known is not True:  # a resolved episode stays resolved (monotonic, as in the store)
-            series.episodes[starts_at_us] = resolved
-        self._latest_us = max(self._latest_us, series.changes[-1])
-        horizon = series.changes[-1] - self.window_us
-        expired = bisect_right(series.changes, horizon)
-        if expired:
-            del series.changes[:expired]
-            for start in [s for s, done in series.episodes.items() if done and s <= horizon]:
-                del series.episodes[start]
+        episodes = dict(series.episodes)
+        known = episodes.get(starts_at_us)
+        if known is None or (resolved and not known):  # a state change (a repeat changes nothing)
+            changes = list(series.changes)
+            if known is None:
+                insort(changes, starts_at_us)
+            if resolved:
+                insort(changes, ends_at_us if ends_at_us is not None else starts_at_us)
+            episodes[starts_at_us] = resolved  # a resolved episode stays resolved (monotonic, as in the store)
+            self._latest_us = max(self._latest_us, changes[-1])
+            horizon = changes[-1] - self.window_us
+            series.changes = tuple(changes[bisect_right(changes, horizon):])
+            series.episodes = tuple((start, done) for start, done in episodes.items() if not (done and start <= horizon))
         if len(series.changes) > self.max_changes:
             self.flapping.add(fingerprint)
             return True
@@ -55,7 +57,7 @@ class FlapDetector:
         firing; returns how many remain tracked."""
         horizon = self._latest_us - self.window_us
         for fingerprint in [fp for fp, s in self._series.items()
-                            if (not s.changes or s.changes[-1] <= horizon) and all(s.episodes.values())]:
+                            if (not s.changes or s.changes[-1] <= horizon) and all(done for _, done in s.episodes)]:
             del self._series[fingerprint]
             self.flapping.discard(fingerprint)
         return len(self._series)

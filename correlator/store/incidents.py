@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from correlator.domain import AlertStatus
-from correlator.engine.model import Explanation, Incident, IncidentState, Member, Problem, TimelineEvent
+from correlator.engine.model import Explanation, Incident, IncidentState, Member, Problem, TimelineEvent, interned
 from correlator.rules.schema import Category, Level, Priority, ServiceArea
 from correlator.store.schema import (engine_state, from_us, incident_events, incident_members, incidents,
                                      problems, to_us)
@@ -201,8 +201,8 @@ def _incident(row, member_rows: list, event_rows: list) -> Incident:
         priority_set_by_operator=header["priority_set_by_operator"])
     for member_row in member_rows:
         document = msgspec.json.decode(member_row.document)
-        member = Member(member_row.fingerprint, from_us(member_row.starts_at_us), document["labels"],
-                        document["annotations"], AlertStatus(member_row.status), _time(document["ends_at_us"]),
+        member = Member(member_row.fingerprint, from_us(member_row.starts_at_us), interned(document["labels"]),
+                        interned(document["annotations"]), AlertStatus(member_row.status), _time(document["ends_at_us"]),
                         from_us(document["joined_at_us"]), _why_back(document["why"]),
                         tuple(document["services"]))
         incident.members[(member.fingerprint, member.starts_at)] = member
