@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Mapping, get_args, get_type_hints
 import msgspec
 import yaml
 
+from correlator.domain import MAX_SOURCE_LENGTH
 from correlator.ingest.generic import FieldMapping
 from correlator.units import Seconds as Duration
 from correlator.units import parse_size, seconds_from
@@ -335,6 +336,8 @@ def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Con
         raise ConfigError("server.max_body_memory", f"must be at least server.max_body_size "
                                                      f"({config.server.max_body_size} bytes)")
     for name, mapping in config.ingest.mappings.items():
+        if len(name) > MAX_SOURCE_LENGTH:  # the name is stored as each alert's source
+            raise ConfigError(f"ingest.mappings.{name}", f"a mapping name has at most {MAX_SOURCE_LENGTH} characters")
         bad = [value for value in mapping.status_values.values() if value not in ("firing", "resolved")]
         if bad:
             raise ConfigError(f"ingest.mappings.{name}.status_values",

@@ -10,6 +10,11 @@ from typing import Mapping
 import msgspec
 
 
+# Widths of the store's columns: a team or actor name, and a source (an endpoint or mapping name).
+MAX_NAME_LENGTH = 200
+MAX_SOURCE_LENGTH = 32
+
+
 class AlertStatus(enum.StrEnum):
     FIRING = "firing"
     RESOLVED = "resolved"

@@ -274,7 +274,7 @@ class EngineService:
             self._recover()  # a failed step or action left memory apart from the store
         self._dirty = True  # until the action returns: it may fail half-way
         try:
-            changed = action(self.engine, self._clock())
+            changed = action(self.engine, self.engine.event_time(self._clock()))
         except REFUSALS:
             self._dirty = False  # refused after checking, before changing anything
             raise

@@ -87,6 +87,8 @@ def read_recording(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestP
             parsed = parse(bytes(recorded.body), at, policy)
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
             failure = BadLine(number, f"not a recording line: {error}")
+        except (OverflowError, ValueError) as error:  # an `at` out of range
+            failure = BadLine(number, f"at: {error}")
         except PayloadError as error:
             failure = BadLine(number, f"{error.message}: " + "; ".join(f"{d.path}: {d.reason}" for d in error.details))
         except BadLine as error:

@@ -48,6 +48,15 @@ def test_a_bad_line_stops_the_run_with_its_number(tmp_path, capsys):
     assert f"{recording}:2: not a recording line" in capsys.readouterr().err
 
 
+def test_a_receive_time_out_of_range_is_a_bad_line_not_a_crash(tmp_path, capsys):
+    recording = tmp_path / "r.jsonl"
+    line = json.loads((CAPTURES / "recording.jsonl").read_text().splitlines()[0])
+    recording.write_text(json.dumps({**line, "at": "9999-12-31T23:59:59-14:00"}) + "\n")
+    code, _ = replay(tmp_path, recording)
+    assert code == 1
+    assert f"{recording}:1: at:" in capsys.readouterr().err
+
+
 def test_skip_bad_reports_and_goes_on(tmp_path, capsys):
     recording = tmp_path / "r.jsonl"
     lines = (CAPTURES / "recording.jsonl").read_text().splitlines()

@@ -12,10 +12,11 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
+from correlator.domain import MAX_NAME_LENGTH
 from correlator.ingest.errors import FieldError, from_msgspec
 from correlator.rules.schema import Category, Priority, ServiceArea
 
-MAX_NAME = 200  # characters: teams and actors are stored in columns this wide
+MAX_NAME = MAX_NAME_LENGTH
 Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME)]
 Text = Annotated[str, Meta(pattern=r"\S")]  # not blank
 

@@ -83,6 +83,8 @@ def _list_query(request: web.Request):
         try:
             opened, _, incident_id = base64.urlsafe_b64decode(request.query["cursor"] + "==").decode().partition("|")
             cursor = (int(opened), incident_id)
+            if not -2**63 <= cursor[0] < 2**63:  # what the store's integer columns hold
+                raise ValueError(opened)
         except (ValueError, UnicodeDecodeError):
             errors.append(FieldError("cursor", "not a cursor returned by this API"))
     return errors, query, matchers, limit, cursor

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
+from correlator.domain import MAX_NAME_LENGTH
 from correlator.engine.model import Explanation, Member, Suppression
 from correlator.rules.loader import RuleSet
 from correlator.rules.matchers import matches_all
@@ -123,7 +124,8 @@ def assignment_of(rules: RuleSet, labels: Mapping[str, str]) -> tuple[int, str, 
     """(rule index, team, tier, why) of the first assign rule this alert gives a team to."""
     for index, rule in enumerate(rules.assignments):
         team = labels.get(rule.team_label, "") if rule.team_label else ""
-        team = team or rule.team
+        # A label is the sender's: cut to what the store holds, rather than fail every save.
+        team = (team or rule.team)[:MAX_NAME_LENGTH]
         if team and matches_all(rule.matchers, labels):
             grounds = _grounds(rule.matchers, labels)
             if rule.team_label:

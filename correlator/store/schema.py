@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table,
                         Text, UniqueConstraint)
 
+from correlator.domain import MAX_NAME_LENGTH, MAX_SOURCE_LENGTH
+
 metadata = MetaData(naming_convention={
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -28,7 +30,7 @@ alerts = Table(
     Column("labels", Text, nullable=False),  # JSON object
     Column("annotations", Text, nullable=False),  # JSON object
     Column("generator_url", Text, nullable=False),
-    Column("source", String(32), nullable=False),
+    Column("source", String(MAX_SOURCE_LENGTH), nullable=False),
     Column("first_seen_us", BigInteger, nullable=False),
     Column("last_seen_us", BigInteger, nullable=False),
     Column("notifications", Integer, nullable=False),
@@ -40,7 +42,7 @@ notifications = Table(
     "notifications", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("received_at_us", BigInteger, nullable=False),
-    Column("source", String(32), nullable=False),
+    Column("source", String(MAX_SOURCE_LENGTH), nullable=False),
     Column("alert_count", Integer, nullable=False),
     Column("body", LargeBinary, nullable=False),
     Index(None, "received_at_us"),  # retention
@@ -53,7 +55,7 @@ incidents = Table(
     Column("state", String(16), nullable=False),
     Column("priority", String(2), nullable=False),
     Column("category", String(16), nullable=True),
-    Column("team", String(200), nullable=False),
+    Column("team", String(MAX_NAME_LENGTH), nullable=False),
     Column("opened_at_us", BigInteger, nullable=False),
     Column("updated_at_us", BigInteger, nullable=False),
     Column("resolved_at_us", BigInteger, nullable=True),
@@ -77,7 +79,7 @@ incident_events = Table(
     Column("incident_id", String(20), nullable=False),
     Column("at_us", BigInteger, nullable=False),
     Column("kind", String(32), nullable=False),
-    Column("actor", String(200), nullable=False),
+    Column("actor", String(MAX_NAME_LENGTH), nullable=False),
     Column("detail", Text, nullable=False),
     Index(None, "incident_id", "id"),
 )
