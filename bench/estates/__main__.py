@@ -13,7 +13,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--hours", type=float, default=3.0)
     parser.add_argument("--density", default="medium",
-                        help=f"alert episodes per hour, or one of {', '.join(f'{k} ({v})' for k, v in DENSITIES.items())}")
+                        help="alert episodes per hour, or one of "
+                             + ", ".join(f"{name} ({rate})" for name, rate in DENSITIES.items()))
     parser.add_argument("--estate", choices=sorted(TEMPLATES), help="estate template (default: drawn by the seed)")
     parser.add_argument("--faults", help=f"comma-separated fault kinds (default: all {len(FAULTS)})")
     parser.add_argument("--vocabularies", choices=("mixed", "familiar", "novel"), default="mixed")

@@ -85,7 +85,8 @@ class Cascade:
         if cluster is None:
             return
         pods = cluster.pods_on(host)
-        self.pods_fail([pod for pod in pods if pod.workload.kind != "daemonset"], (after[0] + 120, after[1] + 400), p=p * 0.8)
+        self.pods_fail([pod for pod in pods if pod.workload.kind != "daemonset"], (after[0] + 120, after[1] + 400),
+                       p=p * 0.8)
         for workload in {pod.workload.name: pod.workload for pod in pods if pod.workload.kind == "deployment"}.values():
             self.workload_hurts(workload, (after[0] + 180, after[1] + 500), p * 0.3)
 

@@ -161,3 +161,13 @@ def image_registry_outage(c: Cascade) -> None:
     for app in apps:  # rollouts in flight all fail to pull: one name on many pods at once
         c.pods_fail(c.some(app.pods, 0.5), (0, 180), "pod_image_pull", 0.9)
         c.emit("deploy_rollout", app, (600, 900), 0.4)
+
+
+@fault("human_error", 2)
+def admission_webhook_blocks_pods(c: Cascade) -> None:
+    """A policy webhook deployed with a bad certificate rejects every pod creation: a storm of one
+    alert name across the cluster within a minute or two."""
+    cluster = c.cluster()
+    c.emit("apiserver_errors", ("component", "default/apiserver"), (0, 60), 0.6, root=True, cluster=cluster)
+    pods = [p for w in cluster.workloads if w.kind in ("deployment", "cronjob") for p in w.pods]
+    c.pods_fail(c.some(pods, 0.6, 150), (30, 150), "pod_not_ready", 0.9)

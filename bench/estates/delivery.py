@@ -98,8 +98,8 @@ def _webhook(r: random.Random, estate: Estate, key: tuple, firing: list[Episode]
              at: datetime) -> list[Notification]:
     alerts = [_alert(e, at, webhook=True) for e in firing + resolved]
     group_labels = {name: value for name, value in zip(estate.group_by, key) if value}
-    common = dict(set.intersection(*(set(e.labels.items()) for e in firing + resolved)))
-    common_annotations = dict(set.intersection(*(set(e.annotations.items()) for e in firing + resolved)))
+    common = dict(sorted(set.intersection(*(set(e.labels.items()) for e in firing + resolved))))
+    common_annotations = dict(sorted(set.intersection(*(set(e.annotations.items()) for e in firing + resolved))))
     body = {"receiver": "correlator", "status": "firing" if firing else "resolved", "alerts": alerts,
             "groupLabels": group_labels, "commonLabels": common, "commonAnnotations": common_annotations,
             "externalURL": f"https://alertmanager.{estate.domain}", "version": "4",

@@ -194,7 +194,8 @@ def _backend_labels(vocabulary: str, backend: Backend) -> dict[str, str]:
     host = backend.hosts[0]
     port = _EXPORTER_PORTS[backend.kind]
     if vocabulary == "kube":
-        return {"instance": f"{host.ip}:{port}", "job": f"{backend.kind}-exporter", "server": f"{host.fqdn}:{backend.port}"}
+        return {"instance": f"{host.ip}:{port}", "job": f"{backend.kind}-exporter",
+                "server": f"{host.fqdn}:{backend.port}"}
     if vocabulary == "awesome":
         return {"instance": f"{_short(host)}:{port}", "job": backend.kind}
     if vocabulary == "zabbix":

@@ -108,7 +108,8 @@ class StreamBuilder:
 
     def _fault(self, at: float) -> None:
         kind = self.r.choice(self.kinds)
-        cascade = Cascade(self.r, self.estate, self.r.choice((5, 10, 20, 30, 45, 60, 90, 120)) * 60 * self.r.uniform(0.8, 1.2))
+        minutes = self.r.choice((5, 10, 20, 30, 45, 60, 90, 120)) * self.r.uniform(0.8, 1.2)
+        cascade = Cascade(self.r, self.estate, minutes * 60)
         kind.build(cascade)
         rendered = [(s, a) for s in cascade.symptoms
                     if (a := render(self.estate, s.signal, s.subject, s.cluster, s.upstream)) is not None]
@@ -167,7 +168,8 @@ class StreamBuilder:
             subject = ("volume", f"{sts.namespace}/data-{sts.pods[0].name}")
         else:
             subject = ("component", "kube-system/coredns")
-        cascade.emit(signal, subject, cluster=cluster if subject_kind in ("probe", "cert", "volume", "cluster") else None)
+        named_by_url = subject_kind in ("probe", "cert", "volume", "cluster")  # no host or pod to tell the cluster
+        cascade.emit(signal, subject, cluster=cluster if named_by_url else None)
         return cascade.symptoms[0]
 
     def _heartbeats(self) -> None:

@@ -104,6 +104,8 @@ TEMPLATES = {
 }
 _BACKEND_PORTS = {"postgres": 5432, "mysql": 3306, "redis": 6379, "kafka": 9092, "rabbitmq": 5672,
                   "elasticsearch": 9200, "ceph": 6789}
+_BACKEND_NAMES = {"postgres": "pg", "mysql": "mysql", "redis": "redis", "kafka": "kafka", "rabbitmq": "rmq",
+                  "elasticsearch": "es", "ceph": "ceph"}
 _COMPONENTS = ("api", "worker", "web", "sync", "gateway", "consumer", "indexer", "scheduler")
 
 
@@ -166,7 +168,7 @@ def _backends(r: random.Random, template: str, vms: list[Host], namer: _Namer) -
                               ("rabbitmq", "mq", 1), ("elasticsearch", "stor", 1), ("ceph", "stor", 1)):
         for n in range(count):
             hosts = r.sample(by_role[role], min(2, len(by_role[role])))
-            backends.append(Backend(f"{kind[:5]}-{template}-{n + 1}", kind, hosts, _BACKEND_PORTS[kind]))
+            backends.append(Backend(f"{_BACKEND_NAMES[kind]}-{template}-{n + 1}", kind, hosts, _BACKEND_PORTS[kind]))
     return backends
 
 
@@ -187,7 +189,8 @@ def _place(r: random.Random, workload: Workload, hosts: list[Host]) -> None:
 
 def _workloads(r: random.Random, cluster: Cluster, words: tuple[str, ...], domain: str,
                backends: list[Backend]) -> None:
-    system = [("coredns", "kube-system", "deployment", 2), ("ingress-nginx-controller", "ingress-nginx", "deployment", 3),
+    system = [("coredns", "kube-system", "deployment", 2),
+              ("ingress-nginx-controller", "ingress-nginx", "deployment", 3),
               ("cilium" if cluster.cloud != "aws" else "aws-node", "kube-system", "daemonset", 0),
               ("kube-proxy", "kube-system", "daemonset", 0), ("node-exporter", "monitoring", "daemonset", 0)]
     for name, namespace, kind, replicas in system:
@@ -195,7 +198,7 @@ def _workloads(r: random.Random, cluster: Cluster, words: tuple[str, ...], domai
         _place(r, workload, cluster.nodes if kind == "daemonset" else r.sample(cluster.nodes, replicas))
         cluster.workloads.append(workload)
     stateful = [b for b in backends if b.kind in ("postgres", "mysql", "redis", "kafka", "rabbitmq", "elasticsearch")]
-    for namespace in r.sample(words, r.randint(8, 11)):
+    for index, namespace in enumerate(r.sample(words, r.randint(8, 11))):
         for component in r.sample(_COMPONENTS, r.randint(2, 4)):
             kind = "cronjob" if component == "scheduler" else "deployment"
             workload = Workload(f"{namespace}-{component}", namespace, kind, cluster)
@@ -206,7 +209,7 @@ def _workloads(r: random.Random, cluster: Cluster, words: tuple[str, ...], domai
                 workload.backends.append(backend)
                 backend.clients.append(workload)
             cluster.workloads.append(workload)
-        if r.random() < 0.4:
+        if index == 0 or r.random() < 0.4:  # every cluster has a StatefulSet and its volumes
             workload = Workload(f"{namespace}-cache", namespace, "statefulset", cluster)
             _place(r, workload, r.sample(cluster.nodes, 3))
             cluster.workloads.append(workload)
