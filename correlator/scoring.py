@@ -248,7 +248,7 @@ def score(placements: dict[Episode, Placed], truth: Truth, spans: Iterable[Span]
 
 def as_dict(result: Score) -> dict:
     """The score as plain JSON values (`replay --truth --json`)."""
-    return msgspec.to_builtins(msgspec.json.decode(msgspec.json.encode(result)))
+    return msgspec.to_builtins(result)
 
 
 def _row(name: str, a: Agreement) -> str:
