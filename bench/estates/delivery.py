@@ -2,7 +2,8 @@
 
 - Alertmanager (kube, awesome, inhouse vocabularies): the estate's group_by, group_wait 30s,
   group_interval 5m, repeat_interval 4h, send_resolved; webhook version 4 with groupKey,
-  truncatedAlerts, common labels. An HA pair: a share of notifications arrives twice.
+  truncatedAlerts (two estates set max_alerts), common labels. An HA pair: a share of
+  notifications arrives twice.
 - Prometheus straight to /api/v2/alerts (one estate's VM alerts): every minute, the firing alerts
   with endsAt four minutes ahead, and resolved ones with their endsAt for 15 minutes.
 - The generic endpoint (zabbix, cloud): events, firing then resolved; cloud monitors re-notify
@@ -25,6 +26,7 @@ GROUP_WAIT, GROUP_INTERVAL, REPEAT_INTERVAL = timedelta(seconds=30), timedelta(m
 HA_DUPLICATE_SHARE = 0.35
 ZERO_TIME = "0001-01-01T00:00:00Z"
 _DIRECT_PROMETHEUS = {"quarry"}  # estates whose VM Prometheus posts straight to correlator
+_MAX_ALERTS = {"harbor": 100, "tern": 25}  # webhook max_alerts: the rest of a big group is only counted
 _RESEND, _RESOLVED_RESEND = timedelta(minutes=1), timedelta(minutes=15)
 
 
@@ -97,14 +99,15 @@ def _alertmanager(r: random.Random, estate: Estate, episodes: list[Episode], end
 def _webhook(r: random.Random, estate: Estate, key: tuple, firing: list[Episode], resolved: list[Episode],
              at: datetime) -> list[Notification]:
     alerts = [_alert(e, at, webhook=True) for e in firing + resolved]
+    limit = _MAX_ALERTS.get(estate.name, len(alerts))
     group_labels = {name: value for name, value in zip(estate.group_by, key) if value}
     common = dict(sorted(set.intersection(*(set(e.labels.items()) for e in firing + resolved))))
     common_annotations = dict(sorted(set.intersection(*(set(e.annotations.items()) for e in firing + resolved))))
-    body = {"receiver": "correlator", "status": "firing" if firing else "resolved", "alerts": alerts,
+    body = {"receiver": "correlator", "status": "firing" if firing else "resolved", "alerts": alerts[:limit],
             "groupLabels": group_labels, "commonLabels": common, "commonAnnotations": common_annotations,
             "externalURL": f"https://alertmanager.{estate.domain}", "version": "4",
             "groupKey": "{}/{}:{" + ", ".join(f'{k}="{v}"' for k, v in group_labels.items()) + "}",
-            "truncatedAlerts": 0}
+            "truncatedAlerts": max(0, len(alerts) - limit)}
     sent = at + timedelta(milliseconds=r.randint(5, 400))
     notifications = [Notification(sent, "alertmanager", body)]
     if r.random() < HA_DUPLICATE_SHARE:  # the peer did not see the notification log entry in time

@@ -23,6 +23,7 @@ from .topology import TEMPLATES, Estate, build_estate
 START = datetime(2027, 3, 1, 6, tzinfo=timezone.utc)
 DENSITIES = {"quiet": 25, "medium": 225, "busy": 850}  # alert episodes per hour
 NOISE_SHARE = 0.35
+RECURRENCE_SHARE = 0.1
 # Each estate's vocabulary per layer in the mixed setting; "familiar" and "novel" settings replace it.
 _MIXED = {
     "harbor": {"node": "kube", "vm": "zabbix", "k8s": "kube", "data": "awesome", "edge": "kube", "security": "kube"},
@@ -116,14 +117,19 @@ class StreamBuilder:
         if not rendered:
             return
         production = any(s.cluster is None or s.cluster.production for s, _ in rendered)
-        level = kind.priority + (0 if production else 1) - (1 if len(rendered) >= 15 else 0)
-        incident = self._incident_id("F")
-        for symptom, alert in rendered:
-            start = at + symptom.after
-            end = at + cascade.duration + self.r.uniform(0, 300) if symptom.lasts is None \
-                else start + symptom.lasts
-            self._add(alert, symptom, start, max(end, start + 60), incident, kind.category, kind.service_area,
-                      min(5, max(1, level)), symptom.root, kind.name)
+        level = min(5, max(1, kind.priority + (0 if production else 1) - (1 if len(rendered) >= 15 else 0)))
+        # Some faults recur on the same victims minutes after they cleared: a new incident each time.
+        for _ in range(1 + (self.r.random() < RECURRENCE_SHARE)):
+            incident = self._incident_id("F")
+            ends = at
+            for symptom, alert in rendered:
+                start = at + symptom.after
+                end = at + cascade.duration + self.r.uniform(0, 300) if symptom.lasts is None \
+                    else start + symptom.lasts
+                ends = max(ends, end)
+                self._add(alert, symptom, start, max(end, start + 60), incident, kind.category, kind.service_area,
+                          level, symptom.root, kind.name)
+            at = ends + self.r.uniform(300, 1800)
 
     def _noise(self, at: float) -> None:
         signal = SIGNALS[self.r.choice(_NOISY_SIGNALS)]
