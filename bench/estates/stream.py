@@ -39,6 +39,9 @@ _NOISY_SIGNALS = ("pod_not_ready", "pod_crashloop", "pod_throttled", "host_cpu",
                   "deploy_replicas", "job_failed", "node_not_ready", "host_fs_full", "pvc_full", "host_down",
                   "exporter_down", "pg_connections", "redis_memory", "coredns_errors", "host_nic_errors")
 
+_BACKEND_OF_SIGNAL = {"pg": "postgres", "mysql": "mysql", "redis": "redis", "kafka": "kafka", "rabbit": "rabbitmq",
+                      "es": "elasticsearch", "ceph": "ceph"}
+
 
 @dataclass
 class Episode:
@@ -166,7 +169,8 @@ class StreamBuilder:
         elif subject_kind == "workload":
             subject = cascade.app(cluster)
         elif subject_kind == "backend":
-            subject = self.r.choice(self.estate.backends)
+            kind = _BACKEND_OF_SIGNAL[signal.split("_")[0]]
+            subject = self.r.choice([b for b in self.estate.backends if b.kind == kind])
         elif subject_kind in ("probe", "cert"):
             subject = (subject_kind, cascade.app(cluster, public=True).url)
         elif subject_kind == "volume":
