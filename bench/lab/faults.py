@@ -1,0 +1,103 @@
+"""The fault script: what breaks when, on which scrape jobs, and its own log.
+
+Each fault is one true incident. The log (one JSON line per fault: id, kind, jobs, start, end) is
+half of the truth; the other half is what Alertmanager sent (truth.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from stack import Stack
+
+
+@dataclass(frozen=True)
+class Fault:
+    id: str
+    kind: str
+    at: float  # seconds after the fault phase starts
+    duration: float
+    jobs: tuple[str, ...]  # the scrape jobs whose alerts the fault can cause
+
+
+# The issue's lab: a killed app, a CPU burn, a database outage during the burn and its recurrence
+# minutes later, a killed exporter. Gaps are longer than truth.TAIL, so attribution is unambiguous.
+SCHEDULE = (
+    Fault("app-down", "killed app", at=0, duration=60, jobs=("blackbox",)),
+    Fault("cpu-burn", "cpu burn", at=120, duration=180, jobs=("node",)),
+    Fault("db-outage-1", "database outage", at=180, duration=60, jobs=("postgres",)),
+    Fault("db-outage-2", "database outage", at=450, duration=60, jobs=("postgres",)),
+    Fault("exporter-down", "killed exporter", at=600, duration=60, jobs=("node",)),
+)
+
+
+def _burn(seconds: float) -> subprocess.Popen:
+    """One core busy; the burner bounds itself, so it stops even if the lab is killed."""
+    code = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+    process = subprocess.Popen([sys.executable, "-c", code])
+    os.sched_setaffinity(process.pid, {max(os.sched_getaffinity(0))})
+    return process
+
+
+class FaultScript:
+    def __init__(self, stack: Stack, log_path: Path, say: Callable[[str], None]):
+        self.stack, self.log_path, self.say = stack, log_path, say
+        self.burner: subprocess.Popen | None = None
+
+    def run(self, schedule: tuple[Fault, ...] = SCHEDULE) -> None:
+        """Starts and ends every fault at its time; ends are taken in time order with starts."""
+        events = sorted([(f.at, 1, f, True) for f in schedule] + [(f.at + f.duration, 0, f, False) for f in schedule],
+                        key=lambda e: (e[0], e[1]))
+        started_at: dict[str, datetime] = {}
+        origin = time.monotonic()
+        with self.log_path.open("w") as log:
+            for offset, _, fault, starting in events:
+                time.sleep(max(0.0, origin + offset - time.monotonic()))
+                now = datetime.now(timezone.utc)
+                if starting:
+                    self.say(f"fault {fault.id} ({fault.kind}) starts")
+                    started_at[fault.id] = now
+                    self._break(fault)
+                else:
+                    self._repair(fault)
+                    self.say(f"fault {fault.id} ends")
+                    log.write(json.dumps({"id": fault.id, "kind": fault.kind, "jobs": list(fault.jobs),
+                                          "start": started_at[fault.id].isoformat(), "end": now.isoformat()}) + "\n")
+                    log.flush()
+
+    def close(self) -> None:
+        if self.burner and self.burner.poll() is None:
+            self.burner.kill()
+            self.burner.wait(timeout=10)
+
+    def _break(self, fault: Fault) -> None:
+        programs = self.stack.programs
+        if fault.kind == "killed app":
+            programs["app"].kill()
+        elif fault.kind == "cpu burn":
+            self.burner = _burn(fault.duration + 5)
+        elif fault.kind == "database outage":
+            programs["postgres"].stop()
+        elif fault.kind == "killed exporter":
+            programs["node-exporter"].kill()
+        else:
+            raise ValueError(f"unknown fault kind {fault.kind!r}")
+
+    def _repair(self, fault: Fault) -> None:
+        programs = self.stack.programs
+        if fault.kind == "killed app":
+            programs["app"].start()
+        elif fault.kind == "cpu burn":
+            self.close()
+        elif fault.kind == "database outage":
+            self.stack.start_postgres()
+        elif fault.kind == "killed exporter":
+            programs["node-exporter"].start()
