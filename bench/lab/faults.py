@@ -1,6 +1,7 @@
 """The fault script: what breaks when, on which scrape jobs, and its own log.
 
-Each fault is one true incident. The log (one JSON line per fault: id, kind, jobs, start, end) is
+Each fault is one true incident. The log (one JSON line per fault: id, kind, the jobs and instances
+of its scrape target, start, end) is
 half of the truth; the other half is what Alertmanager sent (truth.py).
 """
 
@@ -25,17 +26,17 @@ class Fault:
     kind: str
     at: float  # seconds after the fault phase starts
     duration: float
-    jobs: tuple[str, ...]  # the scrape jobs whose alerts the fault can cause
+    target: str  # the scrape target it breaks, or runs on: "app", "node" or "postgres" (Stack.scope)
 
 
 # The issue's lab: a killed app, a CPU burn, a database outage during the burn and its recurrence
 # minutes later, a killed exporter. Gaps are longer than truth.TAIL, so attribution is unambiguous.
 SCHEDULE = (
-    Fault("app-down", "killed app", at=0, duration=60, jobs=("blackbox",)),
-    Fault("cpu-burn", "cpu burn", at=120, duration=180, jobs=("node",)),
-    Fault("db-outage-1", "database outage", at=180, duration=60, jobs=("postgres",)),
-    Fault("db-outage-2", "database outage", at=450, duration=60, jobs=("postgres",)),
-    Fault("exporter-down", "killed exporter", at=600, duration=60, jobs=("node",)),
+    Fault("app-down", "killed app", at=0, duration=60, target="app"),
+    Fault("cpu-burn", "cpu burn", at=120, duration=180, target="node"),
+    Fault("db-outage-1", "database outage", at=180, duration=60, target="postgres"),
+    Fault("db-outage-2", "database outage", at=450, duration=60, target="postgres"),
+    Fault("exporter-down", "killed exporter", at=600, duration=60, target="node"),
 )
 
 
@@ -69,7 +70,7 @@ class FaultScript:
                 else:
                     self._repair(fault)
                     self.say(f"fault {fault.id} ends")
-                    log.write(json.dumps({"id": fault.id, "kind": fault.kind, "jobs": list(fault.jobs),
+                    log.write(json.dumps({"id": fault.id, "kind": fault.kind, **self.stack.scope(fault.target),
                                           "start": started_at[fault.id].isoformat(), "end": now.isoformat()}) + "\n")
                     log.flush()
 
@@ -78,26 +79,19 @@ class FaultScript:
             self.burner.kill()
             self.burner.wait(timeout=10)
 
+    def _burn(self, seconds: float) -> None:
+        self.burner = _burn(seconds + 5)
+
     def _break(self, fault: Fault) -> None:
         programs = self.stack.programs
-        if fault.kind == "killed app":
-            programs["app"].kill()
-        elif fault.kind == "cpu burn":
-            self.burner = _burn(fault.duration + 5)
-        elif fault.kind == "database outage":
-            programs["postgres"].stop()
-        elif fault.kind == "killed exporter":
-            programs["node-exporter"].kill()
-        else:
-            raise ValueError(f"unknown fault kind {fault.kind!r}")
+        {"killed app": programs["app"].kill,
+         "cpu burn": lambda: self._burn(fault.duration),
+         "database outage": programs["postgres"].stop,
+         "killed exporter": programs["node-exporter"].kill}[fault.kind]()
 
     def _repair(self, fault: Fault) -> None:
         programs = self.stack.programs
-        if fault.kind == "killed app":
-            programs["app"].start()
-        elif fault.kind == "cpu burn":
-            self.close()
-        elif fault.kind == "database outage":
-            self.stack.start_postgres()
-        elif fault.kind == "killed exporter":
-            programs["node-exporter"].start()
+        {"killed app": programs["app"].start,
+         "cpu burn": self.close,
+         "database outage": self.stack.start_postgres,
+         "killed exporter": programs["node-exporter"].start}[fault.kind]()

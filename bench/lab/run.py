@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
+from collections import defaultdict
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
@@ -27,14 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from faults import SCHEDULE, FaultScript  # noqa: E402
 from lab_rules import write_lab_rules  # noqa: E402
-from stack import Stack, wait_for  # noqa: E402
-from truth import Score, derive_truth, read_episodes, read_faults, score  # noqa: E402
+from stack import REPO, Stack, wait_for  # noqa: E402
+from truth import BACKGROUND, LabScore, derive_truth, lab_score, read_episodes, read_faults  # noqa: E402
 
-from correlator.config import Config  # noqa: E402
-from correlator.engine.core import Engine  # noqa: E402
-from correlator.ingest.sources import parsers  # noqa: E402
-from correlator.replay import replay  # noqa: E402
-from correlator.rules.loader import load_rules  # noqa: E402
+from correlator.scoring import read_placements, read_truth  # noqa: E402
 
 started = time.monotonic()
 
@@ -72,20 +72,20 @@ def live_placement(url: str, max_pages: int = 20) -> dict[tuple[str, datetime], 
     raise RuntimeError(f"more than {max_pages} pages of incidents")
 
 
-def replay_placement(recording: Path) -> dict[tuple[str, datetime], str]:
-    """Episode -> incident id, from `replay` of the recording with the shipped rules and model."""
-    config = Config()
-    model = config.load_model()
-    engine = Engine(load_rules(config.rules_dir), config.engine_settings(model), model=model)
-    replay(engine, recording, parsers(config.ingest.mappings), config.ingest_policy())
-    return {key: incident.id for incident in engine.incidents.values() for key in incident.members}
+def _partition(placement: dict) -> set[frozenset]:
+    members = defaultdict(set)
+    for episode, incident in placement.items():
+        members[incident].add(episode)
+    return {frozenset(m) for m in members.values()}
 
 
-def report(name: str, s: Score) -> str:
+def report(name: str, s: LabScore) -> str:
+    a = s.agreement
     per_fault = ", ".join(f"{fault} {n}" for fault, n in s.incidents_per_fault.items())
     sharing = "; ".join(" + ".join(f) for f in s.faults_sharing) or "none"
-    return (f"{name:<7} pairwise P {s.precision:.2f} R {s.recall:.2f} F1 {s.f1:.2f} over {s.scored} fault episodes "
-            f"({s.background} background)\n"
+    return (f"{name:<7} pairwise P {a.pair_precision:.2f} R {a.pair_recall:.2f} F1 {a.pair_f1:.2f}, "
+            f"BCubed F1 {a.bcubed_f1:.2f}; {a.episodes} episodes, {a.true_incidents} true incidents, "
+            f"{a.incidents} incidents; {s.background_with_faults} background episodes in a fault's incident\n"
             f"        incidents per fault: {per_fault}  -> every fault one incident: {s.every_fault_one_incident}\n"
             f"        incidents holding two faults: {sharing}  -> faults apart: {s.faults_apart}")
 
@@ -124,23 +124,31 @@ def run_lab(out: Path, warmup: float, tail: float) -> None:
 
 
 def evaluate(out: Path) -> dict:
-    recording = out / "recording.jsonl"
-    truth = derive_truth(read_episodes(recording), read_faults(out / "faults.jsonl"))
-    with (out / "truth.jsonl").open("w") as file:
-        for line in truth:
-            file.write(json.dumps(line) + "\n")
-    results = {"replay": score(replay_placement(recording), truth)}
+    """Truth from the run, `correlator replay --truth` on its recording, and the lab's per-fault figures
+    for the replay and for the live daemon."""
+    recording, truth_path, replayed = out / "recording.jsonl", out / "truth.jsonl", out / "replay-incidents.jsonl"
+    lines = derive_truth(read_episodes(recording), read_faults(out / "faults.jsonl"))
+    truth_path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    table = subprocess.run([sys.executable, "-m", "correlator", "replay", str(recording), "--out", str(replayed),
+                            "--truth", str(truth_path)], env={**os.environ, "PYTHONPATH": str(REPO)},
+                           capture_output=True, text=True, check=True, timeout=300)
+    print(table.stdout)
+    truth = read_truth(truth_path)
+    placements = {"replay": {e: p.incident for e, p in read_placements(replayed).items()}}
     live_path = out / "live-placement.json"
     if live_path.exists():
-        live = {(fp, datetime.fromisoformat(at)): incident for fp, at, incident in json.loads(live_path.read_text())}
-        results["live"] = score(live, truth)
+        placements["live"] = {(fp, datetime.fromisoformat(at)): incident
+                              for fp, at, incident in json.loads(live_path.read_text())}
+    results = {name: lab_score(placement, truth) for name, placement in placements.items()}
     for name, s in results.items():
         print(report(name, s))
+    if "live" in placements:
+        print(f"live and replay made the same incidents: {_partition(placements['live']) == _partition(placements['replay'])}")
     print("fault episodes:")
-    for line in truth:
-        if line["incident"]:
-            print(f"  {line['startsAt']}  {line['incident']:<14} {line['alertname']}")
-    summary = {name: {**vars(s), "every_fault_one_incident": s.every_fault_one_incident,
+    for line in lines:
+        if not line["incident"].startswith(BACKGROUND):
+            print(f"  {line['starts_at']}  {line['incident']:<14} {line['alertname']}")
+    summary = {name: {**asdict(s), "every_fault_one_incident": s.every_fault_one_incident,
                       "faults_apart": s.faults_apart} for name, s in results.items()}
     (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

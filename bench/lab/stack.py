@@ -131,6 +131,13 @@ class Stack:
     def app_url(self) -> str:
         return self.url("app") + "/"
 
+    def scope(self, target: str) -> dict[str, list[str]]:
+        """The `job` and `instance` label values of a scrape target: the alerts a fault on it can cause
+        carry one of them (rules that aggregate `by (instance)` drop the job, `by (job)` the instance)."""
+        job, instance = {"app": ("blackbox", self.app_url), "node": ("node", f"127.0.0.1:{self.ports['node']}"),
+                         "postgres": ("postgres", f"127.0.0.1:{self.ports['pg_exporter']}")}[target]
+        return {"jobs": [job], "instances": [instance]}
+
     def start(self) -> None:
         self._add(self._correlator()).start(timeout=60)
         self._add(self._alertmanager()).start()

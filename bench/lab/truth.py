@@ -1,16 +1,16 @@
 """Truth from what Alertmanager sent and the fault script's log, and the engine's score against it.
 
 An alert episode (fingerprint, startsAt) belongs to the fault that was active, or had ended at most
-TAIL before, when the episode started, on one of the fault's scrape jobs. Everything else is
-background (no incident, not scored): alerts of the shared machine's load, the always-firing dead
-man's switch, and an alert that was already firing when the fault began and only fired again
-after it (steady state resumed, not caused by the fault).
+TAIL before, when the episode started, and that broke the scrape target the alert names (its `job`
+or its `instance`). Everything else is background (`incident` null): alerts of the shared machine's
+load, the always-firing dead man's switch, and an alert that was already firing when the fault
+began and only fired again after it (steady state resumed, not caused by the fault).
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,8 +18,10 @@ from pathlib import Path
 from correlator.config import Config
 from correlator.ingest.sources import parsers
 from correlator.replay import ReplaySummary, read_recording
+from correlator.scoring import Agreement, Truth, agreement
 
 TAIL = timedelta(seconds=90)  # PostgresqlRestarted fires for 60s after the restart
+BACKGROUND = "background-"
 
 
 @dataclass
@@ -38,16 +40,20 @@ class FaultRecord:
     id: str
     kind: str
     jobs: tuple[str, ...]
+    instances: tuple[str, ...]
     start: datetime
     end: datetime
+
+    def touches(self, labels: dict[str, str]) -> bool:
+        return labels.get("job") in self.jobs or labels.get("instance") in self.instances
 
 
 def read_faults(path: Path) -> list[FaultRecord]:
     faults = []
     for line in path.read_text().splitlines():
         f = json.loads(line)
-        faults.append(FaultRecord(f["id"], f["kind"], tuple(f["jobs"]), datetime.fromisoformat(f["start"]),
-                                  datetime.fromisoformat(f["end"])))
+        faults.append(FaultRecord(f["id"], f["kind"], tuple(f["jobs"]), tuple(f["instances"]),
+                                  datetime.fromisoformat(f["start"]), datetime.fromisoformat(f["end"])))
     return faults
 
 
@@ -68,7 +74,7 @@ def read_episodes(recording: Path) -> dict[tuple[str, datetime], Episode]:
 
 def cause(episode: Episode, faults: list[FaultRecord], others: list[Episode]) -> FaultRecord | None:
     for fault in faults:
-        if episode.labels.get("job") not in fault.jobs or not fault.start <= episode.starts_at <= fault.end + TAIL:
+        if not fault.touches(episode.labels) or not fault.start <= episode.starts_at <= fault.end + TAIL:
             continue
         resumed = any(o.fingerprint == episode.fingerprint and o.starts_at < fault.start and o.firing_at(fault.start)
                       for o in others)
@@ -76,14 +82,22 @@ def cause(episode: Episode, faults: list[FaultRecord], others: list[Episode]) ->
     return None
 
 
+CATEGORY = {"killed app": "software", "cpu burn": "capacity", "database outage": "software",
+            "killed exporter": "software"}
+
+
 def derive_truth(episodes: dict[tuple[str, datetime], Episode], faults: list[FaultRecord]) -> list[dict]:
-    """One line per episode, in the corpus truth format (`incident` null for background)."""
+    """One line per episode in the truth format of `correlator replay --truth` (docs/quality.md). A
+    background episode is an incident of its own (`background-N`), so joining it to anything costs
+    precision; `scenario`, `alertname` and `job` are for people and ignored by the scorer."""
     truth = []
-    for episode in sorted(episodes.values(), key=lambda e: (e.starts_at, e.fingerprint)):
-        fault = cause(episode, faults, list(episodes.values()))
-        truth.append({"fingerprint": episode.fingerprint, "startsAt": go_time(episode.starts_at),
-                      "incident": fault.id if fault else None, "category": None, "service_area": None,
-                      "priority": None, "scenario": fault.kind if fault else "background",
+    ordered = sorted(episodes.values(), key=lambda e: (e.starts_at, e.fingerprint))
+    for number, episode in enumerate(ordered, start=1):
+        fault = cause(episode, faults, ordered)
+        truth.append({"fingerprint": episode.fingerprint, "starts_at": go_time(episode.starts_at),
+                      "incident": fault.id if fault else f"{BACKGROUND}{number}",
+                      "category": CATEGORY[fault.kind] if fault else None,
+                      "scenario": fault.kind if fault else "background",
                       "alertname": episode.labels.get("alertname"), "job": episode.labels.get("job")})
     return truth
 
@@ -94,19 +108,14 @@ def go_time(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
 
 
-def truth_key(line: dict) -> tuple[str, datetime]:
-    return line["fingerprint"], datetime.fromisoformat(line["startsAt"].replace("Z", "+00:00"))
-
-
 @dataclass
-class Score:
-    precision: float
-    recall: float
-    f1: float
-    scored: int
-    background: int
+class LabScore:
+    """The grouping's agreement with the truth, and per fault where its episodes landed."""
+
+    agreement: Agreement
     incidents_per_fault: dict[str, int] = field(default_factory=dict)
-    faults_sharing: list[tuple[str, ...]] = field(default_factory=list)  # engine incidents holding 2+ faults
+    faults_sharing: list[list[str]] = field(default_factory=list)  # engine incidents holding 2+ faults
+    background_with_faults: int = 0  # background episodes in an engine incident that holds a fault
 
     @property
     def every_fault_one_incident(self) -> bool:
@@ -117,26 +126,17 @@ class Score:
         return not self.faults_sharing
 
 
-def _pairs(sizes) -> int:
-    return sum(n * (n - 1) // 2 for n in sizes)
-
-
-def score(placement: dict[tuple[str, datetime], str], truth: list[dict]) -> Score:
-    """Pairwise precision/recall/F1 over the fault episodes, and per fault where its episodes landed.
-    `placement` maps an episode to the engine incident holding it."""
-    scored = [(line["incident"], placement[truth_key(line)]) for line in truth
-              if line["incident"] is not None and truth_key(line) in placement]
-    both = _pairs(Counter(scored).values())
-    predicted = _pairs(Counter(p for _, p in scored).values())
-    true = _pairs(Counter(t for t, _ in scored).values())
-    precision = both / predicted if predicted else 1.0
-    recall = both / true if true else 1.0
+def lab_score(placement: dict[tuple[str, datetime], str], truth: Truth) -> LabScore:
+    """`placement`: episode -> the engine's incident. Episodes the truth does not label are left out."""
+    placed = [(label.incident, placement[episode]) for episode, label in truth.episodes.items()
+              if episode in placement and label.incident is not None]
     landed: dict[str, set[str]] = defaultdict(set)
     held: dict[str, set[str]] = defaultdict(set)
-    for fault, incident in scored:
-        landed[fault].add(incident)
-        held[incident].add(fault)
-    return Score(precision, recall, 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
-                 scored=len(scored), background=sum(line["incident"] is None for line in truth),
-                 incidents_per_fault={f: len(i) for f, i in sorted(landed.items())},
-                 faults_sharing=sorted(tuple(sorted(f)) for f in held.values() if len(f) > 1))
+    for true_incident, incident in placed:
+        if not true_incident.startswith(BACKGROUND):
+            landed[true_incident].add(incident)
+            held[incident].add(true_incident)
+    return LabScore(agreement([t for t, _ in placed], [p for _, p in placed]),
+                    incidents_per_fault={f: len(i) for f, i in sorted(landed.items())},
+                    faults_sharing=sorted(sorted(f) for f in held.values() if len(f) > 1),
+                    background_with_faults=sum(t.startswith(BACKGROUND) and p in held for t, p in placed))
