@@ -1,7 +1,7 @@
 """The fault script: what breaks when, on which scrape jobs, and its own log.
 
 Each fault is one true incident. The log (one JSON line per fault: id, kind, the jobs and instances
-of its scrape target, start, end) is
+of its scrape target, start, the alerts already firing on that target then, end) is
 half of the truth; the other half is what Alertmanager sent (truth.py).
 """
 
@@ -57,7 +57,7 @@ class FaultScript:
         """Starts and ends every fault at its time; ends are taken in time order with starts."""
         events = sorted([(f.at, 1, f, True) for f in schedule] + [(f.at + f.duration, 0, f, False) for f in schedule],
                         key=lambda e: (e[0], e[1]))
-        started_at: dict[str, datetime] = {}
+        started: dict[str, dict] = {}
         origin = time.monotonic()
         with self.log_path.open("w") as log:
             for offset, _, fault, starting in events:
@@ -65,13 +65,15 @@ class FaultScript:
                 now = datetime.now(timezone.utc)
                 if starting:
                     self.say(f"fault {fault.id} ({fault.kind}) starts")
-                    started_at[fault.id] = now
+                    scope = self.stack.scope(fault.target)
+                    # What already fires on the target cannot start again: a fault it masks has no alert of its own.
+                    started[fault.id] = {**scope, "start": now.isoformat(), "already_firing": self.stack.firing(scope)}
                     self._break(fault)
                 else:
                     self._repair(fault)
                     self.say(f"fault {fault.id} ends")
-                    log.write(json.dumps({"id": fault.id, "kind": fault.kind, **self.stack.scope(fault.target),
-                                          "start": started_at[fault.id].isoformat(), "end": now.isoformat()}) + "\n")
+                    log.write(json.dumps({"id": fault.id, "kind": fault.kind, **started[fault.id],
+                                          "end": now.isoformat()}) + "\n")
                     log.flush()
 
     def close(self) -> None:

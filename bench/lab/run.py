@@ -127,7 +127,8 @@ def evaluate(out: Path) -> dict:
     """Truth from the run, `correlator replay --truth` on its recording, and the lab's per-fault figures
     for the replay and for the live daemon."""
     recording, truth_path, replayed = out / "recording.jsonl", out / "truth.jsonl", out / "replay-incidents.jsonl"
-    lines = derive_truth(read_episodes(recording), read_faults(out / "faults.jsonl"))
+    faults = read_faults(out / "faults.jsonl")
+    lines = derive_truth(read_episodes(recording), faults)
     truth_path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     table = subprocess.run([sys.executable, "-m", "correlator", "replay", str(recording), "--out", str(replayed),
                             "--truth", str(truth_path)], env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -148,6 +149,10 @@ def evaluate(out: Path) -> dict:
     for line in lines:
         if not line["incident"].startswith(BACKGROUND):
             print(f"  {line['starts_at']}  {line['incident']:<14} {line['alertname']}")
+    for fault in faults:
+        if not any(line["incident"] == fault.id for line in lines):
+            already = "not logged" if fault.already_firing is None else ", ".join(fault.already_firing) or "nothing"
+            print(f"  {fault.id}: no alert of its own (already firing on its target when it began: {already})")
     summary = {name: {**asdict(s), "every_fault_one_incident": s.every_fault_one_incident,
                       "faults_apart": s.faults_apart} for name, s in results.items()}
     (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -49,6 +50,11 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None
 def http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=2) as response:
         return response.status == 200
+
+
+def touches(scope: dict[str, list[str]], labels: dict[str, str]) -> bool:
+    """Whether an alert names a scrape target of `scope` (Stack.scope): its job or its instance."""
+    return labels.get("job") in scope["jobs"] or labels.get("instance") in scope["instances"]
 
 
 def _child_setup(user: str | None) -> Callable[[], None]:
@@ -137,6 +143,12 @@ class Stack:
         job, instance = {"app": ("blackbox", self.app_url), "node": ("node", f"127.0.0.1:{self.ports['node']}"),
                          "postgres": ("postgres", f"127.0.0.1:{self.ports['pg_exporter']}")}[target]
         return {"jobs": [job], "instances": [instance]}
+
+    def firing(self, scope: dict[str, list[str]]) -> list[str]:
+        """The alerts Prometheus has firing now on the target of `scope`."""
+        with urllib.request.urlopen(self.url("prometheus") + "/api/v1/alerts", timeout=10) as response:
+            alerts = json.loads(response.read())["data"]["alerts"]
+        return sorted({a["labels"]["alertname"] for a in alerts if a["state"] == "firing" and touches(scope, a["labels"])})
 
     def start(self) -> None:
         self._add(self._correlator()).start(timeout=60)

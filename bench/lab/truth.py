@@ -20,6 +20,8 @@ from correlator.ingest.sources import parsers
 from correlator.replay import ReplaySummary, read_recording
 from correlator.scoring import Agreement, Truth, agreement
 
+from stack import touches
+
 TAIL = timedelta(seconds=90)  # PostgresqlRestarted fires for 60s after the restart
 BACKGROUND = "background-"
 
@@ -44,8 +46,10 @@ class FaultRecord:
     start: datetime
     end: datetime
 
+    already_firing: tuple[str, ...] | None = None  # None: not in the log (older runs)
+
     def touches(self, labels: dict[str, str]) -> bool:
-        return labels.get("job") in self.jobs or labels.get("instance") in self.instances
+        return touches({"jobs": self.jobs, "instances": self.instances}, labels)
 
 
 def read_faults(path: Path) -> list[FaultRecord]:
@@ -53,7 +57,8 @@ def read_faults(path: Path) -> list[FaultRecord]:
     for line in path.read_text().splitlines():
         f = json.loads(line)
         faults.append(FaultRecord(f["id"], f["kind"], tuple(f["jobs"]), tuple(f["instances"]),
-                                  datetime.fromisoformat(f["start"]), datetime.fromisoformat(f["end"])))
+                                  datetime.fromisoformat(f["start"]), datetime.fromisoformat(f["end"]),
+                                  tuple(f["already_firing"]) if "already_firing" in f else None))
     return faults
 
 
