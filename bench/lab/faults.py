@@ -40,18 +40,21 @@ SCHEDULE = (
 )
 
 
-def _burn(seconds: float) -> subprocess.Popen:
-    """One core busy; the burner bounds itself, so it stops even if the lab is killed."""
+def _burn(seconds: float, cores: int) -> list[subprocess.Popen]:
+    """`cores` cores busy, one spinning process pinned to each; each bounds itself, so it stops even if
+    the lab is killed."""
     code = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
-    process = subprocess.Popen([sys.executable, "-c", code])
-    os.sched_setaffinity(process.pid, {max(os.sched_getaffinity(0))})
-    return process
+    burners = []
+    for core in sorted(os.sched_getaffinity(0), reverse=True)[:cores]:
+        burners.append(subprocess.Popen([sys.executable, "-c", code]))
+        os.sched_setaffinity(burners[-1].pid, {core})
+    return burners
 
 
 class FaultScript:
-    def __init__(self, stack: Stack, log_path: Path, say: Callable[[str], None]):
-        self.stack, self.log_path, self.say = stack, log_path, say
-        self.burner: subprocess.Popen | None = None
+    def __init__(self, stack: Stack, log_path: Path, say: Callable[[str], None], burn_cores: int = 1):
+        self.stack, self.log_path, self.say, self.burn_cores = stack, log_path, say, burn_cores
+        self.burners: list[subprocess.Popen] = []
 
     def run(self, schedule: tuple[Fault, ...] = SCHEDULE) -> None:
         """Starts and ends every fault at its time; ends are taken in time order with starts."""
@@ -77,12 +80,14 @@ class FaultScript:
                     log.flush()
 
     def close(self) -> None:
-        if self.burner and self.burner.poll() is None:
-            self.burner.kill()
-            self.burner.wait(timeout=10)
+        for burner in self.burners:
+            if burner.poll() is None:
+                burner.kill()
+                burner.wait(timeout=10)
+        self.burners = []
 
     def _burn(self, seconds: float) -> None:
-        self.burner = _burn(seconds + 5)
+        self.burners = _burn(seconds + 5, self.burn_cores)
 
     def _break(self, fault: Fault) -> None:
         programs = self.stack.programs

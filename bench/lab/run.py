@@ -90,11 +90,11 @@ def report(name: str, s: LabScore) -> str:
             f"        incidents holding two faults: {sharing}  -> faults apart: {s.faults_apart}")
 
 
-def run_lab(out: Path, warmup: float, tail: float) -> None:
+def run_lab(out: Path, warmup: float, tail: float, burn_cores: int) -> None:
     left_out = write_lab_rules(out / "rules")
     say(f"lab rules written ({len(left_out)} long-wait rules left out: {', '.join(left_out)})")
     stack = Stack(out, out / "rules")
-    script = FaultScript(stack, out / "faults.jsonl", say)
+    script = FaultScript(stack, out / "faults.jsonl", say, burn_cores)
     try:
         stack.start()
         say(f"stack up: Prometheus {stack.url('prometheus')}, Alertmanager {stack.url('alertmanager')}, "
@@ -164,6 +164,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True, help="an empty or new directory for this run")
     parser.add_argument("--warmup", type=float, default=60, help="seconds of steady state before the first fault")
     parser.add_argument("--tail", type=float, default=60, help="seconds after the last fault, for its resolves")
+    parser.add_argument("--burn-cores", type=int, default=1,
+                        help="cores the CPU burn keeps busy (default 1). HostHighCpuLoad fires above 80%% of all "
+                             "cores, so on a quiet machine with n cores only a burn of n cores crosses it")
     parser.add_argument("--score-only", action="store_true",
                         help="only derive the truth and score an earlier run in --out")
     args = parser.parse_args()
@@ -172,7 +175,7 @@ def main() -> int:
             parser.error(f"{args.out} is not empty: a run needs a directory of its own")
         args.out.mkdir(parents=True, exist_ok=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds through the cleanup
-        run_lab(args.out, args.warmup, args.tail)
+        run_lab(args.out, args.warmup, args.tail, args.burn_cores)
     evaluate(args.out)
     return 0
 
