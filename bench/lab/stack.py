@@ -138,11 +138,13 @@ class Stack:
         return self.url("app") + "/"
 
     def scope(self, target: str) -> dict[str, list[str]]:
-        """The `job` and `instance` label values of a scrape target: the alerts a fault on it can cause
-        carry one of them (rules that aggregate `by (instance)` drop the job, `by (job)` the instance)."""
-        job, instance = {"app": ("blackbox", self.app_url), "node": ("node", f"127.0.0.1:{self.ports['node']}"),
-                         "postgres": ("postgres", f"127.0.0.1:{self.ports['pg_exporter']}")}[target]
-        return {"jobs": [job], "instances": [instance]}
+        """The `job` and `instance` label values of a target's scrape jobs: the alerts a fault on it can
+        cause carry one of them (rules that aggregate `by (instance)` drop the job, `by (job)` the
+        instance). The database is scraped by its exporter and probed over TCP, as its clients see it."""
+        node, exporter, database = (f"127.0.0.1:{self.ports[p]}" for p in ("node", "pg_exporter", "postgres"))
+        return {"app": {"jobs": ["blackbox"], "instances": [self.app_url]},
+                "node": {"jobs": ["node"], "instances": [node]},
+                "postgres": {"jobs": ["postgres", "blackbox-postgres"], "instances": [exporter, database]}}[target]
 
     def firing(self, scope: dict[str, list[str]]) -> list[str]:
         """The alerts Prometheus has firing now on the target of `scope`."""
@@ -217,7 +219,8 @@ class Stack:
 
     def _blackbox(self) -> Program:
         config = self.out / "blackbox.yml"
-        config.write_text(yaml.safe_dump({"modules": {"http_2xx": {"prober": "http", "timeout": "2s"}}}))
+        config.write_text(yaml.safe_dump({"modules": {"http_2xx": {"prober": "http", "timeout": "2s"},
+                                                      "tcp_connect": {"prober": "tcp", "timeout": "2s"}}}))
         return Program("blackbox-exporter", [
             require("prometheus-blackbox-exporter"), f"--config.file={config}",
             f"--web.listen-address=127.0.0.1:{self.ports['blackbox']}"],
@@ -252,6 +255,15 @@ class Stack:
         def job(name: str, port: str) -> dict:
             return {"job_name": name, "static_configs": [{"targets": [f"127.0.0.1:{self.ports[port]}"]}]}
 
+        def probe(name: str, module: str, target: str) -> dict:
+            """A blackbox probe of `target`, labeled with it as `instance`."""
+            return {"job_name": name, "metrics_path": "/probe", "params": {"module": [module]},
+                    "static_configs": [{"targets": [target]}],
+                    "relabel_configs": [
+                        {"source_labels": ["__address__"], "target_label": "__param_target"},
+                        {"source_labels": ["__param_target"], "target_label": "instance"},
+                        {"target_label": "__address__", "replacement": f"127.0.0.1:{self.ports['blackbox']}"}]}
+
         config.write_text(yaml.safe_dump({
             "global": {"scrape_interval": "5s", "evaluation_interval": "5s", "external_labels": {"cluster": CLUSTER}},
             "rule_files": [str(path) for path in sorted(self.rules_dir.glob("*.yml"))],
@@ -260,12 +272,8 @@ class Stack:
             "scrape_configs": [
                 job("prometheus", "prometheus"), job("alertmanager", "alertmanager"), job("node", "node"),
                 job("postgres", "pg_exporter"),
-                {"job_name": "blackbox", "metrics_path": "/probe", "params": {"module": ["http_2xx"]},
-                 "static_configs": [{"targets": [self.app_url]}],
-                 "relabel_configs": [
-                     {"source_labels": ["__address__"], "target_label": "__param_target"},
-                     {"source_labels": ["__param_target"], "target_label": "instance"},
-                     {"target_label": "__address__", "replacement": f"127.0.0.1:{self.ports['blackbox']}"}]},
+                probe("blackbox", "http_2xx", self.app_url),
+                probe("blackbox-postgres", "tcp_connect", f"127.0.0.1:{self.ports['postgres']}"),
             ],
         }))
         return Program("prometheus", [
