@@ -151,8 +151,8 @@ def evaluate(out: Path) -> dict:
             print(f"  {line['starts_at']}  {line['incident']:<14} {line['alertname']}")
     for fault in faults:
         if not any(line["incident"] == fault.id for line in lines):
-            already = "not logged" if fault.already_firing is None else ", ".join(fault.already_firing) or "nothing"
-            print(f"  {fault.id}: no alert of its own (already firing on its target when it began: {already})")
+            print(f"  {fault.id}: no alert of its own (already firing on its target when it began: "
+                  f"{', '.join(fault.already_firing) or 'nothing'})")
     summary = {name: {**asdict(s), "every_fault_one_incident": s.every_fault_one_incident,
                       "faults_apart": s.faults_apart} for name, s in results.items()}
     (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")

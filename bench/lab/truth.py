@@ -2,9 +2,10 @@
 
 An alert episode (fingerprint, startsAt) belongs to the fault that was active, or had ended at most
 TAIL before, when the episode started, and that broke the scrape target the alert names (its `job`
-or its `instance`). Everything else is background (`incident` null): alerts of the shared machine's
-load, the always-firing dead man's switch, and an alert that was already firing when the fault
-began and only fired again after it (steady state resumed, not caused by the fault).
+or its `instance`). Everything else is background, each episode an incident of its own: alerts of
+the shared machine's load, the always-firing dead man's switch, and an alert that was already
+firing when the fault began and only fired again after it (steady state resumed, not caused by
+the fault).
 """
 
 from __future__ import annotations
@@ -45,8 +46,7 @@ class FaultRecord:
     instances: tuple[str, ...]
     start: datetime
     end: datetime
-
-    already_firing: tuple[str, ...] | None = None  # None: not in the log (older runs)
+    already_firing: tuple[str, ...]  # on the fault's target when it began
 
     def touches(self, labels: dict[str, str]) -> bool:
         return touches({"jobs": self.jobs, "instances": self.instances}, labels)
@@ -58,7 +58,7 @@ def read_faults(path: Path) -> list[FaultRecord]:
         f = json.loads(line)
         faults.append(FaultRecord(f["id"], f["kind"], tuple(f["jobs"]), tuple(f["instances"]),
                                   datetime.fromisoformat(f["start"]), datetime.fromisoformat(f["end"]),
-                                  tuple(f["already_firing"]) if "already_firing" in f else None))
+                                  tuple(f["already_firing"])))
     return faults
 
 
