@@ -1,0 +1,104 @@
+"""The fault script: what breaks when, on which scrape jobs, and its own log.
+
+Each fault is one true incident. The log (one JSON line per fault: id, kind, the jobs and instances
+of its scrape target, start, the alerts already firing on that target then, end) is
+half of the truth; the other half is what Alertmanager sent (truth.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from stack import Stack
+
+
+@dataclass(frozen=True)
+class Fault:
+    id: str
+    kind: str
+    at: float  # seconds after the fault phase starts
+    duration: float
+    target: str  # the scrape target it breaks, or runs on: "app", "node" or "postgres" (Stack.scope)
+
+
+# The issue's lab: a killed app, a CPU burn, a database outage during the burn and its recurrence
+# minutes later, a killed exporter. Gaps are longer than truth.TAIL, so attribution is unambiguous.
+SCHEDULE = (
+    Fault("app-down", "killed app", at=0, duration=60, target="app"),
+    Fault("cpu-burn", "cpu burn", at=120, duration=180, target="node"),
+    Fault("db-outage-1", "database outage", at=180, duration=60, target="postgres"),
+    Fault("db-outage-2", "database outage", at=450, duration=60, target="postgres"),
+    Fault("exporter-down", "killed exporter", at=600, duration=60, target="node"),
+)
+
+
+def _burn(seconds: float, cores: int) -> list[subprocess.Popen]:
+    """`cores` cores busy, one spinning process pinned to each; each bounds itself, so it stops even if
+    the lab is killed."""
+    code = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+    burners = []
+    for core in sorted(os.sched_getaffinity(0), reverse=True)[:cores]:
+        burners.append(subprocess.Popen([sys.executable, "-c", code]))
+        os.sched_setaffinity(burners[-1].pid, {core})
+    return burners
+
+
+class FaultScript:
+    def __init__(self, stack: Stack, log_path: Path, say: Callable[[str], None], burn_cores: int = 1):
+        self.stack, self.log_path, self.say, self.burn_cores = stack, log_path, say, burn_cores
+        self.burners: list[subprocess.Popen] = []
+
+    def run(self, schedule: tuple[Fault, ...] = SCHEDULE) -> None:
+        """Starts and ends every fault at its time; ends are taken in time order with starts."""
+        events = sorted([(f.at, 1, f, True) for f in schedule] + [(f.at + f.duration, 0, f, False) for f in schedule],
+                        key=lambda e: (e[0], e[1]))
+        started: dict[str, dict] = {}
+        origin = time.monotonic()
+        with self.log_path.open("w") as log:
+            for offset, _, fault, starting in events:
+                time.sleep(max(0.0, origin + offset - time.monotonic()))
+                now = datetime.now(timezone.utc)
+                if starting:
+                    self.say(f"fault {fault.id} ({fault.kind}) starts")
+                    scope = self.stack.scope(fault.target)
+                    # What already fires on the target cannot start again: a fault it masks has no alert of its own.
+                    started[fault.id] = {**scope, "start": now.isoformat(), "already_firing": self.stack.firing(scope)}
+                    self._break(fault)
+                else:
+                    self._repair(fault)
+                    self.say(f"fault {fault.id} ends")
+                    log.write(json.dumps({"id": fault.id, "kind": fault.kind, **started[fault.id],
+                                          "end": now.isoformat()}) + "\n")
+                    log.flush()
+
+    def close(self) -> None:
+        for burner in self.burners:
+            if burner.poll() is None:
+                burner.kill()
+                burner.wait(timeout=10)
+        self.burners = []
+
+    def _burn(self, seconds: float) -> None:
+        self.burners = _burn(seconds + 5, self.burn_cores)
+
+    def _break(self, fault: Fault) -> None:
+        programs = self.stack.programs
+        {"killed app": programs["app"].kill,
+         "cpu burn": lambda: self._burn(fault.duration),
+         "database outage": programs["postgres"].stop,
+         "killed exporter": programs["node-exporter"].kill}[fault.kind]()
+
+    def _repair(self, fault: Fault) -> None:
+        programs = self.stack.programs
+        {"killed app": programs["app"].start,
+         "cpu burn": self.close,
+         "database outage": self.stack.start_postgres,
+         "killed exporter": programs["node-exporter"].start}[fault.kind]()
