@@ -93,7 +93,7 @@ def run_seed(seed: int, vocabulary: str, hours: float, layers: dict, workdir: Pa
     config = Config()
     results = {}
     for name, (rules, model) in layers.items():
-        engine = Engine(rules, config.engine_settings(model), model=model)
+        engine = Engine(rules, config.engine_settings(), model=model)
         started = time.perf_counter()
         summary = replay(engine, recording, parsers(config.ingest.mappings), config.ingest_policy())
         results[name] = score(engine, corpus.truth)

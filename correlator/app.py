@@ -145,7 +145,7 @@ async def _store(app: web.Application):
     writer = GroupCommitWriter(engine, flaps, max_pending_alerts=config.store.max_pending_alerts,
                                on_commit=on_commit, on_failure=metrics.commit_failures.inc)
     model = app[MODEL]
-    service = EngineService(engine, rules, config.engine_settings(model), parsers(config.ingest.mappings),
+    service = EngineService(engine, rules, config.engine_settings(), parsers(config.ingest.mappings),
                             config.ingest_policy(), ingest_busy=lambda: writer.pending_alerts > 0,
                             run_write=writer.run_job, observer=IncidentMetrics(metrics, config.engine.sla),
                             model=model)

@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", type=Path, required=True, metavar="FILE", help="incidents, one JSON per line")
     replay.add_argument("--rules", metavar="DIR", help="rules directory (default: the configured one)")
     replay.add_argument("--skip-bad", action="store_true", help="report bad lines and go on (default: stop)")
-    replay.add_argument("--no-model", action="store_true", help="rules only: no clustering or classification "
+    replay.add_argument("--no-model", action="store_true", help="no classification "
                                                                 "by the learned model (ml.enabled: false)")
     _config_flag(replay)
     add_ml_commands(commands, _config_flag)
@@ -172,8 +172,8 @@ def _serve(args: argparse.Namespace) -> int:
     log.info(f"correlator {__version__} starting", extra={
         "config": str(path) if path else "built-in defaults", "rules": str(config.rules_dir),
         "model": str(config.model_dir) if model is not None else "off", "data_dir": str(config.data_dir),
-        **({"model_trained": model.manifest.get("created", "?"),
-            "cluster_threshold": config.engine_settings(model).cluster_threshold} if model is not None else {})})
+        "learning": "on" if config.learning.enabled else "off",
+        **({"model_trained": model.manifest.get("created", "?")} if model is not None else {})})
     try:
         import uvloop
         loop = uvloop.new_event_loop()
@@ -232,7 +232,7 @@ def _replay(args: argparse.Namespace) -> int:
     config, _ = _load(args)
     rules, model = _rules_and_model(config)
     tune_runtime()
-    engine = Engine(rules, config.engine_settings(model), model=model)
+    engine = Engine(rules, config.engine_settings(), model=model)
     try:
         summary = replay(engine, args.input, parsers(config.ingest.mappings), config.ingest_policy(), args.skip_bad)
     except BadLine as error:

@@ -13,7 +13,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from correlator.config import SlaConfig
-from correlator.engine.core import ClusterDecisionKind, Engine, Outcome
+from correlator.engine.core import Engine, LearnedDecision, Outcome
 from correlator.engine.model import ACTIVE_STATES, Incident, TimelineEvent
 from correlator.metrics import Metrics
 from correlator.rules.schema import Category
@@ -89,15 +89,13 @@ class IncidentMetrics:
         self.rule_matches = Counter(
             "correlator_rule_matches_total", "Alerts placed in incidents, by the rule that placed them and why.",
             ["rule", "reason"], registry=registry)
-        self.cluster_decisions = Counter(
-            "correlator_clustering_decisions_total", "Alerts no rule placed in an open incident, by what the "
-            "online clusterer decided: joined the most similar recent incident, or opened a new one.",
+        self.learned_decisions = Counter(
+            "correlator_learned_join_decisions_total", "Alerts no rule placed in an open incident, by what the "
+            "learned joining stage decided: joined a member on a relate rule, a learned association or a quiet "
+            "entity, joined its name's storm, or opened a new incident (no evidence).",
             ["decision"], registry=registry)
-        for decision in ClusterDecisionKind:
-            self.cluster_decisions.labels(decision.value)
-        self.cluster_scores = Histogram(
-            "correlator_clustering_join_score", "Pair-scorer probability of the incidents clustered alerts joined.",
-            buckets=CONFIDENCE_BUCKETS, registry=registry)
+        for decision in LearnedDecision:
+            self.learned_decisions.labels(decision.value)
         self.classifier_confidence = Histogram(
             "correlator_classifier_confidence", "Probability of each classification the model made (fields no "
             "classify rule set), by field.", ["field"], buckets=CONFIDENCE_BUCKETS, registry=registry)
@@ -144,8 +142,6 @@ class IncidentMetrics:
                     self.escalated.labels(labels[0]).inc()
                 elif event.kind == "alert_joined":
                     self.rule_matches.labels(event.detail.get("rule") or "none", str(event.detail["reason"])).inc()
-                    if "score" in event.detail:
-                        self.cluster_scores.observe(event.detail["score"])
                 elif event.kind == "classified":
                     for name, confidence in event.detail.get("confidence", {}).items():
                         self.classifier_confidence.labels(name).observe(confidence)
@@ -154,8 +150,8 @@ class IncidentMetrics:
         for outcome, total in engine.outcomes.items():
             self.engine_alerts.labels(outcome.value).inc(total - self._outcomes_seen.get(outcome, 0))
             self._outcomes_seen[outcome] = total
-        for decision, total in engine.cluster_decisions.items():
-            self.cluster_decisions.labels(decision.value).inc(total - self._decisions_seen.get(decision, 0))
+        for decision, total in engine.learned_decisions.items():
+            self.learned_decisions.labels(decision.value).inc(total - self._decisions_seen.get(decision, 0))
             self._decisions_seen[decision] = total
         self.refresh(engine, lag, watermark, force=refresh)
 

@@ -1,0 +1,283 @@
+"""The learned joining stage: an alert no rule placed joins an open incident only on evidence.
+
+Evidence is a relation to one specific member of the incident, never the incident as a whole:
+
+- a **relation** between the two alerts' entities: the same entity, or one hop of the learned
+  topology (a pod and its node). Hubs are no relation; a namespace or job is a coarse one;
+- and a **reason** the two alert names belong together:
+  1. a `relate` rule (prior knowledge of causes, rules/40-relations.yaml), within its window;
+  2. a learned association (cooccurrence.py) significant against chance on those entities;
+  3. or, on a quiet entity (less than `QUIET` alerts per window there by chance, measured in the
+     same control windows), closeness alone, unless the pair is known to be independent.
+
+Cluster and time alone are never evidence. The strongest reason wins, then the closest relation,
+then the most recent member; the explanation names the member, the entity and the evidence.
+
+A storm (storms.py) is the one exception: its alerts join the storm's incident whatever they name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WINDOW, Association, Cooccurrence, \
+    pair_of
+from correlator.learning.decay import Decay
+from correlator.learning.entities import COARSE_KINDS, describe, entities_of, kind_of
+from correlator.learning.storms import Storms
+from correlator.learning.topology import Topology
+from correlator.rules.matchers import matches_all
+
+QUIET = 0.25  # alerts per window on an entity, by chance, below which closeness alone relates
+COARSE_BUSY = 1.0  # a namespace relates (on a learned association) only while quieter than this
+CLUSTER_BUSY = 0.5  # cluster-scoped relate rules hold for names quieter than this per window
+MAX_HOPS = 8  # neighbours followed per entity (the strongest)
+HISTORY = 64  # starts remembered per entity
+MAX_HISTORY_ENTITIES = 50_000
+SWEEP_EVERY = 4096  # alerts between sweeps of forgotten entities
+
+
+@dataclass(slots=True, eq=False)
+class Start:
+    """One alert episode's start, as the learned stages remember it."""
+
+    at: float
+    name: str
+    key: tuple  # (fingerprint, startsAt): the episode
+    causes: frozenset[str]  # relate rules it is a cause of
+    effects: frozenset[str]  # relate rules it is an effect of
+    credited: set | None = None  # (name, window) pairs it was counted with (cooccurrence.py)
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    key: tuple  # the member the alert relates to (or the storm's first alert)
+    reason: str  # "related" or "storm"
+    rule: str  # the relate rule, "learned", "quiet entity" or "storm"
+    labels: dict[str, str]
+    detail: str
+
+
+@dataclass(slots=True)
+class _Scan:
+    key: tuple
+    start: Start
+    entities: tuple[str, ...]
+    related: dict[str, str]  # related entity -> the alert's own entity it hops from ("" for itself)
+    near: list[tuple[Start, str]]  # starts on related entities within the longest window, with the entity
+    far: list[tuple[Start, int]]  # starts in the control windows, with the window's number (1..)
+    chance: dict[str, float]  # related entity -> starts per window there by chance
+
+
+class Learner:
+    def __init__(self, relations=(), decay: Decay | None = None):
+        self.decay = decay or Decay()
+        self.topology = Topology(self.decay)
+        self.cooccurrence = Cooccurrence(self.decay)
+        self.storms = Storms(self.decay)
+        self.history: dict[str, list[Start]] = {}
+        self.cluster_history: dict[str, list[Start]] = {}  # starts of cluster-scoped relate rules
+        self._scan: _Scan | None = None
+        self._learned = 0
+        self._first_at: float | None = None  # the first alert learned from
+        self.set_relations(relations)
+
+    def set_relations(self, relations) -> None:
+        """Put the `relate` rules in force (at start and on every rule reload)."""
+        self.relations = {rule.name: rule for rule in relations}
+        self._reach = max([WINDOW, *(r.window for r in relations if r.scope == "entity" and not r.forbid)])
+
+    # -- the joining stage ------------------------------------------------------------------
+
+    def place(self, labels: Mapping[str, str], key: tuple, t: float, is_open: Callable[[tuple], bool]) -> Join | None:
+        """Which member of an open incident this new alert relates to, with the evidence; None:
+        no evidence (it opens an incident of its own)."""
+        name = labels.get("alertname", "")
+        storm = self.storms.check(name, t)
+        if storm is not None and is_open(storm.key):
+            return Join(storm.key, "storm", "storm", {"alertname": name},
+                        f"storm: {storm.alerts + 1} {name} alerts at once, {storm.expected:.3f} expected from "
+                        f"its base rate")
+        scan = self._scanned(labels, key, t)
+        best, best_rank = None, None
+        for start, entity in scan.near:
+            if not is_open(start.key):
+                continue
+            found = self._evidence(scan, start, entity, t)
+            if found is not None and (best_rank is None or found[0] > best_rank):
+                best, best_rank = (start, entity, found[1], found[2]), found[0]
+        if best is None:
+            found = self._cluster_relation(scan, labels.get("cluster", ""), t, is_open)
+            if found is not None:
+                return found
+            return None
+        start, entity, rule, evidence = best
+        via = scan.related[entity]
+        relation = f"same {describe(entity)}" if not via else \
+            f"{describe(via)} and {describe(entity)} are related (learned topology)"
+        return Join(start.key, "related", rule, {kind_of(entity): entity.split("|", 2)[2]},
+                    f"related to {start.name} ({start.key[0]}): {relation}; {evidence}")
+
+    def _evidence(self, scan: _Scan, start: Start, entity: str, t: float) -> tuple[tuple, str, str] | None:
+        """(rank, rule, evidence) of relating the alert to `start` on `entity`, or None."""
+        age = t - start.at
+        forbidden = self._rules_between(scan.start, start, forbid=True)
+        if forbidden:
+            return None
+        closeness = (0 if kind_of(entity) in COARSE_KINDS else 2 if not scan.related[entity] else 1)
+        chance = scan.chance.get(entity, 0.0)
+        for name in self._rules_between(scan.start, start, forbid=False):
+            if age <= self.relations[name].window and closeness:
+                return (3, closeness, start.at), name, f"rule {name}"
+        if age > WINDOW:
+            return None
+        association = self.cooccurrence.association(scan.start.name, start.name, t)
+        if association is not None and association.significant and (closeness or chance < COARSE_BUSY):
+            return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
+        if closeness and chance <= QUIET and not (association is not None and association.independent):
+            return (1, closeness, start.at), "quiet entity", \
+                f"a quiet entity: {chance:.2f} alerts per {WINDOW / 60:.0f}m there by chance"
+        return None
+
+    def _rules_between(self, alert: Start, member: Start, forbid: bool) -> list[str]:
+        names = (alert.causes & member.effects) | (alert.effects & member.causes)
+        return sorted(name for name in names if self.relations[name].forbid is forbid
+                      and (forbid or self.relations[name].scope == "entity"))
+
+    def _cluster_relation(self, scan: _Scan, cluster: str, t: float, is_open) -> Join | None:
+        """A cluster-scoped relate rule (a DNS failure and the lookups that fail) to a recent member."""
+        alert = scan.start
+        starts = self.cluster_history.get(cluster)
+        if not (alert.causes or alert.effects) or not starts:
+            return None
+        # A name that fires in the cluster by itself in the control windows is too busy for a
+        # relation as wide as the cluster.
+        background: dict[str, int] = {}
+        for start in starts:
+            if GAP <= t - start.at < LOOKBACK:
+                background[start.name] = background.get(start.name, 0) + 1
+        if background.get(alert.name, 0) > CLUSTER_BUSY * CONTROL_WINDOWS:
+            return None
+        for start in reversed(starts):
+            names = sorted((alert.causes & start.effects) | (alert.effects & start.causes))
+            for name in names:
+                rule = self.relations[name]
+                if rule.scope == "cluster" and not rule.forbid and t - start.at <= rule.window \
+                        and background.get(start.name, 0) <= CLUSTER_BUSY * CONTROL_WINDOWS and is_open(start.key):
+                    return Join(start.key, "related", name, {"cluster": cluster},
+                                f"related to {start.name} ({start.key[0]}): same cluster {cluster}; rule {name}")
+        return None
+
+    # -- learning -----------------------------------------------------------------------------
+
+    def learn(self, labels: Mapping[str, str], key: tuple, t: float) -> None:
+        """Every new alert episode, however it was placed, teaches topology and co-occurrence."""
+        scan = self._scanned(labels, key, t)
+        self._scan = None
+        name, start = scan.start.name, scan.start
+        if self._first_at is None:
+            self._first_at = t
+        if t - self._first_at >= LOOKBACK:  # before, the control windows are not observed yet
+            credit, weight = self.cooccurrence.credit, self.decay.weight(t)
+            for other, entity in scan.near:
+                if t - other.at <= WINDOW:
+                    self._credit(credit, name, other, 0, weight)
+            for other, window in scan.far:
+                self._credit(credit, name, other, window, weight)
+        self._remember(scan, labels.get("cluster", ""))
+        self.topology.observe(scan.entities, t)
+        self.storms.observe(name, key, t)
+        self._learned += 1
+        if self._learned % SWEEP_EVERY == 0:
+            self._sweep(t)
+        if self.decay.due(t):
+            factor = self.decay.rescale(t)
+            for part in (self.topology, self.cooccurrence, self.storms):
+                part.rescale(factor)
+
+    def remember(self, labels: Mapping[str, str], key: tuple, t: float) -> None:
+        """A recent start restored from the store (a member of an unclosed incident, after a
+        restart): it is a candidate again, and nothing is counted twice."""
+        scan = self._scanned(labels, key, t)
+        self._scan = None
+        self._remember(scan, labels.get("cluster", ""))
+        self.storms.remember(scan.start.name, key, t)
+
+    def _remember(self, scan: _Scan, cluster: str) -> None:
+        start = scan.start
+        for entity in scan.entities:
+            if entity in scan.related and not scan.related[entity]:
+                starts = self.history.get(entity)
+                if starts is None:
+                    starts = self.history[entity] = []
+                starts.append(start)
+                if len(starts) > 2 * HISTORY:
+                    del starts[:HISTORY]
+        if start.causes or start.effects:
+            cluster_starts = self.cluster_history.setdefault(cluster, [])
+            cluster_starts.append(start)
+            if len(cluster_starts) > 2 * HISTORY:
+                del cluster_starts[:HISTORY]
+
+    @staticmethod
+    def _credit(credit, name: str, other: Start, window: int, weight: float) -> None:
+        token = (name, window)
+        if other.credited is None:
+            other.credited = {token}
+        elif token in other.credited:
+            return
+        else:
+            other.credited.add(token)
+        credit(pair_of(name, other.name), window == 0, weight)
+
+    def _scanned(self, labels: Mapping[str, str], key: tuple, t: float) -> _Scan:
+        if self._scan is not None and self._scan.key == key:
+            return self._scan
+        topology = self.topology
+        entities = entities_of(labels)
+        related: dict[str, str] = {e: "" for e in entities if not topology.hub(e, t)}
+        for entity in list(related):
+            if kind_of(entity) not in COARSE_KINDS:
+                for other, _ in topology.neighbours(entity, t)[:MAX_HOPS]:
+                    related.setdefault(other, entity)
+        near, far, chance = [], [], {}
+        reach = self._reach
+        for entity in related:
+            starts = self.history.get(entity)
+            if not starts:
+                continue
+            background = 0
+            for start in reversed(starts):
+                age = t - start.at
+                if age >= LOOKBACK:
+                    break
+                if age <= reach:
+                    near.append((start, entity))
+                if age >= GAP:
+                    window = 1 + int((age - GAP) // WINDOW)
+                    far.append((start, window))
+                    background += 1
+            chance[entity] = background / CONTROL_WINDOWS
+        name = labels.get("alertname", "")
+        causes, effects = self._roles(labels)
+        self._scan = _Scan(key, Start(t, name, key, causes, effects), entities, related, near, far, chance)
+        return self._scan
+
+    def _roles(self, labels: Mapping[str, str]) -> tuple[frozenset[str], frozenset[str]]:
+        causes = frozenset(n for n, r in self.relations.items() if matches_all(r.cause, labels))
+        effects = frozenset(n for n, r in self.relations.items() if matches_all(r.effect, labels))
+        return causes, effects
+
+    def _sweep(self, t: float) -> None:
+        """Forget entities with no start within the lookback; keep at most MAX_HISTORY_ENTITIES."""
+        horizon = max(LOOKBACK, self._reach)
+        recent = {e: s for e, s in self.history.items() if t - s[-1].at < horizon}
+        if len(recent) > MAX_HISTORY_ENTITIES:
+            kept = sorted(recent, key=lambda e: recent[e][-1].at, reverse=True)[:MAX_HISTORY_ENTITIES]
+            recent = {e: recent[e] for e in kept}
+        self.history = recent
+        self.cluster_history = {c: s for c, s in self.cluster_history.items() if t - s[-1].at < horizon}
+
+    def association(self, a: str, b: str, t: float) -> Association | None:
+        return self.cooccurrence.association(a, b, t)

@@ -1,0 +1,74 @@
+"""The learned state as plain values, to save in the store and load at start (and to inspect).
+
+Three parts, each saved as one JSON document: `topology` (entities, how many alerts named each, the
+edges), `cooccurrence` (near and far counts per alert-name pair) and `rates` (starts per alert name,
+the storms' base rates). Counts are saved as stored, with the decay's origin, so loading restores
+them exactly.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from correlator.learning.joiner import Learner
+
+FORMAT = 1
+PARTS = ("topology", "cooccurrence", "rates")
+
+
+class TopologyState(msgspec.Struct, forbid_unknown_fields=False):
+    total: float
+    seen: dict[str, float]
+    edges: dict[str, dict[str, float]]
+
+
+class CooccurrenceState(msgspec.Struct, forbid_unknown_fields=False):
+    pairs: list[tuple[str, str, float, float]]  # a, b, near, far
+
+
+class RatesState(msgspec.Struct, forbid_unknown_fields=False):
+    first_at: float | None
+    learned_since: float | None
+    rates: dict[str, float]
+
+
+class Part(msgspec.Struct, forbid_unknown_fields=False):
+    format: int
+    origin: float | None  # the decay's origin the counts are scaled to
+    body: msgspec.Raw
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def snapshot(learner: Learner) -> dict[str, bytes]:
+    """Each part as a JSON document."""
+    topology, storms = learner.topology, learner.storms
+    bodies = {
+        "topology": TopologyState(topology.total, topology.seen, topology.edges),
+        "cooccurrence": CooccurrenceState([(a, b, near, far) for (a, b), (near, far)
+                                           in learner.cooccurrence.counts.items()]),
+        "rates": RatesState(storms.first_at, learner.first_at, storms.rates),
+    }
+    return {name: _encode(Part(FORMAT, learner.decay.origin, msgspec.Raw(_encode(body))))
+            for name, body in bodies.items()}
+
+
+def restore(learner: Learner, parts: dict[str, bytes]) -> None:
+    """Load saved parts into a fresh learner (parts of another format are ignored: relearned)."""
+    decoded = {name: msgspec.json.decode(value, type=Part) for name, value in parts.items() if name in PARTS}
+    decoded = {name: part for name, part in decoded.items() if part.format == FORMAT}
+    origins = {part.origin for part in decoded.values()}
+    if not decoded or len(origins) != 1:
+        return
+    learner.decay.origin = origins.pop()
+    if "topology" in decoded:
+        state = msgspec.json.decode(decoded["topology"].body, type=TopologyState)
+        learner.topology.total, learner.topology.seen, learner.topology.edges = state.total, state.seen, state.edges
+    if "cooccurrence" in decoded:
+        state = msgspec.json.decode(decoded["cooccurrence"].body, type=CooccurrenceState)
+        learner.cooccurrence.counts = {(a, b): [near, far] for a, b, near, far in state.pairs}
+    if "rates" in decoded:
+        state = msgspec.json.decode(decoded["rates"].body, type=RatesState)
+        learner.storms.first_at, learner.first_at, learner.storms.rates = state.first_at, state.learned_since, \
+            state.rates
