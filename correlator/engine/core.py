@@ -12,9 +12,9 @@ For each alert, the stages run in this order (the one place it is written down):
                     specific member (same or neighbouring entity, learned topology) and a reason the
                     names belong together (relate rule, learned co-occurrence, a quiet entity), or
                     its name's storm (learning/joiner.py); its group key then follows it there
-    8. reopen       a recurrence of the alert that opened a resolved incident (its cause) reopens it
-                    within the reopen window; other members' recurrences do not
-    9. own incident otherwise it opens an incident of its own
+    8. own incident otherwise it opens an incident of its own: a recurrence after its incident was
+                    resolved is a new incident (the rest of the recurrence joins it on evidence),
+                    unless a group rule's key reopens it within the reopen window
    every new episode, however placed, then teaches the learned topology and co-occurrence;
    then, for the incident it joined: title, services, classify (rules, then the model), prioritise,
    assign, escalation timer.
@@ -201,9 +201,9 @@ class Engine(OperatorActions, Timers):
         if self.learner is not None:  # recent starts are candidates again (the counts come from the store)
             members = sorted((m.joined_at, key, m.labels) for i in incidents for key, m in i.members.items())
             for joined_at, key, labels in members:
-                self.learner.remember(labels, key, joined_at.timestamp())
+                self.learner.remember(labels, key, joined_at.timestamp(), key[1].timestamp())
 
-    # -- placement (stages 3-9) --------------------------------------------------------------
+    # -- placement (stages 3-8) --------------------------------------------------------------
 
     def _place(self, alert: Alert, key: tuple[str, datetime], now: datetime) -> Incident:
         labels = alert.labels
@@ -214,8 +214,6 @@ class Engine(OperatorActions, Timers):
             placed = self._grouped(group_key, group_labels, group_rule, now)
         if placed is None:
             placed = self._related(alert, key, group_key, now)
-        if placed is None:
-            placed = self._reopened(group_key, group_labels, now)
         if placed is None:
             placed = self._open(group_key, now), Explanation(
                 JoinReason.GROUP if group_rule is not None else JoinReason.NEW_INCIDENT,
@@ -234,7 +232,7 @@ class Engine(OperatorActions, Timers):
         self._register(member, key, incident)
         self._derive(incident, member, now, group_labels)
         if self.learner is not None:
-            self.learner.learn(labels, key, now.timestamp())
+            self.learner.learn(labels, key, now.timestamp(), alert.starts_at.timestamp())
         return incident
 
     def _symptom_of(self, labels) -> tuple[Incident, Explanation] | None:
@@ -297,26 +295,19 @@ class Engine(OperatorActions, Timers):
                 and now - existing.last_alert_at <= timedelta(seconds=rule.window) \
                 and now - existing.opened_at <= timedelta(seconds=rule.max_duration):
             return existing, Explanation(JoinReason.GROUP, rule.name, group_labels)
-        return self._reopened(group_key, group_labels, now, rule.name)
-
-    def _reopened(self, group_key: str, group_labels: dict[str, str], now: datetime, rule_name: str = "") -> tuple[
-            Incident, Explanation] | None:
-        """A resolved incident reopens for a recurrence of what opened it (its group key: the cause),
-        within the reopen window; a member that merely joined it does not reopen it on its own."""
-        existing = self.incidents.get(self._by_group.get(group_key, ""))
         if existing is not None and existing.state is IncidentState.RESOLVED and existing.group_key == group_key \
                 and now - existing.resolved_at <= self.settings.reopen_window:
             self._transition(existing, IncidentState.OPEN, now, ENGINE, kind="reopened")
             existing.resolved_at = None
-            return existing, Explanation(JoinReason.REOPENED, rule_name, group_labels,
-                                         "its cause re-fired within the reopen window")
+            return existing, Explanation(JoinReason.REOPENED, rule.name, group_labels, "re-fired within the reopen window")
         return None
 
     def _related(self, alert: Alert, key: tuple[str, datetime], group_key: str, now: datetime) -> tuple[
             Incident, Explanation] | None:
         if self.learner is None:
             return None
-        join = self.learner.place(alert.labels, key, now.timestamp(), self._member_is_active)
+        join = self.learner.place(alert.labels, key, now.timestamp(), alert.starts_at.timestamp(),
+                                  self._member_is_active)
         if join is None:
             self.learned_decisions[LearnedDecision.NEW_INCIDENT] += 1
             return None

@@ -7,8 +7,11 @@ Evidence is a relation to one specific member of the incident, never the inciden
 - and a **reason** the two alert names belong together:
   1. a `relate` rule (prior knowledge of causes, rules/40-relations.yaml), within its window;
   2. a learned association (cooccurrence.py) significant against chance on those entities;
-  3. or, on a quiet entity (less than `QUIET` alerts per window there by chance, measured in the
-     same control windows), closeness alone, unless the pair is known to be independent.
+  3. or, when the related entities are quiet (together less than `QUIET` alerts per window by
+     chance, from their long-run and recent rates), closeness alone.
+
+A pair the estate shows to be independent (enough co-occurrences, no more than chance) is never
+joined, whatever the rule or closeness says.
 
 Cluster and time alone are never evidence. The strongest reason wins, then the closest relation,
 then the most recent member; the explanation names the member, the entity and the evidence.
@@ -29,9 +32,12 @@ from correlator.learning.storms import Storms
 from correlator.learning.topology import Topology
 from correlator.rules.matchers import matches_all
 
-QUIET = 0.25  # alerts per window on an entity, by chance, below which closeness alone relates
+QUIET = 0.1  # alerts per window on all the related entities, by chance, below which closeness alone relates
 COARSE_BUSY = 1.0  # a namespace relates (on a learned association) only while quieter than this
-CLUSTER_BUSY = 0.5  # cluster-scoped relate rules hold for names quieter than this per window
+PRIOR_BUSY = 1.0  # a relate rule holds on entities quieter than this, unless the estate confirms it
+CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
+JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 of its co-occurrences
+CLUSTER_HISTORY = 512  # starts of cluster-scoped relate rules remembered per cluster
 MAX_HOPS = 8  # neighbours followed per entity (the strongest)
 HISTORY = 64  # starts remembered per entity
 MAX_HISTORY_ENTITIES = 50_000
@@ -68,6 +74,7 @@ class _Scan:
     near: list[tuple[Start, str]]  # starts on related entities within the longest window, with the entity
     far: list[tuple[Start, int]]  # starts in the control windows, with the window's number (1..)
     chance: dict[str, float]  # related entity -> starts per window there by chance
+    crowd: float  # the same, summed over the related entities (but namespaces)
 
 
 class Learner:
@@ -80,7 +87,8 @@ class Learner:
         self.cluster_history: dict[str, list[Start]] = {}  # starts of cluster-scoped relate rules
         self._scan: _Scan | None = None
         self._learned = 0
-        self._first_at: float | None = None  # the first alert learned from
+        self.first_at: float | None = None  # the first alert learned from
+        self._stormed: tuple | None = None  # the alert `place` put in a storm
         self.set_relations(relations)
 
     def set_relations(self, relations) -> None:
@@ -90,12 +98,14 @@ class Learner:
 
     # -- the joining stage ------------------------------------------------------------------
 
-    def place(self, labels: Mapping[str, str], key: tuple, t: float, is_open: Callable[[tuple], bool]) -> Join | None:
-        """Which member of an open incident this new alert relates to, with the evidence; None:
-        no evidence (it opens an incident of its own)."""
+    def place(self, labels: Mapping[str, str], key: tuple, t: float, started: float,
+              is_open: Callable[[tuple], bool]) -> Join | None:
+        """Which member of an open incident this new alert (received at `t`, started at `started`)
+        relates to, with the evidence; None: no evidence (it opens an incident of its own)."""
         name = labels.get("alertname", "")
-        storm = self.storms.check(name, t)
+        storm = self.storms.check(name, started)
         if storm is not None and is_open(storm.key):
+            self._stormed = key
             return Join(storm.key, "storm", "storm", {"alertname": name},
                         f"storm: {storm.alerts + 1} {name} alerts at once, {storm.expected:.3f} expected from "
                         f"its base rate")
@@ -127,17 +137,20 @@ class Learner:
             return None
         closeness = (0 if kind_of(entity) in COARSE_KINDS else 2 if not scan.related[entity] else 1)
         chance = scan.chance.get(entity, 0.0)
+        association = self.cooccurrence.association(scan.start.name, start.name, t)
+        learned = association is not None and association.significant and association.lift >= JOIN_LIFT
+        if association is not None and association.independent:
+            return None  # the estate's evidence overrides priors and closeness alike
         for name in self._rules_between(scan.start, start, forbid=False):
-            if age <= self.relations[name].window and closeness:
+            if age <= self.relations[name].window and closeness and (learned or chance <= PRIOR_BUSY):
                 return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
             return None
-        association = self.cooccurrence.association(scan.start.name, start.name, t)
-        if association is not None and association.significant and (closeness or chance < COARSE_BUSY):
+        if learned and (closeness or chance < COARSE_BUSY):
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
-        if closeness and chance <= QUIET and not (association is not None and association.independent):
+        if closeness and scan.crowd <= QUIET:
             return (1, closeness, start.at), "quiet entity", \
-                f"a quiet entity: {chance:.2f} alerts per {WINDOW / 60:.0f}m there by chance"
+                f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance"
         return None
 
     def _rules_between(self, alert: Start, member: Start, forbid: bool) -> list[str]:
@@ -157,7 +170,7 @@ class Learner:
         for start in starts:
             if GAP <= t - start.at < LOOKBACK:
                 background[start.name] = background.get(start.name, 0) + 1
-        if background.get(alert.name, 0) > CLUSTER_BUSY * CONTROL_WINDOWS:
+        if background.get(alert.name, 0) > CLUSTER_BUSY * CONTROL_WINDOWS or self._truncated(starts, t):
             return None
         for start in reversed(starts):
             names = sorted((alert.causes & start.effects) | (alert.effects & start.causes))
@@ -171,14 +184,14 @@ class Learner:
 
     # -- learning -----------------------------------------------------------------------------
 
-    def learn(self, labels: Mapping[str, str], key: tuple, t: float) -> None:
+    def learn(self, labels: Mapping[str, str], key: tuple, t: float, started: float) -> None:
         """Every new alert episode, however it was placed, teaches topology and co-occurrence."""
         scan = self._scanned(labels, key, t)
         self._scan = None
         name, start = scan.start.name, scan.start
-        if self._first_at is None:
-            self._first_at = t
-        if t - self._first_at >= LOOKBACK:  # before, the control windows are not observed yet
+        if self.first_at is None:
+            self.first_at = t
+        if t - self.first_at >= LOOKBACK:  # before, the control windows are not observed yet
             credit, weight = self.cooccurrence.credit, self.decay.weight(t)
             for other, entity in scan.near:
                 if t - other.at <= WINDOW:
@@ -187,7 +200,8 @@ class Learner:
                 self._credit(credit, name, other, window, weight)
         self._remember(scan, labels.get("cluster", ""))
         self.topology.observe(scan.entities, t)
-        self.storms.observe(name, key, t)
+        self.storms.observe(name, key, started, in_storm=self._stormed == key)
+        self._stormed = None
         self._learned += 1
         if self._learned % SWEEP_EVERY == 0:
             self._sweep(t)
@@ -196,13 +210,13 @@ class Learner:
             for part in (self.topology, self.cooccurrence, self.storms):
                 part.rescale(factor)
 
-    def remember(self, labels: Mapping[str, str], key: tuple, t: float) -> None:
+    def remember(self, labels: Mapping[str, str], key: tuple, t: float, started: float) -> None:
         """A recent start restored from the store (a member of an unclosed incident, after a
         restart): it is a candidate again, and nothing is counted twice."""
         scan = self._scanned(labels, key, t)
         self._scan = None
         self._remember(scan, labels.get("cluster", ""))
-        self.storms.remember(scan.start.name, key, t)
+        self.storms.remember(scan.start.name, key, started)
 
     def _remember(self, scan: _Scan, cluster: str) -> None:
         start = scan.start
@@ -217,8 +231,8 @@ class Learner:
         if start.causes or start.effects:
             cluster_starts = self.cluster_history.setdefault(cluster, [])
             cluster_starts.append(start)
-            if len(cluster_starts) > 2 * HISTORY:
-                del cluster_starts[:HISTORY]
+            if len(cluster_starts) > 2 * CLUSTER_HISTORY:
+                del cluster_starts[:CLUSTER_HISTORY]
 
     @staticmethod
     def _credit(credit, name: str, other: Start, window: int, weight: float) -> None:
@@ -243,26 +257,42 @@ class Learner:
                     related.setdefault(other, entity)
         near, far, chance = [], [], {}
         reach = self._reach
+        elapsed = min(max(t - (self.first_at if self.first_at is not None else t), LOOKBACK), self.decay.tau)
         for entity in related:
+            # What chance brings to the entity per window: its long-run rate, or the recent one
+            # when that is higher (the control windows; all of the history when it is truncated).
+            seen = topology.alerts_on(entity, t)
+            chance[entity] = seen / elapsed * WINDOW
             starts = self.history.get(entity)
             if not starts:
                 continue
-            background = 0
+            background = recent_starts = 0
             for start in reversed(starts):
                 age = t - start.at
                 if age >= LOOKBACK:
                     break
                 if age <= reach:
                     near.append((start, entity))
+                    recent_starts += age <= WINDOW
                 if age >= GAP:
                     window = 1 + int((age - GAP) // WINDOW)
                     far.append((start, window))
                     background += 1
-            chance[entity] = background / CONTROL_WINDOWS
+            # The starts within the window are the candidates themselves, not the background.
+            chance[entity] = max(seen - recent_starts, 0.0) / elapsed * WINDOW
+            recent = len(starts) / max(t - starts[0].at, WINDOW) * WINDOW if self._truncated(starts, t) \
+                else background / CONTROL_WINDOWS
+            chance[entity] = max(chance[entity], recent)
         name = labels.get("alertname", "")
         causes, effects = self._roles(labels)
-        self._scan = _Scan(key, Start(t, name, key, causes, effects), entities, related, near, far, chance)
+        crowd = sum(c for e, c in chance.items() if kind_of(e) not in COARSE_KINDS)
+        self._scan = _Scan(key, Start(t, name, key, causes, effects), entities, related, near, far, chance, crowd)
         return self._scan
+
+    @staticmethod
+    def _truncated(starts: list[Start], t: float) -> bool:
+        """The remembered starts do not reach back over the lookback: the entity is busy."""
+        return len(starts) >= HISTORY and t - starts[0].at < LOOKBACK
 
     def _roles(self, labels: Mapping[str, str]) -> tuple[frozenset[str], frozenset[str]]:
         causes = frozenset(n for n, r in self.relations.items() if matches_all(r.cause, labels))

@@ -56,46 +56,46 @@ class Storms:
         self.recent: dict[str, deque] = {}  # name -> recent (time, episode key)
         self.active: dict[str, Storm] = {}
 
-    def check(self, name: str, t: float) -> Storm | None:
-        """The storm this start of `name` belongs to (before it is counted), if any."""
-        storm = self.active.get(name)
-        if storm is not None and t - storm.last_at <= STORM_WINDOW:
-            return storm
+    def check(self, name: str, started: float) -> Storm | None:
+        """The storm this alert of `name` (started at `started`, its startsAt) belongs to, if any.
+        Times are the alerts' own start times: Alertmanager delivers a group's alerts together,
+        which says nothing of when they started."""
         recent = self.recent.get(name)
-        if recent is None:
+        if not recent:
             return None
-        within = [(at, key) for at, key in recent if t - at <= STORM_WINDOW]
+        within = [(at, key) for at, key in recent if abs(started - at) <= STORM_WINDOW]
         if len(within) + 1 < STORM_MIN:
             return None
         # The burst's own span is the window tested (at least MIN_SPAN): two starts in the same
         # second are as telling as thirty in two minutes.
-        span = max(t - within[0][0], MIN_SPAN)
-        expected = self._rate(name, len(within), t) * span
+        times = [at for at, _ in within] + [started]
+        expected = self._rate(name, len(within), started) * max(max(times) - min(times), MIN_SPAN)
         if poisson_tail(len(within) + 1, expected) > MAX_P_VALUE:
             return None
-        storm = self.active[name] = Storm(name, within[0][1], t, len(within), expected)
+        storm = self.active.get(name)
+        if storm is None or started - storm.last_at > STORM_WINDOW:
+            storm = self.active[name] = Storm(name, min(within)[1], started, len(within), expected)
+        storm.expected = expected
         return storm
 
-    def observe(self, name: str, key: tuple, t: float) -> None:
+    def observe(self, name: str, key: tuple, started: float, in_storm: bool) -> None:
         if self.first_at is None:
-            self.first_at = t
+            self.first_at = started
         storm = self.active.get(name)
-        if storm is not None:
-            if t - storm.last_at <= STORM_WINDOW:
-                storm.last_at, storm.alerts = t, storm.alerts + 1
-                return  # a storm's own alerts do not raise the base rate it is measured against
-            del self.active[name]
-        self.rates[name] = self.rates.get(name, 0.0) + self.decay.weight(t)
-        self.remember(name, key, t)
+        if in_storm and storm is not None:
+            storm.last_at, storm.alerts = max(storm.last_at, started), storm.alerts + 1
+        else:  # a storm's own alerts do not raise the base rate it is measured against
+            self.rates[name] = self.rates.get(name, 0.0) + self.decay.weight(started)
+        self.remember(name, key, started)
 
-    def remember(self, name: str, key: tuple, t: float) -> None:
+    def remember(self, name: str, key: tuple, started: float) -> None:
         """A recent start of `name` (also one restored from the store after a restart)."""
         recent = self.recent.get(name)
         if recent is None:
             if len(self.recent) >= MAX_NAMES:
-                self._prune(t)
+                self._prune(started)
             recent = self.recent[name] = deque(maxlen=RECENT)
-        recent.append((t, key))
+        recent.append((started, key))
 
     def _rate(self, name: str, within: int, t: float) -> float:
         """Starts per second before the storm window: the decayed count without the starts inside it
