@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from correlator.api.alerts import make_list_alerts_handler
 from correlator.api.incidents import make_incident_handlers
+from correlator.api.learned import make_learned_handlers
 from correlator.api.rules import RuleReloader
 from correlator.config import Config
 from correlator.engine_service import EngineService
@@ -88,7 +89,8 @@ async def _add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/alerts", _authenticated(authenticators["api"],
                                                         make_list_alerts_handler(app[ENGINE])))
     app.router.add_post("/api/v1/rules/reload", _authenticated(authenticators["api"], _reload_rules))
-    for method, path, handler in make_incident_handlers(app[SERVICE], app[ENGINE]):
+    for method, path, handler in [*make_incident_handlers(app[SERVICE], app[ENGINE]),
+                                  *make_learned_handlers(app[SERVICE].repository)]:
         app.router.add_route(method, path, _authenticated(authenticators["api"], handler))
 
 

@@ -12,6 +12,8 @@ import msgspec
 
 from correlator import __version__
 from correlator.config import Config, ConfigError, load_config
+from correlator.learning.commands import add_commands as add_learned_commands
+from correlator.learning.commands import run as run_learned_command
 from correlator.ml.commands import add_commands as add_ml_commands
 from correlator.ml.commands import run as run_ml_command
 
@@ -87,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="with --truth: the group_by of the Alertmanager reference (default alertname,cluster)")
     _config_flag(replay)
     add_ml_commands(commands, _config_flag)
+    add_learned_commands(commands, _config_flag, _db_flag)
 
     commands.add_parser("version", help="print the version", description="Print the version and exit.")
     return parser
@@ -274,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
             return _replay(args)
         if args.command in ("train", "analyze", "corpus"):
             return run_ml_command(args, _load)
+        if args.command == "learned":
+            return run_learned_command(args, _load, _rules_and_model)
         print(f"correlator {__version__}")
         return 0
     except (ConfigError, StartError) as error:

@@ -225,6 +225,7 @@ class Config(_Section):
                               problem_recurrences=engine.problems.recurrences,
                               problem_period=timedelta(seconds=engine.problems.period),
                               learning=self.learning.enabled,
+                              learning_save_every=timedelta(seconds=self.learning.save_every),
                               classification=ml.classification.enabled,
                               low_confidence=ml.classification.low_confidence)
 

@@ -115,6 +115,7 @@ class EngineService:
         progress = self.repository.load_progress()
         unclosed = self.repository.load_unclosed()
         horizon = self._clock() - engine.settings.problem_period
+        engine.load_learned(self.repository.load_learned()[1])
         engine.restore(unclosed, self.repository.load_problems(), self.repository.recent_openings(horizon),
                        progress.incident_sequence, progress.problem_sequence)
         self.engine, self.progress = engine, progress
@@ -193,7 +194,8 @@ class EngineService:
         incident_sequence, problem_sequence = self.engine.sequences
         progress = Progress(watermark, incident_sequence, problem_sequence)
         now = self._clock()
-        saved = self._run_write(lambda: self.repository.save(incidents, problems, progress, now))
+        learned = self.engine.learned_snapshot()
+        saved = self._run_write(lambda: self.repository.save(incidents, problems, progress, now, learned))
         self.progress = progress
         self.engine.problem_tracker.changed.clear()
         if self._observer is not None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
@@ -38,6 +38,7 @@ from correlator.engine.model import (LEARNED_REASONS, Explanation, Incident, Inc
 from correlator.engine.operations import OperatorActions
 from correlator.engine.timers import ENGINE, Timer, Timers
 from correlator.engine.problems import ProblemTracker
+from correlator.learning import state
 from correlator.learning.joiner import Learner
 from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet
@@ -51,6 +52,7 @@ class EngineSettings:
     problem_recurrences: int = 3
     problem_period: timedelta = timedelta(days=7)
     learning: bool = True  # learn the estate online and join what no rule placed on its evidence
+    learning_save_every: timedelta = timedelta(minutes=5)  # event time between learned-state snapshots
     classification: bool = True  # with a model: classify what no classify rule did
     low_confidence: float = 0.6  # model classifications below this are marked low-confidence
 
@@ -96,6 +98,7 @@ class Engine(OperatorActions, Timers):
         self.classifier = model if model is not None and settings.classification else None
         self.learner = Learner(rules.relations) if settings.learning else None
         self.learned_decisions: dict[LearnedDecision, int] = dict.fromkeys(LearnedDecision, 0)
+        self._learned_saved_at: float | None = None
         self.keep_closed = keep_closed
         self.incidents: dict[str, Incident] = {}
         self.problem_tracker = ProblemTracker(settings.problem_recurrences, settings.problem_period)
@@ -167,6 +170,23 @@ class Engine(OperatorActions, Timers):
             for member in incident.members.values():
                 absorb(self.rules, facts, member)
             facts.escalation_pending = False
+
+    def learned_snapshot(self) -> tuple[datetime, dict[str, bytes]] | None:
+        """The learned state to save with this step (as of the last alert learned from), when
+        `learning_save_every` of event time has passed since the last snapshot; else None."""
+        learner = self.learner
+        if learner is None or learner.last_at is None or (
+                self._learned_saved_at is not None
+                and learner.last_at - self._learned_saved_at < self.settings.learning_save_every.total_seconds()):
+            return None
+        self._learned_saved_at = learner.last_at
+        return datetime.fromtimestamp(learner.last_at, timezone.utc), state.snapshot(learner)
+
+    def load_learned(self, parts: dict[str, bytes]) -> None:
+        """Put a saved learned state in force (before `restore`)."""
+        if self.learner is not None and parts:
+            state.restore(self.learner, parts)
+            self._learned_saved_at = self.learner.last_at
 
     def release_closed(self) -> None:
         """Drop closed incidents from memory (after the caller saved them)."""

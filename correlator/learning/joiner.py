@@ -88,6 +88,7 @@ class Learner:
         self._scan: _Scan | None = None
         self._learned = 0
         self.first_at: float | None = None  # the first alert learned from
+        self.last_at: float | None = None  # the last one
         self._stormed: tuple | None = None  # the alert `place` put in a storm
         self.set_relations(relations)
 
@@ -191,6 +192,7 @@ class Learner:
         name, start = scan.start.name, scan.start
         if self.first_at is None:
             self.first_at = t
+        self.last_at = t
         if t - self.first_at >= LOOKBACK:  # before, the control windows are not observed yet
             credit, weight = self.cooccurrence.credit, self.decay.weight(t)
             for other, entity in scan.near:
