@@ -66,7 +66,6 @@ class Explanation:
     rule: str
     labels: dict[str, str] = field(default_factory=dict)
     detail: str = ""
-    score: float | None = None  # a model's decision: its probability
 
 
 @dataclass(slots=True)

@@ -16,12 +16,20 @@ class Decay:
     def __init__(self, half_life: float = HALF_LIFE, origin: float | None = None):
         self.tau = half_life / math.log(2)
         self.origin = origin
+        self._last_t: float | None = None
+        self._last_origin: float | None = None
+        self._last_weight = 1.0
 
     def weight(self, t: float) -> float:
-        """What one event at `t` adds to a stored count."""
+        """What one event at `t` adds to a stored count (the last one is kept: an alert asks often)."""
+        if t == self._last_t and self.origin == self._last_origin:
+            return self._last_weight
         if self.origin is None:
             self.origin = t
-        return math.exp(min((t - self.origin) / self.tau, 700.0))
+        exponent = (t - self.origin) / self.tau
+        self._last_t, self._last_origin = t, self.origin
+        self._last_weight = math.exp(exponent if exponent < 700.0 else 700.0)
+        return self._last_weight
 
     def due(self, t: float) -> bool:
         """The scale has grown enough that stored counts should be rescaled (`rescale`)."""

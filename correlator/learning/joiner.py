@@ -71,7 +71,8 @@ class _Scan:
     start: Start
     entities: tuple[str, ...]
     related: dict[str, str]  # related entity -> the alert's own entity it hops from ("" for itself)
-    near: list[tuple[Start, str]]  # starts on related entities within the longest window, with the entity
+    near: list[tuple[Start, str, bool]]  # starts on related entities within the longest window, with the
+    # entity and whether it is measured (its history reaches the control windows)
     far: list[tuple[Start, int]]  # starts in the control windows, with the window's number (1..)
     chance: dict[str, float]  # related entity -> starts per window there by chance
     crowd: float  # the same, summed over the related entities (but namespaces)
@@ -95,6 +96,8 @@ class Learner:
     def set_relations(self, relations) -> None:
         """Put the `relate` rules in force (at start and on every rule reload)."""
         self.relations = {rule.name: rule for rule in relations}
+        by_name_only = all(m.name == "alertname" for r in relations for m in [*r.cause, *r.effect])
+        self._by_name: dict[str, tuple[frozenset[str], frozenset[str]]] | None = {} if by_name_only else None
         self._reach = max([WINDOW, *(r.window for r in relations if r.scope == "entity" and not r.forbid)])
 
     # -- the joining stage ------------------------------------------------------------------
@@ -112,7 +115,7 @@ class Learner:
                         f"its base rate")
         scan = self._scanned(labels, key, t)
         best, best_rank = None, None
-        for start, entity in scan.near:
+        for start, entity, _ in scan.near:
             if not is_open(start.key):
                 continue
             found = self._evidence(scan, start, entity, t)
@@ -195,8 +198,8 @@ class Learner:
         self.last_at = t
         if t - self.first_at >= LOOKBACK:  # before, the control windows are not observed yet
             credit, weight = self.cooccurrence.credit, self.decay.weight(t)
-            for other, entity in scan.near:
-                if t - other.at <= WINDOW:
+            for other, _, measured in scan.near:
+                if measured and t - other.at <= WINDOW:
                     self._credit(credit, name, other, 0, weight)
             for other, window in scan.far:
                 self._credit(credit, name, other, window, weight)
@@ -255,7 +258,7 @@ class Learner:
         related: dict[str, str] = {e: "" for e in entities if not topology.hub(e, t)}
         for entity in list(related):
             if kind_of(entity) not in COARSE_KINDS:
-                for other, _ in topology.neighbours(entity, t)[:MAX_HOPS]:
+                for other, _ in topology.neighbours(entity, t, MAX_HOPS):
                     related.setdefault(other, entity)
         near, far, chance = [], [], {}
         reach = self._reach
@@ -268,15 +271,20 @@ class Learner:
             starts = self.history.get(entity)
             if not starts:
                 continue
+            # A truncated history does not reach the control windows: its near starts are
+            # candidates, but the entity cannot be measured (counting its near starts alone would
+            # make everything on a busy entity look associated).
+            truncated = self._truncated(starts, t)
+            horizon = reach if truncated else LOOKBACK
             background = recent_starts = 0
             for start in reversed(starts):
                 age = t - start.at
-                if age >= LOOKBACK:
+                if age >= horizon:
                     break
                 if age <= reach:
-                    near.append((start, entity))
+                    near.append((start, entity, not truncated))
                     recent_starts += age <= WINDOW
-                if age >= GAP:
+                if age >= GAP and not truncated:
                     window = 1 + int((age - GAP) // WINDOW)
                     far.append((start, window))
                     background += 1
@@ -297,8 +305,15 @@ class Learner:
         return len(starts) >= HISTORY and t - starts[0].at < LOOKBACK
 
     def _roles(self, labels: Mapping[str, str]) -> tuple[frozenset[str], frozenset[str]]:
+        """The relate rules the alert is a cause and an effect of (by alert name alone, cached,
+        when the rules look at nothing else)."""
+        name = labels.get("alertname", "")
+        if self._by_name is not None and name in self._by_name:
+            return self._by_name[name]
         causes = frozenset(n for n, r in self.relations.items() if matches_all(r.cause, labels))
         effects = frozenset(n for n, r in self.relations.items() if matches_all(r.effect, labels))
+        if self._by_name is not None and len(self._by_name) < 50_000:
+            self._by_name[name] = causes, effects
         return causes, effects
 
     def _sweep(self, t: float) -> None:

@@ -66,13 +66,14 @@ class Topology:
             return False
         return self.seen.get(entity, 0.0) > HUB_SHARE * total
 
-    def neighbours(self, entity: str, t: float) -> list[tuple[str, float]]:
-        """The entities related to `entity` by an edge, strongest first, hubs left out."""
+    def neighbours(self, entity: str, t: float, limit: int = MAX_NEIGHBOURS) -> list[tuple[str, float]]:
+        """The `limit` strongest entities related to `entity` by an edge, hubs left out."""
         row = self.edges.get(entity)
         if not row:
             return []
-        return sorted(((other, self.decay.value(w, t)) for other, w in row.items() if not self.hub(other, t)),
-                      key=lambda item: -item[1])
+        strongest = sorted(row.items(), key=lambda item: -item[1]) if len(row) > 1 else list(row.items())
+        scale = self.decay.weight(t)
+        return [(other, w / scale) for other, w in strongest if not self.hub(other, t)][:limit]
 
     def alerts_on(self, entity: str, t: float) -> float:
         return self.decay.value(self.seen.get(entity, 0.0), t)

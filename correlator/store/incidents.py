@@ -40,13 +40,11 @@ def _time(value: int | None) -> datetime | None:
 def _why(why: Explanation | None) -> dict | None:
     if why is None:
         return None
-    return {"reason": str(why.reason), "rule": why.rule, "labels": why.labels, "detail": why.detail,
-            **({"score": why.score} if why.score is not None else {})}
+    return {"reason": str(why.reason), "rule": why.rule, "labels": why.labels, "detail": why.detail}
 
 
 def _why_back(data: dict | None) -> Explanation | None:
-    return None if data is None else Explanation(data["reason"], data["rule"], data["labels"], data["detail"],
-                                                 data.get("score"))
+    return None if data is None else Explanation(data["reason"], data["rule"], data["labels"], data["detail"])
 
 
 @dataclass
