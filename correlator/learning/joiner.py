@@ -32,9 +32,9 @@ from correlator.learning.storms import Storms
 from correlator.learning.topology import Topology
 from correlator.rules.matchers import matches_all
 
-QUIET = 0.1  # alerts per window on all the related entities, by chance, below which closeness alone relates
-COARSE_BUSY = 1.0  # a namespace relates (on a learned association) only while quieter than this
-PRIOR_BUSY = 1.0  # a relate rule holds on entities quieter than this, unless the estate confirms it
+QUIET = 0.05  # alerts per window on all the related entities, by chance, below which closeness alone relates
+BUSY = 1.0  # alerts per window by chance on a relation beyond which a member may be a coincidence:
+# a relate rule then needs the estate's confirmation, and a learned association cannot say which
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
 JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 of its co-occurrences
 CLUSTER_HISTORY = 512  # starts of cluster-scoped relate rules remembered per cluster
@@ -106,13 +106,6 @@ class Learner:
               is_open: Callable[[tuple], bool]) -> Join | None:
         """Which member of an open incident this new alert (received at `t`, started at `started`)
         relates to, with the evidence; None: no evidence (it opens an incident of its own)."""
-        name = labels.get("alertname", "")
-        storm = self.storms.check(name, started)
-        if storm is not None and is_open(storm.key):
-            self._stormed = key
-            return Join(storm.key, "storm", "storm", {"alertname": name},
-                        f"storm: {storm.alerts + 1} {name} alerts at once, {storm.expected:.3f} expected from "
-                        f"its base rate")
         scan = self._scanned(labels, key, t)
         best, best_rank = None, None
         for start, entity, _ in scan.near:
@@ -122,10 +115,8 @@ class Learner:
             if found is not None and (best_rank is None or found[0] > best_rank):
                 best, best_rank = (start, entity, found[1], found[2]), found[0]
         if best is None:
-            found = self._cluster_relation(scan, labels.get("cluster", ""), t, is_open)
-            if found is not None:
-                return found
-            return None
+            return self._cluster_relation(scan, labels.get("cluster", ""), t, is_open) \
+                or self._storm(scan.start.name, key, started, is_open)
         start, entity, rule, evidence = best
         via = scan.related[entity]
         relation = f"same {describe(entity)}" if not via else \
@@ -133,24 +124,35 @@ class Learner:
         return Join(start.key, "related", rule, {kind_of(entity): entity.split("|", 2)[2]},
                     f"related to {start.name} ({start.key[0]}): {relation}; {evidence}")
 
+    def _storm(self, name: str, key: tuple, started: float, is_open) -> Join | None:
+        storm = self.storms.check(name, started)
+        if storm is None or not is_open(storm.key):
+            return None
+        self._stormed = key
+        return Join(storm.key, "storm", "storm", {"alertname": name},
+                    f"storm: {storm.alerts + 1} {name} alerts at once, {storm.expected:.3f} expected from its "
+                    f"base rate")
+
     def _evidence(self, scan: _Scan, start: Start, entity: str, t: float) -> tuple[tuple, str, str] | None:
         """(rank, rule, evidence) of relating the alert to `start` on `entity`, or None."""
         age = t - start.at
         forbidden = self._rules_between(scan.start, start, forbid=True)
         if forbidden:
             return None
-        closeness = (0 if kind_of(entity) in COARSE_KINDS else 2 if not scan.related[entity] else 1)
-        chance = scan.chance.get(entity, 0.0)
+        via = scan.related[entity]
+        closeness = (0 if kind_of(entity) in COARSE_KINDS else 2 if not via else 1)
+        # A hop is as busy as its busier end: a quiet pod on a busy node is no quiet relation.
+        chance = max(scan.chance.get(entity, 0.0), scan.chance.get(via, 0.0) if via else 0.0)
         association = self.cooccurrence.association(scan.start.name, start.name, t)
         learned = association is not None and association.significant and association.lift >= JOIN_LIFT
         if association is not None and association.independent:
             return None  # the estate's evidence overrides priors and closeness alike
         for name in self._rules_between(scan.start, start, forbid=False):
-            if age <= self.relations[name].window and closeness and (learned or chance <= PRIOR_BUSY):
+            if age <= self.relations[name].window and closeness and (learned or chance <= BUSY):
                 return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
             return None
-        if learned and (closeness or chance < COARSE_BUSY):
+        if learned and chance < BUSY:
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
         if closeness and scan.crowd <= QUIET:
             return (1, closeness, start.at), "quiet entity", \
