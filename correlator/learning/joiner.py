@@ -40,6 +40,7 @@ JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 
 CLUSTER_HISTORY = 512  # starts of cluster-scoped relate rules remembered per cluster
 MAX_HOPS = 8  # neighbours followed per entity (the strongest)
 HISTORY = 64  # starts remembered per entity
+CANDIDATES = 16  # the most recent starts per related entity a new alert is compared with
 MAX_HISTORY_ENTITIES = 50_000
 SWEEP_EVERY = 4096  # alerts between sweeps of forgotten entities
 
@@ -278,14 +279,15 @@ class Learner:
             # make everything on a busy entity look associated).
             truncated = self._truncated(starts, t)
             horizon = reach if truncated else LOOKBACK
-            background = recent_starts = 0
+            background = recent_starts = candidates = 0
             for start in reversed(starts):
                 age = t - start.at
-                if age >= horizon:
+                if age >= horizon or (truncated and candidates == CANDIDATES):
                     break
-                if age <= reach:
+                if age <= reach and candidates < CANDIDATES:  # the most recent: bounded work per alert
                     near.append((start, entity, not truncated))
-                    recent_starts += age <= WINDOW
+                    candidates += 1
+                recent_starts += age <= WINDOW
                 if age >= GAP and not truncated:
                     window = 1 + int((age - GAP) // WINDOW)
                     far.append((start, window))
