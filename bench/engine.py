@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Engine benchmark: alerts/s through the correlation engine alone (no HTTP, no store), with the
 shipped rules, for 1k, 10k and 100k open alerts, and the slowdown from the smallest to the largest;
-with the shipped model (online clustering and classification) and with rules only, in the same run.
+with the learned layer (online learning and joining, the shipped model's classification) and with
+rules only, in the same run; and the learned state's size once the open alerts are loaded.
 
 The measured stream mixes what Alertmanager sends: repeats of open alerts (most of it), new alerts
 and resolutions. Per-alert cost should not depend on how many alerts are open.
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from correlator.cli import tune_runtime  # noqa: E402
 from correlator.domain import Alert, AlertStatus  # noqa: E402
 from correlator.engine.core import Engine, EngineSettings  # noqa: E402
+from correlator.learning import state  # noqa: E402
 from correlator.ml.artifact import load as load_model  # noqa: E402
 from correlator.ingest.fingerprint import fingerprint  # noqa: E402
 from correlator.rules.loader import load_rules  # noqa: E402
@@ -53,8 +55,7 @@ def make_alert(rng: random.Random, number: int, at: datetime) -> Alert:
 
 def run(open_alerts: int, measured: int, seed: int, model) -> dict:
     rng = random.Random(seed)
-    threshold = model.manifest["metrics"]["pair"]["threshold"] if model else 0.5
-    engine = Engine(load_rules(shipped_dir("rules")), EngineSettings(cluster_threshold=threshold), model=model)
+    engine = Engine(load_rules(shipped_dir("rules")), EngineSettings(learning=model is not None), model=model)
     step = timedelta(milliseconds=1)
     now = T0
     active: list[Alert] = []
@@ -86,7 +87,7 @@ def run(open_alerts: int, measured: int, seed: int, model) -> dict:
     seconds = time.perf_counter() - started
     return {"open": open_alerts, "alerts": len(stream), "seconds": seconds, "rate": len(stream) / seconds,
             "incidents": sum(1 for i in engine.incidents.values() if i.active), "model": model is not None,
-            "clustered": dict(engine.cluster_decisions)}
+            "learned": state.size(engine.learner) if engine.learner else {}}
 
 
 def main() -> int:
@@ -101,15 +102,18 @@ def main() -> int:
     for size in (int(s) for s in args.sizes.split(",")):
         for with_model in (model, None):
             print(f"loading {size} open alerts, then measuring {args.measured} "
-                  f"({'rules and model' if with_model else 'rules only'})...", file=sys.stderr)
+                  f"({'learned layer' if with_model else 'rules only'})...", file=sys.stderr)
             results.append(run(size, args.measured, args.seed, with_model))
     base = {flag: next(r["rate"] for r in results if r["model"] is flag) for flag in (True, False)}
     print(f"\n{'open alerts':>11} {'layer':>16} {'open incidents':>15} {'alerts/s':>10} {'slowdown vs first':>18}"
-          f" {'model/rules-only':>17}")
+          f" {'learned/rules-only':>18}")
     for r in results:
         rules_only = next(o["rate"] for o in results if o["open"] == r["open"] and not o["model"])
-        print(f"{r['open']:>11,} {'rules and model' if r['model'] else 'rules only':>16} {r['incidents']:>15,} "
+        print(f"{r['open']:>11,} {'learned layer' if r['model'] else 'rules only':>16} {r['incidents']:>15,} "
               f"{r['rate']:>10,.0f} {base[r['model']] / r['rate']:>18.2f}x {r['rate'] / rules_only:>17.2f}")
+    for r in results:
+        if r["model"]:
+            print(f"learned state after {r['open']:,} open alerts and the measured stream: {r['learned']}")
     return 0
 
 

@@ -8,9 +8,9 @@ is read from /proc. Beside it, in the same run: the idle daemon's RSS (the refer
 of the alerts as JSON, so the per-alert figure reads as "bytes of memory per byte of alert".
 
 Three shapes of incidents:
-  model    the shipped rules and model: the learned clustering joins alerts to similar incidents;
-  own      the shipped rules, clustering off: every alert opens an incident of its own (worst case);
-  grouped  the shipped rules plus one group rule by alertname, clustering off: alerts share ~40 incidents.
+  model    the shipped rules and model: online learning joins alerts on learned evidence;
+  own      the shipped rules, learning off: every alert opens an incident of its own (worst case);
+  grouped  the shipped rules plus one group rule by alertname, learning off: alerts share ~40 incidents.
 
 `--in-process` runs the engine alone on the same alerts (parsed as the daemon parses them) and
 reports the memory it holds (tracemalloc); `--top N` also lists the N largest allocation sites, so
@@ -60,7 +60,7 @@ def shaped_rules(workdir: Path, shape: str) -> Path:
 
 def measure_daemon(workdir: Path, shape: str, sizes: list[int]) -> None:
     daemon = Daemon(workdir, shape, {"rules": {"dir": str(shaped_rules(workdir, shape))},
-                                     "ml": {"clustering": {"enabled": shape == "model"}}})
+                                     "learning": {"enabled": shape == "model"}})
     try:
         daemon.wait_processed(0, 30)
         idle = daemon.memory()
@@ -109,18 +109,18 @@ def measure_engine(shape: str, sizes: list[int], top: int, frames: int) -> None:
     """The engine alone, fed the alerts as the daemon's engine service feeds them; its memory is what
     tracemalloc sees allocated and still held (exact, unlike an RSS delta inside one process)."""
     from correlator.cli import tune_runtime
-    from correlator.config import ClusteringConfig, Config, MlConfig
+    from correlator.config import Config, LearningConfig
     from correlator.engine.core import Engine
     from correlator.ingest.alertmanager import parse_alertmanager_webhook
     from correlator.ingest.fingerprint import _fingerprint_of_items
     from correlator.rules.loader import load_rules
 
     tune_runtime()
-    config = Config(ml=MlConfig(clustering=ClusteringConfig(enabled=shape == "model")))
+    config = Config(learning=LearningConfig(enabled=shape == "model"))
     model = config.load_model()
     with tempfile.TemporaryDirectory() as tmp:
         rules = load_rules(shaped_rules(Path(tmp), shape))
-    engine = Engine(rules, config.engine_settings(model), keep_closed=False, model=model)
+    engine = Engine(rules, config.engine_settings(), keep_closed=False, model=model)
     policy = config.ingest_policy()
     tracemalloc.start(frames)
     processed = 0

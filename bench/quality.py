@@ -29,7 +29,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from statistics import mean
@@ -104,7 +104,10 @@ def run(density: str, seed: int, split: str, hours: float, layers: dict, workdir
     config, group_by = Config(), ("alertname", TEMPLATES[estate][4])
     runs = []
     for layer, (rules, model) in layers.items():
-        engine = Engine(rules, config.engine_settings(model), model=model)
+        # "rules only" is the rules alone: no model and no online learning.
+        settings = config.engine_settings() if layer == "correlator" else replace(config.engine_settings(),
+                                                                                   learning=False)
+        engine = Engine(rules, settings, model=model)
         summary = replay(engine, recording, parsers(config.ingest.mappings), config.ingest_policy())
         out = workdir / "incidents.jsonl"
         write_incidents(engine, out)

@@ -58,7 +58,7 @@ async def reload_wait(directory: Path, body: bytes, count: int, step_alerts: int
                 received_at_us=to_us(datetime.now(timezone.utc)), source="alertmanager", alert_count=count, body=body))
     config = parse_config({}, environ={})
     rules_dir = config.rules_dir
-    service = EngineService(store, load_rules(rules_dir), config.engine_settings(model), parsers({}),
+    service = EngineService(store, load_rules(rules_dir), config.engine_settings(), parsers({}),
                             config.ingest_policy(), model=model, step_alerts=step_alerts)
     await service.restore()
     steps = 0

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from correlator.api.alerts import make_list_alerts_handler
 from correlator.api.incidents import make_incident_handlers
+from correlator.api.learned import make_learned_handlers
 from correlator.api.rules import RuleReloader
 from correlator.config import Config
 from correlator.engine_service import EngineService
@@ -96,7 +97,8 @@ async def _add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/alerts", _authenticated(authenticators["api"],
                                                         make_list_alerts_handler(app[ENGINE])))
     app.router.add_post("/api/v1/rules/reload", _authenticated(authenticators["api"], _reload_rules))
-    for method, path, handler in make_incident_handlers(app[SERVICE], app[ENGINE]):
+    for method, path, handler in [*make_incident_handlers(app[SERVICE], app[ENGINE]),
+                                  *make_learned_handlers(app[SERVICE].repository)]:
         app.router.add_route(method, path, _authenticated(authenticators["api"], handler))
 
 
@@ -153,7 +155,7 @@ async def _store(app: web.Application):
     writer = GroupCommitWriter(engine, flaps, max_pending_alerts=config.store.max_pending_alerts,
                                on_commit=on_commit, on_failure=metrics.commit_failures.inc)
     model = app[MODEL]
-    service = EngineService(engine, rules, config.engine_settings(model), parsers(config.ingest.mappings),
+    service = EngineService(engine, rules, config.engine_settings(), parsers(config.ingest.mappings),
                             config.ingest_policy(), ingest_busy=lambda: writer.pending_alerts > 0,
                             run_write=writer.run_job, observer=IncidentMetrics(metrics, config.engine.sla),
                             model=model)

@@ -12,6 +12,8 @@ import msgspec
 
 from correlator import __version__
 from correlator.config import Config, ConfigError, load_config
+from correlator.learning.commands import add_commands as add_learned_commands
+from correlator.learning.commands import run as run_learned_command
 from correlator.ml.commands import add_commands as add_ml_commands
 from correlator.ml.commands import run as run_ml_command
 
@@ -76,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", type=Path, required=True, metavar="FILE", help="incidents, one JSON per line")
     replay.add_argument("--rules", metavar="DIR", help="rules directory (default: the configured one)")
     replay.add_argument("--skip-bad", action="store_true", help="report bad lines and go on (default: stop)")
-    replay.add_argument("--no-model", action="store_true", help="rules only: no clustering or classification "
+    replay.add_argument("--no-model", action="store_true", help="no classification "
                                                                 "by the learned model (ml.enabled: false)")
     replay.add_argument("--truth", type=Path, metavar="LABELS",
                         help="score the incidents against labeled episodes (JSON Lines, docs/quality.md): pairwise "
@@ -87,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="with --truth: the group_by of the Alertmanager reference (default alertname,cluster)")
     _config_flag(replay)
     add_ml_commands(commands, _config_flag)
+    add_learned_commands(commands, _config_flag, _db_flag)
 
     commands.add_parser("version", help="print the version", description="Print the version and exit.")
     return parser
@@ -179,8 +182,8 @@ def _serve(args: argparse.Namespace) -> int:
     log.info(f"correlator {__version__} starting", extra={
         "config": str(path) if path else "built-in defaults", "rules": str(config.rules_dir),
         "model": str(config.model_dir) if model is not None else "off", "data_dir": str(config.data_dir),
-        **({"model_trained": model.manifest.get("created", "?"),
-            "cluster_threshold": config.engine_settings(model).cluster_threshold} if model is not None else {})})
+        "learning": "on" if config.learning.enabled else "off",
+        **({"model_trained": model.manifest.get("created", "?")} if model is not None else {})})
     try:
         import uvloop
         loop = uvloop.new_event_loop()
@@ -244,7 +247,7 @@ def _replay(args: argparse.Namespace) -> int:
         return 2
     rules, model = _rules_and_model(config)
     tune_runtime()
-    engine = Engine(rules, config.engine_settings(model), model=model)
+    engine = Engine(rules, config.engine_settings(), model=model)
     try:
         summary = replay(engine, args.input, parsers(config.ingest.mappings), config.ingest_policy(), args.skip_bad)
     except BadLine as error:
@@ -274,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
             return _replay(args)
         if args.command in ("train", "analyze", "corpus"):
             return run_ml_command(args, _load)
+        if args.command == "learned":
+            return run_learned_command(args, _load, _rules_and_model)
         print(f"correlator {__version__}")
         return 0
     except (ConfigError, StartError) as error:

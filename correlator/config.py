@@ -178,25 +178,24 @@ class EngineConfig(_Section):
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 
 
-class ClusteringConfig(_Section):
-    enabled: bool = True
-    threshold: Probability | None = None  # None: the threshold chosen at training (in the manifest)
-    horizon: Duration = Duration(3600)
-
-
 class ClassificationConfig(_Section):
     enabled: bool = True
     low_confidence: Probability = 0.6
 
 
 class MlConfig(_Section):
-    """The learned layer. Rules always decide first; the model only places and classifies what
-    no rule did."""
+    """The trained model. Rules always decide first; the model only classifies what no rule did."""
 
     enabled: bool = True
     model_dir: str = ""  # default: the model shipped with correlator
-    clustering: ClusteringConfig = ClusteringConfig()
     classification: ClassificationConfig = ClassificationConfig()
+
+
+class LearningConfig(_Section):
+    """What the engine learns of the estate online (topology, co-occurrence) and joins on."""
+
+    enabled: bool = True
+    save_every: Duration = Duration(300)  # event time between saves of the learned state
 
 
 class LogConfig(_Section):
@@ -217,6 +216,7 @@ class Config(_Section):
     log: LogConfig = LogConfig()
     rules: RulesConfig = RulesConfig()
     ml: MlConfig = MlConfig()
+    learning: LearningConfig = LearningConfig()
 
     @property
     def data_dir(self) -> Path:
@@ -232,23 +232,18 @@ class Config(_Section):
         return IngestPolicy(resolve_timeout=timedelta(seconds=self.ingest.resolve_timeout),
                             classic_label_names=self.ingest.label_names == "classic")
 
-    def engine_settings(self, model=None):
-        """The engine's settings; `model` (a LearnedModel) supplies the trained clustering threshold
-        unless `ml.clustering.threshold` overrides it."""
+    def engine_settings(self):
         from datetime import timedelta
 
         from correlator.engine.core import EngineSettings
         engine, ml = self.engine, self.ml
-        threshold = ml.clustering.threshold
-        if threshold is None:
-            threshold = model.manifest.get("metrics", {}).get("pair", {}).get("threshold", 0.5) if model else 0.5
         return EngineSettings(resolve_hold=timedelta(seconds=engine.resolve_hold),
                               reopen_window=timedelta(seconds=engine.reopen_window),
                               close_after=timedelta(seconds=engine.close_after),
                               problem_recurrences=engine.problems.recurrences,
                               problem_period=timedelta(seconds=engine.problems.period),
-                              clustering=ml.clustering.enabled, cluster_threshold=threshold,
-                              cluster_horizon=timedelta(seconds=ml.clustering.horizon),
+                              learning=self.learning.enabled,
+                              learning_save_every=timedelta(seconds=self.learning.save_every),
                               classification=ml.classification.enabled,
                               low_confidence=ml.classification.low_confidence)
 

@@ -22,7 +22,7 @@ from typing import Callable
 
 from sqlalchemy.engine import Engine as DatabaseEngine
 
-from correlator.engine.core import ClusterDecisionKind, Engine, EngineSettings, Outcome, TransitionError
+from correlator.engine.core import Engine, EngineSettings, LearnedDecision, Outcome, TransitionError
 from correlator.engine.operations import InvalidAction, UnknownIncident
 from correlator.engine_feed import Batch, NotificationFeed
 from correlator.ingest.normalize import IngestPolicy
@@ -66,11 +66,11 @@ class EngineCounts:
     totals restart from 0)."""
 
     outcomes: dict[Outcome, int]
-    decisions: dict[ClusterDecisionKind, int]
+    decisions: dict[LearnedDecision, int]
 
     @classmethod
     def of(cls, engine: Engine) -> EngineCounts:
-        return cls(dict(engine.outcomes), dict(engine.cluster_decisions))
+        return cls(dict(engine.outcomes), dict(engine.learned_decisions))
 
     def __sub__(self, earlier: EngineCounts) -> EngineCounts:
         return EngineCounts({k: v - earlier.outcomes.get(k, 0) for k, v in self.outcomes.items()},
@@ -202,6 +202,7 @@ class EngineService:
         progress = self.repository.load_progress()
         unclosed = self.repository.load_unclosed()
         horizon = self._clock() - engine.settings.problem_period
+        engine.load_learned(self.repository.load_learned()[1])
         engine.restore(unclosed, self.repository.load_problems(), self.repository.recent_openings(horizon),
                        progress.incident_sequence, progress.problem_sequence)
         self.engine, self.progress = engine, progress
@@ -300,10 +301,11 @@ class EngineService:
         incidents = [self.engine.incidents[i] for i in sorted(self._unsaved) if i in self.engine.incidents]
         problems = [self.engine.problems[p] for p in sorted(self.engine.problem_tracker.changed)]
         progress = Progress(*self._position, *self.engine.sequences)
-        if incidents or problems or progress != self.progress:
+        learned = self.engine.learned_snapshot()
+        if incidents or problems or progress != self.progress or learned is not None:
             now = self._clock()
             try:
-                saved = self._run_write(lambda: self.repository.save(incidents, problems, progress, now))
+                saved = self._run_write(lambda: self.repository.save(incidents, problems, progress, now, learned))
             except Exception as error:
                 self._save_pending = True
                 raise StepFailed(StepStage.SAVE, error) from error

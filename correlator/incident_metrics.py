@@ -14,7 +14,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from correlator.config import SlaConfig
-from correlator.engine.core import ClusterDecisionKind, Engine, Outcome
+from correlator.engine.core import Engine, LearnedDecision, Outcome
 from correlator.engine.model import ACTIVE_STATES, Incident, TimelineEvent
 from correlator.engine_service import EngineCounts, StepStage
 from correlator.metrics import Metrics
@@ -85,15 +85,13 @@ class IncidentMetrics:
         self.rule_matches = Counter(
             "correlator_rule_matches_total", "Alerts placed in incidents, by the rule that placed them and why.",
             ["rule", "reason"], registry=registry)
-        self.cluster_decisions = Counter(
-            "correlator_clustering_decisions_total", "Alerts no rule placed in an open incident, by what the "
-            "online clusterer decided: joined the most similar recent incident, or opened a new one.",
+        self.learned_decisions = Counter(
+            "correlator_learned_join_decisions_total", "Alerts no rule placed in an open incident, by what the "
+            "learned joining stage decided: joined a member on a relate rule, a learned association or a quiet "
+            "entity, joined its name's storm, or opened a new incident (no evidence).",
             ["decision"], registry=registry)
-        for decision in ClusterDecisionKind:
-            self.cluster_decisions.labels(decision.value)
-        self.cluster_scores = Histogram(
-            "correlator_clustering_join_score", "Pair-scorer probability of the incidents clustered alerts joined.",
-            buckets=CONFIDENCE_BUCKETS, registry=registry)
+        for decision in LearnedDecision:
+            self.learned_decisions.labels(decision.value)
         self.classifier_confidence = Histogram(
             "correlator_classifier_confidence", "Probability of each classification the model made (fields no "
             "classify rule set), by field.", ["field"], buckets=CONFIDENCE_BUCKETS, registry=registry)
@@ -144,8 +142,6 @@ class IncidentMetrics:
                     self.escalated.labels(labels[0]).inc()
                 elif event.kind == "alert_joined":
                     self.rule_matches.labels(event.detail.get("rule") or "none", str(event.detail["reason"])).inc()
-                    if "score" in event.detail:
-                        self.cluster_scores.observe(event.detail["score"])
                 elif event.kind == "classified":
                     for name, confidence in event.detail.get("confidence", {}).items():
                         self.classifier_confidence.labels(name).observe(confidence)
@@ -155,7 +151,7 @@ class IncidentMetrics:
             self.engine_alerts.labels(outcome.value).inc(count)
         self.new_since_start += counts.outcomes.get(Outcome.NEW, 0)
         for decision, count in counts.decisions.items():
-            self.cluster_decisions.labels(decision.value).inc(count)
+            self.learned_decisions.labels(decision.value).inc(count)
         self._refresh(engine, force=refresh)
 
     def step_failed(self, stage: StepStage) -> None:

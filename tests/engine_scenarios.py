@@ -35,8 +35,11 @@ def alert(name: str, *, starts: float = 0, ends: float | None = None, annotation
                  at(ends) if ends is not None else None, "", "test", at(starts))
 
 
+RULES_ONLY = EngineSettings(learning=False)  # rule semantics, without the learned joining stage
+
+
 class Scenario:
-    def __init__(self, rules: RuleSet, settings: EngineSettings = EngineSettings(), model=None):
+    def __init__(self, rules: RuleSet, settings: EngineSettings = RULES_ONLY, model=None):
         self.engine = Engine(rules, settings, model=model)
 
     def push(self, seconds: float, *alerts: Alert) -> "Scenario":

@@ -105,8 +105,9 @@ async def test_the_openapi_document_lists_every_route(client):
 async def test_incident_metrics_follow_the_engine(client):
     from correlator.app import SERVICE
     body = {"version": "4", "status": "firing", "alerts": [
-        {"status": "firing", "labels": {"alertname": "DiskFull", "instance": f"db{i}", "severity": "critical"},
-         "startsAt": "2026-11-23T04:00:00Z", "endsAt": "0001-01-01T00:00:00Z"} for i in range(3)]}
+        {"status": "firing", "labels": {"alertname": name, "instance": "db1:9100", "severity": "critical"},
+         "startsAt": "2026-11-23T04:00:00Z", "endsAt": "0001-01-01T00:00:00Z"}
+        for name in ("DiskFull", "DiskIOSaturation", "SlowQueries")]}
     for _ in range(2):  # the second notification repeats the first
         await post_json(client, "/api/v1/alertmanager", body)
     await client.app[SERVICE].run_step()
@@ -114,19 +115,19 @@ async def test_incident_metrics_follow_the_engine(client):
     await post_json(client, f"/api/v1/incidents/{incident['id']}/acknowledge", {})
     text = await (await client.get("/metrics")).text()
     category = incident["category"]  # the model's: no shipped classify rule knows DiskFull
-    assert incident["priority"] == "P1"  # three hosts affected (high impact) x critical
+    assert incident["priority"] == "P3"  # one host affected (low impact) x critical
     assert 'correlator_engine_alerts_total{outcome="new"} 3.0' in text
     assert 'correlator_engine_alerts_total{outcome="repeat"} 3.0' in text
-    assert f'correlator_incidents_opened_total{{category="{category}",priority="P1"}} 1.0' in text
-    assert f'correlator_incidents_open{{category="{category}",priority="P1",status="acknowledged",team="none"}} 1.0' \
+    assert f'correlator_incidents_opened_total{{category="{category}",priority="P3"}} 1.0' in text
+    assert f'correlator_incidents_open{{category="{category}",priority="P3",status="acknowledged",team="none"}} 1.0' \
         in text
     assert "correlator_alert_reduction_ratio 3.0" in text
-    assert 'correlator_incident_time_to_acknowledge_seconds_count{priority="P1"} 1.0' in text
-    # The first alert opened the incident; the model clustered the other two into it.
+    assert 'correlator_incident_time_to_acknowledge_seconds_count{priority="P3"} 1.0' in text
+    # The first alert opened the incident; the other two joined it on a quiet host they share.
     assert 'correlator_rule_matches_total{reason="new_incident",rule="none"} 1.0' in text
-    assert 'correlator_rule_matches_total{reason="cluster",rule="model"} 2.0' in text
-    assert 'correlator_clustering_decisions_total{decision="joined"} 2.0' in text
-    assert 'correlator_clustering_decisions_total{decision="new_incident"} 1.0' in text
-    assert "correlator_clustering_join_score_count 2.0" in text
-    assert 'correlator_classifier_confidence_count{field="category"} 1.0' in text
+    assert 'correlator_rule_matches_total{reason="related",rule="quiet entity"} 2.0' in text
+    assert 'correlator_learned_join_decisions_total{decision="quiet_entity"} 2.0' in text
+    assert 'correlator_learned_join_decisions_total{decision="new_incident"} 1.0' in text
+    # The classifier reads the incident again when a new alert name joins: three names, three readings.
+    assert 'correlator_classifier_confidence_count{field="category"} 3.0' in text
     assert "correlator_engine_lag_seconds " in text

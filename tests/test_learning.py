@@ -1,14 +1,11 @@
-"""The learned layer in the engine: clustering what no rule placed, classifying what no rule
-classified, rules first, explanations, and switching it off. With the shipped model."""
+"""The model in the engine: classifying what no rule classified, rules first, explanations, and
+switching it off. With the shipped model. (Joining what no rule placed: test_learned_joining.py.)"""
 
-import re
 from dataclasses import replace
 
 import pytest
 
 from correlator.config import Config
-from correlator.engine.core import ClusterDecisionKind, EngineSettings
-from correlator.engine.model import JoinReason
 from correlator.ml.artifact import load
 from correlator.shipped import shipped_dir
 from tests.engine_scenarios import Scenario, alert, rules_from
@@ -20,8 +17,8 @@ def model():
 
 
 @pytest.fixture
-def settings(model):
-    return Config().engine_settings(model)
+def settings():
+    return Config().engine_settings()
 
 
 def node_alert(name: str, host: str, starts: float = 0, **labels):
@@ -29,50 +26,8 @@ def node_alert(name: str, host: str, starts: float = 0, **labels):
                  severity="warning", **labels)
 
 
-def test_the_same_alert_on_several_machines_at_once_is_clustered_into_one_incident(tmp_path, model, settings):
-    scenario = Scenario(rules_from(tmp_path), settings, model=model)
-    scenario.push(0, node_alert("NodeClockSkewDetected", "ip-10-0-0-1"))
-    scenario.push(20, node_alert("NodeClockSkewDetected", "ip-10-0-0-2"))
-    incident = scenario.only()
-    second = list(incident.members.values())[1]
-    assert second.why.reason == JoinReason.CLUSTER and second.why.rule == "model"
-    assert settings.cluster_threshold <= second.why.score <= 1.0
-    assert re.match(rf"score 0\.\d\d with {incident.id}; weighed most: \w+ [+-]\d+\.\d\d, ", second.why.detail)
-    assert scenario.engine.cluster_decisions == {ClusterDecisionKind.JOINED: 1, ClusterDecisionKind.NEW_INCIDENT: 1}
-    joined = [e for e in incident.timeline if e.kind == "alert_joined"][1]
-    assert joined.detail["reason"] == "cluster" and joined.detail["score"] == second.why.score
-
-
-def test_unrelated_alerts_hours_apart_stay_apart(tmp_path, model, settings):
-    scenario = Scenario(rules_from(tmp_path), settings, model=model)
-    scenario.push(0, node_alert("NodeFilesystemSpaceFillingUp", "ip-10-0-0-1"))
-    scenario.push(3 * 3600, node_alert("NodeFilesystemSpaceFillingUp", "ip-10-0-0-9"))
-    assert len(scenario.incidents) == 2
-
-
-def test_rules_win_over_the_model(tmp_path, model, settings):
-    rules = rules_from(tmp_path, {"name": "per-host", "kind": "group", "group_by": ["instance"]})
-    scenario = Scenario(rules, settings, model=model)
-    scenario.push(0, node_alert("NodeClockSkewDetected", "ip-10-0-0-1"))
-    scenario.push(5, node_alert("NodeClockNotSynchronising", "ip-10-0-0-1"))  # the rule's key: joins by rule
-    incident = scenario.only()
-    assert [m.why.reason for m in incident.members.values()] == [JoinReason.GROUP, JoinReason.GROUP]
-    assert scenario.engine.cluster_decisions[ClusterDecisionKind.JOINED] == 0
-
-
-def test_a_clustered_alerts_group_key_follows_it(tmp_path, model, settings):
-    rules = rules_from(tmp_path, {"name": "per-host", "kind": "group", "group_by": ["instance"]})
-    scenario = Scenario(rules, settings, model=model)
-    scenario.push(0, node_alert("NodeClockSkewDetected", "ip-10-0-0-1"))
-    scenario.push(10, node_alert("NodeClockSkewDetected", "ip-10-0-0-2"))  # a new key: the model may join it
-    scenario.push(20, node_alert("NodeTimeOffsetHigh", "ip-10-0-0-2"))  # that key's rule follows the join
-    incident = scenario.only()
-    assert [m.why.reason for m in incident.members.values()] == [JoinReason.GROUP, JoinReason.CLUSTER,
-                                                                  JoinReason.GROUP]
-
-
 def test_the_model_can_be_switched_off(tmp_path, model, settings):
-    off = replace(settings, clustering=False, classification=False)
+    off = replace(settings, learning=False, classification=False)
     scenario = Scenario(rules_from(tmp_path), off, model=model)
     scenario.push(0, node_alert("NodeClockSkewDetected", "ip-10-0-0-1"))
     scenario.push(20, node_alert("NodeClockSkewDetected", "ip-10-0-0-2"))
@@ -122,8 +77,3 @@ def test_replay_with_the_model_is_deterministic(tmp_path, model, settings):
                                             f"ip-10-0-0-{n % 5}", starts=n * 7))
         return [(i.id, sorted(i.members), i.category) for i in scenario.incidents]
     assert run() == run()
-
-
-def test_settings_default_to_the_models_trained_threshold(model):
-    assert Config().engine_settings(model).cluster_threshold == model.manifest["metrics"]["pair"]["threshold"]
-    assert Config().engine_settings(None).cluster_threshold == EngineSettings().cluster_threshold

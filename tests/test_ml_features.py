@@ -1,11 +1,8 @@
 """What the models see of an alert, and the fast paths that must agree with scikit-learn."""
 
-import numpy as np
 import pytest
-from sklearn.feature_extraction.text import TfidfTransformer
 
-from correlator.ml.features import (ContentWeights, bucket_of, document, host_of, name_words, tokens, topology,
-                                    vectorizer)
+from correlator.ml.features import bucket_of, host_of, name_words, tokens, vectorizer
 
 
 @pytest.mark.parametrize("name, words", [
@@ -39,26 +36,8 @@ def test_the_host_an_alert_is_about(labels, host):
     assert host_of(labels) == host
 
 
-def test_topology_prefers_the_catalog_service():
-    where = topology({"cluster": "c", "namespace": "shop", "deployment": "api"}, services=("checkout",))
-    assert (where.cluster, where.namespace, where.service) == ("c", "shop", "checkout")
-
-
 def test_token_buckets_are_the_hashing_vectorizers_columns():
     found = tokens({"alertname": "NodeFilesystemSpaceFillingUp", "job": "node-exporter", "mountpoint": "/var"},
                    {"summary": "Filesystem is predicted to run out of space within the next 24 hours."})
     matrix = vectorizer().transform([" ".join(found)])
     assert sorted(set(matrix.indices.tolist())) == sorted({bucket_of(t) for t in found})
-
-
-def test_content_weights_equal_sklearn_tfidf():
-    docs = [{"alertname": "KubePodCrashLooping", "namespace": "a"}, {"alertname": "KubePodNotReady", "namespace": "b"},
-            {"alertname": "NodeClockSkewDetected", "job": "node-exporter"}]
-    texts = [document(labels, {}) for labels in docs]
-    tfidf = TfidfTransformer().fit(vectorizer().transform(texts))
-    expected = tfidf.transform(vectorizer().transform(texts[:1])).toarray()[0]
-    vector = ContentWeights(tfidf.idf_).vector(docs[0], {})
-    dense = np.zeros_like(expected)
-    for bucket, weight in vector.items():
-        dense[bucket] = weight
-    np.testing.assert_allclose(dense, expected, rtol=1e-9)

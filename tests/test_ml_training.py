@@ -36,9 +36,6 @@ def test_train_reports_cross_validated_figures_and_writes_a_loadable_model(train
     for field in ("category", "service_area"):
         assert 0.0 < manifest["metrics"][field]["cv_accuracy"] <= 1.0
         assert 0.0 < manifest["metrics"][field]["cv_macro_f1"] <= 1.0
-    assert 0.5 < manifest["metrics"]["pair"]["cv_roc_auc"] <= 1.0
-    assert 0.1 <= manifest["metrics"]["pair"]["threshold"] <= 0.7  # chosen by clustering F1 on the training alerts
-    assert 0.0 < manifest["metrics"]["pair"]["clustering_pairwise_f1"] <= 1.0
     model = load(trained)
     category, area = model.classify("w:node w:filesystem w:space w:filling w:up")
     assert 0.0 < category.confidence <= 1.0 and area.label in {"availability", "integrity", "confidentiality"}
@@ -47,8 +44,6 @@ def test_train_reports_cross_validated_figures_and_writes_a_loadable_model(train
 def test_training_is_reproducible(corpus_dir, trained, tmp_path):
     assert main(["train", "--data", str(corpus_dir / "labeled.jsonl"), "--output", str(tmp_path), "--folds", "2"]) == 0
     first, second = load(trained), load(tmp_path)
-    pair = [m.pair.named_steps["model"].coef_ for m in (first, second)]
-    assert (pair[0] == pair[1]).all() and first.associations == second.associations
     assert (first.category.named_steps["model"].coef_ == second.category.named_steps["model"].coef_).all()
 
 
@@ -167,20 +162,3 @@ def test_the_fast_classifier_path_equals_scikit_learn(trained, corpus_dir):
             probabilities = pipeline.predict_proba([text])[0]
             assert fast.label == pipeline.classes_[probabilities.argmax()]
             assert fast.confidence == pytest.approx(probabilities.max(), rel=1e-9)
-
-
-def test_the_fast_pair_scorer_equals_scikit_learn_and_its_terms_add_up(trained):
-    import math
-
-    import numpy as np
-
-    from correlator.ml.model import PAIR_FEATURES
-    model = load(trained)
-    rng = np.random.default_rng(0)
-    rows = rng.random((50, len(PAIR_FEATURES))) * [1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 4, 3]
-    expected = model.pair.predict_proba(rows)[:, 1]
-    for row, want in zip(rows, expected):
-        probability, terms = model.pair_probability(tuple(row), explain=True)
-        assert probability == pytest.approx(want, rel=1e-9)
-        logit = math.log(probability / (1 - probability))
-        assert sum(c for _, c in terms) + model.pair.named_steps["model"].intercept_[0] == pytest.approx(logit)

@@ -8,9 +8,14 @@ For each alert, the stages run in this order (the one place it is written down):
     4. link         related through a link rule to an alert of an open incident: joins it
     5. dependency   its service depends on (or is depended on by) a service with an open incident
     6. group        joins the open incident of its group key (or reopens it)
-    7. clustering   no rule placed it in an open incident: the learned model may join it to the
-                    most similar recent one (its group key then follows it there)
-    8. own incident otherwise it opens an incident of its own
+    7. related      no rule placed it: it joins an open incident only on evidence, a relation to one
+                    specific member (same or neighbouring entity, learned topology) and a reason the
+                    names belong together (relate rule, learned co-occurrence, a quiet entity), or
+                    its name's storm (learning/joiner.py); its group key then follows it there
+    8. own incident otherwise it opens an incident of its own: a recurrence after its incident was
+                    resolved is a new incident (the rest of the recurrence joins it on evidence),
+                    unless a group rule's key reopens it within the reopen window
+   every new episode, however placed, then teaches the learned topology and co-occurrence;
    then, for the incident it joined: title, services, classify (rules, then the model), prioritise,
    assign, escalation timer.
 
@@ -23,17 +28,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
 from correlator.engine.derivation import Facts, absorb, derive
-from correlator.engine.model import (Explanation, Incident, IncidentState, JoinReason, Member, Problem,
-                                     TRANSITIONS, interned)
+from correlator.engine.model import (LEARNED_REASONS, Explanation, Incident, IncidentState, JoinReason, Member,
+                                     Problem, TRANSITIONS, interned)
 from correlator.engine.operations import OperatorActions
 from correlator.engine.timers import ENGINE, Timer, Timers
 from correlator.engine.problems import ProblemTracker
-from correlator.ml.clustering import HORIZON, OnlineClusterer
+from correlator.learning import state
+from correlator.learning.joiner import Learner
 from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet
 from correlator.rules.matchers import matches_all
@@ -45,9 +51,8 @@ class EngineSettings:
     close_after: timedelta = timedelta(hours=24)
     problem_recurrences: int = 3
     problem_period: timedelta = timedelta(days=7)
-    clustering: bool = True  # with a model: join alerts no rule placed to similar open incidents
-    cluster_threshold: float = 0.5  # the pair scorer's probability an alert needs to join
-    cluster_horizon: timedelta = HORIZON  # incidents quiet for longer are not candidates
+    learning: bool = True  # learn the estate online and join what no rule placed on its evidence
+    learning_save_every: timedelta = timedelta(minutes=5)  # event time between learned-state snapshots
     classification: bool = True  # with a model: classify what no classify rule did
     low_confidence: float = 0.6  # model classifications below this are marked low-confidence
 
@@ -65,11 +70,14 @@ class Outcome(enum.StrEnum):
     MAINTENANCE = "maintenance"  # recorded during maintenance, no incident
 
 
-class ClusterDecisionKind(enum.StrEnum):
-    """What the clusterer decided for an alert no rule placed in an open incident."""
+class LearnedDecision(enum.StrEnum):
+    """What the learned joining stage decided for an alert no rule placed in an open incident."""
 
-    JOINED = "joined"  # joined the best-scoring recent incident
-    NEW_INCIDENT = "new_incident"  # no candidate scored above the threshold
+    RULE = "relate_rule"  # related to a member by a relate rule
+    LEARNED = "learned"  # by a learned association
+    QUIET = "quiet_entity"  # by closeness on a quiet entity
+    STORM = "storm"  # joined its name's storm
+    NEW_INCIDENT = "new_incident"  # no evidence
 
 
 @dataclass(slots=True)
@@ -88,10 +96,9 @@ class Engine(OperatorActions, Timers):
         self.settings = settings
         self.model = model
         self.classifier = model if model is not None and settings.classification else None
-        self.clusterer = OnlineClusterer(model.weights, model.pair_probability, settings.cluster_threshold,
-                                         settings.cluster_horizon, model.associations) \
-            if model is not None and settings.clustering else None
-        self.cluster_decisions: dict[ClusterDecisionKind, int] = dict.fromkeys(ClusterDecisionKind, 0)
+        self.learner = Learner(rules.relations) if settings.learning else None
+        self.learned_decisions: dict[LearnedDecision, int] = dict.fromkeys(LearnedDecision, 0)
+        self._learned_saved_at: float | None = None
         self.keep_closed = keep_closed
         self.incidents: dict[str, Incident] = {}
         self.problem_tracker = ProblemTracker(settings.problem_recurrences, settings.problem_period)
@@ -156,11 +163,30 @@ class Engine(OperatorActions, Timers):
         """Put new rules in force. Incidents keep what was decided; their aggregates are recomputed
         under the new rules, which apply to every alert from now on."""
         self.rules = rules
+        if self.learner is not None:
+            self.learner.set_relations(rules.relations)
         for incident in self.incidents.values():
             facts = self._facts[incident.id] = Facts()
             for member in incident.members.values():
                 absorb(self.rules, facts, member)
             facts.escalation_pending = False
+
+    def learned_snapshot(self) -> tuple[datetime, dict[str, bytes]] | None:
+        """The learned state to save with this step (as of the last alert learned from), when
+        `learning_save_every` of event time has passed since the last snapshot; else None."""
+        learner = self.learner
+        if learner is None or learner.last_at is None or (
+                self._learned_saved_at is not None
+                and learner.last_at - self._learned_saved_at < self.settings.learning_save_every.total_seconds()):
+            return None
+        self._learned_saved_at = learner.last_at
+        return datetime.fromtimestamp(learner.last_at, timezone.utc), state.snapshot(learner)
+
+    def load_learned(self, parts: dict[str, bytes]) -> None:
+        """Put a saved learned state in force (before `restore`)."""
+        if self.learner is not None and parts:
+            state.restore(self.learner, parts)
+            self._learned_saved_at = self.learner.last_at
 
     def release_closed(self) -> None:
         """Drop closed incidents from memory (after the caller saved them)."""
@@ -196,8 +222,12 @@ class Engine(OperatorActions, Timers):
         recorded = [incident.timeline[-1].at for incident in incidents if incident.timeline]
         if recorded:
             self.event_time(max(recorded))
+        if self.learner is not None:  # recent starts are candidates again (the counts come from the store)
+            members = sorted((m.joined_at, key, m.labels) for i in incidents for key, m in i.members.items())
+            for joined_at, key, labels in members:
+                self.learner.remember(labels, key, joined_at.timestamp(), key[1].timestamp())
 
-    # -- placement (stages 3-7) --------------------------------------------------------------
+    # -- placement (stages 3-8) --------------------------------------------------------------
 
     def _place(self, alert: Alert, key: tuple[str, datetime], now: datetime) -> Incident:
         labels = alert.labels
@@ -207,7 +237,7 @@ class Engine(OperatorActions, Timers):
         if placed is None:
             placed = self._grouped(group_key, group_labels, group_rule, now)
         if placed is None:
-            placed = self._clustered(alert, services, group_key, now)
+            placed = self._related(alert, key, group_key, now)
         if placed is None:
             placed = self._open(group_key, now), Explanation(
                 JoinReason.GROUP if group_rule is not None else JoinReason.NEW_INCIDENT,
@@ -221,10 +251,12 @@ class Engine(OperatorActions, Timers):
         incident.firing += 1
         incident.last_alert_at = now
         incident.record(now, "alert_joined", fingerprint=alert.fingerprint, reason=why.reason, rule=why.rule,
-                        **({"detail": why.detail, "score": why.score} if why.score is not None else {}))
+                        **({"detail": why.detail} if why.reason in LEARNED_REASONS else {}))
         self._by_group.setdefault(group_key, incident.id)
         self._register(member, key, incident)
         self._derive(incident, member, now, group_labels)
+        if self.learner is not None:
+            self.learner.learn(labels, key, now.timestamp(), alert.starts_at.timestamp())
         return incident
 
     def _symptom_of(self, labels) -> tuple[Incident, Explanation] | None:
@@ -280,37 +312,42 @@ class Engine(OperatorActions, Timers):
 
     def _grouped(self, group_key: str, group_labels: dict[str, str], rule, now: datetime) -> tuple[
             Incident, Explanation] | None:
+        if rule is None:
+            return None
         existing = self.incidents.get(self._by_group.get(group_key, ""))
-        rule_name = rule.name if rule is not None else ""
-        if existing is not None and rule is not None and existing.active \
+        if existing is not None and existing.active \
                 and now - existing.last_alert_at <= timedelta(seconds=rule.window) \
                 and now - existing.opened_at <= timedelta(seconds=rule.max_duration):
-            return existing, Explanation(JoinReason.GROUP, rule_name, group_labels)
-        if existing is not None and existing.state is IncidentState.RESOLVED \
+            return existing, Explanation(JoinReason.GROUP, rule.name, group_labels)
+        if existing is not None and existing.state is IncidentState.RESOLVED and existing.group_key == group_key \
                 and now - existing.resolved_at <= self.settings.reopen_window:
             self._transition(existing, IncidentState.OPEN, now, ENGINE, kind="reopened")
             existing.resolved_at = None
-            return existing, Explanation(JoinReason.REOPENED, rule_name, group_labels,
-                                         "re-fired within the reopen window")
+            return existing, Explanation(JoinReason.REOPENED, rule.name, group_labels, "re-fired within the reopen window")
         return None
 
-    def _clustered(self, alert: Alert, services: tuple[str, ...], group_key: str, now: datetime) -> tuple[
+    def _related(self, alert: Alert, key: tuple[str, datetime], group_key: str, now: datetime) -> tuple[
             Incident, Explanation] | None:
-        if self.clusterer is None:
+        if self.learner is None:
             return None
-        decision = self.clusterer.best(alert.labels, alert.annotations, services, now, self._is_active)
-        if decision is None:
-            self.cluster_decisions[ClusterDecisionKind.NEW_INCIDENT] += 1
+        join = self.learner.place(alert.labels, key, now.timestamp(), alert.starts_at.timestamp(),
+                                  self._member_is_active)
+        if join is None:
+            self.learned_decisions[LearnedDecision.NEW_INCIDENT] += 1
             return None
-        self.cluster_decisions[ClusterDecisionKind.JOINED] += 1
-        incident = self.incidents[decision.incident_id]
+        incident = self.incidents[self._episodes[join.key].incident_id]
+        decision = LearnedDecision.STORM if join.reason == "storm" else LearnedDecision.LEARNED \
+            if join.rule == "learned" else LearnedDecision.QUIET if join.rule == "quiet entity" else LearnedDecision.RULE
+        self.learned_decisions[decision] += 1
         # The alert's group key follows it, so the rest of its group joins the same incident.
         self._by_group[group_key] = incident.id
         self._index_keys.setdefault(incident.id, []).append((self._by_group, group_key))
-        return incident, Explanation(JoinReason.CLUSTER, "model", {}, decision.detail, round(decision.score, 3))
+        reason = JoinReason.STORM if join.reason == "storm" else JoinReason.RELATED
+        return incident, Explanation(reason, join.rule, join.labels, join.detail)
 
-    def _is_active(self, incident_id: str) -> bool:
-        incident = self.incidents.get(incident_id)
+    def _member_is_active(self, key: tuple[str, datetime]) -> bool:
+        episode = self._episodes.get(key)
+        incident = self.incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
         return incident is not None and incident.active
 
     def _open(self, group_key: str, now: datetime) -> Incident:
@@ -324,8 +361,6 @@ class Engine(OperatorActions, Timers):
 
     def _register(self, member: Member, key, incident: Incident, as_source: bool = True) -> None:
         labels, services = member.labels, member.services
-        if self.clusterer is not None:
-            self.clusterer.observe(incident.id, labels, member.annotations, services, member.joined_at)
         facts_keys = self._index_keys.setdefault(incident.id, [])
         for rule in self.rules.links:
             for side in ("source", "target"):
@@ -402,8 +437,6 @@ class Engine(OperatorActions, Timers):
             if index.get(key) == incident.id:
                 del index[key]
         self._facts.pop(incident.id, None)
-        if self.clusterer is not None:
-            self.clusterer.forget(incident.id)
 
     def _move(self, source: Incident, target: Incident, key, member: Member, now: datetime) -> None:
         """Move one member between incidents (merge, split); indexes follow it."""

@@ -47,7 +47,11 @@ class JoinReason(enum.StrEnum):
     LINK = "link"  # a link rule related it to an alert of the incident
     DEPENDENCY = "dependency"  # its service depends on (or is depended on by) the incident's
     SYMPTOM = "symptom"  # a suppress rule made it a symptom of the incident's source alert
-    CLUSTER = "cluster"  # no rule placed it: the learned model found it similar to the incident
+    RELATED = "related"  # no rule placed it: evidence relates it to a member (learning/joiner.py)
+    STORM = "storm"  # no rule placed it: one of its name's storm
+
+
+LEARNED_REASONS = frozenset({JoinReason.RELATED, JoinReason.STORM})  # their explanation carries the evidence
 
 
 class Suppression(enum.StrEnum):
@@ -64,7 +68,6 @@ class Explanation:
     rule: str
     labels: dict[str, str] = field(default_factory=dict)
     detail: str = ""
-    score: float | None = None  # a model's decision: its probability
 
 
 def interned(labels: Mapping[str, str]) -> dict[str, str]:

@@ -11,8 +11,7 @@ from correlator.units import rfc3339
 def _explanation(why: Explanation | None) -> dict | None:
     if why is None:
         return None
-    return {"reason": str(why.reason), "rule": why.rule, "labels": why.labels, "detail": why.detail,
-            **({"score": why.score} if why.score is not None else {})}
+    return {"reason": str(why.reason), "rule": why.rule, "labels": why.labels, "detail": why.detail}
 
 
 def _seconds(start: datetime, end: datetime | None) -> float | None:

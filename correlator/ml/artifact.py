@@ -1,6 +1,6 @@
 """Model artifacts on disk: a skops file (which loads no code it does not trust) and a manifest.
 
-    models/correlator-model.skops   {"idf", "pair", "category", "service_area", "associations"}
+    models/correlator-model.skops   {"category", "service_area"} (other parts of older artifacts are ignored)
     models/manifest.json            format, versions, sha256, training data, metrics
 
 Loading checks, in order: the manifest's format, the artifact's checksum, that the skops file
@@ -23,7 +23,7 @@ import skops.io
 
 from correlator import __version__
 from correlator.ml.features import N_FEATURES
-from correlator.ml.model import PAIR_FEATURES, LearnedModel
+from correlator.ml.model import LearnedModel
 
 FORMAT = 1
 ARTIFACT = "correlator-model.skops"
@@ -39,8 +39,8 @@ class ModelError(Exception):
 def save(model: LearnedModel, directory: Path, training: dict, metrics: dict) -> dict:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / ARTIFACT
-    skops.io.dump({"idf": model.idf, "pair": model.pair, "category": model.category,
-                   "service_area": model.service_area, "associations": model.associations}, path, compression=zipfile.ZIP_DEFLATED)
+    skops.io.dump({"category": model.category, "service_area": model.service_area}, path,
+                  compression=zipfile.ZIP_DEFLATED)
     manifest = {
         "format": FORMAT,
         "artifact": ARTIFACT,
@@ -50,7 +50,6 @@ def save(model: LearnedModel, directory: Path, training: dict, metrics: dict) ->
         "sklearn_version": sklearn.__version__,
         "skops_version": skops.__version__,
         "n_features": N_FEATURES,
-        "pair_features": list(PAIR_FEATURES),
         "training": training,
         "metrics": metrics,
     }
@@ -69,7 +68,7 @@ def load(directory: Path) -> LearnedModel:
     if manifest.get("format") != FORMAT:
         raise ModelError(f"{directory / MANIFEST}: model format {manifest.get('format')!r}, this correlator "
                          f"reads format {FORMAT}; {retrain}")
-    if manifest.get("n_features") != N_FEATURES or manifest.get("pair_features") != list(PAIR_FEATURES):
+    if manifest.get("n_features") != N_FEATURES:
         raise ModelError(f"{directory / MANIFEST}: the model was trained on other features; {retrain}")
     path = directory / manifest.get("artifact", ARTIFACT)
     try:
@@ -85,5 +84,4 @@ def load(directory: Path) -> LearnedModel:
         log.warning("model trained with scikit-learn %s, running %s: check its quality or retrain it",
                     manifest.get("sklearn_version"), sklearn.__version__)
     parts = skops.io.loads(data, trusted=[])
-    return LearnedModel(parts["idf"], parts["pair"], parts["category"], parts["service_area"],
-                        parts["associations"], manifest)
+    return LearnedModel(parts["category"], parts["service_area"], manifest)

@@ -14,9 +14,8 @@ log = logging.getLogger("correlator")
 
 def add_commands(commands, config_flag) -> None:
     train = commands.add_parser(
-        "train", help="train the clustering and classification model",
-        description="Fit the pair scorer (online clustering) and the category and service-area classifiers "
-                    "from labeled incidents (JSON Lines: {id, category, service_area, alerts: [{labels, "
+        "train", help="train the classification model",
+        description="Fit the category and service-area classifiers from labeled incidents (JSON Lines: {id, category, service_area, alerts: [{labels, "
                     "annotations, startsAt}]}), report cross-validated figures, and write the model (skops "
                     "file and manifest) to --output.")
     train.add_argument("--data", type=Path, action="append", default=[], metavar="FILE.jsonl",
@@ -87,7 +86,7 @@ def _train(args: argparse.Namespace, load) -> int:
     except ValueError as error:
         print(f"correlator train: {error}", file=sys.stderr)
         return 1
-    training = {"sources": sources, "incidents": report.incidents, "alerts": report.alerts, "pairs": report.pairs,
+    training = {"sources": sources, "incidents": report.incidents, "alerts": report.alerts,
                 "seed": args.seed, "folds": args.folds}
     manifest = save(model, args.output, training, report.metrics)
     print(json.dumps({"training": training, "metrics": report.metrics}, indent=2))

@@ -3,18 +3,15 @@
 Tokens are generic on purpose (no vocabulary of our own): alert-name words split at case changes
 (`KubePodCrashLooping` -> kube, pod, crash, looping), `name=value` pairs of the labels that say
 what is affected, and the words of the summary. Identifiers that differ between every pair of
-machines (hosts, pods, URLs, numbers) are left to the topology features, where equality means
-something, instead of diluting the text.
+machines (hosts, pods, URLs, numbers) are left out: they say where, not what.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping
 
-import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
 
@@ -86,16 +83,6 @@ def vectorizer() -> HashingVectorizer:
                              norm=None)
 
 
-@dataclass(frozen=True, slots=True)
-class Topology:
-    """Where an alert is: the keys shared placement is judged on."""
-
-    cluster: str
-    namespace: str
-    host: str
-    service: str
-
-
 def host_of(labels: Mapping[str, str]) -> str:
     """The machine an alert is about: its `node`, else its `instance` without the port (a probed
     URL is a target, not a host), else a host label."""
@@ -110,35 +97,6 @@ def host_of(labels: Mapping[str, str]) -> str:
     return instance.rsplit(":", 1)[0] if instance.count(":") == 1 else instance
 
 
-def topology(labels: Mapping[str, str], services: tuple[str, ...] = ()) -> Topology:
-    service = services[0] if services else labels.get("service") or labels.get("deployment") \
-        or labels.get("statefulset") or labels.get("job", "")
-    return Topology(labels.get("cluster", ""), labels.get("namespace", ""), host_of(labels), service)
-
-
 def bucket_of(token: str) -> int:
     """The column `vectorizer()` puts a token in (sklearn hashes with signed MurmurHash3, seed 0)."""
     return abs(murmurhash3_32(token, seed=0, positive=False)) % N_FEATURES
-
-
-class ContentWeights:
-    """TF-IDF weights of hashed tokens, computed the way sklearn's `TfidfTransformer` does (smooth
-    idf, l2 norm) but per alert in pure Python: the online path costs a few microseconds, not the
-    hundred a sparse-matrix call takes."""
-
-    def __init__(self, idf: np.ndarray):
-        self._idf = idf.tolist()
-        self._bucket: dict[str, int] = {}
-
-    def vector(self, labels: Mapping[str, str], annotations: Mapping[str, str]) -> dict[int, float]:
-        counts: dict[int, int] = {}
-        for token in tokens(labels, annotations):
-            bucket = self._bucket.get(token)
-            if bucket is None:
-                bucket = bucket_of(token)
-                if len(self._bucket) < 100_000:  # bounded: hosts and pods come and go
-                    self._bucket[token] = bucket
-            counts[bucket] = counts.get(bucket, 0) + 1
-        weighted = {bucket: count * self._idf[bucket] for bucket, count in counts.items()}
-        norm = sum(w * w for w in weighted.values()) ** 0.5 or 1.0
-        return {bucket: w / norm for bucket, w in weighted.items()}

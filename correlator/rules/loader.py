@@ -17,7 +17,7 @@ import yaml
 
 from correlator.rules.matchers import MatcherError, parse_matchers
 from correlator.rules.schema import (SCHEMA_VERSION, AssignRule, ClassifyRule, DependencyRule, EscalateRule,
-                                     GroupRule, LinkRule, MaintenanceRule, Matchers, PriorityRule,
+                                     GroupRule, LinkRule, MaintenanceRule, RelateRule, Matchers, PriorityRule,
                                      Rule, RuleFile, Seconds, Service, SuppressRule, Level)
 from correlator.units import seconds_from
 
@@ -44,6 +44,7 @@ class RuleSet:
 
     groups: tuple[GroupRule, ...] = ()
     links: tuple[LinkRule, ...] = ()
+    relations: tuple[RelateRule, ...] = ()
     dependencies: tuple[DependencyRule, ...] = ()
     suppressions: tuple[SuppressRule, ...] = ()
     maintenance: tuple[MaintenanceRule, ...] = ()
@@ -72,7 +73,7 @@ class RuleSet:
 
     @property
     def rule_count(self) -> int:
-        return (len(self.groups) + len(self.links) + len(self.dependencies) + len(self.suppressions)
+        return (len(self.groups) + len(self.links) + len(self.relations) + len(self.dependencies) + len(self.suppressions)
                 + len(self.maintenance) + len(self.classifiers) + len(self.assignments) + len(self.escalations)
                 + (self.priority.name != "default-itil-matrix"))
 
@@ -214,8 +215,8 @@ def _semantic_errors(parsed: RuleFile):
             yield f"{path}.after", "give at least one priority and delay, e.g. {P1: 15m}"
 
 
-KINDS = ("group", "link", "dependency", "suppress", "maintenance", "classify", "priority", "assign", "escalate")
-_KINDS = {GroupRule: "groups", LinkRule: "links", DependencyRule: "dependencies", SuppressRule: "suppressions",
+KINDS = ("group", "link", "relate", "dependency", "suppress", "maintenance", "classify", "priority", "assign", "escalate")
+_KINDS = {GroupRule: "groups", LinkRule: "links", RelateRule: "relations", DependencyRule: "dependencies", SuppressRule: "suppressions",
           MaintenanceRule: "maintenance", ClassifyRule: "classifiers", AssignRule: "assignments",
           EscalateRule: "escalations"}
 

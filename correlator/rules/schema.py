@@ -4,7 +4,7 @@
     catalog:   [service entries]        # optional service catalog
     rules:     [rules, each with a name and a kind]
 
-Kinds: group, link, dependency, suppress, maintenance, classify, priority, assign, escalate
+Kinds: group, link, relate, dependency, suppress, maintenance, classify, priority, assign, escalate
 (reference: docs/rules.md).
 Matchers are Alertmanager's: a list of `name op value` strings or one `{a="1", b=~"x|y"}` string.
 Durations are Prometheus durations (`30s`, `5m`, `4h`).
@@ -80,6 +80,20 @@ class LinkRule(_Rule, tag="link", kw_only=True):
     target_label: str
     target_regex: str = "(.*)"
     window: Seconds = Seconds(1800)
+
+
+class RelateRule(_Rule, tag="relate", kw_only=True):
+    """Prior knowledge of causes for the learned joining stage: an alert matching `effect` and one
+    matching `cause` (either may come first) are related when they name the same or a neighbouring
+    entity (`scope: entity`) or sit in the same cluster (`scope: cluster`), within `window`. The
+    estate's own co-occurrence evidence needs no rule; `forbid: true` keeps the two apart whatever
+    was learned (rules such as group and link still apply)."""
+
+    cause: Matchers = Matchers()
+    effect: Matchers = Matchers()
+    scope: Literal["entity", "cluster"] = "entity"
+    window: Seconds = Seconds(1800)
+    forbid: bool = False
 
 
 class DependencyRule(_Rule, tag="dependency", kw_only=True):
@@ -171,7 +185,7 @@ class EscalateRule(_Rule, tag="escalate", kw_only=True):
     to_team: str = ""
 
 
-Rule = Union[GroupRule, LinkRule, DependencyRule, SuppressRule, MaintenanceRule, ClassifyRule, PriorityRule,
+Rule = Union[GroupRule, LinkRule, RelateRule, DependencyRule, SuppressRule, MaintenanceRule, ClassifyRule, PriorityRule,
              AssignRule, EscalateRule]
 
 

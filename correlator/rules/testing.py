@@ -1,7 +1,8 @@
 """Rule unit tests in YAML, like `promtool test rules`: alerts at time offsets in, incidents out.
 
     rule_dir: ..                 # the rules under test, relative to this file (optional)
-    model: true                  # with the configured learned model (default: the rules alone)
+    model: true                  # with the learned layer: the configured model and online learning
+                                 # (default: the rules alone)
     tests:
       - name: a node and the pods on it are one incident
         alerts:
@@ -17,6 +18,7 @@ Only the fields an expectation names are compared.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
@@ -134,7 +136,8 @@ def run_rule_tests(files: list[Path], rules_dir: Path | None, config, out: IO[st
             continue
         model = config.load_model() if spec.model else None
         for case in spec.tests:
-            problems = run_case(case, Engine(rules, config.engine_settings(model), model=model))
+            settings = replace(config.engine_settings(), learning=spec.model and config.learning.enabled)
+            problems = run_case(case, Engine(rules, settings, model=model))
             if problems:
                 failed += 1
                 out.write(f"FAIL {case.name} ({path})\n" + "".join(f"  {p}\n" for p in problems))

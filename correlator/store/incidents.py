@@ -20,7 +20,7 @@ from correlator.domain import AlertStatus
 from correlator.engine.model import Explanation, Incident, IncidentState, Member, Problem, TimelineEvent, interned
 from correlator.rules.schema import Category, Level, Priority, ServiceArea
 from correlator.store.schema import (engine_state, from_us, incident_events, incident_members, incidents,
-                                     problems, to_us)
+                                     learned_state, problems, to_us)
 from correlator.units import rfc3339
 
 _encode = msgspec.json.Encoder().encode
@@ -41,13 +41,11 @@ def _time(value: int | None) -> datetime | None:
 def _why(why: Explanation | None) -> dict | None:
     if why is None:
         return None
-    return {"reason": str(why.reason), "rule": why.rule, "labels": why.labels, "detail": why.detail,
-            **({"score": why.score} if why.score is not None else {})}
+    return {"reason": str(why.reason), "rule": why.rule, "labels": why.labels, "detail": why.detail}
 
 
 def _why_back(data: dict | None) -> Explanation | None:
-    return None if data is None else Explanation(data["reason"], data["rule"], data["labels"], data["detail"],
-                                                 data.get("score"))
+    return None if data is None else Explanation(data["reason"], data["rule"], data["labels"], data["detail"])
 
 
 @dataclass(frozen=True)
@@ -77,13 +75,16 @@ class IncidentRepository:
                                                                             "starts_at_us"])
         self._upsert_problems = _upsert_statement(insert, problems, ["id"])
         self._upsert_state = _upsert_statement(insert, engine_state, ["name"])
+        self._upsert_learned = _upsert_statement(insert, learned_state, ["name"])
 
     # -- saving ----------------------------------------------------------------------------------
 
     def save(self, changed: list[Incident], changed_problems: Iterable[Problem], progress: Progress,
-             now: datetime) -> list[tuple[Incident, list[TimelineEvent]]]:
-        """One transaction: the incidents a step changed, and the watermark it reached. Each table
-        gets one executemany, however many incidents changed. Returns each incident's new events."""
+             now: datetime, learned: tuple[datetime, dict[str, bytes]] | None = None
+             ) -> list[tuple[Incident, list[TimelineEvent]]]:
+        """One transaction: the incidents a step changed, the watermark it reached, and (when due)
+        the learned state as of an event time. Each table gets one executemany, however many
+        incidents changed. Returns each incident's new events."""
         headers, members, moved, events, saved = [], [], [], [], []
         for incident in changed:
             new_events = incident.timeline[self._saved_events.get(incident.id, 0):]
@@ -111,6 +112,9 @@ class IncidentRepository:
                                     (incident_events.insert(), events), (self._upsert_problems, problem_rows)):
                 if rows:
                     connection.execute(statement, rows)
+            if learned is not None:
+                connection.execute(self._upsert_learned, [{"name": name, "saved_at_us": to_us(learned[0]),
+                                                           "value": value} for name, value in learned[1].items()])
             connection.execute(self._upsert_state, [{"name": f.name, "value": getattr(progress, f.name)}
                                                     for f in fields(Progress)])
         for incident in changed:
@@ -124,6 +128,13 @@ class IncidentRepository:
         with self._engine.connect() as connection:
             values = dict(connection.execute(select(engine_state.c.name, engine_state.c.value)).all())
         return Progress(**{k: v for k, v in values.items() if k in Progress.__dataclass_fields__})
+
+    def load_learned(self) -> tuple[datetime | None, dict[str, bytes]]:
+        """The saved learned state: (its event time, part -> JSON document); (None, {}) if none."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(learned_state.c.name, learned_state.c.saved_at_us,
+                                             learned_state.c.value)).all()
+        return (from_us(max(r.saved_at_us for r in rows)) if rows else None), {r.name: bytes(r.value) for r in rows}
 
     def load_unclosed(self) -> list[Incident]:
         """Every incident not closed yet, with members and timeline: the engine's working set."""

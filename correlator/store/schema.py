@@ -103,6 +103,16 @@ engine_state = Table(
 )
 
 
+# What the engine learned of the estate (correlator/learning/state.py): one JSON document per part,
+# saved in the engine step's transaction every `learning.save_every` of event time.
+learned_state = Table(
+    "learned_state", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("saved_at_us", BigInteger, nullable=False),  # event time of the snapshot
+    Column("value", LargeBinary, nullable=False),
+)
+
+
 def to_us(value: datetime) -> int:
     return (value - _EPOCH) // _MICROSECOND
 

@@ -1,0 +1,334 @@
+"""The learned joining stage: an alert no rule placed joins an open incident only on evidence.
+
+Evidence is a relation to one specific member of the incident, never the incident as a whole:
+
+- a **relation** between the two alerts' entities: the same entity, or one hop of the learned
+  topology (a pod and its node). Hubs are no relation; a namespace or job is a coarse one;
+- and a **reason** the two alert names belong together:
+  1. a `relate` rule (prior knowledge of causes, rules/40-relations.yaml), within its window;
+  2. a learned association (cooccurrence.py) significant against chance on those entities;
+  3. or, when the related entities are quiet (together less than `QUIET` alerts per window by
+     chance, from their long-run and recent rates), closeness alone.
+
+A pair the estate shows to be independent (enough co-occurrences, no more than chance) is never
+joined, whatever the rule or closeness says.
+
+Cluster and time alone are never evidence. The strongest reason wins, then the closest relation,
+then the most recent member; the explanation names the member, the entity and the evidence.
+
+A storm (storms.py) is the one exception: its alerts join the storm's incident whatever they name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WINDOW, Association, Cooccurrence, \
+    pair_of
+from correlator.learning.decay import Decay
+from correlator.learning.entities import COARSE_KINDS, describe, entities_of, kind_of
+from correlator.learning.storms import Storms
+from correlator.learning.topology import Topology
+from correlator.rules.matchers import matches_all
+
+QUIET = 0.05  # alerts per window on all the related entities, by chance, below which closeness alone relates
+BUSY = 1.0  # alerts per window by chance on a relation beyond which a member may be a coincidence:
+# a relate rule then needs the estate's confirmation, and a learned association cannot say which
+CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
+JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 of its co-occurrences
+CLUSTER_HISTORY = 512  # starts of cluster-scoped relate rules remembered per cluster
+MAX_HOPS = 8  # neighbours followed per entity (the strongest)
+HISTORY = 64  # starts remembered per entity
+CANDIDATES = 16  # the most recent starts per related entity a new alert is compared with
+MAX_HISTORY_ENTITIES = 50_000
+SWEEP_EVERY = 4096  # alerts between sweeps of forgotten entities
+
+
+@dataclass(slots=True, eq=False)
+class Start:
+    """One alert episode's start, as the learned stages remember it."""
+
+    at: float
+    name: str
+    key: tuple  # (fingerprint, startsAt): the episode
+    causes: frozenset[str]  # relate rules it is a cause of
+    effects: frozenset[str]  # relate rules it is an effect of
+    credited: set | None = None  # (name, window) pairs it was counted with (cooccurrence.py)
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    key: tuple  # the member the alert relates to (or the storm's first alert)
+    reason: str  # "related" or "storm"
+    rule: str  # the relate rule, "learned", "quiet entity" or "storm"
+    labels: dict[str, str]
+    detail: str
+
+
+@dataclass(slots=True)
+class _Scan:
+    key: tuple
+    start: Start
+    entities: tuple[str, ...]
+    related: dict[str, str]  # related entity -> the alert's own entity it hops from ("" for itself)
+    near: list[tuple[Start, str, bool]]  # starts on related entities within the longest window, with the
+    # entity and whether it is measured (its history reaches the control windows)
+    far: list[tuple[Start, int]]  # starts in the control windows, with the window's number (1..)
+    chance: dict[str, float]  # related entity -> starts per window there by chance
+    crowd: float  # the same, summed over the related entities (but namespaces)
+
+
+class Learner:
+    def __init__(self, relations=(), decay: Decay | None = None):
+        self.decay = decay or Decay()
+        self.topology = Topology(self.decay)
+        self.cooccurrence = Cooccurrence(self.decay)
+        self.storms = Storms(self.decay)
+        self.history: dict[str, list[Start]] = {}
+        self.cluster_history: dict[str, list[Start]] = {}  # starts of cluster-scoped relate rules
+        self._scan: _Scan | None = None
+        self._learned = 0
+        self.first_at: float | None = None  # the first alert learned from
+        self.last_at: float | None = None  # the last one
+        self._stormed: tuple | None = None  # the alert `place` put in a storm
+        self.set_relations(relations)
+
+    def set_relations(self, relations) -> None:
+        """Put the `relate` rules in force (at start and on every rule reload)."""
+        self.relations = {rule.name: rule for rule in relations}
+        by_name_only = all(m.name == "alertname" for r in relations for m in [*r.cause, *r.effect])
+        self._by_name: dict[str, tuple[frozenset[str], frozenset[str]]] | None = {} if by_name_only else None
+        self._reach = max([WINDOW, *(r.window for r in relations if r.scope == "entity" and not r.forbid)])
+
+    # -- the joining stage ------------------------------------------------------------------
+
+    def place(self, labels: Mapping[str, str], key: tuple, t: float, started: float,
+              is_open: Callable[[tuple], bool]) -> Join | None:
+        """Which member of an open incident this new alert (received at `t`, started at `started`)
+        relates to, with the evidence; None: no evidence (it opens an incident of its own)."""
+        scan = self._scanned(labels, key, t)
+        best, best_rank = None, None
+        for start, entity, _ in scan.near:
+            if not is_open(start.key):
+                continue
+            found = self._evidence(scan, start, entity, t)
+            if found is not None and (best_rank is None or found[0] > best_rank):
+                best, best_rank = (start, entity, found[1], found[2]), found[0]
+        if best is None:
+            return self._cluster_relation(scan, labels.get("cluster", ""), t, is_open) \
+                or self._storm(scan.start.name, key, started, is_open)
+        start, entity, rule, evidence = best
+        via = scan.related[entity]
+        relation = f"same {describe(entity)}" if not via else \
+            f"{describe(via)} and {describe(entity)} are related (learned topology)"
+        return Join(start.key, "related", rule, {kind_of(entity): entity.split("|", 2)[2]},
+                    f"related to {start.name} ({start.key[0]}): {relation}; {evidence}")
+
+    def _storm(self, name: str, key: tuple, started: float, is_open) -> Join | None:
+        storm = self.storms.check(name, started)
+        if storm is None or not is_open(storm.key):
+            return None
+        self._stormed = key
+        return Join(storm.key, "storm", "storm", {"alertname": name},
+                    f"storm: {storm.alerts + 1} {name} alerts at once, {storm.expected:.3f} expected from its "
+                    f"base rate")
+
+    def _evidence(self, scan: _Scan, start: Start, entity: str, t: float) -> tuple[tuple, str, str] | None:
+        """(rank, rule, evidence) of relating the alert to `start` on `entity`, or None."""
+        age = t - start.at
+        forbidden = self._rules_between(scan.start, start, forbid=True)
+        if forbidden:
+            return None
+        via = scan.related[entity]
+        closeness = (0 if kind_of(entity) in COARSE_KINDS else 2 if not via else 1)
+        # A hop is as busy as its busier end: a quiet pod on a busy node is no quiet relation.
+        chance = max(scan.chance.get(entity, 0.0), scan.chance.get(via, 0.0) if via else 0.0)
+        association = self.cooccurrence.association(scan.start.name, start.name, t)
+        learned = association is not None and association.significant and association.lift >= JOIN_LIFT
+        if association is not None and association.independent:
+            return None  # the estate's evidence overrides priors and closeness alike
+        for name in self._rules_between(scan.start, start, forbid=False):
+            if age <= self.relations[name].window and closeness and (learned or chance <= BUSY):
+                return (3, closeness, start.at), name, f"rule {name}"
+        if age > WINDOW:
+            return None
+        if learned and chance < BUSY:
+            return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
+        if closeness and scan.crowd <= QUIET:
+            return (1, closeness, start.at), "quiet entity", \
+                f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance"
+        return None
+
+    def _rules_between(self, alert: Start, member: Start, forbid: bool) -> list[str]:
+        names = (alert.causes & member.effects) | (alert.effects & member.causes)
+        return sorted(name for name in names if self.relations[name].forbid is forbid
+                      and (forbid or self.relations[name].scope == "entity"))
+
+    def _cluster_relation(self, scan: _Scan, cluster: str, t: float, is_open) -> Join | None:
+        """A cluster-scoped relate rule (a DNS failure and the lookups that fail) to a recent member."""
+        alert = scan.start
+        starts = self.cluster_history.get(cluster)
+        if not (alert.causes or alert.effects) or not starts:
+            return None
+        # A name that fires in the cluster by itself in the control windows is too busy for a
+        # relation as wide as the cluster.
+        background: dict[str, int] = {}
+        for start in starts:
+            if GAP <= t - start.at < LOOKBACK:
+                background[start.name] = background.get(start.name, 0) + 1
+        if background.get(alert.name, 0) > CLUSTER_BUSY * CONTROL_WINDOWS or self._truncated(starts, t):
+            return None
+        for start in reversed(starts):
+            names = sorted((alert.causes & start.effects) | (alert.effects & start.causes))
+            for name in names:
+                rule = self.relations[name]
+                if rule.scope == "cluster" and not rule.forbid and t - start.at <= rule.window \
+                        and background.get(start.name, 0) <= CLUSTER_BUSY * CONTROL_WINDOWS and is_open(start.key):
+                    return Join(start.key, "related", name, {"cluster": cluster},
+                                f"related to {start.name} ({start.key[0]}): same cluster {cluster}; rule {name}")
+        return None
+
+    # -- learning -----------------------------------------------------------------------------
+
+    def learn(self, labels: Mapping[str, str], key: tuple, t: float, started: float) -> None:
+        """Every new alert episode, however it was placed, teaches topology and co-occurrence."""
+        scan = self._scanned(labels, key, t)
+        self._scan = None
+        name, start = scan.start.name, scan.start
+        if self.first_at is None:
+            self.first_at = t
+        self.last_at = t
+        if t - self.first_at >= LOOKBACK:  # before, the control windows are not observed yet
+            credit, weight = self.cooccurrence.credit, self.decay.weight(t)
+            for other, _, measured in scan.near:
+                if measured and t - other.at <= WINDOW:
+                    self._credit(credit, name, other, 0, weight)
+            for other, window in scan.far:
+                self._credit(credit, name, other, window, weight)
+        self._remember(scan, labels.get("cluster", ""))
+        self.topology.observe(scan.entities, t)
+        self.storms.observe(name, key, started, in_storm=self._stormed == key)
+        self._stormed = None
+        self._learned += 1
+        if self._learned % SWEEP_EVERY == 0:
+            self._sweep(t)
+        if self.decay.due(t):
+            factor = self.decay.rescale(t)
+            for part in (self.topology, self.cooccurrence, self.storms):
+                part.rescale(factor)
+
+    def remember(self, labels: Mapping[str, str], key: tuple, t: float, started: float) -> None:
+        """A recent start restored from the store (a member of an unclosed incident, after a
+        restart): it is a candidate again, and nothing is counted twice."""
+        scan = self._scanned(labels, key, t)
+        self._scan = None
+        self._remember(scan, labels.get("cluster", ""))
+        self.storms.remember(scan.start.name, key, started)
+
+    def _remember(self, scan: _Scan, cluster: str) -> None:
+        start = scan.start
+        for entity in scan.entities:
+            if entity in scan.related and not scan.related[entity]:
+                starts = self.history.get(entity)
+                if starts is None:
+                    starts = self.history[entity] = []
+                starts.append(start)
+                if len(starts) > 2 * HISTORY:
+                    del starts[:HISTORY]
+        if start.causes or start.effects:
+            cluster_starts = self.cluster_history.setdefault(cluster, [])
+            cluster_starts.append(start)
+            if len(cluster_starts) > 2 * CLUSTER_HISTORY:
+                del cluster_starts[:CLUSTER_HISTORY]
+
+    @staticmethod
+    def _credit(credit, name: str, other: Start, window: int, weight: float) -> None:
+        token = (name, window)
+        if other.credited is None:
+            other.credited = {token}
+        elif token in other.credited:
+            return
+        else:
+            other.credited.add(token)
+        credit(pair_of(name, other.name), window == 0, weight)
+
+    def _scanned(self, labels: Mapping[str, str], key: tuple, t: float) -> _Scan:
+        if self._scan is not None and self._scan.key == key:
+            return self._scan
+        topology = self.topology
+        entities = entities_of(labels)
+        related: dict[str, str] = {e: "" for e in entities if not topology.hub(e, t)}
+        for entity in list(related):
+            if kind_of(entity) not in COARSE_KINDS:
+                for other, _ in topology.neighbours(entity, t, MAX_HOPS):
+                    related.setdefault(other, entity)
+        near, far, chance = [], [], {}
+        reach = self._reach
+        elapsed = min(max(t - (self.first_at if self.first_at is not None else t), LOOKBACK), self.decay.tau)
+        for entity in related:
+            # What chance brings to the entity per window: its long-run rate, or the recent one
+            # when that is higher (the control windows; all of the history when it is truncated).
+            seen = topology.alerts_on(entity, t)
+            chance[entity] = seen / elapsed * WINDOW
+            starts = self.history.get(entity)
+            if not starts:
+                continue
+            # A truncated history does not reach the control windows: its near starts are
+            # candidates, but the entity cannot be measured (counting its near starts alone would
+            # make everything on a busy entity look associated).
+            truncated = self._truncated(starts, t)
+            horizon = reach if truncated else LOOKBACK
+            background = recent_starts = candidates = 0
+            for start in reversed(starts):
+                age = t - start.at
+                if age >= horizon or (truncated and candidates == CANDIDATES):
+                    break
+                if age <= reach and candidates < CANDIDATES:  # the most recent: bounded work per alert
+                    near.append((start, entity, not truncated))
+                    candidates += 1
+                recent_starts += age <= WINDOW
+                if age >= GAP and not truncated:
+                    window = 1 + int((age - GAP) // WINDOW)
+                    far.append((start, window))
+                    background += 1
+            # The starts within the window are the candidates themselves, not the background.
+            chance[entity] = max(seen - recent_starts, 0.0) / elapsed * WINDOW
+            recent = len(starts) / max(t - starts[0].at, WINDOW) * WINDOW if self._truncated(starts, t) \
+                else background / CONTROL_WINDOWS
+            chance[entity] = max(chance[entity], recent)
+        name = labels.get("alertname", "")
+        causes, effects = self._roles(labels)
+        crowd = sum(c for e, c in chance.items() if kind_of(e) not in COARSE_KINDS)
+        self._scan = _Scan(key, Start(t, name, key, causes, effects), entities, related, near, far, chance, crowd)
+        return self._scan
+
+    @staticmethod
+    def _truncated(starts: list[Start], t: float) -> bool:
+        """The remembered starts do not reach back over the lookback: the entity is busy."""
+        return len(starts) >= HISTORY and t - starts[0].at < LOOKBACK
+
+    def _roles(self, labels: Mapping[str, str]) -> tuple[frozenset[str], frozenset[str]]:
+        """The relate rules the alert is a cause and an effect of (by alert name alone, cached,
+        when the rules look at nothing else)."""
+        name = labels.get("alertname", "")
+        if self._by_name is not None and name in self._by_name:
+            return self._by_name[name]
+        causes = frozenset(n for n, r in self.relations.items() if matches_all(r.cause, labels))
+        effects = frozenset(n for n, r in self.relations.items() if matches_all(r.effect, labels))
+        if self._by_name is not None and len(self._by_name) < 50_000:
+            self._by_name[name] = causes, effects
+        return causes, effects
+
+    def _sweep(self, t: float) -> None:
+        """Forget entities with no start within the lookback; keep at most MAX_HISTORY_ENTITIES."""
+        horizon = max(LOOKBACK, self._reach)
+        recent = {e: s for e, s in self.history.items() if t - s[-1].at < horizon}
+        if len(recent) > MAX_HISTORY_ENTITIES:
+            kept = sorted(recent, key=lambda e: recent[e][-1].at, reverse=True)[:MAX_HISTORY_ENTITIES]
+            recent = {e: recent[e] for e in kept}
+        self.history = recent
+        self.cluster_history = {c: s for c, s in self.cluster_history.items() if t - s[-1].at < horizon}
+
+    def association(self, a: str, b: str, t: float) -> Association | None:
+        return self.cooccurrence.association(a, b, t)

@@ -1,0 +1,111 @@
+"""The learned state as plain values, to save in the store and load at start (and to inspect).
+
+Three parts, each saved as one JSON document: `topology` (entities, how many alerts named each, the
+edges), `cooccurrence` (near and far counts per alert-name pair) and `rates` (starts per alert name,
+the storms' base rates). Counts are saved as stored, with the decay's origin, so loading restores
+them exactly.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from correlator.learning.joiner import Learner
+
+FORMAT = 1
+PARTS = ("topology", "cooccurrence", "rates")
+
+
+class TopologyState(msgspec.Struct, forbid_unknown_fields=False):
+    total: float
+    seen: dict[str, float]
+    edges: dict[str, dict[str, float]]
+
+
+class CooccurrenceState(msgspec.Struct, forbid_unknown_fields=False):
+    pairs: list[tuple[str, str, float, float]]  # a, b, near, far
+
+
+class RatesState(msgspec.Struct, forbid_unknown_fields=False):
+    first_at: float | None  # the storms' first start
+    learned_since: float | None
+    learned_until: float | None
+    rates: dict[str, float]
+
+
+class Part(msgspec.Struct, forbid_unknown_fields=False):
+    format: int
+    origin: float | None  # the decay's origin the counts are scaled to
+    body: msgspec.Raw
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def snapshot(learner: Learner) -> dict[str, bytes]:
+    """Each part as a JSON document."""
+    topology, storms = learner.topology, learner.storms
+    bodies = {
+        "topology": TopologyState(topology.total, topology.seen, topology.edges),
+        "cooccurrence": CooccurrenceState([(a, b, near, far) for (a, b), (near, far)
+                                           in learner.cooccurrence.counts.items()]),
+        "rates": RatesState(storms.first_at, learner.first_at, learner.last_at, storms.rates),
+    }
+    return {name: _encode(Part(FORMAT, learner.decay.origin, msgspec.Raw(_encode(body))))
+            for name, body in bodies.items()}
+
+
+def restore(learner: Learner, parts: dict[str, bytes]) -> None:
+    """Load saved parts into a fresh learner (parts of another format are ignored: relearned)."""
+    decoded = {name: msgspec.json.decode(value, type=Part) for name, value in parts.items() if name in PARTS}
+    decoded = {name: part for name, part in decoded.items() if part.format == FORMAT}
+    origins = {part.origin for part in decoded.values()}
+    if not decoded or len(origins) != 1:
+        return
+    learner.decay.origin = origins.pop()
+    if "topology" in decoded:
+        state = msgspec.json.decode(decoded["topology"].body, type=TopologyState)
+        learner.topology.total, learner.topology.seen, learner.topology.edges = state.total, state.seen, state.edges
+    if "cooccurrence" in decoded:
+        state = msgspec.json.decode(decoded["cooccurrence"].body, type=CooccurrenceState)
+        learner.cooccurrence.counts = {(a, b): [near, far] for a, b, near, far in state.pairs}
+    if "rates" in decoded:
+        state = msgspec.json.decode(decoded["rates"].body, type=RatesState)
+        learner.storms.first_at, learner.storms.rates = state.first_at, state.rates
+        learner.first_at, learner.last_at = state.learned_since, state.learned_until
+
+
+def loaded(parts: dict[str, bytes]) -> Learner:
+    """A learner holding a saved state (for inspection: `correlator learned`, the API)."""
+    learner = Learner()
+    restore(learner, parts)
+    return learner
+
+
+def associations_view(learner: Learner, limit: int, alertname: str = "") -> list[dict]:
+    """The significant associations, most significant first, as of the last alert learned from."""
+    if learner.last_at is None:
+        return []
+    return [{"alertnames": list(a.names), "together": round(a.together, 2), "by_chance": round(a.by_chance, 3),
+             "lift": round(a.lift, 2), "p_value": float(f"{a.p_value:.3g}")}
+            for a in learner.cooccurrence.strongest(learner.last_at, limit, alertname)]
+
+
+def topology_view(learner: Learner, limit: int, entity: str = "") -> list[dict]:
+    """Entities (the most seen first, or those whose value contains `entity`) with their neighbours."""
+    if learner.last_at is None:
+        return []
+    t, topology = learner.last_at, learner.topology
+    chosen = sorted((e for e in topology.seen if entity in e.split("|", 2)[2]),
+                    key=lambda e: (-topology.seen[e], e))[:limit]
+    return [{"entity": e, "alerts": round(topology.alerts_on(e, t), 2), "hub": topology.hub(e, t),
+             "related": [{"entity": other, "alerts": round(weight, 2)}
+                         for other, weight in topology.neighbours(e, t)]} for e in chosen]
+
+
+def size(learner: Learner) -> dict:
+    """How much is held in memory: entities, edges, alert-name pairs and remembered starts."""
+    entities, edges = learner.topology.size
+    return {"entities": entities, "edges": edges, "pairs": len(learner.cooccurrence.counts),
+            "remembered_starts": sum(len(s) for s in learner.history.values()),
+            "remembered_entities": len(learner.history)}

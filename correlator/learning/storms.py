@@ -1,0 +1,112 @@
+"""Alert storms: many alerts of one name starting at once, far beyond that name's base rate.
+
+A storm is a state of the estate, not a pile of pairs: its alerts form one incident, whatever
+entities they name. A name is in a storm when `STORM_MIN` or more of its alerts started within
+`STORM_WINDOW` and that many, in the time they took, are very unlikely under the name's own
+decayed base rate (Poisson tail);
+the storm lasts as long as its alerts keep coming within `STORM_WINDOW` of each other.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from correlator.learning.decay import Decay
+
+STORM_WINDOW = 120.0  # seconds
+STORM_MIN = 2
+MIN_SPAN = 5.0  # seconds: starts closer than this count as simultaneous
+MAX_P_VALUE = 1e-5
+MAX_NAMES = 20_000
+RECENT = 16  # starts remembered per name
+
+
+@dataclass(slots=True)
+class Storm:
+    name: str
+    key: tuple  # the episode the storm's incident was found by
+    last_at: float
+    alerts: int
+    expected: float  # what the name's base rate predicts within STORM_WINDOW
+
+
+def poisson_tail(k: int, mean: float) -> float:
+    """P(X >= k) for X ~ Poisson(mean), summed from k upwards (exact where it matters: small tails)."""
+    if k <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    term = math.exp(k * math.log(mean) - mean - math.lgamma(k + 1))
+    total = 0.0
+    for j in range(k, k + 1000):
+        total += term
+        term *= mean / (j + 1)
+        if term < total * 1e-12:
+            break
+    return min(1.0, total)
+
+
+class Storms:
+    def __init__(self, decay: Decay):
+        self.decay = decay
+        self.first_at: float | None = None
+        self.rates: dict[str, float] = {}  # name -> stored (scaled) count of starts
+        self.recent: dict[str, deque] = {}  # name -> recent (time, episode key)
+        self.active: dict[str, Storm] = {}
+
+    def check(self, name: str, started: float) -> Storm | None:
+        """The storm this alert of `name` (started at `started`, its startsAt) belongs to, if any.
+        Times are the alerts' own start times: Alertmanager delivers a group's alerts together,
+        which says nothing of when they started."""
+        recent = self.recent.get(name)
+        if not recent:
+            return None
+        within = [(at, key) for at, key in recent if abs(started - at) <= STORM_WINDOW]
+        if len(within) + 1 < STORM_MIN:
+            return None
+        # The burst's own span is the window tested (at least MIN_SPAN): two starts in the same
+        # second are as telling as thirty in two minutes.
+        times = [at for at, _ in within] + [started]
+        expected = self._rate(name, len(within), started) * max(max(times) - min(times), MIN_SPAN)
+        if poisson_tail(len(within) + 1, expected) > MAX_P_VALUE:
+            return None
+        storm = self.active.get(name)
+        if storm is None or started - storm.last_at > STORM_WINDOW:
+            storm = self.active[name] = Storm(name, min(within)[1], started, len(within), expected)
+        storm.expected = expected
+        return storm
+
+    def observe(self, name: str, key: tuple, started: float, in_storm: bool) -> None:
+        if self.first_at is None:
+            self.first_at = started
+        storm = self.active.get(name)
+        if in_storm and storm is not None:
+            storm.last_at, storm.alerts = max(storm.last_at, started), storm.alerts + 1
+        else:  # a storm's own alerts do not raise the base rate it is measured against
+            self.rates[name] = self.rates.get(name, 0.0) + self.decay.weight(started)
+        self.remember(name, key, started)
+
+    def remember(self, name: str, key: tuple, started: float) -> None:
+        """A recent start of `name` (also one restored from the store after a restart)."""
+        recent = self.recent.get(name)
+        if recent is None:
+            if len(self.recent) >= MAX_NAMES:
+                self._prune(started)
+            recent = self.recent[name] = deque(maxlen=RECENT)
+        recent.append((started, key))
+
+    def _rate(self, name: str, within: int, t: float) -> float:
+        """Starts per second before the storm window: the decayed count without the starts inside it
+        (one more, as a prior) over the time it was gathered in (at least an hour)."""
+        count = max(self.decay.value(self.rates.get(name, 0.0), t) - within, 0.0) + 1.0
+        first = self.first_at if self.first_at is not None else t
+        return count / min(self.decay.tau, max(t - first - STORM_WINDOW, 3600.0))
+
+    def rescale(self, factor: float) -> None:
+        for name in self.rates:
+            self.rates[name] *= factor
+
+    def _prune(self, t: float) -> None:
+        self.recent = {name: recent for name, recent in self.recent.items() if t - recent[-1][0] <= STORM_WINDOW}

@@ -1,0 +1,163 @@
+"""The learned joining stage: entities from labels, topology, co-occurrence against chance, and
+joins only on evidence (engine stage 7), storms and reopening."""
+
+import random
+
+import pytest
+
+from correlator.engine.core import EngineSettings
+from correlator.engine.model import IncidentState, JoinReason
+from correlator.learning.cooccurrence import Cooccurrence
+from correlator.learning.decay import Decay
+from correlator.learning.entities import entities_of
+from correlator.learning.joiner import Learner
+from correlator.learning.topology import Topology
+from tests.engine_scenarios import Scenario, alert, rules_from
+
+LEARNING = EngineSettings()
+
+NODE_DOWN_EXPLAINS_PODS = {"name": "node-down", "kind": "relate", "cause": ['alertname="KubeNodeNotReady"'],
+                           "effect": ['alertname=~"KubePod.*"'], "window": "30m"}
+
+
+def test_a_host_is_one_entity_in_its_forms():
+    assert entities_of({"instance": "node1.example.com:9100", "cluster": "eu"}) == (
+        "host|eu|node1.example.com", "host|eu|node1")
+    assert "host|eu|node1" in entities_of({"node": "node1", "cluster": "eu"})
+
+
+def test_a_pod_names_its_workload_and_a_probe_its_target_and_service():
+    assert entities_of({"pod": "api-7d9f8c6b5-x2x9z"}) == ("pod||api-7d9f8c6b5-x2x9z", "workload||api")
+    found = entities_of({"instance": "https://shop.example.com/health", "job": "blackbox"})
+    assert {"target||https://shop.example.com/health", "workload||shop", "host||shop"} <= set(found)
+
+
+def test_the_exporter_instance_of_a_kubernetes_alert_is_not_its_subject():
+    found = entities_of({"pod": "web-0", "namespace": "shop", "instance": "10.2.0.9:8443",
+                         "job": "kube-state-metrics"})
+    assert not any(e.startswith("host|") for e in found)
+
+
+def test_labels_that_name_two_entities_relate_them():
+    topology = Topology(Decay())
+    topology.observe(entities_of({"pod": "web-0", "node": "worker-3"}), 0.0)
+    assert "host||worker-3" in dict(topology.neighbours("pod||web-0", 1.0))
+
+
+def test_an_entity_on_a_large_share_of_alerts_is_a_hub():
+    topology = Topology(Decay())
+    for n in range(200):
+        topology.observe(entities_of({"namespace": "default", "pod": f"p-{n}"}), float(n))
+    assert topology.hub("namespace||default", 200.0)
+    assert not topology.hub("pod||p-3", 200.0)
+
+
+def random_stream(learner: Learner, seed: int, alerts: int, hosts: int, names: int, spacing: float) -> None:
+    rng = random.Random(seed)
+    for n in range(alerts):
+        labels = {"alertname": f"Noise{rng.randrange(names)}", "instance": f"h{rng.randrange(hosts)}:9100"}
+        learner.learn(labels, (str(n), n), n * spacing, n * spacing)
+
+
+@pytest.mark.parametrize("spacing", [6.0, 60.0], ids=["busy", "quiet"])  # 2.5 and 0.25 alerts per host and window
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_noise_earns_no_association(seed, spacing):
+    learner = Learner()
+    random_stream(learner, seed, alerts=8000, hosts=40, names=6, spacing=spacing)
+    assert learner.cooccurrence.counts, "pairs were counted"
+    assert learner.cooccurrence.strongest(8000 * spacing, 50) == []
+
+
+def test_names_that_start_together_on_one_entity_are_associated():
+    learner = Learner()
+    random_stream(learner, 1, alerts=3000, hosts=40, names=6, spacing=30.0)
+    t = 3000 * 30.0
+    for n in range(8):  # eight database outages, each followed by its client's errors within a minute
+        host = f"h{n}:9100"
+        learner.learn({"alertname": "PostgresDown", "instance": host}, (f"db{n}", n), t + n * 7200, t + n * 7200)
+        learner.learn({"alertname": "AppDbErrors", "instance": host}, (f"app{n}", n), t + n * 7200 + 60,
+                      t + n * 7200 + 60)
+    association = learner.association("PostgresDown", "AppDbErrors", t + 8 * 7200)
+    assert association.significant and association.lift > 5
+
+
+def test_the_significance_test_needs_more_than_a_few_coincidences():
+    decay = Decay()
+    counts = Cooccurrence(decay)
+    for n in range(3):
+        counts.credit(("A", "B"), True, decay.weight(float(n)))
+    assert not counts.association("A", "B", 3.0).significant
+
+
+def test_a_cascade_joins_through_the_learned_topology_and_names_the_member(tmp_path):
+    scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
+    scenario.push(0, alert("KubeletVolumeStats", cluster="eu", node="worker-3", pod="web-0", namespace="shop"))
+    scenario.push(3600, alert("KubeNodeNotReady", cluster="eu", node="worker-3"))
+    scenario.push(3630, alert("KubePodNotReady", cluster="eu", pod="web-0", namespace="shop"))
+    cascade = scenario.incidents[-1]
+    pod = next(m for m in cascade.members.values() if m.labels["alertname"] == "KubePodNotReady")
+    assert pod.why.reason == JoinReason.RELATED and pod.why.rule == "node-down"
+    assert pod.why.detail.startswith("related to KubeNodeNotReady (")
+    assert "learned topology" in pod.why.detail
+
+
+def test_unrelated_alerts_of_one_cluster_at_once_stay_apart(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    scenario.push(0, alert("NodeFilesystemSpaceFillingUp", cluster="eu", instance="10.0.0.1:9100"))
+    scenario.push(20, alert("KubePodCrashLooping", cluster="eu", namespace="shop", pod="web-0"))
+    scenario.push(40, alert("NodeFilesystemSpaceFillingUp", starts=40, cluster="eu", instance="10.0.0.2:9100"))
+    assert len(scenario.incidents) == 3
+
+
+def test_alerts_on_a_quiet_entity_minutes_apart_join(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    scenario.push(0, alert("PostgresqlDown", cluster="eu", instance="db-1:9187"))
+    scenario.push(60, alert("PostgresqlExporterErrors", cluster="eu", instance="db-1:9187"))
+    member = list(scenario.only().members.values())[1]
+    assert member.why.rule == "quiet entity" and "same host db-1" in member.why.detail
+
+
+def test_a_storm_of_one_name_is_one_incident(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    for n in range(300):
+        scenario.push(n * 0.1, alert("ProbeFailed", starts=n * 0.1, cluster="eu",
+                                     instance=f"https://site-{n}.example.com"))
+    sizes = sorted(len(i.members) for i in scenario.incidents)
+    assert sizes[-1] >= 280 and len(sizes) <= 20  # the storm is recognised after its first alerts
+
+
+def test_a_forbid_rule_keeps_a_learned_pair_apart(tmp_path):
+    forbid = {"name": "apart", "kind": "relate", "cause": ['alertname="PostgresqlDown"'],
+              "effect": ['alertname="PostgresqlExporterErrors"'], "forbid": True}
+    scenario = Scenario(rules_from(tmp_path, forbid), LEARNING)
+    scenario.push(0, alert("PostgresqlDown", cluster="eu", instance="db-1:9187"))
+    scenario.push(60, alert("PostgresqlExporterErrors", cluster="eu", instance="db-1:9187"))
+    assert len(scenario.incidents) == 2
+
+
+def test_a_recurrence_after_resolution_is_a_new_incident_and_recurs_together(tmp_path):
+    outage = {"name": "pg", "kind": "relate", "cause": ['alertname="PostgresqlDown"'],
+              "effect": ['alertname="PostgresqlExporterErrors"']}
+    scenario = Scenario(rules_from(tmp_path, outage), LEARNING)
+    scenario.push(0, alert("PostgresqlDown", cluster="eu", instance="db-1:9187"))
+    scenario.push(60, alert("PostgresqlExporterErrors", starts=60, cluster="eu", instance="db-1:9187"))
+    scenario.push(300, alert("PostgresqlDown", cluster="eu", instance="db-1:9187", ends=300),
+                  alert("PostgresqlExporterErrors", starts=60, cluster="eu", instance="db-1:9187", ends=300))
+    scenario.advance(700)
+    scenario.push(900, alert("PostgresqlExporterErrors", starts=900, cluster="eu", instance="db-1:9187"))
+    scenario.push(930, alert("PostgresqlDown", starts=930, cluster="eu", instance="db-1:9187"))
+    first, second = scenario.incidents
+    assert first.state is IncidentState.RESOLVED and "reopened" not in [e.kind for e in first.timeline]
+    assert len(second.members) == 2
+
+
+def test_joining_is_deterministic(tmp_path):
+    def run():
+        scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
+        rng = random.Random(4)
+        for n in range(400):
+            scenario.push(n * 20, alert(rng.choice(["KubePodNotReady", "KubeNodeNotReady", "HighLoad"]),
+                                        starts=n * 20, cluster="eu", node=f"w{rng.randrange(6)}",
+                                        pod=f"p{rng.randrange(30)}"))
+        return [(i.id, sorted(i.members)) for i in scenario.incidents]
+    assert run() == run()
