@@ -48,7 +48,7 @@ class EngineSettings:
     clustering: bool = True  # with a model: join alerts no rule placed to similar open incidents
     cluster_threshold: float = 0.5  # the pair scorer's probability an alert needs to join
     cluster_horizon: timedelta = HORIZON  # incidents quiet for longer are not candidates
-    classification: bool = True  # with a model: classify what no classify rule did
+    classification: bool = True  # classify what no classify rule did: the lexicon, then the model
     low_confidence: float = 0.6  # model classifications below this are marked low-confidence
 
 
@@ -343,7 +343,7 @@ class Engine(OperatorActions, Timers):
     def _derive(self, incident: Incident, member: Member, now: datetime, group_labels: dict[str, str]) -> None:
         facts = self._facts.setdefault(incident.id, Facts())
         if derive(self.rules, incident, facts, member, now, group_labels, self.classifier,
-                  self.settings.low_confidence):
+                  self.settings.low_confidence, self.settings.classification):
             self._schedule_escalation(incident, facts)
 
     # -- resolution ----------------------------------------------------------------------------
