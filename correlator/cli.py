@@ -78,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--skip-bad", action="store_true", help="report bad lines and go on (default: stop)")
     replay.add_argument("--no-model", action="store_true", help="rules only: no clustering or classification "
                                                                 "by the learned model (ml.enabled: false)")
+    replay.add_argument("--truth", type=Path, metavar="LABELS",
+                        help="score the incidents against labeled episodes (JSON Lines, docs/quality.md): pairwise "
+                             "and BCubed figures beside every-alert-alone and Alertmanager's group_by, category "
+                             "accuracy and priority within one level")
+    replay.add_argument("--json", action="store_true", help="with --truth: print the score as JSON")
+    replay.add_argument("--baseline-group-by", default="alertname,cluster", metavar="LABELS",
+                        help="with --truth: the group_by of the Alertmanager reference (default alertname,cluster)")
     _config_flag(replay)
     add_ml_commands(commands, _config_flag)
 
@@ -224,12 +231,17 @@ def _rules_test(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     import msgspec
 
+    from correlator import scoring
     from correlator.engine.core import Engine
-    from correlator.engine.views import incident_summary
     from correlator.ingest.sources import parsers
-    from correlator.replay import BadLine, replay
+    from correlator.replay import BadLine, episode_spans, replay, write_incidents
 
     config, _ = _load(args)
+    try:
+        truth = scoring.read_truth(args.truth) if args.truth else None
+    except (OSError, scoring.TruthError) as error:
+        print(f"correlator: {args.truth}: {error}", file=sys.stderr)
+        return 2
     rules, model = _rules_and_model(config)
     tune_runtime()
     engine = Engine(rules, config.engine_settings(model), model=model)
@@ -238,12 +250,14 @@ def _replay(args: argparse.Namespace) -> int:
     except BadLine as error:
         print(f"correlator: {args.input}:{error.number}: {error.reason} (use --skip-bad to go on)", file=sys.stderr)
         return 1
-    with args.out.open("wb") as out:
-        for incident in engine.incidents.values():
-            out.write(msgspec.json.encode(incident_summary(incident)) + b"\n")
+    write_incidents(engine, args.out)
     print(f"{summary.notifications} notifications, {summary.alerts} alerts in, {summary.incidents} incidents out "
           f"(reduction {summary.reduction:.1f}x), {summary.bad_lines} bad lines skipped, "
           f"{summary.seconds:.2f}s; incidents written to {args.out}", file=sys.stderr)
+    if truth is not None:
+        spans = episode_spans(engine, tuple(args.baseline_group_by.split(",")))
+        result = scoring.score(scoring.read_placements(args.out), truth, spans)
+        print(msgspec.json.encode(scoring.as_dict(result)).decode() if args.json else scoring.format_score(result))
     return 0
 
 

@@ -15,9 +15,11 @@ from typing import IO, Iterator
 import msgspec
 
 from correlator.engine.core import Engine
+from correlator.engine.views import incident_replay_line
 from correlator.ingest.errors import PayloadError
 from correlator.ingest.normalize import IngestPolicy, to_utc
 from correlator.ingest.sources import Parser
+from correlator.scoring import Span
 from correlator.units import rfc3339
 
 
@@ -114,3 +116,16 @@ def replay(engine: Engine, recording: Path, parsers: dict[str, Parser], policy: 
     summary.incidents = len(engine.incidents)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def write_incidents(engine: Engine, out: Path) -> None:
+    """The replay output: one incident per line (DESIGN.md "Replay output"), with its episodes."""
+    with out.open("wb") as lines:
+        for incident in engine.incidents.values():
+            lines.write(_encoder.encode(incident_replay_line(incident)) + b"\n")
+
+
+def episode_spans(engine: Engine, group_by: tuple[str, ...] = ("alertname", "cluster")) -> list[Span]:
+    """Every episode the engine placed, keyed for the Alertmanager reference of `--truth`."""
+    return [Span(key, tuple(member.labels.get(name, "") for name in group_by), member.starts_at, member.ends_at)
+            for incident in engine.incidents.values() for key, member in incident.members.items()]

@@ -80,3 +80,37 @@ def test_replay_with_rules_that_do_not_load_says_so(tmp_path, capsys):
     code, _ = replay(tmp_path, CAPTURES / "recording.jsonl", "--rules", str(rules))
     assert code == 2
     assert f"the rules in {rules} do not load" in capsys.readouterr().err
+
+
+def test_replay_scores_its_incidents_against_a_truth_file(tmp_path, capsys):
+    from bench.estates import generate, write
+    recording, truth = tmp_path / "r.jsonl", tmp_path / "truth.jsonl"
+    write(generate(1, hours=0.5, density=60, estate="harbor"), recording, truth)
+    code, incidents = replay(tmp_path, recording, "--truth", str(truth), "--json")
+    assert code == 0
+    score = json.loads(capsys.readouterr().out)
+    labeled = sum(1 for line in truth.read_text().splitlines() if json.loads(line)["incident"] is not None)
+    assert score["grouping"]["episodes"] == labeled and score["missing"] == 0
+    assert score["alone"]["pair_f1"] == 0.0 and score["alertmanager"]["episodes"] == labeled
+    assert set(score["by_vocabulary"]) == {json.loads(line)["vocabulary"] for line in truth.read_text().splitlines()}
+    # the output names each incident's episodes, so a score can be recomputed from the file alone
+    assert sum(len(i["episodes"]) for i in incidents) == sum(i["alerts"] for i in incidents)
+
+
+def test_replay_prints_the_score_table_beside_its_references(tmp_path, capsys):
+    from bench.estates import generate, write
+    recording, truth = tmp_path / "r.jsonl", tmp_path / "truth.jsonl"
+    write(generate(2, hours=0.5, density=60, estate="lumen"), recording, truth)
+    code, _ = replay(tmp_path, recording, "--truth", str(truth), "--baseline-group-by", "alertname,k8s_cluster")
+    out = capsys.readouterr().out
+    assert code == 0
+    for row in ("correlator", "every alert alone", "alertmanager group_by", "category accuracy", "vocabulary"):
+        assert row in out
+
+
+def test_a_bad_truth_file_stops_replay_with_its_line_number(tmp_path, capsys):
+    truth = tmp_path / "truth.jsonl"
+    truth.write_text('{"fingerprint": "f1"}\n')
+    code, _ = replay(tmp_path, CAPTURES / "recording.jsonl", "--truth", str(truth))
+    assert code == 2
+    assert f"{truth}: line 1: not a truth line" in capsys.readouterr().err

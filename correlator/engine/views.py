@@ -47,6 +47,12 @@ def incident_summary(incident: Incident) -> dict:
     }
 
 
+def incident_replay_line(incident: Incident) -> dict:
+    """The summary plus each member episode as [fingerprint, startsAt]: what `--truth` scores."""
+    return {**incident_summary(incident),
+            "episodes": sorted([fingerprint, rfc3339(starts_at)] for fingerprint, starts_at in incident.members)}
+
+
 def incident_detail(incident: Incident) -> dict:
     """Everything about one incident, with why each alert is a member and why it is classified,
     prioritised and assigned as it is."""

@@ -1,0 +1,87 @@
+"""bench/estates, the benchmark's stream generator: deterministic, consistent with its truth, as
+hard as specified (fault kinds, vocabularies, noise named like faults, every delivery path)."""
+
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from bench.estates import DENSITIES, FAULTS, generate, truth_line, write
+from bench.estates.stream import NOVEL_VOCABULARIES
+from correlator.ingest.normalize import IngestPolicy
+from correlator.ingest.sources import parsers
+from correlator.replay import ReplaySummary, read_recording
+from correlator.rules.schema import Category
+
+
+@pytest.fixture(scope="module")
+def stream():
+    return generate(5, hours=1, density=DENSITIES["medium"], estate="quarry")
+
+
+def received_episodes(stream, tmp_path) -> Counter:
+    recording = tmp_path / "r.jsonl"
+    write(stream, recording, tmp_path / "t.jsonl")
+    with recording.open("rb") as lines:
+        return Counter((alert.fingerprint, alert.starts_at)
+                       for _, alerts in read_recording(lines, parsers({}), IngestPolicy(), False, ReplaySummary())
+                       for alert in alerts)
+
+
+def test_the_same_seed_gives_the_same_stream_in_any_process(tmp_path):
+    script = ("import sys; from pathlib import Path; from bench.estates import generate, write; "
+              "write(generate(3, hours=0.5, density=200), Path(sys.argv[1]), Path(sys.argv[2]))")
+    for hash_seed in ("1", "2"):
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / f"r{hash_seed}"), str(tmp_path / f"t{hash_seed}")],
+                       check=True, env=os.environ | {"PYTHONHASHSEED": hash_seed})
+    assert (tmp_path / "r1").read_bytes() == (tmp_path / "r2").read_bytes()
+    assert (tmp_path / "t1").read_bytes() == (tmp_path / "t2").read_bytes()
+    assert generate(4, hours=0.5, density=200).notifications != generate(3, hours=0.5, density=200).notifications
+
+
+def test_every_truth_episode_is_received_and_every_received_one_is_in_the_truth(stream, tmp_path):
+    received = received_episodes(stream, tmp_path)
+    truth = {(e.fingerprint, e.start) for e in stream.episodes}
+    assert len(truth) == len(stream.episodes)  # one line per episode
+    assert truth == set(received)
+
+
+def test_truth_labels_use_correlators_categories_and_priorities(stream):
+    labeled = [truth_line(e) for e in stream.episodes if e.incident]
+    assert {line["category"] for line in labeled} <= {str(c) for c in Category}
+    assert {line["priority"] for line in labeled} <= {"P1", "P2", "P3", "P4", "P5"}
+    assert all(line["starts_at"].endswith("Z") for line in labeled)
+
+
+def test_the_stream_arrives_by_every_path_with_ha_duplicates(stream):
+    sources = Counter(n.source for n in stream.notifications)
+    assert set(sources) == {"alertmanager", "prometheus", "generic"}
+    bodies = Counter(repr(n.body) for n in stream.notifications if n.source == "alertmanager")
+    assert any(count > 1 for count in bodies.values())  # the HA pair posted the same notification twice
+    webhook = next(n.body for n in stream.notifications if n.source == "alertmanager")
+    assert webhook["version"] == "4" and {"groupKey", "truncatedAlerts", "commonLabels"} <= set(webhook)
+
+
+@pytest.mark.parametrize("density", ["quiet", "busy"])
+def test_the_density_knob_sets_alert_episodes_per_hour(density):
+    stream = generate(2, hours=1, density=DENSITIES[density])
+    episodes = sum(1 for e in stream.episodes if e.incident)
+    assert 0.85 * DENSITIES[density] <= episodes <= 1.2 * DENSITIES[density]
+
+
+def test_noise_fires_with_the_same_alert_names_as_faults():
+    stream = generate(6, hours=1, density=DENSITIES["busy"])
+    names = {cause: {e.labels["alertname"] for e in stream.episodes if (e.cause == "noise") == cause}
+             for cause in (True, False)}
+    assert len(names[True] & names[False]) >= 10
+    noise = [e for e in stream.episodes if e.cause == "noise"]
+    assert len({e.incident for e in noise}) == len(noise)  # each noise alert is its own incident
+
+
+def test_the_catalogue_spans_the_layers_and_the_novel_setting_avoids_familiar_names():
+    assert len(FAULTS) >= 30
+    assert {kind.category for kind in FAULTS.values()} == {str(c) for c in Category}
+    stream = generate(1, hours=1, density=DENSITIES["medium"], vocabularies="novel")
+    assert {e.vocabulary for e in stream.episodes if e.incident} <= set(NOVEL_VOCABULARIES)

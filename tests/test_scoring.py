@@ -1,0 +1,100 @@
+"""correlator/scoring.py against figures computed by hand on small partitions."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from correlator.scoring import (Placed, Span, TruthError, TruthLine, Truth, agreement, alertmanager_groups,
+                                classification, read_truth, score)
+
+T0 = datetime(2026, 11, 23, 4, tzinfo=timezone.utc)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def test_pairwise_counts_the_pairs_placed_together():
+    # true {e1 e2} {e3 e4}; predicted {e1 e2 e3} {e4}: 1 of 3 predicted pairs is true, 1 of 2 true pairs found
+    result = agreement(["a", "a", "b", "b"], [1, 1, 1, 2])
+    assert (result.pair_precision, result.pair_recall) == pytest.approx((1 / 3, 1 / 2))
+    assert result.pair_f1 == pytest.approx(0.4)
+
+
+def test_bcubed_averages_each_episodes_view():
+    # precision per episode: e1 2/3, e2 2/3, e3 1/3, e4 1; recall: e1 1, e2 1, e3 1/2, e4 1/2
+    result = agreement(["a", "a", "b", "b"], [1, 1, 1, 2])
+    assert result.bcubed_precision == pytest.approx((2 / 3 + 2 / 3 + 1 / 3 + 1) / 4)
+    assert result.bcubed_recall == pytest.approx(3 / 4)
+
+
+def test_every_alert_alone_has_no_pairs_and_bcubed_recall_of_incidents_per_episode():
+    result = agreement(["a", "a", "a", "b"], range(4))
+    assert (result.pair_precision, result.pair_recall, result.pair_f1) == (1.0, 0.0, 0.0)
+    assert result.bcubed_precision == 1.0
+    assert result.bcubed_recall == pytest.approx((1 / 3 * 3 + 1) / 4)  # = true incidents / episodes
+
+
+def test_the_true_partition_scores_one_everywhere():
+    result = agreement(["a", "a", "b", "c", "c", "c"], ["x", "x", "y", "z", "z", "z"])
+    assert (result.pair_f1, result.bcubed_f1, result.incidents, result.true_incidents) == (1.0, 1.0, 3, 3)
+
+
+def span(name: str, key: str, start: float, end: float | None) -> Span:
+    return Span((name, at(start)), (key, "prod"), at(start), None if end is None else at(end))
+
+
+def test_alertmanager_groups_a_key_while_any_of_it_fires_then_starts_a_new_group():
+    groups = alertmanager_groups([
+        span("a", "NodeDown", 0, 10), span("b", "NodeDown", 5, 30),  # overlapping: one group
+        span("c", "NodeDown", 31, 40),  # after every alert of the key resolved: a new group
+        span("d", "DiskFull", 6, 8),  # another key: its own group
+    ])
+    assert groups[("a", at(0))] == groups[("b", at(5))] != groups[("c", at(31))]
+    assert groups[("d", at(6))] not in (groups[("a", at(0))], groups[("c", at(31))])
+
+
+def test_an_alert_still_firing_keeps_its_group_open():
+    groups = alertmanager_groups([span("a", "NodeDown", 0, None), span("b", "NodeDown", 600, 610)])
+    assert groups[("a", at(0))] == groups[("b", at(600))]
+
+
+def test_category_accuracy_and_priority_within_one_level_per_episode():
+    labels = [TruthLine("f1", "i1", category="network", priority="P2"),
+              TruthLine("f2", "i1", category="network", priority="P2"),
+              TruthLine("f3", "i2", category="security", priority="P1")]
+    placed = [Placed("x", "network", "P3"), Placed("x", "network", "P4"), Placed("y", None, None)]
+    result = classification(labels, placed)
+    assert result.category_accuracy == pytest.approx(2 / 3)
+    assert result.priority_within_one == pytest.approx(1 / 3)  # P3 is within one of P2; P4 and none are not
+
+
+def test_a_truth_line_without_starts_at_labels_every_episode_of_its_fingerprint(tmp_path):
+    path = tmp_path / "truth.jsonl"
+    path.write_text('{"fingerprint": "f1", "incident": "db-outage", "category": "software"}\n'
+                    '{"fingerprint": "f2", "starts_at": "2026-11-23T04:00:00Z", "incident": "db-outage"}\n'
+                    '{"fingerprint": "f3", "starts_at": "2026-11-23T05:00:00+01:00", "incident": null}\n')
+    truth = read_truth(path)
+    assert truth.label(("f1", at(0))).incident == truth.label(("f1", at(90))).incident == "db-outage"
+    assert truth.label(("f2", at(0))).incident == "db-outage" and truth.label(("f2", at(1))) is None
+    assert truth.label(("f3", at(0))).incident is None  # an offset is read as the same instant in UTC
+
+
+def test_a_bad_truth_line_is_reported_with_its_number(tmp_path):
+    path = tmp_path / "truth.jsonl"
+    path.write_text('{"fingerprint": "f1", "incident": "a"}\n\n{"fingerprint": "f2", "incident": "b", '
+                    '"priority": "high"}\n')
+    with pytest.raises(TruthError) as failure:
+        read_truth(path)
+    assert failure.value.number == 3 and "P1..P5" in failure.value.reason
+
+
+def test_score_leaves_out_unlabeled_and_null_episodes_and_counts_them():
+    truth = Truth(episodes={("f1", at(0)): TruthLine("f1", "i1"), ("f2", at(0)): TruthLine("f2", "i1"),
+                            ("hb", at(0)): TruthLine("hb", None), ("gone", at(0)): TruthLine("gone", "i2")})
+    placements = {("f1", at(0)): Placed("INC-1", None, None), ("f2", at(0)): Placed("INC-1", None, None),
+                  ("hb", at(0)): Placed("INC-2", None, None), ("other", at(0)): Placed("INC-1", None, None)}
+    result = score(placements, truth, [Span(e, ("x",), at(0), None) for e in placements])
+    assert result.grouping.episodes == 2 and result.grouping.pair_f1 == 1.0
+    assert (result.missing, result.unlabeled) == (1, 1)
+    assert result.alertmanager.pair_f1 == 1.0
