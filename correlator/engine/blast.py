@@ -17,21 +17,46 @@ from correlator.ml.features import host_of, name_words
 
 COUNT_UP_TO = 5
 WORKLOAD_LABELS = ("deployment", "statefulset", "daemonset", "replicaset", "cronjob", "job_name",
-                   "horizontalpodautoscaler", "app_kubernetes_io_name", "app", "application")
+                   "horizontalpodautoscaler", "app_kubernetes_io_name", "app", "application", "service")
 # Scrape jobs of host exporters: their `instance` is the host affected.
 _HOST_JOB_WORDS = frozenset({"node", "host", "windows", "wmi", "hwmon", "ipmi", "smartctl", "snmp", "kubelet"})
-# Scrape jobs that watch the platform: their `instance` is the exporter, a hub, not what is affected.
-_PLATFORM_JOB_WORDS = frozenset({"kube", "apiserver", "cadvisor", "prometheus", "alertmanager", "blackbox", "probe",
-                                 "pushgateway", "federate", "grafana", "agent"})
+# What watches the platform: its `instance`, `job` or `service` is a hub on many alerts, not what is affected.
+_PLATFORM_WORDS = frozenset({"kube", "apiserver", "cadvisor", "prometheus", "alertmanager", "blackbox", "probe",
+                             "pushgateway", "federate", "grafana", "agent", "exporter", "metrics"})
 # Kubernetes pod names: <deployment>-<replicaset hash>-<5>, <statefulset>-<ordinal>, <daemonset>-<5>.
 _POD_SUFFIX = re.compile(r"-(?:[a-z0-9]{6,10}-[a-z0-9]{5}|\d+|[a-z0-9]{5})$")
-_PRODUCTION = re.compile(r"(?:^|[-_.])prod(?:uction)?(?:$|[-_.\d])")
-ENVIRONMENT_LABELS = ("env", "environment", "stage", "cluster", "tier")
+# Environments, from env-like labels and the cluster's name (prod-eu-1, ha-ams1-stg, lu-westeuro-prd).
+ENVIRONMENT_LABELS = ("env", "environment", "stage", "tier")
+_PRODUCTION = frozenset({"prod", "prd", "production", "live"})
+_NOT_PRODUCTION = frozenset({"stg", "staging", "stage", "dev", "develop", "development", "test", "testing", "qa",
+                             "uat", "sandbox", "nonprod", "preprod", "lab", "demo", "ci"})
+_WORDS = re.compile(r"[a-z]+")
 
 
 def _add(found: set[str], value: str) -> None:
     if len(found) < COUNT_UP_TO:
         found.add(value)
+
+
+def _hub(value: str) -> bool:
+    return any(word in _PLATFORM_WORDS or word in _HOST_JOB_WORDS for word in name_words(value))
+
+
+def _short_host(host: str) -> str:
+    """One name per host whichever form it is reported in: `db04.fra2.example.tv` is `db04`."""
+    return host.split(".", 1)[0] if any(c.isalpha() for c in host) and not host.startswith("[") else host
+
+
+def environment(labels: Mapping[str, str]) -> str:
+    """"production", "other" (staging, dev, qa...) or "" when the labels do not say."""
+    for name, value in labels.items():
+        if name in ENVIRONMENT_LABELS or "cluster" in name:
+            words = set(_WORDS.findall(value.lower()))
+            if words & _PRODUCTION:
+                return "production"
+            if words & _NOT_PRODUCTION:
+                return "other"
+    return ""
 
 
 @dataclass(slots=True)
@@ -40,12 +65,22 @@ class BlastRadius:
     services: set[str] = field(default_factory=set)
     pods: set[str] = field(default_factory=set)
     targets: set[str] = field(default_factory=set)  # probed URLs: what users reach
-    production: bool = False  # a probed URL of a production environment is among them
+    environments: set[str] = field(default_factory=set)  # of the members: production, other, ""
+
+    @property
+    def production(self) -> bool:
+        return "production" in self.environments
+
+    @property
+    def outside_production(self) -> bool:
+        """Every member is in a staging, development or test environment."""
+        return self.environments == {"other"}
 
     def add(self, labels: Mapping[str, str]) -> None:
+        self.environments.add(environment(labels))
         namespace = labels.get("namespace", "")
         pod = labels.get("pod") or labels.get("pod_name")
-        workload = next((labels[name] for name in WORKLOAD_LABELS if labels.get(name)), "")
+        workload = next((labels[name] for name in WORKLOAD_LABELS if labels.get(name) and not _hub(labels[name])), "")
         if pod:
             _add(self.pods, f"{namespace}/{pod}")
             workload = workload or _POD_SUFFIX.sub("", pod)
@@ -53,26 +88,26 @@ class BlastRadius:
             _add(self.services, f"{namespace}/{workload}")
             return
         if labels.get("node"):
-            _add(self.hosts, labels["node"])
+            _add(self.hosts, _short_host(labels["node"]))
             return
-        url = next((labels[name] for name in ("url", "target", "instance") if "://" in labels.get(name, "")), "")
+        url = next((labels[name] for name in ("url", "target", "instance", "check") if "://" in labels.get(name, "")),
+                   "")
         if url:
             _add(self.targets, url)
-            self.production = self.production or any(_PRODUCTION.search(labels.get(name, "").lower())
-                                                     for name in ENVIRONMENT_LABELS)
             return
         job = labels.get("job", "")
         words = frozenset(name_words(job))
         if job and not words & _HOST_JOB_WORDS:
-            if words & _PLATFORM_JOB_WORDS:
+            if words & _PLATFORM_WORDS:
                 return
             _add(self.services, job)  # a scraped service: a database, a broker, an application
         host = host_of(labels)
         if host:
-            _add(self.hosts, host)
+            _add(self.hosts, _short_host(host))
 
     def breadth(self) -> str:
         counts = [(len(self.hosts), "hosts"), (len(self.services), "services"), (len(self.pods), "pods"),
                   (len(self.targets), "probed targets")]
-        text = ", ".join(f"{n}{'+' if n == COUNT_UP_TO else ''} {kind}" for n, kind in counts if n)
-        return text + (" (production)" if self.production else "") if text else "nothing named"
+        text = ", ".join(f"{n}{'+' if n == COUNT_UP_TO else ''} {kind}" for n, kind in counts if n) or "nothing named"
+        return text + (" (production)" if self.production else " (outside production)" if self.outside_production
+                       else "")

@@ -100,17 +100,21 @@ def impact_of(rules: RuleSet, services: Iterable[str], radius: BlastRadius) -> L
     """High when a tier-1 customer-facing service is affected, or many things are (3+ services,
     hosts and probed targets together, 5+ pods), or users reach what fails (a probed URL in
     production); medium when a customer-facing or tier-1/2 service, any service, or 2 things are;
-    low when one host or target is (redundancy holds)."""
+    low when one host or target is (redundancy holds). One level lower outside production."""
     services = list(services)
     known = [rules.service(name) for name in services if rules.service(name) is not None]
     workloads = max(len(services), len(radius.services))
     breadth = workloads + len(radius.hosts) + len(radius.targets)
     if any(s.customer_facing and s.tier == 1 for s in known) or breadth >= 3 or len(radius.pods) >= 5 \
             or (radius.targets and radius.production):
-        return Level.HIGH
-    if any(s.customer_facing or s.tier <= 2 for s in known) or workloads or breadth == 2:
-        return Level.MEDIUM
-    return Level.LOW
+        impact = Level.HIGH
+    elif any(s.customer_facing or s.tier <= 2 for s in known) or workloads or breadth == 2:
+        impact = Level.MEDIUM
+    else:
+        return Level.LOW
+    if radius.outside_production:  # staging, development, test: the business is not affected yet
+        return Level.MEDIUM if impact is Level.HIGH else Level.LOW
+    return impact
 
 
 def assignment_of(rules: RuleSet, labels: Mapping[str, str]) -> tuple[int, str, int, Explanation] | None:

@@ -28,16 +28,16 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "raid": 2, "smart": 2, "edac": 2, "ecc": 2, "mce": 2, "machine check": 2, "correctable": 2,
         "uncorrectable": 2, "hwmon": 2, "ipmi": 2, "bmc": 2, "psu": 2, "power supply": 2, "fan": 2, "fans": 2,
         "thermal": 2, "temperature": 2, "temp": 2, "overtemp*": 2, "hot": 1, "sensor": 1.5, "battery": 2,
-        "hardware": 2, "firmware": 1, "dimm": 2, "physical": 1, "chassis": 2, "power": 1, "kernel": 1,
-        "kernel panic": 2, "bad sector*": 2, "disk failure": 2, "drive": 1, "degraded": 0.5, "disk": 0.5,
+        "hardware": 2, "firmware": 1, "dimm": 2, "physical": 1, "chassis": 2, "power": 1, "bad sector*": 2,
+        "disk failure": 2, "drive": 1, "degraded": 0.5, "disk": 0.5,
     },
     Category.CAPACITY: {
         "space": 2, "full": 2, "fill*": 2, "inode*": 2, "quota": 2, "saturat*": 2, "throttl*": 2, "oom*": 2,
         "exhaust*": 2, "overcommit*": 2, "out of memory": 2, "pressure": 2, "too many": 2, "evict*": 1.5,
         "memory": 1, "cpu": 1, "load": 1, "usage": 1, "utili*": 1, "limit": 1, "capacity": 2, "hpa": 1,
         "autoscal*": 1, "maxed": 1.5, "maximum": 1, "swap": 1, "descriptors": 1, "backlog": 1.5, "unack*": 1,
-        "lag": 0.5, "consumer*": 0.5, "rejected": 0.5, "connections": 0.5, "used": 0.5, "predict*": 0.5,
-        "allocatable": 1, "headroom": 1, "queue": 0.5,
+        "lag": 0.5, "consumer*": 0.5, "rejected": 0.5, "connections": 1, "used": 0.5, "predict*": 0.5,
+        "allocatable": 1, "headroom": 1, "queue": 0.5, "depth": 1,
     },
     Category.NETWORK: {
         "network": 2, "interface": 2, "nic": 2, "packet*": 2, "dns": 2, "coredns": 2, "kubedns": 2,
@@ -55,7 +55,8 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "leak*": 1, "replicat*": 1.5, "not running": 1, "stuck": 0.5, "leader": 1, "election*": 1, "quorum": 1,
         "split brain": 2, "clock": 1, "skew": 1, "ntp": 1, "chrony*": 1, "sync*": 0.5, "time": 0.5,
         "systemd": 1, "unit": 0.5, "scrape": 1, "collector": 0.5, "exporter": 0.3,
-        "thread": 0.5, "gc": 0.5, "heap": 0.5, "jvm": 0.5, "failed": 0.3, "failure": 0.3,
+        "thread": 0.5, "image pull": 2, "backoff": 1, "kernel": 0.5, "lockup": 1, "hung": 1, "gc": 0.5, "heap": 0.5,
+        "jvm": 0.5, "failed": 0.3, "failure": 0.3,
     },
     Category.SECURITY: {
         "auth*": 2, "login*": 2, "logon": 2, "unauthori*": 2, "forbidden": 2, "intrusion": 2, "falco": 2,
@@ -64,7 +65,7 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "expir*": 1, "crypto*": 1, "attack*": 2, "ddos": 1, "rbac": 1, "token*": 1, "password*": 2,
         "credential*": 2, "denied": 1, "selinux": 2, "apparmor": 2, "policy violation": 2, "shell": 1,
         "rootkit": 2, "exploit*": 2, "breach*": 2, "anomal*": 0.5, "scan*": 0.5, "trivy": 2, "waf": 2,
-        "ssh*": 1, "sudo": 1.5,
+        "ssh*": 1, "sudo": 1.5, "fim": 2, "violation*": 1,
     },
     Category.HUMAN_ERROR: {
         "config": 1.5, "configuration": 1.5, "configmap": 1, "misconfig*": 2, "reload": 1, "inconsistent": 1,
@@ -95,16 +96,18 @@ LAYER_WORDS: dict[str, tuple[str, ...]] = {
     "storage": ("volume", "pvc", "filesystem", "disk", "storage", "ceph", "nfs", "csi", "iscsi", "mount*",
                 "inode*", "ebs"),
     "data": ("mysql*", "mariadb", "postgres*", "redis", "kafka", "rabbitmq", "elasticsearch", "opensearch", "mongo*",
-             "memcached", "etcd", "zookeeper", "nats", "cassandra", "clickhouse", "database", "db", "sql", "queue",
-             "cache", "broker", "mssql", "oracle", "couchbase", "influx*", "minio", "replicat*"),
+             "memcached", "etcd", "zookeeper", "pg", "nats", "cassandra", "clickhouse", "database", "db", "sql",
+             "queue", "cache", "broker", "producer*", "publish*", "message*", "mssql", "oracle", "couchbase", "influx*",
+             "minio", "replicat*"),
     "application": ("pod", "pods", "container", "deployment", "statefulset", "daemonset", "job", "cronjob", "hpa",
-                    "crash*", "app", "application", "http", "process", "jvm", "api", "apiserver"),
-    "probe": ("probe", "blackbox", "slo", "budget", "burn", "synthetic", "uptime", "canary", "latency"),
+                    "crash*", "image", "app", "application", "http", "process", "jvm", "api", "apiserver"),
+    "probe": ("probe", "blackbox", "slo", "budget", "burn", "synthetic*", "uptime", "canary", "latency"),
 }
 # The category a layer's fault is when its words say nothing more ("KubeNodeNotReady": a node is down).
 LAYER_CATEGORY = {"hardware": Category.HARDWARE, "node": Category.HARDWARE, "network": Category.NETWORK,
                   "storage": Category.HARDWARE, "data": Category.SOFTWARE, "application": Category.SOFTWARE,
                   "probe": Category.NETWORK}
+SEVERAL_HOSTS = 3  # lost at once, they share a network rather than a fault each (2 may be one host's two names)
 UNKNOWN_LAYER = "application"  # most alerts without layer words are an application's own
 
 # The name says what fired; the summary restates it; a description often guesses at causes.
@@ -170,18 +173,19 @@ class Reading:
 
     def opinion(self, hosts: int = 1) -> Category | None:
         """The category when its words decide, else its layer's (None: neither is known). `hosts`:
-        how many the incident has lost; several at once share a network rather than a fault each."""
+        how many the incident has lost."""
         if self.category is not None:
             return self.category
         if not self.layer_known:
             return None
-        return Category.NETWORK if self.layer == "node" and hosts > 1 else LAYER_CATEGORY[self.layer]
+        return Category.NETWORK if self.layer == "node" and hosts >= SEVERAL_HOSTS else LAYER_CATEGORY[self.layer]
 
     def grounds(self, hosts: int = 1) -> tuple[str, ...]:
         """The words that decided, or the layer that did."""
         if self.evidence:
             return self.evidence
-        return (f"{self.layer} layer" + (f", {hosts} hosts" if self.layer == "node" and hosts > 1 else ""),)
+        several = self.layer == "node" and hosts >= SEVERAL_HOSTS
+        return (f"{self.layer} layer" + (f", {hosts} hosts" if several else ""),)
 
 
 def _text_words(annotations: Mapping[str, str], names: tuple[str, ...], subject: frozenset[str]) -> tuple[str, ...]:
