@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Mapping
 
 from correlator.ml.features import host_of, name_words
@@ -47,15 +48,19 @@ def _short_host(host: str) -> str:
     return host.split(".", 1)[0] if any(c.isalpha() for c in host) and not host.startswith("[") else host
 
 
+@lru_cache(maxsize=1024)
+def _environment_named(value: str) -> str:
+    words = set(_WORDS.findall(value.lower()))
+    return "production" if words & _PRODUCTION else "other" if words & _NOT_PRODUCTION else ""
+
+
 def environment(labels: Mapping[str, str]) -> str:
     """"production", "other" (staging, dev, qa...) or "" when the labels do not say."""
     for name, value in labels.items():
         if name in ENVIRONMENT_LABELS or "cluster" in name:
-            words = set(_WORDS.findall(value.lower()))
-            if words & _PRODUCTION:
-                return "production"
-            if words & _NOT_PRODUCTION:
-                return "other"
+            found = _environment_named(value)
+            if found:
+                return found
     return ""
 
 

@@ -119,7 +119,7 @@ OWN_NAMES = frozenset({"namespace", "exported_namespace", "container", "service"
 NAME_WEIGHT, SUMMARY_WEIGHT, DESCRIPTION_WEIGHT, LABEL_WEIGHT = 1.0, 0.5, 0.25, 0.4
 DECISIVE = 0.9  # evidence below this is no opinion: the layer (or the next candidate) decides
 SUMMARIES, DESCRIPTIONS = ("summary", "message", "title"), ("description",)
-_TEXT_WORD = re.compile(r"[a-z0-9]+")
+_TEXT_WORD = re.compile(r"\dxx|[a-z][a-z0-9]*")  # words, and 5xx; no numbers (they vary, and say little)
 _TEXT_LIMIT = 60  # words of annotation text read: the gist is in the first sentences
 
 
@@ -256,7 +256,7 @@ def _read(name: tuple[str, ...], label_words: tuple[str, ...], summary: tuple[st
 
 def read(labels: Mapping[str, str], annotations: Mapping[str, str]) -> Reading:
     """The lexicon's reading of one alert (memoised: alerts of one kind repeat endlessly)."""
-    subject = frozenset(word for name, value in labels.items() if name != "alertname" and len(value) <= 64
-                        for word in name_words(value))
+    subject = frozenset(word for name, value in labels.items() if name != "alertname"
+                        for word in _TEXT_WORD.findall(value.lower()))
     return _read(name_words(labels.get("alertname", "")), _label_words(labels),
                  _text_words(annotations, SUMMARIES, subject), _text_words(annotations, DESCRIPTIONS, subject))
