@@ -2,93 +2,141 @@
 """Classification and priority on the true incidents, per vocabulary: what they are worth when
 grouping is right (bench/quality.py measures them end to end, where grouping errors count too).
 
-Each true incident of the held-out seeds is derived alone, its alerts joining in start order, as
-the engine derives an incident. Set-ups:
+Each true incident is derived alone, its alerts joining in start order, as the engine derives an
+incident. Two sources of incidents:
 
-- correlator: the shipped rules, the lexicon on the root alert, the model for what neither says;
-- without model: the shipped rules and the lexicon;
-- model alone: the shipped model's classifier on the incident document, no rules, no lexicon.
+- `estates` (default): bench/estates/ streams, independent of the model's training corpus, in
+  five vocabularies (kube, awesome, zabbix, cloud, inhouse), quiet density;
+- `corpus`: the model's own generator on held-out seeds, "train" names (the model trained on
+  them) and "holdout" names (awesome-prometheus-alerts, never trained on).
 
-It prints category accuracy, service-area accuracy and priority within one level, per incident
-and per alert (an incident weighs its alerts), and for correlator the category per fault kind.
-The "holdout" vocabulary is named by rule sets the model was never trained on.
+Set-ups: correlator (the shipped rules, the lexicon on the root alert, the model for what neither
+says); without model (rules and lexicon); model alone (the shipped classifier on the incident
+document, no rules, no lexicon). Per vocabulary it prints category accuracy and priority within
+one level per alert episode (as bench/quality.py does), and for `estates` how often the chosen
+root alert is the fault's true root.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter, defaultdict
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from statistics import mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.estates import DENSITIES, TEMPLATES, generate as generate_stream  # noqa: E402
+from correlator.domain import AlertStatus  # noqa: E402
 from correlator.engine.derivation import Facts, derive  # noqa: E402
 from correlator.engine.model import Explanation, Incident, IncidentState, Member  # noqa: E402
-from correlator.domain import AlertStatus  # noqa: E402
 from correlator.ml.artifact import load as load_model  # noqa: E402
 from correlator.ml.commands import seed_range  # noqa: E402
-from correlator.ml.corpus import generate, labeled_incidents  # noqa: E402
-from correlator.ml.training import LabeledIncident, incident_text  # noqa: E402
+from correlator.ml.corpus import generate as generate_corpus, labeled_incidents  # noqa: E402
+from correlator.ml.features import document, incident_document  # noqa: E402
 from correlator.rules.loader import load_rules  # noqa: E402
 from correlator.shipped import shipped_dir  # noqa: E402
-import msgspec  # noqa: E402
 
 LEVEL = {f"P{n}": n for n in range(1, 6)}
 
 
-def derived(rules, labeled: dict, model) -> Incident:
-    alerts = sorted(labeled["alerts"], key=lambda a: a["startsAt"])
-    starts = [datetime.fromisoformat(a["startsAt"].replace("Z", "+00:00")) for a in alerts]
-    incident = Incident(labeled["id"], IncidentState.OPEN, "", starts[0], starts[0], labeled["id"])
-    facts = Facts()
-    for alert, at in zip(alerts, starts):
-        member = Member("", at, alert["labels"], alert["annotations"], AlertStatus.FIRING, None, at,
+@dataclass
+class TrueAlert:
+    labels: dict
+    annotations: dict
+    start: datetime
+    vocabulary: str
+    root: bool = False
+
+
+@dataclass
+class TrueIncident:
+    alerts: list[TrueAlert]  # in start order
+    category: str
+    priority: str
+
+
+def from_estates(seeds: list[int], hours: float) -> list[TrueIncident]:
+    incidents: dict[tuple, list] = defaultdict(list)
+    for seed in seeds:
+        for vocabularies in ("mixed", "novel"):
+            estate = sorted(TEMPLATES)[seed % len(TEMPLATES)]
+            for e in generate_stream(seed, hours, DENSITIES["quiet"], estate, vocabularies=vocabularies).episodes:
+                if e.incident is not None:
+                    incidents[(seed, vocabularies, e.incident)].append(e)
+    return [TrueIncident([TrueAlert(e.labels, e.annotations, e.start, e.vocabulary, e.root_cause)
+                          for e in sorted(episodes, key=lambda e: e.start)], episodes[0].category, episodes[0].priority)
+            for episodes in incidents.values()]
+
+
+def from_corpus(seeds: list[int], hours: float) -> list[TrueIncident]:
+    found = []
+    for vocabulary in ("train", "holdout"):
+        for seed in seeds:
+            for labeled in labeled_incidents(generate_corpus(seed, hours=hours, vocabulary=vocabulary)):
+                alerts = [TrueAlert(a["labels"], a["annotations"],
+                                    datetime.fromisoformat(a["startsAt"].replace("Z", "+00:00")), vocabulary)
+                          for a in labeled["alerts"]]
+                found.append(TrueIncident(sorted(alerts, key=lambda a: a.start), labeled["category"],
+                                          labeled["priority"]))
+    return found
+
+
+def derived(rules, truth: TrueIncident, model) -> tuple[Incident, Facts]:
+    first = truth.alerts[0].start
+    incident, facts = Incident("bench", IncidentState.OPEN, "", first, first, "bench"), Facts()
+    for n, alert in enumerate(truth.alerts):
+        member = Member(str(n), alert.start, alert.labels, alert.annotations, AlertStatus.FIRING, None, alert.start,
                         Explanation("new_incident", ""))
-        incident.members[(str(len(incident.members)), at)] = member
-        derive(rules, incident, facts, member, at, {}, model)
-    return incident
+        incident.members[(str(n), alert.start)] = member
+        derive(rules, incident, facts, member, alert.start, {}, model)
+    return incident, facts
+
+
+def model_alone(model, truth: TrueIncident) -> str:
+    first: dict[str, str] = {}
+    for alert in truth.alerts:
+        first.setdefault(alert.labels.get("alertname", ""), document(alert.labels, alert.annotations))
+    category, _ = model.classify(incident_document(list(first.values())))
+    return category.label
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", default="1-5", help="held-out seeds (default 1-5; the model trains on 100-119)")
-    parser.add_argument("--hours", type=float, default=6.0)
-    parser.add_argument("--vocabularies", default="train,holdout")
+    parser.add_argument("--source", choices=("estates", "corpus"), default="estates")
+    parser.add_argument("--seeds", default="1-4", help="default 1-4 (the model trains on corpus seeds 100-119)")
+    parser.add_argument("--hours", type=float, default=3.0)
     args = parser.parse_args()
-    model = load_model(shipped_dir("models"))
-    rules = load_rules(shipped_dir("rules"))
-    decoder = msgspec.convert
-    print(f"{'vocabulary':<10} {'set-up':<14} {'incidents':>9} {'cat acc':>7} {'area acc':>8} {'prio±1':>6} "
-          f"{'cat acc/alert':>13} {'prio±1/alert':>12}")
-    for vocabulary in args.vocabularies.split(","):
-        incidents = [i for seed in seed_range(args.seeds)
-                     for i in labeled_incidents(generate(seed, hours=args.hours, vocabulary=vocabulary))]
-        rows: dict[str, list] = defaultdict(list)
-        kinds: dict[str, Counter] = defaultdict(Counter)
-        for labeled in incidents:
-            weight = len(labeled["alerts"])
-            for setup, used in (("correlator", model), ("without model", None)):
-                incident = derived(rules, labeled, used)
-                rows[setup].append((incident.category == labeled["category"],
-                                    incident.service_area == labeled["service_area"],
-                                    abs(LEVEL[incident.priority] - LEVEL[labeled["priority"]]) <= 1, weight))
-                if used is not None:
-                    kinds[labeled["scenario"]][incident.category == labeled["category"]] += 1
-            category, area = model.classify(incident_text(decoder(labeled, LabeledIncident)))
-            rows["model alone"].append((category.label == labeled["category"],
-                                        area.label == labeled["service_area"], False, weight))
-        for setup, results in rows.items():
-            total = sum(w for *_, w in results)
-            print(f"{vocabulary:<10} {setup:<14} {len(results):>9} {mean(r[0] for r in results):>7.2f} "
-                  f"{mean(r[1] for r in results):>8.2f} "
-                  f"{mean(r[2] for r in results) if setup != 'model alone' else float('nan'):>6.2f} "
-                  f"{sum(r[0] * r[3] for r in results) / total:>13.2f} "
-                  f"{sum(r[2] * r[3] for r in results) / total if setup != 'model alone' else float('nan'):>12.2f}")
-        print(f"{vocabulary:<10} correlator category accuracy per fault kind: " + ", ".join(
-            f"{kind} {c[True] / (c[True] + c[False]):.2f} ({c[True] + c[False]})" for kind, c in sorted(kinds.items())))
+    model, rules = load_model(shipped_dir("models")), load_rules(shipped_dir("rules"))
+    seeds = list(seed_range(args.seeds))
+    incidents = (from_estates if args.source == "estates" else from_corpus)(seeds, args.hours)
+    # per (set-up, vocabulary): [episodes, category right, priority within one]
+    totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    roots = [0, 0]
+    for truth in incidents:
+        outcomes = {}
+        for setup, used in (("correlator", model), ("without model", None)):
+            incident, facts = derived(rules, truth, used)
+            outcomes[setup] = (incident.category == truth.category,
+                               abs(LEVEL[incident.priority] - LEVEL[truth.priority]) <= 1)
+        outcomes["model alone"] = (model_alone(model, truth) == truth.category, False)
+        true_root = next((a.labels.get("alertname") for a in truth.alerts if a.root), None)
+        if true_root is not None:
+            roots[0] += 1
+            roots[1] += facts.roots[0].name == true_root
+        for alert in truth.alerts:
+            for setup, (category, priority) in outcomes.items():
+                row = totals[(setup, alert.vocabulary)]
+                row[0], row[1], row[2] = row[0] + 1, row[1] + category, row[2] + priority
+    print(f"{len(incidents)} true incidents ({args.source}, seeds {args.seeds})")
+    print(f"{'set-up':<14} {'vocabulary':<10} {'episodes':>8} {'cat acc':>7} {'prio±1':>6}")
+    for (setup, vocabulary), (n, category, priority) in sorted(totals.items()):
+        shown = f"{priority / n:>6.2f}" if setup != "model alone" else f"{'-':>6}"
+        print(f"{setup:<14} {vocabulary:<10} {n:>8} {category / n:>7.2f} {shown}")
+    if roots[0]:
+        print(f"root alert = the fault's true root in {roots[1]} of {roots[0]} incidents ({roots[1] / roots[0]:.2f})")
     return 0
 
 
