@@ -97,20 +97,21 @@ class _Decision:
         return f"{'rule ' if self.source != 'lexicon' else ''}{self.source}, alert {self.alert}{said}"
 
 
+def _rule_for(rules: RuleSet, labels: dict[str, str], name: str) -> int | None:
+    """The first classify rule that sets field `name` and matches these labels."""
+    return decisions.first_match(rules.classifiers, labels, lambda rule: getattr(rule, name) is not None)
+
+
 def _decide(rules: RuleSet, roots: list[Candidate], name: str, lexicon: bool, hosts: int) -> _Decision | None:
     """A field from the likeliest cause that says something about it: its classify rule, else (if
-    `lexicon`) its words, which then also give the service area."""
+    `lexicon`) its words. A candidate whose category is known gives its words' service area too."""
     for candidate in roots:
-        labels = candidate.member.labels
-        index = decisions.first_match(rules.classifiers, labels, lambda rule: getattr(rule, name) is not None)
+        labels, reading = candidate.member.labels, candidate.reading
+        index = _rule_for(rules, labels, name)
         if index is not None:
             rule = rules.classifiers[index]
             return _Decision(getattr(rule, name), rule.name, candidate.name)
-        reading = candidate.reading
-        if not lexicon:
-            continue
-        if reading.opinion(hosts) is not None or (name == "service_area" and decisions.first_match(
-                rules.classifiers, labels, lambda rule: rule.category is not None) is not None):
+        if lexicon and (reading.opinion(hosts) is not None or _rule_for(rules, labels, "category") is not None):
             value = reading.opinion(hosts) if name == "category" else reading.service_area
             return _Decision(value, "lexicon", candidate.name, reading.grounds(hosts))
     return None
@@ -142,8 +143,8 @@ def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, m
                                                      else "") for name, decision in decided.items())
     root = facts.roots[0].name if facts.roots else ""
     sources = [d.source for d in decided.values() if d is not None]
-    grounds = ", ".join(dict.fromkeys(sorted(sources, key=lambda source: ("lexicon", "model").index(source) + 1
-                                             if source in ("lexicon", "model") else 0)))  # rules first
+    automatic = [source for source in ("lexicon", "model") if source in sources]
+    grounds = ", ".join(dict.fromkeys([s for s in sources if s not in automatic] + automatic))  # rules first
     explanation = Explanation("classified", grounds, {"alertname": root} if root else {}, detail)
     if explanation == incident.classification:
         return

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from correlator.engine.model import JoinReason, Member
 from correlator.ml.lexicon import Reading, read
 
-# How much earlier than it did an alert of each layer counts as starting. The rules of the layers
-# below wait 5-15 minutes (`for`) before they fire, while a probe sees a fault of what it probes
-# within a minute or two: it is a symptom however early it fires.
+# Each layer's handicap, as minutes of a later start. The rules of the layers below wait 5-15
+# minutes (`for`) before they fire, while a probe sees a fault of what it probes within a minute
+# or two: it is a symptom however early it fires.
 LAYER_MINUTES = {"hardware": 0.0, "node": 5.0, "network": 10.0, "storage": 15.0, "data": 20.0, "application": 25.0,
                  "probe": 45.0}
 SEVERITY_MINUTES = {"critical": 2.0, "page": 2.0, "error": 1.0, "warning": 0.0, "info": -2.0, "none": -2.0}
+_BEST_SEVERITY = max(SEVERITY_MINUTES.values())
 SYMPTOM_MINUTES = 10.0  # a suppress rule's target is explained by its source
 CANDIDATES = 4  # the best few distinct alert names: where the category is looked for
 
@@ -46,11 +47,13 @@ def rank(candidates: list[Candidate], member: Member) -> bool:
     """Fold one member into the best `CANDIDATES` (one per alert name), best first. Returns
     whether they changed."""
     name = member.labels.get("alertname", "alert")
-    worst = candidates[-1].score if len(candidates) >= CANDIDATES else None
     same = next((c for c in candidates if c.name == name), None)
+    bar = same.score if same is not None else candidates[-1].score if len(candidates) >= CANDIDATES else None
+    if bar is not None and -member.starts_at.timestamp() / 60.0 + _BEST_SEVERITY <= bar:
+        return False  # even at the lowest layer it would not be among them: no need to read it
     reading = read(member.labels, member.annotations)
     score = root_score(member, reading)
-    if (worst is not None and score <= worst and same is None) or (same is not None and score <= same.score):
+    if bar is not None and score <= bar:
         return False
     if same is not None:
         candidates.remove(same)
