@@ -125,6 +125,21 @@ def test_a_probed_url_failing_in_production_is_a_high_impact(tmp_path):
     assert "1 probed targets (production)" in s.only().prioritisation.detail
 
 
+def test_outside_production_the_impact_is_a_level_lower(tmp_path):
+    s = Scenario(rules_from(tmp_path, BY_CLUSTER))
+    s.push(0, *(alert("NodeFilesystemAlmostOutOfSpace", cluster="shop-stg", instance=f"10.0.0.{n}:9100",
+                      job="node-exporter", severity="warning") for n in (1, 2, 3)))
+    assert (s.only().impact, s.only().priority) == (Level.MEDIUM, Priority.P3)
+    assert "(outside production)" in s.only().prioritisation.detail
+
+
+def test_one_host_under_two_names_is_one_host(tmp_path):
+    s = Scenario(rules_from(tmp_path, BY_CLUSTER))
+    s.push(0, alert("HostHighCpuLoad", cluster="eu", instance="db04.fra2.example.tv:9100", job="node"),
+           alert("HostOutOfMemory", cluster="eu", hostname="db04"))
+    assert s.only().impact == Level.LOW
+
+
 @pytest.mark.parametrize("labels, urgency", [
     ({"severity": "disaster"}, Level.HIGH), ({"severity": "High"}, Level.HIGH), ({"severity": "Sev0"}, Level.HIGH),
     ({"severity": "5"}, Level.HIGH), ({"priority": "P1"}, Level.HIGH), ({"severity": "Average"}, Level.MEDIUM),
