@@ -110,12 +110,12 @@ LAYER_CATEGORY = {"hardware": Category.HARDWARE, "node": Category.HARDWARE, "net
 SEVERAL_HOSTS = 3  # lost at once, they share a network rather than a fault each (2 may be one host's two names)
 UNKNOWN_LAYER = "application"  # most alerts without layer words are an application's own
 
-# The name says what fired; the summary restates it; a description often guesses at causes.
 # Labels whose values the estate's owners chose (a namespace called "auth" is no security alert).
 OWN_NAMES = frozenset({"namespace", "exported_namespace", "container", "service", "deployment", "statefulset",
                        "daemonset", "replicaset", "cronjob", "job_name", "horizontalpodautoscaler", "app",
                        "application", "app_kubernetes_io_name", "name", "team", "owner", "topic", "queue",
                        "consumergroup", "proxy", "backend"})
+# The name says what fired; the summary restates it; a description often guesses at causes.
 NAME_WEIGHT, SUMMARY_WEIGHT, DESCRIPTION_WEIGHT, LABEL_WEIGHT = 1.0, 0.5, 0.25, 0.4
 DECISIVE = 0.9  # evidence below this is no opinion: the layer (or the next candidate) decides
 SUMMARIES, DESCRIPTIONS = ("summary", "message", "title"), ("description",)
