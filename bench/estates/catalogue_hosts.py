@@ -170,4 +170,4 @@ def admission_webhook_blocks_pods(c: Cascade) -> None:
     cluster = c.cluster()
     c.emit("apiserver_errors", ("component", "default/apiserver"), (0, 60), 0.6, root=True, cluster=cluster)
     pods = [p for w in cluster.workloads if w.kind in ("deployment", "cronjob") for p in w.pods]
-    c.pods_fail(c.some(pods, 0.6, 150), (30, 150), "pod_not_ready", 0.9)
+    c.pods_fail(c.some(pods, 0.3, 50), (30, 150), "pod_not_ready", 0.9)

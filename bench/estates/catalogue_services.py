@@ -256,6 +256,6 @@ def ssh_bruteforce_and_tamper(c: Cascade) -> None:
 @fault("software", 3, familiar=True)
 def ntp_drift(c: Cascade) -> None:
     cluster = c.cluster()
-    for host in c.some(cluster.nodes, 0.5, 20):  # one name across many hosts at one moment
+    for host in c.some(cluster.nodes, 0.4, 12):  # one name across many hosts at one moment
         c.emit("host_clock", host, (0, 180), 0.8, root=True)
     c.emit("etcd_leader", ("component", "kube-system/etcd"), (300, 900), 0.3, cluster=cluster)
