@@ -120,6 +120,7 @@ NAME_WEIGHT, SUMMARY_WEIGHT, DESCRIPTION_WEIGHT, LABEL_WEIGHT = 1.0, 0.5, 0.25, 
 DECISIVE = 0.9  # evidence below this is no opinion: the layer (or the next candidate) decides
 SUMMARIES, DESCRIPTIONS = ("summary", "message", "title"), ("description",)
 _TEXT_WORD = re.compile(r"\dxx|[a-z][a-z0-9]*")  # words, and 5xx; no numbers (they vary, and say little)
+_MEMO_WORDS = 50_000  # bounded: words of hosts and pods come and go
 _TEXT_LIMIT = 60  # words of annotation text read: the gist is in the first sentences
 
 
@@ -130,6 +131,7 @@ class _Table:
         self.exact: dict[str, list] = {}
         self.stems: list[tuple[str, object]] = []
         self.phrases: list[tuple[tuple[str, ...], object]] = []
+        self._memo: dict[str, list] = {}
         for entry, value in entries.items():
             parts = tuple(entry.split())
             if len(parts) > 1:
@@ -139,16 +141,20 @@ class _Table:
             else:
                 self.exact.setdefault(entry, []).append(value)
 
+    def _values_of(self, word: str) -> list:
+        """What one word matches, memoised: words repeat across alerts even when their mix does not."""
+        values = self._memo.get(word)
+        if values is None:
+            values = self.exact.get(word, []) + [value for stem, value in self.stems if word.startswith(stem)]
+            if len(self._memo) < _MEMO_WORDS:
+                self._memo[word] = values
+        return values
+
     def matches_at(self, words: tuple[str, ...], i: int) -> bool:
-        word = words[i]
-        return word in self.exact or any(word.startswith(stem) for stem, _ in self.stems) \
-            or any(words[i:i + len(parts)] == parts for parts, _ in self.phrases)
+        return bool(self._values_of(words[i])) or any(words[i:i + len(parts)] == parts for parts, _ in self.phrases)
 
     def matches(self, words: tuple[str, ...]) -> list[tuple[str, object]]:
-        found = []
-        for word in words:
-            found.extend((word, value) for value in self.exact.get(word, ()))
-            found.extend((word, value) for stem, value in self.stems if word.startswith(stem))
+        found = [(word, value) for word in words for value in self._values_of(word)]
         for parts, value in self.phrases:
             n = len(parts)
             if any(words[i:i + n] == parts for i in range(len(words) - n + 1)):
