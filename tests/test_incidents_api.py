@@ -44,8 +44,10 @@ async def test_alerts_become_incidents_with_explanations_and_a_timeline(client):
     crash = next(why for name, why in reasons.items() if name not in ("node1:9100", "node2:9100", "node3:9100"))
     assert crash["reason"] == "link" and crash["rule"] == "node-and-its-workloads"
     assert full["prioritisation"]["detail"].startswith("impact high")
-    assert full["classification"]["rule"] == "model" and set(incident["classification_confidence"]) == {
-        "category", "service_area"}
+    # Classified from the root alert's words (the lexicon); nothing was left to the model.
+    assert full["classification"]["rule"] == "lexicon" and incident["classification_confidence"] == {}
+    assert full["classification"]["labels"] == {"alertname": "HighCPU"}
+    assert "category=capacity (lexicon, alert HighCPU: cpu" in full["classification"]["detail"]
     kinds = [event["kind"] for event in full["timeline"]]
     assert kinds[0] == "created" and kinds.count("alert_joined") == 4 and "classified" in kinds
 

@@ -35,12 +35,11 @@ def test_the_model_can_be_switched_off(tmp_path, model, settings):
     assert all(i.category is None and i.classification_confidence == {} for i in scenario.incidents)
 
 
-def test_the_classifier_decides_what_no_rule_did_and_says_how_sure_it_is(tmp_path, model, settings):
+def test_the_classifier_decides_what_no_rule_or_lexicon_did_and_says_how_sure_it_is(tmp_path, model, settings):
     rules = rules_from(tmp_path, {"name": "integrity", "kind": "classify", "service_area": "integrity",
-                                  "matchers": ['alertname=~".*Replication.*"']})
+                                  "matchers": ['alertname=~"Frobnicator.*"']})
     scenario = Scenario(rules, settings, model=model)
-    scenario.push(0, alert("MySQLReplicationLag", cluster="eu", instance="db-1:9104", job="mysqld-exporter",
-                           severity="warning"))
+    scenario.push(0, alert("FrobnicatorWobbly", cluster="eu", instance="10.0.0.7:8080", severity="warning"))
     incident = scenario.only()
     assert incident.service_area == "integrity"  # the rule's
     assert set(incident.classification_confidence) == {"category"}  # only the model's field

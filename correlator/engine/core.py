@@ -53,7 +53,7 @@ class EngineSettings:
     problem_period: timedelta = timedelta(days=7)
     learning: bool = True  # learn the estate online and join what no rule placed on its evidence
     learning_save_every: timedelta = timedelta(minutes=5)  # event time between learned-state snapshots
-    classification: bool = True  # with a model: classify what no classify rule did
+    classification: bool = True  # classify what no classify rule did: the lexicon, then the model
     low_confidence: float = 0.6  # model classifications below this are marked low-confidence
 
 
@@ -382,7 +382,7 @@ class Engine(OperatorActions, Timers):
     def _derive(self, incident: Incident, member: Member, now: datetime, group_labels: dict[str, str]) -> None:
         facts = self._facts.setdefault(incident.id, Facts())
         if derive(self.rules, incident, facts, member, now, group_labels, self.classifier,
-                  self.settings.low_confidence):
+                  self.settings.low_confidence, self.settings.classification):
             self._schedule_escalation(incident, facts)
 
     # -- resolution ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from correlator.domain import MAX_NAME_LENGTH
+from correlator.engine.blast import BlastRadius
 from correlator.engine.model import Explanation, Member, Suppression
 from correlator.rules.loader import RuleSet
 from correlator.rules.matchers import matches_all
@@ -96,28 +97,25 @@ def more_urgent(a: Level, b: Level) -> bool:
     return _LEVEL_ORDER[a] > _LEVEL_ORDER[b]
 
 
-def impact_of(rules: RuleSet, services: Iterable[str], affected: int = 1) -> Level:
-    """High when a tier-1 customer-facing service, or 3+ services or places (`affected`: hosts,
-    namespaces, probed targets), are affected; medium when a customer-facing or tier-1/2 service,
-    or 2 services or places are; low otherwise. Without a catalog, the blast radius decides."""
+def impact_of(rules: RuleSet, services: Iterable[str], radius: BlastRadius) -> Level:
+    """High when a tier-1 customer-facing service is affected, or many things are (3+ services,
+    hosts and probed targets together, 5+ pods), or users reach what fails (a probed URL in
+    production); medium when a customer-facing or tier-1/2 service, any service, or 2 things are;
+    low when one host or target is (redundancy holds). One level lower outside production."""
     services = list(services)
-    breadth = max(len(services), affected)
     known = [rules.service(name) for name in services if rules.service(name) is not None]
-    if any(s.customer_facing and s.tier == 1 for s in known) or breadth >= 3:
-        return Level.HIGH
-    if any(s.customer_facing or s.tier <= 2 for s in known) or breadth == 2:
-        return Level.MEDIUM
-    return Level.LOW
-
-
-def place_of(labels: Mapping[str, str]) -> str:
-    """Where an alert's trouble is, for the blast radius: its namespace, else its host or target."""
-    if labels.get("namespace"):
-        return f"namespace {labels.get('cluster', '')}/{labels['namespace']}"
-    where = labels.get("node") or labels.get("instance") or labels.get("host") or labels.get("hostname") or ""
-    if "/" in where:  # a probed URL
-        return f"target {where}"
-    return f"host {where.rsplit(':', 1)[0] if where.count(':') == 1 else where}" if where else ""
+    workloads = max(len(services), len(radius.services))
+    breadth = workloads + len(radius.hosts) + len(radius.targets)
+    if any(s.customer_facing and s.tier == 1 for s in known) or breadth >= 3 or len(radius.pods) >= 5 \
+            or (radius.targets and radius.production):
+        impact = Level.HIGH
+    elif any(s.customer_facing or s.tier <= 2 for s in known) or workloads or breadth == 2:
+        impact = Level.MEDIUM
+    else:
+        return Level.LOW
+    if radius.outside_production:  # staging, development, test: the business is not affected yet
+        return Level.MEDIUM if impact is Level.HIGH else Level.LOW
+    return impact
 
 
 def assignment_of(rules: RuleSet, labels: Mapping[str, str]) -> tuple[int, str, int, Explanation] | None:

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from correlator.engine import decisions
+from correlator.engine.blast import BlastRadius
 from correlator.engine.model import Explanation, Incident, Member
+from correlator.engine.roots import Candidate, rank
 from correlator.ml.features import DOCUMENT_NAMES, document, incident_document
 from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet
@@ -16,7 +18,6 @@ from correlator.rules.matchers import matches_all
 from correlator.rules.schema import Category, ServiceArea
 
 
-PLACES = 3  # enough to tell one, two, and many places affected
 CLASSIFIED = (("category", Category), ("service_area", ServiceArea))  # in the model's prediction order
 
 
@@ -27,10 +28,9 @@ class Facts:
     common: dict[str, str] = field(default_factory=dict)  # labels every member shares
     names: dict[str, int] = field(default_factory=dict)  # alertname -> members
     services: dict[str, None] = field(default_factory=dict)
-    # Tuples, not sets: small, and an empty set alone costs 216 bytes in each incident.
-    places: tuple[str, ...] = ()  # where members' trouble is (at most PLACES, distinct)
-    category: int | None = None  # index of the classify rule that sets the category
-    service_area: int | None = None
+    radius: BlastRadius = field(default_factory=BlastRadius)
+    roots: list[Candidate] = field(default_factory=list)  # the likeliest causes, best first
+    reclassify: bool = False  # the roots or the hosts lost changed since the last classification
     urgency: tuple | None = None  # (Level, grounds)
     assignment: tuple | None = None  # (rule index, team, tier, why)
     escalations: tuple[int, ...] = ()  # escalate rules a member matches
@@ -50,16 +50,9 @@ def absorb(rules: RuleSet, facts: Facts, member: Member) -> None:
         facts.documents[name] = document(member.labels, member.annotations)
         facts.prediction = None
     facts.services.update(dict.fromkeys(member.services))
-    if len(facts.places) < PLACES:
-        place = decisions.place_of(member.labels)
-        if place and place not in facts.places:
-            facts.places += (place,)
-    # Classification: for each field, the first classify rule (in rule order) any member matches.
-    for field_name in ("category", "service_area"):
-        index = decisions.first_match(rules.classifiers, member.labels,
-                                      lambda rule: getattr(rule, field_name) is not None)
-        if index is not None and (getattr(facts, field_name) is None or index < getattr(facts, field_name)):
-            setattr(facts, field_name, index)
+    hosts = len(facts.radius.hosts)
+    facts.radius.add(member.labels)
+    facts.reclassify |= rank(facts.roots, member) or len(facts.radius.hosts) != hosts
     urgency, grounds = decisions.urgency_of(rules, member.labels)
     if facts.urgency is None or decisions.more_urgent(urgency, facts.urgency[0]):
         facts.urgency = (urgency, grounds)
@@ -73,14 +66,16 @@ def absorb(rules: RuleSet, facts: Facts, member: Member) -> None:
 
 
 def derive(rules: RuleSet, incident: Incident, facts: Facts, member: Member, now: datetime,
-           group_labels: dict[str, str], model: LearnedModel | None = None, low_confidence: float = 0.0) -> bool:
+           group_labels: dict[str, str], model: LearnedModel | None = None, low_confidence: float = 0.0,
+           automatic: bool = True) -> bool:
     """After `member` joined: update the incident and record each change in its timeline.
-    Returns whether its escalation timer must be (re)scheduled."""
+    `automatic`: classify what no rule did (the lexicon, then `model`). Returns whether its
+    escalation timer must be (re)scheduled."""
     absorb(rules, facts, member)
     scope = group_labels or {k: v for k, v in facts.common.items() if k != "alertname"}
     incident.title = decisions.title(facts.names, len(incident.members), member, scope)
     incident.services = tuple(facts.services)
-    _classify(rules, incident, facts, now, model, low_confidence)
+    _classify(rules, incident, facts, now, model if automatic else None, low_confidence, automatic)
     if not incident.priority_set_by_operator:
         _prioritise(rules, incident, facts, now)
     _assign(rules, incident, facts, now)
@@ -88,41 +83,86 @@ def derive(rules: RuleSet, incident: Incident, facts: Facts, member: Member, now
     return pending
 
 
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    value: str
+    source: str  # a classify rule's name, "lexicon" or "model"
+    alert: str = ""  # the member alert it read (the model reads them all)
+    words: tuple[str, ...] = ()  # the lexicon's evidence
+    confidence: float | None = None  # the model's probability
+
+    def __str__(self) -> str:
+        if self.source == "model":
+            return f"model, confidence {self.confidence:.2f}"
+        said = f": {', '.join(self.words)}" if self.words else ""
+        return f"{'rule ' if self.source != 'lexicon' else ''}{self.source}, alert {self.alert}{said}"
+
+
+def _rule_for(rules: RuleSet, labels: dict[str, str], name: str) -> int | None:
+    """The first classify rule that sets field `name` and matches these labels."""
+    return decisions.first_match(rules.classifiers, labels, lambda rule: getattr(rule, name) is not None)
+
+
+def _decide(rules: RuleSet, roots: list[Candidate], name: str, lexicon: bool, hosts: int) -> _Decision | None:
+    """A field from the likeliest cause that says something about it: its classify rule, else (if
+    `lexicon`) its words. A candidate whose category is known gives its words' service area too."""
+    for candidate in roots:
+        labels, reading = candidate.member.labels, candidate.reading
+        index = _rule_for(rules, labels, name)
+        if index is not None:
+            rule = rules.classifiers[index]
+            return _Decision(getattr(rule, name), rule.name, candidate.name)
+        if lexicon and (reading.opinion(hosts) is not None or _rule_for(rules, labels, "category") is not None):
+            value = reading.opinion(hosts) if name == "category" else reading.service_area
+            return _Decision(value, "lexicon", candidate.name, reading.grounds(hosts))
+    return None
+
+
 def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, model: LearnedModel | None,
-              low_confidence: float) -> None:
-    """Classify rules first; the model decides the fields no rule set (with its confidence)."""
+              low_confidence: float, lexicon: bool) -> None:
+    """From the root alert: classify rules first, then the lexicon's reading of its words; the
+    model decides what neither says (with its confidence)."""
     if incident.classification is not None and incident.classification.reason == "reclassified":
         return  # an operator decided
-    decided = {"category": facts.category, "service_area": facts.service_area}
-    values = {name: getattr(rules.classifiers[index], name) if index is not None else None
-              for name, index in decided.items()}
-    confidence: dict[str, float] = {}
-    if model is not None and None in values.values():
+    if not facts.reclassify and incident.classification is not None and \
+            (facts.prediction is not None or not incident.classification_confidence):
+        return
+    facts.reclassify = False
+    hosts = len(facts.radius.hosts)
+    decided = {name: _decide(rules, facts.roots, name, lexicon, hosts) for name, _ in CLASSIFIED}
+    if model is not None and None in decided.values():
         if facts.prediction is None:
             facts.prediction = model.classify(incident_document(list(facts.documents.values())))
         for (name, kind), prediction in zip(CLASSIFIED, facts.prediction):
-            if values[name] is None:
-                values[name], confidence[name] = kind(prediction.label), round(prediction.confidence, 3)
+            if decided[name] is None:
+                decided[name] = _Decision(kind(prediction.label), "model",
+                                          confidence=round(prediction.confidence, 3))
+    values = {name: decision.value if decision else None for name, decision in decided.items()}
+    confidence = {name: d.confidence for name, d in decided.items() if d is not None and d.confidence is not None}
+    low = sorted(name for name, value in confidence.items() if value < low_confidence)
+    detail = ", ".join(f"{name}={values[name]}" + (f" ({decision}{', low' if name in low else ''})" if decision
+                                                     else "") for name, decision in decided.items())
+    root = facts.roots[0].name if facts.roots else ""
+    sources = [d.source for d in decided.values() if d is not None]
+    automatic = [source for source in ("lexicon", "model") if source in sources]
+    grounds = ", ".join(dict.fromkeys([s for s in sources if s not in automatic] + automatic))  # rules first
+    explanation = Explanation("classified", grounds, {"alertname": root} if root else {}, detail)
+    if explanation == incident.classification:
+        return
+    incident.classification = explanation
     category, area = values["category"], values["service_area"]
     if (category, area) == (incident.category, incident.service_area) and confidence.keys() == \
             incident.classification_confidence.keys():
-        return
-    grounds = ", ".join([*(rules.classifiers[i].name for i in dict.fromkeys(decided.values()) if i is not None),
-                         *(["model"] if confidence else [])])
-    low = sorted(name for name, value in confidence.items() if value < low_confidence)
-    detail = ", ".join(f"{name}={values[name]}" + (f" (model, confidence {confidence[name]:.2f}"
-                                                   f"{', low' if name in low else ''})" if name in confidence else "")
-                       for name in decided)
+        return  # the same fields for other reasons: explained, not an event
     incident.category, incident.service_area = category, area
     incident.classification_confidence = confidence
-    incident.classification = Explanation("classified", grounds, detail=detail)
-    incident.record(now, "classified", category=category, service_area=area, rule=grounds,
+    incident.record(now, "classified", category=category, service_area=area, rule=grounds, root=root,
                     **({"confidence": confidence, "low_confidence": low} if confidence else {}))
 
 
 def _prioritise(rules: RuleSet, incident: Incident, facts: Facts, now: datetime) -> None:
     """ITIL: the most urgent member x the impact of the affected services."""
-    impact = decisions.impact_of(rules, incident.services, len(facts.places))
+    impact = decisions.impact_of(rules, incident.services, facts.radius)
     urgency, urgent_labels = facts.urgency
     priority = rules.priority.matrix[impact][urgency]
     if (priority, impact, urgency) == (incident.priority, incident.impact, incident.urgency) \
@@ -132,8 +172,8 @@ def _prioritise(rules: RuleSet, incident: Incident, facts: Facts, now: datetime)
     incident.priority, incident.impact, incident.urgency = priority, impact, urgency
     incident.prioritisation = Explanation(
         "prioritised", rules.priority.name, urgent_labels,
-        f"impact {impact} (services: {', '.join(incident.services) or 'none'}; places affected: "
-        f"{len(facts.places)}{'+' if len(facts.places) == PLACES else ''}) x urgency {urgency} = {priority}")
+        f"impact {impact} (services: {', '.join(incident.services) or 'none'}; affected: {facts.radius.breadth()})"
+        f" x urgency {urgency} = {priority}")
     incident.record(now, kind, priority=priority, impact=impact, urgency=urgency, rule=rules.priority.name)
     facts.escalation_pending = True
 

@@ -147,9 +147,31 @@ class UrgencyMatch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     urgency: Level
 
 
+# Urgency from the severity vocabularies alerts arrive with: Prometheus rule sets and PagerDuty
+# (critical, page, error, warning, info), Datadog's alert_type, Zabbix (disaster, high, average, warning, information;
+# numeric 5-0), Azure Monitor (Sev0-Sev4), Opsgenie and incident tools (P1-P5), syslog names. An
+# alert that names no severity at all is assumed medium: never silently low.
+_SEVERITY = {Level.HIGH: "crit|critical|page|paging|emerg|emergency|alert|disaster|high|fatal|urgent|blocker"
+                         "|sev[-_ ]?[01]|p[12]|[45]",
+             Level.MEDIUM: "warn|warning|error|err|major|average|medium|moderate|sev[-_ ]?[23]|p3|[23]"}
+_PRIORITY = {Level.HIGH: "p?[012]|critical|urgent|high", Level.MEDIUM: "p?3|medium|moderate|normal"}
+SEVERITY_LABELS, PRIORITY_LABELS = ("severity", "level", "alert_severity", "alert_type"), ("priority", "urgency")
+
+
+def _urgency_entries() -> tuple[tuple[str, Level], ...]:
+    entries = []
+    for level in (Level.HIGH, Level.MEDIUM):
+        entries += [(f'{label}=~"(?i:{_SEVERITY[level]})"', level) for label in SEVERITY_LABELS]
+        entries += [(f'{label}=~"(?i:{_PRIORITY[level]})"', level) for label in PRIORITY_LABELS]
+    unnamed = ", ".join(f'{label}=""' for label in SEVERITY_LABELS + PRIORITY_LABELS)
+    return tuple(entries + [(unnamed, Level.MEDIUM)])
+
+
+DEFAULT_URGENCY = _urgency_entries()
+
+
 def _default_urgency() -> list[UrgencyMatch]:
-    return [UrgencyMatch(Matchers(parse_matchers('severity=~"critical|page|emergency|alert"')), Level.HIGH),
-            UrgencyMatch(Matchers(parse_matchers('severity=~"warning|error|major"')), Level.MEDIUM)]
+    return [UrgencyMatch(Matchers(parse_matchers(matchers)), level) for matchers, level in DEFAULT_URGENCY]
 
 
 def _default_matrix() -> dict[Level, dict[Level, Priority]]:

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Classification and priority on the true incidents, per vocabulary: what they are worth when
+grouping is right (bench/quality.py measures them end to end, where grouping errors count too).
+
+Each true incident is derived alone, its alerts joining in start order, as the engine derives an
+incident. Two sources of incidents:
+
+- `estates` (default): bench/estates/ streams, independent of the model's training corpus, in
+  five vocabularies (kube, awesome, zabbix, cloud, inhouse), quiet density;
+- `corpus`: the model's own generator on held-out seeds, "train" names (the model trained on
+  them) and "holdout" names (awesome-prometheus-alerts, never trained on).
+
+Set-ups: correlator (the shipped rules, the lexicon on the root alert, the model for what neither
+says); without model (rules and lexicon); model alone (the shipped classifier on the incident
+document, no rules, no lexicon). Per vocabulary it prints category accuracy and priority within
+one level per alert episode (as bench/quality.py does), and for `estates` how often the chosen
+root alert is the fault's true root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.estates import DENSITIES, TEMPLATES, generate as generate_stream  # noqa: E402
+from correlator.domain import AlertStatus  # noqa: E402
+from correlator.engine.derivation import Facts, derive  # noqa: E402
+from correlator.engine.model import Explanation, Incident, IncidentState, Member  # noqa: E402
+from correlator.ml.artifact import load as load_model  # noqa: E402
+from correlator.ml.commands import seed_range  # noqa: E402
+from correlator.ml.corpus import generate as generate_corpus, labeled_incidents  # noqa: E402
+from correlator.ml.features import document, incident_document  # noqa: E402
+from correlator.rules.loader import load_rules  # noqa: E402
+from correlator.shipped import shipped_dir  # noqa: E402
+
+LEVEL = {f"P{n}": n for n in range(1, 6)}
+
+
+@dataclass
+class TrueAlert:
+    labels: dict
+    annotations: dict
+    start: datetime
+    vocabulary: str
+    root: bool = False
+
+
+@dataclass
+class TrueIncident:
+    alerts: list[TrueAlert]  # in start order
+    category: str
+    priority: str
+
+
+def from_estates(seeds: list[int], hours: float) -> list[TrueIncident]:
+    incidents: dict[tuple, list] = defaultdict(list)
+    for seed in seeds:
+        for vocabularies in ("mixed", "novel"):
+            estate = sorted(TEMPLATES)[seed % len(TEMPLATES)]
+            for e in generate_stream(seed, hours, DENSITIES["quiet"], estate, vocabularies=vocabularies).episodes:
+                if e.incident is not None:
+                    incidents[(seed, vocabularies, e.incident)].append(e)
+    return [TrueIncident([TrueAlert(e.labels, e.annotations, e.start, e.vocabulary, e.root_cause)
+                          for e in sorted(episodes, key=lambda e: e.start)], episodes[0].category, episodes[0].priority)
+            for episodes in incidents.values()]
+
+
+def from_corpus(seeds: list[int], hours: float) -> list[TrueIncident]:
+    found = []
+    for vocabulary in ("train", "holdout"):
+        for seed in seeds:
+            for labeled in labeled_incidents(generate_corpus(seed, hours=hours, vocabulary=vocabulary)):
+                alerts = [TrueAlert(a["labels"], a["annotations"],
+                                    datetime.fromisoformat(a["startsAt"].replace("Z", "+00:00")), vocabulary)
+                          for a in labeled["alerts"]]
+                found.append(TrueIncident(sorted(alerts, key=lambda a: a.start), labeled["category"],
+                                          labeled["priority"]))
+    return found
+
+
+def derived(rules, truth: TrueIncident, model) -> tuple[Incident, Facts]:
+    first = truth.alerts[0].start
+    incident, facts = Incident("bench", IncidentState.OPEN, "", first, first, "bench"), Facts()
+    for n, alert in enumerate(truth.alerts):
+        member = Member(str(n), alert.start, alert.labels, alert.annotations, AlertStatus.FIRING, None, alert.start,
+                        Explanation("new_incident", ""))
+        incident.members[(str(n), alert.start)] = member
+        derive(rules, incident, facts, member, alert.start, {}, model)
+    return incident, facts
+
+
+def model_alone(model, truth: TrueIncident) -> str:
+    first: dict[str, str] = {}
+    for alert in truth.alerts:
+        first.setdefault(alert.labels.get("alertname", ""), document(alert.labels, alert.annotations))
+    category, _ = model.classify(incident_document(list(first.values())))
+    return category.label
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", choices=("estates", "corpus"), default="estates")
+    parser.add_argument("--seeds", default="1-4", help="default 1-4 (the model trains on corpus seeds 100-119)")
+    parser.add_argument("--hours", type=float, default=3.0)
+    args = parser.parse_args()
+    model, rules = load_model(shipped_dir("models")), load_rules(shipped_dir("rules"))
+    seeds = list(seed_range(args.seeds))
+    incidents = (from_estates if args.source == "estates" else from_corpus)(seeds, args.hours)
+    # per (set-up, vocabulary): [episodes, category right, priority within one]
+    totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    roots = [0, 0]
+    for truth in incidents:
+        outcomes = {}
+        for setup, used in (("correlator", model), ("without model", None)):
+            incident, facts = derived(rules, truth, used)
+            outcomes[setup] = (incident.category == truth.category,
+                               abs(LEVEL[incident.priority] - LEVEL[truth.priority]) <= 1)
+        outcomes["model alone"] = (model_alone(model, truth) == truth.category, False)
+        true_root = next((a.labels.get("alertname") for a in truth.alerts if a.root), None)
+        if true_root is not None:
+            roots[0] += 1
+            roots[1] += facts.roots[0].name == true_root
+        for alert in truth.alerts:
+            for setup, (category, priority) in outcomes.items():
+                row = totals[(setup, alert.vocabulary)]
+                row[0], row[1], row[2] = row[0] + 1, row[1] + category, row[2] + priority
+    print(f"{len(incidents)} true incidents ({args.source}, seeds {args.seeds})")
+    print(f"{'set-up':<14} {'vocabulary':<10} {'episodes':>8} {'cat acc':>7} {'prio±1':>6}")
+    for (setup, vocabulary), (n, category, priority) in sorted(totals.items()):
+        shown = f"{priority / n:>6.2f}" if setup != "model alone" else f"{'-':>6}"
+        print(f"{setup:<14} {vocabulary:<10} {n:>8} {category / n:>7.2f} {shown}")
+    if roots[0]:
+        print(f"root alert = the fault's true root in {roots[1]} of {roots[0]} incidents ({roots[1] / roots[0]:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""Which member of an incident is its cause (the root alert): the one the category comes from.
+
+A fault propagates upwards and onwards: a disk fails, then the node, then its pods, then the
+probes of what they serve. So the root is the earliest-starting member, with a lower layer of the
+stack (`lexicon.LAYERS`) and a higher severity counting as an earlier start, and a member that
+joined as a symptom of another (suppress rule) counting as a later one. Scores are absolute, so
+the ranking is kept incrementally: a join compares one member with the few best so far.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from correlator.engine.model import JoinReason, Member
+from correlator.ml.lexicon import Reading, read
+
+# Each layer's handicap, as minutes of a later start. The rules of the layers below wait 5-15
+# minutes (`for`) before they fire, while a probe sees a fault of what it probes within a minute
+# or two: it is a symptom however early it fires.
+LAYER_MINUTES = {"hardware": 0.0, "node": 5.0, "network": 10.0, "storage": 15.0, "data": 20.0, "application": 25.0,
+                 "probe": 45.0}
+SEVERITY_MINUTES = {"critical": 2.0, "page": 2.0, "error": 1.0, "warning": 0.0, "info": -2.0, "none": -2.0}
+_BEST_SEVERITY = max(SEVERITY_MINUTES.values())
+SYMPTOM_MINUTES = 10.0  # a suppress rule's target is explained by its source
+CANDIDATES = 4  # the best few distinct alert names: where the category is looked for
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    score: float
+    name: str
+    member: Member
+    reading: Reading
+
+
+def root_score(member: Member, reading: Reading) -> float:
+    """Higher is more likely the cause: minutes of earliness, adjusted for layer, severity and
+    being a symptom."""
+    score = -member.starts_at.timestamp() / 60.0 - LAYER_MINUTES[reading.layer]
+    score += SEVERITY_MINUTES.get(member.labels.get("severity", "").lower(), 0.0)
+    if member.why.reason == JoinReason.SYMPTOM:
+        score -= SYMPTOM_MINUTES
+    return score
+
+
+def rank(candidates: list[Candidate], member: Member) -> bool:
+    """Fold one member into the best `CANDIDATES` (one per alert name), best first. Returns
+    whether they changed."""
+    name = member.labels.get("alertname", "alert")
+    same = next((c for c in candidates if c.name == name), None)
+    bar = same.score if same is not None else candidates[-1].score if len(candidates) >= CANDIDATES else None
+    if bar is not None and -member.starts_at.timestamp() / 60.0 + _BEST_SEVERITY <= bar:
+        return False  # even at the lowest layer it would not be among them: no need to read it
+    reading = read(member.labels, member.annotations)
+    score = root_score(member, reading)
+    if bar is not None and score <= bar:
+        return False
+    if same is not None:
+        candidates.remove(same)
+    candidates.append(Candidate(score, name, member, reading))
+    candidates.sort(key=lambda c: (-c.score, c.name))
+    del candidates[CANDIDATES:]
+    return True

@@ -1,0 +1,152 @@
+"""Classification from the root alert, the lexicon on vocabularies it was not written from, and
+priority from the blast radius and the severity vocabularies (no model: rules and lexicon)."""
+
+import pytest
+
+from correlator.engine.model import JoinReason
+from correlator.ml.lexicon import read
+from correlator.rules.schema import Category, Level, Priority, ServiceArea
+from tests.engine_scenarios import Scenario, alert, rules_from
+
+BY_CLUSTER = {"name": "by-cluster", "kind": "group", "group_by": ["cluster"], "window": "1h"}
+
+
+def test_the_category_comes_from_the_root_alert_not_the_first_to_arrive(tmp_path):
+    s = Scenario(rules_from(tmp_path, BY_CLUSTER))
+    # The probe fires first, but a database outage lower in the stack explains it.
+    s.push(0, alert("BlackboxProbeFailed", cluster="eu", instance="https://shop.example.com", job="blackbox"))
+    s.push(60, alert("MysqlDown", cluster="eu", instance="db-1:9104", job="mysqld-exporter", starts=30))
+    incident = s.only()
+    assert incident.category == Category.SOFTWARE
+    assert incident.classification.labels == {"alertname": "MysqlDown"}
+    assert "alert MysqlDown" in incident.classification.detail
+
+
+def test_the_root_is_recomputed_as_members_join(tmp_path):
+    s = Scenario(rules_from(tmp_path, BY_CLUSTER))
+    s.push(0, alert("KubePodCrashLooping", cluster="eu", namespace="shop", pod="api-7d9f8c6b5-x2x4z", starts=0))
+    assert s.only().category == Category.SOFTWARE
+    s.push(30, alert("NodeRAIDDiskFailure", cluster="eu", instance="node-3:9100", job="node-exporter", starts=-600))
+    incident = s.only()
+    assert (incident.category, incident.classification.labels) == (Category.HARDWARE,
+                                                                     {"alertname": "NodeRAIDDiskFailure"})
+    events = [e.detail for e in incident.timeline if e.kind == "classified"]
+    assert [e["root"] for e in events] == ["KubePodCrashLooping", "NodeRAIDDiskFailure"]
+
+
+def test_a_symptom_of_a_suppress_rule_is_not_the_root(tmp_path):
+    rules = rules_from(tmp_path, {"name": "down-explains", "kind": "suppress", "equal": ["instance"],
+                                  "source_matchers": ['alertname="InstanceDown"'],
+                                  "target_matchers": ['alertname!="InstanceDown"']})
+    s = Scenario(rules)
+    s.push(0, alert("InstanceDown", instance="db-1:9100", job="node"))
+    s.push(10, alert("HostOutOfMemory", instance="db-1:9100", job="node", starts=-30))
+    incident = s.only()
+    symptom = next(m for m in incident.members.values() if m.labels["alertname"] == "HostOutOfMemory")
+    assert symptom.why.reason == JoinReason.SYMPTOM
+    assert incident.classification.labels == {"alertname": "InstanceDown"}
+
+
+def test_a_classify_rule_on_the_root_wins_over_the_lexicon(tmp_path):
+    s = Scenario(rules_from(tmp_path, {"name": "ours", "kind": "classify", "matchers": ['alertname="HostOutOfMemory"'],
+                                       "category": "software"}))
+    s.push(0, alert("HostOutOfMemory", instance="db-1:9100", job="node"))
+    incident = s.only()
+    assert incident.category == Category.SOFTWARE and incident.classification.rule == "ours, lexicon"
+
+
+def test_the_lexicon_alone_can_be_switched_off(tmp_path):
+    from dataclasses import replace
+
+    from correlator.engine.core import EngineSettings
+    s = Scenario(rules_from(tmp_path), replace(EngineSettings(), classification=False))
+    s.push(0, alert("HostOutOfMemory", instance="db-1:9100", job="node"))
+    assert s.only().category is None
+
+
+# Alert names of public rule sets and monitors the lexicon's provenance list does not draw on for
+# its training-vocabulary checks (Zabbix templates, AWS GuardDuty finding types, Falco rules,
+# awesome-prometheus-alerts rules outside the corpus), with the category their documentation gives.
+HELD_OUT = [
+    ("High CPU utilization", {}, Category.CAPACITY),
+    ("Lack of available memory", {}, Category.CAPACITY),
+    ("Disk space is critically low", {}, Category.CAPACITY),
+    ("Interface eth0: Link down", {}, Category.NETWORK),
+    ("Unavailable by ICMP ping", {}, Category.NETWORK),
+    ("Temperature is above critical threshold", {}, Category.HARDWARE),
+    ("Fan is in critical state", {}, Category.HARDWARE),
+    ("Power supply is in critical state", {}, Category.HARDWARE),
+    ("System time is out of sync", {}, Category.SOFTWARE),
+    ("Number of installed packages has been changed", {}, Category.HUMAN_ERROR),
+    ("UnauthorizedAccess:EC2/SSHBruteForce", {}, Category.SECURITY),
+    ("Terminal shell in container", {}, Category.SECURITY),
+    ("HostSwapIsFillingUp", {}, Category.CAPACITY),
+    ("HostNetworkInterfaceSaturated", {}, Category.NETWORK),
+    ("SmartDeviceTemperatureWarning", {}, Category.HARDWARE),
+    ("CassandraDown", {"job": "cassandra"}, Category.SOFTWARE),
+    ("probe_dns_lookup_failed", {}, Category.NETWORK),
+]
+
+
+@pytest.mark.parametrize("name, labels, category", HELD_OUT, ids=[row[0] for row in HELD_OUT])
+def test_the_lexicon_reads_alert_names_of_vocabularies_it_was_not_written_from(name, labels, category):
+    assert read({"alertname": name, **labels}, {}).opinion() == category
+
+
+def test_annotations_count_but_quoted_label_values_do_not():
+    summary = {"summary": "Job auth/nightly-export failed to complete."}
+    assert read({"alertname": "JobFailed", "namespace": "auth", "job_name": "nightly-export"}, summary).category \
+        is not Category.SECURITY
+    assert read({"alertname": "Xyz"}, {"summary": "Replication is broken: the replica stopped"}).service_area \
+        == ServiceArea.INTEGRITY
+
+
+def test_impact_counts_what_is_affected_not_the_exporter_every_alert_carries(tmp_path):
+    s = Scenario(rules_from(tmp_path, BY_CLUSTER))
+    ksm = {"cluster": "eu", "instance": "10.2.3.4:8443", "job": "kube-state-metrics", "namespace": "shop",
+           "severity": "warning"}
+    s.push(0, *(alert("KubePodNotReady", pod=f"api-7d9f8c6b5-{suffix}", **ksm) for suffix in ("x2x4z", "b7k9q")))
+    incident = s.only()
+    # one deployment's pods: a service (medium), not three places
+    assert (incident.impact, incident.priority) == (Level.MEDIUM, Priority.P3)
+
+
+def test_three_hosts_are_a_high_impact(tmp_path):
+    s = Scenario(rules_from(tmp_path, BY_CLUSTER))
+    s.push(0, *(alert("NodeFilesystemAlmostOutOfSpace", cluster="eu", instance=f"10.0.0.{n}:9100", job="node-exporter",
+                      severity="warning") for n in (1, 2, 3)))
+    assert (s.only().impact, s.only().priority) == (Level.HIGH, Priority.P2)
+
+
+def test_a_probed_url_failing_in_production_is_a_high_impact(tmp_path):
+    s = Scenario(rules_from(tmp_path))
+    s.push(0, alert("ProbeFailed", env="production", instance="https://shop.example.com/health", severity="critical"))
+    assert (s.only().impact, s.only().priority) == (Level.HIGH, Priority.P1)
+    assert "1 probed targets (production)" in s.only().prioritisation.detail
+
+
+def test_outside_production_the_impact_is_a_level_lower(tmp_path):
+    s = Scenario(rules_from(tmp_path, BY_CLUSTER))
+    s.push(0, *(alert("NodeFilesystemAlmostOutOfSpace", cluster="shop-stg", instance=f"10.0.0.{n}:9100",
+                      job="node-exporter", severity="warning") for n in (1, 2, 3)))
+    assert (s.only().impact, s.only().priority) == (Level.MEDIUM, Priority.P3)
+    assert "(outside production)" in s.only().prioritisation.detail
+
+
+def test_one_host_under_two_names_is_one_host(tmp_path):
+    s = Scenario(rules_from(tmp_path, BY_CLUSTER))
+    s.push(0, alert("HostHighCpuLoad", cluster="eu", instance="db04.fra2.example.tv:9100", job="node"),
+           alert("HostOutOfMemory", cluster="eu", hostname="db04"))
+    assert s.only().impact == Level.LOW
+
+
+@pytest.mark.parametrize("labels, urgency", [
+    ({"severity": "disaster"}, Level.HIGH), ({"severity": "High"}, Level.HIGH), ({"severity": "Sev0"}, Level.HIGH),
+    ({"severity": "5"}, Level.HIGH), ({"priority": "P1"}, Level.HIGH), ({"severity": "Average"}, Level.MEDIUM),
+    ({"severity": "error"}, Level.MEDIUM), ({"priority": "3"}, Level.MEDIUM), ({"level": "warn"}, Level.MEDIUM),
+    ({"severity": "information"}, Level.LOW), ({"priority": "P5"}, Level.LOW), ({}, Level.MEDIUM),
+])
+def test_urgency_reads_the_severity_vocabularies(tmp_path, labels, urgency):
+    s = Scenario(rules_from(tmp_path))
+    s.push(0, alert("Something", **labels))
+    assert s.only().urgency == urgency
