@@ -61,7 +61,7 @@ class StepStage(enum.StrEnum):
 
 @dataclass(frozen=True)
 class EngineCounts:
-    """Alerts processed by outcome and clustering decisions: an engine's totals, or what it counted
+    """Alerts processed by outcome and learned joining decisions: an engine's totals, or what it counted
     between two of them. Metrics take differences, so they survive the engine being rebuilt (its
     totals restart from 0)."""
 

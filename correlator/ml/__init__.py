@@ -1,1 +1,1 @@
-"""The learned layer: features, online clustering, classifiers, training, safe model I/O."""
+"""The learned layer: features, classifiers, the lexicon, training, safe model I/O."""
