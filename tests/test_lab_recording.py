@@ -1,8 +1,9 @@
 """A real lab recording (bench/lab): real exporters, awesome-prometheus-alerts rules and a real
 Alertmanager, while a script killed the app, burned a core, stopped the database twice (once during
 the burn) and killed an exporter. Replayed with the shipped rules and model, each fault should be
-one incident of its own. Today's engine does not do that yet; those tests are the target, marked
-xfail(strict=True) so they fail loudly the day the engine passes them."""
+one incident of its own. Today's engine keeps each fault whole but joins different faults too (every
+lab target runs on one host, and the learned stage joins by closeness on a host that looks quiet):
+that test is the target, marked xfail(strict=True) so it fails loudly the day the engine passes it."""
 
 from collections import defaultdict
 from pathlib import Path
@@ -43,8 +44,6 @@ def test_a_killed_app_is_one_incident(incidents_of_each_fault):
     assert len(incidents_of_each_fault["app-down"]) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: each database outage splits in two (the exporter's error "
-                                       "apart from the outage it reports)")
 def test_each_lab_fault_is_one_incident(incidents_of_each_fault):
     assert {name: len(incidents) for name, incidents in faults(incidents_of_each_fault).items()} == \
         {name: 1 for name in faults(incidents_of_each_fault)}
