@@ -191,7 +191,8 @@ def report(tally: Tally, seconds: float, daemon: Daemon) -> int:
     print(f"crashes: {len(tally.crashes)} (failed connections {len(tally.crashes)}, daemon exited: "
           f"{daemon.process.poll() is not None}); error lines in the daemon's log: {len(log_errors)}")
     for line in [*tally.crashes, *log_errors][:10]:
-        print(f"  {line[:300]}")
+        # A log line's head says what failed, the end of its traceback why.
+        print(f"  {line[:300]}" + (f" ... {line[-600:]}" if len(line) > 900 else line[300:]))
     print(f"slowest {SLOWEST_SHOWN}:")
     for outcome in tally.slowest:
         print(f"  {outcome.seconds * 1000:8.1f} ms  {outcome.status} {outcome.generator} {outcome.method} "

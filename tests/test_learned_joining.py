@@ -12,7 +12,7 @@ from correlator.learning.decay import Decay
 from correlator.learning.entities import entities_of
 from correlator.learning.joiner import Learner
 from correlator.learning.topology import Topology
-from tests.engine_scenarios import Scenario, alert, rules_from
+from tests.engine_scenarios import T0, Scenario, alert, rules_from
 
 LEARNING = EngineSettings()
 
@@ -161,3 +161,13 @@ def test_joining_is_deterministic(tmp_path):
                                         pod=f"p{rng.randrange(30)}"))
         return [(i.id, sorted(i.members)) for i in scenario.incidents]
     assert run() == run()
+
+
+def test_an_alert_that_says_it_started_in_1970_is_placed_like_any_other(tmp_path):
+    """A start time far from the receipt (the engine once divided by a decay weight of 0 on it)."""
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    for i in range(5):
+        scenario.push(i, alert("DiskFull", starts=i, instance=f"host-{i}:9100"))
+    ancient = alert("DiskFull", starts=-T0.timestamp(), instance="host-9:9100")
+    scenario.push(10, ancient, alert("DiskFull", starts=-T0.timestamp() + 1, instance="host-8:9100"))
+    assert sum(len(i.members) for i in scenario.incidents) == 7

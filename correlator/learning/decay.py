@@ -28,7 +28,9 @@ class Decay:
             self.origin = t
         exponent = (t - self.origin) / self.tau
         self._last_t, self._last_origin = t, self.origin
-        self._last_weight = math.exp(exponent if exponent < 700.0 else 700.0)
+        # Bounded both ways: a time far from the origin (an alert that says it started in 1970)
+        # must neither overflow nor give a weight of 0, by which a count is divided.
+        self._last_weight = math.exp(min(max(exponent, -700.0), 700.0))
         return self._last_weight
 
     def due(self, t: float) -> bool:

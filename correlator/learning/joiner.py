@@ -43,6 +43,9 @@ HISTORY = 64  # starts remembered per entity
 CANDIDATES = 16  # the most recent starts per related entity a new alert is compared with
 MAX_HISTORY_ENTITIES = 50_000
 SWEEP_EVERY = 4096  # alerts between sweeps of forgotten entities
+# An alert's own start further than this from its receipt (a sender's clock, or a start in 1970)
+# says nothing of a storm now: it counts as this far.
+START_HORIZON = 86400.0
 
 
 @dataclass(slots=True, eq=False)
@@ -107,6 +110,7 @@ class Learner:
               is_open: Callable[[tuple], bool]) -> Join | None:
         """Which member of an open incident this new alert (received at `t`, started at `started`)
         relates to, with the evidence; None: no evidence (it opens an incident of its own)."""
+        started = _bounded(started, t)
         scan = self._scanned(labels, key, t)
         best, best_rank = None, None
         for start, entity, _ in scan.near:
@@ -193,6 +197,7 @@ class Learner:
 
     def learn(self, labels: Mapping[str, str], key: tuple, t: float, started: float) -> None:
         """Every new alert episode, however it was placed, teaches topology and co-occurrence."""
+        started = _bounded(started, t)
         scan = self._scanned(labels, key, t)
         self._scan = None
         name, start = scan.start.name, scan.start
@@ -221,6 +226,7 @@ class Learner:
     def remember(self, labels: Mapping[str, str], key: tuple, t: float, started: float) -> None:
         """A recent start restored from the store (a member of an unclosed incident, after a
         restart): it is a candidate again, and nothing is counted twice."""
+        started = _bounded(started, t)
         scan = self._scanned(labels, key, t)
         self._scan = None
         self._remember(scan, labels.get("cluster", ""))
@@ -332,3 +338,7 @@ class Learner:
 
     def association(self, a: str, b: str, t: float) -> Association | None:
         return self.cooccurrence.association(a, b, t)
+
+
+def _bounded(started: float, t: float) -> float:
+    return min(max(started, t - START_HORIZON), t + START_HORIZON)
