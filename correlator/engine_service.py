@@ -46,6 +46,9 @@ BUSY_SHARE = 0.25
 # After a failed step the next attempt waits this long, doubling with each failure up to the cap.
 RETRY_FIRST_SECONDS = 1.0
 RETRY_MAX_SECONDS = 30.0
+# The engine is deterministic: an alert it failed on this many times in a row fails it again. It is
+# then skipped (logged and counted), so one poisoned alert cannot stall correlation for good.
+SKIP_AFTER_FAILURES = 3
 # The errors an operator action raises after checking, before it changes anything.
 REFUSALS = (UnknownIncident, TransitionError, InvalidAction)
 
@@ -117,6 +120,8 @@ class EngineService:
         self._notified_since: datetime | None = None
         self._failing_since: float | None = None  # monotonic start of the current failure episode
         self._failed_attempts = 0
+        # The alert (notification id, offset) the engine last failed on, and how often in a row.
+        self._failing_alert: tuple[tuple[int, int] | None, int] = (None, 0)
         self._wakeup = asyncio.Event()
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()  # one step or action at a time: the engine has one owner
@@ -252,15 +257,24 @@ class EngineService:
         changed: set[str] = set()
         watermark, offset = self._position
         self._dirty = True  # until the batch is processed whole
+        where = None
         try:
             for chunk in batch.chunks:
-                for alert in chunk.alerts:
+                first = chunk.end - len(chunk.alerts)
+                for index, alert in enumerate(chunk.alerts):
+                    where = (chunk.notification, first + index)
+                    if self._failing_alert == (where, SKIP_AFTER_FAILURES):
+                        self._skip(where)
+                        continue
                     changed |= self.engine.process(alert, chunk.received_at)
                 watermark, offset = (chunk.notification, 0) if chunk.complete else (watermark, chunk.end)
+            where = None
             if not batch.more:
                 # No backlog: time may move on to the wall clock (never ahead of unprocessed input).
                 changed |= self.engine.advance(self._clock())
         except Exception as error:
+            failed, times = self._failing_alert
+            self._failing_alert = (where, times + 1 if failed == where else 1)
             raise StepFailed(StepStage.PROCESS, error) from error
         self._dirty = False
         self._unsaved |= changed
@@ -269,6 +283,13 @@ class EngineService:
         if not batch.more:
             self._backlog_since = None
         return batch.more
+
+    def _skip(self, where: tuple[int, int]) -> None:
+        log.error("alert skipped: the engine failed on it %d times in a row", SKIP_AFTER_FAILURES,
+                  extra={"notification": where[0], "alert_offset": where[1]})
+        self._failing_alert = (None, 0)
+        if self._observer is not None:
+            self._observer.alert_skipped()
 
     def _apply(self, action: Callable[[Engine, datetime], set[str]]) -> set[str]:
         if self._dirty:

@@ -117,6 +117,9 @@ class IncidentMetrics:
             "restore); each is retried after a backoff.", ["stage"], registry=registry)
         for stage in StepStage:
             self.step_failures.labels(stage.value)
+        self.skipped_alerts = Counter(
+            "correlator_engine_skipped_alerts_total", "Alerts the engine failed on several times in a row "
+            "and skipped (each logged with its notification id and offset).", registry=registry)
         self._next_snapshot = 0.0
         registry.register(_SnapshotCollector(self))
 
@@ -156,6 +159,9 @@ class IncidentMetrics:
 
     def step_failed(self, stage: StepStage) -> None:
         self.step_failures.labels(stage.value).inc()
+
+    def alert_skipped(self) -> None:
+        self.skipped_alerts.inc()
 
     def _refresh(self, engine: Engine, force: bool) -> None:
         """Refresh the state gauges. They walk every open incident, so at most once a second (the

@@ -1,16 +1,23 @@
 """A failed engine step does not stall correlation: the store refuses saves for real (a trigger),
 then accepts them again; steps resume, metrics stay right, the failure is counted and logged once."""
 
+import dataclasses
 import logging
 
+import msgspec
 import pytest
 
 from correlator.app import ENGINE, SERVICE
-from correlator.engine_service import RETRY_MAX_SECONDS, ActionNotSaved, StepFailed
+from correlator.config import SlaConfig, parse_config
+from correlator.engine.core import EngineSettings
+from correlator.engine_service import (RETRY_MAX_SECONDS, SKIP_AFTER_FAILURES, ActionNotSaved, EngineService,
+                                       StepFailed)
+from correlator.incident_metrics import IncidentMetrics
+from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
 from tests.conftest import CAPTURES, post_json
-from tests.engine_scenarios import T0
-from tests.engine_store import (Clock, joined_per_alert, make_service, open_store, refusing,
+from tests.engine_scenarios import T0, rules_from
+from tests.engine_store import (GROUP_BY_CLUSTER, Clock, joined_per_alert, make_service, open_store, refusing,
                                 store_notification)
 
 MAX_STEPS = 20  # every drain below needs a few
@@ -173,3 +180,33 @@ async def test_the_daemon_recovers_from_a_failed_engine_save_with_honest_metrics
     new = next(line for line in text.splitlines() if line.startswith('correlator_engine_alerts_total{outcome="new"}'))
     assert float(new.split()[1]) == len(joined_per_alert(store))
     assert "correlator_engine_lag_seconds 0.0" in text
+
+
+
+def poisoning_parser(body, received_at, policy):
+    """The real webhook parser, but its second alert is one the engine cannot take (no labels)."""
+    parsed = parsers({})["alertmanager"](body, received_at, policy)
+    alerts = list(parsed.alerts)
+    alerts[1] = msgspec.structs.replace(alerts[1], labels=None)
+    return dataclasses.replace(parsed, alerts=alerts)
+
+
+async def test_an_alert_the_engine_fails_on_every_time_is_skipped_and_the_rest_correlated(tmp_path, clock,
+                                                                                           metrics, caplog):
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    service = EngineService(store, rules_from(tmp_path, GROUP_BY_CLUSTER), EngineSettings(),
+                            {"alertmanager": poisoning_parser}, parse_config({}, environ={}).ingest_policy(),
+                            clock=clock, observer=IncidentMetrics(metrics, SlaConfig()))
+    await service.restore()
+    store_notification(store, 3, T0)
+    for _ in range(SKIP_AFTER_FAILURES):
+        with pytest.raises(StepFailed):
+            await service.run_step()
+        assert await service.run_step()  # the rebuild from the store; the failed step runs again next
+    with caplog.at_level(logging.ERROR, logger="correlator.engine_service"):
+        await drain(service)
+    assert sample(metrics, "correlator_engine_step_failures_total", stage="process") == SKIP_AFTER_FAILURES
+    assert sample(metrics, "correlator_engine_skipped_alerts_total") == 1
+    assert sum(joined_per_alert(store).values()) == 2  # the two others are correlated, once each
+    assert any("alert skipped" in record.getMessage() for record in caplog.records)
+    store.dispose()
