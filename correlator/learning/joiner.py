@@ -100,6 +100,7 @@ class Learner:
         by_name_only = all(m.name == "alertname" for r in relations for m in [*r.cause, *r.effect])
         self._by_name: dict[str, tuple[frozenset[str], frozenset[str]]] | None = {} if by_name_only else None
         self._reach = max([WINDOW, *(r.window for r in relations if r.scope == "entity" and not r.forbid)])
+        self._cluster_rules = frozenset(r.name for r in relations if r.scope == "cluster" and not r.forbid)
 
     # -- the joining stage ------------------------------------------------------------------
 
@@ -169,7 +170,9 @@ class Learner:
         """A cluster-scoped relate rule (a DNS failure and the lookups that fail) to a recent member."""
         alert = scan.start
         starts = self.cluster_history.get(cluster)
-        if not (alert.causes or alert.effects) or not starts:
+        # Only the alert's cluster-scoped roles can relate it here; most alerts have none.
+        causes, effects = alert.causes & self._cluster_rules, alert.effects & self._cluster_rules
+        if not (causes or effects) or not starts:
             return None
         # A name that fires in the cluster by itself in the control windows is too busy for a
         # relation as wide as the cluster.
@@ -180,10 +183,10 @@ class Learner:
         if background.get(alert.name, 0) > CLUSTER_BUSY * CONTROL_WINDOWS or self._truncated(starts, t):
             return None
         for start in reversed(starts):
-            names = sorted((alert.causes & start.effects) | (alert.effects & start.causes))
+            names = sorted((causes & start.effects) | (effects & start.causes))
             for name in names:
                 rule = self.relations[name]
-                if rule.scope == "cluster" and not rule.forbid and t - start.at <= rule.window \
+                if t - start.at <= rule.window \
                         and background.get(start.name, 0) <= CLUSTER_BUSY * CONTROL_WINDOWS and is_open(start.key):
                     return Join(start.key, "related", name, {"cluster": cluster},
                                 f"related to {start.name} ({start.key[0]}): same cluster {cluster}; rule {name}")
