@@ -27,7 +27,7 @@ from typing import Callable, Mapping
 from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WINDOW, Association, Cooccurrence, \
     pair_of
 from correlator.learning.decay import Decay
-from correlator.learning.entities import COARSE_KINDS, describe, entities_of, kind_of
+from correlator.learning.entities import describe, entities_of, is_coarse, kind_of
 from correlator.learning.storms import Storms
 from correlator.learning.topology import Topology
 from correlator.rules.matchers import matches_all
@@ -77,6 +77,7 @@ class _Scan:
     far: list[tuple[Start, int]]  # starts in the control windows, with the window's number (1..)
     chance: dict[str, float]  # related entity -> starts per window there by chance
     crowd: float  # the same, summed over the related entities (but namespaces)
+    associations: dict[str, Association | None]  # member name -> the learned association (asked once)
 
 
 class Learner:
@@ -101,6 +102,9 @@ class Learner:
         self._by_name: dict[str, tuple[frozenset[str], frozenset[str]]] | None = {} if by_name_only else None
         self._reach = max([WINDOW, *(r.window for r in relations if r.scope == "entity" and not r.forbid)])
         self._cluster_rules = frozenset(r.name for r in relations if r.scope == "cluster" and not r.forbid)
+        self._entity_rules = frozenset(r.name for r in relations if r.scope == "entity" and not r.forbid)
+        self._forbidding = frozenset(r.name for r in relations if r.forbid)
+        self._between: dict[tuple, tuple[bool, tuple[str, ...]]] = {}
 
     # -- the joining stage ------------------------------------------------------------------
 
@@ -138,18 +142,22 @@ class Learner:
     def _evidence(self, scan: _Scan, start: Start, entity: str, t: float) -> tuple[tuple, str, str] | None:
         """(rank, rule, evidence) of relating the alert to `start` on `entity`, or None."""
         age = t - start.at
-        forbidden = self._rules_between(scan.start, start, forbid=True)
+        forbidden, rules = self._rules_between(scan.start, start)
         if forbidden:
             return None
         via = scan.related[entity]
-        closeness = (0 if kind_of(entity) in COARSE_KINDS else 2 if not via else 1)
+        closeness = (0 if is_coarse(entity) else 2 if not via else 1)
         # A hop is as busy as its busier end: a quiet pod on a busy node is no quiet relation.
         chance = max(scan.chance.get(entity, 0.0), scan.chance.get(via, 0.0) if via else 0.0)
-        association = self.cooccurrence.association(scan.start.name, start.name, t)
+        associations = scan.associations
+        if start.name in associations:
+            association = associations[start.name]
+        else:
+            association = associations[start.name] = self.cooccurrence.association(scan.start.name, start.name, t)
         learned = association is not None and association.significant and association.lift >= JOIN_LIFT
         if association is not None and association.independent:
             return None  # the estate's evidence overrides priors and closeness alike
-        for name in self._rules_between(scan.start, start, forbid=False):
+        for name in rules:
             if age <= self.relations[name].window and closeness and (learned or chance <= BUSY):
                 return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
@@ -161,10 +169,18 @@ class Learner:
                 f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance"
         return None
 
-    def _rules_between(self, alert: Start, member: Start, forbid: bool) -> list[str]:
-        names = (alert.causes & member.effects) | (alert.effects & member.causes)
-        return sorted(name for name in names if self.relations[name].forbid is forbid
-                      and (forbid or self.relations[name].scope == "entity"))
+    def _rules_between(self, alert: Start, member: Start) -> tuple[bool, tuple[str, ...]]:
+        """(whether a forbid rule holds between the two, the entity-scoped relate rules that do,
+        sorted), cached by their roles: few role sets recur, and every candidate asks."""
+        roles = (alert.causes, alert.effects, member.causes, member.effects)
+        found = self._between.get(roles)
+        if found is None:
+            names = (alert.causes & member.effects) | (alert.effects & member.causes)
+            found = not names.isdisjoint(self._forbidding), tuple(sorted(names & self._entity_rules))
+            if len(self._between) >= 4096:
+                self._between.clear()
+            self._between[roles] = found
+        return found
 
     def _cluster_relation(self, scan: _Scan, cluster: str, t: float, is_open) -> Join | None:
         """A cluster-scoped relate rule (a DNS failure and the lookups that fail) to a recent member."""
@@ -261,9 +277,9 @@ class Learner:
             return self._scan
         topology = self.topology
         entities = entities_of(labels)
-        related: dict[str, str] = {e: "" for e in entities if not topology.hub(e, t)}
+        related: dict[str, str] = dict.fromkeys(topology.not_hubs(entities, t), "")
         for entity in list(related):
-            if kind_of(entity) not in COARSE_KINDS:
+            if not is_coarse(entity):
                 for other, _ in topology.neighbours(entity, t, MAX_HOPS):
                     related.setdefault(other, entity)
         near, far, chance = [], [], {}
@@ -297,13 +313,14 @@ class Learner:
                     background += 1
             # The starts within the window are the candidates themselves, not the background.
             chance[entity] = max(seen - recent_starts, 0.0) / elapsed * WINDOW
-            recent = len(starts) / max(t - starts[0].at, WINDOW) * WINDOW if self._truncated(starts, t) \
+            recent = len(starts) / max(t - starts[0].at, WINDOW) * WINDOW if truncated \
                 else background / CONTROL_WINDOWS
             chance[entity] = max(chance[entity], recent)
         name = labels.get("alertname", "")
         causes, effects = self._roles(labels)
-        crowd = sum(c for e, c in chance.items() if kind_of(e) not in COARSE_KINDS)
-        self._scan = _Scan(key, Start(t, name, key, causes, effects), entities, related, near, far, chance, crowd)
+        crowd = sum(c for e, c in chance.items() if not is_coarse(e))
+        self._scan = _Scan(key, Start(t, name, key, causes, effects), entities, related, near, far, chance, crowd,
+                           {})
         return self._scan
 
     @staticmethod
