@@ -283,39 +283,44 @@ class Learner:
                 for other, _ in topology.neighbours(entity, t, MAX_HOPS):
                     related.setdefault(other, entity)
         near, far, chance = [], [], {}
-        reach = self._reach
+        reach, history, alerts_on = self._reach, self.history, topology.alerts_on
         elapsed = min(max(t - (self.first_at if self.first_at is not None else t), LOOKBACK), self.decay.tau)
         for entity in related:
             # What chance brings to the entity per window: its long-run rate, or the recent one
             # when that is higher (the control windows; all of the history when it is truncated).
-            seen = topology.alerts_on(entity, t)
-            chance[entity] = seen / elapsed * WINDOW
-            starts = self.history.get(entity)
+            seen = alerts_on(entity, t)
+            starts = history.get(entity)
             if not starts:
+                chance[entity] = seen / elapsed * WINDOW
                 continue
-            # A truncated history does not reach the control windows: its near starts are
-            # candidates, but the entity cannot be measured (counting its near starts alone would
-            # make everything on a busy entity look associated).
-            truncated = self._truncated(starts, t)
-            horizon = reach if truncated else LOOKBACK
-            background = recent_starts = candidates = 0
-            for start in reversed(starts):
-                age = t - start.at
-                if age >= horizon or (truncated and candidates == CANDIDATES):
-                    break
-                if age <= reach and candidates < CANDIDATES:  # the most recent: bounded work per alert
-                    near.append((start, entity, not truncated))
-                    candidates += 1
-                recent_starts += age <= WINDOW
-                if age >= GAP and not truncated:
-                    window = 1 + int((age - GAP) // WINDOW)
-                    far.append((start, window))
-                    background += 1
+            recent_starts = 0
+            if self._truncated(starts, t):
+                # A truncated history does not reach the control windows: its near starts are
+                # candidates, but the entity cannot be measured (counting its near starts alone
+                # would make everything on a busy entity look associated).
+                for start in reversed(starts[-CANDIDATES:]):  # the most recent: bounded work per alert
+                    age = t - start.at
+                    if age >= reach:
+                        break
+                    near.append((start, entity, False))
+                    recent_starts += age <= WINDOW
+                recent = len(starts) / max(t - starts[0].at, WINDOW) * WINDOW
+            else:
+                background = candidates = 0
+                for start in reversed(starts):
+                    age = t - start.at
+                    if age >= LOOKBACK:
+                        break
+                    if age <= reach and candidates < CANDIDATES:
+                        near.append((start, entity, True))
+                        candidates += 1
+                    recent_starts += age <= WINDOW
+                    if age >= GAP:
+                        far.append((start, 1 + int((age - GAP) // WINDOW)))
+                        background += 1
+                recent = background / CONTROL_WINDOWS
             # The starts within the window are the candidates themselves, not the background.
-            chance[entity] = max(seen - recent_starts, 0.0) / elapsed * WINDOW
-            recent = len(starts) / max(t - starts[0].at, WINDOW) * WINDOW if truncated \
-                else background / CONTROL_WINDOWS
-            chance[entity] = max(chance[entity], recent)
+            chance[entity] = max(max(seen - recent_starts, 0.0) / elapsed * WINDOW, recent)
         name = labels.get("alertname", "")
         causes, effects = self._roles(labels)
         crowd = sum(c for e, c in chance.items() if not is_coarse(e))
