@@ -348,11 +348,12 @@ class Learner:
     def _sweep(self, t: float) -> None:
         """Forget entities with no start within the lookback; keep at most MAX_HISTORY_ENTITIES."""
         horizon = max(LOOKBACK, self._reach)
-        recent = {e: s for e, s in self.history.items() if t - s[-1].at < horizon}
-        if len(recent) > MAX_HISTORY_ENTITIES:
-            kept = sorted(recent, key=lambda e: recent[e][-1].at, reverse=True)[:MAX_HISTORY_ENTITIES]
-            recent = {e: recent[e] for e in kept}
-        self.history = recent
+        history = self.history
+        last = {e: s[-1].at for e, s in history.items()}
+        kept = [e for e, at in last.items() if t - at < horizon]
+        if len(kept) > MAX_HISTORY_ENTITIES:
+            kept = sorted(kept, key=last.__getitem__, reverse=True)[:MAX_HISTORY_ENTITIES]
+        self.history = {e: history[e] for e in kept}
         self.cluster_history = {c: s for c, s in self.cluster_history.items() if t - s[-1].at < horizon}
 
     def association(self, a: str, b: str, t: float) -> Association | None:
