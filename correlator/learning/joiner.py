@@ -143,7 +143,7 @@ class Learner:
         """(rank, rule, evidence) of relating the alert to `start` on `entity`, or None."""
         age = t - start.at
         forbidden, rules = self._rules_between(scan.start, start)
-        if forbidden:
+        if forbidden or (age > WINDOW and not rules):  # nothing below could relate them
             return None
         via = scan.related[entity]
         closeness = (0 if is_coarse(entity) else 2 if not via else 1)
@@ -154,9 +154,9 @@ class Learner:
             association = associations[start.name]
         else:
             association = associations[start.name] = self.cooccurrence.association(scan.start.name, start.name, t)
-        learned = association is not None and association.significant and association.lift >= JOIN_LIFT
         if association is not None and association.independent:
             return None  # the estate's evidence overrides priors and closeness alike
+        learned = association is not None and association.significant and association.lift >= JOIN_LIFT
         for name in rules:
             if age <= self.relations[name].window and closeness and (learned or chance <= BUSY):
                 return (3, closeness, start.at), name, f"rule {name}"
