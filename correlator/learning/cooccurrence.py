@@ -30,6 +30,7 @@ MIN_TOGETHER = 4.0  # near co-occurrences a pair needs before it can be associat
 MAX_P_VALUE = 1e-3  # significance under the chance null (many pairs are tested)
 MIN_LIFT = 2.0  # near rate over the far rate
 MAX_PAIRS = 20_000
+CHANCE = 1.0 / (1 + CONTROL_WINDOWS)  # under independence, the share of a pair's starts in the near window
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +39,17 @@ class Association:
     together: float  # decayed near co-occurrences
     by_chance: float  # what chance brings to one window: decayed far co-occurrences / CONTROL_WINDOWS
     lift: float
-    p_value: float
+    tail: tuple[int, int]  # (near, near + far) as the test counts them
+
+    @property
+    def p_value(self) -> float:
+        """Computed when asked: most pairs fail the cheaper conditions first, and on busy names
+        (thousands of co-occurrences) the tail is costly."""
+        return binomial_tail(*self.tail, CHANCE)
 
     @property
     def significant(self) -> bool:
-        return self.together >= MIN_TOGETHER and self.p_value <= MAX_P_VALUE and self.lift >= MIN_LIFT
+        return self.together >= MIN_TOGETHER and self.lift >= MIN_LIFT and self.p_value <= MAX_P_VALUE
 
     @property
     def independent(self) -> bool:
@@ -100,9 +107,8 @@ class Cooccurrence:
         n, k = round(near + far), round(near)
         if n > 2000:  # the test's power is ample by then; keep its cost bounded
             k, n = round(k * 2000 / n), 2000
-        p_value = binomial_tail(k, n, 1.0 / (1 + CONTROL_WINDOWS))
         by_chance = far / CONTROL_WINDOWS
-        return Association(pair, near, by_chance, (near + 0.5) / (by_chance + 0.5), p_value)
+        return Association(pair, near, by_chance, (near + 0.5) / (by_chance + 0.5), (k, n))
 
     def strongest(self, t: float, limit: int, name: str = "") -> list[Association]:
         """Significant associations, most significant first (of one alert name, if given)."""

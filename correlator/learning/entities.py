@@ -26,6 +26,7 @@ from typing import Mapping
 
 HOST, POD, WORKLOAD, TARGET, RESOURCE, NAMESPACE = "host", "pod", "workload", "target", "resource", "namespace"
 COARSE_KINDS = frozenset({NAMESPACE})  # shared by many unrelated things: never a topology edge
+_COARSE_PREFIXES = tuple(f"{kind}|" for kind in COARSE_KINDS)
 
 HOST_LABELS = ("node", "nodename", "hostname", "host", "kubernetes_node", "exported_instance", "instance_name",
                "instance_id", "instanceid", "InstanceId", "dimension_InstanceId", "vm", "vm_name", "vmname",
@@ -139,6 +140,11 @@ def _add_target(add, url: str, hosts: list[str]) -> None:
 
 def kind_of(entity: str) -> str:
     return entity.split("|", 1)[0]
+
+
+def is_coarse(entity: str) -> bool:
+    """Whether the entity is of a coarse kind (the inner loops ask often: no split)."""
+    return entity.startswith(_COARSE_PREFIXES)
 
 
 def describe(entity: str) -> str:

@@ -27,7 +27,7 @@ from typing import Callable, Mapping
 from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WINDOW, Association, Cooccurrence, \
     pair_of
 from correlator.learning.decay import Decay
-from correlator.learning.entities import COARSE_KINDS, describe, entities_of, kind_of
+from correlator.learning.entities import describe, entities_of, is_coarse, kind_of
 from correlator.learning.storms import Storms
 from correlator.learning.topology import Topology
 from correlator.rules.matchers import matches_all
@@ -80,6 +80,7 @@ class _Scan:
     far: list[tuple[Start, int]]  # starts in the control windows, with the window's number (1..)
     chance: dict[str, float]  # related entity -> starts per window there by chance
     crowd: float  # the same, summed over the related entities (but namespaces)
+    associations: dict[str, Association | None]  # member name -> the learned association (asked once)
 
 
 class Learner:
@@ -103,6 +104,10 @@ class Learner:
         by_name_only = all(m.name == "alertname" for r in relations for m in [*r.cause, *r.effect])
         self._by_name: dict[str, tuple[frozenset[str], frozenset[str]]] | None = {} if by_name_only else None
         self._reach = max([WINDOW, *(r.window for r in relations if r.scope == "entity" and not r.forbid)])
+        self._cluster_rules = frozenset(r.name for r in relations if r.scope == "cluster" and not r.forbid)
+        self._entity_rules = frozenset(r.name for r in relations if r.scope == "entity" and not r.forbid)
+        self._forbidding = frozenset(r.name for r in relations if r.forbid)
+        self._between: dict[tuple, tuple[bool, tuple[str, ...]]] = {}
 
     # -- the joining stage ------------------------------------------------------------------
 
@@ -141,18 +146,22 @@ class Learner:
     def _evidence(self, scan: _Scan, start: Start, entity: str, t: float) -> tuple[tuple, str, str] | None:
         """(rank, rule, evidence) of relating the alert to `start` on `entity`, or None."""
         age = t - start.at
-        forbidden = self._rules_between(scan.start, start, forbid=True)
-        if forbidden:
+        forbidden, rules = self._rules_between(scan.start, start)
+        if forbidden or (age > WINDOW and not rules):  # nothing below could relate them
             return None
         via = scan.related[entity]
-        closeness = (0 if kind_of(entity) in COARSE_KINDS else 2 if not via else 1)
+        closeness = (0 if is_coarse(entity) else 2 if not via else 1)
         # A hop is as busy as its busier end: a quiet pod on a busy node is no quiet relation.
         chance = max(scan.chance.get(entity, 0.0), scan.chance.get(via, 0.0) if via else 0.0)
-        association = self.cooccurrence.association(scan.start.name, start.name, t)
-        learned = association is not None and association.significant and association.lift >= JOIN_LIFT
+        associations = scan.associations
+        if start.name in associations:
+            association = associations[start.name]
+        else:
+            association = associations[start.name] = self.cooccurrence.association(scan.start.name, start.name, t)
         if association is not None and association.independent:
             return None  # the estate's evidence overrides priors and closeness alike
-        for name in self._rules_between(scan.start, start, forbid=False):
+        learned = association is not None and association.significant and association.lift >= JOIN_LIFT
+        for name in rules:
             if age <= self.relations[name].window and closeness and (learned or chance <= BUSY):
                 return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
@@ -164,16 +173,26 @@ class Learner:
                 f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance"
         return None
 
-    def _rules_between(self, alert: Start, member: Start, forbid: bool) -> list[str]:
-        names = (alert.causes & member.effects) | (alert.effects & member.causes)
-        return sorted(name for name in names if self.relations[name].forbid is forbid
-                      and (forbid or self.relations[name].scope == "entity"))
+    def _rules_between(self, alert: Start, member: Start) -> tuple[bool, tuple[str, ...]]:
+        """(whether a forbid rule holds between the two, the entity-scoped relate rules that do,
+        sorted), cached by their roles: few role sets recur, and every candidate asks."""
+        roles = (alert.causes, alert.effects, member.causes, member.effects)
+        found = self._between.get(roles)
+        if found is None:
+            names = (alert.causes & member.effects) | (alert.effects & member.causes)
+            found = not names.isdisjoint(self._forbidding), tuple(sorted(names & self._entity_rules))
+            if len(self._between) >= 4096:
+                self._between.clear()
+            self._between[roles] = found
+        return found
 
     def _cluster_relation(self, scan: _Scan, cluster: str, t: float, is_open) -> Join | None:
         """A cluster-scoped relate rule (a DNS failure and the lookups that fail) to a recent member."""
         alert = scan.start
         starts = self.cluster_history.get(cluster)
-        if not (alert.causes or alert.effects) or not starts:
+        # Only the alert's cluster-scoped roles can relate it here; most alerts have none.
+        causes, effects = alert.causes & self._cluster_rules, alert.effects & self._cluster_rules
+        if not (causes or effects) or not starts:
             return None
         # A name that fires in the cluster by itself in the control windows is too busy for a
         # relation as wide as the cluster.
@@ -184,10 +203,10 @@ class Learner:
         if background.get(alert.name, 0) > CLUSTER_BUSY * CONTROL_WINDOWS or self._truncated(starts, t):
             return None
         for start in reversed(starts):
-            names = sorted((alert.causes & start.effects) | (alert.effects & start.causes))
+            names = sorted((causes & start.effects) | (effects & start.causes))
             for name in names:
                 rule = self.relations[name]
-                if rule.scope == "cluster" and not rule.forbid and t - start.at <= rule.window \
+                if t - start.at <= rule.window \
                         and background.get(start.name, 0) <= CLUSTER_BUSY * CONTROL_WINDOWS and is_open(start.key):
                     return Join(start.key, "related", name, {"cluster": cluster},
                                 f"related to {start.name} ({start.key[0]}): same cluster {cluster}; rule {name}")
@@ -264,49 +283,55 @@ class Learner:
             return self._scan
         topology = self.topology
         entities = entities_of(labels)
-        related: dict[str, str] = {e: "" for e in entities if not topology.hub(e, t)}
+        related: dict[str, str] = dict.fromkeys(topology.not_hubs(entities, t), "")
         for entity in list(related):
-            if kind_of(entity) not in COARSE_KINDS:
+            if not is_coarse(entity):
                 for other, _ in topology.neighbours(entity, t, MAX_HOPS):
                     related.setdefault(other, entity)
         near, far, chance = [], [], {}
-        reach = self._reach
+        reach, history, alerts_on = self._reach, self.history, topology.alerts_on
         elapsed = min(max(t - (self.first_at if self.first_at is not None else t), LOOKBACK), self.decay.tau)
         for entity in related:
             # What chance brings to the entity per window: its long-run rate, or the recent one
             # when that is higher (the control windows; all of the history when it is truncated).
-            seen = topology.alerts_on(entity, t)
-            chance[entity] = seen / elapsed * WINDOW
-            starts = self.history.get(entity)
+            seen = alerts_on(entity, t)
+            starts = history.get(entity)
             if not starts:
+                chance[entity] = seen / elapsed * WINDOW
                 continue
-            # A truncated history does not reach the control windows: its near starts are
-            # candidates, but the entity cannot be measured (counting its near starts alone would
-            # make everything on a busy entity look associated).
-            truncated = self._truncated(starts, t)
-            horizon = reach if truncated else LOOKBACK
-            background = recent_starts = candidates = 0
-            for start in reversed(starts):
-                age = t - start.at
-                if age >= horizon or (truncated and candidates == CANDIDATES):
-                    break
-                if age <= reach and candidates < CANDIDATES:  # the most recent: bounded work per alert
-                    near.append((start, entity, not truncated))
-                    candidates += 1
-                recent_starts += age <= WINDOW
-                if age >= GAP and not truncated:
-                    window = 1 + int((age - GAP) // WINDOW)
-                    far.append((start, window))
-                    background += 1
+            recent_starts = 0
+            if self._truncated(starts, t):
+                # A truncated history does not reach the control windows: its near starts are
+                # candidates, but the entity cannot be measured (counting its near starts alone
+                # would make everything on a busy entity look associated).
+                for start in reversed(starts[-CANDIDATES:]):  # the most recent: bounded work per alert
+                    age = t - start.at
+                    if age >= reach:
+                        break
+                    near.append((start, entity, False))
+                    recent_starts += age <= WINDOW
+                recent = len(starts) / max(t - starts[0].at, WINDOW) * WINDOW
+            else:
+                background = candidates = 0
+                for start in reversed(starts):
+                    age = t - start.at
+                    if age >= LOOKBACK:
+                        break
+                    if age <= reach and candidates < CANDIDATES:
+                        near.append((start, entity, True))
+                        candidates += 1
+                    recent_starts += age <= WINDOW
+                    if age >= GAP:
+                        far.append((start, 1 + int((age - GAP) // WINDOW)))
+                        background += 1
+                recent = background / CONTROL_WINDOWS
             # The starts within the window are the candidates themselves, not the background.
-            chance[entity] = max(seen - recent_starts, 0.0) / elapsed * WINDOW
-            recent = len(starts) / max(t - starts[0].at, WINDOW) * WINDOW if self._truncated(starts, t) \
-                else background / CONTROL_WINDOWS
-            chance[entity] = max(chance[entity], recent)
+            chance[entity] = max(max(seen - recent_starts, 0.0) / elapsed * WINDOW, recent)
         name = labels.get("alertname", "")
         causes, effects = self._roles(labels)
-        crowd = sum(c for e, c in chance.items() if kind_of(e) not in COARSE_KINDS)
-        self._scan = _Scan(key, Start(t, name, key, causes, effects), entities, related, near, far, chance, crowd)
+        crowd = sum(c for e, c in chance.items() if not is_coarse(e))
+        self._scan = _Scan(key, Start(t, name, key, causes, effects), entities, related, near, far, chance, crowd,
+                           {})
         return self._scan
 
     @staticmethod
@@ -329,11 +354,12 @@ class Learner:
     def _sweep(self, t: float) -> None:
         """Forget entities with no start within the lookback; keep at most MAX_HISTORY_ENTITIES."""
         horizon = max(LOOKBACK, self._reach)
-        recent = {e: s for e, s in self.history.items() if t - s[-1].at < horizon}
-        if len(recent) > MAX_HISTORY_ENTITIES:
-            kept = sorted(recent, key=lambda e: recent[e][-1].at, reverse=True)[:MAX_HISTORY_ENTITIES]
-            recent = {e: recent[e] for e in kept}
-        self.history = recent
+        history = self.history
+        last = {e: s[-1].at for e, s in history.items()}
+        kept = [e for e, at in last.items() if t - at < horizon]
+        if len(kept) > MAX_HISTORY_ENTITIES:
+            kept = sorted(kept, key=last.__getitem__, reverse=True)[:MAX_HISTORY_ENTITIES]
+        self.history = {e: history[e] for e in kept}
         self.cluster_history = {c: s for c, s in self.cluster_history.items() if t - s[-1].at < horizon}
 
     def association(self, a: str, b: str, t: float) -> Association | None:

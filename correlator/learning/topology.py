@@ -10,10 +10,11 @@ the weakest dropped first.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from correlator.learning.decay import Decay
-from correlator.learning.entities import COARSE_KINDS, kind_of
+from correlator.learning.entities import is_coarse
 
 HUB_SHARE = 0.05  # an entity on more than this share of alerts is a hub...
 HUB_MIN_ALERTS = 50.0  # ...once this many alerts (decayed) have been seen
@@ -43,7 +44,7 @@ class Topology:
         seen = self.seen
         for entity in entities:
             seen[entity] = seen.get(entity, 0.0) + weight
-        placed = [e for e in entities if kind_of(e) not in COARSE_KINDS]
+        placed = [e for e in entities if not is_coarse(e)]
         for i, entity in enumerate(placed):
             for other in placed[i + 1:]:
                 self._connect(entity, other, weight)
@@ -61,10 +62,18 @@ class Topology:
 
     def hub(self, entity: str, t: float) -> bool:
         """Whether the entity sits on so large a share of the alerts that sharing it means nothing."""
+        return self.seen.get(entity, 0.0) > self._hub_threshold(t)
+
+    def _hub_threshold(self, t: float) -> float:
+        """The stored count above which an entity is a hub at `t` (computed once per question)."""
         total = self.total
         if not total or self.decay.value(total, t) < HUB_MIN_ALERTS:
-            return False
-        return self.seen.get(entity, 0.0) > HUB_SHARE * total
+            return math.inf
+        return HUB_SHARE * total
+
+    def not_hubs(self, entities: tuple[str, ...], t: float) -> list[str]:
+        threshold, seen = self._hub_threshold(t), self.seen
+        return [entity for entity in entities if not seen.get(entity, 0.0) > threshold]
 
     def neighbours(self, entity: str, t: float, limit: int = MAX_NEIGHBOURS) -> list[tuple[str, float]]:
         """The `limit` strongest entities related to `entity` by an edge, hubs left out."""
@@ -72,8 +81,8 @@ class Topology:
         if not row:
             return []
         strongest = sorted(row.items(), key=lambda item: -item[1]) if len(row) > 1 else list(row.items())
-        scale = self.decay.weight(t)
-        return [(other, w / scale) for other, w in strongest if not self.hub(other, t)][:limit]
+        scale, threshold, seen = self.decay.weight(t), self._hub_threshold(t), self.seen
+        return [(other, w / scale) for other, w in strongest if not seen.get(other, 0.0) > threshold][:limit]
 
     def alerts_on(self, entity: str, t: float) -> float:
         return self.decay.value(self.seen.get(entity, 0.0), t)
