@@ -111,6 +111,7 @@ class FlappingConfig(_Section):
 
 class IngestConfig(_Section):
     resolve_timeout: Duration = Duration(300)
+    silence_timeout: Duration = Duration(86400)  # generic sources; a mapping's own applies first; 0: never
     label_names: Literal["utf8", "classic"] = "utf8"
     flapping: FlappingConfig = FlappingConfig()
     mappings: dict[str, FieldMapping] = {}
@@ -169,6 +170,8 @@ class SlaConfig(_Section):
 
 class EngineConfig(_Section):
     resolve_hold: Duration = Duration(300)
+    # A flapping alert (ingest.flapping) keeps its incident open this long after its alerts cleared.
+    flap_hold: Duration = Duration(3600)
     reopen_window: Duration = Duration(1800)
     close_after: Duration = Duration(86400)
     problems: ProblemConfig = ProblemConfig()
@@ -230,6 +233,7 @@ class Config(_Section):
 
         from correlator.ingest.normalize import IngestPolicy
         return IngestPolicy(resolve_timeout=timedelta(seconds=self.ingest.resolve_timeout),
+                            silence_timeout=timedelta(seconds=self.ingest.silence_timeout) or None,
                             classic_label_names=self.ingest.label_names == "classic")
 
     def engine_settings(self):
@@ -237,7 +241,10 @@ class Config(_Section):
 
         from correlator.engine.core import EngineSettings
         engine, ml = self.engine, self.ml
+        flapping = self.ingest.flapping
         return EngineSettings(resolve_hold=timedelta(seconds=engine.resolve_hold),
+                              flap_changes=flapping.max_changes, flap_window=timedelta(seconds=flapping.window),
+                              flap_hold=timedelta(seconds=engine.flap_hold),
                               reopen_window=timedelta(seconds=engine.reopen_window),
                               close_after=timedelta(seconds=engine.close_after),
                               problem_recurrences=engine.problems.recurrences,

@@ -27,12 +27,14 @@ def rules_from(tmp_path: Path, *rules: dict, catalog: list[dict] | None = None) 
     return load_rules(directory)
 
 
-def alert(name: str, *, starts: float = 0, ends: float | None = None, annotations: dict | None = None,
-          **labels: str) -> Alert:
+def alert(name: str, *, starts: float = 0, ends: float | None = None, expires: float | None = None,
+          annotations: dict | None = None, **labels: str) -> Alert:
+    """Resolved at `ends` if given; else firing, until `expires` if given (a v2 post's endsAt)."""
     labels = {"alertname": name, **labels}
     status = AlertStatus.RESOLVED if ends is not None else AlertStatus.FIRING
+    end = ends if ends is not None else expires
     return Alert(fingerprint(labels), labels, annotations or {}, status, at(starts),
-                 at(ends) if ends is not None else None, "", "test", at(starts))
+                 at(end) if end is not None else None, "", "test", at(starts))
 
 
 RULES_ONLY = EngineSettings(learning=False)  # rule semantics, without the learned joining stage

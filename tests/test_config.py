@@ -35,6 +35,18 @@ def test_environment_overrides_the_file():
     assert config.ingest.flapping.max_changes == 9
 
 
+def test_silence_timeouts_and_the_flap_hold_reach_ingest_and_the_engine():
+    config = parse_config({"ingest": {"silence_timeout": "2h", "flapping": {"max_changes": 6, "window": "30m"},
+                                      "mappings": {"script": {"silence_timeout": "10m"}}},
+                           "engine": {"flap_hold": "45m"}}, environ={})
+    assert config.ingest_policy().silence_timeout.total_seconds() == 7200
+    assert config.ingest.mappings["script"].silence_timeout == 600
+    settings = config.engine_settings()
+    assert (settings.flap_changes, settings.flap_window.total_seconds(), settings.flap_hold.total_seconds()) \
+        == (6, 1800, 2700)
+    assert parse_config({"ingest": {"silence_timeout": 0}}, environ={}).ingest_policy().silence_timeout is None
+
+
 def test_environment_fills_a_section_the_file_left_empty():
     config = parse_config({"auth": {"alertmanager": None}},
                           environ={"CORRELATOR_AUTH_ALERTMANAGER_BEARER_TOKENS": "[tok1, tok2]"})

@@ -10,6 +10,7 @@ from correlator.ingest.alertmanager import parse_alertmanager_webhook, parse_pos
 from correlator.ingest.errors import PayloadError
 from correlator.ingest.generic import FieldMapping, parse_mapped
 from correlator.ingest.normalize import IngestPolicy
+from correlator.units import Seconds
 from tests.conftest import capture
 
 NOW = datetime(2026, 11, 23, 4, 30, tzinfo=timezone.utc)
@@ -138,10 +139,24 @@ def test_v2_body_must_be_a_list():
     assert "Expected `array`" in raised.value.details[0].reason
 
 
-def test_generic_alert_with_status_firing_fires_until_resolved():
-    body = b'{"alerts": [{"labels": {"alertname": "DiskFull", "host": "db1"}, "status": "firing"}]}'
-    [alert] = parse_mapped(body, NOW, POLICY).alerts
-    assert alert.status is AlertStatus.FIRING and alert.ends_at is None and alert.source == "generic"
+FIRING_WITHOUT_END = b'{"alerts": [{"labels": {"alertname": "DiskFull", "host": "db1"}, "status": "firing"}]}'
+
+
+def test_generic_alert_with_status_firing_fires_until_resolved_or_silent_for_the_silence_timeout():
+    [alert] = parse_mapped(FIRING_WITHOUT_END, NOW, POLICY).alerts
+    assert alert.status is AlertStatus.FIRING and alert.ends_at == NOW + timedelta(hours=24)
+    assert alert.source == "generic"
+    [forever] = parse_mapped(FIRING_WITHOUT_END, NOW, IngestPolicy(silence_timeout=None)).alerts
+    assert forever.status is AlertStatus.FIRING and forever.ends_at is None
+
+
+def test_a_mappings_own_silence_timeout_applies_first():
+    mapping = FieldMapping(alerts="$.alerts", silence_timeout=Seconds(600))
+    [alert] = parse_mapped(FIRING_WITHOUT_END, NOW, POLICY, mapping, "script").alerts
+    assert alert.ends_at == NOW + timedelta(minutes=10)
+    [never] = parse_mapped(FIRING_WITHOUT_END, NOW, POLICY, FieldMapping(alerts="$.alerts", silence_timeout=Seconds(0)),
+                           "zabbix").alerts
+    assert never.ends_at is None
 
 
 def test_generic_accepts_epoch_seconds_and_scalar_label_values():
@@ -183,7 +198,8 @@ def test_a_mapping_ingests_grafana_webhooks_without_code():
     [alert] = parse_mapped(GRAFANA_BODY, NOW, POLICY, mapping, "grafana").alerts
     assert alert.labels == {"alertname": "HighLatency", "grafana_folder": "API", "org_id": "1", "sender": "grafana"}
     assert alert.annotations == {"summary": "p99 above 1s", "dashboard": "http://grafana/d/abc"}
-    assert alert.status is AlertStatus.FIRING and alert.ends_at is None and alert.source == "grafana"
+    assert alert.status is AlertStatus.FIRING and alert.ends_at == NOW + timedelta(hours=24)
+    assert alert.source == "grafana"
 
 
 def test_a_mapping_translates_sender_status_values():

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta, timezone
 from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
 from correlator.engine.derivation import Facts, absorb, derive
+from correlator.engine.flapping import FlapTracker
 from correlator.engine.model import (LEARNED_REASONS, Explanation, Incident, IncidentState, JoinReason, Member,
                                      Problem, TRANSITIONS, interned)
 from correlator.engine.operations import OperatorActions
@@ -47,6 +48,11 @@ from correlator.rules.matchers import matches_all
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     resolve_hold: timedelta = timedelta(minutes=5)
+    # An alert changing state more than flap_changes times within flap_window flaps: its incident is
+    # then held open flap_hold after its alerts cleared, instead of resolving and reopening.
+    flap_changes: int = 4
+    flap_window: timedelta = timedelta(hours=1)
+    flap_hold: timedelta = timedelta(hours=1)
     reopen_window: timedelta = timedelta(minutes=30)
     close_after: timedelta = timedelta(hours=24)
     problem_recurrences: int = 3
@@ -84,6 +90,7 @@ class LearnedDecision(enum.StrEnum):
 class _Episode:
     status: AlertStatus
     incident_id: str | None  # None: recorded without incident (maintenance)
+    ends_at: datetime | None = None  # the latest snapshot's: a firing episode expires then
 
 
 class Engine(OperatorActions, Timers):
@@ -112,6 +119,9 @@ class Engine(OperatorActions, Timers):
         self._sources: dict[tuple[str, tuple[str, ...]], dict[tuple[str, datetime], str]] = {}
         self._source_of: dict[tuple[str, datetime], list[tuple[str, tuple[str, ...]]]] = {}
         self._timers: list[Timer] = []
+        self._hold_until: dict[str, datetime] = {}
+        self._flaps = FlapTracker(settings.flap_changes, settings.flap_window)
+        self._by_fingerprint: dict[str, str] = {}  # an alert -> the incident of its latest episode
         self._timer_sequence = 0
         self._incident_sequence = 0
         self._facts: dict[str, Facts] = {}  # per incident: what its derived fields are computed from
@@ -130,33 +140,37 @@ class Engine(OperatorActions, Timers):
 
     def process(self, alert: Alert, now: datetime) -> set[str]:
         """Feed one received alert; returns the ids of the incidents it changed."""
-        changed = self._process(alert, self.event_time(now))
+        changed = self.advance(now)
+        changed |= self._process(alert, self.event_time(now))
         if self._touched:
             changed |= self._touched
             self._touched = set()
         return changed
 
     def _process(self, alert: Alert, now: datetime) -> set[str]:
-        changed = self.advance(now)
+        changed: set[str] = set()
         key = (alert.fingerprint, alert.starts_at)
         episode = self._episodes.get(key)
         if episode is not None:
-            # 1. dedup: a repeat, or a late "firing" of a resolved episode, changes nothing.
+            # 1. dedup: a repeat changes nothing but the end it announces; a late "firing" of a
+            # resolved episode changes nothing at all.
             if episode.status is AlertStatus.RESOLVED or alert.status is AlertStatus.FIRING:
                 self.outcomes[Outcome.REPEAT] += 1
-                return changed
+                return changed if episode.status is AlertStatus.RESOLVED else changed | self._extend(key, alert, episode)
             self.outcomes[Outcome.RESOLVED] += 1
-            return changed | self._resolve_member(key, alert, episode, now)
+            return changed | self._resolve_member(key, alert.ends_at or now, episode, now)
         if decisions.maintenance(self.rules.maintenance, alert.labels, now) is not None:
-            self._episodes[key] = _Episode(alert.status, None)  # 2. recorded, no incident
+            self._episodes[key] = episode = _Episode(alert.status, None)  # 2. recorded, no incident
             self.outcomes[Outcome.MAINTENANCE] += 1
-            return changed
+            return changed | self._extend(key, alert, episode)
         self.outcomes[Outcome.NEW] += 1
         incident = self._place(alert, key, now)
-        self._episodes[key] = _Episode(AlertStatus.FIRING, incident.id)
+        self._episodes[key] = episode = _Episode(AlertStatus.FIRING, incident.id)
         changed.add(incident.id)
         if alert.status is AlertStatus.RESOLVED:  # first seen already resolved: it fired, then ended
-            changed |= self._resolve_member(key, alert, self._episodes[key], now)
+            changed |= self._resolve_member(key, alert.ends_at or now, episode, now)
+        else:
+            self._extend(key, alert, episode)
         return changed
 
     def reload(self, rules: RuleSet) -> None:
@@ -206,18 +220,26 @@ class Engine(OperatorActions, Timers):
             facts = self._facts[incident.id] = Facts()
             for key, member in incident.members.items():
                 absorb(self.rules, facts, member)
-                self._episodes[key] = _Episode(member.status, incident.id)
-                self._register(member, key, incident, as_source=member.status is AlertStatus.FIRING)
+                firing = member.status is AlertStatus.FIRING
+                self._episodes[key] = _Episode(member.status, incident.id, member.ends_at if firing else None)
+                self._register(member, key, incident, as_source=firing)
+                if firing and member.ends_at is not None:
+                    self._add_timer(member.ends_at, "expire", "", key)
             facts.escalation_pending = False
             self._by_group[incident.group_key] = incident.id
-            if incident.active and not incident.firing:
-                last = max((e.at for e in incident.timeline if e.kind == "alert_resolved"),
-                           default=incident.last_alert_at)
-                self._add_timer(last + self.settings.resolve_hold, "auto_resolve", incident.id)
             if incident.state is IncidentState.RESOLVED:
                 self._add_timer(incident.resolved_at + self.settings.close_after, "close", incident.id)
             if incident.state is IncidentState.OPEN:
                 self._schedule_escalation(incident, facts)
+        # The flaps of the recent past, from the timelines, then the holds of incidents whose alerts all cleared.
+        changes = sorted((e.at, e.detail["fingerprint"]) for i in incidents for e in i.timeline
+                         if e.kind in ("alert_joined", "alert_resolved"))
+        for changed_at, fingerprint in changes:
+            self._flaps.change(fingerprint, changed_at)
+        for incident in sorted(incidents, key=lambda i: i.id):
+            if incident.active and not incident.firing:
+                self._start_hold(incident, max((e.at for e in incident.timeline if e.kind == "alert_resolved"),
+                                               default=incident.last_alert_at))
         # Time resumes from the latest the store recorded, even when the clock has stepped back since.
         recorded = [incident.timeline[-1].at for incident in incidents if incident.timeline]
         if recorded:
@@ -232,7 +254,8 @@ class Engine(OperatorActions, Timers):
     def _place(self, alert: Alert, key: tuple[str, datetime], now: datetime) -> Incident:
         labels = alert.labels
         services = decisions.services_of(self.rules.catalog, labels)
-        placed = self._symptom_of(labels) or self._linked(labels, now) or self._dependent(services, now)
+        placed = self._recurrence(alert.fingerprint) or self._symptom_of(labels) or self._linked(labels, now) \
+            or self._dependent(services, now)
         group_key, group_labels, group_rule = self._group_key(alert)
         if placed is None:
             placed = self._grouped(group_key, group_labels, group_rule, now)
@@ -252,12 +275,22 @@ class Engine(OperatorActions, Timers):
         incident.last_alert_at = now
         incident.record(now, "alert_joined", fingerprint=alert.fingerprint, reason=why.reason, rule=why.rule,
                         **({"detail": why.detail} if why.reason in LEARNED_REASONS else {}))
+        self._changed_state(incident, alert.fingerprint, now)
         self._by_group.setdefault(group_key, incident.id)
         self._register(member, key, incident)
         self._derive(incident, member, now, group_labels)
         if self.learner is not None:
             self.learner.learn(labels, key, now.timestamp(), alert.starts_at.timestamp())
         return incident
+
+    def _recurrence(self, fingerprint: str) -> tuple[Incident, Explanation] | None:
+        """A new episode of an alert whose incident is still open (held after its alerts cleared,
+        or other alerts still firing) belongs there: a flapping alert never opens one incident per flap."""
+        incident = self.incidents.get(self._by_fingerprint.get(fingerprint, ""))
+        if incident is not None and incident.active:
+            return incident, Explanation(JoinReason.RECURRENCE, "", detail="the alert fired again while its "
+                                                                          "incident was open")
+        return None
 
     def _symptom_of(self, labels) -> tuple[Incident, Explanation] | None:
         for rule in self.rules.suppressions:
@@ -362,6 +395,8 @@ class Engine(OperatorActions, Timers):
     def _register(self, member: Member, key, incident: Incident, as_source: bool = True) -> None:
         labels, services = member.labels, member.services
         facts_keys = self._index_keys.setdefault(incident.id, [])
+        self._by_fingerprint[member.fingerprint] = incident.id
+        facts_keys.append((self._by_fingerprint, member.fingerprint))
         for rule in self.rules.links:
             for side in ("source", "target"):
                 value = decisions.link_key(rule, labels, side)
@@ -387,7 +422,23 @@ class Engine(OperatorActions, Timers):
 
     # -- resolution ----------------------------------------------------------------------------
 
-    def _resolve_member(self, key, alert: Alert, episode: _Episode, now: datetime) -> set[str]:
+    def _extend(self, key, alert: Alert, episode: _Episode) -> set[str]:
+        """A firing snapshot: the episode now ends at its endsAt (the latest snapshot's, as the
+        store keeps it), unless it is re-sent again before."""
+        ends_at = alert.ends_at
+        if ends_at is None or ends_at == episode.ends_at or episode.status is not AlertStatus.FIRING:
+            return set()
+        if episode.ends_at is None or ends_at < episode.ends_at:  # a later end: the pending timer moves on
+            self._add_timer(ends_at, "expire", "", key)
+        episode.ends_at = ends_at
+        incident = self.incidents.get(episode.incident_id) if episode.incident_id else None
+        if incident is None:
+            return set()
+        incident.members[key].ends_at = ends_at
+        incident.changed_members.add(key)
+        return {incident.id}
+
+    def _resolve_member(self, key, ends_at: datetime, episode: _Episode, now: datetime, **detail) -> set[str]:
         episode.status = AlertStatus.RESOLVED
         incident = self.incidents.get(episode.incident_id) if episode.incident_id else None
         self._forget_source(key)
@@ -395,13 +446,38 @@ class Engine(OperatorActions, Timers):
             del self._episodes[key]
             return set()
         member = incident.members[key]
-        member.status, member.ends_at = AlertStatus.RESOLVED, alert.ends_at or now
+        member.status, member.ends_at = AlertStatus.RESOLVED, ends_at
         incident.changed_members.add(key)
         incident.firing -= 1
-        incident.record(now, "alert_resolved", fingerprint=alert.fingerprint)
+        incident.record(now, "alert_resolved", fingerprint=member.fingerprint, **detail)
+        self._changed_state(incident, member.fingerprint, now)
         if not incident.firing and incident.active:
-            self._add_timer(now + self.settings.resolve_hold, "auto_resolve", incident.id)
+            self._start_hold(incident, now)
         return {incident.id}
+
+    def _changed_state(self, incident: Incident, fingerprint: str, now: datetime) -> None:
+        """An alert of `incident` fired or resolved: the timeline shows when it starts to flap."""
+        if self._flaps.change(fingerprint, now):
+            incident.record(now, "flapping", fingerprint=fingerprint, changes=self._flaps.max_changes + 1,
+                            window_seconds=self._flaps.window.total_seconds())
+
+    def _hold_for(self, incident: Incident, cleared_at: datetime) -> tuple[timedelta, str]:
+        """(how long an incident whose alerts all cleared stays open, the alertname of a member
+        flapping then, if any: the flap hold-down applies)."""
+        flapping = next((m for fingerprint, m in self._fingerprints(incident)
+                         if self._flaps.flapping(fingerprint, cleared_at)), None)
+        if flapping is None:
+            return self.settings.resolve_hold, ""
+        return max(self.settings.resolve_hold, self.settings.flap_hold), flapping.labels.get("alertname", "alert")
+
+    @staticmethod
+    def _fingerprints(incident: Incident):
+        """(fingerprint, member) once per alert of the incident."""
+        seen: set[str] = set()
+        for (fingerprint, _), member in incident.members.items():
+            if fingerprint not in seen:
+                seen.add(fingerprint)
+                yield fingerprint, member
 
     def _forget_source(self, key) -> None:
         for source in self._source_of.pop(key, ()):
@@ -433,6 +509,7 @@ class Engine(OperatorActions, Timers):
             self._forget_source(key)
         if self._by_group.get(incident.group_key) == incident.id:
             del self._by_group[incident.group_key]
+        self._hold_until.pop(incident.id, None)
         for index, key in self._index_keys.pop(incident.id, []):
             if index.get(key) == incident.id:
                 del index[key]
@@ -458,6 +535,8 @@ class Engine(OperatorActions, Timers):
         self._facts[incident.id] = Facts()
         for member in list(incident.members.values()):
             self._derive(incident, member, now, {})
+        if not incident.firing and incident.active:  # only resolved alerts are left
+            self._start_hold(incident, now)
 
     def _force_close(self, incident: Incident, now: datetime, actor: str, reason: str) -> None:
         if incident.state in (IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.INVESTIGATING,

@@ -140,14 +140,15 @@ def owner_of(rules: RuleSet, services: Iterable[str]) -> tuple[str, Explanation]
     return None
 
 
-def title(names: Mapping[str, int], members: int, one: Member | None, scope: Mapping[str, str]) -> str:
-    """`HighCPU: <summary>` for one alert; `HighCPU and 2 more alerts (cluster=prod-eu)` for several."""
+def title(names: Mapping[str, int], alerts: int, one: Member | None, scope: Mapping[str, str]) -> str:
+    """`HighCPU: <summary>` for one alert (however many times it fired); `HighCPU and 2 more alerts
+    (cluster=prod-eu)` for several."""
     top = max(names, key=lambda name: (names[name], name))
-    if members == 1 and one is not None:
+    if alerts == 1 and one is not None:
         summary = one.annotations.get("summary")
         if summary:
             return f"{top}: {summary}"
         where = one.labels.get("instance") or one.labels.get("pod") or one.labels.get("service")
         return f"{top} on {where}" if where else top
     text = ", ".join(f"{k}={v}" for k, v in scope.items() if v)
-    return f"{top} and {members - 1} more alert{'s' if members > 2 else ''}" + (f" ({text})" if text else "")
+    return f"{top} and {alerts - 1} more alert{'s' if alerts > 2 else ''}" + (f" ({text})" if text else "")

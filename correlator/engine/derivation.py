@@ -26,7 +26,8 @@ class Facts:
     """Running aggregates over an incident's members."""
 
     common: dict[str, str] = field(default_factory=dict)  # labels every member shares
-    names: dict[str, int] = field(default_factory=dict)  # alertname -> members
+    names: dict[str, int] = field(default_factory=dict)  # alertname -> alerts (fingerprints), not episodes
+    fingerprints: set[str] = field(default_factory=set)
     services: dict[str, None] = field(default_factory=dict)
     radius: BlastRadius = field(default_factory=BlastRadius)
     roots: list[Candidate] = field(default_factory=list)  # the likeliest causes, best first
@@ -45,7 +46,9 @@ def absorb(rules: RuleSet, facts: Facts, member: Member) -> None:
     facts.common = {k: v for k, v in facts.common.items() if member.labels.get(k) == v} \
         if facts.names else member.labels
     name = member.labels.get("alertname", "alert")
-    facts.names[name] = facts.names.get(name, 0) + 1
+    if member.fingerprint not in facts.fingerprints:  # a flapping alert's episodes are one alert
+        facts.fingerprints.add(member.fingerprint)
+        facts.names[name] = facts.names.get(name, 0) + 1
     if name not in facts.documents and len(facts.documents) < DOCUMENT_NAMES:
         facts.documents[name] = document(member.labels, member.annotations)
         facts.prediction = None
@@ -73,7 +76,7 @@ def derive(rules: RuleSet, incident: Incident, facts: Facts, member: Member, now
     escalation timer must be (re)scheduled."""
     absorb(rules, facts, member)
     scope = group_labels or {k: v for k, v in facts.common.items() if k != "alertname"}
-    incident.title = decisions.title(facts.names, len(incident.members), member, scope)
+    incident.title = decisions.title(facts.names, len(facts.fingerprints), member, scope)
     incident.services = tuple(facts.services)
     _classify(rules, incident, facts, now, model if automatic else None, low_confidence, automatic)
     if not incident.priority_set_by_operator:

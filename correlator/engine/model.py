@@ -42,6 +42,7 @@ class JoinReason(enum.StrEnum):
     """Why an alert is a member of its incident."""
 
     NEW_INCIDENT = "new_incident"  # no rule placed it: it opened an incident of its own
+    RECURRENCE = "recurrence"  # a new episode of an alert of the incident, while the incident was open
     GROUP = "group"  # same group_by values as the incident's alerts
     REOPENED = "reopened"  # a re-fire of the group within the reopen window
     LINK = "link"  # a link rule related it to an alert of the incident

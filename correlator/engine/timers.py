@@ -1,6 +1,7 @@
-"""The engine's timers on event time: auto-resolve after the hold, escalation when not
-acknowledged in time, close after resolution. One due-time heap drives them all (no task per
-incident); a timer that no longer applies when due does nothing. Mixed into the Engine."""
+"""The engine's timers on event time: an alert's endsAt passing without a re-send, auto-resolve
+after the hold, escalation when not acknowledged in time, close after resolution. One due-time
+heap drives them all (no task per incident or alert); a timer that no longer applies when due does
+nothing. Mixed into the Engine."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import heapq
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from correlator.domain import AlertStatus
 from correlator.engine.derivation import Facts
 from correlator.engine.model import Explanation, Incident, IncidentState
 
@@ -19,7 +21,7 @@ class Timer:
     due: datetime
     sequence: int
     kind: str = field(compare=False)
-    incident_id: str = field(compare=False)
+    incident_id: str = field(compare=False)  # "" for an episode's timer (its incident may change meanwhile)
     detail: tuple = field(compare=False, default=())
 
 
@@ -27,6 +29,7 @@ class Timers:
     _timers: list[Timer]
     _timer_sequence: int
     incidents: dict[str, Incident]
+    _hold_until: dict[str, datetime]  # per incident whose alerts all cleared: when it may resolve
     _latest: datetime | None = None  # the latest event time seen
 
     def event_time(self, now: datetime) -> datetime:
@@ -38,34 +41,65 @@ class Timers:
         return self._latest
 
     def advance(self, now: datetime) -> set[str]:
-        """Fire every timer due at `now`."""
-        now = self.event_time(now)
+        """Fire every timer due at `now`, each at its own time: what a timer schedules (the hold
+        after an alert expired) fires in the same call when it is due by `now`."""
+        if self._latest is not None and now < self._latest:
+            now = self._latest
         changed: set[str] = set()
         while self._timers and self._timers[0].due <= now:
             timer = heapq.heappop(self._timers)
-            incident = self.incidents.get(timer.incident_id)
-            if incident is not None and getattr(self, f"_on_{timer.kind}")(incident, timer):
-                changed.add(incident.id)
+            self.event_time(timer.due)
+            changed |= getattr(self, f"_on_{timer.kind}")(timer)
+        self.event_time(now)
         return changed
 
-    def _add_timer(self, due: datetime, kind: str, incident_id: str, *detail) -> None:
+    def _add_timer(self, due: datetime, kind: str, incident_id: str, *detail) -> datetime:
+        """Schedule a timer; one due before the latest event time fires at that time (timelines
+        stay in order). Returns when it will fire."""
+        if self._latest is not None and due < self._latest:
+            due = self._latest
         self._timer_sequence += 1
         heapq.heappush(self._timers, Timer(due, self._timer_sequence, kind, incident_id, detail))
+        return due
 
-    def _on_auto_resolve(self, incident: Incident, timer: Timer) -> bool:
-        if not incident.active or incident.firing:
-            return False  # something re-fired meanwhile, or an operator resolved it
-        self._transition(incident, IncidentState.RESOLVED, timer.due, ENGINE,
-                         detail="all alerts resolved and the hold time passed")
-        return True
+    def _start_hold(self, incident: Incident, cleared_at: datetime) -> None:
+        """Every alert of `incident` cleared at `cleared_at`: it resolves once the hold (the flap
+        hold-down when one of its alerts flaps) has passed since this, its last clearing."""
+        hold, flapping = self._hold_for(incident, cleared_at)
+        self._hold_until[incident.id] = self._add_timer(cleared_at + hold, "auto_resolve", incident.id, hold, flapping)
 
-    def _on_close(self, incident: Incident, timer: Timer) -> bool:
-        if incident.state is not IncidentState.RESOLVED or incident.resolved_at + self.settings.close_after > timer.due:
-            return False
+    def _on_auto_resolve(self, timer: Timer) -> set[str]:
+        incident = self.incidents.get(timer.incident_id)
+        if incident is None or not incident.active or incident.firing \
+                or timer.due < self._hold_until.get(incident.id, timer.due):
+            return set()  # something re-fired meanwhile, an operator resolved it, or a later clearing holds it
+        del self._hold_until[incident.id]
+        hold, flapping = timer.detail
+        self._transition(incident, IncidentState.RESOLVED, timer.due, ENGINE, hold_seconds=hold.total_seconds(),
+                         detail=f"all alerts resolved and the flap hold-down passed ({flapping} flapped)"
+                         if flapping else "all alerts resolved and the hold time passed")
+        return {incident.id}
+
+    def _on_expire(self, timer: Timer) -> set[str]:
+        """An episode's endsAt came: resolved, unless a re-send extended it (then wait for that end)."""
+        [key] = timer.detail
+        episode = self._episodes.get(key)
+        if episode is None or episode.ends_at is None or episode.status is AlertStatus.RESOLVED:
+            return set()
+        if episode.ends_at > timer.due:
+            self._add_timer(episode.ends_at, "expire", "", key)
+            return set()
+        return self._resolve_member(key, episode.ends_at, episode, timer.due, timed_out=True)
+
+    def _on_close(self, timer: Timer) -> set[str]:
+        incident = self.incidents.get(timer.incident_id)
+        if incident is None or incident.state is not IncidentState.RESOLVED \
+                or incident.resolved_at + self.settings.close_after > timer.due:
+            return set()
         self._transition(incident, IncidentState.CLOSED, timer.due, ENGINE, detail="resolved long enough")
         self._forget(incident)
         self._closed.append(incident.id)
-        return True
+        return {incident.id}
 
     def _schedule_escalation(self, incident: Incident, facts: Facts) -> None:
         for index in sorted(facts.escalations):
@@ -75,10 +109,11 @@ class Timers:
                 self._add_timer(due, "escalate", incident.id, rule.name, rule.to_team, incident.priority)
                 return
 
-    def _on_escalate(self, incident: Incident, timer: Timer) -> bool:
+    def _on_escalate(self, timer: Timer) -> set[str]:
+        incident = self.incidents.get(timer.incident_id)
         rule, team, priority = timer.detail
-        if incident.state is not IncidentState.OPEN or incident.priority != priority:
-            return False  # acknowledged (or reprioritised: a newer timer applies)
+        if incident is None or incident.state is not IncidentState.OPEN or incident.priority != priority:
+            return set()  # acknowledged (or reprioritised: a newer timer applies)
         self._transition(incident, IncidentState.ESCALATED, timer.due, ENGINE, rule=rule,
                          detail=f"not acknowledged within the {priority} escalation time")
         if team:
@@ -87,4 +122,4 @@ class Timers:
             incident.tier += 1
         incident.assignment = Explanation("escalated", rule, detail=f"team={incident.team}, tier={incident.tier}")
         incident.record(timer.due, "assigned", team=incident.team, tier=incident.tier, rule=rule)
-        return True
+        return {incident.id}

@@ -7,13 +7,15 @@ The generic format is itself one mapping (`GENERIC_FORMAT`):
 
 Only `labels` is required. Without `status`, the alert follows the v2 API rules (firing until
 endsAt, which defaults to now + resolve_timeout). With `status: firing` and no endsAt, it fires
-until a `resolved` arrives, as Zabbix or Nagios scripts expect.
+until a `resolved` arrives or the source is silent about it for its silence timeout (the
+mapping's `silence_timeout`, else `ingest.silence_timeout`; 0: never), so a source that re-sends
+while a problem lasts but never sends "resolved" still resolves.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -23,6 +25,7 @@ from correlator.ingest.decoding import decode
 from correlator.ingest.errors import FieldError, PayloadError
 from correlator.ingest.normalize import (EARLIEST_TIME, LATEST_TIME, TIME_RANGE, IngestPolicy, ParsedAlerts,
                                          build_alert, collect, has_nul_escape, to_utc)
+from correlator.units import Seconds
 
 
 class FieldMapping(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -41,6 +44,7 @@ class FieldMapping(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     starts_at: str = "startsAt"
     ends_at: str = "endsAt"
     generator_url: str = "generatorURL"
+    silence_timeout: Seconds | None = None  # None: ingest.silence_timeout; 0: never
 
 
 GENERIC_FORMAT = FieldMapping(alerts="$.alerts")
@@ -157,6 +161,7 @@ def parse_mapped(body: bytes, received_at: datetime, policy: IngestPolicy,
         where = mapping.alerts.removeprefix("$.")
         raise PayloadError("invalid payload", [FieldError(where, "expected a list of alerts")])
     prefix = mapping.alerts.removeprefix("$.") if mapping.alerts != "$" else "$"
+    silence = policy.silence_timeout if mapping.silence_timeout is None else timedelta(seconds=mapping.silence_timeout)
     results = []
     for index, item in enumerate(items):
         path = f"{prefix}[{index}]" if prefix != "$" else "$"
@@ -172,6 +177,8 @@ def parse_mapped(body: bytes, received_at: datetime, policy: IngestPolicy,
         if reader.errors:
             results.append(reader.errors)
             continue
+        if status is AlertStatus.FIRING and ends_at is None and silence:
+            ends_at = max(received_at, starts_at or received_at) + silence
         results.append(build_alert(
             prefix, index, labels=labels, annotations=annotations, status=status,
             starts_at=starts_at, ends_at=ends_at,

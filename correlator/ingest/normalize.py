@@ -23,6 +23,9 @@ NUL_REASON = "must not contain the NUL character (U+0000)"
 @dataclass(frozen=True, slots=True)
 class IngestPolicy:
     resolve_timeout: timedelta = timedelta(minutes=5)
+    # Generic sources: a `firing` alert without endsAt resolves this long after it was last sent
+    # (a source that never sends "resolved"); None: it fires until a "resolved" arrives.
+    silence_timeout: timedelta | None = timedelta(hours=24)
     # Alertmanager >= 0.27 accepts any UTF-8 label name; "classic" is Prometheus 2's [a-zA-Z_][a-zA-Z0-9_]*.
     classic_label_names: bool = False
 

@@ -1,0 +1,221 @@
+"""Incidents follow their alerts: endsAt timers, the resolve hold from the last clearing, the flap
+hold-down, titles that count alerts; all on event time, so replay and a live engine agree."""
+
+import json
+from datetime import timedelta
+
+from correlator.config import parse_config
+from correlator.domain import AlertStatus
+from correlator.engine.core import Engine, EngineSettings
+from correlator.engine.model import IncidentState, JoinReason
+from correlator.engine.views import incident_replay_line
+from correlator.engine_service import EngineService
+from correlator.ingest.sources import parsers
+from correlator.replay import recording_line, replay
+from correlator.store.schema import notifications, to_us
+from correlator.units import rfc3339
+from tests.engine_scenarios import Scenario, alert, at, rules_from
+from tests.engine_store import Clock, open_store
+
+GROUP_BY_NAMESPACE = {"name": "by-namespace", "kind": "group", "matchers": ['namespace!=""'],
+                      "group_by": ["namespace"], "window": "10m", "max_duration": "1h"}
+HOLD = 300
+SETTINGS = EngineSettings(resolve_hold=timedelta(seconds=HOLD), learning=False,
+                          flap_changes=4, flap_window=timedelta(hours=1), flap_hold=timedelta(minutes=30))
+
+
+def kinds(incident) -> list[str]:
+    return [event.kind for event in incident.timeline]
+
+
+# -- an alert's endsAt -------------------------------------------------------------------------
+
+
+def test_an_alert_whose_ends_at_passes_without_a_resend_resolves_and_so_does_its_incident(tmp_path):
+    s = Scenario(rules_from(tmp_path), SETTINGS)
+    s.push(0, alert("DiskFull", instance="a", expires=240))  # a v2 post: firing until endsAt
+    s.advance(239)
+    assert s.only().firing == 1
+    s.advance(240)
+    incident = s.only()
+    [member] = incident.members.values()
+    assert incident.firing == 0 and member.status is AlertStatus.RESOLVED and member.ends_at == at(240)
+    resolved = next(e for e in incident.timeline if e.kind == "alert_resolved")
+    assert resolved.at == at(240) and resolved.detail["timed_out"] is True
+    s.advance(240 + HOLD - 1)
+    assert incident.state is IncidentState.OPEN
+    s.advance(240 + HOLD)
+    assert incident.state is IncidentState.RESOLVED and incident.resolved_at == at(240 + HOLD)
+
+
+def test_a_resend_extends_the_alert_and_its_member_carries_the_latest_ends_at(tmp_path):
+    s = Scenario(rules_from(tmp_path), SETTINGS)
+    s.push(0, alert("DiskFull", instance="a", expires=240))
+    changed = s.engine.process(alert("DiskFull", instance="a", expires=420), at(180))  # re-sent, same episode
+    incident = s.only()
+    [member] = incident.members.values()
+    assert changed == {incident.id} and member.ends_at == at(420) and len(incident.members) == 1
+    s.advance(400)
+    assert incident.firing == 1 and member.status is AlertStatus.FIRING
+    s.advance(420)
+    assert incident.firing == 0 and member.ends_at == at(420)
+    s.advance(420 + HOLD)
+    assert incident.resolved_at == at(420 + HOLD)
+
+
+def test_a_resend_with_an_earlier_end_expires_the_alert_then(tmp_path):
+    s = Scenario(rules_from(tmp_path), SETTINGS)
+    s.push(0, alert("DiskFull", instance="a", expires=600))
+    s.push(60, alert("DiskFull", instance="a", expires=120))
+    s.advance(120)
+    assert s.only().firing == 0 and next(iter(s.only().members.values())).ends_at == at(120)
+
+
+def test_an_alert_without_ends_at_fires_until_resolved(tmp_path):
+    s = Scenario(rules_from(tmp_path), SETTINGS)
+    s.push(0, alert("DiskFull", instance="a"))  # Alertmanager's webhook: no endsAt while firing
+    s.advance(7 * 86400)
+    assert s.only().firing == 1 and s.only().state is IncidentState.OPEN
+
+
+def test_an_expired_alert_ends_its_suppression(tmp_path):
+    s = Scenario(rules_from(tmp_path, {"name": "s", "kind": "suppress", "source_matchers": ['severity="critical"'],
+                                       "target_matchers": ['severity="warning"'], "equal": ["instance"]}), SETTINGS)
+    s.push(0, alert("NodeDown", severity="critical", instance="n1", expires=60))
+    s.push(90, alert("HighLoad", severity="warning", instance="n1"))
+    assert len(s.incidents) == 2
+
+
+# -- the resolve hold counts from the last clearing ------------------------------------------------
+
+
+def test_the_hold_counts_from_the_last_time_every_alert_cleared(tmp_path):
+    s = Scenario(rules_from(tmp_path, GROUP_BY_NAMESPACE), SETTINGS)
+    s.push(0, alert("A", namespace="shop"))
+    s.push(60, alert("A", namespace="shop", ends=60))  # all clear at 60: a hold until 360
+    s.push(100, alert("B", namespace="shop", starts=100))
+    s.push(204, alert("B", namespace="shop", starts=100, ends=204))  # all clear again at 204
+    s.advance(360)
+    assert s.only().state is IncidentState.OPEN  # resolved 156 s after its last alert cleared, before
+    s.advance(204 + HOLD)
+    assert s.only().state is IncidentState.RESOLVED and s.only().resolved_at == at(204 + HOLD)
+
+
+def test_after_a_reopen_the_hold_counts_from_the_clearing_after_it(tmp_path):
+    s = Scenario(rules_from(tmp_path, GROUP_BY_NAMESPACE), SETTINGS)
+    s.push(0, alert("A", namespace="shop"))
+    s.push(60, alert("A", namespace="shop", ends=60))  # a hold until 360
+    incident = s.only()
+    s.engine.resolve(incident.id, "oncall", at(100))
+    s.push(150, alert("A", namespace="shop", starts=150))  # reopens
+    s.push(336, alert("A", namespace="shop", starts=150, ends=336))
+    s.advance(360)
+    assert incident.state is IncidentState.OPEN  # resolved 24 s after its last alert cleared, before
+    s.advance(336 + HOLD)
+    assert incident.state is IncidentState.RESOLVED and incident.resolved_at == at(336 + HOLD)
+    assert kinds(incident).count("reopened") == 1
+
+
+# -- flapping ---------------------------------------------------------------------------------
+
+
+def flap(s: Scenario, times: int, every: float = 120, up: float = 60, **labels) -> None:
+    """One alert firing for `up` seconds every `every` seconds, `times` times."""
+    for i in range(times):
+        start = i * every
+        s.push(start, alert("FlappyThing", starts=start, **labels))
+        s.push(start + up, alert("FlappyThing", starts=start, ends=start + up, **labels))
+
+
+def test_a_flapping_alert_keeps_one_incident_open_for_the_hold_down(tmp_path):
+    s = Scenario(rules_from(tmp_path), SETTINGS)
+    flap(s, 4, instance="a")  # 8 state changes within the hour; each flap is back before the hold ends
+    incident = s.only()
+    assert [e.kind for e in incident.timeline].count("alert_joined") == 4
+    assert [m.why.reason for m in incident.members.values()][1:] == [JoinReason.RECURRENCE] * 3
+    flapping = next(e for e in incident.timeline if e.kind == "flapping")
+    assert flapping.detail["changes"] == 5 and flapping.at == at(240)  # the fifth change
+    last_clear = 3 * 120 + 60
+    s.advance(last_clear + HOLD)
+    assert incident.state is IncidentState.OPEN  # held down, not resolved after the usual hold
+    s.advance(last_clear + 30 * 60)
+    assert incident.state is IncidentState.RESOLVED and incident.resolved_at == at(last_clear + 30 * 60)
+    resolved = incident.timeline[-1]
+    assert "flap hold-down" in resolved.detail["detail"] and resolved.detail["hold_seconds"] == 1800
+
+
+def test_a_flap_that_returns_within_the_hold_down_is_no_new_incident(tmp_path):
+    s = Scenario(rules_from(tmp_path), SETTINGS)
+    flap(s, 4, instance="a")
+    s.push(1200, alert("FlappyThing", instance="a", starts=1200))  # 13 min after the last clear
+    assert len(s.incidents) == 1 and s.only().firing == 1 and "reopened" not in kinds(s.only())
+
+
+def test_an_alert_that_does_not_flap_resolves_after_the_usual_hold(tmp_path):
+    s = Scenario(rules_from(tmp_path), SETTINGS)
+    flap(s, 2, instance="a")  # 4 changes: not flapping
+    s.advance(180 + HOLD)
+    assert s.only().state is IncidentState.RESOLVED and "flapping" not in kinds(s.only())
+
+
+def test_titles_count_alerts_not_firings(tmp_path):
+    s = Scenario(rules_from(tmp_path), SETTINGS)
+    flap(s, 4, instance="a")
+    assert s.only().title == "FlappyThing on a"  # one alert, fired four times
+    s2 = Scenario(rules_from(tmp_path, GROUP_BY_NAMESPACE), SETTINGS)
+    flap(s2, 3, namespace="shop", instance="a")
+    s2.push(400, alert("Other", namespace="shop", starts=400))
+    assert s2.only().title.endswith(" and 1 more alert (namespace=shop)")  # two alerts, four firings
+
+
+# -- replay and a live engine agree ----------------------------------------------------------------
+
+
+def _v2(name: str, starts: float, ends: float) -> bytes:
+    return json.dumps([{"labels": {"alertname": name, "instance": "a"}, "startsAt": rfc3339(at(starts)),
+                        "endsAt": rfc3339(at(ends))}]).encode()
+
+
+def _generic(name: str) -> bytes:  # a script that re-sends "firing" and never "resolved"
+    return json.dumps({"alerts": [{"labels": {"alertname": name, "host": "b"}, "status": "firing"}]}).encode()
+
+
+# (seconds from T0, source, body): a v2 alert re-sent once then silent, a generic alert re-sent then
+# silent past the silence timeout, and a late alert that moves replay's clock past every timer.
+TRAFFIC = [(0, "prometheus", _v2("DiskFull", 0, 240)), (30, "generic", _generic("Backup")),
+           (180, "prometheus", _v2("DiskFull", 0, 420)), (200, "generic", _generic("Backup")),
+           (3000, "prometheus", _v2("Late", 3000, 3600))]
+
+
+def _incidents(engine) -> list:
+    return [(incident_replay_line(i), [(e.at, e.kind, e.detail) for e in i.timeline])
+            for i in sorted(engine.incidents.values(), key=lambda i: i.id)]
+
+
+async def test_replay_and_a_live_engine_agree_on_alerts_that_time_out(tmp_path):
+    rules = rules_from(tmp_path)
+    policy = parse_config({"ingest": {"silence_timeout": "10m"}}, environ={}).ingest_policy()
+    recording = tmp_path / "recording.jsonl"
+    recording.write_bytes(b"".join(recording_line(at(t), source, body) for t, source, body in TRAFFIC))
+    replayed = Engine(rules, SETTINGS)
+    replay(replayed, recording, parsers({}), policy)
+
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    clock = Clock(at(0))
+    service = EngineService(store, rules, SETTINGS, parsers({}), policy, clock=clock)
+    await service.restore()
+    for t, source, body in TRAFFIC:
+        while clock.now < at(t):  # the live engine ticks while it waits for input
+            clock.now = min(clock.now + timedelta(seconds=45), at(t))
+            await service.run_step()
+        with store.begin() as connection:
+            connection.execute(notifications.insert().values(received_at_us=to_us(at(t)), source=source,
+                                                              alert_count=1, body=body))
+        await service.run_step()
+    store.dispose()
+
+    live = _incidents(service.engine)
+    assert live == _incidents(replayed)
+    disk, backup, _ = live
+    assert disk[0]["resolved_at"] == rfc3339(at(420 + HOLD))  # the re-sent endsAt, then the hold
+    assert backup[0]["resolved_at"] == rfc3339(at(200 + 600 + HOLD))  # silent for the timeout, then the hold
