@@ -16,6 +16,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.engine import Engine
 
 from correlator.api.alerts import make_list_alerts_handler
+from correlator.api.candidates import make_candidate_handlers
 from correlator.api.incidents import make_incident_handlers
 from correlator.api.learned import make_learned_handlers
 from correlator.api.rules import RuleReloader
@@ -98,7 +99,8 @@ async def _add_routes(app: web.Application) -> None:
                                                         make_list_alerts_handler(app[ENGINE])))
     app.router.add_post("/api/v1/rules/reload", _authenticated(authenticators["api"], _reload_rules))
     for method, path, handler in [*make_incident_handlers(app[SERVICE], app[ENGINE]),
-                                  *make_learned_handlers(app[SERVICE].repository)]:
+                                  *make_learned_handlers(app[SERVICE].repository),
+                                  *make_candidate_handlers(app[SERVICE])]:
         app.router.add_route(method, path, _authenticated(authenticators["api"], handler))
 
 

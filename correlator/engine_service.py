@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine as DatabaseEngine
 
 from correlator.engine.core import Engine, EngineSettings, LearnedDecision, Outcome, TransitionError
 from correlator.engine.operations import InvalidAction, UnknownIncident
+from correlator.engine.model import Candidate
 from correlator.engine_feed import Batch, NotificationFeed
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser
@@ -126,6 +127,10 @@ class EngineService:
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()  # one step or action at a time: the engine has one owner
         self._task: asyncio.Task | None = None
+        # Alerts held below their group rule's min_alerts, as of the last step: frozen values the
+        # API reads from the event loop while the engine steps in its thread.
+        self.candidates: tuple[Candidate, ...] = ()
+        self._candidates_version: int | None = None
 
     async def restore(self) -> None:
         """Load the engine's state as of the saved position (start does this first)."""
@@ -211,6 +216,8 @@ class EngineService:
         engine.restore(unclosed, self.repository.load_problems(), self.repository.recent_openings(horizon),
                        progress.incident_sequence, progress.problem_sequence)
         self.engine, self.progress = engine, progress
+        self._candidates_version = None
+        self._take_candidates()
         self._position = (progress.watermark, progress.alert_offset)
         self._unsaved, self._save_pending, self._dirty = set(), False, False
         self._counted = EngineCounts.of(engine)
@@ -335,10 +342,15 @@ class EngineService:
             self.engine.release_closed()
         else:
             saved = []
+        self._take_candidates()
         if self._observer is not None:
             counts = EngineCounts.of(self.engine)
             self._observer.observe(saved, self.engine, counts - self._counted, refresh_metrics)
             self._counted = counts
+
+    def _take_candidates(self) -> None:
+        if self.engine.candidates_version != self._candidates_version:
+            self.candidates, self._candidates_version = self.engine.candidates(), self.engine.candidates_version
 
     def _failed(self, failure: StepFailed) -> None:
         if self._failing_since is None:

@@ -31,6 +31,7 @@ RESPONSE_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200,
 class EngineSnapshot:
     open_incidents: dict[tuple[str, str, str, str], int] = field(default_factory=dict)  # (priority, category, team, status)
     problems_open: int = 0
+    candidates: dict[str, int] = field(default_factory=dict)  # group rule -> alerts held below its min_alerts
 
 
 class _SnapshotCollector(Collector):
@@ -46,6 +47,12 @@ class _SnapshotCollector(Collector):
             open_incidents.add_metric([priority, category, team, status], count)
         yield open_incidents
         yield GaugeMetricFamily("correlator_problems_open", "Problem records open.", value=snapshot.problems_open)
+        candidates = GaugeMetricFamily(
+            "correlator_incident_candidates", "Firing alerts a group rule holds as candidates, opening no incident "
+            "until min_alerts of their group fire within its window, by rule.", labels=["rule"])
+        for rule, count in sorted(snapshot.candidates.items()):
+            candidates.add_metric([rule], count)
+        yield candidates
         new, opened = self._observer.new_since_start, self._observer.opened_since_start
         yield GaugeMetricFamily(
             "correlator_alert_reduction_ratio",
@@ -176,7 +183,7 @@ class IncidentMetrics:
                 tally[(incident.priority.value, incident.category.value if incident.category else "none",
                        incident.team or "none", incident.state.value)] += 1
         problems_open = sum(1 for p in engine.problems.values() if p.state == "open")
-        self.snapshot = EngineSnapshot(dict(tally), problems_open)
+        self.snapshot = EngineSnapshot(dict(tally), problems_open, dict(Tally(c.rule for c in engine.candidates())))
 
     def _response(self, incident: Incident, event: TimelineEvent, target: str, histogram: Histogram) -> None:
         seconds = max(0.0, (event.at - incident.opened_at).total_seconds())

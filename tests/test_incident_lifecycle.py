@@ -4,6 +4,9 @@ hold-down, titles that count alerts; all on event time, so replay and a live eng
 import json
 from datetime import timedelta
 
+import pytest
+
+from correlator.app import SERVICE
 from correlator.config import parse_config
 from correlator.domain import AlertStatus
 from correlator.engine.core import Engine, EngineSettings
@@ -14,6 +17,7 @@ from correlator.ingest.sources import parsers
 from correlator.replay import recording_line, replay
 from correlator.store.schema import notifications, to_us
 from correlator.units import rfc3339
+from tests.conftest import post_json
 from tests.engine_scenarios import Scenario, alert, at, rules_from
 from tests.engine_store import Clock, open_store
 
@@ -180,10 +184,12 @@ def _generic(name: str) -> bytes:  # a script that re-sends "firing" and never "
     return json.dumps({"alerts": [{"labels": {"alertname": name, "host": "b"}, "status": "firing"}]}).encode()
 
 
-# (seconds from T0, source, body): a v2 alert re-sent once then silent, a generic alert re-sent then
-# silent past the silence timeout, and a late alert that moves replay's clock past every timer.
+# (seconds from T0, source, body): a v2 alert re-sent once then silent; a generic alert re-sent then
+# silent past the silence timeout; a v2 alert flapping (three 60 s episodes, each expiring); and a
+# late alert that moves replay's clock past every timer.
 TRAFFIC = [(0, "prometheus", _v2("DiskFull", 0, 240)), (30, "generic", _generic("Backup")),
            (180, "prometheus", _v2("DiskFull", 0, 420)), (200, "generic", _generic("Backup")),
+           *[(t, "prometheus", _v2("Flappy", t, t + 60)) for t in (400, 520, 640)],
            (3000, "prometheus", _v2("Late", 3000, 3600))]
 
 
@@ -192,30 +198,122 @@ def _incidents(engine) -> list:
             for i in sorted(engine.incidents.values(), key=lambda i: i.id)]
 
 
-async def test_replay_and_a_live_engine_agree_on_alerts_that_time_out(tmp_path):
+async def _live(tmp_path, rules, policy, restart_after: float | None) -> Engine:
+    """The traffic through engine services on a store, ticking while they wait for input; with
+    `restart_after`, the first service stops then and a second one restores from the store."""
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    clock = Clock(at(0))
+    service = EngineService(store, rules, SETTINGS, parsers({}), policy, clock=clock)
+    await service.restore()
+    for t, source, body in TRAFFIC:
+        while clock.now < at(t):
+            clock.now = min(clock.now + timedelta(seconds=45), at(t))
+            await service.run_step()
+            if restart_after is not None and clock.now >= at(restart_after):
+                restart_after = None
+                service = EngineService(store, rules, SETTINGS, parsers({}), policy, clock=clock)
+                await service.restore()
+        with store.begin() as connection:
+            connection.execute(notifications.insert().values(received_at_us=to_us(at(t)), source=source,
+                                                              alert_count=1, body=body))
+        await service.run_step()
+    store.dispose()
+    return service.engine
+
+
+@pytest.mark.parametrize("restart_after", [None, 700])
+async def test_replay_and_a_live_engine_agree_on_alerts_that_time_out_and_flap(tmp_path, restart_after):
     rules = rules_from(tmp_path)
     policy = parse_config({"ingest": {"silence_timeout": "10m"}}, environ={}).ingest_policy()
     recording = tmp_path / "recording.jsonl"
     recording.write_bytes(b"".join(recording_line(at(t), source, body) for t, source, body in TRAFFIC))
     replayed = Engine(rules, SETTINGS)
     replay(replayed, recording, parsers({}), policy)
-
-    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    clock = Clock(at(0))
-    service = EngineService(store, rules, SETTINGS, parsers({}), policy, clock=clock)
-    await service.restore()
-    for t, source, body in TRAFFIC:
-        while clock.now < at(t):  # the live engine ticks while it waits for input
-            clock.now = min(clock.now + timedelta(seconds=45), at(t))
-            await service.run_step()
-        with store.begin() as connection:
-            connection.execute(notifications.insert().values(received_at_us=to_us(at(t)), source=source,
-                                                              alert_count=1, body=body))
-        await service.run_step()
-    store.dispose()
-
-    live = _incidents(service.engine)
+    live = _incidents(await _live(tmp_path, rules, policy, restart_after))
     assert live == _incidents(replayed)
-    disk, backup, _ = live
+    disk, backup, flappy, _ = live
     assert disk[0]["resolved_at"] == rfc3339(at(420 + HOLD))  # the re-sent endsAt, then the hold
     assert backup[0]["resolved_at"] == rfc3339(at(200 + 600 + HOLD))  # silent for the timeout, then the hold
+    assert len(flappy[0]["fingerprints"]) == 1 and flappy[0]["resolved_at"] == rfc3339(at(700 + 1800))  # the flap hold-down
+
+
+# -- open only at N alerts ----------------------------------------------------------------------
+
+AT_THREE = {"name": "three-nodes", "kind": "group", "matchers": ['alertname="NodeDown"'], "group_by": ["cluster"],
+            "window": "10m", "min_alerts": 3}
+
+
+def test_a_group_opens_no_incident_below_min_alerts_and_its_alerts_are_candidates(tmp_path):
+    s = Scenario(rules_from(tmp_path, AT_THREE), SETTINGS)
+    s.push(0, alert("NodeDown", cluster="eu", instance="n1"))
+    s.push(60, alert("NodeDown", cluster="eu", instance="n2"), alert("NodeDown", cluster="us", instance="n9"))
+    assert s.incidents == []
+    held = s.engine.candidates()
+    assert [(c.alert.labels["instance"], c.rule, c.group_labels, c.min_alerts) for c in held] == [
+        ("n1", "three-nodes", {"cluster": "eu"}, 3), ("n2", "three-nodes", {"cluster": "eu"}, 3),
+        ("n9", "three-nodes", {"cluster": "us"}, 3)]
+
+
+def test_the_alert_that_reaches_min_alerts_opens_the_incident_with_every_candidate(tmp_path):
+    s = Scenario(rules_from(tmp_path, AT_THREE), SETTINGS)
+    s.push(0, alert("NodeDown", cluster="eu", instance="n1", expires=900))
+    s.push(60, alert("NodeDown", cluster="eu", instance="n2"))
+    s.push(120, alert("NodeDown", cluster="eu", instance="n3"))
+    incident = s.only()
+    assert s.groups() == [{"NodeDown/eu/n1", "NodeDown/eu/n2", "NodeDown/eu/n3"}]
+    assert incident.opened_at == at(120) and incident.firing == 3 and s.engine.candidates() == ()
+    why = next(iter(incident.members.values())).why
+    assert why.reason == JoinReason.GROUP and why.rule == "three-nodes" and "reached min_alerts 3" in why.detail
+    assert next(iter(incident.members.values())).ends_at == at(900)  # a candidate keeps its endsAt
+    s.push(180, alert("NodeDown", cluster="eu", instance="n4"))
+    assert len(s.only().members) == 4  # the group's incident is open: later alerts join it
+
+
+def test_candidates_count_within_the_window_and_only_while_firing(tmp_path):
+    s = Scenario(rules_from(tmp_path, AT_THREE), SETTINGS)
+    s.push(0, alert("NodeDown", cluster="eu", instance="n1"))
+    s.push(30, alert("NodeDown", cluster="eu", instance="n2"))
+    s.push(40, alert("NodeDown", cluster="eu", instance="n2", ends=40))  # resolved: no longer counted
+    s.push(500, alert("NodeDown", cluster="eu", instance="n3"))
+    assert s.incidents == []
+    s.advance(600)  # n1 arrived a window ago
+    assert [c.alert.labels["instance"] for c in s.engine.candidates()] == ["n3"]
+    s.push(700, alert("NodeDown", cluster="eu", instance="n4", expires=710))
+    s.advance(720)  # n4's endsAt passed: no longer counted either
+    s.push(730, alert("NodeDown", cluster="eu", instance="n5"))
+    assert s.incidents == []
+    s.push(740, alert("NodeDown", cluster="eu", instance="n6"))
+    assert s.groups() == [{"NodeDown/eu/n3", "NodeDown/eu/n5", "NodeDown/eu/n6"}]
+
+
+def test_one_alert_firing_again_is_one_alert_towards_min_alerts(tmp_path):
+    s = Scenario(rules_from(tmp_path, AT_THREE), SETTINGS)
+    for start in (0, 60, 120):  # a new episode each time (a sender without startsAt), never resolved
+        s.push(start, alert("NodeDown", cluster="eu", instance="n1", starts=start))
+    assert s.incidents == [] and len(s.engine.candidates()) == 3
+
+
+async def test_candidates_show_in_the_api_and_metrics_until_their_group_opens(app_factory, tmp_path):
+    rules_from(tmp_path, AT_THREE)
+    client = await app_factory(rules={"dir": str(tmp_path / "rules")})
+    service = client.app[SERVICE]
+
+    async def node_down(*instances):
+        body = {"version": "4", "status": "firing", "alerts": [
+            {"status": "firing", "labels": {"alertname": "NodeDown", "cluster": "eu", "instance": instance},
+             "startsAt": "2026-11-23T04:00:00Z", "endsAt": "0001-01-01T00:00:00Z"} for instance in instances]}
+        assert (await post_json(client, "/api/v1/alertmanager", body)).status == 200
+        await service.run_step()
+
+    await node_down("n1", "n2")
+    held = (await (await client.get("/api/v1/candidates")).json())["candidates"]
+    assert [(c["labels"]["instance"], c["rule"], c["group"], c["alerts"], c["min_alerts"]) for c in held] == [
+        ("n1", "three-nodes", {"cluster": "eu"}, 2, 3), ("n2", "three-nodes", {"cluster": "eu"}, 2, 3)]
+    assert (await (await client.get("/api/v1/incidents")).json())["incidents"] == []
+    assert 'correlator_incident_candidates{rule="three-nodes"} 2.0' in await (await client.get("/metrics")).text()
+    assert (await client.get("/api/v1/candidates?limit=0")).status == 400
+
+    await node_down("n3")
+    assert (await (await client.get("/api/v1/candidates")).json())["candidates"] == []
+    [incident] = (await (await client.get("/api/v1/incidents")).json())["incidents"]
+    assert incident["firing"] == 3

@@ -2,25 +2,32 @@
 
 For each alert, the stages run in this order (the one place it is written down):
 
-    1. dedup        a repeat of a known episode changes nothing; a resolution resolves its member
+    1. dedup        a repeat of a known episode changes nothing but its endsAt (the latest snapshot's);
+                    a resolution resolves its member
     2. maintenance  inside a maintenance window: recorded, opens no incident
-    3. suppress     inhibited by a firing source alert: joins the source's incident as a symptom
-    4. link         related through a link rule to an alert of an open incident: joins it
-    5. dependency   its service depends on (or is depended on by) a service with an open incident
-    6. group        joins the open incident of its group key (or reopens it)
-    7. related      no rule placed it: it joins an open incident only on evidence, a relation to one
+    3. recurrence   a new episode of an alert whose incident is still open joins it (a flapping
+                    alert stays one incident)
+    4. suppress     inhibited by a firing source alert: joins the source's incident as a symptom
+    5. link         related through a link rule to an alert of an open incident: joins it
+    6. dependency   its service depends on (or is depended on by) a service with an open incident
+    7. group        joins the open incident of its group key (or reopens it)
+    8. related      no rule placed it: it joins an open incident only on evidence, a relation to one
                     specific member (same or neighbouring entity, learned topology) and a reason the
                     names belong together (relate rule, learned co-occurrence, a quiet entity), or
                     its name's storm (learning/joiner.py); its group key then follows it there
-    8. own incident otherwise it opens an incident of its own: a recurrence after its incident was
+    9. candidates   its group rule wants `min_alerts` alerts within its window: below that it is a
+                    candidate and opens nothing; the alert that reaches it opens the incident with
+                    every candidate of its group
+   10. own incident otherwise it opens an incident of its own: a recurrence after its incident was
                     resolved is a new incident (the rest of the recurrence joins it on evidence),
                     unless a group rule's key reopens it within the reopen window
    every new episode, however placed, then teaches the learned topology and co-occurrence;
    then, for the incident it joined: title, services, classify (rules, then the model), prioritise,
    assign, escalation timer.
 
-`advance(now)` fires the timers that are due (engine/timers.py): auto-resolve after the hold,
-escalation when not acknowledged in time, close after resolution. Nothing here reads the wall
+`advance(now)` fires the timers that are due (engine/timers.py): an alert's endsAt passing without
+a re-send, auto-resolve after the hold (the flap hold-down when an alert flaps), a candidate's
+window, escalation when not acknowledged in time, close after resolution. Nothing here reads the wall
 clock.
 """
 
@@ -34,9 +41,10 @@ from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
 from correlator.engine.derivation import Facts, absorb, derive
 from correlator.engine.flapping import FlapTracker
-from correlator.engine.model import (LEARNED_REASONS, Explanation, Incident, IncidentState, JoinReason, Member,
-                                     Problem, TRANSITIONS, interned)
+from correlator.engine.model import (LEARNED_REASONS, Candidate, Explanation, Incident, IncidentState, JoinReason,
+                                     Member, Problem, TRANSITIONS, interned)
 from correlator.engine.operations import OperatorActions
+from correlator.engine.candidates import Candidates
 from correlator.engine.timers import ENGINE, Timer, Timers
 from correlator.engine.problems import ProblemTracker
 from correlator.learning import state
@@ -93,7 +101,7 @@ class _Episode:
     ends_at: datetime | None = None  # the latest snapshot's: a firing episode expires then
 
 
-class Engine(OperatorActions, Timers):
+class Engine(OperatorActions, Timers, Candidates):
     def __init__(self, rules: RuleSet, settings: EngineSettings = EngineSettings(), keep_closed: bool = True,
                  model: LearnedModel | None = None):
         """`keep_closed=False` (the daemon): closed incidents leave `incidents` once the caller has
@@ -122,6 +130,9 @@ class Engine(OperatorActions, Timers):
         self._hold_until: dict[str, datetime] = {}
         self._flaps = FlapTracker(settings.flap_changes, settings.flap_window)
         self._by_fingerprint: dict[str, str] = {}  # an alert -> the incident of its latest episode
+        self._candidates: dict[str, dict[tuple[str, datetime], Candidate]] = {}  # per group key, below min_alerts
+        self._candidate_group: dict[tuple[str, datetime], str] = {}
+        self.candidates_version = 0
         self._timer_sequence = 0
         self._incident_sequence = 0
         self._facts: dict[str, Facts] = {}  # per incident: what its derived fields are computed from
@@ -165,6 +176,11 @@ class Engine(OperatorActions, Timers):
             return changed | self._extend(key, alert, episode)
         self.outcomes[Outcome.NEW] += 1
         incident = self._place(alert, key, now)
+        if incident is None:  # a candidate, or a resolved alert below min_alerts (nothing to hold)
+            if alert.status is AlertStatus.FIRING:
+                self._episodes[key] = episode = _Episode(AlertStatus.FIRING, None)
+                self._extend(key, alert, episode)
+            return changed
         self._episodes[key] = episode = _Episode(AlertStatus.FIRING, incident.id)
         changed.add(incident.id)
         if alert.status is AlertStatus.RESOLVED:  # first seen already resolved: it fired, then ended
@@ -251,7 +267,9 @@ class Engine(OperatorActions, Timers):
 
     # -- placement (stages 3-8) --------------------------------------------------------------
 
-    def _place(self, alert: Alert, key: tuple[str, datetime], now: datetime) -> Incident:
+    def _place(self, alert: Alert, key: tuple[str, datetime], now: datetime) -> Incident | None:
+        """The incident the new episode joins; None: it is held as a candidate (or, resolved
+        already, dropped) below its group rule's `min_alerts`."""
         labels = alert.labels
         services = decisions.services_of(self.rules.catalog, labels)
         placed = self._recurrence(alert.fingerprint) or self._symptom_of(labels) or self._linked(labels, now) \
@@ -261,13 +279,25 @@ class Engine(OperatorActions, Timers):
             placed = self._grouped(group_key, group_labels, group_rule, now)
         if placed is None:
             placed = self._related(alert, key, group_key, now)
+        if placed is None and group_rule is not None and group_rule.min_alerts > 1:
+            placed = self._gathered(Candidate(alert, group_rule.name, group_key, group_labels, group_rule.min_alerts,
+                                              now, services), group_rule.window, now)
+            if placed is None:
+                self._learn(alert, key, now)
+                return None
         if placed is None:
             placed = self._open(group_key, now), Explanation(
                 JoinReason.GROUP if group_rule is not None else JoinReason.NEW_INCIDENT,
                 group_rule.name if group_rule is not None else "", group_labels)
             self._by_group[group_key] = placed[0].id
         incident, why = placed
-        member = Member(alert.fingerprint, alert.starts_at, interned(labels), interned(alert.annotations),
+        self._join(incident, alert, key, why, services, now, group_key, group_labels)
+        self._learn(alert, key, now)
+        return incident
+
+    def _join(self, incident: Incident, alert: Alert, key, why: Explanation, services: tuple[str, ...],
+              now: datetime, group_key: str, group_labels: dict[str, str]) -> Member:
+        member = Member(alert.fingerprint, alert.starts_at, interned(alert.labels), interned(alert.annotations),
                         AlertStatus.FIRING, alert.ends_at, now, why, services)
         incident.members[key] = member
         incident.changed_members.add(key)
@@ -279,9 +309,11 @@ class Engine(OperatorActions, Timers):
         self._by_group.setdefault(group_key, incident.id)
         self._register(member, key, incident)
         self._derive(incident, member, now, group_labels)
+        return member
+
+    def _learn(self, alert: Alert, key, now: datetime) -> None:
         if self.learner is not None:
-            self.learner.learn(labels, key, now.timestamp(), alert.starts_at.timestamp())
-        return incident
+            self.learner.learn(alert.labels, key, now.timestamp(), alert.starts_at.timestamp())
 
     def _recurrence(self, fingerprint: str) -> tuple[Incident, Explanation] | None:
         """A new episode of an alert whose incident is still open (held after its alerts cleared,
@@ -433,6 +465,7 @@ class Engine(OperatorActions, Timers):
         episode.ends_at = ends_at
         incident = self.incidents.get(episode.incident_id) if episode.incident_id else None
         if incident is None:
+            self._resent(key, alert)
             return set()
         incident.members[key].ends_at = ends_at
         incident.changed_members.add(key)
@@ -444,6 +477,8 @@ class Engine(OperatorActions, Timers):
         self._forget_source(key)
         if incident is None:
             del self._episodes[key]
+            if key in self._candidate_group:  # a resolved candidate no longer counts
+                self._leave_pool(self._candidate_group[key], key)
             return set()
         member = incident.members[key]
         member.status, member.ends_at = AlertStatus.RESOLVED, ends_at
@@ -460,24 +495,6 @@ class Engine(OperatorActions, Timers):
         if self._flaps.change(fingerprint, now):
             incident.record(now, "flapping", fingerprint=fingerprint, changes=self._flaps.max_changes + 1,
                             window_seconds=self._flaps.window.total_seconds())
-
-    def _hold_for(self, incident: Incident, cleared_at: datetime) -> tuple[timedelta, str]:
-        """(how long an incident whose alerts all cleared stays open, the alertname of a member
-        flapping then, if any: the flap hold-down applies)."""
-        flapping = next((m for fingerprint, m in self._fingerprints(incident)
-                         if self._flaps.flapping(fingerprint, cleared_at)), None)
-        if flapping is None:
-            return self.settings.resolve_hold, ""
-        return max(self.settings.resolve_hold, self.settings.flap_hold), flapping.labels.get("alertname", "alert")
-
-    @staticmethod
-    def _fingerprints(incident: Incident):
-        """(fingerprint, member) once per alert of the incident."""
-        seen: set[str] = set()
-        for (fingerprint, _), member in incident.members.items():
-            if fingerprint not in seen:
-                seen.add(fingerprint)
-                yield fingerprint, member
 
     def _forget_source(self, key) -> None:
         for source in self._source_of.pop(key, ()):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Mapping
 
-from correlator.domain import AlertStatus
+from correlator.domain import Alert, AlertStatus
 from correlator.rules.schema import Category, Level, Priority, ServiceArea
 
 
@@ -88,6 +88,20 @@ class Member:
     ends_at: datetime | None
     joined_at: datetime
     why: Explanation
+    services: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A firing alert a group rule holds, opening no incident, until `min_alerts` alerts of its
+    group fire within the rule's window (then they all open one)."""
+
+    alert: Alert
+    rule: str
+    group_key: str
+    group_labels: dict[str, str]
+    min_alerts: int
+    arrived_at: datetime
     services: tuple[str, ...] = ()
 
 

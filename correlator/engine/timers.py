@@ -68,6 +68,24 @@ class Timers:
         hold, flapping = self._hold_for(incident, cleared_at)
         self._hold_until[incident.id] = self._add_timer(cleared_at + hold, "auto_resolve", incident.id, hold, flapping)
 
+    def _hold_for(self, incident: Incident, cleared_at: datetime) -> tuple[timedelta, str]:
+        """(how long an incident whose alerts all cleared stays open, the alertname of a member
+        flapping then, if any: the flap hold-down applies)."""
+        flapping = next((m for fingerprint, m in self._fingerprints(incident)
+                         if self._flaps.flapping(fingerprint, cleared_at)), None)
+        if flapping is None:
+            return self.settings.resolve_hold, ""
+        return max(self.settings.resolve_hold, self.settings.flap_hold), flapping.labels.get("alertname", "alert")
+
+    @staticmethod
+    def _fingerprints(incident: Incident):
+        """(fingerprint, member) once per alert of the incident."""
+        seen: set[str] = set()
+        for (fingerprint, _), member in incident.members.items():
+            if fingerprint not in seen:
+                seen.add(fingerprint)
+                yield fingerprint, member
+
     def _on_auto_resolve(self, timer: Timer) -> set[str]:
         incident = self.incidents.get(timer.incident_id)
         if incident is None or not incident.active or incident.firing \

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from correlator.engine.model import Explanation, Incident, Problem
+from correlator.engine.model import Candidate, Explanation, Incident, Problem
 from correlator.units import rfc3339
 
 
@@ -70,6 +70,19 @@ def incident_detail(incident: Incident) -> dict:
         "timeline": [{"at": rfc3339(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
                      for e in incident.timeline],
     }
+
+
+def candidates_view(candidates: tuple[Candidate, ...]) -> list[dict]:
+    """Alerts held below their group rule's min_alerts, each with how many alerts its group has."""
+    alerts: dict[str, set[str]] = {}
+    for candidate in candidates:
+        alerts.setdefault(candidate.group_key, set()).add(candidate.alert.fingerprint)
+    return [{
+        "fingerprint": c.alert.fingerprint, "labels": dict(c.alert.labels), "annotations": dict(c.alert.annotations),
+        "startsAt": rfc3339(c.alert.starts_at), "endsAt": rfc3339(c.alert.ends_at), "source": c.alert.source,
+        "rule": c.rule, "group": c.group_labels, "arrivedAt": rfc3339(c.arrived_at),
+        "alerts": len(alerts[c.group_key]), "min_alerts": c.min_alerts,
+    } for c in candidates]
 
 
 def problem_summary(problem: Problem) -> dict:

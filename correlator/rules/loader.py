@@ -177,6 +177,9 @@ def _semantic_errors(parsed: RuleFile):
         path = f"rules[{index}]"
         if isinstance(rule, GroupRule) and not rule.group_by:
             yield f"{path}.group_by", "at least one label to group by is required"
+        if isinstance(rule, GroupRule) and rule.min_alerts < 1:
+            yield f"{path}.min_alerts", f"must be at least 1 (the alerts a group needs to open an incident), " \
+                                        f"got {rule.min_alerts}"
         if isinstance(rule, LinkRule):
             for side in ("source_regex", "target_regex"):
                 try:

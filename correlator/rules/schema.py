@@ -67,6 +67,9 @@ class GroupRule(_Rule, tag="group", kw_only=True):
     group_by: list[str]
     window: Seconds = Seconds(1800)
     max_duration: Seconds = Seconds(86400)
+    # An incident opens only once this many alerts of one group fire within `window`; until then
+    # they are candidates (Keep's alert threshold).
+    min_alerts: int = 1
 
 
 class LinkRule(_Rule, tag="link", kw_only=True):
