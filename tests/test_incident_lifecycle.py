@@ -90,6 +90,26 @@ def test_an_expired_alert_ends_its_suppression(tmp_path):
     assert len(s.incidents) == 2
 
 
+def test_an_alert_re_sent_after_it_timed_out_fires_again_in_its_open_incident(tmp_path):
+    s = Scenario(rules_from(tmp_path), SETTINGS)
+    s.push(0, alert("DiskFull", instance="a", expires=240))
+    s.advance(250)  # Prometheus paused: the alert timed out (the store reads it resolved too)
+    s.push(300, alert("DiskFull", instance="a", expires=540))  # back, re-sending the same episode
+    incident = s.only()
+    [member] = incident.members.values()
+    assert incident.firing == 1 and member.status is AlertStatus.FIRING and member.ends_at == at(540)
+    s.advance(300 + HOLD)
+    assert incident.state is IncidentState.OPEN
+
+
+def test_an_alert_re_sent_after_its_incident_resolved_is_placed_again(tmp_path):
+    s = Scenario(rules_from(tmp_path), SETTINGS)
+    s.push(0, alert("DiskFull", instance="a", expires=240))
+    s.advance(240 + HOLD)
+    s.push(600, alert("DiskFull", instance="a", expires=840))
+    assert [(i.state, i.firing) for i in s.incidents] == [(IncidentState.RESOLVED, 0), (IncidentState.OPEN, 1)]
+
+
 # -- the resolve hold counts from the last clearing ------------------------------------------------
 
 

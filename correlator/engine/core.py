@@ -99,6 +99,7 @@ class _Episode:
     status: AlertStatus
     incident_id: str | None  # None: recorded without incident (maintenance)
     ends_at: datetime | None = None  # the latest snapshot's: a firing episode expires then
+    timed_out: bool = False  # resolved by its endsAt passing, not by the sender: a later firing revives it
 
 
 class Engine(OperatorActions, Timers, Candidates):
@@ -162,7 +163,8 @@ class Engine(OperatorActions, Timers, Candidates):
         changed: set[str] = set()
         key = (alert.fingerprint, alert.starts_at)
         episode = self._episodes.get(key)
-        if episode is not None:
+        if episode is not None and not (episode.timed_out and alert.status is AlertStatus.FIRING
+                                        and (alert.ends_at is None or alert.ends_at > now)):
             # 1. dedup: a repeat changes nothing but the end it announces; a late "firing" of a
             # resolved episode changes nothing at all.
             if episode.status is AlertStatus.RESOLVED or alert.status is AlertStatus.FIRING:
@@ -170,6 +172,8 @@ class Engine(OperatorActions, Timers, Candidates):
                 return changed if episode.status is AlertStatus.RESOLVED else changed | self._extend(key, alert, episode)
             self.outcomes[Outcome.RESOLVED] += 1
             return changed | self._resolve_member(key, alert.ends_at or now, episode, now)
+        if episode is not None:  # it timed out, and the sender fires it again (after a pause): placed anew
+            del self._episodes[key]
         if decisions.maintenance(self.rules.maintenance, alert.labels, now) is not None:
             self._episodes[key] = episode = _Episode(alert.status, None)  # 2. recorded, no incident
             self.outcomes[Outcome.MAINTENANCE] += 1
@@ -234,10 +238,13 @@ class Engine(OperatorActions, Timers, Candidates):
         for incident in sorted(incidents, key=lambda i: i.id):
             self.incidents[incident.id] = incident
             facts = self._facts[incident.id] = Facts()
+            timed_out = {e.detail["fingerprint"]: e.detail.get("timed_out", False)
+                         for e in incident.timeline if e.kind == "alert_resolved"}  # each alert's last resolution
             for key, member in incident.members.items():
                 absorb(self.rules, facts, member)
                 firing = member.status is AlertStatus.FIRING
-                self._episodes[key] = _Episode(member.status, incident.id, member.ends_at if firing else None)
+                self._episodes[key] = _Episode(member.status, incident.id, member.ends_at if firing else None,
+                                               not firing and timed_out.get(member.fingerprint, False))
                 self._register(member, key, incident, as_source=firing)
                 if firing and member.ends_at is not None:
                     self._add_timer(member.ends_at, "expire", "", key)
@@ -471,8 +478,9 @@ class Engine(OperatorActions, Timers, Candidates):
         incident.changed_members.add(key)
         return {incident.id}
 
-    def _resolve_member(self, key, ends_at: datetime, episode: _Episode, now: datetime, **detail) -> set[str]:
-        episode.status = AlertStatus.RESOLVED
+    def _resolve_member(self, key, ends_at: datetime, episode: _Episode, now: datetime,
+                        timed_out: bool = False) -> set[str]:
+        episode.status, episode.timed_out = AlertStatus.RESOLVED, timed_out
         incident = self.incidents.get(episode.incident_id) if episode.incident_id else None
         self._forget_source(key)
         if incident is None:
@@ -484,7 +492,8 @@ class Engine(OperatorActions, Timers, Candidates):
         member.status, member.ends_at = AlertStatus.RESOLVED, ends_at
         incident.changed_members.add(key)
         incident.firing -= 1
-        incident.record(now, "alert_resolved", fingerprint=member.fingerprint, **detail)
+        incident.record(now, "alert_resolved", fingerprint=member.fingerprint, **({"timed_out": True} if timed_out
+                                                                                    else {}))
         self._changed_state(incident, member.fingerprint, now)
         if not incident.firing and incident.active:
             self._start_hold(incident, now)
@@ -523,7 +532,7 @@ class Engine(OperatorActions, Timers, Candidates):
             episode = self._episodes.get(key)
             if episode is not None and episode.incident_id == incident.id:
                 del self._episodes[key]
-            self._forget_source(key)
+                self._forget_source(key)
         if self._by_group.get(incident.group_key) == incident.id:
             del self._by_group[incident.group_key]
         self._hold_until.pop(incident.id, None)
@@ -542,7 +551,11 @@ class Engine(OperatorActions, Timers, Candidates):
         target.changed_members.add(key)
         target.firing += firing
         target.last_alert_at = max(target.last_alert_at, member.joined_at)
-        self._episodes[key] = _Episode(member.status, target.id)
+        episode = self._episodes.get(key)
+        if episode is None:
+            self._episodes[key] = _Episode(member.status, target.id, member.ends_at if firing else None)
+        elif episode.incident_id == source.id:  # not when a revived episode lives in another incident now
+            episode.incident_id = target.id
         self._forget_source(key)
         self._register(member, key, target, as_source=firing)
         self._derive(target, member, now, {})
