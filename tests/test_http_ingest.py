@@ -4,6 +4,7 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -111,7 +112,10 @@ async def test_generic_endpoint_stores_alerts(client):
          "annotations": {"summary": "disk 98%"}}]})
     assert response.status == 200
     [alert] = await stored_alerts(client)
-    assert alert["source"] == "generic" and alert["status"] == "firing" and alert["endsAt"] is None
+    assert alert["source"] == "generic" and alert["status"] == "firing"
+    # No endsAt sent: it fires until resolved or silent for ingest.silence_timeout (24h by default).
+    ends, seen = (datetime.fromisoformat(alert[k].replace("Z", "+00:00")) for k in ("endsAt", "firstSeen"))
+    assert ends - seen == timedelta(hours=24)
 
 
 async def test_configured_mapping_gets_its_own_endpoint(app_factory):

@@ -91,7 +91,7 @@ class Timers:
         if incident is None or not incident.active or incident.firing \
                 or timer.due < self._hold_until.get(incident.id, timer.due):
             return set()  # something re-fired meanwhile, an operator resolved it, or a later clearing holds it
-        del self._hold_until[incident.id]
+        self._hold_until.pop(incident.id, None)
         hold, flapping = timer.detail
         self._transition(incident, IncidentState.RESOLVED, timer.due, ENGINE, hold_seconds=hold.total_seconds(),
                          detail=f"all alerts resolved and the flap hold-down passed ({flapping} flapped)"
