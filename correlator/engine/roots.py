@@ -70,6 +70,8 @@ def rank(candidates: list[Candidate], member: Member) -> bool:
     if same is not None:
         candidates.remove(same)
     candidates.append(Candidate(score, name, member, reading))
-    candidates.sort(key=lambda c: (-c.score, c.name))
+    # At one moment, an alert whose words say what failed explains one that only says where ("probe
+    # failed" and "probe HTTP failure" of one target fire together).
+    candidates.sort(key=lambda c: (-c.score, c.reading.category is None, c.name))
     del candidates[CANDIDATES:]
     return True

@@ -8,7 +8,7 @@ rules; Zabbix and cloud-provider templates; Falco's rule names; GuardDuty's find
 an SRE reads them:
 `HostRaidDiskFailure` is hardware, `KubePodCrashLooping` is software, `HostOutOfDiskSpace` is
 capacity. No alert name is listed whole: only the words they are made of. Words that say where
-rather than what (latency, unreachable, ping) only hint: the layer, or the hosts lost, decide.
+rather than what (latency, unreachable, ping, probe) only hint: the layer, or the hosts lost, decide.
 A certificate is read by what happened to it: expired or expiring is a renewal missed (human
 error), a renewal failing is software, a handshake refused or a certificate untrusted is security.
 A rollout stuck only hints at a change: a registry down or a node lost stalls rollouts too.
@@ -50,7 +50,7 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "nxdomain": 2, "resolver": 2, "lookup*": 1, "bgp": 2, "ospf": 2, "routing": 2, "route": 1, "link": 1,
         "rtt": 2, "ping": 0.4, "icmp": 0.4, "tcp": 1, "udp": 1, "retransmit*": 2, "jitter": 2,
         "mtu": 2, "vlan": 2, "vpn": 2, "firewall": 2, "cni": 2, "calico": 2, "cilium": 2, "flannel": 2,
-        "probe": 1, "blackbox": 1, "unreachable": 0.5, "timeout": 0.5, "timed out": 0.5, "transmit": 1,
+        "unreachable": 0.5, "timeout": 0.5, "timed out": 0.5, "transmit": 1,
         "receive": 0.5, "bandwidth": 2, "throughput": 1, "ingress": 0.5, "haproxy": 0.5, "envoy": 0.5,
         "traefik": 0.5, "load balancer": 1, "loadbalancer": 1, "proxy": 0.5, "conntrack": 0.5, "refused": 1,
         "dial": 0.5, "socket*": 0.5,
