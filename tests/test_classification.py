@@ -197,6 +197,12 @@ def test_outside_production_the_impact_is_a_level_lower(tmp_path):
     assert "(outside production)" in s.only().prioritisation.detail
 
 
+def test_a_security_incident_on_one_pod_is_at_least_a_medium_impact(tmp_path):
+    s = Scenario(rules_from(tmp_path))
+    s.push(0, alert("Trojan:EC2/DNSDataExfiltration", host="i-0a1b2c3d", severity="High"))
+    assert (s.only().category, s.only().impact, s.only().priority) == (Category.SECURITY, Level.MEDIUM, Priority.P2)
+
+
 def test_one_host_under_two_names_is_one_host(tmp_path):
     s = Scenario(rules_from(tmp_path, BY_CLUSTER))
     s.push(0, alert("HostHighCpuLoad", cluster="eu", instance="db04.fra2.example.tv:9100", job="node"),

@@ -169,7 +169,7 @@ def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, m
 
 def _prioritise(rules: RuleSet, incident: Incident, facts: Facts, now: datetime) -> None:
     """ITIL: the most urgent member x the impact of the affected services."""
-    impact = decisions.impact_of(rules, incident.services, facts.radius)
+    impact = decisions.impact_of(rules, incident.services, facts.radius, incident.category == Category.SECURITY)
     urgency, urgent_labels = facts.urgency
     priority = rules.priority.matrix[impact][urgency]
     if (priority, impact, urgency) == (incident.priority, incident.impact, incident.urgency) \
