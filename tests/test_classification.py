@@ -155,6 +155,18 @@ def test_one_alert_on_three_hosts_at_once_is_their_network(tmp_path):
     assert s.only().category == Category.NETWORK
 
 
+def test_a_scrape_target_lost_alone_is_its_exporter_and_beside_its_host_a_symptom(tmp_path):
+    # the lab's killed exporter
+    s = Scenario(rules_from(tmp_path, BY_CLUSTER))
+    s.push(0, alert("PrometheusAllTargetsMissing", cluster="lab", job="node", severity="critical"))
+    assert s.only().category == Category.SOFTWARE
+    s = Scenario(rules_from(tmp_path, BY_CLUSTER))
+    s.push(0, alert("PrometheusTargetMissing", cluster="eu", instance="node-3:9100", job="node", severity="critical"))
+    s.push(60, alert("KubeNodeUnreachable", cluster="eu", node="node-3", starts=40))
+    assert (s.only().category, s.only().classification.labels) == (Category.HARDWARE,
+                                                                    {"alertname": "KubeNodeUnreachable"})
+
+
 def test_of_two_probe_alerts_at_one_moment_the_one_saying_what_failed_is_the_root(tmp_path):
     # the lab's killed app: the probe fails and its HTTP status says the app, not the network
     s = Scenario(rules_from(tmp_path, BY_CLUSTER))

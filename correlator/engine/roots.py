@@ -24,7 +24,7 @@ from correlator.rules.schema import Category
 # or two: it is a symptom however early it fires. A certificate is checked on a schedule, and what
 # fails for it (renewal, then expiry, then handshakes and probes) fails in that order.
 LAYER_MINUTES = {"hardware": 0.0, "certificate": 0.0, "node": 5.0, "network": 10.0, "storage": 15.0, "data": 20.0, "application": 25.0,
-                 "probe": 45.0}
+                 "probe": 45.0, "monitoring": 45.0}
 SEVERITY_MINUTES = {"critical": 2.0, "page": 2.0, "error": 1.0, "warning": 0.0, "info": -2.0, "none": -2.0}
 _BEST_SEVERITY = max(SEVERITY_MINUTES.values())
 SYMPTOM_MINUTES = 10.0  # a suppress rule's target is explained by its source

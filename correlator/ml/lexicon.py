@@ -61,7 +61,7 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "leak*": 1, "replicat*": 1.5, "not running": 1, "stuck": 0.5, "leader": 1, "election*": 1, "quorum": 1,
         "split brain": 2, "clock": 1, "skew": 1, "ntp": 1, "chrony*": 1, "sync*": 0.5, "time": 0.5,
         "systemd": 1, "unit": 0.5, "scrape": 1, "collector": 0.5, "exporter": 0.3, "agent": 1, "missing": 1, "absent": 1,
-        "not ready": 1, "kubelet": 1, "controller*": 1, "renew*": 2.5, "cert manager": 2, "slow queries": 2.5, "status code": 2,
+        "kubelet": 1, "controller*": 1, "renew*": 2.5, "cert manager": 2, "slow queries": 2.5, "status code": 2,
         "error code": 2, "bad status": 2, "http failure": 2, "assertion*": 1.5,
         "thread": 0.5, "image pull": 2, "backoff": 1, "kernel": 0.5, "lockup": 1, "hung": 1, "gc": 0.5, "heap": 0.5,
         "jvm": 0.5, "failed": 0.3, "failure": 0.3,
@@ -93,7 +93,7 @@ INTEGRITY_WORDS: dict[str, float] = {
     "evaluation": 0.5,
 }
 # Layers of the stack, lowest (most likely the cause) first: a fault propagates upwards.
-LAYERS = ("hardware", "certificate", "node", "network", "storage", "data", "application", "probe")
+LAYERS = ("hardware", "certificate", "node", "network", "storage", "data", "application", "probe", "monitoring")
 LAYER_WORDS: dict[str, tuple[str, ...]] = {
     "hardware": ("raid", "smart", "edac", "ecc", "mce", "hwmon", "ipmi", "bmc", "psu", "fan", "fans", "thermal",
                  "temperature", "temp", "overtemp*", "sensor", "battery", "hardware", "firmware", "kernel", "dimm",
@@ -115,11 +115,12 @@ LAYER_WORDS: dict[str, tuple[str, ...]] = {
                     "service", "services"),
     "probe": ("probe", "blackbox", "slo", "budget", "burn", "synthetic*", "uptime", "canary", "web scenario",
               "web response"),
+    "monitoring": ("target", "targets", "scrape", "absent"),
 }
 # The category a layer's fault is when its words say nothing more ("KubeNodeNotReady": a node is down).
 LAYER_CATEGORY = {"hardware": Category.HARDWARE, "certificate": Category.SECURITY, "node": Category.HARDWARE, "network": Category.NETWORK,
                   "storage": Category.HARDWARE, "data": Category.SOFTWARE, "application": Category.SOFTWARE,
-                  "probe": Category.NETWORK}
+                  "probe": Category.NETWORK, "monitoring": Category.SOFTWARE}
 SEVERAL_HOSTS = 3  # one alert on as many hosts at once: they share a network rather than a fault each
 # (2 may be one host's two names)
 UNKNOWN_LAYER = "application"  # most alerts without layer words are an application's own
