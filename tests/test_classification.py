@@ -85,6 +85,7 @@ HELD_OUT = [
     ("SmartDeviceTemperatureWarning", {}, Category.HARDWARE),
     ("CassandraDown", {"job": "cassandra"}, Category.SOFTWARE),
     ("probe_dns_lookup_failed", {}, Category.NETWORK),
+    ("HostContextSwitchingHigh", {}, Category.CAPACITY),
     # What happened to a certificate, not that it is one: expiry is a renewal missed.
     ("KubeClientCertificateExpiration", {}, Category.HUMAN_ERROR),
     ("CertManagerCertExpirySoon", {}, Category.HUMAN_ERROR),

@@ -43,7 +43,7 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "autoscal*": 1, "maxed": 1.5, "maximum": 1, "swap": 1, "descriptors": 1, "backlog": 1.5, "unack*": 1,
         "lag": 1.5, "consumer*": 0.5, "rejected": 0.5, "connections": 1, "used": 0.5, "predict*": 0.5,
         "allocatable": 1, "headroom": 1, "queue": 0.5, "depth": 1, "maxmemory": 2, "mem": 1, "watermark": 1.5,
-        "delay*": 1, "replication lag": 2, "replication delay": 2,
+        "delay*": 1, "replication lag": 2, "replication delay": 2, "context switching": 2,
     },
     Category.NETWORK: {
         "network": 2, "interface": 2, "nic": 2, "packet*": 2, "dns": 2, "coredns": 2, "kubedns": 2,
@@ -61,7 +61,7 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "leak*": 1, "replicat*": 1.5, "not running": 1, "stuck": 0.5, "leader": 1, "election*": 1, "quorum": 1,
         "split brain": 2, "clock": 1, "skew": 1, "ntp": 1, "chrony*": 1, "sync*": 0.5, "time": 0.5,
         "systemd": 1, "unit": 0.5, "scrape": 1, "collector": 0.5, "exporter": 0.3, "agent": 1, "missing": 1, "absent": 1,
-        "kubelet": 1, "controller*": 1, "renew*": 2.5, "cert manager": 2, "slow queries": 2.5, "status code": 2,
+        "not ready": 1, "kubelet": 1, "controller*": 1, "renew*": 2.5, "cert manager": 2, "slow queries": 2.5, "status code": 2,
         "error code": 2, "bad status": 2, "http failure": 2, "assertion*": 1.5,
         "thread": 0.5, "image pull": 2, "backoff": 1, "kernel": 0.5, "lockup": 1, "hung": 1, "gc": 0.5, "heap": 0.5,
         "jvm": 0.5, "failed": 0.3, "failure": 0.3,
