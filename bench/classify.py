@@ -8,7 +8,9 @@ incident. Two sources of incidents:
 - `estates` (default): bench/estates/ streams, independent of the model's training corpus, in
   five vocabularies (kube, awesome, zabbix, cloud, inhouse), quiet density;
 - `corpus`: the model's own generator on held-out seeds, "train" names (the model trained on
-  them) and "holdout" names (awesome-prometheus-alerts, never trained on).
+  them) and "holdout" names (awesome-prometheus-alerts, never trained on);
+- `lab`: the real-fault lab's recording and truth (bench/lab/recordings/, `--recording`), one
+  vocabulary per scrape job.
 
 Set-ups: correlator (the shipped rules, the lexicon on the root alert, the model for what neither
 says); without model (rules and lexicon); model alone (the shipped classifier on the incident
@@ -29,17 +31,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.estates import DENSITIES, TEMPLATES, generate as generate_stream  # noqa: E402
+from correlator import scoring  # noqa: E402
+from correlator.config import Config  # noqa: E402
 from correlator.domain import AlertStatus  # noqa: E402
 from correlator.engine.derivation import Facts, derive  # noqa: E402
 from correlator.engine.model import Explanation, Incident, IncidentState, Member  # noqa: E402
 from correlator.ml.artifact import load as load_model  # noqa: E402
 from correlator.ml.commands import seed_range  # noqa: E402
 from correlator.ml.corpus import generate as generate_corpus, labeled_incidents  # noqa: E402
+from correlator.ingest.sources import parsers  # noqa: E402
 from correlator.ml.features import document, incident_document  # noqa: E402
+from correlator.replay import ReplaySummary, read_recording  # noqa: E402
 from correlator.rules.loader import load_rules  # noqa: E402
 from correlator.shipped import shipped_dir  # noqa: E402
 
 LEVEL = {f"P{n}": n for n in range(1, 6)}
+LAB_RECORDING = Path(__file__).resolve().parent / "lab" / "recordings" / "2026-12-02.jsonl"
 
 
 @dataclass
@@ -55,7 +62,7 @@ class TrueAlert:
 class TrueIncident:
     alerts: list[TrueAlert]  # in start order
     category: str
-    priority: str
+    priority: str | None  # None: not labeled
 
 
 def from_estates(seeds: list[int], hours: float) -> list[TrueIncident]:
@@ -84,6 +91,29 @@ def from_corpus(seeds: list[int], hours: float) -> list[TrueIncident]:
     return found
 
 
+def from_recording(recording: Path) -> list[TrueIncident]:
+    """The labeled incidents of a recording and its truth file (`<name>.truth.jsonl` beside it), each
+    alert episode once; an incident without a category is left out, one without a priority is
+    scored as within one level."""
+    truth = scoring.read_truth(recording.with_suffix(".truth.jsonl"))
+    config, episodes, labels = Config(), {}, {}
+    with recording.open("rb") as lines:
+        for _, alerts in read_recording(lines, parsers(config.ingest.mappings), config.ingest_policy(), False,
+                                        ReplaySummary()):
+            for alert in alerts:
+                label = truth.label((alert.fingerprint, alert.starts_at))
+                if label is not None and label.category and label.incident is not None:
+                    labels[label.incident] = label
+                    episodes.setdefault((alert.fingerprint, alert.starts_at), (label.incident, TrueAlert(
+                        dict(alert.labels), dict(alert.annotations), alert.starts_at,
+                        label.vocabulary or alert.labels.get("job", "lab"), bool(label.root_cause))))
+    incidents = defaultdict(list)
+    for incident, alert in episodes.values():
+        incidents[incident].append(alert)
+    return [TrueIncident(sorted(alerts, key=lambda a: a.start), labels[incident].category,
+                         labels[incident].priority) for incident, alerts in incidents.items()]
+
+
 def derived(rules, truth: TrueIncident, model) -> tuple[Incident, Facts]:
     first = truth.alerts[0].start
     incident, facts = Incident("bench", IncidentState.OPEN, "", first, first, "bench"), Facts()
@@ -105,13 +135,15 @@ def model_alone(model, truth: TrueIncident) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", choices=("estates", "corpus"), default="estates")
+    parser.add_argument("--source", choices=("estates", "corpus", "lab"), default="estates")
+    parser.add_argument("--recording", type=Path, default=LAB_RECORDING, help="of --source lab")
     parser.add_argument("--seeds", default="1-4", help="default 1-4 (the model trains on corpus seeds 100-119)")
     parser.add_argument("--hours", type=float, default=3.0)
     args = parser.parse_args()
     model, rules = load_model(shipped_dir("models")), load_rules(shipped_dir("rules"))
     seeds = list(seed_range(args.seeds))
-    incidents = (from_estates if args.source == "estates" else from_corpus)(seeds, args.hours)
+    incidents = from_recording(args.recording) if args.source == "lab" else \
+        (from_estates if args.source == "estates" else from_corpus)(seeds, args.hours)
     # per (set-up, vocabulary): [episodes, category right, priority within one]
     totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     roots = [0, 0]
@@ -120,7 +152,7 @@ def main() -> int:
         for setup, used in (("correlator", model), ("without model", None)):
             incident, facts = derived(rules, truth, used)
             outcomes[setup] = (incident.category == truth.category,
-                               abs(LEVEL[incident.priority] - LEVEL[truth.priority]) <= 1)
+                               truth.priority is None or abs(LEVEL[incident.priority] - LEVEL[truth.priority]) <= 1)
         outcomes["model alone"] = (model_alone(model, truth) == truth.category, False)
         true_root = next((a.labels.get("alertname") for a in truth.alerts if a.root), None)
         if true_root is not None:

@@ -85,3 +85,12 @@ def test_the_catalogue_spans_the_layers_and_the_novel_setting_avoids_familiar_na
     assert {kind.category for kind in FAULTS.values()} == {str(c) for c in Category}
     stream = generate(1, hours=1, density=DENSITIES["medium"], vocabularies="novel")
     assert {e.vocabulary for e in stream.episodes if e.incident} <= set(NOVEL_VOCABULARIES)
+
+
+def test_a_cause_no_alert_shows_is_labeled_with_what_its_alerts_show():
+    # a webhook or firewall change nobody alerts on: its alerts show software failing (docs/quality.md)
+    stream = generate(7, hours=2, density=DENSITIES["quiet"],
+                      faults=["admission_webhook_blocks_pods", "firewall_change_blocks_database"])
+    faulty = [e for e in stream.episodes if e.cause in ("admission_webhook_blocks_pods",
+                                                        "firewall_change_blocks_database")]
+    assert faulty and {e.category for e in faulty} == {"software"}

@@ -57,3 +57,16 @@ def test_lab_faults_and_background_alerts_share_no_incident(incidents_of_each_fa
         for incident in incidents:
             holders[incident].add(name)
     assert [names for names in holders.values() if len(names) > 1] == []
+
+
+def test_each_lab_fault_grouped_alone_is_classified_as_its_truth_says():
+    # classification apart from grouping: the root alert's words decide (bench/classify.py --source lab)
+    from bench.classify import derived, from_recording
+    from correlator.ml.artifact import load as load_model
+    from correlator.rules.loader import load_rules
+    from correlator.shipped import shipped_dir
+
+    rules, model = load_rules(shipped_dir("rules")), load_model(shipped_dir("models"))
+    faults = from_recording(RECORDING)
+    assert len(faults) == 4
+    assert [derived(rules, truth, model)[0].category for truth in faults] == [truth.category for truth in faults]

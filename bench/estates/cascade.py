@@ -33,6 +33,9 @@ class Cascade:
     estate: Estate
     duration: float  # seconds the fault lasts
     symptoms: list[Symptom] = field(default_factory=list)
+    # The category the alerts show, when it is not the kind's: a cause no alert can show (a change
+    # nobody alerts on) is labeled as what its alerts show; the review finds the change (docs/quality.md).
+    category: str | None = None
 
     def emit(self, signal: str, subject: object, after: tuple[float, float] = (0, 60), p: float = 1.0,
              root: bool = False, cluster: Cluster | None = None, upstream: Backend | None = None) -> None:

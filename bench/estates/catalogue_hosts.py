@@ -118,6 +118,7 @@ def config_change_breaks_service(c: Cascade) -> None:
     c.emit("app_latency", app, (30, 200), 0.4)
     c.emit("probe_status", ("probe", app.url), (60, 240), 0.7, cluster=app.cluster)
     c.emit("ingress_5xx", ("component", "ingress-nginx/ingress-nginx-controller"), (60, 300), 0.5, cluster=app.cluster)
+    c.category = "software"  # no alert names the change: the service's errors are what is seen
 
 
 @fault("human_error", 3)
@@ -125,6 +126,7 @@ def scaled_to_zero(c: Cascade) -> None:
     app = c.app(public=True)
     c.emit("deploy_replicas", app, (0, 60), 0.8, root=True)
     c.emit("probe_failed", ("probe", app.url), (30, 120), 0.9, cluster=app.cluster)
+    c.category = "software"  # no alert names the scaling: replicas missing are what is seen
     c.emit("ingress_5xx", ("component", "ingress-nginx/ingress-nginx-controller"), (60, 200), 0.5, cluster=app.cluster)
 
 
@@ -133,6 +135,7 @@ def firewall_change_blocks_database(c: Cascade) -> None:
     backend = c.backend("postgres", "mysql")
     c.emit("pg_exporter" if backend.kind == "postgres" else "mysql_down", backend, (30, 120), 0.5)
     c.clients_hurt(backend, "app_db_errors", (0, 120), 0.8)
+    c.category = "software"  # no alert names the firewall: a database failing its clients is what is seen
 
 
 @fault("software", 4)
@@ -171,3 +174,4 @@ def admission_webhook_blocks_pods(c: Cascade) -> None:
     c.emit("apiserver_errors", ("component", "default/apiserver"), (0, 60), 0.6, root=True, cluster=cluster)
     pods = [p for w in cluster.workloads if w.kind in ("deployment", "cronjob") for p in w.pods]
     c.pods_fail(c.some(pods, 0.3, 50), (30, 150), "pod_not_ready", 0.9)
+    c.category = "software"  # no alert names the webhook: API errors and pods not ready are what is seen

@@ -107,6 +107,8 @@ def database_outage(c: Cascade) -> None:
 def replication_lag(c: Cascade) -> None:
     backend = c.backend("postgres", "mysql")
     c.emit("pg_lag" if backend.kind == "postgres" else "mysql_replication", backend, (0, 60), 0.95, root=True)
+    if backend.kind == "mysql":
+        c.category = "software"  # what MySQL alerts on is its replication thread stopped, not lag
     c.emit("host_disk_latency", backend.hosts[-1], (0, 120), 0.5)
 
 
@@ -160,6 +162,8 @@ def search_cluster_red(c: Cascade) -> None:
     es = c.backend("elasticsearch")
     c.emit("es_disk", es, (0, 60), 0.6)
     c.emit("es_red", es, (60, 240), 0.9, root=True)
+    if any(s.signal == "es_disk" for s in c.symptoms):
+        c.category = "capacity"  # red after the disk watermark: shards could not be allocated for want of disk
     c.clients_hurt(es, "app_errors", (120, 300), 0.5)
 
 

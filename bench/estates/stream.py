@@ -130,7 +130,8 @@ class StreamBuilder:
                 end = at + cascade.duration + self.r.uniform(0, 300) if symptom.lasts is None \
                     else start + symptom.lasts
                 ends = max(ends, end)
-                self._add(alert, symptom, start, max(end, start + 60), incident, kind.category, kind.service_area,
+                self._add(alert, symptom, start, max(end, start + 60), incident, cascade.category or kind.category,
+                          kind.service_area,
                           level, symptom.root, kind.name)
             at = ends + self.r.uniform(300, 1800)
 

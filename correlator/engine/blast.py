@@ -48,6 +48,12 @@ def _short_host(host: str) -> str:
     return host.split(".", 1)[0] if any(c.isalpha() for c in host) and not host.startswith("[") else host
 
 
+def host_name(labels: Mapping[str, str]) -> str:
+    """The host an alert is about, by short name ("" when it names none)."""
+    host = host_of(labels)
+    return _short_host(host) if host else ""
+
+
 @lru_cache(maxsize=1024)
 def _environment_named(value: str) -> str:
     words = set(_WORDS.findall(value.lower()))

@@ -97,11 +97,12 @@ def more_urgent(a: Level, b: Level) -> bool:
     return _LEVEL_ORDER[a] > _LEVEL_ORDER[b]
 
 
-def impact_of(rules: RuleSet, services: Iterable[str], radius: BlastRadius) -> Level:
+def impact_of(rules: RuleSet, services: Iterable[str], radius: BlastRadius, security: bool = False) -> Level:
     """High when a tier-1 customer-facing service is affected, or many things are (3+ services,
     hosts and probed targets together, 5+ pods), or users reach what fails (a probed URL in
     production); medium when a customer-facing or tier-1/2 service, any service, or 2 things are;
-    low when one host or target is (redundancy holds). One level lower outside production."""
+    low when one host or target is (redundancy holds). One level lower outside production.
+    A `security` incident is at least medium: what an intruder reaches is more than what failed."""
     services = list(services)
     known = [rules.service(name) for name in services if rules.service(name) is not None]
     workloads = max(len(services), len(radius.services))
@@ -109,7 +110,7 @@ def impact_of(rules: RuleSet, services: Iterable[str], radius: BlastRadius) -> L
     if any(s.customer_facing and s.tier == 1 for s in known) or breadth >= 3 or len(radius.pods) >= 5 \
             or (radius.targets and radius.production):
         impact = Level.HIGH
-    elif any(s.customer_facing or s.tier <= 2 for s in known) or workloads or breadth == 2:
+    elif any(s.customer_facing or s.tier <= 2 for s in known) or workloads or breadth == 2 or security:
         impact = Level.MEDIUM
     else:
         return Level.LOW

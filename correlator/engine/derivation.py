@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from correlator.engine import decisions
-from correlator.engine.blast import BlastRadius
+from correlator.engine.blast import BlastRadius, host_name
 from correlator.engine.model import Explanation, Incident, Member
 from correlator.engine.roots import Candidate, rank
 from correlator.ml.features import DOCUMENT_NAMES, document, incident_document
+from correlator.ml.lexicon import SEVERAL_HOSTS
 from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet
 from correlator.rules.matchers import matches_all
@@ -30,6 +31,9 @@ class Facts:
     fingerprints: set[str] = field(default_factory=set)
     services: dict[str, None] = field(default_factory=dict)
     radius: BlastRadius = field(default_factory=BlastRadius)
+    # alertname -> the hosts it fires on (up to SEVERAL_HOSTS): one alert lost on several hosts
+    # at once is their shared network's fault rather than a fault of each
+    hosts_by_name: dict[str, set[str]] = field(default_factory=dict)
     roots: list[Candidate] = field(default_factory=list)  # the likeliest causes, best first
     reclassify: bool = False  # the roots or the hosts lost changed since the last classification
     urgency: tuple | None = None  # (Level, grounds)
@@ -53,9 +57,12 @@ def absorb(rules: RuleSet, facts: Facts, member: Member) -> None:
         facts.documents[name] = document(member.labels, member.annotations)
         facts.prediction = None
     facts.services.update(dict.fromkeys(member.services))
-    hosts = len(facts.radius.hosts)
     facts.radius.add(member.labels)
-    facts.reclassify |= rank(facts.roots, member) or len(facts.radius.hosts) != hosts
+    facts.reclassify |= rank(facts.roots, member)
+    hosts, host = facts.hosts_by_name.setdefault(name, set()), host_name(member.labels)
+    if host and host not in hosts and len(hosts) < SEVERAL_HOSTS:
+        hosts.add(host)
+        facts.reclassify = True
     urgency, grounds = decisions.urgency_of(rules, member.labels)
     if facts.urgency is None or decisions.more_urgent(urgency, facts.urgency[0]):
         facts.urgency = (urgency, grounds)
@@ -106,11 +113,12 @@ def _rule_for(rules: RuleSet, labels: dict[str, str], name: str) -> int | None:
     return decisions.first_match(rules.classifiers, labels, lambda rule: getattr(rule, name) is not None)
 
 
-def _decide(rules: RuleSet, roots: list[Candidate], name: str, lexicon: bool, hosts: int) -> _Decision | None:
+def _decide(rules: RuleSet, facts: Facts, name: str, lexicon: bool) -> _Decision | None:
     """A field from the likeliest cause that says something about it: its classify rule, else (if
     `lexicon`) its words. A candidate whose category is known gives its words' service area too."""
-    for candidate in roots:
+    for candidate in facts.roots:
         labels, reading = candidate.member.labels, candidate.reading
+        hosts = len(facts.hosts_by_name.get(candidate.name, ()))
         index = _rule_for(rules, labels, name)
         if index is not None:
             rule = rules.classifiers[index]
@@ -131,8 +139,7 @@ def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, m
             (facts.prediction is not None or not incident.classification_confidence):
         return
     facts.reclassify = False
-    hosts = len(facts.radius.hosts)
-    decided = {name: _decide(rules, facts.roots, name, lexicon, hosts) for name, _ in CLASSIFIED}
+    decided = {name: _decide(rules, facts, name, lexicon) for name, _ in CLASSIFIED}
     if model is not None and None in decided.values():
         if facts.prediction is None:
             facts.prediction = model.classify(incident_document(list(facts.documents.values())))
@@ -165,7 +172,7 @@ def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, m
 
 def _prioritise(rules: RuleSet, incident: Incident, facts: Facts, now: datetime) -> None:
     """ITIL: the most urgent member x the impact of the affected services."""
-    impact = decisions.impact_of(rules, incident.services, facts.radius)
+    impact = decisions.impact_of(rules, incident.services, facts.radius, incident.category == Category.SECURITY)
     urgency, urgent_labels = facts.urgency
     priority = rules.priority.matrix[impact][urgency]
     if (priority, impact, urgency) == (incident.priority, incident.impact, incident.urgency) \

@@ -483,7 +483,7 @@ _SCENARIOS = {
     "database_outage": (_database_outage, "software", "availability"),
     "replication_broken": (_replication_broken, "software", "integrity"),
     "network_partition": (_network_partition, "network", "availability"),
-    "cert_expiry": (_cert_expiry, "security", "confidentiality"),
+    "cert_expiry": (_cert_expiry, "human_error", "availability"),  # a renewal missed (docs/quality.md)
     "config_error": (_config_error, "human_error", "availability"),
 }
 # Faults are dealt from shuffled decks: every scenario comes once per deck, the common ones twice.

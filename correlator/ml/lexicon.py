@@ -4,9 +4,14 @@ at risk, and the layer of the stack it is about.
 A shipped lexicon of generic domain words, not a model of any estate or generator. Provenance:
 the alert names and their documented meaning in the public rule sets (node-exporter,
 kubernetes, etcd and exporter mixins; awesome-prometheus-alerts; blackbox and cert-manager
-rules; Zabbix and cloud-provider templates; Falco's rule names), read as an SRE reads them:
+rules; Zabbix and cloud-provider templates; Falco's rule names; GuardDuty's finding types), read as
+an SRE reads them:
 `HostRaidDiskFailure` is hardware, `KubePodCrashLooping` is software, `HostOutOfDiskSpace` is
-capacity. No alert name is listed whole: only the words they are made of.
+capacity. No alert name is listed whole: only the words they are made of. Words that say where
+rather than what (latency, unreachable, ping, probe) only hint: the layer, or the hosts lost, decide.
+A certificate is read by what happened to it: expired or expiring is a renewal missed (human
+error), a renewal failing is software, a handshake refused or a certificate untrusted is security.
+A rollout stuck only hints at a change: a registry down or a node lost stalls rollouts too.
 
 Entries: `word` matches that word, `stem*` any word starting with it, `two words` consecutive
 words. The alert name counts most, its summary and description less, label values least.
@@ -36,15 +41,16 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "exhaust*": 2, "overcommit*": 2, "out of memory": 2, "pressure": 2, "too many": 2, "evict*": 1.5,
         "memory": 1, "cpu": 1, "load": 1, "usage": 1, "utili*": 1, "limit": 1, "capacity": 2, "hpa": 1,
         "autoscal*": 1, "maxed": 1.5, "maximum": 1, "swap": 1, "descriptors": 1, "backlog": 1.5, "unack*": 1,
-        "lag": 0.5, "consumer*": 0.5, "rejected": 0.5, "connections": 1, "used": 0.5, "predict*": 0.5,
-        "allocatable": 1, "headroom": 1, "queue": 0.5, "depth": 1,
+        "lag": 1.5, "consumer*": 0.5, "rejected": 0.5, "connections": 1, "used": 0.5, "predict*": 0.5,
+        "allocatable": 1, "headroom": 1, "queue": 0.5, "depth": 1, "maxmemory": 2, "mem": 1, "watermark": 1.5,
+        "delay*": 1, "replication lag": 2, "replication delay": 2, "context switching": 2,
     },
     Category.NETWORK: {
         "network": 2, "interface": 2, "nic": 2, "packet*": 2, "dns": 2, "coredns": 2, "kubedns": 2,
         "nxdomain": 2, "resolver": 2, "lookup*": 1, "bgp": 2, "ospf": 2, "routing": 2, "route": 1, "link": 1,
-        "latency": 1, "rtt": 2, "ping": 1.5, "icmp": 2, "tcp": 1, "udp": 1, "retransmit*": 2, "jitter": 2,
+        "rtt": 2, "ping": 0.4, "icmp": 0.4, "tcp": 1, "udp": 1, "retransmit*": 2, "jitter": 2,
         "mtu": 2, "vlan": 2, "vpn": 2, "firewall": 2, "cni": 2, "calico": 2, "cilium": 2, "flannel": 2,
-        "probe": 1, "blackbox": 1, "unreachable": 1, "timeout": 0.5, "timed out": 0.5, "transmit": 1,
+        "unreachable": 0.5, "timeout": 0.5, "timed out": 0.5, "transmit": 1,
         "receive": 0.5, "bandwidth": 2, "throughput": 1, "ingress": 0.5, "haproxy": 0.5, "envoy": 0.5,
         "traefik": 0.5, "load balancer": 1, "loadbalancer": 1, "proxy": 0.5, "conntrack": 0.5, "refused": 1,
         "dial": 0.5, "socket*": 0.5,
@@ -54,23 +60,27 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "error rate": 1.5, "5xx": 2, "bug": 1, "segfault": 2, "segmentation": 2, "deadlock*": 2, "goroutine*": 1,
         "leak*": 1, "replicat*": 1.5, "not running": 1, "stuck": 0.5, "leader": 1, "election*": 1, "quorum": 1,
         "split brain": 2, "clock": 1, "skew": 1, "ntp": 1, "chrony*": 1, "sync*": 0.5, "time": 0.5,
-        "systemd": 1, "unit": 0.5, "scrape": 1, "collector": 0.5, "exporter": 0.3,
+        "systemd": 1, "unit": 0.5, "scrape": 1, "collector": 0.5, "exporter": 0.3, "agent": 1, "missing": 1, "absent": 1,
+        "not ready": 1, "kubelet": 1, "controller*": 1, "renew*": 2.5, "cert manager": 2, "slow queries": 2.5, "status code": 2,
+        "error code": 2, "bad status": 2, "http failure": 2, "assertion*": 1.5,
         "thread": 0.5, "image pull": 2, "backoff": 1, "kernel": 0.5, "lockup": 1, "hung": 1, "gc": 0.5, "heap": 0.5,
         "jvm": 0.5, "failed": 0.3, "failure": 0.3,
     },
     Category.SECURITY: {
         "auth*": 2, "login*": 2, "logon": 2, "unauthori*": 2, "forbidden": 2, "intrusion": 2, "falco": 2,
         "audit*": 2, "privilege*": 2, "cve": 2, "vulnerab*": 2, "malware": 2, "virus": 2, "brute": 2,
-        "suspicious": 2, "secret*": 2, "cert": 2, "certs": 2, "certificate*": 2, "tls": 2, "ssl": 2, "x509": 2,
-        "expir*": 1, "crypto*": 1, "attack*": 2, "ddos": 1, "rbac": 1, "token*": 1, "password*": 2,
+        "suspicious": 2, "secret*": 2, "cert": 1, "certs": 1, "certificate*": 1, "tls": 1, "ssl": 1, "x509": 1,
+        "handshake*": 1.5, "untrusted": 2, "revoked": 2, "crypto*": 1, "attack*": 2, "ddos": 1, "rbac": 1, "token*": 1, "password*": 2,
         "credential*": 2, "denied": 1, "selinux": 2, "apparmor": 2, "policy violation": 2, "shell": 1,
         "rootkit": 2, "exploit*": 2, "breach*": 2, "anomal*": 0.5, "scan*": 0.5, "trivy": 2, "waf": 2,
-        "ssh*": 1, "sudo": 1.5, "fim": 2, "violation*": 1,
+        "ssh*": 1, "sudo": 1.5, "fim": 2, "violation*": 1, "file integrity": 2.5, "passwd": 2, "backdoor": 2,
+        "trojan": 2, "cryptocurrency": 2, "bitcoin*": 2, "miner*": 2, "mining": 2, "stratum": 2, "exfiltrat*": 2,
+        "recon": 1.5, "pentest": 2, "unexpected": 0.5, "outbound": 0.5, "egress": 0.5,
     },
     Category.HUMAN_ERROR: {
         "config": 1.5, "configuration": 1.5, "configmap": 1, "misconfig*": 2, "reload": 1, "inconsistent": 1,
         "invalid": 0.5, "manual*": 2, "change": 1, "changed": 1, "version mismatch": 1.5,
-        "drift": 1, "typo": 2, "rollout": 0.5, "maintenance": 1, "upgrade": 1, "rollback": 1, "admission": 0.5,
+        "drift": 1, "typo": 2, "rollout": 0.5, "maintenance": 1, "upgrade": 1, "admission": 0.5, "expir*": 2.5,
     },
 }
 # Words that put data at risk: the integrity service area (confidentiality follows the security
@@ -83,13 +93,14 @@ INTEGRITY_WORDS: dict[str, float] = {
     "evaluation": 0.5,
 }
 # Layers of the stack, lowest (most likely the cause) first: a fault propagates upwards.
-LAYERS = ("hardware", "node", "network", "storage", "data", "application", "probe")
+LAYERS = ("hardware", "certificate", "node", "network", "storage", "data", "application", "probe", "monitoring")
 LAYER_WORDS: dict[str, tuple[str, ...]] = {
     "hardware": ("raid", "smart", "edac", "ecc", "mce", "hwmon", "ipmi", "bmc", "psu", "fan", "fans", "thermal",
                  "temperature", "temp", "overtemp*", "sensor", "battery", "hardware", "firmware", "kernel", "dimm",
                  "physical", "chassis", "power"),
+    "certificate": ("cert", "certs", "certificate*", "tls", "ssl", "x509"),
     "node": ("node", "nodes", "host", "hosts", "machine", "vm", "kubelet", "systemd", "os", "ec2",
-             "hypervisor", "baremetal", "instance"),
+             "hypervisor", "baremetal", "instance", "ping", "icmp", "status check"),
     "network": ("network", "interface", "nic", "dns", "coredns", "kubedns", "bgp", "cni", "calico", "cilium",
                 "flannel", "conntrack", "packet*", "link", "tcp", "udp", "route", "routing", "vpn", "firewall", "lb",
                 "haproxy", "loadbalancer", "load balancer", "ingress", "proxy", "envoy", "switch"),
@@ -100,14 +111,18 @@ LAYER_WORDS: dict[str, tuple[str, ...]] = {
              "queue", "cache", "broker", "producer*", "publish*", "message*", "mssql", "oracle", "couchbase", "influx*",
              "minio", "replicat*"),
     "application": ("pod", "pods", "container", "deployment", "statefulset", "daemonset", "job", "cronjob", "hpa",
-                    "crash*", "image", "app", "application", "http", "process", "jvm", "api", "apiserver"),
-    "probe": ("probe", "blackbox", "slo", "budget", "burn", "synthetic*", "uptime", "canary", "latency"),
+                    "crash*", "image", "app", "application", "http", "process", "jvm", "api", "apiserver", "svc",
+                    "service", "services"),
+    "probe": ("probe", "blackbox", "slo", "budget", "burn", "synthetic*", "uptime", "canary", "web scenario",
+              "web response"),
+    "monitoring": ("target", "targets", "scrape", "absent"),
 }
 # The category a layer's fault is when its words say nothing more ("KubeNodeNotReady": a node is down).
-LAYER_CATEGORY = {"hardware": Category.HARDWARE, "node": Category.HARDWARE, "network": Category.NETWORK,
+LAYER_CATEGORY = {"hardware": Category.HARDWARE, "certificate": Category.SECURITY, "node": Category.HARDWARE, "network": Category.NETWORK,
                   "storage": Category.HARDWARE, "data": Category.SOFTWARE, "application": Category.SOFTWARE,
-                  "probe": Category.NETWORK}
-SEVERAL_HOSTS = 3  # lost at once, they share a network rather than a fault each (2 may be one host's two names)
+                  "probe": Category.NETWORK, "monitoring": Category.SOFTWARE}
+SEVERAL_HOSTS = 3  # one alert on as many hosts at once: they share a network rather than a fault each
+# (2 may be one host's two names)
 UNKNOWN_LAYER = "application"  # most alerts without layer words are an application's own
 
 # Labels whose values the estate's owners chose (a namespace called "auth" is no security alert).
@@ -205,11 +220,17 @@ def _text_words(annotations: Mapping[str, str], names: tuple[str, ...], subject:
     return tuple(words)
 
 
+def _own_name(name: str) -> bool:
+    """A label whose value the estate's owners chose, also under a sender's prefix (Datadog's
+    `kube_namespace`, `db_instance`)."""
+    kind = name.rsplit("_", 1)[-1]
+    return any(n in OWN_NAMES or n in IDENTITY_LABELS for n in (name, kind))
+
+
 def _label_words(labels: Mapping[str, str]) -> tuple[str, ...]:
     words: list[str] = []
     for name, value in labels.items():
-        if name in IDENTITY_LABELS or name in CONSTANT_LABELS or name in OWN_NAMES or name == "severity" \
-                or not value or len(value) > 64:
+        if _own_name(name) or name in CONSTANT_LABELS or name == "severity" or not value or len(value) > 64:
             continue
         words.extend(name_words(value))
     return tuple(words)

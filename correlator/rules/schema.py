@@ -152,11 +152,12 @@ class UrgencyMatch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 # Urgency from the severity vocabularies alerts arrive with: Prometheus rule sets and PagerDuty
 # (critical, page, error, warning, info), Datadog's alert_type, Zabbix (disaster, high, average, warning, information;
-# numeric 5-0), Azure Monitor (Sev0-Sev4), Opsgenie and incident tools (P1-P5), syslog names. An
+# numeric 5-0), Azure Monitor (Sev0-Sev4), Opsgenie and incident tools (P1-P5), syslog names, and the
+# SRE convention of alerts that page or open a ticket (a ticket is a warning: act within the day). An
 # alert that names no severity at all is assumed medium: never silently low.
 _SEVERITY = {Level.HIGH: "crit|critical|page|paging|emerg|emergency|alert|disaster|high|fatal|urgent|blocker"
                          "|sev[-_ ]?[01]|p[12]|[45]",
-             Level.MEDIUM: "warn|warning|error|err|major|average|medium|moderate|sev[-_ ]?[23]|p3|[23]"}
+             Level.MEDIUM: "warn|warning|ticket|error|err|major|average|medium|moderate|sev[-_ ]?[23]|p3|[23]"}
 _PRIORITY = {Level.HIGH: "p?[012]|critical|urgent|high", Level.MEDIUM: "p?3|medium|moderate|normal"}
 SEVERITY_LABELS, PRIORITY_LABELS = ("severity", "level", "alert_severity", "alert_type"), ("priority", "urgency")
 
