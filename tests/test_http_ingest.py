@@ -125,14 +125,38 @@ async def test_configured_mapping_gets_its_own_endpoint(app_factory):
     assert alert["labels"] == {"alertname": "Latency", "org_id": "3"} and alert["source"] == "grafana"
 
 
-async def test_invalid_alerts_get_400_with_paths_and_the_valid_ones_are_kept(client):
+# Was a 400 with "accepted": a partly stored body is a 2xx now, so no sender reads it as a failure.
+async def test_a_partly_invalid_body_gets_207_naming_the_rejected_alerts_and_keeps_the_valid_ones(client):
     response = await post_json(client, AM, webhook(am_alert(name="Good"), {**am_alert(), "labels": {}}))
-    assert response.status == 400
-    body = await response.json()
-    assert body["error"] == "invalid alerts" and body["accepted"] == 1
-    assert body["details"] == [{"path": "alerts[1].labels",
-                                "reason": "at least one label with a non-empty value is required"}]
+    assert response.status == 207
+    assert (await response.json()) == {"status": "partial", "accepted": 1, "rejected": [
+        {"path": "alerts[1].labels", "reason": "at least one label with a non-empty value is required"}]}
     assert [a["labels"]["alertname"] for a in await stored_alerts(client)] == ["Good"]
+
+
+@pytest.mark.parametrize("path, body, where", [
+    (AM, webhook(am_alert(name="Good"), am_alert(name="Bad", starts="2026-11-23T25:00:00Z"), am_alert(name="Fine")),
+     "alerts[1].startsAt"),
+    (V2, [{"labels": {"alertname": "Good"}}, {"labels": {"alertname": "Bad"}, "endsAt": "later"},
+          {"labels": {"alertname": "Fine"}}], "[1].endsAt"),
+    (GENERIC, {"alerts": [{"labels": {"alertname": "Good"}}, {"labels": {"alertname": "Bad"}, "startsAt": "soon"},
+                          {"labels": {"alertname": "Fine"}}]}, "alerts[1].startsAt"),
+])
+async def test_one_unparseable_time_loses_only_its_own_alert(client, path, body, where):
+    response = await post_json(client, path, body)
+    assert response.status == 207, await response.text()
+    answer = await response.json()
+    assert answer["accepted"] == 2 and [d["path"] for d in answer["rejected"]] == [where]
+    assert sorted(a["labels"]["alertname"] for a in await stored_alerts(client)) == ["Fine", "Good"]
+
+
+async def test_a_body_whose_every_alert_is_invalid_gets_400_and_stores_no_alert(client):
+    response = await post_json(client, AM, webhook(am_alert(starts="never"), {**am_alert(), "labels": {}}))
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["error"] == "invalid alerts" and answer["accepted"] == 0
+    assert [d["path"] for d in answer["details"]] == ["alerts[0].startsAt", "alerts[1].labels"]
+    assert await stored_alerts(client) == []
 
 
 @pytest.mark.parametrize("path, body, where", [

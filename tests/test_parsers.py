@@ -68,16 +68,39 @@ def test_unsupported_webhook_version_names_the_field():
 
 @pytest.mark.parametrize("body, path, reason", [
     (b'{"version": "4", "alerts": [', "$", "truncated"),
-    (webhook(am_alert(labels={"a": 1})), "alerts[0].labels", "Expected `str`, got `int`"),
-    (webhook(am_alert(status="pending")), "alerts[0].status", "Invalid enum value 'pending'"),
-    (webhook(am_alert(startsAt="yesterday")), "alerts[0].startsAt", "Invalid RFC3339"),
     (json.dumps({"version": "4"}).encode(), "$", "missing required field `alerts`"),
+    (json.dumps({"version": "4", "alerts": {}}).encode(), "alerts", "Expected `array`"),
+    (json.dumps({"version": 4, "alerts": [am_alert(startsAt="yesterday")]}).encode(), "version", "Expected `str`"),
 ])
 def test_structural_errors_reject_the_body_with_the_path(body, path, reason):
     with pytest.raises(PayloadError) as raised:
         parse_alertmanager_webhook(body, NOW, POLICY)
     [detail] = raised.value.details
     assert detail.path == path and reason in detail.reason
+
+
+# These rejected the whole body until one bad alert stopped costing the good ones (Alertmanager
+# never retries a 4xx, so the good alerts were lost).
+@pytest.mark.parametrize("bad, path, reason", [
+    (am_alert(labels={"a": 1}), "alerts[1].labels", "Expected `str`, got `int`"),
+    (am_alert(status="pending"), "alerts[1].status", "Invalid enum value 'pending'"),
+    (am_alert(startsAt="yesterday"), "alerts[1].startsAt", "Invalid RFC3339"),
+    ({"status": "firing", "startsAt": "2026-11-23T04:21:56Z"}, "alerts[1]", "missing required field `labels`"),
+    (7, "alerts[1]", "Expected `object`, got `int`"),
+])
+def test_an_alert_that_does_not_decode_is_rejected_alone(bad, path, reason):
+    body = webhook(am_alert(labels={"alertname": "Good"}), bad, am_alert(labels={"alertname": "AlsoGood"}))
+    parsed = parse_alertmanager_webhook(body, NOW, POLICY)
+    assert [a.labels["alertname"] for a in parsed.alerts] == ["Good", "AlsoGood"]
+    [error] = parsed.errors
+    assert error.path == path and reason in error.reason
+
+
+def test_a_v2_alert_that_does_not_decode_is_rejected_alone():
+    body = b'[{"labels": {"alertname": "Good"}}, {"labels": {"alertname": "Bad"}, "startsAt": "soon"}]'
+    parsed = parse_postable_alerts(body, NOW, POLICY)
+    assert [a.labels["alertname"] for a in parsed.alerts] == ["Good"]
+    assert [(e.path, e.reason.split(" ")[0]) for e in parsed.errors] == [("[1].startsAt", "Invalid")]
 
 
 def test_invalid_alerts_are_reported_and_valid_ones_kept():

@@ -6,7 +6,7 @@ from datetime import datetime
 import msgspec
 
 from correlator.domain import AlertStatus, Source
-from correlator.ingest.decoding import decode
+from correlator.ingest.decoding import AlertsDecoder
 from correlator.ingest.errors import FieldError, PayloadError
 from correlator.ingest.normalize import IngestPolicy, ParsedAlerts, build_alert, collect, has_nul_escape
 
@@ -39,19 +39,28 @@ class _PostableAlert(msgspec.Struct):
     generatorURL: str = ""
 
 
-_webhook_decoder = msgspec.json.Decoder(_Webhook)
-_postable_decoder = msgspec.json.Decoder(list[_PostableAlert])
+class _WebhookEnvelope(msgspec.Struct):
+    version: str
+    alerts: list[msgspec.Raw]
+
+
+_webhook_decoder = AlertsDecoder(
+    msgspec.json.Decoder(_Webhook), msgspec.json.Decoder(_WebhookEnvelope), msgspec.json.Decoder(_WebhookAlert),
+    "alerts", lambda message: message.alerts)
+_postable_decoder = AlertsDecoder(
+    msgspec.json.Decoder(list[_PostableAlert]), msgspec.json.Decoder(list[msgspec.Raw]),
+    msgspec.json.Decoder(_PostableAlert), "", lambda alerts: alerts)
 
 
 def parse_alertmanager_webhook(body: bytes, received_at: datetime, policy: IngestPolicy) -> ParsedAlerts:
     """An Alertmanager webhook notification: a snapshot of one aggregation group."""
-    message = decode(_webhook_decoder, body)
+    message, alerts = _webhook_decoder.decode(body)
     nul = has_nul_escape(body)
     if message.version not in SUPPORTED_WEBHOOK_VERSIONS:
         raise PayloadError("unsupported webhook version", [FieldError(
             "version", f"got {message.version!r}, expected \"4\" (Alertmanager webhook payload)")])
     return collect([
-        build_alert(
+        alert if isinstance(alert, list) else build_alert(
             "alerts", index,
             labels=alert.labels,
             annotations=alert.annotations,
@@ -65,16 +74,16 @@ def parse_alertmanager_webhook(body: bytes, received_at: datetime, policy: Inges
             policy=policy,
             may_hold_nul=nul,
         )
-        for index, alert in enumerate(message.alerts)
+        for index, alert in enumerate(alerts)
     ])
 
 
 def parse_postable_alerts(body: bytes, received_at: datetime, policy: IngestPolicy) -> ParsedAlerts:
     """Alertmanager's `POST /api/v2/alerts` body, as Prometheus sends it: status follows endsAt."""
-    alerts = decode(_postable_decoder, body)
+    _, alerts = _postable_decoder.decode(body)
     nul = has_nul_escape(body)
     return collect([
-        build_alert(
+        alert if isinstance(alert, list) else build_alert(
             "", index,
             labels=alert.labels,
             annotations=alert.annotations,
