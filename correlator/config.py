@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal, Mapping, get_args, get_type_hints
 import msgspec
 import yaml
 
-from correlator.domain import MAX_SOURCE_LENGTH
+from correlator.domain import MAX_SOURCE_LENGTH, Source
 from correlator.ingest.generic import FieldMapping
+from correlator.ingest.normalize import AlertLimits
 from correlator.units import Seconds as Duration
 from correlator.units import parse_size, seconds_from
 
@@ -113,6 +114,9 @@ class IngestConfig(_Section):
     resolve_timeout: Duration = Duration(300)
     label_names: Literal["utf8", "classic"] = "utf8"
     flapping: FlappingConfig = FlappingConfig()
+    limits: AlertLimits = AlertLimits()
+    # Source (alertmanager, prometheus, generic or a mapping's name) -> labels its fingerprints leave out.
+    fingerprint_ignore_labels: dict[str, list[str]] = {}
     mappings: dict[str, FieldMapping] = {}
 
 
@@ -230,7 +234,10 @@ class Config(_Section):
 
         from correlator.ingest.normalize import IngestPolicy
         return IngestPolicy(resolve_timeout=timedelta(seconds=self.ingest.resolve_timeout),
-                            classic_label_names=self.ingest.label_names == "classic")
+                            classic_label_names=self.ingest.label_names == "classic",
+                            limits=self.ingest.limits,
+                            fingerprint_ignore_labels={source: frozenset(names) for source, names
+                                                       in self.ingest.fingerprint_ignore_labels.items()})
 
     def engine_settings(self):
         from datetime import timedelta
@@ -337,6 +344,11 @@ def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Con
         if bad:
             raise ConfigError(f"ingest.mappings.{name}.status_values",
                               f"values must be firing or resolved, got {bad[0]!r}")
+    sources = {*Source, *config.ingest.mappings}
+    for source in config.ingest.fingerprint_ignore_labels:
+        if source not in sources:
+            raise ConfigError(f"ingest.fingerprint_ignore_labels.{source}",
+                              f"no such source; expected one of {', '.join(sorted(sources))}")
     return config
 
 

@@ -264,3 +264,46 @@ async def test_hmac_with_timestamp_header_rejects_stale_signatures(app_factory):
                                                  "X-Sig-Ts": now})).status == 200
     assert (await post_json(client, AM, body, **{"X-Sig": grafana_signature(b"k", body, stale),
                                                  "X-Sig-Ts": stale})).status == 401
+
+
+@pytest.mark.parametrize("labels, annotations, path, reason", [
+    ({f"l{i}": "v" for i in range(4)}, {}, "alerts[1].labels", "4 labels, more than ingest.limits.max_labels (3)"),
+    ({"alertname": "X", "n" * 21: "v"}, {}, "alerts[1].labels",
+     "of 21 characters, longer than ingest.limits.max_label_name_length (20)"),
+    ({"alertname": "X", "job": "v" * 31}, {}, "alerts[1].labels.job",
+     "value of 31 characters, longer than ingest.limits.max_label_value_length (30)"),
+    ({"alertname": "X"}, {"summary": "s" * 30, "runbook": "r" * 14}, "alerts[1].annotations",
+     "58 characters of names and values, more than ingest.limits.max_annotations_length (50)"),
+])
+async def test_an_alert_over_a_limit_is_rejected_alone_naming_its_index_and_field(
+        app_factory, labels, annotations, path, reason):
+    client = await app_factory(ingest={"limits": {"max_labels": 3, "max_label_name_length": 20,
+                                                  "max_label_value_length": 30, "max_annotations_length": 50}})
+    over = {**am_alert(), "labels": labels, "annotations": annotations}
+    response = await post_json(client, AM, webhook(am_alert(name="Good"), over))
+    assert response.status == 207
+    [rejected] = (await response.json())["rejected"]
+    assert rejected["path"] == path and reason in rejected["reason"], rejected
+    assert [a["labels"]["alertname"] for a in await stored_alerts(client)] == ["Good"]
+    alone = await post_json(client, GENERIC, {"alerts": [{"labels": labels, "annotations": annotations}]})
+    assert alone.status == 400
+    assert (await alone.json())["details"][0]["path"] == path.replace("alerts[1]", "alerts[0]")
+
+
+async def test_default_limits_take_what_monitoring_systems_send_and_refuse_a_log_line_in_a_label(client):
+    usual = am_alert(name="KubePodCrashLooping", **{f"label_{i}": "x" * 200 for i in range(60)})
+    usual["annotations"] = {"description": "d" * 20_000, "runbook_url": "https://runbooks/x"}
+    runaway = am_alert(name="LogLine", message="m" * 100_000)
+    response = await post_json(client, AM, webhook(usual, runaway))
+    assert response.status == 207
+    assert [d["path"] for d in (await response.json())["rejected"]] == ["alerts[1].labels.message"]
+
+
+async def test_a_source_can_leave_the_ha_replica_label_out_of_the_fingerprint(app_factory):
+    client = await app_factory(ingest={"fingerprint_ignore_labels": {"prometheus": ["replica"]}})
+    body = capture("prometheus-2.42/api-v2-alerts-00.json")
+    for name in (b"a", b"b"):
+        response = await post_json(client, V2, body.replace(b'"replica":"a"', b'"replica":"' + name + b'"'))
+        assert response.status == 200
+    [alert] = await stored_alerts(client)
+    assert alert["notifications"] == 2 and "replica" in alert["labels"]
