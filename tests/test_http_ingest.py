@@ -307,3 +307,18 @@ async def test_a_source_can_leave_the_ha_replica_label_out_of_the_fingerprint(ap
         assert response.status == 200
     [alert] = await stored_alerts(client)
     assert alert["notifications"] == 2 and "replica" in alert["labels"]
+
+
+async def test_a_zabbix_mapping_from_config_takes_tag_pairs_and_severity_numbers(app_factory):
+    client = await app_factory(ingest={"mappings": {"zabbix": {
+        "alerts": "$", "labels": "none", "label_fields": {"alertname": "name", "host": "host", "severity": "severity"},
+        "label_lists": [{"path": "tags", "name": "tag", "value": "value"}],
+        "label_values": {"severity": {2: "warning", 4: "high", 5: "disaster"}},
+        "status": "value", "status_values": {1: "firing", 0: "resolved"}}}})
+    body = {"name": "Zabbix agent is not available", "host": "db1", "severity": 4, "value": 1,
+            "tags": [{"tag": "scope", "value": "availability"}, {"tag": "component", "value": "system"}]}
+    assert (await post_json(client, "/api/v1/alerts/zabbix", body)).status == 200
+    [alert] = await stored_alerts(client)
+    assert alert["labels"] == {"alertname": "Zabbix agent is not available", "host": "db1", "severity": "high",
+                               "scope": "availability", "component": "system"}
+    assert alert["status"] == "firing"

@@ -3,12 +3,13 @@
 import json
 from datetime import datetime, timedelta, timezone
 
+import msgspec
 import pytest
 
 from correlator.domain import AlertStatus
 from correlator.ingest.alertmanager import parse_alertmanager_webhook, parse_postable_alerts
 from correlator.ingest.errors import PayloadError
-from correlator.ingest.generic import FieldMapping, parse_mapped
+from correlator.ingest.generic import FieldMapping, LabelList, parse_mapped
 from correlator.ingest.normalize import IngestPolicy
 from tests.conftest import capture
 
@@ -217,3 +218,47 @@ def test_a_mapping_translates_sender_status_values():
     [alert] = parse_mapped(body, NOW, POLICY, mapping, "nagios").alerts
     assert alert.labels == {"host": "web1", "alertname": "http"}
     assert alert.status is AlertStatus.RESOLVED and alert.ends_at == NOW
+
+
+ZABBIX = msgspec.convert({
+    "alerts": "$", "labels": "none",
+    "label_fields": {"alertname": "name", "host": "host", "severity": "severity"},
+    "label_lists": [{"path": "tags", "name": "tag", "value": "value"}],
+    "label_values": {"severity": {0: "not_classified", 1: "info", 2: "warning", 3: "average", 4: "high",
+                                  5: "disaster"}},
+    "status": "value", "status_values": {1: "firing", 0: "resolved"},
+}, FieldMapping)
+
+
+def test_a_mapping_reads_zabbix_tags_as_pairs_and_maps_severity_numbers_to_names():
+    body = json.dumps({"name": "High CPU", "host": "web1", "severity": 4, "value": 1, "tags": [
+        {"tag": "service", "value": "shop"}, {"tag": "scope", "value": "performance"},
+        {"tag": "service", "value": "api"}, {"tag": "critical", "value": ""}]}).encode()
+    [alert] = parse_mapped(body, NOW, POLICY, ZABBIX, "zabbix").alerts
+    assert alert.labels == {"alertname": "High CPU", "host": "web1", "severity": "high",
+                            "service": "api,shop", "scope": "performance"}
+    assert alert.status is AlertStatus.FIRING
+
+
+def test_a_value_map_leaves_values_it_does_not_name():
+    body = b'{"name": "X", "host": "web1", "severity": "urgent", "value": 0}'
+    [alert] = parse_mapped(body, NOW, POLICY, ZABBIX, "zabbix").alerts
+    assert alert.labels["severity"] == "urgent" and alert.status is AlertStatus.RESOLVED
+
+
+@pytest.mark.parametrize("tags", [["env:prod", "team:db", "url:http://x:80", "bare"], "env:prod, team:db,url:http://x:80"])
+def test_a_mapping_splits_key_value_tags_from_a_list_or_a_string(tags):
+    mapping = FieldMapping(alerts="$", labels="none", label_fields={"alertname": "title"},
+                           label_lists=[msgspec.convert({"path": "tags", "split": ":"}, LabelList)])
+    [alert] = parse_mapped(json.dumps({"title": "Latency", "tags": tags}).encode(), NOW, POLICY, mapping, "dd").alerts
+    assert alert.labels == {"alertname": "Latency", "env": "prod", "team": "db", "url": "http://x:80"}
+
+
+def test_label_list_entries_of_the_wrong_shape_name_their_path():
+    body = b'{"alerts": [{"labels": {"alertname": "X"}, "tags": [{"tag": "a", "value": "1"}, "b", {"value": 2}]}]}'
+    mapping = FieldMapping(alerts="$.alerts", label_lists=[LabelList(path="tags", name="tag", value="value")])
+    parsed = parse_mapped(body, NOW, POLICY, mapping, "m")
+    assert [(e.path, e.reason) for e in parsed.errors] == [
+        ("alerts[0].tags[1]", "expected an object with 'tag' and 'value', got str"),
+        ("alerts[0].tags[2]", "expected the label name in 'tag', a string"),
+    ]
