@@ -10,7 +10,7 @@ from correlator.domain import AlertStatus
 from correlator.ingest.alertmanager import parse_alertmanager_webhook, parse_postable_alerts
 from correlator.ingest.errors import PayloadError
 from correlator.ingest.generic import FieldMapping, LabelList, parse_mapped
-from correlator.ingest.normalize import IngestPolicy
+from correlator.ingest.normalize import AlertLimits, IngestPolicy
 from tests.conftest import capture
 
 NOW = datetime(2026, 11, 23, 4, 30, tzinfo=timezone.utc)
@@ -262,3 +262,22 @@ def test_label_list_entries_of_the_wrong_shape_name_their_path():
         ("alerts[0].tags[1]", "expected an object with 'tag' and 'value', got str"),
         ("alerts[0].tags[2]", "expected the label name in 'tag', a string"),
     ]
+
+
+SMALL = IngestPolicy(limits=AlertLimits(max_labels=2, max_label_name_length=8, max_label_value_length=8,
+                                        max_annotations_length=16))
+
+
+@pytest.mark.parametrize("alert, path, reason", [
+    ({"labels": {"a": "1", "b": "2", "c": "3"}}, "[1].labels", "3 labels, more than ingest.limits.max_labels (2)"),
+    ({"labels": {"alertname": "X"}}, "[1].labels", "label name 'alertname'... of 9 characters"),
+    ({"labels": {"a": "éééééééééé"}}, "[1].labels.a", "value of 10 characters, longer than"),
+    ({"labels": {"a": "1"}, "annotations": {"summary": "0123456789"}}, "[1].annotations", "17 characters"),
+    # Over a limit and not decodable: what does not decode is said first.
+    ({"labels": {"a": "1", "b": "2", "c": "3"}, "startsAt": "soon"}, "[1]", ""),
+])
+def test_limits_hold_on_the_v2_api_too(alert, path, reason):
+    parsed = parse_postable_alerts(json.dumps([{"labels": {"ok": "1"}}, alert]).encode(), NOW, SMALL)
+    assert [a.labels for a in parsed.alerts] == [{"ok": "1"}]
+    [error] = parsed.errors
+    assert error.path.startswith(path) and reason in error.reason, error

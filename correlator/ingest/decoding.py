@@ -46,6 +46,9 @@ class AlertsDecoder:
     alert: msgspec.json.Decoder
     where: str  # the path of the list: "alerts", or "" when the body is the list
     alerts_of: Callable[[Any], list]  # the list in a decoded body or envelope
+    # A second look at an alert that does not decode: (raw alert, its path) -> the errors to report
+    # instead of msgspec's, or None to report msgspec's.
+    explain: Callable[[msgspec.Raw, str], list[FieldError] | None] = lambda raw, path: None
 
     def decode(self, body: bytes) -> tuple[Any, list]:
         """(the decoded body or envelope, each alert decoded or the [FieldError] that rejects it)."""
@@ -63,7 +66,10 @@ class AlertsDecoder:
         try:
             return self.alert.decode(raw)
         except (msgspec.DecodeError, RecursionError) as error:
-            return [FieldError(_within(f"{self.where}[{index}]", found.path), found.reason)
+            path = f"{self.where}[{index}]"
+            if isinstance(error, msgspec.ValidationError) and (explained := self.explain(raw, path)):
+                return explained
+            return [FieldError(_within(path, found.path), found.reason)
                     for found in _payload_error(error, bytes(raw)).details]
 
 

@@ -225,7 +225,7 @@ def _label_pair(spec: LabelList, entry: Any) -> tuple[str, str] | str:
 def parse_mapped(body: bytes, received_at: datetime, policy: IngestPolicy,
                  mapping: FieldMapping = GENERIC_FORMAT, source: str = Source.GENERIC) -> ParsedAlerts:
     root = decode(_any_decoder, body)
-    nul = has_nul_escape(body)
+    nul, long = has_nul_escape(body), len(body) > policy.limits.max_annotations_length
     items = _lookup(root, root, mapping.alerts)
     if mapping.alerts == "$":
         items = [root]
@@ -259,5 +259,6 @@ def parse_mapped(body: bytes, received_at: datetime, policy: IngestPolicy,
             starts_at=starts_at, ends_at=ends_at,
             generator_url=url if isinstance(url, str) else "",
             fingerprint_hint="", source=source, received_at=received_at, policy=policy, may_hold_nul=nul,
+            annotations_may_exceed=long,
         ))
     return collect(results)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Mapping
+from typing import Annotated, Any, Mapping
 
 import msgspec
 
@@ -110,8 +110,26 @@ def _nul_errors(path: str, labels: Mapping[str, str], annotations: Mapping[str, 
     return errors
 
 
-def _limit_errors(path: str, labels: Mapping[str, str], annotations: Mapping[str, str],
-                  limits: AlertLimits) -> list[FieldError]:
+def labels_held_to(limits: AlertLimits) -> Any:
+    """The type of a label set that msgspec holds to `limits` as it decodes: in C, so the typed
+    parsers pay nothing for the limits on the hot path."""
+    name = Annotated[str, msgspec.Meta(max_length=limits.max_label_name_length)]
+    value = Annotated[str, msgspec.Meta(max_length=limits.max_label_value_length)]
+    return Annotated[dict[name, value], msgspec.Meta(max_length=limits.max_labels)]
+
+
+def _labels_within(labels: Mapping[str, str], limits: AlertLimits) -> bool:
+    return (len(labels) <= limits.max_labels
+            and max(map(len, labels), default=0) <= limits.max_label_name_length
+            and max(map(len, labels.values()), default=0) <= limits.max_label_value_length)
+
+
+def _annotations_size(annotations: Mapping[str, str]) -> int:
+    return sum(map(len, annotations)) + sum(map(len, annotations.values()))
+
+
+def limit_errors(path: str, labels: Mapping[str, str], annotations: Mapping[str, str],
+                 limits: AlertLimits) -> list[FieldError]:
     """What of the alert at `path` is over `limits` (empty when nothing is)."""
     errors = []
     if len(labels) > limits.max_labels:
@@ -124,19 +142,10 @@ def _limit_errors(path: str, labels: Mapping[str, str], annotations: Mapping[str
         elif len(value) > limits.max_label_value_length:
             errors.append(FieldError(f"{path}.labels.{name}", f"value of {len(value)} characters, longer than "
                                      f"ingest.limits.max_label_value_length ({limits.max_label_value_length})"))
-    size = sum(map(len, annotations)) + sum(map(len, annotations.values()))
-    if size > limits.max_annotations_length:
+    if (size := _annotations_size(annotations)) > limits.max_annotations_length:
         errors.append(FieldError(f"{path}.annotations", f"{size} characters of names and values, more than "
                                  f"ingest.limits.max_annotations_length ({limits.max_annotations_length})"))
     return errors
-
-
-def _within_limits(labels: Mapping[str, str], annotations: Mapping[str, str], limits: AlertLimits) -> bool:
-    """The quick test (C-level passes) before `_limit_errors` says what is over."""
-    return (len(labels) <= limits.max_labels
-            and max(map(len, labels), default=0) <= limits.max_label_name_length
-            and max(map(len, labels.values()), default=0) <= limits.max_label_value_length
-            and sum(map(len, annotations)) + sum(map(len, annotations.values())) <= limits.max_annotations_length)
 
 
 def _alert_fingerprint(labels: Mapping[str, str], hint: str, ignored: frozenset[str] | None) -> str:
@@ -167,20 +176,26 @@ def build_alert(
     received_at: datetime,
     policy: IngestPolicy,
     may_hold_nul: bool = True,
+    labels_held: bool = False,
+    annotations_may_exceed: bool = True,
 ) -> Alert | list[FieldError]:
     """Validate and complete the alert at `where[index]`; `status=None` means "derive it from
-    endsAt" (v2 API). Errors carry the path of the offending field. `may_hold_nul`: false when
-    the body has no `\\u0000` escape, which spares looking for NUL in every string."""
+    endsAt" (v2 API). Errors carry the path of the offending field. The other flags spare checks
+    the caller knows are needless: `may_hold_nul`, false when the body has no `\\u0000` escape;
+    `labels_held`, true when the decoder held the labels to `policy.limits` (`labels_held_to`);
+    `annotations_may_exceed`, false when the whole body is shorter than the annotations' limit."""
     try:
         starts_at, ends_at = to_utc(starts_at), to_utc(ends_at)
     except ValueError:  # rare: find which one (paths are formatted only on the way out, as below)
         return _time_errors(_alert_path(where, index), {"startsAt": starts_at, "endsAt": ends_at})
     if may_hold_nul and (errors := _nul_errors(_alert_path(where, index), labels, annotations, generator_url)):
         return errors
+    limits = policy.limits
+    if not (labels_held or _labels_within(labels, limits)) \
+            or annotations_may_exceed and _annotations_size(annotations) > limits.max_annotations_length:
+        return limit_errors(_alert_path(where, index), labels, annotations, limits)
     if "" in labels.values():
         labels = {name: value for name, value in labels.items() if value != ""}
-    if not _within_limits(labels, annotations, policy.limits):
-        return _limit_errors(_alert_path(where, index), labels, annotations, policy.limits)
     if starts_at is None:
         starts_at = ends_at if ends_at is not None and ends_at < received_at else received_at
     if status is None:
