@@ -4,6 +4,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 
 import pytest
 
@@ -132,6 +133,18 @@ async def test_a_partly_invalid_body_gets_207_naming_the_rejected_alerts_and_kee
     assert (await response.json()) == {"status": "partial", "accepted": 1, "rejected": [
         {"path": "alerts[1].labels", "reason": "at least one label with a non-empty value is required"}]}
     assert [a["labels"]["alertname"] for a in await stored_alerts(client)] == ["Good"]
+
+
+async def test_rejected_alerts_are_logged_and_counted_since_the_sender_shows_nothing_of_a_207(client, caplog):
+    caplog.set_level(logging.WARNING, logger="correlator.ingest.receivers")
+    response = await post_json(client, AM, webhook(am_alert(name="Good"), am_alert(starts="never"),
+                                                   {**am_alert(), "labels": {}}))
+    assert response.status == 207
+    [record] = [r for r in caplog.records if r.getMessage() == "alerts rejected"]
+    assert (record.endpoint, record.accepted, record.rejected) == ("alertmanager", 1, 2)
+    assert record.first.startswith("alerts[1].startsAt: ")
+    metrics = await (await client.get("/metrics")).text()
+    assert 'correlator_ingest_invalid_alerts_total{source="alertmanager"} 2.0' in metrics
 
 
 @pytest.mark.parametrize("path, body, where", [

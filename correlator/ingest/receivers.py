@@ -139,7 +139,13 @@ class Receiver:
             self.recorder.write(received_at, self.source, body)
         if not parsed.errors:
             return json_response({"status": "success", "accepted": len(parsed.alerts)})
-        self._invalid.inc(len({error.path.split(".")[0] for error in parsed.errors}))
+        rejected = len({error.path.split(".")[0] for error in parsed.errors})
+        self._invalid.inc(rejected)
+        # The sender shows nothing of a 207 (and Alertmanager logs no 4xx body): say here who sends what.
+        first = parsed.errors[0]
+        log.warning("alerts rejected", extra={"endpoint": self.endpoint, "source": self.source,
+                                              "remote": request.remote, "accepted": len(parsed.alerts),
+                                              "rejected": rejected, "first": f"{first.path}: {first.reason}"})
         if not parsed.alerts:
             return error_response(400, "invalid alerts", parsed.errors, accepted=0)
         # Some alerts stored, some not: a 2xx, since every sender reads any other answer as "nothing
