@@ -98,8 +98,10 @@ def main() -> int:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         config = Path(workdir) / "correlator.yaml"
+        # The label values parsed are far over the default ingest.limits: raised, so they are stored as before.
         config.write_text(json.dumps({"server": {"port": port}, "store": {"data_dir": f"{workdir}/data"},
-                                      "auth": {"default": {"bearer_tokens": [TOKEN]}}}))
+                                      "auth": {"default": {"bearer_tokens": [TOKEN]}},
+                                      "ingest": {"limits": {"max_label_value_length": args.parse_mib * 2**20}}}))
         log = (Path(workdir) / "correlator.log").open("wb")
         daemon = subprocess.Popen([sys.executable, "-m", "correlator", "serve", "--config", str(config)],
                                   stdout=log, stderr=log)

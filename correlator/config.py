@@ -7,14 +7,17 @@ DSNs) are written inline, as `{env: NAME}` or as `{file: /path}`.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, get_args, get_type_hints
+from types import UnionType
+from typing import Annotated, Any, Literal, Mapping, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 import yaml
 
-from correlator.domain import MAX_SOURCE_LENGTH
+from correlator.domain import MAX_SOURCE_LENGTH, Source
 from correlator.ingest.generic import FieldMapping
+from correlator.ingest.normalize import AlertLimits
 from correlator.units import Seconds as Duration
 from correlator.units import parse_size, seconds_from
 
@@ -114,6 +117,9 @@ class IngestConfig(_Section):
     silence_timeout: Duration = Duration(86400)  # generic sources; a mapping's own applies first; 0: never
     label_names: Literal["utf8", "classic"] = "utf8"
     flapping: FlappingConfig = FlappingConfig()
+    limits: AlertLimits = AlertLimits()
+    # Source (alertmanager, prometheus, generic or a mapping's name) -> labels its fingerprints leave out.
+    fingerprint_ignore_labels: dict[str, list[str]] = {}
     mappings: dict[str, FieldMapping] = {}
 
 
@@ -234,7 +240,10 @@ class Config(_Section):
         from correlator.ingest.normalize import IngestPolicy
         return IngestPolicy(resolve_timeout=timedelta(seconds=self.ingest.resolve_timeout),
                             silence_timeout=timedelta(seconds=self.ingest.silence_timeout) or None,
-                            classic_label_names=self.ingest.label_names == "classic")
+                            classic_label_names=self.ingest.label_names == "classic",
+                            limits=self.ingest.limits,
+                            fingerprint_ignore_labels={source: frozenset(names) for source, names
+                                                       in self.ingest.fingerprint_ignore_labels.items()})
 
     def engine_settings(self):
         from datetime import timedelta
@@ -310,12 +319,56 @@ def _apply_environment(document: dict, environ: Mapping[str, str]) -> dict:
     return document
 
 
-def _key_of(error: msgspec.ValidationError) -> tuple[str, str]:
+_KEY_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
+
+
+def _struct_in(kind: Any) -> Any:
+    """`Section | None` -> Section; any other type as it is."""
+    if get_origin(kind) not in (Union, UnionType):
+        return kind
+    return next((arg for arg in get_args(kind) if isinstance(arg, type) and issubclass(arg, msgspec.Struct)), kind)
+
+
+def _converts(value: Any, kind: Any) -> bool:
+    try:
+        msgspec.convert(value, kind, dec_hook=_dec_hook)
+    except (msgspec.ValidationError, ValueError):
+        return False
+    return True
+
+
+def _named_keys(path: str, document: Any) -> str:
+    """msgspec's path with each `[...]` (a mapping key it does not name) replaced by the key whose
+    value fails: `ingest.mappings[...].label_values` -> `ingest.mappings.zabbix.label_values`."""
+    kind: Any = Config
+    node, key = document, ""
+    for match in _KEY_SEGMENT.finditer(path):
+        name, index = match.groups()
+        kind = _struct_in(kind)
+        if name is not None:
+            struct = isinstance(kind, type) and issubclass(kind, msgspec.Struct)
+            kind = get_type_hints(kind).get(name) if struct else None
+            node, key = node.get(name) if isinstance(node, dict) else None, f"{key}.{name}"
+        elif index is not None:
+            kind = next(iter(get_args(kind)), None)
+            node = node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
+            key = f"{key}[{index}]"
+        else:
+            kind = get_args(kind)[-1] if get_args(kind) else None
+            failing = next((name for name, value in node.items() if not _converts(value, kind)), None) \
+                if isinstance(node, dict) and kind is not None else None
+            if failing is None:
+                return f"{key}{path[match.start():]}".lstrip(".")
+            node, key = node[failing], f"{key}.{failing}"
+    return key.lstrip(".")
+
+
+def _key_of(error: msgspec.ValidationError, document: Any) -> tuple[str, str]:
     text = str(error)
     reason, _, where = text.rpartition(" - at `$")
     if not reason:
         return "", text
-    key = where.rstrip("`").lstrip(".")
+    key = _named_keys(where.rstrip("`"), document)
     if reason.startswith("Object contains unknown field `"):
         unknown = reason.split("`")[1]
         return f"{key}.{unknown}" if key else unknown, "unknown key (check its spelling and section)"
@@ -331,7 +384,7 @@ def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Con
     try:
         config = msgspec.convert(document, Config, dec_hook=_dec_hook)
     except msgspec.ValidationError as error:
-        raise ConfigError(*_key_of(error)) from None
+        raise ConfigError(*_key_of(error, document)) from None
     if not 0 < config.server.port < 65536:
         raise ConfigError("server.port", f"expected a TCP port between 1 and 65535, got {config.server.port}")
     if config.server.max_body_memory < config.server.max_body_size:
@@ -344,6 +397,11 @@ def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Con
         if bad:
             raise ConfigError(f"ingest.mappings.{name}.status_values",
                               f"values must be firing or resolved, got {bad[0]!r}")
+    sources = {*Source, *config.ingest.mappings}
+    for source in config.ingest.fingerprint_ignore_labels:
+        if source not in sources:
+            raise ConfigError(f"ingest.fingerprint_ignore_labels.{source}",
+                              f"no such source; expected one of {', '.join(sorted(sources))}")
     return config
 
 

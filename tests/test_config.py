@@ -79,6 +79,19 @@ def test_secrets_come_from_env_or_file(tmp_path, monkeypatch):
     ({"ingest": {"mappings": {"x": {"status_values": {"ok": "fine"}}}}}, {},
      "ingest.mappings.x.status_values", "firing or resolved"),
     ({}, {"CORRELATOR_SERVER_PROT": "1"}, "CORRELATOR_SERVER_PROT", "no such configuration key"),
+    ({"ingest": {"fingerprint_ignore_labels": {"prom": ["replica"]}}}, {}, "ingest.fingerprint_ignore_labels.prom",
+     "no such source; expected one of alertmanager, generic, prometheus"),
+    ({"ingest": {"limits": {"max_labels": 0}}}, {}, "ingest.limits.max_labels", "Expected `int` >= 1"),
+    # msgspec names no mapping key ("ingest.mappings[...]"): the error does.
+    ({"ingest": {"mappings": {"ok": {}, "grafana": {"lables": "labels"}}}}, {}, "ingest.mappings.grafana.lables",
+     "unknown key"),
+    ({"ingest": {"mappings": {"zabbix": {"label_lists": [{"path": "tags", "name": "tag"}]}}}}, {},
+     "ingest.mappings.zabbix.label_lists[0]", "set name and value (a list of objects) or split"),
+    ({"ingest": {"mappings": {"dd": {"label_lists": [{"path": "tags", "split": ":", "value": "v"}]}}}}, {},
+     "ingest.mappings.dd.label_lists[0]", "set one of the two"),
+    ({"ingest": {"mappings": {"zabbix": {"label_values": {"severity": {3: "average", 4: 4}}}}}}, {},
+     "ingest.mappings.zabbix.label_values.severity.4", "Expected `str`, got `int`"),
+    ({"ingest": {"limits": {"max_label_size": 9}}}, {}, "ingest.limits.max_label_size", "unknown key"),
 ])
 def test_bad_config_names_the_key_and_what_is_expected(document, environ, key, expected):
     with pytest.raises(ConfigError) as raised:

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 from datetime import datetime, timedelta
+import logging
 
 import pytest
 
@@ -129,14 +130,50 @@ async def test_configured_mapping_gets_its_own_endpoint(app_factory):
     assert alert["labels"] == {"alertname": "Latency", "org_id": "3"} and alert["source"] == "grafana"
 
 
-async def test_invalid_alerts_get_400_with_paths_and_the_valid_ones_are_kept(client):
+# Was a 400 with "accepted": a partly stored body is a 2xx now, so no sender reads it as a failure.
+async def test_a_partly_invalid_body_gets_207_naming_the_rejected_alerts_and_keeps_the_valid_ones(client):
     response = await post_json(client, AM, webhook(am_alert(name="Good"), {**am_alert(), "labels": {}}))
-    assert response.status == 400
-    body = await response.json()
-    assert body["error"] == "invalid alerts" and body["accepted"] == 1
-    assert body["details"] == [{"path": "alerts[1].labels",
-                                "reason": "at least one label with a non-empty value is required"}]
+    assert response.status == 207
+    assert (await response.json()) == {"status": "partial", "accepted": 1, "rejected": [
+        {"path": "alerts[1].labels", "reason": "at least one label with a non-empty value is required"}]}
     assert [a["labels"]["alertname"] for a in await stored_alerts(client)] == ["Good"]
+
+
+async def test_rejected_alerts_are_logged_and_counted_since_the_sender_shows_nothing_of_a_207(client, caplog):
+    caplog.set_level(logging.WARNING, logger="correlator.ingest.receivers")
+    response = await post_json(client, AM, webhook(am_alert(name="Good"), am_alert(starts="never"),
+                                                   {**am_alert(), "labels": {}}))
+    assert response.status == 207
+    [record] = [r for r in caplog.records if r.getMessage() == "alerts rejected"]
+    assert (record.endpoint, record.accepted, record.rejected) == ("alertmanager", 1, 2)
+    assert record.first.startswith("alerts[1].startsAt: ")
+    metrics = await (await client.get("/metrics")).text()
+    assert 'correlator_ingest_invalid_alerts_total{source="alertmanager"} 2.0' in metrics
+
+
+@pytest.mark.parametrize("path, body, where", [
+    (AM, webhook(am_alert(name="Good"), am_alert(name="Bad", starts="2026-11-23T25:00:00Z"), am_alert(name="Fine")),
+     "alerts[1].startsAt"),
+    (V2, [{"labels": {"alertname": "Good"}}, {"labels": {"alertname": "Bad"}, "endsAt": "later"},
+          {"labels": {"alertname": "Fine"}}], "[1].endsAt"),
+    (GENERIC, {"alerts": [{"labels": {"alertname": "Good"}}, {"labels": {"alertname": "Bad"}, "startsAt": "soon"},
+                          {"labels": {"alertname": "Fine"}}]}, "alerts[1].startsAt"),
+])
+async def test_one_unparseable_time_loses_only_its_own_alert(client, path, body, where):
+    response = await post_json(client, path, body)
+    assert response.status == 207, await response.text()
+    answer = await response.json()
+    assert answer["accepted"] == 2 and [d["path"] for d in answer["rejected"]] == [where]
+    assert sorted(a["labels"]["alertname"] for a in await stored_alerts(client)) == ["Fine", "Good"]
+
+
+async def test_a_body_whose_every_alert_is_invalid_gets_400_and_stores_no_alert(client):
+    response = await post_json(client, AM, webhook(am_alert(starts="never"), {**am_alert(), "labels": {}}))
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["error"] == "invalid alerts" and answer["accepted"] == 0
+    assert [d["path"] for d in answer["details"]] == ["alerts[0].startsAt", "alerts[1].labels"]
+    assert await stored_alerts(client) == []
 
 
 @pytest.mark.parametrize("path, body, where", [
@@ -244,3 +281,61 @@ async def test_hmac_with_timestamp_header_rejects_stale_signatures(app_factory):
                                                  "X-Sig-Ts": now})).status == 200
     assert (await post_json(client, AM, body, **{"X-Sig": grafana_signature(b"k", body, stale),
                                                  "X-Sig-Ts": stale})).status == 401
+
+
+@pytest.mark.parametrize("labels, annotations, path, reason", [
+    ({f"l{i}": "v" for i in range(4)}, {}, "alerts[1].labels", "4 labels, more than ingest.limits.max_labels (3)"),
+    ({"alertname": "X", "n" * 21: "v"}, {}, "alerts[1].labels",
+     "of 21 characters, longer than ingest.limits.max_label_name_length (20)"),
+    ({"alertname": "X", "job": "v" * 31}, {}, "alerts[1].labels.job",
+     "value of 31 characters, longer than ingest.limits.max_label_value_length (30)"),
+    ({"alertname": "X"}, {"summary": "s" * 30, "runbook": "r" * 14}, "alerts[1].annotations",
+     "58 characters of names and values, more than ingest.limits.max_annotations_length (50)"),
+])
+async def test_an_alert_over_a_limit_is_rejected_alone_naming_its_index_and_field(
+        app_factory, labels, annotations, path, reason):
+    client = await app_factory(ingest={"limits": {"max_labels": 3, "max_label_name_length": 20,
+                                                  "max_label_value_length": 30, "max_annotations_length": 50}})
+    over = {**am_alert(), "labels": labels, "annotations": annotations}
+    response = await post_json(client, AM, webhook(am_alert(name="Good"), over))
+    assert response.status == 207
+    [rejected] = (await response.json())["rejected"]
+    assert rejected["path"] == path and reason in rejected["reason"], rejected
+    assert [a["labels"]["alertname"] for a in await stored_alerts(client)] == ["Good"]
+    alone = await post_json(client, GENERIC, {"alerts": [{"labels": labels, "annotations": annotations}]})
+    assert alone.status == 400
+    assert (await alone.json())["details"][0]["path"] == path.replace("alerts[1]", "alerts[0]")
+
+
+async def test_default_limits_take_what_monitoring_systems_send_and_refuse_a_log_line_in_a_label(client):
+    usual = am_alert(name="KubePodCrashLooping", **{f"label_{i}": "x" * 200 for i in range(60)})
+    usual["annotations"] = {"description": "d" * 20_000, "runbook_url": "https://runbooks/x"}
+    runaway = am_alert(name="LogLine", message="m" * 100_000)
+    response = await post_json(client, AM, webhook(usual, runaway))
+    assert response.status == 207
+    assert [d["path"] for d in (await response.json())["rejected"]] == ["alerts[1].labels.message"]
+
+
+async def test_a_source_can_leave_the_ha_replica_label_out_of_the_fingerprint(app_factory):
+    client = await app_factory(ingest={"fingerprint_ignore_labels": {"prometheus": ["replica"]}})
+    body = capture("prometheus-2.42/api-v2-alerts-00.json")
+    for name in (b"a", b"b"):
+        response = await post_json(client, V2, body.replace(b'"replica":"a"', b'"replica":"' + name + b'"'))
+        assert response.status == 200
+    [alert] = await stored_alerts(client)
+    assert alert["notifications"] == 2 and "replica" in alert["labels"]
+
+
+async def test_a_zabbix_mapping_from_config_takes_tag_pairs_and_severity_numbers(app_factory):
+    client = await app_factory(ingest={"mappings": {"zabbix": {
+        "alerts": "$", "labels": "none", "label_fields": {"alertname": "name", "host": "host", "severity": "severity"},
+        "label_lists": [{"path": "tags", "name": "tag", "value": "value"}],
+        "label_values": {"severity": {2: "warning", 4: "high", 5: "disaster"}},
+        "status": "value", "status_values": {1: "firing", 0: "resolved"}}}})
+    body = {"name": "Zabbix agent is not available", "host": "db1", "severity": 4, "value": 1,
+            "tags": [{"tag": "scope", "value": "availability"}, {"tag": "component", "value": "system"}]}
+    assert (await post_json(client, "/api/v1/alerts/zabbix", body)).status == 200
+    [alert] = await stored_alerts(client)
+    assert alert["labels"] == {"alertname": "Zabbix agent is not available", "host": "db1", "severity": "high",
+                               "scope": "availability", "component": "system"}
+    assert alert["status"] == "firing"

@@ -3,13 +3,14 @@
 import json
 from datetime import datetime, timedelta, timezone
 
+import msgspec
 import pytest
 
 from correlator.domain import AlertStatus
 from correlator.ingest.alertmanager import parse_alertmanager_webhook, parse_postable_alerts
 from correlator.ingest.errors import PayloadError
-from correlator.ingest.generic import FieldMapping, parse_mapped
-from correlator.ingest.normalize import IngestPolicy
+from correlator.ingest.generic import FieldMapping, LabelList, parse_mapped
+from correlator.ingest.normalize import AlertLimits, IngestPolicy
 from correlator.units import Seconds
 from tests.conftest import capture
 
@@ -69,16 +70,39 @@ def test_unsupported_webhook_version_names_the_field():
 
 @pytest.mark.parametrize("body, path, reason", [
     (b'{"version": "4", "alerts": [', "$", "truncated"),
-    (webhook(am_alert(labels={"a": 1})), "alerts[0].labels", "Expected `str`, got `int`"),
-    (webhook(am_alert(status="pending")), "alerts[0].status", "Invalid enum value 'pending'"),
-    (webhook(am_alert(startsAt="yesterday")), "alerts[0].startsAt", "Invalid RFC3339"),
     (json.dumps({"version": "4"}).encode(), "$", "missing required field `alerts`"),
+    (json.dumps({"version": "4", "alerts": {}}).encode(), "alerts", "Expected `array`"),
+    (json.dumps({"version": 4, "alerts": [am_alert(startsAt="yesterday")]}).encode(), "version", "Expected `str`"),
 ])
 def test_structural_errors_reject_the_body_with_the_path(body, path, reason):
     with pytest.raises(PayloadError) as raised:
         parse_alertmanager_webhook(body, NOW, POLICY)
     [detail] = raised.value.details
     assert detail.path == path and reason in detail.reason
+
+
+# These rejected the whole body until one bad alert stopped costing the good ones (Alertmanager
+# never retries a 4xx, so the good alerts were lost).
+@pytest.mark.parametrize("bad, path, reason", [
+    (am_alert(labels={"a": 1}), "alerts[1].labels", "Expected `str`, got `int`"),
+    (am_alert(status="pending"), "alerts[1].status", "Invalid enum value 'pending'"),
+    (am_alert(startsAt="yesterday"), "alerts[1].startsAt", "Invalid RFC3339"),
+    ({"status": "firing", "startsAt": "2026-11-23T04:21:56Z"}, "alerts[1]", "missing required field `labels`"),
+    (7, "alerts[1]", "Expected `object`, got `int`"),
+])
+def test_an_alert_that_does_not_decode_is_rejected_alone(bad, path, reason):
+    body = webhook(am_alert(labels={"alertname": "Good"}), bad, am_alert(labels={"alertname": "AlsoGood"}))
+    parsed = parse_alertmanager_webhook(body, NOW, POLICY)
+    assert [a.labels["alertname"] for a in parsed.alerts] == ["Good", "AlsoGood"]
+    [error] = parsed.errors
+    assert error.path == path and reason in error.reason
+
+
+def test_a_v2_alert_that_does_not_decode_is_rejected_alone():
+    body = b'[{"labels": {"alertname": "Good"}}, {"labels": {"alertname": "Bad"}, "startsAt": "soon"}]'
+    parsed = parse_postable_alerts(body, NOW, POLICY)
+    assert [a.labels["alertname"] for a in parsed.alerts] == ["Good"]
+    assert [(e.path, e.reason.split(" ")[0]) for e in parsed.errors] == [("[1].startsAt", "Invalid")]
 
 
 def test_invalid_alerts_are_reported_and_valid_ones_kept():
@@ -210,3 +234,66 @@ def test_a_mapping_translates_sender_status_values():
     [alert] = parse_mapped(body, NOW, POLICY, mapping, "nagios").alerts
     assert alert.labels == {"host": "web1", "alertname": "http"}
     assert alert.status is AlertStatus.RESOLVED and alert.ends_at == NOW
+
+
+ZABBIX = msgspec.convert({
+    "alerts": "$", "labels": "none",
+    "label_fields": {"alertname": "name", "host": "host", "severity": "severity"},
+    "label_lists": [{"path": "tags", "name": "tag", "value": "value"}],
+    "label_values": {"severity": {0: "not_classified", 1: "info", 2: "warning", 3: "average", 4: "high",
+                                  5: "disaster"}},
+    "status": "value", "status_values": {1: "firing", 0: "resolved"},
+}, FieldMapping)
+
+
+def test_a_mapping_reads_zabbix_tags_as_pairs_and_maps_severity_numbers_to_names():
+    body = json.dumps({"name": "High CPU", "host": "web1", "severity": 4, "value": 1, "tags": [
+        {"tag": "service", "value": "shop"}, {"tag": "scope", "value": "performance"},
+        {"tag": "service", "value": "api"}, {"tag": "critical", "value": ""}]}).encode()
+    [alert] = parse_mapped(body, NOW, POLICY, ZABBIX, "zabbix").alerts
+    assert alert.labels == {"alertname": "High CPU", "host": "web1", "severity": "high",
+                            "service": "api,shop", "scope": "performance"}
+    assert alert.status is AlertStatus.FIRING
+
+
+def test_a_value_map_leaves_values_it_does_not_name():
+    body = b'{"name": "X", "host": "web1", "severity": "urgent", "value": 0}'
+    [alert] = parse_mapped(body, NOW, POLICY, ZABBIX, "zabbix").alerts
+    assert alert.labels["severity"] == "urgent" and alert.status is AlertStatus.RESOLVED
+
+
+@pytest.mark.parametrize("tags", [["env:prod", "team:db", "url:http://x:80", "bare"], "env:prod, team:db,url:http://x:80"])
+def test_a_mapping_splits_key_value_tags_from_a_list_or_a_string(tags):
+    mapping = FieldMapping(alerts="$", labels="none", label_fields={"alertname": "title"},
+                           label_lists=[msgspec.convert({"path": "tags", "split": ":"}, LabelList)])
+    [alert] = parse_mapped(json.dumps({"title": "Latency", "tags": tags}).encode(), NOW, POLICY, mapping, "dd").alerts
+    assert alert.labels == {"alertname": "Latency", "env": "prod", "team": "db", "url": "http://x:80"}
+
+
+def test_label_list_entries_of_the_wrong_shape_name_their_path():
+    body = b'{"alerts": [{"labels": {"alertname": "X"}, "tags": [{"tag": "a", "value": "1"}, "b", {"value": 2}]}]}'
+    mapping = FieldMapping(alerts="$.alerts", label_lists=[LabelList(path="tags", name="tag", value="value")])
+    parsed = parse_mapped(body, NOW, POLICY, mapping, "m")
+    assert [(e.path, e.reason) for e in parsed.errors] == [
+        ("alerts[0].tags[1]", "expected an object with 'tag' and 'value', got str"),
+        ("alerts[0].tags[2]", "expected the label name in 'tag', a string"),
+    ]
+
+
+SMALL = IngestPolicy(limits=AlertLimits(max_labels=2, max_label_name_length=8, max_label_value_length=8,
+                                        max_annotations_length=16))
+
+
+@pytest.mark.parametrize("alert, path, reason", [
+    ({"labels": {"a": "1", "b": "2", "c": "3"}}, "[1].labels", "3 labels, more than ingest.limits.max_labels (2)"),
+    ({"labels": {"alertname": "X"}}, "[1].labels", "label name 'alertname'... of 9 characters"),
+    ({"labels": {"a": "éééééééééé"}}, "[1].labels.a", "value of 10 characters, longer than"),
+    ({"labels": {"a": "1"}, "annotations": {"summary": "0123456789"}}, "[1].annotations", "17 characters"),
+    # Over a limit and not decodable: what does not decode is said first.
+    ({"labels": {"a": "1", "b": "2", "c": "3"}, "startsAt": "soon"}, "[1]", ""),
+])
+def test_limits_hold_on_the_v2_api_too(alert, path, reason):
+    parsed = parse_postable_alerts(json.dumps([{"labels": {"ok": "1"}}, alert]).encode(), NOW, SMALL)
+    assert [a.labels for a in parsed.alerts] == [{"ok": "1"}]
+    [error] = parsed.errors
+    assert error.path.startswith(path) and reason in error.reason, error

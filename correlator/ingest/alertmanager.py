@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
+
 import msgspec
 
 from correlator.domain import AlertStatus, Source
-from correlator.ingest.decoding import decode
+from correlator.ingest.decoding import AlertsDecoder
 from correlator.ingest.errors import FieldError, PayloadError
-from correlator.ingest.normalize import IngestPolicy, ParsedAlerts, build_alert, collect, has_nul_escape
+from correlator.ingest.normalize import (AlertLimits, IngestPolicy, ParsedAlerts, build_alert, collect,
+                                         has_nul_escape, labels_held_to, limit_errors)
 
 # Grafana's webhook contact point sends the same envelope with version "1".
 SUPPORTED_WEBHOOK_VERSIONS = ("4", "1")
@@ -39,19 +42,58 @@ class _PostableAlert(msgspec.Struct):
     generatorURL: str = ""
 
 
-_webhook_decoder = msgspec.json.Decoder(_Webhook)
-_postable_decoder = msgspec.json.Decoder(list[_PostableAlert])
+def _with_types(struct: type, **types) -> type:
+    """A copy of the msgspec Struct `struct` with the named fields' types replaced."""
+    fields = []
+    for field in msgspec.structs.fields(struct):
+        kind = types.get(field.name, field.type)
+        if field.required:
+            fields.append((field.name, kind))
+        elif field.default_factory is not msgspec.NODEFAULT:
+            fields.append((field.name, kind, msgspec.field(default_factory=field.default_factory)))
+        else:
+            fields.append((field.name, kind, field.default))
+    return msgspec.defstruct(struct.__name__, fields)
+
+
+def _limit_errors_of(alert_type: type, limits: AlertLimits):
+    """For an alert that does not decode: the limits it is over, when that is all that is wrong."""
+    loose = msgspec.json.Decoder(alert_type)
+
+    def explain(raw: msgspec.Raw, path: str) -> list[FieldError] | None:
+        try:
+            alert = loose.decode(raw)
+        except msgspec.ValidationError:
+            return None
+        return limit_errors(path, alert.labels, alert.annotations, limits)
+    return explain
+
+
+@lru_cache(maxsize=4)
+def _decoders(limits: AlertLimits) -> tuple[AlertsDecoder, AlertsDecoder]:
+    """The webhook's and the v2 API's decoders for `limits`: msgspec holds the labels to them."""
+    labels = labels_held_to(limits)
+    webhook_alert = _with_types(_WebhookAlert, labels=labels)
+    postable = _with_types(_PostableAlert, labels=labels)
+    webhook = AlertsDecoder(
+        msgspec.json.Decoder(_with_types(_Webhook, alerts=list[webhook_alert])),
+        msgspec.json.Decoder(_with_types(_Webhook, alerts=list[msgspec.Raw])), msgspec.json.Decoder(webhook_alert),
+        "alerts", lambda message: message.alerts, _limit_errors_of(_WebhookAlert, limits))
+    v2 = AlertsDecoder(
+        msgspec.json.Decoder(list[postable]), msgspec.json.Decoder(list[msgspec.Raw]), msgspec.json.Decoder(postable),
+        "", lambda alerts: alerts, _limit_errors_of(_PostableAlert, limits))
+    return webhook, v2
 
 
 def parse_alertmanager_webhook(body: bytes, received_at: datetime, policy: IngestPolicy) -> ParsedAlerts:
     """An Alertmanager webhook notification: a snapshot of one aggregation group."""
-    message = decode(_webhook_decoder, body)
-    nul = has_nul_escape(body)
+    message, alerts = _decoders(policy.limits)[0].decode(body)
+    nul, long = has_nul_escape(body), len(body) > policy.limits.max_annotations_length
     if message.version not in SUPPORTED_WEBHOOK_VERSIONS:
         raise PayloadError("unsupported webhook version", [FieldError(
             "version", f"got {message.version!r}, expected \"4\" (Alertmanager webhook payload)")])
     return collect([
-        build_alert(
+        alert if isinstance(alert, list) else build_alert(
             "alerts", index,
             labels=alert.labels,
             annotations=alert.annotations,
@@ -64,17 +106,19 @@ def parse_alertmanager_webhook(body: bytes, received_at: datetime, policy: Inges
             received_at=received_at,
             policy=policy,
             may_hold_nul=nul,
+            labels_held=True,
+            annotations_may_exceed=long,
         )
-        for index, alert in enumerate(message.alerts)
+        for index, alert in enumerate(alerts)
     ])
 
 
 def parse_postable_alerts(body: bytes, received_at: datetime, policy: IngestPolicy) -> ParsedAlerts:
     """Alertmanager's `POST /api/v2/alerts` body, as Prometheus sends it: status follows endsAt."""
-    alerts = decode(_postable_decoder, body)
-    nul = has_nul_escape(body)
+    _, alerts = _decoders(policy.limits)[1].decode(body)
+    nul, long = has_nul_escape(body), len(body) > policy.limits.max_annotations_length
     return collect([
-        build_alert(
+        alert if isinstance(alert, list) else build_alert(
             "", index,
             labels=alert.labels,
             annotations=alert.annotations,
@@ -87,6 +131,8 @@ def parse_postable_alerts(body: bytes, received_at: datetime, policy: IngestPoli
             received_at=received_at,
             policy=policy,
             may_hold_nul=nul,
+            labels_held=True,
+            annotations_may_exceed=long,
         )
         for index, alert in enumerate(alerts)
     ])

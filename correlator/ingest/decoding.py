@@ -1,8 +1,11 @@
-"""Decoding a JSON body, with every failure a PayloadError naming where in the body it is."""
+"""Decoding a JSON body, with every failure a PayloadError naming where in the body it is, except
+an alert's own: that one is reported against the alert, which is left out, so the others are kept."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import msgspec
 
@@ -19,13 +22,62 @@ _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},:]', re.S)
 def decode(decoder: msgspec.json.Decoder, body: bytes):
     try:
         return decoder.decode(body)
-    except msgspec.ValidationError as error:
-        raise PayloadError("invalid payload", [from_msgspec(error)]) from None
-    except msgspec.DecodeError as error:
-        raise PayloadError("malformed JSON", [FieldError("$", str(error))]) from None
-    except RecursionError:
-        raise PayloadError("JSON nested too deeply", [FieldError(
-            deep_path(body), f"nested more than {REPORTED_DEPTH} levels deep")]) from None
+    except (msgspec.DecodeError, RecursionError) as error:  # ValidationError is a DecodeError
+        raise _payload_error(error, body) from None
+
+
+def _payload_error(error: Exception, body: bytes) -> PayloadError:
+    if isinstance(error, msgspec.ValidationError):
+        return PayloadError("invalid payload", [from_msgspec(error)])
+    if isinstance(error, RecursionError):
+        return PayloadError("JSON nested too deeply", [FieldError(
+            deep_path(body), f"nested more than {REPORTED_DEPTH} levels deep")])
+    return PayloadError("malformed JSON", [FieldError("$", str(error))])
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsDecoder:
+    """Decodes a body holding a list of alerts: whole, which is fast, and when an alert in it does
+    not validate, the envelope (the alerts left raw) and then each alert apart. An error of the
+    envelope refuses the body; an alert's error is that alert's, at `where[index]`."""
+
+    whole: msgspec.json.Decoder
+    envelope: msgspec.json.Decoder  # the same shape with `msgspec.Raw` alerts
+    alert: msgspec.json.Decoder
+    where: str  # the path of the list: "alerts", or "" when the body is the list
+    alerts_of: Callable[[Any], list]  # the list in a decoded body or envelope
+    # A second look at an alert that does not decode: (raw alert, its path) -> the errors to report
+    # instead of msgspec's, or None to report msgspec's.
+    explain: Callable[[msgspec.Raw, str], list[FieldError] | None] = lambda raw, path: None
+
+    def decode(self, body: bytes) -> tuple[Any, list]:
+        """(the decoded body or envelope, each alert decoded or the [FieldError] that rejects it)."""
+        try:
+            message = self.whole.decode(body)
+            return message, self.alerts_of(message)
+        except msgspec.ValidationError:
+            pass
+        except (msgspec.DecodeError, RecursionError) as error:
+            raise _payload_error(error, body) from None
+        envelope = decode(self.envelope, body)
+        return envelope, [self._alert(index, raw) for index, raw in enumerate(self.alerts_of(envelope))]
+
+    def _alert(self, index: int, raw: msgspec.Raw):
+        try:
+            return self.alert.decode(raw)
+        except (msgspec.DecodeError, RecursionError) as error:
+            path = f"{self.where}[{index}]"
+            if isinstance(error, msgspec.ValidationError) and (explained := self.explain(raw, path)):
+                return explained
+            return [FieldError(_within(path, found.path), found.reason)
+                    for found in _payload_error(error, bytes(raw)).details]
+
+
+def _within(outer: str, inner: str) -> str:
+    """The path `inner` (relative to a value, "$" for the value itself) as seen from the body."""
+    if inner == "$":
+        return outer
+    return f"{outer}{inner}" if inner.startswith("[") else f"{outer}.{inner}"
 
 
 def deep_path(body: bytes, depth: int = REPORTED_DEPTH) -> str:

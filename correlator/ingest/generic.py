@@ -28,23 +28,67 @@ from correlator.ingest.normalize import (EARLIEST_TIME, LATEST_TIME, TIME_RANGE,
 from correlator.units import Seconds
 
 
+def _scalar_text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    return None
+
+
+# A sender's value as the key of a value map: YAML reads `4: high` with an integer key.
+SenderValue = str | int | float
+
+
+def _text_keys(values: dict[SenderValue, str]) -> dict[str, str]:
+    return {_scalar_text(key): value for key, value in values.items()}
+
+
+class LabelList(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Labels read from the list at `path`: of objects holding a label's name under `name` and its
+    value under `value` (Zabbix's `tags: [{tag, value}]`), or of strings cut at the first `split`
+    (`["env:prod"]`; a string in place of the list is first cut at `delimiter`, as Datadog's
+    `$TAGS` is). A name given twice gets its values sorted and joined with commas."""
+
+    path: str
+    name: str = ""
+    value: str = ""
+    split: str = ""
+    delimiter: str = ","
+
+    def __post_init__(self):
+        if self.split and (self.name or self.value):
+            raise ValueError("name and value read a list of objects, split a list of strings: set one of the two")
+        if not self.split and not (self.name and self.value):
+            raise ValueError("set name and value (a list of objects) or split (a list of strings)")
+        if not self.delimiter:
+            raise ValueError("delimiter must not be empty")
+
+
 class FieldMapping(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Where each alert field lives in a JSON body. Paths are dotted (`tags.host`, `items[0].id`);
     a path starting with `$.` is read from the body's root, any other from the alert item."""
 
     alerts: str = "$"  # the list of alerts; "$" alone means the body is one alert
     labels: str = "labels"
+    label_lists: list[LabelList] = []
     label_fields: dict[str, str] = {}  # label name -> path of a scalar
     static_labels: dict[str, str] = {}
+    label_values: dict[str, dict[SenderValue, str]] = {}  # label name -> {sender's value: label value}
     annotations: str = "annotations"
     annotation_fields: dict[str, str] = {}
     status: str = "status"
-    status_values: dict[str, str] = msgspec.field(
+    status_values: dict[SenderValue, str] = msgspec.field(
         default_factory=lambda: {"firing": "firing", "resolved": "resolved"})
     starts_at: str = "startsAt"
     ends_at: str = "endsAt"
     generator_url: str = "generatorURL"
     silence_timeout: Seconds | None = None  # None: ingest.silence_timeout; 0: never
+
+    def __post_init__(self):
+        msgspec.structs.force_setattr(self, "status_values", _text_keys(self.status_values))
+        msgspec.structs.force_setattr(self, "label_values", {
+            name: _text_keys(values) for name, values in self.label_values.items()})
 
 
 GENERIC_FORMAT = FieldMapping(alerts="$.alerts")
@@ -72,14 +116,6 @@ def _lookup(item: Any, root: Any, path: str) -> Any:
     return node
 
 
-def _scalar_text(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    return None
-
-
 class _Reader:
     """Reads one alert item through a mapping, collecting errors with their paths."""
 
@@ -93,7 +129,8 @@ class _Reader:
     def fail(self, field: str, reason: str) -> None:
         self.errors.append(FieldError(field if field.startswith("$.") else f"{self.path}.{field}", reason))
 
-    def string_map(self, path: str, fields: dict[str, str]) -> dict[str, str]:
+    def object_map(self, path: str) -> dict[str, str]:
+        """The object at `path` as names and texts (null values left out)."""
         result: dict[str, str] = {}
         found = self.get(path)
         if isinstance(found, dict):
@@ -107,6 +144,11 @@ class _Reader:
                     result[name] = text
         elif found is not _MISSING and found is not None:
             self.fail(path, f"expected an object, got {type(found).__name__}")
+        return result
+
+    def fields(self, fields: dict[str, str]) -> dict[str, str]:
+        """Name -> the text of the scalar at its path (absent and null ones left out)."""
+        result: dict[str, str] = {}
         for name, field_path in fields.items():
             value = self.get(field_path)
             if value is _MISSING or value is None:
@@ -117,6 +159,24 @@ class _Reader:
             else:
                 result[name] = text
         return result
+
+    def label_list(self, spec: LabelList) -> dict[str, str]:
+        found = self.get(spec.path)
+        if found is _MISSING or found is None:
+            return {}
+        if spec.split and isinstance(found, str):
+            found = found.split(spec.delimiter)
+        if not isinstance(found, list):
+            self.fail(spec.path, f"expected a list, got {type(found).__name__}")
+            return {}
+        values: dict[str, set[str]] = {}
+        for index, entry in enumerate(found):
+            pair = _label_pair(spec, entry)
+            if isinstance(pair, str):
+                self.fail(f"{spec.path}[{index}]", pair)
+            elif pair[1]:
+                values.setdefault(pair[0], set()).add(pair[1])
+        return {name: ",".join(sorted(texts)) for name, texts in values.items()}
 
     def timestamp(self, path: str) -> datetime | None:
         value = self.get(path)
@@ -142,7 +202,7 @@ class _Reader:
         value = self.get(self.mapping.status)
         if value is _MISSING or value is None:
             return None
-        mapped = self.mapping.status_values.get(str(value))
+        mapped = self.mapping.status_values.get(_scalar_text(value))
         if mapped is None:
             expected = ", ".join(repr(v) for v in self.mapping.status_values)
             self.fail(self.mapping.status, f"unknown status {value!r}, expected one of {expected}")
@@ -150,10 +210,26 @@ class _Reader:
         return AlertStatus(mapped)
 
 
+def _label_pair(spec: LabelList, entry: Any) -> tuple[str, str] | str:
+    """(name, value) of one entry of a label list ("" for no value), or why it has not that shape."""
+    if spec.split:
+        if not isinstance(entry, str):
+            return f"expected a string, got {type(entry).__name__}"
+        name, _, value = entry.partition(spec.split)
+        return name.strip(), value.strip()
+    if not isinstance(entry, dict):
+        return f"expected an object with {spec.name!r} and {spec.value!r}, got {type(entry).__name__}"
+    name, value = _scalar_text(entry.get(spec.name)), entry.get(spec.value)
+    if name is None:
+        return f"expected the label name in {spec.name!r}, a string"
+    value = "" if value is None else _scalar_text(value)
+    return (name, value) if value is not None else f"expected a scalar in {spec.value!r}"
+
+
 def parse_mapped(body: bytes, received_at: datetime, policy: IngestPolicy,
                  mapping: FieldMapping = GENERIC_FORMAT, source: str = Source.GENERIC) -> ParsedAlerts:
     root = decode(_any_decoder, body)
-    nul = has_nul_escape(body)
+    nul, long = has_nul_escape(body), len(body) > policy.limits.max_annotations_length
     items = _lookup(root, root, mapping.alerts)
     if mapping.alerts == "$":
         items = [root]
@@ -169,8 +245,14 @@ def parse_mapped(body: bytes, received_at: datetime, policy: IngestPolicy,
             results.append([FieldError(path, f"expected an object, got {type(item).__name__}")])
             continue
         reader = _Reader(mapping, root, item, path)
-        labels = {**mapping.static_labels, **reader.string_map(mapping.labels, mapping.label_fields)}
-        annotations = reader.string_map(mapping.annotations, mapping.annotation_fields)
+        labels = {**mapping.static_labels, **reader.object_map(mapping.labels)}
+        for spec in mapping.label_lists:
+            labels.update(reader.label_list(spec))
+        labels.update(reader.fields(mapping.label_fields))
+        for name, values in mapping.label_values.items():
+            if labels.get(name) in values:
+                labels[name] = values[labels[name]]
+        annotations = {**reader.object_map(mapping.annotations), **reader.fields(mapping.annotation_fields)}
         status = reader.status()
         starts_at, ends_at = reader.timestamp(mapping.starts_at), reader.timestamp(mapping.ends_at)
         url = reader.get(mapping.generator_url)
@@ -184,5 +266,6 @@ def parse_mapped(body: bytes, received_at: datetime, policy: IngestPolicy,
             starts_at=starts_at, ends_at=ends_at,
             generator_url=url if isinstance(url, str) else "",
             fingerprint_hint="", source=source, received_at=received_at, policy=policy, may_hold_nul=nul,
+            annotations_may_exceed=long,
         ))
     return collect(results)

@@ -7,9 +7,11 @@ alert (Alertmanager's `alert.Validate` and `postAlertsHandler` defaults) live he
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from typing import Annotated, Any, Mapping
+
+import msgspec
 
 from correlator.domain import Alert, AlertStatus
 from correlator.ingest.errors import FieldError
@@ -20,6 +22,20 @@ _FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 NUL_REASON = "must not contain the NUL character (U+0000)"
 
 
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class AlertLimits(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Sizes one alert may have (`ingest.limits`), in characters. An alert over one is rejected alone,
+    naming the field: far above what monitoring systems send, low enough that a templating mistake
+    (a whole log line in a label) or a hostile sender cannot fill the store and the engine's memory."""
+
+    max_labels: Positive = 128
+    max_label_name_length: Positive = 1024
+    max_label_value_length: Positive = 16 * 1024
+    max_annotations_length: Positive = 256 * 1024  # every annotation's name and value together
+
+
 @dataclass(frozen=True, slots=True)
 class IngestPolicy:
     resolve_timeout: timedelta = timedelta(minutes=5)
@@ -28,6 +44,9 @@ class IngestPolicy:
     silence_timeout: timedelta | None = timedelta(hours=24)
     # Alertmanager >= 0.27 accepts any UTF-8 label name; "classic" is Prometheus 2's [a-zA-Z_][a-zA-Z0-9_]*.
     classic_label_names: bool = False
+    limits: AlertLimits = AlertLimits()
+    # Per source, labels left out of the fingerprint (kept on the alert): HA replicas' `replica`.
+    fingerprint_ignore_labels: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 # Alert times must fit int64 nanoseconds since the epoch (Go's `UnixNano`, which Alertmanager, Prometheus
@@ -94,6 +113,51 @@ def _nul_errors(path: str, labels: Mapping[str, str], annotations: Mapping[str, 
     return errors
 
 
+def labels_held_to(limits: AlertLimits) -> Any:
+    """The type of a label set that msgspec holds to `limits` as it decodes, in C: the typed parsers
+    need no Python pass over every label."""
+    name = Annotated[str, msgspec.Meta(max_length=limits.max_label_name_length)]
+    value = Annotated[str, msgspec.Meta(max_length=limits.max_label_value_length)]
+    return Annotated[dict[name, value], msgspec.Meta(max_length=limits.max_labels)]
+
+
+def _labels_within(labels: Mapping[str, str], limits: AlertLimits) -> bool:
+    return (len(labels) <= limits.max_labels
+            and max(map(len, labels), default=0) <= limits.max_label_name_length
+            and max(map(len, labels.values()), default=0) <= limits.max_label_value_length)
+
+
+def _annotations_size(annotations: Mapping[str, str]) -> int:
+    return sum(map(len, annotations)) + sum(map(len, annotations.values()))
+
+
+def limit_errors(path: str, labels: Mapping[str, str], annotations: Mapping[str, str],
+                 limits: AlertLimits) -> list[FieldError]:
+    """What of the alert at `path` is over `limits` (empty when nothing is)."""
+    errors = []
+    if len(labels) > limits.max_labels:
+        errors.append(FieldError(f"{path}.labels", f"{len(labels)} labels, more than ingest.limits.max_labels "
+                                                   f"({limits.max_labels})"))
+    for name, value in labels.items():
+        if len(name) > limits.max_label_name_length:
+            errors.append(FieldError(f"{path}.labels", f"label name {name[:40]!r}... of {len(name)} characters, longer "
+                                     f"than ingest.limits.max_label_name_length ({limits.max_label_name_length})"))
+        elif len(value) > limits.max_label_value_length:
+            errors.append(FieldError(f"{path}.labels.{name}", f"value of {len(value)} characters, longer than "
+                                     f"ingest.limits.max_label_value_length ({limits.max_label_value_length})"))
+    if (size := _annotations_size(annotations)) > limits.max_annotations_length:
+        errors.append(FieldError(f"{path}.annotations", f"{size} characters of names and values, more than "
+                                 f"ingest.limits.max_annotations_length ({limits.max_annotations_length})"))
+    return errors
+
+
+def _alert_fingerprint(labels: Mapping[str, str], hint: str, ignored: frozenset[str] | None) -> str:
+    """The sender's fingerprint when it sent one, else Alertmanager's, over the labels not `ignored`."""
+    if ignored and not ignored.isdisjoint(labels):  # the sender's fingerprint counts the ignored labels
+        return fingerprint({name: value for name, value in labels.items() if name not in ignored})
+    return hint if _FINGERPRINT.fullmatch(hint) else fingerprint(labels)
+
+
 def _names_valid(names: Mapping[str, str], policy: IngestPolicy) -> bool:
     if not policy.classic_label_names:
         return "" not in names  # UTF-8 names (Alertmanager >= 0.27) need only be non-empty
@@ -115,16 +179,24 @@ def build_alert(
     received_at: datetime,
     policy: IngestPolicy,
     may_hold_nul: bool = True,
+    labels_held: bool = False,
+    annotations_may_exceed: bool = True,
 ) -> Alert | list[FieldError]:
     """Validate and complete the alert at `where[index]`; `status=None` means "derive it from
-    endsAt" (v2 API). Errors carry the path of the offending field. `may_hold_nul`: false when
-    the body has no `\\u0000` escape, which spares looking for NUL in every string."""
+    endsAt" (v2 API). Errors carry the path of the offending field. The other flags spare checks
+    the caller knows are needless: `may_hold_nul`, false when the body has no `\\u0000` escape;
+    `labels_held`, true when the decoder held the labels to `policy.limits` (`labels_held_to`);
+    `annotations_may_exceed`, false when the whole body is shorter than the annotations' limit."""
     try:
         starts_at, ends_at = to_utc(starts_at), to_utc(ends_at)
     except ValueError:  # rare: find which one (paths are formatted only on the way out, as below)
         return _time_errors(_alert_path(where, index), {"startsAt": starts_at, "endsAt": ends_at})
     if may_hold_nul and (errors := _nul_errors(_alert_path(where, index), labels, annotations, generator_url)):
         return errors
+    limits = policy.limits
+    if not (labels_held or _labels_within(labels, limits)) \
+            or annotations_may_exceed and _annotations_size(annotations) > limits.max_annotations_length:
+        return limit_errors(_alert_path(where, index), labels, annotations, limits)
     if "" in labels.values():
         labels = {name: value for name, value in labels.items() if value != ""}
     if starts_at is None:
@@ -149,7 +221,7 @@ def build_alert(
             errors.append(FieldError(f"{path}.endsAt", "must not be before startsAt"))
         return errors
     return Alert(
-        fingerprint=fingerprint_hint if _FINGERPRINT.fullmatch(fingerprint_hint) else fingerprint(labels),
+        fingerprint=_alert_fingerprint(labels, fingerprint_hint, policy.fingerprint_ignore_labels.get(source)),
         labels=labels,
         annotations=annotations,
         status=status,

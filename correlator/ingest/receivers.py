@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # answering (health, readiness, small posts) meanwhile; smaller ones cost less than the hand-off.
 PARSE_ON_LOOP_MAX_BYTES = 256 * 2**10
 RETRY_AFTER_SECONDS = "1"
+MULTI_STATUS = 207  # some alerts of the body stored, the others rejected (the body says which)
 
 
 def _is_json(content_type: str) -> bool:
@@ -136,11 +137,21 @@ class Receiver:
         self._resolved.inc(resolved)
         if self.recorder is not None:
             self.recorder.write(received_at, self.source, body)
-        if parsed.errors:
-            self._invalid.inc(len({error.path.split(".")[0] for error in parsed.errors}))
-            # Best effort, as Alertmanager's own API: the valid alerts are stored, the rest reported.
-            return error_response(400, "invalid alerts", parsed.errors, accepted=len(parsed.alerts))
-        return json_response({"status": "success", "accepted": len(parsed.alerts)})
+        if not parsed.errors:
+            return json_response({"status": "success", "accepted": len(parsed.alerts)})
+        rejected = len({error.path.split(".")[0] for error in parsed.errors})
+        self._invalid.inc(rejected)
+        # The sender shows nothing of a 207 (and Alertmanager logs no 4xx body): say here who sends what.
+        first = parsed.errors[0]
+        log.warning("alerts rejected", extra={"endpoint": self.endpoint, "source": self.source,
+                                              "remote": request.remote, "accepted": len(parsed.alerts),
+                                              "rejected": rejected, "first": f"{first.path}: {first.reason}"})
+        if not parsed.alerts:
+            return error_response(400, "invalid alerts", parsed.errors, accepted=0)
+        # Some alerts stored, some not: a 2xx, since every sender reads any other answer as "nothing
+        # stored" (and Alertmanager would count a failed notification that in fact delivered them).
+        return json_response({"status": "partial", "accepted": len(parsed.alerts),
+                              "rejected": [error.as_json() for error in parsed.errors]}, status=MULTI_STATUS)
 
 
 def receivers(*, writer: GroupCommitWriter, policy: IngestPolicy, metrics: Metrics, bodies: BodyBudget,
