@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="run the daemon", description=(
             "Run the HTTP receiver. Migrates the store first. Flags override the config file, which "
-            "overrides the defaults; CORRELATOR_* environment variables override the file "
+            "overrides the defaults; CORRELATOR_<SECTION>_<KEY> environment variables override the file "
             "(e.g. CORRELATOR_SERVER_PORT=9099)."))
     _config_flag(serve)
     serve.add_argument("--host", help="address to listen on (server.host, default 127.0.0.1)")

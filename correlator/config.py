@@ -1,4 +1,4 @@
-"""Typed configuration: defaults, the YAML file, `CORRELATOR_*` environment overrides, validation.
+"""Typed configuration: defaults, the YAML file, `CORRELATOR_<SECTION>_*` environment overrides, validation.
 
 Every error names the key (`server.port`) and says what is expected. Secrets (tokens, passwords,
 DSNs) are written inline, as `{env: NAME}` or as `{file: /path}`.
@@ -286,11 +286,22 @@ def _env_path(struct: type, words: list[str], variable: str) -> list[str]:
     raise ConfigError(variable, "no such configuration key; see config/correlator.yaml for the keys")
 
 
+def _override_words(variable: str) -> list[str] | None:
+    """The key path's words when `variable` overrides a key: `CORRELATOR_` then a section's name
+    (`CORRELATOR_SERVER_PORT`). Other `CORRELATOR_*` variables, such as a token the config reads
+    with `{env: CORRELATOR_TOKEN}`, are the user's own and not overrides."""
+    if not variable.startswith(ENV_PREFIX) or variable == CONFIG_PATH_ENV:
+        return None
+    words = variable[len(ENV_PREFIX):].split("_")
+    return words if words[0].lower() in Config.__struct_fields__ else None
+
+
 def _apply_environment(document: dict, environ: Mapping[str, str]) -> dict:
     for variable, text in sorted(environ.items()):
-        if not variable.startswith(ENV_PREFIX) or variable == CONFIG_PATH_ENV:
+        words = _override_words(variable)
+        if words is None:
             continue
-        path = _env_path(Config, variable[len(ENV_PREFIX):].split("_"), variable)
+        path = _env_path(Config, words, variable)
         node = document
         for key in path[:-1]:
             if not isinstance(node.get(key), dict):
