@@ -7,6 +7,7 @@ DSNs) are written inline, as `{env: NAME}` or as `{file: /path}`.
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, get_args, get_type_hints
 
@@ -165,6 +166,11 @@ class SlaConfig(_Section):
         default_factory=lambda: _hours(P1=0.25, P2=0.5, P3=4, P4=24, P5=72))
     resolve: dict[Literal["P1", "P2", "P3", "P4", "P5"], Duration] = msgspec.field(
         default_factory=lambda: _hours(P1=4, P2=8, P3=72, P4=168, P5=336))
+
+    def due(self, opened_at: datetime, priority: str) -> dict[str, datetime | None]:
+        """When an incident opened at `opened_at` must be acknowledged and resolved, by its priority."""
+        return {f"{target}_due": opened_at + timedelta(seconds=limits[priority]) if priority in limits else None
+                for target, limits in (("acknowledge", self.acknowledge), ("resolve", self.resolve))}
 
 
 class EngineConfig(_Section):
