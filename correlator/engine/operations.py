@@ -44,14 +44,17 @@ class OperatorActions:
         return {incident_id}
 
     def reopen(self, incident_id: str, actor: str, now: datetime, reason: str = "") -> set[str]:
-        """A resolved incident is open again (the fix did not hold). Closed incidents are final:
-        they are no longer in `incidents`, so UnknownIncident."""
+        """A resolved incident is open again (the fix did not hold), and follows its alerts like any
+        open incident: with none firing, it resolves again after the resolve hold, counted from now,
+        unless one fires. Closed incidents are final (not in `incidents`: UnknownIncident)."""
         from correlator.engine.core import TransitionError  # core mixes this class in
         incident = self.incident(incident_id)
         if incident.state is not IncidentState.RESOLVED:
             raise TransitionError(f"{incident_id} is {incident.state}: only a resolved incident can be reopened")
         self._transition(incident, IncidentState.OPEN, now, actor, kind="reopened", reason=reason)
         incident.resolved_at = None
+        if not incident.firing:
+            self._add_timer(now + self.settings.resolve_hold, "auto_resolve", incident.id)
         return {incident_id}
 
     def close(self, incident_id: str, actor: str, now: datetime, reason: str = "") -> set[str]:
