@@ -64,10 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     test = rules_commands.add_parser(
         "test", help="run rule unit tests",
         description="Run rule unit tests written in YAML (input alerts at time offsets, expected incidents), "
-                    "like promtool test rules. Exit 1 on any failure, with a diff of what differed.")
+                    "like promtool test rules, with the configured model and learning as `serve` runs them "
+                    "(a file's `model: false` or --no-model: the rules alone). Exit 1 on any failure, with a "
+                    "diff of what differed.")
     test.add_argument("files", nargs="+", type=Path, metavar="FILE")
     test.add_argument("--rules", type=Path, metavar="DIR",
                       help="rules to test (default: the test file's rule_dir, else the configured rules)")
+    _no_model_flag(test)
     _config_flag(test)
 
     replay = commands.add_parser(
@@ -78,8 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", type=Path, required=True, metavar="FILE", help="incidents, one JSON per line")
     replay.add_argument("--rules", metavar="DIR", help="rules directory (default: the configured one)")
     replay.add_argument("--skip-bad", action="store_true", help="report bad lines and go on (default: stop)")
-    replay.add_argument("--no-model", action="store_true", help="no classification "
-                                                                "by the learned model (ml.enabled: false)")
+    _no_model_flag(replay)
     replay.add_argument("--truth", type=Path, metavar="LABELS",
                         help="score the incidents against labeled episodes (JSON Lines, docs/quality.md): pairwise "
                              "and BCubed figures beside every-alert-alone and Alertmanager's group_by, category "
@@ -98,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
 def _config_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="YAML config file (default: $CORRELATOR_CONFIG, else the shipped config/correlator.yaml)")
+
+
+def _no_model_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-model", action="store_true", help="no classification by the learned model "
+                                                                "(ml.enabled: false)")
 
 
 def _db_flag(parser: argparse.ArgumentParser) -> None:
@@ -227,8 +234,13 @@ def _rules_check(args: argparse.Namespace) -> int:
 def _rules_test(args: argparse.Namespace) -> int:
     from correlator.rules.testing import run_rule_tests
 
+    from correlator.ml.artifact import ModelError
+
     config, _ = _load(args)
-    return 0 if run_rule_tests(args.files, args.rules, config, out=sys.stdout) else 1
+    try:
+        return 0 if run_rule_tests(args.files, args.rules, config, out=sys.stdout) else 1
+    except ModelError as error:
+        raise StartError(str(error)) from None
 
 
 def _replay(args: argparse.Namespace) -> int:
