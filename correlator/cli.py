@@ -263,8 +263,14 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         summary = replay(engine, args.input, parsers(config.ingest.mappings), config.ingest_policy(), args.skip_bad)
     except BadLine as error:
-        print(f"correlator: {args.input}:{error.number}: {error.reason} (use --skip-bad to go on)", file=sys.stderr)
+        print(f"correlator: {args.input}:{error.number}: {_clipped(error.reason)} (use --skip-bad to go on)",
+              file=sys.stderr)
         return 1
+    for bad in summary.first_bad:
+        print(f"correlator: {args.input}:{bad.number}: skipped: {_clipped(bad.reason)}", file=sys.stderr)
+    if summary.bad_lines > len(summary.first_bad):
+        print(f"correlator: {args.input}: {summary.bad_lines - len(summary.first_bad)} more bad lines skipped "
+              f"(the first {len(summary.first_bad)} are named above)", file=sys.stderr)
     write_incidents(engine, args.out)
     print(f"{summary.notifications} notifications, {summary.alerts} alerts in, {summary.incidents} incidents out "
           f"(reduction {summary.reduction:.1f}x), {summary.bad_lines} bad lines skipped, "
@@ -274,6 +280,11 @@ def _replay(args: argparse.Namespace) -> int:
         result = scoring.score(scoring.read_placements(args.out), truth, spans)
         print(msgspec.json.encode(scoring.as_dict(result)).decode() if args.json else scoring.format_score(result))
     return 0
+
+
+def _clipped(reason: str, limit: int = 300) -> str:
+    """A bad line's reason, short enough for a terminal (it may quote the line)."""
+    return reason if len(reason) <= limit else reason[:limit] + "..."
 
 
 def main(argv: list[str] | None = None) -> int:
