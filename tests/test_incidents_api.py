@@ -207,8 +207,8 @@ async def test_a_resolved_incident_can_be_reopened_by_hand(client):
     assert full["timeline"][-1] == {"at": full["timeline"][-1]["at"], "kind": "reopened", "actor": "alice",
                                     "detail": {"previous": "resolved", "reason": "the fix did not hold"}}
     text = await (await client.get("/metrics")).text()
-    assert f'correlator_incidents_reopened_total{{category="{incident["category"]}",priority="{incident["priority"]}"}} 1.0' \
-        in text
+    labels = f'category="{incident["category"]}",priority="{incident["priority"]}"'
+    assert f"correlator_incidents_reopened_total{{{labels}}} 1.0" in text
 
 
 async def test_a_closed_incident_is_final(client):

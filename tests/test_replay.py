@@ -148,5 +148,6 @@ def test_skip_bad_names_the_first_bad_lines_and_counts_the_rest(tmp_path, capsys
     assert code == 0 and len(err) == MAX_BAD_LINES_KEPT + 2  # the named lines, the rest counted, the summary
     assert [line.split(":")[2] for line in err[:MAX_BAD_LINES_KEPT]] == [str(n) for n in range(2, 22)]
     assert max(len(line) for line in err) < 500  # a long line is not echoed whole
-    assert err[MAX_BAD_LINES_KEPT] == f"correlator: {recording}: 80 more bad lines skipped (the first 20 are named above)"
+    assert err[MAX_BAD_LINES_KEPT] == \
+        f"correlator: {recording}: 80 more bad lines skipped (the first 20 are named above)"
     assert "100 bad lines skipped" in err[-1]
