@@ -232,9 +232,8 @@ def _rules_check(args: argparse.Namespace) -> int:
 
 
 def _rules_test(args: argparse.Namespace) -> int:
-    from correlator.rules.testing import run_rule_tests
-
     from correlator.ml.artifact import ModelError
+    from correlator.rules.testing import run_rule_tests
 
     config, _ = _load(args)
     try:

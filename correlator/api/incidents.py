@@ -37,8 +37,9 @@ def _problem_url(problem_id: str | None) -> str | None:
     return f"/api/v1/problems/{problem_id}" if problem_id else None
 
 
-def _with_service_levels(document: dict, opened_at: datetime, sla: SlaConfig) -> dict:
-    """The incident's API view: its problem's link and its SLA due times (from its priority now)."""
+def _api_view(document: dict, opened_at: datetime, sla: SlaConfig) -> dict:
+    """The incident as the API shows it: plus its problem's address and its SLA due times (from its
+    priority now)."""
     due = sla.due(opened_at, document["priority"])
     return {**document, "problem_url": _problem_url(document["problem"]),
             "sla": {target: rfc3339(at) if at else None for target, at in due.items()}}
@@ -121,7 +122,7 @@ def _list(database, query, matchers, limit: int, cursor, sla: SlaConfig):
                         for document in connection.execute(select(incident_members.c.document).where(
                             incident_members.c.incident_id == row.id)).scalars()):
                     continue
-                found.append(_with_service_levels(_summary(row), from_us(row.opened_at_us), sla))
+                found.append(_api_view(_summary(row), from_us(row.opened_at_us), sla))
                 if len(found) == limit:
                     break
     return found, base64.urlsafe_b64encode(f"{cursor[0]}|{cursor[1]}".encode()).decode().rstrip("=")
@@ -134,7 +135,7 @@ def _problem_detail(problem: Problem) -> dict:
 
 def make_incident_handlers(service: EngineService, database, sla: SlaConfig) -> list[tuple[str, str, object]]:
     def detail(incident: Incident) -> dict:
-        return _with_service_levels(incident_detail(incident), incident.opened_at, sla)
+        return _api_view(incident_detail(incident), incident.opened_at, sla)
 
     async def list_incidents(request: web.Request) -> web.Response:
         errors, query, matchers, limit, cursor = _list_query(request)
