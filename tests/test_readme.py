@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CAPTURES
-from tests.processes import free_port, http_json, wait_for
+from tests.processes import free_port, http_json, require_program, wait_for
 
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
@@ -68,6 +68,16 @@ def test_the_readme_parsing_sees_every_block():
     assert "CORRELATOR_TOKEN=s3cret correlator serve --config correlator.yaml" in commands
     assert set(NOT_RUN) <= set(commands), f"exempted but no longer in the README: {set(NOT_RUN) - set(commands)}"
     assert {"correlator.yaml", "alertmanager.yml", "prometheus.yml"} <= set(readme_files(README.read_text()))
+
+
+def test_the_readmes_alertmanager_and_prometheus_configs_load(tmp_path):
+    files = readme_files(README.read_text())
+    for name, checker in (("alertmanager.yml", ["amtool", "check-config"]),
+                          ("prometheus.yml", ["promtool", "check", "config"])):
+        (tmp_path / name).write_text(files[name])
+        done = subprocess.run([require_program(checker[0]), *checker[1:], name], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{name}: {done.stdout}{done.stderr}"
 
 
 class Daemon:
