@@ -41,3 +41,9 @@ def test_without_the_model_nothing_classifies_them(tmp_path, capsys, monkeypatch
 
 def test_a_file_can_ask_for_the_rules_alone(tmp_path, capsys):
     assert run(tmp_path, "model: false", ALONE) == 0, capsys.readouterr().out
+
+
+def test_a_configured_model_that_does_not_load_stops_it_as_it_stops_serve(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CORRELATOR_ML_MODEL_DIR", str(tmp_path / "no-model"))
+    assert run(tmp_path, "", ONE_INCIDENT % "software") == 2
+    assert "no-model" in capsys.readouterr().err
