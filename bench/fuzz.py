@@ -43,7 +43,7 @@ TOKEN = "fuzz-token"
 # hundreds, so it carries the volume and mutates what the others generated too.
 GENERATORS = {"mutated": 8000, "shaped": 200, "actions": 200, "openapi": 100}
 CORPUS_SIZE = 2000  # generated bodies kept for the mutator
-ACTIONS = ["acknowledge", "investigate", "assign", "comment", "priority", "classify", "escalate", "resolve",
+ACTIONS = ["acknowledge", "investigate", "assign", "comment", "priority", "classify", "escalate", "resolve", "reopen",
            "close", "merge", "split", "nonexistent"]
 ACTION_FIELDS = ["actor", "team", "tier", "text", "priority", "reason", "category", "service_area", "other_id",
                  "fingerprints"]

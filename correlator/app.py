@@ -98,7 +98,7 @@ async def _add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/alerts", _authenticated(authenticators["api"],
                                                         make_list_alerts_handler(app[ENGINE])))
     app.router.add_post("/api/v1/rules/reload", _authenticated(authenticators["api"], _reload_rules))
-    for method, path, handler in [*make_incident_handlers(app[SERVICE], app[ENGINE]),
+    for method, path, handler in [*make_incident_handlers(app[SERVICE], app[ENGINE], config.engine.sla),
                                   *make_learned_handlers(app[SERVICE].repository),
                                   *make_candidate_handlers(app[SERVICE])]:
         app.router.add_route(method, path, _authenticated(authenticators["api"], handler))

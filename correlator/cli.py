@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="run the daemon", description=(
             "Run the HTTP receiver. Migrates the store first. Flags override the config file, which "
-            "overrides the defaults; CORRELATOR_* environment variables override the file "
+            "overrides the defaults; CORRELATOR_<SECTION>_<KEY> environment variables override the file "
             "(e.g. CORRELATOR_SERVER_PORT=9099)."))
     _config_flag(serve)
     serve.add_argument("--host", help="address to listen on (server.host, default 127.0.0.1)")
@@ -64,10 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     test = rules_commands.add_parser(
         "test", help="run rule unit tests",
         description="Run rule unit tests written in YAML (input alerts at time offsets, expected incidents), "
-                    "like promtool test rules. Exit 1 on any failure, with a diff of what differed.")
+                    "like promtool test rules, with the configured model and learning as `serve` runs them "
+                    "(a file's `model: false` or --no-model: the rules alone). Exit 1 on any failure, with a "
+                    "diff of what differed.")
     test.add_argument("files", nargs="+", type=Path, metavar="FILE")
     test.add_argument("--rules", type=Path, metavar="DIR",
                       help="rules to test (default: the test file's rule_dir, else the configured rules)")
+    _no_model_flag(test)
     _config_flag(test)
 
     replay = commands.add_parser(
@@ -78,8 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", type=Path, required=True, metavar="FILE", help="incidents, one JSON per line")
     replay.add_argument("--rules", metavar="DIR", help="rules directory (default: the configured one)")
     replay.add_argument("--skip-bad", action="store_true", help="report bad lines and go on (default: stop)")
-    replay.add_argument("--no-model", action="store_true", help="no classification "
-                                                                "by the learned model (ml.enabled: false)")
+    _no_model_flag(replay)
     replay.add_argument("--truth", type=Path, metavar="LABELS",
                         help="score the incidents against labeled episodes (JSON Lines, docs/quality.md): pairwise "
                              "and BCubed figures beside every-alert-alone and Alertmanager's group_by, category "
@@ -98,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
 def _config_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="YAML config file (default: $CORRELATOR_CONFIG, else the shipped config/correlator.yaml)")
+
+
+def _no_model_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-model", action="store_true", help="no classification by the learned model "
+                                                                "(ml.enabled: false)")
 
 
 def _db_flag(parser: argparse.ArgumentParser) -> None:
@@ -225,10 +232,14 @@ def _rules_check(args: argparse.Namespace) -> int:
 
 
 def _rules_test(args: argparse.Namespace) -> int:
+    from correlator.ml.artifact import ModelError
     from correlator.rules.testing import run_rule_tests
 
     config, _ = _load(args)
-    return 0 if run_rule_tests(args.files, args.rules, config, out=sys.stdout) else 1
+    try:
+        return 0 if run_rule_tests(args.files, args.rules, config, out=sys.stdout) else 1
+    except ModelError as error:
+        raise StartError(str(error)) from None
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -251,8 +262,14 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         summary = replay(engine, args.input, parsers(config.ingest.mappings), config.ingest_policy(), args.skip_bad)
     except BadLine as error:
-        print(f"correlator: {args.input}:{error.number}: {error.reason} (use --skip-bad to go on)", file=sys.stderr)
+        print(f"correlator: {args.input}:{error.number}: {_clipped(error.reason)} (use --skip-bad to go on)",
+              file=sys.stderr)
         return 1
+    for bad in summary.first_bad:
+        print(f"correlator: {args.input}:{bad.number}: skipped: {_clipped(bad.reason)}", file=sys.stderr)
+    if summary.bad_lines > len(summary.first_bad):
+        print(f"correlator: {args.input}: {summary.bad_lines - len(summary.first_bad)} more bad lines skipped "
+              f"(the first {len(summary.first_bad)} are named above)", file=sys.stderr)
     write_incidents(engine, args.out)
     print(f"{summary.notifications} notifications, {summary.alerts} alerts in, {summary.incidents} incidents out "
           f"(reduction {summary.reduction:.1f}x), {summary.bad_lines} bad lines skipped, "
@@ -262,6 +279,11 @@ def _replay(args: argparse.Namespace) -> int:
         result = scoring.score(scoring.read_placements(args.out), truth, spans)
         print(msgspec.json.encode(scoring.as_dict(result)).decode() if args.json else scoring.format_score(result))
     return 0
+
+
+def _clipped(reason: str, limit: int = 300) -> str:
+    """A bad line's reason, short enough for a terminal (it may quote the line)."""
+    return reason if len(reason) <= limit else reason[:limit] + "..."
 
 
 def main(argv: list[str] | None = None) -> int:

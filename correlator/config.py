@@ -1,4 +1,4 @@
-"""Typed configuration: defaults, the YAML file, `CORRELATOR_*` environment overrides, validation.
+"""Typed configuration: defaults, the YAML file, `CORRELATOR_<SECTION>_*` environment overrides, validation.
 
 Every error names the key (`server.port`) and says what is expected. Secrets (tokens, passwords,
 DSNs) are written inline, as `{env: NAME}` or as `{file: /path}`.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Mapping, Union, get_args, get_origin, get_type_hints
@@ -173,6 +174,11 @@ class SlaConfig(_Section):
     resolve: dict[Literal["P1", "P2", "P3", "P4", "P5"], Duration] = msgspec.field(
         default_factory=lambda: _hours(P1=4, P2=8, P3=72, P4=168, P5=336))
 
+    def due(self, opened_at: datetime, priority: str) -> dict[str, datetime | None]:
+        """When an incident opened at `opened_at` must be acknowledged and resolved, by its priority."""
+        return {f"{target}_due": opened_at + timedelta(seconds=limits[priority]) if priority in limits else None
+                for target, limits in (("acknowledge", self.acknowledge), ("resolve", self.resolve))}
+
 
 class EngineConfig(_Section):
     resolve_hold: Duration = Duration(300)
@@ -302,11 +308,22 @@ def _env_path(struct: type, words: list[str], variable: str) -> list[str]:
     raise ConfigError(variable, "no such configuration key; see config/correlator.yaml for the keys")
 
 
+def _override_words(variable: str) -> list[str] | None:
+    """The key path's words when `variable` overrides a key: `CORRELATOR_` then a section's name
+    (`CORRELATOR_SERVER_PORT`). Other `CORRELATOR_*` variables, such as a token the config reads
+    with `{env: CORRELATOR_TOKEN}`, are the user's own and not overrides."""
+    if not variable.startswith(ENV_PREFIX) or variable == CONFIG_PATH_ENV:
+        return None
+    words = variable[len(ENV_PREFIX):].split("_")
+    return words if words[0].lower() in Config.__struct_fields__ else None
+
+
 def _apply_environment(document: dict, environ: Mapping[str, str]) -> dict:
     for variable, text in sorted(environ.items()):
-        if not variable.startswith(ENV_PREFIX) or variable == CONFIG_PATH_ENV:
+        words = _override_words(variable)
+        if words is None:
             continue
-        path = _env_path(Config, variable[len(ENV_PREFIX):].split("_"), variable)
+        path = _env_path(Config, words, variable)
         node = document
         for key in path[:-1]:
             if not isinstance(node.get(key), dict):

@@ -76,7 +76,8 @@ class IncidentMetrics:
                               ["priority", "category"], registry=registry)
         self.resolved = Counter("correlator_incidents_resolved_total", "Incidents resolved, by priority and category.",
                                 ["priority", "category"], registry=registry)
-        self.reopened = Counter("correlator_incidents_reopened_total", "Incidents reopened by a re-fire.",
+        self.reopened = Counter("correlator_incidents_reopened_total",
+                                "Incidents reopened, by a re-fire or an operator.",
                                 ["priority", "category"], registry=registry)
         self.escalated = Counter("correlator_incidents_escalated_total", "Escalations, by priority.", ["priority"],
                                  registry=registry)

@@ -7,7 +7,7 @@ Recording format (DESIGN.md), one received notification per line, in receive ord
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Iterator
@@ -39,12 +39,16 @@ class BadLine(Exception):
         self.number, self.reason = number, reason
 
 
+MAX_BAD_LINES_KEPT = 20  # --skip-bad names the first bad lines; the rest are only counted
+
+
 @dataclass
 class ReplaySummary:
     notifications: int = 0
     alerts: int = 0
     incidents: int = 0
     bad_lines: int = 0
+    first_bad: list[BadLine] = field(default_factory=list)  # the first MAX_BAD_LINES_KEPT
     seconds: float = 0.0
 
     @property
@@ -102,6 +106,8 @@ def read_recording(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestP
         if not skip_bad:
             raise failure
         summary.bad_lines += 1
+        if len(summary.first_bad) < MAX_BAD_LINES_KEPT:
+            summary.first_bad.append(failure)
 
 
 def replay(engine: Engine, recording: Path, parsers: dict[str, Parser], policy: IngestPolicy,

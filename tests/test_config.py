@@ -47,6 +47,14 @@ def test_silence_timeouts_and_the_flap_hold_reach_ingest_and_the_engine():
     assert parse_config({"ingest": {"silence_timeout": 0}}, environ={}).ingest_policy().silence_timeout is None
 
 
+def test_a_correlator_variable_that_names_no_section_is_the_users_own(monkeypatch):
+    # The README's quickstart: a token in CORRELATOR_TOKEN, read by the config file.
+    monkeypatch.setenv("CORRELATOR_TOKEN", "s3cret")
+    config = parse_config({"auth": {"default": {"bearer_tokens": [{"env": "CORRELATOR_TOKEN"}]}}},
+                          environ={"CORRELATOR_TOKEN": "s3cret", "CORRELATOR_SERVER_PORT": "2000"})
+    assert config.auth.default.bearer_tokens == ["s3cret"] and config.server.port == 2000
+
+
 def test_environment_fills_a_section_the_file_left_empty():
     config = parse_config({"auth": {"alertmanager": None}},
                           environ={"CORRELATOR_AUTH_ALERTMANAGER_BEARER_TOKENS": "[tok1, tok2]"})

@@ -1,11 +1,13 @@
 """Incidents in the live daemon: the engine fed from the store, the REST API, restarts."""
 
 import json
+from datetime import datetime, timedelta
 
 import pytest
 
 from correlator.app import SERVICE
 from correlator.cli import main
+from correlator.units import rfc3339
 from tests.conftest import CAPTURES, post_json
 
 AM = "/api/v1/alertmanager"
@@ -173,3 +175,84 @@ async def test_live_and_replay_give_the_same_incidents(app_factory, tmp_path):
     assert main(["replay", str(recording), "--out", str(out)]) == 0
     replayed = {line["id"]: line["fingerprints"] for line in map(json.loads, out.read_text().splitlines())}
     assert live == replayed
+
+
+async def test_the_merge_event_counts_the_alerts_it_moved(client):
+    await feed(client, "webhook-01")
+    body = {"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": {
+        "alertname": "DiskFull", "instance": instance}, "startsAt": "2026-11-23T04:21:56Z",
+        "endsAt": "0001-01-01T00:00:00Z"} for instance in ("db1:9100", "db2:9100")]}
+    assert (await post_json(client, AM, body)).status == 200
+    await client.app[SERVICE].run_step()
+    cpu = next(i for i in await incidents(client) if i["title"].startswith("HighCPU"))
+    disk = next(i for i in await incidents(client) if i["id"] != cpu["id"])
+    moving = len((await detail(client, disk["id"]))["members"])
+    assert (await post_json(client, f"/api/v1/incidents/{cpu['id']}/merge", {"other_id": disk["id"]})).status == 200
+    [into] = [e["detail"] for e in (await detail(client, cpu["id"]))["timeline"] if e["kind"] == "merged"]
+    [out] = [e["detail"] for e in (await detail(client, disk["id"]))["timeline"] if e["kind"] == "merged"]
+    assert into == {"source": disk["id"], "alerts": moving} and out == {"into": cpu["id"], "alerts": moving}
+
+
+async def test_a_resolved_incident_can_be_reopened_by_hand(client):
+    await feed(client, "webhook-01")
+    [incident] = await incidents(client)
+    path = f"/api/v1/incidents/{incident['id']}"
+    refused = await post_json(client, f"{path}/reopen", {})
+    assert refused.status == 409 and "only a resolved incident can be reopened" in (await refused.json())["error"]
+    assert (await post_json(client, f"{path}/resolve", {})).status == 200
+    reopened = await post_json(client, f"{path}/reopen", {"reason": "the fix did not hold"}, **{"X-Actor": "alice"})
+    assert reopened.status == 200
+    full = await reopened.json()
+    assert full["state"] == "open" and full["resolved_at"] is None
+    assert full["timeline"][-1] == {"at": full["timeline"][-1]["at"], "kind": "reopened", "actor": "alice",
+                                    "detail": {"previous": "resolved", "reason": "the fix did not hold"}}
+    text = await (await client.get("/metrics")).text()
+    labels = f'category="{incident["category"]}",priority="{incident["priority"]}"'
+    assert f"correlator_incidents_reopened_total{{{labels}}} 1.0" in text
+
+
+async def test_a_closed_incident_is_final(client):
+    await feed(client, "webhook-01")
+    [incident] = await incidents(client)
+    path = f"/api/v1/incidents/{incident['id']}"
+    for action in ("resolve", "close"):
+        assert (await post_json(client, f"{path}/{action}", {})).status == 200
+    refused = await post_json(client, f"{path}/reopen", {})
+    assert refused.status == 409 and "is closed: a closed incident is final" in (await refused.json())["error"]
+    assert (await detail(client, incident["id"]))["state"] == "closed"
+
+
+async def test_incidents_show_their_sla_due_times_from_their_priority(client):
+    await feed(client, "webhook-01")
+    [listed] = await incidents(client)
+    opened = datetime.fromisoformat(listed["opened_at"])
+    # engine.sla's defaults (ITIL-style targets per priority): acknowledge, resolve.
+    targets = {"P1": (timedelta(minutes=15), timedelta(hours=4)), "P2": (timedelta(minutes=30), timedelta(hours=8)),
+               "P3": (timedelta(hours=4), timedelta(days=3))}
+
+    def due(priority: str) -> dict:
+        acknowledge, resolve = targets[priority]
+        return {"acknowledge_due": rfc3339(opened + acknowledge), "resolve_due": rfc3339(opened + resolve)}
+    assert listed["sla"] == due(listed["priority"])
+    assert (await detail(client, listed["id"]))["sla"] == due(listed["priority"])
+    changed = await post_json(client, f"/api/v1/incidents/{listed['id']}/priority", {"priority": "P3"})
+    assert (await changed.json())["sla"] == due("P3")
+
+
+async def test_an_incident_links_the_problem_it_recurs_under(app_factory):
+    client = await app_factory(learning={"enabled": False}, engine={"problems": {"recurrences": 2}})
+    episodes = [{"status": "firing", "labels": {"alertname": "QuuxFrobbed", "instance": "db1:9100"},
+                 "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z"}
+                for starts in ("2026-11-23T04:00:00Z", "2026-11-23T05:00:00Z")]
+    assert (await post_json(client, AM, {"version": "4", "status": "firing", "alerts": episodes})).status == 200
+    await client.app[SERVICE].run_step()
+    found = await incidents(client)
+    assert len(found) == 2 and {(i["problem"], i["problem_url"]) for i in found} == {
+        ("PRB-000001", "/api/v1/problems/PRB-000001")}
+    assert (await detail(client, found[0]["id"]))["problem_url"] == "/api/v1/problems/PRB-000001"
+    response = await client.get("/api/v1/problems/PRB-000001")
+    assert response.status == 200
+    problem = await response.json()
+    assert sorted(problem["incidents"]) == sorted(i["id"] for i in found)
+    assert problem["incident_urls"] == [f"/api/v1/incidents/{i}" for i in problem["incidents"]]
+    assert (await client.get("/api/v1/problems/PRB-999999")).status == 404

@@ -123,3 +123,31 @@ def test_a_bad_truth_file_stops_replay_with_its_line_number(tmp_path, capsys):
     code, _ = replay(tmp_path, CAPTURES / "recording.jsonl", "--truth", str(truth))
     assert code == 2
     assert f"{truth}: line 1: not a truth line" in capsys.readouterr().err
+
+
+def test_skip_bad_names_each_bad_line_and_why(tmp_path, capsys):
+    recording = tmp_path / "r.jsonl"
+    lines = (CAPTURES / "recording.jsonl").read_text().splitlines()
+    recording.write_text("\n".join([lines[0], '{"at": "2026-11-23T04:22:00Z", "source": "nagios", "body": {}}',
+                                    lines[1], "not json"]) + "\n")
+    code, _ = replay(tmp_path, recording, "--skip-bad")
+    err = capsys.readouterr().err.splitlines()
+    assert code == 0
+    assert f"correlator: {recording}:2: skipped: unknown source 'nagios'; expected one of" in err[0]
+    assert err[1].startswith(f"correlator: {recording}:4: skipped: not a recording line:")
+    assert "2 bad lines skipped" in err[2]
+
+
+def test_skip_bad_names_the_first_bad_lines_and_counts_the_rest(tmp_path, capsys):
+    from correlator.replay import MAX_BAD_LINES_KEPT
+    recording = tmp_path / "r.jsonl"
+    lines = (CAPTURES / "recording.jsonl").read_text().splitlines()
+    recording.write_text("\n".join([lines[0], *["x" * 10_000] * 100]) + "\n")
+    code, _ = replay(tmp_path, recording, "--skip-bad")
+    err = capsys.readouterr().err.splitlines()
+    assert code == 0 and len(err) == MAX_BAD_LINES_KEPT + 2  # the named lines, the rest counted, the summary
+    assert [line.split(":")[2] for line in err[:MAX_BAD_LINES_KEPT]] == [str(n) for n in range(2, 22)]
+    assert max(len(line) for line in err) < 500  # a long line is not echoed whole
+    assert err[MAX_BAD_LINES_KEPT] == \
+        f"correlator: {recording}: 80 more bad lines skipped (the first 20 are named above)"
+    assert "100 bad lines skipped" in err[-1]

@@ -57,6 +57,10 @@ class Closing(ActionBody):
     reason: str = ""
 
 
+class Reopen(ActionBody):
+    reason: str = ""  # why the resolution did not hold
+
+
 class Merge(ActionBody):
     other_id: Annotated[str, Meta(min_length=1)]
 
@@ -75,6 +79,7 @@ ACTIONS: dict[str, tuple[str, type[ActionBody]]] = {
     "classify": ("classify", Classify),
     "escalate": ("escalate", Escalate),
     "resolve": ("resolve", Closing),
+    "reopen": ("reopen", Reopen),
     "close": ("close", Closing),
     "merge": ("merge", Merge),
     "split": ("split", Split),

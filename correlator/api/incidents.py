@@ -11,7 +11,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from correlator.engine.core import TransitionError
-from correlator.engine.model import IncidentState
+from correlator.config import SlaConfig
+from correlator.engine.model import Incident, IncidentState, Problem
 from correlator.engine.operations import InvalidAction, UnknownIncident
 from correlator.engine.views import incident_detail, problem_summary
 from correlator.engine_service import ActionNotSaved, EngineService, StepFailed
@@ -30,6 +31,18 @@ MAX_SCANNED = 5000  # incidents examined per page when label matchers filter on 
 
 def _iso(us: int | None) -> str | None:
     return rfc3339(from_us(us)) if us is not None else None
+
+
+def _problem_url(problem_id: str | None) -> str | None:
+    return f"/api/v1/problems/{problem_id}" if problem_id else None
+
+
+def _api_view(document: dict, opened_at: datetime, sla: SlaConfig) -> dict:
+    """The incident as the API shows it: plus its problem's address and its SLA due times (from its
+    priority now)."""
+    due = sla.due(opened_at, document["priority"])
+    return {**document, "problem_url": _problem_url(document["problem"]),
+            "sla": {target: rfc3339(at) if at else None for target, at in due.items()}}
 
 
 def _summary(row) -> dict:
@@ -90,7 +103,7 @@ def _list_query(request: web.Request):
     return errors, query, matchers, limit, cursor
 
 
-def _list(database, query, matchers, limit: int, cursor):
+def _list(database, query, matchers, limit: int, cursor, sla: SlaConfig):
     found, scanned = [], 0
     with database.connect() as connection:
         while len(found) < limit and scanned < MAX_SCANNED:
@@ -109,29 +122,43 @@ def _list(database, query, matchers, limit: int, cursor):
                         for document in connection.execute(select(incident_members.c.document).where(
                             incident_members.c.incident_id == row.id)).scalars()):
                     continue
-                found.append(_summary(row))
+                found.append(_api_view(_summary(row), from_us(row.opened_at_us), sla))
                 if len(found) == limit:
                     break
     return found, base64.urlsafe_b64encode(f"{cursor[0]}|{cursor[1]}".encode()).decode().rstrip("=")
 
 
-def make_incident_handlers(service: EngineService, database) -> list[tuple[str, str, object]]:
+def _problem_detail(problem: Problem) -> dict:
+    return {**problem_summary(problem),
+            "incident_urls": [f"/api/v1/incidents/{incident_id}" for incident_id in problem.incident_ids]}
+
+
+def make_incident_handlers(service: EngineService, database, sla: SlaConfig) -> list[tuple[str, str, object]]:
+    def detail(incident: Incident) -> dict:
+        return _api_view(incident_detail(incident), incident.opened_at, sla)
+
     async def list_incidents(request: web.Request) -> web.Response:
         errors, query, matchers, limit, cursor = _list_query(request)
         if errors:
             return error_response(400, "invalid query", errors)
-        found, next_cursor = await asyncio.to_thread(_list, database, query, matchers, limit, cursor)
+        found, next_cursor = await asyncio.to_thread(_list, database, query, matchers, limit, cursor, sla)
         return json_response({"incidents": found, "next": next_cursor})
 
     async def get_incident(request: web.Request) -> web.Response:
         incident = await asyncio.to_thread(service.repository.get, request.match_info["id"])
         if incident is None:
             return error_response(404, f"no incident {request.match_info['id']!r}")
-        return json_response(incident_detail(incident))
+        return json_response(detail(incident))
 
     async def list_problems(_request: web.Request) -> web.Response:
         found = await asyncio.to_thread(service.repository.load_problems)
         return json_response({"problems": [problem_summary(p) for p in found]})
+
+    async def get_problem(request: web.Request) -> web.Response:
+        found = await asyncio.to_thread(service.repository.load_problems, request.match_info["id"])
+        if not found:
+            return error_response(404, f"no problem {request.match_info['id']!r}")
+        return json_response(_problem_detail(found[0]))
 
     def act(method: str, body_type: type[ActionBody]):
         async def handle(request: web.Request) -> web.Response:
@@ -146,6 +173,10 @@ def make_incident_handlers(service: EngineService, database) -> list[tuple[str, 
             try:
                 await service.apply(lambda engine, now: getattr(engine, method)(incident_id, actor, now, **fields))
             except UnknownIncident as error:
+                stored = await asyncio.to_thread(service.repository.get, incident_id)
+                if stored is not None and stored.state is IncidentState.CLOSED:  # out of the engine, not unknown
+                    return error_response(409, f"{incident_id} is closed: a closed incident is final and changes "
+                                               "no more (a recurrence opens a new incident)")
                 return error_response(404, str(error))
             except TransitionError as error:
                 return error_response(409, str(error))
@@ -154,12 +185,11 @@ def make_incident_handlers(service: EngineService, database) -> list[tuple[str, 
                 return error_response(400, "invalid action", [FieldError(field, reason)])
             except (ActionNotSaved, StepFailed):  # logged by the engine service
                 return error_response(503, "the store did not save the action; nothing changed; retry later")
-            incident = await asyncio.to_thread(service.repository.get, incident_id)
-            return json_response(incident_detail(incident))
+            return json_response(detail(await asyncio.to_thread(service.repository.get, incident_id)))
         return handle
 
     return [("GET", "/api/v1/incidents", list_incidents), ("GET", "/api/v1/incidents/{id}", get_incident),
-            ("GET", "/api/v1/problems", list_problems),
+            ("GET", "/api/v1/problems", list_problems), ("GET", "/api/v1/problems/{id}", get_problem),
             *[("POST", f"/api/v1/incidents/{{id}}/{action}", act(method, body_type))
               for action, (method, body_type) in ACTIONS.items()]]
 

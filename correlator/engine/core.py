@@ -261,7 +261,7 @@ class Engine(OperatorActions, Timers, Candidates):
             self._flaps.change(fingerprint, changed_at)
         for incident in sorted(incidents, key=lambda i: i.id):
             if incident.active and not incident.firing:
-                self._start_hold(incident, max((e.at for e in incident.timeline if e.kind == "alert_resolved"),
+                self._start_hold(incident, max((e.at for e in incident.timeline if e.kind in ("alert_resolved", "reopened")),
                                                default=incident.last_alert_at))
         # Time resumes from the latest the store recorded, even when the clock has stepped back since.
         recorded = [incident.timeline[-1].at for incident in incidents if incident.timeline]

@@ -21,7 +21,8 @@ class IncidentState(enum.StrEnum):
     CLOSED = "closed"
 
 
-# Which state may follow which. RESOLVED -> OPEN is a reopen (a re-fire within the reopen window).
+# Which state may follow which. RESOLVED -> OPEN is a reopen (a re-fire within the reopen window, or an
+# operator's reopen action).
 TRANSITIONS: dict[IncidentState, frozenset[IncidentState]] = {
     IncidentState.OPEN: frozenset({IncidentState.ACKNOWLEDGED, IncidentState.INVESTIGATING,
                                    IncidentState.ESCALATED, IncidentState.RESOLVED}),

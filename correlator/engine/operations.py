@@ -1,5 +1,5 @@
 """What people do to incidents (through the API): acknowledge, assign, comment, reprioritise,
-reclassify, escalate, resolve, close, merge, split. Mixed into the Engine: actions are engine inputs like
+reclassify, escalate, resolve, reopen, close, merge, split. Mixed into the Engine: actions are engine inputs like
 alerts, so every change is one owner's, recorded in the timeline with its actor.
 
 Arguments arrive typed and checked (api/actions.py). Each action checks what depends on the
@@ -41,6 +41,20 @@ class OperatorActions:
 
     def resolve(self, incident_id: str, actor: str, now: datetime, reason: str = "") -> set[str]:
         self._transition(self.incident(incident_id), IncidentState.RESOLVED, now, actor, reason=reason)
+        return {incident_id}
+
+    def reopen(self, incident_id: str, actor: str, now: datetime, reason: str = "") -> set[str]:
+        """A resolved incident is open again (the fix did not hold), and follows its alerts like any
+        open incident: with none firing, it resolves again after the resolve hold, counted from now,
+        unless one fires. Closed incidents are final (not in `incidents`: UnknownIncident)."""
+        from correlator.engine.core import TransitionError  # core mixes this class in
+        incident = self.incident(incident_id)
+        if incident.state is not IncidentState.RESOLVED:
+            raise TransitionError(f"{incident_id} is {incident.state}: only a resolved incident can be reopened")
+        self._transition(incident, IncidentState.OPEN, now, actor, kind="reopened", reason=reason)
+        incident.resolved_at = None
+        if not incident.firing:
+            self._start_hold(incident, now)
         return {incident_id}
 
     def close(self, incident_id: str, actor: str, now: datetime, reason: str = "") -> set[str]:
@@ -106,7 +120,7 @@ class OperatorActions:
         moved = len(other.members)
         for key, member in list(other.members.items()):
             self._move(other, target, key, member, now)
-        other.record(now, "merged", actor, into=target.id)
+        other.record(now, "merged", actor, into=target.id, alerts=moved)
         target.record(now, "merged", actor, source=other.id, alerts=moved)
         other.members.clear()
         self._force_close(other, now, actor, f"merged into {target.id}")

@@ -1,8 +1,8 @@
 """Rule unit tests in YAML, like `promtool test rules`: alerts at time offsets in, incidents out.
 
     rule_dir: ..                 # the rules under test, relative to this file (optional)
-    model: true                  # with the learned layer: the configured model and online learning
-                                 # (default: the rules alone)
+    model: false                 # the rules alone: no model, no online learning (default: the
+                                 # configured model and learning, as `serve` runs them)
     tests:
       - name: a node and the pods on it are one incident
         alerts:
@@ -18,6 +18,7 @@ Only the fields an expectation names are compared.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -67,7 +68,7 @@ class TestCase(msgspec.Struct, forbid_unknown_fields=True):
 class TestFile(msgspec.Struct, forbid_unknown_fields=True):
     tests: list[TestCase]
     rule_dir: str = ""
-    model: bool = False
+    model: bool = True  # the learned layer as configured (ml.enabled, learning.enabled); false: rules alone
 
 
 def _offset(text: str) -> timedelta:
@@ -119,7 +120,11 @@ def run_case(case: TestCase, engine: Engine) -> list[str]:
 
 
 def run_rule_tests(files: list[Path], rules_dir: Path | None, config, out: IO[str]) -> bool:
+    """Run the test files with the engine `serve` would run: `config`'s settings, learning and
+    model (none when ml.enabled is false), unless a file says `model: false`. Raises
+    ml.artifact.ModelError when the configured model does not load."""
     passed = failed = 0
+    model = functools.cache(config.load_model)  # loaded once, when a file runs with it
     for path in files:
         try:
             spec = msgspec.convert(yaml.safe_load(path.read_text()), TestFile)
@@ -134,10 +139,9 @@ def run_rule_tests(files: list[Path], rules_dir: Path | None, config, out: IO[st
             out.write(f"ERROR {path}: the rules in {directory} do not load:\n{errors}\n")
             failed += 1
             continue
-        model = config.load_model() if spec.model else None
         for case in spec.tests:
             settings = replace(config.engine_settings(), learning=spec.model and config.learning.enabled)
-            problems = run_case(case, Engine(rules, settings, model=model))
+            problems = run_case(case, Engine(rules, settings, model=model() if spec.model else None))
             if problems:
                 failed += 1
                 out.write(f"FAIL {case.name} ({path})\n" + "".join(f"  {p}\n" for p in problems))

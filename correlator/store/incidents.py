@@ -144,11 +144,15 @@ class IncidentRepository:
             self._saved_events[incident.id] = len(incident.timeline)
         return loaded
 
-    def load_problems(self) -> list[Problem]:
+    def load_problems(self, problem_id: str | None = None) -> list[Problem]:
+        """Every problem record, or the one with `problem_id` (none if there is no such)."""
+        query = select(problems).order_by(problems.c.id)
+        if problem_id is not None:
+            query = query.where(problems.c.id == problem_id)
         with self._engine.connect() as connection:
             return [Problem(row.id, row.signature, from_us(row.opened_at_us), from_us(row.last_seen_us),
                             msgspec.json.decode(row.incident_ids), row.state)
-                    for row in connection.execute(select(problems).order_by(problems.c.id))]
+                    for row in connection.execute(query)]
 
     def recent_openings(self, since: datetime) -> list[tuple[datetime, str, str]]:
         """(opened_at, group_key, id) of incidents opened since `since`: for problem detection."""
