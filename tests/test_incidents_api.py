@@ -241,14 +241,20 @@ async def test_incidents_show_their_sla_due_times_from_their_priority(client):
 
 async def test_an_incident_links_the_problem_it_recurs_under(app_factory):
     client = await app_factory(learning={"enabled": False}, engine={"problems": {"recurrences": 2}})
-    episodes = [{"status": "firing", "labels": {"alertname": "QuuxFrobbed", "instance": "db1:9100"},
-                 "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z"}
-                for starts in ("2026-11-23T04:00:00Z", "2026-11-23T05:00:00Z")]
-    assert (await post_json(client, AM, {"version": "4", "status": "firing", "alerts": episodes})).status == 200
-    await client.app[SERVICE].run_step()
+    # An outage an operator resolved and closed, and the same one again an hour later.
+    for starts in ("2026-11-23T04:00:00Z", "2026-11-23T05:00:00Z"):
+        episode = {"status": "firing", "labels": {"alertname": "QuuxFrobbed", "instance": "db1:9100"},
+                   "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z"}
+        assert (await post_json(client, AM, {"version": "4", "status": "firing", "alerts": [episode]})).status == 200
+        await client.app[SERVICE].run_step()
+        if starts.startswith("2026-11-23T04"):
+            (first,) = await incidents(client)
+            for action in ("resolve", "close"):
+                assert (await post_json(client, f"/api/v1/incidents/{first['id']}/{action}", {})).status == 200
     found = await incidents(client)
-    assert len(found) == 2 and {(i["problem"], i["problem_url"]) for i in found} == {
-        ("PRB-000001", "/api/v1/problems/PRB-000001")}
+    # The recurrence links the problem; the closed incident is final and stays as it was closed.
+    assert len(found) == 2 and (found[0]["problem"], found[0]["problem_url"]) == (
+        "PRB-000001", "/api/v1/problems/PRB-000001")
     assert (await detail(client, found[0]["id"]))["problem_url"] == "/api/v1/problems/PRB-000001"
     response = await client.get("/api/v1/problems/PRB-000001")
     assert response.status == 200
