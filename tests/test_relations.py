@@ -5,11 +5,13 @@ vocabularies of the public exporters and tag schemes, and the shipped `relate` r
 import pytest
 
 from correlator.engine.core import EngineSettings
+from correlator.learning.decay import Decay
 from correlator.learning.entities import cluster_of, entities_of
+from correlator.learning.topology import Topology
 from correlator.rules.loader import load_rules
 from correlator.rules.matchers import matches_all
 from correlator.shipped import shipped_dir
-from tests.engine_scenarios import Scenario, alert
+from tests.engine_scenarios import Scenario, alert, rules_from
 
 SHIPPED = load_rules(shipped_dir("rules"))
 KSM = {"job": "kube-state-metrics", "service": "kube-state-metrics", "instance": "10.96.0.42:8080"}
@@ -138,3 +140,30 @@ def test_services_of_a_lab_on_one_loopback_address_stay_apart():
     scenario.push(300, alert("BlackboxProbeHttpFailure", starts=300, cluster="lab", instance="http://127.0.0.1:8080/",
                              job="blackbox"))
     assert len(scenario.incidents) == 3
+
+
+def test_a_workload_and_a_host_are_related_only_through_the_pod():
+    topology = Topology(Decay())
+    topology.observe(entities_of({"pod": "api-7d9f8c6b5-x2x9z", "node": "w3", "cluster": "eu"}), 0.0)
+    assert "host||w3" in dict(topology.neighbours("pod|eu|api-7d9f8c6b5-x2x9z", 1.0))
+    assert "host||w3" not in dict(topology.neighbours("workload|eu|api", 1.0))  # api runs on many hosts
+    topology.observe(entities_of({"service": "api", "peer": "db-1:5432", "cluster": "eu"}), 2.0)
+    assert "host||db-1" in dict(topology.neighbours("workload|eu|api", 3.0))  # a client and its database
+
+
+def test_alerts_without_a_cluster_label_have_no_cluster_to_relate_in():
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("KubeNodeNotReady", node="w3", job="kube-state-metrics"))
+    scenario.push(60, alert("KubePodNotReady", starts=60, namespace="shop", pod="web-0", job="kube-state-metrics"))
+    assert len(scenario.incidents) == 2
+
+
+def test_a_cause_takes_in_effects_that_started_shortly_before_it_not_long_before(tmp_path):
+    long_window = {"name": "node-pods", "kind": "relate", "cause": ['alertname="KubeNodeNotReady"'],
+                   "effect": ['alertname="KubePodNotReady"'], "window": "30m"}
+    scenario = Scenario(rules_from(tmp_path, long_window), LEARNING)
+    scenario.push(0, alert("KubePodNotReady", cluster="eu", pod="web-0", node="w3"))
+    scenario.push(1200, alert("KubeNodeNotReady", starts=1200, cluster="eu", node="w3"))  # 20 minutes after
+    scenario.push(2400, alert("KubePodNotReady", starts=2400, cluster="eu", pod="web-1", node="w3"))  # 20 after it
+    earlier, node = scenario.incidents
+    assert len(earlier.members) == 1 and len(node.members) == 2
