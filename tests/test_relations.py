@@ -167,3 +167,12 @@ def test_a_cause_takes_in_effects_that_started_shortly_before_it_not_long_before
     scenario.push(2400, alert("KubePodNotReady", starts=2400, cluster="eu", pod="web-1", node="w3"))  # 20 after it
     earlier, node = scenario.incidents
     assert len(earlier.members) == 1 and len(node.members) == 2
+
+
+def test_across_a_cluster_a_cause_takes_in_only_the_effects_that_started_just_before_it():
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("KubePodNotReady", cluster="eu", namespace="shop", pod="web-0", **KSM))
+    scenario.push(300, alert("KubeNodeNotReady", starts=300, cluster="eu", node="w3", **KSM))
+    scenario.push(360, alert("KubePodNotReady", starts=360, cluster="eu", namespace="shop", pod="api-0", **KSM))
+    earlier, node = scenario.incidents
+    assert len(earlier.members) == 1 and len(node.members) == 2

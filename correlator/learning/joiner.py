@@ -37,6 +37,7 @@ BUSY = 1.0  # alerts per window by chance on a relation beyond which a member ma
 # a relate rule then needs the estate's confirmation, and a learned association cannot say which
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
 JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 of its co-occurrences
+CLUSTER_LEAD = 120.0  # seconds an effect may start before its cause's alert, across a cluster
 CLUSTER_HISTORY = 512  # starts of cluster-scoped relate rules remembered per cluster
 MAX_HOPS = 8  # neighbours followed per entity (the strongest)
 HISTORY = 64  # starts remembered per entity
@@ -209,7 +210,9 @@ class Learner:
             names = sorted((causes & start.effects) | (effects & start.causes))
             for name in names:
                 rule = self.relations[name]
-                if t - start.at <= rule.window \
+                # Across a cluster, a cause takes in only the effects that started just before it.
+                window = rule.window if name in effects else min(rule.window, CLUSTER_LEAD)
+                if t - start.at <= window \
                         and background.get(start.name, 0) <= CLUSTER_BUSY * CONTROL_WINDOWS and is_open(start.key):
                     return Join(start.key, "related", name, {"cluster": cluster},
                                 f"related to {start.name} ({start.key[0]}): same cluster {cluster}; rule {name}")
