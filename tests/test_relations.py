@@ -80,6 +80,7 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("PostgresqlDown", "HostHighCpuLoad"),  # a database does not explain its host
     ("KubePodCrashLooping", "KubePodNotReady"),  # a pod explains no other pod
     ("NodeFilesystemSpaceFillingUp", "KubePodNotReady"),
+    ("Redis: Memory usage too high", "nic_rx_errors"),  # a cache does not explain its host's network card
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
     assert not related_by(cause, effect)
