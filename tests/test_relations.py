@@ -70,6 +70,8 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("ElasticsearchClusterRed", "HTTPErrorRateHigh"), ("RedisDown", "BlackboxProbeFailed"),
     ("CoreDNSDown", "DnsLookupFailures"), ("CoreDNSErrorsHigh", "BlackboxProbeDnsFailed"),
     ("SSLCertificateExpired", "BlackboxProbeHttpFailure"), ("cert_renewal_failed", "tls_handshake_errors"),
+    ("Disk I/O errors detected", "CephOsdDown"), ("HostEdacUncorrectableErrorsDetected", "HostDown"),
+    ("CephOsdDown", "CephPgDegraded"),
 ])
 def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_spelling(cause, effect):
     assert related_by(cause, effect)
