@@ -11,9 +11,24 @@ An entity is a string `kind|cluster|value`. Kinds:
 - `resource`: a database, queue, topic, cache or volume, scoped by the host that serves it;
 - `namespace`.
 
+Labels in the Kubernetes tag styles of Datadog (`kube_deployment`, `kube_namespace`) and of the
+OpenTelemetry semantic conventions (`k8s_pod_name`, `k8s_deployment_name`) count as their
+Prometheus namesakes.
+
+A client's alert may name what it depends on: the peer host (`peer`, `peer_hostname`, the
+postgres_exporter's `server`, OpenTelemetry's `server_address` and `net_peer_name`) or the peer
+service (`peer_service`, Istio's `destination_workload` and `destination_service_name`,
+`dependency`). These are entities of the alert too: the topology then relates the client to the
+database, queue or cache its errors come from, and that datastore's own alerts name the same host
+or service.
+
 An alert about a Kubernetes object (it names a pod, node or namespace) carries the `instance` of
 the exporter that reported it (kube-state-metrics, the kubelet), not of its subject: that
-`instance` is left out.
+`instance` is left out, and so is a `service` that only repeats the `job` (the Prometheus Operator
+names the job after the Service it scraped) when the alert's pod or node is not of that service.
+Conversely, an exporter's own pod (`node-exporter-x2x9z`, scraped through its pod) is where the
+exporter runs, not the alert's subject: that pod, its workload and namespace are left out, and the
+`instance` is the subject.
 
 Which entities are the same machine or service (an `ip:port` and a node name, a pod and its node)
 is not decided here: the topology learns it from alerts whose labels name both.
@@ -25,40 +40,54 @@ import re
 from typing import Mapping
 
 HOST, POD, WORKLOAD, TARGET, RESOURCE, NAMESPACE = "host", "pod", "workload", "target", "resource", "namespace"
+# Machines and URLs are named across clusters: a client in one cluster names the database host of
+# another as its peer. Pods, workloads and namespaces are named within their cluster.
+UNSCOPED_KINDS = frozenset({"host", "target"})
 COARSE_KINDS = frozenset({NAMESPACE})  # shared by many unrelated things: never a topology edge
 _COARSE_PREFIXES = tuple(f"{kind}|" for kind in COARSE_KINDS)
 
 HOST_LABELS = ("node", "nodename", "hostname", "host", "kubernetes_node", "exported_instance", "instance_name",
                "instance_id", "instanceid", "InstanceId", "dimension_InstanceId", "vm", "vm_name", "vmname",
-               "machine", "server_name", "provider_id")
-POD_LABELS = ("pod", "pod_name", "exported_pod")
+               "machine", "server_name", "provider_id", "k8s_node_name", "host_name", "kube_node")
+POD_LABELS = ("pod", "pod_name", "exported_pod", "k8s_pod_name")
 WORKLOAD_LABELS = ("service", "deployment", "statefulset", "daemonset", "job_name", "cronjob", "app",
                    "horizontalpodautoscaler", "replicaset",
                    "app_kubernetes_io_name", "application", "container_name_service", "exported_service",
-                   "backend", "upstream", "ingress", "route")
+                   "backend", "upstream", "ingress", "route",
+                   "kube_deployment", "kube_stateful_set", "kube_daemon_set", "kube_job", "kube_cronjob",
+                   "kube_service", "kube_replica_set", "k8s_deployment_name", "k8s_statefulset_name",
+                   "k8s_daemonset_name", "k8s_job_name", "k8s_cronjob_name", "service_name")
+# What a client depends on: the peer's host (a host name or host:port) and the peer's service.
+PEER_HOST_LABELS = ("peer", "peer_host", "peer_hostname", "server", "server_address", "net_peer_name")
+PEER_WORKLOAD_LABELS = ("peer_service", "destination_workload", "destination_service_name", "dependency")
 TARGET_LABELS = ("target", "url", "probe_target", "endpoint_url")
 RESOURCE_LABELS = ("database", "datname", "db", "dbname", "dbinstance_identifier", "DBInstanceIdentifier",
                    "queue", "queue_name", "topic", "consumergroup", "exchange", "vhost", "bucket", "keyspace",
                    "cache_cluster_id", "CacheClusterId", "persistentvolumeclaim", "persistentvolume", "volume",
                    "cluster_name", "broker")
-KUBERNETES_SUBJECT_LABELS = ("pod", "node", "namespace")
-NAMESPACE_LABELS = ("namespace", "exported_namespace")
+# `cluster` as kube-prometheus setups name it, then Datadog's and OpenTelemetry's tags.
+CLUSTER_LABELS = ("cluster", "k8s_cluster", "kubernetes_cluster", "kube_cluster_name", "k8s_cluster_name")
+NAMESPACE_LABELS = ("namespace", "exported_namespace", "kube_namespace", "k8s_namespace_name")
 
 # Kubernetes names pods <deployment>-<replicaset hash>-<suffix>, <daemonset or job>-<suffix>,
 # <statefulset>-<ordinal>; the generated parts use consonants and digits only.
 _GENERATED = "[bcdfghjklmnpqrstvwxz2-9]"
 _POD_OF_DEPLOYMENT = re.compile(rf"(.+)-{_GENERATED}{{6,10}}-{_GENERATED}{{5}}")
 _POD_OF_SET = re.compile(rf"(.+)-(?:{_GENERATED}{{5}}|\d+)")
+_LOOPBACK = re.compile(r"(?:127(?:\.\d{1,3}){3}|localhost|\[::1\]):\d+")
 _IP = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
-_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/]*@)?(\[[^\]]*\]|[^:/?#]+)", re.IGNORECASE)
+_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/]*@)?(\[[^\]]*\]|[^:/?#]+)(:\d+)?", re.IGNORECASE)
 
 
 def host_forms(value: str) -> list[str]:
     """The host names one label value gives: `node1.example.com:9100` -> [node1.example.com, node1];
-    `10.0.0.5:9100` -> [10.0.0.5]; `aws:///eu-west-1a/i-0abc` -> [i-0abc]."""
+    `10.0.0.5:9100` -> [10.0.0.5]; `aws:///eu-west-1a/i-0abc` -> [i-0abc]; a loopback address keeps
+    its port (`127.0.0.1:9187`), the only part that tells one local service from another."""
     value = value.strip().lower()
     if "://" in value:  # a provider id, not a URL (those are targets)
         value = value.rstrip("/").rsplit("/", 1)[-1]
+    if _LOOPBACK.fullmatch(value):  # every machine is its own 127.0.0.1: only the port tells services apart
+        return [value]
     if value.startswith("["):  # [::1]:9100
         return [value[1:value.find("]")]] if "]" in value else [value]
     if value.count(":") == 1:
@@ -80,19 +109,21 @@ def is_url(value: str) -> bool:
     return "://" in value or "/" in value
 
 
+_PEER_HOST, _PEER_WORKLOAD = "peer host", "peer workload"
 _ROLE = {**{n: HOST for n in HOST_LABELS}, **{n: POD for n in POD_LABELS}, **{n: WORKLOAD for n in WORKLOAD_LABELS},
          **{n: TARGET for n in TARGET_LABELS}, **{n: RESOURCE for n in RESOURCE_LABELS},
-         **{n: NAMESPACE for n in NAMESPACE_LABELS}}
+         **{n: NAMESPACE for n in NAMESPACE_LABELS}, **{n: _PEER_HOST for n in PEER_HOST_LABELS},
+         **{n: _PEER_WORKLOAD for n in PEER_WORKLOAD_LABELS}}
 
 
 def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
     """Every entity the labels name, most specific first, without repeats."""
-    cluster = labels.get("cluster", "")
+    cluster = cluster_of(labels)
     found: dict[str, None] = {}
 
     def add(kind: str, value: str) -> None:
         if value:
-            found[f"{kind}|{cluster}|{value}"] = None
+            found[f"{kind}|{'' if kind in UNSCOPED_KINDS else cluster}|{value}"] = None
 
     hosts: list[str] = []
     by_role: dict[str, list[str]] = {}
@@ -100,10 +131,14 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
         role = _ROLE.get(name)
         if role is not None and value:
             by_role.setdefault(role, []).append(value)
+    # The exporter's own pod (a node exporter scraped through its pod) says where the exporter
+    # runs, not what the alert is about; so do its workload and namespace.
+    pods = [pod for pod in by_role.get(POD, ()) if not is_exporter(pod)]
+    by_exporter = len(pods) < len(by_role.get(POD, ()))
     instance = labels.get("instance", "")
     if instance and is_url(instance):
         _add_target(add, instance, hosts)
-    elif instance and not any(labels.get(name) for name in KUBERNETES_SUBJECT_LABELS):
+    elif instance and not (pods or labels.get("node") or (labels.get("namespace") and not by_exporter)):
         hosts += host_forms(instance)
     for value in by_role.get(HOST, ()):
         hosts += host_forms(value)
@@ -112,19 +147,55 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
             _add_target(add, value, hosts)
         else:
             hosts += host_forms(value)
-    for pod in by_role.get(POD, ()):
+    for pod in pods:
         add(POD, pod)
         add(WORKLOAD, workload_of_pod(pod))
     for host in hosts:
         add(HOST, host)
+    scraped = _scraped_service(labels)
     for value in by_role.get(WORKLOAD, ()):
-        add(WORKLOAD, value.lower())
+        if value != scraped and not is_exporter(value):
+            add(WORKLOAD, value.lower())
     scope = hosts[0] if hosts else ""
     for value in by_role.get(RESOURCE, ()):
         add(RESOURCE, f"{scope}/{value}" if scope else value)
-    for value in by_role.get(NAMESPACE, ()):
-        add(NAMESPACE, value)
+    for value in by_role.get(_PEER_HOST, ()):
+        for host in host_forms(value):
+            add(HOST, host)
+    for value in by_role.get(_PEER_WORKLOAD, ()):
+        add(WORKLOAD, value.lower())
+    if not by_exporter:
+        for value in by_role.get(NAMESPACE, ()):
+            add(NAMESPACE, value)
     return tuple(found)
+
+
+def cluster_of(labels: Mapping[str, str]) -> str:
+    """The cluster the alert is from, by the first cluster label it has."""
+    for name in CLUSTER_LABELS:
+        value = labels.get(name)
+        if value:
+            return value
+    return ""
+
+
+def is_exporter(name: str) -> bool:
+    """Whether a pod or workload name is a Prometheus exporter's (`node-exporter-x2x9z`,
+    `kube-state-metrics`): exporters are named `<thing>_exporter` by convention."""
+    name = name.lower()
+    return "exporter" in name or name.startswith("kube-state-metrics")
+
+
+def _scraped_service(labels: Mapping[str, str]) -> str:
+    """The `service` label when it names the exporter that reported a Kubernetes object, not the
+    object: it repeats the `job`, and the alert's node, or its pod, is not of that service."""
+    service = labels.get("service", "")
+    if not service or service != labels.get("job"):
+        return ""
+    pod = labels.get("pod", "")
+    if labels.get("node") or (pod and not pod.startswith(service)):
+        return service
+    return ""
 
 
 def _add_target(add, url: str, hosts: list[str]) -> None:
@@ -132,9 +203,9 @@ def _add_target(add, url: str, hosts: list[str]) -> None:
     add(TARGET, url.lower().rstrip("/"))
     match = _URL.match(url)
     if match:
-        forms = host_forms(match.group(1))
+        forms = host_forms(match.group(1) + (match.group(2) or ""))
         hosts += forms
-        if forms and not _IP.fullmatch(forms[-1]):
+        if forms and not (_IP.fullmatch(forms[-1]) or _LOOPBACK.fullmatch(forms[-1])):
             add(WORKLOAD, forms[-1])
 
 

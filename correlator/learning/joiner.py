@@ -27,7 +27,7 @@ from typing import Callable, Mapping
 from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WINDOW, Association, Cooccurrence, \
     pair_of
 from correlator.learning.decay import Decay
-from correlator.learning.entities import describe, entities_of, is_coarse, kind_of
+from correlator.learning.entities import cluster_of, describe, entities_of, is_coarse, kind_of
 from correlator.learning.storms import Storms
 from correlator.learning.topology import Topology
 from correlator.rules.matchers import matches_all
@@ -37,6 +37,7 @@ BUSY = 1.0  # alerts per window by chance on a relation beyond which a member ma
 # a relate rule then needs the estate's confirmation, and a learned association cannot say which
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
 JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 of its co-occurrences
+CLUSTER_LEAD = 120.0  # seconds an effect may start before its cause's alert, across a cluster
 CLUSTER_HISTORY = 512  # starts of cluster-scoped relate rules remembered per cluster
 MAX_HOPS = 8  # neighbours followed per entity (the strongest)
 HISTORY = 64  # starts remembered per entity
@@ -125,7 +126,7 @@ class Learner:
             if found is not None and (best_rank is None or found[0] > best_rank):
                 best, best_rank = (start, entity, found[1], found[2]), found[0]
         if best is None:
-            return self._cluster_relation(scan, labels.get("cluster", ""), t, is_open) \
+            return self._cluster_relation(scan, cluster_of(labels), t, is_open) \
                 or self._storm(scan.start.name, key, started, is_open)
         start, entity, rule, evidence = best
         via = scan.related[entity]
@@ -162,7 +163,10 @@ class Learner:
             return None  # the estate's evidence overrides priors and closeness alike
         learned = association is not None and association.significant and association.lift >= JOIN_LIFT
         for name in rules:
-            if age <= self.relations[name].window and closeness and (learned or chance <= BUSY):
+            # A cause's alert may come after its effects' (its rule waits its `for`), but not by the
+            # whole window: a cause joins only effects that started within WINDOW before it.
+            window = self.relations[name].window if name in start.causes else min(self.relations[name].window, WINDOW)
+            if age <= window and closeness and (learned or chance <= BUSY):
                 return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
             return None
@@ -192,7 +196,7 @@ class Learner:
         starts = self.cluster_history.get(cluster)
         # Only the alert's cluster-scoped roles can relate it here; most alerts have none.
         causes, effects = alert.causes & self._cluster_rules, alert.effects & self._cluster_rules
-        if not (causes or effects) or not starts:
+        if not (causes or effects) or not starts or not cluster:  # no cluster label: no cluster to relate in
             return None
         # A name that fires in the cluster by itself in the control windows is too busy for a
         # relation as wide as the cluster.
@@ -206,7 +210,9 @@ class Learner:
             names = sorted((causes & start.effects) | (effects & start.causes))
             for name in names:
                 rule = self.relations[name]
-                if t - start.at <= rule.window \
+                # Across a cluster, a cause takes in only the effects that started just before it.
+                window = rule.window if name in effects else min(rule.window, CLUSTER_LEAD)
+                if t - start.at <= window \
                         and background.get(start.name, 0) <= CLUSTER_BUSY * CONTROL_WINDOWS and is_open(start.key):
                     return Join(start.key, "related", name, {"cluster": cluster},
                                 f"related to {start.name} ({start.key[0]}): same cluster {cluster}; rule {name}")
@@ -230,7 +236,7 @@ class Learner:
                     self._credit(credit, name, other, 0, weight)
             for other, window in scan.far:
                 self._credit(credit, name, other, window, weight)
-        self._remember(scan, labels.get("cluster", ""))
+        self._remember(scan, cluster_of(labels))
         self.topology.observe(scan.entities, t)
         self.storms.observe(name, key, started, in_storm=self._stormed == key)
         self._stormed = None
@@ -248,7 +254,7 @@ class Learner:
         started = _bounded(started, t)
         scan = self._scanned(labels, key, t)
         self._scan = None
-        self._remember(scan, labels.get("cluster", ""))
+        self._remember(scan, cluster_of(labels))
         self.storms.remember(scan.start.name, key, started)
 
     def _remember(self, scan: _Scan, cluster: str) -> None:

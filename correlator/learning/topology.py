@@ -1,7 +1,9 @@
 """The estate's topology, learned online from the labels it sends.
 
 When one alert's labels name two entities (a pod and its node, an `ip:port` and a node name, a
-probe URL and its service), the two are related: an edge. Entities that sit on a large share of
+probe URL and its service, a client and the database it names as its peer), the two are related:
+an edge. A workload runs on many hosts, so an alert that names a pod relates its workload and its
+host only through the pod (two hops, which the joining stage does not follow). Entities that sit on a large share of
 the alerts (a cluster's kube-state-metrics instance, a common job, the `default` namespace, the
 only host of a small lab) relate everything to everything, so they are hubs and count as no
 evidence. Counts decay in event time; the number of entities and of edges per entity is capped,
@@ -14,12 +16,14 @@ import math
 from dataclasses import dataclass
 
 from correlator.learning.decay import Decay
-from correlator.learning.entities import is_coarse
+from correlator.learning.entities import HOST, POD, WORKLOAD, is_coarse
 
 HUB_SHARE = 0.05  # an entity on more than this share of alerts is a hub...
 HUB_MIN_ALERTS = 50.0  # ...once this many alerts (decayed) have been seen
 MAX_ENTITIES = 50_000
 MAX_NEIGHBOURS = 16  # edges kept per entity (the strongest)
+_POD = f"{POD}|"
+_WORKLOAD_AND_HOST = {WORKLOAD, HOST}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +49,12 @@ class Topology:
         for entity in entities:
             seen[entity] = seen.get(entity, 0.0) + weight
         placed = [e for e in entities if not is_coarse(e)]
+        # A workload runs on many hosts: where the alert names the pod, the pod relates the two.
+        by_pod = any(e.startswith(_POD) for e in placed)
         for i, entity in enumerate(placed):
             for other in placed[i + 1:]:
+                if by_pod and {entity.split("|", 1)[0], other.split("|", 1)[0]} == _WORKLOAD_AND_HOST:
+                    continue
                 self._connect(entity, other, weight)
                 self._connect(other, entity, weight)
         if len(seen) > self.max_entities * 1.2:

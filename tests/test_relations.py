@@ -1,0 +1,181 @@
+"""What relates two alerts when no rule of the user's does: the entities read from labels in the
+vocabularies of the public exporters and tag schemes, and the shipped `relate` rules
+(rules/40-relations.yaml) with the causes the public rule sets document (docs/learning.md)."""
+
+import pytest
+
+from correlator.engine.core import EngineSettings
+from correlator.learning.decay import Decay
+from correlator.learning.entities import cluster_of, entities_of
+from correlator.learning.topology import Topology
+from correlator.rules.loader import load_rules
+from correlator.rules.matchers import matches_all
+from correlator.shipped import shipped_dir
+from tests.engine_scenarios import Scenario, alert, rules_from
+
+SHIPPED = load_rules(shipped_dir("rules"))
+KSM = {"job": "kube-state-metrics", "service": "kube-state-metrics", "instance": "10.96.0.42:8080"}
+
+
+def test_the_exporter_service_of_a_kubernetes_alert_is_not_its_subject():
+    node = entities_of({"node": "w3", "cluster": "eu", **KSM})
+    pod = entities_of({"pod": "web-7d9f8c6b5-x2x9z", "namespace": "shop", "cluster": "eu", **KSM})
+    assert "workload|eu|kube-state-metrics" not in node + pod
+    # an application scraped by its own Service keeps it
+    assert "workload|eu|web" in entities_of({"service": "web", "job": "web", "pod": "web-0", "cluster": "eu"})
+
+
+def test_an_exporter_pod_is_where_the_exporter_runs_and_its_instance_the_subject():
+    found = entities_of({"instance": "10.0.0.7:9100", "job": "node-exporter", "pod": "node-exporter-2x4kq",
+                         "namespace": "monitoring", "cluster": "eu"})
+    assert found == ("host||10.0.0.7",)
+
+
+def test_a_client_names_the_datastore_it_depends_on():
+    assert "host||db-1" in entities_of({"alertname": "AppDbErrors", "service": "api", "peer": "db-1:5432"})
+    assert "host||db-1" in entities_of({"alertname": "PostgresqlDown", "instance": "10.0.0.3:9187",
+                                        "server": "db-1.example.com:5432"})  # postgres_exporter
+    assert "workload||orders-db" in entities_of({"service": "api", "peer_service": "orders-db"})
+    assert "workload|eu|reviews" in entities_of({"destination_workload": "reviews", "cluster": "eu"})  # Istio
+
+
+def test_kubernetes_tags_of_datadog_and_opentelemetry_name_the_same_entities():
+    datadog = entities_of({"kube_deployment": "api", "pod_name": "api-7d9f8c6b5-x2x9z", "kube_namespace": "shop",
+                           "kube_cluster_name": "eu"})
+    otel = entities_of({"k8s_deployment_name": "api", "k8s_pod_name": "api-7d9f8c6b5-x2x9z",
+                        "k8s_namespace_name": "shop", "k8s_cluster_name": "eu"})
+    assert set(datadog) == set(otel) == {"pod|eu|api-7d9f8c6b5-x2x9z", "workload|eu|api", "namespace|eu|shop"}
+    assert cluster_of({"k8s_cluster": "a"}) == cluster_of({"kubernetes_cluster": "a"}) == "a"
+
+
+def test_services_on_one_loopback_address_are_told_apart_by_their_port():
+    assert entities_of({"instance": "127.0.0.1:9187"}) == ("host||127.0.0.1:9187",)
+    assert "host||127.0.0.1:8080" in entities_of({"instance": "http://127.0.0.1:8080/health"})
+
+
+def related_by(cause: str, effect: str) -> list[str]:
+    return [r.name for r in SHIPPED.relations if not r.forbid and matches_all(r.cause, {"alertname": cause})
+            and matches_all(r.effect, {"alertname": effect})]
+
+
+@pytest.mark.parametrize("cause, effect", [
+    ("KubeNodeNotReady", "KubePodNotReady"),  # kube-prometheus
+    ("k8s_node_not_ready", "pod_not_ready"),  # snake_case in-house names
+    ("Kubernetes node is not ready", "Pod is not ready"),  # words
+    ("KubernetesNodeNotReady", "KubernetesPodCrashLooping"),  # awesome-prometheus-alerts
+    ("HostDown", "HostOutOfMemory"), ("TargetDown", "KubePodNotReady"), ("node_unreachable", "pod_not_ready"),
+    ("Unavailable by ICMP ping", "MySQL: Service is down"),  # Zabbix templates
+    ("PostgresqlDown", "PostgresqlExporterError"), ("PostgresqlDown", "AppDatabaseErrors"),
+    ("MySQL: Service is down", "db_client_errors"), ("RabbitmqMemoryHigh", "ProducerSendErrors"),
+    ("ElasticsearchClusterRed", "HTTPErrorRateHigh"), ("RedisDown", "BlackboxProbeFailed"),
+    ("CoreDNSDown", "DnsLookupFailures"), ("CoreDNSErrorsHigh", "BlackboxProbeDnsFailed"),
+    ("SSLCertificateExpired", "BlackboxProbeHttpFailure"), ("cert_renewal_failed", "tls_handshake_errors"),
+    ("Disk I/O errors detected", "CephOsdDown"), ("HostEdacUncorrectableErrorsDetected", "HostDown"),
+    ("CephOsdDown", "CephPgDegraded"),
+])
+def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_spelling(cause, effect):
+    assert related_by(cause, effect)
+
+
+@pytest.mark.parametrize("cause, effect", [
+    ("DnsLookupFailures", "DatabaseClientErrors"),  # a failed lookup is an effect, not a DNS outage
+    ("PostgresqlDown", "HostHighCpuLoad"),  # a database does not explain its host
+    ("KubePodCrashLooping", "KubePodNotReady"),  # a pod explains no other pod
+    ("NodeFilesystemSpaceFillingUp", "KubePodNotReady"),
+    ("Redis: Memory usage too high", "nic_rx_errors"),  # a cache does not explain its host's network card
+])
+def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
+    assert not related_by(cause, effect)
+
+
+LEARNING = EngineSettings()
+
+
+def test_a_database_outage_and_its_clients_errors_on_other_hosts_are_one_incident():
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("PostgresqlDown", cluster="vms", instance="10.0.0.3:9187", job="postgres",
+                           server="db-1.example.com:5432"))
+    for n, service in enumerate(["orders", "billing", "search"]):
+        scenario.push(20 + n * 10, alert("DatabaseClientErrors", starts=20 + n * 10, cluster="eu", namespace=service,
+                                         service=f"{service}-api", peer="db-1.example.com:5432"))
+    outage = scenario.only()
+    assert len(outage.members) == 4
+    assert any("same host db-1" in m.why.detail for m in outage.members.values() if m.why.detail)
+
+
+def test_a_dns_outage_and_the_lookups_and_probes_that_fail_in_its_cluster_are_one_incident():
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("CoreDNSDown", cluster="eu", job="coredns", namespace="kube-system"))
+    scenario.push(40, alert("DnsLookupFailures", starts=40, cluster="eu", namespace="shop", service="web"))
+    scenario.push(70, alert("BlackboxProbeDnsFailed", starts=70, cluster="eu", instance="https://shop.example.com",
+                            job="blackbox"))
+    scenario.push(400, alert("DnsLookupFailures", starts=400, cluster="us", namespace="shop", service="web"))
+    outage, elsewhere = scenario.incidents
+    assert len(outage.members) == 3 and len(elsewhere.members) == 1
+    assert {m.why.rule for m in outage.members.values()} >= {"dns-failure-explains-failing-lookups-in-its-cluster"}
+
+
+def test_a_node_not_ready_and_the_pods_of_its_cluster_are_one_incident_and_other_alerts_stay_apart():
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("KubeNodeNotReady", cluster="eu", node="w3", **KSM))
+    scenario.push(60, alert("KubePodNotReady", starts=60, cluster="eu", namespace="shop", pod="web-7d9f8c6b5-x2x9z", **KSM))
+    scenario.push(90, alert("NodeFilesystemSpaceFillingUp", starts=90, cluster="eu", instance="10.0.0.9:9100",
+                            job="node-exporter"))
+    scenario.push(100, alert("KubeDeploymentReplicasMismatch", starts=100, cluster="eu", namespace="billing",
+                             deployment="invoices", job="kube-state-metrics"))
+    node, disk, deployment = scenario.incidents
+    assert len(node.members) == 2 and len(disk.members) == len(deployment.members) == 1
+    pod = next(m for m in node.members.values() if m.labels["alertname"] == "KubePodNotReady")
+    assert pod.why.rule == "node-not-ready-explains-pods-in-its-cluster"
+
+
+def test_kubernetes_alerts_reported_by_one_exporter_are_not_related_by_it():
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("KubePodCrashLooping", cluster="eu", namespace="shop", pod="web-0", **KSM))
+    scenario.push(30, alert("KubeJobFailed", starts=30, cluster="eu", namespace="batch", job_name="report-1", **KSM))
+    assert len(scenario.incidents) == 2
+
+
+def test_services_of_a_lab_on_one_loopback_address_stay_apart():
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("PostgresqlDown", cluster="lab", instance="127.0.0.1:9187", job="postgres"))
+    scenario.push(60, alert("HostHighCpuLoad", starts=60, cluster="lab", instance="127.0.0.1:9100", job="node"))
+    scenario.push(300, alert("BlackboxProbeHttpFailure", starts=300, cluster="lab", instance="http://127.0.0.1:8080/",
+                             job="blackbox"))
+    assert len(scenario.incidents) == 3
+
+
+def test_a_workload_and_a_host_are_related_only_through_the_pod():
+    topology = Topology(Decay())
+    topology.observe(entities_of({"pod": "api-7d9f8c6b5-x2x9z", "node": "w3", "cluster": "eu"}), 0.0)
+    assert "host||w3" in dict(topology.neighbours("pod|eu|api-7d9f8c6b5-x2x9z", 1.0))
+    assert "host||w3" not in dict(topology.neighbours("workload|eu|api", 1.0))  # api runs on many hosts
+    topology.observe(entities_of({"service": "api", "peer": "db-1:5432", "cluster": "eu"}), 2.0)
+    assert "host||db-1" in dict(topology.neighbours("workload|eu|api", 3.0))  # a client and its database
+
+
+def test_alerts_without_a_cluster_label_have_no_cluster_to_relate_in():
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("KubeNodeNotReady", node="w3", job="kube-state-metrics"))
+    scenario.push(60, alert("KubePodNotReady", starts=60, namespace="shop", pod="web-0", job="kube-state-metrics"))
+    assert len(scenario.incidents) == 2
+
+
+def test_a_cause_takes_in_effects_that_started_shortly_before_it_not_long_before(tmp_path):
+    long_window = {"name": "node-pods", "kind": "relate", "cause": ['alertname="KubeNodeNotReady"'],
+                   "effect": ['alertname="KubePodNotReady"'], "window": "30m"}
+    scenario = Scenario(rules_from(tmp_path, long_window), LEARNING)
+    scenario.push(0, alert("KubePodNotReady", cluster="eu", pod="web-0", node="w3"))
+    scenario.push(1200, alert("KubeNodeNotReady", starts=1200, cluster="eu", node="w3"))  # 20 minutes after
+    scenario.push(2400, alert("KubePodNotReady", starts=2400, cluster="eu", pod="web-1", node="w3"))  # 20 after it
+    earlier, node = scenario.incidents
+    assert len(earlier.members) == 1 and len(node.members) == 2
+
+
+def test_across_a_cluster_a_cause_takes_in_only_the_effects_that_started_just_before_it():
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("KubePodNotReady", cluster="eu", namespace="shop", pod="web-0", **KSM))
+    scenario.push(300, alert("KubeNodeNotReady", starts=300, cluster="eu", node="w3", **KSM))
+    scenario.push(360, alert("KubePodNotReady", starts=360, cluster="eu", namespace="shop", pod="api-0", **KSM))
+    earlier, node = scenario.incidents
+    assert len(earlier.members) == 1 and len(node.members) == 2
