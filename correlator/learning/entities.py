@@ -42,6 +42,9 @@ RESOURCE_LABELS = ("database", "datname", "db", "dbname", "dbinstance_identifier
                    "cache_cluster_id", "CacheClusterId", "persistentvolumeclaim", "persistentvolume", "volume",
                    "cluster_name", "broker")
 KUBERNETES_SUBJECT_LABELS = ("pod", "node", "namespace")
+# The label that says which cluster (which Prometheus' world) an alert comes from, as the common
+# conventions spell it: the same workload name in two clusters is two workloads.
+CLUSTER_LABELS = ("cluster", "k8s_cluster", "kubernetes_cluster", "k8s_cluster_name", "kube_cluster_name")
 NAMESPACE_LABELS = ("namespace", "exported_namespace")
 
 # Kubernetes names pods <deployment>-<replicaset hash>-<suffix>, <daemonset or job>-<suffix>,
@@ -85,9 +88,17 @@ _ROLE = {**{n: HOST for n in HOST_LABELS}, **{n: POD for n in POD_LABELS}, **{n:
          **{n: NAMESPACE for n in NAMESPACE_LABELS}}
 
 
+def cluster_of(labels: Mapping[str, str]) -> str:
+    for name in CLUSTER_LABELS:
+        value = labels.get(name)
+        if value:
+            return value
+    return ""
+
+
 def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
     """Every entity the labels name, most specific first, without repeats."""
-    cluster = labels.get("cluster", "")
+    cluster = cluster_of(labels)
     found: dict[str, None] = {}
 
     def add(kind: str, value: str) -> None:
@@ -140,6 +151,10 @@ def _add_target(add, url: str, hosts: list[str]) -> None:
 
 def kind_of(entity: str) -> str:
     return entity.split("|", 1)[0]
+
+
+def cluster_of_entity(entity: str) -> str:
+    return entity.split("|", 2)[1]
 
 
 def is_coarse(entity: str) -> bool:

@@ -21,18 +21,22 @@ A storm (storms.py) is the one exception: its alerts join the storm's incident w
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WINDOW, Association, Cooccurrence, \
     pair_of
 from correlator.learning.decay import Decay
-from correlator.learning.entities import describe, entities_of, is_coarse, kind_of
+from correlator.learning.entities import cluster_of, describe, entities_of, is_coarse, kind_of
 from correlator.learning.storms import Storms
 from correlator.learning.topology import Topology
 from correlator.rules.matchers import matches_all
 
 QUIET = 0.05  # alerts per window on all the related entities, by chance, below which closeness alone relates
+QUIET_CLUSTER = 6  # alerts started in the cluster within the last window, above which closeness alone is
+# not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
+# no history of yet)
 BUSY = 1.0  # alerts per window by chance on a relation beyond which a member may be a coincidence:
 # a relate rule then needs the estate's confirmation, and a learned association cannot say which
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
@@ -73,6 +77,7 @@ class Join:
 class _Scan:
     key: tuple
     start: Start
+    cluster: str
     entities: tuple[str, ...]
     related: dict[str, str]  # related entity -> the alert's own entity it hops from ("" for itself)
     near: list[tuple[Start, str, bool]]  # starts on related entities within the longest window, with the
@@ -80,6 +85,7 @@ class _Scan:
     far: list[tuple[Start, int]]  # starts in the control windows, with the window's number (1..)
     chance: dict[str, float]  # related entity -> starts per window there by chance
     crowd: float  # the same, summed over the related entities (but namespaces)
+    cluster_recent: int  # alerts started in the alert's cluster within the last window
     associations: dict[str, Association | None]  # member name -> the learned association (asked once)
 
 
@@ -91,6 +97,7 @@ class Learner:
         self.storms = Storms(self.decay)
         self.history: dict[str, list[Start]] = {}
         self.cluster_history: dict[str, list[Start]] = {}  # starts of cluster-scoped relate rules
+        self.cluster_recent: dict[str, deque[float]] = {}  # cluster -> the starts within the last window
         self._scan: _Scan | None = None
         self._learned = 0
         self.first_at: float | None = None  # the first alert learned from
@@ -125,8 +132,8 @@ class Learner:
             if found is not None and (best_rank is None or found[0] > best_rank):
                 best, best_rank = (start, entity, found[1], found[2]), found[0]
         if best is None:
-            return self._cluster_relation(scan, labels.get("cluster", ""), t, is_open) \
-                or self._storm(scan.start.name, key, started, is_open)
+            return self._cluster_relation(scan, t, is_open) \
+                or self._storm(scan, key, started, is_open)
         start, entity, rule, evidence = best
         via = scan.related[entity]
         relation = f"same {describe(entity)}" if not via else \
@@ -134,7 +141,8 @@ class Learner:
         return Join(start.key, "related", rule, {kind_of(entity): entity.split("|", 2)[2]},
                     f"related to {start.name} ({start.key[0]}): {relation}; {evidence}")
 
-    def _storm(self, name: str, key: tuple, started: float, is_open) -> Join | None:
+    def _storm(self, scan: _Scan, key: tuple, started: float, is_open) -> Join | None:
+        name = scan.start.name
         storm = self.storms.check(name, started)
         if storm is None or not is_open(storm.key):
             return None
@@ -168,7 +176,7 @@ class Learner:
             return None
         if learned and chance < BUSY:
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
-        if closeness and scan.crowd <= QUIET:
+        if closeness and scan.crowd <= QUIET and scan.cluster_recent <= QUIET_CLUSTER:
             return (1, closeness, start.at), "quiet entity", \
                 f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance"
         return None
@@ -186,9 +194,9 @@ class Learner:
             self._between[roles] = found
         return found
 
-    def _cluster_relation(self, scan: _Scan, cluster: str, t: float, is_open) -> Join | None:
+    def _cluster_relation(self, scan: _Scan, t: float, is_open) -> Join | None:
         """A cluster-scoped relate rule (a DNS failure and the lookups that fail) to a recent member."""
-        alert = scan.start
+        alert, cluster = scan.start, scan.cluster
         starts = self.cluster_history.get(cluster)
         # Only the alert's cluster-scoped roles can relate it here; most alerts have none.
         causes, effects = alert.causes & self._cluster_rules, alert.effects & self._cluster_rules
@@ -230,7 +238,7 @@ class Learner:
                     self._credit(credit, name, other, 0, weight)
             for other, window in scan.far:
                 self._credit(credit, name, other, window, weight)
-        self._remember(scan, labels.get("cluster", ""))
+        self._remember(scan)
         self.topology.observe(scan.entities, t)
         self.storms.observe(name, key, started, in_storm=self._stormed == key)
         self._stormed = None
@@ -248,11 +256,12 @@ class Learner:
         started = _bounded(started, t)
         scan = self._scanned(labels, key, t)
         self._scan = None
-        self._remember(scan, labels.get("cluster", ""))
+        self._remember(scan)
         self.storms.remember(scan.start.name, key, started)
 
-    def _remember(self, scan: _Scan, cluster: str) -> None:
-        start = scan.start
+    def _remember(self, scan: _Scan) -> None:
+        start, cluster = scan.start, scan.cluster
+        self.cluster_recent.setdefault(cluster, deque()).append(start.at)
         for entity in scan.entities:
             if entity in scan.related and not scan.related[entity]:
                 starts = self.history.get(entity)
@@ -330,8 +339,12 @@ class Learner:
         name = labels.get("alertname", "")
         causes, effects = self._roles(labels)
         crowd = sum(c for e, c in chance.items() if not is_coarse(e))
-        self._scan = _Scan(key, Start(t, name, key, causes, effects), entities, related, near, far, chance, crowd,
-                           {})
+        cluster = cluster_of(labels)
+        recent = self.cluster_recent.get(cluster)
+        while recent and t - recent[0] > WINDOW:
+            recent.popleft()
+        self._scan = _Scan(key, Start(t, name, key, causes, effects), cluster, entities, related, near, far, chance, crowd,
+                           len(recent) if recent else 0, {})
         return self._scan
 
     @staticmethod
@@ -361,6 +374,7 @@ class Learner:
             kept = sorted(kept, key=last.__getitem__, reverse=True)[:MAX_HISTORY_ENTITIES]
         self.history = {e: history[e] for e in kept}
         self.cluster_history = {c: s for c, s in self.cluster_history.items() if t - s[-1].at < horizon}
+        self.cluster_recent = {c: s for c, s in self.cluster_recent.items() if s and t - s[-1] <= WINDOW}
 
     def association(self, a: str, b: str, t: float) -> Association | None:
         return self.cooccurrence.association(a, b, t)

@@ -20,6 +20,7 @@ class TopologyState(msgspec.Struct, forbid_unknown_fields=False):
     total: float
     seen: dict[str, float]
     edges: dict[str, dict[str, float]]
+    clusters: dict[str, float] = {}
 
 
 class CooccurrenceState(msgspec.Struct, forbid_unknown_fields=False):
@@ -46,7 +47,7 @@ def snapshot(learner: Learner) -> dict[str, bytes]:
     """Each part as a JSON document."""
     topology, storms = learner.topology, learner.storms
     bodies = {
-        "topology": TopologyState(topology.total, topology.seen, topology.edges),
+        "topology": TopologyState(topology.total, topology.seen, topology.edges, topology.clusters),
         "cooccurrence": CooccurrenceState([(a, b, near, far) for (a, b), (near, far)
                                            in learner.cooccurrence.counts.items()]),
         "rates": RatesState(storms.first_at, learner.first_at, learner.last_at, storms.rates),
@@ -65,7 +66,9 @@ def restore(learner: Learner, parts: dict[str, bytes]) -> None:
     learner.decay.origin = origins.pop()
     if "topology" in decoded:
         state = msgspec.json.decode(decoded["topology"].body, type=TopologyState)
-        learner.topology.total, learner.topology.seen, learner.topology.edges = state.total, state.seen, state.edges
+        topology = learner.topology
+        topology.total, topology.seen, topology.edges, topology.clusters = \
+            state.total, state.seen, state.edges, state.clusters
     if "cooccurrence" in decoded:
         state = msgspec.json.decode(decoded["cooccurrence"].body, type=CooccurrenceState)
         learner.cooccurrence.counts = {(a, b): [near, far] for a, b, near, far in state.pairs}
