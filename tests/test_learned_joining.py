@@ -171,3 +171,40 @@ def test_an_alert_that_says_it_started_in_1970_is_placed_like_any_other(tmp_path
     ancient = alert("DiskFull", starts=-T0.timestamp(), instance="host-9:9100")
     scenario.push(10, ancient, alert("DiskFull", starts=-T0.timestamp() + 1, instance="host-8:9100"))
     assert sum(len(i.members) for i in scenario.incidents) == 7
+
+
+def test_a_reporter_on_most_of_its_clusters_alerts_is_a_hub():
+    # kube-state-metrics names every pod it reports on: in its own cluster it is on every alert,
+    # though the estate's other clusters keep its share of all alerts under 5%.
+    topology = Topology(Decay())
+    for n in range(100):
+        topology.observe(entities_of({"cluster": "a", "service": "kube-state-metrics", "pod": f"web-{n}"}), float(n))
+    for n in range(2200):
+        topology.observe(entities_of({"cluster": f"other-{n % 3}", "pod": f"api-{n}"}), float(n))
+    assert topology.hub("workload|a|kube-state-metrics", 2300.0)
+    assert "workload|a|kube-state-metrics" not in dict(topology.neighbours("pod|a|web-7", 2300.0))
+    assert not topology.hub("pod|a|web-7", 2300.0)
+
+
+def test_the_common_cluster_labels_scope_entities():
+    assert entities_of({"k8s_cluster": "eu", "service": "postgres"}) == ("workload|eu|postgres",)
+
+
+def busy_cluster(scenario: Scenario, seconds: float, alerts: int) -> None:
+    """Unrelated alerts on hosts of their own, as a busy cluster sends them."""
+    for n in range(alerts):
+        scenario.push(n * seconds / alerts, alert(f"Noise{n % 5}", starts=n * seconds / alerts, cluster="eu",
+                                                  instance=f"10.0.1.{n}:9100"))
+
+
+@pytest.mark.parametrize("background, joined", [(0, True), (40, False)], ids=["quiet", "busy"])
+def test_a_relation_at_cold_start_holds_in_a_quiet_cluster_only(tmp_path, background, joined):
+    # Before the entities' rates are measured (the first hour), a busy cluster brings
+    # coincidences to every entity: a node and a pod on it are no evidence yet, a quiet cluster's are.
+    scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
+    busy_cluster(scenario, 300, background)
+    scenario.push(300, alert("KubeNodeNotReady", starts=300, cluster="eu", node="worker-3"))
+    scenario.push(360, alert("KubePodNotReady", starts=360, cluster="eu", node="worker-3", pod="web-0"))
+    node = next(i for i in scenario.incidents if any(m.labels["alertname"] == "KubeNodeNotReady"
+                                                     for m in i.members.values()))
+    assert (len(node.members) == 2) is joined

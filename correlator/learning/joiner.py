@@ -8,7 +8,7 @@ Evidence is a relation to one specific member of the incident, never the inciden
   1. a `relate` rule (prior knowledge of causes, rules/40-relations.yaml), within its window;
   2. a learned association (cooccurrence.py) significant against chance on those entities;
   3. or, when the related entities are quiet (together less than `QUIET` alerts per window by
-     chance, from their long-run and recent rates), closeness alone.
+     chance, from their long-run and recent rates) in a cluster that is not busy, closeness alone.
 
 A pair the estate shows to be independent (enough co-occurrences, no more than chance) is never
 joined, whatever the rule or closeness says.
@@ -34,9 +34,10 @@ from correlator.learning.topology import Topology
 from correlator.rules.matchers import matches_all
 
 QUIET = 0.05  # alerts per window on all the related entities, by chance, below which closeness alone relates
-QUIET_CLUSTER = 6  # alerts started in the cluster within the last window, above which closeness alone is
-# not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
-# no history of yet)
+QUIET_CLUSTER = 15  # alerts started in the cluster within the last window, above which closeness alone is
+# not evidence however quiet the entities look, nor (before the first LOOKBACK is observed, when no
+# entity's rate is measured) a relate rule: a busy stream brings coincidences to entities it has no
+# history of yet
 BUSY = 1.0  # alerts per window by chance on a relation beyond which a member may be a coincidence:
 # a relate rule then needs the estate's confirmation, and a learned association cannot say which
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
@@ -86,6 +87,7 @@ class _Scan:
     chance: dict[str, float]  # related entity -> starts per window there by chance
     crowd: float  # the same, summed over the related entities (but namespaces)
     cluster_recent: int  # alerts started in the alert's cluster within the last window
+    unmeasured: bool  # a busy cluster, before its entities' rates were measured: none is known quiet
     associations: dict[str, Association | None]  # member name -> the learned association (asked once)
 
 
@@ -170,13 +172,13 @@ class Learner:
             return None  # the estate's evidence overrides priors and closeness alike
         learned = association is not None and association.significant and association.lift >= JOIN_LIFT
         for name in rules:
-            if age <= self.relations[name].window and closeness and (learned or chance <= BUSY):
+            if age <= self.relations[name].window and closeness and (learned or chance <= BUSY and not scan.unmeasured):
                 return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
             return None
         if learned and chance < BUSY:
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
-        if closeness and scan.crowd <= QUIET and scan.cluster_recent <= QUIET_CLUSTER:
+        if closeness and scan.crowd <= QUIET and not scan.unmeasured and scan.cluster_recent <= QUIET_CLUSTER:
             return (1, closeness, start.at), "quiet entity", \
                 f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance"
         return None
@@ -344,7 +346,9 @@ class Learner:
         while recent and t - recent[0] > WINDOW:
             recent.popleft()
         self._scan = _Scan(key, Start(t, name, key, causes, effects), cluster, entities, related, near, far, chance, crowd,
-                           len(recent) if recent else 0, {})
+                           len(recent) if recent else 0,
+                           bool(recent) and len(recent) > QUIET_CLUSTER
+                           and (self.first_at is None or t - self.first_at < LOOKBACK), {})
         return self._scan
 
     @staticmethod
