@@ -208,3 +208,25 @@ def test_a_relation_at_cold_start_holds_in_a_quiet_cluster_only(tmp_path, backgr
     node = next(i for i in scenario.incidents if any(m.labels["alertname"] == "KubeNodeNotReady"
                                                      for m in i.members.values()))
     assert (len(node.members) == 2) is joined
+
+
+def test_a_flapping_alert_stays_one_incident(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    for n in range(4):  # fires for 2 minutes, clears for 7 (its incident resolves after 5), fires again
+        start = n * 540
+        scenario.push(start, alert("HighLatency", starts=start, cluster="eu", instance="api-1:9100"))
+        scenario.push(start + 120, alert("HighLatency", starts=start, ends=start + 120, cluster="eu",
+                                         instance="api-1:9100"))
+        scenario.advance(start + 539)
+    incident = scenario.only()
+    assert len(incident.members) == 4 and "reopened" in [e.kind for e in incident.timeline]
+    assert {m.why.reason for m in incident.members.values()} == {JoinReason.NEW_INCIDENT, JoinReason.REFIRED}
+
+
+def test_an_alert_firing_again_long_after_is_a_new_incident(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    scenario.push(0, alert("HighLatency", cluster="eu", instance="api-1:9100"))
+    scenario.push(120, alert("HighLatency", ends=120, cluster="eu", instance="api-1:9100"))
+    scenario.advance(1000)
+    scenario.push(1000, alert("HighLatency", starts=1000, cluster="eu", instance="api-1:9100"))
+    assert len(scenario.incidents) == 2

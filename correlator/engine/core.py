@@ -7,14 +7,16 @@ For each alert, the stages run in this order (the one place it is written down):
     3. suppress     inhibited by a firing source alert: joins the source's incident as a symptom
     4. link         related through a link rule to an alert of an open incident: joins it
     5. dependency   its service depends on (or is depended on by) a service with an open incident
-    6. group        joins the open incident of its group key (or reopens it)
+    6. group        joins the open incident of its group key (or reopens it); an alert no group rule
+                    matches that re-fires (flaps) goes back to the incident only its own earlier
+                    episodes made up, while open or within the reopen window
     7. related      no rule placed it: it joins an open incident only on evidence, a relation to one
                     specific member (same or neighbouring entity, learned topology) and a reason the
                     names belong together (relate rule, learned co-occurrence, a quiet entity), or
                     its name's storm (learning/joiner.py); its group key then follows it there
-    8. own incident otherwise it opens an incident of its own: a recurrence after its incident was
-                    resolved is a new incident (the rest of the recurrence joins it on evidence),
-                    unless a group rule's key reopens it within the reopen window
+    8. own incident otherwise it opens an incident of its own: a recurrence of an alert whose incident
+                    held other alerts too is a new incident (the rest of the recurrence joins it
+                    on evidence), unless a group rule's key reopens it within the reopen window
    every new episode, however placed, then teaches the learned topology and co-occurrence;
    then, for the incident it joined: title, services, classify (rules, then the model), prioritise,
    assign, escalation timer.
@@ -55,6 +57,9 @@ class EngineSettings:
     learning_save_every: timedelta = timedelta(minutes=5)  # event time between learned-state snapshots
     classification: bool = True  # classify what no classify rule did: the lexicon, then the model
     low_confidence: float = 0.6  # model classifications below this are marked low-confidence
+
+
+FLAP_GAP = timedelta(minutes=10)  # an alert firing again this soon after its episode ended flaps
 
 
 class TransitionError(ValueError):
@@ -235,7 +240,8 @@ class Engine(OperatorActions, Timers):
         placed = self._symptom_of(labels) or self._linked(labels, now) or self._dependent(services, now)
         group_key, group_labels, group_rule = self._group_key(alert)
         if placed is None:
-            placed = self._grouped(group_key, group_labels, group_rule, now)
+            placed = self._grouped(group_key, group_labels, group_rule, now) if group_rule is not None \
+                else self._refired(alert, group_key, now)
         if placed is None:
             placed = self._related(alert, key, group_key, now)
         if placed is None:
@@ -324,6 +330,29 @@ class Engine(OperatorActions, Timers):
             self._transition(existing, IncidentState.OPEN, now, ENGINE, kind="reopened")
             existing.resolved_at = None
             return existing, Explanation(JoinReason.REOPENED, rule.name, group_labels, "re-fired within the reopen window")
+        return None
+
+    def _refired(self, alert: Alert, group_key: str, now: datetime) -> tuple[Incident, Explanation] | None:
+        """An alert that re-fires within minutes of its last episode's end (it flaps) goes back to
+        the incident only its own earlier episodes made up (reopening it, within the reopen window):
+        its cause is the same. An incident that held other alerts too was a cascade: a recurrence of
+        one of its alerts is a new incident, which the rest of the recurrence joins on the same
+        evidence; so is a re-fire long after (in a busy estate, mostly another fault or noise)."""
+        incident = self.incidents.get(self._by_group.get(group_key, ""))
+        if incident is None or any(m.fingerprint != alert.fingerprint for m in incident.members.values()):
+            return None
+        last = max(incident.members.values(), key=lambda m: m.starts_at)
+        gap = alert.starts_at - (last.ends_at or alert.starts_at)
+        if gap > FLAP_GAP:
+            return None
+        why = Explanation(JoinReason.REFIRED, "", {}, f"the same alert again {gap.total_seconds() / 60:.0f}m after "
+                          "its last episode ended: the incident holds only its earlier episodes")
+        if incident.active:
+            return incident, why
+        if incident.state is IncidentState.RESOLVED and now - incident.resolved_at <= self.settings.reopen_window:
+            self._transition(incident, IncidentState.OPEN, now, ENGINE, kind="reopened")
+            incident.resolved_at = None
+            return incident, why
         return None
 
     def _related(self, alert: Alert, key: tuple[str, datetime], group_key: str, now: datetime) -> tuple[
