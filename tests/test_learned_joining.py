@@ -230,3 +230,15 @@ def test_an_alert_firing_again_long_after_is_a_new_incident(tmp_path):
     scenario.advance(1000)
     scenario.push(1000, alert("HighLatency", starts=1000, cluster="eu", instance="api-1:9100"))
     assert len(scenario.incidents) == 2
+
+
+def test_two_bursts_of_one_name_a_pause_apart_are_two_storms(tmp_path):
+    # Each burst comes at its own pace (a start every 2 seconds); a pause of a minute after one is
+    # unlikely at that pace: the second burst is another fault's.
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    for burst, begin in enumerate((0, 80)):
+        for n in range(10):
+            started = begin + 2 * n
+            scenario.push(started + 30, alert("KubePodNotReady", starts=started, cluster="eu", pod=f"p{burst}x{n}"))
+    sizes = sorted(len(i.members) for i in scenario.incidents)
+    assert sizes[-1] <= 10 and sizes[-2] >= 8  # each burst's first alert or two come before it is a storm

@@ -4,7 +4,9 @@ A storm is a state of the estate, not a pile of pairs: its alerts form one incid
 entities they name. A name is in a storm when `STORM_MIN` or more of its alerts started within
 `STORM_WINDOW` and that many, in the time they took, are very unlikely under the name's own
 decayed base rate (Poisson tail);
-the storm lasts as long as its alerts keep coming within `STORM_WINDOW` of each other.
+the storm lasts as long as its alerts keep coming at its own pace: a pause longer than `PAUSE`
+times its mean gap between starts (and within `STORM_WINDOW`) ends it, and what comes after is
+another storm (in a busy estate, another fault's burst of the same name).
 """
 
 from __future__ import annotations
@@ -21,15 +23,22 @@ MIN_SPAN = 5.0  # seconds: starts closer than this count as simultaneous
 MAX_P_VALUE = 1e-5
 MAX_NAMES = 20_000
 RECENT = 16  # starts remembered per name
+PAUSE = 10.0  # a gap this many times the storm's mean gap between starts (at least MIN_SPAN) ends it
 
 
 @dataclass(slots=True)
 class Storm:
     name: str
     key: tuple  # the episode the storm's incident was found by
+    first_at: float
     last_at: float
     alerts: int
     expected: float  # what the name's base rate predicts within STORM_WINDOW
+
+    @property
+    def pause(self) -> float:
+        """The gap after its last start that ends the storm: `PAUSE` times its mean gap."""
+        return max(MIN_SPAN, PAUSE * (self.last_at - self.first_at) / max(self.alerts - 1, 1))
 
 
 def poisson_tail(k: int, mean: float) -> float:
@@ -64,6 +73,10 @@ class Storms:
         if not recent:
             return None
         within = [(at, key) for at, key in recent if abs(started - at) <= STORM_WINDOW]
+        storm = self.active.get(name)
+        if storm is not None and started - storm.last_at > min(STORM_WINDOW, storm.pause):
+            # It ended: only what started after it can make the next one.
+            storm, within = None, [(at, key) for at, key in within if at > storm.last_at]
         if len(within) + 1 < STORM_MIN:
             return None
         # The burst's own span is the window tested (at least MIN_SPAN): two starts in the same
@@ -72,9 +85,9 @@ class Storms:
         expected = self._rate(name, len(within), started) * max(max(times) - min(times), MIN_SPAN)
         if poisson_tail(len(within) + 1, expected) > MAX_P_VALUE:
             return None
-        storm = self.active.get(name)
-        if storm is None or started - storm.last_at > STORM_WINDOW:
-            storm = self.active[name] = Storm(name, min(within)[1], started, len(within), expected)
+        if storm is None:
+            first_at, key = min(within)
+            storm = self.active[name] = Storm(name, key, first_at, max(times[:-1]), len(within), expected)
         storm.expected = expected
         return storm
 
@@ -83,7 +96,8 @@ class Storms:
             self.first_at = started
         storm = self.active.get(name)
         if in_storm and storm is not None:
-            storm.last_at, storm.alerts = max(storm.last_at, started), storm.alerts + 1
+            storm.first_at, storm.last_at = min(storm.first_at, started), max(storm.last_at, started)
+            storm.alerts += 1
         else:  # a storm's own alerts do not raise the base rate it is measured against
             self.rates[name] = self.rates.get(name, 0.0) + self.decay.weight(started)
         self.remember(name, key, started)
