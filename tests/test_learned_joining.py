@@ -242,3 +242,31 @@ def test_two_bursts_of_one_name_a_pause_apart_are_two_storms(tmp_path):
             scenario.push(started + 30, alert("KubePodNotReady", starts=started, cluster="eu", pod=f"p{burst}x{n}"))
     sizes = sorted(len(i.members) for i in scenario.incidents)
     assert sizes[-1] <= 10 and sizes[-2] >= 8  # each burst's first alert or two come before it is a storm
+
+
+def storm(scenario: Scenario, begin: float, clusters: tuple[str, ...], tag: str) -> None:
+    """A burst of KubePodNotReady, a start every 2 seconds, taking turns across `clusters`."""
+    for n in range(12):
+        started = begin + 2 * n
+        scenario.push(started + 30, alert("KubePodNotReady", starts=started, cluster=clusters[n % len(clusters)],
+                                          pod=f"p{tag}x{n}"))
+
+
+def clusters_of(incident) -> set[str]:
+    return {m.labels["cluster"] for m in incident.members.values()}
+
+
+def test_a_rare_storm_across_clusters_is_one_incident(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    storm(scenario, 0, ("a", "b"), "s")
+    assert max(len(i.members) for i in scenario.incidents) >= 10
+    assert any(clusters_of(i) == {"a", "b"} for i in scenario.incidents)
+
+
+def test_concurrent_storms_of_a_name_that_storms_often_stay_apart_by_cluster(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    for n in range(6):  # the name storms every ten minutes somewhere
+        storm(scenario, n * 600, (f"c{n}",), str(n))
+    storm(scenario, 3600, ("a", "b"), "s")
+    last = [i for i in scenario.incidents if clusters_of(i) & {"a", "b"}]
+    assert all(len(clusters_of(i)) == 1 for i in last) and max(len(i.members) for i in last) >= 4

@@ -145,11 +145,12 @@ class Learner:
 
     def _storm(self, scan: _Scan, key: tuple, started: float, is_open) -> Join | None:
         name = scan.start.name
-        storm = self.storms.check(name, started)
-        if storm is None or not is_open(storm.key):
+        found = self.storms.check(name, scan.cluster, started)
+        if found is None or not is_open(found[1]):
             return None
+        storm, member = found
         self._stormed = key
-        return Join(storm.key, "storm", "storm", {"alertname": name},
+        return Join(member, "storm", "storm", {"alertname": name},
                     f"storm: {storm.alerts + 1} {name} alerts at once, {storm.expected:.3f} expected from its "
                     f"base rate")
 
@@ -242,7 +243,7 @@ class Learner:
                 self._credit(credit, name, other, window, weight)
         self._remember(scan)
         self.topology.observe(scan.entities, t)
-        self.storms.observe(name, key, started, in_storm=self._stormed == key)
+        self.storms.observe(name, scan.cluster, key, started, in_storm=self._stormed == key)
         self._stormed = None
         self._learned += 1
         if self._learned % SWEEP_EVERY == 0:
@@ -259,7 +260,7 @@ class Learner:
         scan = self._scanned(labels, key, t)
         self._scan = None
         self._remember(scan)
-        self.storms.remember(scan.start.name, key, started)
+        self.storms.remember(scan.start.name, scan.cluster, key, started)
 
     def _remember(self, scan: _Scan) -> None:
         start, cluster = scan.start, scan.cluster

@@ -2,7 +2,7 @@
 
 Three parts, each saved as one JSON document: `topology` (entities, how many alerts named each, the
 edges), `cooccurrence` (near and far counts per alert-name pair) and `rates` (starts per alert name,
-the storms' base rates). Counts are saved as stored, with the decay's origin, so loading restores
+the storms' base rates, and the storms begun per name). Counts are saved as stored, with the decay's origin, so loading restores
 them exactly.
 """
 
@@ -32,6 +32,7 @@ class RatesState(msgspec.Struct, forbid_unknown_fields=False):
     learned_since: float | None
     learned_until: float | None
     rates: dict[str, float]
+    storms: dict[str, float] = {}  # storms begun per alert name
 
 
 class Part(msgspec.Struct, forbid_unknown_fields=False):
@@ -50,7 +51,8 @@ def snapshot(learner: Learner) -> dict[str, bytes]:
         "topology": TopologyState(topology.total, topology.seen, topology.edges, topology.clusters),
         "cooccurrence": CooccurrenceState([(a, b, near, far) for (a, b), (near, far)
                                            in learner.cooccurrence.counts.items()]),
-        "rates": RatesState(storms.first_at, learner.first_at, learner.last_at, storms.rates),
+        "rates": RatesState(storms.first_at, learner.first_at, learner.last_at, storms.rates,
+                            storms.storms),
     }
     return {name: _encode(Part(FORMAT, learner.decay.origin, msgspec.Raw(_encode(body))))
             for name, body in bodies.items()}
@@ -74,7 +76,8 @@ def restore(learner: Learner, parts: dict[str, bytes]) -> None:
         learner.cooccurrence.counts = {(a, b): [near, far] for a, b, near, far in state.pairs}
     if "rates" in decoded:
         state = msgspec.json.decode(decoded["rates"].body, type=RatesState)
-        learner.storms.first_at, learner.storms.rates = state.first_at, state.rates
+        learner.storms.first_at, learner.storms.rates, learner.storms.storms = \
+            state.first_at, state.rates, state.storms
         learner.first_at, learner.last_at = state.learned_since, state.learned_until
 
 
