@@ -145,12 +145,11 @@ class Learner:
 
     def _storm(self, scan: _Scan, key: tuple, started: float, is_open) -> Join | None:
         name = scan.start.name
-        found = self.storms.check(name, scan.cluster, started)
-        if found is None or not is_open(found[1]):
+        storm = self.storms.check(name, scan.cluster, started)
+        if storm is None or not is_open(storm.key):
             return None
-        storm, member = found
         self._stormed = key
-        return Join(member, "storm", "storm", {"alertname": name},
+        return Join(storm.key, "storm", "storm", {"alertname": name},
                     f"storm: {storm.alerts + 1} {name} alerts at once, {storm.expected:.3f} expected from its "
                     f"base rate")
 
