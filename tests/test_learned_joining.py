@@ -38,6 +38,19 @@ def test_the_exporter_instance_of_a_kubernetes_alert_is_not_its_subject():
     assert not any(e.startswith("host|") for e in found)
 
 
+def test_the_scrape_jobs_own_service_and_pods_are_the_reporter_not_the_subject():
+    # kube-prometheus labels every alert with its scrape target's job, service, namespace and pod.
+    about_pod = entities_of({"pod": "web-0", "namespace": "shop", "service": "kube-state-metrics",
+                             "job": "kube-state-metrics", "instance": "10.96.0.42:8080"})
+    assert "workload||kube-state-metrics" not in about_pod and "pod||web-0" in about_pod
+    about_host = entities_of({"instance": "10.0.0.7:9100", "job": "node-exporter", "namespace": "monitoring",
+                              "pod": "node-exporter-x2x9z"})
+    assert "host||10.0.0.7" in about_host and "workload||node-exporter" not in about_host
+    # An application's own alert: its service is its subject.
+    about_app = entities_of({"pod": "api-7d9f8c6b5-x2x9z", "service": "api", "job": "api", "namespace": "shop"})
+    assert "workload||api" in about_app
+
+
 def test_labels_that_name_two_entities_relate_them():
     topology = Topology(Decay())
     topology.observe(entities_of({"pod": "web-0", "node": "worker-3"}), 0.0)

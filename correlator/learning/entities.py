@@ -111,10 +111,16 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
         role = _ROLE.get(name)
         if role is not None and value:
             by_role.setdefault(role, []).append(value)
+    # The scrape job's own pods and service (a node-exporter pod, kube-state-metrics) are the
+    # reporter, not the subject: named by every alert they report, they would relate them all.
+    job = labels.get("job", "").lower()
+    pods = by_role.get(POD, ())
+    own_pods = [pod for pod in pods if job and workload_of_pod(pod) == job]
+    subject_pods = [pod for pod in pods if pod not in own_pods]
     instance = labels.get("instance", "")
     if instance and is_url(instance):
         _add_target(add, instance, hosts)
-    elif instance and not any(labels.get(name) for name in KUBERNETES_SUBJECT_LABELS):
+    elif instance and not (subject_pods or labels.get("node") or (labels.get("namespace") and not own_pods)):
         hosts += host_forms(instance)
     for value in by_role.get(HOST, ()):
         hosts += host_forms(value)
@@ -123,13 +129,18 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
             _add_target(add, value, hosts)
         else:
             hosts += host_forms(value)
-    for pod in by_role.get(POD, ()):
+    for pod in subject_pods:
         add(POD, pod)
         add(WORKLOAD, workload_of_pod(pod))
+    for pod in own_pods:
+        add(POD, pod)
     for host in hosts:
         add(HOST, host)
-    for value in by_role.get(WORKLOAD, ()):
-        add(WORKLOAD, value.lower())
+    workloads = [value.lower() for value in by_role.get(WORKLOAD, ())]
+    other_subject = subject_pods or by_role.get(HOST) or any(value != job for value in workloads)
+    for value in workloads:
+        if not (value == job and other_subject):
+            add(WORKLOAD, value)
     scope = hosts[0] if hosts else ""
     for value in by_role.get(RESOURCE, ()):
         add(RESOURCE, f"{scope}/{value}" if scope else value)
