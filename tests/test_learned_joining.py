@@ -283,3 +283,17 @@ def test_concurrent_storms_of_a_name_that_storms_often_stay_apart_by_cluster(tmp
     storm(scenario, 3600, ("a", "b"), "s")
     last = [i for i in scenario.incidents if clusters_of(i) & {"a", "b"}]
     assert all(len(clusters_of(i)) == 1 for i in last) and max(len(i.members) for i in last) >= 4
+
+
+def test_in_a_busy_cluster_a_relate_rule_needs_confirmation_on_a_relation_chance_visits(tmp_path):
+    # The node sees an unrelated alert every half hour: within the rule's 30 minutes, one comes by
+    # chance, so in a busy cluster the rule alone cannot tell a cascade from a coincidence there.
+    scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
+    for n in range(8):
+        scenario.push(n * 1800, alert("NodeHighLoad", starts=n * 1800, cluster="eu", node="worker-3"))
+    for n in range(20):
+        scenario.push(14000 + n * 20, alert("Noise", starts=14000 + n * 20, cluster="eu", instance=f"10.0.1.{n}:9100"))
+    scenario.push(14500, alert("KubeNodeNotReady", starts=14500, cluster="eu", node="worker-3"))
+    scenario.push(14560, alert("KubePodNotReady", starts=14560, cluster="eu", node="worker-3", pod="web-0"))
+    pod = next(m for i in scenario.incidents for m in i.members.values() if m.labels["alertname"] == "KubePodNotReady")
+    assert pod.why.reason == JoinReason.NEW_INCIDENT

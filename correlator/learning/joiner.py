@@ -38,8 +38,10 @@ QUIET_CLUSTER = 15  # alerts started in the cluster within the last window, abov
 # not evidence however quiet the entities look, nor (before the first LOOKBACK is observed, when no
 # entity's rate is measured) a relate rule: a busy stream brings coincidences to entities it has no
 # history of yet
-BUSY = 1.0  # alerts per window by chance on a relation beyond which a member may be a coincidence:
-# a relate rule then needs the estate's confirmation, and a learned association cannot say which
+BUSY = 0.3  # alerts per window by chance on a relation beyond which a learned association cannot say
+# which member it relates to (another candidate there by chance a quarter of the time)
+RULE_CHANCE = 1.0  # in a quiet cluster, a relate rule holds alone on a relation quieter than this per window;
+COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer alerts than this within its window
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
 JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 of its co-occurrences
 CLUSTER_HISTORY = 512  # starts of cluster-scoped relate rules remembered per cluster
@@ -172,16 +174,28 @@ class Learner:
             return None  # the estate's evidence overrides priors and closeness alike
         learned = association is not None and association.significant and association.lift >= JOIN_LIFT
         for name in rules:
-            if age <= self.relations[name].window and closeness and (learned or chance <= BUSY and not scan.unmeasured):
+            window = self.relations[name].window
+            if age <= window and closeness and (
+                    learned or self._rule_holds(scan, chance, window)):
                 return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
             return None
         if learned and chance < BUSY:
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
-        if closeness and scan.crowd <= QUIET and not scan.unmeasured and scan.cluster_recent <= QUIET_CLUSTER:
+        if closeness and scan.crowd <= QUIET and scan.cluster_recent <= QUIET_CLUSTER:
             return (1, closeness, start.at), "quiet entity", \
                 f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance"
         return None
+
+    @staticmethod
+    def _rule_holds(scan: _Scan, chance: float, window: float) -> bool:
+        """Whether a relate rule relates on its own (without a learned association) on a relation
+        that sees `chance` alerts per WINDOW: in a quiet cluster, when that is low; in a busy one
+        (where relations are many and coincidences common) only once its entities' rates are
+        measured and chance would bring few alerts within the rule's window."""
+        if scan.cluster_recent <= QUIET_CLUSTER:
+            return chance <= RULE_CHANCE
+        return not scan.unmeasured and chance * window / WINDOW <= COINCIDENCES
 
     def _rules_between(self, alert: Start, member: Start) -> tuple[bool, tuple[str, ...]]:
         """(whether a forbid rule holds between the two, the entity-scoped relate rules that do,
