@@ -41,7 +41,6 @@ RESOURCE_LABELS = ("database", "datname", "db", "dbname", "dbinstance_identifier
                    "queue", "queue_name", "topic", "consumergroup", "exchange", "vhost", "bucket", "keyspace",
                    "cache_cluster_id", "CacheClusterId", "persistentvolumeclaim", "persistentvolume", "volume",
                    "cluster_name", "broker")
-KUBERNETES_SUBJECT_LABELS = ("pod", "node", "namespace")
 # The label that says which cluster (which Prometheus' world) an alert comes from, as the common
 # conventions spell it: the same workload name in two clusters is two workloads.
 CLUSTER_LABELS = ("cluster", "k8s_cluster", "kubernetes_cluster", "k8s_cluster_name", "kube_cluster_name")

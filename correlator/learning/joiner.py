@@ -35,9 +35,8 @@ from correlator.rules.matchers import matches_all
 
 QUIET = 0.05  # alerts per window on all the related entities, by chance, below which closeness alone relates
 QUIET_CLUSTER = 15  # alerts started in the cluster within the last window, above which closeness alone is
-# not evidence however quiet the entities look, nor (before the first LOOKBACK is observed, when no
-# entity's rate is measured) a relate rule: a busy stream brings coincidences to entities it has no
-# history of yet
+# not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
+# no history of yet), nor a relate rule before the entities' rates are measured
 BUSY = 0.3  # alerts per window by chance on a relation beyond which a learned association cannot say
 # which member it relates to (another candidate there by chance a quarter of the time)
 RULE_CHANCE = 1.0  # in a quiet cluster, a relate rule holds alone on a relation quieter than this per window;
@@ -89,7 +88,7 @@ class _Scan:
     chance: dict[str, float]  # related entity -> starts per window there by chance
     crowd: float  # the same, summed over the related entities (but namespaces)
     cluster_recent: int  # alerts started in the alert's cluster within the last window
-    unmeasured: bool  # a busy cluster, before its entities' rates were measured: none is known quiet
+    measured: bool  # the learner has observed a LOOKBACK: the entities' rates are measured
     associations: dict[str, Association | None]  # member name -> the learned association (asked once)
 
 
@@ -195,7 +194,7 @@ class Learner:
         measured and chance would bring few alerts within the rule's window."""
         if scan.cluster_recent <= QUIET_CLUSTER:
             return chance <= RULE_CHANCE
-        return not scan.unmeasured and chance * window / WINDOW <= COINCIDENCES
+        return scan.measured and chance * window / WINDOW <= COINCIDENCES
 
     def _rules_between(self, alert: Start, member: Start) -> tuple[bool, tuple[str, ...]]:
         """(whether a forbid rule holds between the two, the entity-scoped relate rules that do,
@@ -359,10 +358,9 @@ class Learner:
         recent = self.cluster_recent.get(cluster)
         while recent and t - recent[0] > WINDOW:
             recent.popleft()
-        self._scan = _Scan(key, Start(t, name, key, causes, effects), cluster, entities, related, near, far, chance, crowd,
-                           len(recent) if recent else 0,
-                           bool(recent) and len(recent) > QUIET_CLUSTER
-                           and (self.first_at is None or t - self.first_at < LOOKBACK), {})
+        measured = self.first_at is not None and t - self.first_at >= LOOKBACK
+        self._scan = _Scan(key, Start(t, name, key, causes, effects), cluster, entities, related, near, far, chance,
+                           crowd, len(recent) if recent else 0, measured, {})
         return self._scan
 
     @staticmethod

@@ -1,9 +1,9 @@
 """The learned state as plain values, to save in the store and load at start (and to inspect).
 
 Three parts, each saved as one JSON document: `topology` (entities, how many alerts named each, the
-edges), `cooccurrence` (near and far counts per alert-name pair) and `rates` (starts per alert name,
-the storms' base rates, and the storms begun per name). Counts are saved as stored, with the decay's origin, so loading restores
-them exactly.
+edges, the alerts per cluster), `cooccurrence` (near and far counts per alert-name pair) and `rates`
+(starts per alert name and cluster, the storms' base rates, and the storms begun per name). Counts
+are saved as stored, with the decay's origin, so loading restores them exactly.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ the alerts (a cluster's kube-state-metrics instance, a common job, the `default`
 only host of a small lab) relate everything to everything, so they are hubs and count as no
 evidence. So is a reporter: an entity on a large share of its own cluster's alerts that relates
 more entities than the topology keeps for it (kube-state-metrics, a DaemonSet's exporter, named by
-the alerts about every pod and node they report on). Counts decay in event time; the number of entities and of edges per entity is capped,
-the weakest dropped first.
+the alerts about every pod and node they report on). Counts decay in event time; the number of
+entities and of edges per entity is capped, the weakest dropped first.
 """
 
 from __future__ import annotations
