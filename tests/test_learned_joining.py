@@ -236,6 +236,15 @@ def test_a_flapping_alert_stays_one_incident(tmp_path):
     assert {m.why.reason for m in incident.members.values()} == {JoinReason.NEW_INCIDENT, JoinReason.REFIRED}
 
 
+def test_an_alert_firing_again_soon_after_a_long_episode_is_a_new_incident(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    scenario.push(0, alert("HighLatency", cluster="eu", instance="api-1:9100"))
+    scenario.push(1800, alert("HighLatency", ends=1800, cluster="eu", instance="api-1:9100"))
+    scenario.advance(2200)
+    scenario.push(2200, alert("HighLatency", starts=2200, cluster="eu", instance="api-1:9100"))
+    assert len(scenario.incidents) == 2
+
+
 def test_an_alert_firing_again_long_after_is_a_new_incident(tmp_path):
     scenario = Scenario(rules_from(tmp_path), LEARNING)
     scenario.push(0, alert("HighLatency", cluster="eu", instance="api-1:9100"))

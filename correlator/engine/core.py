@@ -8,8 +8,9 @@ For each alert, the stages run in this order (the one place it is written down):
     4. link         related through a link rule to an alert of an open incident: joins it
     5. dependency   its service depends on (or is depended on by) a service with an open incident
     6. group        joins the open incident of its group key (or reopens it); an alert no group rule
-                    matches that re-fires (flaps) goes back to the incident only its own earlier
-                    episodes made up, while open or within the reopen window
+                    matches that flaps (fired briefly, fires again minutes later) goes back to the
+                    incident only its own earlier episodes made up, while open or within the
+                    reopen window
     7. related      no rule placed it: it joins an open incident only on evidence, a relation to one
                     specific member (same or neighbouring entity, learned topology) and a reason the
                     names belong together (relate rule, learned co-occurrence, a quiet entity), or
@@ -59,7 +60,7 @@ class EngineSettings:
     low_confidence: float = 0.6  # model classifications below this are marked low-confidence
 
 
-FLAP_GAP = timedelta(minutes=10)  # an alert firing again this soon after its episode ended flaps
+FLAP_GAP = timedelta(minutes=10)  # an alert that fired no longer than this and fires again this soon flaps
 
 
 class TransitionError(ValueError):
@@ -333,17 +334,19 @@ class Engine(OperatorActions, Timers):
         return None
 
     def _refired(self, alert: Alert, group_key: str, now: datetime) -> tuple[Incident, Explanation] | None:
-        """An alert that re-fires within minutes of its last episode's end (it flaps) goes back to
-        the incident only its own earlier episodes made up (reopening it, within the reopen window):
-        its cause is the same. An incident that held other alerts too was a cascade: a recurrence of
-        one of its alerts is a new incident, which the rest of the recurrence joins on the same
-        evidence; so is a re-fire long after (in a busy estate, mostly another fault or noise)."""
+        """An alert that fired briefly and re-fires within minutes of its last episode's end (it
+        flaps) goes back to the incident only its own earlier episodes made up (reopening it, within
+        the reopen window): its cause is the same. An incident that held other alerts too was a
+        cascade: a recurrence of one of its alerts is a new incident, which the rest of the
+        recurrence joins on the same evidence; so is a re-fire long after, or after a long episode
+        (in a busy estate, mostly another fault or noise)."""
         incident = self.incidents.get(self._by_group.get(group_key, ""))
         if incident is None or any(m.fingerprint != alert.fingerprint for m in incident.members.values()):
             return None
         last = max(incident.members.values(), key=lambda m: m.starts_at)
-        gap = alert.starts_at - (last.ends_at or alert.starts_at)
-        if gap > FLAP_GAP:
+        ended = last.ends_at or alert.starts_at
+        gap = alert.starts_at - ended
+        if gap > FLAP_GAP or ended - last.starts_at > FLAP_GAP:
             return None
         why = Explanation(JoinReason.REFIRED, "", {}, f"the same alert again {gap.total_seconds() / 60:.0f}m after "
                           "its last episode ended: the incident holds only its earlier episodes")
