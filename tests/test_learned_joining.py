@@ -203,21 +203,22 @@ def test_the_common_cluster_labels_scope_entities():
     assert entities_of({"k8s_cluster": "eu", "service": "postgres"}) == ("workload|eu|postgres",)
 
 
-def busy_cluster(scenario: Scenario, seconds: float, alerts: int) -> None:
-    """Unrelated alerts on hosts of their own, as a busy cluster sends them."""
-    for n in range(alerts):
-        scenario.push(n * seconds / alerts, alert(f"Noise{n % 5}", starts=n * seconds / alerts, cluster="eu",
-                                                  instance=f"10.0.1.{n}:9100"))
-
-
 @pytest.mark.parametrize("background, joined", [(0, True), (40, False)], ids=["quiet", "busy"])
-def test_a_relation_at_cold_start_holds_in_a_quiet_cluster_only(tmp_path, background, joined):
-    # Before the entities' rates are measured (the first hour), a busy cluster brings
+@pytest.mark.parametrize("other_cluster_hours", [0, 2], ids=["cold", "another-cluster-known"])
+def test_a_relation_at_cold_start_holds_in_a_quiet_cluster_only(tmp_path, background, joined, other_cluster_hours):
+    # Before the entities' rates are measured (the cluster's first hour), a busy cluster brings
     # coincidences to every entity: a node and a pod on it are no evidence yet, a quiet cluster's are.
+    # What the learner knows of another cluster measures nothing here.
     scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
-    busy_cluster(scenario, 300, background)
-    scenario.push(300, alert("KubeNodeNotReady", starts=300, cluster="eu", node="worker-3"))
-    scenario.push(360, alert("KubePodNotReady", starts=360, cluster="eu", node="worker-3", pod="web-0"))
+    begin = other_cluster_hours * 3600
+    for n in range(other_cluster_hours * 6):
+        scenario.push(n * 600, alert("Noise", starts=n * 600, cluster="us", instance=f"10.9.0.{n}:9100"))
+    for n in range(background):
+        started = begin + n * 300 / background
+        scenario.push(started, alert(f"Noise{n % 5}", starts=started, cluster="eu", instance=f"10.0.1.{n}:9100"))
+    scenario.push(begin + 300, alert("KubeNodeNotReady", starts=begin + 300, cluster="eu", node="worker-3"))
+    scenario.push(begin + 360, alert("KubePodNotReady", starts=begin + 360, cluster="eu", node="worker-3",
+                                     pod="web-0"))
     node = next(i for i in scenario.incidents if any(m.labels["alertname"] == "KubeNodeNotReady"
                                                      for m in i.members.values()))
     assert (len(node.members) == 2) is joined
@@ -306,3 +307,22 @@ def test_in_a_busy_cluster_a_relate_rule_needs_confirmation_on_a_relation_chance
     scenario.push(14560, alert("KubePodNotReady", starts=14560, cluster="eu", node="worker-3", pod="web-0"))
     pod = next(m for i in scenario.incidents for m in i.members.values() if m.labels["alertname"] == "KubePodNotReady")
     assert pod.why.reason == JoinReason.NEW_INCIDENT
+
+
+@pytest.mark.parametrize("busy", [False, True], ids=["quiet", "busy"])
+def test_in_a_busy_cluster_a_learned_association_needs_a_closer_relation_than_a_namespace(busy):
+    learner = Learner()
+    random_stream(learner, 1, alerts=3000, hosts=40, names=6, spacing=30.0)
+    t = 3000 * 30.0
+    for n in range(8):  # the database outages teach that the two names start together
+        host = f"h{n}:9100"
+        learner.learn({"alertname": "PostgresDown", "instance": host}, (f"db{n}", n), t + n * 7200, t + n * 7200)
+        learner.learn({"alertname": "AppDbErrors", "instance": host}, (f"app{n}", n), t + n * 7200 + 60,
+                      t + n * 7200 + 60)
+    now = t + 8 * 7200 + 600
+    for n in range(20 if busy else 0):
+        learner.learn({"alertname": "Noise", "instance": f"n{n}:9100"}, (f"noise{n}", n), now - 300 + n, now - 300 + n)
+    learner.learn({"alertname": "PostgresDown", "host": "db-9", "namespace": "shop"}, ("db9", 0), now, now)
+    join = learner.place({"alertname": "AppDbErrors", "host": "app-3", "namespace": "shop"}, ("app3", 0), now + 60,
+                         now + 60, lambda key: True)
+    assert (join is not None and join.rule == "learned") is not busy

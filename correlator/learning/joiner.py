@@ -36,7 +36,8 @@ from correlator.rules.matchers import matches_all
 QUIET = 0.05  # alerts per window on all the related entities, by chance, below which closeness alone relates
 QUIET_CLUSTER = 15  # alerts started in the cluster within the last window, above which closeness alone is
 # not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
-# no history of yet), nor a relate rule before the entities' rates are measured
+# no history of yet), nor a relate rule before the entities' rates are measured, nor a namespace
+# a learned association
 BUSY = 0.3  # alerts per window by chance on a relation beyond which a learned association cannot say
 # which member it relates to (another candidate there by chance a quarter of the time)
 RULE_CHANCE = 1.0  # in a quiet cluster, a relate rule holds alone on a relation quieter than this per window;
@@ -88,7 +89,7 @@ class _Scan:
     chance: dict[str, float]  # related entity -> starts per window there by chance
     crowd: float  # the same, summed over the related entities (but namespaces)
     cluster_recent: int  # alerts started in the alert's cluster within the last window
-    measured: bool  # the learner has observed a LOOKBACK: the entities' rates are measured
+    measured: bool  # the learner has observed the cluster for a LOOKBACK: its entities' rates are measured
     associations: dict[str, Association | None]  # member name -> the learned association (asked once)
 
 
@@ -101,6 +102,7 @@ class Learner:
         self.history: dict[str, list[Start]] = {}
         self.cluster_history: dict[str, list[Start]] = {}  # starts of cluster-scoped relate rules
         self.cluster_recent: dict[str, deque[float]] = {}  # cluster -> the starts within the last window
+        self.cluster_since: dict[str, float] = {}  # cluster -> its first alert learned from
         self._scan: _Scan | None = None
         self._learned = 0
         self.first_at: float | None = None  # the first alert learned from
@@ -179,7 +181,7 @@ class Learner:
                 return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
             return None
-        if learned and chance < BUSY:
+        if learned and chance < BUSY and (closeness or scan.cluster_recent <= QUIET_CLUSTER):
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
         if closeness and scan.crowd <= QUIET and scan.cluster_recent <= QUIET_CLUSTER:
             return (1, closeness, start.at), "quiet entity", \
@@ -276,6 +278,7 @@ class Learner:
 
     def _remember(self, scan: _Scan) -> None:
         start, cluster = scan.start, scan.cluster
+        self.cluster_since.setdefault(cluster, start.at)
         self.cluster_recent.setdefault(cluster, deque()).append(start.at)
         for entity in scan.entities:
             if entity in scan.related and not scan.related[entity]:
@@ -358,7 +361,8 @@ class Learner:
         recent = self.cluster_recent.get(cluster)
         while recent and t - recent[0] > WINDOW:
             recent.popleft()
-        measured = self.first_at is not None and t - self.first_at >= LOOKBACK
+        since = self.cluster_since.get(cluster)
+        measured = since is not None and t - since >= LOOKBACK
         self._scan = _Scan(key, Start(t, name, key, causes, effects), cluster, entities, related, near, far, chance,
                            crowd, len(recent) if recent else 0, measured, {})
         return self._scan

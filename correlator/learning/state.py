@@ -2,8 +2,9 @@
 
 Three parts, each saved as one JSON document: `topology` (entities, how many alerts named each, the
 edges, the alerts per cluster), `cooccurrence` (near and far counts per alert-name pair) and `rates`
-(starts per alert name and cluster, the storms' base rates, and the storms begun per name). Counts
-are saved as stored, with the decay's origin, so loading restores them exactly.
+(starts per alert name and cluster, the storms' base rates, the storms begun per name, and when
+each cluster was first seen). Counts are saved as stored, with the decay's origin, so loading
+restores them exactly.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class RatesState(msgspec.Struct, forbid_unknown_fields=False):
     learned_until: float | None
     rates: dict[str, float]
     storms: dict[str, float] = {}  # storms begun per alert name
+    clusters_since: dict[str, float] = {}  # each cluster's first alert learned from
 
 
 class Part(msgspec.Struct, forbid_unknown_fields=False):
@@ -52,7 +54,7 @@ def snapshot(learner: Learner) -> dict[str, bytes]:
         "cooccurrence": CooccurrenceState([(a, b, near, far) for (a, b), (near, far)
                                            in learner.cooccurrence.counts.items()]),
         "rates": RatesState(storms.first_at, learner.first_at, learner.last_at, storms.rates,
-                            storms.storms),
+                            storms.storms, learner.cluster_since),
     }
     return {name: _encode(Part(FORMAT, learner.decay.origin, msgspec.Raw(_encode(body))))
             for name, body in bodies.items()}
@@ -79,6 +81,7 @@ def restore(learner: Learner, parts: dict[str, bytes]) -> None:
         learner.storms.first_at, learner.storms.rates, learner.storms.storms = \
             state.first_at, state.rates, state.storms
         learner.first_at, learner.last_at = state.learned_since, state.learned_until
+        learner.cluster_since = state.clusters_since
 
 
 def loaded(parts: dict[str, bytes]) -> Learner:
