@@ -38,6 +38,19 @@ def test_the_exporter_instance_of_a_kubernetes_alert_is_not_its_subject():
     assert not any(e.startswith("host|") for e in found)
 
 
+def test_the_scrape_jobs_own_service_and_pods_are_the_reporter_not_the_subject():
+    # kube-prometheus labels every alert with its scrape target's job, service, namespace and pod.
+    about_pod = entities_of({"pod": "web-0", "namespace": "shop", "service": "kube-state-metrics",
+                             "job": "kube-state-metrics", "instance": "10.96.0.42:8080"})
+    assert "workload||kube-state-metrics" not in about_pod and "pod||web-0" in about_pod
+    about_host = entities_of({"instance": "10.0.0.7:9100", "job": "node-exporter", "namespace": "monitoring",
+                              "pod": "node-exporter-x2x9z"})
+    assert "host||10.0.0.7" in about_host and "workload||node-exporter" not in about_host
+    # An application's own alert: its service is its subject.
+    about_app = entities_of({"pod": "api-7d9f8c6b5-x2x9z", "service": "api", "job": "api", "namespace": "shop"})
+    assert "workload||api" in about_app
+
+
 def test_labels_that_name_two_entities_relate_them():
     topology = Topology(Decay())
     topology.observe(entities_of({"pod": "web-0", "node": "worker-3"}), 0.0)
@@ -171,3 +184,149 @@ def test_an_alert_that_says_it_started_in_1970_is_placed_like_any_other(tmp_path
     ancient = alert("DiskFull", starts=-T0.timestamp(), instance="host-9:9100")
     scenario.push(10, ancient, alert("DiskFull", starts=-T0.timestamp() + 1, instance="host-8:9100"))
     assert sum(len(i.members) for i in scenario.incidents) == 7
+
+
+def test_a_reporter_on_most_of_its_clusters_alerts_is_a_hub():
+    # A reporter that names every pod it reports on (one whose name and job do not give it away,
+    # unlike cluster-agent) is on every alert of its own cluster, though the estate's other
+    # clusters keep its share of all alerts under 5%.
+    topology = Topology(Decay())
+    for n in range(100):
+        topology.observe(entities_of({"cluster": "a", "service": "cluster-agent", "pod": f"web-{n}"}), float(n), "a")
+    for n in range(2200):
+        topology.observe(entities_of({"cluster": f"other-{n % 3}", "pod": f"api-{n}"}), float(n), f"other-{n % 3}")
+    assert topology.hub("workload|a|cluster-agent", 2300.0)
+    assert "workload|a|cluster-agent" not in dict(topology.neighbours("pod|a|web-7", 2300.0))
+    assert not topology.hub("pod|a|web-7", 2300.0)
+
+
+def test_the_common_cluster_labels_scope_entities():
+    assert entities_of({"k8s_cluster": "eu", "service": "postgres"}) == ("workload|eu|postgres",)
+
+
+@pytest.mark.parametrize("background, joined", [(0, True), (40, False)], ids=["quiet", "busy"])
+@pytest.mark.parametrize("other_cluster_hours", [0, 2], ids=["cold", "another-cluster-known"])
+def test_a_relation_at_cold_start_holds_in_a_quiet_cluster_only(tmp_path, background, joined, other_cluster_hours):
+    # Before the entities' rates are measured (the cluster's first hour), a busy cluster brings
+    # coincidences to every entity: a node and a pod on it are no evidence yet, a quiet cluster's are.
+    # What the learner knows of another cluster measures nothing here.
+    scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
+    begin = other_cluster_hours * 3600
+    for n in range(other_cluster_hours * 6):
+        scenario.push(n * 600, alert("Noise", starts=n * 600, cluster="us", instance=f"10.9.0.{n}:9100"))
+    for n in range(background):
+        started = begin + n * 300 / background
+        scenario.push(started, alert(f"Noise{n % 5}", starts=started, cluster="eu", instance=f"10.0.1.{n}:9100"))
+    scenario.push(begin + 300, alert("KubeNodeNotReady", starts=begin + 300, cluster="eu", node="worker-3"))
+    scenario.push(begin + 360, alert("KubePodNotReady", starts=begin + 360, cluster="eu", node="worker-3",
+                                     pod="web-0"))
+    node = next(i for i in scenario.incidents if any(m.labels["alertname"] == "KubeNodeNotReady"
+                                                     for m in i.members.values()))
+    assert (len(node.members) == 2) is joined
+
+
+def test_a_flapping_alert_stays_one_incident(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    for n in range(4):  # fires for 2 minutes, clears for 7 (its incident resolves after 5), fires again
+        start = n * 540
+        scenario.push(start, alert("HighLatency", starts=start, cluster="eu", instance="api-1:9100"))
+        scenario.push(start + 120, alert("HighLatency", starts=start, ends=start + 120, cluster="eu",
+                                         instance="api-1:9100"))
+        scenario.advance(start + 539)
+    incident = scenario.only()
+    # It reopens its resolved incident at first; once the flaps are counted, the flap hold keeps the
+    # incident open and the next firings join it as recurrences.
+    assert len(incident.members) == 4 and "reopened" in [e.kind for e in incident.timeline]
+    assert {m.why.reason for m in incident.members.values()} == {
+        JoinReason.NEW_INCIDENT, JoinReason.REFIRED, JoinReason.RECURRENCE}
+
+
+def test_an_alert_firing_again_soon_after_a_long_episode_is_a_new_incident(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    scenario.push(0, alert("HighLatency", cluster="eu", instance="api-1:9100"))
+    scenario.push(1800, alert("HighLatency", ends=1800, cluster="eu", instance="api-1:9100"))
+    scenario.advance(2200)
+    scenario.push(2200, alert("HighLatency", starts=2200, cluster="eu", instance="api-1:9100"))
+    assert len(scenario.incidents) == 2
+
+
+def test_an_alert_firing_again_long_after_is_a_new_incident(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    scenario.push(0, alert("HighLatency", cluster="eu", instance="api-1:9100"))
+    scenario.push(120, alert("HighLatency", ends=120, cluster="eu", instance="api-1:9100"))
+    scenario.advance(1000)
+    scenario.push(1000, alert("HighLatency", starts=1000, cluster="eu", instance="api-1:9100"))
+    assert len(scenario.incidents) == 2
+
+
+def test_two_bursts_of_one_name_a_pause_apart_are_two_storms(tmp_path):
+    # Each burst comes at its own pace (a start every 2 seconds); a pause of a minute after one is
+    # unlikely at that pace: the second burst is another fault's.
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    for burst, begin in enumerate((0, 80)):
+        for n in range(10):
+            started = begin + 2 * n
+            scenario.push(started + 30, alert("KubePodNotReady", starts=started, cluster="eu", pod=f"p{burst}x{n}"))
+    sizes = sorted(len(i.members) for i in scenario.incidents)
+    assert sizes[-1] <= 10 and sizes[-2] >= 8  # each burst's first alert or two come before it is a storm
+
+
+def storm(scenario: Scenario, begin: float, clusters: tuple[str, ...], tag: str) -> None:
+    """A burst of KubePodNotReady, a start every 2 seconds, taking turns across `clusters`."""
+    for n in range(12):
+        started = begin + 2 * n
+        scenario.push(started + 30, alert("KubePodNotReady", starts=started, cluster=clusters[n % len(clusters)],
+                                          pod=f"p{tag}x{n}"))
+
+
+def clusters_of(incident) -> set[str]:
+    return {m.labels["cluster"] for m in incident.members.values()}
+
+
+def test_a_rare_storm_across_clusters_is_one_incident(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    storm(scenario, 0, ("a", "b"), "s")
+    assert max(len(i.members) for i in scenario.incidents) >= 10
+    assert any(clusters_of(i) == {"a", "b"} for i in scenario.incidents)
+
+
+def test_concurrent_storms_of_a_name_that_storms_often_stay_apart_by_cluster(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    for n in range(6):  # the name storms every ten minutes somewhere
+        storm(scenario, n * 600, (f"c{n}",), str(n))
+    storm(scenario, 3600, ("a", "b"), "s")
+    last = [i for i in scenario.incidents if clusters_of(i) & {"a", "b"}]
+    assert all(len(clusters_of(i)) == 1 for i in last) and max(len(i.members) for i in last) >= 4
+
+
+def test_in_a_busy_cluster_a_relate_rule_needs_confirmation_on_a_relation_chance_visits(tmp_path):
+    # The node sees an unrelated alert every half hour: within the rule's 30 minutes, one comes by
+    # chance, so in a busy cluster the rule alone cannot tell a cascade from a coincidence there.
+    scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
+    for n in range(8):
+        scenario.push(n * 1800, alert("NodeHighLoad", starts=n * 1800, cluster="eu", node="worker-3"))
+    for n in range(20):
+        scenario.push(14000 + n * 20, alert("Noise", starts=14000 + n * 20, cluster="eu", instance=f"10.0.1.{n}:9100"))
+    scenario.push(14500, alert("KubeNodeNotReady", starts=14500, cluster="eu", node="worker-3"))
+    scenario.push(14560, alert("KubePodNotReady", starts=14560, cluster="eu", node="worker-3", pod="web-0"))
+    pod = next(m for i in scenario.incidents for m in i.members.values() if m.labels["alertname"] == "KubePodNotReady")
+    assert pod.why.reason == JoinReason.NEW_INCIDENT
+
+
+@pytest.mark.parametrize("busy", [False, True], ids=["quiet", "busy"])
+def test_in_a_busy_cluster_a_learned_association_needs_a_closer_relation_than_a_namespace(busy):
+    learner = Learner()
+    random_stream(learner, 1, alerts=3000, hosts=40, names=6, spacing=30.0)
+    t = 3000 * 30.0
+    for n in range(8):  # the database outages teach that the two names start together
+        host = f"h{n}:9100"
+        learner.learn({"alertname": "PostgresDown", "instance": host}, (f"db{n}", n), t + n * 7200, t + n * 7200)
+        learner.learn({"alertname": "AppDbErrors", "instance": host}, (f"app{n}", n), t + n * 7200 + 60,
+                      t + n * 7200 + 60)
+    now = t + 8 * 7200 + 600
+    for n in range(20 if busy else 0):
+        learner.learn({"alertname": "Noise", "instance": f"n{n}:9100"}, (f"noise{n}", n), now - 300 + n, now - 300 + n)
+    learner.learn({"alertname": "PostgresDown", "host": "db-9", "namespace": "shop"}, ("db9", 0), now, now)
+    join = learner.place({"alertname": "AppDbErrors", "host": "app-3", "namespace": "shop"}, ("app3", 0), now + 60,
+                         now + 60, lambda key: True)
+    assert (join is not None and join.rule == "learned") is not busy

@@ -10,7 +10,9 @@ For each alert, the stages run in this order (the one place it is written down):
     4. suppress     inhibited by a firing source alert: joins the source's incident as a symptom
     5. link         related through a link rule to an alert of an open incident: joins it
     6. dependency   its service depends on (or is depended on by) a service with an open incident
-    7. group        joins the open incident of its group key (or reopens it)
+    7. group        joins the open incident of its group key (or reopens it); an alert no group rule
+                    matches that flaps (fired briefly, fires again minutes later) goes back to the
+                    resolved incident only its own earlier episodes made up, within the reopen window
     8. related      no rule placed it: it joins an open incident only on evidence, a relation to one
                     specific member (same or neighbouring entity, learned topology) and a reason the
                     names belong together (relate rule, learned co-occurrence, a quiet entity), or
@@ -18,9 +20,9 @@ For each alert, the stages run in this order (the one place it is written down):
     9. candidates   its group rule wants `min_alerts` alerts within its window: below that it is a
                     candidate and opens nothing; the alert that reaches it opens the incident with
                     every candidate of its group
-   10. own incident otherwise it opens an incident of its own: a recurrence after its incident was
-                    resolved is a new incident (the rest of the recurrence joins it on evidence),
-                    unless a group rule's key reopens it within the reopen window
+   10. own incident otherwise it opens an incident of its own: a recurrence of an alert whose incident
+                    held other alerts too is a new incident (the rest of the recurrence joins it
+                    on evidence), unless a group rule's key reopens it within the reopen window
    every new episode, however placed, then teaches the learned topology and co-occurrence;
    then, for the incident it joined: title, services, classify (rules, then the model), prioritise,
    assign, escalation timer.
@@ -69,6 +71,9 @@ class EngineSettings:
     learning_save_every: timedelta = timedelta(minutes=5)  # event time between learned-state snapshots
     classification: bool = True  # classify what no classify rule did: the lexicon, then the model
     low_confidence: float = 0.6  # model classifications below this are marked low-confidence
+
+
+FLAP_GAP = timedelta(minutes=10)  # an alert that fired no longer than this and fires again this soon flaps
 
 
 class TransitionError(ValueError):
@@ -272,7 +277,7 @@ class Engine(OperatorActions, Timers, Candidates):
             for joined_at, key, labels in members:
                 self.learner.remember(labels, key, joined_at.timestamp(), key[1].timestamp())
 
-    # -- placement (stages 3-8) --------------------------------------------------------------
+    # -- placement (stages 3-10) -------------------------------------------------------------
 
     def _place(self, alert: Alert, key: tuple[str, datetime], now: datetime) -> Incident | None:
         """The incident the new episode joins; None: it is held as a candidate (or, resolved
@@ -283,7 +288,8 @@ class Engine(OperatorActions, Timers, Candidates):
             or self._dependent(services, now)
         group_key, group_labels, group_rule = self._group_key(alert)
         if placed is None:
-            placed = self._grouped(group_key, group_labels, group_rule, now)
+            placed = self._grouped(group_key, group_labels, group_rule, now) if group_rule is not None \
+                else self._refired(alert, group_key, now)
         if placed is None:
             placed = self._related(alert, key, group_key, now)
         if placed is None and group_rule is not None and group_rule.min_alerts > 1:
@@ -396,6 +402,31 @@ class Engine(OperatorActions, Timers, Candidates):
             self._transition(existing, IncidentState.OPEN, now, ENGINE, kind="reopened")
             existing.resolved_at = None
             return existing, Explanation(JoinReason.REOPENED, rule.name, group_labels, "re-fired within the reopen window")
+        return None
+
+    def _refired(self, alert: Alert, group_key: str, now: datetime) -> tuple[Incident, Explanation] | None:
+        """An alert that fired briefly and re-fires within minutes of its last episode's end (it
+        flaps) goes back to the incident only its own earlier episodes made up (reopening it, within
+        the reopen window): its cause is the same. An incident that held other alerts too was a
+        cascade: a recurrence of one of its alerts is a new incident, which the rest of the
+        recurrence joins on the same evidence; so is a re-fire long after, or after a long episode
+        (in a busy estate, mostly another fault or noise)."""
+        incident = self.incidents.get(self._by_group.get(group_key, ""))
+        if incident is None or any(m.fingerprint != alert.fingerprint for m in incident.members.values()):
+            return None
+        last = max(incident.members.values(), key=lambda m: m.starts_at)
+        ended = last.ends_at or alert.starts_at
+        gap = alert.starts_at - ended
+        if gap > FLAP_GAP or ended - last.starts_at > FLAP_GAP:
+            return None
+        why = Explanation(JoinReason.REFIRED, "", {}, f"the same alert again {gap.total_seconds() / 60:.0f}m after "
+                          "its last episode ended: the incident holds only its earlier episodes")
+        if incident.active:
+            return incident, why
+        if incident.state is IncidentState.RESOLVED and now - incident.resolved_at <= self.settings.reopen_window:
+            self._transition(incident, IncidentState.OPEN, now, ENGINE, kind="reopened")
+            incident.resolved_at = None
+            return incident, why
         return None
 
     def _related(self, alert: Alert, key: tuple[str, datetime], group_key: str, now: datetime) -> tuple[

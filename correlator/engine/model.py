@@ -46,6 +46,7 @@ class JoinReason(enum.StrEnum):
     RECURRENCE = "recurrence"  # a new episode of an alert of the incident, while the incident was open
     GROUP = "group"  # same group_by values as the incident's alerts
     REOPENED = "reopened"  # a re-fire of the group within the reopen window
+    REFIRED = "refired"  # the same alert firing again (flapping): back to the incident only it made up
     LINK = "link"  # a link rule related it to an alert of the incident
     DEPENDENCY = "dependency"  # its service depends on (or is depended on by) the incident's
     SYMPTOM = "symptom"  # a suppress rule made it a symptom of the incident's source alert

@@ -131,14 +131,17 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
         role = _ROLE.get(name)
         if role is not None and value:
             by_role.setdefault(role, []).append(value)
-    # The exporter's own pod (a node exporter scraped through its pod) says where the exporter
-    # runs, not what the alert is about; so do its workload and namespace.
-    pods = [pod for pod in by_role.get(POD, ()) if not is_exporter(pod)]
-    by_exporter = len(pods) < len(by_role.get(POD, ()))
+    # The reporter's own pods (an exporter's pod, the scrape job's pods, kube-state-metrics) say
+    # where the reporter runs, not what the alert is about: named by every alert they report, they
+    # would relate them all. So do its workload and namespace.
+    job = labels.get("job", "").lower()
+    pods = by_role.get(POD, ())
+    own_pods = [pod for pod in pods if is_exporter(pod) or (job and workload_of_pod(pod) == job)]
+    subject_pods = [pod for pod in pods if pod not in own_pods]
     instance = labels.get("instance", "")
     if instance and is_url(instance):
         _add_target(add, instance, hosts)
-    elif instance and not (pods or labels.get("node") or (labels.get("namespace") and not by_exporter)):
+    elif instance and not (subject_pods or labels.get("node") or (labels.get("namespace") and not own_pods)):
         hosts += host_forms(instance)
     for value in by_role.get(HOST, ()):
         hosts += host_forms(value)
@@ -147,15 +150,18 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
             _add_target(add, value, hosts)
         else:
             hosts += host_forms(value)
-    for pod in pods:
+    for pod in subject_pods:
         add(POD, pod)
         add(WORKLOAD, workload_of_pod(pod))
     for host in hosts:
         add(HOST, host)
     scraped = _scraped_service(labels)
-    for value in by_role.get(WORKLOAD, ()):
-        if value != scraped and not is_exporter(value):
-            add(WORKLOAD, value.lower())
+    workloads = [value.lower() for value in by_role.get(WORKLOAD, ())
+                 if value != scraped and not is_exporter(value)]
+    other_subject = subject_pods or by_role.get(HOST) or any(value != job for value in workloads)
+    for value in workloads:
+        if not (value == job and other_subject):
+            add(WORKLOAD, value)
     scope = hosts[0] if hosts else ""
     for value in by_role.get(RESOURCE, ()):
         add(RESOURCE, f"{scope}/{value}" if scope else value)
@@ -164,7 +170,7 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
             add(HOST, host)
     for value in by_role.get(_PEER_WORKLOAD, ()):
         add(WORKLOAD, value.lower())
-    if not by_exporter:
+    if not own_pods:
         for value in by_role.get(NAMESPACE, ()):
             add(NAMESPACE, value)
     return tuple(found)
@@ -211,6 +217,10 @@ def _add_target(add, url: str, hosts: list[str]) -> None:
 
 def kind_of(entity: str) -> str:
     return entity.split("|", 1)[0]
+
+
+def cluster_of_entity(entity: str) -> str:
+    return entity.split("|", 2)[1]
 
 
 def is_coarse(entity: str) -> bool:

@@ -8,7 +8,7 @@ Evidence is a relation to one specific member of the incident, never the inciden
   1. a `relate` rule (prior knowledge of causes, rules/40-relations.yaml), within its window;
   2. a learned association (cooccurrence.py) significant against chance on those entities;
   3. or, when the related entities are quiet (together less than `QUIET` alerts per window by
-     chance, from their long-run and recent rates), closeness alone.
+     chance, from their long-run and recent rates) in a cluster that is not busy, closeness alone.
 
 A pair the estate shows to be independent (enough co-occurrences, no more than chance) is never
 joined, whatever the rule or closeness says.
@@ -21,6 +21,7 @@ A storm (storms.py) is the one exception: its alerts join the storm's incident w
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -33,8 +34,14 @@ from correlator.learning.topology import Topology
 from correlator.rules.matchers import matches_all
 
 QUIET = 0.05  # alerts per window on all the related entities, by chance, below which closeness alone relates
-BUSY = 1.0  # alerts per window by chance on a relation beyond which a member may be a coincidence:
-# a relate rule then needs the estate's confirmation, and a learned association cannot say which
+QUIET_CLUSTER = 15  # alerts started in the cluster within the last window, above which closeness alone is
+# not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
+# no history of yet), nor a relate rule before the entities' rates are measured, nor a namespace
+# a learned association
+BUSY = 0.3  # alerts per window by chance on a relation beyond which a learned association cannot say
+# which member it relates to (another candidate there by chance a quarter of the time)
+RULE_CHANCE = 1.0  # in a quiet cluster, a relate rule holds alone on a relation quieter than this per window;
+COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer alerts than this within its window
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
 JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 of its co-occurrences
 CLUSTER_LEAD = 120.0  # seconds an effect may start before its cause's alert, across a cluster
@@ -74,6 +81,7 @@ class Join:
 class _Scan:
     key: tuple
     start: Start
+    cluster: str
     entities: tuple[str, ...]
     related: dict[str, str]  # related entity -> the alert's own entity it hops from ("" for itself)
     near: list[tuple[Start, str, bool]]  # starts on related entities within the longest window, with the
@@ -81,6 +89,8 @@ class _Scan:
     far: list[tuple[Start, int]]  # starts in the control windows, with the window's number (1..)
     chance: dict[str, float]  # related entity -> starts per window there by chance
     crowd: float  # the same, summed over the related entities (but namespaces)
+    cluster_recent: int  # alerts started in the alert's cluster within the last window
+    measured: bool  # the learner has observed the cluster for a LOOKBACK: its entities' rates are measured
     associations: dict[str, Association | None]  # member name -> the learned association (asked once)
 
 
@@ -92,6 +102,8 @@ class Learner:
         self.storms = Storms(self.decay)
         self.history: dict[str, list[Start]] = {}
         self.cluster_history: dict[str, list[Start]] = {}  # starts of cluster-scoped relate rules
+        self.cluster_recent: dict[str, deque[float]] = {}  # cluster -> the starts within the last window
+        self.cluster_since: dict[str, float] = {}  # cluster -> its first alert learned from
         self._scan: _Scan | None = None
         self._learned = 0
         self.first_at: float | None = None  # the first alert learned from
@@ -126,8 +138,8 @@ class Learner:
             if found is not None and (best_rank is None or found[0] > best_rank):
                 best, best_rank = (start, entity, found[1], found[2]), found[0]
         if best is None:
-            return self._cluster_relation(scan, cluster_of(labels), t, is_open) \
-                or self._storm(scan.start.name, key, started, is_open)
+            return self._cluster_relation(scan, t, is_open) \
+                or self._storm(scan, key, started, is_open)
         start, entity, rule, evidence = best
         via = scan.related[entity]
         relation = f"same {describe(entity)}" if not via else \
@@ -135,8 +147,9 @@ class Learner:
         return Join(start.key, "related", rule, {kind_of(entity): entity.split("|", 2)[2]},
                     f"related to {start.name} ({start.key[0]}): {relation}; {evidence}")
 
-    def _storm(self, name: str, key: tuple, started: float, is_open) -> Join | None:
-        storm = self.storms.check(name, started)
+    def _storm(self, scan: _Scan, key: tuple, started: float, is_open) -> Join | None:
+        name = scan.start.name
+        storm = self.storms.check(name, scan.cluster, started)
         if storm is None or not is_open(storm.key):
             return None
         self._stormed = key
@@ -166,16 +179,27 @@ class Learner:
             # A cause's alert may come after its effects' (its rule waits its `for`), but not by the
             # whole window: a cause joins only effects that started within WINDOW before it.
             window = self.relations[name].window if name in start.causes else min(self.relations[name].window, WINDOW)
-            if age <= window and closeness and (learned or chance <= BUSY):
+            if age <= window and closeness and (
+                    learned or self._rule_holds(scan, chance, window)):
                 return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
             return None
-        if learned and chance < BUSY:
+        if learned and chance < BUSY and (closeness or scan.cluster_recent <= QUIET_CLUSTER):
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
-        if closeness and scan.crowd <= QUIET:
+        if closeness and scan.crowd <= QUIET and scan.cluster_recent <= QUIET_CLUSTER:
             return (1, closeness, start.at), "quiet entity", \
                 f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance"
         return None
+
+    @staticmethod
+    def _rule_holds(scan: _Scan, chance: float, window: float) -> bool:
+        """Whether a relate rule relates on its own (without a learned association) on a relation
+        that sees `chance` alerts per WINDOW: in a quiet cluster, when that is low; in a busy one
+        (where relations are many and coincidences common) only once its entities' rates are
+        measured and chance would bring few alerts within the rule's window."""
+        if scan.cluster_recent <= QUIET_CLUSTER:
+            return chance <= RULE_CHANCE
+        return scan.measured and chance * window / WINDOW <= COINCIDENCES
 
     def _rules_between(self, alert: Start, member: Start) -> tuple[bool, tuple[str, ...]]:
         """(whether a forbid rule holds between the two, the entity-scoped relate rules that do,
@@ -190,9 +214,9 @@ class Learner:
             self._between[roles] = found
         return found
 
-    def _cluster_relation(self, scan: _Scan, cluster: str, t: float, is_open) -> Join | None:
+    def _cluster_relation(self, scan: _Scan, t: float, is_open) -> Join | None:
         """A cluster-scoped relate rule (a DNS failure and the lookups that fail) to a recent member."""
-        alert = scan.start
+        alert, cluster = scan.start, scan.cluster
         starts = self.cluster_history.get(cluster)
         # Only the alert's cluster-scoped roles can relate it here; most alerts have none.
         causes, effects = alert.causes & self._cluster_rules, alert.effects & self._cluster_rules
@@ -236,9 +260,9 @@ class Learner:
                     self._credit(credit, name, other, 0, weight)
             for other, window in scan.far:
                 self._credit(credit, name, other, window, weight)
-        self._remember(scan, cluster_of(labels))
-        self.topology.observe(scan.entities, t)
-        self.storms.observe(name, key, started, in_storm=self._stormed == key)
+        self._remember(scan)
+        self.topology.observe(scan.entities, t, scan.cluster)
+        self.storms.observe(name, scan.cluster, key, started, in_storm=self._stormed == key)
         self._stormed = None
         self._learned += 1
         if self._learned % SWEEP_EVERY == 0:
@@ -254,11 +278,13 @@ class Learner:
         started = _bounded(started, t)
         scan = self._scanned(labels, key, t)
         self._scan = None
-        self._remember(scan, cluster_of(labels))
-        self.storms.remember(scan.start.name, key, started)
+        self._remember(scan)
+        self.storms.remember(scan.start.name, scan.cluster, key, started)
 
-    def _remember(self, scan: _Scan, cluster: str) -> None:
-        start = scan.start
+    def _remember(self, scan: _Scan) -> None:
+        start, cluster = scan.start, scan.cluster
+        self.cluster_since.setdefault(cluster, start.at)
+        self.cluster_recent.setdefault(cluster, deque()).append(start.at)
         for entity in scan.entities:
             if entity in scan.related and not scan.related[entity]:
                 starts = self.history.get(entity)
@@ -336,8 +362,14 @@ class Learner:
         name = labels.get("alertname", "")
         causes, effects = self._roles(labels)
         crowd = sum(c for e, c in chance.items() if not is_coarse(e))
-        self._scan = _Scan(key, Start(t, name, key, causes, effects), entities, related, near, far, chance, crowd,
-                           {})
+        cluster = cluster_of(labels)
+        recent = self.cluster_recent.get(cluster)
+        while recent and t - recent[0] > WINDOW:
+            recent.popleft()
+        since = self.cluster_since.get(cluster)
+        measured = since is not None and t - since >= LOOKBACK
+        self._scan = _Scan(key, Start(t, name, key, causes, effects), cluster, entities, related, near, far, chance,
+                           crowd, len(recent) if recent else 0, measured, {})
         return self._scan
 
     @staticmethod
@@ -367,6 +399,7 @@ class Learner:
             kept = sorted(kept, key=last.__getitem__, reverse=True)[:MAX_HISTORY_ENTITIES]
         self.history = {e: history[e] for e in kept}
         self.cluster_history = {c: s for c, s in self.cluster_history.items() if t - s[-1].at < horizon}
+        self.cluster_recent = {c: s for c, s in self.cluster_recent.items() if s and t - s[-1] <= WINDOW}
 
     def association(self, a: str, b: str, t: float) -> Association | None:
         return self.cooccurrence.association(a, b, t)

@@ -1,9 +1,10 @@
 """The learned state as plain values, to save in the store and load at start (and to inspect).
 
 Three parts, each saved as one JSON document: `topology` (entities, how many alerts named each, the
-edges), `cooccurrence` (near and far counts per alert-name pair) and `rates` (starts per alert name,
-the storms' base rates). Counts are saved as stored, with the decay's origin, so loading restores
-them exactly.
+edges, the alerts per cluster), `cooccurrence` (near and far counts per alert-name pair) and `rates`
+(starts per alert name and cluster, the storms' base rates, the storms begun per name, and when
+each cluster was first seen). Counts are saved as stored, with the decay's origin, so loading
+restores them exactly.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class TopologyState(msgspec.Struct, forbid_unknown_fields=False):
     total: float
     seen: dict[str, float]
     edges: dict[str, dict[str, float]]
+    clusters: dict[str, float] = {}
 
 
 class CooccurrenceState(msgspec.Struct, forbid_unknown_fields=False):
@@ -31,6 +33,8 @@ class RatesState(msgspec.Struct, forbid_unknown_fields=False):
     learned_since: float | None
     learned_until: float | None
     rates: dict[str, float]
+    storms: dict[str, float] = {}  # storms begun per alert name
+    clusters_since: dict[str, float] = {}  # each cluster's first alert learned from
 
 
 class Part(msgspec.Struct, forbid_unknown_fields=False):
@@ -46,10 +50,11 @@ def snapshot(learner: Learner) -> dict[str, bytes]:
     """Each part as a JSON document."""
     topology, storms = learner.topology, learner.storms
     bodies = {
-        "topology": TopologyState(topology.total, topology.seen, topology.edges),
+        "topology": TopologyState(topology.total, topology.seen, topology.edges, topology.clusters),
         "cooccurrence": CooccurrenceState([(a, b, near, far) for (a, b), (near, far)
                                            in learner.cooccurrence.counts.items()]),
-        "rates": RatesState(storms.first_at, learner.first_at, learner.last_at, storms.rates),
+        "rates": RatesState(storms.first_at, learner.first_at, learner.last_at, storms.rates,
+                            storms.storms, learner.cluster_since),
     }
     return {name: _encode(Part(FORMAT, learner.decay.origin, msgspec.Raw(_encode(body))))
             for name, body in bodies.items()}
@@ -65,14 +70,18 @@ def restore(learner: Learner, parts: dict[str, bytes]) -> None:
     learner.decay.origin = origins.pop()
     if "topology" in decoded:
         state = msgspec.json.decode(decoded["topology"].body, type=TopologyState)
-        learner.topology.total, learner.topology.seen, learner.topology.edges = state.total, state.seen, state.edges
+        topology = learner.topology
+        topology.total, topology.seen, topology.edges, topology.clusters = \
+            state.total, state.seen, state.edges, state.clusters
     if "cooccurrence" in decoded:
         state = msgspec.json.decode(decoded["cooccurrence"].body, type=CooccurrenceState)
         learner.cooccurrence.counts = {(a, b): [near, far] for a, b, near, far in state.pairs}
     if "rates" in decoded:
         state = msgspec.json.decode(decoded["rates"].body, type=RatesState)
-        learner.storms.first_at, learner.storms.rates = state.first_at, state.rates
+        learner.storms.first_at, learner.storms.rates, learner.storms.storms = \
+            state.first_at, state.rates, state.storms
         learner.first_at, learner.last_at = state.learned_since, state.learned_until
+        learner.cluster_since = state.clusters_since
 
 
 def loaded(parts: dict[str, bytes]) -> Learner:

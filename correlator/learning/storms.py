@@ -4,7 +4,17 @@ A storm is a state of the estate, not a pile of pairs: its alerts form one incid
 entities they name. A name is in a storm when `STORM_MIN` or more of its alerts started within
 `STORM_WINDOW` and that many, in the time they took, are very unlikely under the name's own
 decayed base rate (Poisson tail);
-the storm lasts as long as its alerts keep coming within `STORM_WINDOW` of each other.
+the storm lasts as long as its alerts keep coming at its own pace: once `PACED` alerts measured it,
+a pause longer than `PAUSE` times its mean gap between starts (and within `STORM_WINDOW`) ends it,
+and what comes after is another storm (in a busy estate, another fault's burst of the same name).
+
+Storms are found per cluster, against the name's base rate there. A storm across clusters (a
+shared backend failing every cluster's clients) is one incident only when the name's storms are
+rare: when chance would bring another storm of it within `STORM_WINDOW` less than `CROSS_CHANCE`
+of the time. Then a cluster's storm joins the one raging in another, and a burst too thin in each
+cluster to be a storm there is one across them (against the name's base rate in the estate).
+Otherwise (a busy estate has concurrent storms of one name from unrelated faults) each cluster's
+storm is an incident of its own.
 """
 
 from __future__ import annotations
@@ -21,15 +31,27 @@ MIN_SPAN = 5.0  # seconds: starts closer than this count as simultaneous
 MAX_P_VALUE = 1e-5
 MAX_NAMES = 20_000
 RECENT = 16  # starts remembered per name
+CROSS_CHANCE = 0.05  # a storm spans clusters when chance brings another of its name less often
+PAUSE = 10.0  # a gap this many times the storm's mean gap between starts (at least MIN_SPAN) ends it...
+PACED = 5  # ...once this many alerts measured its pace (before, STORM_WINDOW does)
 
 
 @dataclass(slots=True)
 class Storm:
-    name: str
-    key: tuple  # the episode the storm's incident was found by
+    scope: str  # cluster|name, or the name across clusters
+    key: tuple  # the episode whose incident the storm's alerts join
+    first_at: float
     last_at: float
     alerts: int
     expected: float  # what the name's base rate predicts within STORM_WINDOW
+    fresh: bool = True  # just begun: its incident is not settled yet
+
+    def ended(self, t: float) -> bool:
+        """Whether a start at `t` comes after the storm ended: a pause of `PAUSE` times its mean gap
+        (once `PACED` alerts measured it), at most STORM_WINDOW."""
+        pause = STORM_WINDOW if self.alerts < PACED else \
+            max(MIN_SPAN, PAUSE * (self.last_at - self.first_at) / (self.alerts - 1))
+        return t - self.last_at > min(STORM_WINDOW, pause)
 
 
 def poisson_tail(k: int, mean: float) -> float:
@@ -52,61 +74,119 @@ class Storms:
     def __init__(self, decay: Decay):
         self.decay = decay
         self.first_at: float | None = None
-        self.rates: dict[str, float] = {}  # name -> stored (scaled) count of starts
-        self.recent: dict[str, deque] = {}  # name -> recent (time, episode key)
-        self.active: dict[str, Storm] = {}
+        # Per scope: cluster|name, and the name across clusters.
+        self.rates: dict[str, float] = {}  # scope -> stored (scaled) count of starts
+        self.recent: dict[str, deque] = {}  # scope -> recent (time, episode key)
+        self.active: dict[str, Storm] = {}  # scope -> its last storm
+        self.storms: dict[str, float] = {}  # name -> stored count of storms begun
+        self.latest: dict[str, Storm] = {}  # name -> its last storm with an incident of its own
+        self._joined: Storm | None = None  # the storm `check` put the alert in
 
-    def check(self, name: str, started: float) -> Storm | None:
-        """The storm this alert of `name` (started at `started`, its startsAt) belongs to, if any.
-        Times are the alerts' own start times: Alertmanager delivers a group's alerts together,
-        which says nothing of when they started."""
-        recent = self.recent.get(name)
+    def check(self, name: str, cluster: str, started: float) -> Storm | None:
+        """The storm this alert of `name` in `cluster` (started at `started`, its startsAt) belongs
+        to, if any. Times are the alerts' own start times: Alertmanager delivers a group's alerts
+        together, which says nothing of when they started."""
+        self._joined = None
+        local = self._detect(f"{cluster}|{name}", started)
+        if local is not None:
+            if local.fresh:
+                self._settle(name, local, started)
+            self._joined = local
+            return local
+        latest = self.latest.get(name)  # the starts of a storm that ended are no part of the next
+        wide = self._detect(name, started, latest.last_at if latest is not None and latest.ended(started) else None)
+        if wide is None:
+            return None
+        if wide.fresh:
+            self._settle(name, wide, started)
+        if not self._rare(name, started):
+            return None
+        self._joined = wide
+        return wide
+
+    def _detect(self, scope: str, started: float, after: float | None = None) -> Storm | None:
+        """The storm of `scope` raging at `started`, or one this start begins (of starts `after`)."""
+        recent = self.recent.get(scope)
         if not recent:
             return None
         within = [(at, key) for at, key in recent if abs(started - at) <= STORM_WINDOW]
+        storm = self.active.get(scope)
+        if storm is not None and storm.ended(started):
+            storm, after = None, storm.last_at  # only what started after it can make the next one
+        if after is not None:
+            within = [(at, key) for at, key in within if at > after]
         if len(within) + 1 < STORM_MIN:
             return None
         # The burst's own span is the window tested (at least MIN_SPAN): two starts in the same
         # second are as telling as thirty in two minutes.
         times = [at for at, _ in within] + [started]
-        expected = self._rate(name, len(within), started) * max(max(times) - min(times), MIN_SPAN)
+        expected = self._rate(scope, len(within), started) * max(max(times) - min(times), MIN_SPAN)
         if poisson_tail(len(within) + 1, expected) > MAX_P_VALUE:
             return None
-        storm = self.active.get(name)
-        if storm is None or started - storm.last_at > STORM_WINDOW:
-            storm = self.active[name] = Storm(name, min(within)[1], started, len(within), expected)
+        if storm is None:
+            first_at, key = min(within)
+            storm = self.active[scope] = Storm(scope, key, first_at, max(times[:-1]), len(within), expected)
         storm.expected = expected
         return storm
 
-    def observe(self, name: str, key: tuple, started: float, in_storm: bool) -> None:
+    def _settle(self, name: str, storm: Storm, t: float) -> None:
+        """A storm just begun is the storm of its name raging in another cluster (or across them)
+        when the name's storms are rare; else a storm, an incident, of its own."""
+        storm.fresh = False
+        other = self.latest.get(name)
+        if other is not None and other is not storm and not other.ended(t) and self._rare(name, t):
+            storm.key = other.key
+            return
+        self.storms[name] = self.storms.get(name, 0.0) + self.decay.weight(t)
+        self.latest[name] = storm
+
+    def _rare(self, name: str, t: float) -> bool:
+        """Whether chance brings another storm of `name` within STORM_WINDOW less than CROSS_CHANCE
+        of the time: its storms begun (the one raging among them, standing for the prior)."""
+        begun = max(self.decay.value(self.storms.get(name, 0.0), t), 1.0)
+        return begun / self._observed(t) * STORM_WINDOW < CROSS_CHANCE
+
+    def observe(self, name: str, cluster: str, key: tuple, started: float, in_storm: bool) -> None:
         if self.first_at is None:
             self.first_at = started
-        storm = self.active.get(name)
+        storm = self._joined
         if in_storm and storm is not None:
-            storm.last_at, storm.alerts = max(storm.last_at, started), storm.alerts + 1
+            storm.first_at, storm.last_at = min(storm.first_at, started), max(storm.last_at, started)
+            storm.alerts += 1
         else:  # a storm's own alerts do not raise the base rate it is measured against
-            self.rates[name] = self.rates.get(name, 0.0) + self.decay.weight(started)
-        self.remember(name, key, started)
+            weight = self.decay.weight(started)
+            for scope in (f"{cluster}|{name}", name):
+                self.rates[scope] = self.rates.get(scope, 0.0) + weight
+        self._joined = None
+        self.remember(name, cluster, key, started)
 
-    def remember(self, name: str, key: tuple, started: float) -> None:
+    def remember(self, name: str, cluster: str, key: tuple, started: float) -> None:
         """A recent start of `name` (also one restored from the store after a restart)."""
-        recent = self.recent.get(name)
-        if recent is None:
-            if len(self.recent) >= MAX_NAMES:
-                self._prune(started)
-            recent = self.recent[name] = deque(maxlen=RECENT)
-        recent.append((started, key))
+        for scope in (f"{cluster}|{name}", name):
+            recent = self.recent.get(scope)
+            if recent is None:
+                if len(self.recent) >= MAX_NAMES:
+                    self._prune(started)
+                recent = self.recent[scope] = deque(maxlen=RECENT)
+            recent.append((started, key))
 
-    def _rate(self, name: str, within: int, t: float) -> float:
+    def _rate(self, scope: str, within: int, t: float) -> float:
         """Starts per second before the storm window: the decayed count without the starts inside it
         (one more, as a prior) over the time it was gathered in (at least an hour)."""
-        count = max(self.decay.value(self.rates.get(name, 0.0), t) - within, 0.0) + 1.0
+        count = max(self.decay.value(self.rates.get(scope, 0.0), t) - within, 0.0) + 1.0
+        return count / self._observed(t)
+
+    def _observed(self, t: float) -> float:
+        """The seconds the counts were gathered in (at least an hour, at most the decay's time)."""
         first = self.first_at if self.first_at is not None else t
-        return count / min(self.decay.tau, max(t - first - STORM_WINDOW, 3600.0))
+        return min(self.decay.tau, max(t - first - STORM_WINDOW, 3600.0))
 
     def rescale(self, factor: float) -> None:
-        for name in self.rates:
-            self.rates[name] *= factor
+        for counts in (self.rates, self.storms):
+            for name in counts:
+                counts[name] *= factor
 
     def _prune(self, t: float) -> None:
-        self.recent = {name: recent for name, recent in self.recent.items() if t - recent[-1][0] <= STORM_WINDOW}
+        self.recent = {scope: recent for scope, recent in self.recent.items() if t - recent[-1][0] <= STORM_WINDOW}
+        self.active = {scope: storm for scope, storm in self.active.items() if scope in self.recent}
+        self.latest = {name: storm for name, storm in self.latest.items() if storm.scope in self.recent}
