@@ -1,5 +1,5 @@
-"""Memoising pure functions of label sets: every new episode of an alert is read again (its
-entities, its words, its document), and most episodes are recurrences of an alert already read."""
+"""Memoising pure readings of an alert's labels and annotations: every new episode of an alert is
+read again (its words, its document), and most episodes are recurrences of an alert already read."""
 
 from __future__ import annotations
 
@@ -7,19 +7,20 @@ from functools import lru_cache
 from typing import Callable, Mapping, TypeVar
 
 Result = TypeVar("Result")
-ALERTS_KEPT = 4096  # per memoised function: label sets of the recent alerts
+Reader = Callable[[Mapping[str, str], Mapping[str, str]], Result]
+ALERTS_KEPT = 4096  # per memoised reader: the label sets of the recent alerts
 
 
-def by_content(function: Callable[..., Result]) -> Callable[..., Result]:
-    """`function(*mappings)` memoised by the mappings' content, in order (so it stays the same
-    function: the order of labels is part of what some readers return)."""
+def by_content(reader: Reader) -> Reader:
+    """`reader(labels, annotations)` memoised by their content, in order (so it stays the same
+    function: the order of labels is part of what a reader may return)."""
     @lru_cache(maxsize=ALERTS_KEPT)
-    def cached(*contents: tuple) -> Result:
-        return function(*map(dict, contents))
+    def cached(labels: tuple, annotations: tuple) -> Result:
+        return reader(dict(labels), dict(annotations))
 
-    def memoised(*mappings: Mapping[str, str]) -> Result:
-        return cached(*[tuple(mapping.items()) for mapping in mappings])
+    def memoised(labels: Mapping[str, str], annotations: Mapping[str, str]) -> Result:
+        return cached(tuple(labels.items()), tuple(annotations.items()))
 
-    memoised.__doc__, memoised.__name__ = function.__doc__, function.__name__
+    memoised.__doc__, memoised.__name__ = reader.__doc__, reader.__name__
     memoised.cache_info, memoised.cache_clear = cached.cache_info, cached.cache_clear
     return memoised

@@ -24,8 +24,6 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
-from correlator.memo import by_content
-
 HOST, POD, WORKLOAD, TARGET, RESOURCE, NAMESPACE = "host", "pod", "workload", "target", "resource", "namespace"
 COARSE_KINDS = frozenset({NAMESPACE})  # shared by many unrelated things: never a topology edge
 _COARSE_PREFIXES = tuple(f"{kind}|" for kind in COARSE_KINDS)
@@ -87,7 +85,6 @@ _ROLE = {**{n: HOST for n in HOST_LABELS}, **{n: POD for n in POD_LABELS}, **{n:
          **{n: NAMESPACE for n in NAMESPACE_LABELS}}
 
 
-@by_content
 def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
     """Every entity the labels name, most specific first, without repeats."""
     cluster = labels.get("cluster", "")
