@@ -1,6 +1,11 @@
-"""Synthetic alert estates for the memory and soak benchmarks: distinct firing alerts with label sets
-shaped like kube-prometheus's (node-exporter and kube-state-metrics alerts, 8-12 labels each),
-40 alert names over many instances, as Alertmanager webhook bodies."""
+"""Synthetic alert estates for the memory benchmark: distinct firing alerts with label sets shaped
+like kube-prometheus's (node-exporter and kube-state-metrics alerts, 8-12 labels each), 40 alert
+names over many instances, as Alertmanager webhook bodies.
+
+Their starts are spread evenly over the hours before the run, one target after another (each
+target's 40 alerts start within seconds: one fault of that machine). Starting them all at one
+moment would make the stream 40 same-name storms of thousands of alerts each, which the engine
+rightly joins into a handful of incidents: a storm, not an estate with that many active alerts."""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ KUBE_ALERTS = ["KubePodCrashLooping", "KubePodNotReady", "KubeDeploymentReplicas
                "CPUThrottlingHigh", "KubeQuotaAlmostFull", "KubeMemoryOvercommit", "KubeletTooManyPods",
                "KubeNodeNotReady", "KubeNodeUnreachable", "KubeAPIErrorBudgetBurn"]
 ALERTNAMES = NODE_ALERTS + KUBE_ALERTS  # 40 names
-STARTS = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+SPREAD = timedelta(hours=20)  # the starts of all the alerts of a run: within a day of receipt, as live ones
 
 
 def labels_of(number: int) -> dict[str, str]:
@@ -46,8 +51,19 @@ def labels_of(number: int) -> dict[str, str]:
             "endpoint": "https-main", "service": "kube-state-metrics"}
 
 
-def alert_of(number: int) -> dict:
-    """Alert `number` as an Alertmanager webhook alert: firing, no end (stays active)."""
+class Starts:
+    """When each of `alerts` alerts started: evenly over SPREAD, ending at `until` (the run's start)."""
+
+    def __init__(self, alerts: int, until: datetime | None = None):
+        self.first = (until or datetime.now(timezone.utc)) - SPREAD
+        self.spacing = SPREAD / max(alerts, 1)
+
+    def of(self, number: int) -> datetime:
+        return self.first + number * self.spacing
+
+
+def alert_of(number: int, started: datetime) -> dict:
+    """Alert `number` as an Alertmanager webhook alert: firing since `started`, no end (stays active)."""
     labels = labels_of(number)
     name = labels["alertname"]
     where = labels.get("pod") or labels["instance"]
@@ -58,23 +74,23 @@ def alert_of(number: int) -> dict:
                         "description": f"{name} has been firing for more than 15 minutes on {where} "
                                        f"in cluster {labels['cluster']}.",
                         "runbook_url": f"https://runbooks.prometheus-operator.dev/runbooks/general/{name.lower()}"},
-        "startsAt": (STARTS + timedelta(milliseconds=number)).isoformat().replace("+00:00", "Z"),
+        "startsAt": started.isoformat().replace("+00:00", "Z"),
         "endsAt": "0001-01-01T00:00:00Z",
         "generatorURL": f"http://prometheus-k8s-0:9090/graph?g0.expr=ALERTS%7Balertname%3D%22{name}%22%7D",
         "fingerprint": fingerprint(labels),
     }
 
 
-def webhook_body(numbers: range) -> bytes:
+def webhook_body(numbers: range, starts: Starts) -> bytes:
     """One Alertmanager webhook notification carrying the alerts `numbers`."""
-    alerts = [alert_of(number) for number in numbers]
+    alerts = [alert_of(number, starts.of(number)) for number in numbers]
     return json.dumps({"receiver": "correlator", "status": "firing", "alerts": alerts, "groupLabels": {},
                        "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
                        "version": "4", "groupKey": "{}:{}", "truncatedAlerts": 0},
                       separators=(",", ":")).encode()
 
 
-def bodies(start: int, stop: int, per_body: int):
+def bodies(start: int, stop: int, per_body: int, starts: Starts):
     """Webhook bodies carrying alerts `start`..`stop - 1`, `per_body` alerts each."""
     for first in range(start, stop, per_body):
-        yield webhook_body(range(first, min(first + per_body, stop)))
+        yield webhook_body(range(first, min(first + per_body, stop)), starts)

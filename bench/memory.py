@@ -4,8 +4,10 @@
 `correlator serve` runs on a fresh SQLite store with the shipped rules and model. Distinct firing
 alerts (bench/alerts.py: kube-prometheus-like label sets, 40 alert names) are posted as Alertmanager
 webhooks until each size is reached, the engine is waited for, and RSS (VmRSS, and the peak VmHWM)
-is read from /proc. Beside it, in the same run: the idle daemon's RSS (the reference) and the size
-of the alerts as JSON, so the per-alert figure reads as "bytes of memory per byte of alert".
+is read from /proc. The alerts' starts are spread over the hours before the run (bench/alerts.py:
+all at once, they would be 40 storms). Beside it, in the same run: the idle daemon's RSS (the
+reference) and the size of the alerts as JSON, so the per-alert figure reads as "bytes of memory
+per byte of alert".
 
 Three shapes of incidents:
   model    the shipped rules and model: online learning joins alerts on learned evidence;
@@ -33,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.alerts import ALERTNAMES, bodies  # noqa: E402
+from bench.alerts import ALERTNAMES, SPREAD, Starts, bodies  # noqa: E402
 from bench.daemon import Daemon  # noqa: E402
 from correlator.shipped import shipped_dir  # noqa: E402
 
@@ -67,12 +69,12 @@ def measure_daemon(workdir: Path, shape: str, sizes: list[int]) -> None:
         report_row({"shape": shape, "alerts": 0, "incidents": 0, "rss": idle["VmRSS"], "hwm": idle["VmHWM"],
                     "store": daemon.store_bytes(), "json": 0, "idle": idle["VmRSS"], "seconds": 0.0})
         posted = json_bytes = 0
-        started = time.monotonic()
+        started, starts = time.monotonic(), Starts(sizes[-1])
         with concurrent.futures.ThreadPoolExecutor(POSTERS) as pool:
             for size in sizes:
                 print(f"  {shape}: posting up to {size:,} alerts...", file=sys.stderr)
                 pending = []
-                for body in bodies(posted, size, PER_BODY):
+                for body in bodies(posted, size, PER_BODY, starts):
                     json_bytes += len(body)
                     pending.append(pool.submit(daemon.post, body))
                     if len(pending) >= 4 * POSTERS:
@@ -126,9 +128,9 @@ def measure_engine(shape: str, sizes: list[int], top: int, frames: int) -> None:
     processed = 0
     print(f"\n{'shape':>8} {'active alerts':>13} {'open incidents':>14} {'engine MiB':>10} {'bytes/alert':>11}"
           f" {'JSON bytes/alert':>16} {'seconds':>8}")
-    started, json_bytes = time.monotonic(), 0
+    started, json_bytes, starts = time.monotonic(), 0, Starts(sizes[-1])
     for size in sizes:
-        for body in bodies(processed, size, PER_BODY):
+        for body in bodies(processed, size, PER_BODY, starts):
             json_bytes += len(body)
             now = datetime.now(timezone.utc)
             for alert in parse_alertmanager_webhook(body, now, policy).alerts:
@@ -166,7 +168,8 @@ def main() -> int:
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     shapes = args.shapes.split(",")
-    print(f"{len(ALERTNAMES)} alert names, {PER_BODY} alerts per webhook", file=sys.stderr)
+    print(f"{len(ALERTNAMES)} alert names, {PER_BODY} alerts per webhook, starts spread over the {SPREAD} before",
+          file=sys.stderr)
     if args.in_process:
         for shape in shapes:
             measure_engine(shape, sizes, args.top, args.frames)

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.estates import DENSITIES, FAULTS, TEMPLATES, generate, write  # noqa: E402
 from bench.estates.stream import START  # noqa: E402
 from correlator import scoring  # noqa: E402
+from correlator.cli import tune_runtime  # noqa: E402
 from correlator.config import Config  # noqa: E402
 from correlator.engine.core import Engine  # noqa: E402
 from correlator.ingest.sources import parsers  # noqa: E402
@@ -187,6 +188,7 @@ def main() -> int:
     parser.add_argument("--model-dir", type=Path, default=shipped_dir("models"))
     parser.add_argument("--json", action="store_true", help="print every run as JSON instead of the tables")
     args = parser.parse_args()
+    tune_runtime()  # as `correlator replay` runs: its speed is measured here
     runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp:
         layers = _layers(args.model_dir, args.layers.split(","), Path(tmp))

@@ -82,7 +82,7 @@ def read_recording(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestP
                    skip_bad: bool, summary: ReplaySummary) -> Iterator[tuple[datetime, list]]:
     """(receive time, alerts) per line; bad lines raise BadLine, or are counted with skip_bad."""
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        if not line or line.isspace():  # a blank line (strip() would copy every line)
             continue
         try:
             recorded = _line_decoder.decode(line)

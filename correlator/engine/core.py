@@ -43,8 +43,8 @@ from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
 from correlator.engine.derivation import Facts, absorb, derive
 from correlator.engine.flapping import FlapTracker
-from correlator.engine.model import (LEARNED_REASONS, Candidate, Explanation, Incident, IncidentState, JoinReason,
-                                     Member, Problem, TRANSITIONS, interned)
+from correlator.engine.model import (ACTIVE_STATES, LEARNED_REASONS, Candidate, Explanation, Incident, IncidentState,
+                                     JoinReason, Member, Problem, TRANSITIONS, interned)
 from correlator.engine.operations import OperatorActions
 from correlator.engine.candidates import Candidates
 from correlator.engine.timers import ENGINE, Timer, Timers
@@ -451,7 +451,7 @@ class Engine(OperatorActions, Timers, Candidates):
     def _member_is_active(self, key: tuple[str, datetime]) -> bool:
         episode = self._episodes.get(key)
         incident = self.incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
-        return incident is not None and incident.active
+        return incident is not None and incident.state in ACTIVE_STATES  # `active`, inlined: asked per candidate
 
     def _open(self, group_key: str, now: datetime) -> Incident:
         self._incident_sequence += 1

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import msgspec
+
 from correlator.engine import decisions
 from correlator.engine.blast import BlastRadius, host_name
 from correlator.engine.model import Explanation, Incident, Member
@@ -93,8 +95,7 @@ def derive(rules: RuleSet, incident: Incident, facts: Facts, member: Member, now
     return pending
 
 
-@dataclass(frozen=True, slots=True)
-class _Decision:
+class _Decision(msgspec.Struct, frozen=True):  # two per classification: a Struct builds 3x cheaper
     value: str
     source: str  # a classify rule's name, "lexicon" or "model"
     alert: str = ""  # the member alert it read (the model reads them all)

@@ -13,7 +13,7 @@ the ranking is kept incrementally: a join compares one member with the few best 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from correlator.engine.model import JoinReason, Member
 from correlator.ml.lexicon import Reading, read
@@ -32,8 +32,7 @@ HOST_USAGE_MINUTES = LAYER_MINUTES["storage"]  # a host's load, memory or disk r
 CANDIDATES = 4  # the best few distinct alert names: where the category is looked for
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(msgspec.Struct, frozen=True):  # one per ranked member: a Struct builds 3x cheaper
     score: float
     name: str
     member: Member

@@ -17,8 +17,9 @@ Counts decay in event time; the pairs kept are capped, the weakest dropped first
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import lru_cache
+
+import msgspec
 
 from correlator.learning.decay import Decay
 
@@ -33,8 +34,7 @@ MAX_PAIRS = 20_000
 CHANCE = 1.0 / (1 + CONTROL_WINDOWS)  # under independence, the share of a pair's starts in the near window
 
 
-@dataclass(frozen=True, slots=True)
-class Association:
+class Association(msgspec.Struct, frozen=True):  # one per pair asked: a Struct builds 3x cheaper
     names: tuple[str, str]
     together: float  # decayed near co-occurrences
     by_chance: float  # what chance brings to one window: decayed far co-occurrences / CONTROL_WINDOWS

@@ -392,12 +392,11 @@ class Learner:
     def _sweep(self, t: float) -> None:
         """Forget entities with no start within the lookback; keep at most MAX_HISTORY_ENTITIES."""
         horizon = max(LOOKBACK, self._reach)
-        history = self.history
-        last = {e: s[-1].at for e, s in history.items()}
-        kept = [e for e, at in last.items() if t - at < horizon]
+        kept = {e: s for e, s in self.history.items() if t - s[-1].at < horizon}
         if len(kept) > MAX_HISTORY_ENTITIES:
-            kept = sorted(kept, key=last.__getitem__, reverse=True)[:MAX_HISTORY_ENTITIES]
-        self.history = {e: history[e] for e in kept}
+            latest = sorted(kept, key=lambda e: kept[e][-1].at, reverse=True)[:MAX_HISTORY_ENTITIES]
+            kept = {e: kept[e] for e in latest}
+        self.history = kept
         self.cluster_history = {c: s for c, s in self.cluster_history.items() if t - s[-1].at < horizon}
         self.cluster_recent = {c: s for c, s in self.cluster_recent.items() if s and t - s[-1] <= WINDOW}
 

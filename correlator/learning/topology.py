@@ -131,9 +131,15 @@ class Topology:
     def _prune(self) -> None:
         """Keep the `max_entities` most seen entities (and the edges between them)."""
         kept = sorted(self.seen, key=self.seen.__getitem__, reverse=True)[:self.max_entities]
-        self.seen = {entity: self.seen[entity] for entity in kept}
-        self.edges = {entity: {o: w for o, w in row.items() if o in self.seen}
-                      for entity, row in self.edges.items() if entity in self.seen}
+        seen = self.seen = {entity: self.seen[entity] for entity in kept}
+        # Dropped in place, the rest keeping its order: most rows name no dropped entity.
+        edges = self.edges
+        for entity in [entity for entity in edges if entity not in seen]:
+            del edges[entity]
+        for row in edges.values():
+            if not row.keys() <= seen.keys():
+                for other in [other for other in row if other not in seen]:
+                    del row[other]
 
     @property
     def size(self) -> tuple[int, int]:

@@ -15,6 +15,8 @@ from typing import Mapping
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
 
+from correlator.memo import by_content
+
 N_FEATURES = 2 ** 16
 
 # Labels that identify one thing (which machine, which pod): topology, not content.
@@ -63,6 +65,7 @@ def tokens(labels: Mapping[str, str], annotations: Mapping[str, str]) -> list[st
     return found
 
 
+@by_content
 def document(labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:
     return " ".join(tokens(labels, annotations))
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping
 
+from correlator.memo import by_content
 from correlator.ml.features import CONSTANT_LABELS, IDENTITY_LABELS, name_words
 from correlator.rules.schema import Category, ServiceArea
 
@@ -281,6 +282,7 @@ def _read(name: tuple[str, ...], label_words: tuple[str, ...], summary: tuple[st
     return Reading(category, area, layer or UNKNOWN_LAYER, words, layer is not None)
 
 
+@by_content
 def read(labels: Mapping[str, str], annotations: Mapping[str, str]) -> Reading:
     """The lexicon's reading of one alert (memoised: alerts of one kind repeat endlessly)."""
     subject = frozenset(word for name, value in labels.items() if name != "alertname"

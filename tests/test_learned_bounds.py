@@ -1,0 +1,31 @@
+"""The learned state stays bounded however many entities the estate names: the topology keeps its
+most seen entities and only the edges between them; entity histories no start reached lately go."""
+
+from correlator.learning.cooccurrence import LOOKBACK
+from correlator.learning.decay import Decay
+from correlator.learning.joiner import SWEEP_EVERY, Learner
+from correlator.learning.topology import Topology
+
+
+def test_the_topology_keeps_its_most_seen_entities_and_the_edges_between_them():
+    topology, unbounded = Topology(Decay(), max_entities=10), Topology(Decay(), max_entities=1000)
+    for n in range(20):  # pods on one host; three of them alert again and again
+        pod = f"pod||hot-{n % 3}" if n % 2 else f"pod||web-{n}"
+        for learned in (topology, unbounded):
+            learned.observe((pod, "host||worker-1", f"host||worker-{2 + n % 2}"), float(n))
+    ranked = sorted(unbounded.seen, key=unbounded.seen.__getitem__, reverse=True)
+    assert len(topology.seen) <= 10 * 1.2 < len(unbounded.seen)
+    assert {"host||worker-1", "pod||hot-0", "pod||hot-1", "pod||hot-2"} <= set(topology.seen)
+    assert next(iter(topology.seen)) == ranked[0] == "host||worker-1"  # kept most seen first
+    for entity, row in topology.edges.items():  # the edges between kept entities, as counted, in order
+        assert entity in topology.seen and set(row) <= set(topology.seen)
+        assert list(row.items()) == [(o, w) for o, w in unbounded.edges[entity].items() if o in topology.seen]
+
+
+def test_entities_no_start_reached_within_the_lookback_are_forgotten():
+    learner = Learner()
+    for n in range(SWEEP_EVERY):
+        t = n * LOOKBACK / 100  # a new host every alert, each quiet after
+        learner.learn({"alertname": "HostDown", "instance": f"h{n}:9100"}, (str(n), t), t, t)
+    assert len(learner.history) < 200
+    assert f"host||h{SWEEP_EVERY - 1}" in learner.history
