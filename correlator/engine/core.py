@@ -5,6 +5,9 @@ For each alert, the stages run in this order (the one place it is written down):
     1. dedup        a repeat of a known episode changes nothing; a resolution resolves its member
     2. maintenance  inside a maintenance window: recorded, opens no incident
     3. suppress     inhibited by a firing source alert: joins the source's incident as a symptom
+                    (engine/inhibition.py: Alertmanager's semantics; a later source takes the
+                    targets already present, a resolved source releases its symptoms, which
+                    are placed again by stages 4-8)
     4. link         related through a link rule to an alert of an open incident: joins it
     5. dependency   its service depends on (or is depended on by) a service with an open incident
     6. group        joins the open incident of its group key (or reopens it)
@@ -33,6 +36,7 @@ from datetime import datetime, timedelta, timezone
 from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
 from correlator.engine.derivation import Facts, absorb, derive
+from correlator.engine.inhibition import Inhibition, Inhibitor
 from correlator.engine.model import (LEARNED_REASONS, Explanation, Incident, IncidentState, JoinReason, Member,
                                      Problem, TRANSITIONS, interned)
 from correlator.engine.operations import OperatorActions
@@ -109,8 +113,7 @@ class Engine(OperatorActions, Timers):
         self._by_group: dict[str, str] = {}
         self._by_link: dict[tuple[str, str, str], str] = {}
         self._by_service: dict[str, str] = {}
-        self._sources: dict[tuple[str, tuple[str, ...]], dict[tuple[str, datetime], str]] = {}
-        self._source_of: dict[tuple[str, datetime], list[tuple[str, tuple[str, ...]]]] = {}
+        self.inhibition = Inhibition(rules.suppressions)
         self._timers: list[Timer] = []
         self._timer_sequence = 0
         self._incident_sequence = 0
@@ -153,7 +156,6 @@ class Engine(OperatorActions, Timers):
             return changed
         self.outcomes[Outcome.NEW] += 1
         incident = self._place(alert, key, now)
-        self._episodes[key] = _Episode(AlertStatus.FIRING, incident.id)
         changed.add(incident.id)
         if alert.status is AlertStatus.RESOLVED:  # first seen already resolved: it fired, then ended
             changed |= self._resolve_member(key, alert, self._episodes[key], now)
@@ -165,11 +167,15 @@ class Engine(OperatorActions, Timers):
         self.rules = rules
         if self.learner is not None:
             self.learner.set_relations(rules.relations)
+        self.inhibition = Inhibition(rules.suppressions)
         for incident in self.incidents.values():
             facts = self._facts[incident.id] = Facts()
-            for member in incident.members.values():
+            for key, member in incident.members.items():
                 absorb(self.rules, facts, member)
+                if member.status is AlertStatus.FIRING:
+                    self.inhibition.add(key, member.labels)
             facts.escalation_pending = False
+        self._attach_symptoms()
 
     def learned_snapshot(self) -> tuple[datetime, dict[str, bytes]] | None:
         """The learned state to save with this step (as of the last alert learned from), when
@@ -218,6 +224,7 @@ class Engine(OperatorActions, Timers):
                 self._add_timer(incident.resolved_at + self.settings.close_after, "close", incident.id)
             if incident.state is IncidentState.OPEN:
                 self._schedule_escalation(incident, facts)
+        self._attach_symptoms()
         # Time resumes from the latest the store recorded, even when the clock has stepped back since.
         recorded = [incident.timeline[-1].at for incident in incidents if incident.timeline]
         if recorded:
@@ -232,18 +239,11 @@ class Engine(OperatorActions, Timers):
     def _place(self, alert: Alert, key: tuple[str, datetime], now: datetime) -> Incident:
         labels = alert.labels
         services = decisions.services_of(self.rules.catalog, labels)
-        placed = self._symptom_of(labels) or self._linked(labels, now) or self._dependent(services, now)
-        group_key, group_labels, group_rule = self._group_key(alert)
-        if placed is None:
-            placed = self._grouped(group_key, group_labels, group_rule, now)
-        if placed is None:
-            placed = self._related(alert, key, group_key, now)
-        if placed is None:
-            placed = self._open(group_key, now), Explanation(
-                JoinReason.GROUP if group_rule is not None else JoinReason.NEW_INCIDENT,
-                group_rule.name if group_rule is not None else "", group_labels)
-            self._by_group[group_key] = placed[0].id
-        incident, why = placed
+        group = self._group_key(labels, alert.fingerprint)
+        group_key, group_labels, _ = group
+        inhibitor = self.inhibition.inhibitor(labels, key, self._in_force)
+        incident, why = self._symptom(inhibitor, labels) if inhibitor is not None else \
+            self._placed_by_rules(labels, key, alert.starts_at, services, group, now)
         member = Member(alert.fingerprint, alert.starts_at, interned(labels), interned(alert.annotations),
                         AlertStatus.FIRING, alert.ends_at, now, why, services)
         incident.members[key] = member
@@ -253,23 +253,114 @@ class Engine(OperatorActions, Timers):
         incident.record(now, "alert_joined", fingerprint=alert.fingerprint, reason=why.reason, rule=why.rule,
                         **({"detail": why.detail} if why.reason in LEARNED_REASONS else {}))
         self._by_group.setdefault(group_key, incident.id)
+        self._episodes[key] = _Episode(AlertStatus.FIRING, incident.id)
         self._register(member, key, incident)
+        if inhibitor is not None:
+            self.inhibition.attach(key, inhibitor.source)
         self._derive(incident, member, now, group_labels)
         if self.learner is not None:
             self.learner.learn(labels, key, now.timestamp(), alert.starts_at.timestamp())
+        if alert.status is AlertStatus.FIRING:
+            self._inhibit_present(key, now)
         return incident
 
-    def _symptom_of(self, labels) -> tuple[Incident, Explanation] | None:
-        for rule in self.rules.suppressions:
-            if not matches_all(rule.target_matchers, labels):
+    def _placed_by_rules(self, labels, key, starts_at: datetime, services: tuple[str, ...], group: tuple,
+                         now: datetime) -> tuple[Incident, Explanation]:
+        """Stages 4-8: where an alert no source inhibits belongs (`group`: its `_group_key`)."""
+        placed = self._linked(labels, now) or self._dependent(services, now)
+        group_key, group_labels, group_rule = group
+        if placed is None:
+            placed = self._grouped(group_key, group_labels, group_rule, now)
+        if placed is None:
+            placed = self._related(labels, key, starts_at, group_key, now)
+        if placed is None:
+            placed = self._open(group_key, now), Explanation(
+                JoinReason.GROUP if group_rule is not None else JoinReason.NEW_INCIDENT,
+                group_rule.name if group_rule is not None else "", group_labels)
+            self._by_group[group_key] = placed[0].id
+        return placed
+
+    # -- inhibition (stage 3), re-evaluated as Alertmanager does at every notification ------------
+
+    def _in_force(self, source) -> bool:
+        """A source inhibits while it fires in an active incident."""
+        episode = self._episodes.get(source)
+        incident = self.incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
+        return incident is not None and incident.active and episode.status is AlertStatus.FIRING
+
+    def _symptom(self, inhibitor: Inhibitor, labels) -> tuple[Incident, Explanation]:
+        incident = self.incidents[self._episodes[inhibitor.source].incident_id]
+        source = incident.members[inhibitor.source]
+        return incident, Explanation(JoinReason.SYMPTOM, inhibitor.rule.name, inhibitor.equal,
+                                     f"inhibited by {source.labels.get('alertname', 'alert')} ({source.fingerprint})")
+
+    def _attach_symptoms(self) -> None:
+        """After a restore or reload: each firing symptom is attached to a source in force, if any."""
+        for incident in self.incidents.values():
+            for key, member in incident.members.items():
+                if member.status is AlertStatus.FIRING and member.why.reason == JoinReason.SYMPTOM:
+                    inhibitor = self.inhibition.inhibitor(member.labels, key, self._in_force)
+                    if inhibitor is not None:
+                        self.inhibition.attach(key, inhibitor.source)
+
+    def _inhibit_present(self, source_key, now: datetime) -> None:
+        """A new source inhibits the targets already firing: they become its symptoms."""
+        for key in self.inhibition.targets_of(source_key):
+            if self.inhibition.inhibited_by(key) is not None or not self._in_force(key):
+                continue  # already a symptom (one source suffices), or not an active alert
+            incident = self.incidents[self._episodes[key].incident_id]
+            member = incident.members[key]
+            inhibitor = self.inhibition.inhibitor(member.labels, key, self._in_force)
+            if inhibitor is not None:
+                self._re_place(incident, key, member, *self._symptom(inhibitor, member.labels), now, "alert_inhibited")
+                self.inhibition.attach(key, inhibitor.source)
+
+    def _release(self, source_key, now: datetime) -> set[str]:
+        """A source stopped firing: its symptoms go to another source in force, if any (any of them
+        inhibits), else they are placed again by stages 4-8."""
+        changed: set[str] = set()
+        for key in self.inhibition.release(source_key):
+            if not self._in_force(key):
                 continue
-            sources = self._sources.get((rule.name, tuple(labels.get(name, "") for name in rule.equal)), {})
-            for incident_id in sources.values():
-                incident = self.incidents[incident_id]
-                if incident.active:
-                    return incident, Explanation(JoinReason.SYMPTOM, rule.name,
-                                                 {name: labels.get(name, "") for name in rule.equal})
-        return None
+            incident = self.incidents[self._episodes[key].incident_id]
+            member = incident.members[key]
+            inhibitor = self.inhibition.inhibitor(member.labels, key, self._in_force)
+            if inhibitor is not None:
+                self.inhibition.attach(key, inhibitor.source)
+                placed, kind = self._symptom(inhibitor, member.labels), "alert_inhibited"
+            else:
+                group = self._group_key(member.labels, member.fingerprint)
+                if self._by_group.get(group[0]) == incident.id and incident.group_key != group[0]:
+                    del self._by_group[group[0]]  # it joined as a symptom, not by its group
+                placed = self._placed_by_rules(member.labels, key, member.starts_at, member.services, group, now)
+                kind = "alert_released"
+            changed |= self._re_place(incident, key, member, *placed, now, kind)
+        return changed
+
+    def _re_place(self, incident: Incident, key, member: Member, destination: Incident, why: Explanation,
+                  now: datetime, kind: str) -> set[str]:
+        """Give a present member a new place and explanation; the incident it leaves is re-derived
+        (resolved when nothing fires in it any more, closed when it is left empty)."""
+        member.why = why
+        incident.changed_members.add(key)
+        detail = {"fingerprint": member.fingerprint, "reason": why.reason, "rule": why.rule, "detail": why.detail}
+        self._by_group.setdefault(self._group_key(member.labels, member.fingerprint)[0], destination.id)
+        if destination is incident:
+            incident.record(now, kind, **detail)
+            self._rederive(incident, now)
+            self._touched.add(incident.id)
+            return {incident.id}
+        self._move(incident, destination, key, member, now)
+        destination.record(now, kind, source=incident.id, **detail)
+        incident.record(now, "alert_moved", into=destination.id, fingerprint=member.fingerprint, reason=why.reason)
+        if not incident.members:
+            self._force_close(incident, now, ENGINE, f"its alerts moved to {destination.id}")
+        else:
+            self._rederive(incident, now)
+            if not incident.firing and incident.active:
+                self._add_timer(now + self.settings.resolve_hold, "auto_resolve", incident.id)
+        self._touched |= {incident.id, destination.id}
+        return {incident.id, destination.id}
 
     def _linked(self, labels, now: datetime) -> tuple[Incident, Explanation] | None:
         for rule in self.rules.links:
@@ -303,12 +394,12 @@ class Engine(OperatorActions, Timers):
             return incident
         return None
 
-    def _group_key(self, alert: Alert) -> tuple[str, dict[str, str], object]:
+    def _group_key(self, labels, fingerprint: str) -> tuple[str, dict[str, str], object]:
         for rule in self.rules.groups:
-            if matches_all(rule.matchers, alert.labels):
-                values = {name: alert.labels.get(name, "") for name in rule.group_by}
+            if matches_all(rule.matchers, labels):
+                values = {name: labels.get(name, "") for name in rule.group_by}
                 return f"{rule.name}:" + ",".join(f"{k}={v}" for k, v in values.items()), values, rule
-        return f"alert:{alert.fingerprint}", {}, None
+        return f"alert:{fingerprint}", {}, None
 
     def _grouped(self, group_key: str, group_labels: dict[str, str], rule, now: datetime) -> tuple[
             Incident, Explanation] | None:
@@ -326,12 +417,12 @@ class Engine(OperatorActions, Timers):
             return existing, Explanation(JoinReason.REOPENED, rule.name, group_labels, "re-fired within the reopen window")
         return None
 
-    def _related(self, alert: Alert, key: tuple[str, datetime], group_key: str, now: datetime) -> tuple[
-            Incident, Explanation] | None:
+    def _related(self, labels, key: tuple[str, datetime], starts_at: datetime, group_key: str, now: datetime,
+                 ) -> tuple[Incident, Explanation] | None:
         if self.learner is None:
             return None
-        join = self.learner.place(alert.labels, key, now.timestamp(), alert.starts_at.timestamp(),
-                                  self._member_is_active)
+        join = self.learner.place(labels, key, now.timestamp(), starts_at.timestamp(),
+                                  lambda other: other != key and self._member_is_active(other))
         if join is None:
             self.learned_decisions[LearnedDecision.NEW_INCIDENT] += 1
             return None
@@ -371,11 +462,8 @@ class Engine(OperatorActions, Timers):
         for service in services:
             self._by_service[service] = incident.id
             facts_keys.append((self._by_service, service))
-        for rule in self.rules.suppressions if as_source else ():
-            if matches_all(rule.source_matchers, labels):
-                source = (rule.name, tuple(labels.get(name, "") for name in rule.equal))
-                self._sources.setdefault(source, {})[key] = incident.id
-                self._source_of.setdefault(key, []).append(source)
+        if as_source:
+            self.inhibition.add(key, labels)
 
     # -- what an incident is: derived incrementally, so a join costs the same however big the incident
 
@@ -401,14 +489,11 @@ class Engine(OperatorActions, Timers):
         incident.record(now, "alert_resolved", fingerprint=alert.fingerprint)
         if not incident.firing and incident.active:
             self._add_timer(now + self.settings.resolve_hold, "auto_resolve", incident.id)
-        return {incident.id}
+        self.inhibition.detach(key)
+        return {incident.id} | self._release(key, now)
 
     def _forget_source(self, key) -> None:
-        for source in self._source_of.pop(key, ()):
-            sources = self._sources[source]
-            sources.pop(key, None)
-            if not sources:
-                del self._sources[source]
+        self.inhibition.remove(key)
 
     def _transition(self, incident: Incident, state: IncidentState, now: datetime, actor: str,
                     kind: str | None = None, **detail) -> None:
@@ -430,7 +515,7 @@ class Engine(OperatorActions, Timers):
             episode = self._episodes.get(key)
             if episode is not None and episode.incident_id == incident.id:
                 del self._episodes[key]
-            self._forget_source(key)
+            self.inhibition.forget(key)
         if self._by_group.get(incident.group_key) == incident.id:
             del self._by_group[incident.group_key]
         for index, key in self._index_keys.pop(incident.id, []):
