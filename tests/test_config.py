@@ -67,6 +67,9 @@ def test_secrets_come_from_env_or_file(tmp_path, monkeypatch):
     ({"ingest": {"mappings": {"x": {"status_values": {"ok": "fine"}}}}}, {},
      "ingest.mappings.x.status_values", "firing or resolved"),
     ({}, {"CORRELATOR_SERVER_PROT": "1"}, "CORRELATOR_SERVER_PROT", "no such configuration key"),
+    ({"engine": {"resolve_hold": 300}}, {}, "engine.resolve_hold", "got the bare number 300"),
+    ({}, {"CORRELATOR_ENGINE_RESOLVE_HOLD": "300"}, "engine.resolve_hold", "not taken as seconds"),
+    ({"ingest": {"resolve_timeout": "300y"}}, {}, "ingest.resolve_timeout", "out of range"),
 ])
 def test_bad_config_names_the_key_and_what_is_expected(document, environ, key, expected):
     with pytest.raises(ConfigError) as raised:
