@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
 from correlator.engine.derivation import Facts, absorb, derive
-from correlator.engine.inhibition import Inhibition, Inhibitor
+from correlator.engine.inhibition import Inhibition, InhibitionStage
 from correlator.engine.model import (LEARNED_REASONS, Explanation, Incident, IncidentState, JoinReason, Member,
                                      Problem, TRANSITIONS, interned)
 from correlator.engine.operations import OperatorActions
@@ -90,7 +90,7 @@ class _Episode:
     incident_id: str | None  # None: recorded without incident (maintenance)
 
 
-class Engine(OperatorActions, Timers):
+class Engine(OperatorActions, Timers, InhibitionStage):
     def __init__(self, rules: RuleSet, settings: EngineSettings = EngineSettings(), keep_closed: bool = True,
                  model: LearnedModel | None = None):
         """`keep_closed=False` (the daemon): closed incidents leave `incidents` once the caller has
@@ -279,88 +279,6 @@ class Engine(OperatorActions, Timers):
                 group_rule.name if group_rule is not None else "", group_labels)
             self._by_group[group_key] = placed[0].id
         return placed
-
-    # -- inhibition (stage 3), re-evaluated as Alertmanager does at every notification ------------
-
-    def _in_force(self, source) -> bool:
-        """A source inhibits while it fires in an active incident."""
-        episode = self._episodes.get(source)
-        incident = self.incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
-        return incident is not None and incident.active and episode.status is AlertStatus.FIRING
-
-    def _symptom(self, inhibitor: Inhibitor, labels) -> tuple[Incident, Explanation]:
-        incident = self.incidents[self._episodes[inhibitor.source].incident_id]
-        source = incident.members[inhibitor.source]
-        return incident, Explanation(JoinReason.SYMPTOM, inhibitor.rule.name, inhibitor.equal,
-                                     f"inhibited by {source.labels.get('alertname', 'alert')} ({source.fingerprint})")
-
-    def _attach_symptoms(self) -> None:
-        """After a restore or reload: each firing symptom is attached to a source in force, if any."""
-        for incident in self.incidents.values():
-            for key, member in incident.members.items():
-                if member.status is AlertStatus.FIRING and member.why.reason == JoinReason.SYMPTOM:
-                    inhibitor = self.inhibition.inhibitor(member.labels, key, self._in_force)
-                    if inhibitor is not None:
-                        self.inhibition.attach(key, inhibitor.source)
-
-    def _inhibit_present(self, source_key, now: datetime) -> None:
-        """A new source inhibits the targets already firing: they become its symptoms."""
-        for key in self.inhibition.targets_of(source_key):
-            if self.inhibition.inhibited_by(key) is not None or not self._in_force(key):
-                continue  # already a symptom (one source suffices), or not an active alert
-            incident = self.incidents[self._episodes[key].incident_id]
-            member = incident.members[key]
-            inhibitor = self.inhibition.inhibitor(member.labels, key, self._in_force)
-            if inhibitor is not None:
-                self._re_place(incident, key, member, *self._symptom(inhibitor, member.labels), now, "alert_inhibited")
-                self.inhibition.attach(key, inhibitor.source)
-
-    def _release(self, source_key, now: datetime) -> set[str]:
-        """A source stopped firing: its symptoms go to another source in force, if any (any of them
-        inhibits), else they are placed again by stages 4-8."""
-        changed: set[str] = set()
-        for key in self.inhibition.release(source_key):
-            if not self._in_force(key):
-                continue
-            incident = self.incidents[self._episodes[key].incident_id]
-            member = incident.members[key]
-            inhibitor = self.inhibition.inhibitor(member.labels, key, self._in_force)
-            if inhibitor is not None:
-                self.inhibition.attach(key, inhibitor.source)
-                placed, kind = self._symptom(inhibitor, member.labels), "alert_inhibited"
-            else:
-                group = self._group_key(member.labels, member.fingerprint)
-                if self._by_group.get(group[0]) == incident.id and incident.group_key != group[0]:
-                    del self._by_group[group[0]]  # it joined as a symptom, not by its group
-                placed = self._placed_by_rules(member.labels, key, member.starts_at, member.services, group, now)
-                kind = "alert_released"
-            changed |= self._re_place(incident, key, member, *placed, now, kind)
-        return changed
-
-    def _re_place(self, incident: Incident, key, member: Member, destination: Incident, why: Explanation,
-                  now: datetime, kind: str) -> set[str]:
-        """Give a present member a new place and explanation; the incident it leaves is re-derived
-        (resolved when nothing fires in it any more, closed when it is left empty)."""
-        member.why = why
-        incident.changed_members.add(key)
-        detail = {"fingerprint": member.fingerprint, "reason": why.reason, "rule": why.rule, "detail": why.detail}
-        self._by_group.setdefault(self._group_key(member.labels, member.fingerprint)[0], destination.id)
-        if destination is incident:
-            incident.record(now, kind, **detail)
-            self._rederive(incident, now)
-            self._touched.add(incident.id)
-            return {incident.id}
-        self._move(incident, destination, key, member, now)
-        destination.record(now, kind, source=incident.id, **detail)
-        incident.record(now, "alert_moved", into=destination.id, fingerprint=member.fingerprint, reason=why.reason)
-        if not incident.members:
-            self._force_close(incident, now, ENGINE, f"its alerts moved to {destination.id}")
-        else:
-            self._rederive(incident, now)
-            if not incident.firing and incident.active:
-                self._add_timer(now + self.settings.resolve_hold, "auto_resolve", incident.id)
-        self._touched |= {incident.id, destination.id}
-        return {incident.id, destination.id}
 
     def _linked(self, labels, now: datetime) -> tuple[Incident, Explanation] | None:
         for rule in self.rules.links:
