@@ -48,7 +48,19 @@ def test_an_alert_matching_both_sides_is_not_inhibited_by_its_like(tmp_path):
     assert member(s, "C")[1].why.reason == JoinReason.SYMPTOM
     s.push(30, alert("Source", s="1", e="x"))  # source only: it inhibits the two-sided alerts too
     assert member(s, "A")[1].why.reason == member(s, "B")[1].why.reason == JoinReason.SYMPTOM
-    assert member(s, "A")[0] is member(s, "Source")[0]
+    assert member(s, "B")[0] is member(s, "Source")[0]  # B was alone: it joins the source's incident
+    assert member(s, "A")[0] is member(s, "C")[0]  # A was placed with C: it stays with it, a symptom
+
+
+def test_a_target_placed_with_other_alerts_stays_with_them_as_a_symptom(tmp_path):
+    s = Scenario(rules_from(tmp_path, CRIT_OVER_WARN, GROUP_BY_SERVICE))
+    s.push(0, alert("HighLoad", severity="warning", instance="n1", service="shop"), alert("Latency", service="shop"))
+    s.push(30, alert("NodeDown", severity="critical", instance="n1"))
+    shop, high_load = member(s, "HighLoad")
+    assert shop is member(s, "Latency")[0] and shop is not member(s, "NodeDown")[0]
+    assert high_load.why.reason == JoinReason.SYMPTOM and "NodeDown" in high_load.why.detail
+    s.push(60, alert("NodeDown", severity="critical", instance="n1", ends=60))
+    assert member(s, "HighLoad")[1].why.reason == JoinReason.GROUP  # released: its explanation back
 
 
 def test_a_resolved_source_releases_its_symptoms_to_the_other_stages(tmp_path):

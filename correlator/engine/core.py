@@ -457,10 +457,13 @@ class Engine(OperatorActions, Timers, InhibitionStage):
         self._derive(target, member, now, {})
 
     def _rederive(self, incident: Incident, now: datetime) -> None:
-        """Recompute the aggregates of an incident that lost members (after a split)."""
-        self._facts[incident.id] = Facts()
-        for member in list(incident.members.values()):
-            self._derive(incident, member, now, {})
+        """Recompute the aggregates of an incident that lost members (after a split, or alerts moved
+        out by inhibition): every member folded in, then what the incident is derived once."""
+        facts = self._facts[incident.id] = Facts()
+        *others, last = incident.members.values()
+        for member in others:
+            absorb(self.rules, facts, member)
+        self._derive(incident, last, now, {})
 
     def _force_close(self, incident: Incident, now: datetime, actor: str, reason: str) -> None:
         if incident.state in (IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.INVESTIGATING,
