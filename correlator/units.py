@@ -5,18 +5,22 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+# Prometheus' units (prometheus/common model.ParseDuration), in nanoseconds as Go counts them.
+_DURATION_UNITS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9,
+                   "w": 604800 * 10**9, "y": 31536000 * 10**9}
 _DURATION_RE = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_MAX_NANOSECONDS = 2**63 - 1  # Go's time.Duration: durations past ~292 years overflow it
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9,
                "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 _SIZE_RE = re.compile(r"\s*(\d+)\s*([a-zA-Z]*)\s*")
 
 
 def parse_duration(text: str) -> float:
-    """Parse a Prometheus duration (`30s`, `5m`, `1h30m`, `0`) into seconds."""
+    """Parse a Prometheus duration (`30s`, `5m`, `1h30m`, `0`) into seconds, refusing what
+    Alertmanager refuses: units out of order, and durations that overflow Go's time.Duration."""
     if text == "0":
         return 0.0
-    pos, total, last_unit = 0, 0.0, None
+    pos, total, last_unit = 0, 0, None
     for match in _DURATION_RE.finditer(text):
         if match.start() != pos:
             break
@@ -24,20 +28,26 @@ def parse_duration(text: str) -> float:
         if last_unit is not None and _DURATION_UNITS[unit] >= _DURATION_UNITS[last_unit]:
             raise ValueError(f"invalid duration {text!r}: units must go from largest to smallest")
         total += int(match.group(1)) * _DURATION_UNITS[unit]
+        if total > _MAX_NANOSECONDS:
+            raise ValueError(f"invalid duration {text!r}: out of range (at most 292y, as in Alertmanager)")
         pos, last_unit = match.end(), unit
     if pos != len(text) or not text:
         raise ValueError(f"invalid duration {text!r}: expected a number and a unit such as 30s, 5m, 4h, 1d")
-    return total
+    return total / 10**9
 
 
 class Seconds(float):
-    """A duration in seconds, written in YAML as `30s`, `5m`, `4h` (or a number of seconds)."""
+    """A duration in seconds, written in YAML as `30s`, `5m`, `4h`."""
 
 
 def seconds_from(value: object) -> Seconds:
-    """Decode a YAML duration (the config's and the rules' alike); ValueError says what is expected."""
+    """Decode a YAML duration (the config's and the rules' alike); ValueError says what is expected.
+    As in Alertmanager, a bare number other than 0 is refused: `300` is not silently 300 seconds."""
+    if value == 0 and not isinstance(value, bool):
+        return Seconds(0)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return Seconds(value)
+        raise ValueError(f"expected a duration with a unit such as {value:g}s or 5m, got the bare number "
+                         f"{value:g} (a number without a unit is not taken as seconds)")
     if isinstance(value, str):
         return Seconds(parse_duration(value))
     raise ValueError("expected a duration such as 30s, 5m, 4h")

@@ -100,6 +100,9 @@ def test_secrets_come_from_env_or_file(tmp_path, monkeypatch):
     ({"ingest": {"mappings": {"zabbix": {"label_values": {"severity": {3: "average", 4: 4}}}}}}, {},
      "ingest.mappings.zabbix.label_values.severity.4", "Expected `str`, got `int`"),
     ({"ingest": {"limits": {"max_label_size": 9}}}, {}, "ingest.limits.max_label_size", "unknown key"),
+    ({"engine": {"resolve_hold": 300}}, {}, "engine.resolve_hold", "got the bare number 300"),
+    ({}, {"CORRELATOR_ENGINE_RESOLVE_HOLD": "300"}, "engine.resolve_hold", "not taken as seconds"),
+    ({"ingest": {"resolve_timeout": "300y"}}, {}, "ingest.resolve_timeout", "out of range"),
 ])
 def test_bad_config_names_the_key_and_what_is_expected(document, environ, key, expected):
     with pytest.raises(ConfigError) as raised:

@@ -1,9 +1,11 @@
 """Matchers behave as Alertmanager documents them (docs/configuration.md "Label matchers")."""
 
+import json
+
 import pytest
 from hypothesis import given, strategies as st
 
-from correlator.rules.matchers import MatcherError, MatchType, parse_matchers
+from correlator.rules.matchers import MatcherError, MatcherSyntax, MatchType, parse_matchers
 
 LABELS = {"alertname": "HighCPU", "instance": "node1:9100", "env": "prod"}
 
@@ -51,13 +53,77 @@ def test_unquoted_values_may_hold_any_character_but_the_reserved_ones():
 ])
 def test_errors_say_what_is_wrong_and_where(text, reason):
     with pytest.raises(MatcherError) as raised:
-        parse_matchers(text)
+        parse_matchers(text, MatcherSyntax.UTF8)
     assert reason in str(raised.value) and "position" in str(raised.value)
 
 
 @given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=20))
 def test_a_quoted_equality_matcher_matches_exactly_its_value(value):
-    import json
-    [matcher] = parse_matchers(f"label={json.dumps(value)}")
+    [matcher] = parse_matchers(f"label={json.dumps(value, ensure_ascii=False)}")  # Go has no UTF-16 surrogate escapes
     assert matcher.matches({"label": value})
     assert not matcher.matches({"label": value + "x"})
+
+
+def test_quoted_values_accept_every_go_escape():
+    [matcher] = parse_matchers(r'v="\x41\u00e9\U0001F642\101\a\v\n\t\\\""')
+    assert matcher.value == 'A\u00e9\U0001F642A\a\v\n\t\\"'
+
+
+def test_byte_escapes_must_spell_utf8():
+    [matcher] = parse_matchers(r'v="\xc3\xa9"')
+    assert matcher.value == "\u00e9"
+    with pytest.raises(MatcherError, match="not valid UTF-8"):
+        parse_matchers(r'v="\xc3"', MatcherSyntax.UTF8)
+
+
+@pytest.mark.parametrize("pattern, value, matches", [
+    ("x.y", "x\ny", False),  # `.` does not match a newline ...
+    ("(?s)x.y", "x\ny", True),  # ... unless the pattern says (?s)
+    ("x(?s:.)y", "x\ny", True),
+    ("x(?s).y", "x\ny", True),  # flags mid-pattern, as Go allows
+    ("a(?i)b|c", "C", True),  # the flag reaches across the alternation, as in Go
+    ("a(?i)b|c", "aB", True),
+    ("a(?i)b|c", "Ab", False),
+    ("\\d+", "\u0663", False),  # \d is ASCII in Go
+    ("\\w+", "\u00e9", False),
+    ("[[:digit:]]+", "42", True),  # POSIX classes
+    ("[[:alpha:]]+", "4", False),
+    ("x{,3}", "x{,3}", True),  # not a repeat in Go
+    ("(?P<n>a)|(?<m>b)", "b", True),
+    ("a\\z", "a", True),
+    ("node.*", "node1", True),
+    ("node", "node1", False),  # fully anchored
+])
+def test_regexes_match_as_go_matches(pattern, value, matches):
+    [matcher] = parse_matchers(f"v=~{json.dumps(pattern)}")
+    assert matcher.matches({"v": value}) is matches
+
+
+@pytest.mark.parametrize("pattern, reason", [
+    ("a(?=b)", "lookahead"),
+    ("(a)\\1", "backreference"),
+    ("(?>a)", "atomic group"),
+    ("\\p{Greek}", "Unicode classes"),
+    ("(?U)a+", "ungreedy"),
+    ("a\\Z", "\\Z"),
+])
+def test_regexes_go_refuses_are_refused(pattern, reason):
+    with pytest.raises(MatcherError, match="invalid regular expression") as raised:
+        parse_matchers(f"v=~{json.dumps(pattern)}")
+    assert reason in str(raised.value)
+
+
+def test_matchers_only_the_classic_parser_accepts_load_with_a_warning(caplog):
+    assert [str(m) for m in parse_matchers("{foo=bar}}")] == ['foo="bar}"']
+    assert "classic parser" in caplog.text and 'write foo="bar}"' in caplog.text
+    assert [str(m) for m in parse_matchers("job=")] == ['job=""']
+    with pytest.raises(MatcherError):
+        parse_matchers("{foo=bar}}", MatcherSyntax.UTF8)
+
+
+def test_where_the_parsers_disagree_the_utf8_reading_is_kept_with_a_warning(caplog):
+    [matcher] = parse_matchers(r'v="a\tb"')
+    assert matcher.value == "a\tb"  # the classic parser reads `a\tb`, four characters
+    assert "read differently" in caplog.text
+    [classic] = parse_matchers(r'v="a\tb"', MatcherSyntax.CLASSIC)
+    assert classic.value == "a\\tb"

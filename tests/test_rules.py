@@ -84,3 +84,15 @@ tests:
         "  unexpected incident with alerts [2] ('C')",
         "0 passed, 1 failed",
     ]
+
+
+@pytest.mark.parametrize("window, message", [
+    ("300", "rules[0].window: expected a duration with a unit such as 300s or 5m, got the bare number 300"),
+    ('"300y"', "rules[0].window: invalid duration '300y': out of range"),
+])
+def test_durations_alertmanager_refuses_are_refused_naming_the_key(tmp_path, window, message):
+    (tmp_path / "r.yaml").write_text(f"version: 1\nrules:\n  - name: g\n    kind: group\n    group_by: [a]\n"
+                                     f"    window: {window}\n")
+    with pytest.raises(RuleErrors) as raised:
+        load_rules(tmp_path)
+    assert f"r.yaml:6: {message}" in str(raised.value)

@@ -5,9 +5,12 @@ For each alert, the stages run in this order (the one place it is written down):
     1. dedup        a repeat of a known episode changes nothing but its endsAt (the latest snapshot's);
                     a resolution resolves its member
     2. maintenance  inside a maintenance window: recorded, opens no incident
-    3. recurrence   a new episode of an alert whose incident is still open joins it (a flapping
+    3. suppress     inhibited by a firing source alert: joins the source's incident as a symptom
+                    (engine/inhibition.py: Alertmanager's semantics; a later source takes the
+                    targets already present, a resolved source releases its symptoms, which
+                    are placed again by stages 5-8 and 10)
+    4. recurrence   a new episode of an alert whose incident is still open joins it (a flapping
                     alert stays one incident)
-    4. suppress     inhibited by a firing source alert: joins the source's incident as a symptom
     5. link         related through a link rule to an alert of an open incident: joins it
     6. dependency   its service depends on (or is depended on by) a service with an open incident
     7. group        joins the open incident of its group key (or reopens it); an alert no group rule
@@ -43,6 +46,7 @@ from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
 from correlator.engine.derivation import Facts, absorb, derive
 from correlator.engine.flapping import FlapTracker
+from correlator.engine.inhibition import Inhibition, InhibitionStage
 from correlator.engine.model import (ACTIVE_STATES, LEARNED_REASONS, Candidate, Explanation, Incident, IncidentState,
                                      JoinReason, Member, Problem, TRANSITIONS, interned)
 from correlator.engine.operations import OperatorActions
@@ -107,7 +111,7 @@ class _Episode:
     timed_out: bool = False  # resolved by its endsAt passing, not by the sender: a later firing revives it
 
 
-class Engine(OperatorActions, Timers, Candidates):
+class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
     def __init__(self, rules: RuleSet, settings: EngineSettings = EngineSettings(), keep_closed: bool = True,
                  model: LearnedModel | None = None):
         """`keep_closed=False` (the daemon): closed incidents leave `incidents` once the caller has
@@ -130,8 +134,7 @@ class Engine(OperatorActions, Timers, Candidates):
         self._by_group: dict[str, str] = {}
         self._by_link: dict[tuple[str, str, str], str] = {}
         self._by_service: dict[str, str] = {}
-        self._sources: dict[tuple[str, tuple[str, ...]], dict[tuple[str, datetime], str]] = {}
-        self._source_of: dict[tuple[str, datetime], list[tuple[str, tuple[str, ...]]]] = {}
+        self.inhibition = Inhibition(rules.suppressions)
         self._timers: list[Timer] = []
         self._hold_until: dict[str, datetime] = {}
         self._flaps = FlapTracker(settings.flap_changes, settings.flap_window)
@@ -196,6 +199,7 @@ class Engine(OperatorActions, Timers, Candidates):
             changed |= self._resolve_member(key, alert.ends_at or now, episode, now)
         else:
             self._extend(key, alert, episode)
+            self._inhibit_present(key, now)  # a source takes the targets already firing
         return changed
 
     def reload(self, rules: RuleSet) -> None:
@@ -204,11 +208,15 @@ class Engine(OperatorActions, Timers, Candidates):
         self.rules = rules
         if self.learner is not None:
             self.learner.set_relations(rules.relations)
+        self.inhibition = Inhibition(rules.suppressions)
         for incident in self.incidents.values():
             facts = self._facts[incident.id] = Facts()
-            for member in incident.members.values():
+            for key, member in incident.members.items():
                 absorb(self.rules, facts, member)
+                if member.status is AlertStatus.FIRING:
+                    self.inhibition.add(key, member.labels)
             facts.escalation_pending = False
+        self._attach_symptoms()
 
     def learned_snapshot(self) -> tuple[datetime, dict[str, bytes]] | None:
         """The learned state to save with this step (as of the last alert learned from), when
@@ -268,6 +276,7 @@ class Engine(OperatorActions, Timers, Candidates):
             if incident.active and not incident.firing:
                 self._start_hold(incident, max((e.at for e in incident.timeline if e.kind in ("alert_resolved", "reopened")),
                                                default=incident.last_alert_at))
+        self._attach_symptoms()
         # Time resumes from the latest the store recorded, even when the clock has stepped back since.
         recorded = [incident.timeline[-1].at for incident in incidents if incident.timeline]
         if recorded:
@@ -284,27 +293,22 @@ class Engine(OperatorActions, Timers, Candidates):
         already, dropped) below its group rule's `min_alerts`."""
         labels = alert.labels
         services = decisions.services_of(self.rules.catalog, labels)
-        placed = self._recurrence(alert.fingerprint) or self._symptom_of(labels) or self._linked(labels, now) \
-            or self._dependent(services, now)
-        group_key, group_labels, group_rule = self._group_key(alert)
-        if placed is None:
-            placed = self._grouped(group_key, group_labels, group_rule, now) if group_rule is not None \
-                else self._refired(alert, group_key, now)
-        if placed is None:
-            placed = self._related(alert, key, group_key, now)
+        group = self._group_key(labels, alert.fingerprint)
+        group_key, group_labels, group_rule = group
+        inhibitor = self.inhibition.inhibitor(labels, key, self._in_force)
+        placed = self._symptom(inhibitor, labels) if inhibitor is not None else \
+            self._recurrence(alert.fingerprint) \
+            or self._placed_by_rules(labels, key, alert.fingerprint, alert.starts_at, services, group, now)
         if placed is None and group_rule is not None and group_rule.min_alerts > 1:
             placed = self._gathered(Candidate(alert, group_rule.name, group_key, group_labels, group_rule.min_alerts,
                                               now, services), group_rule.window, now)
             if placed is None:
                 self._learn(alert, key, now)
                 return None
-        if placed is None:
-            placed = self._open(group_key, now), Explanation(
-                JoinReason.GROUP if group_rule is not None else JoinReason.NEW_INCIDENT,
-                group_rule.name if group_rule is not None else "", group_labels)
-            self._by_group[group_key] = placed[0].id
-        incident, why = placed
+        incident, why = placed or self._opened(group, now)
         self._join(incident, alert, key, why, services, now, group_key, group_labels)
+        if inhibitor is not None:
+            self.inhibition.attach(key, inhibitor.source)
         self._learn(alert, key, now)
         return incident
 
@@ -337,17 +341,23 @@ class Engine(OperatorActions, Timers, Candidates):
                                                                           "incident was open")
         return None
 
-    def _symptom_of(self, labels) -> tuple[Incident, Explanation] | None:
-        for rule in self.rules.suppressions:
-            if not matches_all(rule.target_matchers, labels):
-                continue
-            sources = self._sources.get((rule.name, tuple(labels.get(name, "") for name in rule.equal)), {})
-            for incident_id in sources.values():
-                incident = self.incidents[incident_id]
-                if incident.active:
-                    return incident, Explanation(JoinReason.SYMPTOM, rule.name,
-                                                 {name: labels.get(name, "") for name in rule.equal})
-        return None
+    def _placed_by_rules(self, labels, key, fingerprint: str, starts_at: datetime, services: tuple[str, ...],
+                         group: tuple, now: datetime) -> tuple[Incident, Explanation] | None:
+        """Stages 5-8: where an alert no source inhibits and no open incident recurs belongs (`group`: its `_group_key`); None:
+        in no open incident."""
+        group_key, group_labels, group_rule = group
+        return self._linked(labels, now) or self._dependent(services, now) \
+            or (self._grouped(group_key, group_labels, group_rule, now) if group_rule is not None
+                else self._refired(fingerprint, starts_at, group_key, now)) \
+            or self._related(labels, key, starts_at, group_key, now)
+
+    def _opened(self, group: tuple, now: datetime) -> tuple[Incident, Explanation]:
+        """Stage 10: an incident of its own."""
+        group_key, group_labels, group_rule = group
+        incident = self._open(group_key, now)
+        self._by_group[group_key] = incident.id
+        return incident, Explanation(JoinReason.GROUP if group_rule is not None else JoinReason.NEW_INCIDENT,
+                                     group_rule.name if group_rule is not None else "", group_labels)
 
     def _linked(self, labels, now: datetime) -> tuple[Incident, Explanation] | None:
         for rule in self.rules.links:
@@ -381,12 +391,12 @@ class Engine(OperatorActions, Timers, Candidates):
             return incident
         return None
 
-    def _group_key(self, alert: Alert) -> tuple[str, dict[str, str], object]:
+    def _group_key(self, labels, fingerprint: str) -> tuple[str, dict[str, str], object]:
         for rule in self.rules.groups:
-            if matches_all(rule.matchers, alert.labels):
-                values = {name: alert.labels.get(name, "") for name in rule.group_by}
+            if matches_all(rule.matchers, labels):
+                values = {name: labels.get(name, "") for name in rule.group_by}
                 return f"{rule.name}:" + ",".join(f"{k}={v}" for k, v in values.items()), values, rule
-        return f"alert:{alert.fingerprint}", {}, None
+        return f"alert:{fingerprint}", {}, None
 
     def _grouped(self, group_key: str, group_labels: dict[str, str], rule, now: datetime) -> tuple[
             Incident, Explanation] | None:
@@ -404,7 +414,7 @@ class Engine(OperatorActions, Timers, Candidates):
             return existing, Explanation(JoinReason.REOPENED, rule.name, group_labels, "re-fired within the reopen window")
         return None
 
-    def _refired(self, alert: Alert, group_key: str, now: datetime) -> tuple[Incident, Explanation] | None:
+    def _refired(self, fingerprint: str, starts_at: datetime, group_key: str, now: datetime) -> tuple[Incident, Explanation] | None:
         """An alert that fired briefly and re-fires within minutes of its last episode's end (it
         flaps) goes back to the incident only its own earlier episodes made up (reopening it, within
         the reopen window): its cause is the same. An incident that held other alerts too was a
@@ -412,11 +422,11 @@ class Engine(OperatorActions, Timers, Candidates):
         recurrence joins on the same evidence; so is a re-fire long after, or after a long episode
         (in a busy estate, mostly another fault or noise)."""
         incident = self.incidents.get(self._by_group.get(group_key, ""))
-        if incident is None or any(m.fingerprint != alert.fingerprint for m in incident.members.values()):
+        if incident is None or any(m.fingerprint != fingerprint for m in incident.members.values()):
             return None
         last = max(incident.members.values(), key=lambda m: m.starts_at)
-        ended = last.ends_at or alert.starts_at
-        gap = alert.starts_at - ended
+        ended = last.ends_at or starts_at
+        gap = starts_at - ended
         if gap > FLAP_GAP or ended - last.starts_at > FLAP_GAP:
             return None
         why = Explanation(JoinReason.REFIRED, "", {}, f"the same alert again {gap.total_seconds() / 60:.0f}m after "
@@ -429,12 +439,12 @@ class Engine(OperatorActions, Timers, Candidates):
             return incident, why
         return None
 
-    def _related(self, alert: Alert, key: tuple[str, datetime], group_key: str, now: datetime) -> tuple[
-            Incident, Explanation] | None:
+    def _related(self, labels, key: tuple[str, datetime], starts_at: datetime, group_key: str, now: datetime,
+                 ) -> tuple[Incident, Explanation] | None:
         if self.learner is None:
             return None
-        join = self.learner.place(alert.labels, key, now.timestamp(), alert.starts_at.timestamp(),
-                                  self._member_is_active)
+        join = self.learner.place(labels, key, now.timestamp(), starts_at.timestamp(),
+                                  lambda other: other != key and self._member_is_active(other))
         if join is None:
             self.learned_decisions[LearnedDecision.NEW_INCIDENT] += 1
             return None
@@ -476,11 +486,8 @@ class Engine(OperatorActions, Timers, Candidates):
         for service in services:
             self._by_service[service] = incident.id
             facts_keys.append((self._by_service, service))
-        for rule in self.rules.suppressions if as_source else ():
-            if matches_all(rule.source_matchers, labels):
-                source = (rule.name, tuple(labels.get(name, "") for name in rule.equal))
-                self._sources.setdefault(source, {})[key] = incident.id
-                self._source_of.setdefault(key, []).append(source)
+        if as_source:
+            self.inhibition.add(key, labels)
 
     # -- what an incident is: derived incrementally, so a join costs the same however big the incident
 
@@ -528,7 +535,8 @@ class Engine(OperatorActions, Timers, Candidates):
         self._changed_state(incident, member.fingerprint, now)
         if not incident.firing and incident.active:
             self._start_hold(incident, now)
-        return {incident.id}
+        self.inhibition.detach(key)
+        return {incident.id} | self._release(key, now)
 
     def _changed_state(self, incident: Incident, fingerprint: str, now: datetime) -> None:
         """An alert of `incident` fired or resolved: the timeline shows when it starts to flap."""
@@ -537,11 +545,7 @@ class Engine(OperatorActions, Timers, Candidates):
                             window_seconds=self._flaps.window.total_seconds())
 
     def _forget_source(self, key) -> None:
-        for source in self._source_of.pop(key, ()):
-            sources = self._sources[source]
-            sources.pop(key, None)
-            if not sources:
-                del self._sources[source]
+        self.inhibition.remove(key)
 
     def _transition(self, incident: Incident, state: IncidentState, now: datetime, actor: str,
                     kind: str | None = None, **detail) -> None:
@@ -563,7 +567,7 @@ class Engine(OperatorActions, Timers, Candidates):
             episode = self._episodes.get(key)
             if episode is not None and episode.incident_id == incident.id:
                 del self._episodes[key]
-                self._forget_source(key)
+            self.inhibition.forget(key)
         if self._by_group.get(incident.group_key) == incident.id:
             del self._by_group[incident.group_key]
         self._hold_until.pop(incident.id, None)
@@ -592,11 +596,15 @@ class Engine(OperatorActions, Timers, Candidates):
         self._derive(target, member, now, {})
 
     def _rederive(self, incident: Incident, now: datetime) -> None:
-        """Recompute the aggregates of an incident that lost members (after a split)."""
-        self._facts[incident.id] = Facts()
-        for member in list(incident.members.values()):
-            self._derive(incident, member, now, {})
-        if not incident.firing and incident.active:  # only resolved alerts are left
+        """Recompute the aggregates of an incident that lost members (after a split, or alerts moved
+        out by inhibition): every member folded in, then what the incident is derived once; with
+        only resolved alerts left, the hold starts."""
+        facts = self._facts[incident.id] = Facts()
+        *others, last = incident.members.values()
+        for member in others:
+            absorb(self.rules, facts, member)
+        self._derive(incident, last, now, {})
+        if not incident.firing and incident.active:
             self._start_hold(incident, now)
 
     def _force_close(self, incident: Incident, now: datetime, actor: str, reason: str) -> None:

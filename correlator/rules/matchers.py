@@ -2,17 +2,27 @@
 
 Same grammar as Alertmanager's UTF-8 matcher parser (`matcher/parse`): a YAML list of matchers or
 one `{a="1", b=~"x|y"}` string (braces optional, one trailing comma allowed), quoted strings with
-Go escapes, unquoted values of any characters but whitespace and `{}!=~,\\"'``. Regexes are fully
-anchored. A missing label matches as the empty string.
+Go's escapes (`strconv.Unquote`: `\\n`, `\\"`, `\\xNN` bytes, `\\uNNNN`, `\\UNNNNNNNN`, octal; the result
+must be UTF-8), unquoted values of any characters but whitespace and `{}!=~,\\"'``. Regexes are Go's
+(rules/goregex.py), fully anchored. A missing label matches as the empty string.
+
+As Alertmanager 0.27+ does by default (`matcher/compat`), input that only the classic parser
+(`pkg/labels`, Alertmanager before 0.27) accepts is parsed with it, with a warning, so the matchers
+of an existing Alertmanager configuration load (`MatcherSyntax.FALLBACK`).
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Mapping
+
+from correlator.rules.goregex import GoRegexError, compile_go
+
+log = logging.getLogger(__name__)
 
 
 class MatchType(enum.StrEnum):
@@ -20,6 +30,14 @@ class MatchType(enum.StrEnum):
     NOT_EQUAL = "!="
     REGEX = "=~"
     NOT_REGEX = "!~"
+
+
+class MatcherSyntax(enum.StrEnum):
+    """Which parser reads matchers (Alertmanager's feature flags)."""
+
+    FALLBACK = "fallback"  # UTF-8 first, then classic with a warning (Alertmanager's default)
+    UTF8 = "utf8"  # UTF-8 only (`utf8-strict-mode`)
+    CLASSIC = "classic"  # classic only (`classic-mode`)
 
 
 class MatcherError(ValueError):
@@ -48,8 +66,8 @@ class Matcher:
         regex = None
         if type in (MatchType.REGEX, MatchType.NOT_REGEX):
             try:
-                regex = re.compile(f"(?:{value})", re.S)
-            except re.error as error:
+                regex = compile_go(value)
+            except (GoRegexError, re.error) as error:
                 raise MatcherError(value, error.pos or 0, f"invalid regular expression: {error.msg}") from None
         return cls(name, type, value, regex)
 
@@ -93,15 +111,92 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
     return tokens
 
 
+_SIMPLE_ESCAPES = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92, '"': 34}
+_ESCAPE_DIGITS = {"x": (2, 16), "u": (4, 16), "U": (8, 16), **{d: (3, 8) for d in "01234567"}}
+_DIGITS = {8: frozenset("01234567"), 16: frozenset("0123456789abcdefABCDEF")}
+
+
+def go_unquote(token: str) -> str:
+    """Go's `strconv.Unquote` of a double-quoted string, whose bytes must then be UTF-8 (as
+    Alertmanager's lexer requires). ValueError when it is not valid."""
+    body, out, i = token[1:-1], bytearray(), 0
+    while i < len(body):
+        char = body[i]
+        if char == "\n":
+            raise ValueError("a newline inside a quoted string")
+        if char != "\\":
+            out += char.encode("utf-8", "surrogatepass")
+            i += 1
+            continue
+        escape = body[i + 1:i + 2]
+        if escape in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[escape])
+            i += 2
+            continue
+        if escape not in _ESCAPE_DIGITS:
+            raise ValueError(f"unknown escape \\{escape}")
+        digits, base = _ESCAPE_DIGITS[escape]
+        start = i + 1 if base == 8 else i + 2
+        number = body[start:start + digits]
+        if len(number) != digits or not _DIGITS[base].issuperset(number):
+            raise ValueError(f"invalid escape \\{body[i + 1:start + digits]}")
+        code = int(number, base)
+        if escape in "uU":
+            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                raise ValueError(f"invalid code point \\{escape}{number}")
+            out += chr(code).encode("utf-8")
+        elif code > 255:
+            raise ValueError(f"invalid octal escape \\{number}")
+        else:
+            out.append(code)  # \\xNN and octal are bytes: several may spell one UTF-8 character
+        i = start + digits
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not valid UTF-8") from None
+
+
 def _unquote(text: str, token: str, position: int) -> str:
     try:
-        return json.loads(token)  # Go and JSON share the escapes that matter here
-    except json.JSONDecodeError:
-        raise MatcherError(text, position, f"invalid quoted string {token}") from None
+        return go_unquote(token)
+    except ValueError as error:
+        raise MatcherError(text, position, f"invalid quoted string {token}: {error}") from None
 
 
-def parse_matchers(text: str) -> list[Matcher]:
-    """Parse `{a="1", b=~"x|y"}` (or `a="1", b=~"x|y"`, or one matcher) into matchers, ANDed."""
+def parse_matchers(text: str, syntax: MatcherSyntax = MatcherSyntax.FALLBACK) -> list[Matcher]:
+    """Parse `{a="1", b=~"x|y"}` (or `a="1", b=~"x|y"`, or one matcher) into matchers, ANDed.
+
+    FALLBACK: input the UTF-8 parser refuses but the classic one accepts is read as the classic
+    parser reads it, and a warning says how to write it. Where both accept it and differ (the
+    classic parser keeps `\\t` as two characters), the UTF-8 reading is kept: correlator's rules
+    have always been read that way (Alertmanager keeps the classic reading there)."""
+    if syntax is MatcherSyntax.CLASSIC:
+        return parse_classic(text)
+    try:
+        matchers = parse_utf8(text)
+    except MatcherError as error:
+        if syntax is MatcherSyntax.UTF8:
+            raise
+        try:
+            classic = parse_classic(text)
+        except MatcherError:
+            raise error from None
+        log.warning("matchers %r are not valid in Alertmanager's UTF-8 syntax (%s): read with the classic parser, "
+                    "as Alertmanager does; to keep them valid, write %s", text, error.reason,
+                    ", ".join(str(m) for m in classic))
+        return classic
+    if syntax is MatcherSyntax.FALLBACK:
+        try:
+            if parse_classic(text) != matchers:
+                log.warning("matchers %r read differently by Alertmanager's classic parser: the UTF-8 reading "
+                            "%s is kept", text, ", ".join(str(m) for m in matchers))
+        except MatcherError:
+            pass
+    return matchers
+
+
+def parse_utf8(text: str) -> list[Matcher]:
+    """Alertmanager's UTF-8 matchers parser (`matcher/parse`)."""
     tokens = _tokens(text)
     if tokens and tokens[0][1] == "{":
         if tokens[-1][1] != "}":
@@ -139,3 +234,58 @@ def matches_all(matchers: list[Matcher], labels: Mapping[str, str]) -> bool:
         if not matcher.matches(labels):
             return False
     return True
+
+
+# -- the classic parser (Alertmanager's pkg/labels ParseMatchers) ---------------------------------
+
+_CLASSIC_MATCHER = re.compile(r"[\t\n\f\r ]*([a-zA-Z_:][a-zA-Z0-9_:]*)[\t\n\f\r ]*(=~|=|!=|!~)[\t\n\f\r ]*(.*?)"
+                              r"[\t\n\f\r ]*\Z", re.S)
+
+
+def parse_classic(text: str) -> list[Matcher]:
+    """Alertmanager's classic parser: one optional `{` and `}` trimmed, split at commas outside
+    double quotes, each part `name op value` where the value may be quoted and knows the escapes
+    `\\n`, `\\"` and `\\\\` (any other backslash is literal)."""
+    body = text.removeprefix("{").removesuffix("}")
+    parts, current, quoted, escaped = [], [], False, False
+    for char in body:
+        if char == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        if char == '"':
+            quoted, escaped = (not quoted, False) if not escaped else (quoted, False)
+        elif char == "\\":
+            escaped = not escaped
+        elif char != ",":
+            escaped = False
+        current.append(char)
+    last = "".join(current).strip()
+    if last:
+        parts.append(last)
+    return [_classic_matcher(text, part) for part in parts]
+
+
+def _classic_matcher(text: str, part: str) -> Matcher:
+    match = _CLASSIC_MATCHER.match(part)
+    if match is None:
+        raise MatcherError(text, text.find(part), f"bad matcher format: {part}")
+    name, op, raw = match.groups()
+    quoted = raw.startswith('"')
+    value, escaped, chars = [], False, raw[1:] if quoted else raw
+    for index, char in enumerate(chars):
+        last = index == len(chars) - 1
+        if escaped:
+            escaped = False
+            value.append("\n" if char == "n" else char if char in '"\\' else "\\" + char)
+        elif char == "\\" and not last:
+            escaped = True
+        elif char == '"':
+            if not quoted or not last:
+                raise MatcherError(text, text.find(part), f"matcher value contains unescaped double quote: {raw}")
+            quoted = False
+        else:
+            value.append(char)
+    if quoted:
+        raise MatcherError(text, text.find(part), f"matcher value contains unescaped double quote: {raw}")
+    return Matcher.create(name, MatchType(op), "".join(value))

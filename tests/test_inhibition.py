@@ -1,0 +1,119 @@
+"""Inhibition as Alertmanager decides it (inhibit/inhibit.go), whatever the order alerts arrive in."""
+
+from correlator.engine.model import IncidentState, JoinReason
+from tests.engine_scenarios import Scenario, alert, rules_from
+
+CRIT_OVER_WARN = {"name": "crit-over-warn", "kind": "suppress", "source_matchers": ['severity="critical"'],
+                  "target_matchers": ['severity="warning"'], "equal": ["instance"]}
+GROUP_BY_SERVICE = {"name": "by-service", "kind": "group", "matchers": ['service!=""'], "group_by": ["service"]}
+
+
+def member(s: Scenario, name: str, **labels):
+    [found] = [(i, m) for i in s.incidents for m in i.members.values()
+               if m.labels["alertname"] == name and all(m.labels.get(k) == v for k, v in labels.items())]
+    return found
+
+
+def test_a_source_arriving_after_its_targets_takes_them_as_symptoms(tmp_path):
+    s = Scenario(rules_from(tmp_path, CRIT_OVER_WARN))
+    s.push(0, alert("HighLoad", severity="warning", instance="n1"), alert("HighLoad", severity="warning", instance="n2"))
+    s.push(30, alert("NodeDown", severity="critical", instance="n1"))
+    source_incident, _ = member(s, "NodeDown")
+    incident, symptom = member(s, "HighLoad", instance="n1")
+    assert incident is source_incident and symptom.why.reason == JoinReason.SYMPTOM
+    assert member(s, "HighLoad", instance="n2")[1].why.reason == JoinReason.NEW_INCIDENT
+    emptied = s.incidents[0]
+    assert emptied.state is IncidentState.CLOSED and [e.kind for e in emptied.timeline][-3:] == ["alert_moved", "resolved", "closed"]
+    assert [e.kind for e in source_incident.timeline].count("alert_inhibited") == 1
+
+
+def test_the_symptom_explanation_names_the_source_alert(tmp_path):
+    s = Scenario(rules_from(tmp_path, CRIT_OVER_WARN))
+    s.push(0, alert("NodeDown", severity="critical", instance="n1"))
+    s.push(10, alert("HighLoad", severity="warning", instance="n1"))
+    _, source = member(s, "NodeDown")
+    why = member(s, "HighLoad")[1].why
+    assert why.reason == JoinReason.SYMPTOM and why.rule == "crit-over-warn" and why.labels == {"instance": "n1"}
+    assert why.detail == f"inhibited by NodeDown ({source.fingerprint})"
+
+
+def test_an_alert_matching_both_sides_is_not_inhibited_by_its_like(tmp_path):
+    both = {"name": "both", "kind": "suppress", "source_matchers": ['s="1"'], "target_matchers": ['t="1"'],
+            "equal": ["e"]}
+    s = Scenario(rules_from(tmp_path, both))
+    s.push(0, alert("A", s="1", t="1", e="x"))
+    s.push(10, alert("B", s="1", t="1", e="x"))  # matches both sides: A (which does too) is disregarded
+    assert [m.why.reason for i in s.incidents for m in i.members.values()] == [JoinReason.NEW_INCIDENT] * 2
+    s.push(20, alert("C", t="1", e="x"))  # target only: any two-sided source inhibits it
+    assert member(s, "C")[1].why.reason == JoinReason.SYMPTOM
+    s.push(30, alert("Source", s="1", e="x"))  # source only: it inhibits the two-sided alerts too
+    assert member(s, "A")[1].why.reason == member(s, "B")[1].why.reason == JoinReason.SYMPTOM
+    assert member(s, "B")[0] is member(s, "Source")[0]  # B was alone: it joins the source's incident
+    assert member(s, "A")[0] is member(s, "C")[0]  # A was placed with C: it stays with it, a symptom
+
+
+def test_a_target_placed_with_other_alerts_stays_with_them_as_a_symptom(tmp_path):
+    s = Scenario(rules_from(tmp_path, CRIT_OVER_WARN, GROUP_BY_SERVICE))
+    s.push(0, alert("HighLoad", severity="warning", instance="n1", service="shop"), alert("Latency", service="shop"))
+    s.push(30, alert("NodeDown", severity="critical", instance="n1"))
+    shop, high_load = member(s, "HighLoad")
+    assert shop is member(s, "Latency")[0] and shop is not member(s, "NodeDown")[0]
+    assert high_load.why.reason == JoinReason.SYMPTOM and "NodeDown" in high_load.why.detail
+    s.push(60, alert("NodeDown", severity="critical", instance="n1", ends=60))
+    assert member(s, "HighLoad")[1].why.reason == JoinReason.GROUP  # released: its explanation back
+
+
+def test_a_resolved_source_releases_its_symptoms_to_the_other_stages(tmp_path):
+    s = Scenario(rules_from(tmp_path, CRIT_OVER_WARN, GROUP_BY_SERVICE))
+    s.push(0, alert("NodeDown", severity="critical", instance="n1"))
+    s.push(10, alert("HighLoad", severity="warning", instance="n1", service="shop"),
+           alert("DiskFull", severity="warning", instance="n1"))
+    s.push(20, alert("Latency", service="shop"))  # its group's incident: HighLoad's group key led here
+    s.push(60, alert("NodeDown", severity="critical", instance="n1", ends=60))
+    source_incident, _ = member(s, "NodeDown")
+    shop, high_load = member(s, "HighLoad")
+    assert shop is not source_incident and high_load.why.reason == JoinReason.GROUP
+    assert member(s, "Latency")[0] is source_incident  # joined before the release: stays
+    own, disk = member(s, "DiskFull")
+    assert own not in (source_incident, shop) and disk.why.reason == JoinReason.NEW_INCIDENT
+    assert [e.kind for e in shop.timeline].count("alert_released") == 1
+    s.advance(60 + 301)  # the source incident still has Latency firing: it stays open
+    assert source_incident.state is IncidentState.OPEN
+
+
+def test_the_source_incident_resolves_once_its_released_symptoms_leave(tmp_path):
+    s = Scenario(rules_from(tmp_path, CRIT_OVER_WARN))
+    s.push(0, alert("NodeDown", severity="critical", instance="n1"))
+    s.push(10, alert("HighLoad", severity="warning", instance="n1"))
+    s.push(60, alert("NodeDown", severity="critical", instance="n1", ends=60))
+    source_incident, _ = member(s, "NodeDown")
+    assert source_incident.firing == 0
+    s.advance(60 + 301)
+    assert source_incident.state is IncidentState.RESOLVED
+    assert member(s, "HighLoad")[0].state is IncidentState.OPEN
+
+
+def test_any_source_in_force_keeps_a_target_inhibited(tmp_path):
+    """Alertmanager #4504: several sources may inhibit one target; it is released when none is left."""
+    s = Scenario(rules_from(tmp_path, CRIT_OVER_WARN))
+    s.push(0, alert("NodeDown", severity="critical", instance="n1"))
+    s.push(5, alert("NodeFilesystemReadOnly", severity="critical", instance="n1"))
+    s.push(10, alert("HighLoad", severity="warning", instance="n1"))
+    s.push(60, alert("NodeDown", severity="critical", instance="n1", ends=60))
+    incident, symptom = member(s, "HighLoad")
+    _, other = member(s, "NodeFilesystemReadOnly")
+    assert symptom.why.reason == JoinReason.SYMPTOM and other.fingerprint in symptom.why.detail
+    assert incident is member(s, "NodeFilesystemReadOnly")[0]
+    s.push(90, alert("NodeFilesystemReadOnly", severity="critical", instance="n1", ends=90))
+    assert member(s, "HighLoad")[1].why.reason == JoinReason.NEW_INCIDENT
+
+
+def test_inhibition_survives_a_restore(tmp_path):
+    rules = rules_from(tmp_path, CRIT_OVER_WARN)
+    s = Scenario(rules)
+    s.push(0, alert("NodeDown", severity="critical", instance="n1"))
+    s.push(10, alert("HighLoad", severity="warning", instance="n1"))
+    restored = Scenario(rules)
+    restored.engine.restore(s.incidents, [], [], *s.engine.sequences)
+    restored.push(60, alert("NodeDown", severity="critical", instance="n1", ends=60))
+    assert member(restored, "HighLoad")[1].why.reason == JoinReason.NEW_INCIDENT
