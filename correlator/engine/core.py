@@ -343,8 +343,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
 
     def _placed_by_rules(self, labels, key, fingerprint: str, starts_at: datetime, services: tuple[str, ...],
                          group: tuple, now: datetime) -> tuple[Incident, Explanation] | None:
-        """Stages 5-8: where an alert no source inhibits and no open incident recurs belongs (`group`: its `_group_key`); None:
-        in no open incident."""
+        """Stages 5-8: where an alert belongs that no source inhibits and that recurs in no open
+        incident (`group`: its `_group_key`); None: in no open incident."""
         group_key, group_labels, group_rule = group
         return self._linked(labels, now) or self._dependent(services, now) \
             or (self._grouped(group_key, group_labels, group_rule, now) if group_rule is not None
