@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Mapping
+from typing import Callable, Iterable, Mapping
 
 from correlator.ml.features import host_of, name_words
 
@@ -37,6 +37,19 @@ _WORDS = re.compile(r"[a-z]+")
 def _add(found: set[str], value: str) -> None:
     if len(found) < COUNT_UP_TO:
         found.add(value)
+
+
+def withdrawn(found: set[str], value: str, others: Iterable[str]) -> None:
+    """Take `value` (in `found`, values counted up to a limit in the order they came) out for an
+    alert that left, as if the other alerts' values (`others`) came again: it stays while another
+    alert has it; a full count stays full while a value is left out of it (below the limit, `found`
+    holds every value), in the place of `value`. Only the count is ever read."""
+    for other in others:
+        if other == value or other not in found:
+            found.discard(value)
+            found.add(other)
+            return
+    found.discard(value)
 
 
 def _hub(value: str) -> bool:
@@ -89,32 +102,49 @@ class BlastRadius:
 
     def add(self, labels: Mapping[str, str]) -> None:
         self.environments.add(environment(labels))
+        for found, value in self._parts(labels):
+            _add(found, value)
+
+    def withdraw(self, labels: Mapping[str, str], others: Callable[[], Iterable[Mapping[str, str]]]) -> None:
+        """Take one alert's part out, as if the alerts left (`others()`, in order) were added again."""
+        own = environment(labels)
+        if not any(environment(other) == own for other in others()):
+            self.environments.discard(own)
+        for found, value in self._parts(labels):
+            if value in found:
+                withdrawn(found, value, (theirs for other in others() for kind, theirs in self._parts(other)
+                                         if kind is found))
+
+    def _parts(self, labels: Mapping[str, str]) -> list[tuple[set[str], str]]:
+        """What an alert is about: (the kind's set, the value) for each kind it counts in."""
+        parts = []
         namespace = labels.get("namespace", "")
         pod = labels.get("pod") or labels.get("pod_name")
         workload = next((labels[name] for name in WORKLOAD_LABELS if labels.get(name) and not _hub(labels[name])), "")
         if pod:
-            _add(self.pods, f"{namespace}/{pod}")
+            parts.append((self.pods, f"{namespace}/{pod}"))
             workload = workload or _POD_SUFFIX.sub("", pod)
         if workload:
-            _add(self.services, f"{namespace}/{workload}")
-            return
+            parts.append((self.services, f"{namespace}/{workload}"))
+            return parts
         if labels.get("node"):
-            _add(self.hosts, _short_host(labels["node"]))
-            return
+            parts.append((self.hosts, _short_host(labels["node"])))
+            return parts
         url = next((labels[name] for name in ("url", "target", "instance", "check") if "://" in labels.get(name, "")),
                    "")
         if url:
-            _add(self.targets, url)
-            return
+            parts.append((self.targets, url))
+            return parts
         job = labels.get("job", "")
         words = frozenset(name_words(job))
         if job and not words & _HOST_JOB_WORDS:
             if words & _PLATFORM_WORDS:
-                return
-            _add(self.services, job)  # a scraped service: a database, a broker, an application
+                return parts
+            parts.append((self.services, job))  # a scraped service: a database, a broker, an application
         host = host_of(labels)
         if host:
-            _add(self.hosts, _short_host(host))
+            parts.append((self.hosts, _short_host(host)))
+        return parts
 
     def breadth(self) -> str:
         counts = [(len(self.hosts), "hosts"), (len(self.services), "services"), (len(self.pods), "pods"),

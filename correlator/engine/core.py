@@ -44,7 +44,7 @@ from datetime import datetime, timedelta, timezone
 
 from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
-from correlator.engine.derivation import Facts, absorb, derive
+from correlator.engine.derivation import Facts, absorb, conclude, withdraw
 from correlator.engine.flapping import FlapTracker
 from correlator.engine.inhibition import Inhibition, InhibitionStage
 from correlator.engine.model import (ACTIVE_STATES, LEARNED_REASONS, Candidate, Explanation, Incident, IncidentState,
@@ -493,8 +493,13 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
 
     def _derive(self, incident: Incident, member: Member, now: datetime, group_labels: dict[str, str]) -> None:
         facts = self._facts.setdefault(incident.id, Facts())
-        if derive(self.rules, incident, facts, member, now, group_labels, self.classifier,
-                  self.settings.low_confidence, self.settings.classification):
+        absorb(self.rules, facts, member)
+        self._conclude(incident, facts, member, now, group_labels)
+
+    def _conclude(self, incident: Incident, facts: Facts, member: Member, now: datetime,
+                  group_labels: dict[str, str]) -> None:
+        if conclude(self.rules, incident, facts, member, now, group_labels, self.classifier,
+                    self.settings.low_confidence, self.settings.classification):
             self._schedule_escalation(incident, facts)
 
     # -- resolution ----------------------------------------------------------------------------
@@ -592,18 +597,21 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         elif episode.incident_id == source.id:  # not when a revived episode lives in another incident now
             episode.incident_id = target.id
         self._forget_source(key)
+        self._facts[source.id].departed.append((key, member))
         self._register(member, key, target, as_source=firing)
         self._derive(target, member, now, {})
 
     def _rederive(self, incident: Incident, now: datetime) -> None:
         """Recompute the aggregates of an incident that lost members (after a split, or alerts moved
-        out by inhibition): every member folded in, then what the incident is derived once; with
-        only resolved alerts left, the hold starts."""
-        facts = self._facts[incident.id] = Facts()
-        *others, last = incident.members.values()
-        for member in others:
-            absorb(self.rules, facts, member)
-        self._derive(incident, last, now, {})
+        out by inhibition): the members that left taken out, or where that cannot tell, every member
+        folded in again; then what the incident is derived once; with only resolved alerts left, the
+        hold starts."""
+        facts = self._facts[incident.id]
+        if not withdraw(self.rules, facts, incident.members):
+            facts = self._facts[incident.id] = Facts()
+            for member in incident.members.values():
+                absorb(self.rules, facts, member)
+        self._conclude(incident, facts, next(reversed(incident.members.values())), now, {})
         if not incident.firing and incident.active:
             self._start_hold(incident, now)
 

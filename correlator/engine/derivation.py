@@ -1,18 +1,19 @@
 """What an incident is, derived from its members: title, services, classification, priority,
 assignment. Kept as running aggregates (`Facts`), so a join costs O(rules + labels) however big
-the incident already is."""
+the incident already is, and so does, mostly, a member leaving (`withdraw`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Callable, Iterator
 
 import msgspec
 
 from correlator.engine import decisions
-from correlator.engine.blast import BlastRadius, host_name
-from correlator.engine.model import Explanation, Incident, Member
-from correlator.engine.roots import Candidate, rank
+from correlator.engine.blast import BlastRadius, host_name, withdrawn
+from correlator.engine.model import Explanation, Incident, JoinReason, Member
+from correlator.engine.roots import Candidate, outranked, rank, ranked
 from correlator.ml.features import DOCUMENT_NAMES, document, incident_document
 from correlator.ml.lexicon import SEVERAL_HOSTS
 from correlator.ml.model import LearnedModel
@@ -30,7 +31,7 @@ class Facts:
 
     common: dict[str, str] = field(default_factory=dict)  # labels every member shares
     names: dict[str, int] = field(default_factory=dict)  # alertname -> alerts (fingerprints), not episodes
-    fingerprints: set[str] = field(default_factory=set)
+    fingerprints: dict[str, int] = field(default_factory=dict)  # -> its episodes here
     services: dict[str, None] = field(default_factory=dict)
     radius: BlastRadius = field(default_factory=BlastRadius)
     # alertname -> the hosts it fires on (up to SEVERAL_HOSTS): one alert lost on several hosts
@@ -44,6 +45,10 @@ class Facts:
     escalation_pending: bool = False
     documents: dict[str, str] = field(default_factory=dict)  # alertname -> its first member's document
     prediction: tuple | None = None  # the model's (category, service area) for these documents
+    departed: list[tuple[tuple, Member]] = field(default_factory=list)  # (key, member) moved out, to withdraw
+    # A member staying in the incident was explained anew (a symptom or no longer): the roots may
+    # be other than `rank` gives, and are ranked again when the incident is recomputed.
+    stale_roots: bool = False
 
 
 def absorb(rules: RuleSet, facts: Facts, member: Member) -> None:
@@ -52,8 +57,9 @@ def absorb(rules: RuleSet, facts: Facts, member: Member) -> None:
     facts.common = {k: v for k, v in facts.common.items() if member.labels.get(k) == v} \
         if facts.names else member.labels
     name = member.labels.get("alertname", "alert")
-    if member.fingerprint not in facts.fingerprints:  # a flapping alert's episodes are one alert
-        facts.fingerprints.add(member.fingerprint)
+    episodes = facts.fingerprints.get(member.fingerprint, 0)
+    facts.fingerprints[member.fingerprint] = episodes + 1
+    if not episodes:  # a flapping alert's episodes are one alert
         facts.names[name] = facts.names.get(name, 0) + 1
     if name not in facts.documents and len(facts.documents) < DOCUMENT_NAMES:
         facts.documents[name] = document(member.labels, member.annotations)
@@ -77,6 +83,88 @@ def absorb(rules: RuleSet, facts: Facts, member: Member) -> None:
         facts.assignment = found
 
 
+def withdraw(rules: RuleSet, facts: Facts, members: dict[tuple, Member]) -> bool:
+    """Take the departed members out of the aggregates, so that they are what folding the members
+    left (`members`, in order) with `absorb` gives; False when only that fold can tell (a departed
+    member came back). An aggregate is looked at again only when a departed member may have counted
+    in it, and then the members left are scanned only until one decides, so a few members leaving a
+    large incident cost little."""
+    departed, facts.departed = facts.departed, []
+    keys = [key for key, _ in departed]
+    if not members or len(set(keys)) < len(keys) or any(key in members for key in keys):
+        return False
+    if facts.stale_roots or not all(outranked(facts.roots, member) for _, member in departed):
+        facts.roots, facts.stale_roots = ranked(members.values()), False
+    def left() -> Iterator[dict[str, str]]:  # the labels of the members left, in order
+        return (member.labels for member in members.values())
+
+    # A label they all shared stays shared; one that a departed member did not share may be now.
+    facts.common = {k: v for k, v in next(left()).items() if facts.common.get(k) == v or (
+        any(member.labels.get(k) != v for _, member in departed) and all(labels.get(k) == v for labels in left()))}
+    if any(facts.documents.get(member.labels.get("alertname", "alert")) == document(member.labels, member.annotations)
+           for _, member in departed):  # a departed member may have been its name's first
+        facts.documents = {}
+        for member in members.values():
+            name = member.labels.get("alertname", "alert")
+            if name not in facts.documents:
+                facts.documents[name] = document(member.labels, member.annotations)
+                if len(facts.documents) == DOCUMENT_NAMES:
+                    break
+    if any(member.services for _, member in departed):
+        facts.services = dict.fromkeys(service for member in members.values() for service in member.services)
+    for _, member in departed:
+        _withdraw_one(rules, facts, member, left)
+    facts.reclassify, facts.prediction = True, None  # as after a fold: classified again
+    facts.escalation_pending = bool(facts.escalations)
+    return True
+
+
+def _withdraw_one(rules: RuleSet, facts: Facts, member: Member, left: Callable[[], Iterator[dict[str, str]]]) -> None:
+    """One departed member out of the counted and first-found aggregates, against the members left
+    (`left()`: their labels): with several departed, each ends as the fold of the members left."""
+    labels, name = member.labels, member.labels.get("alertname", "alert")
+    episodes = facts.fingerprints.pop(member.fingerprint) - 1
+    if episodes:
+        facts.fingerprints[member.fingerprint] = episodes
+    else:  # its alert's last episode here
+        facts.names[name] -= 1
+        if not facts.names[name]:
+            del facts.names[name]
+    facts.radius.withdraw(labels, left)
+    hosts, host = facts.hosts_by_name.get(name, set()), host_name(labels)
+    if host in hosts:
+        withdrawn(hosts, host, (theirs for other in left() if other.get("alertname", "alert") == name
+                                for theirs in (host_name(other),) if theirs))
+    urgency, _ = decisions.urgency_of(rules, labels)
+    if urgency == facts.urgency[0]:  # it may have been the first this urgent: the first most urgent again
+        facts.urgency = None
+        for other in left():
+            found = decisions.urgency_of(rules, other)
+            if facts.urgency is None or decisions.more_urgent(found[0], facts.urgency[0]):
+                facts.urgency = found
+            if found[0] == urgency:
+                break  # none is more urgent
+    gone = [index for index in facts.escalations if matches_all(rules.escalations[index].matchers, labels)
+            and not any(matches_all(rules.escalations[index].matchers, other) for other in left())]
+    facts.escalations = tuple(index for index in facts.escalations if index not in gone)
+    assignment = decisions.assignment_of(rules, labels)
+    if assignment is not None and assignment[0] == facts.assignment[0]:  # it may have been the first: again
+        facts.assignment = None
+        for other in left():
+            found = decisions.assignment_of(rules, other)
+            if found is not None and (facts.assignment is None or found[0] < facts.assignment[0]):
+                facts.assignment = found
+                if found[0] == assignment[0]:
+                    break  # none comes before
+
+
+def reexplained(facts: Facts, member: Member, before: Explanation) -> None:
+    """A member staying in its incident is explained anew: the roots score a symptom lower."""
+    if (before.reason == JoinReason.SYMPTOM) != (member.why.reason == JoinReason.SYMPTOM) \
+            and not outranked(facts.roots, member):
+        facts.stale_roots = True
+
+
 def derive(rules: RuleSet, incident: Incident, facts: Facts, member: Member, now: datetime,
            group_labels: dict[str, str], model: LearnedModel | None = None, low_confidence: float = 0.0,
            automatic: bool = True) -> bool:
@@ -84,6 +172,13 @@ def derive(rules: RuleSet, incident: Incident, facts: Facts, member: Member, now
     `automatic`: classify what no rule did (the lexicon, then `model`). Returns whether its
     escalation timer must be (re)scheduled."""
     absorb(rules, facts, member)
+    return conclude(rules, incident, facts, member, now, group_labels, model, low_confidence, automatic)
+
+
+def conclude(rules: RuleSet, incident: Incident, facts: Facts, member: Member, now: datetime,
+             group_labels: dict[str, str], model: LearnedModel | None = None, low_confidence: float = 0.0,
+             automatic: bool = True) -> bool:
+    """`derive` once the aggregates are current (`member`: the latest)."""
     scope = group_labels or {k: v for k, v in facts.common.items() if k != "alertname"}
     incident.title = decisions.title(facts.names, len(facts.fingerprints), member, scope)
     incident.services = tuple(facts.services)

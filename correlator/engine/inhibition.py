@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Callable, Mapping
 
 from correlator.domain import AlertStatus
+from correlator.engine.derivation import reexplained
 from correlator.engine.model import Explanation, Incident, JoinReason, Member
 from correlator.engine.timers import ENGINE
 from correlator.rules.matchers import matches_all
@@ -237,12 +238,13 @@ class InhibitionStage:
                   now: datetime, kind: str, left: dict[str, tuple[Incident, str]]) -> set[str]:
         """Give a present member a new place and explanation. `left` collects the incidents it
         leaves, whose aggregates `_settle` recomputes."""
-        member.why = why
+        before, member.why = member.why, why
         incident.changed_members.add(key)
         detail = {"fingerprint": member.fingerprint, "reason": why.reason, "rule": why.rule, "detail": why.detail}
         self._by_group.setdefault(self._group_key(member.labels, member.fingerprint)[0], destination.id)
         self._touched |= {incident.id, destination.id}
-        if destination is incident:  # its explanation changes, not the incident's aggregates
+        if destination is incident:  # its explanation changes, not the incident's aggregates (yet: reexplained)
+            reexplained(self._facts[incident.id], member, before)
             incident.record(now, kind, **detail)
             return {incident.id}
         self._move(incident, destination, key, member, now)

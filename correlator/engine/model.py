@@ -93,6 +93,9 @@ class Member:
     joined_at: datetime
     why: Explanation
     services: tuple[str, ...] = ()
+    # Its score as the cause of its incident were it no symptom (engine/roots.py), once read: an
+    # incident's likeliest causes are ranked again without reading every member again.
+    cause_score: float | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,9 @@ the ranking is kept incrementally: a join compares one member with the few best 
 
 from __future__ import annotations
 
+import math
+from typing import Iterable
+
 import msgspec
 
 from correlator.engine.model import JoinReason, Member
@@ -39,21 +42,34 @@ class Candidate(msgspec.Struct, frozen=True):  # one per ranked member: a Struct
     reading: Reading
 
 
-def root_score(member: Member, reading: Reading) -> float:
-    """Higher is more likely the cause: minutes of earliness, adjusted for layer, severity and
-    being a symptom."""
-    if reading.category in (Category.SECURITY, Category.HUMAN_ERROR):
-        layer_minutes = LAYER_MINUTES["hardware"]
-    elif reading.category is Category.CAPACITY and reading.layer == "node":
-        layer_minutes = HOST_USAGE_MINUTES
-    else:
-        layer_minutes = LAYER_MINUTES[reading.layer]
-    score = -member.starts_at.timestamp() / 60.0 - layer_minutes
-    score += SEVERITY_MINUTES.get(member.labels.get("severity", "").lower(), 0.0)
-    if member.why.reason == JoinReason.SYMPTOM:
-        score -= SYMPTOM_MINUTES
-    return score
+def _score_unless_symptom(member: Member) -> float:
+    """Higher is more likely the cause: minutes of earliness, adjusted for layer and severity (a
+    symptom scores `SYMPTOM_MINUTES` less). Read once per member."""
+    if member.cause_score is None:
+        reading = read(member.labels, member.annotations)
+        if reading.category in (Category.SECURITY, Category.HUMAN_ERROR):
+            layer_minutes = LAYER_MINUTES["hardware"]
+        elif reading.category is Category.CAPACITY and reading.layer == "node":
+            layer_minutes = HOST_USAGE_MINUTES
+        else:
+            layer_minutes = LAYER_MINUTES[reading.layer]
+        score = -member.starts_at.timestamp() / 60.0 - layer_minutes
+        member.cause_score = score + SEVERITY_MINUTES.get(member.labels.get("severity", "").lower(), 0.0)
+    return member.cause_score
 
+
+def _best_score(member: Member) -> float:
+    """At least its score were it no symptom, without reading it when it was never read."""
+    if member.cause_score is not None:
+        return member.cause_score
+    return -member.starts_at.timestamp() / 60.0 + SEVERITY_MINUTES.get(member.labels.get("severity", "").lower(), 0.0)
+
+
+def _at_most(member: Member) -> float:
+    """At least its score (its score once read)."""
+    if member.cause_score is None or member.why.reason != JoinReason.SYMPTOM:
+        return _best_score(member)
+    return member.cause_score - SYMPTOM_MINUTES
 
 def rank(candidates: list[Candidate], member: Member) -> bool:
     """Fold one member into the best `CANDIDATES` (one per alert name), best first. Returns
@@ -63,15 +79,54 @@ def rank(candidates: list[Candidate], member: Member) -> bool:
     bar = same.score if same is not None else candidates[-1].score if len(candidates) >= CANDIDATES else None
     if bar is not None and -member.starts_at.timestamp() / 60.0 + _BEST_SEVERITY <= bar:
         return False  # even at the lowest layer it would not be among them: no need to read it
-    reading = read(member.labels, member.annotations)
-    score = root_score(member, reading)
+    score = _score_unless_symptom(member)
+    if member.why.reason == JoinReason.SYMPTOM:
+        score -= SYMPTOM_MINUTES
     if bar is not None and score <= bar:
         return False
     if same is not None:
         candidates.remove(same)
-    candidates.append(Candidate(score, name, member, reading))
+    candidates.append(Candidate(score, name, member, read(member.labels, member.annotations)))
     # At one moment, an alert whose words say what failed explains one that only says where ("probe
     # failed" and "probe HTTP failure" of one target fire together).
     candidates.sort(key=lambda c: (-c.score, c.reading.category is None, c.name))
     del candidates[CANDIDATES:]
     return True
+
+
+def ranked(members: Iterable[Member]) -> list[Candidate]:
+    """What folding `members` with `rank` gives, ranking only the members that may score above
+    every earlier member of their name: `rank` turns the others away whatever came between (their
+    name holds a place scoring at least as much, or lost it to one scoring more), so they change
+    nothing."""
+    candidates: list[Candidate] = []
+    best: dict[str, float] = {}  # per name, the best score of the members ranked so far
+    for member in members:
+        name = member.labels.get("alertname", "alert")
+        if _at_most(member) <= best.get(name, -math.inf):
+            continue
+        rank(candidates, member)
+        if member.cause_score is not None:  # read: its score is known
+            best[name] = max(_at_most(member), best.get(name, -math.inf))
+    return candidates
+
+def outranked(candidates: list[Candidate], member: Member) -> bool:
+    """Whether ranking the members again without `member`, or with it a symptom or not, gives the
+    same candidates: it is none of them and scores below them even as no symptom (below the
+    last of a full ranking, else below its own name's best).
+
+    Why that suffices: `rank` is a fold, but members scoring below the last of a final full
+    ranking never change what the ones above it do (they only ever take a place no member above
+    holds, and lose it to them), so the final ranking is theirs alone; below a full ranking,
+    every name keeps its first best-scoring member."""
+    if any(candidate.member is member for candidate in candidates):
+        return False
+    if len(candidates) >= CANDIDATES:
+        bar = candidates[-1].score
+    else:
+        name = member.labels.get("alertname", "alert")
+        same = next((c for c in candidates if c.name == name), None)
+        if same is None:
+            return False
+        bar = same.score
+    return _best_score(member) < bar or _score_unless_symptom(member) < bar
