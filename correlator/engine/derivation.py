@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import msgspec
 
 from correlator.engine import decisions
 from correlator.engine.blast import BlastRadius, host_name, withdrawn
 from correlator.engine.model import Explanation, Incident, JoinReason, Member
-from correlator.engine.roots import Candidate, outranked, rank, ranked
+from correlator.engine.roots import Candidate, behind, outranked, rank, ranked
 from correlator.ml.features import DOCUMENT_NAMES, document, incident_document
 from correlator.ml.lexicon import SEVERAL_HOSTS
 from correlator.ml.model import LearnedModel
@@ -158,12 +158,11 @@ def _withdraw_one(rules: RuleSet, facts: Facts, member: Member, left: Callable[[
                     break  # none comes before
 
 
-def reexplained(facts: Facts, member: Member, before: Explanation) -> None:
-    """A member staying in its incident is explained anew: the roots score a symptom lower."""
+def reexplained(facts: Facts, member: Member, before: Explanation, members: Iterable[Member]) -> None:
+    """A member staying in its incident (`members`) is explained anew: the roots score a symptom lower."""
     if (before.reason == JoinReason.SYMPTOM) != (member.why.reason == JoinReason.SYMPTOM) \
-            and not outranked(facts.roots, member):
+            and not outranked(facts.roots, member) and not behind(members, member):
         facts.stale_roots = True
-
 
 def derive(rules: RuleSet, incident: Incident, facts: Facts, member: Member, now: datetime,
            group_labels: dict[str, str], model: LearnedModel | None = None, low_confidence: float = 0.0,

@@ -244,7 +244,7 @@ class InhibitionStage:
         self._by_group.setdefault(self._group_key(member.labels, member.fingerprint)[0], destination.id)
         self._touched |= {incident.id, destination.id}
         if destination is incident:  # its explanation changes, not the incident's aggregates (yet: reexplained)
-            reexplained(self._facts[incident.id], member, before)
+            reexplained(self._facts[incident.id], member, before, incident.members.values())
             incident.record(now, kind, **detail)
             return {incident.id}
         self._move(incident, destination, key, member, now)

@@ -101,9 +101,15 @@ def ranked(members: Iterable[Member]) -> list[Candidate]:
     nothing."""
     candidates: list[Candidate] = []
     best: dict[str, float] = {}  # per name, the best score of the members ranked so far
-    for member in members:
+    symptom = JoinReason.SYMPTOM
+    for member in members:  # `_at_most` inlined: this loop is the cost of ranking a large incident again
+        score = member.cause_score
+        if score is None:
+            score = _best_score(member)
+        elif member.why.reason == symptom:
+            score -= SYMPTOM_MINUTES
         name = member.labels.get("alertname", "alert")
-        if _at_most(member) <= best.get(name, -math.inf):
+        if score <= best.get(name, -math.inf):
             continue
         rank(candidates, member)
         if member.cause_score is not None:  # read: its score is known
@@ -130,3 +136,15 @@ def outranked(candidates: list[Candidate], member: Member) -> bool:
             return False
         bar = same.score
     return _best_score(member) < bar or _score_unless_symptom(member) < bar
+
+
+def behind(members: Iterable[Member], member: Member) -> bool:
+    """Whether an earlier member of its name (in `members`, in order) scores at least what `member`
+    may score even as no symptom: `rank` then turns it away whatever its explanation (`ranked`)."""
+    name, most = member.labels.get("alertname", "alert"), _best_score(member)
+    for other in members:
+        if other is member:
+            return False
+        if other.cause_score is not None and _at_most(other) >= most and other.labels.get("alertname", "alert") == name:
+            return True
+    return False
