@@ -41,6 +41,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
@@ -51,7 +52,7 @@ from correlator.engine.model import (ACTIVE_STATES, LEARNED_REASONS, Candidate, 
                                      JoinReason, Member, Problem, TRANSITIONS, interned)
 from correlator.engine.operations import OperatorActions
 from correlator.engine.candidates import Candidates
-from correlator.engine.timers import ENGINE, Timer, Timers
+from correlator.engine.timers import ENGINE, Scheduled, Timers
 from correlator.engine.problems import ProblemTracker
 from correlator.learning import state
 from correlator.learning.joiner import Learner
@@ -135,7 +136,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self._by_link: dict[tuple[str, str, str], str] = {}
         self._by_service: dict[str, str] = {}
         self.inhibition = Inhibition(rules.suppressions)
-        self._timers: list[Timer] = []
+        self._timers: list[Scheduled] = []
         self._hold_until: dict[str, datetime] = {}
         self._flaps = FlapTracker(settings.flap_changes, settings.flap_window)
         self._by_fingerprint: dict[str, str] = {}  # an alert -> the incident of its latest episode
@@ -443,8 +444,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                  ) -> tuple[Incident, Explanation] | None:
         if self.learner is None:
             return None
-        join = self.learner.place(labels, key, now.timestamp(), starts_at.timestamp(),
-                                  lambda other: other != key and self._member_is_active(other))
+        join = self.learner.place(labels, key, now.timestamp(), starts_at.timestamp(), self._active_other(key))
         if join is None:
             self.learned_decisions[LearnedDecision.NEW_INCIDENT] += 1
             return None
@@ -458,10 +458,18 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         reason = JoinReason.STORM if join.reason == "storm" else JoinReason.RELATED
         return incident, Explanation(reason, join.rule, join.labels, join.detail)
 
-    def _member_is_active(self, key: tuple[str, datetime]) -> bool:
-        episode = self._episodes.get(key)
-        incident = self.incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
-        return incident is not None and incident.state in ACTIVE_STATES  # `active`, inlined: asked per candidate
+    def _active_other(self, key: tuple[str, datetime]) -> Callable[[tuple[str, datetime]], bool]:
+        """Whether a member other than `key` is in an active incident: asked per candidate of a
+        learned join, so with what it reads bound once."""
+        episodes, incidents = self._episodes, self.incidents
+
+        def active_other(other: tuple[str, datetime]) -> bool:
+            if other == key:
+                return False
+            episode = episodes.get(other)
+            incident = incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
+            return incident is not None and incident.state in ACTIVE_STATES  # `active`, inlined
+        return active_other
 
     def _open(self, group_key: str, now: datetime) -> Incident:
         self._incident_sequence += 1

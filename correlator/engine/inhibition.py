@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 from typing import Callable, Mapping
 
 from correlator.domain import AlertStatus
@@ -44,7 +45,7 @@ class Inhibitor:
 
 
 def _bucket(rule: SuppressRule, labels: Mapping[str, str]) -> Bucket:
-    return rule.name, tuple(labels.get(name, "") for name in rule.equal)
+    return rule.name, tuple(map(labels.get, rule.equal, repeat("")))  # map: no generator per alert
 
 
 class Inhibition:

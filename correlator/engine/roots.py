@@ -29,7 +29,6 @@ from correlator.rules.schema import Category
 LAYER_MINUTES = {"hardware": 0.0, "certificate": 0.0, "node": 5.0, "network": 10.0, "storage": 15.0, "data": 20.0, "application": 25.0,
                  "probe": 45.0, "monitoring": 45.0}
 SEVERITY_MINUTES = {"critical": 2.0, "page": 2.0, "error": 1.0, "warning": 0.0, "info": -2.0, "none": -2.0}
-_BEST_SEVERITY = max(SEVERITY_MINUTES.values())
 SYMPTOM_MINUTES = 10.0  # a suppress rule's target is explained by its source
 HOST_USAGE_MINUTES = LAYER_MINUTES["storage"]  # a host's load, memory or disk running out
 CANDIDATES = 4  # the best few distinct alert names: where the category is looked for
@@ -67,9 +66,8 @@ def _best_score(member: Member) -> float:
 
 def _at_most(member: Member) -> float:
     """At least its score (its score once read)."""
-    if member.cause_score is None or member.why.reason != JoinReason.SYMPTOM:
-        return _best_score(member)
-    return member.cause_score - SYMPTOM_MINUTES
+    score = _best_score(member)
+    return score - SYMPTOM_MINUTES if member.why.reason == JoinReason.SYMPTOM else score
 
 def rank(candidates: list[Candidate], member: Member) -> bool:
     """Fold one member into the best `CANDIDATES` (one per alert name), best first. Returns
@@ -77,7 +75,7 @@ def rank(candidates: list[Candidate], member: Member) -> bool:
     name = member.labels.get("alertname", "alert")
     same = next((c for c in candidates if c.name == name), None)
     bar = same.score if same is not None else candidates[-1].score if len(candidates) >= CANDIDATES else None
-    if bar is not None and -member.starts_at.timestamp() / 60.0 + _BEST_SEVERITY <= bar:
+    if bar is not None and _at_most(member) <= bar:
         return False  # even at the lowest layer it would not be among them: no need to read it
     score = _score_unless_symptom(member)
     if member.why.reason == JoinReason.SYMPTOM:
@@ -106,7 +104,7 @@ def ranked(members: Iterable[Member]) -> list[Candidate]:
         score = member.cause_score
         if score is None:
             score = _best_score(member)
-        elif member.why.reason == symptom:
+        if member.why.reason == symptom:
             score -= SYMPTOM_MINUTES
         name = member.labels.get("alertname", "alert")
         if score <= best.get(name, -math.inf):

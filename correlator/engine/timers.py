@@ -6,7 +6,7 @@ nothing. Mixed into the Engine."""
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from correlator.domain import AlertStatus
@@ -16,17 +16,21 @@ from correlator.engine.model import Explanation, Incident, IncidentState
 ENGINE = "correlator"  # the actor of what the engine does by itself
 
 
-@dataclass(order=True, slots=True)
+@dataclass(slots=True)
 class Timer:
     due: datetime
-    sequence: int
-    kind: str = field(compare=False)
-    incident_id: str = field(compare=False)  # "" for an episode's timer (its incident may change meanwhile)
-    detail: tuple = field(compare=False, default=())
+    kind: str
+    incident_id: str  # "" for an episode's timer (its incident may change meanwhile)
+    detail: tuple = ()
+
+
+# On the heap each timer is (due, sequence, timer), in the order they were scheduled when due at
+# once: tuples compare in C (a dataclass's order builds two tuples per comparison).
+Scheduled = tuple[datetime, int, Timer]
 
 
 class Timers:
-    _timers: list[Timer]
+    _timers: list[Scheduled]
     _timer_sequence: int
     incidents: dict[str, Incident]
     _hold_until: dict[str, datetime]  # per incident whose alerts all cleared: when it may resolve
@@ -46,8 +50,8 @@ class Timers:
         if self._latest is not None and now < self._latest:
             now = self._latest
         changed: set[str] = set()
-        while self._timers and self._timers[0].due <= now:
-            timer = heapq.heappop(self._timers)
+        while self._timers and self._timers[0][0] <= now:
+            _, _, timer = heapq.heappop(self._timers)
             self.event_time(timer.due)
             changed |= getattr(self, f"_on_{timer.kind}")(timer)
         self.event_time(now)
@@ -59,7 +63,7 @@ class Timers:
         if self._latest is not None and due < self._latest:
             due = self._latest
         self._timer_sequence += 1
-        heapq.heappush(self._timers, Timer(due, self._timer_sequence, kind, incident_id, detail))
+        heapq.heappush(self._timers, (due, self._timer_sequence, Timer(due, kind, incident_id, detail)))
         return due
 
     def _start_hold(self, incident: Incident, cleared_at: datetime) -> None:
