@@ -150,3 +150,19 @@ def test_a_symptom_in_place_gets_its_explanation_back_after_a_restart(tmp_path):
     live = released_symptom_in_place(s)
     assert released_symptom_in_place(restored) == live
     assert [why.reason for name, _, why in live if name == "HighLoad"] == [JoinReason.GROUP]
+
+
+def test_closing_the_source_incident_releases_its_symptoms_in_other_incidents(tmp_path):
+    """An operator closes the source's incident while its alert still fires: it inhibits no more,
+    so a symptom living in another incident is released as when the source resolves."""
+    s = Scenario(rules_from(tmp_path, CRIT_OVER_WARN, GROUP_BY_SERVICE))
+    s.push(0, alert("HighLoad", severity="warning", instance="n1", service="shop"), alert("Latency", service="shop"))
+    s.push(30, alert("NodeDown", severity="critical", instance="n1"))
+    source_incident, _ = member(s, "NodeDown")
+    s.engine.resolve(source_incident.id, "ops", at(50))
+    changed = s.engine.close(source_incident.id, "ops", at(60))
+    shop, high_load = member(s, "HighLoad")
+    assert high_load.why.reason == JoinReason.GROUP and shop.id in changed
+    assert [e.kind for e in shop.timeline][-1] == "alert_released"
+    s.push(90, alert("DiskSlow", severity="warning", instance="n1"))  # the closed source inhibits nothing
+    assert member(s, "DiskSlow")[1].why.reason == JoinReason.NEW_INCIDENT

@@ -561,8 +561,13 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             incident.acknowledged_at = now
         incident.record(now, kind or state.value, actor, previous=previous, **detail)
 
-    def _forget(self, incident: Incident) -> None:
-        """A closed incident leaves the indexes: memory follows open work, not history."""
+    def _forget(self, incident: Incident, now: datetime) -> set[str]:
+        """A closed incident leaves the indexes: memory follows open work, not history. Its alerts
+        inhibit no more: the symptoms they held in other incidents are released, as when a source
+        resolves. Returns the incidents that changed by it."""
+        changed: set[str] = set()
+        for key in incident.members:
+            changed |= self._release(key, now)
         for key in incident.members:
             episode = self._episodes.get(key)
             if episode is not None and episode.incident_id == incident.id:
@@ -575,6 +580,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             if index.get(key) == incident.id:
                 del index[key]
         self._facts.pop(incident.id, None)
+        return changed
 
     def _move(self, source: Incident, target: Incident, key, member: Member, now: datetime) -> None:
         """Move one member between incidents (merge, split); indexes follow it."""
@@ -607,10 +613,10 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if not incident.firing and incident.active:
             self._start_hold(incident, now)
 
-    def _force_close(self, incident: Incident, now: datetime, actor: str, reason: str) -> None:
+    def _force_close(self, incident: Incident, now: datetime, actor: str, reason: str) -> set[str]:
         if incident.state in (IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.INVESTIGATING,
                               IncidentState.ESCALATED):
             self._transition(incident, IncidentState.RESOLVED, now, actor, reason=reason)
         self._transition(incident, IncidentState.CLOSED, now, actor, reason=reason)
-        self._forget(incident)
         self._closed.append(incident.id)
+        return self._forget(incident, now)

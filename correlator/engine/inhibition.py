@@ -282,6 +282,6 @@ class InhibitionStage:
         resolved after the hold when nothing fires in them any more."""
         for incident, destination in left.values():
             if not incident.members:
-                self._force_close(incident, now, ENGINE, f"its alerts moved to {destination}")
+                self._touched |= self._force_close(incident, now, ENGINE, f"its alerts moved to {destination}")
                 continue
             self._rederive(incident, now)  # with nothing firing left, the hold starts
