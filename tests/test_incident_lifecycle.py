@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from correlator.app import SERVICE
+from correlator.app import ENGINE, SERVICE
 from correlator.config import parse_config
 from correlator.domain import AlertStatus
 from correlator.engine.core import Engine, EngineSettings
@@ -340,3 +340,30 @@ async def test_candidates_show_in_the_api_and_metrics_until_their_group_opens(ap
     assert (await (await client.get("/api/v1/candidates")).json())["candidates"] == []
     [incident] = (await (await client.get("/api/v1/incidents")).json())["incidents"]
     assert incident["firing"] == 3
+
+
+async def test_candidates_are_rebuilt_after_a_restart(app_factory, tmp_path):
+    """A restarted engine holds the same candidates (rebuilt from the store's firing alerts that
+    no incident holds) and opens the group's incident at the same alert as without a restart."""
+    rules_from(tmp_path, AT_THREE)
+    client = await app_factory(rules={"dir": str(tmp_path / "rules")})
+    service = client.app[SERVICE]
+
+    async def node_down(*instances, engine=service):
+        body = {"version": "4", "status": "firing", "alerts": [
+            {"status": "firing", "labels": {"alertname": "NodeDown", "cluster": "eu", "instance": instance},
+             "startsAt": "2026-11-23T04:00:00Z", "endsAt": "0001-01-01T00:00:00Z"} for instance in instances]}
+        assert (await post_json(client, "/api/v1/alertmanager", body)).status == 200
+        await engine.run_step()
+
+    await node_down("n1", "n2")
+    await service.stop()
+    restarted = EngineService(client.app[ENGINE], service.engine.rules, service.engine.settings, parsers({}),
+                              parse_config({}, environ={}).ingest_policy())
+    await restarted.restore()
+    assert restarted.candidates == service.candidates and len(restarted.candidates) == 2
+    await node_down("n1", engine=restarted)  # a re-send: still two alerts
+    assert restarted.engine.incidents == {}
+    await node_down("n3", engine=restarted)
+    [incident] = restarted.engine.incidents.values()
+    assert incident.firing == 3 and restarted.candidates == ()

@@ -286,6 +286,24 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             for joined_at, key, labels in members:
                 self.learner.remember(labels, key, joined_at.timestamp(), key[1].timestamp())
 
+    def restore_unplaced(self, alerts: list[Alert]) -> None:
+        """After `restore`: the firing episodes recorded without incident, from the store (firing
+        alerts no incident holds, in arrival order, `received_at` their arrival). Those a group rule
+        held below `min_alerts` are its candidates again until their window passes; the others
+        (maintenance) stay recorded, so a re-send is a repeat as without a restart."""
+        for alert in alerts:
+            key = (alert.fingerprint, alert.starts_at)
+            if key in self._episodes:
+                continue
+            self._episodes[key] = episode = _Episode(AlertStatus.FIRING, None)
+            self._extend(key, alert, episode)
+            group_key, group_labels, rule = self._group_key(alert.labels, alert.fingerprint)
+            if rule is not None and rule.min_alerts > 1 \
+                    and decisions.maintenance(self.rules.maintenance, alert.labels, alert.received_at) is None:
+                services = decisions.services_of(self.rules.catalog, alert.labels)
+                self._hold(Candidate(alert, rule.name, group_key, group_labels, rule.min_alerts, alert.received_at,
+                                     services), key, rule.window)
+
     # -- placement (stages 3-10) -------------------------------------------------------------
 
     def _place(self, alert: Alert, key: tuple[str, datetime], now: datetime) -> Incident | None:
