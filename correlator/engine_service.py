@@ -152,7 +152,7 @@ class EngineService:
     async def reload(self, directory) -> RuleSet:
         """Load the rules of `directory` and put them in force; raises RuleErrors (and keeps the
         rules in force) when any file is invalid. Waits for at most the step in progress."""
-        rules = await asyncio.to_thread(load_rules, directory)
+        rules = await asyncio.to_thread(load_rules, directory, self.engine.rules.matcher_syntax)
         async with self._lock:
             await asyncio.to_thread(self.engine.reload, rules)
         return rules
