@@ -303,8 +303,9 @@ def test_in_a_busy_cluster_a_relate_rule_needs_confirmation_on_a_relation_chance
     # The node sees an unrelated alert every half hour: within the rule's 30 minutes, one comes by
     # chance, so in a busy cluster the rule alone cannot tell a cascade from a coincidence there.
     scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
-    for n in range(8):
-        scenario.push(n * 1800, alert("NodeHighLoad", starts=n * 1800, cluster="eu", node="worker-3"))
+    for n in range(8):  # each visit a new episode: the last one ended (an alert firing still is one episode)
+        scenario.push(n * 1800, alert("NodeHighLoad", starts=n * 1800, expires=n * 1800 + 300, cluster="eu",
+                                      node="worker-3"))
     for n in range(20):
         scenario.push(14000 + n * 20, alert("Noise", starts=14000 + n * 20, cluster="eu", instance=f"10.0.1.{n}:9100"))
     scenario.push(14500, alert("KubeNodeNotReady", starts=14500, cluster="eu", node="worker-3"))

@@ -3,7 +3,8 @@
 For each alert, the stages run in this order (the one place it is written down):
 
     1. dedup        a repeat of a known episode changes nothing but its endsAt (the latest snapshot's);
-                    a resolution resolves its member
+                    a resolution resolves its member; an alert whose startsAt is new but whose activity
+                    overlaps its latest episode (HA replicas) is that episode
     2. maintenance  inside a maintenance window: recorded, opens no incident
     3. suppress     inhibited by a firing source alert: joins the source's incident as a symptom
                     (engine/inhibition.py: Alertmanager's semantics; a later source takes the
@@ -41,6 +42,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+
+import msgspec
 
 from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
@@ -107,7 +110,7 @@ class LearnedDecision(enum.StrEnum):
 class _Episode:
     status: AlertStatus
     incident_id: str | None  # None: recorded without incident (maintenance)
-    ends_at: datetime | None = None  # the latest snapshot's: a firing episode expires then
+    ends_at: datetime | None = None  # the latest snapshot's: a firing episode expires then; when it resolved
     timed_out: bool = False  # resolved by its endsAt passing, not by the sender: a later firing revives it
 
 
@@ -139,6 +142,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self._hold_until: dict[str, datetime] = {}
         self._flaps = FlapTracker(settings.flap_changes, settings.flap_window)
         self._by_fingerprint: dict[str, str] = {}  # an alert -> the incident of its latest episode
+        self._latest_episode: dict[str, tuple[str, datetime]] = {}  # an alert -> its latest episode recorded
         self._candidates: dict[str, dict[tuple[str, datetime], Candidate]] = {}  # per group key, below min_alerts
         self._candidate_group: dict[tuple[str, datetime], str] = {}
         self.candidates_version = 0
@@ -171,6 +175,11 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         changed: set[str] = set()
         key = (alert.fingerprint, alert.starts_at)
         episode = self._episodes.get(key)
+        if episode is None and (same := self._replica_of(alert)) is not None:
+            # 1. dedup: another view of the alert's latest episode (an HA replica's startsAt): it is
+            # that episode, under the startsAt it was first seen with.
+            key, episode = same, self._episodes[same]
+            alert = msgspec.structs.replace(alert, starts_at=same[1])
         if episode is not None and not (episode.timed_out and alert.status is AlertStatus.FIRING
                                         and (alert.ends_at is None or alert.ends_at > now)):
             # 1. dedup: a repeat changes nothing but the end it announces; a late "firing" of a
@@ -182,6 +191,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             return changed | self._resolve_member(key, alert.ends_at or now, episode, now)
         if episode is not None:  # it timed out, and the sender fires it again (after a pause): placed anew
             del self._episodes[key]
+        self._latest_episode[alert.fingerprint] = key
         if decisions.maintenance(self.rules.maintenance, alert.labels, now) is not None:
             self._episodes[key] = episode = _Episode(alert.status, None)  # 2. recorded, no incident
             self.outcomes[Outcome.MAINTENANCE] += 1
@@ -201,6 +211,22 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             self._extend(key, alert, episode)
             self._inhibit_present(key, now)  # a source takes the targets already firing
         return changed
+
+    def _replica_of(self, alert: Alert) -> tuple[str, datetime] | None:
+        """The alert's latest episode when `alert`, of a startsAt not seen, overlaps it in time, as
+        Alertmanager merges alerts of one fingerprint (provider/mem `Put`): HA replicas of Prometheus
+        evaluate at their own moments, and a sender without startsAt stamps each send anew. A
+        firing alert overlaps a firing episode; a resolution overlaps it when it ended after the
+        episode started; any alert overlaps a resolved episode when it started before that ended."""
+        latest = self._latest_episode.get(alert.fingerprint)
+        episode = self._episodes.get(latest) if latest is not None else None
+        if episode is None:
+            return None
+        if episode.status is AlertStatus.FIRING:
+            overlaps = alert.status is AlertStatus.FIRING or alert.ends_at is None or alert.ends_at > latest[1]
+        else:
+            overlaps = episode.ends_at is not None and alert.starts_at < episode.ends_at
+        return latest if overlaps else None
 
     def reload(self, rules: RuleSet) -> None:
         """Put new rules in force. Incidents keep what was decided; their aggregates are recomputed
@@ -256,8 +282,9 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             for key, member in incident.members.items():
                 absorb(self.rules, facts, member)
                 firing = member.status is AlertStatus.FIRING
-                self._episodes[key] = _Episode(member.status, incident.id, member.ends_at if firing else None,
+                self._episodes[key] = _Episode(member.status, incident.id, member.ends_at,
                                                not firing and timed_out.get(member.fingerprint, False))
+                self._latest_episode[member.fingerprint] = key
                 self._register(member, key, incident, as_source=firing)
                 if firing and member.ends_at is not None:
                     self._add_timer(member.ends_at, "expire", "", key)
@@ -293,9 +320,10 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         (maintenance) stay recorded, so a re-send is a repeat as without a restart."""
         for alert in alerts:
             key = (alert.fingerprint, alert.starts_at)
-            if key in self._episodes:
+            if key in self._episodes or self._replica_of(alert) is not None:  # another view of a known episode
                 continue
             self._episodes[key] = episode = _Episode(AlertStatus.FIRING, None)
+            self._latest_episode[alert.fingerprint] = key
             self._extend(key, alert, episode)
             group_key, group_labels, rule = self._group_key(alert.labels, alert.fingerprint)
             if rule is not None and rule.min_alerts > 1 \
@@ -536,11 +564,11 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
 
     def _resolve_member(self, key, ends_at: datetime, episode: _Episode, now: datetime,
                         timed_out: bool = False) -> set[str]:
-        episode.status, episode.timed_out = AlertStatus.RESOLVED, timed_out
+        episode.status, episode.ends_at, episode.timed_out = AlertStatus.RESOLVED, ends_at, timed_out
         incident = self.incidents.get(episode.incident_id) if episode.incident_id else None
         self._forget_source(key)
         if incident is None:
-            del self._episodes[key]
+            self._drop_episode(key)
             if key in self._candidate_group:  # a resolved candidate no longer counts
                 self._leave_pool(self._candidate_group[key], key)
             return set()
@@ -589,7 +617,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         for key in incident.members:
             episode = self._episodes.get(key)
             if episode is not None and episode.incident_id == incident.id:
-                del self._episodes[key]
+                self._drop_episode(key)
             self.inhibition.forget(key)
         if self._by_group.get(incident.group_key) == incident.id:
             del self._by_group[incident.group_key]
@@ -599,6 +627,11 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                 del index[key]
         self._facts.pop(incident.id, None)
         return changed
+
+    def _drop_episode(self, key) -> None:
+        del self._episodes[key]
+        if self._latest_episode.get(key[0]) == key:
+            del self._latest_episode[key[0]]
 
     def _move(self, source: Incident, target: Incident, key, member: Member, now: datetime) -> None:
         """Move one member between incidents (merge, split); indexes follow it."""
@@ -612,7 +645,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         target.last_alert_at = max(target.last_alert_at, member.joined_at)
         episode = self._episodes.get(key)
         if episode is None:
-            self._episodes[key] = _Episode(member.status, target.id, member.ends_at if firing else None)
+            self._episodes[key] = _Episode(member.status, target.id, member.ends_at)
         elif episode.incident_id == source.id:  # not when a revived episode lives in another incident now
             episode.incident_id = target.id
         self._forget_source(key)
