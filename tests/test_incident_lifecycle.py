@@ -408,3 +408,17 @@ async def test_candidates_are_rebuilt_after_a_restart(app_factory, tmp_path):
     await node_down("n3", engine=restarted)
     [incident] = restarted.engine.incidents.values()
     assert incident.firing == 3 and restarted.candidates == ()
+
+
+def test_a_restart_rebuilds_candidates_once_per_episode_of_replicas(tmp_path):
+    """The store lists each replica's startsAt apart; the candidates rebuilt from it count the
+    alert once, as the engine did (its replicas' views are one episode)."""
+    s = Scenario(rules_from(tmp_path, AT_THREE), SETTINGS)
+    n1, replica = (alert("NodeDown", cluster="eu", instance="n1", starts=t) for t in (0, 7))
+    n2 = alert("NodeDown", cluster="eu", instance="n2", starts=30)
+    s.push(0, n1).push(7, replica).push(30, n2)
+    restarted = Scenario(rules_from(tmp_path, AT_THREE), SETTINGS)
+    restarted.engine.restore([], [], [], 0, 0)
+    restarted.engine.restore_unplaced([n1, replica, n2])
+    assert [(c.alert.labels["instance"], c.alert.starts_at) for c in restarted.engine.candidates()] == [
+        (c.alert.labels["instance"], c.alert.starts_at) for c in s.engine.candidates()] == [("n1", at(0)), ("n2", at(30))]
