@@ -613,7 +613,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         resolves. Returns the incidents that changed by it."""
         changed: set[str] = set()
         for key in incident.members:
-            changed |= self._release(key, now)
+            if self.inhibition.holds_symptoms(key):
+                changed |= self._release(key, now)
         for key in incident.members:
             episode = self._episodes.get(key)
             if episode is not None and episode.incident_id == incident.id:

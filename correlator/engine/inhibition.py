@@ -134,6 +134,9 @@ class Inhibition:
             if not symptoms:
                 del self._symptoms[source]
 
+    def holds_symptoms(self, source: Key) -> bool:
+        return source in self._symptoms
+
     def inhibited_by(self, symptom: Key) -> Key | None:
         return self._inhibited_by.get(symptom)
 
