@@ -166,3 +166,13 @@ def test_closing_the_source_incident_releases_its_symptoms_in_other_incidents(tm
     assert [e.kind for e in shop.timeline][-1] == "alert_released"
     s.push(90, alert("DiskSlow", severity="warning", instance="n1"))  # the closed source inhibits nothing
     assert member(s, "DiskSlow")[1].why.reason == JoinReason.NEW_INCIDENT
+
+
+def test_a_symptom_in_place_gets_its_explanation_back_after_a_reload(tmp_path):
+    rules = rules_from(tmp_path, CRIT_OVER_WARN, {**GROUP_BY_SERVICE, "window": "1m"})
+    s = Scenario(rules)
+    s.push(0, alert("HighLoad", severity="warning", instance="n1", service="shop"), alert("Latency", service="shop"))
+    s.push(30, alert("NodeDown", severity="critical", instance="n1"))
+    s.engine.reload(rules)
+    placed = {name: (incident, why.reason) for name, incident, why in released_symptom_in_place(s)}
+    assert placed["HighLoad"] == (placed["Latency"][0], JoinReason.GROUP)  # back in place, not in a new incident
