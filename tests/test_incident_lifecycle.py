@@ -383,11 +383,11 @@ async def test_candidates_show_in_the_api_and_metrics_until_their_group_opens(ap
     assert incident["firing"] == 3
 
 
-async def test_candidates_are_rebuilt_after_a_restart(app_factory, tmp_path):
+async def test_candidates_are_rebuilt_after_a_restart(app_factory, tmp_path, db_url):
     """A restarted engine holds the same candidates (rebuilt from the store's firing alerts that
     no incident holds) and opens the group's incident at the same alert as without a restart."""
     rules_from(tmp_path, AT_THREE)
-    client = await app_factory(rules={"dir": str(tmp_path / "rules")})
+    client = await app_factory(url=db_url, rules={"dir": str(tmp_path / "rules")})
     service = client.app[SERVICE]
 
     async def node_down(*instances, engine=service):
