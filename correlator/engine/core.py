@@ -80,6 +80,11 @@ class EngineSettings:
 FLAP_GAP = timedelta(minutes=10)  # an alert that fired no longer than this and fires again this soon flaps
 
 
+def _only_episodes_of(incident: Incident, fingerprint: str) -> bool:
+    """Whether every member of `incident` is an episode of the alert `fingerprint`."""
+    return all(member.fingerprint == fingerprint for member in incident.members.values())
+
+
 class TransitionError(ValueError):
     pass
 
@@ -333,10 +338,14 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             self.learner.learn(alert.labels, key, now.timestamp(), alert.starts_at.timestamp())
 
     def _recurrence(self, fingerprint: str) -> tuple[Incident, Explanation] | None:
-        """A new episode of an alert whose incident is still open (held after its alerts cleared,
-        or other alerts still firing) belongs there: a flapping alert never opens one incident per flap."""
+        """A new episode of an alert whose incident is still open and holds only its own episodes
+        belongs there: a flapping alert never opens one incident per flap. An incident that holds
+        other alerts too was a cascade, whose alerts recur together or not at all: one of them
+        firing again alone is placed by the rule stages, on the evidence that places any alert (in
+        a busy estate a re-fire is mostly another fault or noise, and the cascade's incident stays
+        open for hours)."""
         incident = self.incidents.get(self._by_fingerprint.get(fingerprint, ""))
-        if incident is not None and incident.active:
+        if incident is not None and incident.active and _only_episodes_of(incident, fingerprint):
             return incident, Explanation(JoinReason.RECURRENCE, "", detail="the alert fired again while its "
                                                                           "incident was open")
         return None
@@ -422,7 +431,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         recurrence joins on the same evidence; so is a re-fire long after, or after a long episode
         (in a busy estate, mostly another fault or noise)."""
         incident = self.incidents.get(self._by_group.get(group_key, ""))
-        if incident is None or any(m.fingerprint != fingerprint for m in incident.members.values()):
+        if incident is None or not _only_episodes_of(incident, fingerprint):
             return None
         last = max(incident.members.values(), key=lambda m: m.starts_at)
         ended = last.ends_at or starts_at
