@@ -230,6 +230,10 @@ class Learner:
                 background[start.name] = background.get(start.name, 0) + 1
         if background.get(alert.name, 0) > CLUSTER_BUSY * CONTROL_WINDOWS or self._truncated(starts, t):
             return None
+        # Before the control windows are observed, no name's background is known: in a busy
+        # cluster, an empty background would make every rare-looking pair of names a relation.
+        if not scan.measured and scan.cluster_recent > QUIET_CLUSTER:
+            return None
         for start in reversed(starts):
             names = sorted((causes & start.effects) | (effects & start.causes))
             for name in names:
