@@ -9,8 +9,9 @@ For each alert, the stages run in this order (the one place it is written down):
                     (engine/inhibition.py: Alertmanager's semantics; a later source takes the
                     targets already present, a resolved source releases its symptoms, which
                     are placed again by stages 5-8 and 10)
-    4. recurrence   a new episode of an alert whose incident is still open joins it (a flapping
-                    alert stays one incident)
+    4. recurrence   a new episode of a flapping alert whose incident is still open and holds only
+                    its episodes joins it (a flapping alert stays one incident; a cascade's alert
+                    firing again alone is placed by the stages below)
     5. link         related through a link rule to an alert of an open incident: joins it
     6. dependency   its service depends on (or is depended on by) a service with an open incident
     7. group        joins the open incident of its group key (or reopens it); an alert no group rule
