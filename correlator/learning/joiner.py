@@ -235,8 +235,12 @@ class Learner:
             return None
         # Before the control windows are observed, no name's background is known: in a busy
         # cluster, an empty background would make every rare-looking pair of names a relation.
-        if not scan.measured and scan.cluster_recent > QUIET_CLUSTER:
-            return None
+        # Busy by the alerts these relations cannot explain: a quiet cluster's cascade is a burst.
+        if not scan.measured:
+            explainable = sum(1 for start in starts if t - start.at <= WINDOW
+                              and not (start.causes | start.effects).isdisjoint(self._cluster_rules))
+            if scan.cluster_recent - explainable > QUIET_CLUSTER:
+                return None
         for start in reversed(starts):
             names = sorted((causes & start.effects) | (effects & start.causes))
             for name in names:
