@@ -10,8 +10,9 @@ For each alert, the stages run in this order (the one place it is written down):
                     (engine/inhibition.py: Alertmanager's semantics; a later source takes the
                     targets already present, a resolved source releases its symptoms, which
                     are placed again by stages 5-8 and 10)
-    4. recurrence   a new episode of an alert whose incident is still open joins it (a flapping
-                    alert stays one incident)
+    4. recurrence   a new episode of a flapping alert whose incident is still open and holds only
+                    its episodes joins it (a flapping alert stays one incident; a cascade's alert
+                    firing again alone is placed by the stages below)
     5. link         related through a link rule to an alert of an open incident: joins it
     6. dependency   its service depends on (or is depended on by) a service with an open incident
     7. group        joins the open incident of its group key (or reopens it); an alert no group rule
@@ -81,6 +82,19 @@ class EngineSettings:
 
 
 FLAP_GAP = timedelta(minutes=10)  # an alert that fired no longer than this and fires again this soon flaps
+
+
+def _flapped(incident: Incident, starts_at: datetime) -> bool:
+    """Whether an episode starting at `starts_at` flaps back from the latest of `incident`: that
+    one fired no longer than FLAP_GAP and ended no longer than FLAP_GAP before."""
+    last = max(incident.members.values(), key=lambda m: m.starts_at)
+    ended = last.ends_at or starts_at
+    return starts_at - ended <= FLAP_GAP and ended - last.starts_at <= FLAP_GAP
+
+
+def _only_episodes_of(incident: Incident, fingerprint: str) -> bool:
+    """Whether every member of `incident` is an episode of the alert `fingerprint`."""
+    return all(member.fingerprint == fingerprint for member in incident.members.values())
 
 
 class TransitionError(ValueError):
@@ -343,7 +357,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         group_key, group_labels, group_rule = group
         inhibitor = self.inhibition.inhibitor(labels, key, self._in_force)
         placed = self._symptom(inhibitor, labels) if inhibitor is not None else \
-            self._recurrence(alert.fingerprint) \
+            self._recurrence(alert.fingerprint, alert.starts_at) \
             or self._placed_by_rules(labels, key, alert.fingerprint, alert.starts_at, services, group, now)
         if placed is None and group_rule is not None and group_rule.min_alerts > 1:
             placed = self._gathered(Candidate(alert, group_rule.name, group_key, group_labels, group_rule.min_alerts,
@@ -378,11 +392,16 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if self.learner is not None:
             self.learner.learn(alert.labels, key, now.timestamp(), alert.starts_at.timestamp())
 
-    def _recurrence(self, fingerprint: str) -> tuple[Incident, Explanation] | None:
-        """A new episode of an alert whose incident is still open (held after its alerts cleared,
-        or other alerts still firing) belongs there: a flapping alert never opens one incident per flap."""
+    def _recurrence(self, fingerprint: str, starts_at: datetime) -> tuple[Incident, Explanation] | None:
+        """A new episode of an alert whose incident is still open and holds only its own episodes
+        belongs there: a flapping alert never opens one incident per flap. An incident that holds
+        other alerts too was a cascade, whose alerts recur together or not at all: one of them
+        firing again alone is placed by the rule stages, on the evidence that places any alert (in
+        a busy estate a re-fire is mostly another fault or noise, and the cascade's incident stays
+        open for hours)."""
         incident = self.incidents.get(self._by_fingerprint.get(fingerprint, ""))
-        if incident is not None and incident.active:
+        if incident is not None and incident.active and _only_episodes_of(incident, fingerprint) \
+                and (self._flaps.flapping(fingerprint, starts_at) or _flapped(incident, starts_at)):
             return incident, Explanation(JoinReason.RECURRENCE, "", detail="the alert fired again while its "
                                                                           "incident was open")
         return None
@@ -468,13 +487,12 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         recurrence joins on the same evidence; so is a re-fire long after, or after a long episode
         (in a busy estate, mostly another fault or noise)."""
         incident = self.incidents.get(self._by_group.get(group_key, ""))
-        if incident is None or any(m.fingerprint != fingerprint for m in incident.members.values()):
+        if incident is None or not _only_episodes_of(incident, fingerprint):
+            return None
+        if not _flapped(incident, starts_at):
             return None
         last = max(incident.members.values(), key=lambda m: m.starts_at)
-        ended = last.ends_at or starts_at
-        gap = starts_at - ended
-        if gap > FLAP_GAP or ended - last.starts_at > FLAP_GAP:
-            return None
+        gap = starts_at - (last.ends_at or starts_at)
         why = Explanation(JoinReason.REFIRED, "", {}, f"the same alert again {gap.total_seconds() / 60:.0f}m after "
                           "its last episode ended: the incident holds only its earlier episodes")
         if incident.active:
