@@ -32,7 +32,7 @@ from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
 from correlator.ml.model import LearnedModel
 from correlator.replay import Recorder
-from correlator.rules.loader import RuleSet, load_rules
+from correlator.rules.loader import RuleSet
 from correlator.store import database
 from correlator.store.schema import notifications
 from correlator.store.writer import CommitStats, GroupCommitWriter
@@ -63,7 +63,7 @@ def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | No
     app[CONFIG] = config
     app[METRICS] = metrics
     app[MAX_BODY] = config.server.max_body_size
-    app[RULES] = rules if rules is not None else load_rules(config.rules_dir)
+    app[RULES] = rules if rules is not None else config.load_rules()
     app[MODEL] = model if model is not None else config.load_model()
     app.cleanup_ctx.append(_store)
     if config.server.record:

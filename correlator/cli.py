@@ -161,9 +161,9 @@ class StartError(Exception):
 def _rules_and_model(config: Config):
     """The rules and the model (None when ml.enabled is false) that `serve` and `replay` run with."""
     from correlator.ml.artifact import ModelError
-    from correlator.rules.loader import RuleErrors, load_rules
+    from correlator.rules.loader import RuleErrors
     try:
-        return load_rules(config.rules_dir), config.load_model()
+        return config.load_rules(), config.load_model()
     except RuleErrors as failure:
         raise StartError(f"the rules in {config.rules_dir} do not load:\n{failure}") from None
     except ModelError as error:
@@ -216,11 +216,12 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _rules_check(args: argparse.Namespace) -> int:
-    from correlator.rules.loader import RuleErrors, load_rules
+    from correlator.rules.loader import RuleErrors
 
-    directory = args.dir or _load(args)[0].rules_dir
+    config = _load(args)[0]
+    directory = args.dir or config.rules_dir
     try:
-        rules = load_rules(directory)
+        rules = config.load_rules(directory)
     except RuleErrors as failure:
         for error in failure.errors:
             print(error)

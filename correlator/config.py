@@ -220,6 +220,9 @@ class LogConfig(_Section):
 
 class RulesConfig(_Section):
     dir: str = ""
+    # Alertmanager's matcher parsers: UTF-8 with the classic fallback (its default since 0.27),
+    # UTF-8 only (`--enable-feature=utf8-strict-mode`) or classic only (`classic-mode`).
+    matcher_parser: Literal["fallback", "utf8", "classic"] = "fallback"
 
 
 class Config(_Section):
@@ -280,6 +283,13 @@ class Config(_Section):
             return None
         from correlator.ml.artifact import load
         return load(self.model_dir)
+
+    def load_rules(self, directory: Path | None = None):
+        """The rules of `directory` (default: `rules_dir`), their matchers read with
+        `rules.matcher_parser`. Raises rules.loader.RuleErrors."""
+        from correlator.rules.loader import load_rules
+        from correlator.rules.matchers import MatcherSyntax
+        return load_rules(directory or self.rules_dir, MatcherSyntax(self.rules.matcher_parser))
 
     @property
     def rules_dir(self) -> Path:

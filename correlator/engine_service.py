@@ -30,6 +30,7 @@ from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser
 from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet, load_rules
+from correlator.store.alert_queries import firing_without_incident
 from correlator.store.incidents import IncidentRepository, Progress
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class EngineService:
         `ingest_busy` says whether requests are waiting for a commit; `observer` (IncidentMetrics)
         sees what each step saved and counts failed steps."""
         self.repository = IncidentRepository(database)
+        self._database = database
         self.engine = Engine(rules, settings, keep_closed=False, model=model)
         self.progress = Progress()  # what the store holds
         self._position = (0, 0)  # (watermark, alert offset) the engine in memory has reached
@@ -150,7 +152,7 @@ class EngineService:
     async def reload(self, directory) -> RuleSet:
         """Load the rules of `directory` and put them in force; raises RuleErrors (and keeps the
         rules in force) when any file is invalid. Waits for at most the step in progress."""
-        rules = await asyncio.to_thread(load_rules, directory)
+        rules = await asyncio.to_thread(load_rules, directory, self.engine.rules.matcher_syntax)
         async with self._lock:
             await asyncio.to_thread(self.engine.reload, rules)
         return rules
@@ -215,6 +217,8 @@ class EngineService:
         engine.load_learned(self.repository.load_learned()[1])
         engine.restore(unclosed, self.repository.load_problems(), self.repository.recent_openings(horizon),
                        progress.incident_sequence, progress.problem_sequence)
+        engine.restore_unplaced(firing_without_incident(self._database, progress.watermark
+                                                        + (progress.alert_offset > 0)))
         self.engine, self.progress = engine, progress
         self._candidates_version = None
         self._take_candidates()

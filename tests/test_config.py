@@ -6,6 +6,7 @@ import pytest
 
 from correlator.cli import check_exposure
 from correlator.config import ConfigError, load_config, parse_config
+from correlator.rules.loader import RuleErrors, load_rules
 from correlator.shipped import default_config_path
 
 
@@ -103,6 +104,7 @@ def test_secrets_come_from_env_or_file(tmp_path, monkeypatch):
     ({"engine": {"resolve_hold": 300}}, {}, "engine.resolve_hold", "got the bare number 300"),
     ({}, {"CORRELATOR_ENGINE_RESOLVE_HOLD": "300"}, "engine.resolve_hold", "not taken as seconds"),
     ({"ingest": {"resolve_timeout": "300y"}}, {}, "ingest.resolve_timeout", "out of range"),
+    ({"rules": {"matcher_parser": "strict"}}, {}, "rules.matcher_parser", "Invalid enum value 'strict'"),
 ])
 def test_bad_config_names_the_key_and_what_is_expected(document, environ, key, expected):
     with pytest.raises(ConfigError) as raised:
@@ -141,3 +143,20 @@ def test_one_open_endpoint_is_enough_to_refuse():
     with pytest.raises(ConfigError) as raised:
         check_exposure(config)
     assert "while api accept" in str(raised.value)
+
+
+@pytest.mark.parametrize("parser, loads", [("fallback", True), ("classic", True), ("utf8", False)])
+def test_the_matcher_parser_is_chosen_as_alertmanager_feature_flags_choose_it(tmp_path, parser, loads):
+    """`foo=` only Alertmanager's classic parser accepts: loaded by default (the fallback) and in
+    classic mode, refused with the rule named in UTF-8 strict mode, also on a reload."""
+    (tmp_path / "rules.yaml").write_text("version: 1\nrules:\n- {name: g, kind: group, matchers: ['foo='], "
+                                         "group_by: [foo]}\n")
+    config = parse_config({"rules": {"dir": str(tmp_path), "matcher_parser": parser}}, environ={})
+    if loads:
+        rules = config.load_rules()
+        assert str(rules.groups[0].matchers[0]) == 'foo=""'
+        assert load_rules(tmp_path, rules.matcher_syntax) == rules  # a reload reads them the same way
+    else:
+        with pytest.raises(RuleErrors, match=r"rules\[0\]\.matchers"):
+            config.load_rules()
+    assert parse_config({}, environ={"CORRELATOR_RULES_MATCHER_PARSER": parser}).rules.matcher_parser == parser

@@ -5,8 +5,9 @@ import json
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
-from correlator.app import SERVICE
+from correlator.app import ENGINE, SERVICE
 from correlator.config import parse_config
 from correlator.domain import AlertStatus
 from correlator.engine.core import Engine, EngineSettings
@@ -15,7 +16,7 @@ from correlator.engine.views import incident_replay_line
 from correlator.engine_service import EngineService
 from correlator.ingest.sources import parsers
 from correlator.replay import recording_line, replay
-from correlator.store.schema import notifications, to_us
+from correlator.store.schema import incident_members, notifications, to_us
 from correlator.units import rfc3339
 from tests.conftest import post_json
 from tests.engine_scenarios import Scenario, alert, at, rules_from
@@ -221,14 +222,14 @@ def _incidents(engine) -> list:
             for i in sorted(engine.incidents.values(), key=lambda i: i.id)]
 
 
-async def _live(tmp_path, rules, policy, restart_after: float | None) -> Engine:
+async def _live(tmp_path, rules, policy, restart_after: float | None, traffic=TRAFFIC) -> Engine:
     """The traffic through engine services on a store, ticking while they wait for input; with
     `restart_after`, the first service stops then and a second one restores from the store."""
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     clock = Clock(at(0))
     service = EngineService(store, rules, SETTINGS, parsers({}), policy, clock=clock)
     await service.restore()
-    for t, source, body in TRAFFIC:
+    for t, source, body in traffic:
         while clock.now < at(t):
             clock.now = min(clock.now + timedelta(seconds=45), at(t))
             await service.run_step()
@@ -258,6 +259,45 @@ async def test_replay_and_a_live_engine_agree_on_alerts_that_time_out_and_flap(t
     assert disk[0]["resolved_at"] == rfc3339(at(420 + HOLD))  # the re-sent endsAt, then the hold
     assert backup[0]["resolved_at"] == rfc3339(at(200 + 600 + HOLD))  # silent for the timeout, then the hold
     assert len(flappy[0]["fingerprints"]) == 1 and flappy[0]["resolved_at"] == rfc3339(at(700 + 1800))  # the flap hold-down
+
+
+def _replica(replica: str, starts: float, ends: float, resolved: bool = False) -> bytes:
+    """A Prometheus replica's v2 post of one alert: its own startsAt (it evaluates at its own moments)."""
+    return json.dumps([{"labels": {"alertname": "AlwaysFiring", "instance": "a", "replica": replica},
+                        "startsAt": rfc3339(at(starts)), "endsAt": rfc3339(at(ends))}]).encode()
+
+
+# Two replicas report one alert 7 s apart, re-send it, and resolve it 7 s apart; a late alert then
+# moves replay's clock past every timer.
+HA_TRAFFIC = [(0, "prometheus", _replica("0", 0, 240)), (7, "prometheus", _replica("1", 7, 247)),
+              (60, "prometheus", _replica("0", 0, 300)), (67, "prometheus", _replica("1", 7, 307)),
+              (120, "prometheus", _replica("0", 0, 120)), (127, "prometheus", _replica("1", 7, 127)),
+              (3000, "prometheus", _v2("Late", 3000, 3600))]
+
+
+@pytest.mark.parametrize("restart_after", [None, 100])
+async def test_ha_replicas_of_one_alert_are_one_episode_live_and_in_replay(tmp_path, restart_after):
+    """Alertmanager merges alerts of one fingerprint whose activity overlaps (keeping the earlier
+    startsAt): two replicas' startsAt are one episode, not "AlwaysFiring and 1 more alert"."""
+    rules = rules_from(tmp_path)
+    policy = parse_config({"ingest": {"fingerprint_ignore_labels": {"prometheus": ["replica"]}}},
+                          environ={}).ingest_policy()
+    recording = tmp_path / "recording.jsonl"
+    recording.write_bytes(b"".join(recording_line(at(t), source, body) for t, source, body in HA_TRAFFIC))
+    replayed = Engine(rules, SETTINGS)
+    replay(replayed, recording, parsers({}), policy)
+    live = _incidents(await _live(tmp_path, rules, policy, restart_after, HA_TRAFFIC))
+    assert live == _incidents(replayed)
+    always = _incidents(replayed)[0][0]
+    assert always["title"] == "AlwaysFiring on a" and len(always["fingerprints"]) == 1
+    assert always["resolved_at"] == rfc3339(at(120 + HOLD))  # the first replica's resolution, then the hold
+    [incident] = [i for i in replayed.incidents.values() if i.title == "AlwaysFiring on a"]
+    assert list(incident.members) == [(incident.members[next(iter(incident.members))].fingerprint, at(0))]
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    with store.connect() as connection:
+        keys = connection.execute(select(incident_members.c.incident_id, incident_members.c.starts_at_us)).all()
+    store.dispose()
+    assert sorted(keys) == [(incident.id, to_us(at(0))), ("INC-000002", to_us(at(3000)))]
 
 
 # -- open only at N alerts ----------------------------------------------------------------------
@@ -311,9 +351,10 @@ def test_candidates_count_within_the_window_and_only_while_firing(tmp_path):
 
 def test_one_alert_firing_again_is_one_alert_towards_min_alerts(tmp_path):
     s = Scenario(rules_from(tmp_path, AT_THREE), SETTINGS)
-    for start in (0, 60, 120):  # a new episode each time (a sender without startsAt), never resolved
+    for start in (0, 60, 120):  # a new startsAt each time (a sender without startsAt), never resolved
         s.push(start, alert("NodeDown", cluster="eu", instance="n1", starts=start))
-    assert s.incidents == [] and len(s.engine.candidates()) == 3
+    # While it fires, each send is the same episode (as Alertmanager merges them): one candidate.
+    assert s.incidents == [] and [c.alert.starts_at for c in s.engine.candidates()] == [at(0)]
 
 
 async def test_candidates_show_in_the_api_and_metrics_until_their_group_opens(app_factory, tmp_path):
@@ -340,3 +381,44 @@ async def test_candidates_show_in_the_api_and_metrics_until_their_group_opens(ap
     assert (await (await client.get("/api/v1/candidates")).json())["candidates"] == []
     [incident] = (await (await client.get("/api/v1/incidents")).json())["incidents"]
     assert incident["firing"] == 3
+
+
+async def test_candidates_are_rebuilt_after_a_restart(app_factory, tmp_path, db_url):
+    """A restarted engine holds the same candidates (rebuilt from the store's firing alerts that
+    no incident holds) and opens the group's incident at the same alert as without a restart."""
+    rules_from(tmp_path, AT_THREE)
+    client = await app_factory(url=db_url, rules={"dir": str(tmp_path / "rules")})
+    service = client.app[SERVICE]
+
+    async def node_down(*instances, engine=service):
+        body = {"version": "4", "status": "firing", "alerts": [
+            {"status": "firing", "labels": {"alertname": "NodeDown", "cluster": "eu", "instance": instance},
+             "startsAt": "2026-11-23T04:00:00Z", "endsAt": "0001-01-01T00:00:00Z"} for instance in instances]}
+        assert (await post_json(client, "/api/v1/alertmanager", body)).status == 200
+        await engine.run_step()
+
+    await node_down("n1", "n2")
+    await service.stop()
+    restarted = EngineService(client.app[ENGINE], service.engine.rules, service.engine.settings, parsers({}),
+                              parse_config({}, environ={}).ingest_policy())
+    await restarted.restore()
+    assert restarted.candidates == service.candidates and len(restarted.candidates) == 2
+    await node_down("n1", engine=restarted)  # a re-send: still two alerts
+    assert restarted.engine.incidents == {}
+    await node_down("n3", engine=restarted)
+    [incident] = restarted.engine.incidents.values()
+    assert incident.firing == 3 and restarted.candidates == ()
+
+
+def test_a_restart_rebuilds_candidates_once_per_episode_of_replicas(tmp_path):
+    """The store lists each replica's startsAt apart; the candidates rebuilt from it count the
+    alert once, as the engine did (its replicas' views are one episode)."""
+    s = Scenario(rules_from(tmp_path, AT_THREE), SETTINGS)
+    n1, replica = (alert("NodeDown", cluster="eu", instance="n1", starts=t) for t in (0, 7))
+    n2 = alert("NodeDown", cluster="eu", instance="n2", starts=30)
+    s.push(0, n1).push(7, replica).push(30, n2)
+    restarted = Scenario(rules_from(tmp_path, AT_THREE), SETTINGS)
+    restarted.engine.restore([], [], [], 0, 0)
+    restarted.engine.restore_unplaced([n1, replica, n2])
+    assert [(c.alert.labels["instance"], c.alert.starts_at) for c in restarted.engine.candidates()] == [
+        (c.alert.labels["instance"], c.alert.starts_at) for c in s.engine.candidates()] == [("n1", at(0)), ("n2", at(30))]

@@ -1,7 +1,9 @@
 """Inhibition as Alertmanager decides it (inhibit/inhibit.go), whatever the order alerts arrive in."""
 
 from correlator.engine.model import IncidentState, JoinReason
-from tests.engine_scenarios import Scenario, alert, rules_from
+from correlator.store import database
+from correlator.store.incidents import IncidentRepository, Progress
+from tests.engine_scenarios import Scenario, alert, at, rules_from
 
 CRIT_OVER_WARN = {"name": "crit-over-warn", "kind": "suppress", "source_matchers": ['severity="critical"'],
                   "target_matchers": ['severity="warning"'], "equal": ["instance"]}
@@ -117,3 +119,60 @@ def test_inhibition_survives_a_restore(tmp_path):
     restored.engine.restore(s.incidents, [], [], *s.engine.sequences)
     restored.push(60, alert("NodeDown", severity="critical", instance="n1", ends=60))
     assert member(restored, "HighLoad")[1].why.reason == JoinReason.NEW_INCIDENT
+
+
+def restored_from_the_store(s: Scenario, rules, tmp_path, now: float) -> Scenario:
+    """A new engine restored from what `s` saved to a store (as the daemon restores after a restart)."""
+    store = database.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    database.upgrade(store)
+    repository = IncidentRepository(store)
+    repository.save(s.incidents, [], Progress(), at(now))
+    restored = Scenario(rules)
+    restored.engine.restore(repository.load_unclosed(), [], [], *s.engine.sequences)
+    store.dispose()
+    return restored
+
+
+def released_symptom_in_place(s: Scenario):
+    s.push(600, alert("NodeDown", severity="critical", instance="n1", ends=600))
+    return [(m.labels["alertname"], i.id, m.why) for i in s.incidents for m in i.members.values()]
+
+
+def test_a_symptom_in_place_gets_its_explanation_back_after_a_restart(tmp_path):
+    """Restored from the store, a symptom that stayed with the alerts it was placed with is
+    released back in place with its explanation, as without a restart (placed again by the rules,
+    it would open an incident of its own: its group's window has passed)."""
+    rules = rules_from(tmp_path, CRIT_OVER_WARN, {**GROUP_BY_SERVICE, "window": "1m"})
+    s = Scenario(rules)
+    s.push(0, alert("HighLoad", severity="warning", instance="n1", service="shop"), alert("Latency", service="shop"))
+    s.push(30, alert("NodeDown", severity="critical", instance="n1"))
+    restored = restored_from_the_store(s, rules, tmp_path, 30)
+    live = released_symptom_in_place(s)
+    assert released_symptom_in_place(restored) == live
+    assert [why.reason for name, _, why in live if name == "HighLoad"] == [JoinReason.GROUP]
+
+
+def test_closing_the_source_incident_releases_its_symptoms_in_other_incidents(tmp_path):
+    """An operator closes the source's incident while its alert still fires: it inhibits no more,
+    so a symptom living in another incident is released as when the source resolves."""
+    s = Scenario(rules_from(tmp_path, CRIT_OVER_WARN, GROUP_BY_SERVICE))
+    s.push(0, alert("HighLoad", severity="warning", instance="n1", service="shop"), alert("Latency", service="shop"))
+    s.push(30, alert("NodeDown", severity="critical", instance="n1"))
+    source_incident, _ = member(s, "NodeDown")
+    s.engine.resolve(source_incident.id, "ops", at(50))
+    changed = s.engine.close(source_incident.id, "ops", at(60))
+    shop, high_load = member(s, "HighLoad")
+    assert high_load.why.reason == JoinReason.GROUP and shop.id in changed
+    assert [e.kind for e in shop.timeline][-1] == "alert_released"
+    s.push(90, alert("DiskSlow", severity="warning", instance="n1"))  # the closed source inhibits nothing
+    assert member(s, "DiskSlow")[1].why.reason == JoinReason.NEW_INCIDENT
+
+
+def test_a_symptom_in_place_gets_its_explanation_back_after_a_reload(tmp_path):
+    rules = rules_from(tmp_path, CRIT_OVER_WARN, {**GROUP_BY_SERVICE, "window": "1m"})
+    s = Scenario(rules)
+    s.push(0, alert("HighLoad", severity="warning", instance="n1", service="shop"), alert("Latency", service="shop"))
+    s.push(30, alert("NodeDown", severity="critical", instance="n1"))
+    s.engine.reload(rules)
+    placed = {name: (incident, why.reason) for name, incident, why in released_symptom_in_place(s)}
+    assert placed["HighLoad"] == (placed["Latency"][0], JoinReason.GROUP)  # back in place, not in a new incident

@@ -1,8 +1,8 @@
 """Candidates: alerts a group rule holds below its `min_alerts` (Keep's alert threshold). No incident
 opens until that many alerts of one group fire within the rule's window; the alert that reaches it
 opens the incident with every candidate of its group. A candidate that resolves, expires or
-arrived a window ago no longer counts. Mixed into the Engine: working state, not saved (after a
-restart, candidates gather again from the senders' re-sends)."""
+arrived a window ago no longer counts. Mixed into the Engine: working state, not saved apart; a
+restart rebuilds it from the store's firing alerts no incident holds (`restore_unplaced`)."""
 
 from __future__ import annotations
 
@@ -25,13 +25,9 @@ class Candidates:
         if alert.status is not AlertStatus.FIRING:
             return None  # only firing alerts count towards the threshold
         key = (alert.fingerprint, alert.starts_at)
-        pool = self._candidates.setdefault(candidate.group_key, {})
-        pool[key] = candidate
-        self._candidate_group[key] = candidate.group_key
-        self.candidates_version += 1
+        pool = self._hold(candidate, key, window)
         alerts = len({fingerprint for fingerprint, _ in pool})
         if alerts < candidate.min_alerts:
-            self._add_timer(now + timedelta(seconds=window), "candidate_window", "", key)
             return None
         incident = self._open(candidate.group_key, now)
         self._by_group[candidate.group_key] = incident.id
@@ -45,6 +41,15 @@ class Candidates:
                                     held.group_labels)
                 member.ends_at = episode.ends_at
         return incident, why
+
+    def _hold(self, candidate: Candidate, key, window: float) -> dict:
+        """Put a candidate in its group's pool until a window after it arrived; returns the pool."""
+        pool = self._candidates.setdefault(candidate.group_key, {})
+        pool[key] = candidate
+        self._candidate_group[key] = candidate.group_key
+        self.candidates_version += 1
+        self._add_timer(candidate.arrived_at + timedelta(seconds=window), "candidate_window", "", key)
+        return pool
 
     def _leave_pool(self, group_key: str, key=None) -> list:
         """Take one candidate (`key`) or all of a group out of the pool; returns (key, candidate)s."""

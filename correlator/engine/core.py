@@ -3,14 +3,16 @@
 For each alert, the stages run in this order (the one place it is written down):
 
     1. dedup        a repeat of a known episode changes nothing but its endsAt (the latest snapshot's);
-                    a resolution resolves its member
+                    a resolution resolves its member; an alert whose startsAt is new but whose activity
+                    overlaps its latest episode (HA replicas) is that episode
     2. maintenance  inside a maintenance window: recorded, opens no incident
     3. suppress     inhibited by a firing source alert: joins the source's incident as a symptom
                     (engine/inhibition.py: Alertmanager's semantics; a later source takes the
                     targets already present, a resolved source releases its symptoms, which
                     are placed again by stages 5-8 and 10)
-    4. recurrence   a new episode of an alert whose incident is still open joins it (a flapping
-                    alert stays one incident)
+    4. recurrence   a new episode of a flapping alert whose incident is still open and holds only
+                    its episodes joins it (a flapping alert stays one incident; a cascade's alert
+                    firing again alone is placed by the stages below)
     5. link         related through a link rule to an alert of an open incident: joins it
     6. dependency   its service depends on (or is depended on by) a service with an open incident
     7. group        joins the open incident of its group key (or reopens it); an alert no group rule
@@ -42,6 +44,8 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
+
+import msgspec
 
 from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
@@ -81,6 +85,19 @@ class EngineSettings:
 FLAP_GAP = timedelta(minutes=10)  # an alert that fired no longer than this and fires again this soon flaps
 
 
+def _flapped(incident: Incident, starts_at: datetime) -> bool:
+    """Whether an episode starting at `starts_at` flaps back from the latest of `incident`: that
+    one fired no longer than FLAP_GAP and ended no longer than FLAP_GAP before."""
+    last = max(incident.members.values(), key=lambda m: m.starts_at)
+    ended = last.ends_at or starts_at
+    return starts_at - ended <= FLAP_GAP and ended - last.starts_at <= FLAP_GAP
+
+
+def _only_episodes_of(incident: Incident, fingerprint: str) -> bool:
+    """Whether every member of `incident` is an episode of the alert `fingerprint`."""
+    return all(member.fingerprint == fingerprint for member in incident.members.values())
+
+
 class TransitionError(ValueError):
     pass
 
@@ -108,7 +125,7 @@ class LearnedDecision(enum.StrEnum):
 class _Episode:
     status: AlertStatus
     incident_id: str | None  # None: recorded without incident (maintenance)
-    ends_at: datetime | None = None  # the latest snapshot's: a firing episode expires then
+    ends_at: datetime | None = None  # the latest snapshot's: a firing episode expires then; when it resolved
     timed_out: bool = False  # resolved by its endsAt passing, not by the sender: a later firing revives it
 
 
@@ -140,6 +157,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self._hold_until: dict[str, datetime] = {}
         self._flaps = FlapTracker(settings.flap_changes, settings.flap_window)
         self._by_fingerprint: dict[str, str] = {}  # an alert -> the incident of its latest episode
+        self._latest_episode: dict[str, tuple[str, datetime]] = {}  # an alert -> its latest episode recorded
         self._candidates: dict[str, dict[tuple[str, datetime], Candidate]] = {}  # per group key, below min_alerts
         self._candidate_group: dict[tuple[str, datetime], str] = {}
         self.candidates_version = 0
@@ -172,6 +190,11 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         changed: set[str] = set()
         key = (alert.fingerprint, alert.starts_at)
         episode = self._episodes.get(key)
+        if episode is None and (same := self._replica_of(alert)) is not None:
+            # 1. dedup: another view of the alert's latest episode (an HA replica's startsAt): it is
+            # that episode, under the startsAt it was first seen with.
+            key, episode = same, self._episodes[same]
+            alert = msgspec.structs.replace(alert, starts_at=same[1])
         if episode is not None and not (episode.timed_out and alert.status is AlertStatus.FIRING
                                         and (alert.ends_at is None or alert.ends_at > now)):
             # 1. dedup: a repeat changes nothing but the end it announces; a late "firing" of a
@@ -183,6 +206,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             return changed | self._resolve_member(key, alert.ends_at or now, episode, now)
         if episode is not None:  # it timed out, and the sender fires it again (after a pause): placed anew
             del self._episodes[key]
+        self._latest_episode[alert.fingerprint] = key
         if decisions.maintenance(self.rules.maintenance, alert.labels, now) is not None:
             self._episodes[key] = episode = _Episode(alert.status, None)  # 2. recorded, no incident
             self.outcomes[Outcome.MAINTENANCE] += 1
@@ -202,6 +226,22 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             self._extend(key, alert, episode)
             self._inhibit_present(key, now)  # a source takes the targets already firing
         return changed
+
+    def _replica_of(self, alert: Alert) -> tuple[str, datetime] | None:
+        """The alert's latest episode when `alert`, of a startsAt not seen, overlaps it in time, as
+        Alertmanager merges alerts of one fingerprint (provider/mem `Put`): HA replicas of Prometheus
+        evaluate at their own moments, and a sender without startsAt stamps each send anew. A
+        firing alert overlaps a firing episode; a resolution overlaps it when it ended after the
+        episode started; any alert overlaps a resolved episode when it started before that ended."""
+        latest = self._latest_episode.get(alert.fingerprint)
+        episode = self._episodes.get(latest) if latest is not None else None
+        if episode is None:
+            return None
+        if episode.status is AlertStatus.FIRING:
+            overlaps = alert.status is AlertStatus.FIRING or alert.ends_at is None or alert.ends_at > latest[1]
+        else:
+            overlaps = episode.ends_at is not None and alert.starts_at < episode.ends_at
+        return latest if overlaps else None
 
     def reload(self, rules: RuleSet) -> None:
         """Put new rules in force. Incidents keep what was decided; their aggregates are recomputed
@@ -257,8 +297,9 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             for key, member in incident.members.items():
                 absorb(self.rules, facts, member)
                 firing = member.status is AlertStatus.FIRING
-                self._episodes[key] = _Episode(member.status, incident.id, member.ends_at if firing else None,
+                self._episodes[key] = _Episode(member.status, incident.id, member.ends_at,
                                                not firing and timed_out.get(member.fingerprint, False))
+                self._latest_episode[member.fingerprint] = key
                 self._register(member, key, incident, as_source=firing)
                 if firing and member.ends_at is not None:
                     self._add_timer(member.ends_at, "expire", "", key)
@@ -287,6 +328,25 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             for joined_at, key, labels in members:
                 self.learner.remember(labels, key, joined_at.timestamp(), key[1].timestamp())
 
+    def restore_unplaced(self, alerts: list[Alert]) -> None:
+        """After `restore`: the firing episodes recorded without incident, from the store (firing
+        alerts no incident holds, in arrival order, `received_at` their arrival). Those a group rule
+        held below `min_alerts` are its candidates again until their window passes; the others
+        (maintenance) stay recorded, so a re-send is a repeat as without a restart."""
+        for alert in alerts:
+            key = (alert.fingerprint, alert.starts_at)
+            if key in self._episodes or self._replica_of(alert) is not None:  # another view of a known episode
+                continue
+            self._episodes[key] = episode = _Episode(AlertStatus.FIRING, None)
+            self._latest_episode[alert.fingerprint] = key
+            self._extend(key, alert, episode)
+            group_key, group_labels, rule = self._group_key(alert.labels, alert.fingerprint)
+            if rule is not None and rule.min_alerts > 1 \
+                    and decisions.maintenance(self.rules.maintenance, alert.labels, alert.received_at) is None:
+                services = decisions.services_of(self.rules.catalog, alert.labels)
+                self._hold(Candidate(alert, rule.name, group_key, group_labels, rule.min_alerts, alert.received_at,
+                                     services), key, rule.window)
+
     # -- placement (stages 3-10) -------------------------------------------------------------
 
     def _place(self, alert: Alert, key: tuple[str, datetime], now: datetime) -> Incident | None:
@@ -298,7 +358,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         group_key, group_labels, group_rule = group
         inhibitor = self.inhibition.inhibitor(labels, key, self._in_force)
         placed = self._symptom(inhibitor, labels) if inhibitor is not None else \
-            self._recurrence(alert.fingerprint) \
+            self._recurrence(alert.fingerprint, alert.starts_at) \
             or self._placed_by_rules(labels, key, alert.fingerprint, alert.starts_at, services, group, now)
         if placed is None and group_rule is not None and group_rule.min_alerts > 1:
             placed = self._gathered(Candidate(alert, group_rule.name, group_key, group_labels, group_rule.min_alerts,
@@ -333,11 +393,16 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if self.learner is not None:
             self.learner.learn(alert.labels, key, now.timestamp(), alert.starts_at.timestamp())
 
-    def _recurrence(self, fingerprint: str) -> tuple[Incident, Explanation] | None:
-        """A new episode of an alert whose incident is still open (held after its alerts cleared,
-        or other alerts still firing) belongs there: a flapping alert never opens one incident per flap."""
+    def _recurrence(self, fingerprint: str, starts_at: datetime) -> tuple[Incident, Explanation] | None:
+        """A new episode of an alert whose incident is still open and holds only its own episodes
+        belongs there: a flapping alert never opens one incident per flap. An incident that holds
+        other alerts too was a cascade, whose alerts recur together or not at all: one of them
+        firing again alone is placed by the rule stages, on the evidence that places any alert (in
+        a busy estate a re-fire is mostly another fault or noise, and the cascade's incident stays
+        open for hours)."""
         incident = self.incidents.get(self._by_fingerprint.get(fingerprint, ""))
-        if incident is not None and incident.active:
+        if incident is not None and incident.active and _only_episodes_of(incident, fingerprint) \
+                and (self._flaps.flapping(fingerprint, starts_at) or _flapped(incident, starts_at)):
             return incident, Explanation(JoinReason.RECURRENCE, "", detail="the alert fired again while its "
                                                                           "incident was open")
         return None
@@ -423,13 +488,12 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         recurrence joins on the same evidence; so is a re-fire long after, or after a long episode
         (in a busy estate, mostly another fault or noise)."""
         incident = self.incidents.get(self._by_group.get(group_key, ""))
-        if incident is None or any(m.fingerprint != fingerprint for m in incident.members.values()):
+        if incident is None or not _only_episodes_of(incident, fingerprint):
+            return None
+        if not _flapped(incident, starts_at):
             return None
         last = max(incident.members.values(), key=lambda m: m.starts_at)
-        ended = last.ends_at or starts_at
-        gap = starts_at - ended
-        if gap > FLAP_GAP or ended - last.starts_at > FLAP_GAP:
-            return None
+        gap = starts_at - (last.ends_at or starts_at)
         why = Explanation(JoinReason.REFIRED, "", {}, f"the same alert again {gap.total_seconds() / 60:.0f}m after "
                           "its last episode ended: the incident holds only its earlier episodes")
         if incident.active:
@@ -531,11 +595,11 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
 
     def _resolve_member(self, key, ends_at: datetime, episode: _Episode, now: datetime,
                         timed_out: bool = False) -> set[str]:
-        episode.status, episode.timed_out = AlertStatus.RESOLVED, timed_out
+        episode.status, episode.ends_at, episode.timed_out = AlertStatus.RESOLVED, ends_at, timed_out
         incident = self.incidents.get(episode.incident_id) if episode.incident_id else None
         self._forget_source(key)
         if incident is None:
-            del self._episodes[key]
+            self._drop_episode(key)
             if key in self._candidate_group:  # a resolved candidate no longer counts
                 self._leave_pool(self._candidate_group[key], key)
             return set()
@@ -574,12 +638,18 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             incident.acknowledged_at = now
         incident.record(now, kind or state.value, actor, previous=previous, **detail)
 
-    def _forget(self, incident: Incident) -> None:
-        """A closed incident leaves the indexes: memory follows open work, not history."""
+    def _forget(self, incident: Incident, now: datetime) -> set[str]:
+        """A closed incident leaves the indexes: memory follows open work, not history. Its alerts
+        inhibit no more: the symptoms they held in other incidents are released, as when a source
+        resolves. Returns the incidents that changed by it."""
+        changed: set[str] = set()
+        for key in incident.members:
+            if self.inhibition.holds_symptoms(key):
+                changed |= self._release(key, now)
         for key in incident.members:
             episode = self._episodes.get(key)
             if episode is not None and episode.incident_id == incident.id:
-                del self._episodes[key]
+                self._drop_episode(key)
             self.inhibition.forget(key)
         if self._by_group.get(incident.group_key) == incident.id:
             del self._by_group[incident.group_key]
@@ -588,6 +658,12 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             if index.get(key) == incident.id:
                 del index[key]
         self._facts.pop(incident.id, None)
+        return changed
+
+    def _drop_episode(self, key) -> None:
+        del self._episodes[key]
+        if self._latest_episode.get(key[0]) == key:
+            del self._latest_episode[key[0]]
 
     def _move(self, source: Incident, target: Incident, key, member: Member, now: datetime) -> None:
         """Move one member between incidents (merge, split); indexes follow it."""
@@ -601,7 +677,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         target.last_alert_at = max(target.last_alert_at, member.joined_at)
         episode = self._episodes.get(key)
         if episode is None:
-            self._episodes[key] = _Episode(member.status, target.id, member.ends_at if firing else None)
+            self._episodes[key] = _Episode(member.status, target.id, member.ends_at)
         elif episode.incident_id == source.id:  # not when a revived episode lives in another incident now
             episode.incident_id = target.id
         self._forget_source(key)
@@ -623,10 +699,10 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if not incident.firing and incident.active:
             self._start_hold(incident, now)
 
-    def _force_close(self, incident: Incident, now: datetime, actor: str, reason: str) -> None:
+    def _force_close(self, incident: Incident, now: datetime, actor: str, reason: str) -> set[str]:
         if incident.state in (IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.INVESTIGATING,
                               IncidentState.ESCALATED):
             self._transition(incident, IncidentState.RESOLVED, now, actor, reason=reason)
         self._transition(incident, IncidentState.CLOSED, now, actor, reason=reason)
-        self._forget(incident)
         self._closed.append(incident.id)
+        return self._forget(incident, now)

@@ -136,6 +136,9 @@ class Inhibition:
             if not symptoms:
                 del self._symptoms[source]
 
+    def holds_symptoms(self, source: Key) -> bool:
+        return source in self._symptoms
+
     def inhibited_by(self, symptom: Key) -> Key | None:
         return self._inhibited_by.get(symptom)
 
@@ -158,6 +161,19 @@ class Inhibition:
             self._kept.pop(symptom, None)
 
 
+def _kept_explanations(incident: Incident) -> dict[str, Explanation]:
+    """Per alert whose latest placement in `incident` made it a symptom in place: its explanation before."""
+    kept: dict[str, Explanation] = {}
+    for event in incident.timeline:
+        if event.kind in ("alert_joined", "alert_inhibited", "alert_released", "alert_moved"):
+            why = event.detail.get("kept") if event.kind == "alert_inhibited" else None
+            if why is not None:
+                kept[event.detail["fingerprint"]] = Explanation(why["reason"], why["rule"], why["labels"], why["detail"])
+            else:
+                kept.pop(event.detail["fingerprint"], None)
+    return kept
+
+
 class InhibitionStage:
     """Stage 3 of the Engine (mixed into it), re-evaluated as Alertmanager does at every notification."""
 
@@ -174,13 +190,18 @@ class InhibitionStage:
                                      f"inhibited by {source.labels.get('alertname', 'alert')} ({source.fingerprint})")
 
     def _attach_symptoms(self) -> None:
-        """After a restore or reload: each firing symptom is attached to a source in force, if any."""
+        """After a restore or reload: each firing symptom is attached to a source in force, if any;
+        one that stayed in its incident gets back the explanation it had before (from its event)."""
         for incident in self.incidents.values():
+            kept = None
             for key, member in incident.members.items():
                 if member.status is AlertStatus.FIRING and member.why.reason == JoinReason.SYMPTOM:
                     inhibitor = self.inhibition.inhibitor(member.labels, key, self._in_force)
                     if inhibitor is not None:
                         self.inhibition.attach(key, inhibitor.source)
+                        kept = _kept_explanations(incident) if kept is None else kept
+                        if member.fingerprint in kept:
+                            self.inhibition.keep(key, kept[member.fingerprint])
 
     def _inhibit_present(self, source_key, now: datetime) -> None:
         """A new source inhibits the targets already firing: they become its symptoms. A target alone
@@ -196,10 +217,12 @@ class InhibitionStage:
             if inhibitor is None:
                 continue
             destination, why = self._symptom(inhibitor, member.labels)
+            kept = None
             if destination is not incident and len(incident.members) > 1:
-                self.inhibition.keep(key, member.why)
+                kept = member.why
+                self.inhibition.keep(key, kept)
                 destination = incident
-            self._re_place(incident, key, member, destination, why, now, "alert_inhibited", left)
+            self._re_place(incident, key, member, destination, why, now, "alert_inhibited", left, kept)
             self.inhibition.attach(key, inhibitor.source)
         self._settle(left, now)
 
@@ -231,17 +254,23 @@ class InhibitionStage:
                 placed = self._placed_by_rules(member.labels, key, member.fingerprint, member.starts_at,
                                                member.services, group, now) or self._opened(group, now)
                 kind = "alert_released"
-            changed |= self._re_place(incident, key, member, *placed, now, kind, left)
+            changed |= self._re_place(incident, key, member, *placed, now, kind, left,
+                                      kept if kind == "alert_inhibited" else None)
         self._settle(left, now)
         return changed
 
     def _re_place(self, incident: Incident, key, member: Member, destination: Incident, why: Explanation,
-                  now: datetime, kind: str, left: dict[str, tuple[Incident, str]]) -> set[str]:
+                  now: datetime, kind: str, left: dict[str, tuple[Incident, str]],
+                  kept: Explanation | None = None) -> set[str]:
         """Give a present member a new place and explanation. `left` collects the incidents it
-        leaves, whose aggregates `_settle` recomputes."""
+        leaves, whose aggregates `_settle` recomputes. `kept`: the explanation a symptom that stays
+        in its incident gets back on release, in the event so that a restore finds it again."""
         before, member.why = member.why, why
         incident.changed_members.add(key)
         detail = {"fingerprint": member.fingerprint, "reason": why.reason, "rule": why.rule, "detail": why.detail}
+        if kept is not None:
+            detail["kept"] = {"reason": str(kept.reason), "rule": kept.rule, "labels": dict(kept.labels),
+                              "detail": kept.detail}
         self._by_group.setdefault(self._group_key(member.labels, member.fingerprint)[0], destination.id)
         self._touched |= {incident.id, destination.id}
         if destination is incident:  # its explanation changes, not the incident's aggregates (yet: reexplained)
@@ -259,6 +288,6 @@ class InhibitionStage:
         resolved after the hold when nothing fires in them any more."""
         for incident, destination in left.values():
             if not incident.members:
-                self._force_close(incident, now, ENGINE, f"its alerts moved to {destination}")
+                self._touched |= self._force_close(incident, now, ENGINE, f"its alerts moved to {destination}")
                 continue
             self._rederive(incident, now)  # with nothing firing left, the hold starts

@@ -60,9 +60,8 @@ class OperatorActions:
     def close(self, incident_id: str, actor: str, now: datetime, reason: str = "") -> set[str]:
         incident = self.incident(incident_id)
         self._transition(incident, IncidentState.CLOSED, now, actor, reason=reason)
-        self._forget(incident)
         self._closed.append(incident.id)
-        return {incident_id}
+        return {incident_id} | self._forget(incident, now)
 
     def comment(self, incident_id: str, actor: str, now: datetime, text: str) -> set[str]:
         self.incident(incident_id).record(now, "commented", actor, text=text)
@@ -123,8 +122,7 @@ class OperatorActions:
         other.record(now, "merged", actor, into=target.id, alerts=moved)
         target.record(now, "merged", actor, source=other.id, alerts=moved)
         other.members.clear()
-        self._force_close(other, now, actor, f"merged into {target.id}")
-        return {target.id, other.id}
+        return {target.id, other.id} | self._force_close(other, now, actor, f"merged into {target.id}")
 
     def split(self, incident_id: str, actor: str, now: datetime, fingerprints: list[str]) -> set[str]:
         """Move the alerts with these fingerprints out into a new incident."""

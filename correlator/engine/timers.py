@@ -119,9 +119,8 @@ class Timers:
                 or incident.resolved_at + self.settings.close_after > timer.due:
             return set()
         self._transition(incident, IncidentState.CLOSED, timer.due, ENGINE, detail="resolved long enough")
-        self._forget(incident)
         self._closed.append(incident.id)
-        return {incident.id}
+        return {incident.id} | self._forget(incident, timer.due)
 
     def _schedule_escalation(self, incident: Incident, facts: Facts) -> None:
         for index in sorted(facts.escalations):

@@ -224,20 +224,31 @@ class Learner:
             return None
         # A name that fires in the cluster by itself in the control windows is too busy for a
         # relation as wide as the cluster.
-        background: dict[str, int] = {}
+        background: dict[tuple[str, bool], int] = {}
         for start in starts:
             if GAP <= t - start.at < LOOKBACK:
-                background[start.name] = background.get(start.name, 0) + 1
-        if background.get(alert.name, 0) > CLUSTER_BUSY * CONTROL_WINDOWS or self._truncated(starts, t):
+                for side in ((name, True) for name in start.causes & self._cluster_rules):
+                    background[side] = background.get(side, 0) + 1
+                for side in ((name, False) for name in start.effects & self._cluster_rules):
+                    background[side] = background.get(side, 0) + 1
+        if self._truncated(starts, t):
             return None
+        # Before the control windows are observed, no name's background is known: in a busy
+        # cluster, an empty background would make every rare-looking pair of names a relation.
+        # Busy by the alerts these relations cannot explain: a quiet cluster's cascade is a burst.
+        if not scan.measured:
+            explainable = sum(1 for start in starts if t - start.at <= WINDOW
+                              and not (start.causes | start.effects).isdisjoint(self._cluster_rules))
+            if scan.cluster_recent - explainable > QUIET_CLUSTER:
+                return None
         for start in reversed(starts):
             names = sorted((causes & start.effects) | (effects & start.causes))
             for name in names:
                 rule = self.relations[name]
                 # Across a cluster, a cause takes in only the effects that started just before it.
                 window = rule.window if name in effects else min(rule.window, CLUSTER_LEAD)
-                if t - start.at <= window \
-                        and background.get(start.name, 0) <= CLUSTER_BUSY * CONTROL_WINDOWS and is_open(start.key):
+                if t - start.at <= window and background.get((name, True), 0) <= CLUSTER_BUSY * CONTROL_WINDOWS \
+                        and background.get((name, False), 0) <= CLUSTER_BUSY * CONTROL_WINDOWS and is_open(start.key):
                     return Join(start.key, "related", name, {"cluster": cluster},
                                 f"related to {start.name} ({start.key[0]}): same cluster {cluster}; rule {name}")
         return None

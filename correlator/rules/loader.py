@@ -5,6 +5,7 @@ never replaces the rules in force."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import time
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import yaml
 
-from correlator.rules.matchers import MatcherError, parse_matchers
+from correlator.rules.matchers import MatcherError, MatcherSyntax, parse_matchers
 from correlator.rules.schema import (SCHEMA_VERSION, AssignRule, ClassifyRule, DependencyRule, EscalateRule,
                                      GroupRule, LinkRule, MaintenanceRule, RelateRule, Matchers, PriorityRule,
                                      Rule, RuleFile, Seconds, Service, SuppressRule, Level)
@@ -54,6 +55,7 @@ class RuleSet:
     escalations: tuple[EscalateRule, ...] = ()
     catalog: tuple[Service, ...] = ()
     files: tuple[str, ...] = ()
+    matcher_syntax: MatcherSyntax = MatcherSyntax.FALLBACK  # how the files' matchers were read (a reload too)
 
     def service(self, name: str) -> Service | None:
         return self._services.get(name)
@@ -78,7 +80,7 @@ class RuleSet:
                 + (self.priority.name != "default-itil-matrix"))
 
 
-def _dec_hook(kind: type, value: Any) -> Any:
+def _dec_hook(kind: type, value: Any, syntax: MatcherSyntax = MatcherSyntax.FALLBACK) -> Any:
     if kind is Seconds:
         return seconds_from(value)
     if kind is Matchers:
@@ -86,7 +88,7 @@ def _dec_hook(kind: type, value: Any) -> Any:
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
             raise ValueError('expected a list of matchers such as [\'severity="critical"\'] or one "{...}" string')
         try:
-            return Matchers(matcher for item in items for matcher in parse_matchers(item))
+            return Matchers(matcher for item in items for matcher in parse_matchers(item, syntax))
         except MatcherError as error:
             raise ValueError(f"invalid matcher: {error}") from None
     raise NotImplementedError
@@ -132,7 +134,9 @@ def _rule_error(name: str, lines: dict[str, int], error: msgspec.ValidationError
     return RuleError(name, _line_of(lines, path), f"{shown}: {reason}" if shown else reason)
 
 
-def parse_rule_file(text: str, name: str) -> RuleFile:
+def parse_rule_file(text: str, name: str, syntax: MatcherSyntax = MatcherSyntax.FALLBACK) -> RuleFile:
+    """One rule file; its matchers read with `syntax` (Alertmanager's parser flags)."""
+    dec_hook = functools.partial(_dec_hook, syntax=syntax)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         document = yaml.safe_load(text)
@@ -156,11 +160,11 @@ def parse_rule_file(text: str, name: str) -> RuleFile:
     converted = []
     for index, rule in enumerate(rules):
         try:
-            converted.append(msgspec.convert(rule, Rule, dec_hook=_dec_hook))
+            converted.append(msgspec.convert(rule, Rule, dec_hook=dec_hook))
         except msgspec.ValidationError as error:
             errors.append(_rule_error(name, lines, error, f"rules[{index}]"))
     try:
-        parsed = msgspec.convert({**document, "rules": []}, RuleFile, dec_hook=_dec_hook)
+        parsed = msgspec.convert({**document, "rules": []}, RuleFile, dec_hook=dec_hook)
     except msgspec.ValidationError as error:
         errors.append(_rule_error(name, lines, error, ""))
     if errors:
@@ -224,9 +228,9 @@ _KINDS = {GroupRule: "groups", LinkRule: "links", RelateRule: "relations", Depen
           EscalateRule: "escalations"}
 
 
-def load_rules(directory: Path) -> RuleSet:
-    """Every `*.yaml`/`*.yml` file directly in `directory`, in name order; raises RuleErrors listing
-    every error of every file."""
+def load_rules(directory: Path, matcher_syntax: MatcherSyntax = MatcherSyntax.FALLBACK) -> RuleSet:
+    """Every `*.yaml`/`*.yml` file directly in `directory`, in name order, matchers read with
+    `matcher_syntax`; raises RuleErrors listing every error of every file."""
     if not directory.is_dir():
         raise RuleErrors([RuleError(str(directory), 1, "not a directory of rule files")])
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
@@ -234,7 +238,7 @@ def load_rules(directory: Path) -> RuleSet:
     parsed: list[tuple[Path, RuleFile]] = []
     for path in files:
         try:
-            parsed.append((path, parse_rule_file(path.read_text(), str(path))))
+            parsed.append((path, parse_rule_file(path.read_text(), str(path), matcher_syntax)))
         except RuleErrors as failure:
             errors.extend(failure.errors)
     kinds: dict[str, list] = {name: [] for name in _KINDS.values()}
@@ -260,4 +264,5 @@ def load_rules(directory: Path) -> RuleSet:
         raise RuleErrors(errors)
     return RuleSet(**{name: tuple(rules) for name, rules in kinds.items()},
                    **({"priority": priority} if priority else {}),
-                   catalog=tuple(catalog.values()), files=tuple(str(path) for path, _ in parsed))
+                   catalog=tuple(catalog.values()), files=tuple(str(path) for path, _ in parsed),
+                   matcher_syntax=matcher_syntax)

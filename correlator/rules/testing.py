@@ -30,7 +30,7 @@ import yaml
 from correlator.domain import Alert, AlertStatus
 from correlator.engine.core import Engine
 from correlator.ingest.fingerprint import fingerprint
-from correlator.rules.loader import RuleErrors, load_rules
+from correlator.rules.loader import RuleErrors
 from correlator.units import parse_duration
 
 # Rule tests run at a fixed instant, so that maintenance windows and time zones behave the same on
@@ -134,7 +134,7 @@ def run_rule_tests(files: list[Path], rules_dir: Path | None, config, out: IO[st
             continue
         directory = rules_dir or ((path.parent / spec.rule_dir) if spec.rule_dir else config.rules_dir)
         try:
-            rules = load_rules(directory)
+            rules = config.load_rules(directory)
         except RuleErrors as errors:
             out.write(f"ERROR {path}: the rules in {directory} do not load:\n{errors}\n")
             failed += 1

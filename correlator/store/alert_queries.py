@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.engine import Engine
 
-from correlator.domain import AlertStatus
+from correlator.domain import Alert, AlertStatus
 from correlator.rules.matchers import Matcher, matches_all
-from correlator.store.schema import alerts, from_us
+from correlator.store.schema import alerts, from_us, incident_members, notifications
 
 # Label matchers are evaluated in Python (the same code as rules); a page scans at most this many rows
 # and hands back a cursor to go on, so a selective filter never turns into an unbounded scan.
@@ -111,3 +111,24 @@ def _stored(row, labels: dict[str, str], now_us: int) -> StoredAlert:
         notifications=row.notifications,
         flapping=bool(row.flapping),
     )
+
+
+def firing_without_incident(engine: Engine, processed: int) -> list[Alert]:
+    """The episodes the engine recorded without incident (candidates below a group rule's
+    min_alerts, alerts in maintenance) as of notification `processed` (the watermark): firing alerts
+    first stored by then, no incident holds (open or closed), still active then. In arrival order,
+    each as its latest snapshot, `received_at` when it arrived. (Ingest stores alerts before the
+    engine reads them: later arrivals are the engine's input still, not its state.)"""
+    with engine.connect() as connection:
+        until_us = connection.execute(select(func.max(notifications.c.received_at_us))
+                                      .where(notifications.c.id <= processed)).scalar()
+        if until_us is None:
+            return []
+        held = exists().where(incident_members.c.fingerprint == alerts.c.fingerprint,
+                              incident_members.c.starts_at_us == alerts.c.starts_at_us)
+        rows = connection.execute(select(alerts).where(_active(until_us), alerts.c.first_seen_us <= until_us, ~held)
+                                  .order_by(alerts.c.first_seen_us, alerts.c.id)).all()
+    return [Alert(row.fingerprint, msgspec.json.decode(row.labels), msgspec.json.decode(row.annotations),
+                  AlertStatus.FIRING, from_us(row.starts_at_us),
+                  from_us(row.ends_at_us) if row.ends_at_us is not None else None, row.generator_url, row.source,
+                  from_us(row.first_seen_us)) for row in rows]
