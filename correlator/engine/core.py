@@ -49,7 +49,7 @@ import msgspec
 
 from correlator.domain import Alert, AlertStatus
 from correlator.engine import decisions
-from correlator.engine.derivation import Facts, absorb, conclude, withdraw
+from correlator.engine.derivation import Facts, absorb, conclude, derive, withdraw
 from correlator.engine.flapping import FlapTracker
 from correlator.engine.inhibition import Inhibition, InhibitionStage
 from correlator.engine.model import (ACTIVE_STATES, LEARNED_REASONS, Candidate, Explanation, Incident, IncidentState,
@@ -563,15 +563,12 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
 
     # -- what an incident is: derived incrementally, so a join costs the same however big the incident
 
-    def _derive(self, incident: Incident, member: Member, now: datetime, group_labels: dict[str, str]) -> None:
+    def _derive(self, incident: Incident, member: Member, now: datetime, group_labels: dict[str, str],
+                absorbed: bool = False) -> None:
+        """`absorbed`: the aggregates hold `member` already (an incident recomputed)."""
         facts = self._facts.setdefault(incident.id, Facts())
-        absorb(self.rules, facts, member)
-        self._conclude(incident, facts, member, now, group_labels)
-
-    def _conclude(self, incident: Incident, facts: Facts, member: Member, now: datetime,
-                  group_labels: dict[str, str]) -> None:
-        if conclude(self.rules, incident, facts, member, now, group_labels, self.classifier,
-                    self.settings.low_confidence, self.settings.classification):
+        if (conclude if absorbed else derive)(self.rules, incident, facts, member, now, group_labels, self.classifier,
+                                              self.settings.low_confidence, self.settings.classification):
             self._schedule_escalation(incident, facts)
 
     # -- resolution ----------------------------------------------------------------------------
@@ -695,7 +692,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             facts = self._facts[incident.id] = Facts()
             for member in incident.members.values():
                 absorb(self.rules, facts, member)
-        self._conclude(incident, facts, next(reversed(incident.members.values())), now, {})
+        self._derive(incident, next(reversed(incident.members.values())), now, {}, absorbed=True)
         if not incident.firing and incident.active:
             self._start_hold(incident, now)
 

@@ -41,11 +41,11 @@ class Candidate(msgspec.Struct, frozen=True):  # one per ranked member: a Struct
     reading: Reading
 
 
-def _score_unless_symptom(member: Member) -> float:
+def _score_unless_symptom(member: Member, reading: Reading | None = None) -> float:
     """Higher is more likely the cause: minutes of earliness, adjusted for layer and severity (a
-    symptom scores `SYMPTOM_MINUTES` less). Read once per member."""
+    symptom scores `SYMPTOM_MINUTES` less). Read once per member (`reading`, when read already)."""
     if member.cause_score is None:
-        reading = read(member.labels, member.annotations)
+        reading = reading or read(member.labels, member.annotations)
         if reading.category in (Category.SECURITY, Category.HUMAN_ERROR):
             layer_minutes = LAYER_MINUTES["hardware"]
         elif reading.category is Category.CAPACITY and reading.layer == "node":
@@ -55,7 +55,6 @@ def _score_unless_symptom(member: Member) -> float:
         score = -member.starts_at.timestamp() / 60.0 - layer_minutes
         member.cause_score = score + SEVERITY_MINUTES.get(member.labels.get("severity", "").lower(), 0.0)
     return member.cause_score
-
 
 def _best_score(member: Member) -> float:
     """At least its score were it no symptom, without reading it when it was never read."""
@@ -77,14 +76,15 @@ def rank(candidates: list[Candidate], member: Member) -> bool:
     bar = same.score if same is not None else candidates[-1].score if len(candidates) >= CANDIDATES else None
     if bar is not None and _at_most(member) <= bar:
         return False  # even at the lowest layer it would not be among them: no need to read it
-    score = _score_unless_symptom(member)
+    reading = read(member.labels, member.annotations) if member.cause_score is None else None
+    score = _score_unless_symptom(member, reading)
     if member.why.reason == JoinReason.SYMPTOM:
         score -= SYMPTOM_MINUTES
     if bar is not None and score <= bar:
         return False
     if same is not None:
         candidates.remove(same)
-    candidates.append(Candidate(score, name, member, read(member.labels, member.annotations)))
+    candidates.append(Candidate(score, name, member, reading or read(member.labels, member.annotations)))
     # At one moment, an alert whose words say what failed explains one that only says where ("probe
     # failed" and "probe HTTP failure" of one target fire together).
     candidates.sort(key=lambda c: (-c.score, c.reading.category is None, c.name))
