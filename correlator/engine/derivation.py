@@ -148,7 +148,8 @@ def _withdraw_one(rules: RuleSet, facts: Facts, member: Member, left: Callable[[
             and not any(matches_all(rules.escalations[index].matchers, other) for other in left())]
     facts.escalations = tuple(index for index in facts.escalations if index not in gone)
     assignment = decisions.assignment_of(rules, labels)
-    if assignment is not None and assignment[0] == facts.assignment[0]:  # it may have been the first: again
+    if assignment is not None and facts.assignment is not None and assignment[0] == facts.assignment[0]:
+        # it may have been the first (none left, after another departed member: found already)
         facts.assignment = None
         for other in left():
             found = decisions.assignment_of(rules, other)
