@@ -222,15 +222,6 @@ class Learner:
         causes, effects = alert.causes & self._cluster_rules, alert.effects & self._cluster_rules
         if not (causes or effects) or not starts or not cluster:  # no cluster label: no cluster to relate in
             return None
-        # A name that fires in the cluster by itself in the control windows is too busy for a
-        # relation as wide as the cluster.
-        background: dict[tuple[str, bool], int] = {}
-        for start in starts:
-            if GAP <= t - start.at < LOOKBACK:
-                for side in ((name, True) for name in start.causes & self._cluster_rules):
-                    background[side] = background.get(side, 0) + 1
-                for side in ((name, False) for name in start.effects & self._cluster_rules):
-                    background[side] = background.get(side, 0) + 1
         if self._truncated(starts, t):
             return None
         # Before the control windows are observed, no name's background is known: in a busy
@@ -241,17 +232,36 @@ class Learner:
                               and not (start.causes | start.effects).isdisjoint(self._cluster_rules))
             if scan.cluster_recent - explainable > QUIET_CLUSTER:
                 return None
+        background = None  # counted only once a start is within a rule's window (most calls have none)
         for start in reversed(starts):
-            names = sorted((causes & start.effects) | (effects & start.causes))
-            for name in names:
+            related = (causes & start.effects) | (effects & start.causes)
+            if not related:
+                continue
+            for name in sorted(related):
                 rule = self.relations[name]
                 # Across a cluster, a cause takes in only the effects that started just before it.
                 window = rule.window if name in effects else min(rule.window, CLUSTER_LEAD)
-                if t - start.at <= window and background.get((name, True), 0) <= CLUSTER_BUSY * CONTROL_WINDOWS \
+                if t - start.at > window:
+                    continue
+                if background is None:
+                    background = self._cluster_background(starts, t)
+                if background.get((name, True), 0) <= CLUSTER_BUSY * CONTROL_WINDOWS \
                         and background.get((name, False), 0) <= CLUSTER_BUSY * CONTROL_WINDOWS and is_open(start.key):
                     return Join(start.key, "related", name, {"cluster": cluster},
                                 f"related to {start.name} ({start.key[0]}): same cluster {cluster}; rule {name}")
         return None
+
+    def _cluster_background(self, starts, t: float) -> dict[tuple[str, bool], int]:
+        """Per side of each cluster-scoped rule (name, is cause), the starts in the control windows:
+        a relation as wide as the cluster is too busy where either side fires by itself there."""
+        background: dict[tuple[str, bool], int] = {}
+        for start in starts:
+            if GAP <= t - start.at < LOOKBACK:
+                for name in start.causes & self._cluster_rules:
+                    background[name, True] = background.get((name, True), 0) + 1
+                for name in start.effects & self._cluster_rules:
+                    background[name, False] = background.get((name, False), 0) + 1
+        return background
 
     # -- learning -----------------------------------------------------------------------------
 
