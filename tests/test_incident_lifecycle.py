@@ -357,19 +357,21 @@ def test_one_alert_firing_again_is_one_alert_towards_min_alerts(tmp_path):
     assert s.incidents == [] and [c.alert.starts_at for c in s.engine.candidates()] == [at(0)]
 
 
+async def _node_down(client, engine, *instances) -> None:
+    """NodeDown on each instance, posted by Alertmanager; then one engine step."""
+    body = {"version": "4", "status": "firing", "alerts": [
+        {"status": "firing", "labels": {"alertname": "NodeDown", "cluster": "eu", "instance": instance},
+         "startsAt": "2026-11-23T04:00:00Z", "endsAt": "0001-01-01T00:00:00Z"} for instance in instances]}
+    assert (await post_json(client, "/api/v1/alertmanager", body)).status == 200
+    await engine.run_step()
+
+
 async def test_candidates_show_in_the_api_and_metrics_until_their_group_opens(app_factory, tmp_path):
     rules_from(tmp_path, AT_THREE)
     client = await app_factory(rules={"dir": str(tmp_path / "rules")})
     service = client.app[SERVICE]
 
-    async def node_down(*instances):
-        body = {"version": "4", "status": "firing", "alerts": [
-            {"status": "firing", "labels": {"alertname": "NodeDown", "cluster": "eu", "instance": instance},
-             "startsAt": "2026-11-23T04:00:00Z", "endsAt": "0001-01-01T00:00:00Z"} for instance in instances]}
-        assert (await post_json(client, "/api/v1/alertmanager", body)).status == 200
-        await service.run_step()
-
-    await node_down("n1", "n2")
+    await _node_down(client, service, "n1", "n2")
     held = (await (await client.get("/api/v1/candidates")).json())["candidates"]
     assert [(c["labels"]["instance"], c["rule"], c["group"], c["alerts"], c["min_alerts"]) for c in held] == [
         ("n1", "three-nodes", {"cluster": "eu"}, 2, 3), ("n2", "three-nodes", {"cluster": "eu"}, 2, 3)]
@@ -377,7 +379,7 @@ async def test_candidates_show_in_the_api_and_metrics_until_their_group_opens(ap
     assert 'correlator_incident_candidates{rule="three-nodes"} 2.0' in await (await client.get("/metrics")).text()
     assert (await client.get("/api/v1/candidates?limit=0")).status == 400
 
-    await node_down("n3")
+    await _node_down(client, service, "n3")
     assert (await (await client.get("/api/v1/candidates")).json())["candidates"] == []
     [incident] = (await (await client.get("/api/v1/incidents")).json())["incidents"]
     assert incident["firing"] == 3
@@ -390,22 +392,15 @@ async def test_candidates_are_rebuilt_after_a_restart(app_factory, tmp_path, db_
     client = await app_factory(url=db_url, rules={"dir": str(tmp_path / "rules")})
     service = client.app[SERVICE]
 
-    async def node_down(*instances, engine=service):
-        body = {"version": "4", "status": "firing", "alerts": [
-            {"status": "firing", "labels": {"alertname": "NodeDown", "cluster": "eu", "instance": instance},
-             "startsAt": "2026-11-23T04:00:00Z", "endsAt": "0001-01-01T00:00:00Z"} for instance in instances]}
-        assert (await post_json(client, "/api/v1/alertmanager", body)).status == 200
-        await engine.run_step()
-
-    await node_down("n1", "n2")
+    await _node_down(client, service, "n1", "n2")
     await service.stop()
     restarted = EngineService(client.app[ENGINE], service.engine.rules, service.engine.settings, parsers({}),
                               parse_config({}, environ={}).ingest_policy())
     await restarted.restore()
     assert restarted.candidates == service.candidates and len(restarted.candidates) == 2
-    await node_down("n1", engine=restarted)  # a re-send: still two alerts
+    await _node_down(client, restarted, "n1")  # a re-send: still two alerts
     assert restarted.engine.incidents == {}
-    await node_down("n3", engine=restarted)
+    await _node_down(client, restarted, "n3")
     [incident] = restarted.engine.incidents.values()
     assert incident.firing == 3 and restarted.candidates == ()
 

@@ -271,21 +271,16 @@ def test_a_flapping_alert_stays_one_incident(tmp_path):
         JoinReason.NEW_INCIDENT, JoinReason.REFIRED, JoinReason.RECURRENCE}
 
 
-def test_an_alert_firing_again_soon_after_a_long_episode_is_a_new_incident(tmp_path):
+@pytest.mark.parametrize("ends, fires_again", [
+    (1800, 2200),  # soon after a long episode
+    (120, 1000),  # long after a short one
+])
+def test_an_alert_firing_again_after_a_long_episode_or_long_after_is_a_new_incident(tmp_path, ends, fires_again):
     scenario = Scenario(rules_from(tmp_path), LEARNING)
     scenario.push(0, alert("HighLatency", cluster="eu", instance="api-1:9100"))
-    scenario.push(1800, alert("HighLatency", ends=1800, cluster="eu", instance="api-1:9100"))
-    scenario.advance(2200)
-    scenario.push(2200, alert("HighLatency", starts=2200, cluster="eu", instance="api-1:9100"))
-    assert len(scenario.incidents) == 2
-
-
-def test_an_alert_firing_again_long_after_is_a_new_incident(tmp_path):
-    scenario = Scenario(rules_from(tmp_path), LEARNING)
-    scenario.push(0, alert("HighLatency", cluster="eu", instance="api-1:9100"))
-    scenario.push(120, alert("HighLatency", ends=120, cluster="eu", instance="api-1:9100"))
-    scenario.advance(1000)
-    scenario.push(1000, alert("HighLatency", starts=1000, cluster="eu", instance="api-1:9100"))
+    scenario.push(ends, alert("HighLatency", ends=ends, cluster="eu", instance="api-1:9100"))
+    scenario.advance(fires_again)
+    scenario.push(fires_again, alert("HighLatency", starts=fires_again, cluster="eu", instance="api-1:9100"))
     assert len(scenario.incidents) == 2
 
 
