@@ -9,7 +9,9 @@ truth file and every figure. In short, per alert episode (fingerprint, startsAt)
 - the same for two references measured on the same episodes: every episode alone, and the groups
   Alertmanager's group_by [alertname, cluster] makes (one group per key while any of it fires);
 - category accuracy and priority within one level: the predicted incident's value against the
-  episode's true value; and all of it per vocabulary when the truth names one.
+  episode's true value; and all of it per vocabulary when the truth names one;
+- the pairs each kind of join made (reason and rule), right and wrong, and the true pairs lost
+  because an episode stayed alone: which rule to fix.
 
 Pair counts come from the contingency table (true incident x predicted incident), so scoring
 is linear in the number of episodes.
@@ -87,11 +89,15 @@ def _utc(moment: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class Placed:
-    """An episode as the engine placed it: the incident and that incident's classification."""
+    """An episode as the engine placed it: the incident and that incident's classification, and
+    (when the output says) the order it joined in and the join's reason and rule."""
 
     incident: str
     category: str | None
     priority: str | None
+    order: int = 0  # its place in the incident's join order
+    reason: str = ""
+    rule: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,21 +113,24 @@ class Span:
 
 class _ReplayLine(msgspec.Struct):
     id: str
-    episodes: list[tuple[str, datetime]]
+    episodes: list[list[str]]  # [fingerprint, startsAt] or [fingerprint, startsAt, joinedAt, reason, rule]
     category: str | None = None
     priority: str | None = None
 
 
 def read_placements(path: Path) -> dict[Episode, Placed]:
-    """The episodes of a replay output file (its `episodes` field) and where they were placed."""
+    """The episodes of a replay output file (its `episodes` field, in join order) and where they
+    were placed."""
     decoder = msgspec.json.Decoder(_ReplayLine)
     placed = {}
     with path.open("rb") as lines:
         for line in lines:
             if line.strip():
                 incident = decoder.decode(line)
-                for fingerprint, starts_at in incident.episodes:
-                    placed[(fingerprint, _utc(starts_at))] = Placed(incident.id, incident.category, incident.priority)
+                for order, (fingerprint, starts_at, *join) in enumerate(incident.episodes):
+                    reason, rule = join[1:3] if len(join) >= 3 else ("", "")
+                    placed[(fingerprint, _utc(datetime.fromisoformat(starts_at)))] = Placed(
+                        incident.id, incident.category, incident.priority, order, reason, rule)
     return placed
 
 
@@ -186,6 +195,45 @@ def alertmanager_groups(spans: Iterable[Span]) -> dict[Episode, tuple]:
     return groups
 
 
+@dataclass(frozen=True)
+class JoinPairs:
+    """The pairs of labeled episodes one kind of join placed together: each episode is paired with
+    the episodes that had joined its incident before it."""
+
+    reason: str
+    rule: str
+    right: int  # truly one incident
+    wrong: int
+
+
+def pairs_by_join(scored: Sequence[tuple[Placed, str]]) -> list[JoinPairs]:
+    """`scored`: each labeled episode's placement and true incident. Most wrong pairs first."""
+    right: Counter = Counter()
+    wrong: Counter = Counter()
+    by_incident: dict[str, list[tuple[Placed, str]]] = defaultdict(list)
+    for placed, true_id in scored:
+        by_incident[placed.incident].append((placed, true_id))
+    for members in by_incident.values():
+        members.sort(key=lambda member: member[0].order)
+        seen: Counter = Counter()
+        for number, (placed, true_id) in enumerate(members):
+            join = (placed.reason, placed.rule)
+            right[join] += seen[true_id]
+            wrong[join] += number - seen[true_id]
+            seen[true_id] += 1
+    joins = [JoinPairs(reason, rule, right[reason, rule], wrong[reason, rule]) for reason, rule in right]
+    return sorted((j for j in joins if j.right or j.wrong), key=lambda j: (-j.wrong, -j.right, j.reason, j.rule))
+
+
+def pairs_lost_alone(true_ids: Sequence[Hashable], predicted_ids: Sequence[Hashable]) -> int:
+    """True pairs placed apart because one of the two episodes is alone in its incident."""
+    predicted_sizes = Counter(predicted_ids)
+    alone, sizes = Counter(), Counter(true_ids)
+    for true_id, predicted_id in zip(true_ids, predicted_ids):
+        alone[true_id] += predicted_sizes[predicted_id] == 1
+    return sum(_pairs(sizes[t]) - _pairs(sizes[t] - alone[t]) for t in alone)
+
+
 @dataclass
 class Classification:
     category_accuracy: float | None
@@ -214,6 +262,8 @@ class Score:
     by_vocabulary: dict[str, tuple[Agreement, Classification]]
     missing: int  # labeled episodes (with starts_at) that no incident holds: not scored
     unlabeled: int  # placed episodes the truth does not label: not scored
+    by_join: list[JoinPairs] = field(default_factory=list)
+    lost_alone: int = 0  # true pairs placed apart because one episode is alone in its incident
 
 
 def score(placements: dict[Episode, Placed], truth: Truth, spans: Iterable[Span] | None = None) -> Score:
@@ -243,6 +293,8 @@ def score(placements: dict[Episode, Placed], truth: Truth, spans: Iterable[Span]
         missing=sum(1 for episode, label in truth.episodes.items()
                     if label.incident is not None and episode not in placements),
         unlabeled=sum(1 for episode in placements if truth.label(episode) is None),
+        by_join=pairs_by_join(list(zip(placed, true_ids))) if any(p.reason for p in placed) else [],
+        lost_alone=pairs_lost_alone(true_ids, [p.incident for p in placed]),
     )
 
 
@@ -272,6 +324,11 @@ def format_score(result: Score) -> str:
     c = result.classification
     lines.append(f"category accuracy {_ratio(c.category_accuracy)} ({c.category_episodes} episodes), "
                  f"priority within one level {_ratio(c.priority_within_one)} ({c.priority_episodes} episodes)")
+    if result.by_join:
+        lines.append(f"pairs placed together, by the join that placed the later episode "
+                     f"({result.lost_alone} true pairs lost to an episode left alone):")
+        lines.append(f"{'join':<12} {'rule':<52} {'right':>7} {'wrong':>7}")
+        lines.extend(f"{j.reason:<12} {j.rule[:52]:<52} {j.right:>7} {j.wrong:>7}" for j in result.by_join)
     if result.by_vocabulary:
         lines.append(f"{'vocabulary':<22} {'episodes':>7} {'pairF1':>6} {'B3 F1':>6} {'cat':>6} {'prio±1':>6}")
         for vocabulary, (a, c) in result.by_vocabulary.items():

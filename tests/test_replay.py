@@ -104,6 +104,12 @@ def test_replay_scores_its_incidents_against_a_truth_file(tmp_path, capsys):
     assert set(score["by_vocabulary"]) == {json.loads(line)["vocabulary"] for line in truth.read_text().splitlines()}
     # the output names each incident's episodes, so a score can be recomputed from the file alone
     assert sum(len(i["episodes"]) for i in incidents) == sum(i["alerts"] for i in incidents)
+    # in join order, each with the join that placed it; the pairs each join made are scored
+    first = next(i for i in incidents if len(i["episodes"]) > 1)["episodes"]
+    assert first[0][3] in ("new_incident", "group") and [e[2] for e in first] == sorted(e[2] for e in first)
+    joins = {(j["reason"], j["rule"]): j for j in score["by_join"]}
+    assert sum(j["right"] + j["wrong"] for j in joins.values()) == sum(
+        len(i["episodes"]) * (len(i["episodes"]) - 1) // 2 for i in incidents)
 
 
 def test_replay_prints_the_score_table_beside_its_references(tmp_path, capsys):
@@ -113,7 +119,8 @@ def test_replay_prints_the_score_table_beside_its_references(tmp_path, capsys):
     code, _ = replay(tmp_path, recording, "--truth", str(truth), "--baseline-group-by", "alertname,k8s_cluster")
     out = capsys.readouterr().out
     assert code == 0
-    for row in ("correlator", "every alert alone", "alertmanager group_by", "category accuracy", "vocabulary"):
+    for row in ("correlator", "every alert alone", "alertmanager group_by", "category accuracy", "vocabulary",
+                "by the join that placed the later episode"):
         assert row in out
 
 

@@ -4,8 +4,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from correlator.scoring import (Placed, Span, TruthError, TruthLine, Truth, agreement, alertmanager_groups,
-                                classification, read_truth, score)
+from correlator.scoring import (JoinPairs, Placed, Span, TruthError, TruthLine, Truth, agreement,
+                                alertmanager_groups, classification, pairs_by_join, pairs_lost_alone, read_placements,
+                                read_truth, score)
 
 T0 = datetime(2026, 11, 23, 4, tzinfo=timezone.utc)
 
@@ -98,3 +99,30 @@ def test_score_leaves_out_unlabeled_and_null_episodes_and_counts_them():
     assert result.grouping.episodes == 2 and result.grouping.pair_f1 == 1.0
     assert (result.missing, result.unlabeled) == (1, 1)
     assert result.alertmanager.pair_f1 == 1.0
+
+
+def test_each_pair_is_counted_for_the_join_that_placed_its_later_episode():
+    # incident X: a opens it, b joins by storm (right with a), c by rule r (right with a and b),
+    # d by rule r (truly elsewhere: wrong with a, b and c); incident Y: e alone.
+    def placed(incident, order, reason, rule=""):
+        return Placed(incident, None, None, order, reason, rule)
+    scored = [(placed("X", 2, "related", "r"), "t1"), (placed("X", 0, "new_incident"), "t1"),
+              (placed("X", 1, "storm", "storm"), "t1"), (placed("X", 3, "related", "r"), "t2"),
+              (placed("Y", 0, "new_incident"), "t1")]
+    assert pairs_by_join(scored) == [JoinPairs("related", "r", 2, 3), JoinPairs("storm", "storm", 1, 0)]
+
+
+def test_true_pairs_lost_to_an_episode_left_alone_are_counted():
+    # t1 has four episodes: two together in X, one alone in Y, one with t2 in Z. The alone one
+    # loses its three pairs; the one in Z loses two more, which are not the alone kind.
+    assert pairs_lost_alone(["t1", "t1", "t1", "t1", "t2"], ["X", "X", "Y", "Z", "Z"]) == 3
+
+
+def test_placements_read_the_join_of_each_episode_and_older_two_field_episodes(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": "INC-1", "episodes": [["aa", "2026-11-23T04:00:00Z", "2026-11-23T04:00:01Z", '
+                   '"new_incident", ""], ["bb", "2026-11-23T04:01:00Z", "2026-11-23T04:01:02Z", "related", "r"]]}\n'
+                   '{"id": "INC-2", "episodes": [["cc", "2026-11-23T04:02:00Z"]]}\n')
+    placements = read_placements(out)
+    assert placements[("bb", at(1))] == Placed("INC-1", None, None, 1, "related", "r")
+    assert placements[("cc", at(2))] == Placed("INC-2", None, None, 0, "", "")

@@ -47,9 +47,12 @@ def incident_summary(incident: Incident) -> dict:
 
 
 def incident_replay_line(incident: Incident) -> dict:
-    """The summary plus each member episode as [fingerprint, startsAt]: what `--truth` scores."""
+    """The summary plus each member episode as [fingerprint, startsAt, joinedAt, reason, rule], in
+    the order they joined: what `--truth` scores, and which join placed each episode there."""
+    members = sorted(incident.members.values(), key=lambda m: (m.joined_at, m.fingerprint, m.starts_at))
     return {**incident_summary(incident),
-            "episodes": sorted([fingerprint, rfc3339(starts_at)] for fingerprint, starts_at in incident.members)}
+            "episodes": [[m.fingerprint, rfc3339(m.starts_at), rfc3339(m.joined_at), str(m.why.reason), m.why.rule]
+                         for m in members]}
 
 
 def incident_detail(incident: Incident) -> dict:
