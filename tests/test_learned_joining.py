@@ -169,6 +169,23 @@ def test_a_recurrence_after_resolution_is_a_new_incident_and_recurs_together(tmp
     assert len(second.members) == 2
 
 
+def test_a_recurrence_within_the_resolve_hold_is_a_new_incident(tmp_path):
+    # Every alert of the outage cleared; minutes later, while the incident is still held open, the
+    # outage recurs: the old incident is over, so its old episodes are no evidence for the new ones.
+    outage = {"name": "pg", "kind": "relate", "cause": ['alertname="PostgresqlDown"'],
+              "effect": ['alertname="PostgresqlExporterErrors"']}
+    scenario = Scenario(rules_from(tmp_path, outage), LEARNING)
+    scenario.push(0, alert("PostgresqlDown", cluster="eu", instance="db-1:9187"),
+                  alert("PostgresqlExporterErrors", cluster="eu", instance="db-1:9187"))
+    scenario.push(120, alert("PostgresqlDown", cluster="eu", instance="db-1:9187", ends=120),
+                  alert("PostgresqlExporterErrors", cluster="eu", instance="db-1:9187", ends=120))
+    scenario.push(330, alert("PostgresqlExporterErrors", starts=330, cluster="eu", instance="db-1:9187"),
+                  alert("PostgresqlDown", starts=330, cluster="eu", instance="db-1:9187"))
+    first, second = scenario.incidents
+    assert first.state is IncidentState.OPEN and first.firing == 0 and len(first.members) == 2
+    assert len(second.members) == 2 and second.firing == 2
+
+
 def test_an_alert_of_a_cascade_firing_again_alone_is_placed_on_evidence(tmp_path):
     # The disk alert joined the load alert on their quiet host; the load keeps firing (its incident
     # stays open), the disk alert clears and fires again half an hour later: nothing relates that

@@ -532,7 +532,9 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                 return False
             episode = episodes.get(other)
             incident = incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
-            return incident is not None and incident.state in ACTIVE_STATES  # `active`, inlined
+            # An incident whose alerts have all cleared (in its resolve hold) is over: a new alert
+            # related to it is a new occurrence, not more of it (a flap goes back by stage 4).
+            return incident is not None and incident.state in ACTIVE_STATES and incident.firing > 0
         return active_other
 
     def _open(self, group_key: str, now: datetime) -> Incident:
