@@ -45,6 +45,10 @@ COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer alerts than
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
 JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 of its co-occurrences
 CLUSTER_LEAD = 120.0  # seconds an effect may start before its cause's alert, across a cluster
+# ... and before a cause that takes in the incident it opened (whole incidents merged on one relation
+# each): a cause's alert lags its effects' by its `for` and an evaluation; earlier "effects" are
+# mostly other faults' (in busy streams, most of those within the rule's window).
+ABSORB_LEAD = CLUSTER_LEAD
 CLUSTER_HISTORY = 512  # starts of cluster-scoped relate rules remembered per cluster
 MAX_HOPS = 8  # neighbours followed per entity (the strongest)
 HISTORY = 64  # starts remembered per entity
@@ -321,7 +325,7 @@ class Learner:
         alert, explained = scan.start, {}
         for start, entity, _ in scan.near:
             age = t - start.at
-            if age > WINDOW or start.key in explained:  # a cause comes after its effects by WINDOW at most
+            if age > ABSORB_LEAD or start.key in explained:
                 continue
             forbidden, rules = self._rules_between(alert, start)
             rules = [name for name in rules if name in alert.causes and name in start.effects]
@@ -334,7 +338,7 @@ class Learner:
             name = self._rule_relating(scan, start, rules, age, closeness, chance, learned)
             if name is not None:
                 explained[start.key] = _absorbed(alert, start, name, {kind_of(entity): entity.split("|", 2)[2]},
-                                                 _relation(scan, entity)), min(self.relations[name].window, WINDOW)
+                                                 _relation(scan, entity)), min(self.relations[name].window, ABSORB_LEAD)
         return explained
 
     def _effects_in_cluster(self, scan: _Scan, t: float, incident_of,
@@ -346,7 +350,7 @@ class Learner:
         starts = self._cluster_starts(scan, t) if causes else None
         background = None
         for start in reversed(starts or ()):
-            if t - start.at > CLUSTER_LEAD:
+            if t - start.at > ABSORB_LEAD:
                 break
             rules = sorted(causes & start.effects)
             if not rules or start.key in explained or incident_of(start.key) is None:
@@ -354,7 +358,7 @@ class Learner:
             if background is None:
                 background = self._cluster_background(starts, t)
             for name in rules:
-                window = min(self.relations[name].window, CLUSTER_LEAD)
+                window = min(self.relations[name].window, ABSORB_LEAD)
                 if t - start.at <= window and _rare(background, name):
                     explained[start.key] = _absorbed(alert, start, name, {"cluster": scan.cluster},
                                                      f"same cluster {scan.cluster}"), window
