@@ -28,6 +28,12 @@ For each alert, the stages run in this order (the one place it is written down):
    10. own incident otherwise it opens an incident of its own: a recurrence of an alert whose incident
                     held other alerts too is a new incident (the rest of the recurrence joins it
                     on evidence), unless a group rule's key reopens it within the reopen window
+   11. absorb       however it was placed, an alert that is the cause (relate rules) of alerts that
+                    came before it and opened incidents of their own takes those incidents in: each
+                    open, still firing, untouched by operators, every alert of it an effect of the
+                    new one on the evidence of stage 8 that started at most 2 minutes before it;
+                    the engine merges it into the alert's incident (learning/joiner.py `absorbable`;
+                    its members' `why` becomes `absorbed`, both timelines record the merge)
    every new episode, however placed, then teaches the learned topology and co-occurrence;
    then, for the incident it joined: title, services, classify (rules, then the model), prioritise,
    assign, escalation timer.
@@ -534,9 +540,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             explained = {member: Explanation(JoinReason.ABSORBED, join.rule, join.labels, join.detail)
                          for member, join in absorption.effects.items()}
             rules = ", ".join(sorted({why.rule for why in explained.values()}))
-            why = Explanation(JoinReason.ABSORBED, rules, {"alertname": labels.get("alertname", "")},
-                              f"every alert of it is an effect of {labels.get('alertname', '')} ({key[0]}), "
-                              "which came after them")
+            why = Explanation(JoinReason.ABSORBED, rules, detail=f"every alert of it is an effect of "
+                              f"{labels.get('alertname', '')} ({key[0]}), which came after them")
             self._touched |= self._absorb(incident, self.incidents[absorption.incident], now, why, explained)
 
     def _absorbable_into(self, target: Incident) -> Callable[[tuple[str, datetime]], tuple[str, float] | None]:

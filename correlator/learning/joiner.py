@@ -45,10 +45,9 @@ COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer alerts than
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
 JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 of its co-occurrences
 CLUSTER_LEAD = 120.0  # seconds an effect may start before its cause's alert, across a cluster
-# ... and before a cause that takes in the incident it opened (whole incidents merged on one relation
-# each): a cause's alert lags its effects' by its `for` and an evaluation; earlier "effects" are
-# mostly other faults' (in busy streams, most of those within the rule's window).
-ABSORB_LEAD = CLUSTER_LEAD
+ABSORB_LEAD = 120.0  # seconds an effect may start before a cause that takes in the incident it opened:
+# a cause's alert lags its effects' by its `for` and an evaluation; the incidents opened earlier within
+# a rule's window were mostly other faults' on the busy benchmark streams (docs/learning.md)
 CLUSTER_HISTORY = 512  # starts of cluster-scoped relate rules remembered per cluster
 MAX_HOPS = 8  # neighbours followed per entity (the strongest)
 HISTORY = 64  # starts remembered per entity
@@ -344,7 +343,7 @@ class Learner:
     def _effects_in_cluster(self, scan: _Scan, t: float, incident_of,
                             explained: dict[tuple, tuple[Join, float]]) -> None:
         """Adds the starts of the alert's cluster that are effects of it under a cluster-scoped
-        relate rule (started within CLUSTER_LEAD before it, both sides rare in the cluster)."""
+        relate rule (started within ABSORB_LEAD before it, both sides rare in the cluster)."""
         alert = scan.start
         causes = alert.causes & self._cluster_rules
         starts = self._cluster_starts(scan, t) if causes else None
