@@ -524,7 +524,7 @@ CAUSE_LAST = [_posted(60, "KubePodNotReady", namespace="shop", pod="web-0"),
               _posted(150, "KubeNodeNotReady", node="worker-3"), _posted(3000, "Late", instance="a")]
 
 
-@pytest.mark.parametrize("restart_after", [None, 100])
+@pytest.mark.parametrize("restart_after", [None, 100, 200], ids=["no-restart", "before-the-cause", "after-it"])
 async def test_replay_and_a_live_engine_agree_on_a_cause_taking_in_its_effects(tmp_path, restart_after):
     rules = rules_from(tmp_path, NODE_DOWN_EXPLAINS_CLUSTER_PODS)
     policy = parse_config({}, environ={}).ingest_policy()
