@@ -11,14 +11,15 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine as DatabaseEngine
 
 from correlator.config import SlaConfig, parse_config
-from correlator.engine.core import EngineSettings
+from correlator.engine.core import Engine, EngineSettings
+from correlator.engine.views import incident_replay_line
 from correlator.engine_service import EngineService
 from correlator.incident_metrics import IncidentMetrics
 from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
 from correlator.store import database
 from correlator.store.schema import incident_events, notifications, to_us
-from tests.engine_scenarios import T0, rules_from
+from tests.engine_scenarios import T0, at, rules_from
 
 GROUP_BY_CLUSTER = {"name": "by-cluster", "kind": "group", "matchers": ['cluster!=""'], "group_by": ["cluster"],
                     "window": "1h", "max_duration": "1d"}
@@ -99,3 +100,34 @@ def joined_per_alert(store: DatabaseEngine) -> dict[str, int]:
         counts[fingerprint] = counts.get(fingerprint, 0) + 1
     return counts
 
+
+
+def incident_lines(engine: Engine) -> list:
+    """Every incident as replay writes it, with its timeline: what replay and a live engine must agree on."""
+    return [(incident_replay_line(i), [(e.at, e.kind, e.detail) for e in i.timeline])
+            for i in sorted(engine.incidents.values(), key=lambda i: i.id)]
+
+
+async def live_engine(tmp_path, rules, settings: EngineSettings, policy, restart_after: float | None,
+                      traffic: list[tuple[float, str, bytes]]) -> Engine:
+    """The traffic ((seconds from T0, source, body) in order) through engine services on a store,
+    ticking while they wait for input; with `restart_after`, the first service stops then and a
+    second one restores from the store."""
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    clock = Clock(at(0))
+    service = EngineService(store, rules, settings, parsers({}), policy, clock=clock)
+    await service.restore()
+    for t, source, body in traffic:
+        while clock.now < at(t):
+            clock.now = min(clock.now + timedelta(seconds=45), at(t))
+            await service.run_step()
+            if restart_after is not None and clock.now >= at(restart_after):
+                restart_after = None
+                service = EngineService(store, rules, settings, parsers({}), policy, clock=clock)
+                await service.restore()
+        with store.begin() as connection:
+            connection.execute(notifications.insert().values(received_at_us=to_us(at(t)), source=source,
+                                                              alert_count=1, body=body))
+        await service.run_step()
+    store.dispose()
+    return service.engine

@@ -11,16 +11,15 @@ from correlator.app import ENGINE, SERVICE
 from correlator.config import parse_config
 from correlator.domain import AlertStatus
 from correlator.engine.core import Engine, EngineSettings
-from correlator.engine.model import IncidentState, JoinReason
-from correlator.engine.views import incident_replay_line
 from correlator.engine_service import EngineService
+from correlator.engine.model import IncidentState, JoinReason
 from correlator.ingest.sources import parsers
 from correlator.replay import recording_line, replay
-from correlator.store.schema import incident_members, notifications, to_us
+from correlator.store.schema import incident_members, to_us
 from correlator.units import rfc3339
 from tests.conftest import post_json
 from tests.engine_scenarios import Scenario, alert, at, rules_from
-from tests.engine_store import Clock, open_store
+from tests.engine_store import incident_lines, live_engine, open_store
 
 GROUP_BY_NAMESPACE = {"name": "by-namespace", "kind": "group", "matchers": ['namespace!=""'],
                       "group_by": ["namespace"], "window": "10m", "max_duration": "1h"}
@@ -217,34 +216,6 @@ TRAFFIC = [(0, "prometheus", _v2("DiskFull", 0, 240)), (30, "generic", _generic(
            (3000, "prometheus", _v2("Late", 3000, 3600))]
 
 
-def _incidents(engine) -> list:
-    return [(incident_replay_line(i), [(e.at, e.kind, e.detail) for e in i.timeline])
-            for i in sorted(engine.incidents.values(), key=lambda i: i.id)]
-
-
-async def _live(tmp_path, rules, policy, restart_after: float | None, traffic=TRAFFIC) -> Engine:
-    """The traffic through engine services on a store, ticking while they wait for input; with
-    `restart_after`, the first service stops then and a second one restores from the store."""
-    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    clock = Clock(at(0))
-    service = EngineService(store, rules, SETTINGS, parsers({}), policy, clock=clock)
-    await service.restore()
-    for t, source, body in traffic:
-        while clock.now < at(t):
-            clock.now = min(clock.now + timedelta(seconds=45), at(t))
-            await service.run_step()
-            if restart_after is not None and clock.now >= at(restart_after):
-                restart_after = None
-                service = EngineService(store, rules, SETTINGS, parsers({}), policy, clock=clock)
-                await service.restore()
-        with store.begin() as connection:
-            connection.execute(notifications.insert().values(received_at_us=to_us(at(t)), source=source,
-                                                              alert_count=1, body=body))
-        await service.run_step()
-    store.dispose()
-    return service.engine
-
-
 @pytest.mark.parametrize("restart_after", [None, 700])
 async def test_replay_and_a_live_engine_agree_on_alerts_that_time_out_and_flap(tmp_path, restart_after):
     rules = rules_from(tmp_path)
@@ -253,8 +224,8 @@ async def test_replay_and_a_live_engine_agree_on_alerts_that_time_out_and_flap(t
     recording.write_bytes(b"".join(recording_line(at(t), source, body) for t, source, body in TRAFFIC))
     replayed = Engine(rules, SETTINGS)
     replay(replayed, recording, parsers({}), policy)
-    live = _incidents(await _live(tmp_path, rules, policy, restart_after))
-    assert live == _incidents(replayed)
+    live = incident_lines(await live_engine(tmp_path, rules, SETTINGS, policy, restart_after, TRAFFIC))
+    assert live == incident_lines(replayed)
     disk, backup, flappy, _ = live
     assert disk[0]["resolved_at"] == rfc3339(at(420 + HOLD))  # the re-sent endsAt, then the hold
     assert backup[0]["resolved_at"] == rfc3339(at(200 + 600 + HOLD))  # silent for the timeout, then the hold
@@ -286,9 +257,9 @@ async def test_ha_replicas_of_one_alert_are_one_episode_live_and_in_replay(tmp_p
     recording.write_bytes(b"".join(recording_line(at(t), source, body) for t, source, body in HA_TRAFFIC))
     replayed = Engine(rules, SETTINGS)
     replay(replayed, recording, parsers({}), policy)
-    live = _incidents(await _live(tmp_path, rules, policy, restart_after, HA_TRAFFIC))
-    assert live == _incidents(replayed)
-    always = _incidents(replayed)[0][0]
+    live = incident_lines(await live_engine(tmp_path, rules, SETTINGS, policy, restart_after, HA_TRAFFIC))
+    assert live == incident_lines(replayed)
+    always = incident_lines(replayed)[0][0]
     assert always["title"] == "AlwaysFiring on a" and len(always["fingerprints"]) == 1
     assert always["resolved_at"] == rfc3339(at(120 + HOLD))  # the first replica's resolution, then the hold
     [incident] = [i for i in replayed.incidents.values() if i.title == "AlwaysFiring on a"]

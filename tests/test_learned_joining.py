@@ -1,18 +1,24 @@
 """The learned joining stage: entities from labels, topology, co-occurrence against chance, and
 joins only on evidence (engine stage 7), storms and reopening."""
 
+import json
 import random
 
 import pytest
 
-from correlator.engine.core import EngineSettings
+from correlator.config import parse_config
+from correlator.engine.core import Engine, EngineSettings
+from correlator.ingest.sources import parsers
 from correlator.engine.model import IncidentState, JoinReason
 from correlator.learning.cooccurrence import Cooccurrence
 from correlator.learning.decay import Decay
 from correlator.learning.entities import entities_of
 from correlator.learning.joiner import Learner
 from correlator.learning.topology import Topology
-from tests.engine_scenarios import T0, Scenario, alert, rules_from
+from correlator.replay import recording_line, replay
+from correlator.units import rfc3339
+from tests.engine_store import incident_lines, live_engine
+from tests.engine_scenarios import T0, Scenario, alert, at, rules_from
 
 LEARNING = EngineSettings()
 
@@ -167,6 +173,23 @@ def test_a_recurrence_after_resolution_is_a_new_incident_and_recurs_together(tmp
     first, second = scenario.incidents
     assert first.state is IncidentState.RESOLVED and "reopened" not in [e.kind for e in first.timeline]
     assert len(second.members) == 2
+
+
+def test_a_recurrence_within_the_resolve_hold_is_a_new_incident(tmp_path):
+    # Every alert of the outage cleared; minutes later, while the incident is still held open, the
+    # outage recurs: the old incident is over, so its old episodes are no evidence for the new ones.
+    outage = {"name": "pg", "kind": "relate", "cause": ['alertname="PostgresqlDown"'],
+              "effect": ['alertname="PostgresqlExporterErrors"']}
+    scenario = Scenario(rules_from(tmp_path, outage), LEARNING)
+    scenario.push(0, alert("PostgresqlDown", cluster="eu", instance="db-1:9187"),
+                  alert("PostgresqlExporterErrors", cluster="eu", instance="db-1:9187"))
+    scenario.push(120, alert("PostgresqlDown", cluster="eu", instance="db-1:9187", ends=120),
+                  alert("PostgresqlExporterErrors", cluster="eu", instance="db-1:9187", ends=120))
+    scenario.push(330, alert("PostgresqlExporterErrors", starts=330, cluster="eu", instance="db-1:9187"),
+                  alert("PostgresqlDown", starts=330, cluster="eu", instance="db-1:9187"))
+    first, second = scenario.incidents
+    assert first.state is IncidentState.OPEN and first.firing == 0 and len(first.members) == 2
+    assert len(second.members) == 2 and second.firing == 2
 
 
 def test_an_alert_of_a_cascade_firing_again_alone_is_placed_on_evidence(tmp_path):
@@ -391,3 +414,125 @@ def test_in_a_busy_cluster_a_learned_association_needs_a_closer_relation_than_a_
     join = learner.place({"alertname": "AppDbErrors", "host": "app-3", "namespace": "shop"}, ("app3", 0), now + 60,
                          now + 60, lambda key: True)
     assert (join is not None and join.rule == "learned") is not busy
+
+
+# -- a cause after its effects: it takes in the incidents they opened ----------------------------
+
+
+def node_incident(scenario: Scenario):
+    return next(i for i in scenario.incidents if any(m.labels["alertname"] == "KubeNodeNotReady"
+                                                     for m in i.members.values()))
+
+
+def pods_on_worker_3(tmp_path, *rules: dict) -> Scenario:
+    """The topology learned (each pod on worker-3), the alerts that taught it long resolved."""
+    scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS, *rules), LEARNING)
+    for n, pod in enumerate(("web-0", "db-2", "api-1")):
+        scenario.push(n, alert("KubeletVolumeStats", starts=n, ends=n + 60, cluster="eu", node="worker-3", pod=pod))
+    return scenario
+
+
+def pod_fails(scenario: Scenario, seconds: float, name: str, pod: str) -> None:
+    scenario.push(seconds, alert(name, starts=seconds, cluster="eu", pod=pod))
+
+
+def then_two_pods_and_their_node(scenario: Scenario, node_at: float) -> None:
+    """Two more pods fail, each opening an incident of its own (nothing relates one pod to
+    another), then their node: it joins the latest pod's incident and takes in the other's."""
+    pod_fails(scenario, node_at - 40, "KubePodPending", "db-2")
+    pod_fails(scenario, node_at - 30, "KubePodCrashLooping", "api-1")
+    scenario.push(node_at, alert("KubeNodeNotReady", starts=node_at, cluster="eu", node="worker-3"))
+
+
+def pods_with_their_node(scenario: Scenario) -> list[str]:
+    return sorted(m.labels.get("pod", "node") for m in node_incident(scenario).members.values())
+
+
+def test_effects_that_opened_incidents_of_their_own_are_taken_in_by_their_cause(tmp_path):
+    scenario = pods_on_worker_3(tmp_path)
+    pod_fails(scenario, 3600, "KubePodNotReady", "web-0")
+    then_two_pods_and_their_node(scenario, 3660)
+    node = node_incident(scenario)
+    assert pods_with_their_node(scenario) == ["api-1", "db-2", "node", "web-0"]
+    web = next(m for m in node.members.values() if m.labels.get("pod") == "web-0")
+    assert web.why.reason == JoinReason.ABSORBED and web.why.rule == "node-down"
+    assert web.why.detail.startswith("an effect of KubeNodeNotReady (") and "learned topology" in web.why.detail
+    taken = [i for i in scenario.incidents if i.state is IncidentState.CLOSED]
+    assert len(taken) == 2 and not any(i.members for i in taken)
+    merged = [e for e in node.timeline if e.kind == "merged"]
+    assert [e.detail["source"] for e in merged] == [i.id for i in taken]
+    assert {(e.actor, e.detail["reason"], e.detail["rule"]) for e in merged} == {
+        ("correlator", JoinReason.ABSORBED, "node-down")}
+    assert all(next(e for e in i.timeline if e.kind == "merged").detail["into"] == node.id for i in taken)
+
+
+def test_an_incident_holding_an_alert_its_cause_does_not_explain_is_not_taken_in(tmp_path):
+    by_pod = {"name": "by-pod", "kind": "group", "matchers": ['alertname=~"KubePodNotReady|AppLatencyHigh"'],
+              "group_by": ["pod"], "window": "10m"}
+    scenario = pods_on_worker_3(tmp_path, by_pod)
+    pod_fails(scenario, 3600, "KubePodNotReady", "web-0")
+    pod_fails(scenario, 3610, "AppLatencyHigh", "web-0")  # joins the pod's incident by its group; no pod alert
+    then_two_pods_and_their_node(scenario, 3660)
+    assert pods_with_their_node(scenario) == ["api-1", "db-2", "node"]
+
+
+def test_an_incident_an_operator_touched_is_not_taken_in(tmp_path):
+    scenario = pods_on_worker_3(tmp_path)
+    pod_fails(scenario, 3600, "KubePodNotReady", "web-0")
+    scenario.engine.assign(scenario.incidents[-1].id, "alice", at(3610), "platform")
+    then_two_pods_and_their_node(scenario, 3660)
+    assert pods_with_their_node(scenario) == ["api-1", "db-2", "node"]
+
+
+def test_an_effect_long_before_its_cause_is_not_taken_in(tmp_path):
+    # A cause's alert lags its effects' by its `for` and an evaluation: the incident a pod opened
+    # five minutes before its node's alert (within the rule's window, where a join would relate
+    # them) is, in a busy estate, mostly another fault's; it is not merged whole.
+    scenario = pods_on_worker_3(tmp_path)
+    pod_fails(scenario, 3600, "KubePodNotReady", "web-0")
+    then_two_pods_and_their_node(scenario, 3900)
+    assert pods_with_their_node(scenario) == ["api-1", "db-2", "node"]
+
+
+@pytest.mark.parametrize("first_pod_at, taken_in", [(240, True), (60, False)], ids=["within-the-lead", "older"])
+def test_across_a_cluster_a_cause_takes_in_the_effects_that_came_just_before_it(tmp_path, first_pod_at, taken_in):
+    # Pods failing in two namespaces, neither naming its node; the node's alert comes at 300 s: it
+    # joins the latest pod's incident, and takes in the other where that pod failed within the
+    # rule's lead across a cluster (2 minutes).
+    scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_CLUSTER_PODS), LEARNING)
+    scenario.push(first_pod_at, alert("KubePodNotReady", starts=first_pod_at, cluster="eu", namespace="shop",
+                                      pod="web-0"))
+    scenario.push(270, alert("KubePodCrashLooping", starts=270, cluster="eu", namespace="batch", pod="job-1"))
+    scenario.push(300, alert("KubeNodeNotReady", starts=300, cluster="eu", node="worker-3"))
+    assert len(node_incident(scenario).members) == (3 if taken_in else 2)
+    if taken_in:
+        web = next(m for m in node_incident(scenario).members.values() if m.labels.get("pod") == "web-0")
+        assert web.why.reason == JoinReason.ABSORBED and web.why.rule == "node-down-cluster"
+        assert "same cluster eu" in web.why.detail
+
+
+def _posted(seconds: float, name: str, **labels: str) -> tuple[float, str, bytes]:
+    """Prometheus posting one firing alert (v2 API) at `seconds`."""
+    body = [{"labels": {"alertname": name, "cluster": "eu", **labels}, "startsAt": rfc3339(at(seconds)),
+             "endsAt": rfc3339(at(seconds + 1800))}]
+    return seconds, "prometheus", json.dumps(body).encode()
+
+
+# Two pods fail in two namespaces, then their node (a late alert moves replay's clock past every timer).
+CAUSE_LAST = [_posted(60, "KubePodNotReady", namespace="shop", pod="web-0"),
+              _posted(90, "KubePodCrashLooping", namespace="batch", pod="job-1"),
+              _posted(150, "KubeNodeNotReady", node="worker-3"), _posted(3000, "Late", instance="a")]
+
+
+@pytest.mark.parametrize("restart_after", [None, 100, 200], ids=["no-restart", "before-the-cause", "after-it"])
+async def test_replay_and_a_live_engine_agree_on_a_cause_taking_in_its_effects(tmp_path, restart_after):
+    rules = rules_from(tmp_path, NODE_DOWN_EXPLAINS_CLUSTER_PODS)
+    policy = parse_config({}, environ={}).ingest_policy()
+    recording = tmp_path / "recording.jsonl"
+    recording.write_bytes(b"".join(recording_line(at(t), source, body) for t, source, body in CAUSE_LAST))
+    replayed = Engine(rules, LEARNING)
+    replay(replayed, recording, parsers({}), policy)
+    assert [len(i.members) for i in replayed.incidents.values()] == [0, 3, 1]  # the first pod's incident taken in
+    live = await live_engine(tmp_path, rules, LEARNING, policy, restart_after, CAUSE_LAST)
+    unclosed = [line for line in incident_lines(replayed) if line[0]["state"] != "closed"]  # the daemon keeps those
+    assert incident_lines(live) == unclosed

@@ -28,6 +28,12 @@ For each alert, the stages run in this order (the one place it is written down):
    10. own incident otherwise it opens an incident of its own: a recurrence of an alert whose incident
                     held other alerts too is a new incident (the rest of the recurrence joins it
                     on evidence), unless a group rule's key reopens it within the reopen window
+   11. absorb       however it was placed, an alert that is the cause (relate rules) of alerts that
+                    came before it and opened incidents of their own takes those incidents in: each
+                    open, still firing, untouched by operators, every alert of it an effect of the
+                    new one on the evidence of stage 8 that started at most 2 minutes before it;
+                    the engine merges it into the alert's incident (learning/joiner.py `absorbable`;
+                    its members' `why` becomes `absorbed`, both timelines record the merge)
    every new episode, however placed, then teaches the learned topology and co-occurrence;
    then, for the incident it joined: title, services, classify (rules, then the model), prioritise,
    assign, escalation timer.
@@ -370,6 +376,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self._join(incident, alert, key, why, services, now, group_key, group_labels)
         if inhibitor is not None:
             self.inhibition.attach(key, inhibitor.source)
+        self._take_in_effects(incident, alert.labels, key, now)
         self._learn(alert, key, now)
         return incident
 
@@ -522,6 +529,48 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         reason = JoinReason.STORM if join.reason == "storm" else JoinReason.RELATED
         return incident, Explanation(reason, join.rule, join.labels, join.detail)
 
+    def _take_in_effects(self, incident: Incident, labels, key: tuple[str, datetime], now: datetime) -> None:
+        """Stage 11: a cause placed after its effects takes in the incidents they opened meanwhile,
+        where it explains every alert of them (learning/joiner.py `absorbable`)."""
+        if self.learner is None:
+            return
+        found = self.learner.absorbable(labels, key, now.timestamp(), self._absorbable_into(incident),
+                                        lambda incident_id: self.incidents[incident_id].members)
+        for absorption in found:
+            explained = {member: Explanation(JoinReason.ABSORBED, join.rule, join.labels, join.detail)
+                         for member, join in absorption.effects.items()}
+            rules = ", ".join(sorted({why.rule for why in explained.values()}))
+            why = Explanation(JoinReason.ABSORBED, rules, detail=f"every alert of it is an effect of "
+                              f"{labels.get('alertname', '')} ({key[0]}), which came after them")
+            self._touched |= self._absorb(incident, self.incidents[absorption.incident], now, why, explained)
+
+    def _absorbable_into(self, target: Incident) -> Callable[[tuple[str, datetime]], tuple[str, float] | None]:
+        """The incident holding an episode, with its opening time, where `target` may take it in by
+        itself: another incident, open, with an alert still firing, that no operator has touched (an
+        acknowledged, assigned or merged incident is the operators' to merge). Asked per candidate."""
+        episodes, incidents, eligible = self._episodes, self.incidents, {}
+
+        def incident_of(key: tuple[str, datetime]) -> tuple[str, float] | None:
+            episode = episodes.get(key)
+            incident = incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
+            if incident is None or incident is target:
+                return None
+            if incident.id not in eligible:
+                eligible[incident.id] = incident.state is IncidentState.OPEN and incident.firing > 0 \
+                    and all(event.actor == ENGINE for event in incident.timeline)
+            return (incident.id, incident.opened_at.timestamp()) if eligible[incident.id] else None
+        return incident_of
+
+    def _absorb(self, target: Incident, source: Incident, now: datetime, why: Explanation,
+                explained: dict[tuple[str, datetime], Explanation]) -> set[str]:
+        """The engine merges `source` into `target` by itself, on the grounds `why` (on both
+        timelines); each member moved is explained anew by `explained`, but a symptom, which stays
+        its source's. Returns the incidents changed."""
+        for key, member in source.members.items():
+            if member.why.reason != JoinReason.SYMPTOM:
+                member.why = explained[key]
+        return self.merge(target.id, ENGINE, now, source.id, why)
+
     def _active_other(self, key: tuple[str, datetime]) -> Callable[[tuple[str, datetime]], bool]:
         """Whether a member other than `key` is in an active incident: asked per candidate of a
         learned join, so with what it reads bound once."""
@@ -532,7 +581,9 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                 return False
             episode = episodes.get(other)
             incident = incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
-            return incident is not None and incident.state in ACTIVE_STATES  # `active`, inlined
+            # An incident whose alerts have all cleared (in its resolve hold) is over: a new alert
+            # related to it is a new occurrence, not more of it (a flap goes back by stage 4).
+            return incident is not None and incident.state in ACTIVE_STATES and incident.firing > 0
         return active_other
 
     def _open(self, group_key: str, now: datetime) -> Incident:

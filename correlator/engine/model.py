@@ -54,6 +54,7 @@ class JoinReason(enum.StrEnum):
     SYMPTOM = "symptom"  # a suppress rule made it a symptom of the incident's source alert
     RELATED = "related"  # no rule placed it: evidence relates it to a member (learning/joiner.py)
     STORM = "storm"  # no rule placed it: one of its name's storm
+    ABSORBED = "absorbed"  # it opened an incident before its cause came, which then took that incident in
 
 
 LEARNED_REASONS = frozenset({JoinReason.RELATED, JoinReason.STORM})  # their explanation carries the evidence

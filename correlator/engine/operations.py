@@ -111,16 +111,19 @@ class OperatorActions:
         incident.record(now, "assigned", actor, team=incident.team, tier=incident.tier)
         return {incident_id}
 
-    def merge(self, incident_id: str, actor: str, now: datetime, other_id: str) -> set[str]:
-        """Move every alert of `other_id` into `incident_id`; the other incident is closed."""
+    def merge(self, incident_id: str, actor: str, now: datetime, other_id: str,
+              why: Explanation | None = None) -> set[str]:
+        """Move every alert of `other_id` into `incident_id`; the other incident is closed. `why`:
+        the grounds of a merge the engine made by itself, recorded on both timelines."""
         target, other = self.incident(incident_id), self.incident(other_id)
         if target is other:
             raise InvalidAction("other_id: an incident cannot be merged with itself")
         moved = len(other.members)
         for key, member in list(other.members.items()):
             self._move(other, target, key, member, now)
-        other.record(now, "merged", actor, into=target.id, alerts=moved)
-        target.record(now, "merged", actor, source=other.id, alerts=moved)
+        grounds = {"reason": why.reason, "rule": why.rule, "detail": why.detail} if why is not None else {}
+        other.record(now, "merged", actor, into=target.id, alerts=moved, **grounds)
+        target.record(now, "merged", actor, source=other.id, alerts=moved, **grounds)
         other.members.clear()
         return {target.id, other.id} | self._force_close(other, now, actor, f"merged into {target.id}")
 

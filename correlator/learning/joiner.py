@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WINDOW, Association, Cooccurrence, \
     pair_of
@@ -45,6 +45,9 @@ COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer alerts than
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
 JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 of its co-occurrences
 CLUSTER_LEAD = 120.0  # seconds an effect may start before its cause's alert, across a cluster
+ABSORB_LEAD = 120.0  # seconds an effect may start before a cause that takes in the incident it opened:
+# a cause's alert lags its effects' by its `for` and an evaluation; the incidents opened earlier within
+# a rule's window were mostly other faults' on the busy benchmark streams (docs/learning.md)
 CLUSTER_HISTORY = 512  # starts of cluster-scoped relate rules remembered per cluster
 MAX_HOPS = 8  # neighbours followed per entity (the strongest)
 HISTORY = 64  # starts remembered per entity
@@ -75,6 +78,14 @@ class Join:
     rule: str  # the relate rule, "learned", "quiet entity" or "storm"
     labels: dict[str, str]
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Absorption:
+    """An open incident that a new alert explains entirely: each member an effect of the alert."""
+
+    incident: str
+    effects: dict[tuple, Join]  # each member -> how the alert explains it (reason "absorbed")
 
 
 @dataclass(slots=True)
@@ -120,6 +131,7 @@ class Learner:
         self._cluster_rules = frozenset(r.name for r in relations if r.scope == "cluster" and not r.forbid)
         self._entity_rules = frozenset(r.name for r in relations if r.scope == "entity" and not r.forbid)
         self._forbidding = frozenset(r.name for r in relations if r.forbid)
+        self._explaining = self._entity_rules | self._cluster_rules
         self._between: dict[tuple, tuple[bool, tuple[str, ...]]] = {}
 
     # -- the joining stage ------------------------------------------------------------------
@@ -141,11 +153,8 @@ class Learner:
             return self._cluster_relation(scan, t, is_open) \
                 or self._storm(scan, key, started, is_open)
         start, entity, rule, evidence = best
-        via = scan.related[entity]
-        relation = f"same {describe(entity)}" if not via else \
-            f"{describe(via)} and {describe(entity)} are related (learned topology)"
         return Join(start.key, "related", rule, {kind_of(entity): entity.split("|", 2)[2]},
-                    f"related to {start.name} ({start.key[0]}): {relation}; {evidence}")
+                    f"related to {start.name} ({start.key[0]}): {_relation(scan, entity)}; {evidence}")
 
     def _storm(self, scan: _Scan, key: tuple, started: float, is_open) -> Join | None:
         name = scan.start.name
@@ -163,6 +172,25 @@ class Learner:
         forbidden, rules = self._rules_between(scan.start, start)
         if forbidden or (age > WINDOW and not rules):  # nothing below could relate them
             return None
+        closeness, chance, association = self._closeness(scan, start, entity, t)
+        if association is not None and association.independent:
+            return None  # the estate's evidence overrides priors and closeness alike
+        learned = association is not None and association.significant and association.lift >= JOIN_LIFT
+        name = self._rule_relating(scan, start, rules, age, closeness, chance, learned)
+        if name is not None:
+            return (3, closeness, start.at), name, f"rule {name}"
+        if age > WINDOW:
+            return None
+        if learned and chance < BUSY and (closeness or scan.cluster_recent <= QUIET_CLUSTER):
+            return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
+        if closeness and scan.crowd <= QUIET and scan.cluster_recent <= QUIET_CLUSTER:
+            return (1, closeness, start.at), "quiet entity", \
+                f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance"
+        return None
+
+    def _closeness(self, scan: _Scan, start: Start, entity: str, t: float) -> tuple[int, float, Association | None]:
+        """(closeness, chance per WINDOW, learned association) of relating the alert to `start` on
+        `entity`: closeness 2 on the alert's own entity, 1 one hop away, 0 on a coarse one."""
         via = scan.related[entity]
         closeness = (0 if is_coarse(entity) else 2 if not via else 1)
         # A hop is as busy as its busier end: a quiet pod on a busy node is no quiet relation.
@@ -172,23 +200,18 @@ class Learner:
             association = associations[start.name]
         else:
             association = associations[start.name] = self.cooccurrence.association(scan.start.name, start.name, t)
-        if association is not None and association.independent:
-            return None  # the estate's evidence overrides priors and closeness alike
-        learned = association is not None and association.significant and association.lift >= JOIN_LIFT
+        return closeness, chance, association
+
+    def _rule_relating(self, scan: _Scan, start: Start, rules, age: float, closeness: int, chance: float,
+                       learned: bool) -> str | None:
+        """The first of the entity-scoped relate rules `rules` that relates the alert to `start`,
+        which started `age` seconds before it."""
         for name in rules:
             # A cause's alert may come after its effects' (its rule waits its `for`), but not by the
             # whole window: a cause joins only effects that started within WINDOW before it.
             window = self.relations[name].window if name in start.causes else min(self.relations[name].window, WINDOW)
-            if age <= window and closeness and (
-                    learned or self._rule_holds(scan, chance, window)):
-                return (3, closeness, start.at), name, f"rule {name}"
-        if age > WINDOW:
-            return None
-        if learned and chance < BUSY and (closeness or scan.cluster_recent <= QUIET_CLUSTER):
-            return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
-        if closeness and scan.crowd <= QUIET and scan.cluster_recent <= QUIET_CLUSTER:
-            return (1, closeness, start.at), "quiet entity", \
-                f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance"
+            if age <= window and closeness and (learned or self._rule_holds(scan, chance, window)):
+                return name
         return None
 
     @staticmethod
@@ -217,21 +240,11 @@ class Learner:
     def _cluster_relation(self, scan: _Scan, t: float, is_open) -> Join | None:
         """A cluster-scoped relate rule (a DNS failure and the lookups that fail) to a recent member."""
         alert, cluster = scan.start, scan.cluster
-        starts = self.cluster_history.get(cluster)
         # Only the alert's cluster-scoped roles can relate it here; most alerts have none.
         causes, effects = alert.causes & self._cluster_rules, alert.effects & self._cluster_rules
-        if not (causes or effects) or not starts or not cluster:  # no cluster label: no cluster to relate in
+        starts = self._cluster_starts(scan, t) if causes or effects else None
+        if starts is None:
             return None
-        if self._truncated(starts, t):
-            return None
-        # Before the control windows are observed, no name's background is known: in a busy
-        # cluster, an empty background would make every rare-looking pair of names a relation.
-        # Busy by the alerts these relations cannot explain: a quiet cluster's cascade is a burst.
-        if not scan.measured:
-            explainable = sum(1 for start in starts if t - start.at <= WINDOW
-                              and not (start.causes | start.effects).isdisjoint(self._cluster_rules))
-            if scan.cluster_recent - explainable > QUIET_CLUSTER:
-                return None
         background = None  # counted only once a start is within a rule's window (most calls have none)
         for start in reversed(starts):
             related = (causes & start.effects) | (effects & start.causes)
@@ -245,11 +258,27 @@ class Learner:
                     continue
                 if background is None:
                     background = self._cluster_background(starts, t)
-                if background.get((name, True), 0) <= CLUSTER_BUSY * CONTROL_WINDOWS \
-                        and background.get((name, False), 0) <= CLUSTER_BUSY * CONTROL_WINDOWS and is_open(start.key):
+                if _rare(background, name) and is_open(start.key):
                     return Join(start.key, "related", name, {"cluster": cluster},
                                 f"related to {start.name} ({start.key[0]}): same cluster {cluster}; rule {name}")
         return None
+
+    def _cluster_starts(self, scan: _Scan, t: float) -> list[Start] | None:
+        """The starts of cluster-scoped relate rules remembered in the alert's cluster; None where
+        none relates across it now (no cluster label, or too busy a cluster to tell)."""
+        cluster = scan.cluster
+        starts = self.cluster_history.get(cluster)
+        if not starts or not cluster or self._truncated(starts, t):  # no cluster label: no cluster to relate in
+            return None
+        # Before the control windows are observed, no name's background is known: in a busy
+        # cluster, an empty background would make every rare-looking pair of names a relation.
+        # Busy by the alerts these relations cannot explain: a quiet cluster's cascade is a burst.
+        if not scan.measured:
+            explainable = sum(1 for start in starts if t - start.at <= WINDOW
+                              and not (start.causes | start.effects).isdisjoint(self._cluster_rules))
+            if scan.cluster_recent - explainable > QUIET_CLUSTER:
+                return None
+        return starts
 
     def _cluster_background(self, starts, t: float) -> dict[tuple[str, bool], int]:
         """Per side of each cluster-scoped rule (name, is cause), the starts in the control windows:
@@ -262,6 +291,77 @@ class Learner:
                 for name in start.effects & self._cluster_rules:
                     background[name, False] = background.get((name, False), 0) + 1
         return background
+
+    # -- a cause after its effects ----------------------------------------------------------
+
+    def absorbable(self, labels: Mapping[str, str], key: tuple, t: float,
+                   incident_of: Callable[[tuple], tuple[str, float] | None],
+                   members_of: Callable[[str], Iterable[tuple]]) -> list[Absorption]:
+        """The open incidents this new alert (received at `t`) explains entirely, by id: a cause's
+        alert may come after its effects' (its rule waits its `for`, a probe fails first), and
+        the effects opened incidents of their own meanwhile. Each member must be an effect of the
+        alert under a relate rule, on the evidence that would have joined it had the cause come
+        first, and have started within the rule's lead before it; so must the incident's opening.
+        `incident_of`: the incident holding an episode, with its opening time, where one may be
+        taken in (None: not); `members_of`: an incident's episodes."""
+        if self._roles(labels)[0].isdisjoint(self._explaining):  # most alerts explain nothing
+            return []
+        scan = self._scanned(labels, key, t)
+        explained = self._effects_on_entities(scan, t, incident_of)
+        self._effects_in_cluster(scan, t, incident_of, explained)
+        openings = dict(incident_of(effect) for effect in explained)
+        found = []
+        for incident, opened in sorted(openings.items()):
+            members = list(members_of(incident))
+            if all(member in explained for member in members) \
+                    and t - opened <= max(explained[member][1] for member in members):
+                found.append(Absorption(incident, {member: explained[member][0] for member in members}))
+        return found
+
+    def _effects_on_entities(self, scan: _Scan, t: float, incident_of) -> dict[tuple, tuple[Join, float]]:
+        """The candidate starts on related entities that are effects of the alert under an
+        entity-scoped relate rule, each with its explanation and the rule's lead window."""
+        alert, explained = scan.start, {}
+        for start, entity, _ in scan.near:
+            age = t - start.at
+            if age > ABSORB_LEAD or start.key in explained:
+                continue
+            forbidden, rules = self._rules_between(alert, start)
+            rules = [name for name in rules if name in alert.causes and name in start.effects]
+            if forbidden or not rules or incident_of(start.key) is None:
+                continue
+            closeness, chance, association = self._closeness(scan, start, entity, t)
+            if association is not None and association.independent:
+                continue
+            learned = association is not None and association.significant and association.lift >= JOIN_LIFT
+            name = self._rule_relating(scan, start, rules, age, closeness, chance, learned)
+            if name is not None:
+                explained[start.key] = _absorbed(alert, start, name, {kind_of(entity): entity.split("|", 2)[2]},
+                                                 _relation(scan, entity)), min(self.relations[name].window, ABSORB_LEAD)
+        return explained
+
+    def _effects_in_cluster(self, scan: _Scan, t: float, incident_of,
+                            explained: dict[tuple, tuple[Join, float]]) -> None:
+        """Adds the starts of the alert's cluster that are effects of it under a cluster-scoped
+        relate rule (started within ABSORB_LEAD before it, both sides rare in the cluster)."""
+        alert = scan.start
+        causes = alert.causes & self._cluster_rules
+        starts = self._cluster_starts(scan, t) if causes else None
+        background = None
+        for start in reversed(starts or ()):
+            if t - start.at > ABSORB_LEAD:
+                break
+            rules = sorted(causes & start.effects)
+            if not rules or start.key in explained or incident_of(start.key) is None:
+                continue
+            if background is None:
+                background = self._cluster_background(starts, t)
+            for name in rules:
+                window = min(self.relations[name].window, ABSORB_LEAD)
+                if t - start.at <= window and _rare(background, name):
+                    explained[start.key] = _absorbed(alert, start, name, {"cluster": scan.cluster},
+                                                     f"same cluster {scan.cluster}"), window
+                    break
 
     # -- learning -----------------------------------------------------------------------------
 
@@ -423,6 +523,24 @@ class Learner:
 
     def association(self, a: str, b: str, t: float) -> Association | None:
         return self.cooccurrence.association(a, b, t)
+
+
+def _rare(background: dict[tuple[str, bool], int], rule: str) -> bool:
+    """Whether both sides of a cluster-scoped rule are rare enough in the cluster to relate there."""
+    return background.get((rule, True), 0) <= CLUSTER_BUSY * CONTROL_WINDOWS \
+        and background.get((rule, False), 0) <= CLUSTER_BUSY * CONTROL_WINDOWS
+
+
+def _absorbed(cause: Start, effect: Start, rule: str, labels: dict[str, str], relation: str) -> Join:
+    return Join(cause.key, "absorbed", rule, labels, f"an effect of {cause.name} ({cause.key[0]}), which came "
+                f"{cause.at - effect.at:.0f}s after it: {relation}; rule {rule}")
+
+
+def _relation(scan: _Scan, entity: str) -> str:
+    """How the alert relates to a start on `entity`, in words."""
+    via = scan.related[entity]
+    return f"same {describe(entity)}" if not via else \
+        f"{describe(via)} and {describe(entity)} are related (learned topology)"
 
 
 def _bounded(started: float, t: float) -> float:
