@@ -222,12 +222,13 @@ def _incidents(engine) -> list:
             for i in sorted(engine.incidents.values(), key=lambda i: i.id)]
 
 
-async def _live(tmp_path, rules, policy, restart_after: float | None, traffic=TRAFFIC) -> Engine:
+async def _live(tmp_path, rules, policy, restart_after: float | None, traffic=TRAFFIC,
+                settings: EngineSettings = SETTINGS) -> Engine:
     """The traffic through engine services on a store, ticking while they wait for input; with
     `restart_after`, the first service stops then and a second one restores from the store."""
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     clock = Clock(at(0))
-    service = EngineService(store, rules, SETTINGS, parsers({}), policy, clock=clock)
+    service = EngineService(store, rules, settings, parsers({}), policy, clock=clock)
     await service.restore()
     for t, source, body in traffic:
         while clock.now < at(t):
@@ -235,7 +236,7 @@ async def _live(tmp_path, rules, policy, restart_after: float | None, traffic=TR
             await service.run_step()
             if restart_after is not None and clock.now >= at(restart_after):
                 restart_after = None
-                service = EngineService(store, rules, SETTINGS, parsers({}), policy, clock=clock)
+                service = EngineService(store, rules, settings, parsers({}), policy, clock=clock)
                 await service.restore()
         with store.begin() as connection:
             connection.execute(notifications.insert().values(received_at_us=to_us(at(t)), source=source,

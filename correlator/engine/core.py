@@ -98,6 +98,11 @@ def _only_episodes_of(incident: Incident, fingerprint: str) -> bool:
     return all(member.fingerprint == fingerprint for member in incident.members.values())
 
 
+def _only_named(incident: Incident, name: str) -> bool:
+    """Whether every member of `incident` is an alert of `name`."""
+    return all(member.labels.get("alertname") == name for member in incident.members.values())
+
+
 class TransitionError(ValueError):
     pass
 
@@ -520,7 +525,31 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self._by_group[group_key] = incident.id
         self._index_keys.setdefault(incident.id, []).append((self._by_group, group_key))
         reason = JoinReason.STORM if join.reason == "storm" else JoinReason.RELATED
+        if join.absorb:
+            self._take_in(incident, join, now)
         return incident, Explanation(reason, join.rule, join.labels, join.detail)
+
+    def _take_in(self, incident: Incident, join, now: datetime) -> None:
+        """A storm's incident takes in the incidents of `join.absorb` (its alerts placed before it
+        was recognised, or a storm it turned out to continue) opened since the storm began that
+        hold only its name; only into the storm's own incident, holding only its name (a storm that
+        follows its first alert into another incident, related to that one alert, does not take
+        the rest of its first alerts there: one relation is not evidence for them all)."""
+        name, since = join.labels["alertname"], datetime.fromtimestamp(join.since, timezone.utc)
+        if not _only_named(incident, name):
+            return
+        for key in join.absorb:
+            episode = self._episodes.get(key)
+            source = self.incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
+            if source is not None and source is not incident and source.opened_at >= since \
+                    and _only_named(source, name):
+                self._absorb(incident, source, now, f"storm of {name}: {join.detail}")
+
+    def _absorb(self, target: Incident, source: Incident, now: datetime, why: str) -> None:
+        """An engine-initiated merge of `source` into `target`, `why` on both timelines; never of an
+        incident that is no longer active or that an operator has touched (their decision stands)."""
+        if source.active and all(event.actor == ENGINE for event in source.timeline):
+            self._touched |= self.merge(target.id, ENGINE, now, source.id, reason=why)
 
     def _active_other(self, key: tuple[str, datetime]) -> Callable[[tuple[str, datetime]], bool]:
         """Whether a member other than `key` is in an active incident: asked per candidate of a

@@ -111,16 +111,18 @@ class OperatorActions:
         incident.record(now, "assigned", actor, team=incident.team, tier=incident.tier)
         return {incident_id}
 
-    def merge(self, incident_id: str, actor: str, now: datetime, other_id: str) -> set[str]:
-        """Move every alert of `other_id` into `incident_id`; the other incident is closed."""
+    def merge(self, incident_id: str, actor: str, now: datetime, other_id: str, reason: str = "") -> set[str]:
+        """Move every alert of `other_id` into `incident_id`; the other incident is closed. `reason`:
+        why, when the engine merges by itself (on the timelines)."""
         target, other = self.incident(incident_id), self.incident(other_id)
         if target is other:
             raise InvalidAction("other_id: an incident cannot be merged with itself")
         moved = len(other.members)
         for key, member in list(other.members.items()):
             self._move(other, target, key, member, now)
-        other.record(now, "merged", actor, into=target.id, alerts=moved)
-        target.record(now, "merged", actor, source=other.id, alerts=moved)
+        why = {"reason": reason} if reason else {}
+        other.record(now, "merged", actor, into=target.id, alerts=moved, **why)
+        target.record(now, "merged", actor, source=other.id, alerts=moved, **why)
         other.members.clear()
         return {target.id, other.id} | self._force_close(other, now, actor, f"merged into {target.id}")
 
