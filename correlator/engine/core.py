@@ -21,7 +21,10 @@ For each alert, the stages run in this order (the one place it is written down):
     8. related      no rule placed it: it joins an open incident only on evidence, a relation to one
                     specific member (same or neighbouring entity, learned topology) and a reason the
                     names belong together (relate rule, learned co-occurrence, a quiet entity), or
-                    its name's storm (learning/joiner.py); its group key then follows it there
+                    its name's storm (learning/joiner.py); its group key then follows it there.
+                    A storm just recognised takes in the incidents its first alerts opened, and a
+                    storm split by a pause that starts delivered later fill is one again: engine
+                    merges (`_absorb`), never of an incident an operator touched
     9. candidates   its group rule wants `min_alerts` alerts within its window: below that it is a
                     candidate and opens nothing; the alert that reaches it opens the incident with
                     every candidate of its group

@@ -7,6 +7,11 @@ decayed base rate (Poisson tail);
 the storm lasts as long as its alerts keep coming at its own pace: once `PACED` alerts measured it,
 a pause longer than `PAUSE` times its mean gap between starts (and within `STORM_WINDOW`) ends it,
 and what comes after is another storm (in a busy estate, another fault's burst of the same name).
+A storm begins where its burst is least likely by chance, and its incident takes in the incidents
+of its first alerts (`Storms.taken`: they were placed before it was recognised). Starts arrive out of order
+(Alertmanager delivers a group's new alerts up to its group_interval late): a late start within
+reach of the storm before a pause only is that storm's, and one within reach of both storms
+bridges the pause: they are one storm, the earlier, whose incident takes in the later's.
 
 Storms are found per cluster, against the name's base rate there. A storm across clusters (a
 shared backend failing every cluster's clients) is one incident only when the name's storms are
