@@ -21,7 +21,10 @@ For each alert, the stages run in this order (the one place it is written down):
     8. related      no rule placed it: it joins an open incident only on evidence, a relation to one
                     specific member (same or neighbouring entity, learned topology) and a reason the
                     names belong together (relate rule, learned co-occurrence, a quiet entity), or
-                    its name's storm (learning/joiner.py); its group key then follows it there
+                    its name's storm (learning/joiner.py); its group key then follows it there.
+                    A storm just recognised takes in the incidents its first alerts opened, and a
+                    storm split by a pause that starts delivered later fill is one again: engine
+                    merges (`_absorb`), never of an incident an operator touched
     9. candidates   its group rule wants `min_alerts` alerts within its window: below that it is a
                     candidate and opens nothing; the alert that reaches it opens the incident with
                     every candidate of its group
@@ -102,6 +105,17 @@ def _flapped(incident: Incident, starts_at: datetime) -> bool:
 def _only_episodes_of(incident: Incident, fingerprint: str) -> bool:
     """Whether every member of `incident` is an episode of the alert `fingerprint`."""
     return all(member.fingerprint == fingerprint for member in incident.members.values())
+
+
+def _engine_may_merge(incident: Incident) -> bool:
+    """Whether the engine may merge `incident` into another by itself: open, and untouched by
+    operators (an acknowledged, assigned or hand-merged incident is theirs to merge)."""
+    return incident.state is IncidentState.OPEN and all(event.actor == ENGINE for event in incident.timeline)
+
+
+def _only_named(incident: Incident, name: str) -> bool:
+    """Whether every member of `incident` is an alert of `name`."""
+    return all(member.labels.get("alertname") == name for member in incident.members.values())
 
 
 class TransitionError(ValueError):
@@ -527,6 +541,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self._by_group[group_key] = incident.id
         self._index_keys.setdefault(incident.id, []).append((self._by_group, group_key))
         reason = JoinReason.STORM if join.reason == "storm" else JoinReason.RELATED
+        if join.absorb:
+            self._storm_takes_in(incident, join, now)
         return incident, Explanation(reason, join.rule, join.labels, join.detail)
 
     def _take_in_effects(self, incident: Incident, labels, key: tuple[str, datetime], now: datetime) -> None:
@@ -542,7 +558,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             rules = ", ".join(sorted({why.rule for why in explained.values()}))
             why = Explanation(JoinReason.ABSORBED, rules, detail=f"every alert of it is an effect of "
                               f"{labels.get('alertname', '')} ({key[0]}), which came after them")
-            self._touched |= self._absorb(incident, self.incidents[absorption.incident], now, why, explained)
+            self._absorb(incident, self.incidents[absorption.incident], now, why, explained)
 
     def _absorbable_into(self, target: Incident) -> Callable[[tuple[str, datetime]], tuple[str, float] | None]:
         """The incident holding an episode, with its opening time, where `target` may take it in by
@@ -556,20 +572,36 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             if incident is None or incident is target:
                 return None
             if incident.id not in eligible:
-                eligible[incident.id] = incident.state is IncidentState.OPEN and incident.firing > 0 \
-                    and all(event.actor == ENGINE for event in incident.timeline)
+                eligible[incident.id] = incident.firing > 0 and _engine_may_merge(incident)
             return (incident.id, incident.opened_at.timestamp()) if eligible[incident.id] else None
         return incident_of
 
     def _absorb(self, target: Incident, source: Incident, now: datetime, why: Explanation,
-                explained: dict[tuple[str, datetime], Explanation]) -> set[str]:
+                explained: dict[tuple[str, datetime], Explanation] | None = None) -> None:
         """The engine merges `source` into `target` by itself, on the grounds `why` (on both
-        timelines); each member moved is explained anew by `explained`, but a symptom, which stays
-        its source's. Returns the incidents changed."""
+        timelines); each member moved is explained anew by `explained` (else by `why`), but a
+        symptom, which stays its source's."""
         for key, member in source.members.items():
             if member.why.reason != JoinReason.SYMPTOM:
-                member.why = explained[key]
-        return self.merge(target.id, ENGINE, now, source.id, why)
+                member.why = explained[key] if explained is not None else why
+        self._touched |= self.merge(target.id, ENGINE, now, source.id, why)
+
+    def _storm_takes_in(self, incident: Incident, join, now: datetime) -> None:
+        """A storm's incident takes in the incidents of `join.absorb` (its alerts placed before it
+        was recognised, or a storm it turned out to continue) opened since the storm began that
+        hold only its name; only into the storm's own incident, holding only its name (a storm that
+        follows its first alert into another incident, related to that one alert, does not take
+        the rest of its first alerts there: one relation is not evidence for them all)."""
+        name, since = join.labels["alertname"], datetime.fromtimestamp(join.since, timezone.utc)
+        if not _only_named(incident, name):
+            return
+        for key in join.absorb:
+            episode = self._episodes.get(key)
+            source = self.incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
+            if source is not None and source is not incident and source.opened_at >= since \
+                    and _only_named(source, name) and _engine_may_merge(source):
+                self._absorb(incident, source, now, Explanation(JoinReason.STORM, "storm", {"alertname": name},
+                                                                f"storm of {name}: {join.detail}"))
 
     def _active_other(self, key: tuple[str, datetime]) -> Callable[[tuple[str, datetime]], bool]:
         """Whether a member other than `key` is in an active incident: asked per candidate of a

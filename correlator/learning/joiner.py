@@ -78,6 +78,8 @@ class Join:
     rule: str  # the relate rule, "learned", "quiet entity" or "storm"
     labels: dict[str, str]
     detail: str
+    absorb: tuple[tuple, ...] = ()  # episodes whose incidents belong to this one: a storm's first alerts
+    since: float = 0.0  # ...in incidents opened since (the storm's first start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +166,7 @@ class Learner:
         self._stormed = key
         return Join(storm.key, "storm", "storm", {"alertname": name},
                     f"storm: {storm.alerts + 1} {name} alerts at once, {storm.expected:.3f} expected from its "
-                    f"base rate")
+                    f"base rate", self.storms.taken, storm.first_at)
 
     def _evidence(self, scan: _Scan, start: Start, entity: str, t: float) -> tuple[tuple, str, str] | None:
         """(rank, rule, evidence) of relating the alert to `start` on `entity`, or None."""

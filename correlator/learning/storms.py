@@ -7,6 +7,11 @@ decayed base rate (Poisson tail);
 the storm lasts as long as its alerts keep coming at its own pace: once `PACED` alerts measured it,
 a pause longer than `PAUSE` times its mean gap between starts (and within `STORM_WINDOW`) ends it,
 and what comes after is another storm (in a busy estate, another fault's burst of the same name).
+A storm begins where its burst is least likely by chance, and its incident takes in the incidents
+of its first alerts (`Storms.taken`: they were placed before it was recognised). Starts arrive out of order
+(Alertmanager delivers a group's new alerts up to its group_interval late): a late start within
+reach of the storm before a pause only is that storm's, and one within reach of both storms
+bridges the pause: they are one storm, the earlier, whose incident takes in the later's.
 
 Storms are found per cluster, against the name's base rate there. A storm across clusters (a
 shared backend failing every cluster's clients) is one incident only when the name's storms are
@@ -45,13 +50,23 @@ class Storm:
     alerts: int
     expected: float  # what the name's base rate predicts within STORM_WINDOW
     fresh: bool = True  # just begun: its incident is not settled yet
+    early: tuple = ()  # the episodes that started it, placed before it was recognised
+
+    @property
+    def pause(self) -> float:
+        """The gap in starts that ends it: `PAUSE` times its mean gap (once `PACED` alerts measured
+        it), at most STORM_WINDOW."""
+        if self.alerts < PACED:
+            return STORM_WINDOW
+        return min(STORM_WINDOW, max(MIN_SPAN, PAUSE * (self.last_at - self.first_at) / (self.alerts - 1)))
 
     def ended(self, t: float) -> bool:
-        """Whether a start at `t` comes after the storm ended: a pause of `PAUSE` times its mean gap
-        (once `PACED` alerts measured it), at most STORM_WINDOW."""
-        pause = STORM_WINDOW if self.alerts < PACED else \
-            max(MIN_SPAN, PAUSE * (self.last_at - self.first_at) / (self.alerts - 1))
-        return t - self.last_at > min(STORM_WINDOW, pause)
+        """Whether a start at `t` comes after the storm ended."""
+        return t - self.last_at > self.pause
+
+    def reaches(self, t: float) -> bool:
+        """Whether a start at `t` is no pause away from the storm, before or after it."""
+        return self.first_at - self.pause <= t <= self.last_at + self.pause
 
 
 def poisson_tail(k: int, mean: float) -> float:
@@ -79,38 +94,53 @@ class Storms:
         self.recent: dict[str, deque] = {}  # scope -> recent (time, episode key)
         self.active: dict[str, Storm] = {}  # scope -> its last storm
         self.storms: dict[str, float] = {}  # name -> stored count of storms begun
+        self.previous: dict[str, Storm] = {}  # scope -> the storm before its last, while its starts may arrive
         self.latest: dict[str, Storm] = {}  # name -> its last storm with an incident of its own
         self._joined: Storm | None = None  # the storm `check` put the alert in
+        self.taken: tuple[tuple, ...] = ()  # the episodes whose incidents it takes in (see `check`)
 
     def check(self, name: str, cluster: str, started: float) -> Storm | None:
         """The storm this alert of `name` in `cluster` (started at `started`, its startsAt) belongs
         to, if any. Times are the alerts' own start times: Alertmanager delivers a group's alerts
-        together, which says nothing of when they started."""
-        self._joined = None
-        local = self._detect(f"{cluster}|{name}", started)
+        together, which says nothing of when they started. `taken` then holds the episodes whose
+        incidents the storm's incident takes in: its first alerts, placed before it was recognised,
+        and the storm it turned out to continue."""
+        self._joined, self.taken = None, ()
+        local = self._detect(name, f"{cluster}|{name}", started)
         if local is not None:
             if local.fresh:
                 self._settle(name, local, started)
-            self._joined = local
-            return local
+            return self._join(local)
         latest = self.latest.get(name)  # the starts of a storm that ended are no part of the next
-        wide = self._detect(name, started, latest.last_at if latest is not None and latest.ended(started) else None)
+        wide = self._detect(name, name, started, latest.last_at if latest is not None and latest.ended(started) else None)
         if wide is None:
             return None
         if wide.fresh:
             self._settle(name, wide, started)
         if not self._rare(name, started):
             return None
-        self._joined = wide
-        return wide
+        return self._join(wide)
 
-    def _detect(self, scope: str, started: float, after: float | None = None) -> Storm | None:
+    def _join(self, storm: Storm) -> Storm:
+        self._joined = storm
+        self.taken += tuple(key for key in storm.early if key != storm.key)
+        storm.early = ()
+        return storm
+
+    def _detect(self, name: str, scope: str, started: float, after: float | None = None) -> Storm | None:
         """The storm of `scope` raging at `started`, or one this start begins (of starts `after`)."""
         recent = self.recent.get(scope)
         if not recent:
             return None
-        within = [(at, key) for at, key in recent if abs(started - at) <= STORM_WINDOW]
         storm = self.active.get(scope)
+        previous = self.previous.get(scope)
+        if storm is not None and previous is not None and started < storm.first_at and previous.reaches(started):
+            # Starts arrive out of order (Alertmanager holds a group's new alerts up to its
+            # group_interval): a pause seen when a storm ended may be filled by starts delivered later.
+            if started > previous.last_at and storm.reaches(started):
+                return self._continued(name, scope, previous, storm)
+            return previous
+        within = [(at, key) for at, key in recent if abs(started - at) <= STORM_WINDOW]
         if storm is not None and storm.ended(started):
             storm, after = None, storm.last_at  # only what started after it can make the next one
         if after is not None:
@@ -124,10 +154,41 @@ class Storms:
         if poisson_tail(len(within) + 1, expected) > MAX_P_VALUE:
             return None
         if storm is None:
-            first_at, key = min(within)
-            storm = self.active[scope] = Storm(scope, key, first_at, max(times[:-1]), len(within), expected)
+            burst = self._burst(sorted(within), started, expected / max(max(times) - min(times), MIN_SPAN))
+            if scope in self.active:  # the storm before: its late starts are still its own
+                self.previous[scope] = self.active[scope]
+            storm = self.active[scope] = Storm(scope, burst[0][1], burst[0][0], max(times[:-1]), len(within),
+                                               expected, early=tuple(key for _, key in burst))
         storm.expected = expected
         return storm
+
+    @staticmethod
+    def _burst(within: list[tuple[float, tuple]], started: float, rate: float) -> list[tuple[float, tuple]]:
+        """The starts (sorted) where the burst begins: of the runs from one of them up to `started`
+        and beyond, the least likely at the base `rate`. Starts before it came by chance as likely
+        as not: the storm neither begins with them nor takes in their incidents."""
+        best, best_p = 0, 2.0
+        for first, (at, _) in enumerate(within):
+            if at > started:
+                break
+            count = len(within) - first + 1
+            p_value = poisson_tail(count, rate * max(max(within[-1][0], started) - at, MIN_SPAN))
+            if p_value < best_p:
+                best, best_p = first, p_value
+        return within[best:]
+
+    def _continued(self, name: str, scope: str, previous: Storm, storm: Storm) -> Storm:
+        """A start within reach of both the storm before and the one raging bridges the pause
+        between them: they are one storm, the earlier one, and its incident takes in the later's."""
+        previous.first_at, previous.last_at = min(previous.first_at, storm.first_at), max(previous.last_at, storm.last_at)
+        previous.alerts += storm.alerts
+        self.active[scope] = previous
+        del self.previous[scope]
+        if storm.key != previous.key:
+            self.taken += (storm.key,)
+        if self.latest.get(name) is storm:
+            self.latest[name] = previous
+        return previous
 
     def _settle(self, name: str, storm: Storm, t: float) -> None:
         """A storm just begun is the storm of its name raging in another cluster (or across them)
@@ -189,4 +250,5 @@ class Storms:
     def _prune(self, t: float) -> None:
         self.recent = {scope: recent for scope, recent in self.recent.items() if t - recent[-1][0] <= STORM_WINDOW}
         self.active = {scope: storm for scope, storm in self.active.items() if scope in self.recent}
+        self.previous = {scope: storm for scope, storm in self.previous.items() if scope in self.recent}
         self.latest = {name: storm for name, storm in self.latest.items() if storm.scope in self.recent}
