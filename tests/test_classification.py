@@ -156,6 +156,21 @@ def test_one_alert_on_three_hosts_at_once_is_their_network(tmp_path):
     assert s.only().category == Category.NETWORK
 
 
+def test_hosts_losing_what_they_mount_together_share_that_not_their_network(tmp_path):
+    s = Scenario(rules_from(tmp_path, BY_CLUSTER))
+    s.push(0, *(alert("HostNfsStale", cluster="eu", instance=f"node-{n}:9100", job="node") for n in (1, 2, 3)))
+    assert s.only().category == Category.HARDWARE
+    assert "3 hosts sharing the storage" in s.only().classification.detail
+
+
+@pytest.mark.parametrize("name, summary, category", [
+    ("Unavailable by ICMP ping", "Unavailable by ICMP ping on db01", Category.HARDWARE),  # Zabbix
+    ("NFS mount hung", "NFS mount hung on app03", Category.HARDWARE),  # what hung is what it names
+])
+def test_a_hint_the_summary_repeats_is_still_a_hint(name, summary, category):
+    assert read({"alertname": name, "host": "db01"}, {"summary": summary}).opinion() == category
+
+
 def test_a_scrape_target_lost_alone_is_its_exporter_and_beside_its_host_a_symptom(tmp_path):
     # the lab's killed exporter
     s = Scenario(rules_from(tmp_path, BY_CLUSTER))
