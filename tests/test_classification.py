@@ -210,11 +210,18 @@ def test_three_hosts_are_a_high_impact(tmp_path):
     assert (s.only().impact, s.only().priority) == (Level.HIGH, Priority.P2)
 
 
-def test_a_probed_url_failing_in_production_is_a_high_impact(tmp_path):
+def test_a_probed_url_failing_in_production_is_a_customer_facing_service_of_unknown_tier(tmp_path):
+    # medium, as a customer-facing service of the catalog is; high when the catalog says tier 1
+    probe = alert("ProbeFailed", env="production", instance="https://shop.example.com/health", severity="critical")
     s = Scenario(rules_from(tmp_path))
-    s.push(0, alert("ProbeFailed", env="production", instance="https://shop.example.com/health", severity="critical"))
-    assert (s.only().impact, s.only().priority) == (Level.HIGH, Priority.P1)
+    s.push(0, probe)
+    assert (s.only().impact, s.only().priority) == (Level.MEDIUM, Priority.P2)
     assert "1 probed targets (production)" in s.only().prioritisation.detail
+    shop = {"service": "shop", "tier": 1, "customer_facing": True,
+            "matchers": ['instance=~"https://shop.example.com/.*"']}
+    s = Scenario(rules_from(tmp_path, catalog=[shop]))
+    s.push(0, probe)
+    assert (s.only().impact, s.only().priority) == (Level.HIGH, Priority.P1)
 
 
 def test_outside_production_the_impact_is_a_level_lower(tmp_path):
