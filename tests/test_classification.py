@@ -156,6 +156,15 @@ def test_one_alert_on_three_hosts_at_once_is_their_network(tmp_path):
     assert s.only().category == Category.NETWORK
 
 
+def test_an_interface_down_explains_the_hosts_lost_after_it(tmp_path):
+    # hosts are reached through their network; a host that is down reports nothing of its interfaces
+    s = Scenario(rules_from(tmp_path, BY_CLUSTER))
+    s.push(0, alert("Interface eth0: Link down", cluster="eu", host="node-1"))
+    s.push(180, alert("Unavailable by ICMP ping", cluster="eu", host="node-2", starts=150))
+    assert (s.only().category, s.only().classification.labels) == (Category.NETWORK,
+                                                                    {"alertname": "Interface eth0: Link down"})
+
+
 def test_hosts_losing_what_they_mount_together_share_that_not_their_network(tmp_path):
     s = Scenario(rules_from(tmp_path, BY_CLUSTER))
     s.push(0, *(alert("HostNfsStale", cluster="eu", instance=f"node-{n}:9100", job="node") for n in (1, 2, 3)))

@@ -97,7 +97,7 @@ INTEGRITY_WORDS: dict[str, float] = {
     "evaluation": 0.5,
 }
 # Layers of the stack, lowest (most likely the cause) first: a fault propagates upwards.
-LAYERS = ("hardware", "certificate", "node", "network", "storage", "data", "application", "probe", "monitoring")
+LAYERS = ("hardware", "certificate", "network", "node", "storage", "data", "application", "probe", "monitoring")
 LAYER_WORDS: dict[str, tuple[str, ...]] = {
     "hardware": ("raid", "smart", "edac", "ecc", "mce", "hwmon", "ipmi", "bmc", "psu", "fan", "fans", "thermal",
                  "temperature", "temp", "overtemp*", "sensor", "battery", "hardware", "firmware", "kernel", "dimm",
