@@ -156,6 +156,30 @@ def test_one_alert_on_three_hosts_at_once_is_their_network(tmp_path):
     assert s.only().category == Category.NETWORK
 
 
+def test_an_interface_down_explains_the_hosts_lost_after_it(tmp_path):
+    # hosts are reached through their network; a host that is down reports nothing of its interfaces
+    s = Scenario(rules_from(tmp_path, BY_CLUSTER))
+    s.push(0, alert("Interface eth0: Link down", cluster="eu", host="node-1"))
+    s.push(180, alert("Unavailable by ICMP ping", cluster="eu", host="node-2", starts=150))
+    assert (s.only().category, s.only().classification.labels) == (Category.NETWORK,
+                                                                    {"alertname": "Interface eth0: Link down"})
+
+
+def test_hosts_losing_what_they_mount_together_share_that_not_their_network(tmp_path):
+    s = Scenario(rules_from(tmp_path, BY_CLUSTER))
+    s.push(0, *(alert("HostNfsStale", cluster="eu", instance=f"node-{n}:9100", job="node") for n in (1, 2, 3)))
+    assert s.only().category == Category.HARDWARE
+    assert "3 hosts sharing the storage" in s.only().classification.detail
+
+
+@pytest.mark.parametrize("name, summary, category", [
+    ("Unavailable by ICMP ping", "Unavailable by ICMP ping on db01", Category.HARDWARE),  # Zabbix
+    ("NFS mount hung", "NFS mount hung on app03", Category.HARDWARE),  # what hung is what it names
+])
+def test_a_hint_the_summary_repeats_is_still_a_hint(name, summary, category):
+    assert read({"alertname": name, "host": "db01"}, {"summary": summary}).opinion() == category
+
+
 def test_a_scrape_target_lost_alone_is_its_exporter_and_beside_its_host_a_symptom(tmp_path):
     # the lab's killed exporter
     s = Scenario(rules_from(tmp_path, BY_CLUSTER))
@@ -195,11 +219,18 @@ def test_three_hosts_are_a_high_impact(tmp_path):
     assert (s.only().impact, s.only().priority) == (Level.HIGH, Priority.P2)
 
 
-def test_a_probed_url_failing_in_production_is_a_high_impact(tmp_path):
+def test_a_probed_url_failing_in_production_is_a_customer_facing_service_of_unknown_tier(tmp_path):
+    # medium, as a customer-facing service of the catalog is; high when the catalog says tier 1
+    probe = alert("ProbeFailed", env="production", instance="https://shop.example.com/health", severity="critical")
     s = Scenario(rules_from(tmp_path))
-    s.push(0, alert("ProbeFailed", env="production", instance="https://shop.example.com/health", severity="critical"))
-    assert (s.only().impact, s.only().priority) == (Level.HIGH, Priority.P1)
+    s.push(0, probe)
+    assert (s.only().impact, s.only().priority) == (Level.MEDIUM, Priority.P2)
     assert "1 probed targets (production)" in s.only().prioritisation.detail
+    shop = {"service": "shop", "tier": 1, "customer_facing": True,
+            "matchers": ['instance=~"https://shop.example.com/.*"']}
+    s = Scenario(rules_from(tmp_path, catalog=[shop]))
+    s.push(0, probe)
+    assert (s.only().impact, s.only().priority) == (Level.HIGH, Priority.P1)
 
 
 def test_outside_production_the_impact_is_a_level_lower(tmp_path):

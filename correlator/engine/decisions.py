@@ -99,18 +99,19 @@ def more_urgent(a: Level, b: Level) -> bool:
 
 def impact_of(rules: RuleSet, services: Iterable[str], radius: BlastRadius, security: bool = False) -> Level:
     """High when a tier-1 customer-facing service is affected, or many things are (3+ services,
-    hosts and probed targets together, 5+ pods), or users reach what fails (a probed URL in
-    production); medium when a customer-facing or tier-1/2 service, any service, or 2 things are;
-    low when one host or target is (redundancy holds). One level lower outside production.
+    hosts and probed targets together, 5+ pods); medium when a customer-facing or tier-1/2 service,
+    any service, or 2 things are, or users reach what fails (a probed URL in production: customer
+    facing, of a tier only the catalog knows); low when one host or target is (redundancy holds).
+    One level lower outside production.
     A `security` incident is at least medium: what an intruder reaches is more than what failed."""
     services = list(services)
     known = [rules.service(name) for name in services if rules.service(name) is not None]
     workloads = max(len(services), len(radius.services))
     breadth = workloads + len(radius.hosts) + len(radius.targets)
-    if any(s.customer_facing and s.tier == 1 for s in known) or breadth >= 3 or len(radius.pods) >= 5 \
-            or (radius.targets and radius.production):
+    if any(s.customer_facing and s.tier == 1 for s in known) or breadth >= 3 or len(radius.pods) >= 5:
         impact = Level.HIGH
-    elif any(s.customer_facing or s.tier <= 2 for s in known) or workloads or breadth == 2 or security:
+    elif any(s.customer_facing or s.tier <= 2 for s in known) or workloads or breadth == 2 or security \
+            or (radius.targets and radius.production):
         impact = Level.MEDIUM
     else:
         return Level.LOW

@@ -24,9 +24,10 @@ from correlator.rules.schema import Category
 
 # Each layer's handicap, as minutes of a later start. The rules of the layers below wait 5-15
 # minutes (`for`) before they fire, while a probe sees a fault of what it probes within a minute
-# or two: it is a symptom however early it fires. A certificate is checked on a schedule, and what
+# or two: it is a symptom however early it fires. Hosts are reached through their network, and a
+# host that is down reports nothing of its interfaces: a link down explains the hosts lost. A certificate is checked on a schedule, and what
 # fails for it (renewal, then expiry, then handshakes and probes) fails in that order.
-LAYER_MINUTES = {"hardware": 0.0, "certificate": 0.0, "node": 5.0, "network": 10.0, "storage": 15.0, "data": 20.0, "application": 25.0,
+LAYER_MINUTES = {"hardware": 0.0, "certificate": 0.0, "node": 10.0, "network": 5.0, "storage": 15.0, "data": 20.0, "application": 25.0,
                  "probe": 45.0, "monitoring": 45.0}
 SEVERITY_MINUTES = {"critical": 2.0, "page": 2.0, "error": 1.0, "warning": 0.0, "info": -2.0, "none": -2.0}
 SYMPTOM_MINUTES = 10.0  # a suppress rule's target is explained by its source

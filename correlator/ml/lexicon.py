@@ -8,7 +8,10 @@ rules; Zabbix and cloud-provider templates; Falco's rule names; GuardDuty's find
 an SRE reads them:
 `HostRaidDiskFailure` is hardware, `KubePodCrashLooping` is software, `HostOutOfDiskSpace` is
 capacity. No alert name is listed whole: only the words they are made of. Words that say where
-rather than what (latency, unreachable, ping, probe) only hint: the layer, or the hosts lost, decide.
+rather than what (latency, unreachable, ping, probe, hung) only hint, however often the name and
+its summary repeat them: the layer, or the hosts lost, decide. One alert lost on several hosts at
+once is what they share: their network, or what the name says they reach (`HostNfsStale`: the
+storage they mount).
 A certificate is read by what happened to it: expired or expiring is a renewal missed (human
 error), a renewal failing is software, a handshake refused or a certificate untrusted is security.
 A rollout stuck only hints at a change: a registry down or a node lost stalls rollouts too.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from correlator.memo import by_content
 from correlator.ml.features import CONSTANT_LABELS, IDENTITY_LABELS, name_words
@@ -64,7 +67,7 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "systemd": 1, "unit": 0.5, "scrape": 1, "collector": 0.5, "exporter": 0.3, "agent": 1, "missing": 1, "absent": 1,
         "not ready": 1, "kubelet": 1, "controller*": 1, "renew*": 2.5, "cert manager": 2, "slow queries": 2.5, "status code": 2,
         "error code": 2, "bad status": 2, "http failure": 2, "assertion*": 1.5,
-        "thread": 0.5, "image pull": 2, "backoff": 1, "kernel": 0.5, "lockup": 1, "hung": 1, "gc": 0.5, "heap": 0.5,
+        "thread": 0.5, "image pull": 2, "backoff": 1, "kernel": 0.5, "lockup": 1, "hung": 0.5, "gc": 0.5, "heap": 0.5,
         "jvm": 0.5, "failed": 0.3, "failure": 0.3,
     },
     Category.SECURITY: {
@@ -94,7 +97,7 @@ INTEGRITY_WORDS: dict[str, float] = {
     "evaluation": 0.5,
 }
 # Layers of the stack, lowest (most likely the cause) first: a fault propagates upwards.
-LAYERS = ("hardware", "certificate", "node", "network", "storage", "data", "application", "probe", "monitoring")
+LAYERS = ("hardware", "certificate", "network", "node", "storage", "data", "application", "probe", "monitoring")
 LAYER_WORDS: dict[str, tuple[str, ...]] = {
     "hardware": ("raid", "smart", "edac", "ecc", "mce", "hwmon", "ipmi", "bmc", "psu", "fan", "fans", "thermal",
                  "temperature", "temp", "overtemp*", "sensor", "battery", "hardware", "firmware", "kernel", "dimm",
@@ -192,6 +195,9 @@ class Reading:
     layer: str
     evidence: tuple[str, ...]  # the words that decided, for the explanation
     layer_known: bool  # the layer came from the alert's words, not the default
+    # What several hosts losing it at once share: their network, unless the name says what they
+    # reach after the host (`HostNfsStale`: the storage they mount).
+    shared_layer: str = "network"
 
     def opinion(self, hosts: int = 1) -> Category | None:
         """The category when its words decide, else its layer's (None: neither is known). `hosts`:
@@ -200,14 +206,17 @@ class Reading:
             return self.category
         if not self.layer_known:
             return None
-        return Category.NETWORK if self.layer == "node" and hosts >= SEVERAL_HOSTS else LAYER_CATEGORY[self.layer]
+        return LAYER_CATEGORY[self.shared_layer if self._several(hosts) else self.layer]
 
     def grounds(self, hosts: int = 1) -> tuple[str, ...]:
-        """The words that decided, or the layer that did."""
-        if self.evidence:
+        """The words that decided, or the layer that did (and the words of the service area)."""
+        if self.category is not None:
             return self.evidence
-        several = self.layer == "node" and hosts >= SEVERAL_HOSTS
-        return (f"{self.layer} layer" + (f", {hosts} hosts" if several else ""),)
+        several = f", {hosts} hosts sharing the {self.shared_layer}" if self._several(hosts) else ""
+        return (f"{self.layer} layer{several}",) + self.evidence
+
+    def _several(self, hosts: int) -> bool:
+        return self.layer == "node" and hosts >= SEVERAL_HOSTS
 
 
 def _text_words(annotations: Mapping[str, str], names: tuple[str, ...], subject: frozenset[str]) -> tuple[str, ...]:
@@ -238,26 +247,44 @@ def _label_words(labels: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def _score(tables, sources) -> tuple[dict, dict]:
-    """Sum of matched weights per key over (words, source weight), and the words that matched."""
+    """Sum of matched weights per key over (words, source weight), and the words that matched. A
+    hint (a weight below 1) counts once, where it weighs most: a summary restating the name
+    ("Unavailable by ICMP ping on db01") does not make a hint evidence."""
     scores: dict = {}
     evidence: dict = {}
     for key, table in tables:
+        hints: set[str] = set()
         for words, weight in sources:
             for word, value in table.matches(words):
+                if value < 1:
+                    if word in hints:
+                        continue
+                    hints.add(word)
                 scores[key] = scores.get(key, 0.0) + float(value) * weight
                 evidence.setdefault(key, []).append(word)
     return scores, evidence
 
 
+def _layers(words: tuple[str, ...]) -> Iterator[str]:
+    """The layers of the layer words, in the order the words come."""
+    for position in range(len(words)):
+        for layer, table in _LAYER_TABLES:
+            if table.matches_at(words, position):
+                yield layer
+                break
+
+
 def _layer(sources) -> str | None:
     """The layer of the first layer word of the alert name (its subject: `RabbitmqNodeDown` is
     about a broker), else of its labels, else of its text."""
-    for words in sources:
-        for position in range(len(words)):
-            for layer, table in _LAYER_TABLES:
-                if table.matches_at(words, position):
-                    return layer
-    return None
+    return next((layer for words in sources for layer in _layers(words)), None)
+
+
+def _shared_layer(name: tuple[str, ...]) -> str:
+    """What hosts losing this alert together share: the first subject the name gives after the
+    host, below the applications (storage, data...), else their network."""
+    below = LAYERS.index("application")
+    return next((layer for layer in _layers(name) if layer != "node" and LAYERS.index(layer) < below), "network")
 
 
 @lru_cache(maxsize=8192)
@@ -279,7 +306,7 @@ def _read(name: tuple[str, ...], label_words: tuple[str, ...], summary: tuple[st
     words = tuple(dict.fromkeys(evidence.get(category, ()))) if category is not None else ()
     if area is ServiceArea.INTEGRITY:
         words += tuple(w for w in dict.fromkeys(integrity_words["integrity"]) if w not in words)
-    return Reading(category, area, layer or UNKNOWN_LAYER, words, layer is not None)
+    return Reading(category, area, layer or UNKNOWN_LAYER, words, layer is not None, _shared_layer(name))
 
 
 @by_content
