@@ -232,6 +232,9 @@ def test_a_reporter_on_most_of_its_clusters_alerts_is_a_hub():
 
 def test_the_common_cluster_labels_scope_entities():
     assert entities_of({"k8s_cluster": "eu", "service": "postgres"}) == ("workload|eu|postgres",)
+    # Without a cluster label, the datacenter is the part of the estate the alert names.
+    assert entities_of({"dc": "zrh1", "service": "postgres"}) == ("workload|zrh1|postgres",)
+    assert entities_of({"cluster": "eu", "dc": "zrh1", "service": "postgres"}) == ("workload|eu|postgres",)
 
 
 @pytest.mark.parametrize("other_cluster_hours", [0, 10], ids=["cold", "another-cluster-known"])
