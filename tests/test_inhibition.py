@@ -1,6 +1,10 @@
 """Inhibition as Alertmanager decides it (inhibit/inhibit.go), whatever the order alerts arrive in."""
 
+import pytest
+
 from correlator.engine.model import IncidentState, JoinReason
+from correlator.rules.loader import load_rules
+from correlator.shipped import shipped_dir
 from correlator.store import database
 from correlator.store.incidents import IncidentRepository, Progress
 from tests.engine_scenarios import Scenario, alert, at, rules_from
@@ -176,3 +180,17 @@ def test_a_symptom_in_place_gets_its_explanation_back_after_a_reload(tmp_path):
     s.engine.reload(rules)
     placed = {name: (incident, why.reason) for name, incident, why in released_symptom_in_place(s)}
     assert placed["HighLoad"] == (placed["Latency"][0], JoinReason.GROUP)  # back in place, not in a new incident
+
+
+@pytest.mark.parametrize("cluster_label", ["cluster", "k8s_cluster"])
+def test_the_shipped_severity_inhibition_holds_within_one_cluster(cluster_label):
+    # kube-prometheus runs an Alertmanager per cluster: a target down in one cluster (no namespace
+    # on either side) does not inhibit its namesake's warning in another, but does in its own.
+    scenario = Scenario(load_rules(shipped_dir("rules")))
+    job = {"job": "node-exporter", "namespace": "monitoring"}
+    scenario.push(0, alert("TargetDown", severity="critical", instance="10.0.0.1:9100", **job, **{cluster_label: "a"}))
+    scenario.push(30, alert("TargetDown", severity="warning", service="node-exporter", **job, **{cluster_label: "b"}))
+    scenario.push(60, alert("TargetDown", severity="warning", service="node-exporter", **job, **{cluster_label: "a"}))
+    assert sorted(len(i.members) for i in scenario.incidents) == [1, 2]
+    other = next(i for i in scenario.incidents if len(i.members) == 1)
+    assert next(iter(other.members.values())).labels[cluster_label] == "b"

@@ -256,6 +256,40 @@ def test_a_reporter_on_most_of_its_clusters_alerts_is_a_hub():
 
 def test_the_common_cluster_labels_scope_entities():
     assert entities_of({"k8s_cluster": "eu", "service": "postgres"}) == ("workload|eu|postgres",)
+    # Without a cluster label, the datacenter is the part of the estate the alert names.
+    assert entities_of({"dc": "zrh1", "service": "postgres"}) == ("workload|zrh1|postgres",)
+    assert entities_of({"cluster": "eu", "dc": "zrh1", "service": "postgres"}) == ("workload|eu|postgres",)
+
+
+@pytest.mark.parametrize("other_cluster_hours", [0, 10], ids=["cold", "another-cluster-known"])
+def test_hours_of_another_clusters_history_do_not_make_a_new_clusters_entities_quiet(tmp_path, other_cluster_hours):
+    # The node alerted 16 minutes ago, then twice now: over the new cluster's first hour, that is
+    # more than chance leaves a quiet entity; over ten hours of another cluster, it would look quiet.
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    begin = other_cluster_hours * 3600
+    for n in range(other_cluster_hours * 6):
+        scenario.push(n * 600, alert("Noise", starts=n * 600, cluster="us", instance=f"10.9.0.{n}:9100"))
+    scenario.push(begin, alert("NoiseA", starts=begin, cluster="eu", node="worker-3"))
+    scenario.push(begin + 900, alert("NoiseB", starts=begin + 900, cluster="eu", node="worker-3"))
+    scenario.push(begin + 960, alert("NoiseC", starts=begin + 960, cluster="eu", node="worker-3"))
+    last = next(m for i in scenario.incidents for m in i.members.values() if m.labels["alertname"] == "NoiseC")
+    assert last.why.reason == JoinReason.NEW_INCIDENT
+
+
+def test_nothing_is_counted_in_a_new_clusters_first_hour_whatever_the_learner_knows_of_others():
+    # Its entities have no far starts yet: six co-occurrences against no background would look
+    # significant.
+    learner = Learner()
+    for n in range(12):
+        learner.learn({"alertname": "Noise", "cluster": "us", "instance": f"10.9.0.{n}:9100"}, (f"u{n}", 0),
+                      n * 600.0, n * 600.0)
+    begin = 7200.0
+    for n in range(6):
+        for name, offset in (("A", 0.0), ("B", 60.0)):
+            t = begin + n * 500 + offset
+            learner.learn({"alertname": name, "cluster": "eu", "node": f"worker-{n}"}, (f"{name}{n}", t), t, t)
+    association = learner.association("A", "B", begin + 3000)
+    assert association is None or association.together == 0
 
 
 @pytest.mark.parametrize("background, joined", [(0, True), (40, False)], ids=["quiet", "busy"])

@@ -103,6 +103,19 @@ def test_a_database_outage_and_its_clients_errors_on_other_hosts_are_one_inciden
     assert any("same host db-1" in m.why.detail for m in outage.members.values() if m.why.detail)
 
 
+def test_a_host_down_takes_in_its_alerts_that_start_meanwhile_not_those_an_hour_later():
+    # No inhibition: a host down for an hour would take in whatever starts on it by chance.
+    scenario = Scenario(SHIPPED, LEARNING)
+    host = {"cluster": "eu", "instance": "db-1:9100", "job": "node"}
+    scenario.push(0, alert("HostDown", severity="critical", **host))
+    scenario.push(60, alert("HostHighCpuLoad", starts=60, severity="warning", **host))
+    scenario.push(3600, alert("HostOutOfMemory", starts=3600, severity="warning", **host))
+    down, later = scenario.incidents
+    assert len(down.members) == 2 and len(later.members) == 1
+    cpu = next(m for m in down.members.values() if m.labels["alertname"] == "HostHighCpuLoad")
+    assert cpu.why.rule == "down-host-explains-what-runs-on-it"
+
+
 def test_a_dns_outage_and_the_lookups_and_probes_that_fail_in_its_cluster_are_one_incident():
     scenario = Scenario(SHIPPED, LEARNING)
     scenario.push(0, alert("CoreDNSDown", cluster="eu", job="coredns", namespace="kube-system"))

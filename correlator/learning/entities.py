@@ -66,7 +66,10 @@ RESOURCE_LABELS = ("database", "datname", "db", "dbname", "dbinstance_identifier
                    "cache_cluster_id", "CacheClusterId", "persistentvolumeclaim", "persistentvolume", "volume",
                    "cluster_name", "broker")
 # `cluster` as kube-prometheus setups name it, then Datadog's and OpenTelemetry's tags.
-CLUSTER_LABELS = ("cluster", "k8s_cluster", "kubernetes_cluster", "kube_cluster_name", "k8s_cluster_name")
+# Where alerts name no cluster, the datacenter (Consul's and Nomad's `dc`) is the narrowest part of
+# the estate they name: without it, every unlabelled estate would be one "cluster".
+CLUSTER_LABELS = ("cluster", "k8s_cluster", "kubernetes_cluster", "kube_cluster_name", "k8s_cluster_name", "dc",
+                  "datacenter")
 NAMESPACE_LABELS = ("namespace", "exported_namespace", "kube_namespace", "k8s_namespace_name")
 
 # Kubernetes names pods <deployment>-<replicaset hash>-<suffix>, <daemonset or job>-<suffix>,

@@ -376,7 +376,7 @@ class Learner:
         if self.first_at is None:
             self.first_at = t
         self.last_at = t
-        if t - self.first_at >= LOOKBACK:  # before, the control windows are not observed yet
+        if scan.measured:  # before, the cluster's control windows are not observed yet
             credit, weight = self.cooccurrence.credit, self.decay.weight(t)
             for other, _, measured in scan.near:
                 if measured and t - other.at <= WINDOW:
@@ -445,7 +445,11 @@ class Learner:
                     related.setdefault(other, entity)
         near, far, chance = [], [], {}
         reach, history, alerts_on = self._reach, self.history, topology.alerts_on
-        elapsed = min(max(t - (self.first_at if self.first_at is not None else t), LOOKBACK), self.decay.tau)
+        cluster = cluster_of(labels)
+        # An entity's alerts were counted since its cluster was first seen (entities are per cluster):
+        # the time before (another estate's history) would make a new cluster's entities look quiet.
+        since = self.cluster_since.get(cluster)
+        elapsed = min(max(t - (since if since is not None else t), LOOKBACK), self.decay.tau)
         for entity in related:
             # What chance brings to the entity per window: its long-run rate, or the recent one
             # when that is higher (the control windows; all of the history when it is truncated).
@@ -485,11 +489,9 @@ class Learner:
         name = labels.get("alertname", "")
         causes, effects = self._roles(labels)
         crowd = sum(c for e, c in chance.items() if not is_coarse(e))
-        cluster = cluster_of(labels)
         recent = self.cluster_recent.get(cluster)
         while recent and t - recent[0] > WINDOW:
             recent.popleft()
-        since = self.cluster_since.get(cluster)
         measured = since is not None and t - since >= LOOKBACK
         self._scan = _Scan(key, Start(t, name, key, causes, effects), cluster, entities, related, near, far, chance,
                            crowd, len(recent) if recent else 0, measured, {})
