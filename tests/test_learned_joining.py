@@ -56,6 +56,38 @@ def test_the_scrape_jobs_own_service_and_pods_are_the_reporter_not_the_subject()
     assert "workload||api" in about_app
 
 
+def test_a_cloud_name_that_spells_its_address_is_that_address():
+    assert "host||10.20.9.43" in entities_of({"node": "ip-10-20-9-43.eu-west-1.compute.internal"})
+
+
+def test_a_probed_url_is_a_target_whatever_label_carries_it():
+    found = entities_of({"check": "https://shop.example.com/healthz", "monitor_type": "synthetics"})
+    assert {"target||https://shop.example.com/healthz", "host||shop.example.com"} <= set(found)
+
+
+def test_an_annotation_names_a_host_in_a_form_other_alerts_labels_gave():
+    # The node-exporter alert is labelled by the node's IP; its summary names the node as kube-state-
+    # metrics' alerts do. A client naming the IP as its peer then relates to the node's alerts.
+    learner = Learner()
+    learner.learn({"alertname": "KubeNodeNotReady", "cluster": "eu", "node": "k8s-w3-ams1"}, ("a", 0), 0.0, 0.0)
+    summary = {"summary": "NodeClockSkew on k8s-w3-ams1", "runbook_url": "https://runbooks.example.com/k8s-w3"}
+    learner.learn({"alertname": "NodeClockSkew", "cluster": "eu", "instance": "10.0.0.7:9100"}, ("b", 0), 60.0,
+                  60.0, summary)
+    assert "host||k8s-w3-ams1" in dict(learner.topology.neighbours("host||10.0.0.7", 61.0))
+    # Prose names only what some label has named, and a bare word is not taken for a host.
+    unknown = {"summary": "Disk full on db-9 in namespace shop", "description": "web-7 and shop.example.org"}
+    assert learner.topology.named(("host||10.0.0.8",), unknown) == ("host||10.0.0.8",)
+
+
+def test_an_alert_joins_the_host_its_summary_names(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    scenario.push(0, alert("KubeNodeNotReady", cluster="eu", node="k8s-w3-ams1"))
+    scenario.push(60, alert("IPMIPowerSupplyFailed", starts=60, cluster="eu", instance="10.0.0.7:9100",
+                            annotations={"summary": "IPMIPowerSupplyFailed on k8s-w3-ams1"}))
+    member = list(scenario.only().members.values())[1]
+    assert "same host k8s-w3-ams1" in member.why.detail
+
+
 def test_labels_that_name_two_entities_relate_them():
     topology = Topology(Decay())
     topology.observe(entities_of({"pod": "web-0", "node": "worker-3"}), 0.0)

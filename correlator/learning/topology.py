@@ -2,7 +2,8 @@
 
 When one alert's labels name two entities (a pod and its node, an `ip:port` and a node name, a
 probe URL and its service, a client and the database it names as its peer), the two are related:
-an edge. A workload runs on many hosts, so an alert that names a pod relates its workload and its
+an edge. So are the host its labels name and a host its annotations name in a form other alerts'
+labels gave (an IP-labelled node-exporter alert whose summary names the node). A workload runs on many hosts, so an alert that names a pod relates its workload and its
 host only through the pod (two hops, which the joining stage does not follow). Entities that sit on
 a large share of the alerts (a cluster's kube-state-metrics instance, a common job, the `default` namespace, the
 only host of a small lab) relate everything to everything, so they are hubs and count as no
@@ -15,10 +16,12 @@ entities and of edges per entity is capped, the weakest dropped first.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from typing import Mapping
 
 from correlator.learning.decay import Decay
-from correlator.learning.entities import HOST, POD, WORKLOAD, cluster_of_entity, is_coarse
+from correlator.learning.entities import HOST, POD, WORKLOAD, cluster_of_entity, host_forms, is_coarse
 
 HUB_SHARE = 0.05  # an entity on more than this share of alerts is a hub...
 HUB_MIN_ALERTS = 50.0  # ...once this many alerts (decayed) have been seen
@@ -26,8 +29,13 @@ REPORTER_SHARE = 0.15  # an entity on more than this share of its cluster's aler
 # HUB_MIN_ALERTS) that relates MAX_NEIGHBOURS entities or more is a reporter: a hub
 MAX_ENTITIES = 50_000
 MAX_NEIGHBOURS = 16  # edges kept per entity (the strongest)
+NAMED_CHARS = 512  # characters of each annotation read for the hosts it names
 _POD = f"{POD}|"
 _WORKLOAD_AND_HOST = {WORKLOAD, HOST}
+# A host's name in prose: a word with a digit or a dot in it (`k8s-w27-ams1`, `db1.example.com`); a
+# bare word (`cdn-edge`) is as likely a namespace or a service as the host of that name.
+_HOST_WORD = re.compile(r"[a-z0-9][a-z0-9_.:-]*[a-z0-9]")
+_SPECIFIC = re.compile(r"[0-9.]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +73,26 @@ class Topology:
                 self._connect(other, entity, weight)
         if len(seen) > self.max_entities * 1.2:
             self._prune()
+
+    def named(self, entities: tuple[str, ...], annotations: Mapping[str, str] | None) -> tuple[str, ...]:
+        """The alert's entities with the hosts its annotations name in the words of other alerts'
+        labels (a node-exporter alert labelled by IP whose summary names the node, a cloud
+        instance id whose summary names the machine): the alert is about them too, and observing
+        it teaches that the forms are one machine. A name no label has ever given is not taken
+        from prose."""
+        if not annotations:
+            return entities
+        seen, found = self.seen, dict.fromkeys(entities)
+        for text in annotations.values():
+            if "://" in text[:12]:  # a link (runbook, dashboard), not prose
+                continue
+            for word in _HOST_WORD.findall(text[:NAMED_CHARS].lower()):
+                if _SPECIFIC.search(word):
+                    for form in host_forms(word):
+                        host = f"{HOST}||{form}"
+                        if host in seen:
+                            found[host] = None
+        return tuple(found) if len(found) > len(entities) else entities
 
     def _connect(self, entity: str, other: str, weight: float) -> None:
         row = self.edges.get(entity)
