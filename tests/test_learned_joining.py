@@ -96,10 +96,34 @@ def test_labels_that_name_two_entities_relate_them():
 
 def test_an_entity_on_a_large_share_of_alerts_is_a_hub():
     topology = Topology(Decay())
-    for n in range(200):
-        topology.observe(entities_of({"namespace": "default", "pod": f"p-{n}"}), float(n))
-    assert topology.hub("namespace||default", 200.0)
-    assert not topology.hub("pod||p-3", 200.0)
+    for n in range(200):  # one every half minute, for well over a burst
+        topology.observe(entities_of({"namespace": "default", "pod": f"p-{n}"}), n * 30.0)
+    assert topology.hub("namespace||default", 6000.0)
+    assert not topology.hub("pod||p-3", 6000.0)
+
+
+def test_a_cascade_does_not_make_its_own_entities_hubs_while_it_unfolds():
+    topology = Topology(Decay())
+    for n in range(60):  # a quiet estate: an alert a minute, each on a host of its own
+        topology.observe((f"host||h{n}",), n * 60.0)
+    for n in range(12):  # a cascade on one service: most of the alerts of these minutes
+        topology.observe(("workload|eu|checkout", f"pod|eu|checkout-{n}"), 3600 + n * 30.0)
+    assert not topology.hub("workload|eu|checkout", 3600 + 12 * 30.0)
+    # Named that often after its burst too, it sits on a large share of the alerts: a hub.
+    topology.observe(("workload|eu|checkout",), 3600 + 900.0)
+    assert topology.hub("workload|eu|checkout", 3600 + 900.0)
+
+
+def test_the_alerts_of_a_cascade_in_a_quiet_estate_stay_together(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    for n in range(60):
+        scenario.push(n * 60, alert(f"Noise{n % 7}", starts=n * 60, cluster="us", instance=f"h{n}:9100"))
+    names = ["HighErrorRate", "HighLatency", "PodRestarts", "QueueBacklog", "SlowQueries", "CacheMisses",
+             "Timeouts", "RetriesHigh"]
+    for n, name in enumerate(names):
+        scenario.push(3600 + n * 30, alert(name, starts=3600 + n * 30, cluster="eu", service="checkout"))
+    cascade = [i for i in scenario.incidents if any(m.labels.get("service") == "checkout" for m in i.members.values())]
+    assert len(cascade) == 1 and len(cascade[0].members) == len(names)
 
 
 def random_stream(learner: Learner, seed: int, alerts: int, hosts: int, names: int, spacing: float) -> None:

@@ -9,7 +9,9 @@ a large share of the alerts (a cluster's kube-state-metrics instance, a common j
 only host of a small lab) relate everything to everything, so they are hubs and count as no
 evidence. So is a reporter: an entity on a large share of its own cluster's alerts that relates
 more entities than the topology keeps for it (kube-state-metrics, a DaemonSet's exporter, named by
-the alerts about every pod and node they report on). Counts decay in event time; the number of
+the alerts about every pod and node they report on). Not so the entities of a cascade while it
+unfolds (a burst on them, most of a quiet estate's alerts for ten minutes): its later alerts would
+lose the relation its first ones made. Counts decay in event time; the number of
 entities and of edges per entity is capped, the weakest dropped first.
 """
 
@@ -20,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
+from correlator.learning.cooccurrence import WINDOW
 from correlator.learning.decay import Decay
 from correlator.learning.entities import HOST, POD, WORKLOAD, cluster_of_entity, host_forms, is_coarse
 
@@ -27,6 +30,8 @@ HUB_SHARE = 0.05  # an entity on more than this share of alerts is a hub...
 HUB_MIN_ALERTS = 50.0  # ...once this many alerts (decayed) have been seen
 REPORTER_SHARE = 0.15  # an entity on more than this share of its cluster's alerts (once it has seen
 # HUB_MIN_ALERTS) that relates MAX_NEIGHBOURS entities or more is a reporter: a hub
+BURST = WINDOW  # the alerts naming an entity within this of the first of a burst (a cascade on it)
+# count towards its share only once the burst is over
 MAX_ENTITIES = 50_000
 MAX_NEIGHBOURS = 16  # edges kept per entity (the strongest)
 NAMED_CHARS = 512  # characters of each annotation read for the hosts it names
@@ -52,6 +57,8 @@ class Topology:
         self.total = 0.0  # stored (scaled) count of alerts seen
         self.clusters: dict[str, float] = {}  # cluster -> stored count of alerts seen there
         self.seen: dict[str, float] = {}  # entity -> stored count of alerts naming it
+        self.bursts: dict[str, tuple[float, float]] = {}  # entity -> (start of its latest burst, stored
+        # count before it)
         self.edges: dict[str, dict[str, float]] = {}  # entity -> neighbour -> stored count
 
     def observe(self, entities: tuple[str, ...], t: float, cluster: str = "") -> None:
@@ -60,8 +67,13 @@ class Topology:
         self.total += weight
         seen = self.seen
         self.clusters[cluster] = self.clusters.get(cluster, 0.0) + weight
+        bursts = self.bursts
         for entity in entities:
-            seen[entity] = seen.get(entity, 0.0) + weight
+            count = seen.get(entity, 0.0)
+            burst = bursts.get(entity)
+            if burst is None or t - burst[0] > BURST:
+                bursts[entity] = (t, count)
+            seen[entity] = count + weight
         placed = [e for e in entities if not is_coarse(e)]
         # A workload runs on many hosts: where the alert names the pod, the pod relates the two.
         by_pod = any(e.startswith(_POD) for e in placed)
@@ -108,13 +120,17 @@ class Topology:
 
     def hubs(self, entities: tuple[str, ...], t: float) -> set[str]:
         """The hubs among `entities`. A reporter is judged in its own cluster; an entity scoped by
-        no cluster (a host, a URL) among the alerts that have no cluster label."""
+        no cluster (a host, a URL) among the alerts that have no cluster label. Neither counts the
+        alerts of a burst on the entity until it is over."""
         if not entities:
             return set()
         threshold, seen, edges, clusters = self._hub_threshold(t), self.seen, self.edges, self.clusters
-        found = set()
+        found, bursts = set(), self.bursts
         for entity in entities:
             count = seen.get(entity, 0.0)
+            burst = bursts.get(entity)
+            if burst is not None and t - burst[0] <= BURST:
+                count = burst[1]  # a cascade's own alerts do not make its entities hubs
             if count > threshold:
                 found.add(entity)
             elif len(edges.get(entity, ())) >= MAX_NEIGHBOURS:
@@ -148,6 +164,7 @@ class Topology:
 
     def rescale(self, factor: float) -> None:
         self.total *= factor
+        self.bursts = {entity: (start, count * factor) for entity, (start, count) in self.bursts.items()}
         for cluster in self.clusters:
             self.clusters[cluster] *= factor
         for entity in self.seen:
@@ -160,6 +177,7 @@ class Topology:
         """Keep the `max_entities` most seen entities (and the edges between them)."""
         kept = sorted(self.seen, key=self.seen.__getitem__, reverse=True)[:self.max_entities]
         seen = self.seen = {entity: self.seen[entity] for entity in kept}
+        self.bursts = {entity: burst for entity, burst in self.bursts.items() if entity in seen}
         # Dropped in place, the rest keeping its order: most rows name no dropped entity.
         edges = self.edges
         for entity in [entity for entity in edges if entity not in seen]:
