@@ -423,6 +423,7 @@ class Learner:
         self.history = kept
         self.cluster_history = {c: s for c, s in self.cluster_history.items() if t - s[-1].at < horizon}
         self.cluster_recent = {c: s for c, s in self.cluster_recent.items() if s and t - s[-1] <= WINDOW}
+        self.topology.forget_bursts(t)
 
     def association(self, a: str, b: str, t: float) -> Association | None:
         return self.cooccurrence.association(a, b, t)

@@ -50,6 +50,8 @@ _encode = msgspec.json.Encoder().encode
 def snapshot(learner: Learner) -> dict[str, bytes]:
     """Each part as a JSON document."""
     topology, storms = learner.topology, learner.storms
+    if learner.last_at is not None:
+        topology.forget_bursts(learner.last_at)
     bodies = {
         "topology": TopologyState(topology.total, topology.seen, topology.edges, topology.clusters, topology.bursts),
         "cooccurrence": CooccurrenceState([(a, b, near, far) for (a, b), (near, far)

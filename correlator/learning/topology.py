@@ -10,8 +10,8 @@ only host of a small lab) relate everything to everything, so they are hubs and 
 evidence. So is a reporter: an entity on a large share of its own cluster's alerts that relates
 more entities than the topology keeps for it (kube-state-metrics, a DaemonSet's exporter, named by
 the alerts about every pod and node they report on). Not so the entities of a cascade while it
-unfolds (a burst on them, most of a quiet estate's alerts for ten minutes): its later alerts would
-lose the relation its first ones made. Counts decay in event time; the number of
+unfolds (a burst of up to 50 alerts on them, most of a quiet estate's alerts for ten minutes): its
+later alerts would lose the relation its first ones made. Counts decay in event time; the number of
 entities and of edges per entity is capped, the weakest dropped first.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Mapping
 
 from correlator.learning.cooccurrence import WINDOW
@@ -30,8 +31,8 @@ HUB_SHARE = 0.05  # an entity on more than this share of alerts is a hub...
 HUB_MIN_ALERTS = 50.0  # ...once this many alerts (decayed) have been seen
 REPORTER_SHARE = 0.15  # an entity on more than this share of its cluster's alerts (once it has seen
 # HUB_MIN_ALERTS) that relates MAX_NEIGHBOURS entities or more is a reporter: a hub
-BURST = WINDOW  # the alerts naming an entity within this of the first of a burst (a cascade on it)
-# count towards its share only once the burst is over
+BURST = WINDOW  # the alerts naming an entity within this of the first of a burst (a cascade on it, up
+# to HUB_MIN_ALERTS of them) count towards its share only once the burst is over
 MAX_ENTITIES = 50_000
 MAX_NEIGHBOURS = 16  # edges kept per entity (the strongest)
 NAMED_CHARS = 512  # characters of each annotation read for the hosts it names
@@ -39,8 +40,7 @@ _POD = f"{POD}|"
 _WORKLOAD_AND_HOST = {WORKLOAD, HOST}
 # A host's name in prose: a word with a digit or a dot in it (`k8s-w27-ams1`, `db1.example.com`); a
 # bare word (`cdn-edge`) is as likely a namespace or a service as the host of that name.
-_HOST_WORD = re.compile(r"[a-z0-9][a-z0-9_.:-]*[a-z0-9]")
-_SPECIFIC = re.compile(r"[0-9.]")
+_HOST_WORD = re.compile(r"(?<![\w.:-])(?=[\w:-]*[0-9.])[a-z0-9][a-z0-9_.:-]*[a-z0-9]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +96,9 @@ class Topology:
             return entities
         seen, found = self.seen, dict.fromkeys(entities)
         for text in annotations.values():
-            if "://" in text[:12]:  # a link (runbook, dashboard), not prose
-                continue
-            for word in _HOST_WORD.findall(text[:NAMED_CHARS].lower()):
-                if _SPECIFIC.search(word):
-                    for form in host_forms(word):
-                        host = f"{HOST}||{form}"
-                        if host in seen:
-                            found[host] = None
+            for host in _hosts_in(text):
+                if host in seen:
+                    found[host] = None
         return tuple(found) if len(found) > len(entities) else entities
 
     def _connect(self, entity: str, other: str, weight: float) -> None:
@@ -126,10 +121,11 @@ class Topology:
             return set()
         threshold, seen, edges, clusters = self._hub_threshold(t), self.seen, self.edges, self.clusters
         found, bursts = set(), self.bursts
+        cascade = HUB_MIN_ALERTS * self.decay.weight(t)  # stored: a burst larger is the entity's usual share
         for entity in entities:
             count = seen.get(entity, 0.0)
             burst = bursts.get(entity)
-            if burst is not None and t - burst[0] <= BURST:
+            if burst is not None and t - burst[0] <= BURST and count - burst[1] <= cascade:
                 count = burst[1]  # a cascade's own alerts do not make its entities hubs
             if count > threshold:
                 found.add(entity)
@@ -162,6 +158,10 @@ class Topology:
     def alerts_on(self, entity: str, t: float) -> float:
         return self.decay.value(self.seen.get(entity, 0.0), t)
 
+    def forget_bursts(self, t: float) -> None:
+        """Drop the bursts over by `t` (an entity without one counts all its alerts)."""
+        self.bursts = {entity: burst for entity, burst in self.bursts.items() if t - burst[0] <= BURST}
+
     def rescale(self, factor: float) -> None:
         self.total *= factor
         self.bursts = {entity: (start, count * factor) for entity, (start, count) in self.bursts.items()}
@@ -191,3 +191,15 @@ class Topology:
     def size(self) -> tuple[int, int]:
         """(entities, edges)."""
         return len(self.seen), sum(len(row) for row in self.edges.values()) // 2
+
+
+@lru_cache(maxsize=4096)  # an alert firing again, and the alerts of one rule, say the same
+def _hosts_in(text: str) -> tuple[str, ...]:
+    """The host entities a text could name (`Topology.named` keeps those some label gave)."""
+    if "://" in text[:12]:  # a link (runbook, dashboard), not prose
+        return ()
+    found: dict[str, None] = {}
+    for word in _HOST_WORD.findall(text[:NAMED_CHARS].lower()):
+        for form in host_forms(word) if ":" in word or "." in word else (word,):
+            found[f"{HOST}||{form}"] = None
+    return tuple(found)
