@@ -63,6 +63,38 @@ def test_the_scrape_jobs_own_service_and_pods_are_the_reporter_not_the_subject()
     assert "workload||api" in about_app
 
 
+def test_a_cloud_name_that_spells_its_address_is_that_address():
+    assert "host||10.20.9.43" in entities_of({"node": "ip-10-20-9-43.eu-west-1.compute.internal"})
+
+
+def test_a_probed_url_is_a_target_whatever_label_carries_it():
+    found = entities_of({"check": "https://shop.example.com/healthz", "monitor_type": "synthetics"})
+    assert {"target||https://shop.example.com/healthz", "host||shop.example.com"} <= set(found)
+
+
+def test_an_annotation_names_a_host_in_a_form_other_alerts_labels_gave():
+    # The node-exporter alert is labelled by the node's IP; its summary names the node as kube-state-
+    # metrics' alerts do. A client naming the IP as its peer then relates to the node's alerts.
+    learner = Learner()
+    learner.learn({"alertname": "KubeNodeNotReady", "cluster": "eu", "node": "k8s-w3-ams1"}, ("a", 0), 0.0, 0.0)
+    summary = {"summary": "NodeClockSkew on k8s-w3-ams1", "runbook_url": "https://runbooks.example.com/k8s-w3"}
+    learner.learn({"alertname": "NodeClockSkew", "cluster": "eu", "instance": "10.0.0.7:9100"}, ("b", 0), 60.0,
+                  60.0, summary)
+    assert "host||k8s-w3-ams1" in dict(learner.topology.neighbours("host||10.0.0.7", 61.0))
+    # Prose names only what some label has named, and a bare word is not taken for a host.
+    unknown = {"summary": "Disk full on db-9 in namespace shop", "description": "web-7 and shop.example.org"}
+    assert learner.topology.named(("host||10.0.0.8",), unknown) == ("host||10.0.0.8",)
+
+
+def test_an_alert_joins_the_host_its_summary_names(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    scenario.push(0, alert("KubeNodeNotReady", cluster="eu", node="k8s-w3-ams1"))
+    scenario.push(60, alert("IPMIPowerSupplyFailed", starts=60, cluster="eu", instance="10.0.0.7:9100",
+                            annotations={"summary": "IPMIPowerSupplyFailed on k8s-w3-ams1"}))
+    member = list(scenario.only().members.values())[1]
+    assert "same host k8s-w3-ams1" in member.why.detail
+
+
 def test_labels_that_name_two_entities_relate_them():
     topology = Topology(Decay())
     topology.observe(entities_of({"pod": "web-0", "node": "worker-3"}), 0.0)
@@ -75,6 +107,30 @@ def test_an_entity_on_a_large_share_of_alerts_is_a_hub():
         topology.observe(entities_of({"namespace": "default", "pod": f"p-{n}"}), float(n))
     assert topology.hub("namespace||default", 200.0)
     assert not topology.hub("pod||p-3", 200.0)
+
+
+def test_a_cascade_does_not_make_its_own_entities_hubs_while_it_unfolds():
+    topology = Topology(Decay())
+    for n in range(60):  # a quiet estate: an alert a minute, each on a host of its own
+        topology.observe((f"host||h{n}",), n * 60.0)
+    for n in range(12):  # a cascade on one service: most of the alerts of these minutes
+        topology.observe(("workload|eu|checkout", f"pod|eu|checkout-{n}"), 3600 + n * 30.0)
+    assert not topology.hub("workload|eu|checkout", 3600 + 12 * 30.0)
+    # Named that often after its burst too, it sits on a large share of the alerts: a hub.
+    topology.observe(("workload|eu|checkout",), 3600 + 900.0)
+    assert topology.hub("workload|eu|checkout", 3600 + 900.0)
+
+
+def test_the_alerts_of_a_cascade_in_a_quiet_estate_stay_together(tmp_path):
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    for n in range(60):
+        scenario.push(n * 60, alert(f"Noise{n % 7}", starts=n * 60, cluster="us", instance=f"h{n}:9100"))
+    names = ["HighErrorRate", "HighLatency", "PodRestarts", "QueueBacklog", "SlowQueries", "CacheMisses",
+             "Timeouts", "RetriesHigh"]
+    for n, name in enumerate(names):
+        scenario.push(3600 + n * 30, alert(name, starts=3600 + n * 30, cluster="eu", service="checkout"))
+    cascade = [i for i in scenario.incidents if any(m.labels.get("service") == "checkout" for m in i.members.values())]
+    assert len(cascade) == 1 and len(cascade[0].members) == len(names)
 
 
 def random_stream(learner: Learner, seed: int, alerts: int, hosts: int, names: int, spacing: float) -> None:

@@ -48,6 +48,7 @@ def test_a_snapshot_restores_what_was_learned_exactly():
     assert copy.cooccurrence.counts == learner.cooccurrence.counts
     assert copy.topology.edges == learner.topology.edges and copy.topology.seen == learner.topology.seen
     assert copy.topology.clusters == learner.topology.clusters and set(learner.topology.clusters) == {"eu"}
+    assert copy.topology.bursts == learner.topology.bursts and learner.topology.bursts
     assert copy.storms.rates == learner.storms.rates and copy.storms.storms == learner.storms.storms
     assert copy.cluster_since == learner.cluster_since == {"eu": history()[0][0].timestamp()}
     assert state.associations_view(copy, 10) == state.associations_view(learner, 10)

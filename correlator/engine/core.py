@@ -52,7 +52,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Callable, Mapping
 
 import msgspec
 
@@ -344,9 +344,10 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if recorded:
             self.event_time(max(recorded))
         if self.learner is not None:  # recent starts are candidates again (the counts come from the store)
-            members = sorted((m.joined_at, key, m.labels) for i in incidents for key, m in i.members.items())
-            for joined_at, key, labels in members:
-                self.learner.remember(labels, key, joined_at.timestamp(), key[1].timestamp())
+            members = sorted((m.joined_at, key, m.labels, m.annotations) for i in incidents
+                             for key, m in i.members.items())
+            for joined_at, key, labels, annotations in members:
+                self.learner.remember(labels, key, joined_at.timestamp(), key[1].timestamp(), annotations)
 
     def restore_unplaced(self, alerts: list[Alert]) -> None:
         """After `restore`: the firing episodes recorded without incident, from the store (firing
@@ -379,7 +380,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         inhibitor = self.inhibition.inhibitor(labels, key, self._in_force)
         placed = self._symptom(inhibitor, labels) if inhibitor is not None else \
             self._recurrence(alert.fingerprint, alert.starts_at) \
-            or self._placed_by_rules(labels, key, alert.fingerprint, alert.starts_at, services, group, now)
+            or self._placed_by_rules(labels, key, alert.fingerprint, alert.starts_at, services, group, now,
+                                     alert.annotations)
         if placed is None and group_rule is not None and group_rule.min_alerts > 1:
             placed = self._gathered(Candidate(alert, group_rule.name, group_key, group_labels, group_rule.min_alerts,
                                               now, services), group_rule.window, now)
@@ -412,7 +414,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
 
     def _learn(self, alert: Alert, key, now: datetime) -> None:
         if self.learner is not None:
-            self.learner.learn(alert.labels, key, now.timestamp(), alert.starts_at.timestamp())
+            self.learner.learn(alert.labels, key, now.timestamp(), alert.starts_at.timestamp(), alert.annotations)
 
     def _recurrence(self, fingerprint: str, starts_at: datetime) -> tuple[Incident, Explanation] | None:
         """A new episode of an alert whose incident is still open and holds only its own episodes
@@ -429,14 +431,15 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         return None
 
     def _placed_by_rules(self, labels, key, fingerprint: str, starts_at: datetime, services: tuple[str, ...],
-                         group: tuple, now: datetime) -> tuple[Incident, Explanation] | None:
+                         group: tuple, now: datetime, annotations: Mapping[str, str] | None = None,
+                         ) -> tuple[Incident, Explanation] | None:
         """Stages 5-8: where an alert belongs that no source inhibits and that recurs in no open
         incident (`group`: its `_group_key`); None: in no open incident."""
         group_key, group_labels, group_rule = group
         return self._linked(labels, now) or self._dependent(services, now) \
             or (self._grouped(group_key, group_labels, group_rule, now) if group_rule is not None
                 else self._refired(fingerprint, starts_at, group_key, now)) \
-            or self._related(labels, key, starts_at, group_key, now)
+            or self._related(labels, key, starts_at, group_key, now, annotations)
 
     def _opened(self, group: tuple, now: datetime) -> tuple[Incident, Explanation]:
         """Stage 10: an incident of its own."""
@@ -526,10 +529,11 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         return None
 
     def _related(self, labels, key: tuple[str, datetime], starts_at: datetime, group_key: str, now: datetime,
-                 ) -> tuple[Incident, Explanation] | None:
+                 annotations: Mapping[str, str] | None = None) -> tuple[Incident, Explanation] | None:
         if self.learner is None:
             return None
-        join = self.learner.place(labels, key, now.timestamp(), starts_at.timestamp(), self._active_other(key))
+        join = self.learner.place(labels, key, now.timestamp(), starts_at.timestamp(), self._active_other(key),
+                                  annotations)
         if join is None:
             self.learned_decisions[LearnedDecision.NEW_INCIDENT] += 1
             return None

@@ -4,10 +4,11 @@ the co-occurrence counts and the joining stage share.
 An entity is a string `kind|cluster|value`. Kinds:
 
 - `host`: a machine in any of its forms: `instance` without its port, the FQDN's short name, `node`,
-  `nodename`, `hostname`, `host`, cloud instance names and ids;
+  `nodename`, `hostname`, `host`, cloud instance names and ids, the address a cloud name spells
+  (`ip-10-0-0-5.ec2.internal` -> 10.0.0.5);
 - `pod`; `workload`: service, deployment, statefulset, daemonset, job, app, and the workload a pod
   name was generated from (`api-7d9f8c6b5-x2x9z` -> `api`);
-- `target`: a probed URL (blackbox `instance`, `target`, `url`);
+- `target`: a probed URL (blackbox `instance`, `target`, `url`, or any label whose value is one);
 - `resource`: a database, queue, topic, cache or volume, scoped by the host that serves it;
 - `namespace`.
 
@@ -31,7 +32,8 @@ exporter runs, not the alert's subject: that pod, its workload and namespace are
 `instance` is the subject.
 
 Which entities are the same machine or service (an `ip:port` and a node name, a pod and its node)
-is not decided here: the topology learns it from alerts whose labels name both.
+is not decided here: the topology learns it from alerts whose labels name both, or whose
+annotations name a host in a form other alerts' labels gave (`Topology.named`).
 """
 
 from __future__ import annotations
@@ -80,12 +82,17 @@ _POD_OF_SET = re.compile(rf"(.+)-(?:{_GENERATED}{{5}}|\d+)")
 _LOOPBACK = re.compile(r"(?:127(?:\.\d{1,3}){3}|localhost|\[::1\]):\d+")
 _IP = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/]*@)?(\[[^\]]*\]|[^:/?#]+)(:\d+)?", re.IGNORECASE)
+_PROBED = re.compile(r"(?:https?|tcp|icmp|dns|grpc)://", re.IGNORECASE)
+# EC2 and most clouds' private DNS names spell the machine's address: ip-10-0-0-5(.region.compute.internal)
+_IP_NAME = re.compile(r"ip-(\d{1,3})-(\d{1,3})-(\d{1,3})-(\d{1,3})")
 
 
 def host_forms(value: str) -> list[str]:
     """The host names one label value gives: `node1.example.com:9100` -> [node1.example.com, node1];
-    `10.0.0.5:9100` -> [10.0.0.5]; `aws:///eu-west-1a/i-0abc` -> [i-0abc]; a loopback address keeps
-    its port (`127.0.0.1:9187`), the only part that tells one local service from another."""
+    `10.0.0.5:9100` -> [10.0.0.5]; `aws:///eu-west-1a/i-0abc` -> [i-0abc]; a name that spells its
+    address gives the address too (`ip-10-0-0-5.ec2.internal` -> [.., ip-10-0-0-5, 10.0.0.5]); a
+    loopback address keeps its port (`127.0.0.1:9187`), the only part that tells one local service
+    from another."""
     value = value.strip().lower()
     if "://" in value:  # a provider id, not a URL (those are targets)
         value = value.rstrip("/").rsplit("/", 1)[-1]
@@ -97,9 +104,12 @@ def host_forms(value: str) -> list[str]:
         value = value.rsplit(":", 1)[0]
     if not value:
         return []
-    if _IP.fullmatch(value) or "." not in value:
+    if _IP.fullmatch(value):
         return [value]
-    return [value, value.split(".", 1)[0]]
+    short = value.split(".", 1)[0]
+    forms = [value] if short == value else [value, short]
+    address = _IP_NAME.fullmatch(short)
+    return forms + [".".join(address.groups())] if address else forms
 
 
 def workload_of_pod(pod: str) -> str:
@@ -132,6 +142,8 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
     by_role: dict[str, list[str]] = {}
     for name, value in labels.items():
         role = _ROLE.get(name)
+        if role is None and name != "instance" and _PROBED.match(value):
+            role = TARGET  # a probed URL, whatever the label that carries it
         if role is not None and value:
             by_role.setdefault(role, []).append(value)
     # The reporter's own pods (an exporter's pod, the scrape job's pods, kube-state-metrics) say

@@ -139,11 +139,11 @@ class Learner:
     # -- the joining stage ------------------------------------------------------------------
 
     def place(self, labels: Mapping[str, str], key: tuple, t: float, started: float,
-              is_open: Callable[[tuple], bool]) -> Join | None:
+              is_open: Callable[[tuple], bool], annotations: Mapping[str, str] | None = None) -> Join | None:
         """Which member of an open incident this new alert (received at `t`, started at `started`)
         relates to, with the evidence; None: no evidence (it opens an incident of its own)."""
         started = _bounded(started, t)
-        scan = self._scanned(labels, key, t)
+        scan = self._scanned(labels, key, t, annotations)
         best, best_rank = None, None
         for start, entity, _ in scan.near:
             if not is_open(start.key):
@@ -367,10 +367,11 @@ class Learner:
 
     # -- learning -----------------------------------------------------------------------------
 
-    def learn(self, labels: Mapping[str, str], key: tuple, t: float, started: float) -> None:
+    def learn(self, labels: Mapping[str, str], key: tuple, t: float, started: float,
+              annotations: Mapping[str, str] | None = None) -> None:
         """Every new alert episode, however it was placed, teaches topology and co-occurrence."""
         started = _bounded(started, t)
-        scan = self._scanned(labels, key, t)
+        scan = self._scanned(labels, key, t, annotations)
         self._scan = None
         name, start = scan.start.name, scan.start
         if self.first_at is None:
@@ -395,11 +396,12 @@ class Learner:
             for part in (self.topology, self.cooccurrence, self.storms):
                 part.rescale(factor)
 
-    def remember(self, labels: Mapping[str, str], key: tuple, t: float, started: float) -> None:
+    def remember(self, labels: Mapping[str, str], key: tuple, t: float, started: float,
+                 annotations: Mapping[str, str] | None = None) -> None:
         """A recent start restored from the store (a member of an unclosed incident, after a
         restart): it is a candidate again, and nothing is counted twice."""
         started = _bounded(started, t)
-        scan = self._scanned(labels, key, t)
+        scan = self._scanned(labels, key, t, annotations)
         self._scan = None
         self._remember(scan)
         self.storms.remember(scan.start.name, scan.cluster, key, started)
@@ -433,11 +435,12 @@ class Learner:
             other.credited.add(token)
         credit(pair_of(name, other.name), window == 0, weight)
 
-    def _scanned(self, labels: Mapping[str, str], key: tuple, t: float) -> _Scan:
+    def _scanned(self, labels: Mapping[str, str], key: tuple, t: float,
+                 annotations: Mapping[str, str] | None) -> _Scan:
         if self._scan is not None and self._scan.key == key:
             return self._scan
         topology = self.topology
-        entities = entities_of(labels)
+        entities = topology.named(entities_of(labels), annotations)
         related: dict[str, str] = dict.fromkeys(topology.not_hubs(entities, t), "")
         for entity in list(related):
             if not is_coarse(entity):
@@ -524,6 +527,7 @@ class Learner:
         self.history = kept
         self.cluster_history = {c: s for c, s in self.cluster_history.items() if t - s[-1].at < horizon}
         self.cluster_recent = {c: s for c, s in self.cluster_recent.items() if s and t - s[-1] <= WINDOW}
+        self.topology.forget_bursts(t)
 
     def association(self, a: str, b: str, t: float) -> Association | None:
         return self.cooccurrence.association(a, b, t)

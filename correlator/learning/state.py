@@ -1,7 +1,7 @@
 """The learned state as plain values, to save in the store and load at start (and to inspect).
 
 Three parts, each saved as one JSON document: `topology` (entities, how many alerts named each, the
-edges, the alerts per cluster), `cooccurrence` (near and far counts per alert-name pair) and `rates`
+edges, the alerts per cluster, each entity's latest burst), `cooccurrence` (near and far counts per alert-name pair) and `rates`
 (starts per alert name and cluster, the storms' base rates, the storms begun per name, and when
 each cluster was first seen). Counts are saved as stored, with the decay's origin, so loading
 restores them exactly.
@@ -22,6 +22,7 @@ class TopologyState(msgspec.Struct, forbid_unknown_fields=False):
     seen: dict[str, float]
     edges: dict[str, dict[str, float]]
     clusters: dict[str, float] = {}
+    bursts: dict[str, tuple[float, float]] = {}  # entity -> (start of its latest burst, count before it)
 
 
 class CooccurrenceState(msgspec.Struct, forbid_unknown_fields=False):
@@ -49,8 +50,10 @@ _encode = msgspec.json.Encoder().encode
 def snapshot(learner: Learner) -> dict[str, bytes]:
     """Each part as a JSON document."""
     topology, storms = learner.topology, learner.storms
+    if learner.last_at is not None:
+        topology.forget_bursts(learner.last_at)
     bodies = {
-        "topology": TopologyState(topology.total, topology.seen, topology.edges, topology.clusters),
+        "topology": TopologyState(topology.total, topology.seen, topology.edges, topology.clusters, topology.bursts),
         "cooccurrence": CooccurrenceState([(a, b, near, far) for (a, b), (near, far)
                                            in learner.cooccurrence.counts.items()]),
         "rates": RatesState(storms.first_at, learner.first_at, learner.last_at, storms.rates,
@@ -71,8 +74,8 @@ def restore(learner: Learner, parts: dict[str, bytes]) -> None:
     if "topology" in decoded:
         state = msgspec.json.decode(decoded["topology"].body, type=TopologyState)
         topology = learner.topology
-        topology.total, topology.seen, topology.edges, topology.clusters = \
-            state.total, state.seen, state.edges, state.clusters
+        topology.total, topology.seen, topology.edges, topology.clusters, topology.bursts = \
+            state.total, state.seen, state.edges, state.clusters, state.bursts
     if "cooccurrence" in decoded:
         state = msgspec.json.decode(decoded["cooccurrence"].body, type=CooccurrenceState)
         learner.cooccurrence.counts = {(a, b): [near, far] for a, b, near, far in state.pairs}

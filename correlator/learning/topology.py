@@ -2,32 +2,45 @@
 
 When one alert's labels name two entities (a pod and its node, an `ip:port` and a node name, a
 probe URL and its service, a client and the database it names as its peer), the two are related:
-an edge. A workload runs on many hosts, so an alert that names a pod relates its workload and its
+an edge. So are the host its labels name and a host its annotations name in a form other alerts'
+labels gave (an IP-labelled node-exporter alert whose summary names the node). A workload runs on many hosts, so an alert that names a pod relates its workload and its
 host only through the pod (two hops, which the joining stage does not follow). Entities that sit on
 a large share of the alerts (a cluster's kube-state-metrics instance, a common job, the `default` namespace, the
 only host of a small lab) relate everything to everything, so they are hubs and count as no
 evidence. So is a reporter: an entity on a large share of its own cluster's alerts that relates
 more entities than the topology keeps for it (kube-state-metrics, a DaemonSet's exporter, named by
-the alerts about every pod and node they report on). Counts decay in event time; the number of
+the alerts about every pod and node they report on). Not so the entities of a cascade while it
+unfolds (a burst of up to 50 alerts on them, most of a quiet estate's alerts for ten minutes): its
+later alerts would lose the relation its first ones made. Counts decay in event time; the number of
 entities and of edges per entity is capped, the weakest dropped first.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping
 
+from correlator.learning.cooccurrence import WINDOW
 from correlator.learning.decay import Decay
-from correlator.learning.entities import HOST, POD, WORKLOAD, cluster_of_entity, is_coarse
+from correlator.learning.entities import HOST, POD, WORKLOAD, cluster_of_entity, host_forms, is_coarse
 
 HUB_SHARE = 0.05  # an entity on more than this share of alerts is a hub...
 HUB_MIN_ALERTS = 50.0  # ...once this many alerts (decayed) have been seen
 REPORTER_SHARE = 0.15  # an entity on more than this share of its cluster's alerts (once it has seen
 # HUB_MIN_ALERTS) that relates MAX_NEIGHBOURS entities or more is a reporter: a hub
+BURST = WINDOW  # the alerts naming an entity within this of the first of a burst (a cascade on it, up
+# to HUB_MIN_ALERTS of them) count towards its share only once the burst is over
 MAX_ENTITIES = 50_000
 MAX_NEIGHBOURS = 16  # edges kept per entity (the strongest)
+NAMED_CHARS = 512  # characters of each annotation read for the hosts it names
 _POD = f"{POD}|"
 _WORKLOAD_AND_HOST = {WORKLOAD, HOST}
+# A host's name in prose: a word with a digit or a dot in it (`k8s-w27-ams1`, `db1.example.com`); a
+# bare word (`cdn-edge`) is as likely a namespace or a service as the host of that name.
+_HOST_WORD = re.compile(r"(?<![\w.:-])(?=[\w:-]*[0-9.])[a-z0-9][a-z0-9_.:-]*[a-z0-9]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,8 @@ class Topology:
         self.total = 0.0  # stored (scaled) count of alerts seen
         self.clusters: dict[str, float] = {}  # cluster -> stored count of alerts seen there
         self.seen: dict[str, float] = {}  # entity -> stored count of alerts naming it
+        self.bursts: dict[str, tuple[float, float]] = {}  # entity -> (start of its latest burst, stored
+        # count before it)
         self.edges: dict[str, dict[str, float]] = {}  # entity -> neighbour -> stored count
 
     def observe(self, entities: tuple[str, ...], t: float, cluster: str = "") -> None:
@@ -52,8 +67,13 @@ class Topology:
         self.total += weight
         seen = self.seen
         self.clusters[cluster] = self.clusters.get(cluster, 0.0) + weight
+        bursts = self.bursts
         for entity in entities:
-            seen[entity] = seen.get(entity, 0.0) + weight
+            count = seen.get(entity, 0.0)
+            burst = bursts.get(entity)
+            if burst is None or t - burst[0] > BURST:
+                bursts[entity] = (t, count)
+            seen[entity] = count + weight
         placed = [e for e in entities if not is_coarse(e)]
         # A workload runs on many hosts: where the alert names the pod, the pod relates the two.
         by_pod = any(e.startswith(_POD) for e in placed)
@@ -65,6 +85,21 @@ class Topology:
                 self._connect(other, entity, weight)
         if len(seen) > self.max_entities * 1.2:
             self._prune()
+
+    def named(self, entities: tuple[str, ...], annotations: Mapping[str, str] | None) -> tuple[str, ...]:
+        """The alert's entities with the hosts its annotations name in the words of other alerts'
+        labels (a node-exporter alert labelled by IP whose summary names the node, a cloud
+        instance id whose summary names the machine): the alert is about them too, and observing
+        it teaches that the forms are one machine. A name no label has ever given is not taken
+        from prose."""
+        if not annotations:
+            return entities
+        seen, found = self.seen, dict.fromkeys(entities)
+        for text in annotations.values():
+            for host in _hosts_in(text):
+                if host in seen:
+                    found[host] = None
+        return tuple(found) if len(found) > len(entities) else entities
 
     def _connect(self, entity: str, other: str, weight: float) -> None:
         row = self.edges.get(entity)
@@ -80,13 +115,18 @@ class Topology:
 
     def hubs(self, entities: tuple[str, ...], t: float) -> set[str]:
         """The hubs among `entities`. A reporter is judged in its own cluster; an entity scoped by
-        no cluster (a host, a URL) among the alerts that have no cluster label."""
+        no cluster (a host, a URL) among the alerts that have no cluster label. Neither counts the
+        alerts of a burst on the entity until it is over."""
         if not entities:
             return set()
         threshold, seen, edges, clusters = self._hub_threshold(t), self.seen, self.edges, self.clusters
-        found = set()
+        found, bursts = set(), self.bursts
+        cascade = HUB_MIN_ALERTS * self.decay.weight(t)  # stored: a burst larger is the entity's usual share
         for entity in entities:
             count = seen.get(entity, 0.0)
+            burst = bursts.get(entity)
+            if burst is not None and t - burst[0] <= BURST and count - burst[1] <= cascade:
+                count = burst[1]  # a cascade's own alerts do not make its entities hubs
             if count > threshold:
                 found.add(entity)
             elif len(edges.get(entity, ())) >= MAX_NEIGHBOURS:
@@ -118,8 +158,13 @@ class Topology:
     def alerts_on(self, entity: str, t: float) -> float:
         return self.decay.value(self.seen.get(entity, 0.0), t)
 
+    def forget_bursts(self, t: float) -> None:
+        """Drop the bursts over by `t` (an entity without one counts all its alerts)."""
+        self.bursts = {entity: burst for entity, burst in self.bursts.items() if t - burst[0] <= BURST}
+
     def rescale(self, factor: float) -> None:
         self.total *= factor
+        self.bursts = {entity: (start, count * factor) for entity, (start, count) in self.bursts.items()}
         for cluster in self.clusters:
             self.clusters[cluster] *= factor
         for entity in self.seen:
@@ -132,6 +177,7 @@ class Topology:
         """Keep the `max_entities` most seen entities (and the edges between them)."""
         kept = sorted(self.seen, key=self.seen.__getitem__, reverse=True)[:self.max_entities]
         seen = self.seen = {entity: self.seen[entity] for entity in kept}
+        self.bursts = {entity: burst for entity, burst in self.bursts.items() if entity in seen}
         # Dropped in place, the rest keeping its order: most rows name no dropped entity.
         edges = self.edges
         for entity in [entity for entity in edges if entity not in seen]:
@@ -145,3 +191,15 @@ class Topology:
     def size(self) -> tuple[int, int]:
         """(entities, edges)."""
         return len(self.seen), sum(len(row) for row in self.edges.values()) // 2
+
+
+@lru_cache(maxsize=4096)  # an alert firing again, and the alerts of one rule, say the same
+def _hosts_in(text: str) -> tuple[str, ...]:
+    """The host entities a text could name (`Topology.named` keeps those some label gave)."""
+    if "://" in text[:12]:  # a link (runbook, dashboard), not prose
+        return ()
+    found: dict[str, None] = {}
+    for word in _HOST_WORD.findall(text[:NAMED_CHARS].lower()):
+        for form in host_forms(word) if ":" in word or "." in word else (word,):
+            found[f"{HOST}||{form}"] = None
+    return tuple(found)
