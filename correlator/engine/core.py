@@ -392,7 +392,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self._join(incident, alert, key, why, services, now, group_key, group_labels)
         if inhibitor is not None:
             self.inhibition.attach(key, inhibitor.source)
-        self._take_in_effects(incident, alert.labels, key, now)
+        self._take_in_effects(incident, alert, key, now)
         self._learn(alert, key, now)
         return incident
 
@@ -549,19 +549,19 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             self._storm_takes_in(incident, join, now)
         return incident, Explanation(reason, join.rule, join.labels, join.detail)
 
-    def _take_in_effects(self, incident: Incident, labels, key: tuple[str, datetime], now: datetime) -> None:
+    def _take_in_effects(self, incident: Incident, alert: Alert, key: tuple[str, datetime], now: datetime) -> None:
         """Stage 11: a cause placed after its effects takes in the incidents they opened meanwhile,
         where it explains every alert of them (learning/joiner.py `absorbable`)."""
         if self.learner is None:
             return
-        found = self.learner.absorbable(labels, key, now.timestamp(), self._absorbable_into(incident),
-                                        lambda incident_id: self.incidents[incident_id].members)
+        found = self.learner.absorbable(alert.labels, key, now.timestamp(), self._absorbable_into(incident),
+                                        lambda incident_id: self.incidents[incident_id].members, alert.annotations)
         for absorption in found:
             explained = {member: Explanation(JoinReason.ABSORBED, join.rule, join.labels, join.detail)
                          for member, join in absorption.effects.items()}
             rules = ", ".join(sorted({why.rule for why in explained.values()}))
             why = Explanation(JoinReason.ABSORBED, rules, detail=f"every alert of it is an effect of "
-                              f"{labels.get('alertname', '')} ({key[0]}), which came after them")
+                              f"{alert.labels.get('alertname', '')} ({key[0]}), which came after them")
             self._absorb(incident, self.incidents[absorption.incident], now, why, explained)
 
     def _absorbable_into(self, target: Incident) -> Callable[[tuple[str, datetime]], tuple[str, float] | None]:

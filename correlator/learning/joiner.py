@@ -298,7 +298,8 @@ class Learner:
 
     def absorbable(self, labels: Mapping[str, str], key: tuple, t: float,
                    incident_of: Callable[[tuple], tuple[str, float] | None],
-                   members_of: Callable[[str], Iterable[tuple]]) -> list[Absorption]:
+                   members_of: Callable[[str], Iterable[tuple]],
+                   annotations: Mapping[str, str] | None = None) -> list[Absorption]:
         """The open incidents this new alert (received at `t`) explains entirely, by id: a cause's
         alert may come after its effects' (its rule waits its `for`, a probe fails first), and
         the effects opened incidents of their own meanwhile. Each member must be an effect of the
@@ -308,7 +309,7 @@ class Learner:
         taken in (None: not); `members_of`: an incident's episodes."""
         if self._roles(labels)[0].isdisjoint(self._explaining):  # most alerts explain nothing
             return []
-        scan = self._scanned(labels, key, t)
+        scan = self._scanned(labels, key, t, annotations)
         explained = self._effects_on_entities(scan, t, incident_of)
         self._effects_in_cluster(scan, t, incident_of, explained)
         openings = dict(incident_of(effect) for effect in explained)
