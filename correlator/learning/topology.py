@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from operator import itemgetter
 
 from correlator.learning.decay import Decay
 from correlator.learning.entities import HOST, POD, WORKLOAD, cluster_of_entity, is_coarse
@@ -111,7 +112,8 @@ class Topology:
         row = self.edges.get(entity)
         if not row:
             return []
-        strongest = sorted(row.items(), key=lambda item: -item[1]) if len(row) > 1 else list(row.items())
+        # The strongest first, ties in their order (a stable sort, reversed: as by the negated weight).
+        strongest = sorted(row.items(), key=itemgetter(1), reverse=True) if len(row) > 1 else list(row.items())
         scale, hubs = self.decay.weight(t), self.hubs(tuple(row), t)
         return [(other, w / scale) for other, w in strongest if other not in hubs][:limit]
 
