@@ -100,7 +100,7 @@ def ranked(members: Iterable[Member]) -> list[Candidate]:
     nothing."""
     candidates: list[Candidate] = []
     best: dict[str, float] = {}  # per name, the best score of the members ranked so far
-    symptom = JoinReason.SYMPTOM
+    symptom, best_of, lowest = JoinReason.SYMPTOM, best.get, -math.inf
     for member in members:  # `_at_most` inlined: this loop is the cost of ranking a large incident again
         score = member.cause_score
         if score is None:
@@ -108,7 +108,7 @@ def ranked(members: Iterable[Member]) -> list[Candidate]:
         if member.why.reason == symptom:
             score -= SYMPTOM_MINUTES
         name = member.labels.get("alertname", "alert")
-        if score <= best.get(name, -math.inf):
+        if score <= best_of(name, lowest):
             continue
         rank(candidates, member)
         if member.cause_score is not None:  # read: its score is known

@@ -131,6 +131,7 @@ class Learner:
         self._by_name: dict[str, tuple[frozenset[str], frozenset[str]]] | None = {} if by_name_only else None
         self._reach = max([WINDOW, *(r.window for r in relations if r.scope == "entity" and not r.forbid)])
         self._cluster_rules = frozenset(r.name for r in relations if r.scope == "cluster" and not r.forbid)
+        self._cluster_reach = max([0.0, *(r.window for r in relations if r.scope == "cluster" and not r.forbid)])
         self._entity_rules = frozenset(r.name for r in relations if r.scope == "entity" and not r.forbid)
         self._forbidding = frozenset(r.name for r in relations if r.forbid)
         self._explaining = self._entity_rules | self._cluster_rules
@@ -249,6 +250,8 @@ class Learner:
             return None
         background = None  # counted only once a start is within a rule's window (most calls have none)
         for start in reversed(starts):
+            if t - start.at > self._cluster_reach:
+                break  # the starts are in time order: none older is within a rule's window
             related = (causes & start.effects) | (effects & start.causes)
             if not related:
                 continue
@@ -286,8 +289,11 @@ class Learner:
         """Per side of each cluster-scoped rule (name, is cause), the starts in the control windows:
         a relation as wide as the cluster is too busy where either side fires by itself there."""
         background: dict[tuple[str, bool], int] = {}
-        for start in starts:
-            if GAP <= t - start.at < LOOKBACK:
+        for start in reversed(starts):  # in time order: from the latest back to the first past the lookback
+            age = t - start.at
+            if age >= LOOKBACK:
+                break
+            if age >= GAP:
                 for name in start.causes & self._cluster_rules:
                     background[name, True] = background.get((name, True), 0) + 1
                 for name in start.effects & self._cluster_rules:

@@ -21,6 +21,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Mapping
 
 from correlator.learning.cooccurrence import WINDOW
@@ -151,7 +152,8 @@ class Topology:
         row = self.edges.get(entity)
         if not row:
             return []
-        strongest = sorted(row.items(), key=lambda item: -item[1]) if len(row) > 1 else list(row.items())
+        # The strongest first, ties in their order (a stable sort, reversed: as by the negated weight).
+        strongest = sorted(row.items(), key=itemgetter(1), reverse=True) if len(row) > 1 else list(row.items())
         scale, hubs = self.decay.weight(t), self.hubs(tuple(row), t)
         return [(other, w / scale) for other, w in strongest if other not in hubs][:limit]
 
