@@ -22,6 +22,8 @@ For each alert, the stages run in this order (the one place it is written down):
                     specific member (same or neighbouring entity, learned topology) and a reason the
                     names belong together (relate rule, learned co-occurrence, a quiet entity), or
                     its name's storm (learning/joiner.py); its group key then follows it there.
+                    An incident whose alerts have all cleared (in its resolve hold) takes none:
+                    it is over, and a recurrence is a new incident.
                     A storm just recognised takes in the incidents its first alerts opened, and a
                     storm split by a pause that starts delivered later fill is one again: engine
                     merges (`_absorb`), never of an incident an operator touched
