@@ -157,7 +157,8 @@ def _mean_run(runs: list[Run]) -> Run:
         if first is None or any(i is None for i in items):
             return None
         return type(first)(**{k: averaged([getattr(i, k) for i in items]) for k in first.__dataclass_fields__})
-    merged = averaged([r.score for r in runs])
+    # Each run made its own joins: their pairs add up over runs (_join_lines), they do not average.
+    merged = averaged([replace(r.score, by_join=[]) for r in runs])
     return Run(runs[0].density, 0, runs[0].split, runs[0].layer, "all", merged, mean(r.entries for r in runs),
                mean(r.replay_seconds for r in runs), mean(r.parse_seconds for r in runs))
 
@@ -175,6 +176,21 @@ def _vocabulary_lines(runs: list[Run]) -> list[str]:
                          f"{mean(a.pair_f1 for a, _ in items):>7.2f} {mean(a.bcubed_f1 for a, _ in items):>6.2f} "
                          f"{mean(c.category_accuracy or 0 for _, c in items):>5.2f} "
                          f"{mean(c.priority_within_one or 0 for _, c in items):>5.2f}")
+    return lines
+
+
+def _join_lines(runs: list[Run]) -> list[str]:
+    """The pairs each kind of join placed together, right and wrong, summed over the runs of each
+    density: which join costs precision where (docs/quality.md "Which join to fix")."""
+    lines = [f"{'layer':<10} {'density':<7} {'join':<12} {'rule':<50} {'right':>7} {'wrong':>7}"]
+    totals: dict[tuple[str, str, str, str], list[int]] = {}
+    for r in runs:
+        for j in r.score.by_join:
+            pairs = totals.setdefault((r.layer, r.density, j.reason, j.rule), [0, 0])
+            pairs[0] += j.right
+            pairs[1] += j.wrong
+    for (layer, density, reason, rule), (right, wrong) in sorted(totals.items(), key=lambda kv: (kv[0][:2], -kv[1][1])):
+        lines.append(f"{layer:<10} {density:<7} {reason:<12} {rule[:50]:<50} {right:>7} {wrong:>7}")
     return lines
 
 
@@ -210,6 +226,8 @@ def main() -> int:
         print(_line(_mean_run([r for r in runs if (r.density, r.split, r.layer) == key])))
     print("\nper vocabulary (all runs)")
     print("\n".join(_vocabulary_lines(runs)))
+    print("\npairs placed together by join (all runs of a density)")
+    print("\n".join(_join_lines(runs)))
     return 0
 
 
