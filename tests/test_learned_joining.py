@@ -438,6 +438,21 @@ def test_concurrent_storms_of_a_name_that_storms_often_stay_apart_by_cluster(tmp
     assert all(len(clusters_of(i)) == 1 for i in last) and max(len(i.members) for i in last) >= 4
 
 
+@pytest.mark.parametrize("other_estate_hours", [0, 10], ids=["cold", "another-estate-known"])
+def test_hours_of_another_estate_without_a_storm_of_a_name_do_not_make_its_storms_rare(tmp_path, other_estate_hours):
+    # The name stormed three times in this estate's first twenty minutes: over the time its
+    # clusters were observed, storms of it are common, however long another estate was watched.
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    begin = other_estate_hours * 3600
+    for n in range(other_estate_hours * 6):
+        scenario.push(n * 600, alert("Noise", starts=n * 600, cluster="us", instance=f"10.9.0.{n}:9100"))
+    for n in range(3):
+        storm(scenario, begin + n * 600, ("c",), str(n))
+    storm(scenario, begin + 1800, ("a", "b"), "s")
+    last = [i for i in scenario.incidents if clusters_of(i) & {"a", "b"}]
+    assert all(len(clusters_of(i)) == 1 for i in last) and max(len(i.members) for i in last) >= 4
+
+
 def test_in_a_busy_cluster_a_relate_rule_needs_confirmation_on_a_relation_chance_visits(tmp_path):
     # The node sees an unrelated alert every half hour: within the rule's 30 minutes, one comes by
     # chance, so in a busy cluster the rule alone cannot tell a cascade from a coincidence there.

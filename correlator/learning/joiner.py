@@ -393,7 +393,8 @@ class Learner:
                 self._credit(credit, name, other, window, weight)
         self._remember(scan)
         self.topology.observe(scan.entities, t, scan.cluster)
-        self.storms.observe(name, scan.cluster, key, started, in_storm=self._stormed == key)
+        self.storms.observe(name, scan.cluster, key, started, self._stormed == key,
+                            self.cluster_since[scan.cluster])
         self._stormed = None
         self._learned += 1
         if self._learned % SWEEP_EVERY == 0:

@@ -2,8 +2,8 @@
 
 Three parts, each saved as one JSON document: `topology` (entities, how many alerts named each, the
 edges, the alerts per cluster, each entity's latest burst), `cooccurrence` (near and far counts per alert-name pair) and `rates`
-(starts per alert name and cluster, the storms' base rates, the storms begun per name, and when
-each cluster was first seen). Counts are saved as stored, with the decay's origin, so loading
+(starts per alert name and cluster, the storms' base rates, the storms begun per name, when
+each cluster was first seen, and per name when the first cluster it was seen in was). Counts are saved as stored, with the decay's origin, so loading
 restores them exactly.
 """
 
@@ -36,6 +36,7 @@ class RatesState(msgspec.Struct, forbid_unknown_fields=False):
     rates: dict[str, float]
     storms: dict[str, float] = {}  # storms begun per alert name
     clusters_since: dict[str, float] = {}  # each cluster's first alert learned from
+    names_since: dict[str, float] = {}  # per alert name, when the first cluster it was seen in was first seen
 
 
 class Part(msgspec.Struct, forbid_unknown_fields=False):
@@ -57,7 +58,7 @@ def snapshot(learner: Learner) -> dict[str, bytes]:
         "cooccurrence": CooccurrenceState([(a, b, near, far) for (a, b), (near, far)
                                            in learner.cooccurrence.counts.items()]),
         "rates": RatesState(storms.first_at, learner.first_at, learner.last_at, storms.rates,
-                            storms.storms, learner.cluster_since),
+                            storms.storms, learner.cluster_since, storms.since),
     }
     return {name: _encode(Part(FORMAT, learner.decay.origin, msgspec.Raw(_encode(body))))
             for name, body in bodies.items()}
@@ -84,7 +85,7 @@ def restore(learner: Learner, parts: dict[str, bytes]) -> None:
         learner.storms.first_at, learner.storms.rates, learner.storms.storms = \
             state.first_at, state.rates, state.storms
         learner.first_at, learner.last_at = state.learned_since, state.learned_until
-        learner.cluster_since = state.clusters_since
+        learner.cluster_since, learner.storms.since = state.clusters_since, state.names_since
 
 
 def loaded(parts: dict[str, bytes]) -> Learner:

@@ -16,7 +16,9 @@ bridges the pause: they are one storm, the earlier, whose incident takes in the 
 Storms are found per cluster, against the name's base rate there. A storm across clusters (a
 shared backend failing every cluster's clients) is one incident only when the name's storms are
 rare: when chance would bring another storm of it within `STORM_WINDOW` less than `CROSS_CHANCE`
-of the time. Then a cluster's storm joins the one raging in another, and a burst too thin in each
+of the time, its storms counted over the time the clusters it was seen in have been observed
+(since the first of them was first seen: another estate's history, in which the name never
+stormed, is no evidence that its storms are rare here). Then a cluster's storm joins the one raging in another, and a burst too thin in each
 cluster to be a storm there is one across them (against the name's base rate in the estate).
 Otherwise (a busy estate has concurrent storms of one name from unrelated faults) each cluster's
 storm is an incident of its own.
@@ -89,6 +91,7 @@ class Storms:
     def __init__(self, decay: Decay):
         self.decay = decay
         self.first_at: float | None = None
+        self.since: dict[str, float] = {}  # name -> when the first cluster it was seen in was first seen
         # Per scope: cluster|name, and the name across clusters.
         self.rates: dict[str, float] = {}  # scope -> stored (scaled) count of starts
         self.recent: dict[str, deque] = {}  # scope -> recent (time, episode key)
@@ -203,13 +206,19 @@ class Storms:
 
     def _rare(self, name: str, t: float) -> bool:
         """Whether chance brings another storm of `name` within STORM_WINDOW less than CROSS_CHANCE
-        of the time: its storms begun (the one raging among them, standing for the prior)."""
+        of the time: its storms begun (the one raging among them, standing for the prior) over the
+        time the clusters it was seen in were observed (not another estate's history, where its
+        absence says nothing of how often it storms here)."""
         begun = max(self.decay.value(self.storms.get(name, 0.0), t), 1.0)
-        return begun / self._observed(t) * STORM_WINDOW < CROSS_CHANCE
+        return begun / self._observed(t, self.since.get(name)) * STORM_WINDOW < CROSS_CHANCE
 
-    def observe(self, name: str, cluster: str, key: tuple, started: float, in_storm: bool) -> None:
+    def observe(self, name: str, cluster: str, key: tuple, started: float, in_storm: bool,
+                cluster_since: float) -> None:
+        """A start of `name` in `cluster`, which was first seen at `cluster_since`."""
         if self.first_at is None:
             self.first_at = started
+        if cluster_since < self.since.get(name, math.inf):
+            self.since[name] = cluster_since
         storm = self._joined
         if in_storm and storm is not None:
             storm.first_at, storm.last_at = min(storm.first_at, started), max(storm.last_at, started)
@@ -237,9 +246,10 @@ class Storms:
         count = max(self.decay.value(self.rates.get(scope, 0.0), t) - within, 0.0) + 1.0
         return count / self._observed(t)
 
-    def _observed(self, t: float) -> float:
-        """The seconds the counts were gathered in (at least an hour, at most the decay's time)."""
-        first = self.first_at if self.first_at is not None else t
+    def _observed(self, t: float, since: float | None = None) -> float:
+        """The seconds the counts were gathered in, since the first start or `since` (at least an
+        hour, at most the decay's time)."""
+        first = since if since is not None else self.first_at if self.first_at is not None else t
         return min(self.decay.tau, max(t - first - STORM_WINDOW, 3600.0))
 
     def rescale(self, factor: float) -> None:
