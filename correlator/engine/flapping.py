@@ -8,6 +8,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from datetime import datetime, timedelta
 
+from correlator.engine.expiry import Expiry
+
 SWEEP_EVERY = 4096  # changes between sweeps of alerts that stopped changing
 
 
@@ -17,12 +19,14 @@ class FlapTracker:
         self.window = window
         self._changes: dict[str, list[datetime]] = {}  # fingerprint -> change times within the window
         self._counted = 0
+        self._expiry = Expiry()  # the fingerprints by their latest change
 
     def change(self, fingerprint: str, at: datetime) -> bool:
         """Count a state change of `fingerprint` at `at`; returns whether this change made it flap
         (it did not flap just before)."""
         changes = self._changes.setdefault(fingerprint, [])
         changes.append(at)
+        self._expiry.touched(fingerprint, at)
         del changes[:bisect_right(changes, at - self.window)]
         self._counted += 1
         if self._counted % SWEEP_EVERY == 0:
@@ -35,5 +39,7 @@ class FlapTracker:
 
     def _sweep(self, at: datetime) -> None:
         horizon = at - self.window
-        for fingerprint in [f for f, changes in self._changes.items() if changes[-1] <= horizon]:
-            del self._changes[fingerprint]
+        for fingerprint in list(self._expiry.before(horizon, inclusive=True)):
+            changes = self._changes.get(fingerprint)
+            if changes is not None and changes[-1] <= horizon:  # its latest change is outside the window
+                del self._changes[fingerprint]

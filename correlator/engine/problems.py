@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from correlator.engine.expiry import Expiry
 from correlator.engine.model import Incident, Problem
 
 SWEEP_EVERY = 1000  # openings between sweeps of signatures that stopped recurring
@@ -21,6 +22,7 @@ class ProblemTracker:
         self._openings: dict[str, list[tuple[datetime, str]]] = {}
         self._open_by_signature: dict[str, Problem] = {}
         self._since_sweep = 0
+        self._expiry = Expiry()  # the signatures by their latest opening
 
     def restore(self, problems: list[Problem], openings: list[tuple[datetime, str, str]], sequence: int) -> None:
         self.sequence = sequence
@@ -28,12 +30,14 @@ class ProblemTracker:
         self._open_by_signature = {p.signature: p for p in problems if p.state == "open"}
         for opened, signature, incident_id in openings:
             self._openings.setdefault(signature, []).append((opened, incident_id))
+            self._expiry.touched(signature, opened)
 
     def opened(self, incident: Incident, now: datetime, incidents: dict[str, Incident]) -> set[str]:
         """Note a new incident; returns the ids of incidents it linked to a problem."""
         self._sweep(now)
         seen = self._openings.setdefault(incident.group_key, [])
         seen.append((now, incident.id))
+        self._expiry.touched(incident.group_key, now)
         # The opening just added is always within the period: `next` finds one.
         expired = next(i for i, (opened, _) in enumerate(seen) if now - opened <= self.period)
         del seen[:expired]
@@ -64,5 +68,8 @@ class ProblemTracker:
         if self._since_sweep < SWEEP_EVERY:
             return
         self._since_sweep = 0
-        for signature in [s for s, seen in self._openings.items() if not seen or now - seen[-1][0] > self.period]:
-            del self._openings[signature]
+        horizon, openings = now - self.period, self._openings
+        for signature in list(self._expiry.before(horizon)):
+            seen = openings.get(signature)
+            if seen is not None and seen[-1][0] < horizon:  # its latest opening is outside the period
+                del openings[signature]
