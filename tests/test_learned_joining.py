@@ -317,14 +317,19 @@ def test_the_common_cluster_labels_scope_entities():
     assert entities_of({"cluster": "eu", "dc": "zrh1", "service": "postgres"}) == ("workload|eu|postgres",)
 
 
+def another_clusters_history(scenario: Scenario, hours: int) -> float:
+    """`hours` of another cluster's noise, an alert every 10 minutes; returns when they end."""
+    for n in range(hours * 6):
+        scenario.push(n * 600, alert("Noise", starts=n * 600, cluster="us", instance=f"10.9.0.{n}:9100"))
+    return hours * 3600
+
+
 @pytest.mark.parametrize("other_cluster_hours", [0, 10], ids=["cold", "another-cluster-known"])
 def test_hours_of_another_clusters_history_do_not_make_a_new_clusters_entities_quiet(tmp_path, other_cluster_hours):
     # The node alerted 16 minutes ago, then twice now: over the new cluster's first hour, that is
     # more than chance leaves a quiet entity; over ten hours of another cluster, it would look quiet.
     scenario = Scenario(rules_from(tmp_path), LEARNING)
-    begin = other_cluster_hours * 3600
-    for n in range(other_cluster_hours * 6):
-        scenario.push(n * 600, alert("Noise", starts=n * 600, cluster="us", instance=f"10.9.0.{n}:9100"))
+    begin = another_clusters_history(scenario, other_cluster_hours)
     scenario.push(begin, alert("NoiseA", starts=begin, cluster="eu", node="worker-3"))
     scenario.push(begin + 900, alert("NoiseB", starts=begin + 900, cluster="eu", node="worker-3"))
     scenario.push(begin + 960, alert("NoiseC", starts=begin + 960, cluster="eu", node="worker-3"))
@@ -443,9 +448,7 @@ def test_hours_of_another_estate_without_a_storm_of_a_name_do_not_make_its_storm
     # The name stormed three times in this estate's first twenty minutes: over the time its
     # clusters were observed, storms of it are common, however long another estate was watched.
     scenario = Scenario(rules_from(tmp_path), LEARNING)
-    begin = other_estate_hours * 3600
-    for n in range(other_estate_hours * 6):
-        scenario.push(n * 600, alert("Noise", starts=n * 600, cluster="us", instance=f"10.9.0.{n}:9100"))
+    begin = another_clusters_history(scenario, other_estate_hours)
     for n in range(3):
         storm(scenario, begin + n * 600, ("c",), str(n))
     storm(scenario, begin + 1800, ("a", "b"), "s")
