@@ -17,6 +17,7 @@ from correlator.engine_service import EngineService
 from correlator.incident_metrics import IncidentMetrics
 from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
+from correlator.replay import recording_line, replay
 from correlator.store import database
 from correlator.store.schema import incident_events, notifications, to_us
 from tests.engine_scenarios import T0, at, rules_from
@@ -106,6 +107,16 @@ def incident_lines(engine: Engine) -> list:
     """Every incident as replay writes it, with its timeline: what replay and a live engine must agree on."""
     return [(incident_replay_line(i), [(e.at, e.kind, e.detail) for e in i.timeline])
             for i in sorted(engine.incidents.values(), key=lambda i: i.id)]
+
+
+def replayed_engine(tmp_path, rules, settings: EngineSettings, policy,
+                    traffic: list[tuple[float, str, bytes]]) -> Engine:
+    """The same traffic recorded as `serve --record` writes it, then run through `replay`."""
+    recording = tmp_path / "recording.jsonl"
+    recording.write_bytes(b"".join(recording_line(at(t), source, body) for t, source, body in traffic))
+    engine = Engine(rules, settings)
+    replay(engine, recording, parsers({}), policy)
+    return engine
 
 
 async def live_engine(tmp_path, rules, settings: EngineSettings, policy, restart_after: float | None,

@@ -10,16 +10,15 @@ from sqlalchemy import select
 from correlator.app import ENGINE, SERVICE
 from correlator.config import parse_config
 from correlator.domain import AlertStatus
-from correlator.engine.core import Engine, EngineSettings
+from correlator.engine.core import EngineSettings
 from correlator.engine_service import EngineService
 from correlator.engine.model import IncidentState, JoinReason
 from correlator.ingest.sources import parsers
-from correlator.replay import recording_line, replay
 from correlator.store.schema import incident_members, to_us
 from correlator.units import rfc3339
 from tests.conftest import post_json
 from tests.engine_scenarios import Scenario, alert, at, rules_from
-from tests.engine_store import incident_lines, live_engine, open_store
+from tests.engine_store import incident_lines, live_engine, open_store, replayed_engine
 
 GROUP_BY_NAMESPACE = {"name": "by-namespace", "kind": "group", "matchers": ['namespace!=""'],
                       "group_by": ["namespace"], "window": "10m", "max_duration": "1h"}
@@ -220,10 +219,7 @@ TRAFFIC = [(0, "prometheus", _v2("DiskFull", 0, 240)), (30, "generic", _generic(
 async def test_replay_and_a_live_engine_agree_on_alerts_that_time_out_and_flap(tmp_path, restart_after):
     rules = rules_from(tmp_path)
     policy = parse_config({"ingest": {"silence_timeout": "10m"}}, environ={}).ingest_policy()
-    recording = tmp_path / "recording.jsonl"
-    recording.write_bytes(b"".join(recording_line(at(t), source, body) for t, source, body in TRAFFIC))
-    replayed = Engine(rules, SETTINGS)
-    replay(replayed, recording, parsers({}), policy)
+    replayed = replayed_engine(tmp_path, rules, SETTINGS, policy, TRAFFIC)
     live = incident_lines(await live_engine(tmp_path, rules, SETTINGS, policy, restart_after, TRAFFIC))
     assert live == incident_lines(replayed)
     disk, backup, flappy, _ = live
@@ -253,10 +249,7 @@ async def test_ha_replicas_of_one_alert_are_one_episode_live_and_in_replay(tmp_p
     rules = rules_from(tmp_path)
     policy = parse_config({"ingest": {"fingerprint_ignore_labels": {"prometheus": ["replica"]}}},
                           environ={}).ingest_policy()
-    recording = tmp_path / "recording.jsonl"
-    recording.write_bytes(b"".join(recording_line(at(t), source, body) for t, source, body in HA_TRAFFIC))
-    replayed = Engine(rules, SETTINGS)
-    replay(replayed, recording, parsers({}), policy)
+    replayed = replayed_engine(tmp_path, rules, SETTINGS, policy, HA_TRAFFIC)
     live = incident_lines(await live_engine(tmp_path, rules, SETTINGS, policy, restart_after, HA_TRAFFIC))
     assert live == incident_lines(replayed)
     always = incident_lines(replayed)[0][0]

@@ -7,18 +7,16 @@ import random
 import pytest
 
 from correlator.config import parse_config
-from correlator.engine.core import Engine, EngineSettings
+from correlator.engine.core import EngineSettings
 from correlator.engine.model import IncidentState, JoinReason
 from correlator.engine.timers import ENGINE
-from correlator.ingest.sources import parsers
 from correlator.learning.cooccurrence import Cooccurrence
 from correlator.learning.decay import Decay
 from correlator.learning.entities import entities_of
 from correlator.learning.joiner import Learner
 from correlator.learning.topology import Topology
-from correlator.replay import recording_line, replay
 from correlator.units import rfc3339
-from tests.engine_store import incident_lines, live_engine
+from tests.engine_store import incident_lines, live_engine, replayed_engine
 from tests.engine_scenarios import T0, Scenario, alert, at, rules_from
 
 LEARNING = EngineSettings()
@@ -637,10 +635,7 @@ CAUSE_LAST = [_posted(60, "KubePodNotReady", namespace="shop", pod="web-0"),
 async def test_replay_and_a_live_engine_agree_on_a_cause_taking_in_its_effects(tmp_path, restart_after):
     rules = rules_from(tmp_path, NODE_DOWN_EXPLAINS_CLUSTER_PODS)
     policy = parse_config({}, environ={}).ingest_policy()
-    recording = tmp_path / "recording.jsonl"
-    recording.write_bytes(b"".join(recording_line(at(t), source, body) for t, source, body in CAUSE_LAST))
-    replayed = Engine(rules, LEARNING)
-    replay(replayed, recording, parsers({}), policy)
+    replayed = replayed_engine(tmp_path, rules, LEARNING, policy, CAUSE_LAST)
     assert [len(i.members) for i in replayed.incidents.values()] == [0, 3, 1]  # the first pod's incident taken in
     live = await live_engine(tmp_path, rules, LEARNING, policy, restart_after, CAUSE_LAST)
     unclosed = [line for line in incident_lines(replayed) if line[0]["state"] != "closed"]  # the daemon keeps those
@@ -712,10 +707,7 @@ STORM_TRAFFIC = [(30, "prometheus", _pods(list(range(0, 12, 2)))),
 @pytest.mark.parametrize("restart_after", [None, 200])
 async def test_replay_and_a_live_engine_agree_on_a_storm_that_takes_in_an_incident(tmp_path, restart_after):
     rules, policy = rules_from(tmp_path), parse_config({}, environ={}).ingest_policy()
-    recording = tmp_path / "recording.jsonl"
-    recording.write_bytes(b"".join(recording_line(at(t), source, body) for t, source, body in STORM_TRAFFIC))
-    replayed = Engine(rules, LEARNING)
-    replay(replayed, recording, parsers({}), policy)
+    replayed = replayed_engine(tmp_path, rules, LEARNING, policy, STORM_TRAFFIC)
     live = await live_engine(tmp_path, rules, LEARNING, policy, restart_after, STORM_TRAFFIC)
     # The live engine keeps no closed incident once saved: the one taken in is closed in the store
     # (a restart restores the rest as they were).
