@@ -9,7 +9,7 @@ from correlator.api.query import limit_param
 from correlator.engine.views import candidates_view
 from correlator.engine_service import EngineService
 from correlator.http_errors import error_response, json_response
-from correlator.ingest.errors import FieldError
+from correlator.domain import FieldError
 
 
 def make_candidate_handlers(service: EngineService) -> list[tuple[str, str, object]]:

@@ -26,7 +26,7 @@ from sklearn.pipeline import Pipeline
 
 from correlator.ml.features import document, incident_document, vectorizer
 from correlator.ml.model import LearnedModel
-from correlator.rules.schema import Category, ServiceArea
+from correlator.domain import Category, ServiceArea
 
 log = logging.getLogger(__name__)
 
