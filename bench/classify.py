@@ -33,9 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.estates import DENSITIES, TEMPLATES, generate as generate_stream  # noqa: E402
 from correlator import scoring  # noqa: E402
 from correlator.config import Config  # noqa: E402
-from correlator.domain import AlertStatus  # noqa: E402
+from correlator.domain import AlertStatus, Explanation, Incident, IncidentState, JoinReason, Member  # noqa: E402
 from correlator.engine.derivation import Facts, derive  # noqa: E402
-from correlator.engine.model import Explanation, Incident, IncidentState, Member  # noqa: E402
 from correlator.ml.artifact import load as load_model  # noqa: E402
 from correlator.ml.commands import seed_range  # noqa: E402
 from correlator.ml.corpus import generate as generate_corpus, labeled_incidents  # noqa: E402
@@ -119,7 +118,7 @@ def derived(rules, truth: TrueIncident, model) -> tuple[Incident, Facts]:
     incident, facts = Incident("bench", IncidentState.OPEN, "", first, first, "bench"), Facts()
     for n, alert in enumerate(truth.alerts):
         member = Member(str(n), alert.start, alert.labels, alert.annotations, AlertStatus.FIRING, None, alert.start,
-                        Explanation("new_incident", ""))
+                        Explanation(JoinReason.NEW_INCIDENT, ""))
         incident.members[(str(n), alert.start)] = member
         derive(rules, incident, facts, member, alert.start, {}, model)
     return incident, facts

@@ -15,8 +15,7 @@ from typing import Sequence
 from sqlalchemy import select
 from sqlalchemy.engine import Engine as DatabaseEngine
 
-from correlator.domain import Alert
-from correlator.ingest.errors import PayloadError
+from correlator.domain import Alert, PayloadError
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser
 from correlator.store.schema import from_us, notifications

@@ -22,9 +22,8 @@ from typing import Callable
 
 from sqlalchemy.engine import Engine as DatabaseEngine
 
-from correlator.engine.core import Engine, EngineSettings, LearnedDecision, Outcome, TransitionError
-from correlator.engine.operations import InvalidAction, UnknownIncident
-from correlator.engine.model import Candidate
+from correlator.domain import Candidate, InvalidAction, TransitionError, UnknownIncident
+from correlator.engine.core import Engine, EngineSettings, LearnedDecision, Outcome
 from correlator.engine_feed import Batch, NotificationFeed
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser

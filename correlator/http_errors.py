@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from correlator.ingest.errors import FieldError
+from correlator.domain import FieldError
 
 MAX_BODY = web.AppKey("max_body", int)
 

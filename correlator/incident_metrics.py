@@ -14,11 +14,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from correlator.config import SlaConfig
+from correlator.domain import ACTIVE_STATES, Category, Incident, TimelineEvent, TimelineKind
 from correlator.engine.core import Engine, LearnedDecision, Outcome
-from correlator.engine.model import ACTIVE_STATES, Incident, TimelineEvent
 from correlator.engine_service import EngineCounts, StepStage
 from correlator.metrics import Metrics
-from correlator.rules.schema import Category
 
 SNAPSHOT_SECONDS = 1.0
 
@@ -139,21 +138,21 @@ class IncidentMetrics:
         for incident, events in saved:
             labels = (incident.priority.value, incident.category.value if incident.category else "none")
             for event in events:
-                if event.kind == "created":
+                if event.kind is TimelineKind.CREATED:
                     self.opened.labels(*labels).inc()
                     self.opened_since_start += 1
-                elif event.kind == "resolved":
+                elif event.kind is TimelineKind.RESOLVED:
                     self.resolved.labels(*labels).inc()
                     self._response(incident, event, "resolve", self.resolve_time)
-                elif event.kind == "acknowledged" and event.at == incident.acknowledged_at:
+                elif event.kind is TimelineKind.ACKNOWLEDGED and event.at == incident.acknowledged_at:
                     self._response(incident, event, "acknowledge", self.acknowledge_time)
-                elif event.kind == "reopened":
+                elif event.kind is TimelineKind.REOPENED:
                     self.reopened.labels(*labels).inc()
-                elif event.kind == "escalated":
+                elif event.kind is TimelineKind.ESCALATED:
                     self.escalated.labels(labels[0]).inc()
-                elif event.kind == "alert_joined":
-                    self.rule_matches.labels(event.detail.get("rule") or "none", str(event.detail["reason"])).inc()
-                elif event.kind == "classified":
+                elif event.kind is TimelineKind.ALERT_JOINED:
+                    self.rule_matches.labels(event.detail.get("rule") or "none", event.detail["reason"].value).inc()
+                elif event.kind is TimelineKind.CLASSIFIED:
                     for name, confidence in event.detail.get("confidence", {}).items():
                         self.classifier_confidence.labels(name).observe(confidence)
                     for name in event.detail.get("low_confidence", ()):

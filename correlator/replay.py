@@ -14,9 +14,9 @@ from typing import IO, Iterator
 
 import msgspec
 
+from correlator.domain import PayloadError
 from correlator.engine.core import Engine
 from correlator.engine.views import incident_replay_line
-from correlator.ingest.errors import PayloadError
 from correlator.ingest.normalize import IngestPolicy, to_utc
 from correlator.ingest.sources import Parser
 from correlator.scoring import Span

@@ -3,9 +3,8 @@ priority from the blast radius and the severity vocabularies (no model: rules an
 
 import pytest
 
-from correlator.engine.model import JoinReason
+from correlator.domain import Category, JoinReason, Level, Priority, ServiceArea
 from correlator.ml.lexicon import read
-from correlator.rules.schema import Category, Level, Priority, ServiceArea
 from tests.engine_scenarios import Scenario, alert, rules_from
 
 BY_CLUSTER = {"name": "by-cluster", "kind": "group", "group_by": ["cluster"], "window": "1h"}

@@ -10,9 +10,8 @@ import msgspec
 import pytest
 from sqlalchemy import select
 
-from correlator.domain import RawNotification
+from correlator.domain import IncidentState, RawNotification
 from correlator.engine.core import Engine, EngineSettings, Outcome
-from correlator.engine.model import IncidentState
 from correlator.engine_service import EngineService
 from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.normalize import IngestPolicy

@@ -4,10 +4,9 @@ from datetime import timedelta
 
 import pytest
 
-from correlator.engine.core import EngineSettings, TransitionError
-from correlator.engine.model import IncidentState, JoinReason
+from correlator.domain import Category, IncidentState, JoinReason, Level, Priority, ServiceArea, TransitionError
+from correlator.engine.core import EngineSettings
 from correlator.engine.views import incident_summary
-from correlator.rules.schema import Category, Level, Priority, ServiceArea
 from tests.engine_scenarios import Scenario, alert, at, rules_from
 
 GROUP_BY_NAMESPACE = {"name": "by-namespace", "kind": "group", "matchers": ['namespace!=""'],

@@ -1,9 +1,9 @@
 from datetime import datetime, timedelta, timezone
 
+from correlator.domain import Incident, IncidentState
 from correlator.engine import flapping, problems
 from correlator.engine.expiry import Expiry
 from correlator.engine.flapping import FlapTracker
-from correlator.engine.model import Incident, IncidentState
 from correlator.engine.problems import ProblemTracker
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from correlator.engine.core import EngineSettings, TransitionError
-from correlator.engine.model import IncidentState
+from correlator.domain import IncidentState, TransitionError
+from correlator.engine.core import EngineSettings
 from tests.engine_scenarios import Scenario, alert, at, rules_from
 
 SETTINGS = EngineSettings(resolve_hold=timedelta(minutes=5), reopen_window=timedelta(minutes=30),

@@ -10,10 +10,10 @@ import pytest
 
 from bench.estates import DENSITIES, FAULTS, generate, truth_line, write
 from bench.estates.stream import NOVEL_VOCABULARIES
+from correlator.domain import Category
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import parsers
 from correlator.replay import ReplaySummary, read_recording
-from correlator.rules.schema import Category
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from correlator.domain import AlertStatus
-from correlator.ingest.errors import PayloadError
+from correlator.domain import AlertStatus, PayloadError
 from correlator.ingest.fingerprint import fingerprint
 from correlator.ingest.generic import FieldMapping
 from correlator.ingest.normalize import EARLIEST_TIME, LATEST_TIME, IngestPolicy, ParsedAlerts

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from correlator.ingest.errors import PayloadError
+from correlator.domain import PayloadError
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import parsers
 from tests.conftest import post_json, stored_alerts

@@ -9,10 +9,9 @@ from sqlalchemy import select
 
 from correlator.app import ENGINE, SERVICE
 from correlator.config import parse_config
-from correlator.domain import AlertStatus
+from correlator.domain import AlertStatus, IncidentState, JoinReason
 from correlator.engine.core import EngineSettings
 from correlator.engine_service import EngineService
-from correlator.engine.model import IncidentState, JoinReason
 from correlator.ingest.sources import parsers
 from correlator.store.schema import incident_members, to_us
 from correlator.units import rfc3339

@@ -2,7 +2,7 @@
 
 import pytest
 
-from correlator.engine.model import IncidentState, JoinReason
+from correlator.domain import IncidentState, JoinReason
 from correlator.rules.loader import load_rules
 from correlator.shipped import shipped_dir
 from correlator.store import database

@@ -7,8 +7,8 @@ import random
 import pytest
 
 from correlator.config import parse_config
+from correlator.domain import IncidentState, JoinReason
 from correlator.engine.core import EngineSettings
-from correlator.engine.model import IncidentState, JoinReason
 from correlator.engine.timers import ENGINE
 from correlator.learning.cooccurrence import Cooccurrence
 from correlator.learning.decay import Decay

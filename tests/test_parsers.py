@@ -6,9 +6,8 @@ from datetime import datetime, timedelta, timezone
 import msgspec
 import pytest
 
-from correlator.domain import AlertStatus
+from correlator.domain import AlertStatus, PayloadError
 from correlator.ingest.alertmanager import parse_alertmanager_webhook, parse_postable_alerts
-from correlator.ingest.errors import PayloadError
 from correlator.ingest.generic import FieldMapping, LabelList, parse_mapped
 from correlator.ingest.normalize import AlertLimits, IngestPolicy
 from correlator.units import Seconds

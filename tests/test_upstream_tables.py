@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from correlator.domain import JoinReason
 from correlator.engine.inhibition import Inhibition
-from correlator.engine.model import JoinReason
 from correlator.rules.matchers import MatcherError, MatcherSyntax, parse_matchers
 from correlator.rules.schema import Matchers, SuppressRule
 from correlator.units import parse_duration

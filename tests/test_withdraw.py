@@ -5,9 +5,8 @@ leave and whatever their labels, severities, start times and explanations."""
 import random
 from datetime import datetime, timedelta, timezone
 
-from correlator.domain import AlertStatus
+from correlator.domain import AlertStatus, Explanation, JoinReason, Member
 from correlator.engine.derivation import Facts, absorb, withdraw
-from correlator.engine.model import Explanation, JoinReason, Member
 from correlator.engine.roots import ranked
 from correlator.ingest.fingerprint import fingerprint
 from correlator.rules.loader import load_rules

@@ -12,9 +12,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
-from correlator.domain import MAX_NAME_LENGTH
-from correlator.ingest.errors import FieldError, from_msgspec
-from correlator.rules.schema import Category, Priority, ServiceArea
+from correlator.domain import MAX_NAME_LENGTH, Category, FieldError, Priority, ServiceArea, from_msgspec
 
 MAX_NAME = MAX_NAME_LENGTH
 Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME)]

@@ -7,8 +7,7 @@ import time
 
 from aiohttp import web
 
-from correlator.domain import AlertStatus
-from correlator.ingest.errors import FieldError
+from correlator.domain import AlertStatus, FieldError
 from correlator.http_errors import error_response, json_response
 from correlator.api.query import limit_param, matchers_param
 from correlator.units import rfc3339

@@ -6,10 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from correlator.api.query import limit_param
+from correlator.domain import FieldError
 from correlator.engine.views import candidates_view
 from correlator.engine_service import EngineService
 from correlator.http_errors import error_response, json_response
-from correlator.ingest.errors import FieldError
 
 
 def make_candidate_handlers(service: EngineService) -> list[tuple[str, str, object]]:

@@ -10,19 +10,16 @@ import msgspec
 from aiohttp import web
 from sqlalchemy import select
 
-from correlator.engine.core import TransitionError
 from correlator.config import SlaConfig
-from correlator.engine.model import Incident, IncidentState, Problem
-from correlator.engine.operations import InvalidAction, UnknownIncident
+from correlator.domain import (Category, FieldError, Incident, IncidentState, InvalidAction, Priority, Problem,
+                               TransitionError, UnknownIncident)
 from correlator.engine.views import incident_detail, problem_summary
 from correlator.engine_service import ActionNotSaved, EngineService, StepFailed
 from correlator.api.actions import ACTIONS, MAX_NAME, ActionBody, decode_action
 from correlator.http_errors import error_response, json_response
-from correlator.ingest.errors import FieldError
 from correlator.api.query import limit_param, matchers_param
 from correlator.units import rfc3339
 from correlator.rules.matchers import matches_all
-from correlator.rules.schema import Category, Priority
 from correlator.store.schema import from_us, incident_members, incidents, to_us
 
 MAX_LIMIT = 500
@@ -181,8 +178,7 @@ def make_incident_handlers(service: EngineService, database, sla: SlaConfig) -> 
             except TransitionError as error:
                 return error_response(409, str(error))
             except InvalidAction as error:
-                field, _, reason = str(error).partition(": ")
-                return error_response(400, "invalid action", [FieldError(field, reason)])
+                return error_response(400, "invalid action", [FieldError(error.field, error.reason)])
             except (ActionNotSaved, StepFailed):  # logged by the engine service
                 return error_response(503, "the store did not save the action; nothing changed; retry later")
             return json_response(detail(await asyncio.to_thread(service.repository.get, incident_id)))

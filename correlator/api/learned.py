@@ -8,8 +8,8 @@ import asyncio
 from aiohttp import web
 
 from correlator.api.query import limit_param
+from correlator.domain import FieldError
 from correlator.http_errors import error_response, json_response
-from correlator.ingest.errors import FieldError
 from correlator.learning import state
 from correlator.store.incidents import IncidentRepository
 from correlator.units import rfc3339

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from correlator.ingest.errors import FieldError
+from correlator.domain import FieldError
 from correlator.rules.matchers import Matcher, MatcherError, parse_matchers
 
 

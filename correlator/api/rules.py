@@ -11,9 +11,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from correlator.domain import FieldError
 from correlator.engine_service import EngineService
 from correlator.http_errors import error_response, json_response
-from correlator.ingest.errors import FieldError
 from correlator.metrics import Metrics
 from correlator.rules.loader import RuleErrors
 

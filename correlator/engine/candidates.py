@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from correlator.domain import AlertStatus
-from correlator.engine.model import Candidate, Explanation, Incident, JoinReason
+from correlator.domain import AlertStatus, Candidate, Explanation, Incident, JoinReason
 
 
 class Candidates:

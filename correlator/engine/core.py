@@ -58,13 +58,13 @@ from typing import Callable, Mapping
 
 import msgspec
 
-from correlator.domain import Alert, AlertStatus
+from correlator.domain import (ACTIVE_STATES, LEARNED_REASONS, TRANSITIONS, Alert, AlertStatus, Candidate, Explanation,
+                               Incident, IncidentState, JoinReason, Member, Problem, TimelineKind, TransitionError,
+                               interned)
 from correlator.engine import decisions
 from correlator.engine.derivation import Facts, absorb, conclude, derive, withdraw
 from correlator.engine.flapping import FlapTracker
 from correlator.engine.inhibition import Inhibition, InhibitionStage
-from correlator.engine.model import (ACTIVE_STATES, LEARNED_REASONS, Candidate, Explanation, Incident, IncidentState,
-                                     JoinReason, Member, Problem, TRANSITIONS, interned)
 from correlator.engine.operations import OperatorActions
 from correlator.engine.candidates import Candidates
 from correlator.engine.timers import ENGINE, Scheduled, Timers
@@ -118,10 +118,6 @@ def _engine_may_merge(incident: Incident) -> bool:
 def _only_named(incident: Incident, name: str) -> bool:
     """Whether every member of `incident` is an alert of `name`."""
     return all(member.labels.get("alertname") == name for member in incident.members.values())
-
-
-class TransitionError(ValueError):
-    pass
 
 
 class Outcome(enum.StrEnum):
@@ -314,8 +310,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         for incident in sorted(incidents, key=lambda i: i.id):
             self.incidents[incident.id] = incident
             facts = self._facts[incident.id] = Facts()
-            timed_out = {e.detail["fingerprint"]: e.detail.get("timed_out", False)
-                         for e in incident.timeline if e.kind == "alert_resolved"}  # each alert's last resolution
+            timed_out = {e.detail["fingerprint"]: e.detail.get("timed_out", False)  # each alert's last resolution
+                         for e in incident.timeline if e.kind is TimelineKind.ALERT_RESOLVED}
             for key, member in incident.members.items():
                 absorb(self.rules, facts, member)
                 firing = member.status is AlertStatus.FIRING
@@ -333,12 +329,13 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                 self._schedule_escalation(incident, facts)
         # The flaps of the recent past, from the timelines, then the holds of incidents whose alerts all cleared.
         changes = sorted((e.at, e.detail["fingerprint"]) for i in incidents for e in i.timeline
-                         if e.kind in ("alert_joined", "alert_resolved"))
+                         if e.kind in (TimelineKind.ALERT_JOINED, TimelineKind.ALERT_RESOLVED))
         for changed_at, fingerprint in changes:
             self._flaps.change(fingerprint, changed_at)
         for incident in sorted(incidents, key=lambda i: i.id):
             if incident.active and not incident.firing:
-                self._start_hold(incident, max((e.at for e in incident.timeline if e.kind in ("alert_resolved", "reopened")),
+                self._start_hold(incident, max((e.at for e in incident.timeline
+                                                if e.kind in (TimelineKind.ALERT_RESOLVED, TimelineKind.REOPENED)),
                                                default=incident.last_alert_at))
         self._attach_symptoms()
         # Time resumes from the latest the store recorded, even when the clock has stepped back since.
@@ -406,7 +403,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         incident.changed_members.add(key)
         incident.firing += 1
         incident.last_alert_at = now
-        incident.record(now, "alert_joined", fingerprint=alert.fingerprint, reason=why.reason, rule=why.rule,
+        incident.record(now, TimelineKind.ALERT_JOINED, fingerprint=alert.fingerprint, reason=why.reason, rule=why.rule,
                         **({"detail": why.detail} if why.reason in LEARNED_REASONS else {}))
         self._changed_state(incident, alert.fingerprint, now)
         self._by_group.setdefault(group_key, incident.id)
@@ -501,7 +498,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             return existing, Explanation(JoinReason.GROUP, rule.name, group_labels)
         if existing is not None and existing.state is IncidentState.RESOLVED and existing.group_key == group_key \
                 and now - existing.resolved_at <= self.settings.reopen_window:
-            self._transition(existing, IncidentState.OPEN, now, ENGINE, kind="reopened")
+            self._transition(existing, IncidentState.OPEN, now, ENGINE, kind=TimelineKind.REOPENED)
             existing.resolved_at = None
             return existing, Explanation(JoinReason.REOPENED, rule.name, group_labels, "re-fired within the reopen window")
         return None
@@ -525,7 +522,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if incident.active:
             return incident, why
         if incident.state is IncidentState.RESOLVED and now - incident.resolved_at <= self.settings.reopen_window:
-            self._transition(incident, IncidentState.OPEN, now, ENGINE, kind="reopened")
+            self._transition(incident, IncidentState.OPEN, now, ENGINE, kind=TimelineKind.REOPENED)
             incident.resolved_at = None
             return incident, why
         return None
@@ -540,16 +537,15 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             self.learned_decisions[LearnedDecision.NEW_INCIDENT] += 1
             return None
         incident = self.incidents[self._episodes[join.key].incident_id]
-        decision = LearnedDecision.STORM if join.reason == "storm" else LearnedDecision.LEARNED \
+        decision = LearnedDecision.STORM if join.reason is JoinReason.STORM else LearnedDecision.LEARNED \
             if join.rule == "learned" else LearnedDecision.QUIET if join.rule == "quiet entity" else LearnedDecision.RULE
         self.learned_decisions[decision] += 1
         # The alert's group key follows it, so the rest of its group joins the same incident.
         self._by_group[group_key] = incident.id
         self._index_keys.setdefault(incident.id, []).append((self._by_group, group_key))
-        reason = JoinReason.STORM if join.reason == "storm" else JoinReason.RELATED
         if join.absorb:
             self._storm_takes_in(incident, join, now)
-        return incident, Explanation(reason, join.rule, join.labels, join.detail)
+        return incident, Explanation(join.reason, join.rule, join.labels, join.detail)
 
     def _take_in_effects(self, incident: Incident, alert: Alert, key: tuple[str, datetime], now: datetime) -> None:
         """Stage 11: a cause placed after its effects takes in the incidents they opened meanwhile,
@@ -629,7 +625,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         incident = Incident(id=f"INC-{self._incident_sequence:06d}", state=IncidentState.OPEN, title="",
                             opened_at=now, last_alert_at=now, group_key=group_key)
         self.incidents[incident.id] = incident
-        incident.record(now, "created", group_key=group_key)
+        incident.record(now, TimelineKind.CREATED, group_key=group_key)
         self._touched |= self.problem_tracker.opened(incident, now, self.incidents)
         return incident
 
@@ -693,8 +689,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         member.status, member.ends_at = AlertStatus.RESOLVED, ends_at
         incident.changed_members.add(key)
         incident.firing -= 1
-        incident.record(now, "alert_resolved", fingerprint=member.fingerprint, **({"timed_out": True} if timed_out
-                                                                                    else {}))
+        incident.record(now, TimelineKind.ALERT_RESOLVED, fingerprint=member.fingerprint,
+                        **({"timed_out": True} if timed_out else {}))
         self._changed_state(incident, member.fingerprint, now)
         if not incident.firing and incident.active:
             self._start_hold(incident, now)
@@ -704,14 +700,14 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
     def _changed_state(self, incident: Incident, fingerprint: str, now: datetime) -> None:
         """An alert of `incident` fired or resolved: the timeline shows when it starts to flap."""
         if self._flaps.change(fingerprint, now):
-            incident.record(now, "flapping", fingerprint=fingerprint, changes=self._flaps.max_changes + 1,
+            incident.record(now, TimelineKind.FLAPPING, fingerprint=fingerprint, changes=self._flaps.max_changes + 1,
                             window_seconds=self._flaps.window.total_seconds())
 
     def _forget_source(self, key) -> None:
         self.inhibition.remove(key)
 
     def _transition(self, incident: Incident, state: IncidentState, now: datetime, actor: str,
-                    kind: str | None = None, **detail) -> None:
+                    kind: TimelineKind | None = None, **detail) -> None:
         if state not in TRANSITIONS[incident.state]:
             raise TransitionError(f"{incident.id} is {incident.state}: it cannot become {state}")
         previous, incident.state = incident.state, state
@@ -722,7 +718,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             incident.closed_at = now
         elif state is IncidentState.ACKNOWLEDGED and incident.acknowledged_at is None:
             incident.acknowledged_at = now
-        incident.record(now, kind or state.value, actor, previous=previous, **detail)
+        incident.record(now, kind or TimelineKind(state.value), actor, previous=previous, **detail)
 
     def _forget(self, incident: Incident, now: datetime) -> set[str]:
         """A closed incident leaves the indexes: memory follows open work, not history. Its alerts

@@ -8,12 +8,11 @@ from functools import lru_cache
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from correlator.domain import MAX_NAME_LENGTH
+from correlator.domain import MAX_NAME_LENGTH, DecisionReason, Explanation, Level, Member, Suppression
 from correlator.engine.blast import BlastRadius
-from correlator.engine.model import Explanation, Member, Suppression
 from correlator.rules.loader import RuleSet
 from correlator.rules.matchers import matches_all
-from correlator.rules.schema import WEEKDAYS, Level, LinkRule, MaintenanceRule, Service, Window
+from correlator.rules.schema import WEEKDAYS, LinkRule, MaintenanceRule, Service, Window
 
 
 def _in_window(window: Window, now: datetime) -> bool:
@@ -130,7 +129,7 @@ def assignment_of(rules: RuleSet, labels: Mapping[str, str]) -> tuple[int, str, 
             grounds = _grounds(rule.matchers, labels)
             if rule.team_label:
                 grounds[rule.team_label] = labels.get(rule.team_label, "")
-            return index, team, rule.tier, Explanation("assigned", rule.name, grounds)
+            return index, team, rule.tier, Explanation(DecisionReason.ASSIGNED, rule.name, grounds)
     return None
 
 
@@ -138,7 +137,8 @@ def owner_of(rules: RuleSet, services: Iterable[str]) -> tuple[str, Explanation]
     for name in services:
         service = rules.service(name)
         if service is not None and service.owner:
-            return service.owner, Explanation("assigned", "catalog", {"service": name}, f"owner of service {name}")
+            return service.owner, Explanation(DecisionReason.ASSIGNED, "catalog", {"service": name},
+                                              f"owner of service {name}")
     return None
 
 

@@ -10,16 +10,16 @@ from typing import Callable, Iterable, Iterator
 
 import msgspec
 
+from correlator.domain import (Category, DecisionReason, Explanation, Incident, JoinReason, Member, ServiceArea,
+                               TimelineKind)
 from correlator.engine import decisions
 from correlator.engine.blast import BlastRadius, host_name, withdrawn
-from correlator.engine.model import Explanation, Incident, JoinReason, Member
 from correlator.engine.roots import Candidate, behind, outranked, rank, ranked
 from correlator.ml.features import DOCUMENT_NAMES, document, incident_document
 from correlator.ml.lexicon import SEVERAL_HOSTS
 from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet
 from correlator.rules.matchers import matches_all
-from correlator.rules.schema import Category, ServiceArea
 
 
 CLASSIFIED = (("category", Category), ("service_area", ServiceArea))  # in the model's prediction order
@@ -229,7 +229,7 @@ def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, m
               low_confidence: float, lexicon: bool) -> None:
     """From the root alert: classify rules first, then the lexicon's reading of its words; the
     model decides what neither says (with its confidence)."""
-    if incident.classification is not None and incident.classification.reason == "reclassified":
+    if incident.classification is not None and incident.classification.reason is DecisionReason.RECLASSIFIED:
         return  # an operator decided
     if not facts.reclassify and incident.classification is not None and \
             (facts.prediction is not None or not incident.classification_confidence):
@@ -252,7 +252,7 @@ def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, m
     sources = [d.source for d in decided.values() if d is not None]
     automatic = [source for source in ("lexicon", "model") if source in sources]
     grounds = ", ".join(dict.fromkeys([s for s in sources if s not in automatic] + automatic))  # rules first
-    explanation = Explanation("classified", grounds, {"alertname": root} if root else {}, detail)
+    explanation = Explanation(DecisionReason.CLASSIFIED, grounds, {"alertname": root} if root else {}, detail)
     if explanation == incident.classification:
         return
     incident.classification = explanation
@@ -262,7 +262,7 @@ def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, m
         return  # the same fields for other reasons: explained, not an event
     incident.category, incident.service_area = category, area
     incident.classification_confidence = confidence
-    incident.record(now, "classified", category=category, service_area=area, rule=grounds, root=root,
+    incident.record(now, TimelineKind.CLASSIFIED, category=category, service_area=area, rule=grounds, root=root,
                     **({"confidence": confidence, "low_confidence": low} if confidence else {}))
 
 
@@ -274,10 +274,10 @@ def _prioritise(rules: RuleSet, incident: Incident, facts: Facts, now: datetime)
     if (priority, impact, urgency) == (incident.priority, incident.impact, incident.urgency) \
             and incident.prioritisation is not None:
         return
-    kind = "prioritised" if incident.prioritisation is None else "reprioritised"
+    kind = TimelineKind.PRIORITISED if incident.prioritisation is None else TimelineKind.REPRIORITISED
     incident.priority, incident.impact, incident.urgency = priority, impact, urgency
     incident.prioritisation = Explanation(
-        "prioritised", rules.priority.name, urgent_labels,
+        DecisionReason.PRIORITISED, rules.priority.name, urgent_labels,
         f"impact {impact} (services: {', '.join(incident.services) or 'none'}; affected: {facts.radius.breadth()})"
         f" x urgency {urgency} = {priority}")
     incident.record(now, kind, priority=priority, impact=impact, urgency=urgency, rule=rules.priority.name)
@@ -286,7 +286,7 @@ def _prioritise(rules: RuleSet, incident: Incident, facts: Facts, now: datetime)
 
 def _assign(rules: RuleSet, incident: Incident, facts: Facts, now: datetime) -> None:
     """The first assign rule a member gives a team to, else an affected service's owner."""
-    if incident.assignment is not None and incident.assignment.reason != "assigned":
+    if incident.assignment is not None and incident.assignment.reason is not DecisionReason.ASSIGNED:
         return  # escalated or set by an operator: rules no longer reassign
     if facts.assignment is not None:
         _, team, tier, why = facts.assignment
@@ -297,4 +297,4 @@ def _assign(rules: RuleSet, incident: Incident, facts: Facts, now: datetime) -> 
         (team, why), tier = owner, 1
     if team != incident.team:
         incident.team, incident.tier, incident.assignment = team, tier, why
-        incident.record(now, "assigned", team=team, tier=tier, rule=why.rule)
+        incident.record(now, TimelineKind.ASSIGNED, team=team, tier=tier, rule=why.rule)

@@ -24,9 +24,8 @@ from datetime import datetime
 from itertools import repeat
 from typing import Callable, Mapping
 
-from correlator.domain import AlertStatus
+from correlator.domain import AlertStatus, Explanation, Incident, JoinReason, Member, TimelineKind
 from correlator.engine.derivation import reexplained
-from correlator.engine.model import Explanation, Incident, JoinReason, Member
 from correlator.engine.timers import ENGINE
 from correlator.rules.matchers import matches_all
 from correlator.rules.schema import SuppressRule
@@ -165,8 +164,9 @@ def _kept_explanations(incident: Incident) -> dict[str, Explanation]:
     """Per alert whose latest placement in `incident` made it a symptom in place: its explanation before."""
     kept: dict[str, Explanation] = {}
     for event in incident.timeline:
-        if event.kind in ("alert_joined", "alert_inhibited", "alert_released", "alert_moved"):
-            why = event.detail.get("kept") if event.kind == "alert_inhibited" else None
+        if event.kind in (TimelineKind.ALERT_JOINED, TimelineKind.ALERT_INHIBITED, TimelineKind.ALERT_RELEASED,
+                          TimelineKind.ALERT_MOVED):
+            why = event.detail.get("kept") if event.kind is TimelineKind.ALERT_INHIBITED else None
             if why is not None:
                 kept[event.detail["fingerprint"]] = Explanation(why["reason"], why["rule"], why["labels"], why["detail"])
             else:
@@ -222,7 +222,7 @@ class InhibitionStage:
                 kept = member.why
                 self.inhibition.keep(key, kept)
                 destination = incident
-            self._re_place(incident, key, member, destination, why, now, "alert_inhibited", left, kept)
+            self._re_place(incident, key, member, destination, why, now, TimelineKind.ALERT_INHIBITED, left, kept)
             self.inhibition.attach(key, inhibitor.source)
         self._settle(left, now)
 
@@ -241,12 +241,12 @@ class InhibitionStage:
             kept = self.inhibition.kept(key)
             if inhibitor is not None:
                 self.inhibition.attach(key, inhibitor.source)
-                placed, kind = self._symptom(inhibitor, member.labels), "alert_inhibited"
+                placed, kind = self._symptom(inhibitor, member.labels), TimelineKind.ALERT_INHIBITED
                 if kept is not None:  # a symptom in place stays in place
                     self.inhibition.keep(key, kept)
                     placed = incident, placed[1]
             elif kept is not None:
-                placed, kind = (incident, kept), "alert_released"
+                placed, kind = (incident, kept), TimelineKind.ALERT_RELEASED
             else:
                 group = self._group_key(member.labels, member.fingerprint)
                 if self._by_group.get(group[0]) == incident.id and incident.group_key != group[0]:
@@ -254,14 +254,14 @@ class InhibitionStage:
                 placed = self._placed_by_rules(member.labels, key, member.fingerprint, member.starts_at,
                                                member.services, group, now, member.annotations) \
                     or self._opened(group, now)
-                kind = "alert_released"
+                kind = TimelineKind.ALERT_RELEASED
             changed |= self._re_place(incident, key, member, *placed, now, kind, left,
-                                      kept if kind == "alert_inhibited" else None)
+                                      kept if kind is TimelineKind.ALERT_INHIBITED else None)
         self._settle(left, now)
         return changed
 
     def _re_place(self, incident: Incident, key, member: Member, destination: Incident, why: Explanation,
-                  now: datetime, kind: str, left: dict[str, tuple[Incident, str]],
+                  now: datetime, kind: TimelineKind, left: dict[str, tuple[Incident, str]],
                   kept: Explanation | None = None) -> set[str]:
         """Give a present member a new place and explanation. `left` collects the incidents it
         leaves, whose aggregates `_settle` recomputes. `kept`: the explanation a symptom that stays
@@ -270,7 +270,7 @@ class InhibitionStage:
         incident.changed_members.add(key)
         detail = {"fingerprint": member.fingerprint, "reason": why.reason, "rule": why.rule, "detail": why.detail}
         if kept is not None:
-            detail["kept"] = {"reason": str(kept.reason), "rule": kept.rule, "labels": dict(kept.labels),
+            detail["kept"] = {"reason": kept.reason, "rule": kept.rule, "labels": dict(kept.labels),
                               "detail": kept.detail}
         self._by_group.setdefault(self._group_key(member.labels, member.fingerprint)[0], destination.id)
         self._touched |= {incident.id, destination.id}
@@ -280,7 +280,8 @@ class InhibitionStage:
             return {incident.id}
         self._move(incident, destination, key, member, now)
         destination.record(now, kind, source=incident.id, **detail)
-        incident.record(now, "alert_moved", into=destination.id, fingerprint=member.fingerprint, reason=why.reason)
+        incident.record(now, TimelineKind.ALERT_MOVED, into=destination.id, fingerprint=member.fingerprint,
+                        reason=why.reason)
         left[incident.id] = incident, destination.id
         return {incident.id, destination.id}
 

@@ -10,16 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from correlator.engine.model import Explanation, Incident, IncidentState
-from correlator.rules.schema import Category, Priority, ServiceArea
-
-
-class UnknownIncident(LookupError):
-    pass
-
-
-class InvalidAction(ValueError):
-    pass
+from correlator.domain import (Category, DecisionReason, Explanation, Incident, IncidentState, InvalidAction, Priority,
+                               ServiceArea, TimelineKind, TransitionError, UnknownIncident)
 
 
 class OperatorActions:
@@ -47,11 +39,10 @@ class OperatorActions:
         """A resolved incident is open again (the fix did not hold), and follows its alerts like any
         open incident: with none firing, it resolves again after the resolve hold, counted from now,
         unless one fires. Closed incidents are final (not in `incidents`: UnknownIncident)."""
-        from correlator.engine.core import TransitionError  # core mixes this class in
         incident = self.incident(incident_id)
         if incident.state is not IncidentState.RESOLVED:
             raise TransitionError(f"{incident_id} is {incident.state}: only a resolved incident can be reopened")
-        self._transition(incident, IncidentState.OPEN, now, actor, kind="reopened", reason=reason)
+        self._transition(incident, IncidentState.OPEN, now, actor, kind=TimelineKind.REOPENED, reason=reason)
         incident.resolved_at = None
         if not incident.firing:
             self._start_hold(incident, now)
@@ -64,14 +55,14 @@ class OperatorActions:
         return {incident_id} | self._forget(incident, now)
 
     def comment(self, incident_id: str, actor: str, now: datetime, text: str) -> set[str]:
-        self.incident(incident_id).record(now, "commented", actor, text=text)
+        self.incident(incident_id).record(now, TimelineKind.COMMENTED, actor, text=text)
         return {incident_id}
 
     def assign(self, incident_id: str, actor: str, now: datetime, team: str, tier: int | None = None) -> set[str]:
         incident = self.incident(incident_id)
         incident.team, incident.tier = team, tier or incident.tier
-        incident.assignment = Explanation("operator", actor, detail=f"assigned by {actor}")
-        incident.record(now, "assigned", actor, team=team, tier=incident.tier)
+        incident.assignment = Explanation(DecisionReason.OPERATOR, actor, detail=f"assigned by {actor}")
+        incident.record(now, TimelineKind.ASSIGNED, actor, team=team, tier=incident.tier)
         return {incident_id}
 
     def set_priority(self, incident_id: str, actor: str, now: datetime, priority: Priority,
@@ -79,8 +70,8 @@ class OperatorActions:
         incident = self.incident(incident_id)
         incident.priority = Priority(priority)
         incident.priority_set_by_operator = True
-        incident.prioritisation = Explanation("operator", actor, detail=reason or f"set by {actor}")
-        incident.record(now, "reprioritised", actor, priority=incident.priority, reason=reason)
+        incident.prioritisation = Explanation(DecisionReason.OPERATOR, actor, detail=reason or f"set by {actor}")
+        incident.record(now, TimelineKind.REPRIORITISED, actor, priority=incident.priority, reason=reason)
         return {incident_id}
 
     def classify(self, incident_id: str, actor: str, now: datetime, category: Category | None = None,
@@ -89,14 +80,14 @@ class OperatorActions:
         learns from it (the "reclassified" timeline event is the label)."""
         incident = self.incident(incident_id)
         if category is None and service_area is None:
-            raise InvalidAction("category: give a category, a service_area, or both")
+            raise InvalidAction("category", "give a category, a service_area, or both")
         new_category = Category(category) if category is not None else incident.category
         new_area = ServiceArea(service_area) if service_area is not None else incident.service_area
         incident.category, incident.service_area = new_category, new_area
         incident.classification_confidence = {}
-        incident.classification = Explanation("reclassified", actor, detail=f"category={new_category}, "
+        incident.classification = Explanation(DecisionReason.RECLASSIFIED, actor, detail=f"category={new_category}, "
                                                                             f"service_area={new_area}")
-        incident.record(now, "reclassified", actor, category=new_category, service_area=new_area)
+        incident.record(now, TimelineKind.RECLASSIFIED, actor, category=new_category, service_area=new_area)
         return {incident_id}
 
     def escalate(self, incident_id: str, actor: str, now: datetime, team: str | None = None,
@@ -107,8 +98,9 @@ class OperatorActions:
             incident.team = team
         else:
             incident.tier += 1
-        incident.assignment = Explanation("escalated", actor, detail=f"team={incident.team}, tier={incident.tier}")
-        incident.record(now, "assigned", actor, team=incident.team, tier=incident.tier)
+        incident.assignment = Explanation(DecisionReason.ESCALATED, actor,
+                                          detail=f"team={incident.team}, tier={incident.tier}")
+        incident.record(now, TimelineKind.ASSIGNED, actor, team=incident.team, tier=incident.tier)
         return {incident_id}
 
     def merge(self, incident_id: str, actor: str, now: datetime, other_id: str,
@@ -117,13 +109,13 @@ class OperatorActions:
         the grounds of a merge the engine made by itself, recorded on both timelines."""
         target, other = self.incident(incident_id), self.incident(other_id)
         if target is other:
-            raise InvalidAction("other_id: an incident cannot be merged with itself")
+            raise InvalidAction("other_id", "an incident cannot be merged with itself")
         moved = len(other.members)
         for key, member in list(other.members.items()):
             self._move(other, target, key, member, now)
         grounds = {"reason": why.reason, "rule": why.rule, "detail": why.detail} if why is not None else {}
-        other.record(now, "merged", actor, into=target.id, alerts=moved, **grounds)
-        target.record(now, "merged", actor, source=other.id, alerts=moved, **grounds)
+        other.record(now, TimelineKind.MERGED, actor, into=target.id, alerts=moved, **grounds)
+        target.record(now, TimelineKind.MERGED, actor, source=other.id, alerts=moved, **grounds)
         other.members.clear()
         return {target.id, other.id} | self._force_close(other, now, actor, f"merged into {target.id}")
 
@@ -132,13 +124,14 @@ class OperatorActions:
         source = self.incident(incident_id)
         moving = [(key, m) for key, m in source.members.items() if m.fingerprint in set(fingerprints)]
         if not moving:
-            raise InvalidAction("fingerprints: none of them is an alert of this incident")
+            raise InvalidAction("fingerprints", "none of them is an alert of this incident")
         if len(moving) == len(source.members):
-            raise InvalidAction("fingerprints: splitting out every alert would leave the incident empty")
+            raise InvalidAction("fingerprints", "splitting out every alert would leave the incident empty")
         created = self._open(f"split:{source.id}:{moving[0][1].fingerprint}", now)
         for key, member in moving:
             self._move(source, created, key, member, now)
-        source.record(now, "split", actor, into=created.id, fingerprints=sorted(m.fingerprint for _, m in moving))
-        created.record(now, "split", actor, source=source.id)
+        source.record(now, TimelineKind.SPLIT, actor, into=created.id,
+                      fingerprints=sorted(m.fingerprint for _, m in moving))
+        created.record(now, TimelineKind.SPLIT, actor, source=source.id)
         self._rederive(source, now)
         return {source.id, created.id}

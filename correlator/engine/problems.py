@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from correlator.domain import Incident, Problem, TimelineKind
 from correlator.engine.expiry import Expiry
-from correlator.engine.model import Incident, Problem
 
 SWEEP_EVERY = 1000  # openings between sweeps of signatures that stopped recurring
 
@@ -59,7 +59,7 @@ class ProblemTracker:
             linked = incidents.get(incident_id)
             if linked is not None and linked.problem_id is None:
                 linked.problem_id = problem.id
-                linked.record(now, "problem_linked", problem=problem.id, signature=problem.signature)
+                linked.record(now, TimelineKind.PROBLEM_LINKED, problem=problem.id, signature=problem.signature)
                 linked_ids.add(linked.id)
         return linked_ids
 

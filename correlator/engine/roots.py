@@ -18,9 +18,8 @@ from typing import Iterable
 
 import msgspec
 
-from correlator.engine.model import JoinReason, Member
+from correlator.domain import Category, JoinReason, Member
 from correlator.ml.lexicon import Reading, read
-from correlator.rules.schema import Category
 
 # Each layer's handicap, as minutes of a later start. The rules of the layers below wait 5-15
 # minutes (`for`) before they fire, while a probe sees a fault of what it probes within a minute

@@ -9,9 +9,8 @@ import heapq
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from correlator.domain import AlertStatus
+from correlator.domain import AlertStatus, DecisionReason, Explanation, Incident, IncidentState, TimelineKind
 from correlator.engine.derivation import Facts
-from correlator.engine.model import Explanation, Incident, IncidentState
 
 ENGINE = "correlator"  # the actor of what the engine does by itself
 
@@ -141,6 +140,7 @@ class Timers:
             incident.team = team
         else:
             incident.tier += 1
-        incident.assignment = Explanation("escalated", rule, detail=f"team={incident.team}, tier={incident.tier}")
-        incident.record(timer.due, "assigned", team=incident.team, tier=incident.tier, rule=rule)
+        incident.assignment = Explanation(DecisionReason.ESCALATED, rule,
+                                          detail=f"team={incident.team}, tier={incident.tier}")
+        incident.record(timer.due, TimelineKind.ASSIGNED, team=incident.team, tier=incident.tier, rule=rule)
         return {incident.id}

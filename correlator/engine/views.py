@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from correlator.engine.model import Candidate, Explanation, Incident, Problem
+from correlator.domain import Candidate, Explanation, Incident, Problem
 from correlator.units import rfc3339
 
 

@@ -7,9 +7,8 @@ from functools import lru_cache
 
 import msgspec
 
-from correlator.domain import AlertStatus, Source
+from correlator.domain import AlertStatus, FieldError, PayloadError, Source
 from correlator.ingest.decoding import AlertsDecoder
-from correlator.ingest.errors import FieldError, PayloadError
 from correlator.ingest.normalize import (AlertLimits, IngestPolicy, ParsedAlerts, build_alert, collect,
                                          has_nul_escape, labels_held_to, limit_errors)
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import msgspec
 
-from correlator.ingest.errors import FieldError, PayloadError, from_msgspec
+from correlator.domain import FieldError, PayloadError, from_msgspec
 
 # msgspec recurses once per nesting level and stops with RecursionError near the interpreter's
 # limit (1,000 frames): a body that gets there is reported as nested more than this many levels.

@@ -20,9 +20,8 @@ from typing import Any
 
 import msgspec
 
-from correlator.domain import AlertStatus, Source
+from correlator.domain import AlertStatus, FieldError, PayloadError, Source
 from correlator.ingest.decoding import decode
-from correlator.ingest.errors import FieldError, PayloadError
 from correlator.ingest.normalize import (EARLIEST_TIME, LATEST_TIME, TIME_RANGE, IngestPolicy, ParsedAlerts,
                                          build_alert, collect, has_nul_escape, to_utc)
 from correlator.units import Seconds

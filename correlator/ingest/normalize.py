@@ -13,8 +13,7 @@ from typing import Annotated, Any, Mapping
 
 import msgspec
 
-from correlator.domain import Alert, AlertStatus
-from correlator.ingest.errors import FieldError
+from correlator.domain import Alert, AlertStatus, FieldError
 from correlator.ingest.fingerprint import fingerprint
 
 _CLASSIC_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")

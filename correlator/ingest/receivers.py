@@ -12,11 +12,10 @@ from datetime import datetime, timezone
 
 from aiohttp import HttpVersion11, web
 
-from correlator.domain import AlertStatus, RawNotification, Source
+from correlator.domain import AlertStatus, FieldError, PayloadError, RawNotification, Source
 from correlator.http_errors import body_too_large, error_response, json_response
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.bodies import BodyBudget
-from correlator.ingest.errors import FieldError, PayloadError
 from correlator.ingest.generic import FieldMapping
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser, parsers

@@ -25,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
+from correlator.domain import JoinReason
 from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WINDOW, Association, Cooccurrence, \
     pair_of
 from correlator.learning.decay import Decay
@@ -74,7 +75,7 @@ class Start:
 @dataclass(frozen=True, slots=True)
 class Join:
     key: tuple  # the member the alert relates to (or the storm's first alert)
-    reason: str  # "related" or "storm"
+    reason: JoinReason  # RELATED or STORM (ABSORBED in an Absorption)
     rule: str  # the relate rule, "learned", "quiet entity" or "storm"
     labels: dict[str, str]
     detail: str
@@ -87,7 +88,7 @@ class Absorption:
     """An open incident that a new alert explains entirely: each member an effect of the alert."""
 
     incident: str
-    effects: dict[tuple, Join]  # each member -> how the alert explains it (reason "absorbed")
+    effects: dict[tuple, Join]  # each member -> how the alert explains it (reason ABSORBED)
 
 
 @dataclass(slots=True)
@@ -156,7 +157,7 @@ class Learner:
             return self._cluster_relation(scan, t, is_open) \
                 or self._storm(scan, key, started, is_open)
         start, entity, rule, evidence = best
-        return Join(start.key, "related", rule, {kind_of(entity): entity.split("|", 2)[2]},
+        return Join(start.key, JoinReason.RELATED, rule, {kind_of(entity): entity.split("|", 2)[2]},
                     f"related to {start.name} ({start.key[0]}): {_relation(scan, entity)}; {evidence}")
 
     def _storm(self, scan: _Scan, key: tuple, started: float, is_open) -> Join | None:
@@ -165,7 +166,7 @@ class Learner:
         if storm is None or not is_open(storm.key):
             return None
         self._stormed = key
-        return Join(storm.key, "storm", "storm", {"alertname": name},
+        return Join(storm.key, JoinReason.STORM, "storm", {"alertname": name},
                     f"storm: {storm.alerts + 1} {name} alerts at once, {storm.expected:.3f} expected from its "
                     f"base rate", self.storms.taken, storm.first_at)
 
@@ -264,7 +265,7 @@ class Learner:
                 if background is None:
                     background = self._cluster_background(starts, t)
                 if _rare(background, name) and is_open(start.key):
-                    return Join(start.key, "related", name, {"cluster": cluster},
+                    return Join(start.key, JoinReason.RELATED, name, {"cluster": cluster},
                                 f"related to {start.name} ({start.key[0]}): same cluster {cluster}; rule {name}")
         return None
 
@@ -548,7 +549,7 @@ def _rare(background: dict[tuple[str, bool], int], rule: str) -> bool:
 
 
 def _absorbed(cause: Start, effect: Start, rule: str, labels: dict[str, str], relation: str) -> Join:
-    return Join(cause.key, "absorbed", rule, labels, f"an effect of {cause.name} ({cause.key[0]}), which came "
+    return Join(cause.key, JoinReason.ABSORBED, rule, labels, f"an effect of {cause.name} ({cause.key[0]}), which came "
                 f"{cause.at - effect.at:.0f}s after it: {relation}; rule {rule}")
 
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator, Mapping
 
+from correlator.domain import Category, ServiceArea
 from correlator.memo import by_content
 from correlator.ml.features import CONSTANT_LABELS, IDENTITY_LABELS, name_words
-from correlator.rules.schema import Category, ServiceArea
 
 # Category words and their weight (2: the word alone says it; 1: it usually does; 0.5: a hint).
 CATEGORY_WORDS: dict[Category, dict[str, float]] = {

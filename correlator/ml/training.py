@@ -24,9 +24,9 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
+from correlator.domain import Category, ServiceArea
 from correlator.ml.features import document, incident_document, vectorizer
 from correlator.ml.model import LearnedModel
-from correlator.rules.schema import Category, ServiceArea
 
 log = logging.getLogger(__name__)
 

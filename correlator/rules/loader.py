@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import yaml
 
+from correlator.domain import Level
 from correlator.rules.matchers import MatcherError, MatcherSyntax, parse_matchers
 from correlator.rules.schema import (SCHEMA_VERSION, AssignRule, ClassifyRule, DependencyRule, EscalateRule,
                                      GroupRule, LinkRule, MaintenanceRule, RelateRule, Matchers, PriorityRule,
-                                     Rule, RuleFile, Seconds, Service, SuppressRule, Level)
+                                     Rule, RuleFile, Seconds, Service, SuppressRule)
 from correlator.units import seconds_from
 
 

@@ -12,45 +12,16 @@ Durations are Prometheus durations (`30s`, `5m`, `4h`).
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Literal, Union
 
 import msgspec
 
+from correlator.domain import Category, Level, Priority, ServiceArea
 from correlator.rules.matchers import parse_matchers
 from correlator.units import Seconds
 
 SCHEMA_VERSION = 1
-
-
-class Category(enum.StrEnum):
-    HARDWARE = "hardware"
-    SOFTWARE = "software"
-    NETWORK = "network"
-    SECURITY = "security"
-    CAPACITY = "capacity"
-    HUMAN_ERROR = "human_error"
-
-
-class ServiceArea(enum.StrEnum):
-    AVAILABILITY = "availability"
-    INTEGRITY = "integrity"
-    CONFIDENTIALITY = "confidentiality"
-
-
-class Level(enum.StrEnum):
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-
-class Priority(enum.StrEnum):
-    P1 = "P1"
-    P2 = "P2"
-    P3 = "P3"
-    P4 = "P4"
-    P5 = "P5"
 
 
 class Matchers(list):

@@ -16,9 +16,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from correlator.domain import AlertStatus
-from correlator.engine.model import Explanation, Incident, IncidentState, Member, Problem, TimelineEvent, interned
-from correlator.rules.schema import Category, Level, Priority, ServiceArea
+from correlator.domain import (JOIN_KINDS, AlertStatus, Category, DecisionReason, Explanation, Incident, IncidentState,
+                               JoinReason, Level, Member, Priority, Problem, ServiceArea, TimelineEvent, TimelineKind,
+                               interned)
 from correlator.store.schema import (engine_state, from_us, incident_events, incident_members, incidents,
                                      learned_state, problems, to_us)
 from correlator.units import rfc3339
@@ -44,8 +44,19 @@ def _why(why: Explanation | None) -> dict | None:
     return {"reason": str(why.reason), "rule": why.rule, "labels": why.labels, "detail": why.detail}
 
 
-def _why_back(data: dict | None) -> Explanation | None:
-    return None if data is None else Explanation(data["reason"], data["rule"], data["labels"], data["detail"])
+def _why_back(data: dict | None, reasons: type[JoinReason] | type[DecisionReason]) -> Explanation | None:
+    return None if data is None else Explanation(reasons(data["reason"]), data["rule"], data["labels"], data["detail"])
+
+
+def _event(row) -> TimelineEvent:
+    """A timeline event as the engine recorded it: the reasons of alert placements as JoinReasons."""
+    kind, detail = TimelineKind(row.kind), msgspec.json.decode(row.detail)
+    if kind in JOIN_KINDS:
+        if "reason" in detail:
+            detail["reason"] = JoinReason(detail["reason"])
+        if "kept" in detail:
+            detail["kept"]["reason"] = JoinReason(detail["kept"]["reason"])
+    return TimelineEvent(from_us(row.at_us), kind, row.actor, detail)
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,7 @@ class IncidentRepository:
                     members.append({"incident_id": incident.id, "fingerprint": member.fingerprint,
                                     "starts_at_us": to_us(member.starts_at), "status": member.status.value,
                                     "document": _text(_member_document(member))})
-            events += [{"incident_id": incident.id, "at_us": to_us(event.at), "kind": event.kind,
+            events += [{"incident_id": incident.id, "at_us": to_us(event.at), "kind": event.kind.value,
                         "actor": event.actor, "detail": _text(event.detail)} for event in new_events]
         problem_rows = [{"id": p.id, "signature": p.signature, "state": p.state, "opened_at_us": to_us(p.opened_at),
                          "last_seen_us": to_us(p.last_seen), "incident_ids": _text(p.incident_ids)}
@@ -166,10 +177,11 @@ class IncidentRepository:
         """Incidents an operator reclassified, as labeled incidents (`correlator train`'s format):
         the latest correction of each is its label."""
         with self._engine.connect() as connection:
-            reclassified = select(incident_events.c.incident_id).where(incident_events.c.kind == "reclassified")
+            reclassified = select(incident_events.c.incident_id).where(
+                incident_events.c.kind == TimelineKind.RECLASSIFIED.value)
             labeled = []
             for incident in _load(connection, incidents.c.id.in_(reclassified)):
-                label = [e.detail for e in incident.timeline if e.kind == "reclassified"][-1]
+                label = [e.detail for e in incident.timeline if e.kind is TimelineKind.RECLASSIFIED][-1]
                 labeled.append({"id": incident.id, "category": label["category"],
                                 "service_area": label["service_area"],
                                 "alerts": [{"labels": m.labels, "annotations": m.annotations,
@@ -206,11 +218,11 @@ def _incident(row, member_rows: list, event_rows: list) -> Incident:
         last_alert_at=from_us(header["last_alert_at_us"]), group_key=row.group_key,
         category=Category(row.category) if row.category else None,
         service_area=ServiceArea(header["service_area"]) if header["service_area"] else None,
-        classification=_why_back(header["classification"]),
+        classification=_why_back(header["classification"], DecisionReason),
         classification_confidence=header.get("classification_confidence", {}), priority=Priority(row.priority),
         impact=Level(header["impact"]), urgency=Level(header["urgency"]),
-        prioritisation=_why_back(header["prioritisation"]), services=tuple(header["services"]),
-        team=row.team, tier=header["tier"], assignment=_why_back(header["assignment"]),
+        prioritisation=_why_back(header["prioritisation"], DecisionReason), services=tuple(header["services"]),
+        team=row.team, tier=header["tier"], assignment=_why_back(header["assignment"], DecisionReason),
         acknowledged_at=_time(header["acknowledged_at_us"]), resolved_at=_time(row.resolved_at_us),
         closed_at=_time(header["closed_at_us"]), problem_id=header["problem_id"], firing=header["firing"],
         priority_set_by_operator=header["priority_set_by_operator"])
@@ -218,12 +230,11 @@ def _incident(row, member_rows: list, event_rows: list) -> Incident:
         document = msgspec.json.decode(member_row.document)
         member = Member(member_row.fingerprint, from_us(member_row.starts_at_us), interned(document["labels"]),
                         interned(document["annotations"]), AlertStatus(member_row.status), _time(document["ends_at_us"]),
-                        from_us(document["joined_at_us"]), _why_back(document["why"]),
+                        from_us(document["joined_at_us"]), _why_back(document["why"], JoinReason),
                         tuple(document["services"]))
         incident.members[(member.fingerprint, member.starts_at)] = member
     incident.members = dict(sorted(incident.members.items(), key=lambda item: (item[1].joined_at, item[0])))
-    incident.timeline = [TimelineEvent(from_us(event.at_us), event.kind, event.actor,
-                                       msgspec.json.decode(event.detail)) for event in event_rows]
+    incident.timeline = [_event(row) for row in event_rows]
     return incident
 
 

@@ -1,4 +1,4 @@
-"""Incidents, their members, timeline and problems: the engine's state, plain typed values."""
+"""Incidents, their members, timeline and problems: the engine's state and the store's, plain typed values."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Mapping
 
 import msgspec
 
-from correlator.domain import Alert, AlertStatus
-from correlator.rules.schema import Category, Level, Priority, ServiceArea
+from correlator.domain.alerts import Alert, AlertStatus
+from correlator.domain.classification import Category, Level, Priority, ServiceArea
+from correlator.domain.reasons import Reason, TimelineKind
 
 
 class IncidentState(enum.StrEnum):
@@ -41,36 +42,11 @@ ACTIVE_STATES = frozenset({IncidentState.OPEN, IncidentState.ACKNOWLEDGED, Incid
                            IncidentState.ESCALATED})
 
 
-class JoinReason(enum.StrEnum):
-    """Why an alert is a member of its incident."""
-
-    NEW_INCIDENT = "new_incident"  # no rule placed it: it opened an incident of its own
-    RECURRENCE = "recurrence"  # a new episode of an alert of the incident, while the incident was open
-    GROUP = "group"  # same group_by values as the incident's alerts
-    REOPENED = "reopened"  # a re-fire of the group within the reopen window
-    REFIRED = "refired"  # the same alert firing again (flapping): back to the incident only it made up
-    LINK = "link"  # a link rule related it to an alert of the incident
-    DEPENDENCY = "dependency"  # its service depends on (or is depended on by) the incident's
-    SYMPTOM = "symptom"  # a suppress rule made it a symptom of the incident's source alert
-    RELATED = "related"  # no rule placed it: evidence relates it to a member (learning/joiner.py)
-    STORM = "storm"  # no rule placed it: one of its name's storm
-    ABSORBED = "absorbed"  # it opened an incident before its cause came, which then took that incident in
-
-
-LEARNED_REASONS = frozenset({JoinReason.RELATED, JoinReason.STORM})  # their explanation carries the evidence
-
-
-class Suppression(enum.StrEnum):
-    """Why an alert opened no incident."""
-
-    MAINTENANCE = "maintenance"
-
-
 class Explanation(msgspec.Struct, frozen=True):
     """A decision and its grounds: the rule that took it and the labels it looked at. (Frozen
     msgspec Structs, as `Alert`: several are built per alert, at a third of a frozen dataclass's cost.)"""
 
-    reason: str
+    reason: Reason
     rule: str
     labels: dict[str, str] = msgspec.field(default_factory=dict)
     detail: str = ""
@@ -115,7 +91,7 @@ class Candidate:
 
 class TimelineEvent(msgspec.Struct, frozen=True):
     at: datetime
-    kind: str  # created, alert_joined, alert_resolved, classified, reprioritised, assigned, escalated, ...
+    kind: TimelineKind
     actor: str
     detail: dict
 
@@ -156,7 +132,7 @@ class Incident:
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
 
-    def record(self, at: datetime, kind: str, actor: str = "correlator", **detail) -> None:
+    def record(self, at: datetime, kind: TimelineKind, actor: str = "correlator", **detail) -> None:
         self.timeline.append(TimelineEvent(at, kind, actor, detail))
 
 

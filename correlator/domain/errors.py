@@ -1,4 +1,5 @@
-"""Validation errors as values: each names the offending field by its path in the payload."""
+"""Errors as values: a payload's invalid fields, each named by its path, and the actions the engine
+refuses (before changing anything)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,23 @@ def from_msgspec(error: msgspec.ValidationError | msgspec.DecodeError) -> FieldE
     # `[...]` stands for a dict key msgspec does not name: the path stops at that dict.
     path = match.group("path").split("[...]")[0].lstrip(".")
     return FieldError(path or "$", match.group("reason"))
+
+
+class UnknownIncident(LookupError):
+    pass
+
+
+class TransitionError(ValueError):
+    """The incident's state cannot follow its current one (domain TRANSITIONS)."""
+
+
+class InvalidAction(ValueError):
+    """An operator action whose `field` cannot be applied to the incident, and why."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(field, reason)
+        self.field = field
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"

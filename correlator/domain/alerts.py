@@ -1,4 +1,4 @@
-"""The vocabulary shared by every step: alerts as they are received and stored."""
+"""Alerts as they are received and stored."""
 
 from __future__ import annotations
 
