@@ -4,6 +4,7 @@ twice stored once, log ids committed in order; and one daemon per SQLite file.""
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -137,6 +138,77 @@ async def test_a_killed_leaders_lock_passes_to_a_follower_within_5_seconds(store
     finally:
         leader.kill()
         leader.wait()
+
+
+class CuttableLink:
+    """A TCP relay to PostgreSQL that can stop relaying, sockets left open: to both ends, a network
+    cut (nothing arrives, nothing is refused)."""
+
+    def __init__(self, port: int = 5432):
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._upstream_port = port
+        self._cut = threading.Event()
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        self._cut.set()
+
+    def close(self) -> None:
+        for sock in [self._listener, *self._sockets]:
+            sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self._upstream_port))
+            self._sockets += [client, server]
+            for source, target in ((client, server), (server, client)):
+                threading.Thread(target=self._relay, args=(source, target), daemon=True).start()
+
+    def _relay(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if self._cut.is_set():
+                    return
+                target.sendall(data)
+        except OSError:
+            return
+
+
+async def test_a_leader_cut_off_from_the_database_stops_and_another_leads_within_15_seconds(store, postgres_url):
+    link = CuttableLink()
+    changes: list[tuple[str, ReplicaStatus, float]] = []
+
+    def replica(name: str, url: str) -> Leadership:
+        return Leadership(url, holder=name, on_change=lambda status: changes.append((name, status, time.monotonic())))
+    cut_off = replica("cut off", postgres_url.replace(":5432/", f":{link.port}/"))
+    follower = replica("follower", postgres_url)
+    stop = asyncio.Event()
+    running = [asyncio.create_task(cut_off.run(stop))]
+    try:
+        await asyncio.wait_for(until(lambda: changes), timeout=10)
+        running.append(asyncio.create_task(follower.run(stop)))
+        link.cut()
+        cut = time.monotonic()
+        await asyncio.wait_for(until(lambda: len(changes) == 3), timeout=20)
+        assert [(name, status) for name, status, _ in changes] == [
+            ("cut off", ReplicaStatus(Role.LEADER, 1)), ("cut off", ReplicaStatus(Role.FOLLOWER)),
+            ("follower", ReplicaStatus(Role.LEADER, 2))]
+        assert all(at - cut < 15 for _, _, at in changes[1:])
+    finally:
+        stop.set()
+        link.close()
+        await asyncio.gather(*running)
+
+
+async def until(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0.05)
 
 
 async def test_two_replicas_receiving_the_same_notification_store_it_once(store, postgres_url):

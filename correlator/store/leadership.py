@@ -7,11 +7,11 @@ lock also increments a leadership epoch in the store, and every engine save chec
 transaction that the epoch is still its own (`check_epoch`): a former leader's late save raises
 Fenced and changes nothing.
 
-The session notices a lost lock through a cheap query every CHECK_SECONDS; TCP keepalives and a TCP
-user timeout on both ends turn a network cut into an error within about 10 s (and make the server
-end the session, releasing the lock), and the leader stops counting itself leader when no check has
-succeeded for LOST_AFTER_SECONDS. A killed leader's session ends at once, and followers try the lock
-every RETRY_SECONDS.
+The leader checks its session with a cheap query every CHECK_SECONDS, and stops counting itself
+leader when no check has succeeded for LOST_AFTER_SECONDS (a terminated session fails the next
+check at once). The server ends the session once no check has arrived for IDLE_SESSION_SECONDS
+(PostgreSQL's idle_session_timeout, 14 or later), which releases the lock whatever happened to the
+network. A killed leader's session ends at once. Followers try the lock every RETRY_SECONDS.
 
 On SQLite there is one daemon (SingleDaemon refuses a second one on the same file) and it always
 leads."""
@@ -44,13 +44,18 @@ ENGINE_LOCK_KEY = 0x636F_7272_6C65_6164  # "corrlead"
 ENGINE = "engine"  # the leadership row's name
 CHECK_SECONDS = 1.0
 RETRY_SECONDS = 0.5
-LOST_AFTER_SECONDS = 10.0
-# The session's own socket and the server's end of it: a peer silent this long is gone.
+# A leader whose checks have not succeeded for this long stops leading; the server ends a session
+# idle for IDLE_SESSION_SECONDS (its checks stopped arriving), which releases the lock. The leader
+# stops first, and the next one starts within IDLE_SESSION_SECONDS + RETRY_SECONDS of a cut.
+LOST_AFTER_SECONDS = 6.0
+IDLE_SESSION_SECONDS = 8
 _SESSION_OPTIONS = {
-    "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 2, "keepalives_interval": 2, "keepalives_count": 3,
-    "tcp_user_timeout": 8000, "application_name": "correlator leadership",
-    "options": "-c statement_timeout=5000 -c tcp_keepalives_idle=2 -c tcp_keepalives_interval=2"
-               " -c tcp_keepalives_count=3 -c tcp_user_timeout=8000",
+    "connect_timeout": 5, "application_name": "correlator leadership",
+    # A dead peer makes the socket fail (keepalives while idle, a user timeout while sending).
+    "keepalives": 1, "keepalives_idle": 2, "keepalives_interval": 2, "keepalives_count": 3, "tcp_user_timeout": 8000,
+    "options": f"-c idle_session_timeout={IDLE_SESSION_SECONDS * 1000} -c statement_timeout=5000"
+               " -c tcp_keepalives_idle=2 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"
+               " -c tcp_user_timeout=8000",
 }
 
 
@@ -149,9 +154,11 @@ class Leadership:
                                                                              "epoch": self._epoch})
             self._drop(session)
             return False
-        if self._session is session:
-            self._confirmed = time.monotonic()
-        return self._session is session
+        if self._session is not session:  # answered after being given up as hanging
+            self._drop(session)
+            return False
+        self._confirmed = time.monotonic()
+        return True
 
     def release(self) -> None:
         """Give leadership up (at shutdown): ending the session releases the lock at once."""
