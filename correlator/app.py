@@ -8,6 +8,7 @@ import logging
 import signal
 import time
 from pathlib import Path
+from typing import Callable
 
 import yaml
 from aiohttp import web
@@ -51,8 +52,8 @@ RULES = web.AppKey("rules", RuleSet)
 MODEL = web.AppKey("model", object)  # LearnedModel | None
 RELOADER = web.AppKey("rule_reloader", RuleReloader)
 BODIES = web.AppKey("bodies", BodyBudget)
-# This replica's role: a process that runs the engine itself leads.
-REPLICA = web.AppKey("replica", ReplicaStatus)
+# This replica's role, read when asked (a process that runs the engine itself leads).
+REPLICA = web.AppKey("replica", Callable[[], ReplicaStatus])
 
 RETENTION_SWEEP_SECONDS = 600
 RETENTION_CHUNK_ROWS = 5000
@@ -69,7 +70,7 @@ def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | No
     app[MAX_BODY] = config.server.max_body_size
     app[RULES] = rules if rules is not None else config.load_rules()
     app[MODEL] = model if model is not None else config.load_model()
-    app[REPLICA] = ReplicaStatus(Role.LEADER)
+    app[REPLICA] = lambda: ReplicaStatus(Role.LEADER)
     ReplicaMetrics(metrics, app[REPLICA])
     app.cleanup_ctx.append(_store)
     if config.server.record:
@@ -287,7 +288,7 @@ async def _readyz(request: web.Request) -> web.Response:
     ready = all(value == "ok" for value in checks.values())
     return json_response({"status": "ready" if ready else "not ready", "checks": checks,
                           "rules": {"files": len(rules.files), "rules": rules.rule_count},
-                          "replica": request.app[REPLICA].document()},
+                          "replica": request.app[REPLICA]().document()},
                          status=200 if ready else 503)
 
 
