@@ -28,6 +28,7 @@ from correlator.store.leadership import (DaemonRunning, Fenced, Leadership, Repl
                                          single_daemon)
 from correlator.store.schema import alerts, engine_state, incidents, leadership, notifications, to_us
 from correlator.store.writer import GroupCommitWriter
+from tests.engine_store import open_store
 from tests.processes import wait_for
 from tests.test_store import alert
 
@@ -36,8 +37,7 @@ T0 = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def store(postgres_url):
-    engine = database.create_engine(postgres_url)
-    database.upgrade(engine)
+    engine = open_store(postgres_url)
     yield engine
     engine.dispose()
 
