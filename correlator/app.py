@@ -8,6 +8,7 @@ import logging
 import signal
 import time
 from pathlib import Path
+from typing import Callable
 
 import yaml
 from aiohttp import web
@@ -32,8 +33,10 @@ from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
 from correlator.ml.model import LearnedModel
 from correlator.replay import Recorder
+from correlator.replica_metrics import ReplicaMetrics
 from correlator.rules.loader import RuleSet
 from correlator.store import database
+from correlator.store.leadership import ReplicaStatus, Role
 from correlator.store.schema import notifications
 from correlator.store.writer import CommitStats, GroupCommitWriter
 
@@ -49,6 +52,8 @@ RULES = web.AppKey("rules", RuleSet)
 MODEL = web.AppKey("model", object)  # LearnedModel | None
 RELOADER = web.AppKey("rule_reloader", RuleReloader)
 BODIES = web.AppKey("bodies", BodyBudget)
+# This replica's role, read when asked (a process that runs the engine itself leads).
+REPLICA = web.AppKey("replica", Callable[[], ReplicaStatus])
 
 RETENTION_SWEEP_SECONDS = 600
 RETENTION_CHUNK_ROWS = 5000
@@ -65,6 +70,8 @@ def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | No
     app[MAX_BODY] = config.server.max_body_size
     app[RULES] = rules if rules is not None else config.load_rules()
     app[MODEL] = model if model is not None else config.load_model()
+    app[REPLICA] = lambda: ReplicaStatus(Role.LEADER)
+    ReplicaMetrics(metrics, app[REPLICA])
     app.cleanup_ctx.append(_store)
     if config.server.record:
         app.cleanup_ctx.append(_recording)
@@ -280,7 +287,8 @@ async def _readyz(request: web.Request) -> web.Response:
         checks["store"] = f"unreachable: {error.__class__.__name__}"
     ready = all(value == "ok" for value in checks.values())
     return json_response({"status": "ready" if ready else "not ready", "checks": checks,
-                          "rules": {"files": len(rules.files), "rules": rules.rule_count}},
+                          "rules": {"files": len(rules.files), "rules": rules.rule_count},
+                          "replica": request.app[REPLICA]().document()},
                          status=200 if ready else 503)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import sys
@@ -180,11 +181,18 @@ def _serve(args: argparse.Namespace) -> int:
 
     from correlator import logs
     from correlator.app import make_app
+    from correlator.store.leadership import DaemonRunning, single_daemon
 
     config, path = _load(args)
     check_exposure(config)
     tune_runtime()
     logs.configure(config.log.format, config.log.level)
+    guard = single_daemon(config.database_url)  # one daemon per SQLite file
+    if guard is not None:
+        try:
+            guard.acquire()
+        except DaemonRunning as error:
+            raise StartError(str(error)) from None
     rules, model = _rules_and_model(config)
     log.info(f"correlator {__version__} starting", extra={
         "config": str(path) if path else "built-in defaults", "rules": str(config.rules_dir),
@@ -198,9 +206,10 @@ def _serve(args: argparse.Namespace) -> int:
         import asyncio
         loop = asyncio.new_event_loop()
     url = f"http://{config.server.host}:{config.server.port}"
-    web.run_app(make_app(config, rules=rules, model=model), host=config.server.host, port=config.server.port, loop=loop,
-                 shutdown_timeout=config.server.shutdown_timeout, access_log=None, handle_signals=True,
-                 print=lambda _: log.info("listening", extra={"url": url}))
+    with contextlib.closing(guard) if guard else contextlib.nullcontext():
+        web.run_app(make_app(config, rules=rules, model=model), host=config.server.host, port=config.server.port,
+                    loop=loop, shutdown_timeout=config.server.shutdown_timeout, access_log=None,
+                    handle_signals=True, print=lambda _: log.info("listening", extra={"url": url}))
     log.info("stopped")
     return 0
 

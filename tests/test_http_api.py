@@ -78,6 +78,7 @@ async def test_health_and_readiness(client):
     ready = await client.get("/readyz")
     assert ready.status == 200
     assert (await ready.json())["checks"] == {"writer": "ok", "rules": "ok", "commits": "ok", "store": "ok"}
+    assert (await ready.json())["replica"] == {"role": "leader", "epoch": None}  # a single daemon leads
 
 
 async def test_metrics_count_requests_alerts_and_latency(client):

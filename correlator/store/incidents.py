@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from correlator.domain import (JOIN_KINDS, AlertStatus, Category, DecisionReason, Explanation, Incident, IncidentState,
                                JoinReason, Level, Member, Priority, Problem, ServiceArea, TimelineEvent, TimelineKind,
                                interned)
+from correlator.store.leadership import check_epoch
 from correlator.store.schema import (engine_state, from_us, incident_events, incident_members, incidents,
                                      learned_state, problems, to_us)
 from correlator.units import rfc3339
@@ -77,8 +78,11 @@ def _upsert_statement(insert, table, keys: list[str]):
 
 
 class IncidentRepository:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, epoch: int | None = None):
+        """`epoch`: the leadership epoch of the replica saving (every save checks it and raises
+        Fenced once a newer one exists); None where one process owns the store (SQLite, tools)."""
         self._engine = engine
+        self.epoch = epoch
         self._saved_events: dict[str, int] = {}
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._upsert_incidents = _upsert_statement(insert, incidents, ["id"])
@@ -115,6 +119,8 @@ class IncidentRepository:
                          "last_seen_us": to_us(p.last_seen), "incident_ids": _text(p.incident_ids)}
                         for p in changed_problems]
         with self._engine.begin() as connection:
+            if self.epoch is not None:
+                check_epoch(connection, self.epoch)
             for incident_id, (fingerprint, starts_at) in moved:
                 connection.execute(delete(incident_members).where(
                     (incident_members.c.incident_id == incident_id) & (incident_members.c.fingerprint == fingerprint)

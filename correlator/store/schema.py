@@ -45,7 +45,11 @@ notifications = Table(
     Column("source", String(MAX_SOURCE_LENGTH), nullable=False),
     Column("alert_count", Integer, nullable=False),
     Column("body", LargeBinary, nullable=False),
+    # sha256 of source and body: replicas store a notification another one just stored only once
+    # (correlator/store/notification_log.py).
+    Column("digest", LargeBinary, nullable=True),
     Index(None, "received_at_us"),  # retention
+    Index(None, "digest"),
 )
 
 
@@ -100,6 +104,17 @@ engine_state = Table(
     "engine_state", metadata,
     Column("name", String(32), primary_key=True),
     Column("value", BigInteger, nullable=False),
+)
+
+
+# Who runs the engine among replicas (correlator/store/leadership.py): `epoch` grows with each new
+# leader, and every engine save checks it in its transaction, so a former leader cannot write.
+leadership = Table(
+    "leadership", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("epoch", BigInteger, nullable=False),
+    Column("holder", Text, nullable=False),  # host and PID of the leader, for people
+    Column("acquired_at_us", BigInteger, nullable=False),
 )
 
 
