@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from correlator.cli import main
 from correlator.domain import RawNotification
-from correlator.engine.model import Incident, IncidentState
+from correlator.domain import Incident, IncidentState
 from correlator.ingest.flapping import FlapDetector
 from correlator.metrics import Metrics
 from correlator.replica_metrics import ReplicaMetrics
