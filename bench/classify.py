@@ -31,17 +31,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.estates import DENSITIES, TEMPLATES, generate as generate_stream  # noqa: E402
-from correlator import scoring  # noqa: E402
 from correlator.config import Config  # noqa: E402
 from correlator.domain import AlertStatus  # noqa: E402
 from correlator.engine.derivation import Facts, derive  # noqa: E402
 from correlator.engine.model import Explanation, Incident, IncidentState, Member  # noqa: E402
-from correlator.ml.artifact import load as load_model  # noqa: E402
-from correlator.ml.commands import seed_range  # noqa: E402
-from correlator.ml.corpus import generate as generate_corpus, labeled_incidents  # noqa: E402
 from correlator.ingest.sources import parsers  # noqa: E402
+from correlator.ml.artifact import load as load_model  # noqa: E402
 from correlator.ml.features import document, incident_document  # noqa: E402
-from correlator.replay import ReplaySummary, read_recording  # noqa: E402
+from correlator.offline import scoring  # noqa: E402
+from correlator.offline.corpus import generate as generate_corpus, labeled_incidents  # noqa: E402
+from correlator.offline.model_commands import seed_range  # noqa: E402
+from correlator.offline.replay import ReplaySummary, read_recording  # noqa: E402
 from correlator.rules.loader import load_rules  # noqa: E402
 from correlator.shipped import shipped_dir  # noqa: E402
 

@@ -40,14 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.estates import DENSITIES, FAULTS, TEMPLATES, generate, write  # noqa: E402
 from bench.estates.stream import START  # noqa: E402
-from correlator import scoring  # noqa: E402
 from correlator.cli import tune_runtime  # noqa: E402
 from correlator.config import Config  # noqa: E402
 from correlator.engine.core import Engine  # noqa: E402
 from correlator.ingest.sources import parsers  # noqa: E402
 from correlator.ml.artifact import load as load_model  # noqa: E402
-from correlator.ml.commands import seed_range  # noqa: E402
-from correlator.replay import episode_spans, replay, write_incidents  # noqa: E402
+from correlator.offline import scoring  # noqa: E402
+from correlator.offline.model_commands import seed_range  # noqa: E402
+from correlator.offline.replay import episode_spans, replay, write_incidents  # noqa: E402
 from correlator.rules.loader import load_rules  # noqa: E402
 from correlator.shipped import shipped_dir  # noqa: E402
 

@@ -31,7 +31,7 @@ from correlator.ingest.receivers import receivers
 from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
 from correlator.ml.model import LearnedModel
-from correlator.replay import Recorder
+from correlator.ingest.recording import Recorder
 from correlator.rules.loader import RuleSet
 from correlator.store import database
 from correlator.store.schema import notifications

@@ -12,10 +12,10 @@ import msgspec
 
 from correlator import __version__
 from correlator.config import Config, ConfigError, load_config
-from correlator.learning.commands import add_commands as add_learned_commands
-from correlator.learning.commands import run as run_learned_command
-from correlator.ml.commands import add_commands as add_ml_commands
-from correlator.ml.commands import run as run_ml_command
+from correlator.offline.learned_commands import add_commands as add_learned_commands
+from correlator.offline.learned_commands import run as run_learned_command
+from correlator.offline.model_commands import add_commands as add_ml_commands
+from correlator.offline.model_commands import run as run_ml_command
 
 log = logging.getLogger("correlator")
 
@@ -234,7 +234,7 @@ def _rules_check(args: argparse.Namespace) -> int:
 
 def _rules_test(args: argparse.Namespace) -> int:
     from correlator.ml.artifact import ModelError
-    from correlator.rules.testing import run_rule_tests
+    from correlator.offline.rule_tests import run_rule_tests
 
     config, _ = _load(args)
     try:
@@ -246,10 +246,10 @@ def _rules_test(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     import msgspec
 
-    from correlator import scoring
     from correlator.engine.core import Engine
     from correlator.ingest.sources import parsers
-    from correlator.replay import BadLine, episode_spans, replay, write_incidents
+    from correlator.offline import scoring
+    from correlator.offline.replay import BadLine, episode_spans, replay, write_incidents
 
     config, _ = _load(args)
     try:

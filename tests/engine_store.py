@@ -15,9 +15,10 @@ from correlator.engine.core import Engine, EngineSettings
 from correlator.engine.views import incident_replay_line
 from correlator.engine_service import EngineService
 from correlator.incident_metrics import IncidentMetrics
+from correlator.ingest.recording import recording_line
 from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
-from correlator.replay import recording_line, replay
+from correlator.offline.replay import replay
 from correlator.store import database
 from correlator.store.schema import incident_events, notifications, to_us
 from tests.engine_scenarios import T0, at, rules_from

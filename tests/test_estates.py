@@ -12,7 +12,7 @@ from bench.estates import DENSITIES, FAULTS, generate, truth_line, write
 from bench.estates.stream import NOVEL_VOCABULARIES
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import parsers
-from correlator.replay import ReplaySummary, read_recording
+from correlator.offline.replay import ReplaySummary, read_recording
 from correlator.rules.schema import Category
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from correlator.config import Config
 from correlator.ingest.sources import parsers
-from correlator.replay import ReplaySummary, read_recording
-from correlator.scoring import Agreement, Truth, agreement
+from correlator.offline.replay import ReplaySummary, read_recording
+from correlator.offline.scoring import Agreement, Truth, agreement
 
 from stack import touches
 

@@ -85,7 +85,7 @@ def relate_rules(associations: list[dict], forbid: bool) -> str:
 def _learn_from(recording: Path, config, rules_and_model):
     from correlator.engine.core import Engine
     from correlator.ingest.sources import parsers
-    from correlator.replay import BadLine, replay
+    from correlator.offline.replay import BadLine, replay
 
     rules, _ = rules_and_model(config)
     engine = Engine(rules, config.engine_settings())
