@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.estates import DENSITIES, TEMPLATES, generate as generate_stream  # noqa: E402
+from correlator import wiring  # noqa: E402
 from correlator.config import Config  # noqa: E402
 from correlator.domain import AlertStatus  # noqa: E402
 from correlator.engine.derivation import Facts, derive  # noqa: E402
@@ -98,8 +99,8 @@ def from_recording(recording: Path) -> list[TrueIncident]:
     truth = scoring.read_truth(recording.with_suffix(".truth.jsonl"))
     config, episodes, labels = Config(), {}, {}
     with recording.open("rb") as lines:
-        for _, alerts in read_recording(lines, parsers(config.ingest.mappings), config.ingest_policy(), False,
-                                        ReplaySummary()):
+        for _, alerts in read_recording(lines, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config),
+                                        False, ReplaySummary()):
             for alert in alerts:
                 label = truth.label((alert.fingerprint, alert.starts_at))
                 if label is not None and label.category and label.incident is not None:

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.estates import DENSITIES, FAULTS, TEMPLATES, generate, write  # noqa: E402
 from bench.estates.stream import START  # noqa: E402
+from correlator import wiring  # noqa: E402
 from correlator.cli import tune_runtime  # noqa: E402
 from correlator.config import Config  # noqa: E402
 from correlator.engine.core import Engine  # noqa: E402
@@ -106,10 +107,10 @@ def run(density: str, seed: int, split: str, hours: float, layers: dict, workdir
     runs = []
     for layer, (rules, model) in layers.items():
         # "rules only" is the rules alone: no model and no online learning.
-        settings = config.engine_settings() if layer == "correlator" else replace(config.engine_settings(),
+        settings = wiring.engine_settings(config) if layer == "correlator" else replace(wiring.engine_settings(config),
                                                                                    learning=False)
         engine = Engine(rules, settings, model=model)
-        summary = replay(engine, recording, parsers(config.ingest.mappings), config.ingest_policy())
+        summary = replay(engine, recording, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config))
         out = workdir / "incidents.jsonl"
         write_incidents(engine, out)
         result = scoring.score(scoring.read_placements(out), truth, episode_spans(engine, group_by))

@@ -111,6 +111,7 @@ def _corrections(config):
 
 
 def _analyze(args: argparse.Namespace, load) -> int:
+    from correlator import wiring
     from correlator.ingest.sources import parsers
     from correlator.offline.analysis import analyze, rules_yaml
     from correlator.offline.replay import BadLine, ReplaySummary, read_recording
@@ -119,8 +120,8 @@ def _analyze(args: argparse.Namespace, load) -> int:
     summary = ReplaySummary()
     try:
         with args.input.open("rb") as lines:
-            alerts = [(at, alert) for at, batch in read_recording(lines, parsers(config.ingest.mappings),
-                                                                  config.ingest_policy(), args.skip_bad, summary)
+            alerts = [(at, alert) for at, batch in read_recording(lines, parsers(wiring.field_mappings(config)),
+                                                                  wiring.ingest_policy(config), args.skip_bad, summary)
                       for alert in batch]
     except BadLine as error:
         print(f"correlator: {args.input}:{error.number}: {error.reason} (use --skip-bad to go on)", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Offline replay: a recording through the full engine in event time (the receive times recorded).
+"""Offline replay: a recording (written by `serve --record`, ingest/recording.py) through the full engine
+in event time (the receive times recorded).
 
 Recording format (DESIGN.md), one received notification per line, in receive order:
     {"at": "2026-11-23T03:41:24.204Z", "source": "alertmanager", "body": {...}}
