@@ -31,16 +31,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.estates import DENSITIES, TEMPLATES, generate as generate_stream  # noqa: E402
-from correlator import scoring  # noqa: E402
+from correlator import wiring  # noqa: E402
 from correlator.config import Config  # noqa: E402
 from correlator.domain import AlertStatus, Explanation, Incident, IncidentState, JoinReason, Member  # noqa: E402
 from correlator.engine.derivation import Facts, derive  # noqa: E402
-from correlator.ml.artifact import load as load_model  # noqa: E402
-from correlator.ml.commands import seed_range  # noqa: E402
-from correlator.ml.corpus import generate as generate_corpus, labeled_incidents  # noqa: E402
 from correlator.ingest.sources import parsers  # noqa: E402
+from correlator.ml.artifact import load as load_model  # noqa: E402
 from correlator.ml.features import document, incident_document  # noqa: E402
-from correlator.replay import ReplaySummary, read_recording  # noqa: E402
+from correlator.offline import scoring  # noqa: E402
+from correlator.offline.corpus import generate as generate_corpus, labeled_incidents  # noqa: E402
+from correlator.offline.model_commands import seed_range  # noqa: E402
+from correlator.offline.replay import ReplaySummary, read_recording  # noqa: E402
 from correlator.rules.loader import load_rules  # noqa: E402
 from correlator.shipped import shipped_dir  # noqa: E402
 
@@ -97,8 +98,8 @@ def from_recording(recording: Path) -> list[TrueIncident]:
     truth = scoring.read_truth(recording.with_suffix(".truth.jsonl"))
     config, episodes, labels = Config(), {}, {}
     with recording.open("rb") as lines:
-        for _, alerts in read_recording(lines, parsers(config.ingest.mappings), config.ingest_policy(), False,
-                                        ReplaySummary()):
+        for _, alerts in read_recording(lines, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config),
+                                        False, ReplaySummary()):
             for alert in alerts:
                 label = truth.label((alert.fingerprint, alert.starts_at))
                 if label is not None and label.category and label.incident is not None:

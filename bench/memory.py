@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.alerts import ALERTNAMES, SPREAD, Starts, bodies  # noqa: E402
 from bench.daemon import Daemon  # noqa: E402
+from correlator import wiring  # noqa: E402
 from correlator.shipped import shipped_dir  # noqa: E402
 
 PER_BODY = 500  # alerts per webhook
@@ -119,11 +120,11 @@ def measure_engine(shape: str, sizes: list[int], top: int, frames: int) -> None:
 
     tune_runtime()
     config = Config(learning=LearningConfig(enabled=shape == "model"))
-    model = config.load_model()
+    model = wiring.load_model(config)
     with tempfile.TemporaryDirectory() as tmp:
         rules = load_rules(shaped_rules(Path(tmp), shape))
-    engine = Engine(rules, config.engine_settings(), keep_closed=False, model=model)
-    policy = config.ingest_policy()
+    engine = Engine(rules, wiring.engine_settings(config), keep_closed=False, model=model)
+    policy = wiring.ingest_policy(config)
     tracemalloc.start(frames)
     processed = 0
     print(f"\n{'shape':>8} {'active alerts':>13} {'open incidents':>14} {'engine MiB':>10} {'bytes/alert':>11}"

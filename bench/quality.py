@@ -2,7 +2,7 @@
 """Correlation quality on labeled streams the shipped rules and model were not made from.
 
 The streams come from bench/estates/, a generator independent of the model's training corpus
-(correlator/ml/corpus.py): its own estates (three Kubernetes clusters on two clouds or on-prem plus
+(correlator/offline/corpus.py): its own estates (three Kubernetes clusters on two clouds or on-prem plus
 VMs, about 30 nodes each), 43 fault kinds cascading across layers, five vocabularies, noise firing
 at random with the same alert names, Alertmanager grouping and re-sends, HA duplicates, Prometheus
 posting straight, and generic events. For each density, seed and split, `replay` runs the engine
@@ -40,14 +40,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.estates import DENSITIES, FAULTS, TEMPLATES, generate, write  # noqa: E402
 from bench.estates.stream import START  # noqa: E402
-from correlator import scoring  # noqa: E402
+from correlator import wiring  # noqa: E402
 from correlator.cli import tune_runtime  # noqa: E402
 from correlator.config import Config  # noqa: E402
 from correlator.engine.core import Engine  # noqa: E402
 from correlator.ingest.sources import parsers  # noqa: E402
 from correlator.ml.artifact import load as load_model  # noqa: E402
-from correlator.ml.commands import seed_range  # noqa: E402
-from correlator.replay import episode_spans, replay, write_incidents  # noqa: E402
+from correlator.offline import scoring  # noqa: E402
+from correlator.offline.model_commands import seed_range  # noqa: E402
+from correlator.offline.replay import episode_spans, replay, write_incidents  # noqa: E402
 from correlator.rules.loader import load_rules  # noqa: E402
 from correlator.shipped import shipped_dir  # noqa: E402
 
@@ -106,10 +107,10 @@ def run(density: str, seed: int, split: str, hours: float, layers: dict, workdir
     runs = []
     for layer, (rules, model) in layers.items():
         # "rules only" is the rules alone: no model and no online learning.
-        settings = config.engine_settings() if layer == "correlator" else replace(config.engine_settings(),
+        settings = wiring.engine_settings(config) if layer == "correlator" else replace(wiring.engine_settings(config),
                                                                                    learning=False)
         engine = Engine(rules, settings, model=model)
-        summary = replay(engine, recording, parsers(config.ingest.mappings), config.ingest_policy())
+        summary = replay(engine, recording, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config))
         out = workdir / "incidents.jsonl"
         write_incidents(engine, out)
         result = scoring.score(scoring.read_placements(out), truth, episode_spans(engine, group_by))

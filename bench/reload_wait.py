@@ -24,6 +24,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from correlator import wiring  # noqa: E402
 from correlator.cli import tune_runtime  # noqa: E402
 from correlator.config import parse_config  # noqa: E402
 from correlator.engine_service import STEP_ALERTS, EngineService  # noqa: E402
@@ -58,8 +59,8 @@ async def reload_wait(directory: Path, body: bytes, count: int, step_alerts: int
                 received_at_us=to_us(datetime.now(timezone.utc)), source="alertmanager", alert_count=count, body=body))
     config = parse_config({}, environ={})
     rules_dir = config.rules_dir
-    service = EngineService(store, load_rules(rules_dir), config.engine_settings(), parsers({}),
-                            config.ingest_policy(), model=model, step_alerts=step_alerts)
+    service = EngineService(store, load_rules(rules_dir), wiring.engine_settings(config), parsers({}),
+                            wiring.ingest_policy(config), model=model, step_alerts=step_alerts)
     await service.restore()
     steps = 0
 

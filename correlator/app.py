@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import delete, select, text
 from sqlalchemy.engine import Engine
 
+from correlator import wiring
 from correlator.api.alerts import make_list_alerts_handler
 from correlator.api.candidates import make_candidate_handlers
 from correlator.api.incidents import make_incident_handlers
@@ -29,10 +30,10 @@ from correlator.ingest.auth import Authenticator
 from correlator.ingest.bodies import BodyBudget
 from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.receivers import receivers
+from correlator.ingest.recording import Recorder
 from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
 from correlator.ml.model import LearnedModel
-from correlator.replay import Recorder
 from correlator.replica_metrics import ReplicaMetrics
 from correlator.rules.loader import RuleSet
 from correlator.store import database
@@ -68,8 +69,8 @@ def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | No
     app[CONFIG] = config
     app[METRICS] = metrics
     app[MAX_BODY] = config.server.max_body_size
-    app[RULES] = rules if rules is not None else config.load_rules()
-    app[MODEL] = model if model is not None else config.load_model()
+    app[RULES] = rules if rules is not None else wiring.load_rules(config)
+    app[MODEL] = model if model is not None else wiring.load_model(config)
     app[REPLICA] = lambda: ReplicaStatus(Role.LEADER)
     ReplicaMetrics(metrics, app[REPLICA])
     app.cleanup_ctx.append(_store)
@@ -88,7 +89,7 @@ def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | No
 async def _add_routes(app: web.Application) -> None:
     # Routes need the writer, which exists once the store context has entered.
     config = app[CONFIG]
-    policy = config.ingest_policy()
+    policy = wiring.ingest_policy(config)
     authenticators = {name: Authenticator(config.auth.for_endpoint(name), signed_bodies=name != "api")
                       for name in ("alertmanager", "prometheus", "generic", "api")}
     recorder = app.get(RECORDER)
@@ -99,7 +100,7 @@ async def _add_routes(app: web.Application) -> None:
     app[METRICS].gauge("correlator_ingest_body_bytes_peak", "Most request bytes ingest ever held in memory at "
                        "once (compare with server.max_body_memory).", lambda: bodies.peak)
     for path, receiver in receivers(writer=app[WRITER], policy=policy, metrics=app[METRICS], bodies=bodies,
-                                    authenticators=authenticators, mappings=config.ingest.mappings,
+                                    authenticators=authenticators, mappings=wiring.field_mappings(config),
                                     recorder=recorder):
         app.router.add_post(path, receiver.handle, expect_handler=receiver.expect)
     app.router.add_get("/api/v1/alerts", _authenticated(authenticators["api"],
@@ -164,8 +165,8 @@ async def _store(app: web.Application):
     writer = GroupCommitWriter(engine, flaps, max_pending_alerts=config.store.max_pending_alerts,
                                on_commit=on_commit, on_failure=metrics.commit_failures.inc)
     model = app[MODEL]
-    service = EngineService(engine, rules, config.engine_settings(), parsers(config.ingest.mappings),
-                            config.ingest_policy(), ingest_busy=lambda: writer.pending_alerts > 0,
+    service = EngineService(engine, rules, wiring.engine_settings(config), parsers(wiring.field_mappings(config)),
+                            wiring.ingest_policy(config), ingest_busy=lambda: writer.pending_alerts > 0,
                             run_write=writer.run_job, observer=IncidentMetrics(metrics, config.engine.sla),
                             model=model)
     await asyncio.to_thread(writer.start)

@@ -13,10 +13,10 @@ import msgspec
 
 from correlator import __version__
 from correlator.config import Config, ConfigError, load_config
-from correlator.learning.commands import add_commands as add_learned_commands
-from correlator.learning.commands import run as run_learned_command
-from correlator.ml.commands import add_commands as add_ml_commands
-from correlator.ml.commands import run as run_ml_command
+from correlator.offline.learned_commands import add_commands as add_learned_commands
+from correlator.offline.learned_commands import run as run_learned_command
+from correlator.offline.model_commands import add_commands as add_ml_commands
+from correlator.offline.model_commands import run as run_ml_command
 
 log = logging.getLogger("correlator")
 
@@ -161,10 +161,11 @@ class StartError(Exception):
 
 def _rules_and_model(config: Config):
     """The rules and the model (None when ml.enabled is false) that `serve` and `replay` run with."""
+    from correlator import wiring
     from correlator.ml.artifact import ModelError
     from correlator.rules.loader import RuleErrors
     try:
-        return config.load_rules(), config.load_model()
+        return wiring.load_rules(config), wiring.load_model(config)
     except RuleErrors as failure:
         raise StartError(f"the rules in {config.rules_dir} do not load:\n{failure}") from None
     except ModelError as error:
@@ -225,12 +226,13 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _rules_check(args: argparse.Namespace) -> int:
+    from correlator import wiring
     from correlator.rules.loader import RuleErrors
 
     config = _load(args)[0]
     directory = args.dir or config.rules_dir
     try:
-        rules = config.load_rules(directory)
+        rules = wiring.load_rules(config, directory)
     except RuleErrors as failure:
         for error in failure.errors:
             print(error)
@@ -243,7 +245,7 @@ def _rules_check(args: argparse.Namespace) -> int:
 
 def _rules_test(args: argparse.Namespace) -> int:
     from correlator.ml.artifact import ModelError
-    from correlator.rules.testing import run_rule_tests
+    from correlator.offline.rule_tests import run_rule_tests
 
     config, _ = _load(args)
     try:
@@ -255,10 +257,11 @@ def _rules_test(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     import msgspec
 
-    from correlator import scoring
+    from correlator import wiring
     from correlator.engine.core import Engine
     from correlator.ingest.sources import parsers
-    from correlator.replay import BadLine, episode_spans, replay, write_incidents
+    from correlator.offline import scoring
+    from correlator.offline.replay import BadLine, episode_spans, replay, write_incidents
 
     config, _ = _load(args)
     try:
@@ -268,9 +271,10 @@ def _replay(args: argparse.Namespace) -> int:
         return 2
     rules, model = _rules_and_model(config)
     tune_runtime()
-    engine = Engine(rules, config.engine_settings(), model=model)
+    engine = Engine(rules, wiring.engine_settings(config), model=model)
     try:
-        summary = replay(engine, args.input, parsers(config.ingest.mappings), config.ingest_policy(), args.skip_bad)
+        summary = replay(engine, args.input, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config),
+                         args.skip_bad)
     except BadLine as error:
         print(f"correlator: {args.input}:{error.number}: {_clipped(error.reason)} (use --skip-bad to go on)",
               file=sys.stderr)

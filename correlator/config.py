@@ -17,8 +17,7 @@ import msgspec
 import yaml
 
 from correlator.domain import MAX_SOURCE_LENGTH, Source
-from correlator.ingest.generic import FieldMapping
-from correlator.ingest.normalize import AlertLimits
+from correlator.shipped import default_config_path, shipped_dir
 from correlator.units import Seconds as Duration
 from correlator.units import parse_size, seconds_from
 
@@ -113,15 +112,86 @@ class FlappingConfig(_Section):
     window: Duration = Duration(3600)
 
 
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class AlertLimitsConfig(_Section):
+    """Sizes one alert may have (`ingest.limits`), in characters. An alert over one is rejected alone,
+    naming the field: far above what monitoring systems send, low enough that a templating mistake
+    (a whole log line in a label) or a hostile sender cannot fill the store and the engine's memory."""
+
+    max_labels: Positive = 128
+    max_label_name_length: Positive = 1024
+    max_label_value_length: Positive = 16 * 1024
+    max_annotations_length: Positive = 256 * 1024  # every annotation's name and value together
+
+
+# A sender's value as the key of a value map: YAML reads `4: high` with an integer key.
+SenderValue = str | int | float
+
+
+def _text_keys(values: dict[SenderValue, str]) -> dict[str, str]:
+    """Sender values as the texts ingest compares them with (`4` -> "4")."""
+    return {str(key): value for key, value in values.items()}
+
+
+class LabelListConfig(_Section):
+    """Labels read from the list at `path`: of objects holding a label's name under `name` and its
+    value under `value` (Zabbix's `tags: [{tag, value}]`), or of strings cut at the first `split`
+    (`["env:prod"]`; a string in place of the list is first cut at `delimiter`, as Datadog's
+    `$TAGS` is). A name given twice gets its values sorted and joined with commas."""
+
+    path: str
+    name: str = ""
+    value: str = ""
+    split: str = ""
+    delimiter: str = ","
+
+    def __post_init__(self):
+        if self.split and (self.name or self.value):
+            raise ValueError("name and value read a list of objects, split a list of strings: set one of the two")
+        if not self.split and not (self.name and self.value):
+            raise ValueError("set name and value (a list of objects) or split (a list of strings)")
+        if not self.delimiter:
+            raise ValueError("delimiter must not be empty")
+
+
+class FieldMappingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Where each alert field lives in a JSON body (`ingest.mappings.<name>`). Paths are dotted
+    (`tags.host`, `items[0].id`); a path starting with `$.` is read from the body's root, any other
+    from the alert item."""
+
+    alerts: str = "$"  # the list of alerts; "$" alone means the body is one alert
+    labels: str = "labels"
+    label_lists: list[LabelListConfig] = []
+    label_fields: dict[str, str] = {}  # label name -> path of a scalar
+    static_labels: dict[str, str] = {}
+    label_values: dict[str, dict[SenderValue, str]] = {}  # label name -> {sender's value: label value}
+    annotations: str = "annotations"
+    annotation_fields: dict[str, str] = {}
+    status: str = "status"
+    status_values: dict[SenderValue, str] = msgspec.field(
+        default_factory=lambda: {"firing": "firing", "resolved": "resolved"})
+    starts_at: str = "startsAt"
+    ends_at: str = "endsAt"
+    generator_url: str = "generatorURL"
+    silence_timeout: Duration | None = None  # None: ingest.silence_timeout; 0: never
+
+    def __post_init__(self):
+        msgspec.structs.force_setattr(self, "status_values", _text_keys(self.status_values))
+        msgspec.structs.force_setattr(self, "label_values", {
+            name: _text_keys(values) for name, values in self.label_values.items()})
+
+
 class IngestConfig(_Section):
     resolve_timeout: Duration = Duration(300)
     silence_timeout: Duration = Duration(86400)  # generic sources; a mapping's own applies first; 0: never
     label_names: Literal["utf8", "classic"] = "utf8"
     flapping: FlappingConfig = FlappingConfig()
-    limits: AlertLimits = AlertLimits()
+    limits: AlertLimitsConfig = AlertLimitsConfig()
     # Source (alertmanager, prometheus, generic or a mapping's name) -> labels its fingerprints leave out.
     fingerprint_ignore_labels: dict[str, list[str]] = {}
-    mappings: dict[str, FieldMapping] = {}
+    mappings: dict[str, FieldMappingConfig] = {}
 
 
 class BasicCredential(_Section):
@@ -243,57 +313,12 @@ class Config(_Section):
         base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
         return Path(base) / "correlator"
 
-    def ingest_policy(self):
-        from datetime import timedelta
-
-        from correlator.ingest.normalize import IngestPolicy
-        return IngestPolicy(resolve_timeout=timedelta(seconds=self.ingest.resolve_timeout),
-                            silence_timeout=timedelta(seconds=self.ingest.silence_timeout) or None,
-                            classic_label_names=self.ingest.label_names == "classic",
-                            limits=self.ingest.limits,
-                            fingerprint_ignore_labels={source: frozenset(names) for source, names
-                                                       in self.ingest.fingerprint_ignore_labels.items()})
-
-    def engine_settings(self):
-        from datetime import timedelta
-
-        from correlator.engine.core import EngineSettings
-        engine, ml = self.engine, self.ml
-        flapping = self.ingest.flapping
-        return EngineSettings(resolve_hold=timedelta(seconds=engine.resolve_hold),
-                              flap_changes=flapping.max_changes, flap_window=timedelta(seconds=flapping.window),
-                              flap_hold=timedelta(seconds=engine.flap_hold),
-                              reopen_window=timedelta(seconds=engine.reopen_window),
-                              close_after=timedelta(seconds=engine.close_after),
-                              problem_recurrences=engine.problems.recurrences,
-                              problem_period=timedelta(seconds=engine.problems.period),
-                              learning=self.learning.enabled,
-                              learning_save_every=timedelta(seconds=self.learning.save_every),
-                              classification=ml.classification.enabled,
-                              low_confidence=ml.classification.low_confidence)
-
     @property
     def model_dir(self) -> Path:
-        from correlator.shipped import shipped_dir
         return Path(self.ml.model_dir).expanduser() if self.ml.model_dir else shipped_dir("models")
-
-    def load_model(self):
-        """The learned model, or None when `ml.enabled` is false. Raises ml.artifact.ModelError."""
-        if not self.ml.enabled:
-            return None
-        from correlator.ml.artifact import load
-        return load(self.model_dir)
-
-    def load_rules(self, directory: Path | None = None):
-        """The rules of `directory` (default: `rules_dir`), their matchers read with
-        `rules.matcher_parser`. Raises rules.loader.RuleErrors."""
-        from correlator.rules.loader import load_rules
-        from correlator.rules.matchers import MatcherSyntax
-        return load_rules(directory or self.rules_dir, MatcherSyntax(self.rules.matcher_parser))
 
     @property
     def rules_dir(self) -> Path:
-        from correlator.shipped import shipped_dir
         return Path(self.rules.dir).expanduser() if self.rules.dir else shipped_dir("rules")
 
     @property
@@ -434,8 +459,6 @@ def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Con
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> tuple[Config, Path | None]:
     """Load the file (the shipped default when `path` is None and CORRELATOR_CONFIG is unset)."""
-    from correlator.shipped import default_config_path
-
     environ = os.environ if environ is None else environ
     if path is None and environ.get(CONFIG_PATH_ENV):
         path = Path(environ[CONFIG_PATH_ENV])

@@ -10,14 +10,16 @@ import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine as DatabaseEngine
 
+from correlator import wiring
 from correlator.config import SlaConfig, parse_config
 from correlator.engine.core import Engine, EngineSettings
 from correlator.engine.views import incident_replay_line
 from correlator.engine_service import EngineService
 from correlator.incident_metrics import IncidentMetrics
+from correlator.ingest.recording import recording_line
 from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
-from correlator.replay import recording_line, replay
+from correlator.offline.replay import replay
 from correlator.store import database
 from correlator.store.schema import incident_events, notifications, to_us
 from tests.engine_scenarios import T0, at, rules_from
@@ -62,7 +64,7 @@ def make_service(store: DatabaseEngine, tmp_path, clock: Clock, step_alerts: int
     """An engine service grouping alerts by cluster, observed by incident metrics on `metrics`."""
     observer = IncidentMetrics(metrics, SlaConfig()) if metrics is not None else None
     return EngineService(store, rules_from(tmp_path, GROUP_BY_CLUSTER), EngineSettings(), parsers({}),
-                         parse_config({}, environ={}).ingest_policy(), clock=clock, observer=observer,
+                         wiring.ingest_policy(parse_config({}, environ={})), clock=clock, observer=observer,
                          step_alerts=step_alerts)
 
 

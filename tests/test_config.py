@@ -4,8 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from correlator import wiring
 from correlator.cli import check_exposure
 from correlator.config import ConfigError, load_config, parse_config
+from correlator.ingest.generic import FieldMapping
+from correlator.ingest.normalize import IngestPolicy
 from correlator.rules.loader import RuleErrors, load_rules
 from correlator.shipped import default_config_path
 
@@ -40,12 +43,27 @@ def test_silence_timeouts_and_the_flap_hold_reach_ingest_and_the_engine():
     config = parse_config({"ingest": {"silence_timeout": "2h", "flapping": {"max_changes": 6, "window": "30m"},
                                       "mappings": {"script": {"silence_timeout": "10m"}}},
                            "engine": {"flap_hold": "45m"}}, environ={})
-    assert config.ingest_policy().silence_timeout.total_seconds() == 7200
-    assert config.ingest.mappings["script"].silence_timeout == 600
-    settings = config.engine_settings()
+    assert wiring.ingest_policy(config).silence_timeout.total_seconds() == 7200
+    assert wiring.field_mappings(config)["script"].silence_timeout == 600
+    settings = wiring.engine_settings(config)
     assert (settings.flap_changes, settings.flap_window.total_seconds(), settings.flap_hold.total_seconds()) \
         == (6, 1800, 2700)
-    assert parse_config({"ingest": {"silence_timeout": 0}}, environ={}).ingest_policy().silence_timeout is None
+    assert wiring.ingest_policy(parse_config({"ingest": {"silence_timeout": 0}}, environ={})).silence_timeout is None
+
+
+def test_a_mappings_numeric_sender_values_reach_ingest_as_text():
+    # YAML reads `4: high` with an integer key; ingest compares the sender's value as text.
+    config = parse_config({"ingest": {"mappings": {"zabbix": {
+        "label_values": {"severity": {4: "high"}}, "status_values": {1: "firing", 0: "resolved"}}}}}, environ={})
+    mapping = wiring.field_mappings(config)["zabbix"]
+    assert mapping.label_values == {"severity": {"4": "high"}}
+    assert mapping.status_values == {"1": "firing", "0": "resolved"}
+
+
+def test_the_configs_ingest_defaults_are_ingests_own():
+    config = parse_config({"ingest": {"mappings": {"bare": {}}}}, environ={})
+    assert wiring.ingest_policy(config) == IngestPolicy()
+    assert wiring.field_mappings(config)["bare"] == FieldMapping()
 
 
 def test_a_correlator_variable_that_names_no_section_is_the_users_own(monkeypatch):
@@ -153,10 +171,10 @@ def test_the_matcher_parser_is_chosen_as_alertmanager_feature_flags_choose_it(tm
                                          "group_by: [foo]}\n")
     config = parse_config({"rules": {"dir": str(tmp_path), "matcher_parser": parser}}, environ={})
     if loads:
-        rules = config.load_rules()
+        rules = wiring.load_rules(config)
         assert str(rules.groups[0].matchers[0]) == 'foo=""'
         assert load_rules(tmp_path, rules.matcher_syntax) == rules  # a reload reads them the same way
     else:
         with pytest.raises(RuleErrors, match=r"rules\[0\]\.matchers"):
-            config.load_rules()
+            wiring.load_rules(config)
     assert parse_config({}, environ={"CORRELATOR_RULES_MATCHER_PARSER": parser}).rules.matcher_parser == parser

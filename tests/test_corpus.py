@@ -12,9 +12,9 @@ import pytest
 from correlator.ingest.fingerprint import fingerprint
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import parsers
-from correlator.ml.alert_templates import SHARED_ALERTNAMES, alertnames
-from correlator.ml.corpus import generate, labeled_incidents, write
-from correlator.replay import ReplaySummary, read_recording
+from correlator.offline.alert_templates import SHARED_ALERTNAMES, alertnames
+from correlator.offline.corpus import generate, labeled_incidents, write
+from correlator.offline.replay import ReplaySummary, read_recording
 
 SCENARIOS = {"node_failure", "hardware_degradation", "disk_filling", "resource_saturation", "bad_deploy",
              "database_outage", "replication_broken", "network_partition", "cert_expiry", "config_error"}
@@ -41,7 +41,7 @@ def test_the_same_seed_gives_the_same_corpus_and_another_seed_another():
 
 
 def test_the_corpus_does_not_depend_on_the_process_string_hashing(tmp_path):
-    script = ("import sys; from pathlib import Path; from correlator.ml.corpus import generate, write; "
+    script = ("import sys; from pathlib import Path; from correlator.offline.corpus import generate, write; "
               "write(generate(7, hours=2, vocabulary='all'), Path(sys.argv[1]), Path(sys.argv[2]))")
     for hash_seed in ("1", "2"):
         subprocess.run([sys.executable, "-c", script, str(tmp_path / f"r{hash_seed}"), str(tmp_path / f"t{hash_seed}")],

@@ -7,6 +7,7 @@ import logging
 import msgspec
 import pytest
 
+from correlator import wiring
 from correlator.app import ENGINE, SERVICE
 from correlator.config import SlaConfig, parse_config
 from correlator.engine.core import EngineSettings
@@ -195,7 +196,7 @@ async def test_an_alert_the_engine_fails_on_every_time_is_skipped_and_the_rest_c
                                                                                            metrics, caplog):
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     service = EngineService(store, rules_from(tmp_path, GROUP_BY_CLUSTER), EngineSettings(),
-                            {"alertmanager": poisoning_parser}, parse_config({}, environ={}).ingest_policy(),
+                            {"alertmanager": poisoning_parser}, wiring.ingest_policy(parse_config({}, environ={})),
                             clock=clock, observer=IncidentMetrics(metrics, SlaConfig()))
     await service.restore()
     store_notification(store, 3, T0)

@@ -13,7 +13,7 @@ from bench.estates.stream import NOVEL_VOCABULARIES
 from correlator.domain import Category
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import parsers
-from correlator.replay import ReplaySummary, read_recording
+from correlator.offline.replay import ReplaySummary, read_recording
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from correlator import wiring
 from correlator.app import ENGINE, SERVICE
 from correlator.config import parse_config
 from correlator.domain import AlertStatus, IncidentState, JoinReason
@@ -217,7 +218,7 @@ TRAFFIC = [(0, "prometheus", _v2("DiskFull", 0, 240)), (30, "generic", _generic(
 @pytest.mark.parametrize("restart_after", [None, 700])
 async def test_replay_and_a_live_engine_agree_on_alerts_that_time_out_and_flap(tmp_path, restart_after):
     rules = rules_from(tmp_path)
-    policy = parse_config({"ingest": {"silence_timeout": "10m"}}, environ={}).ingest_policy()
+    policy = wiring.ingest_policy(parse_config({"ingest": {"silence_timeout": "10m"}}, environ={}))
     replayed = replayed_engine(tmp_path, rules, SETTINGS, policy, TRAFFIC)
     live = incident_lines(await live_engine(tmp_path, rules, SETTINGS, policy, restart_after, TRAFFIC))
     assert live == incident_lines(replayed)
@@ -246,8 +247,8 @@ async def test_ha_replicas_of_one_alert_are_one_episode_live_and_in_replay(tmp_p
     """Alertmanager merges alerts of one fingerprint whose activity overlaps (keeping the earlier
     startsAt): two replicas' startsAt are one episode, not "AlwaysFiring and 1 more alert"."""
     rules = rules_from(tmp_path)
-    policy = parse_config({"ingest": {"fingerprint_ignore_labels": {"prometheus": ["replica"]}}},
-                          environ={}).ingest_policy()
+    policy = wiring.ingest_policy(parse_config({"ingest": {"fingerprint_ignore_labels": {"prometheus": ["replica"]}}},
+                                               environ={}))
     replayed = replayed_engine(tmp_path, rules, SETTINGS, policy, HA_TRAFFIC)
     live = incident_lines(await live_engine(tmp_path, rules, SETTINGS, policy, restart_after, HA_TRAFFIC))
     assert live == incident_lines(replayed)
@@ -358,7 +359,7 @@ async def test_candidates_are_rebuilt_after_a_restart(app_factory, tmp_path, db_
     await _node_down(client, service, "n1", "n2")
     await service.stop()
     restarted = EngineService(client.app[ENGINE], service.engine.rules, service.engine.settings, parsers({}),
-                              parse_config({}, environ={}).ingest_policy())
+                              wiring.ingest_policy(parse_config({}, environ={})))
     await restarted.restore()
     assert restarted.candidates == service.candidates and len(restarted.candidates) == 2
     await _node_down(client, restarted, "n1")  # a re-send: still two alerts

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from correlator.cli import main
-from correlator.scoring import read_placements, read_truth
+from correlator.offline.scoring import read_placements, read_truth
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "bench" / "lab" / "recordings"
 RECORDING = RECORDINGS / "2026-12-02.jsonl"

@@ -6,12 +6,16 @@ must not make, the exceptions, and why."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).parents[1] / "correlator"
+RUNTIME = ("correlator.app", "correlator.engine_service", "correlator.engine_feed", "correlator.api",
+           "correlator.ingest", "correlator.store", "correlator.engine", "correlator.learning", "correlator.ml")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,10 @@ RULES = [
     Rule("correlator.engine", ("correlator.store", "correlator.api", "correlator.app", "correlator.config", "aiohttp",
                                "sqlalchemy"), "the engine is a pure core: no I/O, no configuration files"),
     Rule("correlator.api", ("correlator.engine.model",), "the api speaks the domain's vocabulary"),
+    Rule("correlator.config", ("correlator",), "config is a leaf: wiring.py builds runtime objects from it",
+         unless=("correlator.config", "correlator.units", "correlator.domain", "correlator.shipped")),
+    *(Rule(runtime, ("correlator.offline",), "the runtime leaves the offline tools out")
+      for runtime in RUNTIME),
 ]
 
 
@@ -87,3 +95,10 @@ def test_imports_are_found_in_functions_relative_and_as_submodules():
     assert imports_of(source, "correlator.engine.core") == [
         ("aiohttp.web", 1), ("correlator.engine", 2), ("correlator.engine.model", 2),
         ("correlator.store.schema", 4), ("correlator.store.schema.incidents", 4)]
+
+
+def test_importing_the_daemon_loads_no_offline_tool():
+    script = "import sys, correlator.app; print(sorted(m for m in sys.modules if m.startswith('correlator.offline')))"
+    loaded = subprocess.run([sys.executable, "-c", script], cwd=PACKAGE.parent, capture_output=True, text=True,
+                            check=True)
+    assert loaded.stdout.strip() == "[]"

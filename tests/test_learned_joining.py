@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from correlator import wiring
 from correlator.config import parse_config
 from correlator.domain import IncidentState, JoinReason
 from correlator.engine.core import EngineSettings
@@ -634,7 +635,7 @@ CAUSE_LAST = [_posted(60, "KubePodNotReady", namespace="shop", pod="web-0"),
 @pytest.mark.parametrize("restart_after", [None, 100, 200], ids=["no-restart", "before-the-cause", "after-it"])
 async def test_replay_and_a_live_engine_agree_on_a_cause_taking_in_its_effects(tmp_path, restart_after):
     rules = rules_from(tmp_path, NODE_DOWN_EXPLAINS_CLUSTER_PODS)
-    policy = parse_config({}, environ={}).ingest_policy()
+    policy = wiring.ingest_policy(parse_config({}, environ={}))
     replayed = replayed_engine(tmp_path, rules, LEARNING, policy, CAUSE_LAST)
     assert [len(i.members) for i in replayed.incidents.values()] == [0, 3, 1]  # the first pod's incident taken in
     live = await live_engine(tmp_path, rules, LEARNING, policy, restart_after, CAUSE_LAST)
@@ -706,7 +707,7 @@ STORM_TRAFFIC = [(30, "prometheus", _pods(list(range(0, 12, 2)))),
 
 @pytest.mark.parametrize("restart_after", [None, 200])
 async def test_replay_and_a_live_engine_agree_on_a_storm_that_takes_in_an_incident(tmp_path, restart_after):
-    rules, policy = rules_from(tmp_path), parse_config({}, environ={}).ingest_policy()
+    rules, policy = rules_from(tmp_path), wiring.ingest_policy(parse_config({}, environ={}))
     replayed = replayed_engine(tmp_path, rules, LEARNING, policy, STORM_TRAFFIC)
     live = await live_engine(tmp_path, rules, LEARNING, policy, restart_after, STORM_TRAFFIC)
     # The live engine keeps no closed incident once saved: the one taken in is closed in the store

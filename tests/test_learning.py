@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 
+from correlator import wiring
 from correlator.config import Config
 from correlator.ml.artifact import load
 from correlator.shipped import shipped_dir
@@ -18,7 +19,7 @@ def model():
 
 @pytest.fixture
 def settings():
-    return Config().engine_settings()
+    return wiring.engine_settings(Config())
 
 
 def node_alert(name: str, host: str, starts: float = 0, **labels):

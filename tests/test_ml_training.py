@@ -154,7 +154,7 @@ def test_the_rules_for_running_without_a_model_load_beside_the_shipped_ones(tmp_
 def test_the_fast_classifier_path_equals_scikit_learn(trained, corpus_dir):
     import msgspec
 
-    from correlator.ml.training import LabeledIncident, incident_text
+    from correlator.offline.training import LabeledIncident, incident_text
     model = load(trained)
     lines = (corpus_dir / "labeled.jsonl").read_text().splitlines()[:40]
     for line in lines:

@@ -239,9 +239,9 @@ ZABBIX = msgspec.convert({
     "alerts": "$", "labels": "none",
     "label_fields": {"alertname": "name", "host": "host", "severity": "severity"},
     "label_lists": [{"path": "tags", "name": "tag", "value": "value"}],
-    "label_values": {"severity": {0: "not_classified", 1: "info", 2: "warning", 3: "average", 4: "high",
-                                  5: "disaster"}},
-    "status": "value", "status_values": {1: "firing", 0: "resolved"},
+    "label_values": {"severity": {"0": "not_classified", "1": "info", "2": "warning", "3": "average", "4": "high",
+                                  "5": "disaster"}},
+    "status": "value", "status_values": {"1": "firing", "0": "resolved"},
 }, FieldMapping)
 
 

@@ -3,7 +3,7 @@
 from datetime import datetime, timezone
 
 from bench.quality import Run, _join_lines, _mean_run
-from correlator.scoring import Placed, Truth, TruthLine, score
+from correlator.offline.scoring import Placed, Truth, TruthLine, score
 
 T0 = datetime(2026, 11, 23, 4, tzinfo=timezone.utc)
 

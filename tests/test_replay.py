@@ -146,7 +146,7 @@ def test_skip_bad_names_each_bad_line_and_why(tmp_path, capsys):
 
 
 def test_skip_bad_names_the_first_bad_lines_and_counts_the_rest(tmp_path, capsys):
-    from correlator.replay import MAX_BAD_LINES_KEPT
+    from correlator.offline.replay import MAX_BAD_LINES_KEPT
     recording = tmp_path / "r.jsonl"
     lines = (CAPTURES / "recording.jsonl").read_text().splitlines()
     recording.write_text("\n".join([lines[0], *["x" * 10_000] * 100]) + "\n")

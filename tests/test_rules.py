@@ -8,7 +8,7 @@ import pytest
 from correlator.cli import main
 from correlator.config import parse_config
 from correlator.rules.loader import RuleErrors, load_rules, parse_rule_file
-from correlator.rules.testing import run_rule_tests
+from correlator.offline.rule_tests import run_rule_tests
 from correlator.shipped import shipped_dir
 
 TESTDATA = Path(__file__).parent / "testdata" / "rules"

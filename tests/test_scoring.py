@@ -1,10 +1,10 @@
-"""correlator/scoring.py against figures computed by hand on small partitions."""
+"""correlator/offline/scoring.py against figures computed by hand on small partitions."""
 
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from correlator.scoring import (JoinPairs, Placed, Span, TruthError, TruthLine, Truth, agreement,
+from correlator.offline.scoring import (JoinPairs, Placed, Span, TruthError, TruthLine, Truth, agreement,
                                 alertmanager_groups, classification, pairs_by_join, pairs_lost_alone, read_placements,
                                 read_truth, score)
 

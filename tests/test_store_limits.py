@@ -9,6 +9,7 @@ import msgspec
 import pytest
 from sqlalchemy import select
 
+from correlator import wiring
 from correlator.config import ConfigError, parse_config
 from correlator.domain import MAX_NAME_LENGTH, MAX_SOURCE_LENGTH
 from correlator.engine.core import EngineSettings
@@ -31,7 +32,7 @@ async def test_a_team_label_longer_than_the_store_holds_is_cut_and_the_step_save
         connection.execute(notifications.insert().values(
             received_at_us=to_us(T0), source="alertmanager", alert_count=1, body=body))
     service = EngineService(store, rules_from(tmp_path, ASSIGN_BY_LABEL), EngineSettings(), parsers({}),
-                            parse_config({}, environ={}).ingest_policy(), clock=Clock())
+                            wiring.ingest_policy(parse_config({}, environ={})), clock=Clock())
     await service.start()
     try:
         await service.run_step()

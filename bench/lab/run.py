@@ -34,7 +34,7 @@ from lab_rules import write_lab_rules  # noqa: E402
 from stack import REPO, Stack, wait_for  # noqa: E402
 from truth import BACKGROUND, LabScore, derive_truth, lab_score, read_episodes, read_faults  # noqa: E402
 
-from correlator.scoring import read_placements, read_truth  # noqa: E402
+from correlator.offline.scoring import read_placements, read_truth  # noqa: E402
 
 started = time.monotonic()
 

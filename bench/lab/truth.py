@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from correlator import wiring
 from correlator.config import Config
 from correlator.ingest.sources import parsers
-from correlator.replay import ReplaySummary, read_recording
-from correlator.scoring import Agreement, Truth, agreement
+from correlator.offline.replay import ReplaySummary, read_recording
+from correlator.offline.scoring import Agreement, Truth, agreement
 
 from stack import touches
 
@@ -67,7 +68,7 @@ def read_episodes(recording: Path) -> dict[tuple[str, datetime], Episode]:
     config = Config()
     episodes: dict[tuple[str, datetime], Episode] = {}
     with recording.open("rb") as lines:
-        for _, alerts in read_recording(lines, parsers(config.ingest.mappings), config.ingest_policy(),
+        for _, alerts in read_recording(lines, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config),
                                         skip_bad=False, summary=ReplaySummary()):
             for alert in alerts:
                 key = (alert.fingerprint, alert.starts_at)

@@ -1,1 +1,2 @@
-"""Receiving alerts: HTTP receivers, payload parsers per source, authentication, fingerprints."""
+"""Receiving alerts: HTTP receivers, payload parsers per source, authentication, fingerprints, and the
+recording `serve --record` writes."""

@@ -35,19 +35,10 @@ def _scalar_text(value: Any) -> str | None:
     return None
 
 
-# A sender's value as the key of a value map: YAML reads `4: high` with an integer key.
-SenderValue = str | int | float
-
-
-def _text_keys(values: dict[SenderValue, str]) -> dict[str, str]:
-    return {_scalar_text(key): value for key, value in values.items()}
-
-
-class LabelList(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+class LabelList(msgspec.Struct, frozen=True, kw_only=True):
     """Labels read from the list at `path`: of objects holding a label's name under `name` and its
-    value under `value` (Zabbix's `tags: [{tag, value}]`), or of strings cut at the first `split`
-    (`["env:prod"]`; a string in place of the list is first cut at `delimiter`, as Datadog's
-    `$TAGS` is). A name given twice gets its values sorted and joined with commas."""
+    value under `value`, or of strings cut at the first `split` (a string in place of the list is
+    first cut at `delimiter`). A name given twice gets its values sorted and joined with commas."""
 
     path: str
     name: str = ""
@@ -55,39 +46,27 @@ class LabelList(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     split: str = ""
     delimiter: str = ","
 
-    def __post_init__(self):
-        if self.split and (self.name or self.value):
-            raise ValueError("name and value read a list of objects, split a list of strings: set one of the two")
-        if not self.split and not (self.name and self.value):
-            raise ValueError("set name and value (a list of objects) or split (a list of strings)")
-        if not self.delimiter:
-            raise ValueError("delimiter must not be empty")
 
-
-class FieldMapping(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """Where each alert field lives in a JSON body. Paths are dotted (`tags.host`, `items[0].id`);
-    a path starting with `$.` is read from the body's root, any other from the alert item."""
+class FieldMapping(msgspec.Struct, frozen=True):
+    """Where each alert field lives in a JSON body (`ingest.mappings`, validated by config). Paths are
+    dotted (`tags.host`, `items[0].id`); a path starting with `$.` is read from the body's root, any
+    other from the alert item. Sender values (the keys of the value maps) are texts."""
 
     alerts: str = "$"  # the list of alerts; "$" alone means the body is one alert
     labels: str = "labels"
     label_lists: list[LabelList] = []
     label_fields: dict[str, str] = {}  # label name -> path of a scalar
     static_labels: dict[str, str] = {}
-    label_values: dict[str, dict[SenderValue, str]] = {}  # label name -> {sender's value: label value}
+    label_values: dict[str, dict[str, str]] = {}  # label name -> {sender's value: label value}
     annotations: str = "annotations"
     annotation_fields: dict[str, str] = {}
     status: str = "status"
-    status_values: dict[SenderValue, str] = msgspec.field(
+    status_values: dict[str, str] = msgspec.field(
         default_factory=lambda: {"firing": "firing", "resolved": "resolved"})
     starts_at: str = "startsAt"
     ends_at: str = "endsAt"
     generator_url: str = "generatorURL"
     silence_timeout: Seconds | None = None  # None: ingest.silence_timeout; 0: never
-
-    def __post_init__(self):
-        msgspec.structs.force_setattr(self, "status_values", _text_keys(self.status_values))
-        msgspec.structs.force_setattr(self, "label_values", {
-            name: _text_keys(values) for name, values in self.label_values.items()})
 
 
 GENERIC_FORMAT = FieldMapping(alerts="$.alerts")

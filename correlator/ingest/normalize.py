@@ -21,18 +21,13 @@ _FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 NUL_REASON = "must not contain the NUL character (U+0000)"
 
 
-Positive = Annotated[int, msgspec.Meta(ge=1)]
+class AlertLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """Sizes one alert may have (`ingest.limits`), in characters."""
 
-
-class AlertLimits(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Sizes one alert may have (`ingest.limits`), in characters. An alert over one is rejected alone,
-    naming the field: far above what monitoring systems send, low enough that a templating mistake
-    (a whole log line in a label) or a hostile sender cannot fill the store and the engine's memory."""
-
-    max_labels: Positive = 128
-    max_label_name_length: Positive = 1024
-    max_label_value_length: Positive = 16 * 1024
-    max_annotations_length: Positive = 256 * 1024  # every annotation's name and value together
+    max_labels: int = 128
+    max_label_name_length: int = 1024
+    max_label_value_length: int = 16 * 1024
+    max_annotations_length: int = 256 * 1024  # every annotation's name and value together
 
 
 @dataclass(frozen=True, slots=True)

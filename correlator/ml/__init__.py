@@ -1,1 +1,1 @@
-"""The learned layer: features, classifiers, the lexicon, training, safe model I/O."""
+"""The learned layer at run time: features, classifiers, the lexicon, safe model I/O (training is offline)."""

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, load) -> int:
 
 def _train(args: argparse.Namespace, load) -> int:
     from correlator.ml.artifact import save
-    from correlator.ml.training import read_labeled, train
+    from correlator.offline.training import read_labeled, train
 
     incidents, sources = [], []
     for path in args.data:
@@ -98,7 +98,7 @@ def _train(args: argparse.Namespace, load) -> int:
 def _corrections(config):
     import msgspec
 
-    from correlator.ml.training import LabeledIncident
+    from correlator.offline.training import LabeledIncident
     from correlator.store import database
     from correlator.store.incidents import IncidentRepository
 
@@ -111,16 +111,17 @@ def _corrections(config):
 
 
 def _analyze(args: argparse.Namespace, load) -> int:
+    from correlator import wiring
     from correlator.ingest.sources import parsers
-    from correlator.ml.analysis import analyze, rules_yaml
-    from correlator.replay import BadLine, ReplaySummary, read_recording
+    from correlator.offline.analysis import analyze, rules_yaml
+    from correlator.offline.replay import BadLine, ReplaySummary, read_recording
 
     config, _ = load(args)
     summary = ReplaySummary()
     try:
         with args.input.open("rb") as lines:
-            alerts = [(at, alert) for at, batch in read_recording(lines, parsers(config.ingest.mappings),
-                                                                  config.ingest_policy(), args.skip_bad, summary)
+            alerts = [(at, alert) for at, batch in read_recording(lines, parsers(wiring.field_mappings(config)),
+                                                                  wiring.ingest_policy(config), args.skip_bad, summary)
                       for alert in batch]
     except BadLine as error:
         print(f"correlator: {args.input}:{error.number}: {error.reason} (use --skip-bad to go on)", file=sys.stderr)
@@ -138,7 +139,7 @@ def _analyze(args: argparse.Namespace, load) -> int:
 
 
 def _corpus(args: argparse.Namespace, _load) -> int:
-    from correlator.ml.corpus import generate, labeled_incidents, write
+    from correlator.offline.corpus import generate, labeled_incidents, write
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     labeled_path = args.out_dir / "labeled.jsonl"

@@ -2,7 +2,7 @@
 
 Names, label schemas and annotation texts follow the node-exporter, kubernetes, etcd, mysqld and
 postgres mixins, the blackbox exporter rules, awesome-prometheus-alerts and cert-manager-mixin.
-A family belongs to the "train" or the "holdout" vocabulary (see correlator/ml/corpus.py).
+A family belongs to the "train" or the "holdout" vocabulary (see correlator/offline/corpus.py).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from typing import IO
 import msgspec
 import yaml
 
+from correlator import wiring
 from correlator.domain import Alert, AlertStatus
 from correlator.engine.core import Engine
 from correlator.ingest.fingerprint import fingerprint
@@ -124,7 +125,7 @@ def run_rule_tests(files: list[Path], rules_dir: Path | None, config, out: IO[st
     model (none when ml.enabled is false), unless a file says `model: false`. Raises
     ml.artifact.ModelError when the configured model does not load."""
     passed = failed = 0
-    model = functools.cache(config.load_model)  # loaded once, when a file runs with it
+    model = functools.cache(functools.partial(wiring.load_model, config))  # loaded once, when a file runs with it
     for path in files:
         try:
             spec = msgspec.convert(yaml.safe_load(path.read_text()), TestFile)
@@ -134,13 +135,13 @@ def run_rule_tests(files: list[Path], rules_dir: Path | None, config, out: IO[st
             continue
         directory = rules_dir or ((path.parent / spec.rule_dir) if spec.rule_dir else config.rules_dir)
         try:
-            rules = config.load_rules(directory)
+            rules = wiring.load_rules(config, directory)
         except RuleErrors as errors:
             out.write(f"ERROR {path}: the rules in {directory} do not load:\n{errors}\n")
             failed += 1
             continue
         for case in spec.tests:
-            settings = replace(config.engine_settings(), learning=spec.model and config.learning.enabled)
+            settings = replace(wiring.engine_settings(config), learning=spec.model and config.learning.enabled)
             problems = run_case(case, Engine(rules, settings, model=model() if spec.model else None))
             if problems:
                 failed += 1

@@ -39,7 +39,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from correlator.ingest.fingerprint import fingerprint
-from correlator.ml.alert_templates import FAMILIES, TEMPLATES, Template, alertnames
+from correlator.offline.alert_templates import FAMILIES, TEMPLATES, Template, alertnames
 from correlator.units import rfc3339
 
 BASE = datetime(2026, 11, 2, tzinfo=timezone.utc)

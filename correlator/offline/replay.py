@@ -1,4 +1,5 @@
-"""Offline replay: a recording through the full engine in event time (the receive times recorded).
+"""Offline replay: a recording (written by `serve --record`, ingest/recording.py) through the full engine
+in event time (the receive times recorded).
 
 Recording format (DESIGN.md), one received notification per line, in receive order:
     {"at": "2026-11-23T03:41:24.204Z", "source": "alertmanager", "body": {...}}
@@ -19,8 +20,7 @@ from correlator.engine.core import Engine
 from correlator.engine.views import incident_replay_line
 from correlator.ingest.normalize import IngestPolicy, to_utc
 from correlator.ingest.sources import Parser
-from correlator.scoring import Span
-from correlator.units import rfc3339
+from correlator.offline.scoring import Span
 
 
 class RecordedNotification(msgspec.Struct):
@@ -55,27 +55,6 @@ class ReplaySummary:
     def reduction(self) -> float:
         """Alert episodes per incident: how many pages one incident saves."""
         return self.alerts / self.incidents if self.incidents else 0.0
-
-
-class Recorder:
-    """`serve --record`: appends each accepted notification as one recording line."""
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("ab")
-
-    def write(self, at: datetime, source: str, body: bytes) -> None:
-        self._file.write(recording_line(at, source, body))
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def recording_line(at: datetime, source: str, body: bytes) -> bytes:
-    """One line of a recording, as `serve --record` writes it (body compacted onto one line)."""
-    return _encoder.encode({"at": rfc3339(at), "source": source,
-                            "body": msgspec.Raw(_encoder.encode(msgspec.json.decode(body)))}) + b"\n"
 
 
 def read_recording(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestPolicy,

@@ -83,14 +83,15 @@ def relate_rules(associations: list[dict], forbid: bool) -> str:
 
 
 def _learn_from(recording: Path, config, rules_and_model):
+    from correlator import wiring
     from correlator.engine.core import Engine
     from correlator.ingest.sources import parsers
-    from correlator.replay import BadLine, replay
+    from correlator.offline.replay import BadLine, replay
 
     rules, _ = rules_and_model(config)
-    engine = Engine(rules, config.engine_settings())
+    engine = Engine(rules, wiring.engine_settings(config))
     try:
-        replay(engine, recording, parsers(config.ingest.mappings), config.ingest_policy(), skip_bad=True)
+        replay(engine, recording, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config), skip_bad=True)
     except BadLine as error:
         print(f"correlator: {recording}:{error.number}: {error.reason}", file=sys.stderr)
         return None
