@@ -50,7 +50,7 @@ async def test_an_action_answers_with_its_result_once_the_engine_passed_it(clien
     answered = await response.json()
     assert answered["state"] == "acknowledged" and answered["timeline"][-1]["actor"] == "alice"
     [number] = action_numbers(client.app[ENGINE])
-    assert client.app[SERVICE].progress.watermark >= number
+    assert IncidentRepository(client.app[ENGINE]).load_progress().watermark >= number  # saved with the result
     result = await (await client.get(f"/api/v1/actions/{number}")).json()
     assert result == {"action": number, "status": "applied", "http_status": 200, "result": answered}
     assert answered == await (await client.get(f"/api/v1/incidents/{incident_id}")).json()
