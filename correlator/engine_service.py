@@ -7,7 +7,8 @@ transaction). At start it restores the engine from the store, so after a crash i
 was durably processed: no alert or action is applied twice and no incident is duplicated.
 
 A failed step is counted, logged once per failure episode and retried after a backoff. What the
-retry does depends on where the step failed (StepStage): a refused save is saved again as is, a
+retry does depends on where the step failed (StepStage): a refused save is saved again as is (one
+with operator actions is rebuilt from the store instead, and the actions are refused with 503), a
 failure inside the engine rebuilds it from the store first, a failed read just reads again."""
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from correlator.store.incidents import IncidentRepository, Progress
 log = logging.getLogger(__name__)
 
 # A step ends after this many notifications or alerts, whichever comes first (inside a notification
-# if need be): it bounds the engine lock, which rule reloads wait for, and the
-# step's transaction, during which SQLite's single writer lock keeps ingest waiting.
+# if need be): it bounds the engine lock, which rule reloads wait for, and the step's transaction,
+# during which SQLite's single writer lock keeps ingest waiting.
 STEP_NOTIFICATIONS = 500
 STEP_ALERTS = 500
 TICK_SECONDS = 1.0  # timers (auto-resolve, escalation) are checked at least this often

@@ -3,6 +3,7 @@ result the engine saved for it; the engine applies actions in log order with the
 once across restarts; `replay` of a recording with actions reproduces the live daemon."""
 
 import msgspec
+import pytest
 from sqlalchemy import func, select
 
 from correlator.app import ENGINE, MODEL, RULES, SERVICE, purge_notifications
@@ -93,40 +94,47 @@ async def test_past_the_wait_bound_the_answer_is_202_and_the_result_url_shows_th
     assert result["status"] == "applied" and result["result"]["state"] == "acknowledged"
 
 
-async def test_an_acknowledge_appended_before_an_alert_applies_before_it(tmp_path):
+@pytest.fixture
+def store(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    clock = Clock(T0.replace(minute=1))
-    service = make_service(store, tmp_path, clock)
-    await service.restore()
-    store_notification(store, 1, T0)
-    await service.run_step()
-    [incident_id] = service.engine.incidents
-    store_action(store, incident_id, "acknowledge", {}, T0.replace(second=30))
-    store_notification(store, 1, T0.replace(second=40), first=1)
-    assert await service.run_step() is False  # the action and the alert in one step
-    kinds = [e.kind for e in IncidentRepository(store).get(incident_id).timeline]
-    assert kinds[-2:] == ["acknowledged", "alert_joined"]
+    yield store
     store.dispose()
 
 
-async def test_an_action_appended_before_a_crash_is_applied_exactly_once(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    clock = Clock(T0.replace(minute=1))
-    service = make_service(store, tmp_path, clock)
+def engine_service(store, tmp_path):
+    return make_service(store, tmp_path, Clock(T0.replace(minute=1)))
+
+
+async def one_incident(service, store) -> str:
+    """The id of the incident `service` opens for a notification of two alerts stored in `store`."""
     await service.restore()
     store_notification(store, 2, T0)
-    await service.run_step()
+    await steps(service)
     [incident_id] = service.engine.incidents
+    return incident_id
+
+
+async def test_an_acknowledge_appended_before_an_alert_applies_before_it(store, tmp_path):
+    service = engine_service(store, tmp_path)
+    incident_id = await one_incident(service, store)
+    store_action(store, incident_id, "acknowledge", {}, T0.replace(second=30))
+    store_notification(store, 1, T0.replace(second=40), first=2)
+    assert await service.run_step() is False  # the action and the alert in one step
+    kinds = [e.kind for e in IncidentRepository(store).get(incident_id).timeline]
+    assert kinds[-2:] == ["acknowledged", "alert_joined"]
+
+
+async def test_an_action_appended_before_a_crash_is_applied_exactly_once(store, tmp_path):
+    incident_id = await one_incident(engine_service(store, tmp_path), store)
     store_action(store, incident_id, "comment", {"text": "looking"}, T0.replace(second=30))
     for _ in range(2):  # the service dies before applying it; each restart resumes from the store
-        service = make_service(store, tmp_path, clock)
+        service = engine_service(store, tmp_path)
         await service.restore()
         await steps(service)
     kinds = [e.kind for e in IncidentRepository(store).get(incident_id).timeline]
     assert kinds.count("commented") == 1
     with store.connect() as connection:
         assert connection.execute(select(func.count()).select_from(action_results)).scalar() == 1
-    store.dispose()
 
 
 def incident_lines(found) -> list:
@@ -173,13 +181,10 @@ async def test_replay_of_a_recording_with_operator_actions_equals_the_live_daemo
     assert incident_lines(replayed.incidents.values()) == live
 
 
-async def test_retention_keeps_actions_the_engine_has_not_applied_and_drops_applied_ones_with_results(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    service = make_service(store, tmp_path, Clock(T0.replace(minute=1)))
-    await service.restore()
-    store_notification(store, 1, T0)
-    await steps(service)
-    [incident_id] = service.engine.incidents
+async def test_retention_keeps_actions_the_engine_has_not_applied_and_drops_applied_ones_with_results(store,
+                                                                                                     tmp_path):
+    service = engine_service(store, tmp_path)
+    incident_id = await one_incident(service, store)
     store_action(store, incident_id, "comment", {"text": "one"}, T0)
     store_action(store, incident_id, "comment", {"text": "two"}, T0)
     await steps(service)
@@ -191,4 +196,3 @@ async def test_retention_keeps_actions_the_engine_has_not_applied_and_drops_appl
     await steps(service)
     texts = [e.detail["text"] for e in IncidentRepository(store).get(incident_id).timeline if e.kind == "commented"]
     assert texts == ["one", "two", "three"]
-    store.dispose()

@@ -20,8 +20,8 @@ from correlator.domain import AlertStatus
 from correlator.engine.model import Explanation, Incident, IncidentState, Member, Problem, TimelineEvent, interned
 from correlator.rules.schema import Category, Level, Priority, ServiceArea
 from correlator.store.action_log import ActionResult, result_rows
-from correlator.store.schema import (action_results, engine_state, from_us, incident_events, incident_members, incidents,
-                                     learned_state, problems, to_us)
+from correlator.store.schema import (action_results, engine_state, from_us, incident_events, incident_members,
+                                     incidents, learned_state, problems, to_us)
 from correlator.units import rfc3339
 
 _encode = msgspec.json.Encoder().encode
