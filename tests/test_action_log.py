@@ -43,7 +43,8 @@ def action_numbers(store) -> list[int]:
                                   .order_by(notifications.c.id)).scalars().all()
 
 
-async def test_an_action_answers_with_its_result_once_the_engine_passed_it(client):
+async def test_an_action_answers_with_its_result_once_the_engine_passed_it(app_factory, db_url):
+    client = await app_factory(url=db_url)
     await posted(client, CAPTURES.joinpath("alertmanager-0.25/webhook-01.json").read_bytes())
     [incident_id] = await incident_ids(client)
     response = await post_json(client, f"/api/v1/incidents/{incident_id}/acknowledge", {"actor": "alice"})
