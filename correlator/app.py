@@ -38,7 +38,7 @@ from correlator.replica_metrics import ReplicaMetrics
 from correlator.rules.loader import RuleSet
 from correlator.store import database
 from correlator.store.leadership import ReplicaStatus, Role
-from correlator.store.schema import notifications
+from correlator.store.schema import action_results, notifications
 from correlator.store.writer import CommitStats, GroupCommitWriter
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,8 @@ async def _add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/alerts", _authenticated(authenticators["api"],
                                                         make_list_alerts_handler(app[ENGINE])))
     app.router.add_post("/api/v1/rules/reload", _authenticated(authenticators["api"], _reload_rules))
-    for method, path, handler in [*make_incident_handlers(app[SERVICE], app[ENGINE], config.engine.sla),
+    for method, path, handler in [*make_incident_handlers(app[ENGINE], app[WRITER], config.engine.sla,
+                                                          config.api.action_wait, recorder),
                                   *make_learned_handlers(app[SERVICE].repository),
                                   *make_candidate_handlers(app[SERVICE])]:
         app.router.add_route(method, path, _authenticated(authenticators["api"], handler))
@@ -221,17 +222,20 @@ async def _retention(app: web.Application):
 
 
 def purge_notifications(engine: Engine, older_than_us: int, processed_up_to: int | None = None) -> int:
-    """Delete raw notifications older than the retention, in chunks so writers never wait long.
-    Never one the engine has not processed yet (`processed_up_to`: its watermark), nor the
-    watermark's own: SQLite numbers a new row one above the largest id left, so an emptied table
-    would hand out ids the engine has passed already, and it would skip those notifications."""
+    """Delete raw notifications (and operator actions with their results) older than the retention,
+    in chunks so writers never wait long. Never one the engine has not processed yet
+    (`processed_up_to`: its watermark), nor the watermark's own: SQLite numbers a new row one above
+    the largest id left, so an emptied table would hand out ids the engine has passed already, and
+    it would skip those notifications."""
     total = 0
     condition = notifications.c.received_at_us < older_than_us
     if processed_up_to is not None:
         condition &= notifications.c.id < processed_up_to
     while True:
         with engine.begin() as connection:
-            ids = select(notifications.c.id).where(condition).limit(RETENTION_CHUNK_ROWS).scalar_subquery()
+            ids = connection.execute(select(notifications.c.id).where(condition)
+                                     .limit(RETENTION_CHUNK_ROWS)).scalars().all()
+            connection.execute(delete(action_results).where(action_results.c.notification_id.in_(ids)))
             deleted = connection.execute(delete(notifications).where(notifications.c.id.in_(ids))).rowcount
         total += deleted
         if deleted < RETENTION_CHUNK_ROWS:

@@ -286,8 +286,9 @@ def _replay(args: argparse.Namespace) -> int:
               f"(the first {len(summary.first_bad)} are named above)", file=sys.stderr)
     write_incidents(engine, args.out)
     print(f"{summary.notifications} notifications, {summary.alerts} alerts in, {summary.incidents} incidents out "
-          f"(reduction {summary.reduction:.1f}x), {summary.bad_lines} bad lines skipped, "
-          f"{summary.seconds:.2f}s; incidents written to {args.out}", file=sys.stderr)
+          f"(reduction {summary.reduction:.1f}x), {summary.actions} operator actions, "
+          f"{summary.bad_lines} bad lines skipped, {summary.seconds:.2f}s; incidents written to {args.out}",
+          file=sys.stderr)
     if truth is not None:
         spans = episode_spans(engine, tuple(args.baseline_group_by.split(",")))
         result = scoring.score(scoring.read_placements(args.out), truth, spans)

@@ -194,6 +194,12 @@ class IngestConfig(_Section):
     mappings: dict[str, FieldMappingConfig] = {}
 
 
+class ApiConfig(_Section):
+    # How long an operator action's request waits for the engine to apply it; past it the answer
+    # is 202 with the address of its result.
+    action_wait: Duration = Duration(5)
+
+
 class BasicCredential(_Section):
     username: str
     password: Credential
@@ -300,6 +306,7 @@ class Config(_Section):
     store: StoreConfig = StoreConfig()
     ingest: IngestConfig = IngestConfig()
     auth: AuthSection = AuthSection()
+    api: ApiConfig = ApiConfig()
     engine: EngineConfig = EngineConfig()
     log: LogConfig = LogConfig()
     rules: RulesConfig = RulesConfig()
@@ -445,11 +452,13 @@ def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Con
     for name, mapping in config.ingest.mappings.items():
         if len(name) > MAX_SOURCE_LENGTH:  # the name is stored as each alert's source
             raise ConfigError(f"ingest.mappings.{name}", f"a mapping name has at most {MAX_SOURCE_LENGTH} characters")
+        if name == Source.ACTION:  # the source of the log's operator actions
+            raise ConfigError(f"ingest.mappings.{name}", f"{name!r} is reserved for operator actions")
         bad = [value for value in mapping.status_values.values() if value not in ("firing", "resolved")]
         if bad:
             raise ConfigError(f"ingest.mappings.{name}.status_values",
                               f"values must be firing or resolved, got {bad[0]!r}")
-    sources = {*Source, *config.ingest.mappings}
+    sources = {*Source, *config.ingest.mappings} - {Source.ACTION}
     for source in config.ingest.fingerprint_ignore_labels:
         if source not in sources:
             raise ConfigError(f"ingest.fingerprint_ignore_labels.{source}",

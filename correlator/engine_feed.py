@@ -1,4 +1,5 @@
 """The engine's input: the stored raw notifications in id order, read in batches of bounded work.
+The log holds operator actions too (source "action"): they come in the same order, as ActionEntry.
 
 A batch holds at most `step_alerts` alerts, so a step ends inside a notification too large for
 one step and the next batch resumes at the alert offset where it stopped. Reading only touches
@@ -12,12 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.engine import Engine as DatabaseEngine
 
-from correlator.domain import Alert, PayloadError
+from correlator.domain import Alert, FieldError, PayloadError, Source, from_msgspec
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser
+from correlator.store.action_log import LoggedAction, decode_logged_action
 from correlator.store.schema import from_us, notifications
 
 log = logging.getLogger(__name__)
@@ -35,10 +38,19 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class ActionEntry:
+    """An operator action of the log, or why its stored body is not one."""
+
+    notification: int
+    received_at: datetime
+    action: LoggedAction | FieldError
+
+
+@dataclass(frozen=True)
 class Batch:
     watermark: int  # where it starts: after notification `watermark`, at alert `alert_offset` of the next
     alert_offset: int
-    chunks: list[Chunk]
+    chunks: list[Chunk | ActionEntry]
     more: bool  # notifications (or alerts of the last one) remain after this batch
     oldest_received_at: datetime | None  # of the first notification not processed whole
 
@@ -76,6 +88,9 @@ class NotificationFeed:
             if budget <= 0:
                 break
             received_at = from_us(head.received_at_us)
+            if head.source == Source.ACTION:
+                chunks.append(ActionEntry(head.id, received_at, _action(bytes(bodies[head.id]))))
+                continue
             alerts = parsed[1] if parsed is not None and parsed[0] == head.id else \
                 self._alerts(head.id, head.source, bodies[head.id], received_at)
             offset = min(offset, len(alerts))  # fewer alerts than before: the mapping changed since
@@ -84,7 +99,8 @@ class NotificationFeed:
             self._parsed = None if end == len(alerts) else (head.id, alerts)
             budget -= end - offset
             offset = 0
-        more = len(chunks) < len(heads) or bool(chunks) and not chunks[-1].complete
+        last = chunks[-1] if chunks else None
+        more = len(chunks) < len(heads) or isinstance(last, Chunk) and not last.complete
         oldest = from_us(heads[0].received_at_us) if heads else None
         return Batch(watermark, alert_offset, chunks, more, oldest)
 
@@ -99,3 +115,10 @@ class NotificationFeed:
         except PayloadError:  # stored bodies were valid when received; a mapping may have changed since
             log.warning("stored notification no longer parses", extra={"notification": notification})
             return []
+
+
+def _action(body: bytes) -> LoggedAction | FieldError:
+    try:
+        return decode_logged_action(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:  # not written by this API
+        return from_msgspec(error)

@@ -1,13 +1,14 @@
 """The engine in the daemon: a thin async shell around the pure core.
 
-It feeds the engine the stored raw notifications in id order (the same input as `replay`, with the
-same receive times), in steps of bounded work, saves what each step changed together with the
-position it reached (one transaction), and applies operator actions between steps. At start it
-restores the engine from the store, so after a crash it resumes from what was durably processed:
-no alert is applied twice and no incident is duplicated.
+It feeds the engine the stored log in id order: raw notifications and operator actions (the same
+input as `replay`, with the same receive times), in steps of bounded work, and saves what each step
+changed together with the position it reached and the results of the actions it applied (one
+transaction). At start it restores the engine from the store, so after a crash it resumes from what
+was durably processed: no alert or action is applied twice and no incident is duplicated.
 
 A failed step is counted, logged once per failure episode and retried after a backoff. What the
-retry does depends on where the step failed (StepStage): a refused save is saved again as is, a
+retry does depends on where the step failed (StepStage): a refused save is saved again as is (one
+with operator actions is rebuilt from the store instead, and the actions are refused with 503), a
 failure inside the engine rebuilds it from the store first, a failed read just reads again."""
 
 from __future__ import annotations
@@ -22,21 +23,23 @@ from typing import Callable
 
 from sqlalchemy.engine import Engine as DatabaseEngine
 
-from correlator.domain import Candidate, InvalidAction, TransitionError, UnknownIncident
+from correlator.domain import Candidate, IncidentState
 from correlator.engine.core import Engine, EngineSettings, LearnedDecision, Outcome
-from correlator.engine_feed import Batch, NotificationFeed
+from correlator.engine_actions import apply_action, refused
+from correlator.engine_feed import ActionEntry, Batch, NotificationFeed
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser
 from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet, load_rules
 from correlator.store.alert_queries import firing_without_incident
+from correlator.store.action_log import ActionResult
 from correlator.store.incidents import IncidentRepository, Progress
 
 log = logging.getLogger(__name__)
 
 # A step ends after this many notifications or alerts, whichever comes first (inside a notification
-# if need be): it bounds the engine lock, which rule reloads and operator actions wait for, and the
-# step's transaction, during which SQLite's single writer lock keeps ingest waiting.
+# if need be): it bounds the engine lock, which rule reloads wait for, and the step's transaction,
+# during which SQLite's single writer lock keeps ingest waiting.
 STEP_NOTIFICATIONS = 500
 STEP_ALERTS = 500
 TICK_SECONDS = 1.0  # timers (auto-resolve, escalation) are checked at least this often
@@ -50,8 +53,6 @@ RETRY_MAX_SECONDS = 30.0
 # The engine is deterministic: an alert it failed on this many times in a row fails it again. It is
 # then skipped (logged and counted), so one poisoned alert cannot stall correlation for good.
 SKIP_AFTER_FAILURES = 3
-# The errors an operator action raises after checking, before it changes anything.
-REFUSALS = (UnknownIncident, TransitionError, InvalidAction)
 
 
 class StepStage(enum.StrEnum):
@@ -88,11 +89,6 @@ class StepFailed(Exception):
         self.__cause__ = cause
 
 
-class ActionNotSaved(Exception):
-    """The store did not save an operator action; the engine is rebuilt from the store before
-    anything uses it again, so the action is nowhere."""
-
-
 class EngineService:
     def __init__(self, database: DatabaseEngine, rules: RuleSet, settings: EngineSettings,
                  parsers: dict[str, Parser], policy: IngestPolicy, clock: Callable[[], datetime] | None = None,
@@ -108,6 +104,10 @@ class EngineService:
         self.progress = Progress()  # what the store holds
         self._position = (0, 0)  # (watermark, alert offset) the engine in memory has reached
         self._unsaved: set[str] = set()  # incidents changed in memory since the last save
+        self._results: list[tuple[int, ActionResult]] = []  # of the actions applied since the last save
+        # Actions whose step the store refused to save: refused with 503 when stepped through again,
+        # not applied minutes later behind the operator's back.
+        self._not_saved: set[int] = set()
         self._save_pending = False  # a save failed: the next attempt saves again
         self._dirty = False  # memory holds changes no save describes: rebuild before using it
         self._counted = EngineCounts.of(self.engine)  # the engine's totals at the last save
@@ -201,12 +201,6 @@ class EngineService:
         self._succeeded()
         return more
 
-    async def apply(self, action: Callable[[Engine, datetime], set[str]]) -> set[str]:
-        """Run an operator action on the engine between steps, and save what it changed. Raises
-        what the action refused with (before changing anything), or ActionNotSaved."""
-        async with self._lock:
-            return await asyncio.to_thread(self._apply, action)
-
     def _restore(self, engine: Engine) -> None:
         """Load the engine's state as of the saved position; replaces the engine only on success."""
         started = time.perf_counter()
@@ -222,7 +216,7 @@ class EngineService:
         self._candidates_version = None
         self._take_candidates()
         self._position = (progress.watermark, progress.alert_offset)
-        self._unsaved, self._save_pending, self._dirty = set(), False, False
+        self._unsaved, self._results, self._save_pending, self._dirty = set(), [], False, False
         self._counted = EngineCounts.of(engine)
         log.info("engine restored", extra={"incidents": len(unclosed), "watermark": progress.watermark,
                                            "alert_offset": progress.alert_offset,
@@ -238,7 +232,10 @@ class EngineService:
                 raise StepFailed(StepStage.SAVE, error) from error
             # A save whose commit reply was lost (a dropped PostgreSQL connection) may have landed:
             # the position it saved says so, and then memory is rebuilt rather than saved twice.
-            self._dirty |= stored != self.progress
+            landed = stored != self.progress
+            if self._results and not landed:  # actions in it: rebuilt without them, refused next
+                self._not_saved.update(number for number, _ in self._results)
+            self._dirty |= landed or bool(self._results)
         if self._dirty:
             try:
                 self._restore(Engine(self.engine.rules, self.engine.settings, keep_closed=False,
@@ -265,11 +262,19 @@ class EngineService:
         if self._dirty or self._save_pending or (batch.watermark, batch.alert_offset) != self._position:
             return None
         changed: set[str] = set()
+        results: list[tuple[int, ActionResult]] = []
         watermark, offset = self._position
         self._dirty = True  # until the batch is processed whole
         where = None
         try:
             for chunk in batch.chunks:
+                if isinstance(chunk, ActionEntry):
+                    where = (chunk.notification, 0)
+                    changed_now, result = self._action(chunk, where)
+                    changed |= changed_now
+                    results.append((chunk.notification, result))
+                    watermark, offset = chunk.notification, 0
+                    continue
                 first = chunk.end - len(chunk.alerts)
                 for index, alert in enumerate(chunk.alerts):
                     where = (chunk.notification, first + index)
@@ -288,11 +293,25 @@ class EngineService:
             raise StepFailed(StepStage.PROCESS, error) from error
         self._dirty = False
         self._unsaved |= changed
+        self._results += results
         self._position = (watermark, offset)
-        self._save()
+        self._save(refresh_metrics=bool(results))
         if not batch.more:
             self._backlog_since = None
         return batch.more
+
+    def _action(self, entry: ActionEntry, where: tuple[int, int]) -> tuple[set[str], ActionResult]:
+        if entry.notification in self._not_saved:
+            return set(), refused(503, "the store did not save the action; nothing changed; retry later")
+        if self._failing_alert == (where, SKIP_AFTER_FAILURES):
+            self._skip(where)
+            return set(), refused(500, "the engine failed on this action; nothing changed")
+        return apply_action(self.engine, entry.action, entry.received_at, self._is_closed)
+
+    def _is_closed(self, incident_id: str) -> bool:
+        """Whether the store holds `incident_id` closed: the engine keeps no closed incident."""
+        stored = self.repository.get(incident_id)
+        return stored is not None and stored.state is IncidentState.CLOSED
 
     def _skip(self, where: tuple[int, int]) -> None:
         log.error("alert skipped: the engine failed on it %d times in a row", SKIP_AFTER_FAILURES,
@@ -301,30 +320,6 @@ class EngineService:
         if self._observer is not None:
             self._observer.alert_skipped()
 
-    def _apply(self, action: Callable[[Engine, datetime], set[str]]) -> set[str]:
-        if self._dirty:
-            self._recover()  # a failed step or action left memory apart from the store
-        self._dirty = True  # until the action returns: it may fail half-way
-        try:
-            changed = action(self.engine, self.engine.event_time(self._clock()))
-        except REFUSALS:
-            self._dirty = False  # refused after checking, before changing anything
-            raise
-        self._dirty = False
-        self._unsaved |= changed
-        try:
-            self._save(refresh_metrics=True)
-        except StepFailed as failure:
-            # The action is in memory but not in the store. Merge, split and close move members and
-            # index entries across incidents, so a snapshot of the incidents could not undo every
-            # action; the store can. Rebuilding it is deferred to the next step or action (before
-            # either uses the engine), so this request answers at once and reads see the store.
-            self._dirty = True
-            log.error("operator action not saved; the engine will be rebuilt from the store",
-                      exc_info=failure.__cause__)
-            raise ActionNotSaved(str(failure.__cause__)) from failure
-        return changed
-
     def _save(self, refresh_metrics: bool = False) -> None:
         """Save what changed since the last save with the position reached: one transaction. When
         the store refuses, memory still holds exactly that (the repository and the engine advance
@@ -332,15 +327,18 @@ class EngineService:
         incidents = [self.engine.incidents[i] for i in sorted(self._unsaved) if i in self.engine.incidents]
         problems = [self.engine.problems[p] for p in sorted(self.engine.problem_tracker.changed)]
         progress = Progress(*self._position, *self.engine.sequences)
-        learned = self.engine.learned_snapshot()
-        if incidents or problems or progress != self.progress or learned is not None:
+        learned, results = self.engine.learned_snapshot(), self._results
+        if incidents or problems or progress != self.progress or learned is not None or results:
             now = self._clock()
             try:
-                saved = self._run_write(lambda: self.repository.save(incidents, problems, progress, now, learned))
+                saved = self._run_write(lambda: self.repository.save(incidents, problems, progress, now, learned,
+                                                                     results))
             except Exception as error:
                 self._save_pending = True
                 raise StepFailed(StepStage.SAVE, error) from error
             self.progress, self._unsaved, self._save_pending = progress, set(), False
+            self._not_saved.difference_update(number for number, _ in results)
+            self._results = []
             self.engine.problem_tracker.changed.clear()
             self.engine.release_closed()
         else:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine as DatabaseEngine
 
 from correlator import wiring
 from correlator.config import SlaConfig, parse_config
+from correlator.domain import Source
 from correlator.engine.core import Engine, EngineSettings
 from correlator.engine.views import incident_replay_line
 from correlator.engine_service import EngineService
@@ -21,6 +22,7 @@ from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
 from correlator.offline.replay import replay
 from correlator.store import database
+from correlator.store.action_log import LoggedAction
 from correlator.store.schema import incident_events, notifications, to_us
 from tests.engine_scenarios import T0, at, rules_from
 
@@ -55,6 +57,16 @@ def store_notification(store: DatabaseEngine, count: int, received_at: datetime,
                                 "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
                                 "groupKey": "{}", "alerts": alerts})
     row = {"received_at_us": to_us(received_at), "source": "alertmanager", "alert_count": count, "body": body}
+    with store.begin() as connection:
+        return connection.execute(notifications.insert().values(row)).inserted_primary_key[0]
+
+
+def store_action(store: DatabaseEngine, incident_id: str, action: str, body: dict, received_at: datetime,
+                 actor: str = "alice") -> int:
+    """An operator action appended to the log as the API appends it; returns its number."""
+    logged = LoggedAction(incident_id=incident_id, action=action, body=body, actor=actor, requested_at=received_at)
+    row = {"received_at_us": to_us(received_at), "source": Source.ACTION, "alert_count": 0,
+           "body": msgspec.json.encode(logged)}
     with store.begin() as connection:
         return connection.execute(notifications.insert().values(row)).inserted_primary_key[0]
 

@@ -123,6 +123,8 @@ def test_secrets_come_from_env_or_file(tmp_path, monkeypatch):
     ({}, {"CORRELATOR_ENGINE_RESOLVE_HOLD": "300"}, "engine.resolve_hold", "not taken as seconds"),
     ({"ingest": {"resolve_timeout": "300y"}}, {}, "ingest.resolve_timeout", "out of range"),
     ({"rules": {"matcher_parser": "strict"}}, {}, "rules.matcher_parser", "Invalid enum value 'strict'"),
+    ({"ingest": {"mappings": {"action": {}}}}, {}, "ingest.mappings.action", "reserved for operator actions"),
+    ({"api": {"action_wait": "-1s"}}, {}, "api.action_wait", "invalid duration"),
 ])
 def test_bad_config_names_the_key_and_what_is_expected(document, environ, key, expected):
     with pytest.raises(ConfigError) as raised:

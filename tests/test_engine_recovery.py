@@ -11,15 +11,14 @@ from correlator import wiring
 from correlator.app import ENGINE, SERVICE
 from correlator.config import SlaConfig, parse_config
 from correlator.engine.core import EngineSettings
-from correlator.engine_service import (RETRY_MAX_SECONDS, SKIP_AFTER_FAILURES, ActionNotSaved, EngineService,
-                                       StepFailed)
+from correlator.engine_service import RETRY_MAX_SECONDS, SKIP_AFTER_FAILURES, EngineService, StepFailed
 from correlator.incident_metrics import IncidentMetrics
 from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
 from tests.conftest import CAPTURES, post_json
 from tests.engine_scenarios import T0, rules_from
 from tests.engine_store import (GROUP_BY_CLUSTER, Clock, joined_per_alert, make_service, open_store, refusing,
-                                store_notification)
+                                store_action, store_notification)
 
 MAX_STEPS = 20  # every drain below needs a few
 
@@ -97,8 +96,9 @@ async def test_metrics_survive_the_engine_being_rebuilt(service, metrics):
     store_notification(store, 3, T0)
     await drain(service)
     [incident_id] = service.engine.incidents
-    with refusing(store, kind="commented"), pytest.raises(ActionNotSaved):
-        await service.apply(lambda engine, now: engine.comment(incident_id, "alice", now, "looking"))
+    with refusing(store, kind="commented"), pytest.raises(StepFailed):
+        store_action(store, incident_id, "comment", {"text": "looking"}, T0)
+        await service.run_step()  # the action's save is refused: the engine is rebuilt without it
     store_notification(store, 2, T0, first=3)
     await drain(service)  # rebuilds the engine from the store first: its totals restart from 0
     assert sample(metrics, "correlator_engine_alerts_total", outcome="new") == 5

@@ -34,6 +34,19 @@ def test_replay_of_the_captured_traffic(tmp_path, capsys):
     assert "8 notifications, 5 alerts in, 2 incidents out (reduction 2.5x)" in summary
 
 
+def test_replay_applies_recorded_operator_actions_in_order(tmp_path, capsys):
+    recording = tmp_path / "r.jsonl"
+    lines = (CAPTURES / "recording.jsonl").read_text().splitlines()
+    action = {"incident_id": "INC-000001", "action": "priority", "body": {"priority": "P3", "reason": "lab"},
+              "actor": "alice", "requested_at": "2026-11-23T04:30:00Z"}
+    recording.write_text("\n".join([*lines, json.dumps({"at": "2026-11-23T04:30:00Z", "source": "action",
+                                                        "body": action})]) + "\n")
+    code, incidents = replay(tmp_path, recording)
+    assert code == 0
+    assert [i["priority"] for i in incidents if i["id"] == "INC-000001"] == ["P3"]
+    assert "1 operator actions" in capsys.readouterr().err
+
+
 def test_replay_is_deterministic(tmp_path):
     first = replay(tmp_path, CAPTURES / "recording.jsonl")
     second = replay(tmp_path, CAPTURES / "recording.jsonl")

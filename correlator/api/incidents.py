@@ -1,29 +1,39 @@
-"""Incidents and problems over REST: list and read from the store; actions go to the engine."""
+"""Incidents and problems over REST: list and read from the store. An operator action is appended
+to the engine's input log; the answer is its result once the engine has applied it (a bounded
+wait), else 202 with the address of its result."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from datetime import datetime
+import time
+from datetime import datetime, timezone
 
 import msgspec
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from correlator.config import SlaConfig
-from correlator.domain import (Category, FieldError, Incident, IncidentState, InvalidAction, Priority, Problem,
-                               TransitionError, UnknownIncident)
+from correlator.domain import (Category, FieldError, Incident, IncidentState, Priority, Problem, RawNotification,
+                               Source)
 from correlator.engine.views import incident_detail, problem_summary
-from correlator.engine_service import ActionNotSaved, EngineService, StepFailed
 from correlator.api.actions import ACTIONS, MAX_NAME, ActionBody, decode_action
 from correlator.http_errors import error_response, json_response
 from correlator.api.query import limit_param, matchers_param
 from correlator.units import rfc3339
 from correlator.rules.matchers import matches_all
+from correlator.store.action_log import ActionLog, ActionOutcome, ActionResult, LoggedAction
+from correlator.store.incidents import IncidentRepository
 from correlator.store.schema import from_us, incident_members, incidents, to_us
+from correlator.store.writer import GroupCommitWriter, StoreUnavailable
 
 MAX_LIMIT = 500
 MAX_SCANNED = 5000  # incidents examined per page when label matchers filter on members
+# Polling for an action's result: the first look after this long, then twice as long each time, up
+# to the cap (most actions are applied within the engine's next step, a few milliseconds).
+FIRST_POLL_SECONDS = 0.002
+MAX_POLL_SECONDS = 0.1
 
 
 def _iso(us: int | None) -> str | None:
@@ -130,9 +140,34 @@ def _problem_detail(problem: Problem) -> dict:
             "incident_urls": [f"/api/v1/incidents/{incident_id}" for incident_id in problem.incident_ids]}
 
 
-def make_incident_handlers(service: EngineService, database, sla: SlaConfig) -> list[tuple[str, str, object]]:
+async def _wait_for_result(log: ActionLog, number: int, seconds: float) -> ActionResult | None:
+    """The action's result once the engine has saved it, or None after `seconds`."""
+    deadline, delay = time.monotonic() + seconds, FIRST_POLL_SECONDS
+    while True:
+        result = await asyncio.to_thread(log.result, number)
+        if result is not None or time.monotonic() >= deadline:
+            return result
+        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, MAX_POLL_SECONDS)
+
+
+def _action_url(number: int) -> str:
+    return f"/api/v1/actions/{number}"
+
+
+def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, action_wait: float,
+                           recorder=None) -> list[tuple[str, str, object]]:
+    """`recorder`: `serve --record`'s, which records each action appended, as ingest does alerts."""
+    repository, log = IncidentRepository(database), ActionLog(database)
+
     def detail(incident: Incident) -> dict:
         return _api_view(incident_detail(incident), incident.opened_at, sla)
+
+    def result_view(result: ActionResult) -> dict:
+        if result.outcome is ActionOutcome.APPLIED:
+            document = result.result
+            return _api_view(document, msgspec.convert(document["opened_at"], datetime), sla)
+        return result.result
 
     async def list_incidents(request: web.Request) -> web.Response:
         errors, query, matchers, limit, cursor = _list_query(request)
@@ -142,50 +177,62 @@ def make_incident_handlers(service: EngineService, database, sla: SlaConfig) -> 
         return json_response({"incidents": found, "next": next_cursor})
 
     async def get_incident(request: web.Request) -> web.Response:
-        incident = await asyncio.to_thread(service.repository.get, request.match_info["id"])
+        incident = await asyncio.to_thread(repository.get, request.match_info["id"])
         if incident is None:
             return error_response(404, f"no incident {request.match_info['id']!r}")
         return json_response(detail(incident))
 
     async def list_problems(_request: web.Request) -> web.Response:
-        found = await asyncio.to_thread(service.repository.load_problems)
+        found = await asyncio.to_thread(repository.load_problems)
         return json_response({"problems": [problem_summary(p) for p in found]})
 
     async def get_problem(request: web.Request) -> web.Response:
-        found = await asyncio.to_thread(service.repository.load_problems, request.match_info["id"])
+        found = await asyncio.to_thread(repository.load_problems, request.match_info["id"])
         if not found:
             return error_response(404, f"no problem {request.match_info['id']!r}")
         return json_response(_problem_detail(found[0]))
 
-    def act(method: str, body_type: type[ActionBody]):
+    async def get_action(request: web.Request) -> web.Response:
+        text = request.match_info["id"]
+        number = int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None  # the store's ids
+        result = await asyncio.to_thread(log.result, number) if number is not None else None
+        if result is not None:
+            return json_response({"action": number, "status": result.outcome.value, "http_status": result.status,
+                                  "result": result_view(result)})
+        if number is None or not await asyncio.to_thread(log.is_action, number):
+            return error_response(404, f"no action {text!r}")
+        return json_response({"action": number, "status": "pending"})
+
+    def act(action: str, body_type: type[ActionBody]):
         async def handle(request: web.Request) -> web.Response:
-            incident_id = request.match_info["id"]
             body = decode_action(body_type, await request.read())
             if isinstance(body, FieldError):
                 return error_response(400, "invalid body", [body])
             actor = body.actor or request.headers.get("X-Actor") or "api"
             if len(actor) > MAX_NAME:
                 return error_response(400, "invalid header", [FieldError("X-Actor", f"at most {MAX_NAME} characters")])
-            fields = {name: getattr(body, name) for name in body.__struct_fields__ if name != "actor"}
+            received_at = datetime.now(timezone.utc)
+            fields = {name: value for name, value in msgspec.to_builtins(body).items() if name != "actor"}
+            logged = msgspec.json.encode(LoggedAction(incident_id=request.match_info["id"], action=action,
+                                                      body=fields, actor=actor, requested_at=received_at))
             try:
-                await service.apply(lambda engine, now: getattr(engine, method)(incident_id, actor, now, **fields))
-            except UnknownIncident as error:
-                stored = await asyncio.to_thread(service.repository.get, incident_id)
-                if stored is not None and stored.state is IncidentState.CLOSED:  # out of the engine, not unknown
-                    return error_response(409, f"{incident_id} is closed: a closed incident is final and changes "
-                                               "no more (a recurrence opens a new incident)")
-                return error_response(404, str(error))
-            except TransitionError as error:
-                return error_response(409, str(error))
-            except InvalidAction as error:
-                return error_response(400, "invalid action", [FieldError(error.field, error.reason)])
-            except (ActionNotSaved, StepFailed):  # logged by the engine service
+                number = await writer.append(RawNotification(Source.ACTION, received_at, logged))
+            except StoreUnavailable:
                 return error_response(503, "the store did not save the action; nothing changed; retry later")
-            return json_response(detail(await asyncio.to_thread(service.repository.get, incident_id)))
+            if recorder is not None:
+                recorder.write(received_at, Source.ACTION, logged)
+            try:
+                result = await _wait_for_result(log, number, action_wait)
+            except SQLAlchemyError:  # a read failed: the action is in the log all the same
+                result = None
+            if result is None:
+                return json_response({"status": "accepted", "action": number, "result_url": _action_url(number)},
+                                     status=202)
+            return json_response(result_view(result), status=result.status)
         return handle
 
     return [("GET", "/api/v1/incidents", list_incidents), ("GET", "/api/v1/incidents/{id}", get_incident),
             ("GET", "/api/v1/problems", list_problems), ("GET", "/api/v1/problems/{id}", get_problem),
-            *[("POST", f"/api/v1/incidents/{{id}}/{action}", act(method, body_type))
-              for action, (method, body_type) in ACTIONS.items()]]
-
+            ("GET", "/api/v1/actions/{id}", get_action),
+            *[("POST", f"/api/v1/incidents/{{id}}/{action}", act(action, body_type))
+              for action, (_, body_type) in ACTIONS.items()]]

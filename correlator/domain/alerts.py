@@ -21,11 +21,13 @@ class AlertStatus(enum.StrEnum):
 
 
 class Source(enum.StrEnum):
-    """The endpoint an alert was posted to; also the `source` of a recording line."""
+    """The endpoint an alert was posted to, or ACTION: an operator action (no alerts). The `source`
+    of a row of the engine's input log (`notifications`) and of a recording line."""
 
     ALERTMANAGER = "alertmanager"
     PROMETHEUS = "prometheus"
     GENERIC = "generic"
+    ACTION = "action"
 
 
 class Alert(msgspec.Struct, frozen=True, gc=False):

@@ -55,6 +55,11 @@ def incident_replay_line(incident: Incident) -> dict:
                          for m in members]}
 
 
+def _store_order(member) -> tuple:
+    """Members in the order the store loads them, so an incident reads the same from either."""
+    return member.joined_at, member.fingerprint, member.starts_at
+
+
 def incident_detail(incident: Incident) -> dict:
     """Everything about one incident, with why each alert is a member and why it is classified,
     prioritised and assigned as it is."""
@@ -69,7 +74,7 @@ def incident_detail(incident: Incident) -> dict:
             "fingerprint": m.fingerprint, "startsAt": rfc3339(m.starts_at), "endsAt": rfc3339(m.ends_at),
             "status": m.status.value, "labels": m.labels, "annotations": m.annotations,
             "services": list(m.services), "joinedAt": rfc3339(m.joined_at), "why": _explanation(m.why),
-        } for m in incident.members.values()],
+        } for m in sorted(incident.members.values(), key=_store_order)],
         "timeline": [{"at": rfc3339(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
                      for e in incident.timeline],
     }

@@ -17,7 +17,8 @@ _encoder = msgspec.json.Encoder()
 
 
 class Recorder:
-    """Appends each accepted notification as one recording line."""
+    """Appends each accepted notification and each operator action appended to the log as one
+    recording line."""
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)

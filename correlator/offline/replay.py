@@ -1,8 +1,10 @@
 """Offline replay: a recording (written by `serve --record`, ingest/recording.py) through the full engine
 in event time (the receive times recorded).
 
-Recording format (DESIGN.md), one received notification per line, in receive order:
+Recording format (DESIGN.md), one received notification or operator action per line, in the
+order of the engine's input log:
     {"at": "2026-11-23T03:41:24.204Z", "source": "alertmanager", "body": {...}}
+    {"at": "2026-11-23T03:52:10.018Z", "source": "action", "body": {"incident_id": ..., "action": "acknowledge", ...}}
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import IO, Iterator
 
 import msgspec
 
-from correlator.domain import PayloadError
+from correlator.domain import Alert, PayloadError, Source
 from correlator.engine.core import Engine
 from correlator.engine.views import incident_replay_line
+from correlator.engine_actions import apply_action
 from correlator.ingest.normalize import IngestPolicy, to_utc
 from correlator.ingest.sources import Parser
 from correlator.offline.scoring import Span
+from correlator.store.action_log import LoggedAction, decode_logged_action
 
 
 class RecordedNotification(msgspec.Struct):
@@ -45,6 +49,7 @@ MAX_BAD_LINES_KEPT = 20  # --skip-bad names the first bad lines; the rest are on
 @dataclass
 class ReplaySummary:
     notifications: int = 0
+    actions: int = 0  # operator actions applied (or refused as live)
     alerts: int = 0
     incidents: int = 0
     bad_lines: int = 0
@@ -57,18 +62,25 @@ class ReplaySummary:
         return self.alerts / self.incidents if self.incidents else 0.0
 
 
-def read_recording(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestPolicy,
-                   skip_bad: bool, summary: ReplaySummary) -> Iterator[tuple[datetime, list]]:
-    """(receive time, alerts) per line; bad lines raise BadLine, or are counted with skip_bad."""
+def read_entries(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestPolicy,
+                 skip_bad: bool, summary: ReplaySummary) -> Iterator[tuple[datetime, list[Alert] | LoggedAction]]:
+    """(receive time, alerts or operator action) per line; bad lines raise BadLine, or are counted
+    with skip_bad."""
     for number, line in enumerate(lines, start=1):
         if not line or line.isspace():  # a blank line (strip() would copy every line)
             continue
         try:
             recorded = _line_decoder.decode(line)
+            at = to_utc(recorded.at)
+            if recorded.source == Source.ACTION:
+                action = decode_logged_action(recorded.body)
+                summary.actions += 1
+                yield at, action
+                continue
             parse = parsers.get(recorded.source)
             if parse is None:
-                raise BadLine(number, f"unknown source {recorded.source!r}; expected one of {', '.join(parsers)}")
-            at = to_utc(recorded.at)
+                raise BadLine(number, f"unknown source {recorded.source!r}; expected one of "
+                                      f"{', '.join([*parsers, Source.ACTION])}")
             parsed = parse(bytes(recorded.body), at, policy)
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
             failure = BadLine(number, f"not a recording line: {error}")
@@ -89,14 +101,24 @@ def read_recording(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestP
             summary.first_bad.append(failure)
 
 
+def read_recording(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestPolicy,
+                   skip_bad: bool, summary: ReplaySummary) -> Iterator[tuple[datetime, list[Alert]]]:
+    """(receive time, alerts) per notification line: the recording's alerts, its actions left out."""
+    return ((at, alerts) for at, alerts in read_entries(lines, parsers, policy, skip_bad, summary)
+            if not isinstance(alerts, LoggedAction))
+
+
 def replay(engine: Engine, recording: Path, parsers: dict[str, Parser], policy: IngestPolicy,
            skip_bad: bool = False) -> ReplaySummary:
     summary = ReplaySummary()
     started = time.perf_counter()
     episodes = set()
     with recording.open("rb") as lines:
-        for at, alerts in read_recording(lines, parsers, policy, skip_bad, summary):
-            for alert in alerts:
+        for at, entry in read_entries(lines, parsers, policy, skip_bad, summary):
+            if isinstance(entry, LoggedAction):  # as the live engine applies it; its result is the live API's
+                apply_action(engine, entry, at, is_closed=lambda _incident_id: False)
+                continue
+            for alert in entry:
                 episodes.add((alert.fingerprint, alert.starts_at))
                 engine.process(alert, at)
     summary.alerts = len(episodes)

@@ -19,9 +19,10 @@ from sqlalchemy.engine import Connection, Engine
 from correlator.domain import (JOIN_KINDS, AlertStatus, Category, DecisionReason, Explanation, Incident, IncidentState,
                                JoinReason, Level, Member, Priority, Problem, ServiceArea, TimelineEvent, TimelineKind,
                                interned)
+from correlator.store.action_log import ActionResult, result_rows
 from correlator.store.leadership import check_epoch
-from correlator.store.schema import (engine_state, from_us, incident_events, incident_members, incidents,
-                                     learned_state, problems, to_us)
+from correlator.store.schema import (action_results, engine_state, from_us, incident_events, incident_members,
+                                     incidents, learned_state, problems, to_us)
 from correlator.units import rfc3339
 
 _encode = msgspec.json.Encoder().encode
@@ -95,11 +96,11 @@ class IncidentRepository:
     # -- saving ----------------------------------------------------------------------------------
 
     def save(self, changed: list[Incident], changed_problems: Iterable[Problem], progress: Progress,
-             now: datetime, learned: tuple[datetime, dict[str, bytes]] | None = None
-             ) -> list[tuple[Incident, list[TimelineEvent]]]:
-        """One transaction: the incidents a step changed, the watermark it reached, and (when due)
-        the learned state as of an event time. Each table gets one executemany, however many
-        incidents changed. Returns each incident's new events."""
+             now: datetime, learned: tuple[datetime, dict[str, bytes]] | None = None,
+             results: list[tuple[int, ActionResult]] = ()) -> list[tuple[Incident, list[TimelineEvent]]]:
+        """One transaction: the incidents a step changed, the watermark it reached, the results of
+        the operator actions it applied and (when due) the learned state as of an event time. Each
+        table gets one executemany, however many incidents changed. Returns each incident's new events."""
         headers, members, moved, events, saved = [], [], [], [], []
         for incident in changed:
             new_events = incident.timeline[self._saved_events.get(incident.id, 0):]
@@ -126,7 +127,8 @@ class IncidentRepository:
                     (incident_members.c.incident_id == incident_id) & (incident_members.c.fingerprint == fingerprint)
                     & (incident_members.c.starts_at_us == to_us(starts_at))))
             for statement, rows in ((self._upsert_incidents, headers), (self._upsert_members, members),
-                                    (incident_events.insert(), events), (self._upsert_problems, problem_rows)):
+                                    (incident_events.insert(), events), (self._upsert_problems, problem_rows),
+                                    (action_results.insert(), result_rows(results))):
                 if rows:
                     connection.execute(statement, rows)
             if learned is not None:

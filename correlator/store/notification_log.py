@@ -40,10 +40,11 @@ def lock_log(cursor) -> None:
 
 def append(cursor, dialect: str, insert_sql: str, rows: list[dict[str, Any]]) -> int:
     """Insert raw notification `rows` (with `digest`, `received_at_us`) in the cursor's transaction,
-    under the rules above; returns how many were inserted."""
+    under the rules above; returns how many were inserted. The lock is taken even for no rows: an
+    append of another kind (an operator action) follows in the same transaction."""
     if dialect == "postgresql":
         lock_log(cursor)
-        rows = _new(cursor, rows)
+        rows = _new(cursor, rows) if rows else rows
     if rows:
         cursor.executemany(insert_sql, rows)
     return len(rows)

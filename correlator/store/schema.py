@@ -127,6 +127,17 @@ learned_state = Table(
     Column("value", LargeBinary, nullable=False),
 )
 
+# What the engine made of each operator action in the log (a `notifications` row of source
+# "action"): saved in the same transaction as the step that applied it, so an action is applied
+# exactly once and its result is there as soon as the watermark has passed it.
+action_results = Table(
+    "action_results", metadata,
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("outcome", String(8), nullable=False),  # applied | refused
+    Column("status", Integer, nullable=False),  # the HTTP status the API answers with
+    Column("result", LargeBinary, nullable=False),  # JSON: the incident's detail, or the error
+)
+
 
 def to_us(value: datetime) -> int:
     return (value - _EPOCH) // _MICROSECOND

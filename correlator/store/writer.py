@@ -49,6 +49,7 @@ class _Pending:
     raw: RawNotification | None
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
+    numbered: bool = False  # the caller wants the raw row's id (a log entry it will look up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +101,10 @@ class GroupCommitWriter:
         self._on_commit = on_commit or (lambda stats: None)
         self._on_failure = on_failure or (lambda: None)
         self._upsert = _driver_sql(_alert_upsert(engine), engine)
-        self._insert_raw = _driver_sql(notifications.insert().values(
-            {name: bindparam(name) for name in ("received_at_us", "source", "alert_count", "body", "digest")}),
-            engine)
+        raw_insert = notifications.insert().values(
+            {name: bindparam(name) for name in ("received_at_us", "source", "alert_count", "body", "digest")})
+        self._insert_raw = _driver_sql(raw_insert, engine)
+        self._insert_numbered = _driver_sql(raw_insert.returning(notifications.c.id), engine)
         self._queue: deque[_Pending] = deque()
         self._jobs: deque[tuple[Callable[[], Any], concurrent.futures.Future]] = deque()
         self._pending_alerts = 0
@@ -128,6 +130,14 @@ class GroupCommitWriter:
 
     async def write(self, batch: list[Alert], raw: RawNotification | None) -> None:
         """Return once `batch` and `raw` are committed; raise StoreUnavailable otherwise."""
+        await self._enqueue(batch, raw, numbered=False)
+
+    async def append(self, raw: RawNotification) -> int:
+        """Append `raw`, a log row without alerts (an operator action), in commit order with the
+        alerts' rows; return its id once committed, or raise StoreUnavailable."""
+        return await self._enqueue([], raw, numbered=True)
+
+    async def _enqueue(self, batch: list[Alert], raw: RawNotification | None, numbered: bool):
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         with self._condition:
@@ -135,10 +145,10 @@ class GroupCommitWriter:
                 raise StoreUnavailable("shutting down")
             if self._pending_alerts and self._pending_alerts + len(batch) > self._max_pending:
                 raise StoreUnavailable(f"overloaded: {self._pending_alerts} alerts waiting for commit")
-            self._queue.append(_Pending(batch, raw, future, loop))
+            self._queue.append(_Pending(batch, raw, future, loop, numbered))
             self._pending_alerts += len(batch)
             self._condition.notify()
-        await future
+        return await future
 
     def run_job(self, job: Callable[[], Any]) -> Any:
         """Run `job` (another transaction, e.g. the engine's save) in the writer thread and return its
@@ -211,8 +221,9 @@ class GroupCommitWriter:
             started = time.perf_counter()
             size = sum(len(item.alerts) for item in batch)
             outcome: StoreUnavailable | None = None
+            numbers: list[int | None] = []
             try:
-                self._commit(batch)
+                numbers = self._commit(batch)
             except Exception as error:  # task boundary: every waiting request learns of it
                 log.error("commit failed", extra={"error": str(error), "requests": len(batch)})
                 try:
@@ -226,9 +237,9 @@ class GroupCommitWriter:
             with self._condition:
                 self._pending_alerts -= size
             # One wake-up per event loop for the whole batch, not one per request.
-            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
-            for item in batch:
-                by_loop.setdefault(item.loop, []).append(item.future)
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, int | None]]] = {}
+            for item, number in zip(batch, numbers or [None] * len(batch)):
+                by_loop.setdefault(item.loop, []).append((item.future, number))
             for loop, futures in by_loop.items():
                 loop.call_soon_threadsafe(_settle, futures, outcome)
             if outcome is None:
@@ -240,19 +251,32 @@ class GroupCommitWriter:
                 self._next_flap_sweep = started + FLAP_SWEEP_SECONDS
                 self._flaps.forget_idle()
 
-    def _commit(self, batch: list[_Pending]) -> None:
-        rows, raws = [], []
-        for item in batch:
-            rows.extend(self._row(alert, to_us(alert.received_at)) for alert in item.alerts)
-            if item.raw is not None:
-                raws.append({"received_at_us": to_us(item.raw.received_at), "source": item.raw.source,
-                             "alert_count": len(item.alerts), "body": item.raw.body,
-                             "digest": notification_log.digest(item.raw.source, item.raw.body)})
+    def _commit(self, batch: list[_Pending]) -> list[int | None]:
+        """Commit `batch`; returns the id of each numbered item's raw row (None for the others).
+        Raw rows are inserted in queue order: the ids are the log's order."""
+        rows, raws, numbers = [], [], []
+        dialect = self._engine.dialect.name
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()
-            if raws:
-                notification_log.append(cursor, self._engine.dialect.name, self._insert_raw, raws)
+            for item in batch:
+                rows.extend(self._row(alert, to_us(alert.received_at)) for alert in item.alerts)
+                number = None
+                if item.raw is not None:
+                    raw = {"received_at_us": to_us(item.raw.received_at), "source": item.raw.source,
+                           "alert_count": len(item.alerts), "body": item.raw.body,
+                           "digest": notification_log.digest(item.raw.source, item.raw.body)}
+                    if item.numbered:
+                        # those queued before it first, many at a time; a numbered row (an operator
+                        # action, unique by its request time) is never a duplicate
+                        notification_log.append(cursor, dialect, self._insert_raw, raws)
+                        raws = []
+                        cursor.execute(self._insert_numbered, raw)
+                        number = cursor.fetchone()[0]
+                    else:
+                        raws.append(raw)
+                numbers.append(number)
+            notification_log.append(cursor, dialect, self._insert_raw, raws)
             if rows:
                 cursor.executemany(self._upsert, rows)
             connection.commit()
@@ -261,6 +285,7 @@ class GroupCommitWriter:
             raise
         finally:
             connection.close()
+        return numbers
 
     def _row(self, alert: Alert, seen: int) -> dict[str, Any]:
         starts = to_us(alert.starts_at)
@@ -291,11 +316,11 @@ class GroupCommitWriter:
                 self._flaps.observe(fingerprint, starts, ends, status == AlertStatus.RESOLVED.value)
 
 
-def _settle(futures: list[asyncio.Future], error: Exception | None) -> None:
-    for future in futures:
+def _settle(futures: list[tuple[asyncio.Future, int | None]], error: Exception | None) -> None:
+    for future, number in futures:
         if future.done():  # the request was cancelled meanwhile
             continue
         if error is None:
-            future.set_result(None)
+            future.set_result(number)
         else:
             future.set_exception(error)
