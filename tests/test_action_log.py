@@ -6,6 +6,7 @@ import msgspec
 import pytest
 from sqlalchemy import func, select
 
+from correlator import wiring
 from correlator.app import ENGINE, MODEL, RULES, SERVICE, purge_notifications
 from correlator.engine.core import Engine
 from correlator.engine.views import incident_replay_line
@@ -176,8 +177,8 @@ async def test_replay_of_a_recording_with_operator_actions_equals_the_live_daemo
         ids = connection.execute(select(incidents.c.id)).scalars().all()
     live = incident_lines(IncidentRepository(store).get(i) for i in ids)
     config = make_config(tmp_path)
-    replayed = Engine(client.app[RULES], config.engine_settings(), model=client.app[MODEL])
-    summary = replay(replayed, recording, parsers({}), config.ingest_policy())
+    replayed = Engine(client.app[RULES], wiring.engine_settings(config), model=client.app[MODEL])
+    summary = replay(replayed, recording, parsers({}), wiring.ingest_policy(config))
     assert summary.actions == 3 and len(live) == 3
     assert incident_lines(replayed.incidents.values()) == live
 

@@ -1,7 +1,7 @@
 """Operator actions' results: what the engine made of each action row of the log.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
