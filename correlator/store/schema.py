@@ -45,6 +45,9 @@ notifications = Table(
     Column("source", String(MAX_SOURCE_LENGTH), nullable=False),
     Column("alert_count", Integer, nullable=False),
     Column("body", LargeBinary, nullable=False),
+    # The alerts ingest parsed from the body (store/notification_alerts.py), what the engine reads;
+    # NULL in rows stored before revision 0004, whose bodies the engine parses.
+    Column("alerts", LargeBinary, nullable=True),
     Index(None, "received_at_us"),  # retention
 )
 

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from correlator.domain import Alert, AlertStatus, RawNotification
 from correlator.ingest.flapping import FlapDetector
+from correlator.store.notification_alerts import encode_alerts
 from correlator.store.schema import alerts, notifications, to_us
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,8 @@ class GroupCommitWriter:
         self._on_failure = on_failure or (lambda: None)
         self._upsert = _driver_sql(_alert_upsert(engine), engine)
         self._insert_raw = _driver_sql(notifications.insert().values(
-            {name: bindparam(name) for name in ("received_at_us", "source", "alert_count", "body")}), engine)
+            {name: bindparam(name) for name in ("received_at_us", "source", "alert_count", "body", "alerts")}),
+            engine)
         self._queue: deque[_Pending] = deque()
         self._jobs: deque[tuple[Callable[[], Any], concurrent.futures.Future]] = deque()
         self._pending_alerts = 0
@@ -244,7 +246,8 @@ class GroupCommitWriter:
             rows.extend(self._row(alert, to_us(alert.received_at)) for alert in item.alerts)
             if item.raw is not None:
                 raws.append({"received_at_us": to_us(item.raw.received_at), "source": item.raw.source,
-                             "alert_count": len(item.alerts), "body": item.raw.body})
+                             "alert_count": len(item.alerts), "body": item.raw.body,
+                             "alerts": encode_alerts(item.alerts)})
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()
