@@ -33,6 +33,7 @@ from correlator.ml.artifact import load as load_model  # noqa: E402
 from correlator.rules.loader import load_rules  # noqa: E402
 from correlator.shipped import shipped_dir  # noqa: E402
 from correlator.store import database  # noqa: E402
+from correlator.store.notification_alerts import encode_alerts  # noqa: E402
 from correlator.store.schema import notifications, to_us  # noqa: E402
 
 NAMES = 40
@@ -53,11 +54,14 @@ async def reload_wait(directory: Path, body: bytes, count: int, step_alerts: int
     """(seconds the reload took, steps completed meanwhile, alerts processed meanwhile)."""
     store = database.create_engine(f"sqlite:///{directory / 'store.db'}")
     database.upgrade(store)
-    if pending:
+    config = parse_config({}, environ={})
+    if pending:  # stored as ingest stores it: the body and the alerts parsed from it
+        received_at = datetime.now(timezone.utc)
+        alerts = parsers({})["alertmanager"](body, received_at, config.ingest_policy()).alerts
         with store.begin() as connection:
             connection.execute(notifications.insert().values(
-                received_at_us=to_us(datetime.now(timezone.utc)), source="alertmanager", alert_count=count, body=body))
-    config = parse_config({}, environ={})
+                received_at_us=to_us(received_at), source="alertmanager", alert_count=count, body=body,
+                alerts=encode_alerts(alerts)))
     rules_dir = config.rules_dir
     service = EngineService(store, load_rules(rules_dir), wiring.engine_settings(config), parsers({}),
                             wiring.ingest_policy(config), model=model, step_alerts=step_alerts)

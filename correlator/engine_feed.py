@@ -1,10 +1,15 @@
-"""The engine's input: the stored raw notifications in id order, read in batches of bounded work.
+"""The engine's input: the stored notifications in id order, read in batches of bounded work.
 The log holds operator actions too (source "action"): they come in the same order, as ActionEntry.
 
-A batch holds at most `step_alerts` alerts, so a step ends inside a notification too large for
-one step and the next batch resumes at the alert offset where it stopped. Reading only touches
-the store and the parsers, never the engine, so it runs outside the engine's lock; a large body
-is parsed once and kept until the engine has processed all of its alerts."""
+Each notification's alerts are the ones ingest parsed at receive time, stored beside its body
+(store/notification_alerts.py): the engine sees what ingest accepted, under the mappings and
+policy in force then. A batch holds at most `step_alerts` alerts, so a step ends inside a
+notification too large for one step and the next batch resumes at the alert offset where it
+stopped. Reading only touches the store, never the engine, so it runs outside the engine's lock;
+a large notification is decoded once and kept until the engine has processed all of its alerts.
+
+Rows stored before the alerts were (store revision 0006, or by a replica of an older version
+during an upgrade) hold only the body: those are parsed here, with the parsers of today."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from correlator.domain import Alert, FieldError, PayloadError, Source, from_msgs
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser
 from correlator.store.action_log import LoggedAction, decode_logged_action
+from correlator.store.notification_alerts import decode_alerts
 from correlator.store.schema import from_us, notifications
 
 log = logging.getLogger(__name__)
@@ -73,16 +79,20 @@ class NotificationFeed:
                        notifications.c.alert_count)
                 .where(notifications.c.id > watermark).order_by(notifications.c.id)
                 .limit(self.step_notifications + 1)).all()
-            # Bodies only of the notifications this batch can take (their stored alert counts fit).
+            # The alerts only of the notifications this batch can take (their stored alert counts fit).
             budget, wanted = self.step_alerts + alert_offset, []
             for head in heads[:self.step_notifications]:
                 if budget <= 0:
                     break
                 wanted.append(head)
                 budget -= head.alert_count
-            bodies = dict(connection.execute(
-                select(notifications.c.id, notifications.c.body)
+            stored = dict(connection.execute(
+                select(notifications.c.id, notifications.c.alerts)
                 .where(notifications.c.id.in_([h.id for h in wanted if parsed is None or h.id != parsed[0]]))).all())
+            # Bodies only of actions and of rows stored without their alerts.
+            unparsed = [h.id for h in wanted if h.id in stored and (h.source == Source.ACTION or stored[h.id] is None)]
+            bodies = dict(connection.execute(select(notifications.c.id, notifications.c.body)
+                                             .where(notifications.c.id.in_(unparsed))).all()) if unparsed else {}
         chunks, budget, offset = [], self.step_alerts, alert_offset
         for head in wanted:
             if budget <= 0:
@@ -91,9 +101,13 @@ class NotificationFeed:
             if head.source == Source.ACTION:
                 chunks.append(ActionEntry(head.id, received_at, _action(bytes(bodies[head.id]))))
                 continue
-            alerts = parsed[1] if parsed is not None and parsed[0] == head.id else \
-                self._alerts(head.id, head.source, bodies[head.id], received_at)
-            offset = min(offset, len(alerts))  # fewer alerts than before: the mapping changed since
+            if parsed is not None and parsed[0] == head.id:
+                alerts = parsed[1]
+            elif stored[head.id] is not None:
+                alerts = decode_alerts(stored[head.id])
+            else:
+                alerts = self._parse(head.id, head.source, bodies[head.id], received_at)
+            offset = min(offset, len(alerts))  # an old row parsed again, to fewer alerts: its mapping changed
             end = min(len(alerts), offset + budget)
             chunks.append(Chunk(head.id, received_at, alerts[offset:end], end, end == len(alerts)))
             self._parsed = None if end == len(alerts) else (head.id, alerts)
@@ -104,7 +118,8 @@ class NotificationFeed:
         oldest = from_us(heads[0].received_at_us) if heads else None
         return Batch(watermark, alert_offset, chunks, more, oldest)
 
-    def _alerts(self, notification: int, source: str, body: bytes, received_at: datetime) -> list[Alert]:
+    def _parse(self, notification: int, source: str, body: bytes, received_at: datetime) -> list[Alert]:
+        """The alerts of a row stored without them (see the module docstring)."""
         parse = self._parsers.get(source)
         if parse is None:
             log.warning("stored notification from a source no longer configured; skipped",

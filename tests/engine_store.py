@@ -18,11 +18,13 @@ from correlator.engine.views import incident_replay_line
 from correlator.engine_service import EngineService
 from correlator.incident_metrics import IncidentMetrics
 from correlator.ingest.recording import recording_line
+from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
 from correlator.offline.replay import replay
 from correlator.store import database
 from correlator.store.action_log import LoggedAction
+from correlator.store.notification_alerts import encode_alerts
 from correlator.store.schema import incident_events, notifications, to_us
 from tests.engine_scenarios import T0, at, rules_from
 
@@ -56,9 +58,16 @@ def store_notification(store: DatabaseEngine, count: int, received_at: datetime,
     body = msgspec.json.encode({"version": "4", "status": "firing", "receiver": "correlator", "groupLabels": {},
                                 "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
                                 "groupKey": "{}", "alerts": alerts})
-    row = {"received_at_us": to_us(received_at), "source": "alertmanager", "alert_count": count, "body": body}
     with store.begin() as connection:
-        return connection.execute(notifications.insert().values(row)).inserted_primary_key[0]
+        return connection.execute(notifications.insert().values(
+            stored_row("alertmanager", received_at, body))).inserted_primary_key[0]
+
+
+def stored_row(source: str, received_at: datetime, body: bytes, policy: IngestPolicy = IngestPolicy()) -> dict:
+    """A notification as ingest stores it: the body and the alerts parsed from it."""
+    alerts = parsers({})[source](body, received_at, policy).alerts
+    return {"received_at_us": to_us(received_at), "source": source, "alert_count": len(alerts), "body": body,
+            "alerts": encode_alerts(alerts)}
 
 
 def store_action(store: DatabaseEngine, incident_id: str, action: str, body: dict, received_at: datetime,
@@ -151,8 +160,7 @@ async def live_engine(tmp_path, rules, settings: EngineSettings, policy, restart
                 service = EngineService(store, rules, settings, parsers({}), policy, clock=clock)
                 await service.restore()
         with store.begin() as connection:
-            connection.execute(notifications.insert().values(received_at_us=to_us(at(t)), source=source,
-                                                              alert_count=1, body=body))
+            connection.execute(notifications.insert().values(stored_row(source, at(t), body, policy)))
         await service.run_step()
     store.dispose()
     return service.engine

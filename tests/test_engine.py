@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from correlator.domain import Category, IncidentState, JoinReason, Level, Priority, ServiceArea, TransitionError
-from correlator.engine.core import EngineSettings
+from correlator.engine.core import EngineSettings, Outcome
 from correlator.engine.views import incident_summary
 from tests.engine_scenarios import Scenario, alert, at, rules_from
 
@@ -109,6 +109,50 @@ def test_a_database_outage_and_the_api_errors_above_it_are_one_incident(tmp_path
     # A tier-1 customer-facing service affected, urgency high: P1, owned by the database team.
     assert (incident.impact, incident.urgency, incident.priority) == (Level.HIGH, Level.HIGH, Priority.P1)
     assert incident.team == "dba"
+
+
+# Which stage places an alert when several could: the first in the engine's order.
+
+SUPPRESS_WARNINGS = {"name": "crit-over-warn", "kind": "suppress", "source_matchers": ['severity="critical"'],
+                     "target_matchers": ['severity="warning"'], "equal": ["instance"]}
+NODE_PODS = {"name": "node-pods", "kind": "link", "source_matchers": ['job="node"'], "source_label": "instance",
+             "source_regex": "([^:]+)(?::\\d+)?", "target_label": "node"}
+
+
+def test_an_alert_in_a_maintenance_window_is_recorded_though_a_firing_source_inhibits_it(tmp_path):
+    s = Scenario(rules_from(tmp_path, SUPPRESS_WARNINGS, {
+        "name": "warnings-off", "kind": "maintenance", "matchers": ['severity="warning"'],
+        "windows": [{"start": "2026-11-23T04:00:00Z", "end": "2026-11-23T05:00:00Z"}]}))
+    s.push(0, alert("NodeDown", severity="critical", instance="n1"))
+    s.push(10, alert("HighLoad", severity="warning", instance="n1"))
+    assert s.groups() == [{"NodeDown/n1"}]
+    assert s.engine.outcomes[Outcome.MAINTENANCE] == 1
+
+
+def test_an_inhibited_alert_joins_its_source_though_its_group_has_an_open_incident(tmp_path):
+    s = Scenario(rules_from(tmp_path, SUPPRESS_WARNINGS, GROUP_BY_NAMESPACE))
+    s.push(0, alert("PodCrash", severity="warning", namespace="shop", instance="n2"))
+    s.push(5, alert("NodeDown", severity="critical", instance="n1"))
+    s.push(10, alert("HighLoad", severity="warning", namespace="shop", instance="n1"))
+    assert s.groups() == [{"PodCrash/n2/shop"}, {"NodeDown/n1", "HighLoad/n1/shop"}]
+    assert list(s.incidents[1].members.values())[1].why.reason == JoinReason.SYMPTOM
+
+
+def test_a_linked_alert_joins_by_its_link_though_its_group_has_an_open_incident(tmp_path):
+    s = Scenario(rules_from(tmp_path, NODE_PODS, GROUP_BY_NAMESPACE))
+    s.push(0, alert("PodCrash", namespace="shop", node="node-9"))
+    s.push(5, alert("NodeDown", job="node", instance="node-3:9100"))
+    s.push(10, alert("PodCrash", namespace="shop", node="node-3"))
+    assert s.groups() == [{"PodCrash/shop/node-9"}, {"NodeDown/node-3:9100/node", "PodCrash/shop/node-3"}]
+    assert list(s.incidents[1].members.values())[1].why.reason == JoinReason.LINK
+
+
+def test_an_alert_below_its_groups_min_alerts_joins_an_incident_it_is_linked_to(tmp_path):
+    s = Scenario(rules_from(tmp_path, NODE_PODS, {**GROUP_BY_NAMESPACE, "min_alerts": 3}))
+    s.push(0, alert("NodeDown", job="node", instance="node-3:9100"))
+    s.push(10, alert("PodCrash", namespace="shop", node="node-3"))
+    assert s.groups() == [{"NodeDown/node-3:9100/node", "PodCrash/shop/node-3"}]
+    assert not s.engine.candidates()
 
 
 def test_maintenance_window_records_but_opens_no_incident(tmp_path):

@@ -15,9 +15,9 @@ from correlator.domain import MAX_NAME_LENGTH, MAX_SOURCE_LENGTH
 from correlator.engine.core import EngineSettings
 from correlator.engine_service import EngineService
 from correlator.ingest.sources import parsers
-from correlator.store.schema import incidents, notifications, to_us
+from correlator.store.schema import incidents, notifications
 from tests.engine_scenarios import T0, rules_from
-from tests.engine_store import Clock, open_store
+from tests.engine_store import Clock, open_store, stored_row
 
 ASSIGN_BY_LABEL = {"name": "team-label", "kind": "assign", "matchers": ['team!=""'], "team_label": "team",
                    "tier": 1}
@@ -29,8 +29,7 @@ async def test_a_team_label_longer_than_the_store_holds_is_cut_and_the_step_save
         {"status": "firing", "labels": {"alertname": "DiskFull", "team": "t" * 300},
          "startsAt": "2026-11-23T03:00:00Z", "endsAt": "0001-01-01T00:00:00Z"}]})
     with store.begin() as connection:
-        connection.execute(notifications.insert().values(
-            received_at_us=to_us(T0), source="alertmanager", alert_count=1, body=body))
+        connection.execute(notifications.insert().values(stored_row("alertmanager", T0, body)))
     service = EngineService(store, rules_from(tmp_path, ASSIGN_BY_LABEL), EngineSettings(), parsers({}),
                             wiring.ingest_policy(parse_config({}, environ={})), clock=Clock())
     await service.start()

@@ -1,6 +1,8 @@
 """The correlation engine: a deterministic function of (alerts in arrival order, clock).
 
-For each alert, the stages run in this order (the one place it is written down):
+For each alert, the stages run in the order `Engine.STAGES` and `Engine.PLACEMENT` list them (the
+one place the order is written down in code; each stage returns its decision, or None to pass the
+alert on). What each decides:
 
     1. dedup        a repeat of a known episode changes nothing but its endsAt (the latest snapshot's);
                     a resolution resolves its member; an alert whose startsAt is new but whose activity
@@ -64,7 +66,7 @@ from correlator.domain import (ACTIVE_STATES, LEARNED_REASONS, TRANSITIONS, Aler
 from correlator.engine import decisions
 from correlator.engine.derivation import Facts, absorb, conclude, derive, withdraw
 from correlator.engine.flapping import FlapTracker
-from correlator.engine.inhibition import Inhibition, InhibitionStage
+from correlator.engine.inhibition import Inhibition, InhibitionStage, Inhibitor
 from correlator.engine.operations import OperatorActions
 from correlator.engine.candidates import Candidates
 from correlator.engine.timers import ENGINE, Scheduled, Timers
@@ -147,6 +149,38 @@ class _Episode:
     timed_out: bool = False  # resolved by its endsAt passing, not by the sender: a later firing revives it
 
 
+class _Arrival(msgspec.Struct, gc=False):
+    """An alert on its way through the stages, and the incidents it changed. Built per alert: a
+    msgspec Struct costs half a slotted dataclass."""
+
+    alert: Alert
+    key: tuple[str, datetime]  # its episode: (fingerprint, startsAt)
+    now: datetime
+    changed: set[str] = msgspec.field(default_factory=set)
+
+
+class Held(enum.Enum):
+    """A placement stage's decision to place the alert in no incident."""
+
+    CANDIDATE = "candidate"  # below its group rule's min_alerts (a resolved alert there is dropped)
+
+
+class _Placing(msgspec.Struct, gc=False):
+    """A new episode on its way through the placement stages: what they read of it, read once."""
+
+    key: tuple[str, datetime]  # (fingerprint, startsAt)
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    services: tuple[str, ...]
+    group: tuple[str, dict[str, str], object]  # `_group_key`'s: the group key, its labels, the rule
+    now: datetime
+    alert: Alert | None = None  # None: a released symptom placed again (by the rule stages only)
+    inhibitor: Inhibitor | None = None  # the suppress stage's
+
+
+Placement = tuple[Incident, Explanation]  # where a new episode goes, and why
+
+
 class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
     def __init__(self, rules: RuleSet, settings: EngineSettings = EngineSettings(), keep_closed: bool = True,
                  model: LearnedModel | None = None):
@@ -205,45 +239,12 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         return changed
 
     def _process(self, alert: Alert, now: datetime) -> set[str]:
-        changed: set[str] = set()
-        key = (alert.fingerprint, alert.starts_at)
-        episode = self._episodes.get(key)
-        if episode is None and (same := self._replica_of(alert)) is not None:
-            # 1. dedup: another view of the alert's latest episode (an HA replica's startsAt): it is
-            # that episode, under the startsAt it was first seen with.
-            key, episode = same, self._episodes[same]
-            alert = msgspec.structs.replace(alert, starts_at=same[1])
-        if episode is not None and not (episode.timed_out and alert.status is AlertStatus.FIRING
-                                        and (alert.ends_at is None or alert.ends_at > now)):
-            # 1. dedup: a repeat changes nothing but the end it announces; a late "firing" of a
-            # resolved episode changes nothing at all.
-            if episode.status is AlertStatus.RESOLVED or alert.status is AlertStatus.FIRING:
-                self.outcomes[Outcome.REPEAT] += 1
-                return changed if episode.status is AlertStatus.RESOLVED else changed | self._extend(key, alert, episode)
-            self.outcomes[Outcome.RESOLVED] += 1
-            return changed | self._resolve_member(key, alert.ends_at or now, episode, now)
-        if episode is not None:  # it timed out, and the sender fires it again (after a pause): placed anew
-            del self._episodes[key]
-        self._latest_episode[alert.fingerprint] = key
-        if decisions.maintenance(self.rules.maintenance, alert.labels, now) is not None:
-            self._episodes[key] = episode = _Episode(alert.status, None)  # 2. recorded, no incident
-            self.outcomes[Outcome.MAINTENANCE] += 1
-            return changed | self._extend(key, alert, episode)
-        self.outcomes[Outcome.NEW] += 1
-        incident = self._place(alert, key, now)
-        if incident is None:  # a candidate, or a resolved alert below min_alerts (nothing to hold)
-            if alert.status is AlertStatus.FIRING:
-                self._episodes[key] = episode = _Episode(AlertStatus.FIRING, None)
-                self._extend(key, alert, episode)
-            return changed
-        self._episodes[key] = episode = _Episode(AlertStatus.FIRING, incident.id)
-        changed.add(incident.id)
-        if alert.status is AlertStatus.RESOLVED:  # first seen already resolved: it fired, then ended
-            changed |= self._resolve_member(key, alert.ends_at or now, episode, now)
-        else:
-            self._extend(key, alert, episode)
-            self._inhibit_present(key, now)  # a source takes the targets already firing
-        return changed
+        arrival = _Arrival(alert, (alert.fingerprint, alert.starts_at), now)
+        for stage in self.STAGES:
+            if (outcome := stage(self, arrival)) is not None:
+                break
+        self.outcomes[outcome] += 1
+        return arrival.changed
 
     def _replica_of(self, alert: Alert) -> tuple[str, datetime] | None:
         """The alert's latest episode when `alert`, of a startsAt not seen, overlaps it in time, as
@@ -367,30 +368,78 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                 self._hold(Candidate(alert, rule.name, group_key, group_labels, rule.min_alerts, alert.received_at,
                                      services), key, rule.window)
 
-    # -- placement (stages 3-10) -------------------------------------------------------------
+    # -- the stages -------------------------------------------------------------------------
+
+    def _dedup(self, arrival: _Arrival) -> Outcome | None:
+        """Stage 1: a repeat or the resolution of a known episode; None: a new episode."""
+        alert, now = arrival.alert, arrival.now
+        episode = self._episodes.get(arrival.key)
+        if episode is None and (same := self._replica_of(alert)) is not None:
+            # Another view of the alert's latest episode (an HA replica's startsAt): it is that
+            # episode, under the startsAt it was first seen with.
+            episode = self._episodes[same]
+            arrival.key, arrival.alert = same, (alert := msgspec.structs.replace(alert, starts_at=same[1]))
+        key = arrival.key
+        if episode is not None and not (episode.timed_out and alert.status is AlertStatus.FIRING
+                                        and (alert.ends_at is None or alert.ends_at > now)):
+            # A repeat changes nothing but the end it announces; a late "firing" of a resolved
+            # episode changes nothing at all.
+            if episode.status is AlertStatus.RESOLVED or alert.status is AlertStatus.FIRING:
+                if episode.status is not AlertStatus.RESOLVED:
+                    arrival.changed = self._extend(key, alert, episode)
+                return Outcome.REPEAT
+            arrival.changed = self._resolve_member(key, alert.ends_at or now, episode, now)
+            return Outcome.RESOLVED
+        if episode is not None:  # it timed out, and the sender fires it again (after a pause): placed anew
+            del self._episodes[key]
+        self._latest_episode[alert.fingerprint] = key
+        return None
+
+    def _maintenance(self, arrival: _Arrival) -> Outcome | None:
+        """Stage 2: inside a maintenance window the new episode is recorded, in no incident."""
+        alert, key = arrival.alert, arrival.key
+        if decisions.maintenance(self.rules.maintenance, alert.labels, arrival.now) is None:
+            return None
+        self._episodes[key] = episode = _Episode(alert.status, None)
+        arrival.changed = self._extend(key, alert, episode)
+        return Outcome.MAINTENANCE
+
+    def _new_episode(self, arrival: _Arrival) -> Outcome:
+        """Stages 3-11: the new episode is placed (or held as a candidate) and recorded."""
+        alert, key, now = arrival.alert, arrival.key, arrival.now
+        incident = self._place(alert, key, now)
+        if incident is None:  # a candidate, or a resolved alert below min_alerts (nothing to hold)
+            if alert.status is AlertStatus.FIRING:
+                self._episodes[key] = episode = _Episode(AlertStatus.FIRING, None)
+                self._extend(key, alert, episode)
+            return Outcome.NEW
+        self._episodes[key] = episode = _Episode(AlertStatus.FIRING, incident.id)
+        arrival.changed.add(incident.id)
+        if alert.status is AlertStatus.RESOLVED:  # first seen already resolved: it fired, then ended
+            arrival.changed |= self._resolve_member(key, alert.ends_at or now, episode, now)
+        else:
+            self._extend(key, alert, episode)
+            self._inhibit_present(key, now)  # a source takes the targets already firing
+        return Outcome.NEW
 
     def _place(self, alert: Alert, key: tuple[str, datetime], now: datetime) -> Incident | None:
-        """The incident the new episode joins; None: it is held as a candidate (or, resolved
-        already, dropped) below its group rule's `min_alerts`."""
+        """The incident the new episode joins: the first placement stage that decides says which;
+        None: it is held as a candidate (or, resolved already, dropped) below its group rule's
+        `min_alerts`."""
         labels = alert.labels
-        services = decisions.services_of(self.rules.catalog, labels)
-        group = self._group_key(labels, alert.fingerprint)
-        group_key, group_labels, group_rule = group
-        inhibitor = self.inhibition.inhibitor(labels, key, self._in_force)
-        placed = self._symptom(inhibitor, labels) if inhibitor is not None else \
-            self._recurrence(alert.fingerprint, alert.starts_at) \
-            or self._placed_by_rules(labels, key, alert.fingerprint, alert.starts_at, services, group, now,
-                                     alert.annotations)
-        if placed is None and group_rule is not None and group_rule.min_alerts > 1:
-            placed = self._gathered(Candidate(alert, group_rule.name, group_key, group_labels, group_rule.min_alerts,
-                                              now, services), group_rule.window, now)
-            if placed is None:
-                self._learn(alert, key, now)
-                return None
-        incident, why = placed or self._opened(group, now)
-        self._join(incident, alert, key, why, services, now, group_key, group_labels)
-        if inhibitor is not None:
-            self.inhibition.attach(key, inhibitor.source)
+        placing = _Placing(key, labels, alert.annotations, decisions.services_of(self.rules.catalog, labels),
+                           self._group_key(labels, alert.fingerprint), now, alert)
+        for stage in self.PLACEMENT:
+            if (placed := stage(self, placing)) is not None:
+                break
+        if placed is Held.CANDIDATE:
+            self._learn(alert, key, now)
+            return None
+        incident, why = placed
+        group_key, group_labels, _ = placing.group
+        self._join(incident, alert, key, why, placing.services, now, group_key, group_labels)
+        if placing.inhibitor is not None:
+            self.inhibition.attach(key, placing.inhibitor.source)
         self._take_in_effects(incident, alert, key, now)
         self._learn(alert, key, now)
         return incident
@@ -415,13 +464,22 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if self.learner is not None:
             self.learner.learn(alert.labels, key, now.timestamp(), alert.starts_at.timestamp(), alert.annotations)
 
-    def _recurrence(self, fingerprint: str, starts_at: datetime) -> tuple[Incident, Explanation] | None:
+    def _suppressed(self, placing: _Placing) -> Placement | None:
+        """Stage 3: inhibited by a firing source alert, it is a symptom in the source's incident."""
+        inhibitor = self.inhibition.inhibitor(placing.labels, placing.key, self._in_force)
+        if inhibitor is None:
+            return None
+        placing.inhibitor = inhibitor
+        return self._symptom(inhibitor, placing.labels)
+
+    def _recurrence(self, placing: _Placing) -> Placement | None:
         """A new episode of an alert whose incident is still open and holds only its own episodes
         belongs there: a flapping alert never opens one incident per flap. An incident that holds
         other alerts too was a cascade, whose alerts recur together or not at all: one of them
         firing again alone is placed by the rule stages, on the evidence that places any alert (in
         a busy estate a re-fire is mostly another fault or noise, and the cascade's incident stays
         open for hours)."""
+        fingerprint, starts_at = placing.key
         incident = self.incidents.get(self._by_fingerprint.get(fingerprint, ""))
         if incident is not None and incident.active and _only_episodes_of(incident, fingerprint) \
                 and (self._flaps.flapping(fingerprint, starts_at) or _flapped(incident, starts_at)):
@@ -429,26 +487,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                                                                           "incident was open")
         return None
 
-    def _placed_by_rules(self, labels, key, fingerprint: str, starts_at: datetime, services: tuple[str, ...],
-                         group: tuple, now: datetime, annotations: Mapping[str, str] | None = None,
-                         ) -> tuple[Incident, Explanation] | None:
-        """Stages 5-8: where an alert belongs that no source inhibits and that recurs in no open
-        incident (`group`: its `_group_key`); None: in no open incident."""
-        group_key, group_labels, group_rule = group
-        return self._linked(labels, now) or self._dependent(services, now) \
-            or (self._grouped(group_key, group_labels, group_rule, now) if group_rule is not None
-                else self._refired(fingerprint, starts_at, group_key, now)) \
-            or self._related(labels, key, starts_at, group_key, now, annotations)
-
-    def _opened(self, group: tuple, now: datetime) -> tuple[Incident, Explanation]:
-        """Stage 10: an incident of its own."""
-        group_key, group_labels, group_rule = group
-        incident = self._open(group_key, now)
-        self._by_group[group_key] = incident.id
-        return incident, Explanation(JoinReason.GROUP if group_rule is not None else JoinReason.NEW_INCIDENT,
-                                     group_rule.name if group_rule is not None else "", group_labels)
-
-    def _linked(self, labels, now: datetime) -> tuple[Incident, Explanation] | None:
+    def _linked(self, placing: _Placing) -> Placement | None:
+        labels, now = placing.labels, placing.now
         for rule in self.rules.links:
             for side, other in (("source", "target"), ("target", "source")):
                 value = decisions.link_key(rule, labels, side)
@@ -460,7 +500,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                                                  f"key {value!r} matches the incident's {other} alerts")
         return None
 
-    def _dependent(self, services: tuple[str, ...], now: datetime) -> tuple[Incident, Explanation] | None:
+    def _dependent(self, placing: _Placing) -> Placement | None:
+        services, now = placing.services, placing.now
         if not services or not self.rules.dependencies:
             return None
         for rule in self.rules.dependencies:
@@ -474,23 +515,13 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                                                      f"{name} {relation} {related}")
         return None
 
-    def _recent(self, incident_id: str | None, now: datetime, window: float) -> Incident | None:
-        incident = self.incidents.get(incident_id) if incident_id else None
-        if incident is not None and incident.active and now - incident.last_alert_at <= timedelta(seconds=window):
-            return incident
-        return None
-
-    def _group_key(self, labels, fingerprint: str) -> tuple[str, dict[str, str], object]:
-        for rule in self.rules.groups:
-            if matches_all(rule.matchers, labels):
-                values = {name: labels.get(name, "") for name in rule.group_by}
-                return f"{rule.name}:" + ",".join(f"{k}={v}" for k, v in values.items()), values, rule
-        return f"alert:{fingerprint}", {}, None
-
-    def _grouped(self, group_key: str, group_labels: dict[str, str], rule, now: datetime) -> tuple[
-            Incident, Explanation] | None:
+    def _grouped(self, placing: _Placing) -> Placement | None:
+        """Stage 7: the open incident of its group key, or the one it reopens; without a group
+        rule, the incident it flaps back to (`_refired`)."""
+        group_key, group_labels, rule = placing.group
         if rule is None:
-            return None
+            return self._refired(placing)
+        now = placing.now
         existing = self.incidents.get(self._by_group.get(group_key, ""))
         if existing is not None and existing.active \
                 and now - existing.last_alert_at <= timedelta(seconds=rule.window) \
@@ -503,14 +534,15 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             return existing, Explanation(JoinReason.REOPENED, rule.name, group_labels, "re-fired within the reopen window")
         return None
 
-    def _refired(self, fingerprint: str, starts_at: datetime, group_key: str, now: datetime) -> tuple[Incident, Explanation] | None:
+    def _refired(self, placing: _Placing) -> Placement | None:
         """An alert that fired briefly and re-fires within minutes of its last episode's end (it
         flaps) goes back to the incident only its own earlier episodes made up (reopening it, within
         the reopen window): its cause is the same. An incident that held other alerts too was a
         cascade: a recurrence of one of its alerts is a new incident, which the rest of the
         recurrence joins on the same evidence; so is a re-fire long after, or after a long episode
         (in a busy estate, mostly another fault or noise)."""
-        incident = self.incidents.get(self._by_group.get(group_key, ""))
+        (fingerprint, starts_at), now = placing.key, placing.now
+        incident = self.incidents.get(self._by_group.get(placing.group[0], ""))
         if incident is None or not _only_episodes_of(incident, fingerprint):
             return None
         if not _flapped(incident, starts_at):
@@ -527,12 +559,12 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             return incident, why
         return None
 
-    def _related(self, labels, key: tuple[str, datetime], starts_at: datetime, group_key: str, now: datetime,
-                 annotations: Mapping[str, str] | None = None) -> tuple[Incident, Explanation] | None:
+    def _related(self, placing: _Placing) -> Placement | None:
         if self.learner is None:
             return None
-        join = self.learner.place(labels, key, now.timestamp(), starts_at.timestamp(), self._active_other(key),
-                                  annotations)
+        key, now = placing.key, placing.now
+        join = self.learner.place(placing.labels, key, now.timestamp(), key[1].timestamp(), self._active_other(key),
+                                  placing.annotations)
         if join is None:
             self.learned_decisions[LearnedDecision.NEW_INCIDENT] += 1
             return None
@@ -541,11 +573,58 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             if join.rule == "learned" else LearnedDecision.QUIET if join.rule == "quiet entity" else LearnedDecision.RULE
         self.learned_decisions[decision] += 1
         # The alert's group key follows it, so the rest of its group joins the same incident.
+        group_key = placing.group[0]
         self._by_group[group_key] = incident.id
         self._index_keys.setdefault(incident.id, []).append((self._by_group, group_key))
         if join.absorb:
             self._storm_takes_in(incident, join, now)
         return incident, Explanation(join.reason, join.rule, join.labels, join.detail)
+
+    def _candidate(self, placing: _Placing) -> Placement | Held | None:
+        """Stage 9: below its group rule's `min_alerts` it is held; the alert that reaches it opens
+        the incident with every candidate of its group."""
+        group_key, group_labels, rule = placing.group
+        if rule is None or rule.min_alerts <= 1:
+            return None
+        now = placing.now
+        return self._gathered(Candidate(placing.alert, rule.name, group_key, group_labels, rule.min_alerts, now,
+                                        placing.services), rule.window, now) or Held.CANDIDATE
+
+    def _opened(self, placing: _Placing) -> Placement:
+        """Stage 10: an incident of its own."""
+        group_key, group_labels, group_rule = placing.group
+        incident = self._open(group_key, placing.now)
+        self._by_group[group_key] = incident.id
+        return incident, Explanation(JoinReason.GROUP if group_rule is not None else JoinReason.NEW_INCIDENT,
+                                     group_rule.name if group_rule is not None else "", group_labels)
+
+    # The stages in the order they run: each returns its decision, or None to pass the alert on to
+    # the next (what each decides: the module docstring). Every alert:
+    STAGES = (_dedup, _maintenance, _new_episode)
+    # A new episode (`_new_episode`): where it goes. Stage 11 (`_take_in_effects`) follows any placement.
+    PLACEMENT = (_suppressed, _recurrence, _linked, _dependent, _grouped, _related, _candidate, _opened)
+    # A symptom its source released (engine/inhibition.py): where it goes now, by the rules or alone.
+    RELEASED = (_linked, _dependent, _grouped, _related, _opened)
+
+    def _placed_again(self, member: Member, key: tuple[str, datetime], group: tuple, now: datetime) -> Placement:
+        """Where a symptom its source released goes: the first of the `RELEASED` stages that decides."""
+        placing = _Placing(key, member.labels, member.annotations, member.services, group, now)
+        for stage in self.RELEASED:
+            if (placed := stage(self, placing)) is not None:
+                return placed
+
+    def _recent(self, incident_id: str | None, now: datetime, window: float) -> Incident | None:
+        incident = self.incidents.get(incident_id) if incident_id else None
+        if incident is not None and incident.active and now - incident.last_alert_at <= timedelta(seconds=window):
+            return incident
+        return None
+
+    def _group_key(self, labels, fingerprint: str) -> tuple[str, dict[str, str], object]:
+        for rule in self.rules.groups:
+            if matches_all(rule.matchers, labels):
+                values = {name: labels.get(name, "") for name in rule.group_by}
+                return f"{rule.name}:" + ",".join(f"{k}={v}" for k, v in values.items()), values, rule
+        return f"alert:{fingerprint}", {}, None
 
     def _take_in_effects(self, incident: Incident, alert: Alert, key: tuple[str, datetime], now: datetime) -> None:
         """Stage 11: a cause placed after its effects takes in the incidents they opened meanwhile,

@@ -251,9 +251,7 @@ class InhibitionStage:
                 group = self._group_key(member.labels, member.fingerprint)
                 if self._by_group.get(group[0]) == incident.id and incident.group_key != group[0]:
                     del self._by_group[group[0]]  # it joined as a symptom, not by its group
-                placed = self._placed_by_rules(member.labels, key, member.fingerprint, member.starts_at,
-                                               member.services, group, now, member.annotations) \
-                    or self._opened(group, now)
+                placed = self._placed_again(member, key, group, now)
                 kind = TimelineKind.ALERT_RELEASED
             changed |= self._re_place(incident, key, member, *placed, now, kind, left,
                                       kept if kind is TimelineKind.ALERT_INHIBITED else None)

@@ -48,6 +48,9 @@ notifications = Table(
     # sha256 of source and body: replicas store a notification another one just stored only once
     # (correlator/store/notification_log.py).
     Column("digest", LargeBinary, nullable=True),
+    # The alerts ingest parsed from the body (store/notification_alerts.py), what the engine reads;
+    # NULL in rows stored before revision 0006, whose bodies the engine parses.
+    Column("alerts", LargeBinary, nullable=True),
     Index(None, "received_at_us"),  # retention
     Index(None, "digest"),
 )

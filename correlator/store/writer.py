@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from correlator.domain import Alert, AlertStatus, RawNotification
 from correlator.ingest.flapping import FlapDetector
 from correlator.store import notification_log
+from correlator.store.notification_alerts import encode_alerts
 from correlator.store.schema import alerts, notifications, to_us
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,8 @@ class GroupCommitWriter:
         self._on_failure = on_failure or (lambda: None)
         self._upsert = _driver_sql(_alert_upsert(engine), engine)
         raw_insert = notifications.insert().values(
-            {name: bindparam(name) for name in ("received_at_us", "source", "alert_count", "body", "digest")})
+            {name: bindparam(name) for name in ("received_at_us", "source", "alert_count", "body", "digest",
+                                                "alerts")})
         self._insert_raw = _driver_sql(raw_insert, engine)
         self._insert_numbered = _driver_sql(raw_insert.returning(notifications.c.id), engine)
         self._queue: deque[_Pending] = deque()
@@ -265,7 +267,9 @@ class GroupCommitWriter:
                 if item.raw is not None:
                     raw = {"received_at_us": to_us(item.raw.received_at), "source": item.raw.source,
                            "alert_count": len(item.alerts), "body": item.raw.body,
-                           "digest": notification_log.digest(item.raw.source, item.raw.body)}
+                           "digest": notification_log.digest(item.raw.source, item.raw.body),
+                           # what the engine reads (an operator action has none: its body is the action)
+                           "alerts": None if item.numbered else encode_alerts(item.alerts)}
                     if item.numbered:
                         # those queued before it first, many at a time; a numbered row (an operator
                         # action, unique by its request time) is never a duplicate
