@@ -57,7 +57,7 @@ async def reload_wait(directory: Path, body: bytes, count: int, step_alerts: int
     config = parse_config({}, environ={})
     if pending:  # stored as ingest stores it: the body and the alerts parsed from it
         received_at = datetime.now(timezone.utc)
-        alerts = parsers({})["alertmanager"](body, received_at, config.ingest_policy()).alerts
+        alerts = parsers({})["alertmanager"](body, received_at, wiring.ingest_policy(config)).alerts
         with store.begin() as connection:
             connection.execute(notifications.insert().values(
                 received_at_us=to_us(received_at), source="alertmanager", alert_count=count, body=body,

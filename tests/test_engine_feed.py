@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from correlator import wiring
 from correlator.config import parse_config
 from correlator.domain import RawNotification
 from correlator.engine.core import EngineSettings
@@ -20,7 +21,7 @@ from tests.conftest import capture
 from tests.engine_scenarios import T0, rules_from
 from tests.engine_store import Clock, open_store
 
-POLICY = parse_config({}, environ={}).ingest_policy()
+POLICY = wiring.ingest_policy(parse_config({}, environ={}))
 # A sender's alert: which of its fields is the instance is the mapping's to say.
 ACME_BODY = msgspec.json.encode({"items": [{"tags": {"alertname": "DiskFull"}, "host": "db-1", "node": "rack-7",
                                             "status": "firing", "startsAt": "2026-11-23T03:00:00Z"}]})
