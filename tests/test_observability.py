@@ -67,6 +67,8 @@ def test_the_provisioning_points_grafana_at_the_dashboard():
 
 
 @pytest.mark.e2e
+@pytest.mark.xfail(strict=True, reason="operator actions do not reach the engine process yet: they go "
+                                       "through the notifications log, a change of its own")
 def test_every_dashboard_and_alert_expression_finds_its_series_in_a_real_prometheus(tmp_path):
     binary = require_program("prometheus")
     with running(Daemon(tmp_path, {})) as daemon:
