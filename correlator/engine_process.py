@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 # How often SQLite's data_version is checked: one cheap pragma, no table read.
 DATA_VERSION_SECONDS = 0.01
-# How often reload requests are looked for, and the metrics text published (if it changed).
+# How often reload requests are looked for and changed candidates published, and the metrics text
+# published (if it changed).
 REQUEST_SECONDS = 0.2
 METRICS_SECONDS = 1.0
 # After a lost LISTEN connection, the next attempt waits this long (the fallback poll goes on).
@@ -57,11 +58,14 @@ class EngineRunner:
         self.service = EngineService(database, rules, config.engine_settings(), parsers(config.ingest.mappings),
                                      config.ingest_policy(), clock=clock,
                                      observer=IncidentMetrics(metrics, config.engine.sla), model=model,
-                                     on_candidates=self._publish_candidates if publish else lambda c: None)
+                                     on_candidates=self._candidates_changed)
         self.reloader = RuleReloader(self.service, config.rules_dir, metrics,
                                      on_outcome=self._publish_rules if publish else lambda r, o: None)
         self._handled_request: str | None = None
         self._published_metrics = b""
+        # Candidates changed by a step, published by the exchange loop (not in the step's thread:
+        # a failed publication must not look like a failed step).
+        self._unpublished_candidates: tuple[Candidate, ...] | None = None
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -79,7 +83,7 @@ class EngineRunner:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.service.stop()
         if self._publish:
-            await asyncio.to_thread(self._publish_metrics)
+            await asyncio.to_thread(self._publish_state)
 
     def _reload_request(self) -> str | None:
         value = exchange.get(self._database, exchange.RELOAD_REQUEST).get(exchange.RELOAD_REQUEST)
@@ -93,6 +97,8 @@ class EngineRunner:
                 if request != self._handled_request:
                     self._handled_request = request
                     await self.reloader.reload("api")
+                if self._unpublished_candidates is not None:
+                    await asyncio.to_thread(self._publish_candidates)
                 if time.monotonic() >= next_metrics:
                     next_metrics = time.monotonic() + METRICS_SECONDS
                     await asyncio.to_thread(self._publish_metrics)
@@ -100,15 +106,28 @@ class EngineRunner:
                 log.exception("engine exchange with serve failed")
             await asyncio.sleep(REQUEST_SECONDS)
 
+    def _publish_state(self) -> None:
+        self._publish_candidates()
+        self._publish_metrics()
+
     def _publish_metrics(self) -> None:
         text = generate_latest(self.metrics.registry)
         if text != self._published_metrics:
             exchange.put(self._database, exchange.METRICS, text)
             self._published_metrics = text
 
-    def _publish_candidates(self, candidates: tuple[Candidate, ...]) -> None:
+    def _candidates_changed(self, candidates: tuple[Candidate, ...]) -> None:
+        if self._publish:
+            self._unpublished_candidates = candidates
+
+    def _publish_candidates(self) -> None:
+        candidates = self._unpublished_candidates
+        if candidates is None:
+            return
         exchange.put(self._database, exchange.CANDIDATES,
                      msgspec.json.encode(candidates_view(candidates[:MAX_PUBLISHED_CANDIDATES])))
+        if self._unpublished_candidates is candidates:  # else a step changed them meanwhile
+            self._unpublished_candidates = None
 
     def _publish_rules(self, rules: RuleSet, outcome: ReloadOutcome) -> None:
         exchange.put(self._database, exchange.RULES, msgspec.json.encode({
@@ -200,8 +219,8 @@ async def _run(config: Config, rules: RuleSet, model: LearnedModel | None, exit_
     waking = asyncio.create_task(wake_ups(database, runner.service.notify), name="wake-ups")
     if exit_with_parent:
         watching = asyncio.create_task(_stop_without_parent(os.getppid(), stop), name="parent-watch")
-    log.info("engine running", extra={"url": store_database.describe(database),
-                                      "watermark": runner.service.progress.watermark,
+    log.info("engine running", extra={"url": store_database.describe(database), "rules_dir": str(config.rules_dir),
+                                      "rules": rules.rule_count, "watermark": runner.service.progress.watermark,
                                       "seconds": round(time.perf_counter() - started, 3)})
     await stop.wait()
     waking.cancel()

@@ -13,8 +13,10 @@ import pytest
 from sqlalchemy import func, select
 
 from correlator.store.schema import engine_state, notifications
+from tests.engine_scenarios import rules_from
 from tests.engine_store import joined_per_alert, open_store
 from tests.processes import Daemon, http_json, post_stream, running, wait_for
+from tests.test_incident_lifecycle import AT_THREE
 from tests.test_rule_reload import BROKEN, GOOD, metric
 
 def engine_pids(daemon: Daemon) -> list[int]:
@@ -124,3 +126,17 @@ def test_a_rule_reload_over_the_api_reaches_the_engine_process(tmp_path):
         wait_for(lambda: metric(urllib_text(f"{daemon.url}/metrics"),
                                 'correlator_rules_reloads_total{outcome="success",trigger="api"}') == 1,
                  timeout=10, what="the engine's reload counted in serve's /metrics")
+
+
+def test_candidates_held_by_the_engine_process_show_in_serve(tmp_path):
+    rules_from(tmp_path, AT_THREE)
+    config = {"rules": {"dir": str(tmp_path / "rules")}}
+    with running(daemon_on(tmp_path, f"sqlite:///{tmp_path / 'store.db'}", **config)) as daemon:
+        assert http_json("POST", f"{daemon.url}/api/v2/alerts", [
+            {"labels": {"alertname": "NodeDown", "cluster": "eu", "instance": instance}} for instance in ("n1", "n2")
+        ])[0] == 200
+        held = wait_for(lambda: http_json("GET", f"{daemon.url}/api/v1/candidates")[1]["candidates"], timeout=30,
+                        what="the candidates published by the engine process")
+        assert sorted((c["labels"]["instance"], c["rule"], c["alerts"], c["min_alerts"]) for c in held) == [
+            ("n1", "three-nodes", 2, 3), ("n2", "three-nodes", 2, 3)]
+        assert len(http_json("GET", f"{daemon.url}/api/v1/candidates?limit=1")[1]["candidates"]) == 1
