@@ -32,15 +32,13 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve", help="run the daemon", description=(
-            "Run the HTTP receiver. Migrates the store first. Flags override the config file, which "
+            "Run the HTTP receiver and API, and the engine in a child process that serve supervises "
+            "(see --role). Migrates the store first. Flags override the config file, which "
             "overrides the defaults; CORRELATOR_<SECTION>_<KEY> environment variables override the file "
             "(e.g. CORRELATOR_SERVER_PORT=9099)."))
-    _config_flag(serve)
+    _engine_process_flags(serve)
     serve.add_argument("--host", help="address to listen on (server.host, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port (server.port, default 9099)")
-    _db_flag(serve)
-    serve.add_argument("--rules", metavar="DIR", help="directory of YAML rule files (rules.dir)")
-    serve.add_argument("--log-format", choices=("logfmt", "json"), help="log line format (log.format)")
     serve.add_argument("--record", metavar="FILE", help="append accepted notifications to FILE in the recording "
                                                         "format read by `correlator replay` (server.record)")
     serve.add_argument("--role", choices=("all", "ingest", "engine"), default="all",
@@ -53,10 +51,7 @@ def _parser() -> argparse.ArgumentParser:
             "Run the correlation engine in this process: it reads what serve stored, correlates, and "
             "saves incidents (serve starts it itself unless `serve --role ingest`). Stops after the "
             "step in progress on SIGTERM or SIGINT; SIGHUP reloads the rules."))
-    _config_flag(engine)
-    _db_flag(engine)
-    engine.add_argument("--rules", metavar="DIR", help="directory of YAML rule files (rules.dir)")
-    engine.add_argument("--log-format", choices=("logfmt", "json"), help="log line format (log.format)")
+    _engine_process_flags(engine)
     engine.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)  # serve's child
 
     db = commands.add_parser("db", help="manage the store", description="Manage the store's schema.")
@@ -110,6 +105,14 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("version", help="print the version", description="Print the version and exit.")
     return parser
+
+
+def _engine_process_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of `serve` that it passes on to its engine process (`_engine_flags`)."""
+    _config_flag(parser)
+    _db_flag(parser)
+    parser.add_argument("--rules", metavar="DIR", help="directory of YAML rule files (rules.dir)")
+    parser.add_argument("--log-format", choices=("logfmt", "json"), help="log line format (log.format)")
 
 
 def _config_flag(parser: argparse.ArgumentParser) -> None:
@@ -189,7 +192,7 @@ def _load(args: argparse.Namespace) -> tuple[Config, Path | None]:
 
 
 def _engine_flags(args: argparse.Namespace) -> list[str]:
-    """The flags of `serve` that `correlator engine` takes too, to start it with the same settings."""
+    """The `_engine_process_flags` serve was given, to start `correlator engine` with the same settings."""
     flags = []
     for name in ("config", "db", "rules", "log_format"):
         value = getattr(args, name, None)
