@@ -35,5 +35,9 @@ def daemon(tmp_path_factory):
 
 
 @schema.parametrize()
-def test_no_input_gets_a_server_error_and_answers_follow_the_document(case, daemon):
+def test_no_input_gets_a_server_error_and_answers_follow_the_document(case, daemon, request):
+    if case.method == "POST" and case.path.startswith("/api/v1/incidents/{id}/"):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "operator actions do not reach the engine process yet (serve answers 503): they go "
+            "through the notifications log, a change of its own")))
     case.call_and_validate(base_url=daemon.url, headers=daemon.auth_headers, checks=CHECKS, timeout=30)
