@@ -65,6 +65,7 @@ class EngineSite(enum.Enum):
     CHILD = "child"  # `correlator engine`, started and supervised by serve (`serve`, role all)
     ELSEWHERE = "elsewhere"  # started by the user (`serve --role ingest` beside `correlator engine`)
 
+
 RETENTION_SWEEP_SECONDS = 600
 RETENTION_CHUNK_ROWS = 5000
 
