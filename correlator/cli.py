@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
             "saves incidents (serve starts it itself unless `serve --role ingest`). Stops after the "
             "step in progress on SIGTERM or SIGINT; SIGHUP reloads the rules."))
     _engine_process_flags(engine)
-    engine.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)  # serve's child
+    engine.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)  # serve's child
 
     db = commands.add_parser("db", help="manage the store", description="Manage the store's schema.")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -213,7 +213,7 @@ def _engine(args: argparse.Namespace) -> int:
     logs.configure(config.log.format, config.log.level)
     rules, model = _rules_and_model(config)
     _log_start(config, path, model)
-    return engine_process.run(config, rules, model, exit_with_parent=args.exit_with_parent)
+    return engine_process.run(config, rules, model, supervised=args.supervised)
 
 
 def _log_start(config: Config, path: Path | None, model) -> None:
@@ -238,7 +238,7 @@ def _serve(args: argparse.Namespace) -> int:
     rules, model = _rules_and_model(config)  # checked here too: a broken rule file stops serve at once
     _log_start(config, path, model)
     site = EngineSite.CHILD if args.role == "all" else EngineSite.ELSEWHERE
-    command = (sys.executable, "-m", "correlator", "engine", "--exit-with-parent", *_engine_flags(args))
+    command = (sys.executable, "-m", "correlator", "engine", "--supervised", *_engine_flags(args))
     try:
         import uvloop
         loop = uvloop.new_event_loop()

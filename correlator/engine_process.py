@@ -45,6 +45,7 @@ METRICS_SECONDS = 1.0
 # After a lost LISTEN connection, the next attempt waits this long (the fallback poll goes on).
 LISTEN_RETRY_SECONDS = 2.0
 PARENT_CHECK_SECONDS = 0.5
+SUPERVISED_NICENESS = 10  # below serve's CPU priority: a busy ingest runs first
 MAX_PUBLISHED_CANDIDATES = 1000  # the candidates API's largest page
 
 
@@ -184,22 +185,26 @@ async def _stop_without_parent(parent: int, stop: asyncio.Event) -> None:
     stop.set()
 
 
-def run(config: Config, rules: RuleSet, model: LearnedModel | None, exit_with_parent: bool = False) -> int:
-    """Run the engine until SIGTERM or SIGINT (or, `exit_with_parent`, until the process that started
-    it is gone: serve killed outright must not leave an engine behind beside the one it starts next)."""
+def run(config: Config, rules: RuleSet, model: LearnedModel | None, supervised: bool = False) -> int:
+    """Run the engine until SIGTERM or SIGINT. `supervised`: started by serve, so ingest first: the
+    engine yields the CPU to serve when both want it (it catches up when ingest is quieter), and
+    it stops when serve is gone (serve killed outright must not leave an engine behind beside the
+    one it starts next)."""
+    if supervised:
+        os.nice(SUPERVISED_NICENESS)
     try:
         import uvloop
         loop = uvloop.new_event_loop()
     except ImportError:
         loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(_run(config, rules, model, exit_with_parent))
+        loop.run_until_complete(_run(config, rules, model, supervised))
     finally:
         loop.close()
     return 0
 
 
-async def _run(config: Config, rules: RuleSet, model: LearnedModel | None, exit_with_parent: bool) -> None:
+async def _run(config: Config, rules: RuleSet, model: LearnedModel | None, supervised: bool) -> None:
     database = store_database.create_engine(config.database_url)
     await asyncio.to_thread(store_database.upgrade, database)
     runner = EngineRunner(config, database, rules, model, EngineMetrics(), publish=True)
@@ -217,14 +222,14 @@ async def _run(config: Config, rules: RuleSet, model: LearnedModel | None, exit_
     started = time.perf_counter()
     await runner.start()
     waking = asyncio.create_task(wake_ups(database, runner.service.notify), name="wake-ups")
-    if exit_with_parent:
+    if supervised:
         watching = asyncio.create_task(_stop_without_parent(os.getppid(), stop), name="parent-watch")
     log.info("engine running", extra={"url": store_database.describe(database), "rules_dir": str(config.rules_dir),
                                       "rules": rules.rule_count, "watermark": runner.service.progress.watermark,
                                       "seconds": round(time.perf_counter() - started, 3)})
     await stop.wait()
     waking.cancel()
-    if exit_with_parent:
+    if supervised:
         watching.cancel()
     await asyncio.gather(waking, *reloads, return_exceptions=True)
     await runner.stop()
