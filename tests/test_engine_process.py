@@ -2,17 +2,23 @@
 correlates what serve stores, is restarted when it dies, stops with serve, and shows its metrics,
 rules and reloads through serve."""
 
+import asyncio
 import json
 import os
 import re
 import signal
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
 
+from correlator.domain import RawNotification
+from correlator.engine_process import wake_ups
+from correlator.ingest.flapping import FlapDetector
 from correlator.store.schema import engine_state, notifications
+from correlator.store.writer import GroupCommitWriter
 from tests.engine_scenarios import rules_from
 from tests.engine_store import joined_per_alert, open_store
 from tests.processes import Daemon, http_json, post_stream, running, wait_for
@@ -140,3 +146,23 @@ def test_candidates_held_by_the_engine_process_show_in_serve(tmp_path):
         assert sorted((c["labels"]["instance"], c["rule"], c["alerts"], c["min_alerts"]) for c in held) == [
             ("n1", "three-nodes", 2, 3), ("n2", "three-nodes", 2, 3)]
         assert len(http_json("GET", f"{daemon.url}/api/v1/candidates?limit=1")[1]["candidates"]) == 1
+
+
+async def test_the_engine_process_is_woken_by_each_ingest_commit(db_url):
+    """LISTEN/NOTIFY on PostgreSQL, PRAGMA data_version on SQLite: the engine reads soon after a
+    commit, not at its next fallback poll."""
+    store = open_store(db_url)
+    woken = asyncio.Event()
+    waking = asyncio.create_task(wake_ups(store, woken.set))
+    writer = GroupCommitWriter(store, FlapDetector(10, 10**9))
+    await asyncio.to_thread(writer.start)
+    try:
+        await asyncio.wait_for(woken.wait(), 10)  # once at start: commits made before it watched
+        woken.clear()
+        await writer.write([], RawNotification("generic", datetime.now(timezone.utc), b"{}"))
+        await asyncio.wait_for(woken.wait(), 10)
+    finally:
+        waking.cancel()
+        await asyncio.gather(waking, return_exceptions=True)
+        await asyncio.to_thread(writer.close)
+        store.dispose()
