@@ -5,7 +5,9 @@ For each request size (alerts per Alertmanager webhook) it measures, with wrk as
   1. the bare server's throughput (the limit of aiohttp + JSON parsing on this machine),
   2. correlator's throughput at full load, on a fresh SQLite store with durable commits
      (WAL, synchronous=FULL) and deduplication on,
-  3. correlator's latency at about half that load.
+  3. correlator's latency at about half that load,
+  4. after each correlator run, the engine's lag (correlator_engine_lag_seconds) when the load stops
+     and how long the engine then takes to catch up (lag 0).
 Then it prints alerts/s, p50/p99 and correlator's throughput as a ratio of the bare server's.
 Figures, not a test: nothing here asserts.
 """
@@ -80,17 +82,38 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Until `url` answers 200 and, for /readyz, shows the rules of a running engine."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"server exited with {process.returncode} before becoming ready")
         try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if not url.endswith("/readyz") or json.loads(response.read())["rules"] is not None:
+                    return
         except OSError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     raise SystemExit(f"{url} not ready after {timeout}s")
+
+
+def engine_lag(url: str) -> float:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return next(float(line.split()[1]) for line in text.splitlines()
+                if line.startswith("correlator_engine_lag_seconds "))
+
+
+def catch_up(url: str, timeout: float = 600) -> dict:
+    """The engine's lag when the load stops, and the seconds until it reads 0."""
+    stopped = time.monotonic()
+    lag = engine_lag(url)
+    while engine_lag(url) > 0:
+        if time.monotonic() - stopped > timeout:
+            return {"lag_s": lag, "catch_up_s": None}
+        time.sleep(0.25)
+    return {"lag_s": lag, "catch_up_s": time.monotonic() - stopped}
 
 
 def serve_bare(port: int) -> None:
@@ -157,8 +180,9 @@ def measure_daemon(workdir: Path, name: str, bodies: Path, connections: int, dur
     daemon = Server([sys.executable, "-m", "correlator", "serve", "--config", str(config)],
                     f"http://127.0.0.1:{port}/readyz", workdir / f"correlator-{name}.log")
     try:
-        return run_wrk(f"http://127.0.0.1:{port}", bodies, connections=connections, duration=duration,
-                       delay_ms=delay_ms)
+        figures = run_wrk(f"http://127.0.0.1:{port}", bodies, connections=connections, duration=duration,
+                          delay_ms=delay_ms)
+        return {**figures, **catch_up(f"http://127.0.0.1:{port}")}
     finally:
         daemon.stop()
 
@@ -186,14 +210,20 @@ def bench_size(size: int, args, workdir: Path) -> dict:
 def report(results: list[dict]) -> None:
     print()
     print(f"{'alerts/req':>10} {'bare alerts/s':>14} {'correlator alerts/s':>20} {'ratio':>6} "
-          f"{'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} | {'half load alerts/s':>18} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'non-2xx':>8}")
+          f"{'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} {'lag s':>6} {'catch-up s':>10} | {'half load alerts/s':>18} "
+          f"{'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} {'lag s':>6} {'catch-up s':>10}")
     for r in results:
         size, ref, full, half = r["size"], r["reference"], r["full"], r["half"]
         print(f"{size:>10} {ref['rps'] * size:>14,.0f} {full['rps'] * size:>20,.0f} "
               f"{full['rps'] / ref['rps']:>6.2f} {full['p50_us'] / 1000:>7.1f} {full['p99_us'] / 1000:>7.1f} "
-              f"{full['non2xx'] + full['socket_errors']:>8} | {half['rps'] * size:>18,.0f} "
-              f"{half['p50_us'] / 1000:>7.1f} {half['p99_us'] / 1000:>7.1f} {half['non2xx'] + half['socket_errors']:>8}")
+              f"{full['non2xx'] + full['socket_errors']:>8} {_lag(full)} | {half['rps'] * size:>18,.0f} "
+              f"{half['p50_us'] / 1000:>7.1f} {half['p99_us'] / 1000:>7.1f} {half['non2xx'] + half['socket_errors']:>8} "
+              f"{_lag(half)}")
+
+
+def _lag(figures: dict) -> str:
+    catch_up_s = figures["catch_up_s"]
+    return f"{figures['lag_s']:>6.1f} {'>600' if catch_up_s is None else f'{catch_up_s:.1f}':>10}"
 
 
 def main() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import logging
 import signal
@@ -21,25 +22,28 @@ from correlator.api.alerts import make_list_alerts_handler
 from correlator.api.candidates import make_candidate_handlers
 from correlator.api.incidents import make_incident_handlers
 from correlator.api.learned import make_learned_handlers
-from correlator.api.rules import RuleReloader
+from correlator.api.rules import make_rule_handlers
 from correlator.config import Config
+from correlator.engine_process import EngineRunner
 from correlator.engine_service import EngineService
-from correlator.incident_metrics import IncidentMetrics
+from correlator.engine_view import LocalEngine, StoredEngine
 from correlator.http_errors import MAX_BODY, error_response, http_error_response, json_response
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.bodies import BodyBudget
 from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.receivers import receivers
 from correlator.ingest.recording import Recorder
-from correlator.ingest.sources import parsers
-from correlator.metrics import Metrics
+from correlator.metrics import EngineMetrics, Metrics
 from correlator.ml.model import LearnedModel
 from correlator.replica_metrics import ReplicaMetrics
+from correlator.rule_reload import RuleReloader
 from correlator.rules.loader import RuleSet
 from correlator.store import database
+from correlator.store.incidents import IncidentRepository
 from correlator.store.leadership import ReplicaStatus, Role
 from correlator.store.schema import action_results, notifications
 from correlator.store.writer import CommitStats, GroupCommitWriter
+from correlator.supervisor import EngineSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +52,36 @@ METRICS = web.AppKey("metrics", Metrics)
 ENGINE = web.AppKey("engine", Engine)
 WRITER = web.AppKey("writer", GroupCommitWriter)
 RECORDER = web.AppKey("recorder", Recorder)
-SERVICE = web.AppKey("engine_service", EngineService)
 RULES = web.AppKey("rules", RuleSet)
 MODEL = web.AppKey("model", object)  # LearnedModel | None
-RELOADER = web.AppKey("rule_reloader", RuleReloader)
 BODIES = web.AppKey("bodies", BodyBudget)
 # This replica's role, read when asked (a process that runs the engine itself leads).
 REPLICA = web.AppKey("replica", Callable[[], ReplicaStatus])
+VIEW = web.AppKey("engine_view", object)  # LocalEngine | StoredEngine
+# Only when the engine runs in this process (EngineSite.IN_PROCESS):
+SERVICE = web.AppKey("engine_service", EngineService)
+RELOADER = web.AppKey("rule_reloader", RuleReloader)
+SUPERVISOR = web.AppKey("engine_supervisor", EngineSupervisor)
+
+
+class EngineSite(enum.Enum):
+    """Where the engine runs, seen from serve."""
+
+    IN_PROCESS = "in-process"  # a task of this process (tests, embedding)
+    CHILD = "child"  # `correlator engine`, started and supervised by serve (`serve`, role all)
+    ELSEWHERE = "elsewhere"  # started by the user (`serve --role ingest` beside `correlator engine`)
+
 
 RETENTION_SWEEP_SECONDS = 600
 RETENTION_CHUNK_ROWS = 5000
 
 
 def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | None = None,
-             model: LearnedModel | None = None) -> web.Application:
+             model: LearnedModel | None = None, engine_site: EngineSite = EngineSite.IN_PROCESS,
+             engine_command: tuple[str, ...] = ()) -> web.Application:
     """`rules`, `model`: already loaded (serve checks them before starting); else loaded from
-    config (no model when `ml.enabled` is false)."""
+    config (no model when `ml.enabled` is false). `engine_command` starts the engine process
+    (EngineSite.CHILD)."""
     metrics = metrics or Metrics()
     app = web.Application(client_max_size=config.server.max_body_size, middlewares=[_timed(metrics)])
     app[CONFIG] = config
@@ -73,11 +91,13 @@ def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | No
     app[MODEL] = model if model is not None else wiring.load_model(config)
     app[REPLICA] = lambda: ReplicaStatus(Role.LEADER)
     ReplicaMetrics(metrics, app[REPLICA])
-    app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(functools.partial(_store, engine_site=engine_site))
+    if engine_site is EngineSite.CHILD:
+        app.cleanup_ctx.append(functools.partial(_supervising, command=engine_command))
     if config.server.record:
         app.cleanup_ctx.append(_recording)
     app.cleanup_ctx.append(_retention)
-    app.cleanup_ctx.append(_rule_reloading)
+    app.cleanup_ctx.append(_hangups)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
@@ -105,11 +125,11 @@ async def _add_routes(app: web.Application) -> None:
         app.router.add_post(path, receiver.handle, expect_handler=receiver.expect)
     app.router.add_get("/api/v1/alerts", _authenticated(authenticators["api"],
                                                         make_list_alerts_handler(app[ENGINE])))
-    app.router.add_post("/api/v1/rules/reload", _authenticated(authenticators["api"], _reload_rules))
+    view = app[VIEW]
     for method, path, handler in [*make_incident_handlers(app[ENGINE], app[WRITER], config.engine.sla,
                                                           config.api.action_wait, recorder),
-                                  *make_learned_handlers(app[SERVICE].repository),
-                                  *make_candidate_handlers(app[SERVICE])]:
+                                  *make_learned_handlers(view.repository),
+                                  *make_candidate_handlers(view), *make_rule_handlers(view)]:
         app.router.add_route(method, path, _authenticated(authenticators["api"], handler))
 
 
@@ -145,62 +165,80 @@ def _timed(metrics: Metrics):
     return timed
 
 
-async def _store(app: web.Application):
+async def _store(app: web.Application, engine_site: EngineSite):
     config, metrics = app[CONFIG], app[METRICS]
     engine = database.create_engine(config.database_url)
     revision = await asyncio.to_thread(database.upgrade, engine)
     log.info("store ready", extra={"url": database.describe(engine), "revision": revision})
     flaps = FlapDetector(config.ingest.flapping.max_changes, int(config.ingest.flapping.window * 1e6))
-
-    rules = app[RULES]
-    log.info("rules loaded", extra={"dir": str(config.rules_dir), "files": len(rules.files),
-                                    "rules": rules.rule_count, "services": len(rules.catalog)})
     loop = asyncio.get_running_loop()
+    runner = None
+    if engine_site is EngineSite.IN_PROCESS:
+        rules = app[RULES]
+        log.info("rules loaded", extra={"dir": str(config.rules_dir), "files": len(rules.files),
+                                        "rules": rules.rule_count, "services": len(rules.catalog)})
+        runner = EngineRunner(config, engine, rules, app[MODEL], EngineMetrics(metrics.registry), publish=False)
 
     def on_commit(stats: CommitStats) -> None:  # in the writer thread
         metrics.commit_duration.observe(stats.seconds)
         metrics.commit_alerts.observe(stats.alerts)
         metrics.commit_requests.inc(stats.requests)
-        loop.call_soon_threadsafe(service.notify)
+        if runner is not None:
+            loop.call_soon_threadsafe(runner.service.notify)
 
     writer = GroupCommitWriter(engine, flaps, max_pending_alerts=config.store.max_pending_alerts,
                                on_commit=on_commit, on_failure=metrics.commit_failures.inc)
-    model = app[MODEL]
-    service = EngineService(engine, rules, wiring.engine_settings(config), parsers(wiring.field_mappings(config)),
-                            wiring.ingest_policy(config), ingest_busy=lambda: writer.pending_alerts > 0,
-                            run_write=writer.run_job, observer=IncidentMetrics(metrics, config.engine.sla),
-                            model=model)
     await asyncio.to_thread(writer.start)
-    await service.start()
+    if runner is not None:
+        await runner.start()
+        view = LocalEngine(runner)
+        app[SERVICE], app[RELOADER] = runner.service, runner.reloader
+    else:
+        view = StoredEngine(engine, functools.partial(wiring.load_rules, config))
     metrics.gauge("correlator_engine_lag_seconds",
                   "Age of the oldest stored notification the engine has not processed (0: none).",
-                  service.lag_seconds)
+                  view.lag_seconds)
     metrics.gauge("correlator_store_pending_alerts", "Alerts received and waiting for their commit.",
                   lambda: writer.pending_alerts)
     metrics.gauge("correlator_flapping_alerts", "Alerts (fingerprints) flapping now.", lambda: len(flaps.flapping))
-    app[ENGINE], app[WRITER], app[SERVICE] = engine, writer, service
+    app[ENGINE], app[WRITER], app[VIEW] = engine, writer, view
     yield
-    await service.stop()
+    if runner is not None:
+        await runner.stop()
     await asyncio.to_thread(writer.close)
     engine.dispose()
     log.info("store closed")
 
 
-async def _rule_reloading(app: web.Application):
-    reloader = RuleReloader(app[SERVICE], app[CONFIG].rules_dir, app[METRICS])
-    app[RELOADER] = reloader
-    loop = asyncio.get_running_loop()
-    tasks = [asyncio.create_task(reloader.watch())]
-    try:
-        loop.add_signal_handler(signal.SIGHUP, lambda: tasks.append(asyncio.create_task(reloader.reload("signal"))))
-        hangup = True
-    except (RuntimeError, ValueError, NotImplementedError):  # not the main thread (tests) or no SIGHUP
-        hangup = False
+async def _supervising(app: web.Application, command: tuple[str, ...]):
+    supervisor = EngineSupervisor(command, app[METRICS].engine_restarts, app[CONFIG].server.shutdown_timeout)
+    app[SUPERVISOR] = supervisor
+    supervisor.start()
     yield
-    if hangup:
+    await supervisor.stop()
+
+
+async def _hangups(app: web.Application):
+    """SIGHUP reloads the rules: here when the engine runs in this process, else in the engine's."""
+    reloader, supervisor = app.get(RELOADER), app.get(SUPERVISOR)
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task] = set()
+
+    def hangup() -> None:
+        if supervisor is not None:
+            supervisor.hangup()
+        elif reloader is not None:
+            task = asyncio.create_task(reloader.reload("signal"))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+    try:
+        loop.add_signal_handler(signal.SIGHUP, hangup)
+        handled = True
+    except (RuntimeError, ValueError, NotImplementedError):  # not the main thread (tests) or no SIGHUP
+        handled = False
+    yield
+    if handled:
         loop.remove_signal_handler(signal.SIGHUP)
-    for task in tasks:
-        task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
@@ -213,9 +251,7 @@ async def _recording(app: web.Application):
 
 
 async def _retention(app: web.Application):
-    service = app[SERVICE]
-    task = asyncio.create_task(_sweep_notifications(app[ENGINE], app[CONFIG].store.raw_retention,
-                                                    lambda: service.progress.watermark))
+    task = asyncio.create_task(_sweep_notifications(app[ENGINE], app[CONFIG].store.raw_retention))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -242,20 +278,18 @@ def purge_notifications(engine: Engine, older_than_us: int, processed_up_to: int
             return total
 
 
-async def _sweep_notifications(engine: Engine, retention_seconds: float, watermark) -> None:
+async def _sweep_notifications(engine: Engine, retention_seconds: float) -> None:
+    repository = IncidentRepository(engine)
     while True:
         try:
             cutoff = time.time_ns() // 1000 - int(retention_seconds * 1e6)
-            deleted = await asyncio.to_thread(purge_notifications, engine, cutoff, watermark())
+            watermark = await asyncio.to_thread(lambda: repository.load_progress().watermark)
+            deleted = await asyncio.to_thread(purge_notifications, engine, cutoff, watermark)
             if deleted:
                 log.info("raw notifications past retention deleted", extra={"rows": deleted})
         except Exception:  # task boundary: log, keep sweeping
             log.exception("retention sweep failed")
         await asyncio.sleep(RETENTION_SWEEP_SECONDS)
-
-
-async def _reload_rules(request: web.Request) -> web.Response:
-    return await request.app[RELOADER].handle(request)
 
 
 async def _openapi(_request: web.Request) -> web.Response:
@@ -275,14 +309,14 @@ async def _readyz(request: web.Request) -> web.Response:
     def ping() -> None:
         with request.app[ENGINE].connect() as connection:
             connection.execute(text("SELECT 1"))
-    rules = request.app[SERVICE].engine.rules
+    rules = await request.app[VIEW].rules()
     writer = request.app[WRITER]
     if writer.last_commit_error is not None:
         try:
             await asyncio.wait_for(asyncio.to_thread(writer.probe_if_failing), timeout=5)
         except Exception:  # the probe's outcome is in last_commit_error; a timeout leaves it failing
             pass
-    checks = {"writer": "ok" if writer.running else "stopped", "rules": "ok",
+    checks = {"writer": "ok" if writer.running else "stopped",
               # Not ready from a failed commit (disk full) until a commit succeeds again.
               "commits": "ok" if writer.last_commit_error is None else f"failing: {writer.last_commit_error}"}
     try:
@@ -291,12 +325,15 @@ async def _readyz(request: web.Request) -> web.Response:
     except Exception as error:  # any failure means "not ready"; the reason is shown
         checks["store"] = f"unreachable: {error.__class__.__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return json_response({"status": "ready" if ready else "not ready", "checks": checks,
-                          "rules": {"files": len(rules.files), "rules": rules.rule_count},
+    # Ingest does not wait for the engine: the rules are shown (null until the engine has published
+    # them), readiness does not depend on them.
+    return json_response({"status": "ready" if ready else "not ready", "checks": checks, "rules": rules,
                           "replica": request.app[REPLICA]().document()},
                          status=200 if ready else 503)
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
+    view = request.app[VIEW]
+    await view.refresh()
+    body = generate_latest(request.app[METRICS].registry) + view.metrics_text()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

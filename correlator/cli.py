@@ -33,17 +33,27 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve", help="run the daemon", description=(
-            "Run the HTTP receiver. Migrates the store first. Flags override the config file, which "
+            "Run the HTTP receiver and API, and the engine in a child process that serve supervises "
+            "(see --role). Migrates the store first. Flags override the config file, which "
             "overrides the defaults; CORRELATOR_<SECTION>_<KEY> environment variables override the file "
             "(e.g. CORRELATOR_SERVER_PORT=9099)."))
-    _config_flag(serve)
+    _engine_process_flags(serve)
     serve.add_argument("--host", help="address to listen on (server.host, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port (server.port, default 9099)")
-    _db_flag(serve)
-    serve.add_argument("--rules", metavar="DIR", help="directory of YAML rule files (rules.dir)")
-    serve.add_argument("--log-format", choices=("logfmt", "json"), help="log line format (log.format)")
     serve.add_argument("--record", metavar="FILE", help="append accepted notifications to FILE in the recording "
                                                         "format read by `correlator replay` (server.record)")
+    serve.add_argument("--role", choices=("all", "ingest", "engine"), default="all",
+                       help="all (default): the HTTP receiver and API here, and the engine in a child process "
+                            "that serve restarts if it exits; ingest: the HTTP side only (run `correlator engine` "
+                            "beside it); engine: the engine only, as `correlator engine`")
+
+    engine = commands.add_parser(
+        "engine", help="run the engine alone", description=(
+            "Run the correlation engine in this process: it reads what serve stored, correlates, and "
+            "saves incidents (serve starts it itself unless `serve --role ingest`). Stops after the "
+            "step in progress on SIGTERM or SIGINT; SIGHUP reloads the rules."))
+    _engine_process_flags(engine)
+    engine.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)  # serve's child
 
     db = commands.add_parser("db", help="manage the store", description="Manage the store's schema.")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -98,6 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _engine_process_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of `serve` that it passes on to its engine process (`_engine_flags`)."""
+    _config_flag(parser)
+    _db_flag(parser)
+    parser.add_argument("--rules", metavar="DIR", help="directory of YAML rule files (rules.dir)")
+    parser.add_argument("--log-format", choices=("logfmt", "json"), help="log line format (log.format)")
+
+
 def _config_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="YAML config file (default: $CORRELATOR_CONFIG, else the shipped config/correlator.yaml)")
@@ -148,11 +166,9 @@ def check_exposure(config: Config) -> None:
 def tune_runtime() -> None:
     """The engine and caches hold many long-lived objects; with CPython's default thresholds every
     full collection scans them all, so the cost per alert would grow with the number of open alerts:
-    collect young objects less often (cycles are rare here). And the engine thread computes beside
-    the event loop: a shorter GIL switch interval lets requests in between (ingest latency)."""
+    collect young objects less often (cycles are rare here)."""
     import gc
     gc.set_threshold(100_000, 50, 100)
-    sys.setswitchinterval(0.001)
 
 
 class StartError(Exception):
@@ -177,16 +193,50 @@ def _load(args: argparse.Namespace) -> tuple[Config, Path | None]:
     return _with_flags(config, args), path
 
 
+def _engine_flags(args: argparse.Namespace) -> list[str]:
+    """The `_engine_process_flags` serve was given, to start `correlator engine` with the same settings."""
+    flags = []
+    for name in ("config", "db", "rules", "log_format"):
+        value = getattr(args, name, None)
+        if value is not None:
+            flags += [f"--{name.replace('_', '-')}", str(value)]
+    return flags
+
+
+def _engine(args: argparse.Namespace) -> int:
+    import signal
+
+    from correlator import engine_process, logs
+
+    # Until the engine handles SIGHUP (a rule reload), one sent while it starts must not stop it.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    config, path = _load(args)
+    tune_runtime()
+    logs.configure(config.log.format, config.log.level)
+    rules, model = _rules_and_model(config)
+    _log_start(config, path, model)
+    return engine_process.run(config, rules, model, supervised=args.supervised)
+
+
+def _log_start(config: Config, path: Path | None, model) -> None:
+    log.info(f"correlator {__version__} starting", extra={
+        "config": str(path) if path else "built-in defaults", "rules": str(config.rules_dir),
+        "model": str(config.model_dir) if model is not None else "off", "data_dir": str(config.data_dir),
+        "learning": "on" if config.learning.enabled else "off",
+        **({"model_trained": model.manifest.get("created", "?")} if model is not None else {})})
+
+
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from correlator import logs
-    from correlator.app import make_app
+    from correlator.app import EngineSite, make_app
     from correlator.store.leadership import DaemonRunning, single_daemon
 
+    if args.role == "engine":
+        return _engine(args)
     config, path = _load(args)
     check_exposure(config)
-    tune_runtime()
     logs.configure(config.log.format, config.log.level)
     guard = single_daemon(config.database_url)  # one daemon per SQLite file
     if guard is not None:
@@ -194,12 +244,10 @@ def _serve(args: argparse.Namespace) -> int:
             guard.acquire()
         except DaemonRunning as error:
             raise StartError(str(error)) from None
-    rules, model = _rules_and_model(config)
-    log.info(f"correlator {__version__} starting", extra={
-        "config": str(path) if path else "built-in defaults", "rules": str(config.rules_dir),
-        "model": str(config.model_dir) if model is not None else "off", "data_dir": str(config.data_dir),
-        "learning": "on" if config.learning.enabled else "off",
-        **({"model_trained": model.manifest.get("created", "?")} if model is not None else {})})
+    rules, model = _rules_and_model(config)  # checked here too: a broken rule file stops serve at once
+    _log_start(config, path, model)
+    site = EngineSite.CHILD if args.role == "all" else EngineSite.ELSEWHERE
+    command = (sys.executable, "-m", "correlator", "engine", "--supervised", *_engine_flags(args))
     try:
         import uvloop
         loop = uvloop.new_event_loop()
@@ -207,10 +255,11 @@ def _serve(args: argparse.Namespace) -> int:
         import asyncio
         loop = asyncio.new_event_loop()
     url = f"http://{config.server.host}:{config.server.port}"
+    app = make_app(config, rules=rules, model=model, engine_site=site, engine_command=command)
     with contextlib.closing(guard) if guard else contextlib.nullcontext():
-        web.run_app(make_app(config, rules=rules, model=model), host=config.server.host, port=config.server.port,
-                    loop=loop, shutdown_timeout=config.server.shutdown_timeout, access_log=None,
-                    handle_signals=True, print=lambda _: log.info("listening", extra={"url": url}))
+        web.run_app(app, host=config.server.host, port=config.server.port, loop=loop,
+                    shutdown_timeout=config.server.shutdown_timeout, access_log=None, handle_signals=True,
+                    print=lambda _: log.info("listening", extra={"url": url}))
     log.info("stopped")
     return 0
 
@@ -306,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "engine":
+            return _engine(args)
         if args.command == "db":
             return _db_upgrade(args)
         if args.command == "rules":

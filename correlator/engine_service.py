@@ -42,11 +42,9 @@ log = logging.getLogger(__name__)
 # during which SQLite's single writer lock keeps ingest waiting.
 STEP_NOTIFICATIONS = 500
 STEP_ALERTS = 500
-TICK_SECONDS = 1.0  # timers (auto-resolve, escalation) are checked at least this often
-# Ingest first: while requests wait for their commit, the engine (which shares the CPU) works at
-# most this share of each tick and catches up when the storm is over. Nothing is lost meanwhile:
-# the notifications are stored, and incidents only lag.
-BUSY_SHARE = 0.25
+# Timers (auto-resolve, escalation) are checked at least this often, and the store is read this
+# often even if a wake-up was missed (the bounded fallback poll).
+TICK_SECONDS = 1.0
 # After a failed step the next attempt waits this long, doubling with each failure up to the cap.
 RETRY_FIRST_SECONDS = 1.0
 RETRY_MAX_SECONDS = 30.0
@@ -92,12 +90,10 @@ class StepFailed(Exception):
 class EngineService:
     def __init__(self, database: DatabaseEngine, rules: RuleSet, settings: EngineSettings,
                  parsers: dict[str, Parser], policy: IngestPolicy, clock: Callable[[], datetime] | None = None,
-                 ingest_busy: Callable[[], bool] = lambda: False,
-                 run_write: Callable[[Callable[[], object]], object] = lambda job: job(), observer=None,
-                 model: LearnedModel | None = None, step_alerts: int = STEP_ALERTS):
-        """`run_write` runs a save where the store wants writes (the group-commit writer's thread);
-        `ingest_busy` says whether requests are waiting for a commit; `observer` (IncidentMetrics)
-        sees what each step saved and counts failed steps."""
+                 observer=None, model: LearnedModel | None = None, step_alerts: int = STEP_ALERTS,
+                 on_candidates: Callable[[tuple[Candidate, ...]], None] = lambda candidates: None):
+        """`observer` (IncidentMetrics) sees what each step saved and counts failed steps;
+        `on_candidates` gets the candidates whenever they changed (in the engine's thread)."""
         self.repository = IncidentRepository(database)
         self._database = database
         self.engine = Engine(rules, settings, keep_closed=False, model=model)
@@ -113,9 +109,8 @@ class EngineService:
         self._counted = EngineCounts.of(self.engine)  # the engine's totals at the last save
         self._feed = NotificationFeed(database, parsers, policy, step_alerts, STEP_NOTIFICATIONS)
         self._clock = clock or (lambda: datetime.now(timezone.utc))
-        self._ingest_busy = ingest_busy
-        self._run_write = run_write
         self._observer = observer
+        self._on_candidates = on_candidates
         # The oldest unprocessed notification as of the last read, and the first commit notified
         # since: the lag is the age of the older one, failing steps or not.
         self._backlog_since: datetime | None = None
@@ -331,8 +326,7 @@ class EngineService:
         if incidents or problems or progress != self.progress or learned is not None or results:
             now = self._clock()
             try:
-                saved = self._run_write(lambda: self.repository.save(incidents, problems, progress, now, learned,
-                                                                     results))
+                saved = self.repository.save(incidents, problems, progress, now, learned, results)
             except Exception as error:
                 self._save_pending = True
                 raise StepFailed(StepStage.SAVE, error) from error
@@ -352,6 +346,7 @@ class EngineService:
     def _take_candidates(self) -> None:
         if self.engine.candidates_version != self._candidates_version:
             self.candidates, self._candidates_version = self.engine.candidates(), self.engine.candidates_version
+            self._on_candidates(self.candidates)
 
     def _failed(self, failure: StepFailed) -> None:
         if self._failing_since is None:
@@ -374,17 +369,14 @@ class EngineService:
             delay = self.retry_delay()
             if delay:  # failing: wait out the backoff; new notifications do not cut it short
                 await _wait(self._stop, delay)
-            elif await _wait(self._wakeup, TICK_SECONDS) and self._ingest_busy():
-                self._wakeup.clear()
-                continue  # ingest first: the next tick will come
+            else:
+                await _wait(self._wakeup, TICK_SECONDS)
             self._wakeup.clear()
             if self._stop.is_set():
                 return
-            started = time.monotonic()
             try:
                 while await self.run_step() and not self._stop.is_set():
-                    if self._ingest_busy() and time.monotonic() - started > BUSY_SHARE * TICK_SECONDS:
-                        break  # a backlog, but requests are waiting: yield until the next tick
+                    pass
             except StepFailed:
                 pass  # counted and logged by run_step; the next round backs off
 

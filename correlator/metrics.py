@@ -43,16 +43,9 @@ class Metrics:
         self.commit_failures = Counter(
             "correlator_store_commit_failures_total", "Group commits that failed (requests answered 503).",
             registry=self.registry)
-        self.rule_reloads = Counter(
-            "correlator_rules_reloads_total", "Rule reloads, by trigger (signal, api, file) and outcome.",
-            ["trigger", "outcome"], registry=self.registry)
-        self.rule_reload_success = Gauge(
-            "correlator_rules_last_reload_success_timestamp_seconds", "When rules were last loaded successfully.",
+        self.engine_restarts = Counter(
+            "correlator_engine_restarts_total", "Times serve restarted the engine process after it exited.",
             registry=self.registry)
-        self.rules_loaded = Gauge("correlator_rules_loaded", "Rules in force.", registry=self.registry)
-        for trigger in ("signal", "api", "file"):
-            for outcome in ("success", "failure"):
-                self.rule_reloads.labels(trigger, outcome)
         for endpoint in ENDPOINTS:
             for code in ("200", "400", "401", "413", "415", "503"):
                 self.ingest_requests.labels(endpoint, code)
@@ -64,3 +57,21 @@ class Metrics:
     def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """A gauge whose value is read from memory at scrape time."""
         Gauge(name, documentation, registry=self.registry).set_function(read)
+
+
+class EngineMetrics:
+    """The engine's metrics beside those of IncidentMetrics: on serve's registry when the engine runs
+    in serve's process, else on the engine process's own (serve appends its text to /metrics)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.rule_reloads = Counter(
+            "correlator_rules_reloads_total", "Rule reloads, by trigger (signal, api, file) and outcome.",
+            ["trigger", "outcome"], registry=self.registry)
+        self.rule_reload_success = Gauge(
+            "correlator_rules_last_reload_success_timestamp_seconds", "When rules were last loaded successfully.",
+            registry=self.registry)
+        self.rules_loaded = Gauge("correlator_rules_loaded", "Rules in force.", registry=self.registry)
+        for trigger in ("signal", "api", "file"):
+            for outcome in ("success", "failure"):
+                self.rule_reloads.labels(trigger, outcome)

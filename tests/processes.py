@@ -85,9 +85,14 @@ class Daemon:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CORRELATOR_")}
         self.process = subprocess.Popen([sys.executable, "-m", "correlator", "serve", "--config",
                                          str(self.config_path)], stdout=log, stderr=log, env=env)
-        wait_for(lambda: self.process.poll() is None and http_json("GET", f"{self.url}/readyz")[0] == 200,
-                 timeout=30, what=f"correlator to become ready (log: {self.log_path})")
+        wait_for(lambda: self.process.poll() is None and self.engine_ready(), timeout=30,
+                 what=f"correlator and its engine to become ready (log: {self.log_path})")
         return self
+
+    def engine_ready(self) -> bool:
+        """Serve is ready and its engine process has published the rules in force."""
+        status, body = http_json("GET", f"{self.url}/readyz")
+        return status == 200 and body["rules"] is not None
 
     @property
     def auth_headers(self) -> dict:

@@ -77,8 +77,10 @@ async def test_health_and_readiness(client):
     assert (await (await client.get("/healthz")).json()) == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["checks"] == {"writer": "ok", "rules": "ok", "commits": "ok", "store": "ok"}
-    assert (await ready.json())["replica"] == {"role": "leader", "epoch": None}  # a single daemon leads
+    body = await ready.json()
+    assert body["checks"] == {"writer": "ok", "commits": "ok", "store": "ok"}
+    assert body["rules"]["rules"] > 0 and body["rules"]["last_reload"]["outcome"] == "success"
+    assert body["replica"] == {"role": "leader", "epoch": None}  # a single daemon leads
 
 
 async def test_metrics_count_requests_alerts_and_latency(client):

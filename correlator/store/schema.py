@@ -142,6 +142,16 @@ action_results = Table(
 )
 
 
+# What the engine process publishes for serve to read (the metrics text, candidates, the rules in
+# force) and what serve asks of it (a rule reload): one row per name, replaced whole.
+engine_exchange = Table(
+    "engine_exchange", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("updated_at_us", BigInteger, nullable=False),
+    Column("value", LargeBinary, nullable=False),
+)
+
+
 def to_us(value: datetime) -> int:
     return (value - _EPOCH) // _MICROSECOND
 

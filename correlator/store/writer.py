@@ -38,6 +38,8 @@ FLAP_SWEEP_SECONDS = 60
 # After a failed commit: at most one write probe this often, and how much new space it needs.
 PROBE_SECONDS = 5.0
 PROBE_BYTES = 64 * 2**10
+# PostgreSQL: notified in each commit of new notifications, listened to by the engine process.
+NOTIFY_CHANNEL = "correlator_notifications"
 
 
 class StoreUnavailable(Exception):
@@ -107,6 +109,7 @@ class GroupCommitWriter:
                                                 "alerts")})
         self._insert_raw = _driver_sql(raw_insert, engine)
         self._insert_numbered = _driver_sql(raw_insert.returning(notifications.c.id), engine)
+        self._notify = f"NOTIFY {NOTIFY_CHANNEL}" if engine.dialect.name == "postgresql" else None
         self._queue: deque[_Pending] = deque()
         self._jobs: deque[tuple[Callable[[], Any], concurrent.futures.Future]] = deque()
         self._pending_alerts = 0
@@ -153,7 +156,7 @@ class GroupCommitWriter:
         return await future
 
     def run_job(self, job: Callable[[], Any]) -> Any:
-        """Run `job` (another transaction, e.g. the engine's save) in the writer thread and return its
+        """Run `job` (another transaction, e.g. the write probe) in the writer thread and return its
         result. On SQLite there is one writer lock: taking turns here avoids the busy-wait backoff
         (up to 100 ms a retry) that a second writing thread would cause for ingest commits."""
         future: concurrent.futures.Future = concurrent.futures.Future()
@@ -283,6 +286,8 @@ class GroupCommitWriter:
             notification_log.append(cursor, dialect, self._insert_raw, raws)
             if rows:
                 cursor.executemany(self._upsert, rows)
+            if self._notify is not None and any(item.raw is not None for item in batch):
+                cursor.execute(self._notify)  # delivered at commit: wakes the engine process
             connection.commit()
         except BaseException:
             connection.rollback()

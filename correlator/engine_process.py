@@ -1,0 +1,238 @@
+"""`correlator engine`: the engine in its own process, beside serve's ingest and API.
+
+It has its own connection to the store and the whole engine: its step loop (each step saved with
+the watermark in one transaction), timers, rule reloads (file watch, SIGHUP, requests from serve's
+API) and metrics. It wakes up when ingest commits (LISTEN on PostgreSQL, `PRAGMA data_version` on
+SQLite), and reads the store at least every TICK_SECONDS anyway. What serve shows of the engine (its
+metrics text, candidates, the rules in force) it publishes into the store's `engine_exchange` rows.
+SIGTERM or SIGINT stops it after the step in progress."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sqlite3
+import time
+
+import msgspec
+from prometheus_client import generate_latest
+from sqlalchemy.engine import Engine as DatabaseEngine
+
+from correlator.config import Config
+from correlator import wiring
+from correlator.domain import Candidate
+from correlator.engine.views import candidates_view
+from correlator.engine_service import EngineService
+from correlator.incident_metrics import IncidentMetrics
+from correlator.ingest.sources import parsers
+from correlator.metrics import EngineMetrics
+from correlator.ml.model import LearnedModel
+from correlator.rule_reload import ReloadOutcome, RuleReloader
+from correlator.rules.loader import RuleSet
+from correlator.store import database as store_database
+from correlator.store import exchange
+from correlator.store.writer import NOTIFY_CHANNEL
+
+log = logging.getLogger(__name__)
+
+# How often SQLite's data_version is checked: one cheap pragma, no table read.
+DATA_VERSION_SECONDS = 0.01
+# How often reload requests are looked for and changed candidates published, and the metrics text
+# published (if it changed).
+REQUEST_SECONDS = 0.2
+METRICS_SECONDS = 1.0
+# After a lost LISTEN connection, the next attempt waits this long (the fallback poll goes on).
+LISTEN_RETRY_SECONDS = 2.0
+PARENT_CHECK_SECONDS = 0.5
+SUPERVISED_NICENESS = 10  # below serve's CPU priority: a busy ingest runs first
+MAX_PUBLISHED_CANDIDATES = 1000  # the candidates API's largest page
+
+
+class EngineRunner:
+    """The engine service with what runs around it: rule reloads and, when `publish`, what serve reads
+    of it (metrics text, candidates, the rules in force) and serve's reload requests."""
+
+    def __init__(self, config: Config, database: DatabaseEngine, rules: RuleSet, model: LearnedModel | None,
+                 metrics: EngineMetrics, *, publish: bool, clock=None):
+        self._database, self._publish, self.metrics = database, publish, metrics
+        self.service = EngineService(database, rules, wiring.engine_settings(config), parsers(wiring.field_mappings(config)),
+                                     wiring.ingest_policy(config), clock=clock,
+                                     observer=IncidentMetrics(metrics, config.engine.sla), model=model,
+                                     on_candidates=self._candidates_changed)
+        self.reloader = RuleReloader(self.service, config.rules_dir, metrics,
+                                     on_outcome=self._publish_rules if publish else lambda r, o: None)
+        self._handled_request: str | None = None
+        self._published_metrics = b""
+        # Candidates changed by a step, published by the exchange loop (not in the step's thread:
+        # a failed publication must not look like a failed step).
+        self._unpublished_candidates: tuple[Candidate, ...] | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        await self.service.start()
+        self._tasks.append(asyncio.create_task(self.reloader.watch(), name="rule-watch"))
+        if self._publish:
+            self._handled_request = await asyncio.to_thread(self._reload_request)
+            await asyncio.to_thread(self._publish_rules, self.service.engine.rules, self.reloader.last)
+            self._tasks.append(asyncio.create_task(self._serve_exchange(), name="engine-exchange"))
+
+    async def stop(self) -> None:
+        """Stop after the step in progress; publish the final metrics."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.service.stop()
+        if self._publish:
+            await asyncio.to_thread(self._publish_state)
+
+    def _reload_request(self) -> str | None:
+        value = exchange.get(self._database, exchange.RELOAD_REQUEST).get(exchange.RELOAD_REQUEST)
+        return msgspec.json.decode(value)["id"] if value else None
+
+    async def _serve_exchange(self) -> None:
+        next_metrics = 0.0
+        while True:
+            try:
+                request = await asyncio.to_thread(self._reload_request)
+                if request != self._handled_request:
+                    self._handled_request = request
+                    await self.reloader.reload("api")
+                if self._unpublished_candidates is not None:
+                    await asyncio.to_thread(self._publish_candidates)
+                if time.monotonic() >= next_metrics:
+                    next_metrics = time.monotonic() + METRICS_SECONDS
+                    await asyncio.to_thread(self._publish_metrics)
+            except Exception:  # task boundary: the store may be down for a while; try again
+                log.exception("engine exchange with serve failed")
+            await asyncio.sleep(REQUEST_SECONDS)
+
+    def _publish_state(self) -> None:
+        self._publish_candidates()
+        self._publish_metrics()
+
+    def _publish_metrics(self) -> None:
+        text = generate_latest(self.metrics.registry)
+        if text != self._published_metrics:
+            exchange.put(self._database, exchange.METRICS, text)
+            self._published_metrics = text
+
+    def _candidates_changed(self, candidates: tuple[Candidate, ...]) -> None:
+        if self._publish:
+            self._unpublished_candidates = candidates
+
+    def _publish_candidates(self) -> None:
+        candidates = self._unpublished_candidates
+        if candidates is None:
+            return
+        exchange.put(self._database, exchange.CANDIDATES,
+                     msgspec.json.encode(candidates_view(candidates[:MAX_PUBLISHED_CANDIDATES])))
+        if self._unpublished_candidates is candidates:  # else a step changed them meanwhile
+            self._unpublished_candidates = None
+
+    def _publish_rules(self, rules: RuleSet, outcome: ReloadOutcome) -> None:
+        exchange.put(self._database, exchange.RULES, msgspec.json.encode({
+            "files": list(rules.files), "rules": rules.rule_count, "request": self._handled_request,
+            "last_reload": {"trigger": outcome.trigger, "at": outcome.at,
+                            "outcome": "failure" if outcome.errors else "success",
+                            "errors": [{"path": path, "reason": reason} for path, reason in outcome.errors]}}))
+
+
+async def wake_ups(database: DatabaseEngine, notify) -> None:
+    """Call `notify` when ingest may have committed new notifications (until cancelled)."""
+    if database.dialect.name == "postgresql":
+        await _listen(database, notify)
+    else:
+        await _watch_data_version(database.url.database, notify)
+
+
+async def _listen(database: DatabaseEngine, notify) -> None:
+    import psycopg
+    url = database.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+                await connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                notify()  # commits made while not listening
+                async for _ in connection.notifies():
+                    notify()
+        except psycopg.Error as error:
+            log.warning("engine wake-ups lost; reading the store every tick until they are back",
+                        extra={"error": str(error)})
+            await asyncio.sleep(LISTEN_RETRY_SECONDS)
+
+
+async def _watch_data_version(path: str, notify) -> None:
+    """SQLite's data_version changes when another connection commits: one pragma, no table read.
+    The engine's own saves change it too, which costs one empty read each."""
+    connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
+    try:
+        seen = None
+        while True:
+            version = connection.execute("PRAGMA data_version").fetchone()[0]
+            if version != seen:
+                seen = version
+                notify()
+            await asyncio.sleep(DATA_VERSION_SECONDS)
+    finally:
+        connection.close()
+
+
+async def _stop_without_parent(parent: int, stop: asyncio.Event) -> None:
+    while os.getppid() == parent:
+        await asyncio.sleep(PARENT_CHECK_SECONDS)
+    log.error("serve is gone; the engine stops")
+    stop.set()
+
+
+def run(config: Config, rules: RuleSet, model: LearnedModel | None, supervised: bool = False) -> int:
+    """Run the engine until SIGTERM or SIGINT. `supervised`: started by serve, so ingest first: the
+    engine yields the CPU to serve when both want it (it catches up when ingest is quieter), and
+    it stops when serve is gone (serve killed outright must not leave an engine behind beside the
+    one it starts next)."""
+    if supervised:
+        os.nice(SUPERVISED_NICENESS)
+    try:
+        import uvloop
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(_run(config, rules, model, supervised))
+    finally:
+        loop.close()
+    return 0
+
+
+async def _run(config: Config, rules: RuleSet, model: LearnedModel | None, supervised: bool) -> None:
+    database = store_database.create_engine(config.database_url)
+    await asyncio.to_thread(store_database.upgrade, database)
+    runner = EngineRunner(config, database, rules, model, EngineMetrics(), publish=True)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    reloads: set[asyncio.Task] = set()
+
+    def hangup() -> None:
+        task = asyncio.create_task(runner.reloader.reload("signal"))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, hangup)
+    started = time.perf_counter()
+    await runner.start()
+    waking = asyncio.create_task(wake_ups(database, runner.service.notify), name="wake-ups")
+    if supervised:
+        watching = asyncio.create_task(_stop_without_parent(os.getppid(), stop), name="parent-watch")
+    log.info("engine running", extra={"url": store_database.describe(database), "rules_dir": str(config.rules_dir),
+                                      "rules": rules.rule_count, "watermark": runner.service.progress.watermark,
+                                      "seconds": round(time.perf_counter() - started, 3)})
+    await stop.wait()
+    waking.cancel()
+    if supervised:
+        watching.cancel()
+    await asyncio.gather(waking, *reloads, return_exceptions=True)
+    await runner.stop()
+    database.dispose()
+    log.info("engine stopped")
