@@ -12,7 +12,7 @@ from typing import Callable
 
 import msgspec
 
-from correlator.api.actions import ACTIONS, decode_action
+from correlator.domain.actions import ACTIONS, decode_action
 from correlator.domain import FieldError, InvalidAction, TransitionError, UnknownIncident
 from correlator.engine.core import Engine
 from correlator.engine.views import incident_detail

@@ -34,6 +34,7 @@ from correlator.rules.loader import RuleSet, load_rules
 from correlator.store.alert_queries import firing_without_incident
 from correlator.store.action_log import ActionResult
 from correlator.store.incidents import IncidentRepository, Progress
+from correlator.store.writer import RECEIVE_TO_COMMIT
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +181,10 @@ class EngineService:
                 more = True
             else:
                 position = self._position
+                read_at = self._clock()  # before the read: what commits after it is not in the batch
                 batch = await asyncio.to_thread(self._read, position)
                 async with self._lock:
-                    more = await asyncio.to_thread(self._step, batch)
+                    more = await asyncio.to_thread(self._step, batch, read_at)
                 if more is None:
                     return True  # read for a position the engine has left meanwhile: read again
         except StepFailed as failure:
@@ -252,8 +254,9 @@ class EngineService:
         self._backlog_since = batch.oldest_received_at
         return batch
 
-    def _step(self, batch: Batch) -> bool | None:
-        """Process `batch` and save; returns whether more is pending, None when the batch is stale."""
+    def _step(self, batch: Batch, read_at: datetime) -> bool | None:
+        """Process `batch`, read at `read_at`, and save; returns whether more is pending, None when
+        the batch is stale."""
         if self._dirty or self._save_pending or (batch.watermark, batch.alert_offset) != self._position:
             return None
         changed: set[str] = set()
@@ -280,8 +283,10 @@ class EngineService:
                 watermark, offset = (chunk.notification, 0) if chunk.complete else (watermark, chunk.end)
             where = None
             if not batch.more:
-                # No backlog: time may move on to the wall clock (never ahead of unprocessed input).
-                changed |= self.engine.advance(self._clock())
+                # No backlog: time moves on to the wall clock as of the read, less the longest a row
+                # committed after the read can have waited since its receive time, so that it
+                # never passes input not committed yet (as replay, which sees every row in time).
+                changed |= self.engine.advance(read_at - RECEIVE_TO_COMMIT)
         except Exception as error:
             failed, times = self._failing_alert
             self._failing_alert = (where, times + 1 if failed == where else 1)

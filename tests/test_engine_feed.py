@@ -38,7 +38,7 @@ def store(db_url):
 
 async def store_as_ingest(store, source: str, mapping: FieldMapping, body: bytes) -> None:
     """`body` parsed under `mapping` and written by the group-commit writer, as a receiver does."""
-    writer = GroupCommitWriter(store, FlapDetector(4, 3600 * 10**6))
+    writer = GroupCommitWriter(store, FlapDetector(4, 3600 * 10**6), clock=Clock(T0))
     writer.start()
     try:
         parsed = parsers({source: mapping})[source](body, T0, POLICY)

@@ -4,7 +4,7 @@ leaves the engine as the store says."""
 import msgspec
 import yaml
 
-from correlator.api.actions import ACTIONS
+from correlator.domain.actions import ACTIONS
 from correlator.app import ENGINE, SERVICE
 from tests.conftest import CAPTURES, post_json
 from tests.engine_store import refusing

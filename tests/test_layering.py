@@ -24,6 +24,7 @@ class Rule:
     never: tuple[str, ...]  # imports it must not make (each a module and everything under it)
     why: str
     unless: tuple[str, ...] = ()  # imports under `never` it may make all the same
+    besides: tuple[str, ...] = ()  # modules under `modules` the rule does not bind
 
 
 RULES = [
@@ -36,6 +37,8 @@ RULES = [
     Rule("correlator.api", ("correlator.engine.model",), "the api speaks the domain's vocabulary"),
     Rule("correlator.config", ("correlator",), "config is a leaf: wiring.py builds runtime objects from it",
          unless=("correlator.config", "correlator.units", "correlator.domain", "correlator.shipped")),
+    Rule("correlator", ("correlator.api",), "the HTTP API is an edge: only the app wires it",
+         besides=("correlator.api", "correlator.app")),
     *(Rule(runtime, ("correlator.offline",), "the runtime leaves the offline tools out")
       for runtime in RUNTIME),
 ]
@@ -75,7 +78,7 @@ def violations(rule: Rule) -> list[str]:
     """One message per offending import statement, naming the module it imports."""
     broken: dict[tuple[str, Path, int], str] = {}
     for module, path in _modules():
-        if not _under(module, rule.modules):
+        if not _under(module, rule.modules) or any(_under(module, other) for other in rule.besides):
             continue
         for name, line in imports_of(path.read_text(), module, path.name == "__init__.py"):
             if any(_under(name, never) for never in rule.never) and not any(_under(name, ok) for ok in rule.unless):

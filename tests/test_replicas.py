@@ -28,7 +28,7 @@ from correlator.store.leadership import (DaemonRunning, Fenced, Leadership, Repl
                                          single_daemon)
 from correlator.store.schema import alerts, engine_state, incidents, leadership, notifications, to_us
 from correlator.store.writer import GroupCommitWriter
-from tests.engine_store import open_store
+from tests.engine_store import Clock, open_store
 from tests.processes import wait_for
 from tests.test_store import alert
 
@@ -211,7 +211,9 @@ async def until(condition) -> None:
 
 async def test_two_replicas_receiving_the_same_notification_store_it_once(store, postgres_url):
     second_store = database.create_engine(postgres_url)
-    writers = [GroupCommitWriter(engine, FlapDetector(4, 3600 * 10**6)) for engine in (store, second_store)]
+    clock = Clock(T0)  # the wall clock the replicas stamp receive times by
+    writers = [GroupCommitWriter(engine, FlapDetector(4, 3600 * 10**6), clock=clock)
+               for engine in (store, second_store)]
     for writer in writers:
         writer.start()
     body = b'{"alerts": [{"labels": {"alertname": "X"}}]}'
@@ -219,8 +221,10 @@ async def test_two_replicas_receiving_the_same_notification_store_it_once(store,
         same = RawNotification("alertmanager", T0, body)
         await asyncio.gather(*(writer.write([alert()], same) for writer in writers))
         # Another replica's copy a little later, and a resend once the window is over.
-        await writers[1].write([alert()], RawNotification("alertmanager", T0 + timedelta(seconds=20), body))
-        await writers[0].write([alert()], RawNotification("alertmanager", T0 + timedelta(seconds=51), body))
+        clock.move(20)
+        await writers[1].write([alert()], RawNotification("alertmanager", clock.now, body))
+        clock.move(31)
+        await writers[0].write([alert()], RawNotification("alertmanager", clock.now, body))
     finally:
         for writer in writers:
             writer.close()

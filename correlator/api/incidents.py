@@ -17,8 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from correlator.config import SlaConfig
 from correlator.domain import (Category, FieldError, Incident, IncidentState, Priority, Problem, RawNotification,
                                Source)
+from correlator.domain.actions import ACTIONS, MAX_NAME, ActionBody, decode_action
 from correlator.engine.views import incident_detail, problem_summary
-from correlator.api.actions import ACTIONS, MAX_NAME, ActionBody, decode_action
 from correlator.http_errors import error_response, json_response
 from correlator.api.query import limit_param, matchers_param
 from correlator.units import rfc3339

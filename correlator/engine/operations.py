@@ -2,7 +2,7 @@
 reclassify, escalate, resolve, reopen, close, merge, split. Mixed into the Engine: actions are engine inputs like
 alerts, so every change is one owner's, recorded in the timeline with its actor.
 
-Arguments arrive typed and checked (api/actions.py). Each action checks what depends on the
+Arguments arrive typed and checked (domain/actions.py). Each action checks what depends on the
 incident before it changes anything: UnknownIncident, TransitionError and InvalidAction leave the
 engine as it was, which is what lets the engine service skip a rebuild after a refusal."""
 

@@ -22,7 +22,7 @@ class LoggedAction(msgspec.Struct, frozen=True, kw_only=True):
     """One operator action as the log (and a recording line's body) holds it."""
 
     incident_id: str
-    action: str  # as in the URL: acknowledge, assign, merge, ... (api/actions.py ACTIONS)
+    action: str  # as in the URL: acknowledge, assign, merge, ... (domain/actions.py ACTIONS)
     body: dict[str, Any]  # the action's checked body, the actor left out
     actor: str
     requested_at: datetime

@@ -11,6 +11,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import msgspec
@@ -38,12 +39,26 @@ FLAP_SWEEP_SECONDS = 60
 # After a failed commit: at most one write probe this often, and how much new space it needs.
 PROBE_SECONDS = 5.0
 PROBE_BYTES = 64 * 2**10
+# The longest a log row's receive time (stamped when its request arrived) may lie in the past when
+# it commits. The engine moves its time on to the wall clock less this, so it never passes the
+# receive time of a row not committed yet (docs/decisions.md). A request that waited in the queue
+# half of it is refused (503: the sender retries); one whose transaction then took the other half
+# is refused with its whole batch (the store is not keeping up).
+RECEIVE_TO_COMMIT = timedelta(seconds=10)
 # PostgreSQL: notified in each commit of new notifications, listened to by the engine process.
 NOTIFY_CHANNEL = "correlator_notifications"
 
 
 class StoreUnavailable(Exception):
     """The store cannot take the request now (down, overloaded or shutting down): answer 503."""
+
+
+class CommitTooLate(Exception):
+    """A transaction ended past RECEIVE_TO_COMMIT of a request in it: rolled back, not committed."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 @dataclass(slots=True)
@@ -96,8 +111,10 @@ def _alert_upsert(engine: Engine):
 class GroupCommitWriter:
     def __init__(self, engine: Engine, flaps: FlapDetector, *, max_pending_alerts: int = 200_000,
                  max_batch_alerts: int = 2_000, on_commit: Callable[[CommitStats], None] | None = None,
-                 on_failure: Callable[[], None] | None = None):
+                 on_failure: Callable[[], None] | None = None, clock: Callable[[], datetime] = _utc_now):
+        """`clock`: the wall clock that receive times are stamped by (RECEIVE_TO_COMMIT)."""
         self._engine = engine
+        self._clock = clock
         self._flaps = flaps
         self._max_pending = max_pending_alerts
         self._max_batch = max_batch_alerts
@@ -221,6 +238,7 @@ class GroupCommitWriter:
     def _run(self) -> None:
         while (batch := self._take_batch()) is not None:
             self._run_jobs()
+            batch = self._refuse_late(batch)
             if not batch:
                 continue
             started = time.perf_counter()
@@ -256,6 +274,23 @@ class GroupCommitWriter:
                 self._next_flap_sweep = started + FLAP_SWEEP_SECONDS
                 self._flaps.forget_idle()
 
+    def _refuse_late(self, batch: list[_Pending]) -> list[_Pending]:
+        """Refuse the requests of `batch` that waited in the queue half of RECEIVE_TO_COMMIT;
+        returns the others."""
+        oldest = self._clock() - RECEIVE_TO_COMMIT / 2
+        timely, late = [], []
+        for item in batch:
+            (late if item.raw is not None and item.raw.received_at < oldest else timely).append(item)
+        if not late:
+            return batch
+        log.warning("requests waited too long for their commit, answering 503", extra={"requests": len(late)})
+        with self._condition:
+            self._pending_alerts -= sum(len(item.alerts) for item in late)
+        refusal = StoreUnavailable("overloaded: the request waited too long for its commit")
+        for item in late:
+            item.loop.call_soon_threadsafe(_settle, [(item.future, None)], refusal)
+        return timely
+
     def _commit(self, batch: list[_Pending]) -> list[int | None]:
         """Commit `batch`; returns the id of each numbered item's raw row (None for the others).
         Raw rows are inserted in queue order: the ids are the log's order."""
@@ -288,6 +323,9 @@ class GroupCommitWriter:
                 cursor.executemany(self._upsert, rows)
             if self._notify is not None and any(item.raw is not None for item in batch):
                 cursor.execute(self._notify)  # delivered at commit: wakes the engine process
+            oldest = min((item.raw.received_at for item in batch if item.raw is not None), default=None)
+            if oldest is not None and oldest < self._clock() - RECEIVE_TO_COMMIT:
+                raise CommitTooLate(f"a request received at {oldest.isoformat()} would commit too late")
             connection.commit()
         except BaseException:
             connection.rollback()
