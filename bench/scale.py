@@ -31,7 +31,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.ingest import Server, ensure_wrk, free_port, run_wrk, write_bodies  # noqa: E402
+from bench.ingest import Server, ensure_wrk, free_port, measure_bare, run_wrk, write_bodies  # noqa: E402
 
 FAILOVER_TARGET_SECONDS = 5.0
 
@@ -179,14 +179,7 @@ def main() -> int:
         workdir = Path(tmp)
         bodies = workdir / "bodies.jsonl"
         write_bodies(bodies, args.size, seed=args.size)
-        port = free_port()
-        bare = Server([sys.executable, str(Path(__file__).parent / "ingest.py"), "--serve-bare", str(port)],
-                      f"http://127.0.0.1:{port}/healthz", workdir / "bare.log")
-        try:
-            reference = run_wrk(f"http://127.0.0.1:{port}", bodies, connections=args.connections,
-                                duration=args.duration)
-        finally:
-            bare.stop()
+        reference = measure_bare(workdir, bodies, args.connections, args.duration)
         scaled = {}
         for count in (1, 2, 3):
             print(f"ingest with {count} replica(s), {args.duration}s...", file=sys.stderr)

@@ -241,8 +241,8 @@ async def _run(config: Config, rules: RuleSet, model: LearnedModel | None, super
     loop.add_signal_handler(signal.SIGHUP, hangup)
     tasks = [asyncio.create_task(wake_ups(database, lambda: runner is not None and runner.service.notify()),
                                  name="wake-ups")]
-    if leadership is not None:
-        tasks.append(asyncio.create_task(leadership.run(stop), name="leadership"))
+    # Ends by itself on `stop`, releasing the lock: awaited, not cancelled.
+    leading = asyncio.create_task(leadership.run(stop), name="leadership") if leadership is not None else None
     if supervised:
         tasks.append(asyncio.create_task(_stop_without_parent(os.getppid(), stop), name="parent-watch"))
     log.info("engine process running", extra={"url": store_database.describe(database),
@@ -265,16 +265,21 @@ async def _run(config: Config, rules: RuleSet, model: LearnedModel | None, super
                 leadership is None or leadership.status.epoch == epoch):
             await _first(stop.wait(), changed.wait(), runner.service.finished())
             changed.clear()
-        leading = stop.is_set() and runner.service.fenced is None
+        still_leading = stop.is_set() and runner.service.fenced is None
         await asyncio.gather(*reloads, return_exceptions=True)
-        await runner.stop(leading)
+        await runner.stop(still_leading)
         rules = runner.service.engine.rules  # the next term starts with the rules in force
-        if not leading:
+        if not still_leading:
             log.warning("engine dropped: this replica follows now", extra={"epoch": epoch})
+        if runner.service.fenced is not None and leadership.status.epoch == epoch:
+            await _first(stop.wait(), changed.wait())  # until this process notices it lost the lock
+            changed.clear()
         runner = None
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, *reloads, return_exceptions=True)
+    if leading is not None:
+        await leading
     database.dispose()
     log.info("engine stopped")
 
