@@ -187,18 +187,21 @@ def measure_daemon(workdir: Path, name: str, bodies: Path, connections: int, dur
         daemon.stop()
 
 
-def bench_size(size: int, args, workdir: Path) -> dict:
-    bodies = workdir / f"bodies-{size}.jsonl"
-    write_bodies(bodies, size, seed=size)
+def measure_bare(workdir: Path, bodies: Path, connections: int, duration: int) -> dict:
+    """The reference: the bare aiohttp server (serve_bare) under wrk."""
     port = free_port()
     bare = Server([sys.executable, __file__, "--serve-bare", str(port)], f"http://127.0.0.1:{port}/healthz",
                   workdir / "bare.log")
     try:
-        reference = run_wrk(f"http://127.0.0.1:{port}", bodies, connections=args.connections,
-                            duration=args.duration)
+        return run_wrk(f"http://127.0.0.1:{port}", bodies, connections=connections, duration=duration)
     finally:
         bare.stop()
 
+
+def bench_size(size: int, args, workdir: Path) -> dict:
+    bodies = workdir / f"bodies-{size}.jsonl"
+    write_bodies(bodies, size, seed=size)
+    reference = measure_bare(workdir, bodies, args.connections, args.duration)
     full = measure_daemon(workdir, f"{size}-full", bodies, args.connections, args.duration)
     # About half the full-load rate, on a fresh daemon (so the engine is not still catching up on
     # the full-load run): each connection pauses so that connections/delay ~= rps/2.

@@ -15,7 +15,7 @@ import yaml
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import delete, select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from correlator import wiring
 from correlator.api.alerts import make_list_alerts_handler
@@ -36,6 +36,7 @@ from correlator.ingest.recording import Recorder
 from correlator.metrics import EngineMetrics, Metrics
 from correlator.ml.model import LearnedModel
 from correlator.replica_metrics import ReplicaMetrics
+from correlator.replica_role import ReplicaRole
 from correlator.rule_reload import RuleReloader
 from correlator.rules.loader import RuleSet
 from correlator.store import database
@@ -55,7 +56,8 @@ RECORDER = web.AppKey("recorder", Recorder)
 RULES = web.AppKey("rules", RuleSet)
 MODEL = web.AppKey("model", object)  # LearnedModel | None
 BODIES = web.AppKey("bodies", BodyBudget)
-# This replica's role, read when asked (a process that runs the engine itself leads).
+# This replica's role, read when asked: on PostgreSQL with the engine in a child, whether that child
+# holds the leadership (ReplicaRole); otherwise this process is the only engine's and leads.
 REPLICA = web.AppKey("replica", Callable[[], ReplicaStatus])
 VIEW = web.AppKey("engine_view", object)  # LocalEngine | StoredEngine
 # Only when the engine runs in this process (EngineSite.IN_PROCESS):
@@ -89,11 +91,16 @@ def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | No
     app[MAX_BODY] = config.server.max_body_size
     app[RULES] = rules if rules is not None else wiring.load_rules(config)
     app[MODEL] = model if model is not None else wiring.load_model(config)
-    app[REPLICA] = lambda: ReplicaStatus(Role.LEADER)
-    ReplicaMetrics(metrics, app[REPLICA])
+    role = None
+    if engine_site is EngineSite.CHILD and make_url(config.database_url).get_backend_name() == "postgresql":
+        role = ReplicaRole(lambda: app[SUPERVISOR].pid, on_change=lambda status: replica_metrics.changed(status))
+        app[REPLICA] = lambda: role.status
+    else:
+        app[REPLICA] = lambda: ReplicaStatus(Role.LEADER)
+    replica_metrics = ReplicaMetrics(metrics, app[REPLICA])
     app.cleanup_ctx.append(functools.partial(_store, engine_site=engine_site))
     if engine_site is EngineSite.CHILD:
-        app.cleanup_ctx.append(functools.partial(_supervising, command=engine_command))
+        app.cleanup_ctx.append(functools.partial(_supervising, command=engine_command, role=role))
     if config.server.record:
         app.cleanup_ctx.append(_recording)
     app.cleanup_ctx.append(_retention)
@@ -210,11 +217,15 @@ async def _store(app: web.Application, engine_site: EngineSite):
     log.info("store closed")
 
 
-async def _supervising(app: web.Application, command: tuple[str, ...]):
+async def _supervising(app: web.Application, command: tuple[str, ...], role: ReplicaRole | None):
     supervisor = EngineSupervisor(command, app[METRICS].engine_restarts, app[CONFIG].server.shutdown_timeout)
     app[SUPERVISOR] = supervisor
     supervisor.start()
+    watching = asyncio.create_task(role.watch(app[ENGINE])) if role is not None else None
     yield
+    if watching is not None:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
     await supervisor.stop()
 
 

@@ -5,7 +5,14 @@ the watermark in one transaction), timers, rule reloads (file watch, SIGHUP, req
 API) and metrics. It wakes up when ingest commits (LISTEN on PostgreSQL, `PRAGMA data_version` on
 SQLite), and reads the store at least every TICK_SECONDS anyway. What serve shows of the engine (its
 metrics text, candidates, the rules in force) it publishes into the store's `engine_exchange` rows.
-SIGTERM or SIGINT stops it after the step in progress."""
+SIGTERM or SIGINT stops it after the step in progress.
+
+On PostgreSQL several replicas each run one, and only the leader (store/leadership.py) steps the
+engine: each time this process acquires the leadership it builds a fresh runner whose saves and
+publications check the new epoch, restored from the store (the watermark the last leader saved).
+When it loses the leadership, or a save finds a newer epoch (Fenced), it stops that runner at once,
+drops its memory and follows again. Followers publish nothing, so the exchange rows are the
+leader's. On SQLite the one daemon always leads."""
 
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ from correlator.rule_reload import ReloadOutcome, RuleReloader
 from correlator.rules.loader import RuleSet
 from correlator.store import database as store_database
 from correlator.store import exchange
+from correlator.store.leadership import Fenced, Leadership, Role
 from correlator.store.writer import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -55,12 +63,13 @@ class EngineRunner:
     of it (metrics text, candidates, the rules in force) and serve's reload requests."""
 
     def __init__(self, config: Config, database: DatabaseEngine, rules: RuleSet, model: LearnedModel | None,
-                 metrics: EngineMetrics, *, publish: bool, clock=None):
-        self._database, self._publish, self.metrics = database, publish, metrics
+                 metrics: EngineMetrics, *, publish: bool, clock=None, epoch: int | None = None):
+        """`epoch`: the leadership epoch this runner's saves and publications check (None: no replicas)."""
+        self._database, self._publish, self.metrics, self._epoch = database, publish, metrics, epoch
         self.service = EngineService(database, rules, wiring.engine_settings(config), parsers(wiring.field_mappings(config)),
                                      wiring.ingest_policy(config), clock=clock,
                                      observer=IncidentMetrics(metrics, config.engine.sla), model=model,
-                                     on_candidates=self._candidates_changed)
+                                     on_candidates=self._candidates_changed, epoch=epoch)
         self.reloader = RuleReloader(self.service, config.rules_dir, metrics,
                                      on_outcome=self._publish_rules if publish else lambda r, o: None)
         self._handled_request: str | None = None
@@ -78,14 +87,17 @@ class EngineRunner:
             await asyncio.to_thread(self._publish_rules, self.service.engine.rules, self.reloader.last)
             self._tasks.append(asyncio.create_task(self._serve_exchange(), name="engine-exchange"))
 
-    async def stop(self) -> None:
-        """Stop after the step in progress; publish the final metrics."""
+    async def stop(self, leading: bool = True) -> None:
+        """Stop after the step in progress; publish the final metrics while still `leading`."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.service.stop()
-        if self._publish:
-            await asyncio.to_thread(self._publish_state)
+        if self._publish and leading and self.service.fenced is None:
+            try:
+                await asyncio.to_thread(self._publish_state)
+            except Fenced:
+                pass  # another replica took over meanwhile: what it publishes stands
 
     def _reload_request(self) -> str | None:
         value = exchange.get(self._database, exchange.RELOAD_REQUEST).get(exchange.RELOAD_REQUEST)
@@ -104,6 +116,8 @@ class EngineRunner:
                 if time.monotonic() >= next_metrics:
                     next_metrics = time.monotonic() + METRICS_SECONDS
                     await asyncio.to_thread(self._publish_metrics)
+            except Fenced:
+                return  # another replica leads: this runner is about to be dropped
             except Exception:  # task boundary: the store may be down for a while; try again
                 log.exception("engine exchange with serve failed")
             await asyncio.sleep(REQUEST_SECONDS)
@@ -115,7 +129,7 @@ class EngineRunner:
     def _publish_metrics(self) -> None:
         text = generate_latest(self.metrics.registry)
         if text != self._published_metrics:
-            exchange.put(self._database, exchange.METRICS, text)
+            exchange.put(self._database, exchange.METRICS, text, self._epoch)
             self._published_metrics = text
 
     def _candidates_changed(self, candidates: tuple[Candidate, ...]) -> None:
@@ -127,7 +141,7 @@ class EngineRunner:
         if candidates is None:
             return
         exchange.put(self._database, exchange.CANDIDATES,
-                     msgspec.json.encode(candidates_view(candidates[:MAX_PUBLISHED_CANDIDATES])))
+                     msgspec.json.encode(candidates_view(candidates[:MAX_PUBLISHED_CANDIDATES])), self._epoch)
         if self._unpublished_candidates is candidates:  # else a step changed them meanwhile
             self._unpublished_candidates = None
 
@@ -136,7 +150,8 @@ class EngineRunner:
             "files": list(rules.files), "rules": rules.rule_count, "request": self._handled_request,
             "last_reload": {"trigger": outcome.trigger, "at": outcome.at,
                             "outcome": "failure" if outcome.errors else "success",
-                            "errors": [{"path": path, "reason": reason} for path, reason in outcome.errors]}}))
+                            "errors": [{"path": path, "reason": reason} for path, reason in outcome.errors]}}),
+                     self._epoch)
 
 
 async def wake_ups(database: DatabaseEngine, notify) -> None:
@@ -208,31 +223,72 @@ def run(config: Config, rules: RuleSet, model: LearnedModel | None, supervised: 
 async def _run(config: Config, rules: RuleSet, model: LearnedModel | None, supervised: bool) -> None:
     database = store_database.create_engine(config.database_url)
     await asyncio.to_thread(store_database.upgrade, database)
-    runner = EngineRunner(config, database, rules, model, EngineMetrics(), publish=True)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    changed = asyncio.Event()  # the leadership changed (set from Leadership's worker thread)
+    leadership = (Leadership(config.database_url, on_change=lambda status: loop.call_soon_threadsafe(changed.set))
+                  if database.dialect.name == "postgresql" else None)
+    runner: EngineRunner | None = None
     reloads: set[asyncio.Task] = set()
 
     def hangup() -> None:
-        task = asyncio.create_task(runner.reloader.reload("signal"))
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
+        if runner is not None:
+            task = asyncio.create_task(runner.reloader.reload("signal"))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, hangup)
-    started = time.perf_counter()
-    await runner.start()
-    waking = asyncio.create_task(wake_ups(database, runner.service.notify), name="wake-ups")
+    tasks = [asyncio.create_task(wake_ups(database, lambda: runner is not None and runner.service.notify()),
+                                 name="wake-ups")]
+    # Ends by itself on `stop`, releasing the lock: awaited, not cancelled.
+    leading = asyncio.create_task(leadership.run(stop), name="leadership") if leadership is not None else None
     if supervised:
-        watching = asyncio.create_task(_stop_without_parent(os.getppid(), stop), name="parent-watch")
-    log.info("engine running", extra={"url": store_database.describe(database), "rules_dir": str(config.rules_dir),
-                                      "rules": rules.rule_count, "watermark": runner.service.progress.watermark,
-                                      "seconds": round(time.perf_counter() - started, 3)})
-    await stop.wait()
-    waking.cancel()
-    if supervised:
-        watching.cancel()
-    await asyncio.gather(waking, *reloads, return_exceptions=True)
-    await runner.stop()
+        tasks.append(asyncio.create_task(_stop_without_parent(os.getppid(), stop), name="parent-watch"))
+    log.info("engine process running", extra={"url": store_database.describe(database),
+                                               "rules_dir": str(config.rules_dir), "rules": rules.rule_count})
+    while not stop.is_set():
+        epoch = None
+        if leadership is not None:
+            status = leadership.status
+            if status.role is not Role.LEADER:
+                await _first(stop.wait(), changed.wait())
+                changed.clear()
+                continue
+            epoch = status.epoch
+        started = time.perf_counter()
+        runner = EngineRunner(config, database, rules, model, EngineMetrics(), publish=True, epoch=epoch)
+        await runner.start()
+        log.info("engine running", extra={"epoch": epoch, "watermark": runner.service.progress.watermark,
+                                          "seconds": round(time.perf_counter() - started, 3)})
+        while not stop.is_set() and runner.service.fenced is None and (
+                leadership is None or leadership.status.epoch == epoch):
+            await _first(stop.wait(), changed.wait(), runner.service.finished())
+            changed.clear()
+        still_leading = stop.is_set() and runner.service.fenced is None
+        await asyncio.gather(*reloads, return_exceptions=True)
+        await runner.stop(still_leading)
+        rules = runner.service.engine.rules  # the next term starts with the rules in force
+        if not still_leading:
+            log.warning("engine dropped: this replica follows now", extra={"epoch": epoch})
+        if runner.service.fenced is not None and leadership.status.epoch == epoch:
+            await _first(stop.wait(), changed.wait())  # until this process notices it lost the lock
+            changed.clear()
+        runner = None
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, *reloads, return_exceptions=True)
+    if leading is not None:
+        await leading
     database.dispose()
     log.info("engine stopped")
+
+
+async def _first(*waits) -> None:
+    """Wait until the first of `waits` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -9,7 +9,9 @@ was durably processed: no alert or action is applied twice and no incident is du
 A failed step is counted, logged once per failure episode and retried after a backoff. What the
 retry does depends on where the step failed (StepStage): a refused save is saved again as is (one
 with operator actions is rebuilt from the store instead, and the actions are refused with 503), a
-failure inside the engine rebuilds it from the store first, a failed read just reads again."""
+failure inside the engine rebuilds it from the store first, a failed read just reads again. A save
+refused because another replica leads now (Fenced) is no failure to retry: the service stops at once
+and its owner drops it (`fenced`)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from correlator.rules.loader import RuleSet, load_rules
 from correlator.store.alert_queries import firing_without_incident
 from correlator.store.action_log import ActionResult
 from correlator.store.incidents import IncidentRepository, Progress
+from correlator.store.leadership import Fenced
 from correlator.store.writer import RECEIVE_TO_COMMIT
 
 log = logging.getLogger(__name__)
@@ -92,10 +95,13 @@ class EngineService:
     def __init__(self, database: DatabaseEngine, rules: RuleSet, settings: EngineSettings,
                  parsers: dict[str, Parser], policy: IngestPolicy, clock: Callable[[], datetime] | None = None,
                  observer=None, model: LearnedModel | None = None, step_alerts: int = STEP_ALERTS,
-                 on_candidates: Callable[[tuple[Candidate, ...]], None] = lambda candidates: None):
+                 on_candidates: Callable[[tuple[Candidate, ...]], None] = lambda candidates: None,
+                 epoch: int | None = None):
         """`observer` (IncidentMetrics) sees what each step saved and counts failed steps;
-        `on_candidates` gets the candidates whenever they changed (in the engine's thread)."""
-        self.repository = IncidentRepository(database)
+        `on_candidates` gets the candidates whenever they changed (in the engine's thread); `epoch`:
+        the leadership epoch every save checks (None: this process alone owns the store)."""
+        self.repository = IncidentRepository(database, epoch=epoch)
+        self.fenced: Fenced | None = None  # a save found another replica leading: the service stopped
         self._database = database
         self.engine = Engine(rules, settings, keep_closed=False, model=model)
         self.progress = Progress()  # what the store holds
@@ -189,6 +195,8 @@ class EngineService:
                     return True  # read for a position the engine has left meanwhile: read again
         except StepFailed as failure:
             self._failed(failure)
+            raise
+        except Fenced:
             raise
         except Exception as error:  # a bug: the engine's state is unknown, rebuild it from the store
             self._dirty = True
@@ -332,6 +340,8 @@ class EngineService:
             now = self._clock()
             try:
                 saved = self.repository.save(incidents, problems, progress, now, learned, results)
+            except Fenced:
+                raise  # nothing was written; the owner drops this engine
             except Exception as error:
                 self._save_pending = True
                 raise StepFailed(StepStage.SAVE, error) from error
@@ -384,6 +394,16 @@ class EngineService:
                     pass
             except StepFailed:
                 pass  # counted and logged by run_step; the next round backs off
+            except Fenced as fenced:
+                log.error("engine stopped: another replica leads now", extra={"epoch": fenced.mine,
+                                                                              "current": fenced.current})
+                self.fenced = fenced
+                return
+
+    async def finished(self) -> None:
+        """Wait until the step loop has ended (stopped, or fenced)."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> bool:

@@ -39,6 +39,7 @@ NOT_RUN = {
     "PYTHONPATH=$PWD python3 bench/fuzz.py --cases 100000 --seed 1": "100,000 cases (tests/test_fuzz_*.py run a slice)",
     "python3 bench/memory.py": "minutes: 100k alerts through a daemon",
     "python3 bench/soak.py --minutes 60": "an hour",
+    "PYTHONPATH=$PWD python3 bench/scale.py --duration 5 --kills 10": "minutes: replicas under load and 10 leader kills",
     "python3 bench/lab/run.py --out /tmp/lab": "14 minutes of real faults against installed exporters",
 }
 COMMAND_TIMEOUT = 600  # seconds; `correlator train` is the slowest (about a minute on a busy machine)

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 
 from correlator.domain import Alert, AlertStatus
 from correlator.rules.matchers import Matcher, matches_all
-from correlator.store.schema import alerts, from_us, incident_members, notifications
+from correlator.store.notification_alerts import decode_alerts
+from correlator.store.schema import alerts, from_us, incident_members, notifications, to_us
 
 # Label matchers are evaluated in Python (the same code as rules); a page scans at most this many rows
 # and hands back a cursor to go on, so a selective filter never turns into an unbounded scan.
@@ -118,7 +119,9 @@ def firing_without_incident(engine: Engine, processed: int) -> list[Alert]:
     min_alerts, alerts in maintenance) as of notification `processed` (the watermark): firing alerts
     first stored by then, no incident holds (open or closed), still active then. In arrival order,
     each as its latest snapshot, `received_at` when it arrived. (Ingest stores alerts before the
-    engine reads them: later arrivals are the engine's input still, not its state.)"""
+    engine reads them: later arrivals are the engine's input still, not its state.) "By then" is
+    by receive time, which replicas make only roughly follow the log's order: an episode first
+    stored by a notification after `processed` is input still, whatever its receive time."""
     with engine.connect() as connection:
         until_us = connection.execute(select(func.max(notifications.c.received_at_us))
                                       .where(notifications.c.id <= processed)).scalar()
@@ -128,7 +131,23 @@ def firing_without_incident(engine: Engine, processed: int) -> list[Alert]:
                               incident_members.c.starts_at_us == alerts.c.starts_at_us)
         rows = connection.execute(select(alerts).where(_active(until_us), alerts.c.first_seen_us <= until_us, ~held)
                                   .order_by(alerts.c.first_seen_us, alerts.c.id)).all()
+        unprocessed = _first_stored_after(connection, processed, until_us)
+    rows = [row for row in rows if (row.fingerprint, row.first_seen_us, row.starts_at_us) not in unprocessed]
     return [Alert(row.fingerprint, msgspec.json.decode(row.labels), msgspec.json.decode(row.annotations),
                   AlertStatus.FIRING, from_us(row.starts_at_us),
                   from_us(row.ends_at_us) if row.ends_at_us is not None else None, row.generator_url, row.source,
                   from_us(row.first_seen_us)) for row in rows]
+
+
+def _first_stored_after(connection, processed: int, until_us: int) -> set[tuple[str, int, int]]:
+    """(fingerprint, first_seen_us, starts_at_us) of the episodes that notifications after
+    `processed` received by `until_us` may have stored first: an episode's first_seen is the receive
+    time of the notification that stored it first."""
+    found = set()
+    for received_at_us, stored in connection.execute(
+            select(notifications.c.received_at_us, notifications.c.alerts)
+            .where(notifications.c.id > processed, notifications.c.received_at_us <= until_us)):
+        if stored is not None:  # None: an operator action (or a row stored before revision 0006)
+            found.update((alert.fingerprint, received_at_us, to_us(alert.starts_at))
+                         for alert in decode_alerts(bytes(stored)))
+    return found

@@ -59,6 +59,11 @@ _SESSION_OPTIONS = {
 }
 
 
+def holder_id(pid: int) -> str:
+    """The leadership row's holder for the engine process `pid` on this host."""
+    return f"{socket.gethostname()}:{pid}"
+
+
 class Role(enum.StrEnum):
     LEADER = "leader"  # runs the engine
     FOLLOWER = "follower"  # serves ingest, reads and metrics; waits for the lock
@@ -102,7 +107,7 @@ class Leadership:
                  lost_after_seconds: float = LOST_AFTER_SECONDS):
         self._conninfo = normalise_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._key = key
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
+        self.holder = holder or holder_id(os.getpid())
         self._on_change = on_change
         self._check_seconds, self._retry_seconds = check_seconds, retry_seconds
         self._lost_after = lost_after_seconds
