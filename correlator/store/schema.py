@@ -45,8 +45,8 @@ notifications = Table(
     Column("source", String(MAX_SOURCE_LENGTH), nullable=False),
     Column("alert_count", Integer, nullable=False),
     Column("body", LargeBinary, nullable=False),
-    # sha256 of source and body: replicas store a notification another one just stored only once
-    # (correlator/store/notification_log.py).
+    # sha256 of source and body (PostgreSQL; NULL on SQLite): replicas store a notification another
+    # one just stored only once (correlator/store/notification_log.py).
     Column("digest", LargeBinary, nullable=True),
     # The alerts ingest parsed from the body (store/notification_alerts.py), what the engine reads;
     # NULL in rows stored before revision 0006, whose bodies the engine parses.

@@ -305,7 +305,9 @@ class GroupCommitWriter:
                 if item.raw is not None:
                     raw = {"received_at_us": to_us(item.raw.received_at), "source": item.raw.source,
                            "alert_count": len(item.alerts), "body": item.raw.body,
-                           "digest": notification_log.digest(item.raw.source, item.raw.body),
+                           # only replicas deduplicate (notification_log): SQLite's one daemon keeps all
+                           "digest": notification_log.digest(item.raw.source, item.raw.body)
+                           if dialect == "postgresql" else None,
                            # what the engine reads (an operator action has none: its body is the action)
                            "alerts": None if item.numbered else encode_alerts(item.alerts)}
                     if item.numbered:
