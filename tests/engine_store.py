@@ -164,3 +164,15 @@ async def live_engine(tmp_path, rules, settings: EngineSettings, policy, restart
         await service.run_step()
     store.dispose()
     return service.engine
+
+
+MAX_STEPS = 30
+
+
+async def drain(service) -> int:
+    """Steps until nothing is pending (the service's own loop may be stepping too: a step that
+    found its batch taken says more is pending); returns how many."""
+    for steps in range(1, MAX_STEPS + 1):
+        if not await service.run_step():
+            return steps
+    raise AssertionError(f"still pending after {MAX_STEPS} steps")

@@ -18,7 +18,7 @@ from correlator.store.incidents import IncidentRepository
 from correlator.store.schema import action_results, incidents, notifications, to_us
 from tests.conftest import CAPTURES, make_config, post_json
 from tests.engine_scenarios import T0
-from tests.engine_store import Clock, make_service, open_store, store_action, store_notification
+from tests.engine_store import Clock, drain, make_service, open_store, store_action, store_notification
 
 AM = "/api/v1/alertmanager"
 DISK_FULL = {"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": {
@@ -33,12 +33,7 @@ async def incident_ids(client) -> list[str]:
 
 async def posted(client, body) -> None:
     assert (await post_json(client, AM, body)).status == 200
-    await client.app[SERVICE].run_step()
-
-
-async def steps(service) -> None:
-    while await service.run_step():
-        pass
+    await drain(client.app[SERVICE])
 
 
 def action_numbers(store) -> list[int]:
@@ -94,7 +89,7 @@ async def test_past_the_wait_bound_the_answer_is_202_and_the_result_url_shows_th
     assert await (await client.get(accepted["result_url"])).json() == {"action": number, "status": "pending"}
     assert (await client.get(f"/api/v1/actions/{number + 1}")).status == 404
     assert (await client.get("/api/v1/actions/one")).status == 404
-    await steps(service)
+    await drain(service)
     result = await (await client.get(accepted["result_url"])).json()
     assert result["status"] == "applied" and result["result"]["state"] == "acknowledged"
 
@@ -114,7 +109,7 @@ async def one_incident(service, store) -> str:
     """The id of the incident `service` opens for a notification of two alerts stored in `store`."""
     await service.restore()
     store_notification(store, 2, T0)
-    await steps(service)
+    await drain(service)
     [incident_id] = service.engine.incidents
     return incident_id
 
@@ -135,7 +130,7 @@ async def test_an_action_appended_before_a_crash_is_applied_exactly_once(store, 
     for _ in range(2):  # the service dies before applying it; each restart resumes from the store
         service = engine_service(store, tmp_path)
         await service.restore()
-        await steps(service)
+        await drain(service)
     kinds = [e.kind for e in IncidentRepository(store).get(incident_id).timeline]
     assert kinds.count("commented") == 1
     with store.connect() as connection:
@@ -188,12 +183,12 @@ async def test_retention_keeps_actions_the_engine_has_not_applied_and_drops_appl
     incident_id = await one_incident(service, store)
     store_action(store, incident_id, "comment", {"text": "one"}, T0)
     store_action(store, incident_id, "comment", {"text": "two"}, T0)
-    await steps(service)
+    await drain(service)
     unapplied = store_action(store, incident_id, "comment", {"text": "three"}, T0)
     purge_notifications(store, to_us(T0.replace(year=2027)), service.progress.watermark)
     with store.connect() as connection:
         assert connection.execute(select(action_results.c.notification_id)).scalars().all() == [unapplied - 1]
     assert action_numbers(store) == [unapplied - 1, unapplied]  # the watermark's own, and the unapplied one
-    await steps(service)
+    await drain(service)
     texts = [e.detail["text"] for e in IncidentRepository(store).get(incident_id).timeline if e.kind == "commented"]
     assert texts == ["one", "two", "three"]

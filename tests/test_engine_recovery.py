@@ -19,17 +19,9 @@ from correlator.metrics import Metrics
 from correlator.store.schema import notifications
 from tests.conftest import CAPTURES, post_json
 from tests.engine_scenarios import T0, rules_from
-from tests.engine_store import (GROUP_BY_CLUSTER, Clock, joined_per_alert, make_service, open_store, refusing,
+from tests.engine_store import (GROUP_BY_CLUSTER, Clock, drain, joined_per_alert, make_service, open_store, refusing,
                                 store_action, store_notification)
 
-MAX_STEPS = 20  # every drain below needs a few
-
-
-async def drain(service) -> None:
-    for _ in range(MAX_STEPS):
-        if not await service.run_step():
-            return
-    raise AssertionError(f"still pending after {MAX_STEPS} steps")
 
 
 def sample(metrics: Metrics, name: str, **labels) -> float:

@@ -10,20 +10,13 @@ from correlator.engine_service import StepFailed
 from correlator.store.incidents import Progress
 from correlator.store.schema import to_us
 from tests.engine_scenarios import T0
-from tests.engine_store import (Clock, joined_per_alert, make_service, open_store, refusing,
+from tests.engine_store import (MAX_STEPS, Clock, drain, joined_per_alert, make_service, open_store, refusing,
                                 store_notification)
 
 STEP = 100
 LARGE = 1000  # alerts in the large notification: ten steps
-MAX_STEPS = 30
 
 
-async def drain(service) -> int:
-    """Steps until nothing is pending; returns how many."""
-    for steps in range(1, MAX_STEPS + 1):
-        if not await service.run_step():
-            return steps
-    raise AssertionError(f"still pending after {MAX_STEPS} steps")
 
 
 def processed(service) -> int:

@@ -3,6 +3,7 @@
 import pytest
 
 from tests.conftest import post_json, stored_alerts
+from tests.engine_store import drain
 
 
 def v2(name, starts, ends="2099-01-01T00:00:00Z", **labels):
@@ -113,7 +114,7 @@ async def test_incident_metrics_follow_the_engine(client):
         for name in ("QuuxFrobbed", "QuuxWibbled", "QuuxSnarfed")]}
     for _ in range(2):  # the second notification repeats the first
         await post_json(client, "/api/v1/alertmanager", body)
-    await client.app[SERVICE].run_step()
+    await drain(client.app[SERVICE])
     [incident] = (await (await client.get("/api/v1/incidents")).json())["incidents"]
     await post_json(client, f"/api/v1/incidents/{incident['id']}/acknowledge", {})
     text = await (await client.get("/metrics")).text()

@@ -7,14 +7,14 @@ import yaml
 from correlator.domain.actions import ACTIONS
 from correlator.app import ENGINE, SERVICE
 from tests.conftest import CAPTURES, post_json
-from tests.engine_store import refusing
+from tests.engine_store import drain, refusing
 
 AM = "/api/v1/alertmanager"
 
 
 async def an_incident(client) -> str:
     assert (await post_json(client, AM, (CAPTURES / "alertmanager-0.25/webhook-01.json").read_bytes())).status == 200
-    await client.app[SERVICE].run_step()
+    await drain(client.app[SERVICE])
     [incident] = (await (await client.get("/api/v1/incidents")).json())["incidents"]
     return incident["id"]
 
@@ -103,7 +103,7 @@ async def test_a_merge_the_store_refuses_leaves_both_incidents_as_stored(client)
         "alertname": "DiskFull", "instance": "db1:9100"}, "startsAt": "2026-11-23T04:21:56Z",
         "endsAt": "0001-01-01T00:00:00Z"}]}
     assert (await post_json(client, AM, body)).status == 200
-    await client.app[SERVICE].run_step()
+    await drain(client.app[SERVICE])
     [second] = [i["id"] for i in (await (await client.get("/api/v1/incidents")).json())["incidents"] if i["id"] != first]
     with refusing(client.app[ENGINE], kind="merged"):
         assert (await post_json(client, f"/api/v1/incidents/{first}/merge", {"other_id": second})).status == 503

@@ -9,6 +9,7 @@ from correlator.app import SERVICE
 from correlator.cli import main
 from correlator.units import rfc3339
 from tests.conftest import CAPTURES, post_json
+from tests.engine_store import drain
 
 AM = "/api/v1/alertmanager"
 
@@ -16,7 +17,7 @@ AM = "/api/v1/alertmanager"
 async def feed(client, *names: str) -> None:
     for name in names:
         assert (await post_json(client, AM, (CAPTURES / f"alertmanager-0.25/{name}.json").read_bytes())).status == 200
-    await client.app[SERVICE].run_step()
+    await drain(client.app[SERVICE])
 
 
 async def incidents(client, **query) -> list[dict]:
@@ -113,7 +114,7 @@ async def test_merge_and_split(client):
         "alertname": "DiskFull", "instance": "db1:9100"}, "startsAt": "2026-11-23T04:21:56Z",
         "endsAt": "0001-01-01T00:00:00Z"}]}
     assert (await post_json(client, AM, body)).status == 200
-    await client.app[SERVICE].run_step()
+    await drain(client.app[SERVICE])
     cpu, disk = sorted(await incidents(client), key=lambda i: i["title"])[::-1][:2]
     merged = await post_json(client, f"/api/v1/incidents/{cpu['id']}/merge", {"other_id": disk["id"]})
     assert merged.status == 200 and len((await merged.json())["members"]) == 3
@@ -131,7 +132,7 @@ async def test_list_filters_and_pages(client):
         "alertname": "TLSHandshakeErrors", "severity": "warning", "cluster": "us"}, "startsAt": "2026-11-23T04:21:56Z",
         "endsAt": "0001-01-01T00:00:00Z"}]}
     await post_json(client, AM, body)
-    await client.app[SERVICE].run_step()
+    await drain(client.app[SERVICE])
     assert len(await incidents(client)) == 2
     assert [i["category"] for i in await incidents(client, category="security")] == ["security"]
     assert len(await incidents(client, priority="P1")) == 1
@@ -151,7 +152,7 @@ async def test_a_restart_resumes_where_processing_stopped_without_duplicates(app
     assert (await post_json(first, AM, (CAPTURES / "alertmanager-0.25/webhook-03.json").read_bytes())).status == 200
     await first.close()
     second = await app_factory(url=db_url)
-    await second.app[SERVICE].run_step()
+    await drain(second.app[SERVICE])
     await feed(second, "webhook-04")
     [incident] = await incidents(second)
     full = await detail(second, incident["id"])
@@ -167,7 +168,7 @@ async def test_live_and_replay_give_the_same_incidents(app_factory, tmp_path):
     for name in ("api-v2-alerts-00", "api-v2-alerts-01"):
         assert (await post_json(client, "/api/v2/alerts",
                                 (CAPTURES / f"prometheus-2.42/{name}.json").read_bytes())).status == 200
-    await client.app[SERVICE].run_step()
+    await drain(client.app[SERVICE])
     live = {}
     for incident in await incidents(client):
         live[incident["id"]] = sorted(m["fingerprint"] for m in (await detail(client, incident["id"]))["members"])
@@ -183,7 +184,7 @@ async def test_the_merge_event_counts_the_alerts_it_moved(client):
         "alertname": "DiskFull", "instance": instance}, "startsAt": "2026-11-23T04:21:56Z",
         "endsAt": "0001-01-01T00:00:00Z"} for instance in ("db1:9100", "db2:9100")]}
     assert (await post_json(client, AM, body)).status == 200
-    await client.app[SERVICE].run_step()
+    await drain(client.app[SERVICE])
     cpu = next(i for i in await incidents(client) if i["title"].startswith("HighCPU"))
     disk = next(i for i in await incidents(client) if i["id"] != cpu["id"])
     moving = len((await detail(client, disk["id"]))["members"])
@@ -246,7 +247,7 @@ async def test_an_incident_links_the_problem_it_recurs_under(app_factory):
         episode = {"status": "firing", "labels": {"alertname": "QuuxFrobbed", "instance": "db1:9100"},
                    "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z"}
         assert (await post_json(client, AM, {"version": "4", "status": "firing", "alerts": [episode]})).status == 200
-        await client.app[SERVICE].run_step()
+        await drain(client.app[SERVICE])
         if starts.startswith("2026-11-23T04"):
             (first,) = await incidents(client)
             for action in ("resolve", "close"):
