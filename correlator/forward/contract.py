@@ -22,7 +22,9 @@ class ChangeKind(enum.StrEnum):
     """An incident change a destination may hear about."""
 
     OPENED = "opened"
-    UPDATED = "updated"  # priority, title or member alerts changed
+    # priority, title or member alerts changed; detail names what changed, each as {"from": old, "to": new}:
+    # {"priority": {"from": "P3", "to": "P2"}, "title": {...}, "alerts": {"from": 3, "to": 5}} (alert counts)
+    UPDATED = "updated"
     ACKNOWLEDGED = "acknowledged"
     ASSIGNED = "assigned"
     ESCALATED = "escalated"
@@ -157,8 +159,8 @@ RETRIED_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Seconds from `Retry-After` (delta-seconds or an HTTP date) or `X-RateLimit-Reset` (ISO 8601,
-    Jira's), if either says; None otherwise."""
+    """Seconds from `Retry-After` (delta-seconds or an HTTP date) or `X-RateLimit-Reset` (ISO 8601 as
+    Jira sends it, or Unix epoch seconds as ServiceNow and others do), if either says; None otherwise."""
     value = headers.get("Retry-After")
     if value:
         try:
@@ -173,9 +175,12 @@ def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> floa
     reset = headers.get("X-RateLimit-Reset")
     if reset:
         try:
-            when = datetime.fromisoformat(reset.replace("Z", "+00:00"))
+            when = datetime.fromtimestamp(float(reset), timezone.utc)
         except ValueError:
-            return None
+            try:
+                when = datetime.fromisoformat(reset.replace("Z", "+00:00"))
+            except ValueError:
+                return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
@@ -206,7 +211,7 @@ class InboundChange:
     incident_id: str | None = None  # or named directly (a payload that carries our id)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # not frozen: raising sets __traceback__ and __cause__ on the instance
 class InboundRejected(Exception):
     """An inbound request refused as a whole: answered with `status` and a JSON body naming `field`."""
 
@@ -222,7 +227,7 @@ class InboundDestination(Protocol):
     def parse_inbound(self, headers: Mapping[str, str], body: bytes) -> list[InboundChange]: ...
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # not frozen: raising sets __traceback__ and __cause__ on the instance
 class DestinationError(Exception):
     """A destination's configuration is wrong: `field` names the option, as config errors do."""
 
