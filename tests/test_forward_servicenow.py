@@ -72,7 +72,7 @@ async def test_opened_creates_an_incident_with_impact_urgency_and_the_correlatio
     assert (record["assignment_group"], record["caller_id"], record["category"]) == (
         "Payments L1", "correlator.integration", "software")
     assert outcome.remote.extra["number"] == record["number"]
-    assert outcome.remote.url.endswith(f"incident.do?sys_id={record['sys_id']}")
+    assert outcome.remote.url == f"{instance.url}/incident.do?sys_id={record['sys_id']}"
     # the lookup by correlation_id came first, even on a first attempt
     assert [method for method, _ in instance.calls] == ["GET", "POST"]
     assert f"sysparm_query=correlation_id={KEY}" in unquote(instance.calls[0][1])
@@ -283,6 +283,8 @@ async def test_inbound_resolve_reopen_acknowledge_and_comments(instance, http):
 async def test_inbound_skips_our_own_work_notes_and_keeps_event_ids_stable(instance, http):
     snow = destination(instance, http)
     assert inbound(snow, record_update(work_notes=f"{servicenow.WORK_NOTE_MARKER} Acknowledged by alice")) == []
+    # everything in an update the integration user made is ours
+    assert inbound(snow, record_update(state="6", previous_state="2", updated_by="correlator")) == []
     payload = record_update(state="6", work_notes="fixed")
     assert [c.event_id for c in inbound(snow, payload)] == [c.event_id for c in inbound(snow, payload)]
 
@@ -310,7 +312,7 @@ async def test_inbound_is_refused_when_no_token_is_configured(instance, http):
     snow = destination(instance, http, inbound_token=None)
     with pytest.raises(InboundRejected) as raised:
         inbound(snow, record_update())
-    assert (raised.value.status, raised.value.field) == (404, "inbound_token")
+    assert (raised.value.status, raised.value.field) == (403, "inbound_token")
 
 
 @pytest.mark.parametrize("body, field", [

@@ -148,7 +148,7 @@ class ServiceNowDestination:
 
     def _remote_ref(self, record: dict) -> RemoteRef:
         sys_id = record["sys_id"]
-        url = f"{self._options.instance_url.rstrip('/')}/nav_to.do?uri={self._options.table}.do?sys_id={sys_id}"
+        url = f"{self._options.instance_url.rstrip('/')}/{self._options.table}.do?sys_id={sys_id}"
         return RemoteRef(sys_id, url=url, extra={"number": record.get("number", "")})
 
     def _create_fields(self, change: IncidentChange, key: str) -> dict[str, str]:
@@ -184,7 +184,7 @@ class ServiceNowDestination:
     def parse_inbound(self, headers: Mapping[str, str], body: bytes) -> list[InboundChange]:
         expected = self._options.inbound_token
         if not expected:
-            raise InboundRejected(404, "inbound_token", f"destination {self.name} accepts no inbound calls: "
+            raise InboundRejected(403, "inbound_token", f"destination {self.name} accepts no inbound calls: "
                                                         "set its options.inbound_token")
         scheme, _, token = headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
@@ -195,6 +195,8 @@ class ServiceNowDestination:
             found = from_msgspec(error)
             missing = found.reason.startswith("Object missing required field")
             raise InboundRejected(400, found.reason.split("`")[1] if missing else found.path, found.reason) from None
+        if self._options.username and record.updated_by == self._options.username:
+            return []  # our own write, echoed by a business rule that does not filter the integration user
         return inbound_changes(record)
 
 
