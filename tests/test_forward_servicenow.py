@@ -8,9 +8,11 @@ import asyncio
 import json
 from urllib.parse import unquote
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 
 from correlator.forward import servicenow
 from correlator.forward.contract import (AlertSummary, ChangeKind, Delivery, DestinationError, IncidentChange,
@@ -324,3 +326,20 @@ async def test_inbound_bad_bodies_name_the_field(instance, http, body, field):
     with pytest.raises(InboundRejected) as raised:
         destination(instance, http).parse_inbound({"Authorization": f"Bearer {TOKEN}"}, body)
     assert (raised.value.status, raised.value.field) == (400, field)
+
+
+async def test_the_shipped_example_builds_and_delivers(instance, http):
+    """config/examples/forwarding-servicenow.yaml, its secrets standing in for the environment's."""
+    document = yaml.safe_load((Path(__file__).parent.parent / "config/examples/forwarding-servicenow.yaml").read_text())
+    [spec] = document["forwarding"]["destinations"]
+    instance.user = spec["options"]["username"]
+    secrets = {"SERVICENOW_PASSWORD": instance.password, "SERVICENOW_INBOUND_TOKEN": TOKEN}
+    options = {name: secrets[value["env"]] if isinstance(value, dict) and "env" in value else value
+               for name, value in spec["options"].items()}
+    snow = servicenow.build(spec["name"], {**options, "instance_url": instance.url}, http)
+    created = await snow.deliver(delivery(ChangeKind.OPENED))
+    resolved = await snow.deliver(delivery(ChangeKind.RESOLVED, created.remote, {"reason": "fixed"}))
+    assert resolved.kind is OutcomeKind.DELIVERED
+    record = instance.records[created.remote.key]
+    assert record["short_description"] == "[P2] checkout latency (checkout)"
+    assert record["close_notes"].startswith("Resolved in correlator by alice: fixed")
