@@ -128,12 +128,19 @@ class FakeServiceNow:
                 matched.append(self._shown(record, request))
         return web.json_response({"result": matched[:limit]}, headers={"X-Total-Count": str(len(matched))})
 
-    async def get_record(self, request: web.Request) -> web.Response:
+    def _record(self, request: web.Request) -> dict | web.Response:
+        """The record the path names, or the answer refusing the request."""
         if refused := self._refused(request):
             return refused
         record = self.records.get(request.match_info["sys_id"])
         if record is None:
             return failure(404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval")
+        return record
+
+    async def get_record(self, request: web.Request) -> web.Response:
+        record = self._record(request)
+        if isinstance(record, web.Response):
+            return record
         return web.json_response({"result": self._shown(record, request)})
 
     async def insert(self, request: web.Request) -> web.Response:
@@ -154,11 +161,9 @@ class FakeServiceNow:
                                                     headers={"Location": f"{request.url}/{sys_id}"}))
 
     async def update(self, request: web.Request) -> web.Response:
-        if refused := self._refused(request):
-            return refused
-        record = self.records.get(request.match_info["sys_id"])
-        if record is None:
-            return failure(404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval")
+        record = self._record(request)
+        if isinstance(record, web.Response):
+            return record
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
