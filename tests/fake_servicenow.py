@@ -40,6 +40,7 @@ class FakeServiceNow:
     password: str = "s3cret"
     token: str = "oauth-token"
     rate_limited: int = 0  # answer the next N requests 429
+    rate_limited_methods: tuple[str, ...] = ("GET", "POST", "PATCH", "PUT")  # ... of these methods
     failing: int = 0  # answer the next N requests 503
     hang_writes: bool = False  # apply POST/PATCH, then hold the answer until `release`
     records: dict[str, dict] = field(default_factory=dict)
@@ -76,7 +77,7 @@ class FakeServiceNow:
         self.calls.append((request.method, request.path_qs))
         if request.match_info["table"] != "incident":
             return failure(400, "Invalid table " + request.match_info["table"])
-        if self.rate_limited:
+        if self.rate_limited and request.method in self.rate_limited_methods:
             self.rate_limited -= 1
             return failure(429, "Rate limit exceeded", "Too many requests for rule: correlator integration",
                            headers={"Retry-After": "7", "X-RateLimit-Limit": "1000", "X-RateLimit-Rule": "rule1",

@@ -68,7 +68,8 @@ async def test_opened_creates_an_incident_with_impact_urgency_and_the_correlatio
     assert outcome.kind is OutcomeKind.DELIVERED
     record = instance.records[outcome.remote.key]
     assert record["short_description"] == "[P2] checkout latency"
-    assert "HighLatency" in record["description"] and "https://correlator.example/incidents/inc-42" in record["description"]
+    assert "HighLatency" in record["description"] and "p99 above 2s" in record["description"]
+    assert "https://correlator.example/incidents/inc-42" in record["description"]
     assert (record["impact"], record["urgency"]) == ("1", "2")
     assert (record["correlation_id"], record["correlation_display"]) == (KEY, "correlator")
     assert (record["assignment_group"], record["caller_id"], record["category"]) == (
@@ -155,8 +156,8 @@ async def test_merged_resolves_the_record_naming_the_other_incident(instance, ht
 
 async def test_the_fake_refuses_a_resolve_without_close_fields_as_the_instance_does(instance, http):
     """What the adapter avoids: the base data policy's 403, which must be a dead letter, not a retry."""
-    snow, remote = await created(instance, http)
-    snow._close_notes = servicenow.Template("{{ '' }}", "snow", "close_notes_template")
+    snow = destination(instance, http, close_notes_template="{{ '' }}")  # a template rendering nothing
+    remote = (await snow.deliver(delivery(ChangeKind.OPENED))).remote
     outcome = await snow.deliver(delivery(ChangeKind.RESOLVED, remote))
     assert outcome.kind is OutcomeKind.DEAD
     assert "HTTP 403" in outcome.reason and "Data Policy Exception" in outcome.reason
@@ -178,6 +179,19 @@ async def test_a_lost_create_answer_is_found_by_correlation_id_not_created_again
     assert retried.remote.key == instance.by_correlation(KEY)[0]["sys_id"]
 
 
+async def test_a_lost_update_answer_is_retried_to_the_same_state(instance, http):
+    snow, remote = await created(instance, http)
+    snow = destination(instance, http, timeout_seconds=0.3)
+    instance.hang_writes = True
+    with pytest.raises(asyncio.TimeoutError):
+        await snow.deliver(delivery(ChangeKind.RESOLVED, remote, {"reason": "fixed"}))
+    instance.hang_writes = False
+    instance.release()
+    again = await snow.deliver(delivery(ChangeKind.RESOLVED, remote, {"reason": "fixed"}, attempt=2))
+    assert again.kind is OutcomeKind.DELIVERED and instance.records[remote.key]["state"] == "6"
+    assert len(instance.records) == 1
+
+
 async def test_a_change_that_routes_a_new_incident_creates_it_then_writes_the_change(instance, http):
     snow = destination(instance, http)
     outcome = await snow.deliver(delivery(ChangeKind.ESCALATED, detail={"team": "sre"}))
@@ -186,6 +200,20 @@ async def test_a_change_that_routes_a_new_incident_creates_it_then_writes_the_ch
     # retried after its answer was lost: the same record, one more note, no second incident
     again = await snow.deliver(delivery(ChangeKind.ESCALATED, detail={"team": "sre"}, attempt=2, create_sent_at=NOW))
     assert again.remote.key == outcome.remote.key and len(instance.records) == 1
+
+
+async def test_a_create_whose_change_failed_to_follow_is_completed_on_the_same_record(instance, http):
+    """The create landed, the change's PATCH was rate limited: the retry finds the record and patches it."""
+    snow = destination(instance, http)
+    instance.rate_limited, instance.rate_limited_methods = 1, ("PATCH",)
+    outcome = await snow.deliver(delivery(ChangeKind.COMMENTED, detail={"text": "db failover"}))
+    assert outcome.kind is OutcomeKind.RETRY and outcome.retry_after == 7
+    assert len(instance.records) == 1 and instance.notes(next(iter(instance.records))) == []
+
+    retried = await snow.deliver(delivery(ChangeKind.COMMENTED, detail={"text": "db failover"}, attempt=2,
+                                          create_sent_at=NOW))
+    assert retried.kind is OutcomeKind.DELIVERED and len(instance.records) == 1
+    assert ["db failover" in note for note in instance.notes(retried.remote.key)] == [True]
 
 
 async def test_resolving_an_incident_never_sent_is_skipped(instance, http):
@@ -238,7 +266,8 @@ async def test_a_non_json_success_is_retried(aiohttp_server, http):
     ({"instance_url": "example.service-now.com", "oauth_token": "t"}, "instance_url"),
     ({"instance_url": "https://x.service-now.com"}, "username"),
     ({"instance_url": "https://x.service-now.com", "username": "u"}, "password"),
-    ({"instance_url": "https://x.service-now.com", "oauth_token": "t", "username": "u", "password": "p"}, "oauth_token"),
+    ({"instance_url": "https://x.service-now.com", "oauth_token": "t", "username": "u", "password": "p"},
+     "oauth_token"),
     ({"instance_url": "https://x.service-now.com", "oauth_token": "t", "impact": {"high": 4}}, "impact"),
     ({"instance_url": "https://x.service-now.com", "oauth_token": "t", "urgency": {"critical": 1}}, "urgency"),
     ({"instance_url": "https://x.service-now.com", "oauth_token": "t", "assignment": "x"}, "assignment"),
