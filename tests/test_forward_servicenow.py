@@ -14,6 +14,8 @@ import aiohttp
 import pytest
 import yaml
 
+from correlator.domain import FieldError
+from correlator.domain.actions import ACTIONS, decode_action
 from correlator.forward import servicenow
 from correlator.forward.contract import (AlertSummary, ChangeKind, Delivery, DestinationError, IncidentChange,
                                          IncidentSnapshot, InboundRejected, OutcomeKind, RemoteRef)
@@ -309,6 +311,18 @@ async def test_inbound_resolve_reopen_acknowledge_and_comments(instance, http):
     assert (note.action, note.event_id) == ("comment", "a1b2:4:work_notes")
     assert "checked the DB" in note.body["text"] and "bob" in note.body["text"]
     assert (comment.event_id, "users see errors" in comment.body["text"]) == ("a1b2:4:comments", True)
+
+
+async def test_inbound_bodies_are_valid_operator_action_bodies(instance, http):
+    snow = destination(instance, http)
+    payloads = [record_update(state="6", previous_state="2", close_notes="done"),
+                record_update(state="1", previous_state="7"),
+                record_update(state="2", previous_state="1", work_notes="a", comments="b")]
+    changes = [change for payload in payloads for change in inbound(snow, payload)]
+    assert [change.action for change in changes] == ["resolve", "reopen", "acknowledge", "comment", "comment"]
+    for change in changes:
+        decoded = decode_action(ACTIONS[change.action][1], json.dumps(change.body).encode())
+        assert not isinstance(decoded, FieldError), decoded
 
 
 async def test_inbound_skips_our_own_work_notes_and_keeps_event_ids_stable(instance, http):

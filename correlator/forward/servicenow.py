@@ -235,12 +235,13 @@ def inbound_changes(record: InboundRecord) -> list[InboundChange]:
         changes.append(InboundChange(f"{record.sys_id}:{record.sys_mod_count}:{field}", action, body,
                                      remote_key=record.sys_id))
 
+    ended, was_ended = record.state in ENDED_STATES, record.previous_state in ENDED_STATES
     if record.state != record.previous_state:
-        if record.state in ENDED_STATES and record.previous_state not in ENDED_STATES:
+        if ended and not was_ended:
             verb = "Resolved" if record.state == STATE_RESOLVED else "Closed"
             notes = f": {record.close_notes}" if record.close_notes else ""
             add("state", "resolve", {"reason": f"{verb} in {where}{by}{notes}"})
-        elif record.state == STATE_IN_PROGRESS and record.previous_state in ENDED_STATES:
+        elif was_ended and not ended:  # back to New, In Progress or On Hold
             add("state", "reopen", {"reason": f"Reopened in {where}{by}"})
         elif record.state == STATE_IN_PROGRESS and record.previous_state == STATE_NEW:
             add("state", "acknowledge", {})
