@@ -41,6 +41,7 @@ class FakeServiceNow:
     token: str = "oauth-token"
     rate_limited: int = 0  # answer the next N requests 429
     rate_limited_methods: tuple[str, ...] = ("GET", "POST", "PATCH", "PUT")  # ... of these methods
+    retry_after_header: bool = True  # else only X-RateLimit-Reset says when
     failing: int = 0  # answer the next N requests 503
     hang_writes: bool = False  # apply POST/PATCH, then hold the answer until `release`
     records: dict[str, dict] = field(default_factory=dict)
@@ -79,9 +80,12 @@ class FakeServiceNow:
             return failure(400, "Invalid table " + request.match_info["table"])
         if self.rate_limited and request.method in self.rate_limited_methods:
             self.rate_limited -= 1
+            headers = {"X-RateLimit-Limit": "1000", "X-RateLimit-Rule": "correlator integration",
+                       "X-RateLimit-Reset": str(int(time.time()) + 7)}
+            if self.retry_after_header:
+                headers["Retry-After"] = "7"
             return failure(429, "Rate limit exceeded", "Too many requests for rule: correlator integration",
-                           headers={"Retry-After": "7", "X-RateLimit-Limit": "1000", "X-RateLimit-Rule": "rule1",
-                                    "X-RateLimit-Reset": str(int(time.time()) + 7)})
+                           headers=headers)
         if self.failing:
             self.failing -= 1
             return web.Response(status=503, text="<html>Service Unavailable</html>", content_type="text/html")
