@@ -106,7 +106,8 @@ class FakeOpsgenie:
         if not str(body.get("note", "")).strip():
             return _error(422, "Request body is not processable. Please check the errors.",
                           errors={"note": "Note can not be empty."})
-        return await self._on_alert(request, body, "AddNote", "Added note", lambda alert: alert.notes.append(body["note"]))
+        return await self._on_alert(request, body, "AddNote", "Added note",
+                                    lambda alert: alert.notes.append(body["note"]))
 
     async def acknowledge(self, request: web.Request) -> web.Response:
         body = await _body(request)

@@ -3,13 +3,16 @@ hand an adapter, and deliveries of them (first attempt, retry, ambiguous retry).
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import aiohttp
+import pytest
 import yaml
 
-from correlator.forward.contract import (AlertSummary, ChangeKind, Delivery, IncidentChange, IncidentSnapshot,
-                                         RemoteRef)
+from correlator.forward.contract import (AlertSummary, ChangeKind, Delivery, DestinationError, IncidentChange,
+                                         IncidentSnapshot, RemoteRef)
 
 OPENED_AT = datetime(2026, 12, 3, 1, 0, tzinfo=timezone.utc)
 KEY = "correlator-inc-7f3a9c-dest"
@@ -58,3 +61,29 @@ def example_destinations(path: Path, secret: str) -> list[dict]:
             return [resolved(item) for item in value]
         return value
     return [resolved(destination) for destination in yaml.safe_load(path.read_text())["forwarding"]["destinations"]]
+
+
+@pytest.fixture
+async def http():
+    """The adapters' shared client session, as the worker's would be."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@contextlib.asynccontextmanager
+async def running(fake, aiohttp_server, path: str = ""):
+    """`fake` served on 127.0.0.1, its address in `fake.url`; a request it stalls is let go at the end."""
+    server = await aiohttp_server(fake.app())
+    fake.url = str(server.make_url(path))
+    try:
+        yield fake
+    finally:
+        fake.release.set()
+
+
+def option_error(module, name: str, options: dict) -> DestinationError:
+    """The error building destination `name` of `module` with `options` raises, checked to name it."""
+    with pytest.raises(DestinationError) as raised:
+        module.build(name, options, None)
+    assert str(raised.value).startswith(f"forwarding.destinations[{name}].{raised.value.field}: ")
+    return raised.value

@@ -10,26 +10,18 @@ import aiohttp
 import pytest
 
 from correlator.forward import opsgenie
-from correlator.forward.contract import ChangeKind, DestinationError, OutcomeKind, RemoteRef
+from correlator.forward.contract import ChangeKind, OutcomeKind, RemoteRef
 from tests.fake_opsgenie import FakeOpsgenie
-from tests.forward_cases import EXAMPLES, KEY, ambiguous_retry, change, delivery, example_destinations
+from tests.forward_cases import (EXAMPLES, KEY, ambiguous_retry, change, delivery, example_destinations,
+                                 http, option_error, running)  # noqa: F401 (http: a fixture)
 
 API_KEY = "eb243592-faa2-4ba2-a551q-1afdf565c889"
 
 
 @pytest.fixture
 async def fake(aiohttp_server):
-    fake = FakeOpsgenie(API_KEY)
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url(""))
-    yield fake
-    fake.release.set()
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as session:
-        yield session
+    async with running(FakeOpsgenie(API_KEY), aiohttp_server) as fake:
+        yield fake
 
 
 def destination(fake, http, **options):
@@ -157,10 +149,7 @@ async def test_long_fields_are_cut_to_opsgenie_limits(fake, http):
     ({"note": "{% if %}"}, "note"),
 ])
 def test_option_errors_name_the_option(options, field):
-    with pytest.raises(DestinationError) as raised:
-        opsgenie.build("og", {"api_key": API_KEY} | options, None)
-    assert raised.value.field.startswith(field)
-    assert str(raised.value).startswith(f"forwarding.destinations[og].{field}")
+    assert option_error(opsgenie, "og", {"api_key": API_KEY} | options).field.startswith(field)
 
 
 def test_the_shipped_example_builds():

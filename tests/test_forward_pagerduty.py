@@ -10,9 +10,10 @@ import aiohttp
 import pytest
 
 from correlator.forward import pagerduty
-from correlator.forward.contract import ChangeKind, DestinationError, InboundRejected, OutcomeKind, RemoteRef
+from correlator.forward.contract import ChangeKind, InboundRejected, OutcomeKind, RemoteRef
 from tests.fake_pagerduty import FakePagerDuty, signature, webhook
-from tests.forward_cases import EXAMPLES, KEY, ambiguous_retry, change, delivery, example_destinations
+from tests.forward_cases import (EXAMPLES, KEY, ambiguous_retry, change, delivery, example_destinations,
+                                 http, option_error, running)  # noqa: F401 (http: a fixture)
 
 ROUTING_KEY = "R0ut1ngKeyR0ut1ngKeyR0ut1ngKey00"
 SECRET, NEXT_SECRET = "whsec-current", "whsec-next"
@@ -20,17 +21,8 @@ SECRET, NEXT_SECRET = "whsec-current", "whsec-next"
 
 @pytest.fixture
 async def fake(aiohttp_server):
-    fake = FakePagerDuty({ROUTING_KEY})
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url(""))
-    yield fake
-    fake.release.set()
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as session:
-        yield session
+    async with running(FakePagerDuty({ROUTING_KEY}), aiohttp_server) as fake:
+        yield fake
 
 
 def destination(fake, http, **options):
@@ -124,10 +116,7 @@ async def test_a_long_title_is_cut_to_the_summary_limit(fake, http):
     ({"title": "{{ incident.title"}, "title"),
 ])
 def test_option_errors_name_the_option(options, field):
-    with pytest.raises(DestinationError) as raised:
-        pagerduty.build("pd", {"routing_key": ROUTING_KEY} | options, None)
-    assert raised.value.field.startswith(field)
-    assert str(raised.value).startswith(f"forwarding.destinations[pd].{field}")
+    assert option_error(pagerduty, "pd", {"routing_key": ROUTING_KEY} | options).field.startswith(field)
 
 
 def test_webhooks_map_back_to_the_incident_by_its_key():

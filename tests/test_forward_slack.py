@@ -9,9 +9,10 @@ import aiohttp
 import pytest
 
 from correlator.forward import slack
-from correlator.forward.contract import ChangeKind, DestinationError, OutcomeKind, RemoteRef
+from correlator.forward.contract import ChangeKind, OutcomeKind, RemoteRef
 from tests.fake_slack import FakeSlack
-from tests.forward_cases import EXAMPLES, KEY, ambiguous_retry, change, delivery, example_destinations
+from tests.forward_cases import (EXAMPLES, KEY, ambiguous_retry, change, delivery, example_destinations,
+                                 http, option_error, running)  # noqa: F401 (http: a fixture)
 
 SECRET = "XXXXXXXXXXXXXXXXXXXXXXXX"
 
@@ -19,16 +20,8 @@ SECRET = "XXXXXXXXXXXXXXXXXXXXXXXX"
 @pytest.fixture
 async def fake(aiohttp_server):
     fake = FakeSlack(SECRET)
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url(fake.path()))
-    yield fake
-    fake.release.set()
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as session:
-        yield session
+    async with running(fake, aiohttp_server, fake.path()):
+        yield fake
 
 
 def destination(fake, http, **options):
@@ -59,7 +52,8 @@ async def test_openings_priority_changes_and_resolutions_are_announced(fake, htt
     header, section, context = fake.messages[0]["blocks"]
     assert header["text"]["text"] == "Incident opened: [P2] checkout latency and 5xx"
     assert "P2 (impact high x urgency medium)" in section["text"]["text"]
-    assert context["elements"][0]["text"] == "<https://correlator.example.com/incidents/inc-7f3a9c|Open incident inc-7f3a9c>"
+    assert context["elements"][0]["text"] == \
+        "<https://correlator.example.com/incidents/inc-7f3a9c|Open incident inc-7f3a9c>"
 
 
 async def test_a_resolution_never_opened_in_slack_is_skipped(fake, http):
@@ -132,16 +126,12 @@ async def test_an_ambiguous_retry_posts_again(fake, http):
     ({"body": "{{ incident.title }"}, "body"),
 ])
 def test_option_errors_name_the_option(options, field):
-    with pytest.raises(DestinationError) as raised:
-        slack.build("stakeholders", {"webhook_url": "https://hooks.slack.com/services/T/B/X"} | options, None)
-    assert raised.value.field.startswith(field)
-    assert str(raised.value).startswith(f"forwarding.destinations[stakeholders].{field}")
+    url = "https://hooks.slack.com/services/T/B/X"
+    assert option_error(slack, "stakeholders", {"webhook_url": url} | options).field.startswith(field)
 
 
 def test_option_webhook_url_is_required():
-    with pytest.raises(DestinationError) as raised:
-        slack.build("stakeholders", {}, None)
-    assert raised.value.field == "webhook_url"
+    assert option_error(slack, "stakeholders", {}).field == "webhook_url"
 
 
 def test_the_shipped_example_builds():

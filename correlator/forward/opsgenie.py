@@ -102,7 +102,8 @@ class Opsgenie:
                 self._forget_oldest()
             result = await self._result(request_id)
             if result is None:
-                return Outcome(OutcomeKind.RETRY, f"Opsgenie has not processed the {call.what} request {request_id} yet")
+                return Outcome(OutcomeKind.RETRY,
+                               f"Opsgenie has not processed the {call.what} request {request_id} yet")
             if isinstance(result, Outcome):
                 if result.kind is OutcomeKind.DEAD:
                     result = Outcome(OutcomeKind.DEAD, f"Opsgenie {call.what}: {result.reason}")
@@ -110,7 +111,8 @@ class Opsgenie:
                 return result  # retried: ask about the same request next time
             progress[index] = None
             alert_id = result.get("alertId") or alert_id
-        return self._finished(delivery, Outcome.delivered(RemoteRef(alias, extra={"alert_id": alert_id} if alert_id else {})))
+        remote = RemoteRef(alias, extra={"alert_id": alert_id} if alert_id else {})
+        return self._finished(delivery, Outcome.delivered(remote))
 
     def _finished(self, delivery: Delivery, outcome: Outcome) -> Outcome:
         if outcome.kind is not OutcomeKind.RETRY:

@@ -159,19 +159,22 @@ class PagerDuty:
             event = json.loads(body)["event"]
             event_type, event_id, data = event["event_type"], event["id"], event.get("data") or {}
         except (ValueError, KeyError, TypeError):
-            raise InboundRejected(400, "event", "expected a PagerDuty v3 webhook body {event: {id, event_type, data}}") from None
+            raise InboundRejected(400, "event",
+                                  "expected a PagerDuty v3 webhook body {event: {id, event_type, data}}") from None
         action = INBOUND_ACTIONS.get(event_type)
         incident_key = data.get("incident_key") if isinstance(data, dict) else None
         if action is None or not incident_key:
             return []
         who = (event.get("agent") or {}).get("summary") or "PagerDuty"
         reference = data.get("html_url") or data.get("id") or ""
-        body_fields = {} if action == "acknowledge" else {"reason": f"{event_type} by {who} in PagerDuty {reference}".strip()}
-        return [InboundChange(event_id=event_id, action=action, body=body_fields, remote_key=incident_key)]
+        reason = f"{event_type} by {who} in PagerDuty {reference}".strip()
+        action_body = {} if action == "acknowledge" else {"reason": reason}
+        return [InboundChange(event_id=event_id, action=action, body=action_body, remote_key=incident_key)]
 
     def _verify(self, header: str, body: bytes) -> None:
         if not self._secrets:
-            raise InboundRejected(403, "webhook_secrets", f"destination {self.name} has no webhook secret: inbound is off")
+            raise InboundRejected(403, "webhook_secrets",
+                                  f"destination {self.name} has no webhook secret: inbound is off")
         if not header:
             raise InboundRejected(401, "X-PagerDuty-Signature", "missing")
         offered = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]

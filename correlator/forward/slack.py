@@ -68,7 +68,8 @@ class Slack:
         change = delivery.change
         headline = self._headline(change)
         if headline is None:
-            return Outcome.skipped(f"Slack hears of openings, priority changes and resolutions, not {change.kind.value}")
+            return Outcome.skipped(f"Slack hears of openings, priority changes and resolutions, "
+                                   f"not {change.kind.value}")
         if change.kind is ChangeKind.RESOLVED and delivery.remote is None:
             return Outcome.skipped("its opening was never announced in Slack")
         wait = await self._spacing.turn()
