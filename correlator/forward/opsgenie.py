@@ -188,7 +188,11 @@ class Opsgenie:
         failed = outcome_of_response(status, headers, text, f"Opsgenie {call.what}")
         if failed is not None:
             return self._rate_limited(failed, headers) if status == 429 else failed
-        return json.loads(text)["requestId"]
+        request_id = _json_object(text).get("requestId")
+        if not isinstance(request_id, str) or not request_id:
+            # accepted without saying which request: nothing to check, so send it again (alias-safe)
+            return Outcome(OutcomeKind.RETRY, f"Opsgenie {call.what}: HTTP {status} without a requestId: {text[:200]}")
+        return request_id
 
     async def _result(self, request_id: str) -> dict | Outcome | None:
         """The processed request's data (alertId, alias...), an outcome if it failed or could not be
@@ -206,7 +210,7 @@ class Opsgenie:
                 # asking failed, not the request: ask again next attempt
                 return self._rate_limited(failed, headers) if status == 429 else \
                     Outcome(OutcomeKind.RETRY, failed.reason, retry_after=failed.retry_after)
-            data = json.loads(text).get("data") or {}
+            data = _json_object(text).get("data") or {}
             if data.get("isSuccess"):
                 return data
             # processed and refused ("Alert does not exist", ...): sending it again fails the same way
@@ -226,6 +230,14 @@ class Opsgenie:
 
     async def close(self) -> None:
         pass  # the HTTP session is the worker's
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 ENDING = frozenset({ChangeKind.RESOLVED, ChangeKind.CLOSED, ChangeKind.MERGED})

@@ -123,7 +123,7 @@ class PagerDuty:
             "payload": {
                 "summary": self._title.render(change)[:SUMMARY_LIMIT],
                 "source": self._options.source,
-                "severity": self._options.severities.get(Priority(incident.priority), "error"),
+                "severity": self._options.severities.get(incident.priority, "error"),
                 "timestamp": change.at.isoformat(),
                 "component": incident.services[0] if incident.services else None,
                 "group": incident.team or None,
