@@ -102,6 +102,13 @@ async def test_an_invalid_event_is_a_dead_letter_naming_the_errors(fake, http):
     assert refused.kind is OutcomeKind.DEAD and refused.reason == "PagerDuty refused the event: Invalid routing key"
 
 
+async def test_severities_override_the_defaults_by_priority(fake, http):
+    pd = destination(fake, http, severities={"P2": "critical"})
+    await pd.deliver(delivery(change(ChangeKind.OPENED)))
+    await pd.deliver(delivery(change(ChangeKind.OPENED, priority="P3"), key="other"))
+    assert [event["payload"]["severity"] for event in fake.requests] == ["critical", "warning"]
+
+
 async def test_a_long_title_is_cut_to_the_summary_limit(fake, http):
     pd = destination(fake, http, title="{{ incident.title * 200 }}")
     assert (await pd.deliver(delivery(change(ChangeKind.OPENED)))).kind is OutcomeKind.DELIVERED

@@ -25,6 +25,8 @@ from correlator.forward.templates import DEFAULT_BODY, DEFAULT_TITLE, Template
 TYPE = "pagerduty"
 
 Severity = Literal["critical", "error", "warning", "info"]
+DEFAULT_SEVERITIES: dict[str, Severity] = {
+    Priority.P1: "critical", Priority.P2: "error", Priority.P3: "warning", Priority.P4: "info", Priority.P5: "info"}
 SUMMARY_LIMIT = 1024  # PagerDuty refuses a longer payload.summary
 DEDUP_KEY_LIMIT = 255
 ALERTS_LIMIT = 100  # in custom_details: the whole event must stay under PagerDuty's 512 KB
@@ -37,9 +39,7 @@ class PagerDutyOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     routing_key: Annotated[str, Meta(min_length=32, max_length=32)]  # the Events API v2 integration key
     events_url: str = "https://events.pagerduty.com"  # EU accounts: https://events.eu.pagerduty.com
     source: str = "correlator"  # payload.source: where the problem is, as PagerDuty shows it
-    severities: dict[Priority, Severity] = msgspec.field(default_factory=lambda: {
-        Priority.P1: "critical", Priority.P2: "error", Priority.P3: "warning", Priority.P4: "info",
-        Priority.P5: "info"})
+    severities: dict[Priority, Severity] = msgspec.field(default_factory=dict)  # over DEFAULT_SEVERITIES
     title: str = DEFAULT_TITLE  # payload.summary (cut at 1024 characters)
     body: str = DEFAULT_BODY  # custom_details.body
     # v3 webhook subscription secrets; two while a secret is rotated. None: inbound refused.
@@ -74,6 +74,7 @@ class PagerDuty:
         self._url = options.events_url.rstrip("/") + "/v2/enqueue"
         self._timeout = aiohttp.ClientTimeout(total=options.timeout_seconds)
         self._secrets = [secret.encode() for secret in options.webhook_secrets]
+        self._severities = DEFAULT_SEVERITIES | options.severities
 
     async def deliver(self, delivery: Delivery) -> Outcome:
         kind = delivery.change.kind
@@ -123,7 +124,7 @@ class PagerDuty:
             "payload": {
                 "summary": self._title.render(change)[:SUMMARY_LIMIT],
                 "source": self._options.source,
-                "severity": self._options.severities.get(incident.priority, "error"),
+                "severity": self._severities[incident.priority],
                 "timestamp": change.at.isoformat(),
                 "component": incident.services[0] if incident.services else None,
                 "group": incident.team or None,
