@@ -40,6 +40,7 @@ class FakeOpsgenie:
     posts: list[tuple[str, str, dict]] = field(default_factory=list)  # (method, path, body) accepted
     answers: list[web.Response] = field(default_factory=list)  # answered instead, in order
     route_answers: dict[tuple[str, str], list[web.Response]] = field(default_factory=dict)  # per (method, path)
+    status_answers: list[web.Response] = field(default_factory=list)  # answered to status checks instead
     unprocessed_checks: int = 0  # status checks answered 404 for each request before its result shows
     stall_after_apply: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -158,6 +159,8 @@ class FakeOpsgenie:
                                  status=202)
 
     async def request_status(self, request: web.Request) -> web.Response:
+        if self.status_answers:
+            return self.status_answers.pop(0)
         request_id = request.match_info["request_id"]
         seen = self._checks[request_id] = self._checks.get(request_id, 0) + 1
         if request_id not in self.results or seen <= self.unprocessed_checks:

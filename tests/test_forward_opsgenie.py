@@ -96,6 +96,17 @@ async def test_a_request_still_processing_is_asked_about_again_not_sent_again(fa
     assert len(fake.posts) == 1
 
 
+async def test_a_status_check_refused_is_retried_by_asking_again(fake, http):
+    og = destination(fake, http)
+    fake.rate_limit(period=1)
+    fake.status_answers.append(fake.answers.pop())
+    first = delivery(change(ChangeKind.OPENED))
+    limited = await og.deliver(first)
+    assert limited.kind is OutcomeKind.RETRY and limited.retry_after == 1.0
+    assert (await og.deliver(delivery(first.change, attempt=2))).kind is OutcomeKind.DELIVERED
+    assert len(fake.posts) == 1 and fake.alerts[0].count == 1
+
+
 async def test_only_the_unfinished_calls_of_a_delivery_are_sent_again(fake, http):
     og = destination(fake, http)
     remote = (await og.deliver(delivery(change(ChangeKind.OPENED)))).remote

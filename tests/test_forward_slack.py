@@ -72,7 +72,8 @@ async def test_text_is_escaped_and_cut_to_block_kit_limits(fake, http):
 async def test_messages_to_one_webhook_are_spaced(fake, http):
     fake.min_spacing = 0.05
     channel = destination(fake, http, min_interval_seconds=0.1)
-    outcomes = [await channel.deliver(delivery(change(ChangeKind.OPENED), outbox_id=n)) for n in range(4)]
+    outcomes = await asyncio.gather(*(channel.deliver(delivery(change(ChangeKind.OPENED), outbox_id=n))
+                                      for n in range(4)))
     assert [o.kind for o in outcomes] == [OutcomeKind.DELIVERED] * 4
     assert all(later - earlier >= 0.05 for earlier, later in zip(fake.arrivals, fake.arrivals[1:]))
 
