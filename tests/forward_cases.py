@@ -1,5 +1,6 @@
-"""Delivery objects for the destination adapters' tests: one incident, the changes the worker would
-hand an adapter, and deliveries of them (first attempt, retry, ambiguous retry)."""
+"""What the destination adapters' tests share: one incident, the changes the worker would
+hand an adapter, deliveries of them (first attempt, retry, ambiguous retry), the client session,
+a fake system served on 127.0.0.1, the shipped examples' options and option errors."""
 
 from __future__ import annotations
 
