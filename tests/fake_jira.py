@@ -166,12 +166,14 @@ class FakeJira:
             await hang.wait()
         return response
 
-    def _authorized(self, authorization: str) -> bool:
+    def authorization(self) -> str:
+        """The header that admits: basic email:API token on Cloud, the bearer PAT on Data Center."""
         if self.cloud:
-            expected = "Basic " + base64.b64encode(f"{EMAIL}:{API_TOKEN}".encode()).decode()
-        else:
-            expected = f"Bearer {PAT}"
-        return hmac.compare_digest(authorization, expected)
+            return "Basic " + base64.b64encode(f"{EMAIL}:{API_TOKEN}".encode()).decode()
+        return f"Bearer {PAT}"
+
+    def _authorized(self, authorization: str) -> bool:
+        return hmac.compare_digest(authorization, self.authorization())
 
     async def _json(self, request: web.Request) -> dict | web.Response:
         try:

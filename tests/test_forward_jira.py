@@ -36,11 +36,16 @@ def delivery(kind: ChangeKind, remote: RemoteRef | None = None, detail: dict | N
                     attempt=2 if create_sent_at else 1, now=NOW, create_sent_at=create_sent_at)
 
 
-@pytest.fixture(params=["cloud", "datacenter"])
-async def fake(request, aiohttp_server):
-    fake = FakeJira(request.param)
+async def started(flavor: str, aiohttp_server) -> FakeJira:
+    fake = FakeJira(flavor)
     server = await aiohttp_server(fake.app())
     fake.base_url = str(server.make_url("/")).rstrip("/")
+    return fake
+
+
+@pytest.fixture(params=["cloud", "datacenter"])
+async def fake(request, aiohttp_server):
+    fake = await started(request.param, aiohttp_server)
     yield fake
     fake.release()  # a request kept hanging would hold the server's shutdown
 
@@ -162,15 +167,14 @@ async def test_a_create_that_search_still_misses_after_the_lag_is_sent_again(fak
     assert fake.creates() == 1
 
 
-async def test_cloud_search_is_the_new_endpoint_the_legacy_one_is_gone(fake, http):
-    if not fake.cloud:
-        pytest.skip("Data Center keeps /rest/api/2/search")
+async def test_cloud_search_is_the_new_endpoint_the_legacy_one_is_gone(aiohttp_server, http):
+    fake = await started("cloud", aiohttp_server)
     destination, _ = await created(fake, http)
     assert ("POST", "/rest/api/3/search/jql") not in fake.requests  # a first create searches nothing
     await destination.deliver(delivery(ChangeKind.OPENED, create_sent_at=NOW))
     assert ("POST", "/rest/api/3/search/jql") in fake.requests
     async with http.post(f"{fake.base_url}/rest/api/3/search", json={"jql": "project = OPS"},
-                         auth=aiohttp.BasicAuth(EMAIL, API_TOKEN)) as legacy:
+                         headers={"Authorization": fake.authorization()}) as legacy:
         assert legacy.status == 410 and "CHANGE-2046" in (await legacy.json())["errorMessages"][0]
 
 
