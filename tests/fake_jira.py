@@ -302,7 +302,13 @@ class FakeJira:
         chosen = next((transition for transition in self._available(issue) if transition["id"] == wanted), None)
         if chosen is None:
             return _errors(400, [f"Transition id '{wanted}' is not valid for this issue."])
+        resolution = (body.get("fields") or {}).get("resolution")
+        if resolution is not None and chosen["to"]["statusCategory"]["key"] != "done":
+            return _errors(400, errors={"resolution": "Field 'resolution' cannot be set. It is not on the "
+                                                      "appropriate screen, or unknown."})
         self._set_status(issue, chosen["to"]["name"])
+        if resolution is not None:
+            issue["fields"]["resolution"] = {"name": resolution.get("name")}
         return web.Response(status=204)
 
     def _status(self, name: str) -> dict:

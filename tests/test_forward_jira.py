@@ -124,6 +124,14 @@ async def test_resolve_and_reopen_take_the_configured_transitions(fake, http, re
     assert fake.issues["OPS-1"]["fields"]["status"]["name"] == "To Do"
 
 
+async def test_the_resolve_transition_sets_the_configured_resolution(fake, http):
+    destination, remote = await created(fake, http, resolution="Fixed")
+    assert (await destination.deliver(delivery(ChangeKind.RESOLVED, remote))).kind is OutcomeKind.DELIVERED
+    assert fake.issues["OPS-1"]["fields"]["resolution"] == {"name": "Fixed"}
+    assert (await destination.deliver(delivery(ChangeKind.REOPENED, remote))).kind is OutcomeKind.DELIVERED
+    assert fake.issues["OPS-1"]["fields"]["resolution"] is None
+
+
 async def test_a_missing_transition_is_a_dead_letter_naming_it(fake, http):
     destination, remote = await created(fake, http, resolve_transition="Close Issue")
     outcome = await destination.deliver(delivery(ChangeKind.RESOLVED, remote))
@@ -275,6 +283,11 @@ async def test_comments_made_in_jira_become_comments_and_ours_do_not_come_back(f
     anonymous = jira.build("jira", options(fake), http)
     event["comment"] = {**ours, "author": fake.person()}
     assert anonymous.parse_inbound(*webhook(event, SECRET)) == []
+    # a comment riding on an issue_updated event (issue_commented) is the same comment
+    riding = fake.move("OPS-1", "In Progress")
+    riding["changelog"]["items"] = []
+    riding["comment"] = fake.comments["OPS-1"][0] | {"body": "db failover done"}
+    assert destination.parse_inbound(*webhook(riding, SECRET))[0].event_id == comment.event_id
     # the adapter's own transition comes back as an event by its account
     assert destination.parse_inbound(*webhook(fake.move("OPS-1", "Done", user=fake.adapter_user()), SECRET)) == []
 

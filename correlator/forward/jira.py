@@ -43,7 +43,7 @@ DEFAULT_COMMENT = """\
 {% elif kind == "commented" %}
 {{ actor }} commented: {{ detail.get("text", "") }}
 {% else %}
-{{ kind | capitalize }} by {{ actor }}{% for name, value in detail | dictsort %}, {{ name }}: {{ value }}{% endfor %}.
+{{ kind | capitalize }} by {{ actor }}{% for name, value in detail | dictsort if value %}, {{ name }}: {{ value }}{% endfor %}.
 {% endif %}
 Now {{ incident.priority }} (impact {{ incident.impact }} x urgency {{ incident.urgency }}), {{ incident.state }}\
 {% if incident.url %}: {{ incident.url }}{% endif %}
@@ -67,6 +67,7 @@ class JiraOptions(msgspec.Struct, forbid_unknown_fields=True):
     priorities: dict[str, str] = msgspec.field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
     resolve_transition: NonEmpty = "Done"  # a transition name or the status it leads to
     reopen_transition: NonEmpty = "To Do"
+    resolution: str = ""  # set with the resolve transition, where its screen asks for one (e.g. "Done")
     labels: list[str] = msgspec.field(default_factory=list)  # added to each issue, with the idempotency label
     search_lag_seconds: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     webhook_secret: str = ""  # the webhook's secret: inbound requests must carry its X-Hub-Signature
@@ -177,7 +178,8 @@ class JiraDestination:
         if kind is ChangeKind.OPENED:
             return Outcome.delivered(remote)
         if kind in (ChangeKind.RESOLVED, ChangeKind.CLOSED):
-            await self._transition(remote.key, self._options.resolve_transition, to_done=True)
+            resolution = {"resolution": {"name": self._options.resolution}} if self._options.resolution else {}
+            await self._transition(remote.key, self._options.resolve_transition, to_done=True, fields=resolution)
         elif kind is ChangeKind.REOPENED:
             await self._transition(remote.key, self._options.reopen_transition, to_done=False)
         else:
@@ -224,7 +226,7 @@ class JiraDestination:
         first = min(issues, key=lambda issue: int(issue["id"]) if str(issue.get("id", "")).isdigit() else 0)
         return self._ref(first["key"], str(first.get("id", "")))
 
-    async def _transition(self, key: str, wanted: str, to_done: bool) -> None:
+    async def _transition(self, key: str, wanted: str, to_done: bool, fields: dict | None = None) -> None:
         """Take the transition named `wanted` (or leading to a status of that name). With none, the
         issue may be there already (a retry after a transition that was applied): its status
         category says; otherwise the missing transition is a dead letter naming it."""
@@ -234,7 +236,7 @@ class JiraDestination:
             target = (transition.get("to") or {}).get("name", "")
             if wanted.casefold() in (str(transition.get("name", "")).casefold(), str(target).casefold()):
                 await self._call("POST", f"issue/{key}/transitions", f"transition {key} with {transition.get('name')!r}",
-                                 {"transition": {"id": transition.get("id")}})
+                                 {"transition": {"id": transition.get("id")}, **({"fields": fields} if fields else {})})
                 return
         issue = await self._call("GET", f"issue/{key}?fields=status", f"read the status of {key}")
         status = (issue.get("fields") or {}).get("status") or {}
@@ -286,8 +288,9 @@ class JiraDestination:
             return []
         fallback_id = lowered.get("x-atlassian-webhook-identifier") or hashlib.sha256(body).hexdigest()[:32]
         name = event.get("webhookEvent")
-        if name == "jira:issue_updated":
-            return self._status_changes(event, issue["key"], fields, fallback_id)
+        if name == "jira:issue_updated":  # a comment may ride on it too (issue_commented), with the same id
+            return [*self._status_changes(event, issue["key"], fields, fallback_id),
+                    *self._comments(event, issue["key"], fallback_id)]
         if name == "comment_created":
             return self._comments(event, issue["key"], fallback_id)
         return []
@@ -314,7 +317,7 @@ class JiraDestination:
         status = next((item for item in items if item.get("field") == "status"), None)
         if status is None:
             return []
-        event_id = f"{key}:changelog:{changelog['id']}" if changelog.get("id") else fallback_id
+        event_id = f"{key}:changelog:{changelog['id']}" if changelog.get("id") else f"{fallback_id}:status"
         reason = f"Jira {key}: {status.get('fromString')} -> {status.get('toString')}"
         category = ((fields.get("status") or {}).get("statusCategory") or {}).get("key")
         if category == "done":
@@ -336,7 +339,7 @@ class JiraDestination:
             return []
         author = comment.get("author") if isinstance(comment.get("author"), dict) else {}
         who = author.get("displayName") or author.get("name") or "someone"
-        event_id = f"{key}:comment:{comment['id']}" if comment.get("id") else fallback_id
+        event_id = f"{key}:comment:{comment['id']}" if comment.get("id") else f"{fallback_id}:comment"
         return [InboundChange(event_id, "comment", {"text": f"{who} in Jira {key}: {text}"}, remote_key=key)]
 
 
