@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 
 from correlator.forward import jira, jira_markup
 from correlator.forward.contract import (AlertSummary, ChangeKind, Delivery, DestinationError, IncidentChange,
@@ -320,3 +322,16 @@ async def test_inbound_requests_must_carry_the_webhook_signature(fake, http):
     with pytest.raises(InboundRejected) as rejected:
         destination.parse_inbound({"X-Hub-Signature": sign(SECRET, b"not json")}, b"not json")
     assert (rejected.value.status, rejected.value.field) == (400, "body")
+
+
+def test_the_shipped_example_builds():
+    document = yaml.safe_load((Path(__file__).parents[1] / "config/examples/forwarding-jira.yaml").read_text())
+
+    def with_secrets(value):  # the configuration reads {env: ...} and {file: ...} before the adapter sees them
+        if isinstance(value, dict):
+            return "secret" if list(value) in (["env"], ["file"]) else {k: with_secrets(v) for k, v in value.items()}
+        return value
+
+    built = [jira.build(entry["name"], with_secrets(entry["options"]), None)
+             for entry in document["forwarding"]["destinations"]]
+    assert [destination.name for destination in built] == ["jira-ops", "jira-dc"]
