@@ -42,6 +42,13 @@ def _errors(status: int, messages: list[str] | None = None, errors: dict | None 
     return web.json_response({"errorMessages": messages or [], "errors": errors or {}}, status=status, headers=headers)
 
 
+class Refused(Exception):
+    """Raised by a handler's step: the middleware answers with `response`."""
+
+    def __init__(self, response: web.Response):
+        self.response = response
+
+
 def _is_adf(value: object) -> bool:
     return isinstance(value, dict) and value.get("type") == "doc" and value.get("version") == 1 \
         and isinstance(value.get("content"), list)
@@ -159,7 +166,10 @@ class FakeJira:
         if self._faults:
             fault = self._faults.pop(0)
             return _errors(fault.status, fault.messages or [f"injected HTTP {fault.status}"], headers=fault.headers)
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except Refused as refused:
+            return refused.response
         if self._hang is not None and request.method != "GET":
             hang, self._hang = self._hang, None
             self.hung.set()
@@ -175,12 +185,14 @@ class FakeJira:
     def _authorized(self, authorization: str) -> bool:
         return hmac.compare_digest(authorization, self.authorization())
 
-    async def _json(self, request: web.Request) -> dict | web.Response:
+    async def _json(self, request: web.Request) -> dict:
         try:
             body = await request.json()
         except ValueError:
-            return _errors(400, ["Unexpected character: the request body is not JSON."])
-        return body if isinstance(body, dict) else _errors(400, ["Can not deserialize the request body."])
+            raise Refused(_errors(400, ["Unexpected character: the request body is not JSON."])) from None
+        if not isinstance(body, dict):
+            raise Refused(_errors(400, ["Can not deserialize the request body."]))
+        return body
 
     def _text_error(self, value: object) -> str | None:
         if self.cloud and not _is_adf(value):
@@ -212,15 +224,14 @@ class FakeJira:
             errors["labels"] = "The label contains spaces which is invalid."
         return errors
 
-    def _issue(self, request: web.Request) -> dict | web.Response:
+    def _issue(self, request: web.Request) -> dict:
         issue = self.issues.get(request.match_info["key"])
-        return issue if issue is not None else _errors(404, ["Issue does not exist or you do not have permission "
-                                                             "to see it."])
+        if issue is None:
+            raise Refused(_errors(404, ["Issue does not exist or you do not have permission to see it."]))
+        return issue
 
     async def _create(self, request: web.Request) -> web.Response:
         body = await self._json(request)
-        if isinstance(body, web.Response):
-            return body
         fields = body.get("fields")
         if not isinstance(fields, dict):
             return _errors(400, ["Issue must contain the fields object."])
@@ -244,8 +255,6 @@ class FakeJira:
 
     async def _get(self, request: web.Request) -> web.Response:
         issue = self._issue(request)
-        if isinstance(issue, web.Response):
-            return issue
         wanted = request.query.get("fields")
         fields = issue["fields"] if not wanted else {name: issue["fields"].get(name) for name in wanted.split(",")}
         return web.json_response({**issue, "fields": fields})
@@ -253,9 +262,6 @@ class FakeJira:
     async def _edit(self, request: web.Request) -> web.Response:
         issue = self._issue(request)
         body = await self._json(request)
-        for answer in (issue, body):
-            if isinstance(answer, web.Response):
-                return answer
         fields = body.get("fields") or {}
         if errors := self._field_errors(fields, creating=False):
             return _errors(400, errors=errors)
@@ -265,9 +271,6 @@ class FakeJira:
     async def _comment(self, request: web.Request) -> web.Response:
         issue = self._issue(request)
         body = await self._json(request)
-        for answer in (issue, body):
-            if isinstance(answer, web.Response):
-                return answer
         if "body" not in body:
             return _errors(400, errors={"comment": "Comment body can not be empty!"})
         if problem := self._text_error(body["body"]):
@@ -288,16 +291,11 @@ class FakeJira:
 
     async def _transitions(self, request: web.Request) -> web.Response:
         issue = self._issue(request)
-        if isinstance(issue, web.Response):
-            return issue
         return web.json_response({"expand": "transitions", "transitions": self._available(issue)})
 
     async def _transition(self, request: web.Request) -> web.Response:
         issue = self._issue(request)
         body = await self._json(request)
-        for answer in (issue, body):
-            if isinstance(answer, web.Response):
-                return answer
         wanted = str((body.get("transition") or {}).get("id"))
         chosen = next((transition for transition in self._available(issue) if transition["id"] == wanted), None)
         if chosen is None:
@@ -327,8 +325,6 @@ class FakeJira:
 
     async def _search(self, request: web.Request) -> web.Response:
         body = await self._json(request)
-        if isinstance(body, web.Response):
-            return body
         if self.cloud and set(body) - SEARCH_JQL_FIELDS:
             return _errors(400, ["Invalid request payload. Refer to the REST API documentation and try again."])
         query = _LABEL_QUERY.match(str(body.get("jql", "")))
