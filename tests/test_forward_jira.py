@@ -335,3 +335,15 @@ def test_the_shipped_example_builds():
     built = [jira.build(entry["name"], with_secrets(entry["options"]), None)
              for entry in document["forwarding"]["destinations"]]
     assert [destination.name for destination in built] == ["jira-ops", "jira-dc"]
+
+
+def test_plain_text_becomes_adf_and_escaped_wiki_alike():
+    text = "Alerts (2):\n- Up [firing] {job=\"a_b\"}\n- see https://x.example/a_b\n\nlast *line*"
+    document = jira_markup.to_adf(text)
+    assert [block["type"] for block in document["content"]] == ["paragraph", "bulletList", "paragraph"]
+    assert jira_markup.adf_text(document) == "Alerts (2):\nUp [firing] {job=\"a_b\"}\nsee https://x.example/a_b\n" \
+                                              "last *line*\n"
+    assert jira_markup.to_wiki(text).splitlines() == [
+        "Alerts (2):", "", r'* Up \[firing\] \{job="a\_b"\}', "* see [https://x.example/a_b]", "", r"last \*line\*"]
+    summary = jira_markup.single_line("a\nb " + "x" * 300, 255)
+    assert len(summary) == 255 and summary.startswith("a b x") and summary.endswith("\u2026")

@@ -235,8 +235,9 @@ class JiraDestination:
         for transition in transitions:
             target = (transition.get("to") or {}).get("name", "")
             if wanted.casefold() in (str(transition.get("name", "")).casefold(), str(target).casefold()):
-                await self._call("POST", f"issue/{key}/transitions", f"transition {key} with {transition.get('name')!r}",
-                                 {"transition": {"id": transition.get("id")}, **({"fields": fields} if fields else {})})
+                request = {"transition": {"id": transition.get("id")}, **({"fields": fields} if fields else {})}
+                await self._call("POST", f"issue/{key}/transitions",
+                                 f"transition {key} with {transition.get('name')!r}", request)
                 return
         issue = await self._call("GET", f"issue/{key}?fields=status", f"read the status of {key}")
         status = (issue.get("fields") or {}).get("status") or {}
