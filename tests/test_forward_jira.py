@@ -170,8 +170,11 @@ async def test_a_create_applied_then_timed_out_is_found_by_its_label_not_created
 
 
 async def test_a_create_that_search_still_misses_after_the_lag_is_sent_again(fake, http):
-    """The create in flight was lost (never applied): past the search lag, the issue is created."""
+    """The create in flight was lost (never applied): within the search lag the delivery waits,
+    past it the issue is created."""
     destination = jira.build("jira", options(fake, search_lag_seconds=20), http)
+    outcome = await destination.deliver(delivery(ChangeKind.UPDATED, create_sent_at=NOW - timedelta(seconds=19)))
+    assert outcome.kind is OutcomeKind.RETRY and outcome.retry_after == pytest.approx(1) and fake.issues == {}
     outcome = await destination.deliver(delivery(ChangeKind.UPDATED, create_sent_at=NOW - timedelta(seconds=21)))
     assert outcome.kind is OutcomeKind.DELIVERED and outcome.remote.key == "OPS-1"
     assert fake.creates() == 1
@@ -200,7 +203,12 @@ async def test_rate_limits_and_server_errors_are_retried_with_the_wait_jira_asks
     fake.fail(503)
     assert (await destination.deliver(delivery(ChangeKind.OPENED))).kind is OutcomeKind.RETRY
     assert fake.issues == {}
-    assert (await destination.deliver(delivery(ChangeKind.OPENED))).kind is OutcomeKind.DELIVERED
+    remote = (await destination.deliver(delivery(ChangeKind.OPENED))).remote
+    fake.fail(429, headers={"Retry-After": "3", "RateLimit-Reason": "jira-per-issue-on-write"})
+    resolved = delivery(ChangeKind.RESOLVED, remote)
+    assert (await destination.deliver(resolved)).retry_after == 3
+    assert (await destination.deliver(resolved)).kind is OutcomeKind.DELIVERED
+    assert fake.issues["OPS-1"]["fields"]["status"]["name"] == "Done"
 
 
 async def test_refusals_are_dead_letters_with_jiras_error_text(fake, http):

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Jira rejects a description or comment longer than 32,767 characters; leave room for markup.
-MAX_TEXT = 30_000
+# Jira refuses a description or comment over 32,767 characters of markup; escaping can double the
+# text, so the text is cut at less than half of that.
+MAX_TEXT = 15_000
 BULLET = "- "
 _URL = re.compile(r"https?://[^\s<>\"\]\[|]+")
 # Characters wiki markup gives a meaning to; a backslash makes each literal.
