@@ -123,6 +123,11 @@ def _error_text(body: str) -> str:
     return "; ".join(messages) or body
 
 
+def _object(value: object) -> dict:
+    """`value` if it is a JSON object, else an empty one: a webhook's optional parts read safely."""
+    return value if isinstance(value, dict) else {}
+
+
 @dataclass(eq=False)
 class _Answered(Exception):
     """A call answered with something other than 2xx: this outcome ends the delivery."""
@@ -233,17 +238,17 @@ class JiraDestination:
         listed = await self._call("GET", f"issue/{key}/transitions", f"list transitions of {key}")
         transitions = [transition for transition in listed.get("transitions") or [] if isinstance(transition, dict)]
         for transition in transitions:
-            target = (transition.get("to") or {}).get("name", "")
+            target = _object(transition.get("to")).get("name", "")
             if wanted.casefold() in (str(transition.get("name", "")).casefold(), str(target).casefold()):
                 request = {"transition": {"id": transition.get("id")}, **({"fields": fields} if fields else {})}
                 await self._call("POST", f"issue/{key}/transitions",
                                  f"transition {key} with {transition.get('name')!r}", request)
                 return
         issue = await self._call("GET", f"issue/{key}?fields=status", f"read the status of {key}")
-        status = (issue.get("fields") or {}).get("status") or {}
-        if ((status.get("statusCategory") or {}).get("key") == "done") == to_done:
+        status = _object(_object(issue.get("fields")).get("status"))
+        if (_object(status.get("statusCategory")).get("key") == "done") == to_done:
             return
-        available = ", ".join(f"{transition.get('name')!r} (to {(transition.get('to') or {}).get('name')!r})"
+        available = ", ".join(f"{transition.get('name')!r} (to {_object(transition.get('to')).get('name')!r})"
                               for transition in transitions) or "none"
         raise _Answered(Outcome(OutcomeKind.DEAD, f"no transition {wanted!r} for {key} in status "
                                 f"{status.get('name')!r}; available: {available}"))
@@ -281,7 +286,7 @@ class JiraDestination:
         issue = event.get("issue")
         if not isinstance(issue, dict) or not isinstance(issue.get("key"), str):
             return []
-        fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
+        fields = _object(issue.get("fields"))
         labels = fields.get("labels")
         if isinstance(labels, list) and not any(str(label).startswith(LABEL_PREFIX) for label in labels):
             return []  # an issue the adapter did not create
@@ -313,14 +318,14 @@ class JiraDestination:
             user.get("accountId"), user.get("name"), user.get("key"))
 
     def _status_changes(self, event: dict, key: str, fields: dict, fallback_id: str) -> list[InboundChange]:
-        changelog = event.get("changelog") if isinstance(event.get("changelog"), dict) else {}
+        changelog = _object(event.get("changelog"))
         items = [item for item in changelog.get("items") or [] if isinstance(item, dict)]
         status = next((item for item in items if item.get("field") == "status"), None)
         if status is None:
             return []
         event_id = f"{key}:changelog:{changelog['id']}" if changelog.get("id") else f"{fallback_id}:status"
         reason = f"Jira {key}: {status.get('fromString')} -> {status.get('toString')}"
-        category = ((fields.get("status") or {}).get("statusCategory") or {}).get("key")
+        category = _object(_object(fields.get("status")).get("statusCategory")).get("key")
         if category == "done":
             return [InboundChange(event_id, "resolve", {"reason": reason}, remote_key=key)]
         # Leaving Done clears the resolution (what Jira's workflows do); a move between two open
@@ -338,7 +343,7 @@ class JiraDestination:
         text = (jira_markup.adf_text(body) if isinstance(body, dict) else str(body or "")).strip()
         if not text or COMMENT_MARKER in text:
             return []
-        author = comment.get("author") if isinstance(comment.get("author"), dict) else {}
+        author = _object(comment.get("author"))
         who = author.get("displayName") or author.get("name") or "someone"
         event_id = f"{key}:comment:{comment['id']}" if comment.get("id") else f"{fallback_id}:comment"
         return [InboundChange(event_id, "comment", {"text": f"{who} in Jira {key}: {text}"}, remote_key=key)]
