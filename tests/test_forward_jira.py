@@ -355,3 +355,18 @@ def test_plain_text_becomes_adf_and_escaped_wiki_alike():
         "Alerts (2):", "", r'* Up \[firing\] \{job="a\_b"\}', "* see [https://x.example/a_b]", "", r"last \*line\*"]
     summary = jira_markup.single_line("a\nb " + "x" * 300, 255)
     assert len(summary) == 255 and summary.startswith("a b x") and summary.endswith("\u2026")
+
+
+@pytest.mark.parametrize("event", [
+    {}, {"webhookEvent": "jira:issue_updated"}, {"webhookEvent": "jira:issue_updated", "issue": "OPS-1"},
+    {"webhookEvent": "jira:issue_updated", "issue": {"key": "OPS-1", "fields": "x"}, "changelog": []},
+    {"webhookEvent": "jira:issue_updated", "issue": {"key": "OPS-1", "fields": {"status": "Done"}},
+     "changelog": {"items": [{"field": "status"}, "x"]}},
+    {"webhookEvent": "comment_created", "issue": {"key": "OPS-1"}, "comment": {"body": None, "author": "x"}},
+    {"webhookEvent": "jira:issue_deleted", "issue": {"key": "OPS-1"}},
+])
+def test_odd_or_unknown_events_are_read_without_failing(event):
+    destination = jira.build("jira", {"base_url": "https://example.atlassian.net", "project": "OPS",
+                                      "auth": {"email": EMAIL, "api_token": API_TOKEN}, "webhook_secret": SECRET},
+                             None)
+    assert destination.parse_inbound(*webhook(event, SECRET)) == []
