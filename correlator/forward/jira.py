@@ -43,7 +43,8 @@ DEFAULT_COMMENT = """\
 {% elif kind == "commented" %}
 {{ actor }} commented: {{ detail.get("text", "") }}
 {% else %}
-{{ kind | capitalize }} by {{ actor }}{% for name, value in detail | dictsort if value %}, {{ name }}: {{ value }}{% endfor %}.
+{{ kind | capitalize }} by {{ actor }}
+{%- for name, value in detail | dictsort if value %}, {{ name }}: {{ value }}{% endfor %}.
 {% endif %}
 Now {{ incident.priority }} (impact {{ incident.impact }} x urgency {{ incident.urgency }}), {{ incident.state }}\
 {% if incident.url %}: {{ incident.url }}{% endif %}
