@@ -273,7 +273,8 @@ async def test_jira_moving_the_issue_to_done_and_back_resolves_and_reopens(fake,
 async def test_a_webhook_sent_again_has_the_same_event_id(fake, http):
     destination, _ = await inbound_destination(fake, http)
     headers, body = webhook(fake.move("OPS-1", "Done"), SECRET)
-    assert destination.parse_inbound(headers, body) == destination.parse_inbound(dict(headers), body)
+    lowercase = {name.lower(): value for name, value in headers.items()}  # as some proxies pass them
+    assert destination.parse_inbound(headers, body) == destination.parse_inbound(lowercase, body)
     [comment] = destination.parse_inbound(*webhook(fake.comment_as("OPS-1", "seen it"), SECRET))
     [again] = destination.parse_inbound(*webhook(fake.comment_as("OPS-1", "seen it"), SECRET))
     assert comment.event_id != again.event_id  # two comments with the same words are two comments
