@@ -175,9 +175,9 @@ class JiraDestination:
                     return Outcome.delivered(found)
                 waited = (delivery.now - delivery.create_sent_at).total_seconds()
                 if waited < self._options.search_lag_seconds:
+                    # no retry_after: that pauses the whole destination, and only this incident waits
                     return Outcome(OutcomeKind.RETRY, f"the create sent {waited:.0f}s ago is not found by its label "
-                                   f"yet; Jira's search may lag up to {self._options.search_lag_seconds:g}s",
-                                   retry_after=self._options.search_lag_seconds - waited)
+                                   f"yet; Jira's search may lag up to {self._options.search_lag_seconds:g}s")
             if kind in (ChangeKind.RESOLVED, ChangeKind.CLOSED):
                 return Outcome.skipped(f"{kind.value}: no Jira issue was created for this incident")
             return Outcome.delivered(await self._create(delivery))
