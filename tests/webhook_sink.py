@@ -35,15 +35,16 @@ class WebhookSink:
         self.hold_after_applying = 0  # the next N requests are applied, then answered too late
         self.released = asyncio.Event()
         self._seen: set[str] = set()
+        self._applied_more = asyncio.Event()
         self.runner: web.AppRunner | None = None
         self.url = ""
 
-    async def start(self) -> str:
+    async def start(self, port: int = 0) -> str:
         app = web.Application()
         app.router.add_post("/hook", self._handle)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        site = web.TCPSite(self.runner, "127.0.0.1", port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}/hook"
@@ -53,6 +54,13 @@ class WebhookSink:
         self.released.set()
         if self.runner is not None:
             await self.runner.cleanup()
+
+    async def wait_applied(self, count: int, timeout: float = 10) -> None:
+        """Until `count` messages are applied (TimeoutError after `timeout` seconds)."""
+        async with asyncio.timeout(timeout):
+            while len(self.applied) < count:
+                self._applied_more.clear()
+                await self._applied_more.wait()
 
     def kinds(self, incident_id: str | None = None) -> list[str]:
         return [m["data"]["kind"] for m in self.applied
@@ -76,6 +84,7 @@ class WebhookSink:
         if message_id not in self._seen:
             self._seen.add(message_id)
             self.applied.append(msgspec.json.decode(body))
+            self._applied_more.set()
         if self.hold_after_applying:
             self.hold_after_applying -= 1
             await self.released.wait()
