@@ -11,14 +11,16 @@ import random
 import aiohttp
 import msgspec
 import pytest
+from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from correlator.forward import webhook
 from correlator.forward.changes import snapshot
-from correlator.forward.contract import ChangeKind, IncidentChange
+from correlator.forward.contract import ChangeKind, IncidentChange, Outcome, RemoteRef
 from correlator.forward.worker import DeliveryPolicy, DeliveryWorker
 from correlator.domain import Incident, IncidentState
-from correlator.store.outbox import Outbox, OutboxState, PlannedRow, write_planned
+from correlator.metrics import ForwardMetrics
+from correlator.store.outbox import Outbox, OutboxState, PlannedRow, tickets, write_planned
 from correlator.store.schema import incident_events, outbox
 from tests.engine_scenarios import at
 from tests.engine_store import Clock, open_store
@@ -232,3 +234,63 @@ async def test_a_stuck_destination_holds_back_no_other(store, sink, http):
     finally:
         await delivering.stop()
         await stuck.stop()
+
+
+class ScriptedDesk:
+    """A destination answering from a script (an outcome, or an exception to raise), keeping what
+    it was handed: the worker's side of the contract, seen from an adapter."""
+
+    def __init__(self, *script):
+        self.name, self.script, self.deliveries = "desk", list(script), []
+
+    async def deliver(self, delivery):
+        self.deliveries.append(delivery)
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_the_remote_reference_is_stored_with_done_and_the_create_in_flight_makes_retries_ambiguous(store):
+    clock = Clock(at(0))
+    plan(store, change("INC-1", ChangeKind.OPENED), change("INC-1", ChangeKind.ACKNOWLEDGED, 1), destination="desk")
+    desk = ScriptedDesk(ConnectionResetError("reset after sending"),
+                        Outcome.delivered(RemoteRef("T-1", "https://desk.example/T-1")), Outcome.delivered())
+    delivering = worker(store, clock, {"desk": desk})
+    await rounds(delivering, "desk")
+    clock.move(5)
+    await rounds(delivering, "desk")
+    first, retried, acknowledged = desk.deliveries
+    assert first.remote is None and not first.ambiguous
+    assert retried.ambiguous and retried.create_sent_at == at(0) and retried.idempotency_key == first.idempotency_key
+    assert acknowledged.remote == RemoteRef("T-1", "https://desk.example/T-1") and not acknowledged.ambiguous
+    assert tickets(store, "INC-1") == [{"destination": "desk", "key": "T-1", "url": "https://desk.example/T-1"}]
+    with store.connect() as connection:
+        linked = connection.execute(select(incident_events.c.actor, incident_events.c.detail).where(
+            incident_events.c.kind == "ticket_linked")).all()
+    assert [(actor, msgspec.json.decode(detail)["key"]) for actor, detail in linked] == [("desk", "T-1")]
+
+
+async def test_metrics_count_outcomes_and_show_the_outbox_depth_and_age(store, sink, http):
+    clock = Clock(at(0))
+    registry = CollectorRegistry()
+    metrics = ForwardMetrics(registry)
+    metrics.known(["hook"])
+    plan(store, change("INC-1", ChangeKind.OPENED), change("INC-2", ChangeKind.OPENED),
+         change("INC-3", ChangeKind.OPENED))
+    sink.faults = [Fault(500), Fault(400)]
+    delivering = worker(store, clock, {"hook": hook(http, sink)}, metrics=metrics, policy=DeliveryPolicy(batch=1))
+    await rounds(delivering)
+    clock.move(42)
+    delivering.stats()
+    value = registry.get_sample_value
+    assert value("correlator_forward_deliveries_total", {"destination": "hook", "outcome": "retry"}) == 1
+    assert value("correlator_forward_deliveries_total", {"destination": "hook", "outcome": "dead"}) == 1
+    assert value("correlator_forward_deliveries_total", {"destination": "hook", "outcome": "delivered"}) == 1
+    assert value("correlator_forward_delivery_duration_seconds_count", {"destination": "hook"}) == 3
+    assert value("correlator_forward_outbox_pending", {"destination": "hook"}) == 1
+    assert value("correlator_forward_outbox_oldest_pending_seconds", {"destination": "hook"}) == 42
+    assert value("correlator_forward_dead_letters", {"destination": "hook"}) == 1
