@@ -88,6 +88,6 @@ def forwarding(config: Config) -> Forwarding:
             raise ConfigError(f"forwarding.destinations[{destination.name}].match", str(error)) from None
     timeout = float(section.timeout)
     policy = DeliveryPolicy(first_retry=float(section.retry_first), max_retry=float(section.retry_max),
-                            timeout=timeout, lease=max(120.0, 4 * timeout), batch=section.concurrency)
+                            timeout=timeout, lease=4 * timeout, batch=section.concurrency)
     return Forwarding(specs, tuple(routes), {d.name: d.rate_limit for d in section.destination_configs() if d.rate_limit},
                       policy, section.external_url)

@@ -46,7 +46,7 @@ class DeliveryPolicy:
     first_retry: float = 1.0  # seconds before the first retry; doubles with each attempt
     max_retry: float = 300.0  # the backoff's cap
     timeout: float = 30.0  # one delivery (an adapter may make several calls)
-    lease: float = 120.0  # must outlast `timeout`: a lease expires only when its worker is gone
+    lease: float = 120.0  # must outlast `timeout`: a lease expires only when its worker is gone (or stuck)
     batch: int = 8  # deliveries at once per destination (different incidents)
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
