@@ -11,9 +11,9 @@ import yaml
 
 from correlator.cli import main
 from correlator.forward.contract import ChangeKind
-from correlator.store.outbox import Outbox, OutboxState
+from correlator.store.outbox import Finish, Outbox, OutboxState
 from tests.engine_scenarios import at
-from tests.engine_store import Clock, open_store
+from tests.engine_store import open_store
 from tests.test_forward_worker import change, plan
 from tests.webhook_sink import SECRET, Fault, WebhookSink
 
@@ -32,8 +32,8 @@ def test_dead_letters_are_listed_and_retried(tmp_path, capsys):
     store = open_store(url)
     plan(store, change("INC-1", ChangeKind.OPENED), change("INC-2", ChangeKind.OPENED))
     box = Outbox(store, "w")
-    for claimed in box.claim("hook", Clock(at(0)).now, 8, 30):
-        box.dead(claimed, at(1), "webhook POST: HTTP 400 bad field")
+    box.finish([(claimed, Finish(OutboxState.DEAD, error="webhook POST: HTTP 400 bad field"))
+                for claimed in box.claim("hook", at(0), 8, 30)], at(1))
     assert main(["forward", "list", "--dead", "--db", url]) == 0
     out = capsys.readouterr().out
     assert "INC-1\thook\topened" in out and "HTTP 400 bad field" in out

@@ -31,7 +31,7 @@ from typing import Callable, Mapping
 
 from correlator.forward.contract import Delivery, Destination, DestinationError, Outcome, OutcomeKind
 from correlator.store.leadership import Fenced
-from correlator.store.outbox import Claimed, DestinationStats, Outbox
+from correlator.store.outbox import Claimed, DestinationStats, Finish, Outbox, OutboxState
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +119,15 @@ class DeliveryWorker:
         if not claimed:
             return 0
         results = await asyncio.gather(*(self._deliver(row) for row in claimed))
-        for row, (outcome, seconds) in zip(claimed, results):
-            await asyncio.to_thread(self._finish, row, outcome)
-            if self._metrics is not None:
+        now = self._clock()
+        finished = [(row, self._finish(row, outcome, now)) for row, (outcome, _) in zip(claimed, results)]
+        kept = await asyncio.to_thread(self.outbox.finish, finished, now)
+        for row, held in zip(claimed, kept):
+            if not held:
+                log.warning("delivery outcome dropped: the row's lease was taken over",
+                            extra={"destination": row.destination, "outbox_id": row.id})
+        if self._metrics is not None:
+            for row, (outcome, seconds) in zip(claimed, results):
                 self._metrics.delivered(destination, outcome.kind.value, seconds, row.coalesced)
         return len(claimed)
 
@@ -140,28 +146,23 @@ class DeliveryWorker:
             outcome = Outcome(OutcomeKind.RETRY, f"{type(error).__name__}: {error}".strip())
         return outcome, time.perf_counter() - started
 
-    def _finish(self, row: Claimed, outcome: Outcome) -> None:
-        now = self._clock()
+    def _finish(self, row: Claimed, outcome: Outcome, now: datetime) -> Finish:
         if outcome.kind in (OutcomeKind.DELIVERED, OutcomeKind.SKIPPED):
-            kept = self.outbox.done(row, now, outcome.remote)
-        elif outcome.kind is OutcomeKind.DEAD:
-            kept = self.outbox.dead(row, now, outcome.reason)
+            return Finish(OutboxState.DONE, remote=outcome.remote)
+        if outcome.kind is OutcomeKind.DEAD:
             log.error("delivery dead-lettered", extra={"destination": row.destination, "outbox_id": row.id,
                                                        "incident": row.incident_id, "reason": outcome.reason})
+            return Finish(OutboxState.DEAD, error=outcome.reason)
+        if outcome.retry_after is not None:
+            delay = min(outcome.retry_after, MAX_RETRY_AFTER)
+            self._paused_until[row.destination] = max(self._paused_until.get(row.destination, now),
+                                                      now + timedelta(seconds=delay))
         else:
-            if outcome.retry_after is not None:
-                delay = min(outcome.retry_after, MAX_RETRY_AFTER)
-                self._paused_until[row.destination] = max(self._paused_until.get(row.destination, now),
-                                                          now + timedelta(seconds=delay))
-            else:
-                delay = self.policy.backoff(row.attempt, self._rng)
-            kept = self.outbox.reschedule(row, now + timedelta(seconds=delay), outcome.reason)
-            log.warning("delivery failed; retrying", extra={"destination": row.destination, "outbox_id": row.id,
-                                                            "attempt": row.attempt, "delay": round(delay, 3),
-                                                            "reason": outcome.reason})
-        if not kept:
-            log.warning("delivery outcome dropped: the row's lease was taken over",
-                        extra={"destination": row.destination, "outbox_id": row.id})
+            delay = self.policy.backoff(row.attempt, self._rng)
+        log.warning("delivery failed; retrying", extra={"destination": row.destination, "outbox_id": row.id,
+                                                        "attempt": row.attempt, "delay": round(delay, 3),
+                                                        "reason": outcome.reason})
+        return Finish(OutboxState.PENDING, next_attempt=now + timedelta(seconds=delay), error=outcome.reason)
 
     # -- the loop --------------------------------------------------------------------------------
 
