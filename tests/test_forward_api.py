@@ -15,19 +15,11 @@ from correlator.app import SERVICE
 from correlator.forward.webhook import signature
 from tests.conftest import CAPTURES, post_json
 from tests.engine_store import drain
-from tests.webhook_sink import SECRET, Fault, WebhookSink
+from tests.webhook_sink import SECRET, Fault, sink  # noqa: F401 (a fixture)
 
 AM = "/api/v1/alertmanager"
 INBOUND_SECRET = "whsec_" + base64.b64encode(b"inbound-secret-of-the-test-0123").decode()
 TOKEN = {"Authorization": "Bearer api-token"}
-
-
-@pytest.fixture
-async def sink():
-    sink = WebhookSink()
-    await sink.start()
-    yield sink
-    await sink.stop()
 
 
 @pytest.fixture

@@ -36,6 +36,15 @@ def rows(store, destination: str | None = None) -> list[tuple[str, str, Incident
         return [(i, d, msgspec.json.decode(p, type=IncidentChange)) for i, d, p in connection.execute(query)]
 
 
+async def started(store, tmp_path, clock: Clock, *routes, alerts: int = 2) -> EngineService:
+    """A forwarding engine service that has stepped through one notification of `alerts` alerts."""
+    service = forwarding_service(store, tmp_path, clock, *routes)
+    await service.restore()
+    store_notification(store, alerts, at(0))
+    await drain(service)
+    return service
+
+
 @pytest.fixture
 def store(db_url):
     store = open_store(db_url)
@@ -72,10 +81,7 @@ async def test_a_refused_save_writes_neither_the_incident_nor_its_outbox_rows(st
 
 async def test_later_changes_follow_in_order_and_updates_name_what_changed(store, tmp_path):
     clock = Clock(at(0))
-    service = forwarding_service(store, tmp_path, clock, parse_route("hook", []))
-    await service.restore()
-    store_notification(store, 2, at(0))
-    await drain(service)
+    service = await started(store, tmp_path, clock, parse_route("hook", []))
     (incident_id, _, _), = rows(store)
     clock.now = at(10)
     store_notification(store, 3, at(10), first=2)
@@ -92,10 +98,7 @@ async def test_later_changes_follow_in_order_and_updates_name_what_changed(store
 
 async def test_a_change_made_by_a_destination_is_not_sent_back_to_it(store, tmp_path):
     clock = Clock(at(0))
-    service = forwarding_service(store, tmp_path, clock, parse_route("pager", []), parse_route("tickets", []))
-    await service.restore()
-    store_notification(store, 1, at(0))
-    await drain(service)
+    service = await started(store, tmp_path, clock, parse_route("pager", []), parse_route("tickets", []), alerts=1)
     incident_id = rows(store)[0][0]
     store_action(store, incident_id, "acknowledge", {}, at(5), actor="pager")
     clock.now = at(5)
@@ -125,10 +128,7 @@ async def test_routes_match_incident_fields_and_shared_labels_and_stick_once_rou
 
 async def test_a_restarted_engine_compares_with_the_stored_incident(store, tmp_path):
     clock = Clock(at(0))
-    service = forwarding_service(store, tmp_path, clock, parse_route("hook", []))
-    await service.restore()
-    store_notification(store, 2, at(0))
-    await drain(service)
+    await started(store, tmp_path, clock, parse_route("hook", []))
     restarted = forwarding_service(store, tmp_path, clock, parse_route("hook", []))
     await restarted.restore()
     clock.now = at(10)

@@ -24,7 +24,7 @@ from correlator.store.outbox import Outbox, OutboxState, PlannedRow, tickets, wr
 from correlator.store.schema import incident_events, outbox
 from tests.engine_scenarios import at
 from tests.engine_store import Clock, open_store
-from tests.webhook_sink import SECRET, Fault, WebhookSink
+from tests.webhook_sink import SECRET, Fault, WebhookSink, sink  # noqa: F401 (a fixture)
 
 POLICY = DeliveryPolicy(first_retry=1.0, max_retry=60.0, timeout=2.0, lease=30.0, batch=8)
 MAX_ROUNDS = 50
@@ -35,14 +35,6 @@ def store(db_url):
     store = open_store(db_url)
     yield store
     store.dispose()
-
-
-@pytest.fixture
-async def sink():
-    sink = WebhookSink()
-    await sink.start()
-    yield sink
-    await sink.stop()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 import msgspec
+import pytest
 from aiohttp import web
 
 SECRET = "whsec_" + base64.b64encode(b"correlator-test-signing-key-0123").decode()
@@ -89,3 +90,12 @@ class WebhookSink:
             self.hold_after_applying -= 1
             await self.released.wait()
         return web.json_response({"ok": True})
+
+
+@pytest.fixture
+async def sink():
+    """A started WebhookSink (import it into a test module to use it)."""
+    receiver = WebhookSink()
+    await receiver.start()
+    yield receiver
+    await receiver.stop()
