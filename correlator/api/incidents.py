@@ -180,7 +180,7 @@ class ActionSubmitter:
             result = None
         if result is None:
             return 202, {"status": "accepted", "action": number, "result_url": _action_url(number)}
-        return result.status, self._view(result)
+        return result.status, await asyncio.to_thread(self._view, result)
 
 
 def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, action_wait: float,
@@ -195,10 +195,17 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
     def detail(incident: Incident) -> dict:
         return _api_view(incident_detail(incident), incident.opened_at, sla)
 
+    def linked(incident_id: str) -> list[dict]:
+        """The incident's tickets, with each destination's type (reads the store)."""
+        return [{"destination": t["destination"], "type": destination_types.get(t["destination"], ""), "key": t["key"],
+                 "url": t["url"]} for t in tickets(database, incident_id)]
+
     def result_view(result: ActionResult) -> dict:
+        """The action's answer: the incident as GET shows it once applied (reads the store), else the error."""
         if result.outcome is ActionOutcome.APPLIED:
             document = result.result
-            return _api_view(document, msgspec.convert(document["opened_at"], datetime), sla)
+            return {**_api_view(document, msgspec.convert(document["opened_at"], datetime), sla),
+                    "tickets": linked(document["id"])}
         return result.result
 
     async def list_incidents(request: web.Request) -> web.Response:
@@ -212,10 +219,7 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
         incident = await asyncio.to_thread(repository.get, request.match_info["id"])
         if incident is None:
             return error_response(404, f"no incident {request.match_info['id']!r}")
-        linked = await asyncio.to_thread(tickets, database, incident.id)
-        return json_response({**detail(incident), "tickets": [
-            {"destination": t["destination"], "type": destination_types.get(t["destination"], ""), "key": t["key"],
-             "url": t["url"]} for t in linked]})
+        return json_response({**detail(incident), "tickets": await asyncio.to_thread(linked, incident.id)})
 
     async def list_problems(_request: web.Request) -> web.Response:
         found = await asyncio.to_thread(repository.load_problems)
@@ -233,7 +237,7 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
         result = await asyncio.to_thread(log.result, number) if number is not None else None
         if result is not None:
             return json_response({"action": number, "status": result.outcome.value, "http_status": result.status,
-                                  "result": result_view(result)})
+                                  "result": await asyncio.to_thread(result_view, result)})
         if number is None or not await asyncio.to_thread(log.is_action, number):
             return error_response(404, f"no action {text!r}")
         return json_response({"action": number, "status": "pending"})
