@@ -341,9 +341,7 @@ def _resolved(value: Any) -> Any:
     return value
 
 
-def _destination(index: int, raw: Any) -> DestinationConfig:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"forwarding.destinations[{index}]", "expected a mapping with name, type and options")
+def _destination(index: int, raw: dict[str, Any]) -> DestinationConfig:
     name = raw.get("name")
     if not isinstance(name, str) or not DESTINATION_NAME.match(name):
         raise ConfigError(f"forwarding.destinations[{index}].name", "expected a name of letters, digits, '_', "
@@ -363,10 +361,11 @@ def _destination(index: int, raw: Any) -> DestinationConfig:
     if not isinstance(options, dict):
         raise ConfigError(f"{key}.options", "expected a mapping of the destination's options")
     options = {**options, **{k: v for k, v in raw.items() if k not in DESTINATION_KEYS}}
-    try:
-        options = _resolved(options)
-    except ValueError as error:
-        raise ConfigError(f"{key}.options", str(error)) from None
+    for option, value in options.items():
+        try:
+            options[option] = _resolved(value)
+        except ValueError as error:
+            raise ConfigError(f"{key}.{option}", str(error)) from None
     return DestinationConfig(name, raw["type"], match, float(rate), options)
 
 
