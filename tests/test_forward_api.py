@@ -27,7 +27,9 @@ async def daemon(app_factory, sink, db_url):
     return await app_factory(url=db_url, auth={"api": {"bearer_tokens": ["api-token"]}}, forwarding={
         "external_url": "https://correlator.example",
         "destinations": [{"name": "hook", "type": "webhook", "url": sink.url, "secret": SECRET,
-                          "inbound_secret": INBOUND_SECRET}]})
+                          "inbound_secret": INBOUND_SECRET},
+                         # takes no callbacks, and hears only closures (none here)
+                         {"name": "quiet", "type": "webhook", "url": sink.url, "kinds": ["closed"]}]})
 
 
 async def open_incident(client) -> str:
@@ -104,8 +106,9 @@ async def test_inbound_requests_are_authenticated_by_the_destination(daemon):
     response = await daemon.post("/api/v1/inbound/hook", data=data + b" ", headers=headers)
     assert response.status == 401
     assert (await response.json())["details"] == [{"path": "webhook-signature", "reason": "no signature matches"}]
-    response = await daemon.post("/api/v1/inbound/nowhere", data=data, headers=headers)
-    assert response.status == 404
+    for name in ("nowhere", "quiet"):
+        response = await daemon.post(f"/api/v1/inbound/{name}", data=data, headers=headers)
+        assert response.status == 404
     data, headers = signed({"events": [{"id": "x", "action": "acknowledge"}]})
     response = await daemon.post("/api/v1/inbound/hook", data=data, headers=headers)
     assert response.status == 400 and (await response.json())["details"][0]["path"] == "events[0]"

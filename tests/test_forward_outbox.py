@@ -13,7 +13,8 @@ from correlator import wiring
 from correlator.config import parse_config
 from correlator.engine.core import EngineSettings
 from correlator.engine_service import EngineService, StepFailed
-from correlator.forward.contract import ChangeKind, IncidentChange
+from correlator.forward.contract import ChangeKind, IncidentChange, InboundChange
+from correlator.forward.inbound import InboundLedger
 from correlator.forward.planner import ForwardPlanner
 from correlator.forward.routing import parse_route
 from correlator.ingest.sources import parsers
@@ -138,3 +139,18 @@ async def test_a_restarted_engine_compares_with_the_stored_incident(store, tmp_p
     assert update.kind is ChangeKind.UPDATED and update.detail["alerts"] == {"from": 2, "to": 3}
 
 
+
+
+def test_an_inbound_change_finds_its_incident_by_the_remote_key_of_its_destination(store):
+    with store.begin() as connection:
+        connection.execute(forward_refs.insert(), [
+            {"incident_id": "INC-1", "destination": "jira", "idempotency_key": "k1", "remote_key": "OPS-7"},
+            {"incident_id": "INC-2", "destination": "pager", "idempotency_key": "k2", "remote_key": "OPS-7"}])
+    ledger = InboundLedger(store)
+    assert ledger.incident_of("jira", InboundChange("e1", "acknowledge", {}, remote_key="OPS-7")) == "INC-1"
+    assert ledger.incident_of("pager", InboundChange("e1", "acknowledge", {}, remote_key="OPS-7")) == "INC-2"
+    assert ledger.incident_of("jira", InboundChange("e1", "acknowledge", {}, remote_key="OPS-8")) is None
+    assert not ledger.seen("jira", "e1")
+    ledger.record("jira", "e1")
+    ledger.record("jira", "e1")  # recorded twice (a retried request): once
+    assert ledger.seen("jira", "e1") and not ledger.seen("pager", "e1")
