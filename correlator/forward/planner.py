@@ -7,11 +7,10 @@ whose actor is the destination's name) is not sent back to it."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
-
-from collections import defaultdict
 
 from correlator.domain import Incident, IncidentState, TimelineEvent
 from correlator.forward.changes import Facts, changes_of

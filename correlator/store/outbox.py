@@ -152,9 +152,6 @@ class Outbox:
     def __init__(self, database: Engine, owner: str = "", epoch: int | None = None):
         self._database, self.owner, self.epoch = database, owner, epoch
 
-    def _begin(self):
-        return self._database.begin()
-
     def _fence(self, connection: Connection) -> None:
         if self.epoch is not None:
             check_epoch(connection, self.epoch)
@@ -176,7 +173,7 @@ class Outbox:
                       & or_(outbox.c.lease_until_us.is_(None), outbox.c.lease_until_us < now_us))
                .order_by(outbox.c.next_attempt_us, outbox.c.id).limit(limit))
         claimed = []
-        with self._begin() as connection:
+        with self._database.begin() as connection:
             self._fence(connection)
             for row_id in connection.execute(due).scalars().all():
                 found = self._claim_row(connection, row_id, now, lease_seconds)
@@ -236,7 +233,7 @@ class Outbox:
         """What became of claimed rows, in one transaction (one commit for a whole round): done with
         the remote reference, due again later, or dead. Returns for each whether this worker still
         held it (False: its lease was taken over; the new holder delivers again, idempotently)."""
-        with self._begin() as connection:
+        with self._database.begin() as connection:
             self._fence(connection)
             return [self._finish(connection, claimed, how, to_us(now)) for claimed, how in finished]
 
@@ -310,7 +307,7 @@ class Outbox:
             condition &= outbox.c.id.in_(list(ids))
         if destination:
             condition &= outbox.c.destination == destination
-        with self._begin() as connection:
+        with self._database.begin() as connection:
             found = connection.execute(select(outbox.c.id).where(condition).order_by(outbox.c.id)).scalars().all()
             if found:
                 connection.execute(update(outbox).where(outbox.c.id.in_(found)).values(
