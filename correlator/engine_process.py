@@ -108,7 +108,7 @@ class EngineRunner:
                                          metrics=forward_metrics)
         await self.service.start()
         if self.worker is not None:
-            await self.worker.start()
+            await self.worker.start(sole_worker=self._epoch is None)  # else replicas: leases expire
         self._tasks.append(asyncio.create_task(self.reloader.watch(), name="rule-watch"))
         if self._publish:
             self._handled_request = await asyncio.to_thread(self._reload_request)

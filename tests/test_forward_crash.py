@@ -26,9 +26,9 @@ async def test_a_delivery_interrupted_by_sigkill_is_completed_once_after_the_res
     sink = WebhookSink()
     await sink.start()
     sink.hold_after_applying = 1  # the first request is applied, its answer held: the daemon dies waiting
-    # The delivery's timeout outlasts what the test does before the kill (so the kill comes while the
-    # delivery waits); its lease (4 timeouts) is what the restarted daemon waits before taking over.
-    config = {"forwarding": {"timeout": "4s", "destinations": [
+    # The delivery's timeout outlasts what the test does before the kill, so the kill comes while the
+    # delivery waits. (One daemon per SQLite store: the restarted one takes its leases over at once.)
+    config = {"forwarding": {"timeout": "20s", "destinations": [
         {"name": "hook", "type": "webhook", "url": sink.url, "secret": SECRET}]}}
     daemon = Daemon(tmp_path, config)
     try:

@@ -286,3 +286,15 @@ async def test_metrics_count_outcomes_and_show_the_outbox_depth_and_age(store, s
     assert value("correlator_forward_outbox_pending", {"destination": "hook"}) == 1
     assert value("correlator_forward_outbox_oldest_pending_seconds", {"destination": "hook"}) == 42
     assert value("correlator_forward_dead_letters", {"destination": "hook"}) == 1
+
+
+async def test_a_sole_worker_takes_over_a_crashed_predecessors_leases_at_once(store, sink, http):
+    clock = Clock(at(0))
+    plan(store, change("INC-1", ChangeKind.OPENED))
+    assert len(Outbox(store, "crashed").claim("hook", clock.now, 8, lease_seconds=300)) == 1
+    restarted = worker(store, clock, {"hook": hook(http, sink)}, owner="w2")
+    await restarted.start(sole_worker=True)
+    try:
+        await sink.wait_applied(1)
+    finally:
+        await restarted.stop()

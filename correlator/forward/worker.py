@@ -177,7 +177,13 @@ class DeliveryWorker:
             self._metrics.observe_outbox(stats, self._clock(), self.destinations)
         return stats
 
-    async def start(self) -> None:
+    async def start(self, sole_worker: bool = False) -> None:
+        """`sole_worker`: no other worker can be running on this store (no replicas), so leases
+        left in it are a crashed predecessor's, taken over at once."""
+        if sole_worker:
+            released = await asyncio.to_thread(self.outbox.release_leases)
+            if released:
+                log.warning("deliveries left in flight by a stopped worker are retried", extra={"rows": released})
         self._tasks = [asyncio.create_task(self._run(name), name=f"forward-{name}") for name in self.destinations]
         self._tasks.append(asyncio.create_task(self._watch_outbox(), name="forward-stats"))
 

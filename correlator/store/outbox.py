@@ -266,6 +266,15 @@ class Outbox:
                         {"destination": claimed.destination, "key": remote.key, "url": remote.url})
         return True
 
+    def release_leases(self) -> int:
+        """End every lease: for a worker that knows no other one can be running (one daemon per
+        store), what a crashed predecessor held is due again at once, not when its lease expires."""
+        with self._database.begin() as connection:
+            self._fence(connection)
+            return connection.execute(update(outbox).where(
+                (outbox.c.state == OutboxState.PENDING.value) & outbox.c.lease_owner.is_not(None)).values(
+                lease_owner=None, lease_until_us=None)).rowcount
+
     def stats(self, now: datetime) -> dict[str, DestinationStats]:
         """Per destination: pending rows, the oldest one's creation, dead letters (one query)."""
         pending = outbox.c.state == OutboxState.PENDING.value
