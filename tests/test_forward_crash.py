@@ -1,7 +1,7 @@
 """The daemon SIGKILLed in the middle of a delivery (the receiver applied the request, the answer
 never came back) and restarted: the change is delivered again with the same message id (the
 receiver drops the repeat), the change queued behind it follows, in order; nothing lost, nothing
-applied twice."""
+applied twice. SQLite and PostgreSQL (where the engine runs for the leadership)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import json
 import os
 import signal
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import CAPTURES
 from tests.processes import Daemon, http_json, wait_for
@@ -22,14 +24,19 @@ def engine_pid(serve_pid: int) -> int:
     return int(children[0])
 
 
-async def test_a_delivery_interrupted_by_sigkill_is_completed_once_after_the_restart(tmp_path):
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+async def test_a_delivery_interrupted_by_sigkill_is_completed_once_after_the_restart(tmp_path, request, store):
     sink = WebhookSink()
     await sink.start()
     sink.hold_after_applying = 1  # the first request is applied, its answer held: the daemon dies waiting
     # The delivery's timeout outlasts what the test does before the kill, so the kill comes while the
-    # delivery waits. (One daemon per SQLite store: the restarted one takes its leases over at once.)
-    config = {"forwarding": {"timeout": "20s", "destinations": [
+    # delivery waits. One daemon per SQLite store: the restarted one takes its leases over at once. On
+    # PostgreSQL (replicas possible) the new leader waits out the lease, 4 timeouts.
+    timeout = "20s" if store == "sqlite" else "4s"
+    config = {"forwarding": {"timeout": timeout, "destinations": [
         {"name": "hook", "type": "webhook", "url": sink.url, "secret": SECRET}]}}
+    if store == "postgresql":
+        config["store"] = {"url": request.getfixturevalue("postgres_url"), "data_dir": str(tmp_path / "data")}
     daemon = Daemon(tmp_path, config)
     try:
         await asyncio.to_thread(daemon.start)
