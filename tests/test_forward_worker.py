@@ -298,3 +298,16 @@ async def test_a_sole_worker_takes_over_a_crashed_predecessors_leases_at_once(st
         await sink.wait_applied(1)
     finally:
         await restarted.stop()
+
+
+async def test_a_destinations_rate_limit_spaces_its_deliveries(store, sink, http):
+    clock = Clock(at(0))
+    plan(store, *(change(f"INC-{i}", ChangeKind.OPENED) for i in range(6)))
+    delivering = worker(store, clock, {"hook": hook(http, sink)}, rates={"hook": 2.0})
+    assert await rounds(delivering) == 2  # a burst of one second's worth
+    clock.move(0.4)
+    assert await rounds(delivering) == 0
+    clock.move(0.1)
+    assert await rounds(delivering) == 1
+    clock.move(10)
+    assert await rounds(delivering) == 2 and len(sink.applied) == 5  # the bucket holds a burst at most
