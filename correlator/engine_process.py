@@ -134,7 +134,10 @@ class EngineRunner:
     def _planned(self) -> None:
         """A save wrote outbox rows (in the engine's thread): wake the worker."""
         if self.worker is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self.worker.notify)
+            try:
+                self._loop.call_soon_threadsafe(self.worker.notify)
+            except RuntimeError:  # the loop is closing (shutdown): the next start reads the outbox anyway
+                pass
 
     def _reload_request(self) -> str | None:
         value = exchange.get(self._database, exchange.RELOAD_REQUEST).get(exchange.RELOAD_REQUEST)
