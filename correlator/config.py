@@ -310,7 +310,9 @@ DESTINATION_KEYS = ("name", "type", "match", "rate_limit", "options")
 class DestinationConfig(msgspec.Struct, frozen=True):
     name: str
     type: str
-    match: list[str] = []  # Alertmanager matchers over the incident's fields and shared labels, ANDed
+    # Alertmanager matchers over the incident's fields and shared labels, ANDed; or field or label ->
+    # the values it may have (each field one of its values)
+    match: list[str] | dict[str, list[str]] = []
     rate_limit: float = 0.0  # deliveries per second; 0: unlimited
     options: dict[str, Any] = {}
 
@@ -352,8 +354,15 @@ def _destination(index: int, raw: dict[str, Any]) -> DestinationConfig:
     match = raw.get("match", [])
     if isinstance(match, str):
         match = [match]
-    if not isinstance(match, list) or not all(isinstance(m, str) for m in match):
-        raise ConfigError(f"{key}.match", "expected a list of matchers such as 'priority=~\"P1|P2\"'")
+    if isinstance(match, dict):  # {field or label: a value or a list of values}
+        match = {name: values if isinstance(values, list) else [values] for name, values in match.items()}
+        if not all(isinstance(name, str) and values and all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                                for v in values) for name, values in match.items()):
+            raise ConfigError(f"{key}.match", "expected each field or label to map to a value or a list of values")
+        match = {name: [str(v) for v in values] for name, values in match.items()}
+    elif not isinstance(match, list) or not all(isinstance(m, str) for m in match):
+        raise ConfigError(f"{key}.match", "expected a list of matchers such as 'priority=~\"P1|P2\"', or a "
+                                          "mapping of fields to values such as {priority: [P1, P2]}")
     rate = raw.get("rate_limit", 0)
     if not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate < 0:
         raise ConfigError(f"{key}.rate_limit", "expected deliveries per second (0: unlimited)")

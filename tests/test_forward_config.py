@@ -3,13 +3,18 @@ expected; the adapter's own options are checked when the destination is built.""
 
 from __future__ import annotations
 
+import dataclasses
+
 import aiohttp
 import pytest
 
 from correlator import wiring
 from correlator.config import ConfigError, parse_config
 from correlator.forward import registry
+from correlator.domain import Incident, IncidentState, Priority
 from correlator.forward.contract import DestinationError
+from correlator.forward.routing import routed
+from tests.engine_scenarios import at
 
 HOOK = {"name": "hook", "type": "webhook", "url": "https://hooks.example.com/x"}
 
@@ -73,3 +78,17 @@ async def test_an_adapters_option_error_names_the_option(options, field, expecte
             registry.build(spec, http)
     assert raised.value.field == field and expected in str(raised.value)
     assert str(raised.value).startswith(f"forwarding.destinations[hook].{field}: ")
+
+
+def test_match_may_map_fields_to_the_values_they_may_have():
+    config = parse_config({"forwarding": {"destinations": [
+        {**HOOK, "match": {"priority": ["P1", "P2"], "team": "pay.ments"}}]}}, environ={})
+    (route,) = wiring.forwarding(config).routes
+    incident = Incident(id="INC-1", state=IncidentState.OPEN, title="t", opened_at=at(0), last_alert_at=at(0),
+                        group_key="g", priority=Priority.P2, team="pay.ments")
+    assert routed((route,), incident) == ["hook"]
+    for other in ({"priority": Priority.P3}, {"team": "payxments"}):  # "." is no wildcard here
+        assert routed((route,), dataclasses.replace(incident, **other)) == []
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"forwarding": {"destinations": [{**HOOK, "match": {"priority": []}}]}}, environ={})
+    assert raised.value.key == "forwarding.destinations[hook].match"
