@@ -63,7 +63,7 @@ def test_a_matcher_that_does_not_parse_is_named():
 
 
 @pytest.mark.parametrize("options, field, expected", [
-    ({"type": "jira"}, "type", "unknown destination type 'jira'"),
+    ({"type": "zendesk"}, "type", "unknown destination type 'zendesk'"),
     ({"url": "ftp://x"}, "url", "http:// or https://"),
     ({"urll": "https://x"}, "urll", "unknown field"),
     ({"secret": "s3cret"}, "secret", "whsec_"),
