@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import aiohttp
 import yaml
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -19,6 +20,8 @@ from sqlalchemy.engine import Engine, make_url
 
 from correlator import wiring
 from correlator.api.alerts import make_list_alerts_handler
+from correlator.api.deliveries import make_delivery_handlers
+from correlator.api.inbound import make_inbound_handler
 from correlator.api.candidates import make_candidate_handlers
 from correlator.api.incidents import make_incident_handlers
 from correlator.api.learned import make_learned_handlers
@@ -27,6 +30,7 @@ from correlator.config import Config
 from correlator.engine_process import EngineRunner
 from correlator.engine_service import EngineService
 from correlator.engine_view import LocalEngine, StoredEngine
+from correlator.forward import registry
 from correlator.http_errors import MAX_BODY, error_response, http_error_response, json_response
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.bodies import BodyBudget
@@ -64,6 +68,8 @@ VIEW = web.AppKey("engine_view", object)  # LocalEngine | StoredEngine
 SERVICE = web.AppKey("engine_service", EngineService)
 RELOADER = web.AppKey("rule_reloader", RuleReloader)
 SUPERVISOR = web.AppKey("engine_supervisor", EngineSupervisor)
+# The forwarding destinations as built here, for their inbound changes (the engine's side delivers).
+INBOUND = web.AppKey("inbound_destinations", dict)
 
 
 class EngineSite(enum.Enum):
@@ -99,6 +105,8 @@ def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | No
         app[REPLICA] = lambda: ReplicaStatus(Role.LEADER)
     replica_metrics = ReplicaMetrics(metrics, app[REPLICA])
     app.cleanup_ctx.append(functools.partial(_store, engine_site=engine_site))
+    if config.forwarding.destinations:
+        app.cleanup_ctx.append(_inbound_destinations)
     if engine_site is EngineSite.CHILD:
         app.cleanup_ctx.append(functools.partial(_supervising, command=engine_command, role=role))
     if config.server.record:
@@ -133,8 +141,14 @@ async def _add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/alerts", _authenticated(authenticators["api"],
                                                         make_list_alerts_handler(app[ENGINE])))
     view = app[VIEW]
-    for method, path, handler in [*make_incident_handlers(app[ENGINE], app[WRITER], config.engine.sla,
-                                                          config.api.action_wait, recorder),
+    destinations = config.forwarding.destination_configs()
+    incident_routes, submit = make_incident_handlers(app[ENGINE], app[WRITER], config.engine.sla,
+                                                     config.api.action_wait, recorder,
+                                                     {d.name: d.type for d in destinations})
+    # Authenticated by each destination's adapter (its signature or token), not the API's credentials.
+    app.router.add_post("/api/v1/inbound/{destination}",
+                        make_inbound_handler(app[ENGINE], app.get(INBOUND, {}), submit))
+    for method, path, handler in [*incident_routes, *make_delivery_handlers(app[ENGINE]),
                                   *make_learned_handlers(view.repository),
                                   *make_candidate_handlers(view), *make_rule_handlers(view)]:
         app.router.add_route(method, path, _authenticated(authenticators["api"], handler))
@@ -215,6 +229,15 @@ async def _store(app: web.Application, engine_site: EngineSite):
     await asyncio.to_thread(writer.close)
     engine.dispose()
     log.info("store closed")
+
+
+async def _inbound_destinations(app: web.Application):
+    async with aiohttp.ClientSession() as http:
+        built = registry.build_all(wiring.forwarding(app[CONFIG]).specs, http)
+        app[INBOUND] = built
+        yield
+        for destination in built.values():
+            await destination.close()
 
 
 async def _supervising(app: web.Application, command: tuple[str, ...], role: ReplicaRole | None):

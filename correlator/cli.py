@@ -13,6 +13,8 @@ import msgspec
 
 from correlator import __version__
 from correlator.config import Config, ConfigError, load_config
+from correlator.forward.commands import add_commands as add_forward_commands
+from correlator.forward.commands import run as run_forward_command
 from correlator.offline.learned_commands import add_commands as add_learned_commands
 from correlator.offline.learned_commands import run as run_learned_command
 from correlator.offline.model_commands import add_commands as add_ml_commands
@@ -103,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     _config_flag(replay)
     add_ml_commands(commands, _config_flag)
     add_learned_commands(commands, _config_flag, _db_flag)
+    add_forward_commands(commands, _config_flag, _db_flag)
 
     commands.add_parser("version", help="print the version", description="Print the version and exit.")
     return parser
@@ -193,6 +196,21 @@ def _load(args: argparse.Namespace) -> tuple[Config, Path | None]:
     return _with_flags(config, args), path
 
 
+def _check_forwarding(config: Config) -> None:
+    """Build every forwarding destination once: a wrong option stops the daemon at start."""
+    import asyncio
+
+    from correlator import wiring
+    from correlator.forward import registry
+    from correlator.forward.contract import DestinationError
+
+    forwarding = wiring.forwarding(config)  # ConfigError for a matcher that does not parse
+    try:
+        asyncio.run(registry.check(forwarding.specs))
+    except DestinationError as error:
+        raise ConfigError(f"forwarding.destinations[{error.destination}].{error.field}", error.reason) from None
+
+
 def _engine_flags(args: argparse.Namespace) -> list[str]:
     """The `_engine_process_flags` serve was given, to start `correlator engine` with the same settings."""
     flags = []
@@ -214,6 +232,7 @@ def _engine(args: argparse.Namespace) -> int:
     tune_runtime()
     logs.configure(config.log.format, config.log.level)
     rules, model = _rules_and_model(config)
+    _check_forwarding(config)
     _log_start(config, path, model)
     return engine_process.run(config, rules, model, supervised=args.supervised)
 
@@ -245,6 +264,7 @@ def _serve(args: argparse.Namespace) -> int:
         except DaemonRunning as error:
             raise StartError(str(error)) from None
     rules, model = _rules_and_model(config)  # checked here too: a broken rule file stops serve at once
+    _check_forwarding(config)
     _log_start(config, path, model)
     site = EngineSite.CHILD if args.role == "all" else EngineSite.ELSEWHERE
     command = (sys.executable, "-m", "correlator", "engine", "--supervised", *_engine_flags(args))
@@ -367,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_ml_command(args, _load)
         if args.command == "learned":
             return run_learned_command(args, _load, _rules_and_model)
+        if args.command == "forward":
+            return run_forward_command(args, _load)
         print(f"correlator {__version__}")
         return 0
     except (ConfigError, StartError) as error:

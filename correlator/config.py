@@ -301,6 +301,83 @@ class RulesConfig(_Section):
     matcher_parser: Literal["fallback", "utf8", "classic"] = "fallback"
 
 
+DESTINATION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # it is a path segment and a label value
+# The keys of a destination the core reads; every other key (or those under `options:`) is the
+# adapter's, checked by the adapter when the destination is built.
+DESTINATION_KEYS = ("name", "type", "match", "rate_limit", "options")
+
+
+class DestinationConfig(msgspec.Struct, frozen=True):
+    name: str
+    type: str
+    # Alertmanager matchers over the incident's fields and shared labels, ANDed; or field or label ->
+    # the values it may have (each field one of its values)
+    match: list[str] | dict[str, list[str]] = []
+    rate_limit: float = 0.0  # deliveries per second; 0: unlimited
+    options: dict[str, Any] = {}
+
+
+class ForwardingConfig(_Section):
+    """Incidents forwarded to ticketing, paging and webhooks (docs/forwarding.md)."""
+
+    external_url: str = ""  # where people reach this daemon: links back to incidents
+    retry_first: Duration = Duration(1)
+    retry_max: Duration = Duration(300)
+    timeout: Duration = Duration(30)  # one delivery
+    concurrency: Positive = 8  # deliveries at once per destination
+    destinations: list[dict[str, Any]] = []
+
+    def destination_configs(self) -> list[DestinationConfig]:
+        """The destinations as checked by parse_config."""
+        return [_destination(index, raw) for index, raw in enumerate(self.destinations)]
+
+
+def _resolved(value: Any) -> Any:
+    """Option values with `{env: NAME}` and `{file: /path}` secrets read."""
+    if isinstance(value, dict) and (list(value) == ["env"] or list(value) == ["file"]):
+        return str(_secret(value)[0])
+    if isinstance(value, dict):
+        return {key: _resolved(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolved(item) for item in value]
+    return value
+
+
+def _destination(index: int, raw: dict[str, Any]) -> DestinationConfig:
+    name = raw.get("name")
+    if not isinstance(name, str) or not DESTINATION_NAME.match(name):
+        raise ConfigError(f"forwarding.destinations[{index}].name", "expected a name of letters, digits, '_', "
+                                                                    "'.' and '-' (at most 64 characters)")
+    key = f"forwarding.destinations[{name}]"
+    if not isinstance(raw.get("type"), str):
+        raise ConfigError(f"{key}.type", "expected the destination's type (webhook, jira, servicenow, ...)")
+    match = raw.get("match", [])
+    if isinstance(match, str):
+        match = [match]
+    if isinstance(match, dict):  # {field or label: a value or a list of values}
+        match = {name: values if isinstance(values, list) else [values] for name, values in match.items()}
+        if not all(isinstance(name, str) and values and all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                                for v in values) for name, values in match.items()):
+            raise ConfigError(f"{key}.match", "expected each field or label to map to a value or a list of values")
+        match = {name: [str(v) for v in values] for name, values in match.items()}
+    elif not isinstance(match, list) or not all(isinstance(m, str) for m in match):
+        raise ConfigError(f"{key}.match", "expected a list of matchers such as 'priority=~\"P1|P2\"', or a "
+                                          "mapping of fields to values such as {priority: [P1, P2]}")
+    rate = raw.get("rate_limit", 0)
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate < 0:
+        raise ConfigError(f"{key}.rate_limit", "expected deliveries per second (0: unlimited)")
+    options = raw.get("options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"{key}.options", "expected a mapping of the destination's options")
+    options = {**options, **{k: v for k, v in raw.items() if k not in DESTINATION_KEYS}}
+    for option, value in options.items():
+        try:
+            options[option] = _resolved(value)
+        except ValueError as error:
+            raise ConfigError(f"{key}.{option}", str(error)) from None
+    return DestinationConfig(name, raw["type"], match, float(rate), options)
+
+
 class Config(_Section):
     server: ServerConfig = ServerConfig()
     store: StoreConfig = StoreConfig()
@@ -312,6 +389,7 @@ class Config(_Section):
     rules: RulesConfig = RulesConfig()
     ml: MlConfig = MlConfig()
     learning: LearningConfig = LearningConfig()
+    forwarding: ForwardingConfig = ForwardingConfig()
 
     @property
     def data_dir(self) -> Path:
@@ -458,6 +536,12 @@ def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Con
         if bad:
             raise ConfigError(f"ingest.mappings.{name}.status_values",
                               f"values must be firing or resolved, got {bad[0]!r}")
+    names = [destination.name for destination in config.forwarding.destination_configs()]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"forwarding.destinations[{name}].name", "two destinations have this name")
+    if config.forwarding.external_url and not config.forwarding.external_url.startswith(("http://", "https://")):
+        raise ConfigError("forwarding.external_url", "expected an http:// or https:// URL")
     sources = {*Source, *config.ingest.mappings} - {Source.ACTION}
     for source in config.ingest.fingerprint_ignore_labels:
         if source not in sources:

@@ -23,6 +23,7 @@ import signal
 import sqlite3
 import time
 
+import aiohttp
 import msgspec
 from prometheus_client import generate_latest
 from sqlalchemy.engine import Engine as DatabaseEngine
@@ -32,15 +33,19 @@ from correlator import wiring
 from correlator.domain import Candidate
 from correlator.engine.views import candidates_view
 from correlator.engine_service import EngineService
+from correlator.forward import registry
+from correlator.forward.planner import ForwardPlanner
+from correlator.forward.worker import DeliveryWorker, worker_name
 from correlator.incident_metrics import IncidentMetrics
 from correlator.ingest.sources import parsers
-from correlator.metrics import EngineMetrics
+from correlator.metrics import EngineMetrics, ForwardMetrics
 from correlator.ml.model import LearnedModel
 from correlator.rule_reload import ReloadOutcome, RuleReloader
 from correlator.rules.loader import RuleSet
 from correlator.store import database as store_database
 from correlator.store import exchange
 from correlator.store.leadership import Fenced, Leadership, Role
+from correlator.store.outbox import Outbox
 from correlator.store.writer import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -66,10 +71,17 @@ class EngineRunner:
                  metrics: EngineMetrics, *, publish: bool, clock=None, epoch: int | None = None):
         """`epoch`: the leadership epoch this runner's saves and publications check (None: no replicas)."""
         self._database, self._publish, self.metrics, self._epoch = database, publish, metrics, epoch
+        self._clock = clock
+        self.forwarding = wiring.forwarding(config)
+        self.planner = (ForwardPlanner(self.forwarding.routes, self.forwarding.external_url, self._planned)
+                        if self.forwarding.specs else None)
+        self.worker: DeliveryWorker | None = None  # delivers what the planner wrote, from start
+        self._http: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.service = EngineService(database, rules, wiring.engine_settings(config), parsers(wiring.field_mappings(config)),
                                      wiring.ingest_policy(config), clock=clock,
                                      observer=IncidentMetrics(metrics, config.engine.sla), model=model,
-                                     on_candidates=self._candidates_changed, epoch=epoch)
+                                     on_candidates=self._candidates_changed, epoch=epoch, planner=self.planner)
         self.reloader = RuleReloader(self.service, config.rules_dir, metrics,
                                      on_outcome=self._publish_rules if publish else lambda r, o: None)
         self._handled_request: str | None = None
@@ -80,7 +92,23 @@ class EngineRunner:
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
+        """Raises DestinationError when a destination's options are wrong."""
+        self._loop = asyncio.get_running_loop()
+        if self.planner is not None:
+            self._http = aiohttp.ClientSession()
+            try:
+                destinations = registry.build_all(self.forwarding.specs, self._http)
+            except Exception:
+                await self._http.close()
+                raise
+            forward_metrics = ForwardMetrics(self.metrics.registry)
+            forward_metrics.known(destinations)
+            self.worker = DeliveryWorker(Outbox(self._database, worker_name(), self._epoch), destinations,
+                                         clock=self._clock, policy=self.forwarding.policy, rates=self.forwarding.rates,
+                                         metrics=forward_metrics)
         await self.service.start()
+        if self.worker is not None:
+            await self.worker.start(sole_worker=self._epoch is None)  # else replicas: leases expire
         self._tasks.append(asyncio.create_task(self.reloader.watch(), name="rule-watch"))
         if self._publish:
             self._handled_request = await asyncio.to_thread(self._reload_request)
@@ -92,12 +120,24 @@ class EngineRunner:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.worker is not None:
+            await self.worker.stop()
+        if self._http is not None:
+            await self._http.close()
         await self.service.stop()
         if self._publish and leading and self.service.fenced is None:
             try:
                 await asyncio.to_thread(self._publish_state)
             except Fenced:
                 pass  # another replica took over meanwhile: what it publishes stands
+
+    def _planned(self) -> None:
+        """A save wrote outbox rows (in the engine's thread): wake the worker."""
+        if self.worker is not None and self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self.worker.notify)
+            except RuntimeError:  # the loop is closing (shutdown): the next start reads the outbox anyway
+                pass
 
     def _reload_request(self) -> str | None:
         value = exchange.get(self._database, exchange.RELOAD_REQUEST).get(exchange.RELOAD_REQUEST)

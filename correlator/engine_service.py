@@ -35,7 +35,7 @@ from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet, load_rules
 from correlator.store.alert_queries import firing_without_incident
 from correlator.store.action_log import ActionResult
-from correlator.store.incidents import IncidentRepository, Progress
+from correlator.store.incidents import IncidentRepository, OutboxPlanner, Progress
 from correlator.store.leadership import Fenced
 from correlator.store.writer import RECEIVE_TO_COMMIT
 
@@ -96,11 +96,12 @@ class EngineService:
                  parsers: dict[str, Parser], policy: IngestPolicy, clock: Callable[[], datetime] | None = None,
                  observer=None, model: LearnedModel | None = None, step_alerts: int = STEP_ALERTS,
                  on_candidates: Callable[[tuple[Candidate, ...]], None] = lambda candidates: None,
-                 epoch: int | None = None):
+                 epoch: int | None = None, planner: OutboxPlanner | None = None):
         """`observer` (IncidentMetrics) sees what each step saved and counts failed steps;
         `on_candidates` gets the candidates whenever they changed (in the engine's thread); `epoch`:
-        the leadership epoch every save checks (None: this process alone owns the store)."""
-        self.repository = IncidentRepository(database, epoch=epoch)
+        the leadership epoch every save checks (None: this process alone owns the store); `planner`:
+        writes the forwarding outbox rows of each save in its transaction."""
+        self.repository = IncidentRepository(database, epoch=epoch, planner=planner)
         self.fenced: Fenced | None = None  # a save found another replica leading: the service stopped
         self._database = database
         self.engine = Engine(rules, settings, keep_closed=False, model=model)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily
 
 from correlator import __version__
 from correlator.domain import Source
@@ -75,3 +76,63 @@ class EngineMetrics:
         for trigger in ("signal", "api", "file"):
             for outcome in ("success", "failure"):
                 self.rule_reloads.labels(trigger, outcome)
+
+
+class ForwardMetrics:
+    """Forwarding (correlator/forward/worker.py): deliveries and their latency inline; the outbox's
+    depth, oldest pending age and dead letters per destination from the worker's last look at the
+    store (a snapshot: the collector does no I/O)."""
+
+    OUTCOMES = ("delivered", "skipped", "retry", "dead")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.deliveries = Counter(
+            "correlator_forward_deliveries_total", "Delivery attempts, by destination and outcome (delivered, "
+            "skipped, retry, dead).", ["destination", "outcome"], registry=registry)
+        self.coalesced = Counter(
+            "correlator_forward_coalesced_total", "Pending updates folded into a later one before delivery, "
+            "by destination.", ["destination"], registry=registry)
+        self.latency = Histogram(
+            "correlator_forward_delivery_duration_seconds", "Time of one delivery attempt, by destination.",
+            ["destination"], registry=registry, buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+        self.snapshot: dict[str, tuple[float, float, float]] = {}
+        registry.register(_OutboxCollector(self))
+
+    def known(self, destinations) -> None:
+        for name in destinations:
+            for outcome in self.OUTCOMES:
+                self.deliveries.labels(name, outcome)
+            self.coalesced.labels(name)
+            self.latency.labels(name)
+            self.snapshot.setdefault(name, (0.0, 0.0, 0.0))
+
+    def delivered(self, destination: str, outcome: str, seconds: float, coalesced: int = 0) -> None:
+        self.deliveries.labels(destination, outcome).inc()
+        self.latency.labels(destination).observe(seconds)
+        if coalesced:
+            self.coalesced.labels(destination).inc(coalesced)
+
+    def observe_outbox(self, stats, now, destinations) -> None:
+        """`stats`: destination -> DestinationStats, as the worker read them at `now`."""
+        snapshot = {name: (0.0, 0.0, 0.0) for name in destinations}
+        for name, found in stats.items():
+            age = (now - found.oldest_pending).total_seconds() if found.oldest_pending is not None else 0.0
+            snapshot[name] = (float(found.pending), max(0.0, age), float(found.dead))
+        self.snapshot = snapshot
+
+
+class _OutboxCollector:
+    def __init__(self, metrics: ForwardMetrics):
+        self._metrics = metrics
+
+    def collect(self):
+        families = [GaugeMetricFamily("correlator_forward_outbox_pending", "Changes waiting for delivery, by "
+                                      "destination.", labels=["destination"]),
+                    GaugeMetricFamily("correlator_forward_outbox_oldest_pending_seconds", "Age of the oldest change "
+                                      "waiting for delivery, by destination (0: none).", labels=["destination"]),
+                    GaugeMetricFamily("correlator_forward_dead_letters", "Changes given up on (dead letters), by "
+                                      "destination, until retried.", labels=["destination"])]
+        for name, values in sorted(self._metrics.snapshot.items()):
+            for family, value in zip(families, values):
+                family.add_metric([name], value)
+        return families

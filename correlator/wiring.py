@@ -4,19 +4,23 @@ stays a leaf: the configuration says what was asked for, this module makes the p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import msgspec
 
-from correlator.config import Config
+from correlator.config import Config, ConfigError
+from correlator.forward.registry import DestinationSpec
+from correlator.forward.routing import Route, parse_route
+from correlator.forward.worker import DeliveryPolicy
 from correlator.engine.core import EngineSettings
 from correlator.ingest.generic import FieldMapping
 from correlator.ingest.normalize import AlertLimits, IngestPolicy
 from correlator.ml import artifact
 from correlator.ml.model import LearnedModel
 from correlator.rules import loader
-from correlator.rules.matchers import MatcherSyntax
+from correlator.rules.matchers import MatcherError, MatcherSyntax
 
 
 def ingest_policy(config: Config) -> IngestPolicy:
@@ -60,3 +64,30 @@ def load_rules(config: Config, directory: Path | None = None) -> loader.RuleSet:
     """The rules of `directory` (default: `rules.dir`), their matchers read with
     `rules.matcher_parser`. Raises rules.loader.RuleErrors."""
     return loader.load_rules(directory or config.rules_dir, MatcherSyntax(config.rules.matcher_parser))
+
+
+@dataclass(frozen=True)
+class Forwarding:
+    """`forwarding` as the engine process runs it: destinations to build, their routes and rates."""
+
+    specs: list[DestinationSpec]
+    routes: tuple[Route, ...]
+    rates: dict[str, float]
+    policy: DeliveryPolicy
+    external_url: str
+
+
+def forwarding(config: Config) -> Forwarding:
+    """Raises ConfigError naming `forwarding.destinations[NAME].match` for a matcher that does not parse."""
+    section, specs, routes = config.forwarding, [], []
+    for destination in section.destination_configs():
+        specs.append(DestinationSpec(destination.name, destination.type, destination.options))
+        try:
+            routes.append(parse_route(destination.name, destination.match, MatcherSyntax(config.rules.matcher_parser)))
+        except MatcherError as error:
+            raise ConfigError(f"forwarding.destinations[{destination.name}].match", str(error)) from None
+    timeout = float(section.timeout)
+    policy = DeliveryPolicy(first_retry=float(section.retry_first), max_retry=float(section.retry_max),
+                            timeout=timeout, lease=4 * timeout, batch=section.concurrency)
+    return Forwarding(specs, tuple(routes), {d.name: d.rate_limit for d in section.destination_configs() if d.rate_limit},
+                      policy, section.external_url)

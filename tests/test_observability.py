@@ -69,7 +69,9 @@ def test_the_provisioning_points_grafana_at_the_dashboard():
 @pytest.mark.e2e
 def test_every_dashboard_and_alert_expression_finds_its_series_in_a_real_prometheus(tmp_path):
     binary = require_program("prometheus")
-    with running(Daemon(tmp_path, {})) as daemon:
+    # A destination that refuses connections: the forwarding series exist, deliveries are retried.
+    forwarding = {"forwarding": {"destinations": [{"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/x"}]}}
+    with running(Daemon(tmp_path, forwarding)) as daemon:
         for name in ("webhook-01", "webhook-02", "webhook-03", "webhook-04"):
             body = json.loads((CAPTURES / f"alertmanager-0.25/{name}.json").read_text())
             assert http_json("POST", f"{daemon.url}/api/v1/alertmanager", body)[0] == 200

@@ -25,6 +25,7 @@ from correlator.units import rfc3339
 from correlator.rules.matchers import matches_all
 from correlator.store.action_log import ActionLog, ActionOutcome, ActionResult, LoggedAction
 from correlator.store.incidents import IncidentRepository
+from correlator.store.outbox import tickets
 from correlator.store.schema import from_us, incident_members, incidents, to_us
 from correlator.store.writer import GroupCommitWriter, StoreUnavailable
 
@@ -155,18 +156,56 @@ def _action_url(number: int) -> str:
     return f"/api/v1/actions/{number}"
 
 
+class ActionSubmitter:
+    """An operator action appended to the engine's log, answered with its result once the engine
+    applied it (a bounded wait) or 202 with its address: for the incident actions and inbound changes."""
+
+    def __init__(self, writer: GroupCommitWriter, log: ActionLog, action_wait: float, result_view, recorder=None):
+        self._writer, self._log, self._wait, self._view, self._recorder = writer, log, action_wait, result_view, recorder
+
+    async def __call__(self, incident_id: str, action: str, fields: dict, actor: str) -> tuple[int, dict]:
+        """(HTTP status, JSON document)."""
+        received_at = datetime.now(timezone.utc)
+        logged = msgspec.json.encode(LoggedAction(incident_id=incident_id, action=action, body=fields, actor=actor,
+                                                  requested_at=received_at))
+        try:
+            number = await self._writer.append(RawNotification(Source.ACTION, received_at, logged))
+        except StoreUnavailable:
+            return 503, {"error": "the store did not save the action; nothing changed; retry later", "details": []}
+        if self._recorder is not None:
+            self._recorder.write(received_at, Source.ACTION, logged)
+        try:
+            result = await _wait_for_result(self._log, number, self._wait)
+        except SQLAlchemyError:  # a read failed: the action is in the log all the same
+            result = None
+        if result is None:
+            return 202, {"status": "accepted", "action": number, "result_url": _action_url(number)}
+        return result.status, await asyncio.to_thread(self._view, result)
+
+
 def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, action_wait: float,
-                           recorder=None) -> list[tuple[str, str, object]]:
-    """`recorder`: `serve --record`'s, which records each action appended, as ingest does alerts."""
+                           recorder=None, destination_types: dict[str, str] | None = None
+                           ) -> tuple[list[tuple[str, str, object]], ActionSubmitter]:
+    """`recorder`: `serve --record`'s, which records each action appended, as ingest does alerts;
+    `destination_types`: forwarding destination -> type, for the tickets an incident shows. Returns
+    the routes and what submits an action (inbound changes submit theirs the same way)."""
     repository, log = IncidentRepository(database), ActionLog(database)
+    destination_types = destination_types or {}
 
     def detail(incident: Incident) -> dict:
         return _api_view(incident_detail(incident), incident.opened_at, sla)
 
+    def linked(incident_id: str) -> list[dict]:
+        """The incident's tickets, with each destination's type (reads the store)."""
+        return [{"destination": t["destination"], "type": destination_types.get(t["destination"], ""), "key": t["key"],
+                 "url": t["url"]} for t in tickets(database, incident_id)]
+
     def result_view(result: ActionResult) -> dict:
+        """The action's answer: the incident as GET shows it once applied (reads the store), else the error."""
         if result.outcome is ActionOutcome.APPLIED:
             document = result.result
-            return _api_view(document, msgspec.convert(document["opened_at"], datetime), sla)
+            return {**_api_view(document, msgspec.convert(document["opened_at"], datetime), sla),
+                    "tickets": linked(document["id"])}
         return result.result
 
     async def list_incidents(request: web.Request) -> web.Response:
@@ -180,7 +219,7 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
         incident = await asyncio.to_thread(repository.get, request.match_info["id"])
         if incident is None:
             return error_response(404, f"no incident {request.match_info['id']!r}")
-        return json_response(detail(incident))
+        return json_response({**detail(incident), "tickets": await asyncio.to_thread(linked, incident.id)})
 
     async def list_problems(_request: web.Request) -> web.Response:
         found = await asyncio.to_thread(repository.load_problems)
@@ -198,10 +237,12 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
         result = await asyncio.to_thread(log.result, number) if number is not None else None
         if result is not None:
             return json_response({"action": number, "status": result.outcome.value, "http_status": result.status,
-                                  "result": result_view(result)})
+                                  "result": await asyncio.to_thread(result_view, result)})
         if number is None or not await asyncio.to_thread(log.is_action, number):
             return error_response(404, f"no action {text!r}")
         return json_response({"action": number, "status": "pending"})
+
+    submit = ActionSubmitter(writer, log, action_wait, result_view, recorder)
 
     def act(action: str, body_type: type[ActionBody]):
         async def handle(request: web.Request) -> web.Response:
@@ -211,28 +252,13 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
             actor = body.actor or request.headers.get("X-Actor") or "api"
             if len(actor) > MAX_NAME:
                 return error_response(400, "invalid header", [FieldError("X-Actor", f"at most {MAX_NAME} characters")])
-            received_at = datetime.now(timezone.utc)
             fields = {name: value for name, value in msgspec.to_builtins(body).items() if name != "actor"}
-            logged = msgspec.json.encode(LoggedAction(incident_id=request.match_info["id"], action=action,
-                                                      body=fields, actor=actor, requested_at=received_at))
-            try:
-                number = await writer.append(RawNotification(Source.ACTION, received_at, logged))
-            except StoreUnavailable:
-                return error_response(503, "the store did not save the action; nothing changed; retry later")
-            if recorder is not None:
-                recorder.write(received_at, Source.ACTION, logged)
-            try:
-                result = await _wait_for_result(log, number, action_wait)
-            except SQLAlchemyError:  # a read failed: the action is in the log all the same
-                result = None
-            if result is None:
-                return json_response({"status": "accepted", "action": number, "result_url": _action_url(number)},
-                                     status=202)
-            return json_response(result_view(result), status=result.status)
+            status, document = await submit(request.match_info["id"], action, fields, actor)
+            return json_response(document, status=status)
         return handle
 
-    return [("GET", "/api/v1/incidents", list_incidents), ("GET", "/api/v1/incidents/{id}", get_incident),
+    return ([("GET", "/api/v1/incidents", list_incidents), ("GET", "/api/v1/incidents/{id}", get_incident),
             ("GET", "/api/v1/problems", list_problems), ("GET", "/api/v1/problems/{id}", get_problem),
             ("GET", "/api/v1/actions/{id}", get_action),
             *[("POST", f"/api/v1/incidents/{{id}}/{action}", act(action, body_type))
-              for action, (_, body_type) in ACTIONS.items()]]
+              for action, (_, body_type) in ACTIONS.items()]], submit)

@@ -71,6 +71,10 @@ class TimelineKind(enum.StrEnum):
     MERGED = "merged"
     SPLIT = "split"
     PROBLEM_LINKED = "problem_linked"
+    # Forwarding (correlator/forward/), recorded by the delivery worker, not the engine: the incident's
+    # object in a destination (ticket, alert) once first created, and a delivery given up on.
+    TICKET_LINKED = "ticket_linked"
+    DELIVERY_FAILED = "delivery_failed"
 
 
 # The events whose detail names why an alert was placed: their `reason` (and a kept explanation's) is

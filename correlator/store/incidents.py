@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Iterable
+from typing import Iterable, Protocol
 
 import msgspec
 from sqlalchemy import delete, select
@@ -61,6 +61,18 @@ def _event(row) -> TimelineEvent:
     return TimelineEvent(from_us(row.at_us), kind, row.actor, detail)
 
 
+class OutboxPlanner(Protocol):
+    """What a save asks of forwarding (correlator/forward/planner.py): the outbox rows of the
+    incidents it saves, written on its connection, inside its transaction."""
+
+    def plan(self, connection: Connection, saved: list[tuple[Incident, list[TimelineEvent]]],
+             now: datetime) -> int: ...
+
+    def committed(self, planned_rows: int) -> None: ...
+
+    def remember(self, incidents: list[Incident]) -> None: ...
+
+
 @dataclass(frozen=True)
 class Progress:
     watermark: int = 0  # the last raw notification processed whole
@@ -79,11 +91,13 @@ def _upsert_statement(insert, table, keys: list[str]):
 
 
 class IncidentRepository:
-    def __init__(self, engine: Engine, epoch: int | None = None):
+    def __init__(self, engine: Engine, epoch: int | None = None, planner: OutboxPlanner | None = None):
         """`epoch`: the leadership epoch of the replica saving (every save checks it and raises
-        Fenced once a newer one exists); None where one process owns the store (SQLite, tools)."""
+        Fenced once a newer one exists); None where one process owns the store (SQLite, tools).
+        `planner`: writes each save's forwarding outbox rows in the save's transaction."""
         self._engine = engine
         self.epoch = epoch
+        self.planner = planner
         self._saved_events: dict[str, int] = {}
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._upsert_incidents = _upsert_statement(insert, incidents, ["id"])
@@ -136,6 +150,9 @@ class IncidentRepository:
                                                            "value": value} for name, value in learned[1].items()])
             connection.execute(self._upsert_state, [{"name": f.name, "value": getattr(progress, f.name)}
                                                     for f in fields(Progress)])
+            planned = self.planner.plan(connection, saved, now) if self.planner is not None else 0
+        if self.planner is not None:
+            self.planner.committed(planned)
         for incident in changed:
             incident.changed_members.clear()
             self._saved_events[incident.id] = len(incident.timeline)
@@ -159,6 +176,8 @@ class IncidentRepository:
         """Every incident not closed yet, with members and timeline: the engine's working set."""
         with self._engine.connect() as connection:
             loaded = _load(connection, incidents.c.state != IncidentState.CLOSED.value)
+        if self.planner is not None:
+            self.planner.remember(loaded)
         for incident in loaded:
             self._saved_events[incident.id] = len(incident.timeline)
         return loaded

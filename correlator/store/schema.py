@@ -152,6 +152,54 @@ engine_exchange = Table(
 )
 
 
+# Forwarding (correlator/forward/): each incident change a destination should hear about, written in
+# the transaction of the engine step that saved the change, and drained in order per (incident,
+# destination) by the delivery worker on the leader. `state`: pending, done or dead.
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", String(20), nullable=False),
+    Column("destination", String(MAX_NAME_LENGTH), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("payload", LargeBinary, nullable=False),  # JSON: the IncidentChange
+    Column("state", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_us", BigInteger, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until_us", BigInteger, nullable=True),
+    # The local record of a create in flight: set when a create may have been sent and its outcome
+    # is unknown, cleared with the delivered outcome (correlator/forward/contract.py Delivery).
+    Column("create_sent_us", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_us", BigInteger, nullable=False),
+    Column("done_us", BigInteger, nullable=True),
+    Index(None, "state", "destination", "next_attempt_us"),
+    Index(None, "incident_id", "destination", "id"),
+)
+
+# Where each incident lives in each destination it was routed to: the idempotency key, stored when
+# the first change is planned (before any call), and the remote reference once a delivery returned it.
+forward_refs = Table(
+    "forward_refs", metadata,
+    Column("incident_id", String(20), primary_key=True),
+    Column("destination", String(MAX_NAME_LENGTH), primary_key=True),
+    Column("idempotency_key", String(64), nullable=False),
+    Column("remote_key", Text, nullable=True),
+    Column("remote_url", Text, nullable=True),
+    Column("remote_extra", Text, nullable=True),  # JSON object
+    Column("linked_us", BigInteger, nullable=True),
+)
+
+# Inbound changes already applied, by the destination's own event id: a change delivered twice is
+# applied once.
+inbound_events = Table(
+    "inbound_events", metadata,
+    Column("destination", String(MAX_NAME_LENGTH), primary_key=True),
+    Column("event_id", String(200), primary_key=True),
+    Column("received_us", BigInteger, nullable=False),
+)
+
+
 def to_us(value: datetime) -> int:
     return (value - _EPOCH) // _MICROSECOND
 
