@@ -116,6 +116,24 @@ def test_a_host_down_takes_in_its_alerts_that_start_meanwhile_not_those_an_hour_
     assert cpu.why.rule == "down-host-explains-what-runs-on-it"
 
 
+def test_a_host_down_relates_by_when_its_alerts_started_not_when_they_were_delivered():
+    # Alertmanager delivers a group's new alerts up to a group_interval (5m) after they started.
+    host = {"cluster": "eu", "instance": "db-1:9100", "job": "node"}
+    delivered_late = Scenario(SHIPPED, LEARNING)
+    delivered_late.push(0, alert("HostDown", severity="critical", **host))
+    delivered_late.push(330, alert("HostHighCpuLoad", starts=60, severity="warning", **host))
+    (down,) = delivered_late.incidents
+    cpu = next(m for m in down.members.values() if m.labels["alertname"] == "HostHighCpuLoad")
+    assert cpu.why.rule == "down-host-explains-what-runs-on-it"
+    # Delivered together with the host down, but started four minutes after it: not its effect by
+    # the rule (3 minutes: what a host down brings fires within its rules' `for`).
+    started_later = Scenario(SHIPPED, LEARNING)
+    started_later.push(300, alert("HostDown", severity="critical", **host),
+                       alert("HostOutOfMemory", starts=240, severity="warning", **host))
+    assert not any(m.why.rule == "down-host-explains-what-runs-on-it"
+                   for incident in started_later.incidents for m in incident.members.values())
+
+
 def test_a_dns_outage_and_the_lookups_and_probes_that_fail_in_its_cluster_are_one_incident():
     scenario = Scenario(SHIPPED, LEARNING)
     scenario.push(0, alert("CoreDNSDown", cluster="eu", job="coredns", namespace="kube-system"))

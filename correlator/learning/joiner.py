@@ -64,7 +64,8 @@ START_HORIZON = 86400.0
 class Start:
     """One alert episode's start, as the learned stages remember it."""
 
-    at: float
+    at: float  # when it was received
+    started: float  # its own startsAt (bounded): delivery delays it by up to a group_interval
     name: str
     key: tuple  # (fingerprint, startsAt): the episode
     causes: frozenset[str]  # relate rules it is a cause of
@@ -145,7 +146,7 @@ class Learner:
         """Which member of an open incident this new alert (received at `t`, started at `started`)
         relates to, with the evidence; None: no evidence (it opens an incident of its own)."""
         started = _bounded(started, t)
-        scan = self._scanned(labels, key, t, annotations)
+        scan = self._scanned(labels, key, t, started, annotations)
         best, best_rank = None, None
         for start, entity, _ in scan.near:
             if not is_open(start.key):
@@ -180,7 +181,7 @@ class Learner:
         if association is not None and association.independent:
             return None  # the estate's evidence overrides priors and closeness alike
         learned = association is not None and association.significant and association.lift >= JOIN_LIFT
-        name = self._rule_relating(scan, start, rules, age, closeness, chance, learned)
+        name = self._rule_relating(scan, start, rules, closeness, chance, learned, WINDOW)
         if name is not None:
             return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
@@ -206,15 +207,14 @@ class Learner:
             association = associations[start.name] = self.cooccurrence.association(scan.start.name, start.name, t)
         return closeness, chance, association
 
-    def _rule_relating(self, scan: _Scan, start: Start, rules, age: float, closeness: int, chance: float,
-                       learned: bool) -> str | None:
-        """The first of the entity-scoped relate rules `rules` that relates the alert to `start`,
-        which started `age` seconds before it."""
+    def _rule_relating(self, scan: _Scan, start: Start, rules, closeness: int, chance: float, learned: bool,
+                       lead: float) -> str | None:
+        """The first of the entity-scoped relate rules `rules` that relates the alert to `start`:
+        the effect started within the rule's window after its cause, or at most `lead` before it."""
         for name in rules:
-            # A cause's alert may come after its effects' (its rule waits its `for`), but not by the
-            # whole window: a cause joins only effects that started within WINDOW before it.
-            window = self.relations[name].window if name in start.causes else min(self.relations[name].window, WINDOW)
-            if age <= window and closeness and (learned or self._rule_holds(scan, chance, window)):
+            window = self.relations[name].window
+            if closeness and _timely(name, scan.start, start, window, min(window, lead)) \
+                    and (learned or self._rule_holds(scan, chance, window)):
                 return name
         return None
 
@@ -259,8 +259,7 @@ class Learner:
             for name in sorted(related):
                 rule = self.relations[name]
                 # Across a cluster, a cause takes in only the effects that started just before it.
-                window = rule.window if name in effects else min(rule.window, CLUSTER_LEAD)
-                if t - start.at > window:
+                if not _timely(name, alert, start, rule.window, min(rule.window, CLUSTER_LEAD)):
                     continue
                 if background is None:
                     background = self._cluster_background(starts, t)
@@ -303,20 +302,20 @@ class Learner:
 
     # -- a cause after its effects ----------------------------------------------------------
 
-    def absorbable(self, labels: Mapping[str, str], key: tuple, t: float,
+    def absorbable(self, labels: Mapping[str, str], key: tuple, t: float, started: float,
                    incident_of: Callable[[tuple], tuple[str, float] | None],
                    members_of: Callable[[str], Iterable[tuple]],
                    annotations: Mapping[str, str] | None = None) -> list[Absorption]:
         """The open incidents this new alert (received at `t`) explains entirely, by id: a cause's
         alert may come after its effects' (its rule waits its `for`, a probe fails first), and
-        the effects opened incidents of their own meanwhile. Each member must be an effect of the
-        alert under a relate rule, on the evidence that would have joined it had the cause come
+        the effects opened incidents of their own meanwhile (`started`: its startsAt). Each member
+        must be an effect of the alert under a relate rule, on the evidence that would have joined it had the cause come
         first, and have started within the rule's lead before it; so must the incident's opening.
         `incident_of`: the incident holding an episode, with its opening time, where one may be
         taken in (None: not); `members_of`: an incident's episodes."""
         if self._roles(labels)[0].isdisjoint(self._explaining):  # most alerts explain nothing
             return []
-        scan = self._scanned(labels, key, t, annotations)
+        scan = self._scanned(labels, key, t, _bounded(started, t), annotations)
         explained = self._effects_on_entities(scan, t, incident_of)
         self._effects_in_cluster(scan, t, incident_of, explained)
         openings = dict(incident_of(effect) for effect in explained)
@@ -333,8 +332,7 @@ class Learner:
         entity-scoped relate rule, each with its explanation and the rule's lead window."""
         alert, explained = scan.start, {}
         for start, entity, _ in scan.near:
-            age = t - start.at
-            if age > ABSORB_LEAD or start.key in explained:
+            if alert.started - start.started > ABSORB_LEAD or start.key in explained:
                 continue
             forbidden, rules = self._rules_between(alert, start)
             rules = [name for name in rules if name in alert.causes and name in start.effects]
@@ -344,7 +342,7 @@ class Learner:
             if association is not None and association.independent:
                 continue
             learned = association is not None and association.significant and association.lift >= JOIN_LIFT
-            name = self._rule_relating(scan, start, rules, age, closeness, chance, learned)
+            name = self._rule_relating(scan, start, rules, closeness, chance, learned, ABSORB_LEAD)
             if name is not None:
                 explained[start.key] = _absorbed(alert, start, name, {kind_of(entity): entity.split("|", 2)[2]},
                                                  _relation(scan, entity)), min(self.relations[name].window, ABSORB_LEAD)
@@ -368,7 +366,7 @@ class Learner:
                 background = self._cluster_background(starts, t)
             for name in rules:
                 window = min(self.relations[name].window, ABSORB_LEAD)
-                if t - start.at <= window and _rare(background, name):
+                if _timely(name, alert, start, self.relations[name].window, window) and _rare(background, name):
                     explained[start.key] = _absorbed(alert, start, name, {"cluster": scan.cluster},
                                                      f"same cluster {scan.cluster}"), window
                     break
@@ -379,7 +377,7 @@ class Learner:
               annotations: Mapping[str, str] | None = None) -> None:
         """Every new alert episode, however it was placed, teaches topology and co-occurrence."""
         started = _bounded(started, t)
-        scan = self._scanned(labels, key, t, annotations)
+        scan = self._scanned(labels, key, t, started, annotations)
         self._scan = None
         name, start = scan.start.name, scan.start
         if self.first_at is None:
@@ -410,7 +408,7 @@ class Learner:
         """A recent start restored from the store (a member of an unclosed incident, after a
         restart): it is a candidate again, and nothing is counted twice."""
         started = _bounded(started, t)
-        scan = self._scanned(labels, key, t, annotations)
+        scan = self._scanned(labels, key, t, started, annotations)
         self._scan = None
         self._remember(scan)
         self.storms.remember(scan.start.name, scan.cluster, key, started)
@@ -444,7 +442,7 @@ class Learner:
             other.credited.add(token)
         credit(pair_of(name, other.name), window == 0, weight)
 
-    def _scanned(self, labels: Mapping[str, str], key: tuple, t: float,
+    def _scanned(self, labels: Mapping[str, str], key: tuple, t: float, started: float,
                  annotations: Mapping[str, str] | None) -> _Scan:
         if self._scan is not None and self._scan.key == key:
             return self._scan
@@ -505,7 +503,7 @@ class Learner:
         while recent and t - recent[0] > WINDOW:
             recent.popleft()
         measured = since is not None and t - since >= LOOKBACK
-        self._scan = _Scan(key, Start(t, name, key, causes, effects), cluster, entities, related, near, far, chance,
+        self._scan = _Scan(key, Start(t, started, name, key, causes, effects), cluster, entities, related, near, far, chance,
                            crowd, len(recent) if recent else 0, measured, {})
         return self._scan
 
@@ -558,6 +556,16 @@ def _relation(scan: _Scan, entity: str) -> str:
     via = scan.related[entity]
     return f"same {describe(entity)}" if not via else \
         f"{describe(via)} and {describe(entity)} are related (learned topology)"
+
+
+def _timely(rule: str, alert: Start, member: Start, window: float, lead: float) -> bool:
+    """Whether, under `rule`, the effect of the two started within `window` after its cause or at
+    most `lead` before it (a cause's rule waits its `for`), by their own startsAt: Alertmanager
+    delivers an alert up to a group_interval after it started, so receipt times put alerts of one
+    moment minutes apart and alerts minutes apart together."""
+    apart = alert.started - member.started  # > 0: the member started first
+    return (rule in member.causes and rule in alert.effects and -lead <= apart <= window) \
+        or (rule in alert.causes and rule in member.effects and -window <= apart <= lead)
 
 
 def _bounded(started: float, t: float) -> float:
