@@ -45,6 +45,8 @@ RULE_CHANCE = 1.0  # in a quiet cluster, a relate rule holds alone on a relation
 COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer alerts than this within its window
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
 JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 of its co-occurrences
+LEARNED_APART = 300.0  # ...between alerts that started at most this many seconds apart: it counts starts
+# within WINDOW, but says nothing of which of a busy entity's alerts minutes apart is the related one
 CLUSTER_LEAD = 120.0  # seconds an effect may start before its cause's alert, across a cluster
 ABSORB_LEAD = 120.0  # seconds an effect may start before a cause that takes in the incident it opened:
 # a cause's alert lags its effects' by its `for` and an evaluation; the incidents opened earlier within
@@ -186,7 +188,8 @@ class Learner:
             return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
             return None
-        if learned and chance < BUSY and (closeness or scan.cluster_recent <= QUIET_CLUSTER):
+        if learned and chance < BUSY and abs(scan.start.started - start.started) <= LEARNED_APART \
+                and (closeness or scan.cluster_recent <= QUIET_CLUSTER):
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
         if closeness and scan.crowd <= QUIET and scan.cluster_recent <= QUIET_CLUSTER:
             return (1, closeness, start.at), "quiet entity", \
@@ -433,6 +436,8 @@ class Learner:
 
     @staticmethod
     def _credit(credit, name: str, other: Start, window: int, weight: float) -> None:
+        if name == other.name:  # one name on several entities at once is a storm (storms.py), not a cascade
+            return
         token = (name, window)
         if other.credited is None:
             other.credited = {token}
