@@ -71,7 +71,7 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("CoreDNSDown", "DnsLookupFailures"), ("CoreDNSErrorsHigh", "BlackboxProbeDnsFailed"),
     ("SSLCertificateExpired", "BlackboxProbeHttpFailure"), ("cert_renewal_failed", "tls_handshake_errors"),
     ("Disk I/O errors detected", "CephOsdDown"), ("HostEdacUncorrectableErrorsDetected", "HostDown"),
-    ("CephOsdDown", "CephPgDegraded"),
+    ("CephOsdDown", "CephPgDegraded"), ("Redis instance is dead", "AppCacheErrors"),
 ])
 def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_spelling(cause, effect):
     assert related_by(cause, effect)
@@ -83,6 +83,8 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("KubePodCrashLooping", "KubePodNotReady"),  # a pod explains no other pod
     ("NodeFilesystemSpaceFillingUp", "KubePodNotReady"),
     ("Redis: Memory usage too high", "nic_rx_errors"),  # a cache does not explain its host's network card
+    ("PostgresqlDeadLocks", "AppDatabaseErrors"),  # a word read whole: deadlocks are no database that is dead
+    ("PostgreSQL: Deadlocks detected", "DatabaseClientErrors"),
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
     assert not related_by(cause, effect)
