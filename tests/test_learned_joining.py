@@ -581,6 +581,18 @@ def pods_with_their_node(scenario: Scenario) -> list[str]:
     return sorted(m.labels.get("pod", "node") for m in node_incident(scenario).members.values())
 
 
+@pytest.mark.parametrize("pod_before, by_rule", [(90, True), (300, False)])
+def test_a_cause_joins_by_its_rule_only_effects_that_started_just_before_it(tmp_path, pod_before, by_rule):
+    # A cause's alert lags its effects' by its `for`, not by a 30-minute window: pods failing
+    # minutes before their node was seen not ready were mostly another fault's in busy estates.
+    scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
+    scenario.push(600 - pod_before, alert("KubePodNotReady", starts=600 - pod_before, cluster="eu", pod="web-0",
+                                          node="worker-3"))
+    scenario.push(600, alert("KubeNodeNotReady", starts=600, cluster="eu", node="worker-3"))
+    node = next(m for i in scenario.incidents for m in i.members.values() if m.labels["alertname"] == "KubeNodeNotReady")
+    assert (node.why.rule == "node-down") is by_rule
+
+
 def test_effects_that_opened_incidents_of_their_own_are_taken_in_by_their_cause(tmp_path):
     scenario = pods_on_worker_3(tmp_path)
     pod_fails(scenario, 3600, "KubePodNotReady", "web-0")

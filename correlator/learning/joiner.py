@@ -48,9 +48,10 @@ JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 
 LEARNED_APART = 300.0  # ...between alerts that started at most this many seconds apart: it counts starts
 # within WINDOW, but says nothing of which of a busy entity's alerts minutes apart is the related one
 CLUSTER_LEAD = 120.0  # seconds an effect may start before its cause's alert, across a cluster
-ABSORB_LEAD = 120.0  # seconds an effect may start before a cause that takes in the incident it opened:
-# a cause's alert lags its effects' by its `for` and an evaluation; the incidents opened earlier within
-# a rule's window were mostly other faults' on the busy benchmark streams (docs/learning.md)
+EFFECT_LEAD = 120.0  # seconds an effect may start before its cause on a related entity, whether the
+# cause joins the effect's incident or takes it in: a cause's alert lags its effects' by its `for` and an
+# evaluation; the effects that started earlier within a rule's window were mostly other faults' on the
+# busy benchmark streams (docs/learning.md)
 CLUSTER_HISTORY = 512  # starts of cluster-scoped relate rules remembered per cluster
 MAX_HOPS = 8  # neighbours followed per entity (the strongest)
 HISTORY = 64  # starts remembered per entity
@@ -183,7 +184,7 @@ class Learner:
         if association is not None and association.independent:
             return None  # the estate's evidence overrides priors and closeness alike
         learned = association is not None and association.significant and association.lift >= JOIN_LIFT
-        name = self._rule_relating(scan, start, rules, closeness, chance, learned, WINDOW)
+        name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
         if name is not None:
             return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
@@ -335,7 +336,7 @@ class Learner:
         entity-scoped relate rule, each with its explanation and the rule's lead window."""
         alert, explained = scan.start, {}
         for start, entity, _ in scan.near:
-            if alert.started - start.started > ABSORB_LEAD or start.key in explained:
+            if alert.started - start.started > EFFECT_LEAD or start.key in explained:
                 continue
             forbidden, rules = self._rules_between(alert, start)
             rules = [name for name in rules if name in alert.causes and name in start.effects]
@@ -345,22 +346,22 @@ class Learner:
             if association is not None and association.independent:
                 continue
             learned = association is not None and association.significant and association.lift >= JOIN_LIFT
-            name = self._rule_relating(scan, start, rules, closeness, chance, learned, ABSORB_LEAD)
+            name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
             if name is not None:
                 explained[start.key] = _absorbed(alert, start, name, {kind_of(entity): entity.split("|", 2)[2]},
-                                                 _relation(scan, entity)), min(self.relations[name].window, ABSORB_LEAD)
+                                                 _relation(scan, entity)), min(self.relations[name].window, EFFECT_LEAD)
         return explained
 
     def _effects_in_cluster(self, scan: _Scan, t: float, incident_of,
                             explained: dict[tuple, tuple[Join, float]]) -> None:
         """Adds the starts of the alert's cluster that are effects of it under a cluster-scoped
-        relate rule (started within ABSORB_LEAD before it, both sides rare in the cluster)."""
+        relate rule (started within EFFECT_LEAD before it, both sides rare in the cluster)."""
         alert = scan.start
         causes = alert.causes & self._cluster_rules
         starts = self._cluster_starts(scan, t) if causes else None
         background = None
         for start in reversed(starts or ()):
-            if t - start.at > ABSORB_LEAD:
+            if t - start.at > EFFECT_LEAD:
                 break
             rules = sorted(causes & start.effects)
             if not rules or start.key in explained or incident_of(start.key) is None:
@@ -368,7 +369,7 @@ class Learner:
             if background is None:
                 background = self._cluster_background(starts, t)
             for name in rules:
-                window = min(self.relations[name].window, ABSORB_LEAD)
+                window = min(self.relations[name].window, EFFECT_LEAD)
                 if _timely(name, alert, start, self.relations[name].window, window) and _rare(background, name):
                     explained[start.key] = _absorbed(alert, start, name, {"cluster": scan.cluster},
                                                      f"same cluster {scan.cluster}"), window
