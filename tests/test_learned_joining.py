@@ -204,6 +204,15 @@ def test_alerts_on_a_quiet_entity_minutes_apart_join(tmp_path):
     assert member.why.rule == "quiet entity" and "same host db-1" in member.why.detail
 
 
+def test_alerts_on_a_quiet_entity_that_started_more_than_5_minutes_apart_stay_apart(tmp_path):
+    # Closeness alone is closeness in time too: on the benchmark streams, such joins beyond 5
+    # minutes were wrong 14 times in 15.
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    scenario.push(0, alert("PostgresqlDown", cluster="eu", instance="db-1:9187"))
+    scenario.push(480, alert("PostgresqlExporterErrors", starts=420, cluster="eu", instance="db-1:9187"))
+    assert len(scenario.incidents) == 2
+
+
 def test_a_storm_of_one_name_is_one_incident(tmp_path):
     scenario = Scenario(rules_from(tmp_path), LEARNING)
     for n in range(300):

@@ -34,6 +34,9 @@ from correlator.learning.storms import Storms
 from correlator.learning.topology import Topology
 from correlator.rules.matchers import matches_all
 
+CLOSE = 300.0  # seconds between two alerts' startsAt within which a learned association or closeness
+# alone relates them: an association counts starts within WINDOW, but says nothing of which of a busy
+# entity's alerts minutes apart is the related one, and closeness alone is closeness in time too
 QUIET = 0.05  # alerts per window on all the related entities, by chance, below which closeness alone relates
 QUIET_CLUSTER = 15  # alerts started in the cluster within the last window, above which closeness alone is
 # not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
@@ -45,8 +48,6 @@ RULE_CHANCE = 1.0  # in a quiet cluster, a relate rule holds alone on a relation
 COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer alerts than this within its window
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
 JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 of its co-occurrences
-LEARNED_APART = 300.0  # ...between alerts that started at most this many seconds apart: it counts starts
-# within WINDOW, but says nothing of which of a busy entity's alerts minutes apart is the related one
 CLUSTER_LEAD = 120.0  # seconds an effect may start before its cause's alert, across a cluster
 EFFECT_LEAD = 120.0  # seconds an effect may start before its cause on a related entity, whether the
 # cause joins the effect's incident or takes it in: a cause's alert lags its effects' by its `for` and an
@@ -189,8 +190,9 @@ class Learner:
             return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
             return None
-        if learned and chance < BUSY and abs(scan.start.started - start.started) <= LEARNED_APART \
-                and (closeness or scan.cluster_recent <= QUIET_CLUSTER):
+        if abs(scan.start.started - start.started) > CLOSE:
+            return None
+        if learned and chance < BUSY and (closeness or scan.cluster_recent <= QUIET_CLUSTER):
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
         if closeness and scan.crowd <= QUIET and scan.cluster_recent <= QUIET_CLUSTER:
             return (1, closeness, start.at), "quiet entity", \
