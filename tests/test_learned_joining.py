@@ -168,6 +168,19 @@ def test_names_that_start_together_on_one_entity_are_associated():
     assert association.significant and association.lift > 5
 
 
+def test_two_storms_at_one_moment_are_one_coincidence_not_one_per_entity():
+    # Two faults at once, each failing thirty pods: evidence counts moments, not entities.
+    learner = Learner()
+    learner.learn({"alertname": "Warmup", "cluster": "eu", "node": "w1"}, ("warmup", 0), 0.0, 0.0)
+    t = 4000.0  # the cluster's control windows are observed
+    for n in range(30):
+        labels = {"cluster": "eu", "namespace": "shop", "pod": f"api{n}-7d9f8c6b5-x2x9z"}
+        learner.learn({"alertname": "PodNotReady", **labels}, (f"pod{n}", 0), t + n, t + n)
+        learner.learn({"alertname": "DnsResolutionFailures", **labels}, (f"dns{n}", 0), t + n + 0.5, t + n + 0.5)
+    association = learner.association("PodNotReady", "DnsResolutionFailures", t + 60)
+    assert association is not None and association.together == pytest.approx(1.0, abs=0.01)
+
+
 def test_the_significance_test_needs_more_than_a_few_coincidences():
     decay = Decay()
     counts = Cooccurrence(decay)

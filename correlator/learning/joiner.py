@@ -128,6 +128,7 @@ class Learner:
         self.first_at: float | None = None  # the first alert learned from
         self.last_at: float | None = None  # the last one
         self._stormed: tuple | None = None  # the alert `place` put in a storm
+        self._credited_at: dict[tuple, float] = {}  # (pair, window) -> when it was last counted
         self.set_relations(relations)
 
     def set_relations(self, relations) -> None:
@@ -393,9 +394,9 @@ class Learner:
             credit, weight = self.cooccurrence.credit, self.decay.weight(t)
             for other, _, measured in scan.near:
                 if measured and t - other.at <= WINDOW:
-                    self._credit(credit, name, other, 0, weight)
+                    self._credit(credit, name, other, 0, weight, t)
             for other, window in scan.far:
-                self._credit(credit, name, other, window, weight)
+                self._credit(credit, name, other, window, weight, t)
         self._remember(scan)
         self.topology.observe(scan.entities, t, scan.cluster)
         self.storms.observe(name, scan.cluster, key, started, self._stormed == key,
@@ -437,8 +438,7 @@ class Learner:
             if len(cluster_starts) > 2 * CLUSTER_HISTORY:
                 del cluster_starts[:CLUSTER_HISTORY]
 
-    @staticmethod
-    def _credit(credit, name: str, other: Start, window: int, weight: float) -> None:
+    def _credit(self, credit, name: str, other: Start, window: int, weight: float, t: float) -> None:
         if name == other.name:  # one name on several entities at once is a storm (storms.py), not a cascade
             return
         token = (name, window)
@@ -448,7 +448,15 @@ class Learner:
             return
         else:
             other.credited.add(token)
-        credit(pair_of(name, other.name), window == 0, weight)
+        # Evidence counts moments, not entities: two storms at one moment, each over thirty pods,
+        # are one coincidence, not thirty. So are a cascade's thirty pods. At most one count per
+        # pair and window within a WINDOW (near and each control window alike: chance is unbiased).
+        pair = pair_of(name, other.name)
+        last = self._credited_at.get((pair, window))
+        if last is not None and t - last < WINDOW:
+            return
+        self._credited_at[pair, window] = t
+        credit(pair, window == 0, weight)
 
     def _scanned(self, labels: Mapping[str, str], key: tuple, t: float, started: float,
                  annotations: Mapping[str, str] | None) -> _Scan:
@@ -542,6 +550,7 @@ class Learner:
         self.history = kept
         self.cluster_history = {c: s for c, s in self.cluster_history.items() if t - s[-1].at < horizon}
         self.cluster_recent = {c: s for c, s in self.cluster_recent.items() if s and t - s[-1] <= WINDOW}
+        self._credited_at = {k: at for k, at in self._credited_at.items() if t - at < WINDOW}
         self.topology.forget_bursts(t)
 
     def association(self, a: str, b: str, t: float) -> Association | None:
