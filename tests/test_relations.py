@@ -143,7 +143,7 @@ def test_a_rollout_stuck_long_after_its_pods_failed_joins_them():
     # The rollout waits its progress deadline (10 minutes) and its alert its `for`.
     scenario = Scenario(SHIPPED, LEARNING)
     scenario.push(0, alert("KubePodCrashLooping", cluster="eu", namespace="shop", pod="web-7d9f8c6b5-x2x9z", **KSM))
-    scenario.push(900, alert("KubeDeploymentRolloutStuck", starts=900, cluster="eu", namespace="shop",
+    scenario.push(720, alert("KubeDeploymentRolloutStuck", starts=720, cluster="eu", namespace="shop",
                              deployment="web", **KSM))
     rollout = next(m for m in scenario.only().members.values()
                    if m.labels["alertname"] == "KubeDeploymentRolloutStuck")
