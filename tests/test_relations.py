@@ -71,7 +71,9 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("CoreDNSDown", "DnsLookupFailures"), ("CoreDNSErrorsHigh", "BlackboxProbeDnsFailed"),
     ("SSLCertificateExpired", "BlackboxProbeHttpFailure"), ("cert_renewal_failed", "tls_handshake_errors"),
     ("Disk I/O errors detected", "CephOsdDown"), ("HostEdacUncorrectableErrorsDetected", "HostDown"),
-    ("CephOsdDown", "CephPgDegraded"),
+    ("CephOsdDown", "CephPgDegraded"), ("Redis instance is dead", "AppCacheErrors"),
+    ("KubePodCrashLooping", "KubeDeploymentRolloutStuck"), ("Image pull failing", "Deployment rollout stuck"),
+    ("KubernetesPodNotHealthy", "KubernetesStatefulsetReplicasMismatch"), ("pod_not_ready", "deployment_unavailable"),
 ])
 def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_spelling(cause, effect):
     assert related_by(cause, effect)
@@ -83,6 +85,9 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("KubePodCrashLooping", "KubePodNotReady"),  # a pod explains no other pod
     ("NodeFilesystemSpaceFillingUp", "KubePodNotReady"),
     ("Redis: Memory usage too high", "nic_rx_errors"),  # a cache does not explain its host's network card
+    ("KubeDeploymentRolloutStuck", "KubePodCrashLooping"),  # a workload's rollout explains no pod
+    ("PostgresqlDeadLocks", "AppDatabaseErrors"),  # a word read whole: deadlocks are no database that is dead
+    ("PostgreSQL: Deadlocks detected", "DatabaseClientErrors"),
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
     assert not related_by(cause, effect)
@@ -114,6 +119,35 @@ def test_a_host_down_takes_in_its_alerts_that_start_meanwhile_not_those_an_hour_
     assert len(down.members) == 2 and len(later.members) == 1
     cpu = next(m for m in down.members.values() if m.labels["alertname"] == "HostHighCpuLoad")
     assert cpu.why.rule == "down-host-explains-what-runs-on-it"
+
+
+def test_a_host_down_relates_by_when_its_alerts_started_not_when_they_were_delivered():
+    # Alertmanager delivers a group's new alerts up to a group_interval (5m) after they started.
+    host = {"cluster": "eu", "instance": "db-1:9100", "job": "node"}
+    delivered_late = Scenario(SHIPPED, LEARNING)
+    delivered_late.push(0, alert("HostDown", severity="critical", **host))
+    delivered_late.push(330, alert("HostHighCpuLoad", starts=60, severity="warning", **host))
+    (down,) = delivered_late.incidents
+    cpu = next(m for m in down.members.values() if m.labels["alertname"] == "HostHighCpuLoad")
+    assert cpu.why.rule == "down-host-explains-what-runs-on-it"
+    # Delivered together with the host down, but started four minutes after it: not its effect by
+    # the rule (3 minutes: what a host down brings fires within its rules' `for`).
+    started_later = Scenario(SHIPPED, LEARNING)
+    started_later.push(300, alert("HostDown", severity="critical", **host),
+                       alert("HostOutOfMemory", starts=240, severity="warning", **host))
+    assert not any(m.why.rule == "down-host-explains-what-runs-on-it"
+                   for incident in started_later.incidents for m in incident.members.values())
+
+
+def test_a_rollout_stuck_long_after_its_pods_failed_joins_them():
+    # The rollout waits its progress deadline (10 minutes) and its alert its `for`.
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("KubePodCrashLooping", cluster="eu", namespace="shop", pod="web-7d9f8c6b5-x2x9z", **KSM))
+    scenario.push(720, alert("KubeDeploymentRolloutStuck", starts=720, cluster="eu", namespace="shop",
+                             deployment="web", **KSM))
+    rollout = next(m for m in scenario.only().members.values()
+                   if m.labels["alertname"] == "KubeDeploymentRolloutStuck")
+    assert rollout.why.rule == "failing-pods-explain-their-workloads-rollout"
 
 
 def test_a_dns_outage_and_the_lookups_and_probes_that_fail_in_its_cluster_are_one_incident():

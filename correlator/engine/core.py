@@ -631,7 +631,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         where it explains every alert of them (learning/joiner.py `absorbable`)."""
         if self.learner is None:
             return
-        found = self.learner.absorbable(alert.labels, key, now.timestamp(), self._absorbable_into(incident),
+        found = self.learner.absorbable(alert.labels, key, now.timestamp(), key[1].timestamp(),
+                                        self._absorbable_into(incident),
                                         lambda incident_id: self.incidents[incident_id].members, alert.annotations)
         for absorption in found:
             explained = {member: Explanation(JoinReason.ABSORBED, join.rule, join.labels, join.detail)

@@ -9,7 +9,8 @@ density the estate has there: under independence a B start is as likely in the n
 any one far window, so near ~ Binomial(near + far, 1 / (1 + CONTROL_WINDOWS)). A pair is
 associated when its near count is significant under that null (one-sided binomial tail), large
 enough, and well above the far rate (lift). Each B start is credited at most once per name A and
-window, so that one cascade (a node and its thirty pods) counts as one co-occurrence, not thirty.
+window, and a pair at most once per WINDOW in the near window and in each far one (joiner.py): one
+cascade (a node and its thirty pods), or two storms at one moment, counts as one co-occurrence.
 
 Counts decay in event time; the pairs kept are capped, the weakest dropped first.
 """

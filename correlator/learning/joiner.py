@@ -34,6 +34,9 @@ from correlator.learning.storms import Storms
 from correlator.learning.topology import Topology
 from correlator.rules.matchers import matches_all
 
+CLOSE = 300.0  # seconds between two alerts' startsAt within which a learned association or closeness
+# alone relates them: an association counts starts within WINDOW, but says nothing of which of a busy
+# entity's alerts minutes apart is the related one, and closeness alone is closeness in time too
 QUIET = 0.05  # alerts per window on all the related entities, by chance, below which closeness alone relates
 QUIET_CLUSTER = 15  # alerts started in the cluster within the last window, above which closeness alone is
 # not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
@@ -46,9 +49,10 @@ COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer alerts than
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
 JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 of its co-occurrences
 CLUSTER_LEAD = 120.0  # seconds an effect may start before its cause's alert, across a cluster
-ABSORB_LEAD = 120.0  # seconds an effect may start before a cause that takes in the incident it opened:
-# a cause's alert lags its effects' by its `for` and an evaluation; the incidents opened earlier within
-# a rule's window were mostly other faults' on the busy benchmark streams (docs/learning.md)
+EFFECT_LEAD = 120.0  # seconds an effect may start before its cause on a related entity, whether the
+# cause joins the effect's incident or takes it in: a cause's alert lags its effects' by its `for` and an
+# evaluation; the effects that started earlier within a rule's window were mostly other faults' on the
+# busy benchmark streams (docs/learning.md)
 CLUSTER_HISTORY = 512  # starts of cluster-scoped relate rules remembered per cluster
 MAX_HOPS = 8  # neighbours followed per entity (the strongest)
 HISTORY = 64  # starts remembered per entity
@@ -64,7 +68,8 @@ START_HORIZON = 86400.0
 class Start:
     """One alert episode's start, as the learned stages remember it."""
 
-    at: float
+    at: float  # when it was received
+    started: float  # its own startsAt (bounded): delivery delays it by up to a group_interval
     name: str
     key: tuple  # (fingerprint, startsAt): the episode
     causes: frozenset[str]  # relate rules it is a cause of
@@ -123,6 +128,7 @@ class Learner:
         self.first_at: float | None = None  # the first alert learned from
         self.last_at: float | None = None  # the last one
         self._stormed: tuple | None = None  # the alert `place` put in a storm
+        self._credited_at: dict[tuple, float] = {}  # (pair, window) -> when it was last counted
         self.set_relations(relations)
 
     def set_relations(self, relations) -> None:
@@ -145,7 +151,7 @@ class Learner:
         """Which member of an open incident this new alert (received at `t`, started at `started`)
         relates to, with the evidence; None: no evidence (it opens an incident of its own)."""
         started = _bounded(started, t)
-        scan = self._scanned(labels, key, t, annotations)
+        scan = self._scanned(labels, key, t, started, annotations)
         best, best_rank = None, None
         for start, entity, _ in scan.near:
             if not is_open(start.key):
@@ -180,10 +186,12 @@ class Learner:
         if association is not None and association.independent:
             return None  # the estate's evidence overrides priors and closeness alike
         learned = association is not None and association.significant and association.lift >= JOIN_LIFT
-        name = self._rule_relating(scan, start, rules, age, closeness, chance, learned)
+        name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
         if name is not None:
             return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
+            return None
+        if abs(scan.start.started - start.started) > CLOSE:
             return None
         if learned and chance < BUSY and (closeness or scan.cluster_recent <= QUIET_CLUSTER):
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
@@ -206,15 +214,14 @@ class Learner:
             association = associations[start.name] = self.cooccurrence.association(scan.start.name, start.name, t)
         return closeness, chance, association
 
-    def _rule_relating(self, scan: _Scan, start: Start, rules, age: float, closeness: int, chance: float,
-                       learned: bool) -> str | None:
-        """The first of the entity-scoped relate rules `rules` that relates the alert to `start`,
-        which started `age` seconds before it."""
+    def _rule_relating(self, scan: _Scan, start: Start, rules, closeness: int, chance: float, learned: bool,
+                       lead: float) -> str | None:
+        """The first of the entity-scoped relate rules `rules` that relates the alert to `start`:
+        the effect started within the rule's window after its cause, or at most `lead` before it."""
         for name in rules:
-            # A cause's alert may come after its effects' (its rule waits its `for`), but not by the
-            # whole window: a cause joins only effects that started within WINDOW before it.
-            window = self.relations[name].window if name in start.causes else min(self.relations[name].window, WINDOW)
-            if age <= window and closeness and (learned or self._rule_holds(scan, chance, window)):
+            window = self.relations[name].window
+            if closeness and _timely(name, scan.start, start, window, min(window, lead)) \
+                    and (learned or self._rule_holds(scan, chance, window)):
                 return name
         return None
 
@@ -259,8 +266,7 @@ class Learner:
             for name in sorted(related):
                 rule = self.relations[name]
                 # Across a cluster, a cause takes in only the effects that started just before it.
-                window = rule.window if name in effects else min(rule.window, CLUSTER_LEAD)
-                if t - start.at > window:
+                if not _timely(name, alert, start, rule.window, min(rule.window, CLUSTER_LEAD)):
                     continue
                 if background is None:
                     background = self._cluster_background(starts, t)
@@ -303,20 +309,20 @@ class Learner:
 
     # -- a cause after its effects ----------------------------------------------------------
 
-    def absorbable(self, labels: Mapping[str, str], key: tuple, t: float,
+    def absorbable(self, labels: Mapping[str, str], key: tuple, t: float, started: float,
                    incident_of: Callable[[tuple], tuple[str, float] | None],
                    members_of: Callable[[str], Iterable[tuple]],
                    annotations: Mapping[str, str] | None = None) -> list[Absorption]:
         """The open incidents this new alert (received at `t`) explains entirely, by id: a cause's
         alert may come after its effects' (its rule waits its `for`, a probe fails first), and
-        the effects opened incidents of their own meanwhile. Each member must be an effect of the
-        alert under a relate rule, on the evidence that would have joined it had the cause come
+        the effects opened incidents of their own meanwhile (`started`: its startsAt). Each member
+        must be an effect of the alert under a relate rule, on the evidence that would have joined it had the cause come
         first, and have started within the rule's lead before it; so must the incident's opening.
         `incident_of`: the incident holding an episode, with its opening time, where one may be
         taken in (None: not); `members_of`: an incident's episodes."""
         if self._roles(labels)[0].isdisjoint(self._explaining):  # most alerts explain nothing
             return []
-        scan = self._scanned(labels, key, t, annotations)
+        scan = self._scanned(labels, key, t, _bounded(started, t), annotations)
         explained = self._effects_on_entities(scan, t, incident_of)
         self._effects_in_cluster(scan, t, incident_of, explained)
         openings = dict(incident_of(effect) for effect in explained)
@@ -333,8 +339,7 @@ class Learner:
         entity-scoped relate rule, each with its explanation and the rule's lead window."""
         alert, explained = scan.start, {}
         for start, entity, _ in scan.near:
-            age = t - start.at
-            if age > ABSORB_LEAD or start.key in explained:
+            if alert.started - start.started > EFFECT_LEAD or start.key in explained:
                 continue
             forbidden, rules = self._rules_between(alert, start)
             rules = [name for name in rules if name in alert.causes and name in start.effects]
@@ -344,22 +349,22 @@ class Learner:
             if association is not None and association.independent:
                 continue
             learned = association is not None and association.significant and association.lift >= JOIN_LIFT
-            name = self._rule_relating(scan, start, rules, age, closeness, chance, learned)
+            name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
             if name is not None:
                 explained[start.key] = _absorbed(alert, start, name, {kind_of(entity): entity.split("|", 2)[2]},
-                                                 _relation(scan, entity)), min(self.relations[name].window, ABSORB_LEAD)
+                                                 _relation(scan, entity)), min(self.relations[name].window, EFFECT_LEAD)
         return explained
 
     def _effects_in_cluster(self, scan: _Scan, t: float, incident_of,
                             explained: dict[tuple, tuple[Join, float]]) -> None:
         """Adds the starts of the alert's cluster that are effects of it under a cluster-scoped
-        relate rule (started within ABSORB_LEAD before it, both sides rare in the cluster)."""
+        relate rule (started within EFFECT_LEAD before it, both sides rare in the cluster)."""
         alert = scan.start
         causes = alert.causes & self._cluster_rules
         starts = self._cluster_starts(scan, t) if causes else None
         background = None
         for start in reversed(starts or ()):
-            if t - start.at > ABSORB_LEAD:
+            if t - start.at > EFFECT_LEAD:
                 break
             rules = sorted(causes & start.effects)
             if not rules or start.key in explained or incident_of(start.key) is None:
@@ -367,8 +372,8 @@ class Learner:
             if background is None:
                 background = self._cluster_background(starts, t)
             for name in rules:
-                window = min(self.relations[name].window, ABSORB_LEAD)
-                if t - start.at <= window and _rare(background, name):
+                window = min(self.relations[name].window, EFFECT_LEAD)
+                if _timely(name, alert, start, self.relations[name].window, window) and _rare(background, name):
                     explained[start.key] = _absorbed(alert, start, name, {"cluster": scan.cluster},
                                                      f"same cluster {scan.cluster}"), window
                     break
@@ -379,7 +384,7 @@ class Learner:
               annotations: Mapping[str, str] | None = None) -> None:
         """Every new alert episode, however it was placed, teaches topology and co-occurrence."""
         started = _bounded(started, t)
-        scan = self._scanned(labels, key, t, annotations)
+        scan = self._scanned(labels, key, t, started, annotations)
         self._scan = None
         name, start = scan.start.name, scan.start
         if self.first_at is None:
@@ -389,9 +394,9 @@ class Learner:
             credit, weight = self.cooccurrence.credit, self.decay.weight(t)
             for other, _, measured in scan.near:
                 if measured and t - other.at <= WINDOW:
-                    self._credit(credit, name, other, 0, weight)
+                    self._credit(credit, name, other, 0, weight, t)
             for other, window in scan.far:
-                self._credit(credit, name, other, window, weight)
+                self._credit(credit, name, other, window, weight, t)
         self._remember(scan)
         self.topology.observe(scan.entities, t, scan.cluster)
         self.storms.observe(name, scan.cluster, key, started, self._stormed == key,
@@ -410,7 +415,7 @@ class Learner:
         """A recent start restored from the store (a member of an unclosed incident, after a
         restart): it is a candidate again, and nothing is counted twice."""
         started = _bounded(started, t)
-        scan = self._scanned(labels, key, t, annotations)
+        scan = self._scanned(labels, key, t, started, annotations)
         self._scan = None
         self._remember(scan)
         self.storms.remember(scan.start.name, scan.cluster, key, started)
@@ -433,8 +438,9 @@ class Learner:
             if len(cluster_starts) > 2 * CLUSTER_HISTORY:
                 del cluster_starts[:CLUSTER_HISTORY]
 
-    @staticmethod
-    def _credit(credit, name: str, other: Start, window: int, weight: float) -> None:
+    def _credit(self, credit, name: str, other: Start, window: int, weight: float, t: float) -> None:
+        if name == other.name:  # one name on several entities at once is a storm (storms.py), not a cascade
+            return
         token = (name, window)
         if other.credited is None:
             other.credited = {token}
@@ -442,9 +448,17 @@ class Learner:
             return
         else:
             other.credited.add(token)
-        credit(pair_of(name, other.name), window == 0, weight)
+        # Evidence counts moments, not entities: two storms at one moment, each over thirty pods,
+        # are one coincidence, not thirty. So are a cascade's thirty pods. At most one count per
+        # pair and window within a WINDOW (near and each control window alike: chance is unbiased).
+        pair = pair_of(name, other.name)
+        last = self._credited_at.get((pair, window))
+        if last is not None and t - last < WINDOW:
+            return
+        self._credited_at[pair, window] = t
+        credit(pair, window == 0, weight)
 
-    def _scanned(self, labels: Mapping[str, str], key: tuple, t: float,
+    def _scanned(self, labels: Mapping[str, str], key: tuple, t: float, started: float,
                  annotations: Mapping[str, str] | None) -> _Scan:
         if self._scan is not None and self._scan.key == key:
             return self._scan
@@ -505,7 +519,7 @@ class Learner:
         while recent and t - recent[0] > WINDOW:
             recent.popleft()
         measured = since is not None and t - since >= LOOKBACK
-        self._scan = _Scan(key, Start(t, name, key, causes, effects), cluster, entities, related, near, far, chance,
+        self._scan = _Scan(key, Start(t, started, name, key, causes, effects), cluster, entities, related, near, far, chance,
                            crowd, len(recent) if recent else 0, measured, {})
         return self._scan
 
@@ -536,6 +550,7 @@ class Learner:
         self.history = kept
         self.cluster_history = {c: s for c, s in self.cluster_history.items() if t - s[-1].at < horizon}
         self.cluster_recent = {c: s for c, s in self.cluster_recent.items() if s and t - s[-1] <= WINDOW}
+        self._credited_at = {k: at for k, at in self._credited_at.items() if t - at < WINDOW}
         self.topology.forget_bursts(t)
 
     def association(self, a: str, b: str, t: float) -> Association | None:
@@ -558,6 +573,16 @@ def _relation(scan: _Scan, entity: str) -> str:
     via = scan.related[entity]
     return f"same {describe(entity)}" if not via else \
         f"{describe(via)} and {describe(entity)} are related (learned topology)"
+
+
+def _timely(rule: str, alert: Start, member: Start, window: float, lead: float) -> bool:
+    """Whether, under `rule`, the effect of the two started within `window` after its cause or at
+    most `lead` before it (a cause's rule waits its `for`), by their own startsAt: Alertmanager
+    delivers an alert up to a group_interval after it started, so receipt times put alerts of one
+    moment minutes apart and alerts minutes apart together."""
+    apart = alert.started - member.started  # > 0: the member started first
+    return (rule in member.causes and rule in alert.effects and -lead <= apart <= window) \
+        or (rule in alert.causes and rule in member.effects and -window <= apart <= lead)
 
 
 def _bounded(started: float, t: float) -> float:
