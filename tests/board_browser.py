@@ -1,0 +1,53 @@
+"""A headless Debian chromium driven by Selenium against a running daemon, and the recording that
+feeds it (replayed with its times moved to now, so that the daemon's engine takes it as live)."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import msgspec
+
+from tests.processes import http_json, require_program
+
+RECORDING = Path(__file__).parent / "testdata" / "board" / "recording.jsonl"
+ENDPOINTS = {"alertmanager": "/api/v1/alertmanager", "prometheus": "/api/v2/alerts"}
+WAIT_SECONDS = 20
+
+
+def _moved(moment: str, shift) -> str:
+    if moment.startswith("0001-"):
+        return moment
+    return (msgspec.convert(moment, datetime) + shift).isoformat().replace("+00:00", "Z")
+
+
+def replay(url: str, token: str, recording: Path = RECORDING) -> int:
+    """POST every notification of `recording` to its endpoint in order, startsAt and endsAt moved
+    so that the last notification is now. Returns how many were posted."""
+    lines = [json.loads(line) for line in recording.read_text().splitlines() if line.strip()]
+    shift = datetime.now(timezone.utc) - max(msgspec.convert(line["at"], datetime) for line in lines)
+    for line in lines:
+        body = line["body"]
+        for alert in body["alerts"] if isinstance(body, dict) else body:
+            for field in ("startsAt", "endsAt"):
+                if alert.get(field):
+                    alert[field] = _moved(alert[field], shift)
+        status, _ = http_json("POST", url + ENDPOINTS[line["source"]], body,
+                              headers={"Authorization": f"Bearer {token}"})
+        assert status == 200, status
+    return len(lines)
+
+
+def chromium(width: int = 1280, height: int = 900):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = require_program("chromium")
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     f"--window-size={width},{height}", "--disable-extensions", "--no-first-run"):
+        options.add_argument(argument)
+    service = Service(executable_path=require_program("chromedriver"), env={**os.environ, "HOME": os.environ.get("HOME", "/tmp")})
+    return webdriver.Chrome(options=options, service=service)

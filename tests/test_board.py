@@ -1,0 +1,250 @@
+"""The board in a real browser (headless Debian chromium through Selenium) against `correlator serve`
+fed with a replayed recording. Every wait is a WebDriverWait with a bound. Screenshots of each page
+go to the test's artifacts directory (and, with BOARD_SCREENSHOTS_DIR set, there too: docs/)."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from tests.board_browser import WAIT_SECONDS, chromium, replay
+from tests.processes import Daemon, http_json, running, wait_for
+
+selenium = pytest.importorskip("selenium")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+OPERATOR = "board-operator-token"
+READER = "board-reader-token"
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("board")
+    config = {"auth": {"default": {"bearer_tokens": [OPERATOR]}, "read_only": {"bearer_tokens": [READER]}},
+              "board": {"session_secret": "board-test-session-secret"}, "ml": {"enabled": False}}
+    with running(Daemon(tmp, config, token=OPERATOR)) as daemon:
+        replay(daemon.url, OPERATOR)
+        wait_for(lambda: len(incidents(daemon)) >= 4, timeout=30, what="the engine to open the recording's incidents")
+        yield daemon
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("board-screenshots")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = chromium()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def incidents(daemon, **query) -> list[dict]:
+    params = urllib.parse.urlencode({"limit": 500, **query})
+    return http_json("GET", f"{daemon.url}/api/v1/incidents?{params}", headers=daemon.auth_headers)[1]["incidents"]
+
+
+def api(daemon, method, path, body=None):
+    return http_json(method, daemon.url + path, body, headers=daemon.auth_headers)
+
+
+def wait(browser, condition, what: str):
+    return WebDriverWait(browser, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,)).until(
+        condition, message=f"waiting for {what}")
+
+
+def log_in(browser, daemon, token: str, path: str = "/incidents") -> None:
+    browser.delete_all_cookies()
+    browser.get(daemon.url + path)
+    wait(browser, EC.url_contains("/login"), "the login page")
+    browser.find_element(By.ID, "token").send_keys(token)
+    browser.find_element(By.ID, "login").click()
+    wait(browser, lambda b: "/login" not in b.current_url, "the login to succeed")
+
+
+def shown_ids(browser) -> list[str]:
+    return [row.get_attribute("data-incident-id") for row in
+            browser.find_elements(By.CSS_SELECTOR, "#incident-list tr[data-incident-id]")]
+
+
+def open_list(browser, daemon, query: str = "") -> None:
+    browser.get(f"{daemon.url}/incidents{query}")
+    wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#incident-list table, #incident-list .empty"),
+         "the incident list")
+
+
+def screenshot(browser, artifacts: Path, name: str) -> None:
+    browser.save_screenshot(str(artifacts / f"board-{name}.png"))
+    if os.environ.get("BOARD_SCREENSHOTS_DIR"):
+        browser.save_screenshot(str(Path(os.environ["BOARD_SCREENSHOTS_DIR"]) / f"board-{name}.png"))
+
+
+def test_an_unauthenticated_visitor_is_sent_to_log_in_and_back(browser, daemon):
+    target = incidents(daemon)[0]["id"]
+    browser.delete_all_cookies()
+    browser.get(f"{daemon.url}/incidents/{target}")
+    wait(browser, EC.url_contains("/login?next="), "the redirect to the login page")
+    browser.find_element(By.ID, "token").send_keys("not-a-token")
+    browser.find_element(By.ID, "login").click()
+    wait(browser, EC.visibility_of_element_located((By.ID, "failed")), "the refusal")
+    browser.find_element(By.ID, "token").send_keys(OPERATOR)
+    browser.find_element(By.ID, "login").click()
+    wait(browser, EC.url_to_be(f"{daemon.url}/incidents/{target}"), "the page asked for first")
+    cookie = browser.get_cookie("correlator_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+
+def test_the_list_shows_the_incidents_open_first_by_priority(browser, daemon, artifacts):
+    log_in(browser, daemon, OPERATOR)
+    expected = incidents(daemon)
+    wait(browser, lambda b: len(shown_ids(b)) == len(expected), "every incident in the list")
+    assert set(shown_ids(browser)) == {incident["id"] for incident in expected}
+    priorities = [row.find_element(By.CSS_SELECTOR, ".badge").text
+                  for row in browser.find_elements(By.CSS_SELECTOR, "#incident-list tbody tr")]
+    assert priorities == sorted(priorities)  # every replayed incident is open: by priority
+    counts = {link.get_attribute("data-state"): int(link.find_element(By.TAG_NAME, "strong").text)
+              for link in browser.find_elements(By.CSS_SELECTOR, "#counts a[data-state]")}
+    assert counts["open"] == len(expected)
+    screenshot(browser, artifacts, "incidents")
+
+
+def test_filters_narrow_the_list_and_stay_in_the_address(browser, daemon):
+    log_in(browser, daemon, OPERATOR)
+    everything = incidents(daemon)
+    priority = everything[0]["priority"]
+    wanted = {i["id"] for i in everything if i["priority"] == priority}
+    assert len(wanted) < len(everything)
+    browser.find_element(By.CSS_SELECTOR, f"#filters input[name=priority][value={priority}]").click()
+    wait(browser, lambda b: set(shown_ids(b)) == wanted, f"only the {priority} incidents")
+    assert f"priority={priority}" in browser.current_url
+    matcher = browser.find_element(By.CSS_SELECTOR, "#filters input[name=filter]")
+    matcher.send_keys('alertname="NoSuchAlert"')
+    browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#incident-list .empty"), "an empty list")
+
+
+def open_incident(browser, daemon, incident_id: str) -> None:
+    browser.get(f"{daemon.url}/incidents/{incident_id}")
+    wait(browser, EC.presence_of_element_located((By.ID, "timeline")), "the incident page")
+
+
+def test_acknowledge_changes_the_state_and_the_timeline(browser, daemon, artifacts):
+    log_in(browser, daemon, OPERATOR)
+    target = next(i for i in incidents(daemon) if i["state"] == "open")
+    open_incident(browser, daemon, target["id"])
+    screenshot(browser, artifacts, "incident")
+    browser.find_element(By.CSS_SELECTOR, "button[data-action=acknowledge]").click()
+    wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".headline .badge").text == "acknowledged",
+         "the acknowledged state")
+    assert browser.find_elements(By.CSS_SELECTOR, "#timeline li[data-kind=acknowledged]")
+    assert api(daemon, "GET", f"/api/v1/incidents/{target['id']}")[1]["state"] == "acknowledged"
+
+
+def test_a_refused_action_shows_the_apis_error(browser, daemon):
+    log_in(browser, daemon, OPERATOR)
+    target = incidents(daemon)[0]
+    open_incident(browser, daemon, target["id"])
+    browser.find_element(By.CSS_SELECTOR, "form[data-action=merge] input[name=other_id]").send_keys("no-such-incident")
+    browser.find_element(By.CSS_SELECTOR, "form[data-action=merge] button").click()
+    error = wait(browser, EC.visibility_of_element_located((By.ID, "action-error")), "the API's error")
+    assert "(404)" in error.text and "no-such-incident" in error.text
+
+
+def test_a_merge_and_a_split(browser, daemon):
+    log_in(browser, daemon, OPERATOR)
+    first, second = [i for i in incidents(daemon, status="open,acknowledged")][:2]
+    open_incident(browser, daemon, first["id"])
+    before = len(browser.find_elements(By.CSS_SELECTOR, ".members li"))
+    browser.find_element(By.CSS_SELECTOR, "form[data-action=merge] input[name=other_id]").send_keys(second["id"])
+    browser.find_element(By.CSS_SELECTOR, "form[data-action=merge] button").click()
+    wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#timeline li[data-kind=merged]"), "the merge")
+    after = len(browser.find_elements(By.CSS_SELECTOR, ".members li"))
+    assert after > before
+    assert api(daemon, "GET", f"/api/v1/incidents/{second['id']}")[1]["state"] == "closed"
+
+    boxes = browser.find_elements(By.CSS_SELECTOR, "input[name=split]")
+    moved = boxes[-1].get_attribute("value")
+    boxes[-1].click()
+    browser.find_element(By.CSS_SELECTOR, "form[data-action=split] button").click()
+    wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#timeline li[data-kind=split]"), "the split")
+    created = browser.find_element(By.CSS_SELECTOR, "#action-done a").text
+    assert moved in {m["fingerprint"] for m in api(daemon, "GET", f"/api/v1/incidents/{created}")[1]["members"]}
+    assert moved not in {m["fingerprint"] for m in api(daemon, "GET", f"/api/v1/incidents/{first['id']}")[1]["members"]}
+
+
+def test_the_list_updates_when_a_new_alert_arrives(browser, daemon):
+    log_in(browser, daemon, OPERATOR)
+    open_list(browser, daemon)
+    before = set(shown_ids(browser))
+    status, _ = api(daemon, "POST", "/api/v2/alerts", [{"labels": {
+        "alertname": "BoardLiveUpdate", "cluster": "prod-ap", "instance": "edge-9:9100", "severity": "critical"},
+        "annotations": {"summary": "a new alert while the board is open"}}])
+    assert status == 200
+    new = wait(browser, lambda b: set(shown_ids(b)) - before, "the new incident without a reload")
+    assert len(new) == 1
+
+
+def test_the_read_only_role_sees_but_cannot_act(browser, daemon, artifacts):
+    log_in(browser, daemon, READER)
+    target = incidents(daemon)[0]
+    open_incident(browser, daemon, target["id"])
+    assert browser.find_elements(By.ID, "read-only-note")
+    assert not browser.find_elements(By.CSS_SELECTOR, "[data-action]")
+    # The API refuses the session's writes all the same, CSRF token or not.
+    answer = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        fetch('/board/session').then(r => r.json()).then(session =>
+          fetch(location.pathname.replace('/incidents/', '/api/v1/incidents/') + '/acknowledge',
+                {method: 'POST', headers: {'X-CSRF-Token': session.csrf_token, 'Content-Type': 'application/json'},
+                 body: '{}'})).then(r => r.json().then(body => done([r.status, body.error])));
+    """)
+    assert answer == [403, "read-only credentials may not act"]
+
+
+def test_every_page_renders(browser, daemon, artifacts):
+    log_in(browser, daemon, OPERATOR)
+    fingerprint = api(daemon, "GET", "/api/v1/alerts?limit=1")[1]["alerts"][0]["fingerprint"]
+    for name, path, ready in [
+            ("alerts", "/alerts", "#alert-results table"),
+            ("alert", f"/alerts/{fingerprint}", "#alert-incidents li"),
+            ("rules", "/rules", "#last-reload"),
+            ("problems", "/problems", "main h1")]:
+        browser.get(daemon.url + path)
+        wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, ready)), f"the {name} page")
+        screenshot(browser, artifacts, name)
+
+
+def test_the_rule_form_checks_a_rule_against_recent_alerts(browser, daemon):
+    log_in(browser, daemon, OPERATOR)
+    browser.get(daemon.url + "/rules")
+    content = wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "#rule-check textarea")), "the form")
+    content.clear()
+    content.send_keys("version: 1\nrules:\n  - name: cpu-by-cluster\n    kind: group\n"
+                      "    matchers: ['alertname=\"HighCPU\"']\n    group_by: [cluster]\n")
+    browser.find_element(By.CSS_SELECTOR, "#rule-check button").click()
+    result = wait(browser, lambda b: b.find_element(By.ID, "check-result").text, "the check's result")
+    assert "Valid: rules cpu-by-cluster" in result and "HighCPU" in result
+    content.clear()
+    content.send_keys("version: 1\nrules:\n  - name: broken\n    kind: group\n")
+    browser.find_element(By.CSS_SELECTOR, "#rule-check button").click()
+    wait(browser, lambda b: "draft.yaml:" in b.find_element(By.ID, "check-result").text, "the file:line error")
+
+
+def test_the_board_is_usable_on_a_phone(daemon, artifacts):
+    phone = chromium(390, 844)
+    try:
+        log_in(phone, daemon, OPERATOR)
+        wait(phone, lambda b: shown_ids(b), "the list on a phone")
+        assert phone.execute_script("return document.documentElement.scrollWidth") <= 390
+        screenshot(phone, artifacts, "incidents-phone")
+    finally:
+        phone.quit()
