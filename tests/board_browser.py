@@ -40,11 +40,16 @@ def replay(url: str, token: str, recording: Path = RECORDING) -> int:
     return len(lines)
 
 
-def chromium(width: int = 1280, height: int = 900):
+def chromium(width: int = 1280, height: int = 1000, phone: bool = False):
+    """`phone`: a phone's screen (`width` x `height` CSS pixels, touch), as Chrome's device emulation
+    makes it (a headless window cannot be narrower than 500 pixels)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
+    if phone:
+        options.add_experimental_option("mobileEmulation", {
+            "deviceMetrics": {"width": width, "height": height, "pixelRatio": 2, "touch": True}})
     options.binary_location = require_program("chromium")
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                      f"--window-size={width},{height}", "--disable-extensions", "--no-first-run"):

@@ -26,7 +26,7 @@ function facts(incident) {
     ["Category", (incident.category || "—") + confidence(incident, "category"), explained(incident.classification)],
     ["Service area", (incident.service_area || "—") + confidence(incident, "service_area")],
     ["Services", incident.services.length ? incident.services.join(", ") : "—"],
-    ["Team", `${incident.team} (tier ${incident.tier})`, explained(incident.assignment)],
+    ["Team", `${incident.team || "unassigned"} (tier ${incident.tier})`, explained(incident.assignment)],
     ["Acknowledge by", time(incident.sla?.acknowledge_due),
       incident.acknowledged_at ? h("span", {}, "acknowledged ", time(incident.acknowledged_at)) : ""],
     ["Resolve by", time(incident.sla?.resolve_due),
@@ -129,8 +129,10 @@ export async function renderIncident(main, id) {
       h("p", {class: "headline"}, badge("state", incident.state), " ", badge("priority", incident.priority),
         " ", h("a", {href: link, class: "permalink", title: "Link to paste into a ticket or chat"}, link)),
       error, done, facts(incident),
-      canAct() ? actions(incident, act) : h("p", {class: "muted", id: "read-only-note"}, "Read-only: you can see, not act."),
-      members(incident, canAct()), timeline(incident));
+      h("div", {class: "incident-layout"},
+        h("div", {}, members(incident, canAct()), timeline(incident)),
+        h("aside", {}, canAct() ? actions(incident, act)
+          : h("p", {class: "muted", id: "read-only-note"}, "Read-only: you can see, not act."))));
   }
 
   async function act(name, body) {

@@ -83,7 +83,7 @@ function table(incidents) {
       h("td", {"data-label": "Title"}, h("a", {href: `/incidents/${encodeURIComponent(incident.id)}`}, incident.title),
         h("div", {class: "muted"}, incident.id, incident.services.length ? ` · ${incident.services.join(", ")}` : "")),
       h("td", {"data-label": "Category"}, incident.category || "—"),
-      h("td", {"data-label": "Team"}, incident.team, incident.tier ? ` (tier ${incident.tier})` : ""),
+      h("td", {"data-label": "Team"}, incident.team || "unassigned", incident.tier ? ` (tier ${incident.tier})` : ""),
       h("td", {"data-label": "Opened"}, time(incident.opened_at), h("div", {class: "muted"}, ago(incident.opened_at))),
       h("td", {"data-label": "Firing"}, incident.firing)))));
 }
