@@ -14,7 +14,7 @@ function confidence(document, field) {
 }
 
 function explained(why) {
-  if (!why) return "—";
+  if (!why) return "";
   return h("span", {}, h("strong", {}, why.reason), why.rule ? ` by ${why.rule}` : "",
     why.detail ? h("div", {class: "muted"}, why.detail) : "");
 }

@@ -112,12 +112,15 @@ export async function renderIncidents(main) {
     }
   }
 
-  replace(main, h("h1", {}, "Incidents"), filterForm(query, next => {
-    query = next;
-    listTag = countsTag = null;
-    history.replaceState(null, "", `/incidents${next.size ? "?" + next : ""}`);
-    refresh();
-  }), counts, status, list);
+  // On a phone the filters fold away unless some are set.
+  const filters = h("details", {class: "filter-box", open: window.innerWidth > 700 || query.size > 0},
+    h("summary", {}, "Filters"), filterForm(query, next => {
+      query = next;
+      listTag = countsTag = null;
+      history.replaceState(null, "", `/incidents${next.size ? "?" + next : ""}`);
+      refresh();
+    }));
+  replace(main, h("h1", {}, "Incidents"), filters, counts, status, list);
   await refresh();
   const timer = setInterval(refresh, POLL_MS);
   return () => clearInterval(timer);
