@@ -46,12 +46,12 @@ def _events(episodes: list[StoredAlert]) -> list[tuple]:
 
 def _decisions(incident, names: set[str]) -> list[str]:
     """What the checked rules decided in this incident."""
-    found = [f"placed {m.fingerprint} ({m.labels.get('alertname', '')}): {m.why.reason}"
+    found = [f"{m.why.rule} placed {m.labels.get('alertname', '')} {m.fingerprint} ({m.why.reason})"
              for m in incident.members.values() if m.why.rule in names]
     for what, why in (("classified", incident.classification), ("prioritised", incident.prioritisation),
                       ("assigned", incident.assignment)):
         if why is not None and why.rule in names:
-            found.append(f"{what}: {why.detail or why.reason}")
+            found.append(f"{why.rule} {what} it: {why.detail or why.reason}")
     return found
 
 
