@@ -248,3 +248,21 @@ def test_the_board_is_usable_on_a_phone(daemon, artifacts):
         screenshot(phone, artifacts, "incidents-phone")
     finally:
         phone.quit()
+
+
+def test_an_incident_can_be_acknowledged_with_the_keyboard_alone(browser, daemon):
+    from selenium.webdriver.common.keys import Keys
+
+    log_in(browser, daemon, OPERATOR)
+    target = next(i for i in incidents(daemon) if i["state"] == "open")
+    open_incident(browser, daemon, target["id"])
+    browser.find_element(By.TAG_NAME, "body").click()
+    for _ in range(80):  # the tab order reaches the button within the page's controls
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+        if browser.switch_to.active_element.get_attribute("data-action") == "acknowledge":
+            break
+    else:
+        raise AssertionError("Tab never reached the acknowledge button")
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".headline .badge").text == "acknowledged",
+         "the acknowledged state")
