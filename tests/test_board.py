@@ -137,6 +137,24 @@ def open_incident(browser, daemon, incident_id: str) -> None:
     wait(browser, EC.presence_of_element_located((By.ID, "timeline")), "the incident page")
 
 
+def test_the_incident_page_shows_why_each_alert_joined_and_why_its_priority(browser, daemon):
+    log_in(browser, daemon, OPERATOR)
+    target = max(incidents(daemon), key=lambda i: i["firing"])
+    document = api(daemon, "GET", f"/api/v1/incidents/{target['id']}")[1]
+    open_incident(browser, daemon, target["id"])
+    facts = browser.find_element(By.CSS_SELECTOR, ".facts").text
+    assert f"impact {document['impact']} × urgency {document['urgency']}" in facts
+    assert document["prioritisation"]["detail"] in facts and document["classification"]["detail"] in facts
+    groups = {group.find_element(By.TAG_NAME, "h3").text: len(group.find_elements(By.CSS_SELECTOR, ".members > li"))
+              for group in browser.find_elements(By.CSS_SELECTOR, ".join-group")}
+    reasons = {}
+    for member in document["members"]:
+        reasons[member["why"]["reason"]] = reasons.get(member["why"]["reason"], 0) + 1
+    assert sorted(groups.values()) == sorted(reasons.values())
+    assert all(any(reason in heading for heading in groups) for reason in reasons)
+    assert not browser.find_elements(By.CSS_SELECTOR, ".tickets")  # no forwarding: no tickets shown
+
+
 def test_acknowledge_changes_the_state_and_the_timeline(browser, daemon, artifacts):
     log_in(browser, daemon, OPERATOR)
     target = max((i for i in incidents(daemon) if i["state"] == "open"), key=lambda i: i["firing"])
@@ -163,11 +181,11 @@ def test_a_merge_and_a_split(browser, daemon):
     log_in(browser, daemon, OPERATOR)
     first, second = [i for i in incidents(daemon, status="open,acknowledged")][:2]
     open_incident(browser, daemon, first["id"])
-    before = len(browser.find_elements(By.CSS_SELECTOR, ".members li"))
+    before = len(browser.find_elements(By.CSS_SELECTOR, ".members > li"))
     browser.find_element(By.CSS_SELECTOR, "form[data-action=merge] input[name=other_id]").send_keys(second["id"])
     browser.find_element(By.CSS_SELECTOR, "form[data-action=merge] button").click()
     wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#timeline li[data-kind=merged]"), "the merge")
-    after = len(browser.find_elements(By.CSS_SELECTOR, ".members li"))
+    after = len(browser.find_elements(By.CSS_SELECTOR, ".members > li"))
     assert after > before
     assert api(daemon, "GET", f"/api/v1/incidents/{second['id']}")[1]["state"] == "closed"
 

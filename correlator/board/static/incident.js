@@ -43,8 +43,12 @@ function facts(incident) {
     h("div", {}, h("dt", {}, name), h("dd", {}, value, why ? h("div", {class: "why"}, why) : ""))));
 }
 
+// Joins the engine made on learned evidence rather than a rule of the files (learning/joiner.py).
+const LEARNED_RULES = new Set(["learned", "quiet entity", "storm"]);
+
 function joinGroup(member) {
   const why = member.why || {reason: "unknown", rule: ""};
+  if (LEARNED_RULES.has(why.rule)) return `learned evidence (${why.reason}, ${why.rule}): score and evidence below`;
   return why.rule ? `${why.reason}: rule ${why.rule}` : why.reason;
 }
 
