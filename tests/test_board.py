@@ -264,6 +264,9 @@ def test_the_board_is_usable_on_a_phone(daemon, artifacts):
         wait(phone, lambda b: shown_ids(b), "the list on a phone")
         assert phone.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]") == [390, 390]
         screenshot(phone, artifacts, "incidents-phone")
+        open_incident(phone, daemon, max(incidents(daemon), key=lambda i: i["firing"])["id"])
+        assert phone.execute_script("return document.documentElement.scrollWidth") == 390
+        screenshot(phone, artifacts, "incident-phone")
     finally:
         phone.quit()
 

@@ -1,4 +1,4 @@
-"""What the board adds to the API, through the app on a real store: the login and its session
+"""What the board adds to the API, through the app on a real store (SQLite and PostgreSQL): the login and its session
 cookie, CSRF on the cookie's writes, the read-only role, incident counts, the list's ETag, an
 alert's history, the rules in force and the rule check."""
 
@@ -17,8 +17,8 @@ BEARER = {"Authorization": f"Bearer {OPERATOR}"}
 
 
 @pytest.fixture
-async def client(app_factory):
-    client = await app_factory(auth=AUTH, ml={"enabled": False})
+async def client(app_factory, db_url):
+    client = await app_factory(db_url, auth=AUTH, ml={"enabled": False})
     for name in ("webhook-01", "webhook-02", "webhook-03"):
         body = (CAPTURES / f"alertmanager-0.25/{name}.json").read_bytes()
         assert (await post_json(client, "/api/v1/alertmanager", body, **BEARER)).status == 200

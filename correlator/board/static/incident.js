@@ -37,7 +37,8 @@ function facts(incident) {
   if (incident.tickets && incident.tickets.length) {
     rows.push(["Tickets", h("ul", {class: "tickets"}, incident.tickets.map(ticket => h("li", {},
       `${ticket.destination}${ticket.type ? ` (${ticket.type})` : ""}: `,
-      ticket.url ? h("a", {href: ticket.url, rel: "noopener noreferrer", target: "_blank"}, ticket.key) : ticket.key)))]);
+      /^https?:\/\//.test(ticket.url || "") ? h("a", {href: ticket.url, rel: "noopener noreferrer", target: "_blank"}, ticket.key)
+        : ticket.key)))]);
   }
   return h("dl", {class: "facts"}, rows.map(([name, value, why]) =>
     h("div", {}, h("dt", {}, name), h("dd", {}, value, why ? h("div", {class: "why"}, why) : ""))));
@@ -120,7 +121,7 @@ function actions(incident, act) {
 }
 
 export async function renderIncident(main, id) {
-  const error = h("div", {id: "action-error", class: "error", role: "alert", hidden: true});
+  const error = h("div", {id: "action-error", class: "error", role: "alert", tabindex: "-1", hidden: true});
   const done = h("p", {id: "action-done", class: "muted", "aria-live": "polite"});
   let incident;
   let editing = false;
@@ -164,7 +165,7 @@ export async function renderIncident(main, id) {
       error.textContent = failure instanceof ApiError ? `The API refused ${path} (${failure.status}): ${failure.message}`
         : `Cannot reach the daemon: ${failure.message}`;
       error.hidden = false;
-      error.focus?.();
+      error.focus();
     }
   }
 
