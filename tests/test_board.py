@@ -5,11 +5,13 @@ go to the test's artifacts directory (and, with BOARD_SCREENSHOTS_DIR set, there
 from __future__ import annotations
 
 import os
+import shutil
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
+from correlator.shipped import shipped_dir
 from tests.board_browser import WAIT_SECONDS, chromium, replay
 from tests.processes import Daemon, http_json, running, wait_for
 
@@ -26,8 +28,10 @@ READER = "board-reader-token"
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("board")
+    rules = shutil.copytree(shipped_dir("rules"), tmp / "rules")
     config = {"auth": {"default": {"bearer_tokens": [OPERATOR]}, "read_only": {"bearer_tokens": [READER]}},
-              "board": {"session_secret": "board-test-session-secret"}, "ml": {"enabled": False}}
+              "board": {"session_secret": "board-test-session-secret"}, "ml": {"enabled": False},
+              "rules": {"dir": str(rules)}}
     with running(Daemon(tmp, config, token=OPERATOR)) as daemon:
         replay(daemon.url, OPERATOR)
         wait_for(lambda: len(incidents(daemon)) >= 4, timeout=30, what="the engine to open the recording's incidents")
@@ -287,3 +291,33 @@ def test_an_incident_can_be_acknowledged_with_the_keyboard_alone(browser, daemon
     browser.switch_to.active_element.send_keys(Keys.ENTER)
     wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".headline .badge").text == "acknowledged",
          "the acknowledged state")
+
+
+def test_alerts_are_searched_by_label_matchers(browser, daemon):
+    log_in(browser, daemon, OPERATOR)
+    browser.get(daemon.url + "/alerts")
+    search = wait(browser, EC.presence_of_element_located((By.ID, "alert-filter")), "the alert search")
+    search.send_keys('alertname="HighCPU", instance=~"node[12]:9100"')
+    search.submit()
+    wait(browser, lambda b: sorted(
+        label.text for label in b.find_elements(By.CSS_SELECTOR, "#alert-results tbody .labels li")
+        if label.text.startswith("instance=")) == ["instance=node1:9100", "instance=node2:9100"],
+        "only the two matching alerts")
+    assert "filter=" in browser.current_url
+
+
+def test_a_rejected_reload_shows_its_file_and_line(browser, daemon):
+    rules = Path(daemon.config_path.parent / "rules")
+    broken = rules / "zz-broken.yaml"
+    broken.write_text("version: 1\nrules:\n  - name: broken\n    kind: group\n    group_by: []\n")
+    try:
+        # The engine's file watcher finds the broken file and keeps the rules in force.
+        wait_for(lambda: api(daemon, "GET", "/api/v1/rules")[1]["last_reload"]["outcome"] == "failure",
+                 timeout=20, what="the engine to reject the broken file")
+        log_in(browser, daemon, OPERATOR, "/rules")
+        errors = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "#last-reload + ul.error").text,
+                      "the reload's errors")
+        assert f"{broken}:5" in errors and "at least one label to group by is required" in errors
+    finally:
+        broken.unlink()
+        assert api(daemon, "POST", "/api/v1/rules/reload", {})[0] == 200

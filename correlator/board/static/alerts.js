@@ -13,12 +13,15 @@ export async function renderAlerts(main) {
     h("label", {class: "wide"}, "Label matchers", input), h("label", {}, "Status", status),
     h("div", {class: "buttons"}, h("button", {type: "submit"}, "Search")));
 
+  let latest = 0;  // a slower earlier search must not overwrite a later one's results
   async function search() {
+    const mine = ++latest;
     const params = new URLSearchParams({limit: "200"});
     if (input.value.trim()) params.set("filter", input.value.trim());
     if (status.value) params.set("status", status.value);
     try {
       const page = await get(`/api/v1/alerts?${params}`);
+      if (mine !== latest) return;
       replace(results, page.alerts.length ? h("table", {class: "alerts"},
         h("thead", {}, h("tr", {}, ["Alert", "Status", "Labels", "Started", "Last seen"].map(n => h("th", {scope: "col"}, n)))),
         h("tbody", {}, page.alerts.map(alert => h("tr", {},
@@ -29,6 +32,7 @@ export async function renderAlerts(main) {
           h("td", {"data-label": "Last seen"}, time(alert.lastSeen))))))
         : h("p", {class: "empty"}, "No stored alert matches."));
     } catch (failure) {
+      if (mine !== latest) return;
       replace(results, h("p", {class: "error", role: "alert"}, failure instanceof ApiError ? failure.message : String(failure)));
     }
   }

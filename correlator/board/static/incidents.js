@@ -95,13 +95,16 @@ export async function renderIncidents(main) {
   const status = h("p", {class: "muted", id: "list-status"});
   let listTag = null, countsTag = null;
 
+  let latest = 0;  // a slower earlier refresh (other filters) must not overwrite a later one
   async function refresh() {
+    const mine = ++latest;
     const countQuery = new URLSearchParams(query);
     countQuery.delete("status");
     try {
       const [incidents, totals] = await Promise.all([
         getIfChanged(`/api/v1/incidents?limit=500&${query}`, listTag),
         getIfChanged(`/api/v1/incidents/counts?${countQuery}`, countsTag)]);
+      if (mine !== latest) return;
       if (incidents.changed) { listTag = incidents.etag; replace(list, table(incidents.body.incidents)); }
       if (totals.changed) { countsTag = totals.etag; replace(counts, countsView(totals.body, countQuery)); }
       status.textContent = `Updated ${new Date().toLocaleTimeString()}`;
