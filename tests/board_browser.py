@@ -56,3 +56,35 @@ def chromium(width: int = 1280, height: int = 1000, phone: bool = False):
         options.add_argument(argument)
     service = Service(executable_path=require_program("chromedriver"), env={**os.environ, "HOME": os.environ.get("HOME", "/tmp")})
     return webdriver.Chrome(options=options, service=service)
+
+
+# WCAG 2 contrast of every visible text against the background it is drawn on (the first opaque
+# background among its ancestors): the texts under `minimum`, each as "text: ratio".
+LOW_CONTRAST_SCRIPT = """
+const minimum = arguments[0];
+const rgb = text => (text.match(/[\\d.]+/g) || []).map(Number);
+const luminance = ([r, g, b]) => {
+  const channel = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+};
+const background = element => {
+  for (let e = element; e; e = e.parentElement) {
+    const color = rgb(getComputedStyle(e).backgroundColor);
+    if (color.length === 3 || color[3] === 1) return color.slice(0, 3);
+  }
+  return [255, 255, 255];
+};
+const low = [];
+for (const element of document.querySelectorAll("body *")) {
+  const own = [...element.childNodes].filter(n => n.nodeType === 3 && n.textContent.trim()).map(n => n.textContent.trim());
+  if (!own.length || !element.getClientRects().length || element.closest("[hidden]")) continue;
+  const [a, b] = [luminance(rgb(getComputedStyle(element).color)), luminance(background(element))];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < minimum) low.push(`${own.join(" ").slice(0, 40)}: ${ratio.toFixed(2)}`);
+}
+return low;
+"""
+
+
+def low_contrast_texts(driver, minimum: float = 4.5) -> list[str]:
+    return driver.execute_script(LOW_CONTRAST_SCRIPT, minimum)

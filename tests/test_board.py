@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from correlator.shipped import shipped_dir
-from tests.board_browser import WAIT_SECONDS, chromium, replay
+from tests.board_browser import WAIT_SECONDS, chromium, low_contrast_texts, replay
 from tests.processes import Daemon, http_json, running, wait_for
 
 from selenium.common.exceptions import StaleElementReferenceException
@@ -320,3 +320,19 @@ def test_a_rejected_reload_shows_its_file_and_line(browser, daemon):
     finally:
         broken.unlink()
         assert api(daemon, "POST", "/api/v1/rules/reload", {})[0] == 200
+
+
+def test_every_text_has_readable_contrast(browser, daemon):
+    browser.delete_all_cookies()
+    browser.get(daemon.url + "/login?failed=1")
+    wait(browser, EC.visibility_of_element_located((By.ID, "failed")), "the login page")
+    assert low_contrast_texts(browser) == []
+    log_in(browser, daemon, OPERATOR)
+    wait(browser, lambda b: shown_ids(b), "the list")
+    assert low_contrast_texts(browser) == []
+    open_incident(browser, daemon, max(incidents(daemon), key=lambda i: i["firing"])["id"])
+    assert low_contrast_texts(browser) == []
+    for path, ready in (("/alerts", "#alert-results table"), ("/rules", "#last-reload")):
+        browser.get(daemon.url + path)
+        wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, ready)), path)
+        assert low_contrast_texts(browser) == [], path
