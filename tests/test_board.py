@@ -317,9 +317,13 @@ def test_a_rejected_reload_shows_its_file_and_line(browser, daemon):
         errors = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "#last-reload + ul.error").text,
                       "the reload's errors")
         assert f"{broken}:5" in errors and "at least one label to group by is required" in errors
+        browser.find_element(By.ID, "reload").click()
+        refused = wait(browser, lambda b: b.find_element(By.ID, "reload-result").text, "the reload's answer")
+        assert refused.startswith("rules rejected; the rules in force stay in force") and f"{broken}:5" in refused
     finally:
         broken.unlink()
-        assert api(daemon, "POST", "/api/v1/rules/reload", {})[0] == 200
+    browser.find_element(By.ID, "reload").click()
+    wait(browser, lambda b: b.find_element(By.ID, "reload-result").text.startswith("Reloaded:"), "the reload")
 
 
 def test_every_text_has_readable_contrast(browser, daemon):

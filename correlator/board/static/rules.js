@@ -47,10 +47,21 @@ export async function renderRules(main) {
       replace(result, h("p", {class: "error", role: "alert"}, failure instanceof ApiError ? failure.message : String(failure)));
     }
   });
+  const reloaded = h("div", {id: "reload-result", "aria-live": "polite"});
+  const reload = h("button", {type: "button", id: "reload", onclick: async () => {
+    try {
+      const answer = await post("/api/v1/rules/reload", {});
+      replace(reloaded, h("p", {}, answer.status === "reloaded"
+        ? `Reloaded: ${answer.rules} rules from ${answer.files.length} files.` : "Requested: the engine will take the files."));
+    } catch (failure) {
+      replace(reloaded, h("div", {class: "error", role: "alert"}, failure instanceof ApiError ? failure.message : String(failure)));
+    }
+  }}, "Reload the rule files");
   replace(main, h("h1", {}, "Rules"),
     h("section", {}, h("h2", {}, "Last reload"),
       h("p", {id: "last-reload"}, `${last.outcome} (${last.trigger}) at ${new Date(last.at * 1000).toLocaleString()}`),
-      last.errors.length ? h("ul", {class: "error"}, last.errors.map(e => h("li", {}, h("code", {}, e.path), " ", e.reason))) : ""),
+      last.errors.length ? h("ul", {class: "error"}, last.errors.map(e => h("li", {}, h("code", {}, e.path), " ", e.reason))) : "",
+      canAct() ? [reload, reloaded] : ""),
     h("section", {}, h("h2", {}, `In force: ${rules.rules} rules from ${rules.files.length} files`),
       h("table", {class: "rules"}, h("thead", {}, h("tr", {}, ["Name", "Kind", "Description"].map(n => h("th", {scope: "col"}, n)))),
         h("tbody", {}, (rules.in_force || []).map(rule => h("tr", {},
