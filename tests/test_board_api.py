@@ -48,6 +48,12 @@ async def test_wrong_credentials_get_no_session(client):
     assert "Set-Cookie" not in response.headers
 
 
+async def test_a_login_body_past_its_small_limit_is_refused_unread(client):
+    response = await client.post("/login", data=b"token=" + b"x" * 20000,
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status == 413 and "Set-Cookie" not in response.headers
+
+
 async def test_login_never_sends_the_browser_to_another_site(client):
     response = await client.post("/login", data={"token": OPERATOR, "next": "//evil.example/"}, allow_redirects=False)
     assert response.headers["Location"] == "/"

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from correlator.board.access import Access
 from correlator.board.sessions import COOKIE, CSRF_HEADER, Role
+from correlator.domain import FieldError
 from correlator.http_errors import error_response, json_response
 
 STATIC = Path(__file__).parent / "static"
@@ -30,6 +31,9 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-cache",
 }
 MAX_FIELD = 4096
+# The login form is read before anyone is known: a few fields, never a large body (see
+# docs/reliability.md on unauthenticated floods).
+MAX_LOGIN_BODY = 16 * 1024
 
 
 def _page(name: str) -> web.FileResponse:
@@ -51,6 +55,9 @@ def add_board_routes(app: web.Application, access: Access, secure_cookie: bool) 
         return _page("login.html")
 
     async def login(request: web.Request) -> web.StreamResponse:
+        if request.content_length is None or request.content_length > MAX_LOGIN_BODY:
+            return error_response(413, "Request Entity Too Large",
+                                  [FieldError("$", f"a login form has a Content-Length of at most {MAX_LOGIN_BODY} bytes")])
         form = await request.post()
         target = _local_target(str(form.get("next", "/")))
         token, username, password = (str(form.get(name, ""))[:MAX_FIELD] for name in ("token", "username", "password"))
