@@ -8,6 +8,9 @@ export const PRIORITIES = ["P1", "P2", "P3", "P4", "P5"];
 export const CATEGORIES = ["hardware", "software", "network", "security", "capacity", "human_error"];
 const ACTIVE = new Set(STATES.slice(0, 4));
 const POLL_MS = 2000;
+// Without a state filter the list asks for the active incidents and the latest others apart, so an
+// old incident still open is never pushed out by many recent resolved ones.
+const PAGES = [[STATES.slice(0, 4), 500], [STATES.slice(4), 100]];
 
 function boardOrder(a, b) {
   return (ACTIVE.has(b.state) - ACTIVE.has(a.state)) || a.priority.localeCompare(b.priority)
@@ -93,7 +96,16 @@ export async function renderIncidents(main) {
   const counts = h("div", {id: "counts"});
   const list = h("div", {id: "incident-list", "aria-live": "polite"});
   const status = h("p", {class: "muted", id: "list-status"});
-  let listTag = null, countsTag = null;
+  let pages = [], countsTag = null;  // pages: [{path, etag, incidents}]
+
+  function listPaths() {
+    if (query.has("status")) return [`/api/v1/incidents?limit=500&${query}`];
+    return PAGES.map(([states, limit]) => {
+      const part = new URLSearchParams(query);
+      part.set("status", states.join(","));
+      return `/api/v1/incidents?limit=${limit}&${part}`;
+    });
+  }
 
   let latest = 0;  // a slower earlier refresh (other filters) must not overwrite a later one
   async function refresh() {
@@ -101,11 +113,16 @@ export async function renderIncidents(main) {
     const countQuery = new URLSearchParams(query);
     countQuery.delete("status");
     try {
-      const [incidents, totals] = await Promise.all([
-        getIfChanged(`/api/v1/incidents?limit=500&${query}`, listTag),
-        getIfChanged(`/api/v1/incidents/counts?${countQuery}`, countsTag)]);
+      const paths = listPaths();
+      const [totals, ...answers] = await Promise.all([
+        getIfChanged(`/api/v1/incidents/counts?${countQuery}`, countsTag),
+        ...paths.map((path, index) => getIfChanged(path, pages[index]?.path === path ? pages[index].etag : null))]);
       if (mine !== latest) return;
-      if (incidents.changed) { listTag = incidents.etag; replace(list, table(incidents.body.incidents)); }
+      if (answers.some(answer => answer.changed)) {
+        pages = answers.map((answer, index) => answer.changed
+          ? {path: paths[index], etag: answer.etag, incidents: answer.body.incidents} : pages[index]);
+        replace(list, table(pages.flatMap(page => page.incidents)));
+      }
       if (totals.changed) { countsTag = totals.etag; replace(counts, countsView(totals.body, countQuery)); }
       status.textContent = `Updated ${new Date().toLocaleTimeString()}`;
       status.classList.remove("error");
@@ -119,7 +136,8 @@ export async function renderIncidents(main) {
   const filters = h("details", {class: "filter-box", open: window.innerWidth > 700 || query.size > 0},
     h("summary", {}, "Filters"), filterForm(query, next => {
       query = next;
-      listTag = countsTag = null;
+      pages = [];
+      countsTag = null;
       history.replaceState(null, "", `/incidents${next.size ? "?" + next : ""}`);
       refresh();
     }));
