@@ -54,8 +54,9 @@ async def test_a_login_body_past_its_small_limit_is_refused_unread(client):
     assert response.status == 413 and "Set-Cookie" not in response.headers
 
 
-async def test_login_never_sends_the_browser_to_another_site(client):
-    response = await client.post("/login", data={"token": OPERATOR, "next": "//evil.example/"}, allow_redirects=False)
+@pytest.mark.parametrize("target", ["//evil.example/", "/\\evil.example/", "/\t/evil.example/", "https://evil.example/"])
+async def test_login_never_sends_the_browser_to_another_site(client, target):
+    response = await client.post("/login", data={"token": OPERATOR, "next": target}, allow_redirects=False)
     assert response.headers["Location"] == "/"
 
 

@@ -5,6 +5,7 @@ the page needs (role, CSRF token)."""
 from __future__ import annotations
 
 import base64
+import hmac
 import time
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -41,8 +42,11 @@ def _page(name: str) -> web.FileResponse:
 
 
 def _local_target(target: str) -> str:
-    """Where to go after login: a path of this site only (never `//host` or `/\\host`)."""
-    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
+    """Where to go after login: a path of this site only. Not `//host`, and no backslash or control
+    character either (browsers read `/\\host` and `/<tab>/host` as `//host`)."""
+    local = (target.startswith("/") and not target.startswith("//") and "\\" not in target
+             and all(ord(c) >= 0x20 and c != "\x7f" for c in target))
+    return target if local else "/"
 
 
 def add_board_routes(app: web.Application, access: Access, secure_cookie: bool) -> None:
@@ -65,8 +69,10 @@ def add_board_routes(app: web.Application, access: Access, secure_cookie: bool) 
             authorization = f"Bearer {token}"
         else:
             authorization = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+        if not access.login_required:  # the API is open: so is the board
+            raise web.HTTPSeeOther(target)
         role = access.role_of_credentials({"Authorization": authorization}) if (token or username) else None
-        if role is None or not access.login_required:
+        if role is None:
             raise web.HTTPSeeOther("/login?" + urlencode({"failed": "1", "next": target}))
         response = web.HTTPSeeOther(target)
         response.set_cookie(COOKIE, access.sessions.issue(role, time.time()), max_age=access.sessions.lifetime,
@@ -75,7 +81,8 @@ def add_board_routes(app: web.Application, access: Access, secure_cookie: bool) 
 
     async def logout(request: web.Request) -> web.StreamResponse:
         session = access.session(request)
-        if session is not None and request.headers.get(CSRF_HEADER) != session.csrf_token:
+        if session is not None and not hmac.compare_digest(request.headers.get(CSRF_HEADER, "").encode(),
+                                                           session.csrf_token.encode()):
             return error_response(403, f"missing or wrong {CSRF_HEADER} header for this session")
         response = json_response({"status": "logged out"})
         response.del_cookie(COOKIE, path="/")
