@@ -340,3 +340,22 @@ def test_every_text_has_readable_contrast(browser, daemon):
         browser.get(daemon.url + path)
         wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, ready)), path)
         assert low_contrast_texts(browser) == [], path
+
+
+def test_a_priority_change_and_a_reclassification_carry_their_reasons(browser, daemon):
+    log_in(browser, daemon, OPERATOR)
+    target = next(i for i in incidents(daemon) if i["state"] != "closed" and i["priority"] != "P2")
+    open_incident(browser, daemon, target["id"])
+    form = browser.find_element(By.CSS_SELECTOR, "form[data-action=priority]")
+    form.find_element(By.CSS_SELECTOR, "select[name=priority] option[value=P2]").click()
+    form.find_element(By.NAME, "reason").send_keys("checkout revenue at risk")
+    form.find_element(By.TAG_NAME, "button").click()
+    wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".headline .badge.priority-P2"), "the new priority")
+    assert "checkout revenue at risk" in browser.find_element(By.ID, "timeline").text
+    form = browser.find_element(By.CSS_SELECTOR, "form[data-action=classify]")
+    form.find_element(By.CSS_SELECTOR, "select[name=category] option[value=network]").click()
+    form.find_element(By.NAME, "reason").send_keys("the load balancer dropped the pool")
+    form.find_element(By.TAG_NAME, "button").click()
+    wait(browser, lambda b: "reclassified: the load balancer dropped the pool" in b.find_element(By.ID, "timeline").text,
+         "the reclassification's reason on the timeline")
+    assert api(daemon, "GET", f"/api/v1/incidents/{target['id']}")[1]["category"] == "network"
