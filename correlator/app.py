@@ -6,6 +6,7 @@ import asyncio
 import enum
 import functools
 import logging
+import secrets
 import signal
 import time
 from pathlib import Path
@@ -19,13 +20,16 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.engine import Engine, make_url
 
 from correlator import wiring
-from correlator.api.alerts import make_list_alerts_handler
+from correlator.api.alerts import make_alert_history_handler, make_list_alerts_handler
 from correlator.api.deliveries import make_delivery_handlers
 from correlator.api.inbound import make_inbound_handler
 from correlator.api.candidates import make_candidate_handlers
 from correlator.api.incidents import make_incident_handlers
 from correlator.api.learned import make_learned_handlers
 from correlator.api.rules import make_rule_handlers
+from correlator.board.access import Access
+from correlator.board.pages import add_board_routes
+from correlator.board.sessions import SessionSigner
 from correlator.config import Config
 from correlator.engine_process import EngineRunner
 from correlator.engine_service import EngineService
@@ -41,6 +45,7 @@ from correlator.metrics import EngineMetrics, Metrics
 from correlator.ml.model import LearnedModel
 from correlator.replica_metrics import ReplicaMetrics
 from correlator.replica_role import ReplicaRole
+from correlator.rule_check import check_rule_file
 from correlator.rule_reload import RuleReloader
 from correlator.rules.loader import RuleSet
 from correlator.store import database
@@ -138,8 +143,10 @@ async def _add_routes(app: web.Application) -> None:
                                     authenticators=authenticators, mappings=wiring.field_mappings(config),
                                     recorder=recorder):
         app.router.add_post(path, receiver.handle, expect_handler=receiver.expect)
-    app.router.add_get("/api/v1/alerts", _authenticated(authenticators["api"],
-                                                        make_list_alerts_handler(app[ENGINE])))
+    board = config.board
+    access = Access(authenticators["api"], Authenticator(config.auth.read_only, signed_bodies=False),
+                    SessionSigner(board.session_secret.encode() if board.session_secret else secrets.token_bytes(32),
+                                  board.session_lifetime))
     view = app[VIEW]
     destinations = config.forwarding.destination_configs()
     incident_routes, submit = make_incident_handlers(app[ENGINE], app[WRITER], config.engine.sla,
@@ -148,18 +155,16 @@ async def _add_routes(app: web.Application) -> None:
     # Authenticated by each destination's adapter (its signature or token), not the API's credentials.
     app.router.add_post("/api/v1/inbound/{destination}",
                         make_inbound_handler(app[ENGINE], app.get(INBOUND, {}), submit))
-    for method, path, handler in [*incident_routes, *make_delivery_handlers(app[ENGINE]),
+    check = functools.partial(check_rule_file, config)
+    for method, path, handler in [("GET", "/api/v1/alerts", make_list_alerts_handler(app[ENGINE])),
+                                  ("GET", "/api/v1/alerts/{fingerprint}/history",
+                                   make_alert_history_handler(app[ENGINE])),
+                                  *incident_routes, *make_delivery_handlers(app[ENGINE]),
                                   *make_learned_handlers(view.repository),
-                                  *make_candidate_handlers(view), *make_rule_handlers(view)]:
-        app.router.add_route(method, path, _authenticated(authenticators["api"], handler))
-
-
-def _authenticated(authenticator: Authenticator, handler):
-    async def handle(request: web.Request) -> web.Response:
-        if authenticator.check_headers(request.headers):
-            return error_response(401, "unauthorized")
-        return await handler(request)
-    return handle
+                                  *make_candidate_handlers(view), *make_rule_handlers(view, app[ENGINE], check)]:
+        app.router.add_route(method, path, access.guard(handler))
+    if board.enabled:
+        add_board_routes(app, access, board.secure_cookie)
 
 
 def _timed(metrics: Metrics):

@@ -227,10 +227,24 @@ class AuthSection(_Section):
     prometheus: AuthConfig | None = None
     generic: AuthConfig | None = None
     api: AuthConfig | None = None
+    # Credentials that read the API (and the board) but may not act: their writes are answered 403.
+    read_only: AuthConfig = AuthConfig()
 
     def for_endpoint(self, name: Literal["alertmanager", "prometheus", "generic", "api"]) -> AuthConfig:
         own = getattr(self, name)
         return own if own is not None else self.default
+
+
+class BoardConfig(_Section):
+    """The web board at `/`: people log in with the API's credentials (or `auth.read_only`'s)."""
+
+    enabled: bool = True
+    # Signs the session cookies; give the same one to every replica. Default: a random key at each
+    # start (sessions end when the daemon restarts).
+    session_secret: Credential | None = None
+    session_lifetime: Duration = Duration(12 * 3600)
+    # Mark the cookie Secure (sent over HTTPS only): set it when a TLS proxy fronts the daemon.
+    secure_cookie: bool = False
 
 
 class ProblemConfig(_Section):
@@ -384,6 +398,7 @@ class Config(_Section):
     ingest: IngestConfig = IngestConfig()
     auth: AuthSection = AuthSection()
     api: ApiConfig = ApiConfig()
+    board: BoardConfig = BoardConfig()
     engine: EngineConfig = EngineConfig()
     log: LogConfig = LogConfig()
     rules: RulesConfig = RulesConfig()

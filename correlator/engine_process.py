@@ -40,7 +40,7 @@ from correlator.incident_metrics import IncidentMetrics
 from correlator.ingest.sources import parsers
 from correlator.metrics import EngineMetrics, ForwardMetrics
 from correlator.ml.model import LearnedModel
-from correlator.rule_reload import ReloadOutcome, RuleReloader
+from correlator.rule_reload import ReloadOutcome, RuleReloader, rules_in_force
 from correlator.rules.loader import RuleSet
 from correlator.store import database as store_database
 from correlator.store import exchange
@@ -187,11 +187,7 @@ class EngineRunner:
 
     def _publish_rules(self, rules: RuleSet, outcome: ReloadOutcome) -> None:
         exchange.put(self._database, exchange.RULES, msgspec.json.encode({
-            "files": list(rules.files), "rules": rules.rule_count, "request": self._handled_request,
-            "last_reload": {"trigger": outcome.trigger, "at": outcome.at,
-                            "outcome": "failure" if outcome.errors else "success",
-                            "errors": [{"path": path, "reason": reason} for path, reason in outcome.errors]}}),
-                     self._epoch)
+            **rules_in_force(rules, outcome), "request": self._handled_request}), self._epoch)
 
 
 async def wake_ups(database: DatabaseEngine, notify) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine as DatabaseEngine
 
 from correlator.engine.views import candidates_view
 from correlator.engine_process import EngineRunner
+from correlator.rule_reload import rules_in_force
 from correlator.rules.loader import RuleErrors, RuleSet
 from correlator.store import exchange
 from correlator.store.incidents import IncidentRepository
@@ -45,10 +46,7 @@ class LocalEngine:
         return candidates_view(self.runner.service.candidates[:limit])
 
     async def rules(self) -> dict | None:
-        rules, last = self.runner.service.engine.rules, self.runner.reloader.last
-        return {"files": list(rules.files), "rules": rules.rule_count, "last_reload": {
-            "trigger": last.trigger, "at": last.at, "outcome": "failure" if last.errors else "success",
-            "errors": [{"path": path, "reason": reason} for path, reason in last.errors]}}
+        return rules_in_force(self.runner.service.engine.rules, self.runner.reloader.last)
 
     async def reload(self) -> ReloadAnswer:
         failure = await self.runner.reloader.reload("api")

@@ -27,6 +27,18 @@ class ReloadOutcome:
     errors: tuple[tuple[str, str], ...] = ()  # ("file:line", message) of a rejected reload
 
 
+def rules_in_force(rules: RuleSet, outcome: ReloadOutcome) -> dict:
+    """The rules in force and the last reload, as the API and the board show them."""
+    named = [*rules.groups, *rules.links, *rules.relations, *rules.dependencies, *rules.suppressions,
+             *rules.maintenance, *rules.classifiers, rules.priority, *rules.assignments, *rules.escalations]
+    return {"files": list(rules.files), "rules": rules.rule_count,
+            "in_force": [{"name": rule.name, "kind": type(rule).__struct_config__.tag,
+                          "description": rule.description} for rule in named],
+            "last_reload": {"trigger": outcome.trigger, "at": outcome.at,
+                            "outcome": "failure" if outcome.errors else "success",
+                            "errors": [{"path": path, "reason": reason} for path, reason in outcome.errors]}}
+
+
 class RuleReloader:
     def __init__(self, service: EngineService, directory: Path, metrics: EngineMetrics,
                  on_outcome: Callable[[RuleSet, ReloadOutcome], None] = lambda rules, outcome: None):

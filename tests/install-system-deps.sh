@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Python packages: the real Alertmanager and Prometheus
-# (Debian packages) for the end-to-end tests, and a running PostgreSQL for the storage tests.
+# (Debian packages) for the end-to-end tests, Chromium and its WebDriver for the board's browser
+# tests, and a running PostgreSQL for the storage tests.
 # Further Debian packages named as arguments are installed too when missing (bench/lab/install.sh).
 set -euo pipefail
 
 missing=()
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 command -v prometheus >/dev/null || missing+=(prometheus)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 for package in "$@"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done

@@ -1,4 +1,5 @@
-"""`GET /api/v1/alerts`: stored alerts, newest first, filterable by status and label matchers."""
+"""`GET /api/v1/alerts`: stored alerts, newest first, filterable by status and label matchers;
+`GET /api/v1/alerts/{fingerprint}/history`: one alert's episodes and the incidents that held them."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from correlator.domain import AlertStatus, FieldError
 from correlator.http_errors import error_response, json_response
 from correlator.api.query import limit_param, matchers_param
 from correlator.units import rfc3339
-from correlator.store.alert_queries import CursorError, StoredAlert, list_alerts
+from correlator.store.alert_queries import CursorError, StoredAlert, alert_history, list_alerts
 
 MAX_LIMIT = 1000
+FINGERPRINT_LENGTH = 16
 
 
 def alert_json(alert: StoredAlert) -> dict:
@@ -55,4 +57,25 @@ def make_list_alerts_handler(engine):
         except CursorError as error:
             return error_response(400, "invalid query", [FieldError("cursor", str(error))])
         return json_response({"alerts": [alert_json(a) for a in page.alerts], "next": page.next_cursor})
+    return handle
+
+
+def make_alert_history_handler(engine):
+    async def handle(request: web.Request) -> web.Response:
+        fingerprint = request.match_info["fingerprint"]
+        errors: list[FieldError] = []
+        limit = limit_param(request, 100, MAX_LIMIT, errors)
+        if len(fingerprint) != FINGERPRINT_LENGTH or fingerprint.strip("0123456789abcdef"):
+            errors.append(FieldError("fingerprint", "expected 16 lowercase hexadecimal digits"))
+        if errors:
+            return error_response(400, "invalid query", errors)
+        episodes, memberships = await asyncio.to_thread(alert_history, engine, fingerprint,
+                                                        now_us=time.time_ns() // 1000, limit=limit)
+        if not episodes and not memberships:
+            return error_response(404, f"no alert {fingerprint!r}")
+        return json_response({
+            "fingerprint": fingerprint, "episodes": [alert_json(a) for a in episodes],
+            "incidents": [{"id": m.incident_id, "startsAt": rfc3339(m.starts_at), "state": m.state,
+                           "title": m.title, "priority": m.priority, "url": f"/api/v1/incidents/{m.incident_id}"}
+                          for m in memberships]})
     return handle

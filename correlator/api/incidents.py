@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import msgspec
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from correlator.config import SlaConfig
@@ -19,7 +19,7 @@ from correlator.domain import (Category, FieldError, Incident, IncidentState, Pr
                                Source)
 from correlator.domain.actions import ACTIONS, MAX_NAME, ActionBody, decode_action
 from correlator.engine.views import incident_detail, problem_summary
-from correlator.http_errors import error_response, json_response
+from correlator.http_errors import error_response, json_response, revalidated_json_response
 from correlator.api.query import limit_param, matchers_param
 from correlator.units import rfc3339
 from correlator.rules.matchers import matches_all
@@ -76,27 +76,30 @@ def _choices(request: web.Request, name: str, allowed, errors: list[FieldError])
     return values
 
 
-def _list_query(request: web.Request):
-    errors: list[FieldError] = []
-    query = select(incidents).order_by(incidents.c.opened_at_us.desc(), incidents.c.id.desc())
-    states = _choices(request, "status", [s.value for s in IncidentState], errors)
-    if states:
-        query = query.where(incidents.c.state.in_(states))
-    priorities = _choices(request, "priority", [p.value for p in Priority], errors)
-    if priorities:
-        query = query.where(incidents.c.priority.in_(priorities))
-    categories = _choices(request, "category", [c.value for c in Category], errors)
-    if categories:
-        query = query.where(incidents.c.category.in_(categories))
+def _filters(request: web.Request, errors: list[FieldError], *, by_state: bool = True) -> list:
+    """The where-clauses of the list's query parameters (states only when `by_state`)."""
+    conditions = []
+    for name, column, allowed in (("status", incidents.c.state, IncidentState),
+                                  ("priority", incidents.c.priority, Priority),
+                                  ("category", incidents.c.category, Category)):
+        values = _choices(request, name, [v.value for v in allowed], errors)
+        if values and (by_state or name != "status"):
+            conditions.append(column.in_(values))
     if request.query.get("team"):
-        query = query.where(incidents.c.team == request.query["team"])
-    for name, column, compare in (("since", incidents.c.opened_at_us, "__ge__"),
-                                  ("until", incidents.c.opened_at_us, "__lt__")):
+        conditions.append(incidents.c.team == request.query["team"])
+    for name, compare in (("since", "__ge__"), ("until", "__lt__")):
         if name in request.query:
             try:
-                query = query.where(getattr(column, compare)(_parse_time(request.query[name])))
+                conditions.append(getattr(incidents.c.opened_at_us, compare)(_parse_time(request.query[name])))
             except msgspec.ValidationError:
                 errors.append(FieldError(name, "expected an RFC 3339 timestamp"))
+    return conditions
+
+
+def _list_query(request: web.Request):
+    errors: list[FieldError] = []
+    query = (select(incidents).where(*_filters(request, errors))
+             .order_by(incidents.c.opened_at_us.desc(), incidents.c.id.desc()))
     matchers = matchers_param(request, errors)
     limit = limit_param(request, 50, MAX_LIMIT, errors)
     cursor = None
@@ -109,6 +112,30 @@ def _list_query(request: web.Request):
         except (ValueError, UnicodeDecodeError):
             errors.append(FieldError("cursor", "not a cursor returned by this API"))
     return errors, query, matchers, limit, cursor
+
+
+def _has_matching_member(connection, incident_id: str, matchers) -> bool:
+    return any(matches_all(matchers, msgspec.json.decode(document)["labels"])
+               for document in connection.execute(select(incident_members.c.document).where(
+                   incident_members.c.incident_id == incident_id)).scalars())
+
+
+def _counts(database, conditions: list, matchers) -> dict:
+    """Incidents per state under the filters; with label matchers, of the newest MAX_SCANNED
+    incidents (`complete` says whether that was all of them)."""
+    counts = {state.value: 0 for state in IncidentState}
+    with database.connect() as connection:
+        if not matchers:
+            for state, number in connection.execute(select(incidents.c.state, func.count())
+                                                    .where(*conditions).group_by(incidents.c.state)):
+                counts[state] += number
+            return {"counts": counts, "complete": True}
+        rows = connection.execute(select(incidents.c.id, incidents.c.state).where(*conditions)
+                                  .order_by(incidents.c.opened_at_us.desc()).limit(MAX_SCANNED + 1)).all()
+        for row in rows[:MAX_SCANNED]:
+            if _has_matching_member(connection, row.id, matchers):
+                counts[row.state] += 1
+    return {"counts": counts, "complete": len(rows) <= MAX_SCANNED}
 
 
 def _list(database, query, matchers, limit: int, cursor, sla: SlaConfig):
@@ -125,10 +152,7 @@ def _list(database, query, matchers, limit: int, cursor, sla: SlaConfig):
             for row in rows:
                 scanned += 1
                 cursor = (row.opened_at_us, row.id)
-                if matchers and not any(
-                        matches_all(matchers, msgspec.json.decode(document)["labels"])
-                        for document in connection.execute(select(incident_members.c.document).where(
-                            incident_members.c.incident_id == row.id)).scalars()):
+                if matchers and not _has_matching_member(connection, row.id, matchers):
                     continue
                 found.append(_api_view(_summary(row), from_us(row.opened_at_us), sla))
                 if len(found) == limit:
@@ -213,7 +237,15 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
         if errors:
             return error_response(400, "invalid query", errors)
         found, next_cursor = await asyncio.to_thread(_list, database, query, matchers, limit, cursor, sla)
-        return json_response({"incidents": found, "next": next_cursor})
+        return revalidated_json_response(request, {"incidents": found, "next": next_cursor})
+
+    async def count_incidents(request: web.Request) -> web.Response:
+        errors: list[FieldError] = []
+        conditions = _filters(request, errors, by_state=False)
+        matchers = matchers_param(request, errors)
+        if errors:
+            return error_response(400, "invalid query", errors)
+        return revalidated_json_response(request, await asyncio.to_thread(_counts, database, conditions, matchers))
 
     async def get_incident(request: web.Request) -> web.Response:
         incident = await asyncio.to_thread(repository.get, request.match_info["id"])
@@ -257,7 +289,9 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
             return json_response(document, status=status)
         return handle
 
-    return ([("GET", "/api/v1/incidents", list_incidents), ("GET", "/api/v1/incidents/{id}", get_incident),
+    # The counts before `{id}`: routes match in the order they were added.
+    return ([("GET", "/api/v1/incidents", list_incidents), ("GET", "/api/v1/incidents/counts", count_incidents),
+             ("GET", "/api/v1/incidents/{id}", get_incident),
             ("GET", "/api/v1/problems", list_problems), ("GET", "/api/v1/problems/{id}", get_problem),
             ("GET", "/api/v1/actions/{id}", get_action),
             *[("POST", f"/api/v1/incidents/{{id}}/{action}", act(action, body_type))

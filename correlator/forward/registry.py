@@ -15,7 +15,7 @@ import aiohttp
 from correlator.forward.contract import Destination, DestinationError
 
 ADAPTERS: dict[str, str] = {
-    "webhook": "correlator.forward.webhook",
+    kind: f"correlator.forward.{kind}" for kind in ("jira", "opsgenie", "pagerduty", "servicenow", "slack", "webhook")
 }
 
 

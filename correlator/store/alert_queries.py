@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from correlator.domain import Alert, AlertStatus
 from correlator.rules.matchers import Matcher, matches_all
 from correlator.store.notification_alerts import decode_alerts
-from correlator.store.schema import alerts, from_us, incident_members, notifications, to_us
+from correlator.store.schema import alerts, from_us, incident_members, incidents, notifications, to_us
 
 # Label matchers are evaluated in Python (the same code as rules); a page scans at most this many rows
 # and hands back a cursor to go on, so a selective filter never turns into an unbounded scan.
@@ -151,3 +151,30 @@ def _first_stored_after(connection, processed: int, until_us: int) -> set[tuple[
             found.update((alert.fingerprint, received_at_us, to_us(alert.starts_at))
                          for alert in decode_alerts(bytes(stored)))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    incident_id: str
+    starts_at: datetime
+    state: str
+    title: str
+    priority: str
+
+
+def alert_history(engine: Engine, fingerprint: str, *, now_us: int, limit: int) -> tuple[list[StoredAlert],
+                                                                                      list[Membership]]:
+    """An alert's episodes, newest first, and the incidents that held any of them (the latest
+    `limit` of each)."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(alerts).where(alerts.c.fingerprint == fingerprint)
+                                  .order_by(alerts.c.starts_at_us.desc()).limit(limit)).all()
+        memberships = connection.execute(
+            select(incident_members.c.incident_id, incident_members.c.starts_at_us, incidents.c.state,
+                   incidents.c.priority, incidents.c.header)
+            .join(incidents, incidents.c.id == incident_members.c.incident_id)
+            .where(incident_members.c.fingerprint == fingerprint)
+            .order_by(incident_members.c.starts_at_us.desc(), incident_members.c.incident_id).limit(limit)).all()
+    return ([_stored(row, msgspec.json.decode(row.labels), now_us) for row in rows],
+            [Membership(row.incident_id, from_us(row.starts_at_us), row.state,
+                        msgspec.json.decode(row.header)["title"], row.priority) for row in memberships])
