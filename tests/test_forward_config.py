@@ -4,9 +4,11 @@ expected; the adapter's own options are checked when the destination is built.""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 
 from correlator import wiring
 from correlator.config import ConfigError, parse_config
@@ -16,6 +18,7 @@ from correlator.forward.contract import DestinationError
 from correlator.forward.routing import routed
 from tests.engine_scenarios import at
 
+ROOT = Path(__file__).resolve().parent.parent
 HOOK = {"name": "hook", "type": "webhook", "url": "https://hooks.example.com/x"}
 
 
@@ -92,3 +95,30 @@ def test_match_may_map_fields_to_the_values_they_may_have():
     with pytest.raises(ConfigError) as raised:
         parse_config({"forwarding": {"destinations": [{**HOOK, "match": {"priority": []}}]}}, environ={})
     assert raised.value.key == "forwarding.destinations[hook].match"
+
+
+def _secrets_from_environment(value, environ: dict[str, str]):
+    """The example with each `{env:}` and `{file:}` secret given a value in `environ`."""
+    if isinstance(value, dict) and list(value) in (["env"], ["file"]):
+        name = value.get("env") or "FILE_" + "".join(c if c.isalnum() else "_" for c in value["file"]).upper()
+        # each secret in the shape its option asks for: a URL, else a token as long as a routing key
+        environ[name] = "https://hooks.example.com/services/x" if "URL" in name else "0123456789abcdef" * 2
+        return {"env": name}
+    if isinstance(value, dict):
+        return {key: _secrets_from_environment(item, environ) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_secrets_from_environment(item, environ) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "config" / "examples").glob("forwarding-*.yaml")),
+                         ids=lambda path: path.stem)
+async def test_each_shipped_example_parses_routes_and_builds_its_destinations(example, monkeypatch):
+    environ: dict[str, str] = {}
+    document = _secrets_from_environment(yaml.safe_load(example.read_text()), environ)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    forwarding = wiring.forwarding(parse_config(document, environ={}))
+    assert forwarding.specs and len(forwarding.routes) == len(forwarding.specs)
+    assert {spec.type for spec in forwarding.specs} <= set(registry.ADAPTERS)
+    await registry.check(forwarding.specs)
