@@ -311,3 +311,18 @@ async def test_a_destinations_rate_limit_spaces_its_deliveries(store, sink, http
     assert await rounds(delivering) == 1
     clock.move(10)
     assert await rounds(delivering) == 2 and len(sink.applied) == 5  # the bucket holds a burst at most
+
+
+async def test_changes_for_a_destination_no_longer_configured_become_dead_letters_saying_so(store, sink, http):
+    clock = Clock(at(0))
+    plan(store, change("INC-1", ChangeKind.OPENED), destination="removed")
+    plan(store, change("INC-1", ChangeKind.OPENED))
+    restarted = worker(store, clock, {"hook": hook(http, sink)})
+    await restarted.start(sole_worker=True)
+    try:
+        await sink.wait_applied(1)
+    finally:
+        await restarted.stop()
+    [dead] = Outbox(store).list(OutboxState.DEAD)
+    assert dead.destination == "removed" and "'removed' is not configured" in dead.last_error
+    assert Outbox(store).retry(clock.now, all_dead=True, destination="removed") == [dead.id]  # once it is back

@@ -184,6 +184,10 @@ class DeliveryWorker:
             released = await asyncio.to_thread(self.outbox.release_leases)
             if released:
                 log.warning("deliveries left in flight by a stopped worker are retried", extra={"rows": released})
+        for name, rows in (await asyncio.to_thread(self.outbox.dead_letter_unconfigured, self.destinations,
+                                                   self._clock())).items():
+            log.error("deliveries to a destination no longer configured are dead letters now",
+                      extra={"destination": name, "rows": rows})
         self._tasks = [asyncio.create_task(self._run(name), name=f"forward-{name}") for name in self.destinations]
         self._tasks.append(asyncio.create_task(self._watch_outbox(), name="forward-stats"))
 

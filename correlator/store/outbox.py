@@ -275,6 +275,22 @@ class Outbox:
                 (outbox.c.state == OutboxState.PENDING.value) & outbox.c.lease_owner.is_not(None)).values(
                 lease_owner=None, lease_until_us=None)).rowcount
 
+    def dead_letter_unconfigured(self, configured: Iterable[str], now: datetime) -> dict[str, int]:
+        """Pending rows of destinations no longer configured become dead letters saying so: no
+        worker would ever deliver them, and they would hold the backlog alert up forever. Retried
+        once the destination is configured again. Returns rows per destination."""
+        condition = (outbox.c.state == OutboxState.PENDING.value) & outbox.c.destination.not_in(list(configured))
+        with self._database.begin() as connection:
+            self._fence(connection)
+            found = dict(connection.execute(select(outbox.c.destination, func.count()).where(condition)
+                                            .group_by(outbox.c.destination)).all())
+            for name in found:
+                connection.execute(update(outbox).where(condition & (outbox.c.destination == name)).values(
+                    state=OutboxState.DEAD.value, done_us=to_us(now), lease_owner=None, lease_until_us=None,
+                    last_error=f"destination {name!r} is not configured: add it back to forwarding.destinations "
+                               f"and retry (correlator forward retry --all-dead --destination {name})"))
+        return found
+
     def stats(self, now: datetime) -> dict[str, DestinationStats]:
         """Per destination: pending rows, the oldest one's creation, dead letters (one query)."""
         pending = outbox.c.state == OutboxState.PENDING.value
