@@ -13,8 +13,9 @@ from correlator.engine.core import EngineSettings
 from correlator.engine.timers import ENGINE
 from correlator.learning.cooccurrence import Cooccurrence
 from correlator.learning.decay import Decay
-from correlator.learning.entities import entities_of
+from correlator.learning.entities import dependencies_of, entities_of
 from correlator.learning.joiner import Learner
+from correlator.learning.storms import Storms
 from correlator.learning.topology import Topology
 from correlator.units import rfc3339
 from tests.engine_store import incident_lines, live_engine, replayed_engine
@@ -35,6 +36,16 @@ def test_a_host_is_one_entity_in_its_forms():
     assert entities_of({"instance": "node1.example.com:9100", "cluster": "eu"}) == (
         "host||node1.example.com", "host||node1")  # machines are named across clusters
     assert "host||node1" in entities_of({"node": "node1", "cluster": "eu"})
+
+
+def test_an_address_in_a_workload_label_names_the_peer_host_a_client_depends_on():
+    client = {"alertname": "HttpHighErrorRate", "service": "checkout", "cluster": "eu",
+              "upstream": "es-1.dc1.example.com:9200"}
+    assert entities_of(client) == ("workload|eu|checkout", "host||es-1.dc1.example.com", "host||es-1")
+    assert dependencies_of(client) == ("host||es-1.dc1.example.com", "host||es-1")
+    assert dependencies_of({"service": "checkout", "upstream": "payments", "cluster": "eu"}) == ()
+    assert dependencies_of({"service": "checkout", "peer_service": "Payments", "cluster": "eu"}) == (
+        "workload|eu|payments",)
 
 
 def test_a_pod_names_its_workload_and_a_probe_its_target_and_service():
@@ -469,6 +480,25 @@ def test_concurrent_storms_of_a_name_that_storms_often_stay_apart_by_cluster(tmp
     storm(scenario, 3600, ("a", "b"), "s")
     last = [i for i in scenario.incidents if clusters_of(i) & {"a", "b"}]
     assert all(len(clusters_of(i)) == 1 for i in last) and max(len(i.members) for i in last) >= 4
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-dependency", "each-its-own"])
+def test_clients_of_one_dependency_failing_at_once_are_one_storm_where_their_clusters_see_the_name_often(shared):
+    # Two hours of the error every 18 seconds in each cluster: a few more at once are no storm of
+    # the cluster, nor a rare one across clusters. Four clients in three clusters naming one
+    # upstream within a minute are far beyond that dependency's own rate.
+    storms = Storms(Decay())
+    for n in range(1200):
+        cluster = ("a", "b", "c")[n % 3]
+        storms.observe("HttpHighErrorRate", cluster, (f"bg{n}", n), n * 6.0, False, 0.0)
+    joined = []
+    for n, cluster in enumerate(("a", "b", "c", "a")):
+        started, key = 7200.0 + 15 * n, (f"client{n}", n)
+        upstream = ("host||es-1",) if shared else (f"host||es-{n}",)
+        storm = storms.check("HttpHighErrorRate", cluster, started, upstream)
+        joined.append(storm.key if storm else None)
+        storms.observe("HttpHighErrorRate", cluster, key, started, storm is not None, 0.0, upstream)
+    assert joined == ([None, ("client0", 0), ("client0", 0), ("client0", 0)] if shared else [None] * 4)
 
 
 @pytest.mark.parametrize("other_estate_hours", [0, 10], ids=["cold", "another-estate-known"])

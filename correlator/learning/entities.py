@@ -19,7 +19,8 @@ Prometheus namesakes.
 A client's alert may name what it depends on: the peer host (`peer`, `peer_hostname`, the
 postgres_exporter's `server`, OpenTelemetry's `server_address` and `net_peer_name`) or the peer
 service (`peer_service`, Istio's `destination_workload` and `destination_service_name`,
-`dependency`). These are entities of the alert too: the topology then relates the client to the
+`dependency`). A workload label whose value is an address (`upstream: db1.example.com:5432`,
+`backend: 10.0.0.7`) names the peer host too. These are entities of the alert too: the topology then relates the client to the
 database, queue or cache its errors come from, and that datastore's own alerts name the same host
 or service.
 
@@ -81,6 +82,7 @@ _POD_OF_DEPLOYMENT = re.compile(rf"(.+)-{_GENERATED}{{6,10}}-{_GENERATED}{{5}}")
 _POD_OF_SET = re.compile(rf"(.+)-(?:{_GENERATED}{{5}}|\d+)")
 _LOOPBACK = re.compile(r"(?:127(?:\.\d{1,3}){3}|localhost|\[::1\]):\d+")
 _IP = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_ADDRESS = re.compile(r"[a-z0-9][a-z0-9.-]*:\d{1,5}|\d{1,3}(?:\.\d{1,3}){3}", re.IGNORECASE)
 _URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/]*@)?(\[[^\]]*\]|[^:/?#]+)(:\d+)?", re.IGNORECASE)
 _PROBED = re.compile(r"(?:https?|tcp|icmp|dns|grpc)://", re.IGNORECASE)
 # EC2 and most clouds' private DNS names spell the machine's address: ip-10-0-0-5(.region.compute.internal)
@@ -144,6 +146,8 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
         role = _ROLE.get(name)
         if role is None and name != "instance" and _PROBED.match(value):
             role = TARGET  # a probed URL, whatever the label that carries it
+        if role == WORKLOAD and _ADDRESS.fullmatch(value):
+            role = _PEER_HOST  # `upstream: db1.example.com:5432`: the machine a client depends on
         if role is not None and value:
             by_role.setdefault(role, []).append(value)
     # The reporter's own pods (an exporter's pod, the scrape job's pods, kube-state-metrics) say
@@ -188,6 +192,20 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
     if not own_pods:
         for value in by_role.get(NAMESPACE, ()):
             add(NAMESPACE, value)
+    return tuple(found)
+
+
+def dependencies_of(labels: Mapping[str, str]) -> tuple[str, ...]:
+    """The entities the alert names as what it depends on (its peer host or service), not as its
+    subject: the clients of one dependency name the same ones."""
+    cluster = cluster_of(labels)
+    found: dict[str, None] = {}
+    for name, value in labels.items():
+        role = _ROLE.get(name)
+        if role == _PEER_HOST or (role == WORKLOAD and _ADDRESS.fullmatch(value)):
+            found.update((f"{HOST}||{host}", None) for host in host_forms(value))
+        elif role == _PEER_WORKLOAD and value:
+            found[f"{WORKLOAD}|{cluster}|{value.lower()}"] = None
     return tuple(found)
 
 

@@ -29,7 +29,7 @@ from correlator.domain import JoinReason
 from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WINDOW, Association, Cooccurrence, \
     pair_of
 from correlator.learning.decay import Decay
-from correlator.learning.entities import cluster_of, describe, entities_of, is_coarse, kind_of
+from correlator.learning.entities import cluster_of, dependencies_of, describe, entities_of, is_coarse, kind_of
 from correlator.learning.storms import Storms
 from correlator.learning.topology import Topology
 from correlator.rules.matchers import matches_all
@@ -111,6 +111,7 @@ class _Scan:
     cluster_recent: int  # alerts started in the alert's cluster within the last window
     measured: bool  # the learner has observed the cluster for a LOOKBACK: its entities' rates are measured
     associations: dict[str, Association | None]  # member name -> the learned association (asked once)
+    dependencies: tuple[str, ...]  # the entities it names as what it depends on (dependencies_of)
 
 
 class Learner:
@@ -168,7 +169,7 @@ class Learner:
 
     def _storm(self, scan: _Scan, key: tuple, started: float, is_open) -> Join | None:
         name = scan.start.name
-        storm = self.storms.check(name, scan.cluster, started)
+        storm = self.storms.check(name, scan.cluster, started, scan.dependencies)
         if storm is None or not is_open(storm.key):
             return None
         self._stormed = key
@@ -400,7 +401,7 @@ class Learner:
         self._remember(scan)
         self.topology.observe(scan.entities, t, scan.cluster)
         self.storms.observe(name, scan.cluster, key, started, self._stormed == key,
-                            self.cluster_since[scan.cluster])
+                            self.cluster_since[scan.cluster], scan.dependencies)
         self._stormed = None
         self._learned += 1
         if self._learned % SWEEP_EVERY == 0:
@@ -418,7 +419,7 @@ class Learner:
         scan = self._scanned(labels, key, t, started, annotations)
         self._scan = None
         self._remember(scan)
-        self.storms.remember(scan.start.name, scan.cluster, key, started)
+        self.storms.remember(scan.start.name, scan.cluster, key, started, scan.dependencies)
 
     def _remember(self, scan: _Scan) -> None:
         start, cluster = scan.start, scan.cluster
@@ -520,7 +521,7 @@ class Learner:
             recent.popleft()
         measured = since is not None and t - since >= LOOKBACK
         self._scan = _Scan(key, Start(t, started, name, key, causes, effects), cluster, entities, related, near, far, chance,
-                           crowd, len(recent) if recent else 0, measured, {})
+                           crowd, len(recent) if recent else 0, measured, {}, dependencies_of(labels))
         return self._scan
 
     @staticmethod
