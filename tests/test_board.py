@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from correlator.shipped import shipped_dir
-from tests.board_browser import WAIT_SECONDS, chromium, low_contrast_texts, replay
+from tests.board_browser import WAIT_SECONDS, chromium, low_contrast_texts, replay, served_in_thread
+from tests.fake_servicenow import FakeServiceNow
 from tests.processes import Daemon, http_json, running, wait_for
 
 from selenium.common.exceptions import StaleElementReferenceException
@@ -27,12 +28,21 @@ ACTIVE = {"open", "acknowledged", "investigating", "escalated"}
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory):
+def servicenow():
+    """A ServiceNow instance on 127.0.0.1 (its Table API) that the daemon forwards incidents to."""
+    with served_in_thread(FakeServiceNow()) as (instance, url):
+        yield instance, url
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory, servicenow):
     tmp = tmp_path_factory.mktemp("board")
     rules = shutil.copytree(shipped_dir("rules"), tmp / "rules")
     config = {"auth": {"default": {"bearer_tokens": [OPERATOR]}, "read_only": {"bearer_tokens": [READER]}},
               "board": {"session_secret": "board-test-session-secret"}, "ml": {"enabled": False},
-              "rules": {"dir": str(rules)}}
+              "rules": {"dir": str(rules)},
+              "forwarding": {"destinations": [{"name": "snow", "type": "servicenow", "options": {
+                  "instance_url": servicenow[1], "username": "correlator", "password": "s3cret"}}]}}
     with running(Daemon(tmp, config, token=OPERATOR)) as daemon:
         replay(daemon.url, OPERATOR)
         wait_for(lambda: len(incidents(daemon)) >= 4, timeout=30, what="the engine to open the recording's incidents")
@@ -157,7 +167,20 @@ def test_the_incident_page_shows_why_each_alert_joined_and_why_its_priority(brow
         reasons[member["why"]["reason"]] = reasons.get(member["why"]["reason"], 0) + 1
     assert sorted(groups.values()) == sorted(reasons.values())
     assert all(any(reason in heading for heading in groups) for reason in reasons)
-    assert not browser.find_elements(By.CSS_SELECTOR, ".tickets")  # no forwarding: no tickets shown
+
+
+def test_the_incident_page_links_its_ticket(browser, daemon, servicenow):
+    instance, url = servicenow
+    log_in(browser, daemon, OPERATOR)
+    target = incidents(daemon)[0]
+    wait_for(lambda: api(daemon, "GET", f"/api/v1/incidents/{target['id']}")[1]["tickets"], timeout=30,
+             what="the incident's ServiceNow record")
+    [ticket] = api(daemon, "GET", f"/api/v1/incidents/{target['id']}")[1]["tickets"]
+    assert ticket["key"] in instance.records and ticket["url"].startswith(url)
+    open_incident(browser, daemon, target["id"])
+    [link] = browser.find_elements(By.CSS_SELECTOR, ".tickets a")
+    assert link.text == ticket["key"] and link.get_attribute("href") == ticket["url"]
+    assert "snow (servicenow)" in browser.find_element(By.CSS_SELECTOR, ".tickets").text
 
 
 def test_acknowledge_changes_the_state_and_the_timeline(browser, daemon, artifacts):
