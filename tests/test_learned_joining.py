@@ -454,6 +454,20 @@ def test_two_bursts_of_one_name_a_pause_apart_are_two_storms(tmp_path):
     assert sizes[-1] <= 10 and sizes[-2] >= 8  # each burst's first alert or two come before it is a storm
 
 
+def test_a_name_firing_steadily_from_the_start_is_not_one_storm_for_ever(tmp_path):
+    # Ten alerts a minute of one name at random in a cluster, from the daemon's first minute: at
+    # first a burst against a base rate not yet known, a storm; after ten minutes its pace is the
+    # name's usual one, and random alerts are each alone.
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    rng, started = random.Random(3), 0.0
+    for n in range(900):
+        started += rng.expovariate(1 / 6)
+        scenario.push(started + 5, alert("HttpHighErrorRate", starts=started, cluster="a",
+                                         service=f"svc{rng.randrange(400)}", series=str(n)))
+    sizes = sorted((len(i.members) for i in scenario.incidents), reverse=True)
+    assert sizes[0] <= 150 and sum(1 for size in sizes if size == 1) >= 600
+
+
 def storm(scenario: Scenario, begin: float, clusters: tuple[str, ...], tag: str) -> None:
     """A burst of KubePodNotReady, a start every 2 seconds, taking turns across `clusters`."""
     for n in range(12):
