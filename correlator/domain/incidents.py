@@ -127,6 +127,9 @@ class Incident:
     timeline: list[TimelineEvent] = field(default_factory=list)
     # Members joined, resolved or moved since the store last saved this incident.
     changed_members: set[tuple[str, datetime]] = field(default_factory=set, repr=False, compare=False)
+    # `only_by`'s memory: the timeline events it has read, and the first actor other than the one asked.
+    _read_events: int = field(default=0, repr=False, compare=False)
+    _other_actor: bool = field(default=False, repr=False, compare=False)
 
     @property
     def active(self) -> bool:
@@ -134,6 +137,17 @@ class Incident:
 
     def record(self, at: datetime, kind: TimelineKind, actor: str = "correlator", **detail) -> None:
         self.timeline.append(TimelineEvent(at, kind, actor, detail))
+
+    def only_by(self, actor: str) -> bool:
+        """Whether every event of the timeline is `actor`'s. The timeline only grows, so each event
+        is read once: a storm's incident of thousands of events is asked at every alert."""
+        timeline = self.timeline
+        if self._read_events > len(timeline):  # a timeline put in place anew (never in the engine)
+            self._read_events, self._other_actor = 0, False
+        if not self._other_actor:
+            self._other_actor = any(event.actor != actor for event in timeline[self._read_events:])
+        self._read_events = len(timeline)
+        return not self._other_actor
 
 
 @dataclass(slots=True)

@@ -114,7 +114,7 @@ def _only_episodes_of(incident: Incident, fingerprint: str) -> bool:
 def _engine_may_merge(incident: Incident) -> bool:
     """Whether the engine may merge `incident` into another by itself: open, and untouched by
     operators (an acknowledged, assigned or hand-merged incident is theirs to merge)."""
-    return incident.state is IncidentState.OPEN and all(event.actor == ENGINE for event in incident.timeline)
+    return incident.state is IncidentState.OPEN and incident.only_by(ENGINE)
 
 
 def _only_named(incident: Incident, name: str) -> bool:
