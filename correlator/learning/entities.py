@@ -20,9 +20,9 @@ A client's alert may name what it depends on: the peer host (`peer`, `peer_hostn
 postgres_exporter's `server`, OpenTelemetry's `server_address` and `net_peer_name`) or the peer
 service (`peer_service`, Istio's `destination_workload` and `destination_service_name`,
 `dependency`). A workload label whose value is an address (`upstream: db1.example.com:5432`,
-`backend: 10.0.0.7`) names the peer host too. These are entities of the alert too: the topology then relates the client to the
-database, queue or cache its errors come from, and that datastore's own alerts name the same host
-or service.
+`backend: 10.0.0.7`) names the peer host too. These are entities of the alert too: the topology
+then relates the client to the database, queue or cache its errors come from, and that
+datastore's own alerts name the same host or service.
 
 An alert about a Kubernetes object (it names a pod, node or namespace) carries the `instance` of
 the exporter that reported it (kube-state-metrics, the kubelet), not of its subject: that

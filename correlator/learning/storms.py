@@ -123,8 +123,8 @@ class Storms:
 
     def check(self, name: str, cluster: str, started: float, entities: tuple[str, ...] = ()) -> Storm | None:
         """The storm this alert of `name` in `cluster` (started at `started`, its startsAt) belongs
-        to, if any: its cluster's, one raging across clusters, or one among the alerts naming one of
-        its `entities` (the clients of one dependency, the pods of one workload). Times are the
+        to, if any: its cluster's, one raging across clusters, or one among the clients of one of
+        the dependencies it names (`entities`, `dependencies_of`). Times are the
         alerts' own start times: Alertmanager delivers a group's alerts together, which says nothing
         of when they started. `taken` then holds the episodes whose incidents the storm's incident
         takes in: its first alerts, placed before it was recognised, and the storm it turned out to
