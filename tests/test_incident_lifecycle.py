@@ -2,7 +2,7 @@
 hold-down, titles that count alerts; all on event time, so replay and a live engine agree."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -10,7 +10,7 @@ from sqlalchemy import select
 from correlator import wiring
 from correlator.app import ENGINE, SERVICE
 from correlator.config import parse_config
-from correlator.domain import AlertStatus, IncidentState, JoinReason
+from correlator.domain import AlertStatus, Incident, IncidentState, JoinReason, TimelineKind
 from correlator.engine.core import EngineSettings
 from correlator.engine_service import EngineService
 from correlator.ingest.sources import parsers
@@ -381,3 +381,16 @@ def test_a_restart_rebuilds_candidates_once_per_episode_of_replicas(tmp_path):
     restarted.engine.restore_unplaced([n1, replica, n2])
     assert [(c.alert.labels["instance"], c.alert.starts_at) for c in restarted.engine.candidates()] == [
         (c.alert.labels["instance"], c.alert.starts_at) for c in s.engine.candidates()] == [("n1", at(0)), ("n2", at(30))]
+
+
+def test_only_by_reads_events_recorded_after_it_was_last_asked():
+    opened = datetime(2026, 12, 3, tzinfo=timezone.utc)
+    incident = Incident("INC-1", IncidentState.OPEN, "t", opened, opened, "g")
+    incident.record(opened, TimelineKind.CREATED)
+    assert incident.only_by("correlator")
+    incident.record(opened, TimelineKind.ALERT_JOINED)
+    assert incident.only_by("correlator")
+    incident.record(opened, TimelineKind.ACKNOWLEDGED, actor="alice")
+    assert not incident.only_by("correlator")
+    incident.timeline = incident.timeline[:1]  # a timeline put in place anew is read anew
+    assert incident.only_by("correlator")
