@@ -8,6 +8,7 @@ import urllib.parse
 import pytest
 
 from correlator.app import SERVICE
+from correlator.board.throttle import MAX_FAILURES, WINDOW, LoginThrottle
 from tests.conftest import CAPTURES, post_json
 from tests.engine_store import drain
 
@@ -171,3 +172,32 @@ async def test_the_board_pages_allow_only_their_own_scripts(client):
     assert re.search(r"default-src 'self'", response.headers["Content-Security-Policy"])
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert (await client.get("/board/static/app.js")).status == 200
+
+
+async def test_a_client_guessing_credentials_is_held_off_without_them_being_checked(client):
+    for _ in range(MAX_FAILURES):
+        response = await client.post("/login", data={"username": "admin", "password": "guess"},
+                                     allow_redirects=False)
+        assert response.status == 303 and "failed=1" in response.headers["Location"]
+    response = await client.post("/login", data={"username": "admin", "password": "guess"}, allow_redirects=False)
+    assert response.status == 429 and 1 <= int(response.headers["Retry-After"]) <= 300
+    assert (await response.json())["details"][0]["path"] == "username"
+    # another user name from the same address is counted apart: the right token still logs in
+    await log_in(client, token=OPERATOR)
+
+
+def test_failures_leave_the_count_once_out_of_the_window():
+    now = [0.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    client = ("10.0.0.1", "admin")
+    for _ in range(MAX_FAILURES):
+        throttle.failed(client)
+    assert throttle.wait(client) == WINDOW
+    now[0] = WINDOW - 1
+    assert throttle.wait(client) == 1
+    now[0] = WINDOW + 0.5
+    assert throttle.wait(client) == 0 and throttle.wait(("10.0.0.2", "admin")) == 0
+    for _ in range(MAX_FAILURES):
+        throttle.failed(client)
+    throttle.succeeded(client)
+    assert throttle.wait(client) == 0

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from correlator.board.access import Access
 from correlator.board.sessions import COOKIE, CSRF_HEADER, Role
+from correlator.board.throttle import MAX_FAILURES, WINDOW, LoginThrottle
 from correlator.domain import FieldError
 from correlator.http_errors import error_response, json_response
 
@@ -49,7 +50,10 @@ def _local_target(target: str) -> str:
     return target if local else "/"
 
 
-def add_board_routes(app: web.Application, access: Access, secure_cookie: bool) -> None:
+def add_board_routes(app: web.Application, access: Access, secure_cookie: bool,
+                     throttle: LoginThrottle | None = None) -> None:
+    throttle = throttle or LoginThrottle()
+
     async def view(request: web.Request) -> web.StreamResponse:
         if access.login_required and access.session(request) is None:
             raise web.HTTPSeeOther("/login?" + urlencode({"next": request.path_qs}))
@@ -71,9 +75,19 @@ def add_board_routes(app: web.Application, access: Access, secure_cookie: bool) 
             authorization = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
         if not access.login_required:  # the API is open: so is the board
             raise web.HTTPSeeOther(target)
+        client = (request.remote or "", "" if token else username)
+        wait = throttle.wait(client)
+        if wait:  # guessing: the credentials are not even checked
+            response = error_response(429, "too many failed logins; try again later", [FieldError(
+                "token" if token else "username",
+                f"{MAX_FAILURES} failed logins within {WINDOW / 60:.0f} minutes from this address")])
+            response.headers["Retry-After"] = str(max(int(wait), 1))
+            return response
         role = access.role_of_credentials({"Authorization": authorization}) if (token or username) else None
         if role is None:
+            throttle.failed(client)
             raise web.HTTPSeeOther("/login?" + urlencode({"failed": "1", "next": target}))
+        throttle.succeeded(client)
         response = web.HTTPSeeOther(target)
         response.set_cookie(COOKIE, access.sessions.issue(role, time.time()), max_age=access.sessions.lifetime,
                             path="/", httponly=True, samesite="Strict", secure=secure_cookie)
