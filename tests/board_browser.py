@@ -3,16 +3,12 @@ feeds it (replayed with its times moved to now, so that the daemon's engine take
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
 import msgspec
-from aiohttp import web
 
 from tests.processes import http_json, require_program
 
@@ -42,27 +38,6 @@ def replay(url: str, token: str, recording: Path = RECORDING) -> int:
                               headers={"Authorization": f"Bearer {token}"})
         assert status == 200, status
     return len(lines)
-
-
-@contextlib.contextmanager
-def served_in_thread(fake):
-    """`fake` (a tests/fake_*.py system with `app()`) served on 127.0.0.1 from a thread of its own,
-    for a daemon in another process to call: yields (fake, its base URL)."""
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(fake.app())
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, name="fake-system", daemon=True)
-    thread.start()
-    try:
-        yield fake, f"http://127.0.0.1:{port}"
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
 
 
 def chromium(width: int = 1280, height: int = 1000, phone: bool = False):

@@ -4,6 +4,7 @@ Every wait is a bounded poll on an observable condition, never a fixed sleep."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
 import aiohttp
+from aiohttp import web
 import pytest
 import yaml
 
@@ -46,6 +49,40 @@ def wait_for(condition: Callable[[], T], *, timeout: float, what: str, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+async def until(condition: Callable[[], object], what: str, attempts: int = 600, interval: float = 0.05):
+    """Poll `condition` (a function, or one returning an awaitable) on the event loop until it gives
+    something truthy, and return that; fail after `attempts` polls `interval` seconds apart."""
+    for _ in range(attempts):
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        await asyncio.sleep(interval)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+@contextmanager
+def served_in_thread(fake):
+    """`fake` (a tests/fake_*.py system with `app()`) served on 127.0.0.1 from a thread of its own,
+    for a daemon in another process to call: yields (fake, its base URL)."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(fake.app())
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = runner.addresses[0][1]
+    thread = threading.Thread(target=loop.run_forever, name="fake-system", daemon=True)
+    thread.start()
+    try:
+        yield fake, f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
 
 
 def http_json(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 10):

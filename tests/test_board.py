@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from correlator.shipped import shipped_dir
-from tests.board_browser import WAIT_SECONDS, chromium, low_contrast_texts, replay, served_in_thread
+from tests.board_browser import WAIT_SECONDS, chromium, low_contrast_texts, replay
 from tests.fake_servicenow import FakeServiceNow
-from tests.processes import Daemon, http_json, running, wait_for
+from tests.processes import Daemon, http_json, running, served_in_thread, wait_for
 
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By

@@ -14,7 +14,7 @@ from correlator.app import ENGINE, SERVICE, WRITER
 from correlator.ingest.fingerprint import fingerprint
 from correlator.store.schema import incident_members, notifications
 from tests.conftest import post_json, stored_alerts
-from tests.processes import Daemon, http_json, post_stream, running, wait_for
+from tests.processes import Daemon, http_json, post_stream, running, until, wait_for
 
 V2 = "/api/v2/alerts"
 SQLITE_MAX_PAGES = 1073741823  # SQLite's default max_page_count
@@ -47,14 +47,6 @@ def batch(number: int) -> list[dict]:
 
 async def is_ready(client) -> bool:
     return (await client.get("/readyz")).status == 200
-
-
-async def until(condition, what: str, attempts: int = 600):
-    for _ in range(attempts):
-        if await condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 async def test_full_disk_answers_503_and_recovers_without_restart_losing_nothing_acknowledged(

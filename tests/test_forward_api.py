@@ -109,6 +109,7 @@ async def test_inbound_requests_are_authenticated_by_the_destination(daemon):
     for name in ("nowhere", "quiet"):
         response = await daemon.post(f"/api/v1/inbound/{name}", data=data, headers=headers)
         assert response.status == 404
+    assert (await response.json())["details"][0]["path"] == "inbound_secret"  # the receiver takes no callbacks
     data, headers = signed({"events": [{"id": "x", "action": "acknowledge"}]})
     response = await daemon.post("/api/v1/inbound/hook", data=data, headers=headers)
     assert response.status == 400 and (await response.json())["details"][0]["path"] == "events[0]"

@@ -6,7 +6,6 @@ source. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -17,6 +16,7 @@ from tests.fake_jira import ACCOUNT_ID, API_TOKEN, EMAIL, PROJECT, FakeJira, web
 from tests.fake_pagerduty import FakePagerDuty, webhook as pagerduty_webhook
 from tests.fake_servicenow import FakeServiceNow
 from tests.forward_cases import running
+from tests.processes import until
 from tests.test_forward_api import TOKEN, open_incident
 
 ROUTING_KEY = "R0ut1ngKeyR0ut1ngKeyR0ut1ngKey00"
@@ -50,23 +50,13 @@ async def daemon(app_factory, systems, db_url):
                 "inbound_token": SNOW_TOKEN}}]})
 
 
-async def tickets_of(client, incident_id: str, count: int, tries: int = 300) -> dict[str, str]:
-    """destination -> remote key, once `count` destinations hold a ticket (polled a bounded number
-    of times: the worker stores each reference as it delivers)."""
-    for _ in range(tries):
+async def tickets_of(client, incident_id: str, count: int) -> dict[str, str]:
+    """destination -> remote key, once `count` destinations hold a ticket (the worker stores each
+    reference as it delivers)."""
+    async def linked() -> dict[str, str] | None:
         detail = await (await client.get(f"/api/v1/incidents/{incident_id}", headers=TOKEN)).json()
-        if len(detail["tickets"]) >= count:
-            return {ticket["destination"]: ticket["key"] for ticket in detail["tickets"]}
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"tickets of {incident_id}: {detail['tickets']}")
-
-
-async def until(condition, what: str, tries: int = 300) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"never: {what}")
+        return {t["destination"]: t["key"] for t in detail["tickets"]} if len(detail["tickets"]) >= count else None
+    return await until(linked, f"{count} tickets of {incident_id}")
 
 
 def transitions(jira: FakeJira) -> int:

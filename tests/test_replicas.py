@@ -29,7 +29,7 @@ from correlator.store.leadership import (DaemonRunning, Fenced, Leadership, Repl
 from correlator.store.schema import alerts, engine_state, incidents, leadership, notifications, to_us
 from correlator.store.writer import GroupCommitWriter
 from tests.engine_store import Clock, open_store
-from tests.processes import wait_for
+from tests.processes import until, wait_for
 from tests.test_store import alert
 
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
@@ -189,11 +189,11 @@ async def test_a_leader_cut_off_from_the_database_stops_and_another_leads_within
     stop = asyncio.Event()
     running = [asyncio.create_task(cut_off.run(stop))]
     try:
-        await asyncio.wait_for(until(lambda: changes), timeout=10)
+        await until(lambda: changes, "the first leadership change", attempts=200)
         running.append(asyncio.create_task(follower.run(stop)))
         link.cut()
         cut = time.monotonic()
-        await asyncio.wait_for(until(lambda: len(changes) == 3), timeout=20)
+        await until(lambda: len(changes) == 3, "three leadership changes", attempts=400)
         assert [(name, status) for name, status, _ in changes] == [
             ("cut off", ReplicaStatus(Role.LEADER, 1)), ("cut off", ReplicaStatus(Role.FOLLOWER)),
             ("follower", ReplicaStatus(Role.LEADER, 2))]
@@ -202,11 +202,6 @@ async def test_a_leader_cut_off_from_the_database_stops_and_another_leads_within
         stop.set()
         link.close()
         await asyncio.gather(*running)
-
-
-async def until(condition) -> None:
-    while not condition():
-        await asyncio.sleep(0.05)
 
 
 async def test_two_replicas_receiving_the_same_notification_store_it_once(store, postgres_url):

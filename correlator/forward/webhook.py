@@ -91,8 +91,6 @@ class Webhook:
         self._text = Template(options.text, name, "text")
         self._payload = Template(options.payload, name, "payload") if options.payload else None
         self._kinds = frozenset(options.kinds)
-        if self._inbound_key is None:
-            self.parse_inbound = None  # no callbacks: the inbound route answers 404
 
     def body(self, delivery: Delivery) -> bytes:
         change = delivery.change
@@ -126,6 +124,9 @@ class Webhook:
             return outcome_of_response(response.status, response.headers, text, "webhook POST") or Outcome.delivered()
 
     def parse_inbound(self, headers: Mapping[str, str], body: bytes) -> list[InboundChange]:
+        if self._inbound_key is None:  # a receiver that takes no callbacks: nothing to find here
+            raise InboundRejected(404, "inbound_secret", f"destination {self.name} takes no inbound changes: "
+                                                         "set its inbound_secret")
         verify(self._inbound_key, headers, body, time.time())
         try:
             document = _decode_inbound(body)
