@@ -9,6 +9,7 @@ import logging
 import secrets
 import signal
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -35,7 +36,8 @@ from correlator.engine_process import EngineRunner
 from correlator.engine_service import EngineService
 from correlator.engine_view import LocalEngine, StoredEngine
 from correlator.forward import registry
-from correlator.http_errors import MAX_BODY, error_response, http_error_response, json_response
+from correlator.forward.inbound import InboundLedger
+from correlator.http_errors import MAX_BODY, http_error_response, json_response
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.bodies import BodyBudget
 from correlator.ingest.flapping import FlapDetector
@@ -51,6 +53,7 @@ from correlator.rules.loader import RuleSet
 from correlator.store import database
 from correlator.store.incidents import IncidentRepository
 from correlator.store.leadership import ReplicaStatus, Role
+from correlator.store.outbox import Outbox
 from correlator.store.schema import action_results, notifications
 from correlator.store.writer import CommitStats, GroupCommitWriter
 from correlator.supervisor import EngineSupervisor
@@ -290,7 +293,7 @@ async def _recording(app: web.Application):
 
 
 async def _retention(app: web.Application):
-    task = asyncio.create_task(_sweep_notifications(app[ENGINE], app[CONFIG].store.raw_retention))
+    task = asyncio.create_task(_sweep_retention(app[ENGINE], app[CONFIG]))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -317,15 +320,28 @@ def purge_notifications(engine: Engine, older_than_us: int, processed_up_to: int
             return total
 
 
-async def _sweep_notifications(engine: Engine, retention_seconds: float) -> None:
+def purge_forwarding(engine: Engine, older_than: datetime) -> tuple[int, int]:
+    """Delete delivered outbox rows and inbound event ids older than the forwarding retention:
+    (rows, event ids)."""
+    return Outbox(engine).purge_delivered(older_than), InboundLedger(engine).forget_before(older_than)
+
+
+async def _sweep_retention(engine: Engine, config: Config) -> None:
+    """Every RETENTION_SWEEP_SECONDS: raw notifications past `store.raw_retention`, and delivered
+    changes and inbound event ids past `forwarding.delivered_retention`."""
     repository = IncidentRepository(engine)
     while True:
         try:
-            cutoff = time.time_ns() // 1000 - int(retention_seconds * 1e6)
+            cutoff = time.time_ns() // 1000 - int(config.store.raw_retention * 1e6)
             watermark = await asyncio.to_thread(lambda: repository.load_progress().watermark)
             deleted = await asyncio.to_thread(purge_notifications, engine, cutoff, watermark)
             if deleted:
                 log.info("raw notifications past retention deleted", extra={"rows": deleted})
+            kept_since = datetime.now(timezone.utc) - timedelta(seconds=config.forwarding.delivered_retention)
+            delivered, events = await asyncio.to_thread(purge_forwarding, engine, kept_since)
+            if delivered or events:
+                log.info("delivered changes past retention deleted",
+                         extra={"rows": delivered, "inbound_events": events})
         except Exception:  # task boundary: log, keep sweeping
             log.exception("retention sweep failed")
         await asyncio.sleep(RETENTION_SWEEP_SECONDS)

@@ -339,6 +339,7 @@ class ForwardingConfig(_Section):
     retry_max: Duration = Duration(300)
     timeout: Duration = Duration(30)  # one delivery
     concurrency: Positive = 8  # deliveries at once per destination
+    delivered_retention: Duration = Duration(7 * 86400)  # delivered changes and inbound event ids kept
     destinations: list[dict[str, Any]] = []
 
     def destination_configs(self) -> list[DestinationConfig]:

@@ -5,6 +5,8 @@ back to it. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import msgspec
 import pytest
 from sqlalchemy import func, select
@@ -154,3 +156,11 @@ def test_an_inbound_change_finds_its_incident_by_the_remote_key_of_its_destinati
     ledger.record("jira", "e1")
     ledger.record("jira", "e1")  # recorded twice (a retried request): once
     assert ledger.seen("jira", "e1") and not ledger.seen("pager", "e1")
+
+
+def test_inbound_event_ids_are_forgotten_past_the_retention(store):
+    ledger = InboundLedger(store)
+    ledger.record("pagerduty", "event-1")
+    now = datetime.now(timezone.utc)
+    assert ledger.forget_before(now - timedelta(days=1)) == 0 and ledger.seen("pagerduty", "event-1")
+    assert ledger.forget_before(now + timedelta(seconds=1)) == 1 and not ledger.seen("pagerduty", "event-1")

@@ -21,7 +21,7 @@ from correlator.forward.worker import DeliveryPolicy, DeliveryWorker
 from correlator.domain import Incident, IncidentState
 from correlator.metrics import ForwardMetrics
 from correlator.store.outbox import Outbox, OutboxState, PlannedRow, tickets, write_planned
-from correlator.store.schema import incident_events, outbox
+from correlator.store.schema import forward_refs, incident_events, outbox
 from tests.engine_scenarios import at
 from tests.engine_store import Clock, open_store
 from tests.webhook_sink import SECRET, Fault, WebhookSink, sink  # noqa: F401 (a fixture)
@@ -146,6 +146,26 @@ async def test_a_permanent_refusal_is_dead_lettered_with_its_error_and_retried_o
     assert box.retry(clock.now, [dead.id]) == [dead.id]
     await rounds(delivering)
     assert states(store)[0][:2] == ("opened", "done") and sorted(sink.kinds()) == ["opened", "resolved"]
+
+
+async def test_delivered_rows_past_retention_are_purged_and_tickets_dead_letters_and_later_ones_stay(
+        store, sink, http):
+    clock = Clock(at(0))
+    plan(store, change("INC-1", ChangeKind.OPENED), change("INC-2", ChangeKind.OPENED))
+    sink.faults = [Fault(400, body="refused")]  # INC-1's opening: a dead letter
+    delivering = worker(store, clock, {"hook": hook(http, sink)})
+    await rounds(delivering)
+    clock.move(3600)
+    plan(store, change("INC-2", ChangeKind.RESOLVED, 3600), clock=clock)
+    await rounds(delivering)
+    assert states(store) == [("opened", "dead", 1), ("opened", "done", 1), ("resolved", "done", 1)]
+    box = Outbox(store)
+    assert box.purge_delivered(at(1800)) == 1  # delivered at 0; the one delivered at 3600 is kept
+    assert states(store) == [("opened", "dead", 1), ("resolved", "done", 1)]
+    with store.connect() as connection:  # where each incident is in the destination stays
+        assert connection.execute(select(forward_refs.c.incident_id).order_by(forward_refs.c.incident_id)) \
+            .scalars().all() == ["INC-1", "INC-2"]
+    assert box.purge_delivered(at(1800)) == 0
 
 
 async def test_a_timeout_after_the_receiver_applied_the_request_delivers_no_duplicate(store, sink, http):

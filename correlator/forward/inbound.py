@@ -5,13 +5,14 @@ already (by the destination's event id), so a change delivered twice is applied 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from correlator.forward.contract import InboundChange
-from correlator.store.schema import forward_refs, inbound_events
+from correlator.store.schema import forward_refs, inbound_events, to_us
 
 
 class InboundLedger:
@@ -34,6 +35,13 @@ class InboundLedger:
             return connection.execute(select(inbound_events.c.event_id).where(
                 (inbound_events.c.destination == destination) & (inbound_events.c.event_id == event_id))).first() \
                 is not None
+
+    def forget_before(self, older_than: datetime) -> int:
+        """Drop the event ids received before `older_than` (a destination resends within hours,
+        not days); returns how many."""
+        with self._database.begin() as connection:
+            return connection.execute(delete(inbound_events).where(
+                inbound_events.c.received_us < to_us(older_than))).rowcount
 
     def record(self, destination: str, event_id: str) -> None:
         """After the change's action is in the engine's log: a crash before this applies it again

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Iterable
 
 import msgspec
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from correlator.domain import TimelineKind
@@ -28,6 +28,7 @@ from correlator.store.schema import forward_refs, from_us, incident_events, outb
 _encode = msgspec.json.Encoder().encode
 _decode_change = msgspec.json.Decoder(IncidentChange).decode
 _IN_CHUNK = 500  # ids per IN (...) list
+PURGE_CHUNK = 5000  # rows deleted per transaction: writers never wait long
 
 
 class OutboxState(enum.StrEnum):
@@ -309,6 +310,20 @@ class Outbox:
             value = connection.execute(select(func.min(outbox.c.next_attempt_us)).where(
                 (outbox.c.state == OutboxState.PENDING.value) & (outbox.c.destination == destination))).scalar()
         return from_us(value) if value is not None else None
+
+    def purge_delivered(self, older_than: datetime) -> int:
+        """Delete the rows delivered before `older_than`, in chunks; returns how many. What each
+        incident is in each destination stays (`forward_refs`), and so do dead letters, until an
+        operator retries them. Safe on any replica: nothing else reads a delivered row."""
+        condition, total = (outbox.c.state == OutboxState.DONE.value) & (outbox.c.done_us < to_us(older_than)), 0
+        while True:
+            with self._database.begin() as connection:
+                ids = connection.execute(select(outbox.c.id).where(condition).limit(PURGE_CHUNK)).scalars().all()
+                if ids:
+                    connection.execute(delete(outbox).where(outbox.c.id.in_(ids)))
+            total += len(ids)
+            if len(ids) < PURGE_CHUNK:
+                return total
 
     # -- operators -------------------------------------------------------------------------------
 
