@@ -5,6 +5,7 @@ alert's history, the rules in force and the rule check."""
 import re
 import urllib.parse
 
+import aiohttp
 import pytest
 
 from correlator.app import SERVICE
@@ -184,6 +185,20 @@ async def test_a_client_guessing_credentials_is_held_off_without_them_being_chec
     assert (await response.json())["details"][0]["path"] == "username"
     # another user name from the same address is counted apart: the right token still logs in
     await log_in(client, token=OPERATOR)
+
+
+async def test_an_api_client_guessing_basic_credentials_is_held_off_and_the_board_login_with_it(app_factory):
+    client = await app_factory(auth={"default": {"basic_auth": [{"username": "admin", "password": "right"}]}})
+    wrong = aiohttp.BasicAuth("admin", "guess")
+    for _ in range(MAX_FAILURES):
+        assert (await client.get("/api/v1/incidents", auth=wrong)).status == 401
+    response = await client.get("/api/v1/incidents", auth=aiohttp.BasicAuth("admin", "right"))
+    assert response.status == 429 and 1 <= int(response.headers["Retry-After"]) <= WINDOW
+    assert (await response.json())["details"][0]["path"] == "Authorization"
+    login = await client.post("/login", data={"username": "admin", "password": "right"}, allow_redirects=False)
+    assert login.status == 429  # one count for the API and the board
+    # another user name is counted apart
+    assert (await client.get("/api/v1/incidents", auth=aiohttp.BasicAuth("other", "guess"))).status == 401
 
 
 def test_failures_leave_the_count_once_out_of_the_window():

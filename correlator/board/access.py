@@ -1,6 +1,8 @@
 """Who may call the API: a request presents the API's credentials (operator), `auth.read_only`'s
 (reader), or the board's session cookie. Readers read; a write from one is answered 403. A write
-made with the cookie must carry the session's CSRF token, which only the board's own pages can read."""
+made with the cookie must carry the session's CSRF token, which only the board's own pages can read.
+A client that keeps presenting wrong credentials is held off (board/throttle.py), here as on the
+board's login form: the two count together."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import time
 from aiohttp import web
 
 from correlator.board.sessions import COOKIE, CSRF_HEADER, Role, Session, SessionSigner
+from correlator.board.throttle import LoginThrottle, api_client, held_off
 from correlator.http_errors import error_response
 from correlator.ingest.auth import Authenticator
 
@@ -17,8 +20,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Access:
-    def __init__(self, operator: Authenticator, reader: Authenticator, sessions: SessionSigner):
+    def __init__(self, operator: Authenticator, reader: Authenticator, sessions: SessionSigner,
+                 throttle: LoginThrottle | None = None):
         self.operator, self.reader, self.sessions = operator, reader, sessions
+        self.throttle = throttle or LoginThrottle()
 
     @property
     def login_required(self) -> bool:
@@ -39,9 +44,15 @@ class Access:
         """`handler` behind the access rules."""
         async def handle(request: web.Request) -> web.Response:
             if "Authorization" in request.headers or not self.login_required:
+                client = api_client(request)
+                wait = self.throttle.wait(client) if self.login_required else 0.0
+                if wait:  # guessing: the credentials are not even checked
+                    return held_off(wait, "Authorization")
                 role = self.role_of_credentials(request.headers)
                 if role is None:
+                    self.throttle.failed(client)
                     return error_response(401, "unauthorized")
+                self.throttle.succeeded(client)
             else:
                 session = self.session(request)
                 if session is None:

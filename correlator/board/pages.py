@@ -14,7 +14,7 @@ from aiohttp import web
 
 from correlator.board.access import Access
 from correlator.board.sessions import COOKIE, CSRF_HEADER, Role
-from correlator.board.throttle import MAX_FAILURES, WINDOW, LoginThrottle
+from correlator.board.throttle import held_off
 from correlator.domain import FieldError
 from correlator.http_errors import error_response, json_response
 
@@ -50,9 +50,8 @@ def _local_target(target: str) -> str:
     return target if local else "/"
 
 
-def add_board_routes(app: web.Application, access: Access, secure_cookie: bool,
-                     throttle: LoginThrottle | None = None) -> None:
-    throttle = throttle or LoginThrottle()
+def add_board_routes(app: web.Application, access: Access, secure_cookie: bool) -> None:
+    throttle = access.throttle  # failures through the API count too
 
     async def view(request: web.Request) -> web.StreamResponse:
         if access.login_required and access.session(request) is None:
@@ -78,11 +77,7 @@ def add_board_routes(app: web.Application, access: Access, secure_cookie: bool,
         client = (request.remote or "", "" if token else username)
         wait = throttle.wait(client)
         if wait:  # guessing: the credentials are not even checked
-            response = error_response(429, "too many failed logins; try again later", [FieldError(
-                "token" if token else "username",
-                f"{MAX_FAILURES} failed logins within {WINDOW / 60:.0f} minutes from this address")])
-            response.headers["Retry-After"] = str(max(int(wait), 1))
-            return response
+            return held_off(wait, "token" if token else "username")
         role = access.role_of_credentials({"Authorization": authorization}) if (token or username) else None
         if role is None:
             throttle.failed(client)
