@@ -21,7 +21,9 @@ A storm (storms.py) is the one exception: its alerts join the storm's incident w
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
+from operator import attrgetter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
@@ -297,7 +299,10 @@ class Learner:
         """Per side of each cluster-scoped rule (name, is cause), the starts in the control windows:
         a relation as wide as the cluster is too busy where either side fires by itself there."""
         background: dict[tuple[str, bool], int] = {}
-        for start in reversed(starts):  # in time order: from the latest back to the first past the lookback
+        # In time order: from the latest before the control windows (those after, unread: a busy
+        # cluster has hundreds) back to the first past the lookback.
+        for index in range(bisect_right(starts, t - GAP + 1.0, key=_started_at) - 1, -1, -1):
+            start = starts[index]
             age = t - start.at
             if age >= LOOKBACK:
                 break
@@ -387,7 +392,7 @@ class Learner:
         started = _bounded(started, t)
         scan = self._scanned(labels, key, t, started, annotations)
         self._scan = None
-        name, start = scan.start.name, scan.start
+        name = scan.start.name
         if self.first_at is None:
             self.first_at = t
         self.last_at = t
@@ -584,6 +589,9 @@ def _timely(rule: str, alert: Start, member: Start, window: float, lead: float) 
     apart = alert.started - member.started  # > 0: the member started first
     return (rule in member.causes and rule in alert.effects and -lead <= apart <= window) \
         or (rule in alert.causes and rule in member.effects and -window <= apart <= lead)
+
+
+_started_at = attrgetter("at")
 
 
 def _bounded(started: float, t: float) -> float:

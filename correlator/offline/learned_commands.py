@@ -115,7 +115,7 @@ def _save(learner, config) -> int:
 
     from correlator.learning import state
     from correlator.store import database
-    from correlator.store.incidents import IncidentRepository, Progress
+    from correlator.store.incidents import IncidentRepository
 
     engine = database.create_engine(config.database_url)
     try:
