@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import deque
-from operator import attrgetter
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Callable, Iterable, Mapping
 
 from correlator.domain import JoinReason

@@ -314,7 +314,8 @@ class Outbox:
     def purge_delivered(self, older_than: datetime) -> int:
         """Delete the rows delivered before `older_than`, in chunks; returns how many. What each
         incident is in each destination stays (`forward_refs`), and so do dead letters, until an
-        operator retries them. Safe on any replica: nothing else reads a delivered row."""
+        operator retries them. Safe on any replica: a delivered row holds back no later one (order is
+        kept among pending rows), and only the deliveries listing reads it."""
         condition, total = (outbox.c.state == OutboxState.DONE.value) & (outbox.c.done_us < to_us(older_than)), 0
         while True:
             with self._database.begin() as connection:
