@@ -22,6 +22,7 @@ import os
 import signal
 import sqlite3
 import time
+from datetime import datetime, timezone
 
 import aiohttp
 import msgspec
@@ -35,7 +36,7 @@ from correlator.engine.views import candidates_view
 from correlator.engine_service import EngineService
 from correlator.forward import registry
 from correlator.forward.planner import ForwardPlanner
-from correlator.forward.worker import DeliveryWorker, worker_name
+from correlator.forward.worker import DeliveryWorker, dead_letter_unconfigured, worker_name
 from correlator.incident_metrics import IncidentMetrics
 from correlator.ingest.sources import parsers
 from correlator.metrics import EngineMetrics, ForwardMetrics
@@ -109,6 +110,9 @@ class EngineRunner:
         await self.service.start()
         if self.worker is not None:
             await self.worker.start(sole_worker=self._epoch is None)  # else replicas: leases expire
+        else:  # every destination removed: what was planned for them is a dead letter, not pending unseen
+            now = self._clock() if self._clock is not None else datetime.now(timezone.utc)
+            await dead_letter_unconfigured(Outbox(self._database, worker_name(), self._epoch), (), now)
         self._tasks.append(asyncio.create_task(self.reloader.watch(), name="rule-watch"))
         if self._publish:
             self._handled_request = await asyncio.to_thread(self._reload_request)

@@ -346,3 +346,11 @@ async def test_changes_for_a_destination_no_longer_configured_become_dead_letter
     [dead] = Outbox(store).list(OutboxState.DEAD)
     assert dead.destination == "removed" and "'removed' is not configured" in dead.last_error
     assert Outbox(store).retry(clock.now, all_dead=True, destination="removed") == [dead.id]  # once it is back
+
+
+async def test_with_every_destination_removed_what_was_planned_for_them_becomes_a_dead_letter(store, db_url,
+                                                                                               app_factory):
+    plan(store, change("INC-1", ChangeKind.OPENED), destination="removed")
+    await app_factory(db_url)  # no forwarding section: no delivery worker starts
+    [dead] = Outbox(store).list(OutboxState.DEAD)
+    assert dead.destination == "removed" and "'removed' is not configured" in dead.last_error

@@ -27,7 +27,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from correlator.forward.contract import Delivery, Destination, DestinationError, Outcome, OutcomeKind
 from correlator.store.leadership import Fenced
@@ -184,10 +184,7 @@ class DeliveryWorker:
             released = await asyncio.to_thread(self.outbox.release_leases)
             if released:
                 log.warning("deliveries left in flight by a stopped worker are retried", extra={"rows": released})
-        for name, rows in (await asyncio.to_thread(self.outbox.dead_letter_unconfigured, self.destinations,
-                                                   self._clock())).items():
-            log.error("deliveries to a destination no longer configured are dead letters now",
-                      extra={"destination": name, "rows": rows})
+        await dead_letter_unconfigured(self.outbox, self.destinations, self._clock())
         self._tasks = [asyncio.create_task(self._run(name), name=f"forward-{name}") for name in self.destinations]
         self._tasks.append(asyncio.create_task(self._watch_outbox(), name="forward-stats"))
 
@@ -239,6 +236,14 @@ class DeliveryWorker:
             except Exception:  # task boundary
                 log.exception("reading the outbox's depth failed")
             await _wait(self._stop, STATS_SECONDS)
+
+
+async def dead_letter_unconfigured(outbox: Outbox, configured: Iterable[str], now: datetime) -> None:
+    """Pending rows of destinations not `configured` become dead letters, logged per destination:
+    no worker would ever deliver them (Outbox.dead_letter_unconfigured)."""
+    for name, rows in (await asyncio.to_thread(outbox.dead_letter_unconfigured, configured, now)).items():
+        log.error("deliveries to a destination no longer configured are dead letters now",
+                  extra={"destination": name, "rows": rows})
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
