@@ -148,6 +148,7 @@ class FakeJira:
         app.router.add_get(f"{api}/issue/{{key}}", self._get)
         app.router.add_put(f"{api}/issue/{{key}}", self._edit)
         app.router.add_post(f"{api}/issue/{{key}}/comment", self._comment)
+        app.router.add_get(f"{api}/issue/{{key}}/comment", self._list_comments)
         app.router.add_get(f"{api}/issue/{{key}}/transitions", self._transitions)
         app.router.add_post(f"{api}/issue/{{key}}/transitions", self._transition)
         if self.cloud:
@@ -276,6 +277,21 @@ class FakeJira:
         if problem := self._text_error(body["body"]):
             return _errors(400, errors={"comment": problem})
         return web.json_response(self._add_comment(issue["key"], body["body"], self.adapter_user()), status=201)
+
+    async def _list_comments(self, request: web.Request) -> web.Response:
+        """GET issue/{key}/comment: a page of `{startAt, maxResults, total, comments}`, oldest first
+        unless `orderBy=-created`."""
+        issue = self._issue(request)
+        try:
+            start, limit = int(request.query.get("startAt", 0)), min(int(request.query.get("maxResults", 50)), 100)
+        except ValueError:
+            return _errors(400, ["startAt and maxResults must be numbers."])
+        order = request.query.get("orderBy", "created")
+        if order.lstrip("+-") != "created":
+            return _errors(400, [f"Invalid orderBy: {order}"])
+        comments = self.comments[issue["key"]][::-1 if order.startswith("-") else 1]
+        return web.json_response({"startAt": start, "maxResults": limit, "total": len(comments),
+                                  "comments": comments[start:start + limit]})
 
     def _add_comment(self, key: str, body: object, author: dict) -> dict:
         comment = {"id": str(next(self._comment_ids)), "body": body, "author": author, "updateAuthor": author,

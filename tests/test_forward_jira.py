@@ -32,10 +32,11 @@ def snapshot(**fields) -> IncidentSnapshot:
 
 
 def delivery(kind: ChangeKind, remote: RemoteRef | None = None, detail: dict | None = None, actor: str = "alice",
-             create_sent_at: datetime | None = None, **fields) -> Delivery:
+             create_sent_at: datetime | None = None, attempt: int | None = None, outbox_id: int = 1,
+             **fields) -> Delivery:
     change = IncidentChange(kind=kind, at=NOW, actor=actor, incident=snapshot(**fields), detail=detail or {})
-    return Delivery(outbox_id=1, destination="jira", change=change, idempotency_key=KEY, remote=remote,
-                    attempt=2 if create_sent_at else 1, now=NOW, create_sent_at=create_sent_at)
+    return Delivery(outbox_id=outbox_id, destination="jira", change=change, idempotency_key=KEY, remote=remote,
+                    attempt=attempt or (2 if create_sent_at else 1), now=NOW, create_sent_at=create_sent_at)
 
 
 async def started(flavor: str, aiohttp_server) -> FakeJira:
@@ -110,6 +111,25 @@ async def test_updates_edit_the_issue_and_comment_on_it(fake, http):
     assert comments[2].startswith("alice commented: rolling back")
     assert comments[3].startswith("Assigned by alice, team: sre.")
     assert all(comment.rstrip().endswith(jira.COMMENT_MARKER) for comment in comments)
+
+
+async def test_a_comment_applied_then_timed_out_is_not_posted_twice_and_a_changed_one_is(fake, aiohttp_server):
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5)) as http:
+        destination, remote = await created(fake, http)
+        fake.hang_after_apply()
+        with pytest.raises(asyncio.TimeoutError):  # the worker's: it retries
+            await destination.deliver(delivery(ChangeKind.COMMENTED, remote, {"text": "rolling back"}, outbox_id=7))
+        fake.release()
+        retry = delivery(ChangeKind.COMMENTED, remote, {"text": "rolling back"}, attempt=2, outbox_id=7)
+        assert (await destination.deliver(retry)).kind is OutcomeKind.DELIVERED
+        posted = [text_of(fake, comment["body"]).split("\n")[0] for comment in fake.comments["OPS-1"]]
+        assert posted == ["alice commented: rolling back"]
+        assert ("GET", "/rest/api/%s/issue/OPS-1/comment" % fake.version) in fake.requests
+        # the row's change grew meanwhile (later updates coalesced into it): its comment is posted
+        grown = delivery(ChangeKind.COMMENTED, remote, {"text": "rolling back, then forward"}, attempt=3,
+                         outbox_id=7)
+        assert (await destination.deliver(grown)).kind is OutcomeKind.DELIVERED
+        assert len(fake.comments["OPS-1"]) == 2
 
 
 @pytest.mark.parametrize("resolve_by", ["Done", "Resolve"])  # the target status's name, the transition's

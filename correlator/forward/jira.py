@@ -32,6 +32,7 @@ LABEL_PREFIX = "correlator-"
 # comment coming back, not a person's.
 COMMENT_MARKER = "Sent by correlator."
 MAX_SUMMARY = 255  # Jira refuses a longer summary
+RECENT_COMMENTS = 50  # the latest comments a retry reads for the one an earlier attempt may have posted
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 # Jira's default priority scheme.
 DEFAULT_PRIORITIES = {"P1": "Highest", "P2": "High", "P3": "Medium", "P4": "Low", "P5": "Lowest"}
@@ -192,9 +193,26 @@ class JiraDestination:
             if kind is ChangeKind.UPDATED:
                 await self._call("PUT", f"issue/{remote.key}", f"update {remote.key}",
                                  {"fields": self._incident_fields(delivery)})
-            await self._call("POST", f"issue/{remote.key}/comment", f"comment on {remote.key}",
-                             {"body": self._document(self._comment.render(delivery.change) + "\n\n" + COMMENT_MARKER)})
+            await self._post_comment(remote.key, delivery)
         return Outcome.delivered(remote)
+
+    async def _post_comment(self, key: str, delivery: Delivery) -> None:
+        """The change as a comment, its last line naming the outbox row and text it carries: a
+        retry (an earlier attempt's answer may have been lost after Jira applied it) first looks
+        for that line among the issue's latest comments, and posts nothing when it is there."""
+        text = self._comment.render(delivery.change)
+        # (no character wiki markup escapes: Data Center stores the line as sent)
+        signed = f"Change {delivery.outbox_id}, {hashlib.sha256(text.encode()).hexdigest()[:8]}. {COMMENT_MARKER}"
+        if delivery.attempt > 1 and await self._commented(key, signed):
+            return
+        await self._call("POST", f"issue/{key}/comment", f"comment on {key}",
+                         {"body": self._document(text + "\n\n" + signed)})
+
+    async def _commented(self, key: str, signed: str) -> bool:
+        listed = await self._call("GET", f"issue/{key}/comment?orderBy=-created&maxResults={RECENT_COMMENTS}",
+                                  f"read the comments of {key}")
+        return any(signed in _comment_text(comment.get("body")) for comment in listed.get("comments") or []
+                   if isinstance(comment, dict))
 
     def _document(self, text: str):
         return jira_markup.to_adf(text) if self._cloud else jira_markup.to_wiki(text)
@@ -340,14 +358,18 @@ class JiraDestination:
         comment = event.get("comment")
         if not isinstance(comment, dict) or self._by_us(comment.get("author")):
             return []
-        body = comment.get("body")
-        text = (jira_markup.adf_text(body) if isinstance(body, dict) else str(body or "")).strip()
+        text = _comment_text(comment.get("body")).strip()
         if not text or COMMENT_MARKER in text:
             return []
         author = _object(comment.get("author"))
         who = author.get("displayName") or author.get("name") or "someone"
         event_id = f"{key}:comment:{comment['id']}" if comment.get("id") else f"{fallback_id}:comment"
         return [InboundChange(event_id, "comment", {"text": f"{who} in Jira {key}: {text}"}, remote_key=key)]
+
+
+def _comment_text(body: object) -> str:
+    """A comment's text: Cloud's bodies are documents (ADF), Data Center's wiki text."""
+    return jira_markup.adf_text(body) if isinstance(body, dict) else str(body or "")
 
 
 def build(name: str, options: Mapping[str, object], http: aiohttp.ClientSession) -> JiraDestination:
