@@ -1,7 +1,8 @@
 """A ServiceNow instance's Table API for the incident table, as the real one answers it.
 
 Paths `/api/now/table/{table}` (GET with sysparm_query / sysparm_fields / sysparm_limit, POST) and
-`/api/now/table/{table}/{sys_id}` (GET, PATCH, PUT); basic or bearer auth (401 otherwise); the
+`/api/now/table/{table}/{sys_id}` (GET, PATCH, PUT), and the journal's own table
+`/api/now/table/sys_journal_field` (GET: its entries, `LIKE` conditions too); basic or bearer auth (401 otherwise); the
 error body `{"error": {"message", "detail"}, "status": "failure"}`; 404 for an unknown sys_id;
 the base data policy refusing Resolved/Closed without close_code and close_notes (403); 429 with
 Retry-After and the X-RateLimit-* headers; and faults a test switches on: 5xx answers, and writes
@@ -20,7 +21,19 @@ from aiohttp import web
 
 READ_ONLY = frozenset({"sys_id", "number", "sys_created_on", "sys_updated_on", "sys_mod_count"})
 JOURNAL = ("work_notes", "comments")
+JOURNAL_TABLE = "sys_journal_field"  # each journal entry (work note, comment) as a row
 ENDED_STATES = ("6", "7")
+
+
+def entry_matches(row: dict):
+    """An encoded query condition (`field=value` or `fieldLIKEvalue`, contains) as a test of `row`."""
+    def matches(condition: str) -> bool:
+        if "LIKE" in condition.partition("=")[0]:
+            name, _, value = condition.partition("LIKE")
+            return value in str(row.get(name, ""))
+        name, _, value = condition.partition("=")
+        return str(row.get(name, "")) == value
+    return matches
 
 
 def failure(status: int, message: str, detail: str = "", headers: dict[str, str] | None = None) -> web.Response:
@@ -76,8 +89,9 @@ class FakeServiceNow:
         if authorization not in (basic, f"Bearer {self.token}"):
             return failure(401, "User Not Authenticated", "Required to provide Auth information")
         self.calls.append((request.method, request.path_qs))
-        if request.match_info["table"] != "incident":
-            return failure(400, "Invalid table " + request.match_info["table"])
+        table = request.match_info["table"]
+        if table != "incident" and not (table == JOURNAL_TABLE and request.method == "GET"):
+            return failure(400, "Invalid table " + table)
         if self.rate_limited and request.method in self.rate_limited_methods:
             self.rate_limited -= 1
             headers = {"X-RateLimit-Limit": "1000", "X-RateLimit-Rule": "correlator integration",
@@ -127,11 +141,21 @@ class FakeServiceNow:
             return refused
         conditions = [c for c in request.query.get("sysparm_query", "").split("^") if c and not c.startswith("ORDERBY")]
         limit = int(request.query.get("sysparm_limit", "10000"))
+        if request.match_info["table"] == JOURNAL_TABLE:
+            entries = [entry for entry in self._journal_entries() if all(map(entry_matches(entry), conditions))]
+            return web.json_response({"result": [self._shown(entry, request) for entry in entries[:limit]]},
+                                     headers={"X-Total-Count": str(len(entries))})
         matched = []
         for record in self.records.values():
             if all(record.get(name, "") == value for name, _, value in (c.partition("=") for c in conditions)):
                 matched.append(self._shown(record, request))
         return web.json_response({"result": matched[:limit]}, headers={"X-Total-Count": str(len(matched))})
+
+    def _journal_entries(self) -> list[dict]:
+        """The journal as its table shows it: one row per entry, naming its record and field."""
+        return [{"sys_id": f"{sys_id}-{number}", "element_id": sys_id, "element": entry.element, "name": "incident",
+                 "value": entry.value} for sys_id, entries in self.journal.items()
+                for number, entry in enumerate(entries)]
 
     def _record(self, request: web.Request) -> dict | web.Response:
         """The record the path names, or the answer refusing the request."""

@@ -192,6 +192,18 @@ async def test_a_lost_update_answer_is_retried_to_the_same_state(instance, http)
     again = await snow.deliver(delivery(ChangeKind.RESOLVED, remote, {"reason": "fixed"}, attempt=2))
     assert again.kind is OutcomeKind.DELIVERED and instance.records[remote.key]["state"] == "6"
     assert len(instance.records) == 1
+    assert [note.split(" (change")[0] for note in instance.notes(remote.key)] == \
+        ["[correlator] Resolved by alice: fixed"]  # found in the journal: not written twice
+    assert ("GET", "/api/now/table/sys_journal_field") in {(m, path.split("?")[0]) for m, path in instance.calls}
+
+
+async def test_a_retried_update_is_written_again_when_the_journal_lacks_it(instance, http):
+    """The first attempt never reached the instance (or the integration user may not read the
+    journal): the update is written."""
+    snow, remote = await created(instance, http)
+    again = await snow.deliver(delivery(ChangeKind.ACKNOWLEDGED, remote, attempt=2))
+    assert again.kind is OutcomeKind.DELIVERED
+    assert [note.split(" (change")[0] for note in instance.notes(remote.key)] == ["[correlator] Acknowledged by alice"]
 
 
 async def test_a_change_that_routes_a_new_incident_creates_it_then_writes_the_change(instance, http):

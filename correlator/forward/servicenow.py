@@ -13,6 +13,7 @@ a business rule (docs/destinations/servicenow.md) posts: the record's state and 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 from typing import Annotated, Mapping
 
@@ -84,6 +85,7 @@ class ServiceNowDestination:
         self._options = options
         self._http = http
         self._records = f"{options.instance_url.rstrip('/')}/api/now/table/{options.table}"
+        self._journal = f"{options.instance_url.rstrip('/')}/api/now/table/sys_journal_field"
         self._title = Template(options.title_template, name, "title_template")
         self._body = Template(options.body_template, name, "body_template")
         self._close_notes = Template(options.close_notes_template, name, "close_notes_template")
@@ -127,9 +129,28 @@ class ServiceNowDestination:
                 return Outcome.delivered(remote)
         # An incident that started matching a route after it opened was just created from the
         # snapshot; the change that brought it here is still written on the record.
+        fields = self._update_fields(change, delivery.outbox_id)
+        if delivery.attempt > 1:  # an earlier attempt's answer may have been lost after the instance applied it
+            noted = await self._noted(remote.key, fields["work_notes"])
+            if isinstance(noted, Outcome):
+                return noted
+            if noted:  # the work note and the fields beside it are one update: all of it is there
+                return Outcome.delivered(remote)
         updated = await self._request("PATCH", f"{self._records}/{remote.key}", f"{change.kind.value} incident",
-                                      json=self._update_fields(change))
+                                      json=fields)
         return updated if isinstance(updated, Outcome) else Outcome.delivered(remote)
+
+    async def _noted(self, sys_id: str, note: str) -> bool | Outcome:
+        """Whether the record's journal holds `note` (by its last words, which name the outbox row
+        and the update's digest). A journal the integration user may not read (ACL) says nothing:
+        False, and the update is written again, as without this look."""
+        signature = note[note.rindex("(change "):]
+        found = await self._request("GET", self._journal, "look up the work note", params={
+            "sysparm_query": f"element_id={sys_id}^element=work_notes^valueLIKE{signature}",
+            "sysparm_fields": "sys_id", "sysparm_limit": "1"})
+        if isinstance(found, Outcome):
+            return found if found.kind is OutcomeKind.RETRY else False
+        return bool(found.get("result"))
 
     async def _request(self, method: str, url: str, what: str, **kwargs) -> dict | Outcome:
         """The answer's JSON for a 2xx, else the outcome its status means (ServiceNow's error body kept)."""
@@ -168,7 +189,9 @@ class ServiceNowDestination:
                 "impact": str(self._impact.get(incident.impact, DEFAULT_LEVELS[Level.LOW])),
                 "urgency": str(self._urgency.get(incident.urgency, DEFAULT_LEVELS[Level.LOW]))}
 
-    def _update_fields(self, change: IncidentChange) -> dict[str, str]:
+    def _update_fields(self, change: IncidentChange, outbox_id: int) -> dict[str, str]:
+        """The PATCH: its work note ends with the outbox row and a digest of the whole update
+        (`_noted` looks for them)."""
         kind = change.kind
         fields = {"work_notes": f"{WORK_NOTE_MARKER} {work_note(change)}"}
         if kind is ChangeKind.UPDATED:
@@ -179,6 +202,8 @@ class ServiceNowDestination:
                           close_code=self._options.close_code, close_notes=self._close_notes.render(change))
         elif kind is ChangeKind.REOPENED:
             fields["state"] = STATE_IN_PROGRESS
+        digest = hashlib.sha256(msgspec.json.encode(fields, order="sorted")).hexdigest()[:8]
+        fields["work_notes"] += f" (change {outbox_id}, {digest})"
         return fields
 
     def parse_inbound(self, headers: Mapping[str, str], body: bytes) -> list[InboundChange]:
