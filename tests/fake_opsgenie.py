@@ -1,5 +1,5 @@
 """A local Opsgenie Alert API: `GenieKey` auth, create (one open alert per alias: a repeat raises its
-count), notes, acknowledge, close and priority by alias, every call answered 202 with a requestId
+count), notes (added and listed), acknowledge, close and priority by alias, every call answered 202 with a requestId
 and its result read from `GET /v2/alerts/requests/{requestId}` (404 "might not be processed, yet"
 until it is), 422 for a body Opsgenie cannot process, 429 with Opsgenie's rate-limit headers.
 Faults: queued answers, a number of status checks answered 404, and a stall after a request was
@@ -60,6 +60,7 @@ class FakeOpsgenie:
         app.router.add_post("/v2/alerts", self.create)
         app.router.add_get("/v2/alerts/requests/{request_id}", self.request_status)
         app.router.add_post("/v2/alerts/{identifier}/notes", self.add_note)
+        app.router.add_get("/v2/alerts/{identifier}/notes", self.list_notes)
         app.router.add_post("/v2/alerts/{identifier}/acknowledge", self.acknowledge)
         app.router.add_post("/v2/alerts/{identifier}/close", self.close)
         app.router.add_put("/v2/alerts/{identifier}/priority", self.set_priority)
@@ -109,6 +110,19 @@ class FakeOpsgenie:
                           errors={"note": "Note can not be empty."})
         return await self._on_alert(request, body, "AddNote", "Added note",
                                     lambda alert: alert.notes.append(body["note"]))
+
+    async def list_notes(self, request: web.Request) -> web.Response:
+        """The latest alert of the identifier's notes, `order=desc` newest first, at most `limit`."""
+        identifier, by_alias = request.match_info["identifier"], request.query.get("identifierType") == "alias"
+        matching = [alert for alert in self.alerts if (alert.alias if by_alias else alert.id) == identifier]
+        if not matching:
+            return _error(404, "Alert does not exist")
+        notes = [{"note": note, "owner": "correlator", "createdAt": "2026-12-03T01:06:00.000Z", "offset": str(i)}
+                 for i, note in enumerate(matching[-1].notes)]
+        if request.query.get("order") == "desc":
+            notes.reverse()
+        limit = min(int(request.query.get("limit", 20)), 100)
+        return web.json_response({"data": notes[:limit], "paging": {}, "took": 0.003, "requestId": str(uuid.uuid4())})
 
     async def acknowledge(self, request: web.Request) -> web.Response:
         body = await _body(request)

@@ -29,6 +29,8 @@ TYPE = "opsgenie"
 
 # Opsgenie's field limits: a longer value is refused (422) or cut by Opsgenie
 MESSAGE_LIMIT, ALIAS_LIMIT, DESCRIPTION_LIMIT, NOTE_LIMIT = 130, 512, 15000, 25000
+SIGNATURE_ROOM = 64  # of NOTE_LIMIT, for the note's last line: the outbox row and a digest of the note
+RECENT_NOTES = 50  # the latest notes a retry reads for the one an earlier attempt may have added
 TAG_LIMIT, TAGS_LIMIT, USER_LIMIT, SOURCE_LIMIT = 50, 20, 100, 100
 DEFAULT_NOTE = """\
 {{ kind }} by {{ actor }}{% if "text" in detail %}: {{ detail.text }}{% endif %}
@@ -85,7 +87,7 @@ class Opsgenie:
         kind, alias = delivery.change.kind, self._alias(delivery)
         if delivery.remote is None and kind in ENDING:
             return Outcome.skipped("no Opsgenie alert to close")
-        calls = self._calls(delivery.change, alias, create=delivery.remote is None)
+        calls = self._calls(delivery.change, alias, create=delivery.remote is None, outbox_id=delivery.outbox_id)
         if not calls:
             return Outcome.skipped(f"nothing to tell Opsgenie about {kind.value}")
         progress = self._requests.setdefault(delivery.outbox_id, {})
@@ -94,6 +96,14 @@ class Opsgenie:
             if index in progress and progress[index] is None:
                 continue  # done by an earlier attempt
             request_id = progress.get(index)
+            if request_id is None and call.what == "note" and delivery.attempt > 1:
+                # an earlier attempt (before a restart, or whose answer was lost) may have added it
+                noted = await self._noted(alias, call.body["note"])
+                if isinstance(noted, Outcome):
+                    return noted
+                if noted:
+                    progress[index] = None
+                    continue
             if request_id is None:
                 sent = await self._send(call)
                 if isinstance(sent, Outcome):
@@ -130,7 +140,24 @@ class Opsgenie:
         key = delivery.idempotency_key
         return key if len(key) <= ALIAS_LIMIT else hashlib.sha256(key.encode()).hexdigest()
 
-    def _calls(self, change: IncidentChange, alias: str, create: bool) -> list[Call]:
+    async def _noted(self, alias: str, note: str) -> bool | Outcome:
+        """Whether the alert's latest notes hold `note`, by its last line (the outbox row and a
+        digest of the note); an alert Opsgenie does not know has none."""
+        signature = note.rpartition("\n")[2]
+        async with self._http.get(f"{self._api}/v2/alerts/{quote(alias, safe='')}/notes", headers=self._headers,
+                                  params={"identifierType": "alias", "order": "desc", "limit": str(RECENT_NOTES)},
+                                  timeout=self._timeout) as response:
+            status, headers, text = response.status, response.headers, await response.text()
+        if status == 404:
+            return False
+        failed = outcome_of_response(status, headers, text, "Opsgenie list notes")
+        if failed is not None:
+            return self._rate_limited(failed, headers) if status == 429 else failed
+        notes = _json_object(text).get("data")
+        return any(isinstance(found, dict) and str(found.get("note", "")).endswith(signature)
+                   for found in notes or [])
+
+    def _calls(self, change: IncidentChange, alias: str, create: bool, outbox_id: int) -> list[Call]:
         kind = change.kind
         target = f"/v2/alerts/{quote(alias, safe='')}"
         who = {"user": change.actor[:USER_LIMIT], "source": self._options.source}
@@ -141,7 +168,9 @@ class Opsgenie:
         if kind in (ChangeKind.RESOLVED, ChangeKind.MERGED):
             return [Call("close", "POST", f"{target}/close", who | {"note": self._note.render(change)[:NOTE_LIMIT]})]
         if kind in NOTED:
-            calls = [Call("note", "POST", f"{target}/notes", who | {"note": self._note.render(change)[:NOTE_LIMIT]})]
+            text = self._note.render(change)[:NOTE_LIMIT - SIGNATURE_ROOM]
+            signed = f"{text}\n(change {outbox_id}, {hashlib.sha256(text.encode()).hexdigest()[:8]})"
+            calls = [Call("note", "POST", f"{target}/notes", who | {"note": signed})]
             if "priority" in change.detail:
                 calls.append(Call("priority", "PUT", f"{target}/priority", {"priority": change.incident.priority}))
             return calls
