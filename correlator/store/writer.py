@@ -36,9 +36,11 @@ def _json_text(value) -> str:
 
 # How often the writer drops flap-detection state of alerts that stopped changing.
 FLAP_SWEEP_SECONDS = 60
-# After a failed commit: at most one write probe this often, and how much new space it needs.
+# After a failed commit: at most one write probe this often, and how much new space it needs at
+# least (as much as the bodies of the commit that failed, up to MAX_PROBE_BYTES).
 PROBE_SECONDS = 5.0
 PROBE_BYTES = 64 * 2**10
+MAX_PROBE_BYTES = 16 * 2**20
 # The longest a log row's receive time (stamped when its request arrived) may lie in the past when
 # it commits. The engine moves its time on to the wall clock less this, so it never passes the
 # receive time of a row not committed yet (docs/decisions.md). A request that waited in the queue
@@ -137,6 +139,7 @@ class GroupCommitWriter:
         # The error class of the last group commit if it failed (disk full...), None once one succeeds.
         self.last_commit_error: str | None = None
         self._next_probe = 0.0
+        self._probe_bytes = PROBE_BYTES
 
     @property
     def pending_alerts(self) -> int:
@@ -187,7 +190,9 @@ class GroupCommitWriter:
     def probe_if_failing(self) -> None:
         """After a failed commit, try a commit that needs new space (a row inserted and deleted in one
         transaction) so readiness learns the store takes writes again without waiting for traffic:
-        a load balancer sends none to a replica that is not ready. At most once per PROBE_SECONDS."""
+        a load balancer sends none to a replica that is not ready. The row is as large as the bodies
+        that failed: space a smaller write finds (pages another transaction freed) would say ready
+        while the requests sent keep failing. At most once per PROBE_SECONDS."""
         if self.last_commit_error is None or time.monotonic() < self._next_probe:
             return
         self._next_probe = time.monotonic() + PROBE_SECONDS
@@ -197,7 +202,7 @@ class GroupCommitWriter:
         try:
             with self._engine.begin() as connection:
                 inserted = connection.execute(notifications.insert().values(
-                    received_at_us=0, source="probe", alert_count=0, body=bytes(PROBE_BYTES)))
+                    received_at_us=0, source="probe", alert_count=0, body=bytes(self._probe_bytes)))
                 connection.execute(notifications.delete().where(
                     notifications.c.id == inserted.inserted_primary_key[0]))
         except Exception as error:  # still failing: readiness keeps saying why
@@ -255,6 +260,8 @@ class GroupCommitWriter:
                     log.exception("commit failure callback failed")
                 outcome = StoreUnavailable(f"store error: {error.__class__.__name__}")
                 self.last_commit_error = error.__class__.__name__
+                failed = sum(len(item.raw.body) for item in batch if item.raw is not None)
+                self._probe_bytes = min(max(PROBE_BYTES, failed), MAX_PROBE_BYTES)
             else:
                 self.last_commit_error = None
             with self._condition:
