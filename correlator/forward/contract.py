@@ -10,6 +10,7 @@ the idempotency key before it creates again."""
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -99,6 +100,13 @@ class Delivery:
     @property
     def ambiguous(self) -> bool:
         return self.create_sent_at is not None
+
+    def signature(self, content: str) -> str:
+        """`change 42, 1f2e3d4c`: the outbox row and a digest of what a comment or note written for
+        it says. Written into it, it lets a retry (an earlier attempt's answer may have been lost
+        after the system applied it) find it instead of writing it twice; a row whose change grew
+        meanwhile (later updates coalesced into it) has another digest, and is written."""
+        return f"change {self.outbox_id}, {hashlib.sha256(content.encode()).hexdigest()[:8]}"
 
 
 class OutcomeKind(enum.StrEnum):

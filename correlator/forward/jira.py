@@ -202,7 +202,7 @@ class JiraDestination:
         for that line among the issue's latest comments, and posts nothing when it is there."""
         text = self._comment.render(delivery.change)
         # (no character wiki markup escapes: Data Center stores the line as sent)
-        signed = f"Change {delivery.outbox_id}, {hashlib.sha256(text.encode()).hexdigest()[:8]}. {COMMENT_MARKER}"
+        signed = f"({delivery.signature(text)}) {COMMENT_MARKER}"
         if delivery.attempt > 1 and await self._commented(key, signed):
             return
         await self._call("POST", f"issue/{key}/comment", f"comment on {key}",

@@ -87,7 +87,7 @@ class Opsgenie:
         kind, alias = delivery.change.kind, self._alias(delivery)
         if delivery.remote is None and kind in ENDING:
             return Outcome.skipped("no Opsgenie alert to close")
-        calls = self._calls(delivery.change, alias, create=delivery.remote is None, outbox_id=delivery.outbox_id)
+        calls = self._calls(delivery, alias)
         if not calls:
             return Outcome.skipped(f"nothing to tell Opsgenie about {kind.value}")
         progress = self._requests.setdefault(delivery.outbox_id, {})
@@ -157,7 +157,8 @@ class Opsgenie:
         return any(isinstance(found, dict) and str(found.get("note", "")).endswith(signature)
                    for found in notes or [])
 
-    def _calls(self, change: IncidentChange, alias: str, create: bool, outbox_id: int) -> list[Call]:
+    def _calls(self, delivery: Delivery, alias: str) -> list[Call]:
+        change, create = delivery.change, delivery.remote is None
         kind = change.kind
         target = f"/v2/alerts/{quote(alias, safe='')}"
         who = {"user": change.actor[:USER_LIMIT], "source": self._options.source}
@@ -169,7 +170,7 @@ class Opsgenie:
             return [Call("close", "POST", f"{target}/close", who | {"note": self._note.render(change)[:NOTE_LIMIT]})]
         if kind in NOTED:
             text = self._note.render(change)[:NOTE_LIMIT - SIGNATURE_ROOM]
-            signed = f"{text}\n(change {outbox_id}, {hashlib.sha256(text.encode()).hexdigest()[:8]})"
+            signed = f"{text}\n({delivery.signature(text)})"
             calls = [Call("note", "POST", f"{target}/notes", who | {"note": signed})]
             if "priority" in change.detail:
                 calls.append(Call("priority", "PUT", f"{target}/priority", {"priority": change.incident.priority}))

@@ -13,7 +13,6 @@ a business rule (docs/destinations/servicenow.md) posts: the record's state and 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from typing import Annotated, Mapping
 
@@ -129,7 +128,7 @@ class ServiceNowDestination:
                 return Outcome.delivered(remote)
         # An incident that started matching a route after it opened was just created from the
         # snapshot; the change that brought it here is still written on the record.
-        fields = self._update_fields(change, delivery.outbox_id)
+        fields = self._update_fields(delivery)
         if delivery.attempt > 1:  # an earlier attempt's answer may have been lost after the instance applied it
             noted = await self._noted(remote.key, fields["work_notes"])
             if isinstance(noted, Outcome):
@@ -189,9 +188,10 @@ class ServiceNowDestination:
                 "impact": str(self._impact.get(incident.impact, DEFAULT_LEVELS[Level.LOW])),
                 "urgency": str(self._urgency.get(incident.urgency, DEFAULT_LEVELS[Level.LOW]))}
 
-    def _update_fields(self, change: IncidentChange, outbox_id: int) -> dict[str, str]:
+    def _update_fields(self, delivery: Delivery) -> dict[str, str]:
         """The PATCH: its work note ends with the outbox row and a digest of the whole update
         (`_noted` looks for them)."""
+        change = delivery.change
         kind = change.kind
         fields = {"work_notes": f"{WORK_NOTE_MARKER} {work_note(change)}"}
         if kind is ChangeKind.UPDATED:
@@ -202,8 +202,7 @@ class ServiceNowDestination:
                           close_code=self._options.close_code, close_notes=self._close_notes.render(change))
         elif kind is ChangeKind.REOPENED:
             fields["state"] = STATE_IN_PROGRESS
-        digest = hashlib.sha256(msgspec.json.encode(fields, order="sorted")).hexdigest()[:8]
-        fields["work_notes"] += f" (change {outbox_id}, {digest})"
+        fields["work_notes"] += f" ({delivery.signature(msgspec.json.encode(fields, order='sorted').decode())})"
         return fields
 
     def parse_inbound(self, headers: Mapping[str, str], body: bytes) -> list[InboundChange]:
