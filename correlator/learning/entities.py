@@ -142,14 +142,8 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
 
     hosts: list[str] = []
     by_role: dict[str, list[str]] = {}
-    for name, value in labels.items():
-        role = _ROLE.get(name)
-        if role is None and name != "instance" and _PROBED.match(value):
-            role = TARGET  # a probed URL, whatever the label that carries it
-        if role == WORKLOAD and _ADDRESS.fullmatch(value):
-            role = _PEER_HOST  # `upstream: db1.example.com:5432`: the machine a client depends on
-        if role is not None and value:
-            by_role.setdefault(role, []).append(value)
+    for role, value in _roles(labels):
+        by_role.setdefault(role, []).append(value)
     # The reporter's own pods (an exporter's pod, the scrape job's pods, kube-state-metrics) say
     # where the reporter runs, not what the alert is about: named by every alert they report, they
     # would relate them all. So do its workload and namespace.
@@ -195,16 +189,29 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _roles(labels: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(role, value) of each label that names an entity, in the labels' order."""
+    found = []
+    for name, value in labels.items():
+        role = _ROLE.get(name)
+        if role is None and name != "instance" and _PROBED.match(value):
+            role = TARGET  # a probed URL, whatever the label that carries it
+        if role == WORKLOAD and _ADDRESS.fullmatch(value):
+            role = _PEER_HOST  # `upstream: db1.example.com:5432`: the machine a client depends on
+        if role is not None and value:
+            found.append((role, value))
+    return found
+
+
 def dependencies_of(labels: Mapping[str, str]) -> tuple[str, ...]:
     """The entities the alert names as what it depends on (its peer host or service), not as its
     subject: the clients of one dependency name the same ones."""
     cluster = cluster_of(labels)
     found: dict[str, None] = {}
-    for name, value in labels.items():
-        role = _ROLE.get(name)
-        if role == _PEER_HOST or (role == WORKLOAD and _ADDRESS.fullmatch(value)):
+    for role, value in _roles(labels):
+        if role == _PEER_HOST:
             found.update((f"{HOST}||{host}", None) for host in host_forms(value))
-        elif role == _PEER_WORKLOAD and value:
+        elif role == _PEER_WORKLOAD:
             found[f"{WORKLOAD}|{cluster}|{value.lower()}"] = None
     return tuple(found)
 
