@@ -29,3 +29,13 @@ def test_entities_no_start_reached_within_the_lookback_are_forgotten():
         learner.learn({"alertname": "HostDown", "instance": f"h{n}:9100"}, (str(n), t), t, t)
     assert len(learner.history) < 200
     assert f"host||h{SWEEP_EVERY - 1}" in learner.history
+
+
+def test_past_the_cap_the_entities_with_the_latest_starts_are_kept(monkeypatch):
+    monkeypatch.setattr("correlator.learning.joiner.MAX_HISTORY_ENTITIES", 100)
+    learner, hosts = Learner(), SWEEP_EVERY - 1  # and one alert again: the sweep follows the last
+    for n in range(hosts):  # a new host every second, all within the lookback
+        learner.learn({"alertname": "HostDown", "instance": f"h{n}:9100"}, (str(n), float(n)), float(n), float(n))
+        if n == hosts - 50:  # the first host alerts again: it is among the latest now
+            learner.learn({"alertname": "HostDown", "instance": "h0:9100"}, ("0", float(n)), float(n), float(n))
+    assert set(learner.history) == {"host||h0", *(f"host||h{n}" for n in range(hosts - 99, hosts))}

@@ -122,6 +122,8 @@ class Learner:
         self.topology = Topology(self.decay)
         self.cooccurrence = Cooccurrence(self.decay)
         self.storms = Storms(self.decay)
+        # entity -> its remembered starts; the entity with the latest start last (starts come in event
+        # time, so the sweep forgets from the front)
         self.history: dict[str, list[Start]] = {}
         self.cluster_history: dict[str, list[Start]] = {}  # starts of cluster-scoped relate rules
         self.cluster_recent: dict[str, deque[float]] = {}  # cluster -> the starts within the last window
@@ -432,9 +434,10 @@ class Learner:
         self.cluster_recent.setdefault(cluster, deque()).append(start.at)
         for entity in scan.entities:
             if entity in scan.related and not scan.related[entity]:
-                starts = self.history.get(entity)
+                starts = self.history.pop(entity, None)
                 if starts is None:
-                    starts = self.history[entity] = []
+                    starts = []
+                self.history[entity] = starts  # to the end: its latest start is the latest
                 starts.append(start)
                 if len(starts) > 2 * HISTORY:
                     del starts[:HISTORY]
@@ -548,12 +551,15 @@ class Learner:
 
     def _sweep(self, t: float) -> None:
         """Forget entities with no start within the lookback; keep at most MAX_HISTORY_ENTITIES."""
-        horizon = max(LOOKBACK, self._reach)
-        kept = {e: s for e, s in self.history.items() if t - s[-1].at < horizon}
-        if len(kept) > MAX_HISTORY_ENTITIES:
-            latest = sorted(kept, key=lambda e: kept[e][-1].at, reverse=True)[:MAX_HISTORY_ENTITIES]
-            kept = {e: kept[e] for e in latest}
-        self.history = kept
+        horizon, history = max(LOOKBACK, self._reach), self.history
+        excess = len(history) - MAX_HISTORY_ENTITIES
+        forgotten = []
+        for entity, starts in history.items():  # the least recent first
+            if t - starts[-1].at < horizon and len(forgotten) >= excess:
+                break
+            forgotten.append(entity)
+        for entity in forgotten:
+            del history[entity]
         self.cluster_history = {c: s for c, s in self.cluster_history.items() if t - s[-1].at < horizon}
         self.cluster_recent = {c: s for c, s in self.cluster_recent.items() if s and t - s[-1] <= WINDOW}
         self._credited_at = {k: at for k, at in self._credited_at.items() if t - at < WINDOW}

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
-from typing import Mapping
+from typing import Callable, Mapping
 
 from correlator.learning.cooccurrence import WINDOW
 from correlator.learning.decay import Decay
@@ -115,26 +115,32 @@ class Topology:
         return bool(self.hubs((entity,), t))
 
     def hubs(self, entities: tuple[str, ...], t: float) -> set[str]:
-        """The hubs among `entities`. A reporter is judged in its own cluster; an entity scoped by
-        no cluster (a host, a URL) among the alerts that have no cluster label. Neither counts the
-        alerts of a burst on the entity until it is over."""
+        """The hubs among `entities`."""
         if not entities:
             return set()
+        is_hub = self._hub_test(t)
+        return {entity for entity in entities if is_hub(entity)}
+
+    def _hub_test(self, t: float) -> Callable[[str], bool]:
+        """Whether an entity is a hub at `t`. A reporter is judged in its own cluster; an entity
+        scoped by no cluster (a host, a URL) among the alerts that have no cluster label. Neither
+        counts the alerts of a burst on the entity until it is over."""
         threshold, seen, edges, clusters = self._hub_threshold(t), self.seen, self.edges, self.clusters
-        found, bursts = set(), self.bursts
-        cascade = HUB_MIN_ALERTS * self.decay.weight(t)  # stored: a burst larger is the entity's usual share
-        for entity in entities:
+        bursts, decay = self.bursts, self.decay
+        cascade = HUB_MIN_ALERTS * decay.weight(t)  # stored: a burst larger is the entity's usual share
+
+        def is_hub(entity: str) -> bool:
             count = seen.get(entity, 0.0)
             burst = bursts.get(entity)
             if burst is not None and t - burst[0] <= BURST and count - burst[1] <= cascade:
                 count = burst[1]  # a cascade's own alerts do not make its entities hubs
             if count > threshold:
-                found.add(entity)
-            elif len(edges.get(entity, ())) >= MAX_NEIGHBOURS:
+                return True
+            if len(edges.get(entity, ())) >= MAX_NEIGHBOURS:
                 in_cluster = clusters.get(cluster_of_entity(entity), 0.0)
-                if count > REPORTER_SHARE * in_cluster and self.decay.value(in_cluster, t) >= HUB_MIN_ALERTS:
-                    found.add(entity)
-        return found
+                return count > REPORTER_SHARE * in_cluster and decay.value(in_cluster, t) >= HUB_MIN_ALERTS
+            return False
+        return is_hub
 
     def _hub_threshold(self, t: float) -> float:
         """The stored count above which an entity is a hub at `t` (computed once per question)."""
@@ -154,8 +160,13 @@ class Topology:
             return []
         # The strongest first, ties in their order (a stable sort, reversed: as by the negated weight).
         strongest = sorted(row.items(), key=itemgetter(1), reverse=True) if len(row) > 1 else list(row.items())
-        scale, hubs = self.decay.weight(t), self.hubs(tuple(row), t)
-        return [(other, w / scale) for other, w in strongest if other not in hubs][:limit]
+        scale, is_hub, found = self.decay.weight(t), self._hub_test(t), []
+        for other, w in strongest:
+            if not is_hub(other):
+                found.append((other, w / scale))
+                if len(found) == limit:
+                    break
+        return found
 
     def alerts_on(self, entity: str, t: float) -> float:
         return self.decay.value(self.seen.get(entity, 0.0), t)

@@ -230,6 +230,7 @@ def _text_words(annotations: Mapping[str, str], names: tuple[str, ...], subject:
     return tuple(words)
 
 
+@lru_cache(maxsize=4096)  # label names are few
 def _own_name(name: str) -> bool:
     """A label whose value the estate's owners chose, also under a sender's prefix (Datadog's
     `kube_namespace`, `db_instance`)."""
