@@ -63,7 +63,11 @@ def test_withdrawing_departed_members_gives_what_folding_the_members_left_gives(
             members[(member.fingerprint, member.starts_at)] = member
         facts = _folded(rules, members)
         for key in rng.sample(list(members), rng.randrange(1, len(members))):
-            facts.departed.append((key, members.pop(key)))
+            member = members.pop(key)
+            facts.departed.append((key, member, member.why.reason is JoinReason.SYMPTOM))
+            if rng.random() < 0.5:  # it leaves explained anew (a symptom released, or one taken by a source)
+                member.why = Explanation(JoinReason.RELATED if member.why.reason is JoinReason.SYMPTOM
+                                         else JoinReason.SYMPTOM, "r")
         if withdraw(rules, facts, members):
             withdrawn += 1
             assert _view(facts) == _view(_folded(rules, members))

@@ -827,8 +827,10 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if self._latest_episode.get(key[0]) == key:
             del self._latest_episode[key[0]]
 
-    def _move(self, source: Incident, target: Incident, key, member: Member, now: datetime) -> None:
-        """Move one member between incidents (merge, split); indexes follow it."""
+    def _move(self, source: Incident, target: Incident, key, member: Member, now: datetime,
+              counted_as: Explanation | None = None) -> None:
+        """Move one member between incidents (merge, split); indexes follow it. `counted_as`: the
+        explanation `source` counted it with, where it leaves explained anew."""
         del source.members[key]
         source.changed_members.add(key)
         firing = member.status is AlertStatus.FIRING
@@ -843,7 +845,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         elif episode.incident_id == source.id:  # not when a revived episode lives in another incident now
             episode.incident_id = target.id
         self._forget_source(key)
-        self._facts[source.id].departed.append((key, member))
+        self._facts[source.id].departed.append((key, member, (counted_as or member.why).reason == JoinReason.SYMPTOM))
         self._register(member, key, target, as_source=firing)
         self._derive(target, member, now, {})
 

@@ -45,7 +45,8 @@ class Facts:
     escalation_pending: bool = False
     documents: dict[str, str] = field(default_factory=dict)  # alertname -> its first member's document
     prediction: tuple | None = None  # the model's (category, service area) for these documents
-    departed: list[tuple[tuple, Member]] = field(default_factory=list)  # (key, member) moved out, to withdraw
+    # (key, member, whether it counted as a symptom) moved out, to withdraw: it leaves explained anew
+    departed: list[tuple[tuple, Member, bool]] = field(default_factory=list)
     # A member staying in the incident was explained anew (a symptom or no longer): the roots may
     # be other than `rank` gives, and are ranked again when the incident is recomputed.
     stale_roots: bool = False
@@ -90,19 +91,19 @@ def withdraw(rules: RuleSet, facts: Facts, members: dict[tuple, Member]) -> bool
     in it, and then the members left are scanned only until one decides, so a few members leaving a
     large incident cost little."""
     departed, facts.departed = facts.departed, []
-    keys = [key for key, _ in departed]
+    keys = [key for key, _, _ in departed]
     if not members or len(set(keys)) < len(keys) or any(key in members for key in keys):
         return False
-    if facts.stale_roots or not all(outranked(facts.roots, member) for _, member in departed):
+    if facts.stale_roots or not all(outranked(facts.roots, member, as_symptom) for _, member, as_symptom in departed):
         facts.roots, facts.stale_roots = ranked(members.values()), False
     def left() -> Iterator[dict[str, str]]:  # the labels of the members left, in order
         return (member.labels for member in members.values())
 
     # A label they all shared stays shared; one that a departed member did not share may be now.
     facts.common = {k: v for k, v in next(left()).items() if facts.common.get(k) == v or (
-        any(member.labels.get(k) != v for _, member in departed) and all(labels.get(k) == v for labels in left()))}
+        any(member.labels.get(k) != v for _, member, _ in departed) and all(labels.get(k) == v for labels in left()))}
     if any(facts.documents.get(member.labels.get("alertname", "alert")) == document(member.labels, member.annotations)
-           for _, member in departed):  # a departed member may have been its name's first
+           for _, member, _ in departed):  # a departed member may have been its name's first
         facts.documents = {}
         for member in members.values():
             name = member.labels.get("alertname", "alert")
@@ -110,9 +111,9 @@ def withdraw(rules: RuleSet, facts: Facts, members: dict[tuple, Member]) -> bool
                 facts.documents[name] = document(member.labels, member.annotations)
                 if len(facts.documents) == DOCUMENT_NAMES:
                     break
-    if any(member.services for _, member in departed):
+    if any(member.services for _, member, _ in departed):
         facts.services = dict.fromkeys(service for member in members.values() for service in member.services)
-    for _, member in departed:
+    for _, member, _ in departed:
         _withdraw_one(rules, facts, member, left)
     facts.reclassify, facts.prediction = True, None  # as after a fold: classified again
     facts.escalation_pending = bool(facts.escalations)

@@ -276,7 +276,7 @@ class InhibitionStage:
             reexplained(self._facts[incident.id], member, before, incident.members.values())
             incident.record(now, kind, **detail)
             return {incident.id}
-        self._move(incident, destination, key, member, now)
+        self._move(incident, destination, key, member, now, counted_as=before)
         destination.record(now, kind, source=incident.id, **detail)
         incident.record(now, TimelineKind.ALERT_MOVED, into=destination.id, fingerprint=member.fingerprint,
                         reason=why.reason)

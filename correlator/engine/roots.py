@@ -114,10 +114,11 @@ def ranked(members: Iterable[Member]) -> list[Candidate]:
             best[name] = max(_at_most(member), best.get(name, -math.inf))
     return candidates
 
-def outranked(candidates: list[Candidate], member: Member) -> bool:
+def outranked(candidates: list[Candidate], member: Member, as_symptom: bool | None = None) -> bool:
     """Whether ranking the members again without `member`, or with it a symptom or not, gives the
     same candidates: it is none of them and scores below them even as no symptom (below the
-    last of a full ranking, else below its own name's best).
+    last of a full ranking, else below its own name's best). `as_symptom`: how it was ranked, where
+    only that matters (it left; what it is now, elsewhere, does not).
 
     Why that suffices: `rank` is a fold, but members scoring below the last of a final full
     ranking never change what the ones above it do (they only ever take a place no member above
@@ -133,7 +134,8 @@ def outranked(candidates: list[Candidate], member: Member) -> bool:
         if same is None:
             return False
         bar = same.score
-    return _best_score(member) < bar or _score_unless_symptom(member) < bar
+    penalty = SYMPTOM_MINUTES if as_symptom else 0.0
+    return _best_score(member) - penalty < bar or _score_unless_symptom(member) - penalty < bar
 
 
 def behind(members: Iterable[Member], member: Member) -> bool:
