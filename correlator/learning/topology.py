@@ -73,7 +73,8 @@ class Topology:
             count = seen.get(entity, 0.0)
             burst = bursts.get(entity)
             if burst is None or t - burst[0] > BURST:
-                bursts[entity] = (t, count)
+                bursts.pop(entity, None)
+                bursts[entity] = (t, count)  # last: the bursts stay in the order they began
             seen[entity] = count + weight
         placed = [e for e in entities if not is_coarse(e)]
         # A workload runs on many hosts: where the alert names the pod, the pod relates the two.
@@ -172,8 +173,16 @@ class Topology:
         return self.decay.value(self.seen.get(entity, 0.0), t)
 
     def forget_bursts(self, t: float) -> None:
-        """Drop the bursts over by `t` (an entity without one counts all its alerts)."""
-        self.bursts = {entity: burst for entity, burst in self.bursts.items() if t - burst[0] <= BURST}
+        """Drop the bursts over by `t` (an entity without one counts all its alerts): the first ones,
+        as they began in event time (one over that a restored state holds out of order counts for
+        nothing: it is over)."""
+        bursts, over = self.bursts, []
+        for entity, (start, _) in bursts.items():
+            if t - start <= BURST:
+                break
+            over.append(entity)
+        for entity in over:
+            del bursts[entity]
 
     def rescale(self, factor: float) -> None:
         self.total *= factor
