@@ -185,8 +185,8 @@ class Learner:
         """(rank, rule, evidence) of relating the alert to `start` on `entity`, or None."""
         age = t - start.at
         forbidden, rules = self._rules_between(scan.start, start)
-        if forbidden or (age > WINDOW and not rules):  # nothing below could relate them
-            return None
+        if forbidden or (not rules and (age > WINDOW or abs(scan.start.started - start.started) > CLOSE)):
+            return None  # nothing below could relate them
         closeness, chance, association = self._closeness(scan, start, entity, t)
         if association is not None and association.independent:
             return None  # the estate's evidence overrides priors and closeness alike
@@ -473,11 +473,7 @@ class Learner:
             return self._scan
         topology = self.topology
         entities = topology.named(entities_of(labels), annotations)
-        related: dict[str, str] = dict.fromkeys(topology.not_hubs(entities, t), "")
-        for entity in list(related):
-            if not is_coarse(entity):
-                for other, _ in topology.neighbours(entity, t, MAX_HOPS):
-                    related.setdefault(other, entity)
+        related = topology.related(entities, t, MAX_HOPS)
         near, far, chance = [], [], {}
         reach, history, alerts_on = self._reach, self.history, topology.alerts_on
         cluster = cluster_of(labels)

@@ -150,18 +150,28 @@ class Topology:
             return math.inf
         return HUB_SHARE * total
 
-    def not_hubs(self, entities: tuple[str, ...], t: float) -> list[str]:
-        hubs = self.hubs(entities, t)
-        return [entity for entity in entities if entity not in hubs]
+    def related(self, entities: tuple[str, ...], t: float, hops: int) -> dict[str, str]:
+        """What an alert naming `entities` relates to: each of them but the hubs (-> ""), and the
+        `hops` strongest neighbours of each that is not coarse (-> the entity it is a hop from)."""
+        is_hub = self._hub_test(t)
+        related = dict.fromkeys([entity for entity in entities if not is_hub(entity)], "")
+        for entity in list(related):
+            if not is_coarse(entity):
+                for other, _ in self._neighbours(entity, t, hops, is_hub):
+                    related.setdefault(other, entity)
+        return related
 
     def neighbours(self, entity: str, t: float, limit: int = MAX_NEIGHBOURS) -> list[tuple[str, float]]:
         """The `limit` strongest entities related to `entity` by an edge, hubs left out."""
+        return self._neighbours(entity, t, limit, self._hub_test(t))
+
+    def _neighbours(self, entity: str, t: float, limit: int, is_hub: Callable[[str], bool]) -> list[tuple[str, float]]:
         row = self.edges.get(entity)
         if not row:
             return []
         # The strongest first, ties in their order (a stable sort, reversed: as by the negated weight).
         strongest = sorted(row.items(), key=itemgetter(1), reverse=True) if len(row) > 1 else list(row.items())
-        scale, is_hub, found = self.decay.weight(t), self._hub_test(t), []
+        scale, found = self.decay.weight(t), []
         for other, w in strongest:
             if not is_hub(other):
                 found.append((other, w / scale))
