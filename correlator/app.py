@@ -40,7 +40,6 @@ from correlator.forward.inbound import InboundLedger
 from correlator.http_errors import MAX_BODY, http_error_response, json_response
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.bodies import BodyBudget
-from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.receivers import receivers
 from correlator.ingest.recording import Recorder
 from correlator.metrics import EngineMetrics, Metrics
@@ -159,9 +158,10 @@ async def _add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/inbound/{destination}",
                         make_inbound_handler(app[ENGINE], app.get(INBOUND, {}), submit))
     check = functools.partial(check_rule_file, config)
-    for method, path, handler in [("GET", "/api/v1/alerts", make_list_alerts_handler(app[ENGINE])),
+    read_wait = float(config.api.action_wait)
+    for method, path, handler in [("GET", "/api/v1/alerts", make_list_alerts_handler(app[ENGINE], read_wait)),
                                   ("GET", "/api/v1/alerts/{fingerprint}/history",
-                                   make_alert_history_handler(app[ENGINE])),
+                                   make_alert_history_handler(app[ENGINE], read_wait)),
                                   *incident_routes, *make_delivery_handlers(app[ENGINE]),
                                   *make_learned_handlers(view.repository),
                                   *make_candidate_handlers(view), *make_rule_handlers(view, app[ENGINE], check)]:
@@ -199,7 +199,6 @@ async def _store(app: web.Application, engine_site: EngineSite):
     engine = database.create_engine(config.database_url)
     revision = await asyncio.to_thread(database.upgrade, engine)
     log.info("store ready", extra={"url": database.describe(engine), "revision": revision})
-    flaps = FlapDetector(config.ingest.flapping.max_changes, int(config.ingest.flapping.window * 1e6))
     loop = asyncio.get_running_loop()
     runner = None
     if engine_site is EngineSite.IN_PROCESS:
@@ -215,7 +214,7 @@ async def _store(app: web.Application, engine_site: EngineSite):
         if runner is not None:
             loop.call_soon_threadsafe(runner.service.notify)
 
-    writer = GroupCommitWriter(engine, flaps, max_pending_alerts=config.store.max_pending_alerts,
+    writer = GroupCommitWriter(engine, max_pending_alerts=config.store.max_pending_alerts,
                                on_commit=on_commit, on_failure=metrics.commit_failures.inc)
     await asyncio.to_thread(writer.start)
     if runner is not None:
@@ -229,7 +228,6 @@ async def _store(app: web.Application, engine_site: EngineSite):
                   view.lag_seconds)
     metrics.gauge("correlator_store_pending_alerts", "Alerts received and waiting for their commit.",
                   lambda: writer.pending_alerts)
-    metrics.gauge("correlator_flapping_alerts", "Alerts (fingerprints) flapping now.", lambda: len(flaps.flapping))
     app[ENGINE], app[WRITER], app[VIEW] = engine, writer, view
     yield
     if runner is not None:

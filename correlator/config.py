@@ -196,7 +196,8 @@ class IngestConfig(_Section):
 
 class ApiConfig(_Section):
     # How long an operator action's request waits for the engine to apply it; past it the answer
-    # is 202 with the address of its result.
+    # is 202 with the address of its result. A listing of alerts waits as long at most for the
+    # engine to read what was stored before it (the alerts view is the engine's).
     action_wait: Duration = Duration(5)
 
 

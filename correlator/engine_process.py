@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 
 import aiohttp
 import msgspec
-from prometheus_client import generate_latest
+from prometheus_client import Gauge, generate_latest
 from sqlalchemy.engine import Engine as DatabaseEngine
 
 from correlator.config import Config
@@ -82,7 +82,10 @@ class EngineRunner:
         self.service = EngineService(database, rules, wiring.engine_settings(config), parsers(wiring.field_mappings(config)),
                                      wiring.ingest_policy(config), clock=clock,
                                      observer=IncidentMetrics(metrics, config.engine.sla), model=model,
-                                     on_candidates=self._candidates_changed, epoch=epoch, planner=self.planner)
+                                     on_candidates=self._candidates_changed, epoch=epoch, planner=self.planner,
+                                     flaps=wiring.flap_detector(config))
+        Gauge("correlator_flapping_alerts", "Alerts (fingerprints) flapping now.",
+              registry=metrics.registry).set_function(lambda: len(self.service.alert_view.flaps.flapping))
         self.reloader = RuleReloader(self.service, config.rules_dir, metrics,
                                      on_outcome=self._publish_rules if publish else lambda r, o: None)
         self._handled_request: str | None = None

@@ -29,11 +29,13 @@ from correlator.domain import Candidate, IncidentState
 from correlator.engine.core import Engine, EngineSettings, LearnedDecision, Outcome
 from correlator.engine_actions import apply_action, refused
 from correlator.engine_feed import ActionEntry, Batch, NotificationFeed
+from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser
 from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet, load_rules
 from correlator.store.alert_queries import firing_without_incident
+from correlator.store.alert_view import AlertView
 from correlator.store.action_log import ActionResult
 from correlator.store.incidents import IncidentRepository, OutboxPlanner, Progress
 from correlator.store.leadership import Fenced
@@ -96,12 +98,15 @@ class EngineService:
                  parsers: dict[str, Parser], policy: IngestPolicy, clock: Callable[[], datetime] | None = None,
                  observer=None, model: LearnedModel | None = None, step_alerts: int = STEP_ALERTS,
                  on_candidates: Callable[[tuple[Candidate, ...]], None] = lambda candidates: None,
-                 epoch: int | None = None, planner: OutboxPlanner | None = None):
+                 epoch: int | None = None, planner: OutboxPlanner | None = None,
+                 flaps: FlapDetector | None = None):
         """`observer` (IncidentMetrics) sees what each step saved and counts failed steps;
         `on_candidates` gets the candidates whenever they changed (in the engine's thread); `epoch`:
         the leadership epoch every save checks (None: this process alone owns the store); `planner`:
-        writes the forwarding outbox rows of each save in its transaction."""
-        self.repository = IncidentRepository(database, epoch=epoch, planner=planner)
+        writes the forwarding outbox rows of each save in its transaction; `flaps`: marks the alerts
+        view's flapping episodes (by the default ingest.flapping when None)."""
+        self.alert_view = AlertView(database, flaps or FlapDetector())
+        self.repository = IncidentRepository(database, epoch=epoch, planner=planner, alert_view=self.alert_view)
         self.fenced: Fenced | None = None  # a save found another replica leading: the service stopped
         self._database = database
         self.engine = Engine(rules, settings, keep_closed=False, model=model)
@@ -218,6 +223,8 @@ class EngineService:
                        progress.incident_sequence, progress.problem_sequence)
         engine.restore_unplaced(firing_without_incident(self._database, progress.watermark
                                                         + (progress.alert_offset > 0)))
+        with self._database.connect() as connection:
+            self.alert_view.rebuild(connection)
         self.engine, self.progress = engine, progress
         self._candidates_version = None
         self._take_candidates()
@@ -285,6 +292,7 @@ class EngineService:
                 first = chunk.end - len(chunk.alerts)
                 for index, alert in enumerate(chunk.alerts):
                     where = (chunk.notification, first + index)
+                    self.alert_view.add(alert)  # stored, whatever the engine makes of it
                     if self._failing_alert == (where, SKIP_AFTER_FAILURES):
                         self._skip(where)
                         continue
@@ -337,7 +345,8 @@ class EngineService:
         problems = [self.engine.problems[p] for p in sorted(self.engine.problem_tracker.changed)]
         progress = Progress(*self._position, *self.engine.sequences)
         learned, results = self.engine.learned_snapshot(), self._results
-        if incidents or problems or progress != self.progress or learned is not None or results:
+        if incidents or problems or progress != self.progress or learned is not None or results \
+                or self.alert_view.pending:
             now = self._clock()
             try:
                 saved = self.repository.save(incidents, problems, progress, now, learned, results)

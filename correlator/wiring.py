@@ -15,6 +15,7 @@ from correlator.forward.registry import DestinationSpec
 from correlator.forward.routing import Route, parse_route
 from correlator.forward.worker import DeliveryPolicy
 from correlator.engine.core import EngineSettings
+from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.generic import FieldMapping
 from correlator.ingest.normalize import AlertLimits, IngestPolicy
 from correlator.ml import artifact
@@ -37,6 +38,11 @@ def field_mappings(config: Config) -> dict[str, FieldMapping]:
     """`ingest.mappings`: source name -> where its JSON bodies hold each alert field."""
     return {name: msgspec.convert(mapping, FieldMapping, from_attributes=True)
             for name, mapping in config.ingest.mappings.items()}
+
+
+def flap_detector(config: Config) -> FlapDetector:
+    """What marks the alerts view's flapping episodes (store/alert_view.py)."""
+    return FlapDetector(config.ingest.flapping.max_changes, int(config.ingest.flapping.window * 1e6))
 
 
 def engine_settings(config: Config) -> EngineSettings:

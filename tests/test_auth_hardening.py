@@ -18,7 +18,6 @@ from correlator.config import AuthConfig, ConfigError, Credential, parse_config
 from correlator.ingest.alertmanager import parse_postable_alerts
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.bodies import BodyBudget
-from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.receivers import PARSE_ON_LOOP_MAX_BYTES, Receiver
 from correlator.metrics import Metrics
@@ -154,7 +153,7 @@ def test_the_body_budget_cannot_be_smaller_than_one_body():
 def writer(tmp_path):
     store = database.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     database.upgrade(store)
-    writer = GroupCommitWriter(store, FlapDetector(4, 3600 * 10**6))
+    writer = GroupCommitWriter(store)
     writer.start()
     yield writer
     writer.close()

@@ -11,7 +11,6 @@ from correlator.config import parse_config
 from correlator.domain import RawNotification
 from correlator.engine.core import EngineSettings
 from correlator.engine_service import EngineService
-from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.generic import FieldMapping
 from correlator.ingest.sources import parsers
 from correlator.store.notification_alerts import decode_alerts, encode_alerts
@@ -38,7 +37,7 @@ def store(db_url):
 
 async def store_as_ingest(store, source: str, mapping: FieldMapping, body: bytes) -> None:
     """`body` parsed under `mapping` and written by the group-commit writer, as a receiver does."""
-    writer = GroupCommitWriter(store, FlapDetector(4, 3600 * 10**6), clock=Clock(T0))
+    writer = GroupCommitWriter(store, clock=Clock(T0))
     writer.start()
     try:
         parsed = parsers({source: mapping})[source](body, T0, POLICY)

@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 
 from correlator.domain import RawNotification
 from correlator.engine_process import wake_ups
-from correlator.ingest.flapping import FlapDetector
 from correlator.store.schema import engine_state, notifications
 from correlator.store.writer import GroupCommitWriter
 from tests.engine_scenarios import rules_from
@@ -154,7 +153,7 @@ async def test_the_engine_process_is_woken_by_each_ingest_commit(db_url):
     store = open_store(db_url)
     woken = asyncio.Event()
     waking = asyncio.create_task(wake_ups(store, woken.set))
-    writer = GroupCommitWriter(store, FlapDetector(10, 10**9))
+    writer = GroupCommitWriter(store)
     await asyncio.to_thread(writer.start)
     try:
         await asyncio.wait_for(woken.wait(), 10)  # once at start: commits made before it watched

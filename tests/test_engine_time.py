@@ -15,7 +15,6 @@ from correlator import wiring
 from correlator.config import parse_config
 from correlator.domain import IncidentState, RawNotification
 from correlator.engine.core import EngineSettings
-from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.sources import parsers
 from correlator.store.schema import notifications
 from correlator.store.writer import RECEIVE_TO_COMMIT, GroupCommitWriter, StoreUnavailable
@@ -78,7 +77,7 @@ def stored_count(store) -> int:
 
 async def write_one(store, clock) -> None:
     """One notification received at T0, written by a writer whose wall clock is `clock`."""
-    writer = GroupCommitWriter(store, FlapDetector(4, 3600 * 10**6), clock=clock)
+    writer = GroupCommitWriter(store, clock=clock)
     writer.start()
     try:
         body = webhook("pod-0")

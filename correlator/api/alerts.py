@@ -12,7 +12,7 @@ from correlator.domain import AlertStatus, FieldError
 from correlator.http_errors import error_response, json_response
 from correlator.api.query import limit_param, matchers_param
 from correlator.units import rfc3339
-from correlator.store.alert_queries import CursorError, StoredAlert, alert_history, list_alerts
+from correlator.store.alert_queries import CursorError, StoredAlert, alert_history, list_alerts, log_read
 
 MAX_LIMIT = 1000
 FINGERPRINT_LENGTH = 16
@@ -45,11 +45,30 @@ def _query_errors(request: web.Request):
     return errors, (AlertStatus(status) if status in ("firing", "resolved") else None), limit, matchers
 
 
-def make_list_alerts_handler(engine):
+# While the engine reads what was stored before a request, the request polls this often (doubling).
+FIRST_POLL_SECONDS = 0.002
+MAX_POLL_SECONDS = 0.1
+
+
+async def _read_through(engine, seconds: float) -> None:
+    """Wait (at most `seconds`) until the engine has read every log row stored before now: the
+    alerts view is the engine's, so an alert that was answered 2xx is listed once this returns
+    (unless the engine lags by more than `seconds`: then the view as it is)."""
+    deadline, delay = time.monotonic() + seconds, FIRST_POLL_SECONDS
+    latest, read = await asyncio.to_thread(log_read, engine)
+    while read < latest and time.monotonic() < deadline:
+        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, MAX_POLL_SECONDS)
+        read = (await asyncio.to_thread(log_read, engine))[1]
+
+
+def make_list_alerts_handler(engine, read_wait: float):
+    """`read_wait`: how long a listing waits for the engine to read what was stored before it."""
     async def handle(request: web.Request) -> web.Response:
         errors, status, limit, matchers = _query_errors(request)
         if errors:
             return error_response(400, "invalid query", errors)
+        await _read_through(engine, read_wait)
         now_us = time.time_ns() // 1000
         try:
             page = await asyncio.to_thread(list_alerts, engine, now_us=now_us, status=status,
@@ -60,7 +79,7 @@ def make_list_alerts_handler(engine):
     return handle
 
 
-def make_alert_history_handler(engine):
+def make_alert_history_handler(engine, read_wait: float):
     async def handle(request: web.Request) -> web.Response:
         fingerprint = request.match_info["fingerprint"]
         errors: list[FieldError] = []
@@ -69,6 +88,7 @@ def make_alert_history_handler(engine):
             errors.append(FieldError("fingerprint", "expected 16 lowercase hexadecimal digits"))
         if errors:
             return error_response(400, "invalid query", errors)
+        await _read_through(engine, read_wait)
         episodes, memberships = await asyncio.to_thread(alert_history, engine, fingerprint,
                                                         now_us=time.time_ns() // 1000, limit=limit)
         if not episodes and not memberships:

@@ -21,7 +21,7 @@ class _Series:
 
 
 class FlapDetector:
-    def __init__(self, max_changes: int, window_us: int):
+    def __init__(self, max_changes: int = 4, window_us: int = 3600 * 10**6):  # config ingest.flapping's defaults
         self.max_changes = max_changes
         self.window_us = window_us
         self._series: dict[str, _Series] = {}

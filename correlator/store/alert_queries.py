@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from correlator.domain import Alert, AlertStatus
 from correlator.rules.matchers import Matcher, matches_all
 from correlator.store.notification_alerts import decode_alerts
-from correlator.store.schema import alerts, from_us, incident_members, incidents, notifications, to_us
+from correlator.store.schema import alerts, engine_state, from_us, incident_members, incidents, notifications, to_us
 
 # Label matchers are evaluated in Python (the same code as rules); a page scans at most this many rows
 # and hands back a cursor to go on, so a selective filter never turns into an unbounded scan.
@@ -114,14 +114,22 @@ def _stored(row, labels: dict[str, str], now_us: int) -> StoredAlert:
     )
 
 
+def log_read(engine: Engine) -> tuple[int, int]:
+    """(the latest log row stored, the latest the engine has read whole): the alerts view (the
+    engine's, store/alert_view.py) holds every alert the log held up to the second."""
+    with engine.connect() as connection:
+        latest = connection.execute(select(func.max(notifications.c.id))).scalar() or 0
+        read = connection.execute(select(engine_state.c.value).where(engine_state.c.name == "watermark")).scalar()
+    return latest, read or 0
+
+
 def firing_without_incident(engine: Engine, processed: int) -> list[Alert]:
     """The episodes the engine recorded without incident (candidates below a group rule's
     min_alerts, alerts in maintenance) as of notification `processed` (the watermark): firing alerts
     first stored by then, no incident holds (open or closed), still active then. In arrival order,
-    each as its latest snapshot, `received_at` when it arrived. (Ingest stores alerts before the
-    engine reads them: later arrivals are the engine's input still, not its state.) "By then" is
-    by receive time, which replicas make only roughly follow the log's order: an episode first
-    stored by a notification after `processed` is input still, whatever its receive time."""
+    each as its latest snapshot, `received_at` when it arrived. "By then" is by receive time,
+    which replicas make only roughly follow the log's order: an episode first stored by a
+    notification after `processed` is input still, whatever its receive time."""
     with engine.connect() as connection:
         until_us = connection.execute(select(func.max(notifications.c.received_at_us))
                                       .where(notifications.c.id <= processed)).scalar()

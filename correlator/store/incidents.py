@@ -20,6 +20,7 @@ from correlator.domain import (JOIN_KINDS, AlertStatus, Category, DecisionReason
                                JoinReason, Level, Member, Priority, Problem, ServiceArea, TimelineEvent, TimelineKind,
                                interned)
 from correlator.store.action_log import ActionResult, result_rows
+from correlator.store.alert_view import AlertView
 from correlator.store.leadership import check_epoch
 from correlator.store.schema import (action_results, engine_state, from_us, incident_events, incident_members,
                                      incidents, learned_state, problems, to_us)
@@ -91,13 +92,16 @@ def _upsert_statement(insert, table, keys: list[str]):
 
 
 class IncidentRepository:
-    def __init__(self, engine: Engine, epoch: int | None = None, planner: OutboxPlanner | None = None):
+    def __init__(self, engine: Engine, epoch: int | None = None, planner: OutboxPlanner | None = None,
+                 alert_view: AlertView | None = None):
         """`epoch`: the leadership epoch of the replica saving (every save checks it and raises
         Fenced once a newer one exists); None where one process owns the store (SQLite, tools).
-        `planner`: writes each save's forwarding outbox rows in the save's transaction."""
+        `planner`: writes each save's forwarding outbox rows in the save's transaction;
+        `alert_view`: the alerts view's rows of the alerts read since the last save, likewise."""
         self._engine = engine
         self.epoch = epoch
         self.planner = planner
+        self.alert_view = alert_view
         self._saved_events: dict[str, int] = {}
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._upsert_incidents = _upsert_statement(insert, incidents, ["id"])
@@ -113,7 +117,8 @@ class IncidentRepository:
              now: datetime, learned: tuple[datetime, dict[str, bytes]] | None = None,
              results: list[tuple[int, ActionResult]] = ()) -> list[tuple[Incident, list[TimelineEvent]]]:
         """One transaction: the incidents a step changed, the watermark it reached, the results of
-        the operator actions it applied and (when due) the learned state as of an event time. Each
+        the operator actions it applied, the alerts it read (`alert_view`) and (when due) the
+        learned state as of an event time. Each
         table gets one executemany, however many incidents changed. Returns each incident's new events."""
         headers, members, moved, events, saved = [], [], [], [], []
         for incident in changed:
@@ -151,8 +156,12 @@ class IncidentRepository:
             connection.execute(self._upsert_state, [{"name": f.name, "value": getattr(progress, f.name)}
                                                     for f in fields(Progress)])
             planned = self.planner.plan(connection, saved, now) if self.planner is not None else 0
+            if self.alert_view is not None:
+                self.alert_view.write(connection)
         if self.planner is not None:
             self.planner.committed(planned)
+        if self.alert_view is not None:
+            self.alert_view.saved()
         for incident in changed:
             incident.changed_members.clear()
             self._saved_events[incident.id] = len(incident.timeline)

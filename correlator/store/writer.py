@@ -1,6 +1,7 @@
 """Group commit: one writer thread commits everything pending in one transaction, then answers
-all those requests. A request is answered only after its alerts are committed (a 2xx is durable),
-and a storm of small requests costs one fsync per batch instead of one per request."""
+all those requests. A request is answered only after its notification is committed to the log
+(a 2xx is durable), and a storm of small requests costs one fsync per batch instead of one per
+request. The log is all ingest writes: the `alerts` view is the engine's (store/alert_view.py)."""
 
 from __future__ import annotations
 
@@ -14,28 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-import msgspec
-from sqlalchemy import bindparam, case, literal_column, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 
-from correlator.domain import Alert, AlertStatus, RawNotification
-from correlator.ingest.flapping import FlapDetector
+from correlator.domain import Alert, RawNotification
 from correlator.store import notification_log
 from correlator.store.notification_alerts import encode_alerts
-from correlator.store.schema import alerts, notifications, to_us
+from correlator.store.schema import notifications, to_us
 
 log = logging.getLogger(__name__)
 
-_json_encoder = msgspec.json.Encoder(order="sorted")
-
-
-def _json_text(value) -> str:
-    return _json_encoder.encode(value).decode()
-
-
-# How often the writer drops flap-detection state of alerts that stopped changing.
-FLAP_SWEEP_SECONDS = 60
 # After a failed commit: at most one write probe this often, and how much new space it needs at
 # least (as much as the bodies of the commit that failed, up to MAX_PROBE_BYTES).
 PROBE_SECONDS = 5.0
@@ -86,43 +76,17 @@ def _driver_sql(statement, engine: Engine) -> str:
     return str(statement.compile(dialect=dialect))
 
 
-def _alert_upsert(engine: Engine):
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    columns = ["fingerprint", "starts_at_us", "ends_at_us", "status", "labels", "annotations",
-               "generator_url", "source", "first_seen_us", "last_seen_us", "notifications", "flapping"]
-    statement = insert(alerts).values({name: bindparam(name) for name in columns})
-    new = statement.excluded
-    stored_resolved = alerts.c.status == literal_column(f"'{AlertStatus.RESOLVED.value}'")
-    # Monotonic per episode: a late "firing" snapshot never reopens a resolved episode.
-    return statement.on_conflict_do_update(
-        index_elements=[alerts.c.fingerprint, alerts.c.starts_at_us],
-        set_={
-            "status": case((stored_resolved, alerts.c.status), else_=new.status),
-            "ends_at_us": case((stored_resolved, alerts.c.ends_at_us), else_=new.ends_at_us),
-            "annotations": new.annotations,
-            "generator_url": new.generator_url,
-            # A wall clock stepped back must not make an episode look older than it was seen.
-            "last_seen_us": case((new.last_seen_us > alerts.c.last_seen_us, new.last_seen_us),
-                                 else_=alerts.c.last_seen_us),
-            "notifications": alerts.c.notifications + new.notifications,
-            "flapping": new.flapping,
-        },
-    )
-
-
 class GroupCommitWriter:
-    def __init__(self, engine: Engine, flaps: FlapDetector, *, max_pending_alerts: int = 200_000,
+    def __init__(self, engine: Engine, *, max_pending_alerts: int = 200_000,
                  max_batch_alerts: int = 2_000, on_commit: Callable[[CommitStats], None] | None = None,
                  on_failure: Callable[[], None] | None = None, clock: Callable[[], datetime] = _utc_now):
         """`clock`: the wall clock that receive times are stamped by (RECEIVE_TO_COMMIT)."""
         self._engine = engine
         self._clock = clock
-        self._flaps = flaps
         self._max_pending = max_pending_alerts
         self._max_batch = max_batch_alerts
         self._on_commit = on_commit or (lambda stats: None)
         self._on_failure = on_failure or (lambda: None)
-        self._upsert = _driver_sql(_alert_upsert(engine), engine)
         raw_insert = notifications.insert().values(
             {name: bindparam(name) for name in ("received_at_us", "source", "alert_count", "body", "digest",
                                                 "alerts")})
@@ -135,7 +99,6 @@ class GroupCommitWriter:
         self._condition = threading.Condition()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
-        self._next_flap_sweep = 0.0
         # The error class of the last group commit if it failed (disk full...), None once one succeeds.
         self.last_commit_error: str | None = None
         self._next_probe = 0.0
@@ -150,7 +113,6 @@ class GroupCommitWriter:
         return self._thread.is_alive() and not self._closing
 
     def start(self) -> None:
-        self._rebuild_flap_state()
         self._thread.start()
 
     async def write(self, batch: list[Alert], raw: RawNotification | None) -> None:
@@ -277,9 +239,6 @@ class GroupCommitWriter:
                     self._on_commit(CommitStats(len(batch), size, time.perf_counter() - started))
                 except Exception:  # a failing observer must not stop the writer
                     log.exception("commit callback failed")
-            if started >= self._next_flap_sweep:
-                self._next_flap_sweep = started + FLAP_SWEEP_SECONDS
-                self._flaps.forget_idle()
 
     def _refuse_late(self, batch: list[_Pending]) -> list[_Pending]:
         """Refuse the requests of `batch` that waited in the queue half of RECEIVE_TO_COMMIT;
@@ -301,13 +260,12 @@ class GroupCommitWriter:
     def _commit(self, batch: list[_Pending]) -> list[int | None]:
         """Commit `batch`; returns the id of each numbered item's raw row (None for the others).
         Raw rows are inserted in queue order: the ids are the log's order."""
-        rows, raws, numbers = [], [], []
+        raws, numbers = [], []
         dialect = self._engine.dialect.name
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()
             for item in batch:
-                rows.extend(self._row(alert, to_us(alert.received_at)) for alert in item.alerts)
                 number = None
                 if item.raw is not None:
                     raw = {"received_at_us": to_us(item.raw.received_at), "source": item.raw.source,
@@ -328,8 +286,6 @@ class GroupCommitWriter:
                         raws.append(raw)
                 numbers.append(number)
             notification_log.append(cursor, dialect, self._insert_raw, raws)
-            if rows:
-                cursor.executemany(self._upsert, rows)
             if self._notify is not None and any(item.raw is not None for item in batch):
                 cursor.execute(self._notify)  # delivered at commit: wakes the engine process
             oldest = min((item.raw.received_at for item in batch if item.raw is not None), default=None)
@@ -342,34 +298,6 @@ class GroupCommitWriter:
         finally:
             connection.close()
         return numbers
-
-    def _row(self, alert: Alert, seen: int) -> dict[str, Any]:
-        starts = to_us(alert.starts_at)
-        ends = to_us(alert.ends_at) if alert.ends_at is not None else None
-        resolved = alert.status is AlertStatus.RESOLVED
-        return {
-            "fingerprint": alert.fingerprint, "starts_at_us": starts, "ends_at_us": ends,
-            "status": alert.status.value, "labels": _json_text(alert.labels),
-            "annotations": _json_text(alert.annotations), "generator_url": alert.generator_url,
-            "source": str(alert.source), "first_seen_us": seen, "last_seen_us": seen, "notifications": 1,
-            "flapping": self._flaps.observe(alert.fingerprint, starts, ends, resolved),
-        }
-
-    def _rebuild_flap_state(self) -> None:
-        """Replay recent episodes into the flap detector so a restart does not forget flapping."""
-        with self._engine.connect() as connection:
-            latest = connection.execute(select(alerts.c.last_seen_us).order_by(
-                alerts.c.last_seen_us.desc()).limit(1)).scalar()
-            if latest is None:
-                return
-            horizon = latest - self._flaps.window_us
-            recent = connection.execute(
-                select(alerts.c.fingerprint, alerts.c.starts_at_us, alerts.c.ends_at_us, alerts.c.status)
-                .where((alerts.c.starts_at_us > horizon) | (alerts.c.ends_at_us > horizon)
-                       | (alerts.c.status == AlertStatus.FIRING.value))
-                .order_by(alerts.c.starts_at_us))
-            for fingerprint, starts, ends, status in recent:
-                self._flaps.observe(fingerprint, starts, ends, status == AlertStatus.RESOLVED.value)
 
 
 def _settle(futures: list[tuple[asyncio.Future, int | None]], error: Exception | None) -> None:
