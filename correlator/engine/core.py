@@ -346,8 +346,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if self.learner is not None:  # recent starts are candidates again (the counts come from the store)
             members = sorted((m.joined_at, key, m.labels, m.annotations) for i in incidents
                              for key, m in i.members.items())
-            for joined_at, key, labels, annotations in members:
-                self.learner.remember(labels, key, joined_at.timestamp(), key[1].timestamp(), annotations)
+            for joined_at, key, labels, member_annotations in members:
+                self.learner.remember(labels, key, joined_at.timestamp(), key[1].timestamp(), member_annotations)
 
     def restore_unplaced(self, alerts: list[Alert]) -> None:
         """After `restore`: the firing episodes recorded without incident, from the store (firing
