@@ -11,7 +11,7 @@ from correlator.domain import Alert, AlertStatus
 from correlator.ingest.fingerprint import fingerprint
 from correlator.ingest.flapping import FlapDetector
 from correlator.store import database
-from correlator.store.alert_view import AlertView
+from correlator.store.alert_view import FORGET_EVERY, AlertView
 from correlator.store.schema import alerts
 
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
@@ -89,3 +89,13 @@ def test_a_rebuilt_view_forgets_what_no_save_wrote_and_remembers_the_flaps(store
     with store.connect() as connection:
         view.rebuild(connection)  # as when the engine is rebuilt after a failed step
     assert view.pending == 0 and view.flaps.flapping == {fingerprint(labels)}
+
+
+def test_the_flap_state_of_alerts_that_stopped_changing_is_dropped_as_alerts_are_read(store):
+    view = AlertView(store, FlapDetector())
+    for number in range(FORGET_EVERY):  # one alert a minute, each resolved a minute later
+        labels = {"alertname": f"A{number}"}
+        starts = T0 + timedelta(minutes=number)
+        view.add(Alert(fingerprint(labels), labels, {}, AlertStatus.RESOLVED, starts, starts + timedelta(minutes=1),
+                       "", "alertmanager", starts + timedelta(minutes=1)))
+    assert view.flaps.tracked <= 61  # only the last hour's alerts are still tracked

@@ -52,6 +52,11 @@ class FlapDetector:
         self.flapping.discard(fingerprint)
         return False
 
+    @property
+    def tracked(self) -> int:
+        """How many fingerprints' changes are held."""
+        return len(self._series)
+
     def forget_idle(self) -> int:
         """Drop fingerprints with no change inside the window (in event time) and no episode still
         firing; returns how many remain tracked."""

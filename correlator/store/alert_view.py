@@ -25,6 +25,7 @@ _json_encoder = msgspec.json.Encoder(order="sorted")
 _COLUMNS = ("fingerprint", "starts_at_us", "ends_at_us", "status", "labels", "annotations", "generator_url",
             "source", "first_seen_us", "last_seen_us", "notifications", "flapping")
 _RESOLVED = AlertStatus.RESOLVED.value
+FORGET_EVERY = 4096  # alerts read between drops of the flap state of alerts that stopped changing
 
 
 def _json_text(value) -> str:
@@ -65,6 +66,7 @@ class AlertView:
         self._upsert = _upsert(engine)
         self.flaps = flaps
         self._pending: dict[tuple[str, int], dict[str, Any]] = {}
+        self._read = 0
 
     def add(self, alert: Alert) -> None:
         """One alert the engine read (seen when it was received)."""
@@ -72,6 +74,9 @@ class AlertView:
         ends = to_us(alert.ends_at) if alert.ends_at is not None else None
         seen, resolved = to_us(alert.received_at), alert.status is AlertStatus.RESOLVED
         flapping = self.flaps.observe(alert.fingerprint, starts, ends, resolved)
+        self._read += 1
+        if self._read % FORGET_EVERY == 0:
+            self.flaps.forget_idle()
         row = self._pending.get((alert.fingerprint, starts))
         if row is None:
             self._pending[alert.fingerprint, starts] = {
