@@ -2,8 +2,8 @@
 
 It feeds the engine the stored log in id order: raw notifications and operator actions (the same
 input as `replay`, with the same receive times), in steps of bounded work, and saves what each step
-changed together with the position it reached and the results of the actions it applied (one
-transaction). At start it restores the engine from the store, so after a crash it resumes from what
+changed together with the position it reached, the results of the actions it applied and the rows
+of the alerts view for the alerts it read (one transaction). At start it restores the engine from the store, so after a crash it resumes from what
 was durably processed: no alert or action is applied twice and no incident is duplicated.
 
 A failed step is counted, logged once per failure episode and retried after a backoff. What the
@@ -34,9 +34,9 @@ from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser
 from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet, load_rules
+from correlator.store.action_log import ActionResult
 from correlator.store.alert_queries import firing_without_incident
 from correlator.store.alert_view import AlertView
-from correlator.store.action_log import ActionResult
 from correlator.store.incidents import IncidentRepository, OutboxPlanner, Progress
 from correlator.store.leadership import Fenced
 from correlator.store.writer import RECEIVE_TO_COMMIT
