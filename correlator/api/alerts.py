@@ -45,21 +45,27 @@ def _query_errors(request: web.Request):
     return errors, (AlertStatus(status) if status in ("firing", "resolved") else None), limit, matchers
 
 
-# While the engine reads what was stored before a request, the request polls this often (doubling).
+# While the engine reads what was stored before a request, the request polls this often (doubling),
+# and stops waiting when the engine read nothing for STALLED_SECONDS (not running, or stuck).
 FIRST_POLL_SECONDS = 0.002
 MAX_POLL_SECONDS = 0.1
+STALLED_SECONDS = 1.0
 
 
 async def _read_through(engine, seconds: float) -> None:
     """Wait (at most `seconds`) until the engine has read every log row stored before now: the
     alerts view is the engine's, so an alert that was answered 2xx is listed once this returns
-    (unless the engine lags by more than `seconds`: then the view as it is)."""
+    (unless the engine lags by more than `seconds`, or reads nothing meanwhile: then the view as
+    it is)."""
     deadline, delay = time.monotonic() + seconds, FIRST_POLL_SECONDS
     latest, read = await asyncio.to_thread(log_read, engine)
-    while read < latest and time.monotonic() < deadline:
+    moved_at = time.monotonic()
+    while read < latest and time.monotonic() < min(deadline, moved_at + STALLED_SECONDS):
         await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, MAX_POLL_SECONDS)
-        read = (await asyncio.to_thread(log_read, engine))[1]
+        now_read = (await asyncio.to_thread(log_read, engine))[1]
+        if now_read > read:
+            read, moved_at = now_read, time.monotonic()
 
 
 def make_list_alerts_handler(engine, read_wait: float):
