@@ -46,10 +46,11 @@ def _query_errors(request: web.Request):
 
 
 # While the engine reads what was stored before a request, the request polls this often (doubling),
-# and stops waiting when the engine read nothing for STALLED_SECONDS (not running, or stuck).
+# and stops waiting when the engine read nothing for STALLED_SECONDS (not running, or stuck; longer
+# than the engine's fallback poll, so that a missed wake-up is not taken for a stall).
 FIRST_POLL_SECONDS = 0.002
 MAX_POLL_SECONDS = 0.1
-STALLED_SECONDS = 1.0
+STALLED_SECONDS = 3.0
 
 
 async def _read_through(engine, seconds: float) -> None:
