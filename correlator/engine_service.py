@@ -147,7 +147,6 @@ class EngineService:
 
     async def start(self) -> None:
         await self.restore()
-        self._wakeup.set()  # what was stored meanwhile is read at once, not at the first tick
         self._task = asyncio.create_task(self._run(), name="engine")
 
     async def stop(self) -> None:
