@@ -78,11 +78,6 @@ async def post_json(client, path: str, body, **headers):
 
 
 async def stored_alerts(client, **query) -> list[dict]:
-    """The alerts view once the app's engine has read everything stored (the view is its)."""
-    from correlator.app import SERVICE
-    from tests.engine_store import drain
-    if SERVICE in client.app:
-        await drain(client.app[SERVICE])
     response = await client.get("/api/v1/alerts", params={"limit": "1000", **query})
     assert response.status == 200, await response.text()
     return (await response.json())["alerts"]

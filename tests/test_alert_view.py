@@ -4,25 +4,16 @@ episode make one row write, which must leave the row as upserting them one by on
 import random
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import select
 
 from correlator.domain import Alert, AlertStatus
 from correlator.ingest.fingerprint import fingerprint
 from correlator.ingest.flapping import FlapDetector
-from correlator.store import database
 from correlator.store.alert_view import FORGET_EVERY, AlertView
 from correlator.store.schema import alerts
+from tests.test_store import engine  # noqa: F401  (the fixture: a migrated store on each backend)
 
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def store(db_url):
-    engine = database.create_engine(db_url)
-    database.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def snapshots(seed: int, count: int) -> list[Alert]:
@@ -42,57 +33,57 @@ def snapshots(seed: int, count: int) -> list[Alert]:
     return found
 
 
-def rows(store) -> list[tuple]:
-    with store.connect() as connection:
+def rows(engine) -> list[tuple]:
+    with engine.connect() as connection:
         return [tuple(row) for row in connection.execute(
             select(*[c for c in alerts.c if c.name != "id"]).order_by(alerts.c.fingerprint, alerts.c.starts_at_us))]
 
 
-def test_one_write_per_step_leaves_what_one_upsert_per_alert_leaves(store):
+def test_one_write_per_step_leaves_what_one_upsert_per_alert_leaves(engine):
     for seed in range(20):
-        with store.begin() as connection:
+        with engine.begin() as connection:
             connection.execute(alerts.delete())
         stream = snapshots(seed, 40)
-        one_by_one = AlertView(store, FlapDetector())
+        one_by_one = AlertView(engine, FlapDetector())
         for alert in stream:
             one_by_one.add(alert)
-            with store.begin() as connection:
+            with engine.begin() as connection:
                 one_by_one.write(connection)
             one_by_one.saved()
-        expected = rows(store)
-        with store.begin() as connection:
+        expected = rows(engine)
+        with engine.begin() as connection:
             connection.execute(alerts.delete())
-        steps, cut = AlertView(store, FlapDetector()), random.Random(seed).randrange(1, 40)
+        steps, cut = AlertView(engine, FlapDetector()), random.Random(seed).randrange(1, 40)
         for part in (stream[:cut], stream[cut:]):  # two steps, each folding its repeats
             for alert in part:
                 steps.add(alert)
-            with store.begin() as connection:
+            with engine.begin() as connection:
                 steps.write(connection)
             steps.saved()
-        assert rows(store) == expected, seed
+        assert rows(engine) == expected, seed
         # the stream repeats episodes and resolves some: the folding had something to fold
         assert max(row[10] for row in expected) > 1 and "resolved" in {row[3] for row in expected}
 
 
-def test_a_rebuilt_view_forgets_what_no_save_wrote_and_remembers_the_flaps(store):
-    view = AlertView(store, FlapDetector(max_changes=2))
+def test_a_rebuilt_view_forgets_what_no_save_wrote_and_remembers_the_flaps(engine):
+    view = AlertView(engine, FlapDetector(max_changes=2))
     labels = {"alertname": "Flappy"}
     for minute in (0, 10):  # two episodes, each fired and resolved: four changes
         starts = T0 + timedelta(minutes=minute)
         view.add(Alert(fingerprint(labels), labels, {}, AlertStatus.RESOLVED, starts, starts + timedelta(minutes=1),
                        "", "alertmanager", starts + timedelta(minutes=1)))
-    with store.begin() as connection:
+    with engine.begin() as connection:
         view.write(connection)
     view.saved()
     view.add(Alert(fingerprint({"alertname": "Unsaved"}), {"alertname": "Unsaved"}, {}, AlertStatus.FIRING, T0, None,
                    "", "alertmanager", T0))
-    with store.connect() as connection:
+    with engine.connect() as connection:
         view.rebuild(connection)  # as when the engine is rebuilt after a failed step
     assert view.pending == 0 and view.flaps.flapping == {fingerprint(labels)}
 
 
-def test_the_flap_state_of_alerts_that_stopped_changing_is_dropped_as_alerts_are_read(store):
-    view = AlertView(store, FlapDetector())
+def test_the_flap_state_of_alerts_that_stopped_changing_is_dropped_as_alerts_are_read(engine):
+    view = AlertView(engine, FlapDetector())
     for number in range(FORGET_EVERY):  # one alert a minute, each resolved a minute later
         labels = {"alertname": f"A{number}"}
         starts = T0 + timedelta(minutes=number)

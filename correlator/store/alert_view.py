@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from correlator.domain import Alert, AlertStatus
 from correlator.ingest.flapping import FlapDetector
+from correlator.store.database import driver_sql
 from correlator.store.schema import alerts, to_us
 
 _json_encoder = msgspec.json.Encoder(order="sorted")
@@ -40,7 +41,7 @@ def _upsert(engine: Engine) -> str:
     new = statement.excluded
     stored_resolved = alerts.c.status == literal_column(f"'{_RESOLVED}'")
     # Monotonic per episode: a late "firing" snapshot never reopens a resolved episode.
-    statement = statement.on_conflict_do_update(
+    return driver_sql(statement.on_conflict_do_update(
         index_elements=[alerts.c.fingerprint, alerts.c.starts_at_us],
         set_={
             "status": case((stored_resolved, alerts.c.status), else_=new.status),
@@ -53,9 +54,7 @@ def _upsert(engine: Engine) -> str:
             "notifications": alerts.c.notifications + new.notifications,
             "flapping": new.flapping,
         },
-    )
-    dialect = sqlite.dialect(paramstyle="named") if engine.dialect.name == "sqlite" else engine.dialect
-    return str(statement.compile(dialect=dialect))
+    ), engine)
 
 
 class AlertView:

@@ -9,6 +9,7 @@ import sqlalchemy
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, Engine, make_url
 
 log = logging.getLogger(__name__)
@@ -59,3 +60,10 @@ def upgrade(engine: Engine) -> str:
 def describe(engine: Engine) -> str:
     """The URL to show in logs, password hidden."""
     return engine.url.render_as_string(hide_password=True)
+
+
+def driver_sql(statement, engine: Engine) -> str:
+    """An SQLAlchemy statement compiled once to the driver's SQL with named parameters, to run
+    through the DBAPI's executemany without per-row bind processing (the hot paths)."""
+    dialect = sqlite.dialect(paramstyle="named") if engine.dialect.name == "sqlite" else engine.dialect
+    return str(statement.compile(dialect=dialect))

@@ -16,11 +16,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from sqlalchemy import bindparam
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 
 from correlator.domain import Alert, RawNotification
 from correlator.store import notification_log
+from correlator.store.database import driver_sql
 from correlator.store.notification_alerts import encode_alerts
 from correlator.store.schema import notifications, to_us
 
@@ -69,13 +69,6 @@ class CommitStats:
     seconds: float
 
 
-def _driver_sql(statement, engine: Engine) -> str:
-    """An SQLAlchemy statement compiled once to the driver's SQL with named parameters, to run
-    through the raw DBAPI cursor: executemany without per-row bind processing (the hot path)."""
-    dialect = sqlite.dialect(paramstyle="named") if engine.dialect.name == "sqlite" else engine.dialect
-    return str(statement.compile(dialect=dialect))
-
-
 class GroupCommitWriter:
     def __init__(self, engine: Engine, *, max_pending_alerts: int = 200_000,
                  max_batch_alerts: int = 2_000, on_commit: Callable[[CommitStats], None] | None = None,
@@ -90,8 +83,8 @@ class GroupCommitWriter:
         raw_insert = notifications.insert().values(
             {name: bindparam(name) for name in ("received_at_us", "source", "alert_count", "body", "digest",
                                                 "alerts")})
-        self._insert_raw = _driver_sql(raw_insert, engine)
-        self._insert_numbered = _driver_sql(raw_insert.returning(notifications.c.id), engine)
+        self._insert_raw = driver_sql(raw_insert, engine)
+        self._insert_numbered = driver_sql(raw_insert.returning(notifications.c.id), engine)
         self._notify = f"NOTIFY {NOTIFY_CHANNEL}" if engine.dialect.name == "postgresql" else None
         self._queue: deque[_Pending] = deque()
         self._jobs: deque[tuple[Callable[[], Any], concurrent.futures.Future]] = deque()
