@@ -515,6 +515,27 @@ def test_clients_of_one_dependency_failing_at_once_are_one_storm_where_their_clu
     assert joined == ([None, ("client0", 0), ("client0", 0), ("client0", 0)] if shared else [None] * 4)
 
 
+@pytest.mark.parametrize("per_day, burst, storm", [
+    (20, (0.0, 30.0), True),  # tail 2e-5: a rare name's pair is a storm
+    (200, (0.0, 11.0, 22.0), False),  # tail 1.6e-5, as unlikely: a name tested ten times as often
+])
+def test_the_burst_a_storm_needs_is_less_likely_the_more_often_its_name_fires(per_day, burst, storm):
+    # Each start of a name is a test for a storm: a bound on the storms chance makes of one name
+    # per day asks a burst of a frequent name to be less likely than one of a rare name.
+    storms, gap = Storms(Decay()), 86_400 / per_day
+    for n in range(per_day):
+        storms.observe("HostDown", "a", (f"bg{n}", n), n * gap, False, 0.0)
+    found = []
+    for n, offset in enumerate(burst):
+        started = 86_400 + gap / 2 + offset
+        found.append(storms.check("HostDown", "a", started))
+        storms.observe("HostDown", "a", (f"burst{n}", n), started, found[-1] is not None, 0.0)
+    assert found[0] is None
+    assert all(found[1:]) if storm else not any(found)
+    if storm:
+        assert found[-1].key == ("burst0", 0)
+
+
 @pytest.mark.parametrize("other_estate_hours", [0, 10], ids=["cold", "another-estate-known"])
 def test_hours_of_another_estate_without_a_storm_of_a_name_do_not_make_its_storms_rare(tmp_path, other_estate_hours):
     # The name stormed three times in this estate's first twenty minutes: over the time its

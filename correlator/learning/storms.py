@@ -3,7 +3,8 @@
 A storm is a state of the estate, not a pile of pairs: its alerts form one incident, whatever
 entities they name. A name is in a storm when `STORM_MIN` or more of its alerts started within
 `STORM_WINDOW` and that many, in the time they took, are very unlikely under the name's own
-decayed base rate (Poisson tail);
+decayed base rate (Poisson tail, `chance_bound`: every start of a name is a test, so the more often a
+name fires the less likely its burst must be, which bounds the storms chance makes of each name);
 the storm lasts as long as its alerts keep coming at its own pace: once `PACED` alerts measured it,
 a pause longer than `PAUSE` times its mean gap between starts (and within `STORM_WINDOW`) ends it,
 and what comes after is another storm (in a busy estate, another fault's burst of the same name).
@@ -48,7 +49,14 @@ from correlator.learning.decay import Decay
 STORM_WINDOW = 120.0  # seconds
 STORM_MIN = 2
 MIN_SPAN = 5.0  # seconds: starts closer than this count as simultaneous
-MAX_P_VALUE = 1e-5
+# Each start of a name tests for a storm, so a name that fires often is tested often: the Poisson
+# tail a burst must reach is what keeps the storms chance makes of one name in one scope to
+# CHANCE_STORMS_PER_DAY, between MIN_P_VALUE (a name firing all day, and any in the first hour) and
+# MAX_P_VALUE (a rare one).
+CHANCE_STORMS_PER_DAY = 1e-3
+MAX_P_VALUE = 1e-4
+MIN_P_VALUE = 1e-5
+DAY = 86_400.0
 ENTITY_P_VALUE = 1e-3  # the Poisson tail below which a burst among one dependency's clients is a storm
 MAX_NAMES = 20_000
 RECENT = 16  # starts remembered per name
@@ -106,6 +114,15 @@ def poisson_tail(k: int, mean: float) -> float:
     return min(1.0, total)
 
 
+def chance_bound(rate: float, measured: bool = True) -> float:
+    """The Poisson tail below which a burst of a name starting `rate` times a second is a storm;
+    until the base rates are `measured` (their first `MIN_OBSERVED`), a rate is mostly the prior,
+    which makes every name look rare, and the bound is the strictest."""
+    if not measured:
+        return MIN_P_VALUE
+    return min(MAX_P_VALUE, max(MIN_P_VALUE, CHANCE_STORMS_PER_DAY / (rate * DAY)))
+
+
 class Storms:
     def __init__(self, decay: Decay):
         self.decay = decay
@@ -158,8 +175,9 @@ class Storms:
         return storm
 
     def _detect(self, name: str, scope: str, started: float, after: float | None = None,
-                p_value: float = MAX_P_VALUE) -> Storm | None:
-        """The storm of `scope` raging at `started`, or one this start begins (of starts `after`)."""
+                p_value: float | None = None) -> Storm | None:
+        """The storm of `scope` raging at `started`, or one this start begins (of starts `after`), by a
+        burst's Poisson tail at most `p_value` (None: `chance_bound` of the name's rate there)."""
         recent = self.recent.get(scope)
         if not recent:
             return None
@@ -181,8 +199,10 @@ class Storms:
         # The burst's own span is the window tested (at least MIN_SPAN): two starts in the same
         # second are as telling as thirty in two minutes.
         times = [at for at, _ in within] + [started]
-        expected = self._rate(scope, len(within), started) * max(max(times) - min(times), MIN_SPAN)
-        if poisson_tail(len(within) + 1, expected) > p_value:
+        rate = self._rate(scope, len(within), started)
+        expected = rate * max(max(times) - min(times), MIN_SPAN)
+        bound = p_value if p_value is not None else chance_bound(rate, self._measured(started))
+        if poisson_tail(len(within) + 1, expected) > bound:
             return None
         if storm is None:
             burst = self._burst(sorted(within), started, expected / max(max(times) - min(times), MIN_SPAN))
@@ -203,7 +223,9 @@ class Storms:
         count = self.decay.value(self.rates.get(scope, 0.0), t) + storm.alerts
         first = self.first_at if self.first_at is not None else storm.first_at
         observed = min(self.decay.tau, max(t - first, REVIEW))
-        if poisson_tail(storm.alerts + 1, count / observed * max(t - storm.first_at, MIN_SPAN)) <= MAX_P_VALUE:
+        rate = count / observed
+        bound = chance_bound(rate, self._measured(t))
+        if poisson_tail(storm.alerts + 1, rate * max(t - storm.first_at, MIN_SPAN)) <= bound:
             return False
         storm.usual = True
         self.rates[scope] = self.rates.get(scope, 0.0) + storm.alerts * self.decay.weight(t)
@@ -289,6 +311,10 @@ class Storms:
         (one more, as a prior) over the time it was gathered in (at least an hour)."""
         count = max(self.decay.value(self.rates.get(scope, 0.0), t) - within, 0.0) + 1.0
         return count / self._observed(t)
+
+    def _measured(self, t: float) -> bool:
+        """Whether the base rates have been gathered for `MIN_OBSERVED`: before, they are mostly priors."""
+        return self.first_at is not None and t - self.first_at >= MIN_OBSERVED
 
     def _observed(self, t: float, since: float | None = None) -> float:
         """The seconds the counts were gathered in, since the first start or `since` (at least an
