@@ -45,28 +45,22 @@ def _query_errors(request: web.Request):
     return errors, (AlertStatus(status) if status in ("firing", "resolved") else None), limit, matchers
 
 
-# While the engine reads what was stored before a request, the request polls this often (doubling),
-# and stops waiting when the engine read nothing for STALLED_SECONDS (not running, or stuck; longer
-# than the engine's fallback poll, so that a missed wake-up is not taken for a stall).
+# While the engine reads what was stored before a request, the request polls this often (doubling).
 FIRST_POLL_SECONDS = 0.002
 MAX_POLL_SECONDS = 0.1
-STALLED_SECONDS = 3.0
 
 
 async def _read_through(engine, seconds: float) -> None:
-    """Wait (at most `seconds`) until the engine has read every log row stored before now: the
-    alerts view is the engine's, so an alert that was answered 2xx is listed once this returns
-    (unless the engine lags by more than `seconds`, or reads nothing meanwhile: then the view as
-    it is)."""
+    """Wait (at most `seconds`, as an operator action does) until the engine has read every log row
+    stored before now: the alerts view is the engine's, so an alert that was answered 2xx is listed
+    once this returns, unless the engine lags by more than `seconds` (busy, still starting, or not
+    running: then the view as it is)."""
     deadline, delay = time.monotonic() + seconds, FIRST_POLL_SECONDS
     latest, read = await asyncio.to_thread(log_read, engine)
-    moved_at = time.monotonic()
-    while read < latest and time.monotonic() < min(deadline, moved_at + STALLED_SECONDS):
+    while read < latest and time.monotonic() < deadline:
         await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, MAX_POLL_SECONDS)
-        now_read = (await asyncio.to_thread(log_read, engine))[1]
-        if now_read > read:
-            read, moved_at = now_read, time.monotonic()
+        read = (await asyncio.to_thread(log_read, engine))[1]
 
 
 def make_list_alerts_handler(engine, read_wait: float):
