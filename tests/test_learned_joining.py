@@ -536,6 +536,15 @@ def test_the_burst_a_storm_needs_is_less_likely_the_more_often_its_name_fires(pe
         assert found[-1].key == ("burst0", 0)
 
 
+def test_in_the_first_hour_a_pair_of_one_name_is_no_storm_however_rare_it_looks():
+    # With nothing measured yet, every name's rate is the prior of one start an hour: the strict
+    # bound holds, and two sites failing half a minute apart at a cold start are two incidents.
+    storms = Storms(Decay())
+    assert storms.check("ProbeFailed", "a", 0.0) is None
+    storms.observe("ProbeFailed", "a", ("site1", 0), 0.0, False, 0.0)
+    assert storms.check("ProbeFailed", "a", 30.0) is None
+
+
 @pytest.mark.parametrize("other_estate_hours", [0, 10], ids=["cold", "another-estate-known"])
 def test_hours_of_another_estate_without_a_storm_of_a_name_do_not_make_its_storms_rare(tmp_path, other_estate_hours):
     # The name stormed three times in this estate's first twenty minutes: over the time its
