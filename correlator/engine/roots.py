@@ -114,7 +114,7 @@ def ranked(members: Iterable[Member]) -> list[Candidate]:
             best[name] = max(_at_most(member), best.get(name, -math.inf))
     return candidates
 
-def outranked(candidates: list[Candidate], member: Member, as_symptom: bool | None = None) -> bool:
+def outranked(candidates: list[Candidate], member: Member, as_symptom: bool = False) -> bool:
     """Whether ranking the members again without `member`, or with it a symptom or not, gives the
     same candidates: it is none of them and scores below them even as no symptom (below the
     last of a full ranking, else below its own name's best). `as_symptom`: how it was ranked, where

@@ -113,14 +113,7 @@ class Topology:
 
     def hub(self, entity: str, t: float) -> bool:
         """Whether the entity sits on so large a share of the alerts that sharing it means nothing."""
-        return bool(self.hubs((entity,), t))
-
-    def hubs(self, entities: tuple[str, ...], t: float) -> set[str]:
-        """The hubs among `entities`."""
-        if not entities:
-            return set()
-        is_hub = self._hub_test(t)
-        return {entity for entity in entities if is_hub(entity)}
+        return self._hub_test(t)(entity)
 
     def _hub_test(self, t: float) -> Callable[[str], bool]:
         """Whether an entity is a hub at `t`. A reporter is judged in its own cluster; an entity
