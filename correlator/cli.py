@@ -174,6 +174,16 @@ def tune_runtime() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
+def freeze_startup_heap() -> None:
+    """Exempt what start-up loaded (modules, rules, the model, the web app) from garbage collection:
+    it lives as long as the process, yet every full collection would walk it again (in serve under
+    load: pauses of 130-155 ms that every waiting request sat through). Collected first, so that no
+    garbage is kept for good."""
+    import gc
+    gc.collect()
+    gc.freeze()
+
+
 class StartError(Exception):
     """What keeps a command from starting; main prints it and exits 2."""
 
@@ -234,6 +244,7 @@ def _engine(args: argparse.Namespace) -> int:
     rules, model = _rules_and_model(config)
     _check_forwarding(config)
     _log_start(config, path, model)
+    freeze_startup_heap()
     return engine_process.run(config, rules, model, supervised=args.supervised)
 
 
@@ -276,12 +287,17 @@ def _serve(args: argparse.Namespace) -> int:
         loop = asyncio.new_event_loop()
     url = f"http://{config.server.host}:{config.server.port}"
     app = make_app(config, rules=rules, model=model, engine_site=site, engine_command=command)
+    app.on_startup.append(_freeze_started_app)  # the last start-up step: the app is whole by then
     with contextlib.closing(guard) if guard else contextlib.nullcontext():
         web.run_app(app, host=config.server.host, port=config.server.port, loop=loop,
                     shutdown_timeout=config.server.shutdown_timeout, access_log=None, handle_signals=True,
                     print=lambda _: log.info("listening", extra={"url": url}))
     log.info("stopped")
     return 0
+
+
+async def _freeze_started_app(_app) -> None:
+    freeze_startup_heap()
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -340,6 +356,7 @@ def _replay(args: argparse.Namespace) -> int:
         return 2
     rules, model = _rules_and_model(config)
     tune_runtime()
+    freeze_startup_heap()
     engine = Engine(rules, wiring.engine_settings(config), model=model)
     try:
         summary = replay(engine, args.input, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config),
