@@ -8,7 +8,11 @@ For each request size (alerts per Alertmanager webhook) it measures, with wrk as
   3. correlator's latency at about half that load,
   4. after each correlator run, the engine's lag (correlator_engine_lag_seconds) when the load stops
      and how long the engine then takes to catch up (lag 0).
-Then it prints alerts/s, p50/p99 and correlator's throughput as a ratio of the bare server's.
+Then it prints alerts/s, p50/p99 and correlator's throughput as a ratio of the bare server's, and
+at full load the CPU time each process spent per alert (serve, the engine process, the bare server):
+on a shared machine whose speed drifts by tens of percent within an hour, CPU per alert against the
+bare server's in the same run says more than throughput does of what a change costs. (The engine's
+figure is its CPU during the load per alert received: an engine that fell behind has processed fewer.)
 Figures, not a test: nothing here asserts.
 """
 
@@ -155,11 +159,27 @@ def run_wrk(url: str, bodies: Path, *, connections: int, duration: int, delay_ms
     return figures
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int) -> list[int]:
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]
+
+
 class Server:
     def __init__(self, args: list[str], health_url: str, log_path: Path):
         self.log = log_path.open("ab")
         self.process = subprocess.Popen(args, stdout=self.log, stderr=self.log)
         wait_ready(health_url, self.process)
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far: this process ("server") and its children (serve's engine process)."""
+        return {"server": cpu_seconds(self.process.pid),
+                "children": sum(cpu_seconds(pid) for pid in child_pids(self.process.pid))}
 
     def stop(self) -> None:
         self.process.terminate()
@@ -180,8 +200,8 @@ def measure_daemon(workdir: Path, name: str, bodies: Path, connections: int, dur
     daemon = Server([sys.executable, "-m", "correlator", "serve", "--config", str(config)],
                     f"http://127.0.0.1:{port}/readyz", workdir / f"correlator-{name}.log")
     try:
-        figures = run_wrk(f"http://127.0.0.1:{port}", bodies, connections=connections, duration=duration,
-                          delay_ms=delay_ms)
+        figures = _with_cpu(daemon, lambda: run_wrk(f"http://127.0.0.1:{port}", bodies, connections=connections,
+                                                    duration=duration, delay_ms=delay_ms))
         return {**figures, **catch_up(f"http://127.0.0.1:{port}")}
     finally:
         daemon.stop()
@@ -193,9 +213,18 @@ def measure_bare(workdir: Path, bodies: Path, connections: int, duration: int) -
     bare = Server([sys.executable, __file__, "--serve-bare", str(port)], f"http://127.0.0.1:{port}/healthz",
                   workdir / "bare.log")
     try:
-        return run_wrk(f"http://127.0.0.1:{port}", bodies, connections=connections, duration=duration)
+        return _with_cpu(bare, lambda: run_wrk(f"http://127.0.0.1:{port}", bodies, connections=connections,
+                                               duration=duration))
     finally:
         bare.stop()
+
+
+def _with_cpu(server: Server, load) -> dict:
+    """The figures of `load()`, with the CPU seconds the server (and its children) spent during it."""
+    before = server.cpu()
+    figures = load()
+    after = server.cpu()
+    return {**figures, "cpu_s": {name: after[name] - before[name] for name in after}}
 
 
 def bench_size(size: int, args, workdir: Path) -> dict:
@@ -222,6 +251,19 @@ def report(results: list[dict]) -> None:
               f"{full['non2xx'] + full['socket_errors']:>8} {_lag(full)} | {half['rps'] * size:>18,.0f} "
               f"{half['p50_us'] / 1000:>7.1f} {half['p99_us'] / 1000:>7.1f} {half['non2xx'] + half['socket_errors']:>8} "
               f"{_lag(half)}")
+    print()
+    print(f"{'alerts/req':>10} {'CPU us per alert at full load: bare':>36} {'serve':>7} {'engine':>7} "
+          f"{'serve/bare':>10}")
+    for r in results:
+        size, ref, full = r["size"], r["reference"], r["full"]
+        bare, serve, engine = (_us_per_alert(seconds, figures, size) for seconds, figures in
+                               ((ref["cpu_s"]["server"], ref), (full["cpu_s"]["server"], full),
+                                (full["cpu_s"]["children"], full)))
+        print(f"{size:>10} {bare:>36.1f} {serve:>7.1f} {engine:>7.1f} {serve / bare:>10.2f}")
+
+
+def _us_per_alert(cpu_s: float, figures: dict, size: int) -> float:
+    return cpu_s / (figures["requests"] * size) * 1e6
 
 
 def _lag(figures: dict) -> str:
