@@ -114,7 +114,7 @@ def poisson_tail(k: int, mean: float) -> float:
     return min(1.0, total)
 
 
-def chance_bound(rate: float, measured: bool = True) -> float:
+def chance_bound(rate: float, measured: bool) -> float:
     """The Poisson tail below which a burst of a name starting `rate` times a second is a storm;
     until the base rates are `measured` (their first `MIN_OBSERVED`), a rate is mostly the prior,
     which makes every name look rare, and the bound is the strictest."""
