@@ -3,6 +3,7 @@
 import pytest
 
 from correlator.domain import IncidentState, JoinReason
+from correlator.engine.core import EngineSettings
 from correlator.rules.loader import load_rules
 from correlator.shipped import shipped_dir
 from correlator.store import database
@@ -194,3 +195,24 @@ def test_the_shipped_severity_inhibition_holds_within_one_cluster(cluster_label)
     assert sorted(len(i.members) for i in scenario.incidents) == [1, 2]
     other = next(i for i in scenario.incidents if len(i.members) == 1)
     assert next(iter(other.members.values())).labels[cluster_label] == "b"
+
+
+
+def test_a_symptom_released_into_a_storm_that_takes_in_its_incident_moves_once(tmp_path):
+    # A critical and a warning TargetDown: their incident holds only that name. Released, the
+    # warning (started with a burst of the name, delivered late) makes the burst a storm, whose
+    # incident takes in the incidents of its alerts that hold only its name: the warning's own.
+    same_name = {"name": "crit-over-warn", "kind": "suppress", "source_matchers": ['severity="critical"'],
+                 "target_matchers": ['severity="warning"'], "equal": ["alertname", "cluster"]}
+    s = Scenario(rules_from(tmp_path, same_name), EngineSettings())  # learning on: storms
+    for n in range(3):  # 100 seconds apart: no storm yet
+        s.push(100 * n + 1, alert("TargetDown", starts=100 * n, cluster="eu", instance=f"x{n}"))
+    s.push(601, alert("TargetDown", starts=600, severity="critical", cluster="eu", instance="c"))
+    s.push(605, alert("TargetDown", starts=5, severity="warning", cluster="eu", instance="w"))
+    held, symptom = member(s, "TargetDown", instance="w")
+    assert symptom.why.reason == JoinReason.SYMPTOM and held is member(s, "TargetDown", instance="c")[0]
+    s.push(660, alert("TargetDown", starts=600, severity="critical", cluster="eu", instance="c", ends=660))
+    storm, released = member(s, "TargetDown", instance="w")
+    assert released.why.reason == JoinReason.STORM and storm is member(s, "TargetDown", instance="x0")[0]
+    assert held.state is IncidentState.CLOSED and not held.members
+    assert [e.kind for e in storm.timeline].count("alert_released") == 1

@@ -253,6 +253,9 @@ class InhibitionStage:
                     del self._by_group[group[0]]  # it joined as a symptom, not by its group
                 placed = self._placed_again(member, key, group, now)
                 kind = TimelineKind.ALERT_RELEASED
+                # Placing it may have moved it already: a storm's incident takes in the incident
+                # it sat in when that holds only the storm's name (a source of the same name).
+                incident = self.incidents[self._episodes[key].incident_id]
             changed |= self._re_place(incident, key, member, *placed, now, kind, left,
                                       kept if kind is TimelineKind.ALERT_INHIBITED else None)
         self._settle(left, now)
