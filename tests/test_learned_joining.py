@@ -633,6 +633,20 @@ def test_a_learned_association_joins_alerts_that_started_minutes_apart_at_most(a
     assert (join is not None and join.rule == "learned") is joined
 
 
+def test_a_learned_association_joins_on_an_entity_that_chance_visits_often():
+    # db-9 sees an alert every two minutes; the pair still started together there and nowhere
+    # else: the association (counted against that very density) says which member relates.
+    learner = Learner()
+    now = database_outages_taught(learner)
+    for n in range(30):
+        at = now - 3600 + n * 120
+        learner.learn({"alertname": f"Noise{n % 3}", "instance": "db-9:9100"}, (f"noise{n}", n), at, at)
+    learner.learn({"alertname": "PostgresDown", "instance": "db-9:9100"}, ("db9", 0), now, now)
+    join = learner.place({"alertname": "AppDbErrors", "instance": "db-9:9100"}, ("app9", 0), now + 60, now + 60,
+                         lambda key: True)
+    assert join is not None and join.rule == "learned" and join.key == ("db9", 0)
+
+
 def test_one_name_on_related_entities_at_once_is_no_learned_association():
     # A workload's pods failing together, again and again, is a storm of one name (storms.py): that
     # they start together says nothing of what causes what.

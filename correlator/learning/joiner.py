@@ -44,12 +44,9 @@ QUIET_CLUSTER = 15  # alerts started in the cluster within the last window, abov
 # not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
 # no history of yet), nor a relate rule before the entities' rates are measured, nor a namespace
 # a learned association
-BUSY = 0.3  # alerts per window by chance on a relation beyond which a learned association cannot say
-# which member it relates to (another candidate there by chance a quarter of the time)
 RULE_CHANCE = 1.0  # in a quiet cluster, a relate rule holds alone on a relation quieter than this per window;
 COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer alerts than this within its window
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
-JOIN_LIFT = 5.0  # a learned association joins when chance explains at most 1/5 of its co-occurrences
 CLUSTER_LEAD = 120.0  # seconds an effect may start before its cause's alert, across a cluster
 EFFECT_LEAD = 120.0  # seconds an effect may start before its cause on a related entity, whether the
 # cause joins the effect's incident or takes it in: a cause's alert lags its effects' by its `for` and an
@@ -190,7 +187,7 @@ class Learner:
         closeness, chance, association = self._closeness(scan, start, entity, t)
         if association is not None and association.independent:
             return None  # the estate's evidence overrides priors and closeness alike
-        learned = association is not None and association.significant and association.lift >= JOIN_LIFT
+        learned = association is not None and association.significant
         name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
         if name is not None:
             return (3, closeness, start.at), name, f"rule {name}"
@@ -198,7 +195,7 @@ class Learner:
             return None
         if abs(scan.start.started - start.started) > CLOSE:
             return None
-        if learned and chance < BUSY and (closeness or scan.cluster_recent <= QUIET_CLUSTER):
+        if learned and (closeness or scan.cluster_recent <= QUIET_CLUSTER):
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
         if closeness and scan.crowd <= QUIET and scan.cluster_recent <= QUIET_CLUSTER:
             return (1, closeness, start.at), "quiet entity", \
@@ -356,7 +353,7 @@ class Learner:
             closeness, chance, association = self._closeness(scan, start, entity, t)
             if association is not None and association.independent:
                 continue
-            learned = association is not None and association.significant and association.lift >= JOIN_LIFT
+            learned = association is not None and association.significant
             name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
             if name is not None:
                 explained[start.key] = _absorbed(alert, start, name, {kind_of(entity): entity.split("|", 2)[2]},
