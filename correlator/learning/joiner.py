@@ -156,10 +156,8 @@ class Learner:
         scan = self._scanned(labels, key, t, started, annotations)
         best, best_rank = None, None
         for start, entity, _ in scan.near:
-            if not is_open(start.key):
-                continue
-            found = self._evidence(scan, start, entity, t)
-            if found is not None and (best_rank is None or found[0] > best_rank):
+            found = self._evidence(scan, start, entity, t)  # most candidates have none: asked first
+            if found is not None and (best_rank is None or found[0] > best_rank) and is_open(start.key):
                 best, best_rank = (start, entity, found[1], found[2]), found[0]
         if best is None:
             return self._cluster_relation(scan, t, is_open) \
@@ -184,10 +182,13 @@ class Learner:
         forbidden, rules = self._rules_between(scan.start, start)
         if forbidden or (not rules and (age > WINDOW or abs(scan.start.started - start.started) > CLOSE)):
             return None  # nothing below could relate them
-        closeness, chance, association = self._closeness(scan, start, entity, t)
+        association = self._association(scan, start.name, t)
         if association is not None and association.independent:
             return None  # the estate's evidence overrides priors and closeness alike
         learned = association is not None and association.significant
+        if not rules and not learned and not (scan.crowd <= QUIET and scan.cluster_recent <= QUIET_CLUSTER):
+            return None  # the quiet-entity test below fails whatever the closeness (most candidates)
+        closeness, chance = self._closeness(scan, entity)
         name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
         if name is not None:
             return (3, closeness, start.at), name, f"rule {name}"
@@ -202,19 +203,23 @@ class Learner:
                 f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance"
         return None
 
-    def _closeness(self, scan: _Scan, start: Start, entity: str, t: float) -> tuple[int, float, Association | None]:
-        """(closeness, chance per WINDOW, learned association) of relating the alert to `start` on
-        `entity`: closeness 2 on the alert's own entity, 1 one hop away, 0 on a coarse one."""
+    @staticmethod
+    def _closeness(scan: _Scan, entity: str) -> tuple[int, float]:
+        """(closeness, chance per WINDOW) of relating the alert to a start on `entity`: closeness 2
+        on the alert's own entity, 1 one hop away, 0 on a coarse one."""
         via = scan.related[entity]
         closeness = (0 if is_coarse(entity) else 2 if not via else 1)
         # A hop is as busy as its busier end: a quiet pod on a busy node is no quiet relation.
         chance = max(scan.chance.get(entity, 0.0), scan.chance.get(via, 0.0) if via else 0.0)
+        return closeness, chance
+
+    def _association(self, scan: _Scan, name: str, t: float) -> Association | None:
+        """The learned association between the alert's name and `name` (asked once per scan)."""
         associations = scan.associations
-        if start.name in associations:
-            association = associations[start.name]
-        else:
-            association = associations[start.name] = self.cooccurrence.association(scan.start.name, start.name, t)
-        return closeness, chance, association
+        if name in associations:
+            return associations[name]
+        association = associations[name] = self.cooccurrence.association(scan.start.name, name, t)
+        return association
 
     def _rule_relating(self, scan: _Scan, start: Start, rules, closeness: int, chance: float, learned: bool,
                        lead: float) -> str | None:
@@ -350,9 +355,10 @@ class Learner:
             rules = [name for name in rules if name in alert.causes and name in start.effects]
             if forbidden or not rules or incident_of(start.key) is None:
                 continue
-            closeness, chance, association = self._closeness(scan, start, entity, t)
+            association = self._association(scan, start.name, t)
             if association is not None and association.independent:
                 continue
+            closeness, chance = self._closeness(scan, entity)
             learned = association is not None and association.significant
             name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
             if name is not None:
