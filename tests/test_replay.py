@@ -2,7 +2,14 @@
 
 import json
 
+from correlator import wiring
 from correlator.cli import main
+from correlator.config import Config
+from correlator.engine.core import Engine
+from correlator.ingest.sources import parsers
+from correlator.offline.replay import replay as replay_recording
+from correlator.rules.loader import load_rules
+from correlator.shipped import shipped_dir
 from tests.conftest import CAPTURES, post_json
 
 
@@ -45,6 +52,18 @@ def test_replay_applies_recorded_operator_actions_in_order(tmp_path, capsys):
     assert code == 0
     assert [i["priority"] for i in incidents if i["id"] == "INC-000001"] == ["P3"]
     assert "1 operator actions" in capsys.readouterr().err
+
+
+def test_a_long_replay_reports_its_progress(tmp_path):
+    reports = []
+    config = Config()
+    engine = Engine(load_rules(shipped_dir("rules")), wiring.engine_settings(config))
+    summary = replay_recording(engine, CAPTURES / "recording.jsonl", parsers({}), wiring.ingest_policy(config),
+                               progress=lambda share, so_far: reports.append((share, so_far.notifications)),
+                               progress_seconds=0.0)  # a report after every notification
+    assert [n for _, n in reports] == list(range(1, summary.notifications + 1))
+    shares = [share for share, _ in reports]
+    assert shares == sorted(shares) and 0 < shares[0] < 1 and shares[-1] == 1.0
 
 
 def test_replay_is_deterministic(tmp_path):

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 import msgspec
 
@@ -109,10 +109,15 @@ def read_recording(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestP
 
 
 def replay(engine: Engine, recording: Path, parsers: dict[str, Parser], policy: IngestPolicy,
-           skip_bad: bool = False) -> ReplaySummary:
+           skip_bad: bool = False, progress: Callable[[float, ReplaySummary], None] | None = None,
+           progress_seconds: float = 10.0) -> ReplaySummary:
+    """Feed the recording through `engine`. `progress(share of the file read, summary so far)` is
+    called every `progress_seconds` of wall time, if given (a week of a busy estate takes minutes)."""
     summary = ReplaySummary()
     started = time.perf_counter()
+    next_report = started + progress_seconds
     episodes = set()
+    size = recording.stat().st_size
     with recording.open("rb") as lines:
         for at, entry in read_entries(lines, parsers, policy, skip_bad, summary):
             if isinstance(entry, LoggedAction):  # as the live engine applies it; its result is the live API's
@@ -121,6 +126,10 @@ def replay(engine: Engine, recording: Path, parsers: dict[str, Parser], policy: 
             for alert in entry:
                 episodes.add((alert.fingerprint, alert.starts_at))
                 engine.process(alert, at)
+            if progress is not None and time.perf_counter() >= next_report:
+                summary.alerts, summary.seconds = len(episodes), time.perf_counter() - started
+                progress(lines.tell() / size if size else 1.0, summary)
+                next_report = time.perf_counter() + progress_seconds
     summary.alerts = len(episodes)
     summary.incidents = len(engine.incidents)
     summary.seconds = time.perf_counter() - started
