@@ -337,11 +337,6 @@ def _rules_test(args: argparse.Namespace) -> int:
         raise StartError(str(error)) from None
 
 
-def _replay_progress(share: float, summary) -> None:
-    print(f"correlator: replay {share:.0%} read: {summary.notifications} notifications, {summary.alerts} alerts, "
-          f"{summary.bad_lines} bad lines skipped, {summary.seconds:.0f}s", file=sys.stderr)
-
-
 def _replay(args: argparse.Namespace) -> int:
     import msgspec
 
@@ -349,7 +344,7 @@ def _replay(args: argparse.Namespace) -> int:
     from correlator.engine.core import Engine
     from correlator.ingest.sources import parsers
     from correlator.offline import scoring
-    from correlator.offline.replay import BadLine, episode_spans, replay, write_incidents
+    from correlator.offline.replay import BadLine, episode_spans, replay, report_progress, write_incidents
 
     config, _ = _load(args)
     try:
@@ -362,7 +357,7 @@ def _replay(args: argparse.Namespace) -> int:
     engine = Engine(rules, wiring.engine_settings(config), model=model)
     try:
         summary = replay(engine, args.input, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config),
-                         args.skip_bad, _replay_progress)
+                         args.skip_bad, report_progress)
     except BadLine as error:
         print(f"correlator: {args.input}:{error.number}: {_clipped(error.reason)} (use --skip-bad to go on)",
               file=sys.stderr)

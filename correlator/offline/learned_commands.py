@@ -86,12 +86,13 @@ def _learn_from(recording: Path, config, rules_and_model):
     from correlator import wiring
     from correlator.engine.core import Engine
     from correlator.ingest.sources import parsers
-    from correlator.offline.replay import BadLine, replay
+    from correlator.offline.replay import BadLine, replay, report_progress
 
     rules, _ = rules_and_model(config)
     engine = Engine(rules, wiring.engine_settings(config))
     try:
-        replay(engine, recording, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config), skip_bad=True)
+        replay(engine, recording, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config), skip_bad=True,
+               progress=report_progress)
     except BadLine as error:
         print(f"correlator: {recording}:{error.number}: {error.reason}", file=sys.stderr)
         return None

@@ -9,6 +9,7 @@ order of the engine's input log:
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -134,6 +135,12 @@ def replay(engine: Engine, recording: Path, parsers: dict[str, Parser], policy: 
     summary.incidents = len(engine.incidents)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def report_progress(share: float, summary: ReplaySummary) -> None:
+    """The line the commands that replay a recording print on stderr while it runs."""
+    print(f"correlator: {share:.0%} of the recording read: {summary.notifications} notifications, "
+          f"{summary.alerts} alerts, {summary.bad_lines} bad lines skipped, {summary.seconds:.0f}s", file=sys.stderr)
 
 
 def write_incidents(engine: Engine, out: Path) -> None:
