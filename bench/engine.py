@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -109,23 +110,33 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cpu-time", action="store_true",
                         help="time the process's CPU, not the wall clock (on a machine shared with other work)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure each size and layer this many times, the layers taking turns, and print "
+                             "the median with the range (a shared machine's speed drifts between runs)")
     args = parser.parse_args()
     tune_runtime()  # as `correlator serve` and `replay` do
     model = load_model(shipped_dir("models"))
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
-        for with_model in (model, None):
-            print(f"loading {size} open alerts, then measuring {args.measured} "
-                  f"({'learned layer' if with_model else 'rules only'})...", file=sys.stderr)
-            results.append(run(size, args.measured, args.seed, with_model,
-                               time.process_time if args.cpu_time else time.perf_counter))
+        runs: dict[bool, list[dict]] = {True: [], False: []}
+        for attempt in range(1, args.repeat + 1):
+            for with_model in (model, None):
+                print(f"loading {size} open alerts, then measuring {args.measured} "
+                      f"({'learned layer' if with_model else 'rules only'}, run {attempt} of {args.repeat})...",
+                      file=sys.stderr)
+                runs[with_model is not None].append(run(size, args.measured, args.seed, with_model,
+                                                        time.process_time if args.cpu_time else time.perf_counter))
+        for measured in runs.values():
+            rates = sorted(r["rate"] for r in measured)
+            results.append({**measured[-1], "rate": statistics.median(rates), "range": (rates[0], rates[-1])})
     base = {flag: next(r["rate"] for r in results if r["model"] is flag) for flag in (True, False)}
     print(f"\n{'open alerts':>11} {'layer':>16} {'open incidents':>15} {'alerts/s':>10} {'slowdown vs first':>18}"
-          f" {'learned/rules-only':>18}")
+          f" {'learned/rules-only':>18}" + (f" {'range of runs':>17}" if args.repeat > 1 else ""))
     for r in results:
         rules_only = next(o["rate"] for o in results if o["open"] == r["open"] and not o["model"])
+        spread = f" {r['range'][0]:>8,.0f}-{r['range'][1]:<8,.0f}" if args.repeat > 1 else ""
         print(f"{r['open']:>11,} {'learned layer' if r['model'] else 'rules only':>16} {r['incidents']:>15,} "
-              f"{r['rate']:>10,.0f} {base[r['model']] / r['rate']:>18.2f}x {r['rate'] / rules_only:>17.2f}")
+              f"{r['rate']:>10,.0f} {base[r['model']] / r['rate']:>18.2f}x {r['rate'] / rules_only:>17.2f}{spread}")
     for r in results:
         if r["model"]:
             print(f"learned state after {r['open']:,} open alerts and the measured stream: {r['learned']}")
