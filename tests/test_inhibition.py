@@ -197,7 +197,6 @@ def test_the_shipped_severity_inhibition_holds_within_one_cluster(cluster_label)
     assert next(iter(other.members.values())).labels[cluster_label] == "b"
 
 
-
 def test_a_symptom_released_into_a_storm_that_takes_in_its_incident_moves_once(tmp_path):
     # A critical and a warning TargetDown: their incident holds only that name. Released, the
     # warning (started with a burst of the name, delivered late) makes the burst a storm, whose

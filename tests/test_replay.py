@@ -54,7 +54,7 @@ def test_replay_applies_recorded_operator_actions_in_order(tmp_path, capsys):
     assert "1 operator actions" in capsys.readouterr().err
 
 
-def test_a_long_replay_reports_its_progress(tmp_path):
+def test_a_long_replay_reports_its_progress():
     reports = []
     config = Config()
     engine = Engine(load_rules(shipped_dir("rules")), wiring.engine_settings(config))
