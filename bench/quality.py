@@ -197,6 +197,22 @@ def _join_lines(runs: list[Run]) -> list[str]:
     return lines
 
 
+def _wrong_pair_lines(runs: list[Run]) -> list[str]:
+    """The wrong pairs summed over the runs of each density, and how many of them Alertmanager's
+    group_by put in one group too (one alert name in one cluster at once: what no label of that key
+    tells apart; busy streams overlap faults of one kind, docs/quality.md)."""
+    lines = [f"{'layer':<10} {'density':<7} {'wrong pairs':>11} {'in one alertmanager group':>26}"]
+    totals: dict[tuple[str, str], list[int]] = {}
+    for r in runs:
+        pairs = totals.setdefault((r.layer, r.density), [0, 0])
+        pairs[0] += r.score.wrong_pairs
+        pairs[1] += r.score.wrong_in_alertmanager_group or 0
+    for (layer, density), (wrong, in_group) in totals.items():
+        share = f"{in_group / wrong:.0%}" if wrong else "-"
+        lines.append(f"{layer:<10} {density:<7} {wrong:>11} {in_group:>19} ({share:>4})")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--densities", default="quiet,medium,busy", help=f"of {', '.join(DENSITIES)}")
@@ -234,6 +250,8 @@ def main() -> int:
     print("\n".join(_vocabulary_lines(runs)))
     print("\npairs placed together by join (all runs of a density)")
     print("\n".join(_join_lines(runs)))
+    print("\nwrong pairs, and those in one alertmanager group_by group as well (all runs of a density)")
+    print("\n".join(_wrong_pair_lines(runs)))
     return 0
 
 

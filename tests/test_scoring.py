@@ -6,7 +6,7 @@ import pytest
 
 from correlator.offline.scoring import (JoinPairs, Placed, Span, TruthError, TruthLine, Truth, agreement,
                                 alertmanager_groups, classification, pairs_by_join, pairs_lost_alone, read_placements,
-                                read_truth, score)
+                                read_truth, score, wrong_pairs_in_one_group)
 
 T0 = datetime(2026, 11, 23, 4, tzinfo=timezone.utc)
 
@@ -110,6 +110,27 @@ def test_each_pair_is_counted_for_the_join_that_placed_its_later_episode():
               (placed("X", 1, "storm", "storm"), "t1"), (placed("X", 3, "related", "r"), "t2"),
               (placed("Y", 0, "new_incident"), "t1")]
     assert pairs_by_join(scored) == [JoinPairs("related", "r", 2, 3), JoinPairs("storm", "storm", 1, 0)]
+
+
+def test_wrong_pairs_that_one_alertmanager_group_holds_too_are_counted():
+    # X holds t1, t1, t2 (two wrong pairs) and Y holds t1, t3 (one). Alertmanager groups the two
+    # t1 of X with the t2 (g), and the episodes of Y apart (h, i): one wrong pair of X is in g, the
+    # other (the second t1 is in h) is not; Y's is in no common group.
+    true_ids = ["t1", "t1", "t2", "t1", "t3"]
+    predicted = ["X", "X", "X", "Y", "Y"]
+    assert wrong_pairs_in_one_group(true_ids, predicted, ["g", "h", "g", "h", "i"]) == 1
+    assert wrong_pairs_in_one_group(true_ids, predicted, ["g"] * 5) == 3
+    assert wrong_pairs_in_one_group(true_ids, predicted, ["a", "b", "c", "d", "e"]) == 0
+
+
+def test_score_counts_the_wrong_pairs_and_those_alertmanager_groups_as_well():
+    truth = Truth(episodes={(f, at(0)): TruthLine(f, i) for f, i in (("a", "i1"), ("b", "i2"), ("c", "i3"))})
+    placements = {(f, at(0)): Placed("INC-1", None, None) for f in "abc"}
+    spans = [Span(("a", at(0)), ("Down", "c1"), at(0), None), Span(("b", at(0)), ("Down", "c1"), at(0), None),
+             Span(("c", at(0)), ("Slow", "c1"), at(0), None)]
+    result = score(placements, truth, spans)
+    assert (result.wrong_pairs, result.wrong_in_alertmanager_group) == (3, 1)
+    assert score(placements, truth).wrong_in_alertmanager_group is None
 
 
 def test_true_pairs_lost_to_an_episode_left_alone_are_counted():

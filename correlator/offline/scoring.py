@@ -11,7 +11,9 @@ truth file and every figure. In short, per alert episode (fingerprint, startsAt)
 - category accuracy and priority within one level: the predicted incident's value against the
   episode's true value; and all of it per vocabulary when the truth names one;
 - the pairs each kind of join made (reason and rule), right and wrong, and the true pairs lost
-  because an episode stayed alone: which rule to fix.
+  because an episode stayed alone: which rule to fix;
+- of the wrong pairs, those Alertmanager's group_by put in one group as well (one alert name in
+  one cluster while that group fired): what the key's labels cannot tell apart.
 
 Pair counts come from the contingency table (true incident x predicted incident), so scoring
 is linear in the number of episodes.
@@ -225,6 +227,15 @@ def pairs_by_join(scored: Sequence[tuple[Placed, str]]) -> list[JoinPairs]:
     return sorted((j for j in joins if j.right or j.wrong), key=lambda j: (-j.wrong, -j.right, j.reason, j.rule))
 
 
+def wrong_pairs_in_one_group(true_ids: Sequence[Hashable], predicted_ids: Sequence[Hashable],
+                             groups: Sequence[Hashable]) -> int:
+    """Pairs placed together that are truly apart and that share one of `groups` (one id per episode)
+    as well."""
+    together = Counter(zip(predicted_ids, groups))
+    right = Counter(zip(predicted_ids, groups, true_ids))
+    return sum(_pairs(n) for n in together.values()) - sum(_pairs(n) for n in right.values())
+
+
 def pairs_lost_alone(true_ids: Sequence[Hashable], predicted_ids: Sequence[Hashable]) -> int:
     """True pairs placed apart because one of the two episodes is alone in its incident."""
     predicted_sizes = Counter(predicted_ids)
@@ -264,6 +275,9 @@ class Score:
     unlabeled: int  # placed episodes the truth does not label: not scored
     by_join: list[JoinPairs] = field(default_factory=list)
     lost_alone: int = 0  # true pairs placed apart because one episode is alone in its incident
+    wrong_pairs: int = 0  # pairs placed together that are truly apart
+    # ...of which Alertmanager's group_by put in one group too (None without the reference)
+    wrong_in_alertmanager_group: int | None = None
 
 
 def score(placements: dict[Episode, Placed], truth: Truth, spans: Iterable[Span] | None = None) -> Score:
@@ -274,10 +288,13 @@ def score(placements: dict[Episode, Placed], truth: Truth, spans: Iterable[Span]
     placed = [placements[episode] for episode, _ in scored]
     labels = [label for _, label in scored]
     true_ids = [label.incident for label in labels]
-    reference = None
+    predicted_ids = [p.incident for p in placed]
+    reference = wrong_in_group = None
     if spans is not None:
         groups = alertmanager_groups(spans)
-        reference = agreement(true_ids, [groups.get(episode, episode) for episode, _ in scored])
+        grouped = [groups.get(episode, episode) for episode, _ in scored]
+        reference = agreement(true_ids, grouped)
+        wrong_in_group = wrong_pairs_in_one_group(true_ids, predicted_ids, grouped)
     by_vocabulary = {}
     for vocabulary in sorted({label.vocabulary for label in labels if label.vocabulary}):
         chosen = [i for i, label in enumerate(labels) if label.vocabulary == vocabulary]
@@ -285,7 +302,7 @@ def score(placements: dict[Episode, Placed], truth: Truth, spans: Iterable[Span]
             agreement([true_ids[i] for i in chosen], [placed[i].incident for i in chosen]),
             classification([labels[i] for i in chosen], [placed[i] for i in chosen]))
     return Score(
-        grouping=agreement(true_ids, [p.incident for p in placed]),
+        grouping=agreement(true_ids, predicted_ids),
         alone=agreement(true_ids, range(len(true_ids))),
         alertmanager=reference,
         classification=classification(labels, placed),
@@ -294,7 +311,10 @@ def score(placements: dict[Episode, Placed], truth: Truth, spans: Iterable[Span]
                     if label.incident is not None and episode not in placements),
         unlabeled=sum(1 for episode in placements if truth.label(episode) is None),
         by_join=pairs_by_join(list(zip(placed, true_ids))) if any(p.reason for p in placed) else [],
-        lost_alone=pairs_lost_alone(true_ids, [p.incident for p in placed]),
+        lost_alone=pairs_lost_alone(true_ids, predicted_ids),
+        wrong_pairs=sum(_pairs(n) for n in Counter(predicted_ids).values())
+        - sum(_pairs(n) for n in Counter(zip(predicted_ids, true_ids)).values()),
+        wrong_in_alertmanager_group=wrong_in_group,
     )
 
 
@@ -321,6 +341,9 @@ def format_score(result: Score) -> str:
         lines.append(_row("alertmanager group_by", result.alertmanager))
     lines.append(f"{result.grouping.true_incidents} true incidents; {result.missing} labeled episodes not in any "
                  f"incident, {result.unlabeled} episodes without a label (neither is scored)")
+    if result.wrong_in_alertmanager_group is not None:
+        lines.append(f"{result.wrong_pairs} pairs placed together wrongly, {result.wrong_in_alertmanager_group} of them "
+                     f"in one alertmanager group_by group as well (one alert name in one cluster at once)")
     c = result.classification
     lines.append(f"category accuracy {_ratio(c.category_accuracy)} ({c.category_episodes} episodes), "
                  f"priority within one level {_ratio(c.priority_within_one)} ({c.priority_episodes} episodes)")
