@@ -7,7 +7,9 @@ For each request size (alerts per Alertmanager webhook) it measures, with wrk as
      (WAL, synchronous=FULL) and deduplication on,
   3. correlator's latency at about half that load,
   4. after each correlator run, the engine's lag (correlator_engine_lag_seconds) when the load stops
-     and how long the engine then takes to catch up (lag 0).
+     and how long the engine then takes to catch up (lag 0),
+  5. `serve --role ingest` at full load: the HTTP side alone, no engine anywhere (what the engine
+     process costs ingest on these cores; its lag is not measured, as nothing reads the log).
 Then it prints alerts/s, p50/p99 and correlator's throughput as a ratio of the bare server's, and
 at full load the CPU time each process spent per alert (serve, the engine process, the bare server):
 on a shared machine whose speed drifts by tens of percent within an hour, CPU per alert against the
@@ -191,18 +193,21 @@ class Server:
 
 
 def measure_daemon(workdir: Path, name: str, bodies: Path, connections: int, duration: int,
-                   delay_ms: int = 0) -> dict:
-    """`correlator serve` on a fresh SQLite store (durable commits, dedup and engine on) under wrk."""
+                   delay_ms: int = 0, role: str = "all") -> dict:
+    """`correlator serve --role ROLE` on a fresh SQLite store (durable commits, dedup on) under wrk;
+    role "all" runs the engine too."""
     port = free_port()
     config = workdir / f"correlator-{name}.yaml"
     config.write_text(json.dumps({"server": {"port": port}, "store": {"data_dir": str(workdir / f"store-{name}")},
                                   "log": {"level": "warning"}}))
-    daemon = Server([sys.executable, "-m", "correlator", "serve", "--config", str(config)],
-                    f"http://127.0.0.1:{port}/readyz", workdir / f"correlator-{name}.log")
+    # /readyz waits for the engine's rules; with no engine, /healthz says the HTTP side is up
+    daemon = Server([sys.executable, "-m", "correlator", "serve", "--config", str(config), "--role", role],
+                    f"http://127.0.0.1:{port}/{'readyz' if role == 'all' else 'healthz'}",
+                    workdir / f"correlator-{name}.log")
     try:
         figures = _with_cpu(daemon, lambda: run_wrk(f"http://127.0.0.1:{port}", bodies, connections=connections,
                                                     duration=duration, delay_ms=delay_ms))
-        return {**figures, **catch_up(f"http://127.0.0.1:{port}")}
+        return {**figures, **catch_up(f"http://127.0.0.1:{port}")} if role == "all" else figures
     finally:
         daemon.stop()
 
@@ -236,7 +241,8 @@ def bench_size(size: int, args, workdir: Path) -> dict:
     # the full-load run): each connection pauses so that connections/delay ~= rps/2.
     delay_ms = max(1, int(args.connections * 1000 / (full["rps"] / 2)))
     half = measure_daemon(workdir, f"{size}-half", bodies, args.connections, args.duration, delay_ms)
-    return {"size": size, "reference": reference, "full": full, "half": half}
+    alone = measure_daemon(workdir, f"{size}-ingest", bodies, args.connections, args.duration, role="ingest")
+    return {"size": size, "reference": reference, "full": full, "half": half, "ingest_alone": alone}
 
 
 def report(results: list[dict]) -> None:
@@ -253,13 +259,14 @@ def report(results: list[dict]) -> None:
               f"{_lag(half)}")
     print()
     print(f"{'alerts/req':>10} {'CPU us per alert at full load: bare':>36} {'serve':>7} {'engine':>7} "
-          f"{'serve/bare':>10}")
+          f"{'serve/bare':>10} | {'serve --role ingest alerts/s':>28} {'p99 ms':>7} {'CPU us/alert':>12}")
     for r in results:
-        size, ref, full = r["size"], r["reference"], r["full"]
-        bare, serve, engine = (_us_per_alert(seconds, figures, size) for seconds, figures in
-                               ((ref["cpu_s"]["server"], ref), (full["cpu_s"]["server"], full),
-                                (full["cpu_s"]["children"], full)))
-        print(f"{size:>10} {bare:>36.1f} {serve:>7.1f} {engine:>7.1f} {serve / bare:>10.2f}")
+        size, ref, full, alone = r["size"], r["reference"], r["full"], r["ingest_alone"]
+        bare, serve, engine, ingest = (_us_per_alert(seconds, figures, size) for seconds, figures in
+                                       ((ref["cpu_s"]["server"], ref), (full["cpu_s"]["server"], full),
+                                        (full["cpu_s"]["children"], full), (alone["cpu_s"]["server"], alone)))
+        print(f"{size:>10} {bare:>36.1f} {serve:>7.1f} {engine:>7.1f} {serve / bare:>10.2f} | "
+              f"{alone['rps'] * size:>28,.0f} {alone['p99_us'] / 1000:>7.1f} {ingest:>12.1f}")
 
 
 def _us_per_alert(cpu_s: float, figures: dict, size: int) -> float:
