@@ -12,8 +12,8 @@ truth file and every figure. In short, per alert episode (fingerprint, startsAt)
   episode's true value; and all of it per vocabulary when the truth names one;
 - the pairs each kind of join made (reason and rule), right and wrong, and the true pairs lost
   because an episode stayed alone: which rule to fix;
-- of the wrong pairs, those Alertmanager's group_by put in one group as well (one alert name in
-  one cluster while that group fired): what the key's labels cannot tell apart.
+- of the wrong pairs, those Alertmanager's group_by put in one group as well (by default one alert
+  name in one cluster while that group fired): what the key's labels cannot tell apart.
 
 Pair counts come from the contingency table (true incident x predicted incident), so scoring
 is linear in the number of episodes.
@@ -312,8 +312,7 @@ def score(placements: dict[Episode, Placed], truth: Truth, spans: Iterable[Span]
         unlabeled=sum(1 for episode in placements if truth.label(episode) is None),
         by_join=pairs_by_join(list(zip(placed, true_ids))) if any(p.reason for p in placed) else [],
         lost_alone=pairs_lost_alone(true_ids, predicted_ids),
-        wrong_pairs=sum(_pairs(n) for n in Counter(predicted_ids).values())
-        - sum(_pairs(n) for n in Counter(zip(predicted_ids, true_ids)).values()),
+        wrong_pairs=wrong_pairs_in_one_group(true_ids, predicted_ids, [0] * len(true_ids)),  # one group: all
         wrong_in_alertmanager_group=wrong_in_group,
     )
 
@@ -343,7 +342,7 @@ def format_score(result: Score) -> str:
                  f"incident, {result.unlabeled} episodes without a label (neither is scored)")
     if result.wrong_in_alertmanager_group is not None:
         lines.append(f"{result.wrong_pairs} pairs placed together wrongly, {result.wrong_in_alertmanager_group} of them "
-                     f"in one alertmanager group_by group as well (one alert name in one cluster at once)")
+                     f"in one alertmanager group_by group as well (its key's labels alike, while that group fired)")
     c = result.classification
     lines.append(f"category accuracy {_ratio(c.category_accuracy)} ({c.category_episodes} episodes), "
                  f"priority within one level {_ratio(c.priority_within_one)} ({c.priority_episodes} episodes)")
