@@ -47,6 +47,8 @@ QUIET_CLUSTER = 15  # alerts started in the cluster within the last window, abov
 RULE_CHANCE = 1.0  # in a quiet cluster, a relate rule holds alone on a relation quieter than this per window;
 COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer alerts than this within its window
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
+FIRST_SEEN_FLOOR = 300.0  # seconds: in a cluster's first window, its pace is read over at least this
+# (over its first seconds, two alerts would make any cluster look busy)
 CLUSTER_LEAD = 120.0  # seconds an effect may start before its cause's alert, across a cluster
 EFFECT_LEAD = 120.0  # seconds an effect may start before its cause on a related entity, whether the
 # cause joins the effect's incident or takes it in: a cause's alert lags its effects' by its `for` and an
@@ -108,6 +110,7 @@ class _Scan:
     chance: dict[str, float]  # related entity -> starts per window there by chance
     crowd: float  # the same, summed over the related entities (but namespaces)
     cluster_recent: int  # alerts started in the alert's cluster within the last window
+    window_seen: float  # the share of that window the learner has seen the cluster for (from FIRST_SEEN_FLOOR)
     measured: bool  # the learner has observed the cluster for a LOOKBACK: its entities' rates are measured
     associations: dict[str, Association | None]  # member name -> the learned association (asked once)
     dependencies: tuple[str, ...]  # the entities it names as what it depends on (dependencies_of)
@@ -292,10 +295,12 @@ class Learner:
         # Before the control windows are observed, no name's background is known: in a busy
         # cluster, an empty background would make every rare-looking pair of names a relation.
         # Busy by the alerts these relations cannot explain: a quiet cluster's cascade is a burst.
+        # In the cluster's first window, by their pace over the part of it seen: twelve alerts in
+        # its first two minutes are a busy cluster's, not a quiet one's (docs/learning.md).
         if not scan.measured:
             explainable = sum(1 for start in starts if t - start.at <= WINDOW
                               and not (start.causes | start.effects).isdisjoint(self._cluster_rules))
-            if scan.cluster_recent - explainable > QUIET_CLUSTER:
+            if (scan.cluster_recent - explainable) / scan.window_seen > QUIET_CLUSTER:
                 return None
         return starts
 
@@ -527,8 +532,9 @@ class Learner:
         while recent and t - recent[0] > WINDOW:
             recent.popleft()
         measured = since is not None and t - since >= LOOKBACK
+        window_seen = min(max(t - since if since is not None else 0.0, FIRST_SEEN_FLOOR) / WINDOW, 1.0)
         self._scan = _Scan(key, Start(t, started, name, key, causes, effects), cluster, entities, related, near, far, chance,
-                           crowd, len(recent) if recent else 0, measured, {}, dependencies_of(labels))
+                           crowd, len(recent) if recent else 0, window_seen, measured, {}, dependencies_of(labels))
         return self._scan
 
     @staticmethod
