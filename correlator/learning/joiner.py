@@ -110,7 +110,6 @@ class _Scan:
     chance: dict[str, float]  # related entity -> starts per window there by chance
     crowd: float  # the same, summed over the related entities (but namespaces)
     cluster_recent: int  # alerts started in the alert's cluster within the last window
-    window_seen: float  # the share of that window the learner has seen the cluster for (from FIRST_SEEN_FLOOR)
     measured: bool  # the learner has observed the cluster for a LOOKBACK: its entities' rates are measured
     associations: dict[str, Association | None]  # member name -> the learned association (asked once)
     dependencies: tuple[str, ...]  # the entities it names as what it depends on (dependencies_of)
@@ -300,7 +299,9 @@ class Learner:
         if not scan.measured:
             explainable = sum(1 for start in starts if t - start.at <= WINDOW
                               and not (start.causes | start.effects).isdisjoint(self._cluster_rules))
-            if (scan.cluster_recent - explainable) / scan.window_seen > QUIET_CLUSTER:
+            since = self.cluster_since.get(cluster)
+            window_seen = min(max(t - since if since is not None else 0.0, FIRST_SEEN_FLOOR) / WINDOW, 1.0)
+            if (scan.cluster_recent - explainable) / window_seen > QUIET_CLUSTER:
                 return None
         return starts
 
@@ -532,9 +533,8 @@ class Learner:
         while recent and t - recent[0] > WINDOW:
             recent.popleft()
         measured = since is not None and t - since >= LOOKBACK
-        window_seen = min(max(t - since if since is not None else 0.0, FIRST_SEEN_FLOOR) / WINDOW, 1.0)
         self._scan = _Scan(key, Start(t, started, name, key, causes, effects), cluster, entities, related, near, far, chance,
-                           crowd, len(recent) if recent else 0, window_seen, measured, {}, dependencies_of(labels))
+                           crowd, len(recent) if recent else 0, measured, {}, dependencies_of(labels))
         return self._scan
 
     @staticmethod
