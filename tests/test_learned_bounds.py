@@ -1,10 +1,14 @@
 """The learned state stays bounded however many entities the estate names: the topology keeps its
 most seen entities and only the edges between them; entity histories no start reached lately go."""
 
-from correlator.learning.cooccurrence import LOOKBACK
+import random
+
+from correlator.learning.cooccurrence import GAP, LOOKBACK
 from correlator.learning.decay import Decay
-from correlator.learning.joiner import SWEEP_EVERY, Learner
+from correlator.learning.joiner import CLUSTER_HISTORY, SWEEP_EVERY, Learner
 from correlator.learning.topology import Topology
+from correlator.rules.loader import load_rules
+from correlator.shipped import shipped_dir
 
 
 def test_the_topology_keeps_its_most_seen_entities_and_the_edges_between_them():
@@ -39,3 +43,29 @@ def test_past_the_cap_the_entities_with_the_latest_starts_are_kept(monkeypatch):
         if n == hosts - 50:  # the first host alerts again: it is among the latest now
             learner.learn({"alertname": "HostDown", "instance": "h0:9100"}, ("0", float(n)), float(n), float(n))
     assert set(learner.history) == {"host||h0", *(f"host||h{n}" for n in range(hosts - 99, hosts))}
+
+
+def test_a_clusters_background_slides_with_time_as_a_direct_count_gives_it():
+    """The starts of cluster-scoped relate rules in a cluster's control windows are counted from a
+    window sliding over its starts: across the history's truncation and sweeps, every count is
+    what counting the remembered starts directly gives."""
+    learner, rng = Learner(load_rules(shipped_dir("rules")).relations), random.Random(5)
+    names = ["KubeNodeNotReady", "KubePodNotReady", "CoreDNSDown", "ProbeFailed", "HostHighCpuLoad"]
+    t, checked = 0.0, 0
+    for n in range(3 * 2 * CLUSTER_HISTORY):
+        t += rng.expovariate(1 / 20.0)
+        labels = {"alertname": rng.choice(names), "cluster": "east", "pod": f"p{n}", "node": f"n{n % 7}"}
+        learner.learn(labels, (str(n), t), t, t)
+        if n % 37 == 0:
+            starts = learner.cluster_history["east"]
+            direct = {}
+            for start in starts:
+                if GAP <= t - start.at < LOOKBACK:
+                    for name in start.causes & learner._cluster_rules:
+                        direct[name, True] = direct.get((name, True), 0) + 1
+                    for name in start.effects & learner._cluster_rules:
+                        direct[name, False] = direct.get((name, False), 0) + 1
+            slid = {key: count for key, count in learner._cluster_background("east", starts, t).items() if count}
+            assert slid == direct
+            checked += bool(direct)
+    assert checked > 20  # the control windows held starts of those rules most of the time

@@ -21,10 +21,8 @@ A storm (storms.py) is the one exception: its alerts join the storm's incident w
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Callable, Iterable, Mapping
 
 from correlator.domain import JoinReason
@@ -147,6 +145,7 @@ class Learner:
         self._forbidding = frozenset(r.name for r in relations if r.forbid)
         self._explaining = self._entity_rules | self._cluster_rules
         self._between: dict[tuple, tuple[bool, tuple[str, ...]]] = {}
+        self._backgrounds: dict[str, _Background] = {}  # cluster -> its starts in the control windows
 
     # -- the joining stage ------------------------------------------------------------------
 
@@ -278,7 +277,7 @@ class Learner:
                 if not _timely(name, alert, start, rule.window, min(rule.window, CLUSTER_LEAD)):
                     continue
                 if background is None:
-                    background = self._cluster_background(starts, t)
+                    background = self._cluster_background(cluster, starts, t)
                 if _rare(background, name) and is_open(start.key):
                     return Join(start.key, JoinReason.RELATED, name, {"cluster": cluster},
                                 f"related to {start.name} ({start.key[0]}): same cluster {cluster}; rule {name}")
@@ -305,23 +304,16 @@ class Learner:
                 return None
         return starts
 
-    def _cluster_background(self, starts, t: float) -> dict[tuple[str, bool], int]:
-        """Per side of each cluster-scoped rule (name, is cause), the starts in the control windows:
-        a relation as wide as the cluster is too busy where either side fires by itself there."""
-        background: dict[tuple[str, bool], int] = {}
-        # In time order: from the latest before the control windows (those after, unread: a busy
-        # cluster has hundreds) back to the first past the lookback.
-        for index in range(bisect_right(starts, t - GAP + 1.0, key=_started_at) - 1, -1, -1):
-            start = starts[index]
-            age = t - start.at
-            if age >= LOOKBACK:
-                break
-            if age >= GAP:
-                for name in start.causes & self._cluster_rules:
-                    background[name, True] = background.get((name, True), 0) + 1
-                for name in start.effects & self._cluster_rules:
-                    background[name, False] = background.get((name, False), 0) + 1
-        return background
+    def _cluster_background(self, cluster: str, starts: list[Start], t: float) -> dict[tuple[str, bool], int]:
+        """Per side of each cluster-scoped rule (name, is cause), the starts of `cluster` in the
+        control windows: a relation as wide as the cluster is too busy where either side fires by
+        itself there. Read from a window sliding over the cluster's starts (they are in time order,
+        and time only moves on): a busy cluster has hundreds in the control windows."""
+        background = self._backgrounds.get(cluster)
+        if background is None or background.starts is not starts or t < background.t:
+            background = self._backgrounds[cluster] = _Background(starts)
+        background.slide(t, self._cluster_rules)
+        return background.counts
 
     # -- a cause after its effects ----------------------------------------------------------
 
@@ -387,7 +379,7 @@ class Learner:
             if not rules or start.key in explained or incident_of(start.key) is None:
                 continue
             if background is None:
-                background = self._cluster_background(starts, t)
+                background = self._cluster_background(scan.cluster, starts, t)
             for name in rules:
                 window = min(self.relations[name].window, EFFECT_LEAD)
                 if _timely(name, alert, start, self.relations[name].window, window) and _rare(background, name):
@@ -455,6 +447,7 @@ class Learner:
             cluster_starts.append(start)
             if len(cluster_starts) > 2 * CLUSTER_HISTORY:
                 del cluster_starts[:CLUSTER_HISTORY]
+                self._backgrounds.pop(cluster, None)  # its indexes moved
 
     def _credit(self, credit, name: str, other: Start, window: int, weight: float, t: float) -> None:
         if name == other.name:  # one name on several entities at once is a storm (storms.py), not a cascade
@@ -567,11 +560,40 @@ class Learner:
             del history[entity]
         self.cluster_history = {c: s for c, s in self.cluster_history.items() if t - s[-1].at < horizon}
         self.cluster_recent = {c: s for c, s in self.cluster_recent.items() if s and t - s[-1] <= WINDOW}
+        self._backgrounds = {c: b for c, b in self._backgrounds.items() if c in self.cluster_history}
         self._credited_at = {k: at for k, at in self._credited_at.items() if t - at < WINDOW}
         self.topology.forget_bursts(t)
 
     def association(self, a: str, b: str, t: float) -> Association | None:
         return self.cooccurrence.association(a, b, t)
+
+
+class _Background:
+    """The starts of cluster-scoped relate rules in a cluster's control windows (age within
+    [GAP, LOOKBACK)), counted per side of each rule, over `starts[lo:hi]` as time moves on."""
+
+    __slots__ = ("starts", "lo", "hi", "t", "counts")
+
+    def __init__(self, starts: list[Start]):
+        self.starts, self.lo, self.hi, self.t = starts, 0, 0, float("-inf")
+        self.counts: dict[tuple[str, bool], int] = {}
+
+    def slide(self, t: float, rules: frozenset[str]) -> None:
+        starts = self.starts
+        while self.hi < len(starts) and t - starts[self.hi].at >= GAP:
+            self._count(starts[self.hi], rules, 1)
+            self.hi += 1
+        while self.lo < self.hi and t - starts[self.lo].at >= LOOKBACK:
+            self._count(starts[self.lo], rules, -1)
+            self.lo += 1
+        self.t = t
+
+    def _count(self, start: Start, rules: frozenset[str], step: int) -> None:
+        counts = self.counts
+        for name in start.causes & rules:
+            counts[name, True] = counts.get((name, True), 0) + step
+        for name in start.effects & rules:
+            counts[name, False] = counts.get((name, False), 0) + step
 
 
 def _rare(background: dict[tuple[str, bool], int], rule: str) -> bool:
@@ -601,8 +623,6 @@ def _timely(rule: str, alert: Start, member: Start, window: float, lead: float) 
     return (rule in member.causes and rule in alert.effects and -lead <= apart <= window) \
         or (rule in alert.causes and rule in member.effects and -window <= apart <= lead)
 
-
-_started_at = attrgetter("at")
 
 
 def _bounded(started: float, t: float) -> float:
