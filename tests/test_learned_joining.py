@@ -13,7 +13,7 @@ from correlator.engine.core import EngineSettings
 from correlator.engine.timers import ENGINE
 from correlator.learning.cooccurrence import Cooccurrence
 from correlator.learning.decay import Decay
-from correlator.learning.entities import dependencies_of, entities_of, workload_of_pod
+from correlator.learning.entities import dependencies_of, entities_of
 from correlator.learning.joiner import Learner
 from correlator.learning.storms import Storms
 from correlator.learning.topology import Topology
@@ -52,20 +52,6 @@ def test_a_pod_names_its_workload_and_a_probe_its_target_and_service():
     assert entities_of({"pod": "api-7d9f8c6b5-x2x9z"}) == ("pod||api-7d9f8c6b5-x2x9z", "workload||api")
     found = entities_of({"instance": "https://shop.example.com/health", "job": "blackbox"})
     assert {"target||https://shop.example.com/health", "workload||shop", "host||shop"} <= set(found)
-
-
-@pytest.mark.parametrize("pod, workload", [
-    ("api-7d9f8c6b5-x2x9z", "api"),  # as Kubernetes spells it
-    ("checkout-web-7d9f8c6b5-a1e0u", "checkout-web"),  # a suffix from the whole alphabet, after a replica set's hash
-    ("fluent-bit-x2x9z", "fluent-bit"),  # a DaemonSet's pod
-    ("backup-28414854-qx7vz", "backup-28414854"),  # a CronJob's Job's
-    ("backup-28414854-u0ia1", "backup-28414854"),  # the same, its suffix from the whole alphabet
-    ("postgres-0", "postgres"),  # a StatefulSet's
-    ("api-proxy", ""),  # a plain name: no workload read into it
-    ("api-release-a1e0u", ""),  # no replica set hash before a suffix from the whole alphabet
-])
-def test_a_pods_name_says_its_workload_where_a_controller_generated_it(pod, workload):
-    assert workload_of_pod(pod) == workload
 
 
 def test_the_exporter_instance_of_a_kubernetes_alert_is_not_its_subject():

@@ -76,13 +76,9 @@ CLUSTER_LABELS = ("cluster", "k8s_cluster", "kubernetes_cluster", "kube_cluster_
 NAMESPACE_LABELS = ("namespace", "exported_namespace", "kube_namespace", "k8s_namespace_name")
 
 # Kubernetes names pods <deployment>-<replicaset hash>-<suffix>, <daemonset or job>-<suffix>,
-# <statefulset>-<ordinal>; the generated parts use consonants and digits only. A replica set's hash,
-# or the schedule a CronJob's Job is named after, marks the pod of a controller: after it, any five
-# letters or digits are its suffix (names written by tools other than the controllers spell it
-# from the whole alphabet).
+# <statefulset>-<ordinal>; the generated parts use consonants and digits only.
 _GENERATED = "[bcdfghjklmnpqrstvwxz2-9]"
-_POD_OF_DEPLOYMENT = re.compile(rf"(.+)-{_GENERATED}{{6,10}}-[a-z0-9]{{5}}")
-_POD_OF_SCHEDULED_JOB = re.compile(r"(.+-\d{6,})-[a-z0-9]{5}")
+_POD_OF_DEPLOYMENT = re.compile(rf"(.+)-{_GENERATED}{{6,10}}-{_GENERATED}{{5}}")
 _POD_OF_SET = re.compile(rf"(.+)-(?:{_GENERATED}{{5}}|\d+)")
 _LOOPBACK = re.compile(r"(?:127(?:\.\d{1,3}){3}|localhost|\[::1\]):\d+")
 _IP = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
@@ -120,7 +116,7 @@ def host_forms(value: str) -> list[str]:
 
 def workload_of_pod(pod: str) -> str:
     """The workload a pod name was generated from, or "" when the name does not say."""
-    match = _POD_OF_SCHEDULED_JOB.fullmatch(pod) or _POD_OF_DEPLOYMENT.fullmatch(pod) or _POD_OF_SET.fullmatch(pod)
+    match = _POD_OF_DEPLOYMENT.fullmatch(pod) or _POD_OF_SET.fullmatch(pod)
     return match.group(1) if match else ""
 
 
