@@ -188,13 +188,26 @@ def test_the_shipped_severity_inhibition_holds_within_one_cluster(cluster_label)
     # kube-prometheus runs an Alertmanager per cluster: a target down in one cluster (no namespace
     # on either side) does not inhibit its namesake's warning in another, but does in its own.
     scenario = Scenario(load_rules(shipped_dir("rules")))
-    job = {"job": "node-exporter", "namespace": "monitoring"}
-    scenario.push(0, alert("TargetDown", severity="critical", instance="10.0.0.1:9100", **job, **{cluster_label: "a"}))
-    scenario.push(30, alert("TargetDown", severity="warning", service="node-exporter", **job, **{cluster_label: "b"}))
-    scenario.push(60, alert("TargetDown", severity="warning", service="node-exporter", **job, **{cluster_label: "a"}))
+    job = {"job": "node-exporter", "namespace": "monitoring", "service": "node-exporter"}
+    scenario.push(0, alert("TargetDown", severity="critical", **job, **{cluster_label: "a"}))
+    scenario.push(30, alert("TargetDown", severity="warning", **job, **{cluster_label: "b"}))
+    scenario.push(60, alert("TargetDown", severity="warning", **job, **{cluster_label: "a"}))
     assert sorted(len(i.members) for i in scenario.incidents) == [1, 2]
     other = next(i for i in scenario.incidents if len(i.members) == 1)
     assert next(iter(other.members.values())).labels[cluster_label] == "b"
+
+
+def test_the_shipped_severity_inhibition_holds_on_one_thing_only():
+    # Alertmanager (kube-prometheus's inhibit rule) mutes a namespace's warnings of a name while one
+    # of its alerts of that name is critical; an incident is one fault's, so the critical alert of a
+    # pod takes in the warning of the same pod, not that of another pod of the namespace.
+    scenario = Scenario(load_rules(shipped_dir("rules")))
+    where = {"cluster": "eu", "namespace": "shop"}
+    scenario.push(0, alert("KubePodCrashLooping", severity="critical", pod="web-0", **where))
+    scenario.push(40, alert("KubePodCrashLooping", severity="warning", pod="web-0", **where))
+    scenario.push(60, alert("KubePodCrashLooping", severity="warning", pod="api-1", **where))
+    pods = sorted((sorted((m.labels["pod"], m.why.reason) for m in i.members.values())) for i in scenario.incidents)
+    assert pods == [[("api-1", JoinReason.NEW_INCIDENT)], [("web-0", JoinReason.NEW_INCIDENT), ("web-0", JoinReason.SYMPTOM)]]
 
 
 def test_a_symptom_released_into_a_storm_that_takes_in_its_incident_moves_once(tmp_path):
