@@ -624,6 +624,5 @@ def _timely(rule: str, alert: Start, member: Start, window: float, lead: float) 
         or (rule in alert.causes and rule in member.effects and -window <= apart <= lead)
 
 
-
 def _bounded(started: float, t: float) -> float:
     return min(max(started, t - START_HORIZON), t + START_HORIZON)
