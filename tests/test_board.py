@@ -110,6 +110,9 @@ def test_an_unauthenticated_visitor_is_sent_to_log_in_and_back(browser, daemon):
     wait(browser, EC.url_contains("/login?next="), "the redirect to the login page")
     browser.find_element(By.ID, "token").send_keys("not-a-token")
     browser.find_element(By.ID, "login").click()
+    # The refusal is a new login page: looking for its message before it replaced the old one
+    # finds the old page's hidden one, gone from under the driver as the new page arrives.
+    wait(browser, EC.url_contains("failed=1"), "the login page again")
     wait(browser, EC.visibility_of_element_located((By.ID, "failed")), "the refusal")
     browser.find_element(By.ID, "token").send_keys(OPERATOR)
     browser.find_element(By.ID, "login").click()
