@@ -47,7 +47,7 @@ def test_past_the_cap_the_entities_with_the_latest_starts_are_kept(monkeypatch):
 
 def test_a_clusters_background_slides_with_time_as_a_direct_count_gives_it():
     """The starts of cluster-scoped relate rules in a cluster's control windows are counted from a
-    window sliding over its starts: across the history's truncation and sweeps, every count is
+    window sliding over its starts: across the history's truncations (four here), every count is
     what counting the remembered starts directly gives."""
     learner, rng = Learner(load_rules(shipped_dir("rules")).relations), random.Random(5)
     names = ["KubeNodeNotReady", "KubePodNotReady", "CoreDNSDown", "ProbeFailed", "HostHighCpuLoad"]
