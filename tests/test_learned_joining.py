@@ -237,6 +237,22 @@ def test_alerts_on_a_quiet_entity_that_started_more_than_5_minutes_apart_stay_ap
     assert len(scenario.incidents) == 2
 
 
+@pytest.mark.parametrize("gap, joined", [(30, True), (240, False)], ids=["one-moment", "minutes-apart"])
+def test_on_an_entity_that_alerted_before_closeness_alone_relates_only_what_chance_rarely_brings_as_close(
+        tmp_path, gap, joined):
+    # The host alerted 10 minutes earlier: chance brings it about one alert an hour, so another
+    # alert within half a minute either side is rare (1 in 30), within 4 minutes it is not (1 in 8).
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    scenario.push(0, alert("HostHighCpuLoad", cluster="eu", instance="db-1:9100"))
+    scenario.push(600, alert("PostgresqlDown", starts=600, cluster="eu", instance="db-1:9187"))
+    scenario.push(600 + gap, alert("PostgresqlExporterErrors", starts=600 + gap, cluster="eu", instance="db-1:9187"))
+    assert len(scenario.incidents) == (2 if joined else 3)
+    if joined:
+        last = next(m for i in scenario.incidents for m in i.members.values()
+                    if m.labels["alertname"] == "PostgresqlExporterErrors")
+        assert last.why.rule == "quiet entity" and f"{gap}s apart" in last.why.detail
+
+
 def test_a_storm_of_one_name_is_one_incident(tmp_path):
     scenario = Scenario(rules_from(tmp_path), LEARNING)
     for n in range(300):
@@ -365,11 +381,13 @@ def another_clusters_history(scenario: Scenario, hours: int) -> float:
 
 @pytest.mark.parametrize("other_cluster_hours", [0, 10], ids=["cold", "another-cluster-known"])
 def test_hours_of_another_clusters_history_do_not_make_a_new_clusters_entities_quiet(tmp_path, other_cluster_hours):
-    # The node alerted 16 minutes ago, then twice now: over the new cluster's first hour, that is
-    # more than chance leaves a quiet entity; over ten hours of another cluster, it would look quiet.
+    # The node alerted 16 and 11 minutes ago, then twice a minute apart now: over the new cluster's
+    # first hour, that is more than chance leaves a quiet entity; over ten hours of another cluster,
+    # it would look quiet.
     scenario = Scenario(rules_from(tmp_path), LEARNING)
     begin = another_clusters_history(scenario, other_cluster_hours)
     scenario.push(begin, alert("NoiseA", starts=begin, cluster="eu", node="worker-3"))
+    scenario.push(begin + 300, alert("NoiseD", starts=begin + 300, cluster="eu", node="worker-3"))
     scenario.push(begin + 900, alert("NoiseB", starts=begin + 900, cluster="eu", node="worker-3"))
     scenario.push(begin + 960, alert("NoiseC", starts=begin + 960, cluster="eu", node="worker-3"))
     last = next(m for i in scenario.incidents for m in i.members.values() if m.labels["alertname"] == "NoiseC")

@@ -7,8 +7,9 @@ Evidence is a relation to one specific member of the incident, never the inciden
 - and a **reason** the two alert names belong together:
   1. a `relate` rule (prior knowledge of causes, rules/40-relations.yaml), within its window;
   2. a learned association (cooccurrence.py) significant against chance on those entities;
-  3. or, when the related entities are quiet (together less than `QUIET` alerts per window by
-     chance, from their long-run and recent rates) in a cluster that is not busy, closeness alone.
+  3. or, when the related entities are quiet (chance, from their long-run and recent rates, would
+     start another alert on them as close to the alert less than `QUIET` of the time) in a cluster
+     that is not busy, closeness alone.
 
 A pair the estate shows to be independent (enough co-occurrences, no more than chance) is never
 joined, whatever the rule or closeness says.
@@ -37,7 +38,9 @@ from correlator.rules.matchers import matches_all
 CLOSE = 300.0  # seconds between two alerts' startsAt within which a learned association or closeness
 # alone relates them: an association counts starts within WINDOW, but says nothing of which of a busy
 # entity's alerts minutes apart is the related one, and closeness alone is closeness in time too
-QUIET = 0.05  # alerts per window on all the related entities, by chance, below which closeness alone relates
+QUIET = 0.05  # chance that another alert starts on the related entities within the two alerts' gap either
+# side of the alert, below which closeness alone relates them
+SIMULTANEOUS = 60.0  # seconds: starts this close are one moment (a rule's `for` and an evaluation apart)
 QUIET_CLUSTER = 15  # alerts started in the cluster within the last window, above which closeness alone is
 # not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
 # no history of yet), nor a relate rule before the entities' rates are measured, nor a namespace
@@ -187,7 +190,8 @@ class Learner:
         if association is not None and association.independent:
             return None  # the estate's evidence overrides priors and closeness alike
         learned = association is not None and association.significant
-        if not rules and not learned and not (scan.crowd <= QUIET and scan.cluster_recent <= QUIET_CLUSTER):
+        gap = abs(scan.start.started - start.started)
+        if not rules and not learned and not (_quiet(scan.crowd, gap) and scan.cluster_recent <= QUIET_CLUSTER):
             return None  # the quiet-entity test below fails whatever the closeness (most candidates)
         closeness, chance = self._closeness(scan, entity)
         name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
@@ -195,13 +199,13 @@ class Learner:
             return (3, closeness, start.at), name, f"rule {name}"
         if age > WINDOW:
             return None
-        if abs(scan.start.started - start.started) > CLOSE:
+        if gap > CLOSE:
             return None
         if learned and (closeness or scan.cluster_recent <= QUIET_CLUSTER):
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
-        if closeness and scan.crowd <= QUIET and scan.cluster_recent <= QUIET_CLUSTER:
+        if closeness and _quiet(scan.crowd, gap) and scan.cluster_recent <= QUIET_CLUSTER:
             return (1, closeness, start.at), "quiet entity", \
-                f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance"
+                f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance, {gap:.0f}s apart"
         return None
 
     @staticmethod
@@ -622,6 +626,13 @@ def _timely(rule: str, alert: Start, member: Start, window: float, lead: float) 
     apart = alert.started - member.started  # > 0: the member started first
     return (rule in member.causes and rule in alert.effects and -lead <= apart <= window) \
         or (rule in alert.causes and rule in member.effects and -window <= apart <= lead)
+
+
+def _quiet(crowd: float, gap: float) -> bool:
+    """Whether entities seeing `crowd` alerts per WINDOW by chance are quiet enough for closeness
+    alone to relate two alerts `gap` seconds apart: chance would start another alert on them
+    within that gap either side (one moment at least) less than QUIET of the time."""
+    return crowd * 2 * max(gap, SIMULTANEOUS) / WINDOW <= QUIET
 
 
 def _bounded(started: float, t: float) -> float:
