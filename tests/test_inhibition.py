@@ -217,13 +217,15 @@ def test_a_symptom_released_into_a_storm_that_takes_in_its_incident_moves_once(t
     same_name = {"name": "crit-over-warn", "kind": "suppress", "source_matchers": ['severity="critical"'],
                  "target_matchers": ['severity="warning"'], "equal": ["alertname", "cluster"]}
     s = Scenario(rules_from(tmp_path, same_name), EngineSettings())  # learning on: storms
+    s.push(0, alert("Other", cluster="eu", instance="o"))  # then an hour without TargetDown: a rare name
+    h = 3600
     for n in range(3):  # 100 seconds apart: no storm yet
-        s.push(100 * n + 1, alert("TargetDown", starts=100 * n, cluster="eu", instance=f"x{n}"))
-    s.push(601, alert("TargetDown", starts=600, severity="critical", cluster="eu", instance="c"))
-    s.push(605, alert("TargetDown", starts=5, severity="warning", cluster="eu", instance="w"))
+        s.push(h + 100 * n + 1, alert("TargetDown", starts=h + 100 * n, cluster="eu", instance=f"x{n}"))
+    s.push(h + 601, alert("TargetDown", starts=h + 600, severity="critical", cluster="eu", instance="c"))
+    s.push(h + 605, alert("TargetDown", starts=h + 5, severity="warning", cluster="eu", instance="w"))
     held, symptom = member(s, "TargetDown", instance="w")
     assert symptom.why.reason == JoinReason.SYMPTOM and held is member(s, "TargetDown", instance="c")[0]
-    s.push(660, alert("TargetDown", starts=600, severity="critical", cluster="eu", instance="c", ends=660))
+    s.push(h + 660, alert("TargetDown", starts=h + 600, severity="critical", cluster="eu", instance="c", ends=h + 660))
     storm, released = member(s, "TargetDown", instance="w")
     assert released.why.reason == JoinReason.STORM and storm is member(s, "TargetDown", instance="x0")[0]
     assert held.state is IncidentState.CLOSED and not held.members

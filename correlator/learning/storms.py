@@ -51,8 +51,7 @@ STORM_MIN = 2
 MIN_SPAN = 5.0  # seconds: starts closer than this count as simultaneous
 # Each start of a name tests for a storm, so a name that fires often is tested often: the Poisson
 # tail a burst must reach is what keeps the storms chance makes of one name in one scope to
-# CHANCE_STORMS_PER_DAY, between MIN_P_VALUE (a name firing all day, and any in the first hour) and
-# MAX_P_VALUE (a rare one).
+# CHANCE_STORMS_PER_DAY, between MIN_P_VALUE (a name firing all day) and MAX_P_VALUE (a rare one).
 CHANCE_STORMS_PER_DAY = 1e-3
 MAX_P_VALUE = 1e-4
 MIN_P_VALUE = 1e-5
@@ -64,9 +63,11 @@ CROSS_CHANCE = 0.05  # a storm spans clusters when chance brings another of its 
 PAUSE = 10.0  # a gap this many times the storm's mean gap between starts (at least MIN_SPAN) ends it...
 PACED = 5  # ...once this many alerts measured its pace (before, STORM_WINDOW does)
 REVIEW = 600.0  # seconds a storm lasts before it is weighed against the pace it set itself
-MIN_OBSERVED = 3600.0  # seconds: base rates are counted over at least this (with one start as prior)
-# (600 s was measured: it found storms of one name among a dependency's clients 4 points less precisely
-# on the medium streams of the novel vocabularies, and helped nowhere)
+MIN_OBSERVED = 3600.0  # seconds: a name's prior is one start in this, and its storms are counted over
+# at least this (600 s was measured as both, with the first hour's bound the strictest: it found storms of
+# one name among a dependency's clients 4 points less precisely on the medium streams of the novel
+# vocabularies, and helped nowhere)
+RATE_FLOOR = 600.0  # seconds: a name's starts counted over less time than this count as over this
 
 
 @dataclass(slots=True)
@@ -114,12 +115,8 @@ def poisson_tail(k: int, mean: float) -> float:
     return min(1.0, total)
 
 
-def chance_bound(rate: float, measured: bool) -> float:
-    """The Poisson tail below which a burst of a name starting `rate` times a second is a storm;
-    until the base rates are `measured` (their first `MIN_OBSERVED`), a rate is mostly the prior,
-    which makes every name look rare, and the bound is the strictest."""
-    if not measured:
-        return MIN_P_VALUE
+def chance_bound(rate: float) -> float:
+    """The Poisson tail below which a burst of a name starting `rate` times a second is a storm."""
     return min(MAX_P_VALUE, max(MIN_P_VALUE, CHANCE_STORMS_PER_DAY / (rate * DAY)))
 
 
@@ -201,7 +198,7 @@ class Storms:
         times = [at for at, _ in within] + [started]
         rate = self._rate(scope, len(within), started)
         expected = rate * max(max(times) - min(times), MIN_SPAN)
-        bound = p_value if p_value is not None else chance_bound(rate, self._measured(started))
+        bound = p_value if p_value is not None else chance_bound(rate)
         if poisson_tail(len(within) + 1, expected) > bound:
             return None
         if storm is None:
@@ -224,7 +221,7 @@ class Storms:
         first = self.first_at if self.first_at is not None else storm.first_at
         observed = min(self.decay.tau, max(t - first, REVIEW))
         rate = count / observed
-        bound = chance_bound(rate, self._measured(t))
+        bound = chance_bound(rate)
         if poisson_tail(storm.alerts + 1, rate * max(t - storm.first_at, MIN_SPAN)) <= bound:
             return False
         storm.usual = True
@@ -308,19 +305,20 @@ class Storms:
 
     def _rate(self, scope: str, within: int, t: float) -> float:
         """Starts per second before the storm window: the decayed count without the starts inside it
-        (one more, as a prior) over the time it was gathered in (at least an hour)."""
-        count = max(self.decay.value(self.rates.get(scope, 0.0), t) - within, 0.0) + 1.0
-        return count / self._observed(t)
+        over the time it was gathered in (at least RATE_FLOOR), plus the prior of one start in that
+        time or MIN_OBSERVED, whichever is longer. Counted over the time really observed, a name
+        firing all day is common from its first minutes; the prior alone makes a name not seen yet
+        rare, as it is in a quiet estate (over an hour's padding, every name looked rare in a
+        daemon's first hour, and busy streams' first hour stormed by chance)."""
+        count = max(self.decay.value(self.rates.get(scope, 0.0), t) - within, 0.0)
+        observed = self._observed(t, floor=RATE_FLOOR)
+        return count / observed + 1.0 / max(observed, MIN_OBSERVED)
 
-    def _measured(self, t: float) -> bool:
-        """Whether the base rates have been gathered for `MIN_OBSERVED`: before, they are mostly priors."""
-        return self.first_at is not None and t - self.first_at >= MIN_OBSERVED
-
-    def _observed(self, t: float, since: float | None = None) -> float:
-        """The seconds the counts were gathered in, since the first start or `since` (at least an
-        hour, at most the decay's time)."""
+    def _observed(self, t: float, since: float | None = None, floor: float = MIN_OBSERVED) -> float:
+        """The seconds the counts were gathered in, since the first start or `since` (at least
+        `floor`, at most the decay's time)."""
         first = since if since is not None else self.first_at if self.first_at is not None else t
-        return min(self.decay.tau, max(t - first - STORM_WINDOW, MIN_OBSERVED))
+        return min(self.decay.tau, max(t - first - STORM_WINDOW, floor))
 
     def rescale(self, factor: float) -> None:
         for counts in (self.rates, self.storms):
