@@ -893,3 +893,27 @@ async def test_replay_and_a_live_engine_agree_on_a_storm_that_takes_in_an_incide
     assert incident_lines(live) == [i for i in incident_lines(replayed) if i[0]["state"] != "closed"]
     assert sorted((len(i.members), i.state is IncidentState.CLOSED) for i in replayed.incidents.values()) == [
         (0, True), (0, True), (1, False), (31, False)]  # two taken in, Late, the storm
+
+
+DATASTORE_EXPLAINS_CLIENTS = {"name": "db-clients", "kind": "relate", "cause": ['alertname="PostgresqlDown"'],
+                              "effect": ['alertname="SqlConnectionErrors"'], "window": "10m"}
+
+
+def test_a_database_all_its_clients_name_still_relates_them_to_its_outage(tmp_path):
+    # Its clients' errors over three hours made db-1 a hub (one alert in six names it): sharing it is
+    # no evidence of closeness, yet it is what the rule relates the outage and its clients by.
+    scenario = Scenario(rules_from(tmp_path, DATASTORE_EXPLAINS_CLIENTS), LEARNING)
+    for n in range(60):
+        client = n % 6 == 0
+        scenario.push(n * 180, alert("SlowQueries" if client else "Noise", starts=n * 180, cluster="eu",
+                                     **({"service": f"svc-{n}", "peer": "db-1:5432"} if client else
+                                        {"instance": f"10.0.0.{n}:9100"})))
+    assert scenario.engine.learner.topology.hub("host||db-1", 60 * 180)
+    begin = 60 * 180 + 600
+    scenario.push(begin, alert("PostgresqlDown", starts=begin, cluster="eu", instance="10.0.9.1:9187",
+                               server="db-1:5432"))
+    scenario.push(begin + 60, alert("SqlConnectionErrors", starts=begin + 60, cluster="eu", service="checkout",
+                                    peer="db-1:5432"))
+    client = next(m for i in scenario.incidents for m in i.members.values()
+                  if m.labels["alertname"] == "SqlConnectionErrors")
+    assert client.why.rule == "db-clients" and "db-1" in client.why.detail

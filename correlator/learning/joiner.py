@@ -114,6 +114,7 @@ class _Scan:
     measured: bool  # the learner has observed the cluster for a LOOKBACK: its entities' rates are measured
     associations: dict[str, Association | None]  # member name -> the learned association (asked once)
     dependencies: tuple[str, ...]  # the entities it names as what it depends on (dependencies_of)
+    hubs: tuple[str, ...]  # of those, the hubs: related by a relate rule only
 
 
 class Learner:
@@ -197,7 +198,7 @@ class Learner:
         name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
         if name is not None:
             return (3, closeness, start.at), name, f"rule {name}"
-        if age > WINDOW:
+        if age > WINDOW or entity in scan.hubs:
             return None
         if gap > CLOSE:
             return None
@@ -480,6 +481,11 @@ class Learner:
         topology = self.topology
         entities = topology.named(entities_of(labels), annotations)
         related = topology.related(entities, t, MAX_HOPS)
+        # A datastore its clients name is a hub once they are many: no evidence of closeness, yet
+        # what a relate rule (its outage explains their errors) relates them by.
+        dependencies = dependencies_of(labels)
+        hubs = tuple(dependency for dependency in dependencies if dependency not in related)
+        related.update(dict.fromkeys(hubs, ""))
         near, far, chance = [], [], {}
         reach, history, alerts_on = self._reach, self.history, topology.alerts_on
         cluster = cluster_of(labels)
@@ -525,13 +531,13 @@ class Learner:
             chance[entity] = max(max(seen - recent_starts, 0.0) / elapsed * WINDOW, recent)
         name = labels.get("alertname", "")
         causes, effects = self._roles(labels)
-        crowd = sum(c for e, c in chance.items() if not is_coarse(e))
+        crowd = sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs)
         recent = self.cluster_recent.get(cluster)
         while recent and t - recent[0] > WINDOW:
             recent.popleft()
         measured = since is not None and t - since >= LOOKBACK
         self._scan = _Scan(key, Start(t, started, name, key, causes, effects), cluster, entities, related, near, far, chance,
-                           crowd, len(recent) if recent else 0, measured, {}, dependencies_of(labels))
+                           crowd, len(recent) if recent else 0, measured, {}, dependencies, hubs)
         return self._scan
 
     @staticmethod
