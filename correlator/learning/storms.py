@@ -23,7 +23,8 @@ shared backend failing every cluster's clients) is one incident only when the na
 rare: when chance would bring another storm of it within `STORM_WINDOW` less than `CROSS_CHANCE`
 of the time, its storms counted over the time the clusters it was seen in have been observed
 (since the first of them was first seen: another estate's history, in which the name never
-stormed, is no evidence that its storms are rare here). Then a cluster's storm joins the one raging in another, and a burst too thin in each
+stormed, is no evidence that its storms are rare here; and one storm in a daemon's first minutes
+is a storm every few minutes as far as it knows). Then a cluster's storm joins the one raging in another, and a burst too thin in each
 cluster to be a storm there is one across them (against the name's base rate in the estate).
 Otherwise (a busy estate has concurrent storms of one name from unrelated faults) each cluster's
 storm is an incident of its own.
@@ -270,10 +271,12 @@ class Storms:
     def _rare(self, name: str, t: float) -> bool:
         """Whether chance brings another storm of `name` within STORM_WINDOW less than CROSS_CHANCE
         of the time: its storms begun (the one raging among them, standing for the prior) over the
-        time the clusters it was seen in were observed (not another estate's history, where its
-        absence says nothing of how often it storms here)."""
+        time the clusters it was seen in were really observed (not another estate's history, where
+        its absence says nothing of how often it storms here; counted over at least an hour, one
+        storm in a busy stream's first minutes looked rare, and concurrent storms of other faults in
+        other clusters joined it)."""
         begun = max(self.decay.value(self.storms.get(name, 0.0), t), 1.0)
-        return begun / self._observed(t, self.since.get(name)) * STORM_WINDOW < CROSS_CHANCE
+        return begun / self._observed(t, self.since.get(name), floor=RATE_FLOOR) * STORM_WINDOW < CROSS_CHANCE
 
     def observe(self, name: str, cluster: str, key: tuple, started: float, in_storm: bool,
                 cluster_since: float, entities: tuple[str, ...] = ()) -> None:
