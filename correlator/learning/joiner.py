@@ -351,8 +351,10 @@ class Learner:
         """The candidate starts on related entities that are effects of the alert under an
         entity-scoped relate rule, each with its explanation and the rule's lead window."""
         alert, explained = scan.start, {}
-        for start, entity, _ in scan.near:
-            if alert.started - start.started > EFFECT_LEAD or start.key in explained:
+        causes = alert.causes & self._entity_rules
+        for start, entity, _ in scan.near if causes else ():
+            if alert.started - start.started > EFFECT_LEAD or start.key in explained \
+                    or causes.isdisjoint(start.effects):  # most candidates are no effect of it
                 continue
             forbidden, rules = self._rules_between(alert, start)
             rules = [name for name in rules if name in alert.causes and name in start.effects]
