@@ -357,7 +357,7 @@ class Learner:
                     or causes.isdisjoint(start.effects):  # most candidates are no effect of it
                 continue
             forbidden, rules = self._rules_between(alert, start)
-            rules = [name for name in rules if name in alert.causes and name in start.effects]
+            rules = [name for name in rules if name in causes and name in start.effects]
             if forbidden or not rules or incident_of(start.key) is None:
                 continue
             association = self._association(scan, start.name, t)
