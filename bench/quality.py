@@ -2,14 +2,15 @@
 """Correlation quality on labeled streams the shipped rules and model were not made from.
 
 The streams come from bench/estates/, a generator independent of the model's training corpus
-(correlator/offline/corpus.py): its own estates (three Kubernetes clusters on two clouds or on-prem plus
-VMs, about 30 nodes each), 43 fault kinds cascading across layers, five vocabularies, noise firing
-at random with the same alert names, Alertmanager grouping and re-sends, HA duplicates, Prometheus
-posting straight, and generic events. For each density, seed and split, `replay` runs the engine
-with the shipped rules and model ("correlator") and with the rules alone ("rules only": shipped
-rules plus config/examples/rules-without-model, ml off). Every line shows, measured on the same
-episodes, the two references: every alert alone, and Alertmanager's group_by [alertname, cluster]
-(the estate's own cluster label). docs/quality.md defines the figures.
+(correlator/offline/corpus.py): its own estates (three Kubernetes clusters on two clouds or on-prem
+plus VMs, about 30 nodes each), 43 fault kinds cascading across layers, five vocabularies, noise
+firing at random with the same alert names, Prometheus alerts starting on their rule groups'
+evaluations, Alertmanager grouping and re-sends, HA duplicates, Prometheus posting straight, and
+generic events. For each density, seed and split, `replay` runs the engine with the shipped rules
+and model ("correlator") and with the rules alone ("rules only": shipped rules plus
+config/examples/rules-without-model, ml off). Every line shows, measured on the same episodes, the
+two references: every alert alone, and Alertmanager's group_by [alertname, cluster] (the estate's
+own cluster label). docs/quality.md defines the figures.
 
 Splits ("held out" for an engine that learns online means: measured on a stream whose estate,
 fault kinds or vocabulary it has no history of):

@@ -9,10 +9,11 @@ from collections import Counter
 import pytest
 
 from bench.estates import DENSITIES, FAULTS, generate, truth_line, write
-from bench.estates.stream import NOVEL_VOCABULARIES
+from bench.estates.stream import EVALUATED, EVALUATION_INTERVAL, NOVEL_VOCABULARIES
 from correlator.domain import Category
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import parsers
+from correlator.learning.storms import lattice
 from correlator.offline.replay import ReplaySummary, read_recording
 
 
@@ -62,6 +63,20 @@ def test_the_stream_arrives_by_every_path_with_ha_duplicates(stream):
     assert any(count > 1 for count in bodies.values())  # the HA pair posted the same notification twice
     webhook = next(n.body for n in stream.notifications if n.source == "alertmanager")
     assert webhook["version"] == "4" and {"groupKey", "truncatedAlerts", "commonLabels"} <= set(webhook)
+
+
+def test_prometheus_alerts_start_on_their_rule_groups_evaluations_and_other_senders_alerts_do_not(stream):
+    # As Prometheus stamps them: one phase per rule, the estate's evaluation interval apart.
+    interval = EVALUATION_INTERVAL[stream.estate]
+    by_name = {}
+    for e in stream.episodes:
+        by_name.setdefault((e.vocabulary, e.labels["alertname"]), set()).add(e.start)
+    for (vocabulary, _), starts in by_name.items():
+        first, offsets = min(starts), [(start - min(starts)).total_seconds() for start in starts]
+        if vocabulary in EVALUATED:
+            assert all(offset % interval < 1e-3 or interval - offset % interval < 1e-3 for offset in offsets)
+    assert any(len(starts) > 2 and lattice(sorted(s.timestamp() for s in starts)) == 0.0
+               for (vocabulary, _), starts in by_name.items() if vocabulary not in EVALUATED)
 
 
 @pytest.mark.parametrize("density", ["quiet", "busy"])

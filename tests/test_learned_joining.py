@@ -15,7 +15,7 @@ from correlator.learning.cooccurrence import Cooccurrence
 from correlator.learning.decay import Decay
 from correlator.learning.entities import dependencies_of, entities_of
 from correlator.learning.joiner import Learner
-from correlator.learning.storms import Storms
+from correlator.learning.storms import Storms, lattice
 from correlator.learning.topology import Topology
 from correlator.units import rfc3339
 from tests.engine_store import incident_lines, live_engine, replayed_engine
@@ -563,6 +563,43 @@ def test_the_burst_a_storm_needs_is_less_likely_the_more_often_its_name_fires(pe
     assert all(found[1:]) if storm else not any(found)
     if storm:
         assert found[-1].key == ("burst0", 0)
+
+
+def test_the_evaluation_lattice_of_a_rule_is_learned_from_its_starts():
+    # Prometheus stamps an alert's start with its rule group's evaluation: one phase, whole intervals apart.
+    evaluations = [1_764_665_129.937 + 30 * k for k in (0, 7, 11, 12, 30)]
+    assert lattice(evaluations) == pytest.approx(30, abs=0.01)
+    assert lattice(evaluations + [evaluations[-1]]) == pytest.approx(30, abs=0.01)  # one evaluation, two alerts
+    assert lattice(evaluations[:3]) is None  # two gaps: too few to tell
+    assert lattice([1_764_665_129.937 + 14 * k for k in (0, 2, 3, 5)]) == pytest.approx(14, abs=0.01)
+    assert lattice(evaluations + [evaluations[-1] + 47.3]) == 0.0  # another sender's start: no lattice
+    rng = random.Random(1)
+    assert lattice(sorted(rng.uniform(0, 3600) for _ in range(16))) == 0.0  # starts as they come
+    assert lattice([0.0, 600.0, 1200.0, 1800.0]) == 0.0  # a step longer than a storm's window says nothing
+
+
+@pytest.mark.parametrize("interval", [0.0, 30.0])
+def test_a_storm_on_an_evaluation_lattice_goes_on_over_the_next_evaluations(interval):
+    # Fifteen pods fail at one evaluation, ten at the next, eight at the one after: one storm.
+    # Without the name's lattice known (its starts as they come), a pause of half a minute after
+    # fifteen starts at once is a pause: the next starts are another storm.
+    storms, rng = Storms(Decay()), random.Random(2)
+    background = [0.937 + 30 * (k * 9 + k % 2 * 4) for k in range(16)] if interval \
+        else sorted(rng.uniform(0, 3360) for _ in range(16))
+    for n, started in enumerate(background):
+        storms.observe("KubePodNotReady", "a", (f"bg{n}", n), started, False, 0.0)
+    begin, keys = 3600.937, []
+    for tick, pods in enumerate((15, 10, 8)):
+        for n in range(pods):
+            started = begin + 30 * tick
+            storm = storms.check("KubePodNotReady", "a", started)
+            keys.append(storm.key if storm else None)
+            storms.observe("KubePodNotReady", "a", (f"p{tick}x{n}", started), started, storm is not None, 0.0)
+    assert keys[14] is not None  # the first evaluation's burst is a storm (from its first few alerts)
+    if interval:
+        assert set(keys[15:]) == {keys[14]}
+    else:
+        assert len({key for key in keys if key is not None}) >= 2
 
 
 def _starts(storms: Storms, name: str, times: list[float]) -> list[bool]:

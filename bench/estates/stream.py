@@ -2,12 +2,15 @@
 
 Faults arrive as a Poisson process sized by the density; noise fires at random with the same alert
 names the faults use (single alerts, and flapping ones). Two causes firing the same alert on the
-same subject at once make one episode: the first cause owns it, as an SRE would label it.
+same subject at once make one episode: the first cause owns it, as an SRE would label it. The alerts
+Prometheus rules write start at their rule group's next evaluation, as Prometheus stamps them.
 """
 
 from __future__ import annotations
 
+import math
 import random
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -39,6 +42,10 @@ _NOISY_SIGNALS = ("pod_not_ready", "pod_crashloop", "pod_throttled", "host_cpu",
                   "deploy_replicas", "job_failed", "node_not_ready", "host_fs_full", "pvc_full", "host_down",
                   "exporter_down", "pg_connections", "redis_memory", "coredns_errors", "host_nic_errors")
 
+# Prometheus evaluates each rule group on a fixed lattice: an alert's startsAt is the evaluation
+# that first saw it, so the alerts of one rule starting within an interval share one startsAt.
+EVALUATED = ("kube", "awesome", "inhouse")  # the vocabularies Prometheus rules write
+EVALUATION_INTERVAL = {"harbor": 30.0, "lumen": 60.0, "quarry": 60.0, "tern": 15.0}  # seconds, per estate
 _BACKEND_OF_SIGNAL = {"pg": "postgres", "mysql": "mysql", "redis": "redis", "kafka": "kafka", "rabbit": "rabbitmq",
                       "es": "elasticsearch", "ceph": "ceph"}
 
@@ -196,12 +203,22 @@ class StreamBuilder:
     def _add(self, alert, symptom: Symptom, start: float, end: float, incident: str, category: str, area: str,
              level: int, root: bool, cause: str) -> None:
         stream_end = self.hours * 3600
+        if alert.vocabulary in EVALUATED:
+            start = evaluated(start, alert.labels["alertname"], EVALUATION_INTERVAL[self.estate.name])
+            end = max(end, start + 60)
         if start >= stream_end - 60 or start < 0:  # a minute before the end: every episode is delivered
             return
         self.episodes.append(Episode(
             alert.labels, alert.annotations, self.start + timedelta(seconds=round(start, 3)),
             None if end >= stream_end else self.start + timedelta(seconds=round(end, 3)), alert.vocabulary,
             symptom.cluster.name if symptom.cluster else "", incident, category, area, f"P{level}", root, cause))
+
+
+def evaluated(onset: float, name: str, interval: float) -> float:
+    """When Prometheus first sees a condition that began at `onset` (seconds into the stream): the
+    next evaluation of its rule's group, on the group's lattice (a phase per rule, from its name)."""
+    phase = zlib.crc32(name.encode()) % int(interval * 1000) / 1000
+    return phase + math.ceil((onset - phase) / interval) * interval
 
 
 def _noise_priority(signal, symptom: Symptom) -> int:

@@ -29,6 +29,14 @@ cluster to be a storm there is one across them (against the name's base rate in 
 Otherwise (a busy estate has concurrent storms of one name from unrelated faults) each cluster's
 storm is an incident of its own.
 
+Prometheus stamps an alert's start with the evaluation of its rule group that first saw it, so
+the starts of one rule lie on that group's lattice (every 15 s to a few minutes): alerts of it
+starting within one interval of each other share one startsAt, and a storm's alerts come a whole
+interval apart. The lattice of each name in each cluster is learned from its recent starts
+(`lattice`), and a burst's span counts the interval its starts were rounded over; a pause shorter
+than a few intervals does not end a storm. Starts from senders without a lattice (Zabbix, scripts)
+have none and are tested as they come.
+
 Narrower than a cluster, the clients of one dependency (the alerts naming one upstream host or
 peer service, `dependencies_of`) storm against the name's base rate among that dependency's
 clients: where a busy cluster fires the name too often for a few more to stand out, a burst of it
@@ -58,6 +66,9 @@ MAX_P_VALUE = 1e-4
 MIN_P_VALUE = 1e-5
 DAY = 86_400.0
 ENTITY_P_VALUE = 1e-3  # the Poisson tail below which a burst among one dependency's clients is a storm
+LATTICE_EVIDENCE = 3  # distinct gaps between a name's recent starts that must agree on its lattice
+LATTICE_TOLERANCE = 0.002  # seconds: starts this close are one evaluation's (timestamps carry milliseconds)
+PAUSE_TICKS = 1.5  # a storm on a lattice goes on over one whole interval; a skipped evaluation ends it
 MAX_NAMES = 20_000
 RECENT = 16  # starts remembered per name
 CROSS_CHANCE = 0.05  # a storm spans clusters when chance brings another of its name less often
@@ -82,14 +93,16 @@ class Storm:
     fresh: bool = True  # just begun: its incident is not settled yet
     early: tuple = ()  # the episodes that started it, placed before it was recognised
     usual: bool = False  # it lasted until its pace was the name's usual one: over
+    tick: float = 0.0  # the lattice its starts lie on (0: none)
 
     @property
     def pause(self) -> float:
         """The gap in starts that ends it: `PAUSE` times its mean gap (once `PACED` alerts measured
-        it), at most STORM_WINDOW."""
+        it; at least MIN_SPAN, and PAUSE_TICKS intervals of its lattice), at most STORM_WINDOW."""
         if self.alerts < PACED:
             return STORM_WINDOW
-        return min(STORM_WINDOW, max(MIN_SPAN, PAUSE * (self.last_at - self.first_at) / (self.alerts - 1)))
+        return min(STORM_WINDOW, max(MIN_SPAN, PAUSE_TICKS * self.tick,
+                                     PAUSE * (self.last_at - self.first_at) / (self.alerts - 1)))
 
     def ended(self, t: float) -> bool:
         """Whether a start at `t` comes after the storm ended."""
@@ -116,6 +129,39 @@ def poisson_tail(k: int, mean: float) -> float:
     return min(1.0, total)
 
 
+def lattice(starts: list[float]) -> float | None:
+    """The interval of the evaluation lattice these start times lie on (to LATTICE_TOLERANCE), once
+    LATTICE_EVIDENCE distinct gaps from the latest agree on one of at least MIN_SPAN and at most
+    STORM_WINDOW; 0 when they show there is none (a sender without a lattice); None when too few
+    to tell (a storm's alerts at one evaluation fill a name's recent starts)."""
+    latest, step, gaps = starts[-1], 0.0, 0
+    for at in starts[:-1]:
+        gap = abs(latest - at)
+        if gap <= LATTICE_TOLERANCE:
+            continue
+        step = gap if not step else _common_step(step, gap)
+        if step < MIN_SPAN:
+            return 0.0
+        gaps += 1
+    if gaps < LATTICE_EVIDENCE:
+        return None
+    return step if step <= STORM_WINDOW else 0.0
+
+
+def _common_step(a: float, b: float) -> float:
+    """The greatest step both spans are whole multiples of (Euclid's, to LATTICE_TOLERANCE); below
+    MIN_SPAN as soon as a remainder is: the spans share no lattice."""
+    if a < b:
+        a, b = b, a
+    while True:
+        remainder = math.fmod(a, b)
+        if remainder <= LATTICE_TOLERANCE or b - remainder <= LATTICE_TOLERANCE:
+            return b
+        if remainder < MIN_SPAN:
+            return remainder
+        a, b = b, remainder
+
+
 def chance_bound(rate: float) -> float:
     """The Poisson tail below which a burst of a name starting `rate` times a second is a storm."""
     return min(MAX_P_VALUE, max(MIN_P_VALUE, CHANCE_STORMS_PER_DAY / (rate * DAY)))
@@ -129,6 +175,7 @@ class Storms:
         # Per scope: cluster|name, and the name across clusters.
         self.rates: dict[str, float] = {}  # scope -> stored (scaled) count of starts
         self.recent: dict[str, deque] = {}  # scope -> recent (time, episode key)
+        self.ticks: dict[str, float] = {}  # cluster|name -> the lattice of its starts (`lattice`)
         self.active: dict[str, Storm] = {}  # scope -> its last storm
         self.storms: dict[str, float] = {}  # name -> stored count of storms begun
         self.previous: dict[str, Storm] = {}  # scope -> the storm before its last, while its starts may arrive
@@ -145,13 +192,16 @@ class Storms:
         takes in: its first alerts, placed before it was recognised, and the storm it turned out to
         continue."""
         self._joined, self.taken = None, ()
-        local = self._detect(name, f"{cluster}|{name}", started)
+        scope = f"{cluster}|{name}"
+        tick = self.ticks.get(scope, 0.0)
+        local = self._detect(name, scope, started, tick)
         if local is not None:
             if local.fresh:
                 self._settle(name, local, started)
             return self._join(local)
         latest = self.latest.get(name)  # the starts of a storm that ended are no part of the next
-        wide = self._detect(name, name, started, latest.last_at if latest is not None and latest.ended(started) else None)
+        wide = self._detect(name, name, started, tick,
+                            latest.last_at if latest is not None and latest.ended(started) else None)
         if wide is not None:
             if wide.fresh:
                 self._settle(name, wide, started)
@@ -160,7 +210,7 @@ class Storms:
         for entity in entities:
             # Narrower than a cluster: a burst too thin for the cluster's base rate of the name
             # (a busy cluster fires it often) is a storm against the entity's.
-            storm = self._detect(name, f"{entity}|{name}", started, p_value=ENTITY_P_VALUE)
+            storm = self._detect(name, f"{entity}|{name}", started, tick, p_value=ENTITY_P_VALUE)
             if storm is not None:
                 storm.fresh = False
                 return self._join(storm)
@@ -172,10 +222,11 @@ class Storms:
         storm.early = ()
         return storm
 
-    def _detect(self, name: str, scope: str, started: float, after: float | None = None,
+    def _detect(self, name: str, scope: str, started: float, tick: float, after: float | None = None,
                 p_value: float | None = None) -> Storm | None:
         """The storm of `scope` raging at `started`, or one this start begins (of starts `after`), by a
-        burst's Poisson tail at most `p_value` (None: `chance_bound` of the name's rate there)."""
+        burst's Poisson tail at most `p_value` (None: `chance_bound` of the name's rate there);
+        `tick`: the lattice the name's starts lie on."""
         recent = self.recent.get(scope)
         if not recent:
             return None
@@ -195,20 +246,22 @@ class Storms:
         if len(within) + 1 < STORM_MIN:
             return None
         # The burst's own span is the window tested (at least MIN_SPAN): two starts in the same
-        # second are as telling as thirty in two minutes.
+        # second are as telling as thirty in two minutes. On a lattice, its starts were rounded
+        # up to an evaluation: the span is an interval longer.
         times = [at for at, _ in within] + [started]
         rate = self._rate(scope, len(within), started)
-        expected = rate * max(max(times) - min(times), MIN_SPAN)
+        span = max(max(times) - min(times) + tick, MIN_SPAN)
+        expected = rate * span
         bound = p_value if p_value is not None else chance_bound(rate)
         if poisson_tail(len(within) + 1, expected) > bound:
             return None
         if storm is None:
-            burst = self._burst(sorted(within), started, expected / max(max(times) - min(times), MIN_SPAN))
+            burst = self._burst(sorted(within), started, expected / span, tick)
             if scope in self.active:  # the storm before: its late starts are still its own
                 self.previous[scope] = self.active[scope]
             storm = self.active[scope] = Storm(scope, burst[0][1], burst[0][0], max(times[:-1]), len(within),
                                                expected, early=tuple(key for _, key in burst))
-        storm.expected = expected
+        storm.expected, storm.tick = expected, tick
         if not storm.fresh and started - storm.first_at >= REVIEW and self._usual(scope, storm, started):
             return None
         return storm
@@ -230,7 +283,8 @@ class Storms:
         return True
 
     @staticmethod
-    def _burst(within: list[tuple[float, tuple]], started: float, rate: float) -> list[tuple[float, tuple]]:
+    def _burst(within: list[tuple[float, tuple]], started: float, rate: float,
+               tick: float) -> list[tuple[float, tuple]]:
         """The starts (sorted) where the burst begins: of the runs from one of them up to `started`
         and beyond, the least likely at the base `rate`. Starts before it came by chance as likely
         as not: the storm neither begins with them nor takes in their incidents."""
@@ -239,7 +293,7 @@ class Storms:
             if at > started:
                 break
             count = len(within) - first + 1
-            p_value = poisson_tail(count, rate * max(max(within[-1][0], started) - at, MIN_SPAN))
+            p_value = poisson_tail(count, rate * max(max(within[-1][0], started) - at + tick, MIN_SPAN))
             if p_value < best_p:
                 best, best_p = first, p_value
         return within[best:]
@@ -305,6 +359,10 @@ class Storms:
                     self._prune(started)
                 recent = self.recent[scope] = deque(maxlen=RECENT)
             recent.append((started, key))
+        scope = f"{cluster}|{name}"
+        tick = lattice([at for at, _ in self.recent[scope]])
+        if tick is not None:
+            self.ticks[scope] = tick
 
     def _rate(self, scope: str, within: int, t: float) -> float:
         """Starts per second before the storm window: the decayed count without the starts inside it
@@ -330,6 +388,7 @@ class Storms:
 
     def _prune(self, t: float) -> None:
         self.recent = {scope: recent for scope, recent in self.recent.items() if t - recent[-1][0] <= STORM_WINDOW}
+        self.ticks = {scope: tick for scope, tick in self.ticks.items() if scope in self.recent}
         self.active = {scope: storm for scope, storm in self.active.items() if scope in self.recent}
         self.previous = {scope: storm for scope, storm in self.previous.items() if scope in self.recent}
         self.latest = {name: storm for name, storm in self.latest.items() if storm.scope in self.recent}
