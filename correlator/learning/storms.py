@@ -33,8 +33,8 @@ Prometheus stamps an alert's start with the evaluation of its rule group that fi
 the starts of one rule lie on that group's lattice (every 15 s to a few minutes): alerts of it
 starting within one interval of each other share one startsAt, and a storm's alerts come a whole
 interval apart. The lattice of each name in each cluster is learned from its recent starts
-(`lattice`), and a burst's span counts the interval its starts were rounded over; a pause shorter
-than a few intervals does not end a storm. Starts from senders without a lattice (Zabbix, scripts)
+(`lattice`; a name too rare to tell takes the finest found in its cluster), and a burst's span
+counts the interval its starts were rounded over; a pause of one interval does not end a storm. Starts from senders without a lattice (Zabbix, scripts)
 have none and are tested as they come.
 
 Narrower than a cluster, the clients of one dependency (the alerts naming one upstream host or
@@ -176,6 +176,7 @@ class Storms:
         self.rates: dict[str, float] = {}  # scope -> stored (scaled) count of starts
         self.recent: dict[str, deque] = {}  # scope -> recent (time, episode key)
         self.ticks: dict[str, float] = {}  # cluster|name -> the lattice of its starts (`lattice`)
+        self.cluster_ticks: dict[str, float] = {}  # cluster -> the finest lattice found there
         self.active: dict[str, Storm] = {}  # scope -> its last storm
         self.storms: dict[str, float] = {}  # name -> stored count of storms begun
         self.previous: dict[str, Storm] = {}  # scope -> the storm before its last, while its starts may arrive
@@ -193,7 +194,9 @@ class Storms:
         continue."""
         self._joined, self.taken = None, ()
         scope = f"{cluster}|{name}"
-        tick = self.ticks.get(scope, 0.0)
+        tick = self.ticks.get(scope)
+        if tick is None:  # too few starts of the name to tell: its cluster's Prometheus evaluates it too
+            tick = self.cluster_ticks.get(cluster, 0.0)
         local = self._detect(name, scope, started, tick)
         if local is not None:
             if local.fresh:
@@ -363,6 +366,8 @@ class Storms:
         tick = lattice([at for at, _ in self.recent[scope]])
         if tick is not None:
             self.ticks[scope] = tick
+            if tick and tick < self.cluster_ticks.get(cluster, math.inf):
+                self.cluster_ticks[cluster] = tick
 
     def _rate(self, scope: str, within: int, t: float) -> float:
         """Starts per second before the storm window: the decayed count without the starts inside it
