@@ -33,9 +33,10 @@ Prometheus stamps an alert's start with the evaluation of its rule group that fi
 the starts of one rule lie on that group's lattice (every 15 s to a few minutes): alerts of it
 starting within one interval of each other share one startsAt, and a storm's alerts come a whole
 interval apart. The lattice of each name in each cluster is learned from its recent starts
-(`lattice`; a name too rare to tell takes the finest found in its cluster), and a burst's span
-counts the interval its starts were rounded over; a pause of one interval does not end a storm. Starts from senders without a lattice (Zabbix, scripts)
-have none and are tested as they come.
+(`lattice`; a name too rare to tell takes the finest found in its cluster; not saved, but learned
+again from the starts a restart restores), and a burst's span counts the interval its starts were
+rounded over; a pause of one interval does not end a storm. Starts from senders without a lattice
+(Zabbix, scripts) have none and are tested as they come.
 
 Narrower than a cluster, the clients of one dependency (the alerts naming one upstream host or
 peer service, `dependencies_of`) storm against the name's base rate among that dependency's
