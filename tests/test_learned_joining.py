@@ -3,6 +3,7 @@ joins only on evidence (engine stage 7), storms and reopening."""
 
 import json
 import random
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -572,6 +573,10 @@ def test_the_evaluation_lattice_of_a_rule_is_learned_from_its_starts():
     assert lattice(evaluations + [evaluations[-1]]) == pytest.approx(30, abs=0.01)  # one evaluation, two alerts
     assert lattice(evaluations[:3]) is None  # two gaps: too few to tell
     assert lattice([1_764_665_129.937 + 14 * k for k in (0, 2, 3, 5)]) == pytest.approx(14, abs=0.01)
+    # A lab's five-second groups, as the datetimes of their startsAt make them (float error and all).
+    lab = datetime(2026, 12, 2, 8, 45, 29, 937000, timezone.utc)
+    starts = [(lab + timedelta(seconds=5 * k)).timestamp() for k in (0, 1, 3, 146)]
+    assert lattice(starts) == pytest.approx(5, abs=0.01)
     assert lattice(evaluations + [evaluations[-1] + 47.3]) == 0.0  # another sender's start: no lattice
     rng = random.Random(1)
     assert lattice(sorted(rng.uniform(0, 3600) for _ in range(16))) == 0.0  # starts as they come

@@ -141,7 +141,7 @@ def lattice(starts: list[float]) -> float | None:
         if gap <= LATTICE_TOLERANCE:
             continue
         step = gap if not step else _common_step(step, gap)
-        if step < MIN_SPAN:
+        if step < MIN_SPAN - LATTICE_TOLERANCE:
             return 0.0
         gaps += 1
     if gaps < LATTICE_EVIDENCE:
@@ -158,7 +158,7 @@ def _common_step(a: float, b: float) -> float:
         remainder = math.fmod(a, b)
         if remainder <= LATTICE_TOLERANCE or b - remainder <= LATTICE_TOLERANCE:
             return b
-        if remainder < MIN_SPAN:
+        if remainder < MIN_SPAN - LATTICE_TOLERANCE:
             return remainder
         a, b = b, remainder
 
