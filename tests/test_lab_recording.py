@@ -1,4 +1,4 @@
-"""A real lab recording (bench/lab): real exporters, awesome-prometheus-alerts rules and a real
+"""Real lab recordings (bench/lab): real exporters, awesome-prometheus-alerts rules and a real
 Alertmanager, while a script killed the app, burned a core, stopped the database twice (once during
 the burn) and killed an exporter. Replayed with the shipped rules and model, each fault should be
 one incident of its own. Every lab target runs on one host, 127.0.0.1: its port tells the services
@@ -16,19 +16,24 @@ from correlator.cli import main
 from correlator.offline.scoring import read_placements, read_truth
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "bench" / "lab" / "recordings"
-RECORDING = RECORDINGS / "2026-12-02.jsonl"
-TRUTH = RECORDINGS / "2026-12-02.truth.jsonl"
+# Two runs: the second with this daemon live, its Prometheus alerts on 5-second evaluations.
+RUNS = ("2026-12-02", "2026-12-04")
 BACKGROUND = "background-"
 
 
+@pytest.fixture(scope="module", params=RUNS)
+def recording(request) -> Path:
+    return RECORDINGS / f"{request.param}.jsonl"
+
+
 @pytest.fixture(scope="module")
-def incidents_of_each_fault(tmp_path_factory) -> dict[str, set[str]]:
+def incidents_of_each_fault(recording, tmp_path_factory) -> dict[str, set[str]]:
     """True incident (a fault, or one background episode) -> the replay's incidents holding its episodes."""
     out = tmp_path_factory.mktemp("lab") / "incidents.jsonl"
-    assert main(["replay", str(RECORDING), "--out", str(out)]) == 0
+    assert main(["replay", str(recording), "--out", str(out)]) == 0
     placements = read_placements(out)
     landed = defaultdict(set)
-    for episode, label in read_truth(TRUTH).episodes.items():
+    for episode, label in read_truth(recording.with_suffix(".truth.jsonl")).episodes.items():
         landed[label.incident].add(placements[episode].incident)
     return landed
 
@@ -70,7 +75,7 @@ def test_lab_faults_and_background_alerts_share_no_incident(incidents_of_each_fa
     assert [names for names in holders.values() if len(names) > 1] == []
 
 
-def test_each_lab_fault_grouped_alone_is_classified_as_its_truth_says():
+def test_each_lab_fault_grouped_alone_is_classified_as_its_truth_says(recording):
     # classification apart from grouping: the root alert's words decide (bench/classify.py --source lab)
     from bench.classify import derived, from_recording
     from correlator.ml.artifact import load as load_model
@@ -78,6 +83,6 @@ def test_each_lab_fault_grouped_alone_is_classified_as_its_truth_says():
     from correlator.shipped import shipped_dir
 
     rules, model = load_rules(shipped_dir("rules")), load_model(shipped_dir("models"))
-    faults = from_recording(RECORDING)
+    faults = from_recording(recording)
     assert len(faults) == 4
     assert [derived(rules, truth, model)[0].category for truth in faults] == [truth.category for truth in faults]
