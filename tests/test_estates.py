@@ -72,7 +72,7 @@ def test_prometheus_alerts_start_on_their_rule_groups_evaluations_and_other_send
     for e in stream.episodes:
         by_name.setdefault((e.vocabulary, e.labels["alertname"]), set()).add(e.start)
     for (vocabulary, _), starts in by_name.items():
-        first, offsets = min(starts), [(start - min(starts)).total_seconds() for start in starts]
+        offsets = [(start - min(starts)).total_seconds() for start in starts]
         if vocabulary in EVALUATED:
             assert all(offset % interval < 1e-3 or interval - offset % interval < 1e-3 for offset in offsets)
     assert any(len(starts) > 2 and lattice(sorted(s.timestamp() for s in starts)) == 0.0
