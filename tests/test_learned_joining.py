@@ -914,6 +914,28 @@ def test_a_storm_takes_in_no_incident_an_operator_touched(tmp_path):
     assert max(len(i.members) for i in scenario.incidents) == 11
 
 
+@pytest.mark.parametrize("busy", [False, True])
+def test_a_storm_whose_first_alert_a_relation_placed_takes_that_incident_in_where_the_cluster_is_quiet(
+        tmp_path, busy):
+    # A node goes down; the first pod of the storm that follows names it, and joins its incident by
+    # the relate rule before the storm is recognised. In a quiet cluster one relation of a storm's
+    # alert is evidence for the storm: the node, the pods and the first pods' own incidents are
+    # one. In a busy one it may be a coincidence: only the storm's own incidents are taken in.
+    scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
+    pods_firing_now_and_then(scenario, 7200)
+    if busy:
+        for n in range(40):
+            scenario.push(6990 + n * 8, alert(f"Noise{n % 5}", starts=6990 + n * 8, cluster="eu",
+                                              instance=f"h{n}:9100"))
+    scenario.push(7295, alert("KubeNodeNotReady", starts=7290, cluster="eu", node="n1"))
+    for n in range(12):
+        node = {"node": "n1"} if n == 0 else {}
+        scenario.push(7330 + 2 * n, alert("KubePodNotReady", starts=7300 + 2 * n, cluster="eu", pod=f"s{n}x", **node))
+    storm = [len(i.members) for i in scenario.incidents
+             if any(m.labels.get("pod", "").startswith("s") for m in i.members.values())]
+    assert storm == ([11, 1, 1] if busy else [13])
+
+
 def test_a_storm_is_not_split_by_a_pause_that_starts_delivered_later_fill(tmp_path):
     # A start every 2 seconds from 0 to 60. Alertmanager delivers the first six at once, then, in one
     # later batch, the starts from 34 on before those from 12 to 32: at 34, the storm (paced at 2 s)

@@ -670,18 +670,19 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
 
     def _storm_takes_in(self, incident: Incident, join, now: datetime) -> None:
         """A storm's incident takes in the incidents of `join.absorb` (its alerts placed before it
-        was recognised, or a storm it turned out to continue) opened since the storm began that
-        hold only its name; only into the storm's own incident, holding only its name (a storm that
-        follows its first alert into another incident, related to that one alert, does not take
-        the rest of its first alerts there: one relation is not evidence for them all)."""
+        was recognised, or a storm it turned out to continue) opened since the storm began. In a
+        busy cluster only those holding only its name, and only into the storm's own incident,
+        holding only its name (a storm that follows its first alert into another incident, related
+        to that one alert, does not take the rest of its first alerts there: there, one relation may
+        be a coincidence). In a quiet one (`join.bridges`) the one relation is evidence for them all."""
         name, since = join.labels["alertname"], datetime.fromtimestamp(join.since, timezone.utc)
-        if not _only_named(incident, name):
+        if not join.bridges and not _only_named(incident, name):
             return
         for key in join.absorb:
             episode = self._episodes.get(key)
             source = self.incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
             if source is not None and source is not incident and source.opened_at >= since \
-                    and _only_named(source, name) and _engine_may_merge(source):
+                    and (join.bridges or _only_named(source, name)) and _engine_may_merge(source):
                 self._absorb(incident, source, now, Explanation(JoinReason.STORM, "storm", {"alertname": name},
                                                                 f"storm of {name}: {join.detail}"))
 

@@ -88,6 +88,7 @@ class Join:
     detail: str
     absorb: tuple[tuple, ...] = ()  # episodes whose incidents belong to this one: a storm's first alerts
     since: float = 0.0  # ...in incidents opened since (the storm's first start)
+    bridges: bool = False  # ...even where those incidents, or the storm's, hold other names too (a quiet cluster)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +180,7 @@ class Learner:
         self._stormed = key
         return Join(storm.key, JoinReason.STORM, "storm", {"alertname": name},
                     f"storm: {storm.alerts + 1} {name} alerts at once, {storm.expected:.3f} expected from its "
-                    f"base rate", self.storms.taken, storm.first_at)
+                    f"base rate", self.storms.taken, storm.first_at, scan.cluster_recent <= QUIET_CLUSTER)
 
     def _evidence(self, scan: _Scan, start: Start, entity: str, t: float) -> tuple[tuple, str, str] | None:
         """(rank, rule, evidence) of relating the alert to `start` on `entity`, or None."""
