@@ -818,6 +818,33 @@ def test_an_incident_holding_an_alert_its_cause_does_not_explain_is_not_taken_in
     assert pods_with_their_node(scenario) == ["api-1", "db-2", "node"]
 
 
+@pytest.mark.parametrize("unrelated_member", [False, True])
+def test_an_incident_every_alert_of_which_a_new_alert_relates_to_is_taken_in(tmp_path, unrelated_member):
+    # A queue backs up, a service slows down: nothing relates the two. Then the service's consumer
+    # lags on that queue: it relates to both alerts, and the two incidents are one. Not so where the
+    # queue's incident holds an alert it does not relate to (a group rule put it there).
+    by_cluster = {"name": "by-cluster", "kind": "group", "matchers": ['alertname=~"QueueBacklog|DiskLow"'],
+                  "group_by": ["cluster"], "window": "10m"}
+    scenario = Scenario(rules_from(tmp_path, *([by_cluster] if unrelated_member else [])), LEARNING)
+    for n in range(60):
+        scenario.push(n * 60, alert(f"Noise{n % 7}", starts=n * 60, cluster="us", instance=f"h{n}:9100"))
+    scenario.push(3600, alert("QueueBacklog", starts=3600, cluster="eu", queue="orders"))
+    if unrelated_member:
+        scenario.push(3605, alert("DiskLow", starts=3605, cluster="eu", instance="mq-9:9100"))
+    scenario.push(3610, alert("HighLatency", starts=3610, cluster="eu", service="checkout"))
+    scenario.push(3620, alert("ConsumerLag", starts=3620, cluster="eu", service="checkout", queue="orders"))
+    groups = [g for g in scenario.groups() if g and not any(a.startswith("Noise") for a in g)]
+    if unrelated_member:
+        assert sorted(map(sorted, groups)) == [["ConsumerLag/eu/orders/checkout", "HighLatency/eu/checkout"],
+                                               ["DiskLow/eu/mq-9:9100", "QueueBacklog/eu/orders"]]
+    else:
+        assert groups == [{"ConsumerLag/eu/orders/checkout", "HighLatency/eu/checkout", "QueueBacklog/eu/orders"}]
+        [incident] = [i for i in scenario.incidents if len(i.members) == 3]
+        queue = next(m for m in incident.members.values() if m.labels["alertname"] == "QueueBacklog")
+        assert queue.why.reason == JoinReason.RELATED and queue.why.detail.startswith("every alert of it is related")
+        assert [e.actor for e in incident.timeline if e.kind == "merged"] == [ENGINE]
+
+
 def test_an_incident_an_operator_touched_is_not_taken_in(tmp_path):
     scenario = pods_on_worker_3(tmp_path)
     pod_fails(scenario, 3600, "KubePodNotReady", "web-0")

@@ -40,7 +40,9 @@ alert on). What each decides:
                     open, still firing, untouched by operators, every alert of it an effect of the
                     new one on the evidence of stage 8 that started at most 2 minutes before it;
                     the engine merges it into the alert's incident (learning/joiner.py `absorbable`;
-                    its members' `why` becomes `absorbed`, both timelines record the merge)
+                    its members' `why` becomes `absorbed`, both timelines record the merge).
+                    An alert the related stage placed takes in, the same way, the incidents every
+                    alert of which it relates to as well (`_take_in_related`)
    every new episode, however placed, then teaches the learned topology and co-occurrence;
    then, for the incident it joined: title, services, classify (rules, then the model), prioritise,
    assign, escalation timer.
@@ -176,6 +178,7 @@ class _Placing(msgspec.Struct, gc=False):
     now: datetime
     alert: Alert | None = None  # None: a released symptom placed again (by the rule stages only)
     inhibitor: Inhibitor | None = None  # the suppress stage's
+    related: tuple[tuple, ...] = ()  # the related stage's: members of other incidents it relates to too
 
 
 Placement = tuple[Incident, Explanation]  # where a new episode goes, and why
@@ -441,6 +444,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if placing.inhibitor is not None:
             self.inhibition.attach(key, placing.inhibitor.source)
         self._take_in_effects(incident, alert, key, now)
+        if placing.related:
+            self._take_in_related(incident, placing.related, why, now)
         self._learn(alert, key, now)
         return incident
 
@@ -576,8 +581,11 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         group_key = placing.group[0]
         self._by_group[group_key] = incident.id
         self._index_keys.setdefault(incident.id, []).append((self._by_group, group_key))
-        if join.absorb:
-            self._storm_takes_in(incident, join, now)
+        if join.reason is JoinReason.STORM:
+            if join.absorb:
+                self._storm_takes_in(incident, join, now)
+        else:
+            placing.related = join.absorb
         return incident, Explanation(join.reason, join.rule, join.labels, join.detail)
 
     def _candidate(self, placing: _Placing) -> Placement | Held | None:
@@ -685,6 +693,20 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                     and (join.bridges or _only_named(source, name)) and _engine_may_merge(source):
                 self._absorb(incident, source, now, Explanation(JoinReason.STORM, "storm", {"alertname": name},
                                                                 f"storm of {name}: {join.detail}"))
+
+    def _take_in_related(self, incident: Incident, related: tuple[tuple, ...], why: Explanation,
+                         now: datetime) -> None:
+        """Stage 11 too, in a quiet cluster: an incident every alert of which the new alert relates to
+        (`related`, by the evidence that would have joined it there) is one with the alert's."""
+        members = set(related)
+        for key in related:
+            episode = self._episodes.get(key)
+            source = self.incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
+            if source is not None and source is not incident and source.firing > 0 and _engine_may_merge(source) \
+                    and members.issuperset(source.members):
+                self._absorb(incident, source, now, Explanation(JoinReason.RELATED, why.rule, why.labels,
+                                                                f"every alert of it is related to the alert that "
+                                                                f"joined this incident: {why.detail}"))
 
     def _active_other(self, key: tuple[str, datetime]) -> Callable[[tuple[str, datetime]], bool]:
         """Whether a member other than `key` is in an active incident: asked per candidate of a

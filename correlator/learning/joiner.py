@@ -86,8 +86,10 @@ class Join:
     rule: str  # the relate rule, "learned", "quiet entity" or "storm"
     labels: dict[str, str]
     detail: str
-    absorb: tuple[tuple, ...] = ()  # episodes whose incidents belong to this one: a storm's first alerts
-    since: float = 0.0  # ...in incidents opened since (the storm's first start)
+    # A storm's: episodes whose incidents belong to this one (its first alerts, in incidents opened
+    # `since`, the storm's first start). A relation's: the other members the alert relates to.
+    absorb: tuple[tuple, ...] = ()
+    since: float = 0.0
     bridges: bool = False  # ...even where those incidents, or the storm's, hold other names too (a quiet cluster)
 
 
@@ -160,17 +162,20 @@ class Learner:
         relates to, with the evidence; None: no evidence (it opens an incident of its own)."""
         started = _bounded(started, t)
         scan = self._scanned(labels, key, t, started, annotations)
-        best, best_rank = None, None
+        best, best_rank, evidenced = None, None, []
         for start, entity, _ in scan.near:
             found = self._evidence(scan, start, entity, t)  # most candidates have none: asked first
-            if found is not None and (best_rank is None or found[0] > best_rank) and is_open(start.key):
-                best, best_rank = (start, entity, found[1], found[2]), found[0]
+            if found is not None and is_open(start.key):
+                evidenced.append(start.key)
+                if best_rank is None or found[0] > best_rank:
+                    best, best_rank = (start, entity, found[1], found[2]), found[0]
         if best is None:
             return self._cluster_relation(scan, t, is_open) \
                 or self._storm(scan, key, started, is_open)
         start, entity, rule, evidence = best
         return Join(start.key, JoinReason.RELATED, rule, {kind_of(entity): entity.split("|", 2)[2]},
-                    f"related to {start.name} ({start.key[0]}): {_relation(scan, entity)}; {evidence}")
+                    f"related to {start.name} ({start.key[0]}): {_relation(scan, entity)}; {evidence}",
+                    tuple(k for k in evidenced if k != start.key))
 
     def _storm(self, scan: _Scan, key: tuple, started: float, is_open) -> Join | None:
         name = scan.start.name
