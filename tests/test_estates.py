@@ -2,6 +2,7 @@
 hard as specified (fault kinds, vocabularies, noise named like faults, every delivery path)."""
 
 import os
+import random
 import subprocess
 import sys
 from collections import Counter
@@ -10,9 +11,11 @@ import pytest
 
 from bench.estates import DENSITIES, FAULTS, generate, truth_line, write
 from bench.estates.stream import EVALUATED, EVALUATION_INTERVAL, NOVEL_VOCABULARIES
+from bench.estates.topology import build_estate
 from correlator.domain import Category
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import parsers
+from correlator.learning.entities import workload_of_pod
 from correlator.learning.storms import lattice
 from correlator.offline.replay import ReplaySummary, read_recording
 
@@ -109,3 +112,14 @@ def test_a_cause_no_alert_shows_is_labeled_with_what_its_alerts_show():
     faulty = [e for e in stream.episodes if e.cause in ("admission_webhook_blocks_pods",
                                                         "firewall_change_blocks_database")]
     assert faulty and {e.category for e in faulty} == {"software"}
+
+
+@pytest.mark.parametrize("template", ["harbor", "lumen", "quarry", "tern"])
+def test_pods_are_named_as_kubernetes_names_them(template):
+    # <deployment>-<replicaset hash>-<suffix>, <daemonset>-<suffix>, <statefulset>-<ordinal>: the
+    # generated parts from Kubernetes' own alphabet, so the workload a pod name was generated from
+    # reads back as it does in a real cluster.
+    estate = build_estate(random.Random(1), template, {})
+    workloads = [w for c in estate.clusters for w in c.workloads if w.kind != "cronjob"]
+    assert {w.kind for w in workloads} >= {"deployment", "statefulset", "daemonset"}
+    assert all(workload_of_pod(pod.name) == w.name for w in workloads for pod in w.pods)

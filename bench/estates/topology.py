@@ -113,6 +113,16 @@ def _alnum(r: random.Random, n: int, alphabet: str = string.ascii_lowercase + st
     return "".join(r.choice(alphabet) for _ in range(n))
 
 
+# Kubernetes generates the parts of a pod's name (its ReplicaSet's hash, its own suffix) from
+# consonants and digits only, so that they never spell words.
+KUBERNETES_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def _suffix(r: random.Random, n: int) -> str:
+    """A generated name part, drawn as `_alnum` draws (so the rest of a seed's stream stays the same)."""
+    return "".join(KUBERNETES_ALPHABET[r.randrange(36) % len(KUBERNETES_ALPHABET)] for _ in range(n))
+
+
 class _Namer:
     """Hosts named as each cloud names them; ips unique within the estate."""
 
@@ -176,10 +186,10 @@ def _pod_name(r: random.Random, workload: Workload, index: int) -> str:
     if workload.kind == "statefulset":
         return f"{workload.name}-{index}"
     if workload.kind == "cronjob":
-        return f"{workload.name}-{r.randrange(28_000_000, 29_000_000)}-{_alnum(r, 5)}"
+        return f"{workload.name}-{r.randrange(28_000_000, 29_000_000)}-{_suffix(r, 5)}"
     if workload.kind == "daemonset":
-        return f"{workload.name}-{_alnum(r, 5)}"
-    return f"{workload.name}-{_alnum(r, 10, 'bcdfghjklmnpqrstvwxz2456789')}-{_alnum(r, 5)}"
+        return f"{workload.name}-{_suffix(r, 5)}"
+    return f"{workload.name}-{_alnum(r, 10, KUBERNETES_ALPHABET)}-{_suffix(r, 5)}"
 
 
 def _place(r: random.Random, workload: Workload, hosts: list[Host]) -> None:
