@@ -526,8 +526,13 @@ def test_concurrent_storms_of_a_name_that_storms_often_stay_apart_by_cluster(tmp
     assert all(len(clusters_of(i)) == 1 for i in last) and max(len(i.members) for i in last) >= 4
 
 
-@pytest.mark.parametrize("shared", [True, False], ids=["one-dependency", "each-its-own"])
-def test_clients_of_one_dependency_failing_at_once_are_one_storm_where_their_clusters_see_the_name_often(shared):
+@pytest.mark.parametrize("shared, upstream_of", [
+    (True, lambda n, cluster: "host||es-1"),
+    (True, lambda n, cluster: f"workload|{cluster}|search"),  # a peer service, named alike in each cluster
+    (False, lambda n, cluster: f"host||es-{n}"),
+], ids=["one-host", "one-service", "each-its-own"])
+def test_clients_of_one_dependency_failing_at_once_are_one_storm_where_their_clusters_see_the_name_often(
+        shared, upstream_of):
     # Two hours of the error every 18 seconds in each cluster: a few more at once are no storm of
     # the cluster, nor a rare one across clusters. Four clients in three clusters naming one
     # upstream within a minute are far beyond that dependency's own rate.
@@ -538,7 +543,7 @@ def test_clients_of_one_dependency_failing_at_once_are_one_storm_where_their_clu
     joined = []
     for n, cluster in enumerate(("a", "b", "c", "a")):
         started, key = 7200.0 + 15 * n, (f"client{n}", n)
-        upstream = ("host||es-1",) if shared else (f"host||es-{n}",)
+        upstream = (upstream_of(n, cluster),)
         storm = storms.check("HttpHighErrorRate", cluster, started, upstream)
         joined.append(storm.key if storm else None)
         storms.observe("HttpHighErrorRate", cluster, key, started, storm is not None, 0.0, upstream)

@@ -40,8 +40,8 @@ rounded over; a pause of one interval does not end a storm. Starts from senders 
 
 Narrower than a cluster, the clients of one dependency (the alerts naming one upstream host or
 peer service, `dependencies_of`) storm against the name's base rate among that dependency's
-clients: where a busy cluster fires the name too often for a few more to stand out, a burst of it
-naming one database is still far beyond chance. The test there is looser (`ENTITY_P_VALUE`): the
+clients (in any cluster): where a busy cluster fires the name too often for a few more to stand
+out, a burst of it naming one database is still far beyond chance. The test there is looser (`ENTITY_P_VALUE`): the
 name's rate on one dependency is small and measured over fewer alerts, and the shared dependency is
 evidence a cluster is not. On the busy benchmark streams, the pairs these storms added were right
 six times in ten, against five in ten for storms over every entity an alert names (its own
@@ -214,7 +214,7 @@ class Storms:
         for entity in entities:
             # Narrower than a cluster: a burst too thin for the cluster's base rate of the name
             # (a busy cluster fires it often) is a storm against the entity's.
-            storm = self._detect(name, f"{entity}|{name}", started, tick, p_value=ENTITY_P_VALUE)
+            storm = self._detect(name, _dependency_scope(entity, name), started, tick, p_value=ENTITY_P_VALUE)
             if storm is not None:
                 storm.fresh = False
                 return self._join(storm)
@@ -401,4 +401,11 @@ class Storms:
 
 
 def _scopes(name: str, cluster: str, entities: tuple[str, ...]) -> list[str]:
-    return [f"{cluster}|{name}", name, *(f"{entity}|{name}" for entity in entities)]
+    return [f"{cluster}|{name}", name, *(_dependency_scope(entity, name) for entity in entities)]
+
+
+def _dependency_scope(entity: str, name: str) -> str:
+    """The scope of `name` among the clients of one dependency, whatever cluster they are in: a
+    peer service is named alike by its clients in every cluster, as a peer host is."""
+    kind, _, value = entity.split("|", 2)
+    return f"{kind}||{value}|{name}"
