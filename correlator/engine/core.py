@@ -124,6 +124,11 @@ def _only_named(incident: Incident, name: str) -> bool:
     return all(member.labels.get("alertname") == name for member in incident.members.values())
 
 
+def _by_closeness(member: Member) -> bool:
+    """Whether closeness or a learned association placed the member (not a relate rule)."""
+    return member.why.reason is JoinReason.RELATED and member.why.rule in ("quiet entity", "learned")
+
+
 class Outcome(enum.StrEnum):
     """What a processed alert did: the dedup stage's decision."""
 
@@ -682,15 +687,20 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         busy cluster only those holding only its name, and only into the storm's own incident,
         holding only its name (a storm that follows its first alert into another incident, related
         to that one alert, does not take the rest of its first alerts there: there, one relation may
-        be a coincidence). In a quiet one (`join.bridges`) the one relation is evidence for them all."""
+        be a coincidence). In a quiet one (`join.bridges`) a relate rule's relation of one of them is
+        evidence for them all; closeness or a learned association of one alert is not (a storm of a
+        symptom two faults share would take in both)."""
         name, since = join.labels["alertname"], datetime.fromtimestamp(join.since, timezone.utc)
-        if not join.bridges and not _only_named(incident, name):
+
+        def bridged(held: Incident, key) -> bool:  # other names too, where a relate rule put the storm's alert
+            return join.bridges and not _by_closeness(held.members[key])
+        if not (_only_named(incident, name) or bridged(incident, join.key)):
             return
         for key in join.absorb:
-            episode = self._episodes.get(key)
-            source = self.incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
+            source = self._incident_holding(key)
             if source is not None and source is not incident and source.opened_at >= since \
-                    and (join.bridges or _only_named(source, name)) and _engine_may_merge(source):
+                    and (_only_named(source, name) or bridged(source, key)) \
+                    and _engine_may_merge(source):
                 self._absorb(incident, source, now, Explanation(JoinReason.STORM, "storm", {"alertname": name},
                                                                 f"storm of {name}: {join.detail}"))
 
@@ -700,13 +710,16 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         (`related`, by the evidence that would have joined it there) is one with the alert's."""
         members = set(related)
         for key in related:
-            episode = self._episodes.get(key)
-            source = self.incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
+            source = self._incident_holding(key)
             if source is not None and source is not incident and source.firing > 0 and _engine_may_merge(source) \
                     and members.issuperset(source.members):
                 self._absorb(incident, source, now, Explanation(JoinReason.RELATED, why.rule, why.labels,
                                                                 f"every alert of it is related to the alert that "
                                                                 f"joined this incident: {why.detail}"))
+
+    def _incident_holding(self, key: tuple[str, datetime]) -> Incident | None:
+        episode = self._episodes.get(key)
+        return self.incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
 
     def _active_other(self, key: tuple[str, datetime]) -> Callable[[tuple[str, datetime]], bool]:
         """Whether a member other than `key` is in an active incident: asked per candidate of a
