@@ -706,8 +706,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
 
     def _take_in_related(self, incident: Incident, related: tuple[tuple, ...], why: Explanation,
                          now: datetime) -> None:
-        """Stage 11 too, in a quiet cluster: an incident every alert of which the new alert relates to
-        (`related`, by the evidence that would have joined it there) is one with the alert's."""
+        """Stage 11 too: an incident every alert of which the new alert relates to (`related`, by the
+        evidence that would have joined it there) is one with the alert's."""
         members = set(related)
         for key in related:
             source = self._incident_holding(key)

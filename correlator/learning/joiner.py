@@ -90,7 +90,7 @@ class Join:
     # `since`, the storm's first start). A relation's: the other members the alert relates to.
     absorb: tuple[tuple, ...] = ()
     since: float = 0.0
-    bridges: bool = False  # ...even where those incidents, or the storm's, hold other names too (a quiet cluster)
+    bridges: bool = False  # a storm's in a quiet cluster: those incidents, or its own, may hold other names
 
 
 @dataclass(frozen=True, slots=True)

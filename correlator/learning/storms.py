@@ -40,12 +40,12 @@ rounded over; a pause of one interval does not end a storm. Starts from senders 
 
 Narrower than a cluster, the clients of one dependency (the alerts naming one upstream host or
 peer service, `dependencies_of`) storm against the name's base rate among that dependency's
-clients (in any cluster): where a busy cluster fires the name too often for a few more to stand
-out, a burst of it naming one database is still far beyond chance. The test there is looser (`ENTITY_P_VALUE`): the
-name's rate on one dependency is small and measured over fewer alerts, and the shared dependency is
-evidence a cluster is not. On the busy benchmark streams, the pairs these storms added were right
-six times in ten, against five in ten for storms over every entity an alert names (its own
-workload or host), which this does not do.
+clients, in any cluster: where a busy cluster fires the name too often for a few more to stand
+out, a burst of it naming one database is still far beyond chance. The test there is looser
+(`ENTITY_P_VALUE`): the name's rate on one dependency is small and measured over fewer alerts,
+and the shared dependency is evidence a cluster is not. On the busy benchmark streams, the pairs
+these storms added were right six times in ten, against five in ten for storms over every entity
+an alert names (its own workload or host), which this does not do.
 """
 
 from __future__ import annotations
