@@ -356,14 +356,15 @@ class Storms:
 
     def remember(self, name: str, cluster: str, key: tuple, started: float, entities: tuple[str, ...] = ()) -> None:
         """A recent start of `name` (also one restored from the store after a restart)."""
-        for scope in _scopes(name, cluster, entities):
+        scopes = _scopes(name, cluster, entities)
+        for scope in scopes:
             recent = self.recent.get(scope)
             if recent is None:
                 if len(self.recent) >= MAX_NAMES:
                     self._prune(started)
                 recent = self.recent[scope] = deque(maxlen=RECENT)
             recent.append((started, key))
-        scope = f"{cluster}|{name}"
+        scope = scopes[0]  # the name's in its cluster: its Prometheus's lattice
         tick = lattice([at for at, _ in self.recent[scope]])
         if tick is not None:
             self.ticks[scope] = tick
