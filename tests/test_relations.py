@@ -74,6 +74,8 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("CephOsdDown", "CephPgDegraded"), ("Redis instance is dead", "AppCacheErrors"),
     ("KubePodCrashLooping", "KubeDeploymentRolloutStuck"), ("Image pull failing", "Deployment rollout stuck"),
     ("KubernetesPodNotHealthy", "KubernetesStatefulsetReplicasMismatch"), ("pod_not_ready", "deployment_unavailable"),
+    ("NodeNFSMountStale", "NodeSystemSaturation"), ("HostNfsStale", "HostCpuHighIowait"),  # node-exporter, awesome
+    ("NFS mount is not responding", "Load average is too high (per CPU load over 1.5 for 5m)"),  # Zabbix
 ])
 def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_spelling(cause, effect):
     assert related_by(cause, effect)
@@ -88,6 +90,8 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("KubeDeploymentRolloutStuck", "KubePodCrashLooping"),  # a workload's rollout explains no pod
     ("PostgresqlDeadLocks", "AppDatabaseErrors"),  # a word read whole: deadlocks are no database that is dead
     ("PostgreSQL: Deadlocks detected", "DatabaseClientErrors"),
+    ("NodeFilesystemSpaceFillingUp", "NodeSystemSaturation"),  # a disk filling up leaves no process waiting
+    ("HostNfsStale", "KubePodNotReady"),
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
     assert not related_by(cause, effect)
@@ -119,6 +123,16 @@ def test_a_host_down_takes_in_its_alerts_that_start_meanwhile_not_those_an_hour_
     assert len(down.members) == 2 and len(later.members) == 1
     cpu = next(m for m in down.members.values() if m.labels["alertname"] == "HostHighCpuLoad")
     assert cpu.why.rule == "down-host-explains-what-runs-on-it"
+
+
+def test_a_stale_nfs_mount_explains_its_hosts_load_minutes_later():
+    scenario = Scenario(SHIPPED, LEARNING)
+    host = {"cluster": "eu", "instance": "app-1:9100", "job": "node", "severity": "warning"}
+    scenario.push(0, alert("NodeNFSMountStale", **host))
+    scenario.push(240, alert("NodeSystemSaturation", starts=240, **host))
+    stall = scenario.only()
+    load = next(m for m in stall.members.values() if m.labels["alertname"] == "NodeSystemSaturation")
+    assert load.why.rule == "storage-stall-explains-host-saturation"
 
 
 def test_a_host_down_relates_by_when_its_alerts_started_not_when_they_were_delivered():
