@@ -254,6 +254,22 @@ def test_on_an_entity_that_alerted_before_closeness_alone_relates_only_what_chan
         assert last.why.rule == "quiet entity" and f"{gap}s apart" in last.why.detail
 
 
+def test_an_entity_whose_last_fault_fired_two_alerts_at_once_is_as_quiet_as_after_one(tmp_path):
+    # The lab's app answering errors 13 minutes after it was killed: each time, the probe fails and
+    # reports its HTTP status at one evaluation. Chance brings coincidences one moment at a time,
+    # and an alert naming a URL and its host is one alert, not two.
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    probe = {"cluster": "lab", "instance": "http://127.0.0.1:8080/", "job": "blackbox"}
+    for start in (0, 780):
+        scenario.push(start, alert("BlackboxProbeHttpFailure", starts=start, **probe),
+                      alert("BlackboxProbeFailed", starts=start, **probe))
+        scenario.push(start + 60, alert("BlackboxProbeHttpFailure", starts=start, ends=start + 60, **probe),
+                      alert("BlackboxProbeFailed", starts=start, ends=start + 60, **probe))
+    assert sorted(len(incident.members) for incident in scenario.incidents) == [2, 2]
+    later = max(scenario.incidents, key=lambda incident: incident.opened_at)
+    assert [m.why.rule for m in later.members.values()] == ["", "quiet entity"]
+
+
 def test_a_storm_of_one_name_is_one_incident(tmp_path):
     scenario = Scenario(rules_from(tmp_path), LEARNING)
     for n in range(300):

@@ -30,14 +30,29 @@ class Fault:
 
 
 # The issue's lab: a killed app, a CPU burn, a database outage during the burn and its recurrence
-# minutes later, a killed exporter. Gaps are longer than truth.TAIL, so attribution is unambiguous.
+# minutes later, a killed exporter; then faults that leave the programs up but wrong: the app
+# answering errors, the database's connections exhausted while the app answers slowly, the
+# database's exporter killed. Faults on one target are further apart than truth.TAIL, so
+# attribution is unambiguous.
 SCHEDULE = (
     Fault("app-down", "killed app", at=0, duration=60, target="app"),
     Fault("cpu-burn", "cpu burn", at=120, duration=180, target="node"),
     Fault("db-outage-1", "database outage", at=180, duration=60, target="postgres"),
     Fault("db-outage-2", "database outage", at=450, duration=60, target="postgres"),
     Fault("exporter-down", "killed exporter", at=600, duration=60, target="node"),
+    Fault("app-errors", "app answers errors", at=780, duration=60, target="app"),
+    Fault("db-connections", "connections exhausted", at=900, duration=180, target="postgres"),
+    Fault("app-slow", "slow app", at=960, duration=150, target="app"),
+    Fault("pg-exporter-down", "killed database exporter", at=1260, duration=60, target="postgres"),
 )
+CONNECTIONS = 85  # of PostgreSQL's default 100: PostgresqlTooManyConnections fires above 80%
+
+
+def _hog_connections(dsn: str, seconds: float) -> subprocess.Popen:
+    """A client that opens CONNECTIONS idle connections and holds them; it bounds itself."""
+    code = (f"import time, psycopg\nheld = [psycopg.connect({dsn!r}) for _ in range({CONNECTIONS})]\n"
+            f"time.sleep({seconds})\n")
+    return subprocess.Popen([sys.executable, "-c", code])
 
 
 def _burn(seconds: float, cores: int) -> list[subprocess.Popen]:
@@ -80,6 +95,7 @@ class FaultScript:
                     log.flush()
 
     def close(self) -> None:
+        """Ends the CPU burn and the connection hog (the schedule never overlaps the two)."""
         for burner in self.burners:
             if burner.poll() is None:
                 burner.kill()
@@ -87,18 +103,29 @@ class FaultScript:
         self.burners = []
 
     def _burn(self, seconds: float) -> None:
-        self.burners = _burn(seconds + 5, self.burn_cores)
+        self.burners += _burn(seconds + 5, self.burn_cores)
+
+    def _hog(self, seconds: float) -> None:
+        self.burners.append(_hog_connections(self.stack.database_dsn, seconds + 5))
 
     def _break(self, fault: Fault) -> None:
-        programs = self.stack.programs
+        programs, stack = self.stack.programs, self.stack
         {"killed app": programs["app"].kill,
          "cpu burn": lambda: self._burn(fault.duration),
          "database outage": programs["postgres"].stop,
-         "killed exporter": programs["node-exporter"].kill}[fault.kind]()
+         "killed exporter": programs["node-exporter"].kill,
+         "app answers errors": lambda: stack.replace_app(status=500),
+         "slow app": lambda: stack.replace_app(delay=1.5),
+         "connections exhausted": lambda: self._hog(fault.duration),
+         "killed database exporter": programs["postgres-exporter"].kill}[fault.kind]()
 
     def _repair(self, fault: Fault) -> None:
-        programs = self.stack.programs
+        programs, stack = self.stack.programs, self.stack
         {"killed app": programs["app"].start,
          "cpu burn": self.close,
          "database outage": self.stack.start_postgres,
-         "killed exporter": programs["node-exporter"].start}[fault.kind]()
+         "killed exporter": programs["node-exporter"].start,
+         "app answers errors": stack.replace_app,
+         "slow app": stack.replace_app,
+         "connections exhausted": self.close,
+         "killed database exporter": programs["postgres-exporter"].start}[fault.kind]()

@@ -204,13 +204,29 @@ class Stack:
             f"--web.listen-address=127.0.0.1:{self.ports['alertmanager']}", "--cluster.listen-address="],
             self._log("alertmanager"), self.url("alertmanager") + "/-/ready")
 
-    def _app(self) -> Program:
-        """The application the blackbox exporter probes: a static HTTP server."""
-        site = self.out / "app"
-        site.mkdir(exist_ok=True)
-        (site / "index.html").write_text("lab app\n")
-        return Program("app", [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(site),
-                               str(self.ports["app"])], self._log("app"), self.app_url)
+    @property
+    def database_dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.ports['postgres']}/postgres?sslmode=disable"
+
+    def replace_app(self, status: int = 200, delay: float = 0.0) -> None:
+        """The application, on its port, answering every request with `status` after `delay` seconds:
+        the faults that leave it up but wrong (200 at once: repaired)."""
+        self.programs["app"].stop()
+        self.programs["app"] = self._app(status, delay)
+        self.programs["app"].start()
+
+    def _app(self, status: int = 200, delay: float = 0.0) -> Program:
+        """The application the blackbox exporter probes: an HTTP server (a healthy one is waited for)."""
+        code = ("import http.server, time\n"
+                "class App(http.server.BaseHTTPRequestHandler):\n"
+                "    def do_GET(self):\n"
+                f"        time.sleep({delay})\n"
+                f"        self.send_response({status})\n"
+                "        self.end_headers()\n"
+                "        self.wfile.write(b'lab app\\n')\n"
+                f"http.server.ThreadingHTTPServer(('127.0.0.1', {self.ports['app']}), App).serve_forever()\n")
+        return Program("app", [sys.executable, "-c", code], self._log("app"),
+                       self.app_url if status == 200 and not delay else None)
 
     def _node(self) -> Program:
         return Program("node-exporter", [
@@ -244,10 +260,10 @@ class Stack:
             self._log("postgres"), user=self.pg_user, stop_signal=signal.SIGINT)
 
     def _pg_exporter(self) -> Program:
-        dsn = f"postgresql://postgres@127.0.0.1:{self.ports['postgres']}/postgres?sslmode=disable"
         return Program("postgres-exporter", [
             require("prometheus-postgres-exporter"), f"--web.listen-address=127.0.0.1:{self.ports['pg_exporter']}"],
-            self._log("postgres-exporter"), self.url("pg_exporter") + "/metrics", env={"DATA_SOURCE_NAME": dsn})
+            self._log("postgres-exporter"), self.url("pg_exporter") + "/metrics",
+            env={"DATA_SOURCE_NAME": self.database_dsn})
 
     def _prometheus(self) -> Program:
         config = self.out / "prometheus.yml"

@@ -501,6 +501,7 @@ class Learner:
         # the time before (another estate's history) would make a new cluster's entities look quiet.
         since = self.cluster_since.get(cluster)
         elapsed = min(max(t - (since if since is not None else t), LOOKBACK), self.decay.tau)
+        counted, moments = 0, set()  # the crowd's starts within the lookback, and the moments they began at
         for entity in related:
             # What chance brings to the entity per window: its long-run rate, or the recent one
             # when that is higher (the control windows; all of the history when it is truncated).
@@ -510,7 +511,11 @@ class Learner:
                 chance[entity] = seen / elapsed * WINDOW
                 continue
             recent_starts = 0
+            in_crowd = entity not in hubs and not is_coarse(entity)
             if self._truncated(starts, t):
+                if in_crowd:
+                    counted += len(starts)
+                    moments.update(start.started for start in starts)
                 # A truncated history does not reach the control windows: its near starts are
                 # candidates, but the entity cannot be measured (counting its near starts alone
                 # would make everything on a busy entity look associated).
@@ -534,12 +539,20 @@ class Learner:
                     if age >= GAP:
                         far.append((start, 1 + int((age - GAP) // WINDOW)))
                         background += 1
+                    if in_crowd:
+                        counted += 1
+                        moments.add(start.started)
                 recent = background / CONTROL_WINDOWS
             # The starts within the window are the candidates themselves, not the background.
             chance[entity] = max(max(seen - recent_starts, 0.0) / elapsed * WINDOW, recent)
         name = labels.get("alertname", "")
         causes, effects = self._roles(labels)
-        crowd = sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs)
+        # Chance brings the crowd coincidences one moment at a time: the alerts one evaluation
+        # starts together (a probe failing and its HTTP status) are one coincidence, and an alert
+        # naming two forms of one thing (a URL and its host) is one alert. Measured on the recent
+        # starts, that scales the entities' summed rates down.
+        crowd = sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs) \
+            * (len(moments) / counted if counted else 1.0)
         recent = self.cluster_recent.get(cluster)
         while recent and t - recent[0] > WINDOW:
             recent.popleft()
