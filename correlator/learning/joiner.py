@@ -112,7 +112,8 @@ class _Scan:
     # entity and whether it is measured (its history reaches the control windows)
     far: list[tuple[Start, int]]  # starts in the control windows, with the window's number (1..)
     chance: dict[str, float]  # related entity -> starts per window there by chance
-    crowd: float  # the same, summed over the related entities (but namespaces)
+    crowd: float  # the same, summed over the related entities (but namespaces), one moment at a time in a
+    # quiet cluster (where closeness asks)
     cluster_recent: int  # alerts started in the alert's cluster within the last window
     measured: bool  # the learner has observed the cluster for a LOOKBACK: its entities' rates are measured
     associations: dict[str, Association | None]  # member name -> the learned association (asked once)
@@ -501,7 +502,13 @@ class Learner:
         # the time before (another estate's history) would make a new cluster's entities look quiet.
         since = self.cluster_since.get(cluster)
         elapsed = min(max(t - (since if since is not None else t), LOOKBACK), self.decay.tau)
-        counted, moments = 0, set()  # the crowd's starts within the lookback, and the moments they began at
+        in_window = self.cluster_recent.get(cluster)
+        while in_window and t - in_window[0] > WINDOW:
+            in_window.popleft()
+        cluster_recent = len(in_window) if in_window else 0
+        # The crowd's starts within the lookback, and the moments they began at: only a quiet
+        # cluster's closeness asks (a busy entity's history is long).
+        counted, moments, quiet_cluster = 0, set(), cluster_recent <= QUIET_CLUSTER
         for entity in related:
             # What chance brings to the entity per window: its long-run rate, or the recent one
             # when that is higher (the control windows; all of the history when it is truncated).
@@ -511,7 +518,7 @@ class Learner:
                 chance[entity] = seen / elapsed * WINDOW
                 continue
             recent_starts = 0
-            in_crowd = entity not in hubs and not is_coarse(entity)
+            in_crowd = quiet_cluster and entity not in hubs and not is_coarse(entity)
             if self._truncated(starts, t):
                 if in_crowd:
                     counted += len(starts)
@@ -553,12 +560,9 @@ class Learner:
         # starts, that scales the entities' summed rates down.
         crowd = sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs) \
             * (len(moments) / counted if counted else 1.0)
-        recent = self.cluster_recent.get(cluster)
-        while recent and t - recent[0] > WINDOW:
-            recent.popleft()
         measured = since is not None and t - since >= LOOKBACK
         self._scan = _Scan(key, Start(t, started, name, key, causes, effects), cluster, entities, related, near, far, chance,
-                           crowd, len(recent) if recent else 0, measured, {}, dependencies, hubs)
+                           crowd, cluster_recent, measured, {}, dependencies, hubs)
         return self._scan
 
     @staticmethod
