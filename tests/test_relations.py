@@ -76,6 +76,7 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("KubernetesPodNotHealthy", "KubernetesStatefulsetReplicasMismatch"), ("pod_not_ready", "deployment_unavailable"),
     ("NodeNFSMountStale", "NodeSystemSaturation"), ("HostNfsStale", "HostCpuHighIowait"),  # node-exporter, awesome
     ("NFS mount is not responding", "Load average is too high (per CPU load over 1.5 for 5m)"),  # Zabbix
+    ("HostUnusualDiskWriteRate", "HostCpuHighIowait"), ("NodeDiskIOSaturation", "NodeSystemSaturation"),
 ])
 def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_spelling(cause, effect):
     assert related_by(cause, effect)
@@ -91,6 +92,7 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("PostgresqlDeadLocks", "AppDatabaseErrors"),  # a word read whole: deadlocks are no database that is dead
     ("PostgreSQL: Deadlocks detected", "DatabaseClientErrors"),
     ("NodeFilesystemSpaceFillingUp", "NodeSystemSaturation"),  # a disk filling up leaves no process waiting
+    ("HostUnusualDiskReadLatency", "HostCpuHighIowait"),  # slow reads are the disk's symptom, not a load on it
     ("HostNfsStale", "KubePodNotReady"),
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):

@@ -26,13 +26,13 @@ class Fault:
     kind: str
     at: float  # seconds after the fault phase starts
     duration: float
-    target: str  # the scrape target it breaks, or runs on: "app", "node" or "postgres" (Stack.scope)
+    target: str  # the scrape target it breaks, or runs on: "app", "node", "postgres" or "probes" (Stack.scope)
 
 
 # The issue's lab: a killed app, a CPU burn, a database outage during the burn and its recurrence
 # minutes later, a killed exporter; then faults that leave the programs up but wrong: the app
 # answering errors, the database's connections exhausted while the app answers slowly, the
-# database's exporter killed. Faults on one target are further apart than truth.TAIL, so
+# database's exporter killed, the probes' exporter killed, the disk kept busy writing. Faults on one target are further apart than truth.TAIL, so
 # attribution is unambiguous.
 SCHEDULE = (
     Fault("app-down", "killed app", at=0, duration=60, target="app"),
@@ -44,8 +44,24 @@ SCHEDULE = (
     Fault("db-connections", "connections exhausted", at=900, duration=180, target="postgres"),
     Fault("app-slow", "slow app", at=960, duration=150, target="app"),
     Fault("pg-exporter-down", "killed database exporter", at=1260, duration=60, target="postgres"),
+    Fault("probes-down", "killed probe exporter", at=1440, duration=60, target="probes"),
+    Fault("disk-writes", "disk write storm", at=1560, duration=180, target="node"),
 )
 CONNECTIONS = 85  # of PostgreSQL's default 100: PostgresqlTooManyConnections fires above 80%
+DISK_CHUNK, DISK_FILE = 16 << 20, 1 << 30  # bytes: the writer rewrites one 1 GiB file, 16 MiB at a time
+
+
+def _write_disk(path: Path, seconds: float) -> subprocess.Popen:
+    """A writer that keeps the disk busy (synced writes, so they reach it) for `seconds`; it bounds
+    itself, and its file never grows past DISK_FILE."""
+    code = (f"import os, time\nend = time.monotonic() + {seconds}\nchunk = b'x' * {DISK_CHUNK}\n"
+            f"with open({str(path)!r}, 'wb') as f:\n"
+            f"    while time.monotonic() < end:\n"
+            f"        if f.tell() >= {DISK_FILE}:\n"
+            f"            f.seek(0)\n"
+            f"        f.write(chunk)\n"
+            f"        os.fsync(f.fileno())\n")
+    return subprocess.Popen([sys.executable, "-c", code])
 
 
 def _hog_connections(dsn: str, seconds: float) -> subprocess.Popen:
@@ -95,12 +111,18 @@ class FaultScript:
                     log.flush()
 
     def close(self) -> None:
-        """Ends the CPU burn and the connection hog (the schedule never overlaps the two)."""
+        """Ends the CPU burn, the connection hog and the disk writer (the schedule overlaps none of
+        them), and removes the writer's file."""
         for burner in self.burners:
             if burner.poll() is None:
                 burner.kill()
                 burner.wait(timeout=10)
         self.burners = []
+        self._disk_file.unlink(missing_ok=True)
+
+    @property
+    def _disk_file(self) -> Path:
+        return self.log_path.parent / "disk-writes.bin"
 
     def _burn(self, seconds: float) -> None:
         self.burners += _burn(seconds + 5, self.burn_cores)
@@ -117,7 +139,9 @@ class FaultScript:
          "app answers errors": lambda: stack.replace_app(status=500),
          "slow app": lambda: stack.replace_app(delay=1.5),
          "connections exhausted": lambda: self._hog(fault.duration),
-         "killed database exporter": programs["postgres-exporter"].kill}[fault.kind]()
+         "killed database exporter": programs["postgres-exporter"].kill,
+         "killed probe exporter": programs["blackbox-exporter"].kill,
+         "disk write storm": lambda: self.burners.append(_write_disk(self._disk_file, fault.duration + 5))}[fault.kind]()
 
     def _repair(self, fault: Fault) -> None:
         programs, stack = self.stack.programs, self.stack
@@ -128,4 +152,6 @@ class FaultScript:
          "app answers errors": stack.replace_app,
          "slow app": stack.replace_app,
          "connections exhausted": self.close,
-         "killed database exporter": programs["postgres-exporter"].start}[fault.kind]()
+         "killed database exporter": programs["postgres-exporter"].start,
+         "killed probe exporter": programs["blackbox-exporter"].start,
+         "disk write storm": self.close}[fault.kind]()

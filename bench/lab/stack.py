@@ -144,7 +144,8 @@ class Stack:
         node, exporter, database = (f"127.0.0.1:{self.ports[p]}" for p in ("node", "pg_exporter", "postgres"))
         return {"app": {"jobs": ["blackbox"], "instances": [self.app_url]},
                 "node": {"jobs": ["node"], "instances": [node]},
-                "postgres": {"jobs": ["postgres", "blackbox-postgres"], "instances": [exporter, database]}}[target]
+                "postgres": {"jobs": ["postgres", "blackbox-postgres"], "instances": [exporter, database]},
+                "probes": {"jobs": ["blackbox", "blackbox-postgres"], "instances": [self.app_url, database]}}[target]
 
     def firing(self, scope: dict[str, list[str]]) -> list[str]:
         """The alerts Prometheus has firing now on the target of `scope`."""
