@@ -32,8 +32,8 @@ class Fault:
 # The issue's lab: a killed app, a CPU burn, a database outage during the burn and its recurrence
 # minutes later, a killed exporter; then faults that leave the programs up but wrong: the app
 # answering errors, the database's connections exhausted while the app answers slowly, the
-# database's exporter killed, the probes' exporter killed, the disk kept busy writing. Faults on one target are further apart than truth.TAIL, so
-# attribution is unambiguous.
+# database's exporter killed, the probes' exporter killed, the disk kept busy writing. Faults on
+# one target are further apart than truth.TAIL, so attribution is unambiguous.
 SCHEDULE = (
     Fault("app-down", "killed app", at=0, duration=60, target="app"),
     Fault("cpu-burn", "cpu burn", at=120, duration=180, target="node"),
@@ -85,7 +85,7 @@ def _burn(seconds: float, cores: int) -> list[subprocess.Popen]:
 class FaultScript:
     def __init__(self, stack: Stack, log_path: Path, say: Callable[[str], None], burn_cores: int = 1):
         self.stack, self.log_path, self.say, self.burn_cores = stack, log_path, say, burn_cores
-        self.burners: list[subprocess.Popen] = []
+        self.workers: list[subprocess.Popen] = []
 
     def run(self, schedule: tuple[Fault, ...] = SCHEDULE) -> None:
         """Starts and ends every fault at its time; ends are taken in time order with starts."""
@@ -113,11 +113,11 @@ class FaultScript:
     def close(self) -> None:
         """Ends the CPU burn, the connection hog and the disk writer (the schedule overlaps none of
         them), and removes the writer's file."""
-        for burner in self.burners:
-            if burner.poll() is None:
-                burner.kill()
-                burner.wait(timeout=10)
-        self.burners = []
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(timeout=10)
+        self.workers = []
         self._disk_file.unlink(missing_ok=True)
 
     @property
@@ -125,10 +125,13 @@ class FaultScript:
         return self.log_path.parent / "disk-writes.bin"
 
     def _burn(self, seconds: float) -> None:
-        self.burners += _burn(seconds + 5, self.burn_cores)
+        self.workers += _burn(seconds + 5, self.burn_cores)
 
     def _hog(self, seconds: float) -> None:
-        self.burners.append(_hog_connections(self.stack.database_dsn, seconds + 5))
+        self.workers.append(_hog_connections(self.stack.database_dsn, seconds + 5))
+
+    def _write(self, seconds: float) -> None:
+        self.workers.append(_write_disk(self._disk_file, seconds + 5))
 
     def _break(self, fault: Fault) -> None:
         programs, stack = self.stack.programs, self.stack
@@ -141,13 +144,13 @@ class FaultScript:
          "connections exhausted": lambda: self._hog(fault.duration),
          "killed database exporter": programs["postgres-exporter"].kill,
          "killed probe exporter": programs["blackbox-exporter"].kill,
-         "disk write storm": lambda: self.burners.append(_write_disk(self._disk_file, fault.duration + 5))}[fault.kind]()
+         "disk write storm": lambda: self._write(fault.duration)}[fault.kind]()
 
     def _repair(self, fault: Fault) -> None:
         programs, stack = self.stack.programs, self.stack
         {"killed app": programs["app"].start,
          "cpu burn": self.close,
-         "database outage": self.stack.start_postgres,
+         "database outage": stack.start_postgres,
          "killed exporter": programs["node-exporter"].start,
          "app answers errors": stack.replace_app,
          "slow app": stack.replace_app,
