@@ -77,6 +77,13 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("NodeNFSMountStale", "NodeSystemSaturation"), ("HostNfsStale", "HostCpuHighIowait"),  # node-exporter, awesome
     ("NFS mount is not responding", "Load average is too high (per CPU load over 1.5 for 5m)"),  # Zabbix
     ("HostUnusualDiskWriteRate", "HostCpuHighIowait"), ("NodeDiskIOSaturation", "NodeSystemSaturation"),
+    # awesome-prometheus-alerts: a quorum lost, a disk or broker offline, a cache out of its memory
+    ("RedisMissingMaster", "AppCacheErrors"), ("ZookeeperMissingLeader", "KafkaProduceErrors"),
+    ("EtcdInsufficientMembers", "KubeAPIErrorBudgetBurn"), ("MinioDiskOffline", "ThanosStoreBucketHighOperationFailures"),
+    ("KafkaBrokerOffline", "MessagePublishErrors"), ("RedisOutOfConfiguredMaxmemory", "AppCacheErrors"),
+    ("RedisOutOfSystemMemory", "AppCacheErrors"),
+    ("KubernetesMemoryPressure", "KubernetesContainerOomKiller"), ("KubernetesDiskPressure", "KubePodEvicted"),
+    ("HostOomKillDetected", "ContainerOOMKilled"), ("HostOutOfMemory", "pod_oom_killed"),
 ])
 def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_spelling(cause, effect):
     assert related_by(cause, effect)
@@ -94,9 +101,18 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("NodeFilesystemSpaceFillingUp", "NodeSystemSaturation"),  # a disk filling up leaves no process waiting
     ("HostUnusualDiskReadLatency", "HostCpuHighIowait"),  # slow reads are the disk's symptom, not a load on it
     ("HostNfsStale", "KubePodNotReady"),
+    ("HostOutOfMemory", "PostgresqlTooManyConnections"),  # `oom` read whole: TooMany is no OOM kill
+    ("NodeFilesystemAlmostOutOfSpace", "RabbitmqTooManyConnections"),
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
     assert not related_by(cause, effect)
+
+
+@pytest.mark.parametrize("cause", ["RabbitmqNodeDown", "CassandraNodeDown", "Elasticsearch node down"])
+def test_a_datastore_node_down_is_no_kubernetes_node_and_explains_no_pod_by_it(cause):
+    assert not {"node-not-ready-explains-its-pods", "node-not-ready-explains-pods-in-its-cluster"} \
+        & set(related_by(cause, "KubePodNotReady"))
+    assert "datastore-outage-explains-its-clients" in related_by(cause, "AppQueueErrors")
 
 
 LEARNING = EngineSettings()
