@@ -115,6 +115,21 @@ def test_annotations_count_but_quoted_label_values_do_not():
         == ServiceArea.INTEGRITY
 
 
+@pytest.mark.parametrize("name, summary", [
+    ("VaultSealed", "Vault instance is sealed on 10.0.0.7:8200"),  # awesome-prometheus-alerts
+    ("AlertmanagerFailedToSendAlerts", "An Alertmanager instance failed to send notifications."),  # its mixin
+    ("ThanosCompactMultipleRunning", "No more than one Thanos Compact instance should be running at once."),
+])
+def test_a_service_instance_in_prose_is_no_machine(name, summary):
+    assert read({"alertname": name, "instance": "10.0.0.7:8200"}, {"summary": summary}).opinion() \
+        is not Category.HARDWARE
+
+
+def test_an_instance_the_name_or_labels_speak_of_is_a_machine():
+    assert read({"alertname": "InstanceDown"}, {"summary": "Instance 10.0.0.7:9100 down"}).layer == "node"
+    assert read({"alertname": "StatusCheckFailed", "instance_id": "i-0abc"}, {}).layer == "node"
+
+
 def test_label_values_a_sender_prefixes_are_still_the_estates_own_names():
     # Datadog's kube_namespace: a namespace called "routing" says nothing about the fault
     assert read({"alertname": "Job failed", "kube_namespace": "routing", "kube_service": "dns-sync"}, {}).category \

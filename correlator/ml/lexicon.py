@@ -121,6 +121,9 @@ LAYER_WORDS: dict[str, tuple[str, ...]] = {
               "web response"),
     "monitoring": ("target", "targets", "scrape", "absent"),
 }
+# In prose an instance is mostly a service's ("An Alertmanager instance failed to send", "Vault
+# instance is sealed"): a machine only where an alert's name or labels say it (InstanceDown).
+PROSE_NOT_LAYER = frozenset({"instance", "instances"})
 # The category a layer's fault is when its words say nothing more ("KubeNodeNotReady": a node is down).
 LAYER_CATEGORY = {"hardware": Category.HARDWARE, "certificate": Category.SECURITY, "node": Category.HARDWARE, "network": Category.NETWORK,
                   "storage": Category.HARDWARE, "data": Category.SOFTWARE, "application": Category.SOFTWARE,
@@ -184,6 +187,8 @@ class _Table:
 _CATEGORY_TABLES = {category: _Table(words) for category, words in CATEGORY_WORDS.items()}
 _INTEGRITY = _Table(INTEGRITY_WORDS)
 _LAYER_TABLES = [(layer, _Table(dict.fromkeys(LAYER_WORDS[layer], 1))) for layer in LAYERS]
+_PROSE_LAYER_TABLES = [(layer, _Table(dict.fromkeys((w for w in LAYER_WORDS[layer] if w not in PROSE_NOT_LAYER), 1)))
+                       for layer in LAYERS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,19 +271,20 @@ def _score(tables, sources) -> tuple[dict, dict]:
     return scores, evidence
 
 
-def _layers(words: tuple[str, ...]) -> Iterator[str]:
+def _layers(words: tuple[str, ...], tables=_LAYER_TABLES) -> Iterator[str]:
     """The layers of the layer words, in the order the words come."""
     for position in range(len(words)):
-        for layer, table in _LAYER_TABLES:
+        for layer, table in tables:
             if table.matches_at(words, position):
                 yield layer
                 break
 
 
-def _layer(sources) -> str | None:
+def _layer(name: tuple[str, ...], label_words: tuple[str, ...], summary: tuple[str, ...]) -> str | None:
     """The layer of the first layer word of the alert name (its subject: `RabbitmqNodeDown` is
-    about a broker), else of its labels, else of its text."""
-    return next((layer for words in sources for layer in _layers(words)), None)
+    about a broker), else of its labels, else of its summary (read as prose)."""
+    sources = ((name, _LAYER_TABLES), (label_words, _LAYER_TABLES), (summary, _PROSE_LAYER_TABLES))
+    return next((layer for words, tables in sources for layer in _layers(words, tables)), None)
 
 
 def _shared_layer(name: tuple[str, ...]) -> str:
@@ -303,7 +309,7 @@ def _read(name: tuple[str, ...], label_words: tuple[str, ...], summary: tuple[st
         area = ServiceArea.INTEGRITY
     else:
         area = ServiceArea.AVAILABILITY
-    layer = _layer((name, label_words, summary))
+    layer = _layer(name, label_words, summary)
     words = tuple(dict.fromkeys(evidence.get(category, ()))) if category is not None else ()
     if area is ServiceArea.INTEGRITY:
         words += tuple(w for w in dict.fromkeys(integrity_words["integrity"]) if w not in words)
