@@ -131,6 +131,12 @@ class Daemon:
         status, body = http_json("GET", f"{self.url}/readyz")
         return status == 200 and body["rules"] is not None
 
+    def engine_caught_up(self) -> bool:
+        """The engine has processed every stored notification (its lag gauge reads 0): what a
+        restarted engine reads back from the log takes as long as the machine makes it."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=10) as response:
+            return engine_lag(response.read().decode()) == 0.0
+
     @property
     def auth_headers(self) -> dict:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -163,6 +169,14 @@ class Daemon:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def engine_lag(metrics_text: str) -> float | None:
+    """`correlator_engine_lag_seconds` as /metrics reads it."""
+    for line in metrics_text.splitlines():
+        if line.startswith("correlator_engine_lag_seconds "):
+            return float(line.split()[1])
+    return None
 
 
 @contextmanager

@@ -15,12 +15,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import CAPTURES
-from tests.processes import free_port, http_json, require_program, wait_for
+from tests.processes import engine_lag, free_port, http_json, require_program, wait_for
 
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
@@ -94,7 +93,8 @@ class Daemon:
     def ready(self) -> None:
         def up():
             assert self.process.poll() is None, f"{self.command!r} exited:\n{self.log_path.read_text()}"
-            return http_json("GET", f"{self.url}/readyz")[0] == 200
+            status, body = http_json("GET", f"{self.url}/readyz")
+            return status == 200 and body["rules"] is not None  # its engine has started too
         wait_for(up, timeout=120, what=f"{self.command!r} to be ready")
 
     def receive_captured_notifications(self) -> None:
@@ -104,6 +104,10 @@ class Daemon:
             status, _ = http_json("POST", f"{self.url}/api/v1/alertmanager", body,
                                   {"Authorization": f"Bearer {TOKEN}"})
             assert status == 200
+        # The README lists them next: as soon as the engine has read them (a listing waits only
+        # the API's action_wait for it, and a slow machine's engine may take longer).
+        wait_for(lambda: engine_lag(urllib.request.urlopen(f"{self.url}/metrics", timeout=10).read().decode()) == 0.0,
+                 timeout=120, what="the engine to read the notifications")
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
