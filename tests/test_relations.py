@@ -84,6 +84,7 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("RedisOutOfSystemMemory", "AppCacheErrors"),
     ("KubernetesMemoryPressure", "KubernetesContainerOomKiller"), ("KubernetesDiskPressure", "KubePodEvicted"),
     ("HostOomKillDetected", "ContainerOOMKilled"), ("HostOutOfMemory", "pod_oom_killed"),
+    ("NodeIOError", "KubePodNotReady"), ("IO error on sda", "PostgresqlDown"),
 ])
 def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_spelling(cause, effect):
     assert related_by(cause, effect)
@@ -103,6 +104,7 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("HostNfsStale", "KubePodNotReady"),
     ("HostOutOfMemory", "PostgresqlTooManyConnections"),  # `oom` read whole: TooMany is no OOM kill
     ("NodeFilesystemAlmostOutOfSpace", "RabbitmqTooManyConnections"),
+    ("RatioErrorsHigh", "HttpSlowRequests"), ("MinioError", "KubePodNotReady"),  # `io` read whole too
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
     assert not related_by(cause, effect)
