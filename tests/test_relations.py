@@ -85,6 +85,7 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("KubernetesMemoryPressure", "KubernetesContainerOomKiller"), ("KubernetesDiskPressure", "KubePodEvicted"),
     ("HostOomKillDetected", "ContainerOOMKilled"), ("HostOutOfMemory", "pod_oom_killed"),
     ("NodeIOError", "KubePodNotReady"), ("IO error on sda", "PostgresqlDown"),
+    ("HostNfsStale", "host_load_high"), ("NodeDiskIOSaturation", "CassandraCompactionExecutorBlockedTasks"),
 ])
 def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_spelling(cause, effect):
     assert related_by(cause, effect)
@@ -105,6 +106,12 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("HostOutOfMemory", "PostgresqlTooManyConnections"),  # `oom` read whole: TooMany is no OOM kill
     ("NodeFilesystemAlmostOutOfSpace", "RabbitmqTooManyConnections"),
     ("RatioErrorsHigh", "HttpSlowRequests"), ("MinioError", "KubePodNotReady"),  # `io` read whole too
+    ("HostNfsStale", "PrometheusConfigurationReloadFailure"),  # a reload is no load
+    ("NodeDiskIOSaturation", "Load balancer 5xx rate high"), ("NodeDiskIOSaturation", "SpeedtestSlowInternetDownload"),
+    ("NodeDiskIOSaturation", "HaproxyFrontendSecurityBlockedRequests"),
+    # a security detection is nobody's symptom, whatever channel it names
+    ("CoreDNSDown", "CryptoCurrency:EC2/BitcoinTool.B!DNS"), ("CoreDNSDown", "Trojan:EC2/DNSDataExfiltration"),
+    ("PostgresqlDown", "Unexpected_outbound_connection_destination"),
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
     assert not related_by(cause, effect)
