@@ -15,11 +15,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 from tests.conftest import CAPTURES
-from tests.processes import engine_lag, free_port, http_json, require_program, wait_for
+from tests.processes import engine_caught_up, free_port, http_json, require_program, wait_for
 
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
@@ -104,10 +103,8 @@ class Daemon:
             status, _ = http_json("POST", f"{self.url}/api/v1/alertmanager", body,
                                   {"Authorization": f"Bearer {TOKEN}"})
             assert status == 200
-        # The README lists them next: as soon as the engine has read them (a listing waits only
-        # the API's action_wait for it, and a slow machine's engine may take longer).
-        wait_for(lambda: engine_lag(urllib.request.urlopen(f"{self.url}/metrics", timeout=10).read().decode()) == 0.0,
-                 timeout=120, what="the engine to read the notifications")
+        # The README lists them next, as soon as the engine has read them.
+        wait_for(lambda: engine_caught_up(self.url), timeout=120, what="the engine to read the notifications")
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
