@@ -122,17 +122,9 @@ class Daemon:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CORRELATOR_")}
         self.process = subprocess.Popen([sys.executable, "-m", "correlator", "serve", "--config",
                                          str(self.config_path)], stdout=log, stderr=log, env=env)
-        wait_for(lambda: self.process.poll() is None and self.engine_ready(), timeout=30,
+        wait_for(lambda: self.process.poll() is None and engine_ready(self.url), timeout=30,
                  what=f"correlator and its engine to become ready (log: {self.log_path})")
         return self
-
-    def engine_ready(self) -> bool:
-        """Serve is ready and its engine process has published the rules in force."""
-        status, body = http_json("GET", f"{self.url}/readyz")
-        return status == 200 and body["rules"] is not None
-
-    def engine_caught_up(self) -> bool:
-        return engine_caught_up(self.url)
 
     @property
     def auth_headers(self) -> dict:
@@ -168,14 +160,19 @@ class Daemon:
         return self.log_path.read_text(errors="replace")
 
 
+def engine_ready(url: str) -> bool:
+    """The daemon at `url` is ready and its engine process has published the rules in force."""
+    status, body = http_json("GET", f"{url}/readyz")
+    return status == 200 and body["rules"] is not None
+
+
 def engine_caught_up(url: str) -> bool:
     """The daemon at `url` has processed every stored notification (its engine's lag gauge reads
     0): what an engine reads back from the log takes as long as the machine makes it, longer than
     a listing waits for it (the API's action_wait)."""
     with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
         lines = response.read().decode().splitlines()
-    return any(line.split()[1:] in (["0.0"], ["0"]) for line in lines
-               if line.startswith("correlator_engine_lag_seconds "))
+    return any(float(line.split()[1]) == 0.0 for line in lines if line.startswith("correlator_engine_lag_seconds "))
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import CAPTURES
-from tests.processes import engine_caught_up, free_port, http_json, require_program, wait_for
+from tests.processes import engine_caught_up, engine_ready, free_port, http_json, require_program, wait_for
 
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
@@ -92,8 +92,7 @@ class Daemon:
     def ready(self) -> None:
         def up():
             assert self.process.poll() is None, f"{self.command!r} exited:\n{self.log_path.read_text()}"
-            status, body = http_json("GET", f"{self.url}/readyz")
-            return status == 200 and body["rules"] is not None  # its engine has started too
+            return engine_ready(self.url)  # its engine has started too
         wait_for(up, timeout=120, what=f"{self.command!r} to be ready")
 
     def receive_captured_notifications(self) -> None:
