@@ -32,8 +32,10 @@ class Fault:
 # The issue's lab: a killed app, a CPU burn, a database outage during the burn and its recurrence
 # minutes later, a killed exporter; then faults that leave the programs up but wrong: the app
 # answering errors, the database's connections exhausted while the app answers slowly, the
-# database's exporter killed, the probes' exporter killed, the disk kept busy writing. Faults on
-# one target are further apart than truth.TAIL, so attribution is unambiguous.
+# database's exporter killed, the probes' exporter killed, the disk kept busy writing; last, the app
+# flapping (errors every other FLAP seconds) while the host runs out of memory (nothing links the
+# two: they must stay apart). Faults on one target are further apart than truth.TAIL, so
+# attribution is unambiguous.
 SCHEDULE = (
     Fault("app-down", "killed app", at=0, duration=60, target="app"),
     Fault("cpu-burn", "cpu burn", at=120, duration=180, target="node"),
@@ -46,9 +48,26 @@ SCHEDULE = (
     Fault("pg-exporter-down", "killed database exporter", at=1260, duration=60, target="postgres"),
     Fault("probes-down", "killed probe exporter", at=1440, duration=60, target="probes"),
     Fault("disk-writes", "disk write storm", at=1560, duration=180, target="node"),
+    Fault("app-flapping", "flapping app", at=1860, duration=180, target="app"),
+    Fault("memory-hog", "memory exhausted", at=1920, duration=180, target="node"),
 )
 CONNECTIONS = 85  # of PostgreSQL's default 100: PostgresqlTooManyConnections fires above 80%
 DISK_CHUNK, DISK_FILE = 16 << 20, 1 << 30  # bytes: the writer rewrites one 1 GiB file, 16 MiB at a time
+FLAP = 20  # seconds the flapping app fails, then answers, in turn
+MEMORY_LEFT = 0.07  # of the host's memory the hog leaves available: HostOutOfMemory fires below 10%
+MEMORY_CHUNK = 256 << 20  # bytes the hog takes at a time
+
+
+def _hog_memory(seconds: float) -> subprocess.Popen:
+    """A process that takes the host's available memory down to MEMORY_LEFT of its total (written
+    to, so it is resident) and holds it; it bounds itself in time, and takes nothing where less than
+    a chunk is to spare."""
+    code = (f"import time\nmeminfo = dict(line.split(':') for line in open('/proc/meminfo'))\n"
+            f"kib = lambda key: int(meminfo[key].split()[0]) * 1024\n"
+            f"spare = kib('MemAvailable') - {MEMORY_LEFT} * kib('MemTotal')\n"
+            f"held = [b'\\x01' * {MEMORY_CHUNK} for _ in range(max(0, int(spare // {MEMORY_CHUNK})))]\n"
+            f"time.sleep({seconds})\n")
+    return subprocess.Popen([sys.executable, "-c", code])
 
 
 def _write_disk(path: Path, seconds: float) -> subprocess.Popen:
@@ -133,6 +152,9 @@ class FaultScript:
     def _write(self, seconds: float) -> None:
         self.workers.append(_write_disk(self._disk_file, seconds + 5))
 
+    def _take_memory(self, seconds: float) -> None:
+        self.workers.append(_hog_memory(seconds + 5))
+
     def _break(self, fault: Fault) -> None:
         programs, stack = self.stack.programs, self.stack
         {"killed app": programs["app"].kill,
@@ -144,7 +166,9 @@ class FaultScript:
          "connections exhausted": lambda: self._hog(fault.duration),
          "killed database exporter": programs["postgres-exporter"].kill,
          "killed probe exporter": programs["blackbox-exporter"].kill,
-         "disk write storm": lambda: self._write(fault.duration)}[fault.kind]()
+         "disk write storm": lambda: self._write(fault.duration),
+         "flapping app": lambda: stack.replace_app(status=500, flap=FLAP),
+         "memory exhausted": lambda: self._take_memory(fault.duration)}[fault.kind]()
 
     def _repair(self, fault: Fault) -> None:
         programs, stack = self.stack.programs, self.stack
@@ -157,4 +181,6 @@ class FaultScript:
          "connections exhausted": self.close,
          "killed database exporter": programs["postgres-exporter"].start,
          "killed probe exporter": programs["blackbox-exporter"].start,
-         "disk write storm": self.close}[fault.kind]()
+         "disk write storm": self.close,
+         "flapping app": stack.replace_app,
+         "memory exhausted": self.close}[fault.kind]()

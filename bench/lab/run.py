@@ -8,7 +8,7 @@ Writes into --out: recording.jsonl (what Alertmanager sent, as the daemon record
 (the fault script's log), truth.jsonl (one line per alert episode: its fault, or background of its
 own), results.json, and the programs' configs and logs. Prints pairwise precision/recall/F1 of the
 daemon's live incidents and of `replay` on the recording, and per fault whether it stayed one
-incident and apart from the others. About 32 minutes; every program is stopped at the end, also on
+incident and apart from the others. About 38 minutes; every program is stopped at the end, also on
 Ctrl-C or SIGTERM.
 """
 

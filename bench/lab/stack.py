@@ -209,20 +209,22 @@ class Stack:
     def database_dsn(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.ports['postgres']}/postgres?sslmode=disable"
 
-    def replace_app(self, status: int = 200, delay: float = 0.0) -> None:
-        """The application, on its port, answering every request with `status` after `delay` seconds:
-        the faults that leave it up but wrong (200 at once: repaired)."""
+    def replace_app(self, status: int = 200, delay: float = 0.0, flap: float = 0.0) -> None:
+        """The application, on its port, answering every request with `status` after `delay` seconds
+        (with `flap`, only every other `flap` seconds, 200 in between): the faults that leave it up
+        but wrong (200 at once: repaired)."""
         self.programs["app"].stop()
-        self.programs["app"] = self._app(status, delay)
+        self.programs["app"] = self._app(status, delay, flap)
         self.programs["app"].start()
 
-    def _app(self, status: int = 200, delay: float = 0.0) -> Program:
+    def _app(self, status: int = 200, delay: float = 0.0, flap: float = 0.0) -> Program:
         """The application the blackbox exporter probes: an HTTP server (a healthy one is waited for)."""
+        answer = f"200 if int(time.time() // {flap}) % 2 else {status}" if flap else str(status)
         code = ("import http.server, time\n"
                 "class App(http.server.BaseHTTPRequestHandler):\n"
                 "    def do_GET(self):\n"
                 f"        time.sleep({delay})\n"
-                f"        self.send_response({status})\n"
+                f"        self.send_response({answer})\n"
                 "        self.end_headers()\n"
                 "        self.wfile.write(b'lab app\\n')\n"
                 f"http.server.ThreadingHTTPServer(('127.0.0.1', {self.ports['app']}), App).serve_forever()\n")

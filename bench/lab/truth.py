@@ -91,7 +91,8 @@ def cause(episode: Episode, faults: list[FaultRecord], others: list[Episode]) ->
 CATEGORY = {"killed app": "software", "cpu burn": "capacity", "database outage": "software",
             "killed exporter": "software", "app answers errors": "software", "slow app": "software",
             "connections exhausted": "capacity", "killed database exporter": "software",
-            "killed probe exporter": "software", "disk write storm": "capacity"}
+            "killed probe exporter": "software", "disk write storm": "capacity", "flapping app": "software",
+            "memory exhausted": "capacity"}
 
 
 def derive_truth(episodes: dict[tuple[str, datetime], Episode], faults: list[FaultRecord]) -> list[dict]:
