@@ -2,7 +2,8 @@
 Alertmanager, while a script killed the app, burned a core, stopped the database twice (once during
 the burn) and killed an exporter; in the third run also made the app answer errors, then slowly while
 the database's connections were exhausted, and killed the database's exporter (and in the fourth
-the probes' exporter, and kept the disk busy writing). Replayed with the
+the probes' exporter, and kept the disk busy writing; in the fifth made the app flap while the host
+ran out of memory). Replayed with the
 shipped rules and model, each fault should be one incident of its own. Every lab target runs on one
 host, 127.0.0.1: its port tells the services apart, so different faults no longer share an incident.
 In the second database outage the probe failed before the database's alert came: its cause takes in
@@ -21,7 +22,7 @@ from correlator.offline.scoring import read_placements, read_truth
 RECORDINGS = Path(__file__).resolve().parents[1] / "bench" / "lab" / "recordings"
 # The second run with this daemon live, its Prometheus alerts on 5-second evaluations; the third with
 # four more faults, the fourth with two more.
-RUNS = ("2026-12-02", "2026-12-04", "2026-12-04b", "2026-12-04c")
+RUNS = ("2026-12-02", "2026-12-04", "2026-12-04b", "2026-12-04c", "2026-12-04d")
 BACKGROUND = "background-"
 FIRST_FAULTS = {"app-down", "db-outage-1", "db-outage-2", "exporter-down"}
 # The faults with alerts of their own: in the first two runs the CPU burn had none (the machine's load
@@ -29,18 +30,21 @@ FIRST_FAULTS = {"app-down", "db-outage-1", "db-outage-2", "exporter-down"}
 FAULTS = {"2026-12-02": FIRST_FAULTS, "2026-12-04": FIRST_FAULTS,
           "2026-12-04b": FIRST_FAULTS | {"cpu-burn", "app-errors", "db-connections", "app-slow", "pg-exporter-down"}}
 FAULTS["2026-12-04c"] = FAULTS["2026-12-04b"] | {"probes-down", "disk-writes"}
+# The fifth added the app flapping while the host ran out of memory; its CPU burn had no alert again.
+FAULTS["2026-12-04d"] = FAULTS["2026-12-04c"] - {"cpu-burn"} | {"app-flapping", "memory-hog"}
 # The faults whose incident holds background alerts: the burn's HostHighCpuLoad joined the node's
 # context switching and clock alerts of five minutes before, by closeness on the one lab host.
 WITH_BACKGROUND = {"2026-12-04b": {"cpu-burn"}, "2026-12-04c": {"cpu-burn"}}
 # Faults split in more than one incident: the probes' exporter killed is PrometheusAllTargetsMissing
 # for each of its two jobs, 5 seconds apart, which name nothing in common; two starts of a name that
 # fired twice in the run's last half hour are not beyond chance for a storm.
-SPLIT = {"2026-12-04c": {"probes-down": 2}}
+SPLIT = {"2026-12-04c": {"probes-down": 2}, "2026-12-04d": {"probes-down": 2}}
 # Each fault alone, the classifier's reading where it is not the truth's (truth, reading): a slow
 # probe says nothing of why, and the lexicon reads a probe's layer as its network...
 MISREAD = {"2026-12-04b": [("software", "network")],
            # and the disk kept busy writing is read by its layer, storage, as hardware: it is load
            "2026-12-04c": [("software", "network"), ("capacity", "hardware")]}
+MISREAD["2026-12-04d"] = MISREAD["2026-12-04c"]
 
 
 @pytest.fixture(scope="module", params=RUNS)

@@ -270,6 +270,54 @@ def test_an_entity_whose_last_fault_fired_two_alerts_at_once_is_as_quiet_as_afte
     assert [m.why.rule for m in later.members.values()] == ["", "quiet entity"]
 
 
+def _lab_app_alerted_three_times(scenario: Scenario, probe: dict) -> None:
+    """The lab's app killed, then answering errors, then slowly; between them its database's probe
+    failed twice. Every start on the lab's 5-second evaluation lattice, each episode over in a minute."""
+    database = {"cluster": "lab", "instance": "127.0.0.1:5432", "job": "blackbox-postgres"}
+    for start, alerts in ((0, [("BlackboxProbeHttpFailure", probe), ("BlackboxProbeFailed", probe)]),
+                          (185, [("BlackboxProbeFailed", database)]), (455, [("BlackboxProbeFailed", database)]),
+                          (780, [("BlackboxProbeHttpFailure", probe), ("BlackboxProbeFailed", probe)]),
+                          (1025, [("BlackboxProbeSlowHttp", probe), ("BlackboxSlowProbe", probe)])):
+        scenario.push(start, *[alert(name, starts=start, **labels) for name, labels in alerts])
+        scenario.push(start + 60, *[alert(name, starts=start, ends=start + 60, **labels) for name, labels in alerts])
+        scenario.advance(start + 120)
+
+
+@pytest.mark.parametrize("second_after, joined", [(0, True), (5, False)], ids=["one-evaluation", "next-evaluation"])
+def test_alerts_stamped_at_one_evaluation_join_where_chance_would_have_to_hit_that_evaluation(
+        tmp_path, second_after, joined):
+    # The lab's app, which alerted three times in half an hour, fails again: the probe and its HTTP
+    # status start at one evaluation of their rule group. Within a minute either side chance would
+    # bring that URL another alert one time in five, at that one evaluation one in a hundred.
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    probe = {"cluster": "lab", "instance": "http://127.0.0.1:8080/", "job": "blackbox"}
+    _lab_app_alerted_three_times(scenario, probe)
+    scenario.push(1880, alert("BlackboxProbeFailed", starts=1880, **probe))
+    scenario.push(1880 + second_after, alert("BlackboxProbeHttpFailure", starts=1880 + second_after, **probe))
+    last = max(scenario.incidents, key=lambda incident: incident.opened_at)
+    assert len(last.members) == (2 if joined else 1)
+    if joined:
+        member = next(m for m in last.members.values() if m.labels["alertname"] == "BlackboxProbeHttpFailure")
+        assert member.why.rule == "quiet entity" and "at one evaluation (every 5s)" in member.why.detail
+
+
+def test_the_alerts_of_an_incident_flapping_together_stay_one_incident(tmp_path):
+    # The lab's app flapping: it answers errors and then again for 20 seconds in turn. Both alerts
+    # fire and clear together at every flap; once they flap (ingest.flapping), each firing goes
+    # back to their incident instead of opening one per flap.
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    probe = {"cluster": "lab", "instance": "http://127.0.0.1:8080/", "job": "blackbox"}
+    _lab_app_alerted_three_times(scenario, probe)
+    for start in range(1880, 2040, 40):
+        names = ("BlackboxProbeFailed", "BlackboxProbeHttpFailure")
+        for name in names:
+            scenario.push(start, alert(name, starts=start, **probe))
+        scenario.push(start + 20, *[alert(name, starts=start, ends=start + 20, **probe) for name in names])
+    last = max(scenario.incidents, key=lambda incident: incident.opened_at)
+    assert len(last.members) == 8
+    assert sorted(m.why.reason for m in last.members.values()).count(JoinReason.RECURRENCE) == 6
+
+
 def test_a_storm_of_one_name_is_one_incident(tmp_path):
     scenario = Scenario(rules_from(tmp_path), LEARNING)
     for n in range(300):

@@ -485,14 +485,21 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
     def _recurrence(self, placing: _Placing) -> Placement | None:
         """A new episode of an alert whose incident is still open and holds only its own episodes
         belongs there: a flapping alert never opens one incident per flap. An incident that holds
-        other alerts too was a cascade, whose alerts recur together or not at all: one of them
-        firing again alone is placed by the rule stages, on the evidence that places any alert (in
-        a busy estate a re-fire is mostly another fault or noise, and the cascade's incident stays
-        open for hours)."""
+        other alerts too was a cascade, whose alerts recur together or not at all: while every one
+        of them flaps (ingest.flapping), the cascade flaps as one and each firing goes back to it;
+        otherwise one of them firing again is placed by the rule stages, on the evidence that places
+        any alert (in a busy estate a re-fire is mostly another fault or noise, and the cascade's
+        incident stays open for hours)."""
         fingerprint, starts_at = placing.key
         incident = self.incidents.get(self._by_fingerprint.get(fingerprint, ""))
-        if incident is not None and incident.active and _only_episodes_of(incident, fingerprint) \
-                and (self._flaps.flapping(fingerprint, starts_at) or _flapped(incident, starts_at)):
+        if incident is None or not incident.active:
+            return None
+        flapping = self._flaps.flapping
+        if _only_episodes_of(incident, fingerprint):
+            recurs = flapping(fingerprint, starts_at) or _flapped(incident, starts_at)
+        else:  # a cascade, its alert among them
+            recurs = all(flapping(member.fingerprint, starts_at) for member in incident.members.values())
+        if recurs:
             return incident, Explanation(JoinReason.RECURRENCE, "", detail="the alert fired again while its "
                                                                           "incident was open")
         return None

@@ -31,7 +31,7 @@ from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WIN
     pair_of
 from correlator.learning.decay import Decay
 from correlator.learning.entities import cluster_of, dependencies_of, describe, entities_of, is_coarse, kind_of
-from correlator.learning.storms import Storms
+from correlator.learning.storms import LATTICE_TOLERANCE, Storms
 from correlator.learning.topology import Topology
 from correlator.rules.matchers import matches_all
 
@@ -199,7 +199,8 @@ class Learner:
             return None  # the estate's evidence overrides priors and closeness alike
         learned = association is not None and association.significant
         gap = abs(scan.start.started - start.started)
-        if not rules and not learned and not (_quiet(scan.crowd, gap) and scan.cluster_recent <= QUIET_CLUSTER):
+        span, tick = self._coincidence_span(scan, start, gap)
+        if not rules and not learned and not (_quiet(scan.crowd, span) and scan.cluster_recent <= QUIET_CLUSTER):
             return None  # the quiet-entity test below fails whatever the closeness (most candidates)
         closeness, chance = self._closeness(scan, entity)
         name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
@@ -211,10 +212,24 @@ class Learner:
             return None
         if learned and (closeness or scan.cluster_recent <= QUIET_CLUSTER):
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
-        if closeness and _quiet(scan.crowd, gap) and scan.cluster_recent <= QUIET_CLUSTER:
+        if closeness and _quiet(scan.crowd, span) and scan.cluster_recent <= QUIET_CLUSTER:
+            apart = f"at one evaluation (every {tick:g}s)" if tick else f"{gap:.0f}s apart"
             return (1, closeness, start.at), "quiet entity", \
-                f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance, {gap:.0f}s apart"
+                f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance, {apart}"
         return None
+
+    def _coincidence_span(self, scan: _Scan, start: Start, gap: float) -> tuple[float, float]:
+        """(the seconds within which chance would have to start another alert on the related
+        entities to come as close to the alert as `start` did, the evaluation interval when that
+        is one evaluation): `gap` either side, at least a moment; for a start stamped with the
+        very same startsAt, one interval of the names' evaluation lattice where it is known.
+        Prometheus stamps the alerts one evaluation of a rule group fires alike, so chance would
+        have to hit that one evaluation (docs/learning.md)."""
+        if gap <= LATTICE_TOLERANCE:
+            tick = max(self.storms.tick(scan.start.name, scan.cluster), self.storms.tick(start.name, scan.cluster))
+            if tick:
+                return tick, tick
+        return 2 * max(gap, SIMULTANEOUS), 0.0
 
     @staticmethod
     def _closeness(scan: _Scan, entity: str) -> tuple[int, float]:
@@ -659,11 +674,11 @@ def _timely(rule: str, alert: Start, member: Start, window: float, lead: float) 
         or (rule in alert.causes and rule in member.effects and -window <= apart <= lead)
 
 
-def _quiet(crowd: float, gap: float) -> bool:
+def _quiet(crowd: float, span: float) -> bool:
     """Whether entities seeing `crowd` alerts per WINDOW by chance are quiet enough for closeness
-    alone to relate two alerts `gap` seconds apart: chance would start another alert on them
-    within that gap either side (one moment at least) less than QUIET of the time."""
-    return crowd * 2 * max(gap, SIMULTANEOUS) / WINDOW <= QUIET
+    alone to relate two alerts as close as they are (`_coincidence_span`): chance would start
+    another alert on them within that span less than QUIET of the time."""
+    return crowd * span / WINDOW <= QUIET
 
 
 def _bounded(started: float, t: float) -> float:

@@ -185,6 +185,10 @@ class Storms:
         self._joined: Storm | None = None  # the storm `check` put the alert in
         self.taken: tuple[tuple, ...] = ()  # the episodes whose incidents it takes in (see `check`)
 
+    def tick(self, name: str, cluster: str) -> float:
+        """The interval of the evaluation lattice the name's starts in the cluster lie on (0: not known)."""
+        return self.ticks.get(f"{cluster}|{name}") or 0.0
+
     def check(self, name: str, cluster: str, started: float, entities: tuple[str, ...] = ()) -> Storm | None:
         """The storm this alert of `name` in `cluster` (started at `started`, its startsAt) belongs
         to, if any: its cluster's, one raging across clusters, or one among the clients of one of
