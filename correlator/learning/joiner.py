@@ -38,8 +38,8 @@ from correlator.rules.matchers import matches_all
 CLOSE = 300.0  # seconds between two alerts' startsAt within which a learned association or closeness
 # alone relates them: an association counts starts within WINDOW, but says nothing of which of a busy
 # entity's alerts minutes apart is the related one, and closeness alone is closeness in time too
-QUIET = 0.05  # chance that another alert starts on the related entities within the two alerts' gap either
-# side of the alert, below which closeness alone relates them
+QUIET = 0.05  # chance that another alert starts on the related entities as close to the alert as the two
+# alerts are (`_coincidence_span`), below which closeness alone relates them
 SIMULTANEOUS = 60.0  # seconds: starts this close are one moment (a rule's `for` and an evaluation apart)
 QUIET_CLUSTER = 15  # alerts started in the cluster within the last window, above which closeness alone is
 # not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
