@@ -99,6 +99,10 @@ HELD_OUT = [
     ("KubeletPodStartUpLatencyHigh", {}, Category.SOFTWARE),
     ("MysqlSlaveReplicationLag", {}, Category.CAPACITY),
     ("Postgres replication delay too high", {}, Category.CAPACITY),
+    # Too many of a resource is capacity; too many restarts is a program failing again and again.
+    ("LokiProcessTooManyRestarts", {}, Category.SOFTWARE),
+    ("PostgresqlTooManyConnections", {}, Category.CAPACITY),
+    ("KubeletTooManyPods", {}, Category.CAPACITY),
 ]
 
 

@@ -60,7 +60,8 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "dial": 0.5, "socket*": 0.5,
     },
     Category.SOFTWARE: {
-        "crash*": 2, "restart*": 1, "panic*": 1, "exception*": 2, "error": 0.5, "errors": 0.5, "errs": 0.5,
+        "crash*": 2, "restart*": 1, "too many restarts": 2, "panic*": 1, "exception*": 2, "error": 0.5,
+        "errors": 0.5, "errs": 0.5,
         "error rate": 1.5, "5xx": 2, "bug": 1, "segfault": 2, "segmentation": 2, "deadlock*": 2, "goroutine*": 1,
         "leak*": 1, "replicat*": 1.5, "not running": 1, "stuck": 0.5, "leader": 1, "election*": 1, "quorum": 1,
         "split brain": 2, "clock": 1, "skew": 1, "ntp": 1, "chrony*": 1, "sync*": 0.5, "time": 0.5,
