@@ -199,8 +199,9 @@ class Learner:
             return None  # the estate's evidence overrides priors and closeness alike
         learned = association is not None and association.significant
         gap = abs(scan.start.started - start.started)
-        span, tick = self._coincidence_span(scan, start, gap)
-        if not rules and not learned and not (_quiet(scan.crowd, span) and scan.cluster_recent <= QUIET_CLUSTER):
+        quiet_cluster = scan.cluster_recent <= QUIET_CLUSTER  # closeness asks nothing more of a busy one
+        span, tick = self._coincidence_span(scan, start, gap) if quiet_cluster else (None, 0.0)
+        if not rules and not learned and not (quiet_cluster and _quiet(scan.crowd, span)):
             return None  # the quiet-entity test below fails whatever the closeness (most candidates)
         closeness, chance = self._closeness(scan, entity)
         name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
@@ -210,9 +211,9 @@ class Learner:
             return None
         if gap > CLOSE:
             return None
-        if learned and (closeness or scan.cluster_recent <= QUIET_CLUSTER):
+        if learned and (closeness or quiet_cluster):
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
-        if closeness and _quiet(scan.crowd, span) and scan.cluster_recent <= QUIET_CLUSTER:
+        if closeness and quiet_cluster and _quiet(scan.crowd, span):
             apart = f"at one evaluation (every {tick:g}s)" if tick else f"{gap:.0f}s apart"
             return (1, closeness, start.at), "quiet entity", \
                 f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance, {apart}"
