@@ -233,6 +233,18 @@ def test_services_of_a_lab_on_one_loopback_address_stay_apart():
     assert len(scenario.incidents) == 3
 
 
+def test_an_alert_that_names_only_its_scrape_job_is_about_the_job():
+    assert entities_of({"alertname": "TargetDown", "job": "node", "cluster": "lab"}) == ("workload|lab|node",)
+    assert entities_of({"alertname": "PrometheusTargetMissing", "job": "node", "instance": "127.0.0.1:9100"}) == \
+        ("host||127.0.0.1:9100",)  # the scrape job of an alert about a target is only its reporter
+    scenario = Scenario(SHIPPED, LEARNING)  # an exporter killed, as the lab's kube-prometheus rules see it
+    scenario.push(0, alert("PrometheusAllTargetsMissing", cluster="lab", job="node"))
+    scenario.push(30, alert("TargetDown", starts=28, cluster="lab", job="node"))
+    scenario.push(400, alert("TargetDown", starts=400, cluster="lab", job="postgres"))
+    exporter, other = scenario.incidents
+    assert len(exporter.members) == 2 and len(other.members) == 1
+
+
 def test_a_workload_and_a_host_are_related_only_through_the_pod():
     topology = Topology(Decay())
     topology.observe(entities_of({"pod": "api-7d9f8c6b5-x2x9z", "node": "w3", "cluster": "eu"}), 0.0)

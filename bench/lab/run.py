@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The real-fault lab: real exporters, Prometheus with awesome-prometheus-alerts rules and a real
+"""The real-fault lab: real exporters, Prometheus with public rule sets and a real
 Alertmanager posting to a running `correlator serve --record`, while a script breaks things.
 
     bench/lab/install.sh && python3 bench/lab/run.py --out /tmp/lab
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from faults import SCHEDULE, FaultScript  # noqa: E402
-from lab_rules import write_lab_rules  # noqa: E402
+from lab_rules import NODE_RULES, write_lab_rules  # noqa: E402
 from stack import REPO, Stack, wait_for  # noqa: E402
 from truth import BACKGROUND, LabScore, derive_truth, lab_score, read_episodes, read_faults  # noqa: E402
 
@@ -91,8 +91,8 @@ def report(name: str, s: LabScore) -> str:
             f"        incidents holding two faults: {sharing}  -> faults apart: {s.faults_apart}")
 
 
-def run_lab(out: Path, warmup: float, tail: float, burn_cores: int) -> None:
-    left_out = write_lab_rules(out / "rules")
+def run_lab(out: Path, warmup: float, tail: float, burn_cores: int, node_rules: str) -> None:
+    left_out = write_lab_rules(out / "rules", node_rules)
     say(f"lab rules written ({len(left_out)} long-wait rules left out: {', '.join(left_out)})")
     stack = Stack(out, out / "rules")
     script = FaultScript(stack, out / "faults.jsonl", say, burn_cores)
@@ -168,6 +168,9 @@ def main() -> int:
     parser.add_argument("--burn-cores", type=int, default=1,
                         help="cores the CPU burn keeps busy (default 1). HostHighCpuLoad fires above 80%% of all "
                              "cores, so on a quiet machine with n cores only a burn of n cores crosses it")
+    parser.add_argument("--node-rules", choices=NODE_RULES, default="awesome",
+                        help="the host's alert rules: awesome-prometheus-alerts (default) or the kube-prometheus "
+                             "node-exporter mixin and its TargetDown; the other targets' are awesome-prometheus-alerts'")
     parser.add_argument("--score-only", action="store_true",
                         help="only derive the truth and score an earlier run in --out")
     args = parser.parse_args()
@@ -176,7 +179,7 @@ def main() -> int:
             parser.error(f"{args.out} is not empty: a run needs a directory of its own")
         args.out.mkdir(parents=True, exist_ok=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds through the cleanup
-        run_lab(args.out, args.warmup, args.tail, args.burn_cores)
+        run_lab(args.out, args.warmup, args.tail, args.burn_cores, args.node_rules)
     evaluate(args.out)
     return 0
 

@@ -24,6 +24,10 @@ service (`peer_service`, Istio's `destination_workload` and `destination_service
 then relates the client to the database, queue or cache its errors come from, and that
 datastore's own alerts name the same host or service.
 
+An alert that names nothing but its scrape job (`TargetDown`, `PrometheusAllTargetsMissing`:
+aggregated `by (job)`) is about that job, a workload: the alerts of one job's targets all down
+name the same entity.
+
 An alert about a Kubernetes object (it names a pod, node or namespace) carries the `instance` of
 the exporter that reported it (kube-state-metrics, the kubelet), not of its subject: that
 `instance` is left out, and so is a `service` that only repeats the `job` (the Prometheus Operator
@@ -186,6 +190,10 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
     if not own_pods:
         for value in by_role.get(NAMESPACE, ()):
             add(NAMESPACE, value)
+    if not found and job:
+        # Aggregated by job (kube-prometheus TargetDown, awesome-prometheus-alerts
+        # PrometheusAllTargetsMissing over static targets): the scrape job is what it is about.
+        add(WORKLOAD, job)
     return tuple(found)
 
 
