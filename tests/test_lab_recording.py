@@ -4,7 +4,8 @@ the burn) and killed an exporter; in the third run also made the app answer erro
 the database's connections were exhausted, and killed the database's exporter (and in the fourth
 the probes' exporter, and kept the disk busy writing; in the fifth made the app flap while the host
 ran out of memory; in the sixth the host's rules were kube-prometheus' node-exporter mixin and
-TargetDown, which names only a scrape job). Replayed with the
+TargetDown, which names only a scrape job; the seventh gave Alertmanager its default timings, so
+alerts came minutes late and mostly resolved already). Replayed with the
 shipped rules and model, each fault should be one incident of its own. Every lab target runs on one
 host, 127.0.0.1: its port tells the services apart, so different faults no longer share an incident.
 In the second database outage the probe failed before the database's alert came: its cause takes in
@@ -23,7 +24,7 @@ from correlator.offline.scoring import read_placements, read_truth
 RECORDINGS = Path(__file__).resolve().parents[1] / "bench" / "lab" / "recordings"
 # The second run with this daemon live, its Prometheus alerts on 5-second evaluations; the third with
 # four more faults, the fourth with two more.
-RUNS = ("2026-12-02", "2026-12-04", "2026-12-04b", "2026-12-04c", "2026-12-04d", "2026-12-05")
+RUNS = ("2026-12-02", "2026-12-04", "2026-12-04b", "2026-12-04c", "2026-12-04d", "2026-12-05", "2026-12-05b")
 BACKGROUND = "background-"
 FIRST_FAULTS = {"app-down", "db-outage-1", "db-outage-2", "exporter-down"}
 # The faults with alerts of their own: in the first two runs the CPU burn had none (the machine's load
@@ -36,13 +37,23 @@ FAULTS["2026-12-04d"] = FAULTS["2026-12-04c"] - {"cpu-burn"} | {"app-flapping", 
 # The sixth ran the host's rules of kube-prometheus (the node-exporter mixin and TargetDown) and burned
 # both cores: the burn had an alert, the disk writes none (NodeDiskIOSaturation waits for a long queue).
 FAULTS["2026-12-05"] = FAULTS["2026-12-04d"] - {"disk-writes"} | {"cpu-burn"}
+# The seventh, with Alertmanager's default timings (a group's changes wait up to 5 minutes): the app's
+# errors, a minute long, fired and cleared between two notifications of their group and were never sent.
+FAULTS["2026-12-05b"] = FAULTS["2026-12-05"] - {"app-errors"}
+# Episodes Alertmanager sent that the engine takes for the alert's episode it holds: a database outage
+# and an app flap that fired again before their group told the first had cleared came as the second,
+# already resolved, under its own startsAt; the engine, which never heard the first clear, merges them
+# (as Alertmanager merges the views of one alert whose times overlap).
+UNPLACED = {"2026-12-05b": 3}
 # The faults whose incident holds background alerts: the burn's HostHighCpuLoad joined the node's
 # context switching and clock alerts of five minutes before, by closeness on the one lab host.
 WITH_BACKGROUND = {"2026-12-04b": {"cpu-burn"}, "2026-12-04c": {"cpu-burn"}}
 # Faults split in more than one incident: the probes' exporter killed is PrometheusAllTargetsMissing
 # for each of its two jobs, 5 seconds apart, which name nothing in common; two starts of a name that
 # fired twice in the run's last half hour are not beyond chance for a storm.
-SPLIT = {"2026-12-04c": {"probes-down": 2}, "2026-12-04d": {"probes-down": 2}, "2026-12-05": {"probes-down": 2}}
+SPLIT = {"2026-12-04c": {"probes-down": 2}, "2026-12-04d": {"probes-down": 2}, "2026-12-05": {"probes-down": 2},
+         # and the killed node exporter's TargetDown, delivered 11 minutes late, after its incident resolved
+         "2026-12-05b": {"probes-down": 2, "exporter-down": 2}}
 # Each fault alone, the classifier's reading where it is not the truth's (truth, reading): a slow
 # probe says nothing of why, and the lexicon reads a probe's layer as its network...
 MISREAD = {"2026-12-04b": [("software", "network")],
@@ -50,6 +61,8 @@ MISREAD = {"2026-12-04b": [("software", "network")],
            "2026-12-04c": [("software", "network"), ("capacity", "hardware")]}
 MISREAD["2026-12-04d"] = MISREAD["2026-12-04c"]
 MISREAD["2026-12-05"] = MISREAD["2026-12-04b"]  # the slow app; the disk writes had no alert
+# and the second database outage, whose one alert of its own is the TCP probe that failed against it
+MISREAD["2026-12-05b"] = [("software", "network"), ("software", "network")]
 
 
 @pytest.fixture(scope="module", params=RUNS)
@@ -63,9 +76,13 @@ def incidents_of_each_fault(recording, tmp_path_factory) -> dict[str, set[str]]:
     out = tmp_path_factory.mktemp("lab") / "incidents.jsonl"
     assert main(["replay", str(recording), "--out", str(out)]) == 0
     placements = read_placements(out)
-    landed = defaultdict(set)
+    landed, unplaced = defaultdict(set), 0
     for episode, label in read_truth(recording.with_suffix(".truth.jsonl")).episodes.items():
-        landed[label.incident].add(placements[episode].incident)
+        if episode in placements:
+            landed[label.incident].add(placements[episode].incident)
+        else:
+            unplaced += 1
+    assert unplaced == UNPLACED.get(recording.stem, 0)
     return landed
 
 
@@ -99,7 +116,10 @@ def test_different_kinds_of_fault_on_the_one_lab_host_share_no_incident(recordin
 
 
 def test_lab_faults_and_background_alerts_share_no_incident(recording, incidents_of_each_fault, request):
-    if recording.stem != "2026-12-05":  # its node's background was one alert
+    if recording.stem == "2026-12-05b":
+        request.applymarker(pytest.mark.xfail(strict=True, reason="Alertmanager never sent the first database "
+                                              "outage's end: the second is more of it"))
+    elif recording.stem != "2026-12-05":  # its node's background was one alert
         request.applymarker(pytest.mark.xfail(strict=True, reason="issue 12: background alerts on the lab's node "
                                               "(context switching, clock, CPU load) join each other by closeness"))
     holders = defaultdict(set)

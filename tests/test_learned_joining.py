@@ -18,11 +18,14 @@ from correlator.learning.entities import dependencies_of, entities_of
 from correlator.learning.joiner import Learner
 from correlator.learning.storms import Storms, lattice
 from correlator.learning.topology import Topology
+from correlator.rules.loader import load_rules
+from correlator.shipped import shipped_dir
 from correlator.units import rfc3339
 from tests.engine_store import incident_lines, live_engine, replayed_engine
 from tests.engine_scenarios import T0, Scenario, alert, at, rules_from
 
 LEARNING = EngineSettings()
+SHIPPED = load_rules(shipped_dir("rules"))
 
 NODE_DOWN_EXPLAINS_PODS = {"name": "node-down", "kind": "relate", "cause": ['alertname="KubeNodeNotReady"'],
                            "effect": ['alertname=~"KubePod.*"'], "window": "30m"}
@@ -367,6 +370,20 @@ def test_a_recurrence_within_the_resolve_hold_is_a_new_incident(tmp_path):
     first, second = scenario.incidents
     assert first.state is IncidentState.OPEN and first.firing == 0 and len(first.members) == 2
     assert len(second.members) == 2 and second.firing == 2
+
+
+def test_an_alert_delivered_after_its_incident_cleared_joins_it_when_it_started_before(tmp_path):
+    # Alertmanager's default timings hold a group's new alerts up to its group_interval (5 minutes):
+    # in the lab, the probes' exporter was killed for a minute, and its alerts each came resolved,
+    # minutes late. The job's TargetDown started while PrometheusAllTargetsMissing fired: part of it.
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(150, alert("PrometheusAllTargetsMissing", cluster="lab", job="blackbox", ends=60))
+    scenario.push(172, alert("TargetDown", starts=32, cluster="lab", job="blackbox", ends=62))
+    scenario.push(200, alert("TargetDown", starts=190, cluster="lab", job="blackbox"))  # after: anew
+    missing, again = scenario.incidents
+    assert len(missing.members) == 2 and len(again.members) == 1
+    late = next(m for m in missing.members.values() if m.labels["alertname"] == "TargetDown")
+    assert late.why.rule == "down-host-explains-what-runs-on-it"
 
 
 def test_an_alert_of_a_cascade_firing_again_alone_is_placed_on_evidence(tmp_path):

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from faults import SCHEDULE, FaultScript  # noqa: E402
 from lab_rules import NODE_RULES, write_lab_rules  # noqa: E402
-from stack import REPO, Stack, wait_for  # noqa: E402
+from stack import ALERTMANAGER_TIMINGS, REPO, Stack, wait_for  # noqa: E402
 from truth import BACKGROUND, LabScore, derive_truth, lab_score, read_episodes, read_faults  # noqa: E402
 
 from correlator.offline.scoring import read_placements, read_truth  # noqa: E402
@@ -91,10 +91,10 @@ def report(name: str, s: LabScore) -> str:
             f"        incidents holding two faults: {sharing}  -> faults apart: {s.faults_apart}")
 
 
-def run_lab(out: Path, warmup: float, tail: float, burn_cores: int, node_rules: str) -> None:
+def run_lab(out: Path, warmup: float, tail: float, burn_cores: int, node_rules: str, alertmanager_timing: str) -> None:
     left_out = write_lab_rules(out / "rules", node_rules)
     say(f"lab rules written ({len(left_out)} long-wait rules left out: {', '.join(left_out)})")
-    stack = Stack(out, out / "rules")
+    stack = Stack(out, out / "rules", alertmanager_timing)
     script = FaultScript(stack, out / "faults.jsonl", say, burn_cores)
     try:
         stack.start()
@@ -171,6 +171,10 @@ def main() -> int:
     parser.add_argument("--node-rules", choices=NODE_RULES, default="awesome",
                         help="the host's alert rules: awesome-prometheus-alerts (default) or the kube-prometheus "
                              "node-exporter mixin and its TargetDown; the other targets' are awesome-prometheus-alerts'")
+    parser.add_argument("--alertmanager-timing", choices=sorted(ALERTMANAGER_TIMINGS), default="lab",
+                        help="Alertmanager's group_wait/group_interval/repeat_interval: the lab's 2s/5s/1m (default) or "
+                             "Alertmanager's documented defaults, 30s/5m/4h, which hold new alerts and resolves up to "
+                             "5 minutes (give --tail 330 for the last resolves)")
     parser.add_argument("--score-only", action="store_true",
                         help="only derive the truth and score an earlier run in --out")
     args = parser.parse_args()
@@ -179,7 +183,7 @@ def main() -> int:
             parser.error(f"{args.out} is not empty: a run needs a directory of its own")
         args.out.mkdir(parents=True, exist_ok=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds through the cleanup
-        run_lab(args.out, args.warmup, args.tail, args.burn_cores, args.node_rules)
+        run_lab(args.out, args.warmup, args.tail, args.burn_cores, args.node_rules, args.alertmanager_timing)
     evaluate(args.out)
     return 0
 

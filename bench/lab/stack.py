@@ -119,11 +119,20 @@ def require(binary: str) -> str:
     return path
 
 
+# Alertmanager's route timings: the lab's, which deliver every change within seconds, or the ones
+# Alertmanager documents as its defaults, which hold a group's new alerts and resolves up to 5 minutes.
+ALERTMANAGER_TIMINGS = {
+    "lab": {"group_wait": "2s", "group_interval": "5s", "repeat_interval": "1m"},
+    "default": {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"},
+}
+
+
 class Stack:
     """All the lab's programs, configured in `out`; `programs` maps a name to its Program."""
 
-    def __init__(self, out: Path, rules_dir: Path):
+    def __init__(self, out: Path, rules_dir: Path, alertmanager_timing: str = "lab"):
         self.out, self.rules_dir = out, rules_dir
+        self.alertmanager_timing = ALERTMANAGER_TIMINGS[alertmanager_timing]
         self.ports = {name: free_port() for name in
                       ("app", "node", "blackbox", "postgres", "pg_exporter", "prometheus", "alertmanager",
                        "correlator")}
@@ -194,8 +203,7 @@ class Stack:
     def _alertmanager(self) -> Program:
         config = self.out / "alertmanager.yml"
         config.write_text(yaml.safe_dump({
-            "route": {"receiver": "correlator", "group_by": ["alertname", "cluster"],
-                      "group_wait": "2s", "group_interval": "5s", "repeat_interval": "1m"},
+            "route": {"receiver": "correlator", "group_by": ["alertname", "cluster"], **self.alertmanager_timing},
             "receivers": [{"name": "correlator", "webhook_configs": [
                 {"url": self.url("correlator") + "/api/v1/alertmanager", "send_resolved": True}]}],
         }))

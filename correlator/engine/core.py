@@ -731,16 +731,20 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
     def _active_other(self, key: tuple[str, datetime]) -> Callable[[tuple[str, datetime]], bool]:
         """Whether a member other than `key` is in an active incident: asked per candidate of a
         learned join, so with what it reads bound once."""
-        episodes, incidents = self._episodes, self.incidents
+        episodes, incidents, started = self._episodes, self.incidents, key[1]
 
         def active_other(other: tuple[str, datetime]) -> bool:
             if other == key:
                 return False
             episode = episodes.get(other)
             incident = incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
+            if incident is None or incident.state not in ACTIVE_STATES:
+                return False
             # An incident whose alerts have all cleared (in its resolve hold) is over: a new alert
-            # related to it is a new occurrence, not more of it (a flap goes back by stage 4).
-            return incident is not None and incident.state in ACTIVE_STATES and incident.firing > 0
+            # related to it is a new occurrence, not more of it (a flap goes back by stage 4)...
+            # unless the alert started before they cleared: Alertmanager held it (a group's new
+            # alerts wait up to its group_interval, 5 minutes by default), and it is part of it.
+            return incident.firing > 0 or started <= _cleared_at(incident)
         return active_other
 
     def _open(self, group_key: str, now: datetime) -> Incident:
@@ -913,3 +917,9 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self._transition(incident, IncidentState.CLOSED, now, actor, reason=reason)
         self._closed.append(incident.id)
         return self._forget(incident, now)
+
+
+def _cleared_at(incident: Incident) -> datetime:
+    """When the last of an incident's alerts, all resolved, ended (their own endsAt)."""
+    return max((member.ends_at for member in incident.members.values() if member.ends_at is not None),
+               default=incident.last_alert_at)
