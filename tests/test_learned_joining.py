@@ -386,6 +386,25 @@ def test_an_alert_delivered_after_its_incident_cleared_joins_it_when_it_started_
     assert late.why.rule == "down-host-explains-what-runs-on-it"
 
 
+def test_an_alert_delivered_after_its_incident_resolved_reopens_it_when_it_started_before(tmp_path):
+    # In the lab with Alertmanager's default timings, the killed node exporter's TargetDown came 11
+    # minutes late, already resolved, after its incident had passed its resolve hold: it started
+    # while that incident's alerts fired, so it reopens it (within the reopen window).
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(150, alert("PrometheusAllTargetsMissing", cluster="lab", job="blackbox", ends=60))
+    scenario.advance(900)
+    missing = scenario.only()
+    assert missing.state is IncidentState.RESOLVED
+    scenario.push(960, alert("TargetDown", starts=32, cluster="lab", job="blackbox", ends=62))
+    assert len(scenario.incidents) == 1 and len(missing.members) == 2
+    assert [e.kind for e in missing.timeline].count("reopened") == 1
+    # Past the reopen window, a late alert is an incident of its own however it started.
+    scenario.advance(960 + 3600)
+    scenario.push(960 + 3700, alert("TargetDown", starts=40, cluster="lab", job="blackbox", severity="critical",
+                                    ends=61))
+    assert len(scenario.incidents) == 2 and len(missing.members) == 2
+
+
 def test_an_alert_of_a_cascade_firing_again_alone_is_placed_on_evidence(tmp_path):
     # The disk alert joined the load alert on their quiet host; the load keeps firing (its incident
     # stays open), the disk alert clears and fires again half an hour later: nothing relates that

@@ -91,10 +91,11 @@ def report(name: str, s: LabScore) -> str:
             f"        incidents holding two faults: {sharing}  -> faults apart: {s.faults_apart}")
 
 
-def run_lab(out: Path, warmup: float, tail: float, burn_cores: int, node_rules: str, alertmanager_timing: str) -> None:
+def run_lab(out: Path, warmup: float, tail: float, burn_cores: int, node_rules: str, alertmanager_timing: str,
+            alertmanager_group_by: tuple[str, ...]) -> None:
     left_out = write_lab_rules(out / "rules", node_rules)
     say(f"lab rules written ({len(left_out)} long-wait rules left out: {', '.join(left_out)})")
-    stack = Stack(out, out / "rules", alertmanager_timing)
+    stack = Stack(out, out / "rules", alertmanager_timing, alertmanager_group_by)
     script = FaultScript(stack, out / "faults.jsonl", say, burn_cores)
     try:
         stack.start()
@@ -175,6 +176,11 @@ def main() -> int:
                         help="Alertmanager's group_wait/group_interval/repeat_interval: the lab's 2s/5s/1m (default) or "
                              "Alertmanager's documented defaults, 30s/5m/4h, which hold new alerts and resolves up to "
                              "5 minutes (give --tail 330 for the last resolves)")
+    parser.add_argument("--alertmanager-group-by", default="alertname,cluster",
+                        type=lambda value: tuple(label.strip() for label in value.split(",") if label.strip()),
+                        help="the labels Alertmanager's route groups by, comma-separated (default alertname,cluster); "
+                             "'...' makes every alert a group of its own, as Alertmanager's documentation advises "
+                             "for a receiver that aggregates itself")
     parser.add_argument("--score-only", action="store_true",
                         help="only derive the truth and score an earlier run in --out")
     args = parser.parse_args()
@@ -183,7 +189,8 @@ def main() -> int:
             parser.error(f"{args.out} is not empty: a run needs a directory of its own")
         args.out.mkdir(parents=True, exist_ok=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds through the cleanup
-        run_lab(args.out, args.warmup, args.tail, args.burn_cores, args.node_rules, args.alertmanager_timing)
+        run_lab(args.out, args.warmup, args.tail, args.burn_cores, args.node_rules, args.alertmanager_timing,
+                args.alertmanager_group_by)
     evaluate(args.out)
     return 0
 

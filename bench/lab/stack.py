@@ -130,9 +130,11 @@ ALERTMANAGER_TIMINGS = {
 class Stack:
     """All the lab's programs, configured in `out`; `programs` maps a name to its Program."""
 
-    def __init__(self, out: Path, rules_dir: Path, alertmanager_timing: str = "lab"):
+    def __init__(self, out: Path, rules_dir: Path, alertmanager_timing: str = "lab",
+                 alertmanager_group_by: tuple[str, ...] = ("alertname", "cluster")):
         self.out, self.rules_dir = out, rules_dir
         self.alertmanager_timing = ALERTMANAGER_TIMINGS[alertmanager_timing]
+        self.alertmanager_group_by = list(alertmanager_group_by)
         self.ports = {name: free_port() for name in
                       ("app", "node", "blackbox", "postgres", "pg_exporter", "prometheus", "alertmanager",
                        "correlator")}
@@ -203,7 +205,7 @@ class Stack:
     def _alertmanager(self) -> Program:
         config = self.out / "alertmanager.yml"
         config.write_text(yaml.safe_dump({
-            "route": {"receiver": "correlator", "group_by": ["alertname", "cluster"], **self.alertmanager_timing},
+            "route": {"receiver": "correlator", "group_by": self.alertmanager_group_by, **self.alertmanager_timing},
             "receivers": [{"name": "correlator", "webhook_configs": [
                 {"url": self.url("correlator") + "/api/v1/alertmanager", "send_resolved": True}]}],
         }))

@@ -25,7 +25,9 @@ alert on). What each decides:
                     names belong together (relate rule, learned co-occurrence, a quiet entity), or
                     its name's storm (learning/joiner.py); its group key then follows it there.
                     An incident whose alerts have all cleared (in its resolve hold) takes none:
-                    it is over, and a recurrence is a new incident.
+                    it is over, and a recurrence is a new incident; but an alert that started
+                    before they cleared (Alertmanager held it) joins it, and reopens it if it
+                    resolved, within the reopen window.
                     A storm just recognised takes in the incidents its first alerts opened, and a
                     storm split by a pause that starts delivered later fill is one again: engine
                     merges (`_absorb`), never of an incident an operator touched
@@ -544,10 +546,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                 and now - existing.last_alert_at <= timedelta(seconds=rule.window) \
                 and now - existing.opened_at <= timedelta(seconds=rule.max_duration):
             return existing, Explanation(JoinReason.GROUP, rule.name, group_labels)
-        if existing is not None and existing.state is IncidentState.RESOLVED and existing.group_key == group_key \
-                and now - existing.resolved_at <= self.settings.reopen_window:
-            self._transition(existing, IncidentState.OPEN, now, ENGINE, kind=TimelineKind.REOPENED)
-            existing.resolved_at = None
+        if existing is not None and existing.group_key == group_key and self._reopenable(existing, now):
+            self._reopen(existing, now)
             return existing, Explanation(JoinReason.REOPENED, rule.name, group_labels, "re-fired within the reopen window")
         return None
 
@@ -570,9 +570,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                           "its last episode ended: the incident holds only its earlier episodes")
         if incident.active:
             return incident, why
-        if incident.state is IncidentState.RESOLVED and now - incident.resolved_at <= self.settings.reopen_window:
-            self._transition(incident, IncidentState.OPEN, now, ENGINE, kind=TimelineKind.REOPENED)
-            incident.resolved_at = None
+        if self._reopenable(incident, now):
+            self._reopen(incident, now)
             return incident, why
         return None
 
@@ -580,12 +579,14 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if self.learner is None:
             return None
         key, now = placing.key, placing.now
-        join = self.learner.place(placing.labels, key, now.timestamp(), key[1].timestamp(), self._active_other(key),
+        join = self.learner.place(placing.labels, key, now.timestamp(), key[1].timestamp(), self._active_other(key, now),
                                   placing.annotations)
         if join is None:
             self.learned_decisions[LearnedDecision.NEW_INCIDENT] += 1
             return None
         incident = self.incidents[self._episodes[join.key].incident_id]
+        if incident.state is IncidentState.RESOLVED:  # the alert started before it resolved
+            self._reopen(incident, now)
         decision = LearnedDecision.STORM if join.reason is JoinReason.STORM else LearnedDecision.LEARNED \
             if join.rule == "learned" else LearnedDecision.QUIET if join.rule == "quiet entity" else LearnedDecision.RULE
         self.learned_decisions[decision] += 1
@@ -728,24 +729,36 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         episode = self._episodes.get(key)
         return self.incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
 
-    def _active_other(self, key: tuple[str, datetime]) -> Callable[[tuple[str, datetime]], bool]:
+    def _active_other(self, key: tuple[str, datetime], now: datetime) -> Callable[[tuple[str, datetime]], bool]:
         """Whether a member other than `key` is in an active incident: asked per candidate of a
         learned join, so with what it reads bound once."""
-        episodes, incidents, started = self._episodes, self.incidents, key[1]
+        episodes, incidents, started, reopenable = self._episodes, self.incidents, key[1], self._reopenable
 
         def active_other(other: tuple[str, datetime]) -> bool:
             if other == key:
                 return False
             episode = episodes.get(other)
             incident = incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
-            if incident is None or incident.state not in ACTIVE_STATES:
+            if incident is None:
                 return False
-            # An incident whose alerts have all cleared (in its resolve hold) is over: a new alert
-            # related to it is a new occurrence, not more of it (a flap goes back by stage 4)...
-            # unless the alert started before they cleared: Alertmanager held it (a group's new
-            # alerts wait up to its group_interval, 5 minutes by default), and it is part of it.
-            return incident.firing > 0 or started <= _cleared_at(incident)
+            if incident.state in ACTIVE_STATES and incident.firing > 0:
+                return True
+            # An incident whose alerts have all cleared (in its resolve hold, or resolved) is over:
+            # a new alert related to it is a new occurrence, not more of it (a flap goes back by
+            # stage 4)... unless the alert started before they cleared: Alertmanager held it (a
+            # group's new alerts wait up to its group_interval, 5 minutes by default), and it is
+            # part of it. A resolved incident reopens for it within the reopen window.
+            return (incident.state in ACTIVE_STATES or reopenable(incident, now)) and started <= _cleared_at(incident)
         return active_other
+
+    def _reopenable(self, incident: Incident, now: datetime) -> bool:
+        """Whether the engine may reopen the incident for an alert of it: resolved within the
+        reopen window."""
+        return incident.state is IncidentState.RESOLVED and now - incident.resolved_at <= self.settings.reopen_window
+
+    def _reopen(self, incident: Incident, now: datetime) -> None:
+        self._transition(incident, IncidentState.OPEN, now, ENGINE, kind=TimelineKind.REOPENED)
+        incident.resolved_at = None
 
     def _open(self, group_key: str, now: datetime) -> Incident:
         self._incident_sequence += 1
