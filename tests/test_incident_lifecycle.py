@@ -4,13 +4,14 @@ hold-down, titles that count alerts; all on event time, so replay and a live eng
 import json
 from datetime import datetime, timedelta, timezone
 
+import msgspec
 import pytest
 from sqlalchemy import select
 
 from correlator import wiring
 from correlator.app import ENGINE, SERVICE
 from correlator.config import parse_config
-from correlator.domain import AlertStatus, Incident, IncidentState, JoinReason, TimelineKind
+from correlator.domain import AlertStatus, Incident, IncidentState, JoinReason, Source, TimelineKind
 from correlator.engine.core import EngineSettings
 from correlator.engine_service import EngineService
 from correlator.ingest.sources import parsers
@@ -262,6 +263,29 @@ async def test_ha_replicas_of_one_alert_are_one_episode_live_and_in_replay(tmp_p
         keys = connection.execute(select(incident_members.c.incident_id, incident_members.c.starts_at_us)).all()
     store.dispose()
     assert sorted(keys) == [(incident.id, to_us(at(0))), ("INC-000002", to_us(at(3000)))]
+
+
+def _from_alertmanager(item):
+    return msgspec.structs.replace(item, source=Source.ALERTMANAGER)
+
+
+def test_an_alertmanager_view_with_a_later_starts_at_is_the_next_episode_and_ends_the_one_held(tmp_path):
+    """Alertmanager keeps the earliest startsAt of the views of one alert it merges, and sends an
+    alert that fired again before its group's next notification in place of the episode whose end
+    it never sent: a later startsAt is the next episode, and the one held ended before it."""
+    s = Scenario(rules_from(tmp_path), SETTINGS)
+    s.push(30, _from_alertmanager(alert("PostgresqlDown", starts=0, instance="db-1")))
+    s.push(40, _from_alertmanager(alert("PostgresqlDown", starts=-7, instance="db-1")))  # an earlier view: the same
+    s.push(360, _from_alertmanager(alert("PostgresqlDown", starts=270, ends=330, instance="db-1")))
+    incident = s.only()
+    first, second = incident.members.values()
+    assert (first.starts_at, first.status, first.ends_at) == (at(0), AlertStatus.RESOLVED, at(270))
+    assert (second.starts_at, second.status, second.ends_at) == (at(270), AlertStatus.RESOLVED, at(330))
+    # Another sender's later startsAt (a Prometheus replica's, a script's send time) is the same episode.
+    s.push(400, alert("NodeDown", starts=400, instance="n1"))
+    s.push(420, alert("NodeDown", starts=415, instance="n1"))
+    [node] = [i for i in s.incidents if i is not incident]
+    assert len(node.members) == 1 and node.firing == 1
 
 
 # -- open only at N alerts ----------------------------------------------------------------------

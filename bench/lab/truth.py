@@ -34,8 +34,12 @@ class Episode:
     starts_at: datetime
     labels: dict[str, str]
     ends_at: datetime | None = None  # None: still firing when the recording ends
+    replaced: bool = False  # its end never sent: Alertmanager sent the alert's next episode instead
 
     def firing_at(self, at: datetime) -> bool:
+        """Whether Alertmanager said it fired at `at` (a replaced episode: only at its start)."""
+        if self.replaced:
+            return self.starts_at == at
         return self.starts_at <= at and (self.ends_at is None or self.ends_at >= at)
 
 
@@ -75,6 +79,15 @@ def read_episodes(recording: Path) -> dict[tuple[str, datetime], Episode]:
                 episode = episodes.setdefault(key, Episode(alert.fingerprint, alert.starts_at, dict(alert.labels)))
                 if alert.status == "resolved":
                     episode.ends_at = alert.ends_at
+    # Alertmanager sends an alert's next episode in place of one whose end it had not sent yet (it
+    # fired again before the group's next notification): that one ended, unseen, before the next began.
+    by_fingerprint: dict[str, list[Episode]] = defaultdict(list)
+    for episode in sorted(episodes.values(), key=lambda e: e.starts_at):
+        by_fingerprint[episode.fingerprint].append(episode)
+    for ordered in by_fingerprint.values():
+        for episode, following in zip(ordered, ordered[1:]):
+            if episode.ends_at is None:
+                episode.ends_at, episode.replaced = following.starts_at, True
     return episodes
 
 

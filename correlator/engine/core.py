@@ -65,8 +65,8 @@ from typing import Callable, Mapping
 import msgspec
 
 from correlator.domain import (ACTIVE_STATES, LEARNED_REASONS, TRANSITIONS, Alert, AlertStatus, Candidate, Explanation,
-                               Incident, IncidentState, JoinReason, Member, Problem, TimelineKind, TransitionError,
-                               interned)
+                               Incident, IncidentState, JoinReason, Member, Problem, Source, TimelineKind,
+                               TransitionError, interned)
 from correlator.engine import decisions
 from correlator.engine.derivation import Facts, absorb, conclude, derive, withdraw
 from correlator.engine.flapping import FlapTracker
@@ -267,6 +267,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if episode is None:
             return None
         if episode.status is AlertStatus.FIRING:
+            if _replaced(alert, latest):
+                return None
             overlaps = alert.status is AlertStatus.FIRING or alert.ends_at is None or alert.ends_at > latest[1]
         else:
             overlaps = episode.ends_at is not None and alert.starts_at < episode.ends_at
@@ -402,6 +404,11 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             return Outcome.RESOLVED
         if episode is not None:  # it timed out, and the sender fires it again (after a pause): placed anew
             del self._episodes[key]
+        latest = self._latest_episode.get(alert.fingerprint)
+        held = self._episodes.get(latest) if latest is not None else None
+        if held is not None and held.status is AlertStatus.FIRING and _replaced(alert, latest):
+            # It ended unseen, before this one started (at the latest then).
+            arrival.changed = self._resolve_member(latest, alert.starts_at, held, now)
         self._latest_episode[alert.fingerprint] = key
         return None
 
@@ -411,7 +418,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if decisions.maintenance(self.rules.maintenance, alert.labels, arrival.now) is None:
             return None
         self._episodes[key] = episode = _Episode(alert.status, None)
-        arrival.changed = self._extend(key, alert, episode)
+        arrival.changed |= self._extend(key, alert, episode)
         return Outcome.MAINTENANCE
 
     def _new_episode(self, arrival: _Arrival) -> Outcome:
@@ -748,7 +755,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             # stage 4)... unless the alert started before they cleared: Alertmanager held it (a
             # group's new alerts wait up to its group_interval, 5 minutes by default), and it is
             # part of it. A resolved incident reopens for it within the reopen window.
-            return (incident.state in ACTIVE_STATES or reopenable(incident, now)) and started <= _cleared_at(incident)
+            return (incident.state in ACTIVE_STATES or reopenable(incident, now)) and started < _cleared_at(incident)
         return active_other
 
     def _reopenable(self, incident: Incident, now: datetime) -> bool:
@@ -930,6 +937,14 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self._transition(incident, IncidentState.CLOSED, now, actor, reason=reason)
         self._closed.append(incident.id)
         return self._forget(incident, now)
+
+
+def _replaced(alert: Alert, latest: tuple[str, datetime]) -> bool:
+    """Whether Alertmanager sends `alert` in place of the firing episode `latest` of its
+    fingerprint: it keeps the earliest startsAt of the views of one alert it merges (types.Alert
+    `Merge`), so a later one is an alert that started after the one it held had ended. It hides
+    that end when the alert fires again before the group's next notification."""
+    return alert.source == Source.ALERTMANAGER and alert.starts_at > latest[1]
 
 
 def _cleared_at(incident: Incident) -> datetime:
