@@ -13,6 +13,8 @@ the incident it opened. What remains: background alerts on the lab's node (conte
 join each other by closeness, and in the third run the CPU burn's load alert joined them. That test
 is the target, marked xfail(strict=True) so it fails loudly the day the engine passes it."""
 
+import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -121,6 +123,16 @@ def test_lab_faults_and_background_alerts_share_no_incident(recording, incidents
         for incident in incidents:
             holders[incident].add(name)
     assert [names for names in holders.values() if len(names) > 1] == []
+
+
+def test_the_truth_of_each_lab_recording_is_what_its_recording_and_fault_log_give(recording):
+    # bench/lab/truth.py, as `run.py --score-only` derives it: in the seventh run, Alertmanager sent
+    # the second database outage's alerts in place of the first's, whose ends it never sent.
+    sys.path.insert(0, str(RECORDINGS.parent))
+    from truth import derive_truth, read_episodes, read_faults
+
+    lines = derive_truth(read_episodes(recording), read_faults(recording.with_suffix(".faults.jsonl")))
+    assert lines == [json.loads(line) for line in recording.with_suffix(".truth.jsonl").read_text().splitlines()]
 
 
 def test_each_lab_fault_grouped_alone_is_classified_as_its_truth_says(recording):
