@@ -25,6 +25,8 @@ from correlator.cli import main
 from correlator.offline.scoring import read_placements, read_truth
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "bench" / "lab" / "recordings"
+sys.path.insert(0, str(RECORDINGS.parent))
+from truth import derive_truth, read_episodes, read_faults  # noqa: E402
 # The second run with this daemon live, its Prometheus alerts on 5-second evaluations; the third with
 # four more faults, the fourth with two more.
 RUNS = ("2026-12-02", "2026-12-04", "2026-12-04b", "2026-12-04c", "2026-12-04d", "2026-12-05", "2026-12-05b",
@@ -135,9 +137,6 @@ def test_lab_faults_and_background_alerts_share_no_incident(recording, incidents
 def test_the_truth_of_each_lab_recording_is_what_its_recording_and_fault_log_give(recording):
     # bench/lab/truth.py, as `run.py --score-only` derives it: in the seventh run, Alertmanager sent
     # the second database outage's alerts in place of the first's, whose ends it never sent.
-    sys.path.insert(0, str(RECORDINGS.parent))
-    from truth import derive_truth, read_episodes, read_faults
-
     lines = derive_truth(read_episodes(recording), read_faults(recording.with_suffix(".faults.jsonl")))
     assert lines == [json.loads(line) for line in recording.with_suffix(".truth.jsonl").read_text().splitlines()]
 
