@@ -715,6 +715,20 @@ def test_a_storm_on_an_evaluation_lattice_goes_on_over_the_next_evaluations(latt
         assert len({key for key in keys if key is not None}) >= 2
 
 
+def test_a_storm_at_one_moment_goes_on_at_the_next_evaluation_before_any_lattice_is_known():
+    # A registry fails in a daemon's first minutes: six pods at one evaluation, two at the next a
+    # minute later, four at the one after. No start has shown the cluster's evaluation interval
+    # yet, and alerts that all started at one moment measured no pace: one storm.
+    storms, keys = Storms(Decay()), []
+    for tick, pods in enumerate((6, 2, 4)):
+        for n in range(pods):
+            started = 0.551 + 60 * tick
+            storm = storms.check("KubePodImagePullBackOff", "a", started)
+            keys.append(storm.key if storm else None)
+            storms.observe("KubePodImagePullBackOff", "a", (f"p{tick}x{n}", started), started, storm is not None, 0.0)
+    assert keys[0] is None and set(keys[1:]) == {("p0x0", 0.551)}
+
+
 def _starts(storms: Storms, name: str, times: list[float]) -> list[bool]:
     """Whether each start of `name` (in cluster "a") was in a storm when it came."""
     found = []

@@ -36,7 +36,9 @@ interval apart. The lattice of each name in each cluster is learned from its rec
 (`lattice`; a name too rare to tell takes the finest found in its cluster; not saved, but learned
 again from the starts a restart restores), and a burst's span counts the interval its starts were
 rounded over; a pause of one interval does not end a storm. Starts from senders without a lattice
-(Zabbix, scripts) have none and are tested as they come.
+(Zabbix, scripts) have none and are tested as they come. Before any start has shown a lattice (a
+daemon's first minutes), a storm whose alerts all started at one moment has shown no pace either:
+it goes on over `STORM_WINDOW`, as a storm of fewer than `PACED` alerts does.
 
 Narrower than a cluster, the clients of one dependency (the alerts naming one upstream host or
 peer service, `dependencies_of`) storm against the name's base rate among that dependency's
@@ -94,15 +96,17 @@ class Storm:
     fresh: bool = True  # just begun: its incident is not settled yet
     early: tuple = ()  # the episodes that started it, placed before it was recognised
     usual: bool = False  # it lasted until its pace was the name's usual one: over
-    tick: float = 0.0  # the lattice its starts lie on (0: none)
+    tick: float | None = 0.0  # the lattice its starts lie on (0: none; None: too few starts to tell)
 
     @property
     def pause(self) -> float:
         """The gap in starts that ends it: `PAUSE` times its mean gap (once `PACED` alerts measured
-        it; at least MIN_SPAN, and PAUSE_TICKS intervals of its lattice), at most STORM_WINDOW."""
-        if self.alerts < PACED:
+        it; at least MIN_SPAN, and PAUSE_TICKS intervals of its lattice), at most STORM_WINDOW.
+        Alerts that all started at one moment measured no pace: without a lattice known, their
+        next evaluation may be a minute away."""
+        if self.alerts < PACED or (self.tick is None and self.last_at - self.first_at < MIN_SPAN):
             return STORM_WINDOW
-        return min(STORM_WINDOW, max(MIN_SPAN, PAUSE_TICKS * self.tick,
+        return min(STORM_WINDOW, max(MIN_SPAN, PAUSE_TICKS * (self.tick or 0.0),
                                      PAUSE * (self.last_at - self.first_at) / (self.alerts - 1)))
 
     def ended(self, t: float) -> bool:
@@ -201,7 +205,7 @@ class Storms:
         scope = f"{cluster}|{name}"
         tick = self.ticks.get(scope)
         if tick is None:  # too few starts of the name to tell: its cluster's Prometheus evaluates it too
-            tick = self.cluster_ticks.get(cluster, 0.0)
+            tick = self.cluster_ticks.get(cluster)
         local = self._detect(name, scope, started, tick)
         if local is not None:
             if local.fresh:
@@ -230,11 +234,11 @@ class Storms:
         storm.early = ()
         return storm
 
-    def _detect(self, name: str, scope: str, started: float, tick: float, after: float | None = None,
+    def _detect(self, name: str, scope: str, started: float, tick: float | None, after: float | None = None,
                 p_value: float | None = None) -> Storm | None:
         """The storm of `scope` raging at `started`, or one this start begins (of starts `after`), by a
         burst's Poisson tail at most `p_value` (None: `chance_bound` of the name's rate there);
-        `tick`: the lattice the name's starts lie on."""
+        `tick`: the lattice the name's starts lie on (None: not known)."""
         recent = self.recent.get(scope)
         if not recent:
             return None
@@ -258,13 +262,14 @@ class Storms:
         # up to an evaluation: the span is an interval longer.
         times = [at for at, _ in within] + [started]
         rate = self._rate(scope, len(within), started)
-        span = max(max(times) - min(times) + tick, MIN_SPAN)
+        step = tick or 0.0
+        span = max(max(times) - min(times) + step, MIN_SPAN)
         expected = rate * span
         bound = p_value if p_value is not None else chance_bound(rate)
         if poisson_tail(len(within) + 1, expected) > bound:
             return None
         if storm is None:
-            burst = self._burst(sorted(within), started, expected / span, tick)
+            burst = self._burst(sorted(within), started, expected / span, step)
             if scope in self.active:  # the storm before: its late starts are still its own
                 self.previous[scope] = self.active[scope]
             storm = self.active[scope] = Storm(scope, burst[0][1], burst[0][0], max(times[:-1]), len(within),
