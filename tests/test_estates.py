@@ -6,6 +6,7 @@ import random
 import subprocess
 import sys
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
@@ -13,6 +14,7 @@ from bench.estates import DENSITIES, FAULTS, generate, truth_line, write
 from bench.estates.stream import EVALUATED, EVALUATION_INTERVAL, NOVEL_VOCABULARIES
 from bench.estates.topology import build_estate
 from correlator.domain import Category
+from correlator.units import rfc3339
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import parsers
 from correlator.learning.entities import workload_of_pod
@@ -123,3 +125,25 @@ def test_pods_are_named_as_kubernetes_names_them(template):
     workloads = [w for c in estate.clusters for w in c.workloads if w.kind != "cronjob"]
     assert {w.kind for w in workloads} >= {"deployment", "statefulset", "daemonset"}
     assert all(workload_of_pod(pod.name) == w.name for w in workloads for pod in w.pods)
+
+
+def test_an_alert_that_clears_and_fires_again_between_two_notifications_is_sent_as_its_latest_episode():
+    # Alertmanager's aggregation group holds one alert per fingerprint: the episode that ended
+    # after the first notification is replaced by the next before the group's next one, and one
+    # that began and ended in between is never sent.
+    from bench.estates.delivery import GROUP_INTERVAL, GROUP_WAIT, deliver
+    from bench.estates.stream import START, Episode
+    estate = build_estate(random.Random(1), "harbor", {})
+    labels = {"alertname": "HighLatency", "cluster": "a", "service": "api"}
+
+    def episode(start: float, end: float) -> Episode:
+        return Episode(labels, {}, START + timedelta(seconds=start), START + timedelta(seconds=end), "kube", "a",
+                       None, None, None, None, False, "flapping")
+
+    first_flush = GROUP_WAIT.total_seconds()
+    second_flush = first_flush + GROUP_INTERVAL.total_seconds()
+    episodes = [episode(0, 60), episode(90, 120), episode(200, 400)]
+    sent = [(alert["startsAt"], alert["status"]) for n in deliver(random.Random(2), estate, episodes,
+                                                                START + timedelta(seconds=second_flush + 1))
+            for alert in n.body["alerts"]]
+    assert set(sent) == {(rfc3339(START), "firing"), (rfc3339(START + timedelta(seconds=200)), "firing")}

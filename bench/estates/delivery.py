@@ -3,7 +3,9 @@
 - Alertmanager (kube, awesome, inhouse vocabularies): the estate's group_by, group_wait 30s,
   group_interval 5m, repeat_interval 4h, send_resolved; webhook version 4 with groupKey,
   truncatedAlerts (two estates set max_alerts), common labels. An HA pair: a share of
-  notifications arrives twice.
+  notifications arrives twice. A group holds one alert per fingerprint: an alert that clears and
+  fires again between two notifications of its group is sent as its latest episode only (the
+  earlier one's end never; an episode that began and was replaced in between, not at all).
 - Prometheus straight to /api/v2/alerts (one estate's VM alerts): every minute, the firing alerts
   with endsAt four minutes ahead, and resolved ones with their endsAt for 15 minutes.
 - The generic endpoint (zabbix, cloud): events, firing then resolved; cloud monitors re-notify
@@ -79,6 +81,10 @@ def _alertmanager(r: random.Random, estate: Estate, episodes: list[Episode], end
             while index < len(members) and members[index].start <= flush:
                 pending.append(members[index])
                 index += 1
+            # The group holds one alert per fingerprint: an alert that cleared and fired again
+            # since the last notification is sent as its new episode alone, the end of the one
+            # before never (Alertmanager's dispatcher replaces it in the aggregation group).
+            pending = list({e.fingerprint: e for e in pending}.values())
             firing = [e for e in pending if e.end is None or e.end > flush]
             resolved = [e for e in pending if e.end is not None and e.end <= flush]
             state = {(e.fingerprint, e.start): e in resolved for e in pending}
