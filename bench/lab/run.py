@@ -173,9 +173,10 @@ def main() -> int:
                         help="the host's alert rules: awesome-prometheus-alerts (default) or the kube-prometheus "
                              "node-exporter mixin and its TargetDown; the other targets' are awesome-prometheus-alerts'")
     parser.add_argument("--alertmanager-timing", choices=sorted(ALERTMANAGER_TIMINGS), default="lab",
-                        help="Alertmanager's group_wait/group_interval/repeat_interval: the lab's 2s/5s/1m (default) or "
-                             "Alertmanager's documented defaults, 30s/5m/4h, which hold new alerts and resolves up to "
-                             "5 minutes (give --tail 330 for the last resolves)")
+                        help="Alertmanager's group_wait/group_interval/repeat_interval: the lab's 2s/5s/1m (default), "
+                             "the README's recommended 10s/30s/4h (give --tail 60), or Alertmanager's documented "
+                             "defaults, 30s/5m/4h, which hold new alerts and resolves up to 5 minutes (give --tail 330 "
+                             "for the last resolves)")
     parser.add_argument("--alertmanager-group-by", default="alertname,cluster",
                         type=lambda value: tuple(label.strip() for label in value.split(",") if label.strip()),
                         help="the labels Alertmanager's route groups by, comma-separated (default alertname,cluster); "

@@ -119,10 +119,13 @@ def require(binary: str) -> str:
     return path
 
 
-# Alertmanager's route timings: the lab's, which deliver every change within seconds, or the ones
-# Alertmanager documents as its defaults, which hold a group's new alerts and resolves up to 5 minutes.
+# Alertmanager's route timings: the lab's, which deliver every change within seconds; the ones the
+# README recommends for correlator's route, which deliver a group's changes within half a minute; or
+# the ones Alertmanager documents as its defaults, which hold a group's new alerts and resolves up to
+# 5 minutes.
 ALERTMANAGER_TIMINGS = {
     "lab": {"group_wait": "2s", "group_interval": "5s", "repeat_interval": "1m"},
+    "recommended": {"group_wait": "10s", "group_interval": "30s", "repeat_interval": "4h"},
     "default": {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"},
 }
 
