@@ -26,7 +26,7 @@ from typing import Callable
 from sqlalchemy.engine import Engine as DatabaseEngine
 
 from correlator.domain import Candidate, IncidentState
-from correlator.engine.core import Engine, EngineSettings, LearnedDecision, Outcome
+from correlator.engine.core import DELIVERY_DELAY_BUCKETS, Engine, EngineSettings, LearnedDecision, Outcome
 from correlator.engine_actions import apply_action, refused
 from correlator.engine_feed import ActionEntry, Batch, NotificationFeed
 from correlator.ingest.flapping import FlapDetector
@@ -70,20 +70,26 @@ class StepStage(enum.StrEnum):
 
 @dataclass(frozen=True)
 class EngineCounts:
-    """Alerts processed by outcome and learned joining decisions: an engine's totals, or what it counted
-    between two of them. Metrics take differences, so they survive the engine being rebuilt (its
-    totals restart from 0)."""
+    """Alerts processed by outcome, learned joining decisions and new episodes by delivery delay
+    (per bucket of DELIVERY_DELAY_BUCKETS, and the seconds summed): an engine's totals, or what it
+    counted between two of them. Metrics take differences, so they survive the engine being rebuilt
+    (its totals restart from 0)."""
 
     outcomes: dict[Outcome, int]
     decisions: dict[LearnedDecision, int]
+    delays: tuple[int, ...] = (0,) * len(DELIVERY_DELAY_BUCKETS)
+    delay_seconds: float = 0.0
 
     @classmethod
     def of(cls, engine: Engine) -> EngineCounts:
-        return cls(dict(engine.outcomes), dict(engine.learned_decisions))
+        return cls(dict(engine.outcomes), dict(engine.learned_decisions), tuple(engine.delivery_delays),
+                   engine.delivery_delay_seconds)
 
     def __sub__(self, earlier: EngineCounts) -> EngineCounts:
         return EngineCounts({k: v - earlier.outcomes.get(k, 0) for k, v in self.outcomes.items()},
-                            {k: v - earlier.decisions.get(k, 0) for k, v in self.decisions.items()})
+                            {k: v - earlier.decisions.get(k, 0) for k, v in self.decisions.items()},
+                            tuple(n - m for n, m in zip(self.delays, earlier.delays)),
+                            self.delay_seconds - earlier.delay_seconds)
 
 
 class StepFailed(Exception):

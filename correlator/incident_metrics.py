@@ -10,12 +10,12 @@ from collections import Counter as Tally
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from correlator.config import SlaConfig
 from correlator.domain import ACTIVE_STATES, Category, Incident, TimelineEvent, TimelineKind
-from correlator.engine.core import Engine, LearnedDecision, Outcome
+from correlator.engine.core import DELIVERY_DELAY_BUCKETS, Engine, LearnedDecision, Outcome
 from correlator.engine_service import EngineCounts, StepStage
 from correlator.metrics import Metrics
 
@@ -57,6 +57,15 @@ class _SnapshotCollector(Collector):
             "correlator_alert_reduction_ratio",
             "New alert episodes per incident opened since start: how many pages one incident saves.",
             value=new / opened if opened else 0.0)
+        cumulative, buckets = 0, []
+        for bound, count in zip(DELIVERY_DELAY_BUCKETS, self._observer.delays):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
+        yield HistogramMetricFamily(
+            "correlator_alert_delivery_delay_seconds",
+            "Time from a new alert episode's startsAt to the notification that brought it: the sender's "
+            "delays (Alertmanager's group_wait, and up to its group_interval for a group's later alerts).",
+            buckets=buckets, sum_value=self._observer.delay_seconds)
 
 
 class IncidentMetrics:
@@ -66,6 +75,8 @@ class IncidentMetrics:
         self.snapshot = EngineSnapshot()
         self.opened_since_start = 0
         self.new_since_start = 0
+        self.delays = [0] * len(DELIVERY_DELAY_BUCKETS)  # new episodes by delivery delay, since start
+        self.delay_seconds = 0.0
         self.engine_alerts = Counter(
             "correlator_engine_alerts_total", "Alerts processed by the engine, by outcome (new episode, repeat "
             "snapshot absorbed, resolution, maintenance).", ["outcome"], registry=registry)
@@ -162,6 +173,8 @@ class IncidentMetrics:
         self.new_since_start += counts.outcomes.get(Outcome.NEW, 0)
         for decision, count in counts.decisions.items():
             self.learned_decisions.labels(decision.value).inc(count)
+        self.delays = [total + count for total, count in zip(self.delays, counts.delays)]
+        self.delay_seconds += counts.delay_seconds
         self._refresh(engine, force=refresh)
 
     def step_failed(self, stage: StepStage) -> None:

@@ -1,11 +1,12 @@
 """The correlation engine, stage by stage, as timelines on a fake clock."""
 
+import math
 from datetime import timedelta
 
 import pytest
 
 from correlator.domain import Category, IncidentState, JoinReason, Level, Priority, ServiceArea, TransitionError
-from correlator.engine.core import EngineSettings, Outcome
+from correlator.engine.core import DELIVERY_DELAY_BUCKETS, EngineSettings, Outcome
 from correlator.engine.views import incident_summary
 from tests.engine_scenarios import Scenario, alert, at, rules_from
 
@@ -289,3 +290,16 @@ def test_the_same_input_gives_the_same_incidents(tmp_path):
         s.advance(7200)
         return [incident_summary(i) for i in s.incidents]
     assert run() == run()
+
+
+def test_new_episodes_are_counted_by_how_long_after_they_started_they_came(tmp_path):
+    # Alertmanager's group_wait (30s by default) delays a group's first alerts, and its
+    # group_interval (5 minutes by default) a group's later ones: an SRE reads the route's delays here.
+    s = Scenario(rules_from(tmp_path))
+    s.push(30, alert("Disk", instance="a"))  # group_wait
+    s.push(290, alert("Disk", instance="b", starts=40))  # a later alert of the group: up to a group_interval
+    s.push(300, alert("Disk", instance="b", starts=40))  # a re-send of it: no new episode
+    s.push(300, alert("Cpu", instance="c", starts=301))  # a sender's clock ahead: no delay, not a negative one
+    assert dict(zip(DELIVERY_DELAY_BUCKETS, s.engine.delivery_delays)) == {
+        5.0: 1, 15.0: 0, 30.0: 1, 60.0: 0, 120.0: 0, 300.0: 1, 600.0: 0, 1800.0: 0, math.inf: 0}
+    assert s.engine.delivery_delay_seconds == 30 + 250

@@ -137,3 +137,7 @@ async def test_incident_metrics_follow_the_engine(client):
     # Observed with each `classified` event: the classification did not change as the other names joined.
     assert 'correlator_classifier_confidence_count{field="category"} 1.0' in text
     assert "correlator_engine_lag_seconds " in text
+    # The alerts started days before they came (a fixed startsAt): each new episode in the last bucket.
+    assert 'correlator_alert_delivery_delay_seconds_bucket{le="1800.0"} 0.0' in text
+    assert 'correlator_alert_delivery_delay_seconds_bucket{le="+Inf"} 3.0' in text
+    assert 'correlator_alert_delivery_delay_seconds_count 3.0' in text

@@ -58,6 +58,8 @@ clock.
 from __future__ import annotations
 
 import enum
+import math
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping
@@ -140,6 +142,12 @@ class Outcome(enum.StrEnum):
     MAINTENANCE = "maintenance"  # recorded during maintenance, no incident
 
 
+# Seconds from an alert episode's startsAt to the notification that brought it first: the upper
+# bounds of the buckets `Engine.delivery_delays` counts (a sender's group_wait and group_interval
+# show here; correlator_alert_delivery_delay_seconds).
+DELIVERY_DELAY_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, math.inf)
+
+
 class LearnedDecision(enum.StrEnum):
     """What the learned joining stage decided for an alert no rule placed in an open incident."""
 
@@ -210,6 +218,9 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self._closed: list[str] = []
         self._touched: set[str] = set()  # incidents changed as a side effect (linked to a problem)
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)  # alerts processed, by what they did
+        # New episodes by how long after they started they came (DELIVERY_DELAY_BUCKETS), and those seconds
+        self.delivery_delays = [0] * len(DELIVERY_DELAY_BUCKETS)
+        self.delivery_delay_seconds = 0.0
         self._episodes: dict[tuple[str, datetime], _Episode] = {}
         self._by_group: dict[str, str] = {}
         self._by_link: dict[tuple[str, str, str], str] = {}
@@ -254,6 +265,10 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             if (outcome := stage(self, arrival)) is not None:
                 break
         self.outcomes[outcome] += 1
+        if outcome is Outcome.NEW:
+            delay = max((now - alert.starts_at).total_seconds(), 0.0)
+            self.delivery_delays[bisect_left(DELIVERY_DELAY_BUCKETS, delay)] += 1
+            self.delivery_delay_seconds += delay
         return arrival.changed
 
     def _replica_of(self, alert: Alert) -> tuple[str, datetime] | None:
