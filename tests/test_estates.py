@@ -11,15 +11,16 @@ from datetime import timedelta
 import pytest
 
 from bench.estates import DENSITIES, FAULTS, generate, truth_line, write
-from bench.estates.stream import EVALUATED, EVALUATION_INTERVAL, NOVEL_VOCABULARIES
+from bench.estates.delivery import GROUP_INTERVAL, GROUP_WAIT, deliver
+from bench.estates.stream import EVALUATED, EVALUATION_INTERVAL, NOVEL_VOCABULARIES, START, Episode
 from bench.estates.topology import build_estate
 from correlator.domain import Category
-from correlator.units import rfc3339
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import parsers
 from correlator.learning.entities import workload_of_pod
 from correlator.learning.storms import lattice
 from correlator.offline.replay import ReplaySummary, read_recording
+from correlator.units import rfc3339
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +132,6 @@ def test_an_alert_that_clears_and_fires_again_between_two_notifications_is_sent_
     # Alertmanager's aggregation group holds one alert per fingerprint: the episode that ended
     # after the first notification is replaced by the next before the group's next one, and one
     # that began and ended in between is never sent.
-    from bench.estates.delivery import GROUP_INTERVAL, GROUP_WAIT, deliver
-    from bench.estates.stream import START, Episode
     estate = build_estate(random.Random(1), "harbor", {})
     labels = {"alertname": "HighLatency", "cluster": "a", "service": "api"}
 
@@ -140,8 +139,7 @@ def test_an_alert_that_clears_and_fires_again_between_two_notifications_is_sent_
         return Episode(labels, {}, START + timedelta(seconds=start), START + timedelta(seconds=end), "kube", "a",
                        None, None, None, None, False, "flapping")
 
-    first_flush = GROUP_WAIT.total_seconds()
-    second_flush = first_flush + GROUP_INTERVAL.total_seconds()
+    second_flush = (GROUP_WAIT + GROUP_INTERVAL).total_seconds()
     episodes = [episode(0, 60), episode(90, 120), episode(200, 400)]
     sent = [(alert["startsAt"], alert["status"]) for n in deliver(random.Random(2), estate, episodes,
                                                                 START + timedelta(seconds=second_flush + 1))
