@@ -26,7 +26,7 @@ from typing import Callable
 from sqlalchemy.engine import Engine as DatabaseEngine
 
 from correlator.domain import Candidate, IncidentState
-from correlator.engine.core import DELIVERY_DELAY_BUCKETS, Engine, EngineSettings, LearnedDecision, Outcome
+from correlator.engine.core import Engine, EngineSettings, LearnedDecision, Outcome
 from correlator.engine_actions import apply_action, refused
 from correlator.engine_feed import ActionEntry, Batch, NotificationFeed
 from correlator.ingest.flapping import FlapDetector
@@ -77,8 +77,8 @@ class EngineCounts:
 
     outcomes: dict[Outcome, int]
     decisions: dict[LearnedDecision, int]
-    delays: tuple[int, ...] = (0,) * len(DELIVERY_DELAY_BUCKETS)
-    delay_seconds: float = 0.0
+    delays: tuple[int, ...]
+    delay_seconds: float
 
     @classmethod
     def of(cls, engine: Engine) -> EngineCounts:

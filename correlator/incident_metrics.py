@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from correlator.config import SlaConfig
 from correlator.domain import ACTIVE_STATES, Category, Incident, TimelineEvent, TimelineKind
@@ -60,7 +61,7 @@ class _SnapshotCollector(Collector):
         cumulative, buckets = 0, []
         for bound, count in zip(DELIVERY_DELAY_BUCKETS, self._observer.delays):
             cumulative += count
-            buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
+            buckets.append((floatToGoString(bound), cumulative))
         yield HistogramMetricFamily(
             "correlator_alert_delivery_delay_seconds",
             "Time from a new alert episode's startsAt to the notification that brought it: the sender's "
