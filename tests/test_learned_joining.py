@@ -100,6 +100,31 @@ def test_an_annotation_names_a_host_in_a_form_other_alerts_labels_gave():
     assert learner.topology.named(("host||10.0.0.8",), unknown) == ("host||10.0.0.8",)
 
 
+def test_a_host_an_annotation_named_before_any_label_did_is_one_machine_with_the_alert_that_named_it():
+    # The machine alerts by its IP first; its node name is in no label yet, only in the summary.
+    learner = Learner()
+    summary = {"summary": "NodeNetworkInterfaceFlapping on k8s-w3-ams1"}
+    learner.learn({"alertname": "NodeNetworkInterfaceFlapping", "cluster": "eu", "instance": "10.0.0.7:9100"},
+                  ("a", 0), 0.0, 0.0, summary)
+    assert learner.topology.neighbours("host||10.0.0.7", 1.0) == []
+    # The node's own first alert names it: it is about the IP's machine too.
+    learner.learn({"alertname": "KubeNodeNotReady", "cluster": "eu", "node": "k8s-w3-ams1"}, ("b", 0), 60.0, 60.0)
+    assert "host||10.0.0.7" in dict(learner.topology.neighbours("host||k8s-w3-ams1", 61.0))
+    # Once: a later alert on the node relates to the IP by that edge, not as its own form.
+    assert learner.topology.named(("host||k8s-w3-ams1",), None) == ("host||k8s-w3-ams1",)
+
+
+def test_an_alert_joins_the_machine_an_earlier_alert_named_in_prose(tmp_path):
+    target_down = {"name": "target-down", "kind": "relate", "cause": ['alertname="TargetDown"'],
+                   "effect": ['alertname="KubeNodeNotReady"'], "window": "30m"}
+    scenario = Scenario(rules_from(tmp_path, target_down), LEARNING)
+    scenario.push(0, alert("TargetDown", cluster="eu", instance="10.0.0.7:9100",
+                           annotations={"summary": "TargetDown on k8s-w3-ams1"}))
+    scenario.push(60, alert("KubeNodeNotReady", starts=60, cluster="eu", node="k8s-w3-ams1"))
+    member = list(scenario.only().members.values())[1]
+    assert member.why.rule == "target-down"
+
+
 def test_an_alert_joins_the_host_its_summary_names(tmp_path):
     scenario = Scenario(rules_from(tmp_path), LEARNING)
     scenario.push(0, alert("KubeNodeNotReady", cluster="eu", node="k8s-w3-ams1"))

@@ -43,12 +43,14 @@ def write_recording(path, alerts: list[tuple[datetime, dict]]) -> None:
 def test_a_snapshot_restores_what_was_learned_exactly():
     learner = Learner()
     for n, (at, labels) in enumerate(history()):
-        learner.learn({**labels, "node": f"w{n % 3}"}, (str(n), at), at.timestamp(), at.timestamp())
+        learner.learn({**labels, "node": f"w{n % 3}"}, (str(n), at), at.timestamp(), at.timestamp(),
+                      {"summary": f"{labels['alertname']} on db-host-{n}"})  # a name no label gave yet
     copy = state.loaded(state.snapshot(learner))
     assert copy.cooccurrence.counts == learner.cooccurrence.counts
     assert copy.topology.edges == learner.topology.edges and copy.topology.seen == learner.topology.seen
     assert copy.topology.clusters == learner.topology.clusters and set(learner.topology.clusters) == {"eu"}
     assert copy.topology.bursts == learner.topology.bursts and learner.topology.bursts
+    assert copy.topology.prose == learner.topology.prose and "host||db-host-0" in learner.topology.prose
     assert copy.storms.rates == learner.storms.rates and copy.storms.storms == learner.storms.storms
     assert copy.cluster_since == learner.cluster_since == {"eu": history()[0][0].timestamp()}
     assert state.associations_view(copy, 10) == state.associations_view(learner, 10)

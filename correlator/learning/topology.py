@@ -3,7 +3,9 @@
 When one alert's labels name two entities (a pod and its node, an `ip:port` and a node name, a
 probe URL and its service, a client and the database it names as its peer), the two are related:
 an edge. So are the host its labels name and a host its annotations name in a form other alerts'
-labels gave (an IP-labelled node-exporter alert whose summary names the node). A workload runs on many hosts, so an alert that names a pod relates its workload and its
+labels gave (an IP-labelled node-exporter alert whose summary names the node), or that a later
+alert's labels give (the node's own first alert, when the machine had alerted by its IP only). A
+workload runs on many hosts, so an alert that names a pod relates its workload and its
 host only through the pod (two hops, which the joining stage does not follow). Entities that sit on
 a large share of the alerts (a cluster's kube-state-metrics instance, a common job, the `default` namespace, the
 only host of a small lab) relate everything to everything, so they are hubs and count as no
@@ -37,7 +39,9 @@ BURST = WINDOW  # the alerts naming an entity within this of the first of a burs
 MAX_ENTITIES = 50_000
 MAX_NEIGHBOURS = 16  # edges kept per entity (the strongest)
 NAMED_CHARS = 512  # characters of each annotation read for the hosts it names
+PROSE = 4096  # host names annotations gave that no label has yet, remembered (the latest)
 _POD = f"{POD}|"
+_HOST = f"{HOST}|"
 _WORKLOAD_AND_HOST = {WORKLOAD, HOST}
 # A host's name in prose: a word with a digit or a dot in it (`k8s-w27-ams1`, `db1.example.com`); a
 # bare word (`cdn-edge`) is as likely a namespace or a service as the host of that name.
@@ -61,6 +65,8 @@ class Topology:
         self.bursts: dict[str, tuple[float, float]] = {}  # entity -> (start of its latest burst, stored
         # count before it)
         self.edges: dict[str, dict[str, float]] = {}  # entity -> neighbour -> stored count
+        # A host named in an alert's annotations before any label named it -> that alert's own hosts
+        self.prose: dict[str, tuple[str, ...]] = {}
 
     def observe(self, entities: tuple[str, ...], t: float, cluster: str = "") -> None:
         """An alert (a new episode) of `cluster` named these entities at event time `t`."""
@@ -89,18 +95,30 @@ class Topology:
             self._prune()
 
     def named(self, entities: tuple[str, ...], annotations: Mapping[str, str] | None) -> tuple[str, ...]:
-        """The alert's entities with the hosts its annotations name in the words of other alerts'
-        labels (a node-exporter alert labelled by IP whose summary names the node, a cloud
-        instance id whose summary names the machine): the alert is about them too, and observing
-        it teaches that the forms are one machine. A name no label has ever given is not taken
-        from prose."""
-        if not annotations:
-            return entities
-        seen, found = self.seen, dict.fromkeys(entities)
-        for text in annotations.values():
-            for host in _hosts_in(text):
-                if host in seen:
-                    found[host] = None
+        """The alert's entities with the other forms of its hosts: those its annotations name in
+        the words of other alerts' labels (a node-exporter alert labelled by IP whose summary names
+        the node, a cloud instance id whose summary names the machine), and, for a host its labels
+        name for the first time, the hosts of the alerts whose annotations named it before. The
+        alert is about them too, and observing it teaches that the forms are one machine. A name
+        no label has given is not taken from prose: it waits (up to PROSE of them) for one."""
+        seen, prose, found = self.seen, self.prose, dict.fromkeys(entities)
+        for entity in entities:
+            if entity in prose and entity not in seen:
+                found.update(dict.fromkeys(prose.pop(entity)))
+        if annotations:
+            hosts = None
+            for text in annotations.values():
+                for host in _hosts_in(text):
+                    if host in seen:
+                        found[host] = None
+                    elif host not in found:
+                        if hosts is None:
+                            hosts = tuple(entity for entity in entities if entity.startswith(_HOST))
+                        if hosts:
+                            prose.pop(host, None)
+                            prose[host] = hosts  # last: the oldest is forgotten first
+                            if len(prose) > PROSE:
+                                del prose[next(iter(prose))]
         return tuple(found) if len(found) > len(entities) else entities
 
     def _connect(self, entity: str, other: str, weight: float) -> None:
