@@ -112,6 +112,9 @@ def test_a_host_an_annotation_named_before_any_label_did_is_one_machine_with_the
     assert "host||10.0.0.7" in dict(learner.topology.neighbours("host||k8s-w3-ams1", 61.0))
     # Once: a later alert on the node relates to the IP by that edge, not as its own form.
     assert learner.topology.named(("host||k8s-w3-ams1",), None) == ("host||k8s-w3-ams1",)
+    # A number in prose is a count, not a machine some label may name later.
+    learner.topology.named(("host||10.0.0.7",), {"summary": "42 errors in 5m on k8s-w4-ams1"})
+    assert "host||k8s-w4-ams1" in learner.topology.prose and "host||42" not in learner.topology.prose
 
 
 def test_an_alert_joins_the_machine_an_earlier_alert_named_in_prose(tmp_path):

@@ -243,6 +243,8 @@ def _hosts_in(text: str) -> tuple[str, ...]:
         return ()
     found: dict[str, None] = {}
     for word in _HOST_WORD.findall(text[:NAMED_CHARS].lower()):
+        if word.isdigit():  # a count or a code, not a machine
+            continue
         for form in host_forms(word) if ":" in word or "." in word else (word,):
             found[f"{HOST}||{form}"] = None
     return tuple(found)
