@@ -83,6 +83,24 @@ def test_link_rule_joins_a_node_alert_and_the_pods_on_that_node(tmp_path):
     assert linked.why.reason == JoinReason.LINK and linked.why.labels == {"node": "node-3"}
 
 
+def test_an_alert_a_link_placed_fires_again_after_its_incident_was_merged_away(tmp_path):
+    # The link made the pod's alert a member of the node's incident; an operator merged that
+    # incident into another. The pod's alert firing again minutes later finds no closed, empty
+    # incident to flap back to: it opens one of its own.
+    s = Scenario(rules_from(tmp_path, {"name": "node-pods", "kind": "link", "source_matchers": ['job="node"'],
+                                       "source_label": "instance", "source_regex": "([^:]+)(?::\\d+)?",
+                                       "target_label": "node", "window": "1m"}))
+    s.push(0, alert("NodeMemoryPressure", job="node", instance="node-3:9100"))
+    s.push(20, alert("KubePodCrashLooping", namespace="shop", pod="web-1", node="node-3"))
+    s.push(30, alert("HttpErrors", namespace="shop", service="web"))
+    node, other = s.incidents
+    s.engine.merge(other.id, "alice", at(40), node.id)
+    s.push(60, alert("KubePodCrashLooping", namespace="shop", pod="web-1", node="node-3", ends=60))
+    s.push(200, alert("KubePodCrashLooping", starts=200, namespace="shop", pod="web-1", node="node-3"))
+    refired = s.incidents[-1]
+    assert refired.id not in (node.id, other.id) and len(refired.members) == 1
+
+
 def test_link_works_whichever_side_fires_first(tmp_path):
     s = Scenario(rules_from(tmp_path, {"name": "node-pods", "kind": "link", "source_matchers": ['job="node"'],
                                        "source_label": "instance", "source_regex": "([^:]+)(?::\\d+)?",

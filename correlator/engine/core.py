@@ -489,7 +489,9 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         incident.record(now, TimelineKind.ALERT_JOINED, fingerprint=alert.fingerprint, reason=why.reason, rule=why.rule,
                         **({"detail": why.detail} if why.reason in LEARNED_REASONS else {}))
         self._changed_state(incident, alert.fingerprint, now)
-        self._by_group.setdefault(group_key, incident.id)
+        if group_key not in self._by_group:  # its group's next alert follows it; dropped with the incident
+            self._by_group[group_key] = incident.id
+            self._index_keys.setdefault(incident.id, []).append((self._by_group, group_key))
         self._register(member, key, incident)
         self._derive(incident, member, now, group_labels)
         return member
