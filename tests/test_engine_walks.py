@@ -6,8 +6,8 @@ incident's firing count is its firing members.
 
 Deterministic (seeded): the same walks on every run, so CI fails on a real defect only, naming
 the seed and step to replay. They find the defect this file was written for: an alert a link rule
-placed in an incident an operator then merged away flapped back to that closed, empty incident
-and stalled the engine."""
+placed in an incident an operator then merged away flapped back to that closed, empty incident,
+and the engine raised on it (the daemon skips such an alert after three attempts)."""
 
 import random
 import shutil
