@@ -489,9 +489,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         incident.record(now, TimelineKind.ALERT_JOINED, fingerprint=alert.fingerprint, reason=why.reason, rule=why.rule,
                         **({"detail": why.detail} if why.reason in LEARNED_REASONS else {}))
         self._changed_state(incident, alert.fingerprint, now)
-        if group_key not in self._by_group:  # its group's next alert follows it; dropped with the incident
-            self._by_group[group_key] = incident.id
-            self._index_keys.setdefault(incident.id, []).append((self._by_group, group_key))
+        self._point_group(group_key, incident.id)
         self._register(member, key, incident)
         self._derive(incident, member, now, group_labels)
         return member
@@ -615,9 +613,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             if join.rule == "learned" else LearnedDecision.QUIET if join.rule == "quiet entity" else LearnedDecision.RULE
         self.learned_decisions[decision] += 1
         # The alert's group key follows it, so the rest of its group joins the same incident.
-        group_key = placing.group[0]
-        self._by_group[group_key] = incident.id
-        self._index_keys.setdefault(incident.id, []).append((self._by_group, group_key))
+        self._point_group(placing.group[0], incident.id, replace=True)
         if join.reason is JoinReason.STORM:
             if join.absorb:
                 self._storm_takes_in(incident, join, now)
@@ -792,6 +788,14 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         incident.record(now, TimelineKind.CREATED, group_key=group_key)
         self._touched |= self.problem_tracker.opened(incident, now, self.incidents)
         return incident
+
+    def _point_group(self, group_key: str, incident_id: str, replace: bool = False) -> None:
+        """The group's next alert goes to `incident_id` (where another incident has the group
+        already, only if `replace`), until that incident closes."""
+        if self._by_group.get(group_key) == incident_id or (group_key in self._by_group and not replace):
+            return
+        self._by_group[group_key] = incident_id
+        self._index_keys.setdefault(incident_id, []).append((self._by_group, group_key))
 
     def _register(self, member: Member, key, incident: Incident, as_source: bool = True) -> None:
         labels, services = member.labels, member.services

@@ -273,7 +273,7 @@ class InhibitionStage:
         if kept is not None:
             detail["kept"] = {"reason": kept.reason, "rule": kept.rule, "labels": dict(kept.labels),
                               "detail": kept.detail}
-        self._by_group.setdefault(self._group_key(member.labels, member.fingerprint)[0], destination.id)
+        self._point_group(self._group_key(member.labels, member.fingerprint)[0], destination.id)
         self._touched |= {incident.id, destination.id}
         if destination is incident:  # its explanation changes, not the incident's aggregates (yet: reexplained)
             reexplained(self._facts[incident.id], member, before, incident.members.values())

@@ -105,20 +105,17 @@ class Topology:
         for entity in entities:
             if entity in prose and entity not in seen:
                 found.update(dict.fromkeys(prose.pop(entity)))
-        if annotations:
-            hosts = None
-            for text in annotations.values():
-                for host in _hosts_in(text):
-                    if host in seen:
-                        found[host] = None
-                    elif host not in found:
-                        if hosts is None:
-                            hosts = tuple(entity for entity in entities if entity.startswith(_HOST))
-                        if hosts:
-                            prose.pop(host, None)
-                            prose[host] = hosts  # last: the oldest is forgotten first
-                            if len(prose) > PROSE:
-                                del prose[next(iter(prose))]
+        named = [host for text in (annotations or {}).values() for host in _hosts_in(text) if host not in found]
+        for host in named:
+            if host in seen:
+                found[host] = None
+        waiting = [host for host in named if host not in seen]
+        hosts = tuple(entity for entity in entities if entity.startswith(_HOST)) if waiting else ()
+        for host in waiting if hosts else ():
+            prose.pop(host, None)
+            prose[host] = hosts  # last: the oldest is forgotten first
+            if len(prose) > PROSE:
+                del prose[next(iter(prose))]
         return tuple(found) if len(found) > len(entities) else entities
 
     def _connect(self, entity: str, other: str, weight: float) -> None:
