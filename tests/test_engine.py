@@ -240,6 +240,30 @@ SETTINGS = EngineSettings(resolve_hold=timedelta(minutes=5), reopen_window=timed
                           close_after=timedelta(hours=1))
 
 
+def test_an_incident_an_operator_raises_to_a_priority_with_an_escalation_time_escalates_by_it(tmp_path):
+    s = Scenario(rules_from(tmp_path, {"name": "esc", "kind": "escalate", "after": {"P1": "15m"}}))
+    s.push(0, alert("X", severity="critical"))  # P3: no escalation time
+    s.engine.set_priority(s.only().id, "alice", at(60), Priority.P1)
+    s.advance(14 * 60)
+    assert s.only().state is IncidentState.OPEN
+    s.advance(15 * 60)
+    assert s.only().state is IncidentState.ESCALATED
+
+
+def test_a_reopened_incident_nobody_took_on_escalates_and_one_somebody_did_does_not(tmp_path):
+    rules = rules_from(tmp_path, {"name": "esc", "kind": "escalate", "after": {"P3": "15m"}})
+    for took_on in (None, "acknowledge", "escalate"):
+        s = Scenario(rules, SETTINGS)
+        s.push(0, alert("X", severity="critical"))
+        if took_on:
+            getattr(s.engine, took_on)(s.only().id, "alice", at(60))
+        s.engine.resolve(s.only().id, "alice", at(120))
+        s.engine.reopen(s.only().id, "alice", at(20 * 60))  # its escalation time passed while it was resolved
+        s.advance(20 * 60)
+        escalations = [e for e in s.only().timeline if e.kind == "escalated" and e.actor == "correlator"]
+        assert len(escalations) == (took_on is None), took_on
+
+
 def test_incident_resolves_once_every_alert_resolved_and_the_hold_passed(tmp_path):
     s = Scenario(rules_from(tmp_path, GROUP_BY_NAMESPACE), SETTINGS)
     s.push(0, alert("A", namespace="shop"), alert("B", namespace="shop"))
@@ -262,6 +286,18 @@ def test_a_refire_within_the_reopen_window_reopens(tmp_path):
     incident = s.only()
     assert incident.state is IncidentState.OPEN and incident.resolved_at is None
     assert "reopened" in [e.kind for e in incident.timeline]
+
+
+def test_alerts_split_out_after_they_cleared_make_an_incident_that_resolves_after_the_hold(tmp_path):
+    s = Scenario(rules_from(tmp_path, GROUP_BY_NAMESPACE), SETTINGS)
+    s.push(0, alert("A", namespace="shop"), alert("B", namespace="shop"))
+    s.push(60, alert("B", namespace="shop", ends=60))
+    s.engine.split(s.only().id, "alice", at(120), [alert("B", namespace="shop").fingerprint])
+    s.advance(120 + 299)
+    source, split_out = s.incidents
+    assert split_out.state is IncidentState.OPEN
+    s.advance(120 + 300)
+    assert (source.state, split_out.state) == (IncidentState.OPEN, IncidentState.RESOLVED)
 
 
 def test_a_refire_after_the_reopen_window_is_a_new_incident(tmp_path):

@@ -887,6 +887,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         elif state is IncidentState.ACKNOWLEDGED and incident.acknowledged_at is None:
             incident.acknowledged_at = now
         incident.record(now, kind or TimelineKind(state.value), actor, previous=previous, **detail)
+        if state is IncidentState.OPEN:  # reopened: escalated if nobody ever acknowledged it in time
+            self._schedule_escalation(incident, self._facts[incident.id])
 
     def _forget(self, incident: Incident, now: datetime) -> set[str]:
         """A closed incident leaves the indexes: memory follows open work, not history. Its alerts

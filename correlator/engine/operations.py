@@ -72,6 +72,7 @@ class OperatorActions:
         incident.priority_set_by_operator = True
         incident.prioritisation = Explanation(DecisionReason.OPERATOR, actor, detail=reason or f"set by {actor}")
         incident.record(now, TimelineKind.REPRIORITISED, actor, priority=incident.priority, reason=reason)
+        self._schedule_escalation(incident, self._facts[incident_id])  # the new priority's escalation time
         return {incident_id}
 
     def classify(self, incident_id: str, actor: str, now: datetime, category: Category | None = None,
@@ -134,4 +135,6 @@ class OperatorActions:
                       fingerprints=sorted(m.fingerprint for _, m in moving))
         created.record(now, TimelineKind.SPLIT, actor, source=source.id)
         self._rederive(source, now)
+        if not created.firing:  # alerts that all cleared: it resolves after the hold, as any incident
+            self._start_hold(created, now)
         return {source.id, created.id}

@@ -132,8 +132,9 @@ class Timers:
     def _on_escalate(self, timer: Timer) -> set[str]:
         incident = self.incidents.get(timer.incident_id)
         rule, team, priority = timer.detail
-        if incident is None or incident.state is not IncidentState.OPEN or incident.priority != priority:
-            return set()  # acknowledged (or reprioritised: a newer timer applies)
+        if incident is None or incident.state is not IncidentState.OPEN or incident.priority != priority \
+                or incident.acknowledged_at is not None or any(e.kind is TimelineKind.ESCALATED for e in incident.timeline):
+            return set()  # someone took it on once, or it is not open now (reopening or reprioritising schedules anew)
         self._transition(incident, IncidentState.ESCALATED, timer.due, ENGINE, rule=rule,
                          detail=f"not acknowledged within the {priority} escalation time")
         if team:
