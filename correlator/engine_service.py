@@ -223,10 +223,12 @@ class EngineService:
         started = time.perf_counter()
         progress = self.repository.load_progress()
         unclosed = self.repository.load_unclosed()
-        horizon = self._clock() - engine.settings.problem_period
+        now = self._clock()
         engine.load_learned(self.repository.load_learned()[1])
-        engine.restore(unclosed, self.repository.load_problems(), self.repository.recent_openings(horizon),
-                       progress.incident_sequence, progress.problem_sequence)
+        engine.restore(unclosed, self.repository.load_problems(),
+                       self.repository.recent_openings(now - engine.settings.problem_period),
+                       progress.incident_sequence, progress.problem_sequence,
+                       self.repository.load_closed_since(now - engine.restore_horizon))
         engine.restore_unplaced(firing_without_incident(self._database, progress.watermark
                                                         + (progress.alert_offset > 0)))
         with self._database.connect() as connection:

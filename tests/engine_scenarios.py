@@ -11,6 +11,8 @@ from correlator.domain import Alert, AlertStatus
 from correlator.engine.core import Engine, EngineSettings
 from correlator.ingest.fingerprint import fingerprint
 from correlator.rules.loader import RuleSet, load_rules
+from correlator.store import database
+from correlator.store.incidents import IncidentRepository, Progress
 
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
 
@@ -65,3 +67,17 @@ class Scenario:
     def only(self):
         [incident] = self.incidents
         return incident
+
+
+def restored_from_the_store(s: Scenario, rules: RuleSet, tmp_path: Path, now: float) -> Scenario:
+    """A new engine restored from what `s` saved to a store, as the daemon restores it after a
+    restart (the settings of `s`)."""
+    store = database.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    database.upgrade(store)
+    repository = IncidentRepository(store)
+    repository.save(s.incidents, [], Progress(), at(now))
+    restored = Scenario(rules, s.engine.settings)
+    restored.engine.restore(repository.load_unclosed(), [], [], *s.engine.sequences,
+                            repository.load_closed_since(at(now) - restored.engine.restore_horizon))
+    store.dispose()
+    return restored

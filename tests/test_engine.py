@@ -8,7 +8,7 @@ import pytest
 from correlator.domain import Category, IncidentState, JoinReason, Level, Priority, ServiceArea, TransitionError
 from correlator.engine.core import DELIVERY_DELAY_BUCKETS, EngineSettings, Outcome
 from correlator.engine.views import incident_summary
-from tests.engine_scenarios import Scenario, alert, at, rules_from
+from tests.engine_scenarios import Scenario, alert, at, restored_from_the_store, rules_from
 
 GROUP_BY_NAMESPACE = {"name": "by-namespace", "kind": "group", "matchers": ['namespace!=""'],
                       "group_by": ["namespace"], "window": "10m", "max_duration": "1h"}
@@ -99,6 +99,24 @@ def test_an_alert_a_link_placed_fires_again_after_its_incident_was_merged_away(t
     s.push(200, alert("KubePodCrashLooping", starts=200, namespace="shop", pod="web-1", node="node-3"))
     refired = s.incidents[-1]
     assert refired.id not in (node.id, other.id) and len(refired.members) == 1
+
+
+def test_after_a_restart_the_group_of_an_alert_a_link_placed_still_joins_its_incident(tmp_path):
+    # The link put the database team's pod alert in the node's incident, and its group (by team)
+    # with it: the team's next alert joins there, restarted in between or not.
+    rules = rules_from(tmp_path, {"name": "node-pods", "kind": "link", "source_matchers": ['job="node"'],
+                                  "source_label": "instance", "source_regex": "([^:]+)(?::\\d+)?",
+                                  "target_label": "node", "window": "5m"},
+                       {"name": "by-team", "kind": "group", "matchers": ['team="db"'], "group_by": ["team"],
+                        "window": "5m"})
+    s = Scenario(rules)
+    s.push(0, alert("NodeDown", job="node", instance="node-3:9100"))
+    s.push(10, alert("PostgresqlDown", pod="pg-0", node="node-3", team="db"))
+    restored = restored_from_the_store(s, rules, tmp_path, 10)
+    for engine in (s, restored):
+        engine.push(30, alert("PostgresqlReplicationLag", instance="pg-1", team="db"))
+        [incident] = engine.incidents
+        assert list(incident.members.values())[-1].why.reason == JoinReason.GROUP
 
 
 def test_link_works_whichever_side_fires_first(tmp_path):

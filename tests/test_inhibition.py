@@ -6,9 +6,7 @@ from correlator.domain import IncidentState, JoinReason
 from correlator.engine.core import EngineSettings
 from correlator.rules.loader import load_rules
 from correlator.shipped import shipped_dir
-from correlator.store import database
-from correlator.store.incidents import IncidentRepository, Progress
-from tests.engine_scenarios import Scenario, alert, at, rules_from
+from tests.engine_scenarios import Scenario, alert, at, restored_from_the_store, rules_from
 
 CRIT_OVER_WARN = {"name": "crit-over-warn", "kind": "suppress", "source_matchers": ['severity="critical"'],
                   "target_matchers": ['severity="warning"'], "equal": ["instance"]}
@@ -124,18 +122,6 @@ def test_inhibition_survives_a_restore(tmp_path):
     restored.engine.restore(s.incidents, [], [], *s.engine.sequences)
     restored.push(60, alert("NodeDown", severity="critical", instance="n1", ends=60))
     assert member(restored, "HighLoad")[1].why.reason == JoinReason.NEW_INCIDENT
-
-
-def restored_from_the_store(s: Scenario, rules, tmp_path, now: float) -> Scenario:
-    """A new engine restored from what `s` saved to a store (as the daemon restores after a restart)."""
-    store = database.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    database.upgrade(store)
-    repository = IncidentRepository(store)
-    repository.save(s.incidents, [], Progress(), at(now))
-    restored = Scenario(rules)
-    restored.engine.restore(repository.load_unclosed(), [], [], *s.engine.sequences)
-    store.dispose()
-    return restored
 
 
 def released_symptom_in_place(s: Scenario):

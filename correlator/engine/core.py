@@ -59,9 +59,10 @@ from __future__ import annotations
 
 import enum
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 from typing import Callable, Mapping
 
 import msgspec
@@ -78,6 +79,7 @@ from correlator.engine.candidates import Candidates
 from correlator.engine.timers import ENGINE, Scheduled, Timers
 from correlator.engine.problems import ProblemTracker
 from correlator.learning import state
+from correlator.learning.cooccurrence import WINDOW as LEARNED_WINDOW
 from correlator.learning.joiner import Learner
 from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet
@@ -330,51 +332,84 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self._closed.clear()
 
     def restore(self, incidents: list[Incident], problems: list[Problem],
-                openings: list[tuple[datetime, str, str]], incident_sequence: int, problem_sequence: int) -> None:
-        """Rebuild the working state from the store: the unclosed incidents, the problems, and the
-        recent incident openings (for problem detection). Indexes and timers are caches of these."""
+                openings: list[tuple[datetime, str, str]], incident_sequence: int, problem_sequence: int,
+                recently_closed: list[Incident] = ()) -> None:
+        """Rebuild the working state from the store: the unclosed incidents, the problems, the
+        recent incident openings (for problem detection), and the incidents closed within
+        `restore_horizon` (their alerts' flaps, and their starts the learner relates new alerts
+        to). Indexes and timers are caches of these: rebuilt, they decide as they did."""
         self._incident_sequence = incident_sequence
         self.problem_tracker.restore(problems, openings, problem_sequence)
-        for incident in sorted(incidents, key=lambda i: i.id):
+        for incident in incidents:
             self.incidents[incident.id] = incident
-            facts = self._facts[incident.id] = Facts()
-            timed_out = {e.detail["fingerprint"]: e.detail.get("timed_out", False)  # each alert's last resolution
-                         for e in incident.timeline if e.kind is TimelineKind.ALERT_RESOLVED}
-            for key, member in incident.members.items():
-                absorb(self.rules, facts, member)
-                firing = member.status is AlertStatus.FIRING
-                self._episodes[key] = _Episode(member.status, incident.id, member.ends_at,
-                                               not firing and timed_out.get(member.fingerprint, False))
-                self._latest_episode[member.fingerprint] = key
-                self._register(member, key, incident, as_source=firing)
-                if firing and member.ends_at is not None:
-                    self._add_timer(member.ends_at, "expire", "", key)
-            facts.escalation_pending = False
-            self._by_group[incident.group_key] = incident.id
+            self._facts[incident.id] = Facts()
+        self._restore_members(incidents)
+        for incident in incidents:
             if incident.state is IncidentState.RESOLVED:
                 self._add_timer(incident.resolved_at + self.settings.close_after, "close", incident.id)
             if incident.state is IncidentState.OPEN:
-                self._schedule_escalation(incident, facts)
-        # The flaps of the recent past, from the timelines, then the holds of incidents whose alerts all cleared.
-        changes = sorted((e.at, e.detail["fingerprint"]) for i in incidents for e in i.timeline
-                         if e.kind in (TimelineKind.ALERT_JOINED, TimelineKind.ALERT_RESOLVED))
-        for changed_at, fingerprint in changes:
-            self._flaps.change(fingerprint, changed_at)
-        for incident in sorted(incidents, key=lambda i: i.id):
-            if incident.active and not incident.firing:
-                self._start_hold(incident, max((e.at for e in incident.timeline
-                                                if e.kind in (TimelineKind.ALERT_RESOLVED, TimelineKind.REOPENED)),
-                                               default=incident.last_alert_at))
+                self._schedule_escalation(incident, self._facts[incident.id])
+        self._restore_flaps(incidents, recently_closed)
         self._attach_symptoms()
         # Time resumes from the latest the store recorded, even when the clock has stepped back since.
         recorded = [incident.timeline[-1].at for incident in incidents if incident.timeline]
         if recorded:
             self.event_time(max(recorded))
         if self.learner is not None:  # recent starts are candidates again (the counts come from the store)
-            members = sorted((m.joined_at, key, m.labels, m.annotations) for i in incidents
+            members = sorted((m.joined_at, key, m.labels, m.annotations) for i in (*incidents, *recently_closed)
                              for key, m in i.members.items())
             for joined_at, key, labels, member_annotations in members:
                 self.learner.remember(labels, key, joined_at.timestamp(), key[1].timestamp(), member_annotations)
+
+    def _restore_members(self, incidents: list[Incident]) -> None:
+        """Episodes, aggregates and indexes. An index points a key at the incident of the latest
+        alert that had it: rebuilt in the order the alerts joined, an incident's group key at its
+        opening, as placing them built it."""
+        openings = [(i.opened_at, 0, i.id, None, None) for i in incidents]
+        joins = [(m.joined_at, 1, i.id, key, m) for i in incidents for key, m in i.members.items()]
+        timed_out = {i.id: {e.detail["fingerprint"]: e.detail.get("timed_out", False)  # each alert's last resolution
+                            for e in i.timeline if e.kind is TimelineKind.ALERT_RESOLVED} for i in incidents}
+        for _, _, incident_id, key, member in sorted(openings + joins, key=itemgetter(0, 1, 2)):
+            incident = self.incidents[incident_id]
+            if member is None:
+                self._by_group[incident.group_key] = incident_id
+                continue
+            absorb(self.rules, self._facts[incident_id], member)
+            firing = member.status is AlertStatus.FIRING
+            self._episodes[key] = _Episode(member.status, incident_id, member.ends_at,
+                                           not firing and timed_out[incident_id].get(member.fingerprint, False))
+            self._latest_episode[member.fingerprint] = key
+            self._register(member, key, incident, as_source=firing)
+            # A learned join takes its group key along; any other join points it if no incident has it.
+            self._point_group(self._group_key(member.labels, member.fingerprint)[0], incident_id,
+                              replace=member.why.reason in LEARNED_REASONS)
+            if firing and member.ends_at is not None:
+                self._add_timer(member.ends_at, "expire", "", key)
+        for incident in incidents:
+            self._facts[incident.id].escalation_pending = False
+
+    def _restore_flaps(self, incidents: list[Incident], recently_closed: list[Incident]) -> None:
+        """The alerts' state changes of the recent past, from the timelines; the hold of an
+        incident whose alerts all cleared starts once the changes up to its clearing are in, as it
+        started then (its last alert resolving, or it reopening or losing alerts with none firing)."""
+        changes = sorted((e.at, e.detail["fingerprint"]) for i in (*incidents, *recently_closed) for e in i.timeline
+                         if e.kind in (TimelineKind.ALERT_JOINED, TimelineKind.ALERT_RESOLVED))
+        holds = sorted((max((e.at for e in i.timeline if e.kind in HOLD_STARTS), default=i.last_alert_at), i.id)
+                       for i in incidents if i.active and not i.firing)
+        fed = 0
+        for cleared_at, incident_id in holds:
+            until = max(fed, bisect_right(changes, cleared_at, key=itemgetter(0)))
+            for changed_at, fingerprint in changes[fed:until]:
+                self._flaps.change(fingerprint, changed_at)
+            fed = until
+            self._start_hold(self.incidents[incident_id], cleared_at)
+        for changed_at, fingerprint in changes[fed:]:
+            self._flaps.change(fingerprint, changed_at)
+
+    @property
+    def restore_horizon(self) -> timedelta:
+        """How long before a restore the incidents closed meanwhile still matter to it (`restore`)."""
+        return max(self.settings.flap_window, timedelta(seconds=LEARNED_WINDOW))
 
     def restore_unplaced(self, alerts: list[Alert]) -> None:
         """After `restore`: the firing episodes recorded without incident, from the store (firing
@@ -960,6 +995,10 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self._transition(incident, IncidentState.CLOSED, now, actor, reason=reason)
         self._closed.append(incident.id)
         return self._forget(incident, now)
+
+
+HOLD_STARTS = frozenset({TimelineKind.ALERT_RESOLVED, TimelineKind.REOPENED, TimelineKind.SPLIT,
+                         TimelineKind.ALERT_MOVED})  # what restarts an incident's hold with no alert firing
 
 
 def _replaced(alert: Alert, latest: tuple[str, datetime]) -> bool:

@@ -209,6 +209,13 @@ class IncidentRepository:
                                       .order_by(incidents.c.opened_at_us, incidents.c.id)).all()
         return [(from_us(opened), group_key, incident_id) for opened, group_key, incident_id in rows]
 
+    def load_closed_since(self, since: datetime) -> list[Incident]:
+        """The incidents closed (last saved) since `since`, with members and timelines: what a
+        restore needs of the recent past beside the unclosed ones."""
+        with self._engine.connect() as connection:
+            return _load(connection, (incidents.c.state == IncidentState.CLOSED.value)
+                         & (incidents.c.updated_at_us >= to_us(since)))
+
     def corrections(self) -> list[dict]:
         """Incidents an operator reclassified, as labeled incidents (`correlator train`'s format):
         the latest correction of each is its label."""

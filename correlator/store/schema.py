@@ -69,6 +69,7 @@ incidents = Table(
     Column("group_key", Text, nullable=False),
     Column("header", Text, nullable=False),  # JSON: every other field (title, explanations, ...)
     Index(None, "state", "opened_at_us"),
+    Index(None, "state", "updated_at_us"),  # the recently closed, whose alerts' flaps a restore counts
 )
 
 incident_members = Table(
