@@ -268,7 +268,7 @@ def test_an_incident_an_operator_raises_to_a_priority_with_an_escalation_time_es
     assert s.only().state is IncidentState.ESCALATED
 
 
-def test_a_reopened_incident_nobody_took_on_escalates_and_one_somebody_did_does_not(tmp_path):
+def test_a_reopened_incident_escalates_when_it_stays_open_the_escalation_time_after_it_reopened(tmp_path):
     rules = rules_from(tmp_path, {"name": "esc", "kind": "escalate", "after": {"P3": "15m"}})
     for took_on in (None, "acknowledge", "escalate"):
         s = Scenario(rules, SETTINGS)
@@ -276,10 +276,13 @@ def test_a_reopened_incident_nobody_took_on_escalates_and_one_somebody_did_does_
         if took_on:
             getattr(s.engine, took_on)(s.only().id, "alice", at(60))
         s.engine.resolve(s.only().id, "alice", at(120))
-        s.engine.reopen(s.only().id, "alice", at(20 * 60))  # its escalation time passed while it was resolved
-        s.advance(20 * 60)
-        escalations = [e for e in s.only().timeline if e.kind == "escalated" and e.actor == "correlator"]
-        assert len(escalations) == (took_on is None), took_on
+        s.engine.reopen(s.only().id, "alice", at(20 * 60))  # after its first escalation time
+        s.advance(35 * 60 - 1)
+        assert s.only().state is IncidentState.OPEN, took_on
+        s.advance(35 * 60)
+        assert s.only().state is IncidentState.ESCALATED, took_on
+        escalated = [e for e in s.only().timeline if e.kind == "escalated" and e.actor == "correlator"]
+        assert [e.at for e in escalated] == [at(35 * 60)], took_on
 
 
 def test_incident_resolves_once_every_alert_resolved_and_the_hold_passed(tmp_path):

@@ -922,7 +922,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         elif state is IncidentState.ACKNOWLEDGED and incident.acknowledged_at is None:
             incident.acknowledged_at = now
         incident.record(now, kind or TimelineKind(state.value), actor, previous=previous, **detail)
-        if state is IncidentState.OPEN:  # reopened: escalated if nobody ever acknowledged it in time
+        if state is IncidentState.OPEN:  # reopened: its escalation time counts from now
             self._schedule_escalation(incident, self._facts[incident.id])
 
     def _forget(self, incident: Incident, now: datetime) -> set[str]:

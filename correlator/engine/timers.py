@@ -122,19 +122,23 @@ class Timers:
         return {incident.id} | self._forget(incident, timer.due)
 
     def _schedule_escalation(self, incident: Incident, facts: Facts) -> None:
+        """The first escalate rule that has a time for the incident's priority escalates it when it
+        is still open that long after it opened, or last reopened (the clock starts again, as a
+        paging service's does for an incident triggered again)."""
         for index in sorted(facts.escalations):
             rule = self.rules.escalations[index]
             if incident.priority in rule.after:
-                due = incident.opened_at + timedelta(seconds=rule.after[incident.priority])
-                self._add_timer(due, "escalate", incident.id, rule.name, rule.to_team, incident.priority)
+                since = _opened_last(incident)
+                self._add_timer(since + timedelta(seconds=rule.after[incident.priority]), "escalate", incident.id,
+                                rule.name, rule.to_team, incident.priority, since)
                 return
 
     def _on_escalate(self, timer: Timer) -> set[str]:
         incident = self.incidents.get(timer.incident_id)
-        rule, team, priority = timer.detail
+        rule, team, priority, since = timer.detail
         if incident is None or incident.state is not IncidentState.OPEN or incident.priority != priority \
-                or incident.acknowledged_at is not None or any(e.kind is TimelineKind.ESCALATED for e in incident.timeline):
-            return set()  # someone took it on once, or it is not open now (reopening or reprioritising schedules anew)
+                or since != _opened_last(incident):
+            return set()  # acknowledged, reprioritised or reopened since: a newer timer applies, if any
         self._transition(incident, IncidentState.ESCALATED, timer.due, ENGINE, rule=rule,
                          detail=f"not acknowledged within the {priority} escalation time")
         if team:
@@ -145,3 +149,8 @@ class Timers:
                                           detail=f"team={incident.team}, tier={incident.tier}")
         incident.record(timer.due, TimelineKind.ASSIGNED, team=incident.team, tier=incident.tier, rule=rule)
         return {incident.id}
+
+
+def _opened_last(incident: Incident) -> datetime:
+    """When the incident opened, or last reopened."""
+    return next((e.at for e in reversed(incident.timeline) if e.kind is TimelineKind.REOPENED), incident.opened_at)
