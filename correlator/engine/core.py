@@ -362,9 +362,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                 self.learner.remember(labels, key, joined_at.timestamp(), key[1].timestamp(), member_annotations)
 
     def _restore_members(self, incidents: list[Incident]) -> None:
-        """Episodes, aggregates and indexes. An index points a key at the incident of the latest
-        alert that had it: rebuilt in the order the alerts joined, an incident's group key at its
-        opening, as placing them built it."""
+        """Episodes, aggregates and indexes, rebuilt as placing the alerts built them: in the order
+        they joined, each incident's group key pointed at it when it opened."""
         openings = [(i.opened_at, 0, i.id, None, None) for i in incidents]
         joins = [(m.joined_at, 1, i.id, key, m) for i in incidents for key, m in i.members.items()]
         timed_out = {i.id: {e.detail["fingerprint"]: e.detail.get("timed_out", False)  # each alert's last resolution
