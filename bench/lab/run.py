@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import defaultdict
@@ -91,12 +92,41 @@ def report(name: str, s: LabScore) -> str:
             f"        incidents holding two faults: {sharing}  -> faults apart: {s.faults_apart}")
 
 
+class DaemonRestarts(threading.Thread):
+    """Deploys during the faults: at each offset (seconds into the faults) the daemon stops (SIGTERM)
+    and starts again on its store, while Alertmanager keeps sending (it retries what the stopped
+    daemon refused). The thread lives until `finish`: the kernel ends a lab program when the thread
+    that started it exits (PR_SET_PDEATHSIG), so the daemon it restarts must not outlive it."""
+
+    def __init__(self, stack: Stack, offsets: tuple[float, ...]):
+        super().__init__(name="daemon-restarts", daemon=True)
+        self.stack, self.offsets, self._done = stack, offsets, threading.Event()
+
+    def run(self) -> None:
+        origin = time.monotonic()
+        for at in self.offsets:
+            if self._done.wait(max(0.0, origin + at - time.monotonic())):
+                return
+            say(f"restarting the daemon ({at:.0f}s into the faults)")
+            daemon = self.stack.programs["correlator"]
+            daemon.stop()
+            daemon.start(timeout=60)
+            say("daemon restarted")
+        self._done.wait()
+
+    def finish(self) -> None:
+        self._done.set()
+        if self.is_alive():
+            self.join(timeout=90)
+
+
 def run_lab(out: Path, warmup: float, tail: float, burn_cores: int, node_rules: str, alertmanager_timing: str,
-            alertmanager_group_by: tuple[str, ...]) -> None:
+            alertmanager_group_by: tuple[str, ...], restarts: tuple[float, ...] = ()) -> None:
     left_out = write_lab_rules(out / "rules", node_rules)
     say(f"lab rules written ({len(left_out)} long-wait rules left out: {', '.join(left_out)})")
     stack = Stack(out, out / "rules", alertmanager_timing, alertmanager_group_by)
     script = FaultScript(stack, out / "faults.jsonl", say, burn_cores)
+    restarter = DaemonRestarts(stack, restarts)
     try:
         stack.start()
         say(f"stack up: Prometheus {stack.url('prometheus')}, Alertmanager {stack.url('alertmanager')}, "
@@ -106,6 +136,8 @@ def run_lab(out: Path, warmup: float, tail: float, burn_cores: int, node_rules: 
                  "the first notification from Alertmanager")
         say(f"first notification recorded; warming up {warmup:.0f}s")
         time.sleep(warmup)
+        if restarts:
+            restarter.start()
         script.run(SCHEDULE)
         say(f"faults done; {tail:.0f}s for the last resolves")
         time.sleep(tail)
@@ -122,6 +154,7 @@ def run_lab(out: Path, warmup: float, tail: float, burn_cores: int, node_rules: 
                      live_placement(stack.url("correlator")).items()]))
         finally:
             stack.close()
+            restarter.finish()
             say("every lab program stopped")
 
 
@@ -182,6 +215,10 @@ def main() -> int:
                         help="the labels Alertmanager's route groups by, comma-separated (default alertname,cluster); "
                              "'...' makes every alert a group of its own, as Alertmanager's documentation advises "
                              "for a receiver that aggregates itself")
+    parser.add_argument("--restart-at", default="", metavar="SECONDS,...",
+                        type=lambda value: tuple(float(at) for at in value.split(",") if at.strip()),
+                        help="restart the daemon (SIGTERM, then start on its store) this many seconds into the "
+                             "faults, as a deploy would: live and replay should still make the same incidents")
     parser.add_argument("--score-only", action="store_true",
                         help="only derive the truth and score an earlier run in --out")
     args = parser.parse_args()
@@ -191,7 +228,7 @@ def main() -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds through the cleanup
         run_lab(args.out, args.warmup, args.tail, args.burn_cores, args.node_rules, args.alertmanager_timing,
-                args.alertmanager_group_by)
+                args.alertmanager_group_by, args.restart_at)
     evaluate(args.out)
     return 0
 
