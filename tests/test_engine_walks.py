@@ -160,9 +160,9 @@ def test_a_random_walk_of_alerts_timers_and_operator_actions_keeps_the_engine_co
 # The daemon rebuilds the engine from the store after a restart (or a failed step). Restored at any
 # step, the engine goes on to the same decisions as the one that ran through: the same incidents,
 # states and members. Each step takes a second (receive times are distinct, as they are live), and
-# operators do not merge or split here: an alert of an incident closed by a merge stops pointing
-# its link, service and group keys at any incident, where a restore points them at the
-# incident of the latest alert that had them (docs/decisions.md).
+# operators do not merge or split here: an incident merged away drops the group, link and service
+# keys it held, where a restore, which does not load it, gives them to another unclosed incident
+# holding alerts of them (docs/decisions.md).
 
 RESTART_ACTIONS = [action for action in ACTIONS if action not in ("merge", "split")]
 
