@@ -10,6 +10,7 @@ import yaml
 from correlator.domain import Alert, AlertStatus
 from correlator.engine.core import Engine, EngineSettings
 from correlator.ingest.fingerprint import fingerprint
+from correlator.learning import state
 from correlator.rules.loader import RuleSet, load_rules
 from correlator.store import database
 from correlator.store.incidents import IncidentRepository, Progress
@@ -69,15 +70,24 @@ class Scenario:
         return incident
 
 
-def restored_from_the_store(s: Scenario, rules: RuleSet, tmp_path: Path, now: float) -> Scenario:
-    """A new engine restored from what `s` saved to a store, as the daemon restores it after a
-    restart (the settings of `s`)."""
-    store = database.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def restored_through_a_store(engine: Engine, into: Engine, path: Path, now: datetime) -> Engine:
+    """`into` (a new engine) restored from what `engine` saved to a store at `path` at `now`: its
+    incidents, problems and learned state, as the daemon restores after a restart."""
+    store = database.create_engine(f"sqlite:///{path}")
     database.upgrade(store)
     repository = IncidentRepository(store)
-    repository.save(s.incidents, [], Progress(), at(now))
-    restored = Scenario(rules, s.engine.settings)
-    restored.engine.restore(repository.load_unclosed(), [], [], *s.engine.sequences,
-                            repository.load_closed_since(at(now) - restored.engine.restore_horizon))
+    learned = (now, state.snapshot(engine.learner)) if engine.learner is not None else None
+    repository.save(list(engine.incidents.values()), engine.problems.values(), Progress(), now, learned)
+    into.load_learned(repository.load_learned()[1])
+    into.restore(repository.load_unclosed(), repository.load_problems(),
+                 repository.recent_openings(now - into.settings.problem_period), *engine.sequences,
+                 repository.load_closed_since(now - into.restore_horizon))
     store.dispose()
+    return into
+
+
+def restored_from_the_store(s: Scenario, rules: RuleSet, tmp_path: Path, now: float) -> Scenario:
+    """A new scenario (the settings of `s`) restored from what `s` saved to a store at `now`."""
+    restored = Scenario(rules, s.engine.settings)
+    restored_through_a_store(s.engine, restored.engine, tmp_path / "store.db", at(now))
     return restored

@@ -22,11 +22,9 @@ from correlator.domain import Alert, AlertStatus, InvalidAction, Priority, Trans
 from correlator.domain.errors import UnknownIncident
 from correlator.engine.core import Engine, EngineSettings
 from correlator.ingest.fingerprint import fingerprint
-from correlator.learning import state
 from correlator.rules.loader import load_rules
 from correlator.shipped import shipped_dir
-from correlator.store import database
-from correlator.store.incidents import IncidentRepository, Progress
+from tests.engine_scenarios import restored_through_a_store
 
 T0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
 EXTRA_RULES = {"version": 1, "rules": [
@@ -167,22 +165,6 @@ def test_a_random_walk_of_alerts_timers_and_operator_actions_keeps_the_engine_co
 RESTART_ACTIONS = [action for action in ACTIONS if action not in ("merge", "split")]
 
 
-def restarted(engine: Engine, now: datetime, path: Path) -> Engine:
-    """A new engine restored from what `engine` saved to a store, as the daemon restores it."""
-    store = database.create_engine(f"sqlite:///{path}")
-    database.upgrade(store)
-    repository = IncidentRepository(store)
-    repository.save(list(engine.incidents.values()), engine.problems.values(), Progress(), now,
-                    (now, state.snapshot(engine.learner)))
-    restored = Engine(RULES, SETTINGS)
-    restored.load_learned(repository.load_learned()[1])
-    restored.restore(repository.load_unclosed(), repository.load_problems(),
-                     repository.recent_openings(now - SETTINGS.problem_period), *engine.sequences,
-                     repository.load_closed_since(now - restored.restore_horizon))
-    store.dispose()
-    return restored
-
-
 def unclosed(engine: Engine) -> dict[str, tuple]:
     return {i.id: (i.state, i.priority, i.team, sorted(i.members)) for i in engine.incidents.values()
             if i.state.value != "closed"}
@@ -195,7 +177,8 @@ def test_an_engine_restored_from_the_store_at_any_step_decides_as_the_one_that_r
     restart_at = 40 + seed * 37 % 200
     for number in range(300):
         if number == restart_at:
-            walk.engine = restarted(walk.engine, walk.now, tmp_path / "store.db")
+            walk.engine = restored_through_a_store(walk.engine, Engine(RULES, SETTINGS), tmp_path / "store.db",
+                                                   walk.now)
             assert unclosed(walk.engine) == unclosed(through.engine)
         done, _ = walk.step(), through.step()
         assert unclosed(walk.engine) == unclosed(through.engine), \

@@ -345,6 +345,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             self._facts[incident.id] = Facts()
         self._restore_members(incidents)
         for incident in incidents:
+            self._facts[incident.id].escalation_pending = False
             if incident.state is IncidentState.RESOLVED:
                 self._add_timer(incident.resolved_at + self.settings.close_after, "close", incident.id)
             if incident.state is IncidentState.OPEN:
@@ -384,8 +385,6 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                               replace=member.why.reason in LEARNED_REASONS)
             if firing and member.ends_at is not None:
                 self._add_timer(member.ends_at, "expire", "", key)
-        for incident in incidents:
-            self._facts[incident.id].escalation_pending = False
 
     def _restore_flaps(self, incidents: list[Incident], recently_closed: list[Incident]) -> None:
         """The alerts' state changes of the recent past, from the timelines; the hold of an
@@ -396,8 +395,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         holds = sorted((max((e.at for e in i.timeline if e.kind in HOLD_STARTS), default=i.last_alert_at), i.id)
                        for i in incidents if i.active and not i.firing)
         fed = 0
-        for cleared_at, incident_id in holds:
-            until = max(fed, bisect_right(changes, cleared_at, key=itemgetter(0)))
+        for cleared_at, incident_id in holds:  # in time order: each feeds the changes after the one before
+            until = bisect_right(changes, cleared_at, key=itemgetter(0))
             for changed_at, fingerprint in changes[fed:until]:
                 self._flaps.change(fingerprint, changed_at)
             fed = until
