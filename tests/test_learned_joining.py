@@ -1114,6 +1114,38 @@ def test_a_storm_whose_first_alert_a_relation_placed_takes_that_incident_in_wher
     assert first.why.rule == ("node-down" if by_rule else "quiet entity")
 
 
+STALE_MOUNT_LOADS_HOST = {"name": "stale-mount", "kind": "relate", "cause": ['alertname="NfsMountStale"'],
+                          "effect": ['alertname="HostLoadHigh"'], "window": "10m"}
+
+
+@pytest.mark.parametrize("load_received", [7340, 7480], ids=["cause-delivered-late", "cause-first"])
+def test_an_alert_of_a_storm_joins_the_storm_and_brings_the_effect_it_explains(tmp_path, load_received):
+    # An NFS server hangs: every client's mount goes stale at once, a storm. One client's load
+    # climbs; its stale mount explains the load (the relate rule), and is one of the storm. The
+    # stale mount joins the storm, and the load follows it there, whichever Alertmanager delivered
+    # first: the storm does not lose an alert to the load's incident. Delivered long after the
+    # load (a later group_interval), the stale mount brings the load's incident by the relation.
+    scenario = Scenario(rules_from(tmp_path, STALE_MOUNT_LOADS_HOST), LEARNING)
+    pods_firing_now_and_then(scenario, 7200)
+    for n in range(1, 4):
+        scenario.push(7310, alert("NfsMountStale", starts=7300, cluster="eu", instance=f"h{n}:9100"))
+    load = alert("HostLoadHigh", starts=7335, cluster="eu", instance="h4:9100")
+    stale = alert("NfsMountStale", starts=7330, cluster="eu", instance="h4:9100")
+    for received, delivered in sorted([(load_received, load), (7470, stale)], key=lambda pair: pair[0]):
+        scenario.push(received, delivered)
+    [outage] = [i for i in scenario.incidents if i.members
+                and all(m.labels["alertname"] != "KubePodNotReady" for m in i.members.values())]
+    assert sorted(m.labels["instance"] for m in outage.members.values()) == [
+        "h1:9100", "h2:9100", "h3:9100", "h4:9100", "h4:9100"]
+    stale, load = (next(m for m in outage.members.values() if m.labels["alertname"] == name
+                        and m.labels["instance"] == "h4:9100") for name in ("NfsMountStale", "HostLoadHigh"))
+    assert stale.why.reason is JoinReason.STORM and load.why.rule == "stale-mount"
+    if load_received < 7470:  # the load's incident was taken in by the relation of the stale mount
+        [merged] = [e.detail for e in outage.timeline if e.kind == "merged" and e.detail["rule"] == "stale-mount"]
+        assert merged["reason"] == JoinReason.RELATED
+        assert merged["detail"].startswith("every alert of it is related to the alert that joined this incident")
+
+
 def test_a_storm_is_not_split_by_a_pause_that_starts_delivered_later_fill(tmp_path):
     # A start every 2 seconds from 0 to 60. Alertmanager delivers the first six at once, then, in one
     # later batch, the starts from 34 on before those from 12 to 32: at 34, the storm (paced at 2 s)

@@ -80,7 +80,7 @@ from correlator.engine.timers import ENGINE, Scheduled, Timers
 from correlator.engine.problems import ProblemTracker
 from correlator.learning import state
 from correlator.learning.cooccurrence import WINDOW as LEARNED_WINDOW
-from correlator.learning.joiner import Learner
+from correlator.learning.joiner import Join, Learner
 from correlator.ml.model import LearnedModel
 from correlator.rules.loader import RuleSet
 from correlator.rules.matchers import matches_all
@@ -133,6 +133,10 @@ def _only_named(incident: Incident, name: str) -> bool:
 def _by_closeness(member: Member) -> bool:
     """Whether closeness or a learned association placed the member (not a relate rule)."""
     return member.why.reason is JoinReason.RELATED and member.why.rule in ("quiet entity", "learned")
+
+
+def _explanation(join: Join) -> Explanation:
+    return Explanation(join.reason, join.rule, join.labels, join.detail)
 
 
 class Outcome(enum.StrEnum):
@@ -195,7 +199,8 @@ class _Placing(msgspec.Struct, gc=False):
     now: datetime
     alert: Alert | None = None  # None: a released symptom placed again (by the rule stages only)
     inhibitor: Inhibitor | None = None  # the suppress stage's
-    related: tuple[tuple, ...] = ()  # the related stage's: members of other incidents it relates to too
+    # The related stage's: members of other incidents it relates to too, and how.
+    related: tuple[tuple[tuple, ...], Explanation] | None = None
 
 
 Placement = tuple[Incident, Explanation]  # where a new episode goes, and why
@@ -506,8 +511,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if placing.inhibitor is not None:
             self.inhibition.attach(key, placing.inhibitor.source)
         self._take_in_effects(incident, alert, key, now)
-        if placing.related:
-            self._take_in_related(incident, placing.related, why, now)
+        if placing.related is not None:
+            self._take_in_related(incident, *placing.related, now)
         self._learn(alert, key, now)
         return incident
 
@@ -639,6 +644,10 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         if join is None:
             self.learned_decisions[LearnedDecision.NEW_INCIDENT] += 1
             return None
+        if join.reason is JoinReason.STORM and join.relation is not None:
+            effect, storm = self._incident_holding(join.relation.key), self._incident_holding(join.key)
+            if effect is not storm and effect not in self._followers(storm, join.relation.absorb):
+                join = join.relation  # the effect's incident would not follow the alert into the storm's
         incident = self.incidents[self._episodes[join.key].incident_id]
         if incident.state is IncidentState.RESOLVED:  # the alert started before it resolved
             self._reopen(incident, now)
@@ -647,12 +656,12 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self.learned_decisions[decision] += 1
         # The alert's group key follows it, so the rest of its group joins the same incident.
         self._point_group(placing.group[0], incident.id, replace=True)
-        if join.reason is JoinReason.STORM:
-            if join.absorb:
-                self._storm_takes_in(incident, join, now)
-        else:
-            placing.related = join.absorb
-        return incident, Explanation(join.reason, join.rule, join.labels, join.detail)
+        if join.reason is JoinReason.STORM and join.absorb:
+            self._storm_takes_in(incident, join, now)
+        relation = join.relation if join.reason is JoinReason.STORM else join
+        if relation is not None and relation.absorb:
+            placing.related = relation.absorb, _explanation(relation)
+        return incident, _explanation(join)
 
     def _candidate(self, placing: _Placing) -> Placement | Held | None:
         """Stage 9: below its group rule's `min_alerts` it is held; the alert that reaches it opens
@@ -769,14 +778,21 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                          now: datetime) -> None:
         """Stage 11 too: an incident every alert of which the new alert relates to (`related`, by the
         evidence that would have joined it there) is one with the alert's."""
-        members = set(related)
+        for source in self._followers(incident, related):
+            self._absorb(incident, source, now, Explanation(JoinReason.RELATED, why.rule, why.labels,
+                                                            f"every alert of it is related to the alert that "
+                                                            f"joined this incident: {why.detail}"))
+
+    def _followers(self, incident: Incident, related: tuple[tuple, ...]) -> list[Incident]:
+        """The incidents other than `incident` that hold only members of `related`, firing, and
+        that the engine may merge by itself."""
+        members, found = set(related), []
         for key in related:
             source = self._incident_holding(key)
-            if source is not None and source is not incident and source.firing > 0 and _engine_may_merge(source) \
-                    and members.issuperset(source.members):
-                self._absorb(incident, source, now, Explanation(JoinReason.RELATED, why.rule, why.labels,
-                                                                f"every alert of it is related to the alert that "
-                                                                f"joined this incident: {why.detail}"))
+            if source is not None and source is not incident and source not in found and source.firing > 0 \
+                    and _engine_may_merge(source) and members.issuperset(source.members):
+                found.append(source)
+        return found
 
     def _incident_holding(self, key: tuple[str, datetime]) -> Incident | None:
         episode = self._episodes.get(key)

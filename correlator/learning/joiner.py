@@ -23,7 +23,7 @@ A storm (storms.py) is the one exception: its alerts join the storm's incident w
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping
 
 from correlator.domain import JoinReason
@@ -91,6 +91,9 @@ class Join:
     absorb: tuple[tuple, ...] = ()
     since: float = 0.0
     bridges: bool = False  # a storm's in a quiet cluster: those incidents, or its own, may hold other names
+    # A storm's: the alert's relation to members of other incidents (its effects), whose incidents
+    # follow it where it relates to every alert of them.
+    relation: Join | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +177,18 @@ class Learner:
             return self._cluster_relation(scan, t, is_open) \
                 or self._storm(scan, key, started, is_open)
         start, entity, rule, evidence = best
-        return Join(start.key, JoinReason.RELATED, rule, {kind_of(entity): entity.split("|", 2)[2]},
-                    f"related to {start.name} ({start.key[0]}): {_relation(scan, entity)}; {evidence}",
-                    tuple(k for k in evidenced if k != start.key))
+        relation = Join(start.key, JoinReason.RELATED, rule, {kind_of(entity): entity.split("|", 2)[2]},
+                        f"related to {start.name} ({start.key[0]}): {_relation(scan, entity)}; {evidence}",
+                        tuple(k for k in evidenced if k != start.key))
+        if rule in scan.start.causes and rule in start.effects \
+                and self.storms.raging(scan.start.name, scan.cluster, scan.start.started):
+            # The member is the alert's effect. An alert in a storm of its name (one cause reaching
+            # many entities at once: an NFS server's clients all finding their mounts stale) joins
+            # the storm, and the effect's incident follows it: joining the effect would split the storm.
+            storm = self._storm(scan, key, started, is_open)
+            if storm is not None:
+                return replace(storm, relation=replace(relation, absorb=tuple(evidenced)))
+        return relation
 
     def _storm(self, scan: _Scan, key: tuple, started: float, is_open) -> Join | None:
         name = scan.start.name

@@ -193,6 +193,11 @@ class Storms:
         """The interval of the evaluation lattice the name's starts in the cluster lie on (0: not known)."""
         return self.ticks.get(f"{cluster}|{name}") or 0.0
 
+    def raging(self, name: str, cluster: str, started: float) -> bool:
+        """Whether a storm of `name` in `cluster` already recognised reaches a start at `started`."""
+        storm = self.active.get(f"{cluster}|{name}")
+        return storm is not None and not storm.usual and storm.reaches(started)
+
     def check(self, name: str, cluster: str, started: float, entities: tuple[str, ...] = ()) -> Storm | None:
         """The storm this alert of `name` in `cluster` (started at `started`, its startsAt) belongs
         to, if any: its cluster's, one raging across clusters, or one among the clients of one of
