@@ -305,6 +305,9 @@ class Learner:
         if starts is None:
             return None
         background = None  # counted only once a start is within a rule's window (most calls have none)
+        # A cause may start after its effects (its alert waits its `for`), yet one that started
+        # before them explains them better: the later one only where none before does.
+        later_cause = None
         for start in reversed(starts):
             if t - start.at > self._cluster_reach:
                 break  # the starts are in time order: none older is within a rule's window
@@ -319,9 +322,13 @@ class Learner:
                 if background is None:
                     background = self._cluster_background(cluster, starts, t)
                 if _rare(background, name) and is_open(start.key):
-                    return Join(start.key, JoinReason.RELATED, name, {"cluster": cluster},
+                    join = Join(start.key, JoinReason.RELATED, name, {"cluster": cluster},
                                 f"related to {start.name} ({start.key[0]}): same cluster {cluster}; rule {name}")
-        return None
+                    if name not in effects or start.started <= alert.started:
+                        return join
+                    later_cause = later_cause or join
+                    break
+        return later_cause
 
     def _cluster_starts(self, scan: _Scan, t: float) -> list[Start] | None:
         """The starts of cluster-scoped relate rules remembered in the alert's cluster; None where
