@@ -3,7 +3,7 @@ most seen entities and only the edges between them; entity histories no start re
 
 import random
 
-from correlator.learning.cooccurrence import GAP, LOOKBACK
+from correlator.learning.cooccurrence import GAP, LOOKBACK, WINDOW
 from correlator.learning.decay import Decay
 from correlator.learning.joiner import CLUSTER_HISTORY, SWEEP_EVERY, Learner
 from correlator.learning.topology import Topology
@@ -46,9 +46,10 @@ def test_past_the_cap_the_entities_with_the_latest_starts_are_kept(monkeypatch):
 
 
 def test_a_clusters_background_slides_with_time_as_a_direct_count_gives_it():
-    """The starts of cluster-scoped relate rules in a cluster's control windows are counted from a
-    window sliding over its starts: across the history's truncations (four here), every count is
-    what counting the remembered starts directly gives."""
+    """The occasions of cluster-scoped relate rules in a cluster's control windows are counted from
+    a window sliding over its starts: across the history's truncations (four here), every count is
+    what counting the remembered starts directly gives (a side's start more than WINDOW from the
+    one that began its last occasion begins another)."""
     learner, rng = Learner(load_rules(shipped_dir("rules")).relations), random.Random(5)
     names = ["KubeNodeNotReady", "KubePodNotReady", "CoreDNSDown", "ProbeFailed", "HostHighCpuLoad"]
     t, checked = 0.0, 0
@@ -58,13 +59,17 @@ def test_a_clusters_background_slides_with_time_as_a_direct_count_gives_it():
         learner.learn(labels, (str(n), t), t, t)
         if n % 37 == 0:
             starts = learner.cluster_history["east"]
-            direct = {}
+            direct, began = {}, {}
             for start in starts:
-                if GAP <= t - start.at < LOOKBACK:
-                    for name in start.causes & learner._cluster_rules:
-                        direct[name, True] = direct.get((name, True), 0) + 1
-                    for name in start.effects & learner._cluster_rules:
-                        direct[name, False] = direct.get((name, False), 0) + 1
+                if t - start.at < GAP:
+                    break  # in the order received: the rest are younger still
+                sides = [*((name, True) for name in start.causes & learner._cluster_rules),
+                         *((name, False) for name in start.effects & learner._cluster_rules)]
+                for side in sides:
+                    if side not in began or abs(start.started - began[side]) > WINDOW:
+                        began[side] = start.started
+                        if t - start.at < LOOKBACK:
+                            direct[side] = direct.get(side, 0) + 1
             slid = {key: count for key, count in learner._cluster_background("east", starts, t).items() if count}
             assert slid == direct
             checked += bool(direct)

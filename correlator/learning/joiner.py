@@ -639,31 +639,41 @@ class Learner:
 
 
 class _Background:
-    """The starts of cluster-scoped relate rules in a cluster's control windows (age within
+    """The occasions of cluster-scoped relate rules in a cluster's control windows (age within
     [GAP, LOOKBACK)), counted per side of each rule, over `starts[lo:hi]` as time moves on."""
 
-    __slots__ = ("starts", "lo", "hi", "t", "counts")
+    __slots__ = ("starts", "lo", "hi", "t", "counts", "last", "opened")
 
     def __init__(self, starts: list[Start]):
         self.starts, self.lo, self.hi, self.t = starts, 0, 0, float("-inf")
-        self.counts: dict[tuple[str, bool], int] = {}
+        self.counts: dict[tuple[str, bool], int] = {}  # (rule, is cause) -> occasions
+        self.last: dict[tuple[str, bool], float] = {}  # -> the startsAt that began its latest occasion
+        self.opened: dict[int, tuple] = {}  # a start's index -> the sides it began an occasion of
 
     def slide(self, t: float, rules: frozenset[str]) -> None:
         starts = self.starts
         while self.hi < len(starts) and t - starts[self.hi].at >= GAP:
-            self._count(starts[self.hi], rules, 1)
+            self._enter(self.hi, rules)
             self.hi += 1
         while self.lo < self.hi and t - starts[self.lo].at >= LOOKBACK:
-            self._count(starts[self.lo], rules, -1)
+            for side in self.opened.pop(self.lo, ()):
+                self.counts[side] -= 1
             self.lo += 1
         self.t = t
 
-    def _count(self, start: Start, rules: frozenset[str], step: int) -> None:
-        counts = self.counts
-        for name in start.causes & rules:
-            counts[name, True] = counts.get((name, True), 0) + step
-        for name in start.effects & rules:
-            counts[name, False] = counts.get((name, False), 0) + step
+    def _enter(self, index: int, rules: frozenset[str]) -> None:
+        """Count the start where it begins an occasion of a side: a side's starts within WINDOW of
+        the one that began its last occasion are that occasion (a cascade's pods failing over
+        minutes are one occasion, not ten)."""
+        start, counts, last = self.starts[index], self.counts, self.last
+        sides = [side for side in [*((name, True) for name in start.causes & rules),
+                                   *((name, False) for name in start.effects & rules)]
+                 if abs(start.started - last.get(side, float("-inf"))) > WINDOW]
+        for side in sides:
+            last[side] = start.started
+            counts[side] = counts.get(side, 0) + 1
+        if sides:
+            self.opened[index] = tuple(sides)
 
 
 def _rare(background: dict[tuple[str, bool], int], rule: str) -> bool:
