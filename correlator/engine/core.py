@@ -30,7 +30,9 @@ alert on). What each decides:
                     resolved, within the reopen window.
                     A storm just recognised takes in the incidents its first alerts opened, and a
                     storm split by a pause that starts delivered later fill is one again: engine
-                    merges (`_absorb`), never of an incident an operator touched
+                    merges (`_absorb`), never of an incident an operator touched. An alert of a
+                    raging storm that a relate rule relates to its effect joins the storm where
+                    the effect's incident follows it there (stage 11), else its effect
     9. candidates   its group rule wants `min_alerts` alerts within its window: below that it is a
                     candidate and opens nothing; the alert that reaches it opens the incident with
                     every candidate of its group
