@@ -1144,9 +1144,9 @@ def test_an_alert_of_a_storm_joins_the_storm_and_brings_the_effect_it_explains(t
                 and all(m.labels["alertname"] != "KubePodNotReady" for m in i.members.values())]
     assert sorted(m.labels["instance"] for m in outage.members.values()) == [
         "h1:9100", "h2:9100", "h3:9100", "h4:9100", "h4:9100"]
-    stale, load = (next(m for m in outage.members.values() if m.labels["alertname"] == name
-                        and m.labels["instance"] == "h4:9100") for name in ("NfsMountStale", "HostLoadHigh"))
-    assert stale.why.reason is JoinReason.STORM and load.why.rule == "stale-mount"
+    stale_mount, high_load = (next(m for m in outage.members.values() if m.labels["alertname"] == name
+                                   and m.labels["instance"] == "h4:9100") for name in ("NfsMountStale", "HostLoadHigh"))
+    assert stale_mount.why.reason is JoinReason.STORM and high_load.why.rule == "stale-mount"
     if load_received < 7470:  # the load's incident was taken in by the relation of the stale mount
         [merged] = [e.detail for e in outage.timeline if e.kind == "merged" and e.detail["rule"] == "stale-mount"]
         assert merged["reason"] == JoinReason.RELATED
