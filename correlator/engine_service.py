@@ -99,6 +99,20 @@ class StepFailed(Exception):
         self.__cause__ = cause
 
 
+def restore_engine(engine: Engine, repository: IncidentRepository, now: datetime, incident_sequence: int,
+                   problem_sequence: int) -> int:
+    """Load a new `engine` with what the store holds as of `now`, as after a restart: the learned
+    state, the unclosed incidents, the problems and their recent openings, and the incidents closed
+    within the engine's `restore_horizon` (their flaps and starts still count). Returns how many
+    unclosed incidents it restored."""
+    unclosed = repository.load_unclosed()
+    engine.load_learned(repository.load_learned()[1])
+    engine.restore(unclosed, repository.load_problems(),
+                   repository.recent_openings(now - engine.settings.problem_period),
+                   incident_sequence, problem_sequence, repository.load_closed_since(now - engine.restore_horizon))
+    return len(unclosed)
+
+
 class EngineService:
     def __init__(self, database: DatabaseEngine, rules: RuleSet, settings: EngineSettings,
                  parsers: dict[str, Parser], policy: IngestPolicy, clock: Callable[[], datetime] | None = None,
@@ -222,13 +236,8 @@ class EngineService:
         """Load the engine's state as of the saved position; replaces the engine only on success."""
         started = time.perf_counter()
         progress = self.repository.load_progress()
-        unclosed = self.repository.load_unclosed()
-        now = self._clock()
-        engine.load_learned(self.repository.load_learned()[1])
-        engine.restore(unclosed, self.repository.load_problems(),
-                       self.repository.recent_openings(now - engine.settings.problem_period),
-                       progress.incident_sequence, progress.problem_sequence,
-                       self.repository.load_closed_since(now - engine.restore_horizon))
+        restored = restore_engine(engine, self.repository, self._clock(), progress.incident_sequence,
+                                  progress.problem_sequence)
         engine.restore_unplaced(firing_without_incident(self._database, progress.watermark
                                                         + (progress.alert_offset > 0)))
         with self._database.connect() as connection:
@@ -239,7 +248,7 @@ class EngineService:
         self._position = (progress.watermark, progress.alert_offset)
         self._unsaved, self._results, self._save_pending, self._dirty = set(), [], False, False
         self._counted = EngineCounts.of(engine)
-        log.info("engine restored", extra={"incidents": len(unclosed), "watermark": progress.watermark,
+        log.info("engine restored", extra={"incidents": restored, "watermark": progress.watermark,
                                            "alert_offset": progress.alert_offset,
                                            "seconds": round(time.perf_counter() - started, 3)})
 

@@ -9,6 +9,7 @@ import yaml
 
 from correlator.domain import Alert, AlertStatus
 from correlator.engine.core import Engine, EngineSettings
+from correlator.engine_service import restore_engine
 from correlator.ingest.fingerprint import fingerprint
 from correlator.learning import state
 from correlator.rules.loader import RuleSet, load_rules
@@ -78,10 +79,7 @@ def restored_through_a_store(engine: Engine, into: Engine, path: Path, now: date
     repository = IncidentRepository(store)
     learned = (now, state.snapshot(engine.learner)) if engine.learner is not None else None
     repository.save(list(engine.incidents.values()), engine.problems.values(), Progress(), now, learned)
-    into.load_learned(repository.load_learned()[1])
-    into.restore(repository.load_unclosed(), repository.load_problems(),
-                 repository.recent_openings(now - into.settings.problem_period), *engine.sequences,
-                 repository.load_closed_since(now - into.restore_horizon))
+    restore_engine(into, repository, now, *engine.sequences)
     store.dispose()
     return into
 
