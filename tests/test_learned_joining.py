@@ -789,19 +789,26 @@ def test_hours_of_another_estate_without_a_storm_of_a_name_do_not_make_its_storm
     assert all(len(clusters_of(i)) == 1 for i in last) and max(len(i.members) for i in last) >= 4
 
 
-def test_in_a_busy_cluster_a_relate_rule_needs_confirmation_on_a_relation_chance_visits(tmp_path):
-    # The node sees an unrelated alert every half hour: within the rule's 30 minutes, one comes by
-    # chance, so in a busy cluster the rule alone cannot tell a cascade from a coincidence there.
+@pytest.mark.parametrize("visitor, subject, joined", [("KubePodCrashLooping", "pod", False), ("NodeHighLoad", "", True)],
+                         ids=["the-rules-alerts-visit", "other-alerts-visit"])
+def test_in_a_busy_cluster_a_relate_rule_needs_confirmation_on_a_relation_its_alerts_visit(tmp_path, visitor, subject,
+                                                                                           joined):
+    # The node sees an alert every half hour. Where that is one of the rule's own (a pod of it
+    # crash-looping), one comes by chance within the rule's 30 minutes: in a busy cluster the rule
+    # alone cannot tell a cascade from a coincidence there. Where it is of another kind (the
+    # node's load), it says nothing of how often the rule's alerts meet there by chance.
     scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
     for n in range(8):  # each visit a new episode: the last one ended (an alert firing still is one episode)
-        scenario.push(n * 1800, alert("NodeHighLoad", starts=n * 1800, expires=n * 1800 + 300, cluster="eu",
-                                      node="worker-3"))
+        named = {"pod": f"batch-{n}"} if subject else {}
+        scenario.push(n * 1800, alert(visitor, starts=n * 1800, expires=n * 1800 + 300, cluster="eu",
+                                      node="worker-3", **named))
     for n in range(20):
         scenario.push(14000 + n * 20, alert("Noise", starts=14000 + n * 20, cluster="eu", instance=f"10.0.1.{n}:9100"))
     scenario.push(14500, alert("KubeNodeNotReady", starts=14500, cluster="eu", node="worker-3"))
     scenario.push(14560, alert("KubePodNotReady", starts=14560, cluster="eu", node="worker-3", pod="web-0"))
     pod = next(m for i in scenario.incidents for m in i.members.values() if m.labels["alertname"] == "KubePodNotReady")
-    assert pod.why.reason == JoinReason.NEW_INCIDENT
+    assert (pod.why.rule == "node-down") is joined
+    assert (pod.why.reason == JoinReason.NEW_INCIDENT) is not joined
 
 
 @pytest.mark.parametrize("name, background, span, joined",

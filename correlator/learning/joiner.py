@@ -46,7 +46,7 @@ QUIET_CLUSTER = 15  # alerts started in the cluster within the last window, abov
 # no history of yet), nor a relate rule before the entities' rates are measured, nor a namespace
 # a learned association
 RULE_CHANCE = 1.0  # in a quiet cluster, a relate rule holds alone on a relation quieter than this per window;
-COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer alerts than this within its window
+COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer of its alerts than this within its window
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
 FIRST_SEEN_FLOOR = 300.0  # seconds: in a cluster's first window, its pace is read over at least this
 # (over its first seconds, two alerts would make any cluster look busy)
@@ -115,6 +115,8 @@ class _Scan:
     # entity and whether it is measured (its history reaches the control windows)
     far: list[tuple[Start, int]]  # starts in the control windows, with the window's number (1..)
     chance: dict[str, float]  # related entity -> starts per window there by chance
+    elapsed: float  # seconds the related entities' starts were counted over (`Learner._rule_chance`)
+    rule_chances: dict[str, float]  # relate rule -> its starts per window on the related entities (asked once)
     crowd: float  # the same, summed over the related entities (but namespaces), one moment at a time in a
     # quiet cluster (where closeness asks)
     cluster_recent: int  # alerts started in the alert's cluster within the last window
@@ -269,19 +271,38 @@ class Learner:
         for name in rules:
             window = self.relations[name].window
             if closeness and _timely(name, scan.start, start, window, min(window, lead)) \
-                    and (learned or self._rule_holds(scan, chance, window)):
+                    and (learned or self._rule_holds(scan, chance, name)):
                 return name
         return None
 
-    @staticmethod
-    def _rule_holds(scan: _Scan, chance: float, window: float) -> bool:
+    def _rule_holds(self, scan: _Scan, chance: float, rule: str) -> bool:
         """Whether a relate rule relates on its own (without a learned association) on a relation
         that sees `chance` alerts per WINDOW: in a quiet cluster, when that is low; in a busy one
         (where relations are many and coincidences common) only once its entities' rates are
-        measured and chance would bring few alerts within the rule's window."""
+        measured and chance would bring few of the rule's own alerts to them within its window."""
         if scan.cluster_recent <= QUIET_CLUSTER:
             return chance <= RULE_CHANCE
-        return scan.measured and chance * window / WINDOW <= COINCIDENCES
+        return scan.measured and self._rule_chance(scan, rule) * self.relations[rule].window / WINDOW <= COINCIDENCES
+
+    def _rule_chance(self, scan: _Scan, rule: str) -> float:
+        """The starts per WINDOW of `rule`'s alerts (either side) that chance brings to the alert's
+        related entities, summed: the member the alert joins may be on any of them. A busy host
+        starts alerts of every kind; that says little of how often its memory runs out. Counted
+        over the entity's remembered starts but the last window's (the candidates): over the time
+        its cluster was observed, or, once its history is full, since the oldest start kept."""
+        chance = scan.rule_chances.get(rule)
+        if chance is None:
+            chance, t = 0.0, scan.start.at
+            for entity in scan.related:
+                starts = self.history.get(entity)
+                if not starts or is_coarse(entity):
+                    continue
+                span = t - starts[0].at if len(starts) >= HISTORY else scan.elapsed
+                count = sum(1 for start in starts
+                            if t - start.at > WINDOW and (rule in start.causes or rule in start.effects))
+                chance += count / max(span - WINDOW, WINDOW) * WINDOW
+            scan.rule_chances[rule] = chance
+        return chance
 
     def _rules_between(self, alert: Start, member: Start) -> tuple[bool, tuple[str, ...]]:
         """(whether a forbid rule holds between the two, the entity-scoped relate rules that do,
@@ -597,7 +618,7 @@ class Learner:
             * (len(moments) / counted if counted else 1.0)
         measured = since is not None and t - since >= LOOKBACK
         self._scan = _Scan(key, Start(t, started, name, key, causes, effects), cluster, entities, related, near, far, chance,
-                           crowd, cluster_recent, measured, {}, dependencies, hubs)
+                           elapsed, {}, crowd, cluster_recent, measured, {}, dependencies, hubs)
         return self._scan
 
     @staticmethod
