@@ -809,6 +809,8 @@ def test_in_a_busy_cluster_a_relate_rule_needs_confirmation_on_a_relation_its_al
     pod = next(m for i in scenario.incidents for m in i.members.values() if m.labels["alertname"] == "KubePodNotReady")
     assert (pod.why.rule == "node-down") is joined
     assert (pod.why.reason == JoinReason.NEW_INCIDENT) is not joined
+    if joined:  # the explanation says why the rule held: none of its alerts came there by chance
+        assert "rule node-down, busy cluster: 0.00 of its alerts per 30m on these entities by chance" in pod.why.detail
 
 
 @pytest.mark.parametrize("name, background, span, joined",

@@ -220,7 +220,7 @@ class Learner:
         closeness, chance = self._closeness(scan, entity)
         name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
         if name is not None:
-            return (3, closeness, start.at), name, f"rule {name}"
+            return (3, closeness, start.at), name, self._rule_evidence(scan, name, chance, association, learned)
         if age > WINDOW or entity in scan.hubs:
             return None
         if gap > CLOSE:
@@ -283,6 +283,17 @@ class Learner:
         if scan.cluster_recent <= QUIET_CLUSTER:
             return chance <= RULE_CHANCE
         return scan.measured and self._rule_chance(scan, rule) * self.relations[rule].window / WINDOW <= COINCIDENCES
+
+    def _rule_evidence(self, scan: _Scan, rule: str, chance: float, association: Association | None,
+                       learned: bool) -> str:
+        """What made `rule` hold: the estate's confirmation, or how rarely chance brings what it relates."""
+        if learned:
+            return f"rule {rule}, learned: {association.describe()}"
+        minutes = self.relations[rule].window / 60
+        if scan.cluster_recent <= QUIET_CLUSTER:
+            return f"rule {rule}, quiet cluster: {chance:.2f} alerts per {WINDOW / 60:.0f}m on the relation by chance"
+        return (f"rule {rule}, busy cluster: {self._rule_chance(scan, rule) * minutes * 60 / WINDOW:.2f} of its "
+                f"alerts per {minutes:g}m on these entities by chance")
 
     def _rule_chance(self, scan: _Scan, rule: str) -> float:
         """The starts per WINDOW of `rule`'s alerts (either side) that chance brings to the alert's
