@@ -813,6 +813,23 @@ def test_in_a_busy_cluster_a_relate_rule_needs_confirmation_on_a_relation_its_al
         assert "rule node-down, busy cluster: 0.00 of its alerts per 30m on these entities by chance" in pod.why.detail
 
 
+def test_in_a_busy_cluster_a_relate_rule_is_silent_where_its_alerts_are_common_on_any_related_entity(tmp_path):
+    # The node itself is quiet, but the pod's workload sees one of its pods crash-looping every half
+    # hour: the pod's own alert could have joined such a start as well as the node's, so chance
+    # on every entity it relates to counts, not only on the member's.
+    scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
+    for n in range(8):
+        scenario.push(n * 1800, alert("KubePodCrashLooping", starts=n * 1800, expires=n * 1800 + 300, cluster="eu",
+                                      namespace="shop", pod=f"web-7d9f8c6b5-bx2z{'24567898'[n]}"))
+    for n in range(20):
+        scenario.push(14000 + n * 20, alert("Noise", starts=14000 + n * 20, cluster="eu", instance=f"10.0.1.{n}:9100"))
+    scenario.push(14500, alert("KubeNodeNotReady", starts=14500, cluster="eu", node="worker-3"))
+    scenario.push(14560, alert("KubePodNotReady", starts=14560, cluster="eu", node="worker-3", namespace="shop",
+                               pod="web-7d9f8c6b5-x2x2x"))
+    pod = next(m for i in scenario.incidents for m in i.members.values() if m.labels["alertname"] == "KubePodNotReady")
+    assert pod.why.reason == JoinReason.NEW_INCIDENT
+
+
 @pytest.mark.parametrize("name, background, span, joined",
                          [("", 0, 300, True), ("Noise", 40, 300, False), ("KubePodCrashLooping", 20, 300, True),
                           ("Noise", 12, 60, False)],
