@@ -282,18 +282,21 @@ class Learner:
         measured and chance would bring few of the rule's own alerts to them within its window."""
         if scan.cluster_recent <= QUIET_CLUSTER:
             return chance <= RULE_CHANCE
-        return scan.measured and self._rule_chance(scan, rule) * self.relations[rule].window / WINDOW <= COINCIDENCES
+        return scan.measured and self._coincidences(scan, rule) <= COINCIDENCES
 
     def _rule_evidence(self, scan: _Scan, rule: str, chance: float, association: Association | None,
                        learned: bool) -> str:
         """What made `rule` hold: the estate's confirmation, or how rarely chance brings what it relates."""
         if learned:
             return f"rule {rule}, learned: {association.describe()}"
-        minutes = self.relations[rule].window / 60
         if scan.cluster_recent <= QUIET_CLUSTER:
             return f"rule {rule}, quiet cluster: {chance:.2f} alerts per {WINDOW / 60:.0f}m on the relation by chance"
-        return (f"rule {rule}, busy cluster: {self._rule_chance(scan, rule) * minutes * 60 / WINDOW:.2f} of its "
-                f"alerts per {minutes:g}m on these entities by chance")
+        return (f"rule {rule}, busy cluster: {self._coincidences(scan, rule):.2f} of its alerts per "
+                f"{self.relations[rule].window / 60:g}m on these entities by chance")
+
+    def _coincidences(self, scan: _Scan, rule: str) -> float:
+        """The alerts of `rule` chance brings to the alert's related entities within the rule's window."""
+        return self._rule_chance(scan, rule) * self.relations[rule].window / WINDOW
 
     def _rule_chance(self, scan: _Scan, rule: str) -> float:
         """The starts per WINDOW of `rule`'s alerts (either side) that chance brings to the alert's
