@@ -119,6 +119,28 @@ def test_after_a_restart_the_group_of_an_alert_a_link_placed_still_joins_its_inc
         assert list(incident.members.values())[-1].why.reason == JoinReason.GROUP
 
 
+def test_after_a_restart_a_link_finds_the_incident_an_operator_merged_its_source_into(tmp_path):
+    # The node's two alerts are two incidents; the operator merges the first one's into a third.
+    # The link's key follows the alert moved last, whichever joined first: the pod's alert joins
+    # the merged incident, restarted in between or not (a restore registers the alerts in the
+    # order they were placed, not in the order they joined).
+    rules = rules_from(tmp_path, {"name": "node-pods", "kind": "link", "source_matchers": ['job="node"'],
+                                  "source_label": "instance", "source_regex": "([^:]+)(?::\\d+)?",
+                                  "target_label": "node", "window": "5m"})
+    s = Scenario(rules)
+    s.push(0, alert("NodeDown", job="node", instance="node-3:9100"))
+    s.push(10, alert("DiskFull", mountpoint="/data"))
+    s.push(20, alert("NodeHighLoad", job="node", instance="node-3:9100"))
+    down, disk, load = s.incidents
+    s.engine.merge(disk.id, "alice", at(30), down.id)
+    restored = restored_from_the_store(s, rules, tmp_path, 30)
+    for engine in (s, restored):
+        engine.push(40, alert("KubePodCrashLooping", pod="web-1", node="node-3"))
+        assert {m.labels["alertname"] for m in engine.engine.incidents[disk.id].members.values()} == \
+            {"NodeDown", "DiskFull", "KubePodCrashLooping"}
+        assert len(engine.engine.incidents[load.id].members) == 1
+
+
 def test_link_works_whichever_side_fires_first(tmp_path):
     s = Scenario(rules_from(tmp_path, {"name": "node-pods", "kind": "link", "source_matchers": ['job="node"'],
                                        "source_label": "instance", "source_regex": "([^:]+)(?::\\d+)?",

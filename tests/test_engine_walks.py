@@ -157,12 +157,11 @@ def test_a_random_walk_of_alerts_timers_and_operator_actions_keeps_the_engine_co
 # -- a restart changes nothing -------------------------------------------------------------------
 # The daemon rebuilds the engine from the store after a restart (or a failed step). Restored at any
 # step, the engine goes on to the same decisions as the one that ran through: the same incidents,
-# states and members. Each step takes a second (receive times are distinct, as they are live), and
-# operators do not merge or split here: an incident merged away drops the group, link and service
-# keys it held, where a restore, which does not load it, gives them to another unclosed incident
-# holding alerts of them (docs/decisions.md).
-
-RESTART_ACTIONS = [action for action in ACTIONS if action not in ("merge", "split")]
+# states and members. Each step takes a second (receive times are distinct, as they are live).
+# Operators merge and split here too. Two cases remain (docs/decisions.md), in 5 of 700 walks: an
+# incident that closes drops the keys it held, where a restore, which does not load it, gives them
+# to another unclosed incident holding alerts of them; and a group key an alert brought to its
+# incident stays there when the alert is split out, where the restore does not know it.
 
 
 def unclosed(engine: Engine) -> dict[str, tuple]:
@@ -172,8 +171,8 @@ def unclosed(engine: Engine) -> dict[str, tuple]:
 
 @pytest.mark.parametrize("seed", range(30))
 def test_an_engine_restored_from_the_store_at_any_step_decides_as_the_one_that_ran_through(seed, tmp_path):
-    through = Walk(seed, RESTART_ACTIONS, timedelta(seconds=1))
-    walk = Walk(seed, RESTART_ACTIONS, timedelta(seconds=1))
+    through = Walk(seed, ACTIONS, timedelta(seconds=1))
+    walk = Walk(seed, ACTIONS, timedelta(seconds=1))
     restart_at = 40 + seed * 37 % 200
     for number in range(300):
         if number == restart_at:

@@ -70,6 +70,10 @@ class Member:
     joined_at: datetime
     why: Explanation
     services: tuple[str, ...] = ()
+    # The engine's count of placements (openings, joins, moves) when it was last placed in its
+    # incident: a restore registers members in that order, as placing them did (0: not recorded).
+    placement: int = field(default=0, compare=False)
+    moved: bool = field(default=False, compare=False)  # placed there by a merge or split, not by joining
     # Its score as the cause of its incident were it no symptom (engine/roots.py), once read: an
     # incident's likeliest causes are ranked again without reading every member again.
     cause_score: float | None = field(default=None, compare=False, repr=False)
@@ -125,6 +129,7 @@ class Incident:
     firing: int = 0  # members still firing
     priority_set_by_operator: bool = False
     timeline: list[TimelineEvent] = field(default_factory=list)
+    placement: int = field(default=0, compare=False)  # the engine's count of placements at its opening (Member)
     # Members joined, resolved or moved since the store last saved this incident.
     changed_members: set[tuple[str, datetime]] = field(default_factory=set, repr=False, compare=False)
     # `only_by`'s memory: the timeline events it has read, and the first actor other than the one asked.

@@ -245,6 +245,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self.candidates_version = 0
         self._timer_sequence = 0
         self._incident_sequence = 0
+        self._placements = 0  # incidents opened and members placed (joined or moved): their order, for a restore
         self._facts: dict[str, Facts] = {}  # per incident: what its derived fields are computed from
         self._index_keys: dict[str, list[tuple[dict, object]]] = {}  # per incident: its index entries
 
@@ -371,12 +372,17 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
 
     def _restore_members(self, incidents: list[Incident]) -> None:
         """Episodes, aggregates and indexes, rebuilt as placing the alerts built them: in the order
-        they joined, each incident's group key pointed at it when it opened."""
-        openings = [(i.opened_at, 0, i.id, None, None) for i in incidents]
-        joins = [(m.joined_at, 1, i.id, key, m) for i in incidents for key, m in i.members.items()]
+        they were placed (joined, or moved by a merge or split), each incident's group key pointed
+        at it when it opened. (Placements not recorded, by a version before, count as the earliest,
+        in time order.)"""
+        openings = [(i.placement, i.opened_at, 0, i.id, None, None) for i in incidents]
+        joins = [(m.placement, m.joined_at, 1, i.id, key, m) for i in incidents for key, m in i.members.items()]
+        self._placements = max((placed for placed, *_ in openings + joins), default=0)
         timed_out = {i.id: {e.detail["fingerprint"]: e.detail.get("timed_out", False)  # each alert's last resolution
                             for e in i.timeline if e.kind is TimelineKind.ALERT_RESOLVED} for i in incidents}
-        for _, _, incident_id, key, member in sorted(openings + joins, key=itemgetter(0, 1, 2)):
+        for _, key in sorted((m.joined_at, key) for i in incidents for key, m in i.members.items()):
+            self._latest_episode[key[0]] = key  # the latest recorded, wherever a merge or split moved it since
+        for *_, incident_id, key, member in sorted(openings + joins, key=itemgetter(0, 1, 2, 3)):
             incident = self.incidents[incident_id]
             if member is None:
                 self._by_group[incident.group_key] = incident_id
@@ -385,11 +391,10 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
             firing = member.status is AlertStatus.FIRING
             self._episodes[key] = _Episode(member.status, incident_id, member.ends_at,
                                            not firing and timed_out[incident_id].get(member.fingerprint, False))
-            self._latest_episode[member.fingerprint] = key
             self._register(member, key, incident, as_source=firing)
-            # A learned join takes its group key along; any other join points it if no incident has it.
-            self._point_group(self._group_key(member.labels, member.fingerprint)[0], incident_id,
-                              replace=member.why.reason in LEARNED_REASONS)
+            if not member.moved:  # a learned join takes its group key along; any other join points it if no incident has it
+                self._point_group(self._group_key(member.labels, member.fingerprint)[0], incident_id,
+                                  replace=member.why.reason in LEARNED_REASONS)
             if firing and member.ends_at is not None:
                 self._add_timer(member.ends_at, "expire", "", key)
 
@@ -521,7 +526,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
     def _join(self, incident: Incident, alert: Alert, key, why: Explanation, services: tuple[str, ...],
               now: datetime, group_key: str, group_labels: dict[str, str]) -> Member:
         member = Member(alert.fingerprint, alert.starts_at, interned(alert.labels), interned(alert.annotations),
-                        AlertStatus.FIRING, alert.ends_at, now, why, services)
+                        AlertStatus.FIRING, alert.ends_at, now, why, services, self._placed())
         incident.members[key] = member
         incident.changed_members.add(key)
         incident.firing += 1
@@ -834,11 +839,15 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
     def _open(self, group_key: str, now: datetime) -> Incident:
         self._incident_sequence += 1
         incident = Incident(id=f"INC-{self._incident_sequence:06d}", state=IncidentState.OPEN, title="",
-                            opened_at=now, last_alert_at=now, group_key=group_key)
+                            opened_at=now, last_alert_at=now, group_key=group_key, placement=self._placed())
         self.incidents[incident.id] = incident
         incident.record(now, TimelineKind.CREATED, group_key=group_key)
         self._touched |= self.problem_tracker.opened(incident, now, self.incidents)
         return incident
+
+    def _placed(self) -> int:
+        self._placements += 1
+        return self._placements
 
     def _point_group(self, group_key: str, incident_id: str, replace: bool = False) -> None:
         """The group's next alert goes to `incident_id` (where another incident has the group
@@ -977,6 +986,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         firing = member.status is AlertStatus.FIRING
         source.firing -= firing
         target.members[key] = member
+        member.placement, member.moved = self._placed(), True
         target.changed_members.add(key)
         target.firing += firing
         target.last_alert_at = max(target.last_alert_at, member.joined_at)

@@ -268,15 +268,16 @@ def _incident(row, member_rows: list, event_rows: list) -> Incident:
         team=row.team, tier=header["tier"], assignment=_why_back(header["assignment"], DecisionReason),
         acknowledged_at=_time(header["acknowledged_at_us"]), resolved_at=_time(row.resolved_at_us),
         closed_at=_time(header["closed_at_us"]), problem_id=header["problem_id"], firing=header["firing"],
-        priority_set_by_operator=header["priority_set_by_operator"])
+        priority_set_by_operator=header["priority_set_by_operator"], placement=header.get("placement", 0))
     for member_row in member_rows:
         document = msgspec.json.decode(member_row.document)
         member = Member(member_row.fingerprint, from_us(member_row.starts_at_us), interned(document["labels"]),
                         interned(document["annotations"]), AlertStatus(member_row.status), _time(document["ends_at_us"]),
                         from_us(document["joined_at_us"]), _why_back(document["why"], JoinReason),
-                        tuple(document["services"]))
+                        tuple(document["services"]), document.get("placement", 0),
+                        document.get("moved", False))
         incident.members[(member.fingerprint, member.starts_at)] = member
-    incident.members = dict(sorted(incident.members.items(), key=lambda item: (item[1].joined_at, item[0])))
+    incident.members = dict(sorted(incident.members.items(), key=lambda item: (item[1].placement, item[1].joined_at, item[0])))
     incident.timeline = [_event(row) for row in event_rows]
     return incident
 
@@ -298,9 +299,11 @@ def _header(incident: Incident) -> dict:
         "acknowledged_at_us": _us(incident.acknowledged_at), "closed_at_us": _us(incident.closed_at),
         "last_alert_at_us": to_us(incident.last_alert_at), "problem_id": incident.problem_id,
         "firing": incident.firing, "priority_set_by_operator": incident.priority_set_by_operator,
+        "placement": incident.placement,
     }
 
 
 def _member_document(member: Member) -> dict:
     return {"labels": member.labels, "annotations": member.annotations, "ends_at_us": _us(member.ends_at),
-            "joined_at_us": to_us(member.joined_at), "why": _why(member.why), "services": list(member.services)}
+            "joined_at_us": to_us(member.joined_at), "why": _why(member.why), "services": list(member.services),
+            "placement": member.placement, "moved": member.moved}
