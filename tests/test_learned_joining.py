@@ -678,6 +678,27 @@ def test_clients_of_one_dependency_failing_at_once_are_one_storm_where_their_clu
     assert joined == ([None, ("client0", 0), ("client0", 0), ("client0", 0)] if shared else [None] * 4)
 
 
+@pytest.mark.parametrize("upstreams, gap, storms_seen", [
+    # Four clients fail on db-1, then four on db-2 two minutes later: two outages, two storms.
+    (["db-1"] * 4 + ["db-2"] * 4, 30.0, [None, "c0", "c0", "c0", None, "c4", "c4", "c4"]),
+    # Clients fail at once on every upstream they call (a network down): one cause beyond them.
+    ([f"svc-{n}" for n in range(8)], 2.0, [None] + ["c0"] * 7),
+], ids=["one-dependency-then-another", "many-dependencies-at-once"])
+def test_a_storm_whose_alerts_agreed_on_one_dependency_takes_no_alert_failing_on_another(upstreams, gap,
+                                                                                         storms_seen):
+    # The cluster has been seen for two hours and the name never: its storms are rare there.
+    storms = Storms(Decay())
+    for n in range(40):
+        storms.observe("Other", "a", (f"bg{n}", n), n * 180.0, False, 0.0)
+    joined = []
+    for n, upstream in enumerate(upstreams):
+        started, key, dependencies = 7200.0 + gap * n, (f"c{n}", n), (f"host||{upstream}",)
+        storm = storms.check("UpstreamConnectionErrors", "a", started, dependencies)
+        joined.append(storm.key[0] if storm else None)
+        storms.observe("UpstreamConnectionErrors", "a", key, started, storm is not None, 0.0, dependencies)
+    assert joined == storms_seen
+
+
 @pytest.mark.parametrize("per_day, burst, storm", [
     (20, (0.0, 30.0), True),  # tail 2e-5: a rare name's pair is a storm
     (200, (0.0, 11.0, 22.0), False),  # tail 1.6e-5, as unlikely: a name tested ten times as often

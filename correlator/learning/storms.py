@@ -40,6 +40,12 @@ rounded over; a pause of one interval does not end a storm. Starts from senders 
 daemon's first minutes), a storm whose alerts all started at one moment has shown no pace either:
 it goes on over `STORM_WINDOW`, as a storm of fewer than `PACED` alerts does.
 
+A storm's alerts that name what they depend on tell its cause: once `AGREED` or more of them
+named one dependency, all the same, an alert naming another is not that storm's (a second
+database's outage minutes after the first's), in its cluster or across clusters
+(`Storm.fails_elsewhere`). Alerts that named different dependencies from the start (a network
+failing every client's upstream at once) agreed on none and stay one storm.
+
 Narrower than a cluster, the clients of one dependency (the alerts naming one upstream host or
 peer service, `dependencies_of`) storm against the name's base rate among that dependency's
 clients, in any cluster: where a busy cluster fires the name too often for a few more to stand
@@ -54,7 +60,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from correlator.learning.decay import Decay
 
@@ -78,6 +84,7 @@ CROSS_CHANCE = 0.05  # a storm spans clusters when chance brings another of its 
 PAUSE = 10.0  # a gap this many times the storm's mean gap between starts (at least MIN_SPAN) ends it...
 PACED = 5  # ...once this many alerts measured its pace (before, STORM_WINDOW does)
 REVIEW = 600.0  # seconds a storm lasts before it is weighed against the pace it set itself
+AGREED = 2  # alerts of a storm naming one dependency, all of them, that make it that dependency's
 MIN_OBSERVED = 3600.0  # seconds: a name's prior is one start in this, and its storms are counted over
 # at least this (600 s was measured as both, with the first hour's bound the strictest: it found storms of
 # one name among a dependency's clients 4 points less precisely on the medium streams of the novel
@@ -97,6 +104,8 @@ class Storm:
     early: tuple = ()  # the episodes that started it, placed before it was recognised
     usual: bool = False  # it lasted until its pace was the name's usual one: over
     tick: float | None = 0.0  # the lattice its starts lie on (0: none; None: too few starts to tell)
+    naming: int = 0  # its alerts that named a dependency (`dependencies_of`)...
+    named: dict[str, int] = field(default_factory=dict)  # ...and, per dependency, those that named it
 
     @property
     def pause(self) -> float:
@@ -112,6 +121,22 @@ class Storm:
     def ended(self, t: float) -> bool:
         """Whether a start at `t` comes after the storm ended."""
         return self.usual or t - self.last_at > self.pause
+
+    def name(self, dependencies: tuple[str, ...]) -> None:
+        """One of its alerts named `dependencies`."""
+        self.naming += bool(dependencies)
+        for dependency in dependencies:
+            self.named[dependency] = self.named.get(dependency, 0) + 1
+
+    def fails_elsewhere(self, dependencies: tuple[str, ...]) -> bool:
+        """Whether an alert naming `dependencies` fails on another dependency than the one every
+        alert of the storm that named one agreed on: another cause's (a second database's outage,
+        minutes after the first's). Alerts that named different dependencies from the start (a
+        network failing every client's upstream) are one cause beyond them."""
+        if not dependencies or self.naming < AGREED:
+            return False
+        agreed = [dependency for dependency, count in self.named.items() if count == self.naming]
+        return bool(agreed) and not any(dependency in dependencies for dependency in agreed)
 
     def reaches(self, t: float) -> bool:
         """Whether a start at `t` is no pause away from the storm, before or after it."""
@@ -188,6 +213,8 @@ class Storms:
         self.latest: dict[str, Storm] = {}  # name -> its last storm with an incident of its own
         self._joined: Storm | None = None  # the storm `check` put the alert in
         self.taken: tuple[tuple, ...] = ()  # the episodes whose incidents it takes in (see `check`)
+        # Recent episode -> the dependencies it names: a storm's first alerts count among its own.
+        self.dependencies: dict[tuple, tuple[str, ...]] = {}
 
     def tick(self, name: str, cluster: str) -> float:
         """The interval of the evaluation lattice the name's starts in the cluster lie on (0: not known)."""
@@ -212,16 +239,16 @@ class Storms:
         if tick is None:  # too few starts of the name to tell: its cluster's Prometheus evaluates it too
             tick = self.cluster_ticks.get(cluster)
         local = self._detect(name, scope, started, tick)
-        if local is not None:
+        if local is not None and not local.fails_elsewhere(entities):
             if local.fresh:
-                self._settle(name, local, started)
+                self._settle(name, local, started, entities)
             return self._join(local)
         latest = self.latest.get(name)  # the starts of a storm that ended are no part of the next
         wide = self._detect(name, name, started, tick,
                             latest.last_at if latest is not None and latest.ended(started) else None)
-        if wide is not None:
+        if wide is not None and not wide.fails_elsewhere(entities):
             if wide.fresh:
-                self._settle(name, wide, started)
+                self._settle(name, wide, started, entities)
             if self._rare(name, started):
                 return self._join(wide)
         for entity in entities:
@@ -279,6 +306,8 @@ class Storms:
                 self.previous[scope] = self.active[scope]
             storm = self.active[scope] = Storm(scope, burst[0][1], burst[0][0], max(times[:-1]), len(within),
                                                expected, early=tuple(key for _, key in burst))
+            for _, key in burst:
+                storm.name(self.dependencies.get(key, ()))
         storm.expected, storm.tick = expected, tick
         if not storm.fresh and started - storm.first_at >= REVIEW and self._usual(scope, storm, started):
             return None
@@ -321,6 +350,9 @@ class Storms:
         between them: they are one storm, the earlier one, and its incident takes in the later's."""
         previous.first_at, previous.last_at = min(previous.first_at, storm.first_at), max(previous.last_at, storm.last_at)
         previous.alerts += storm.alerts
+        previous.naming += storm.naming
+        for dependency, count in storm.named.items():
+            previous.named[dependency] = previous.named.get(dependency, 0) + count
         self.active[scope] = previous
         del self.previous[scope]
         if storm.key != previous.key:
@@ -329,12 +361,14 @@ class Storms:
             self.latest[name] = previous
         return previous
 
-    def _settle(self, name: str, storm: Storm, t: float) -> None:
-        """A storm just begun is the storm of its name raging in another cluster (or across them)
-        when the name's storms are rare; else a storm, an incident, of its own."""
+    def _settle(self, name: str, storm: Storm, t: float, dependencies: tuple[str, ...]) -> None:
+        """A storm just begun (by an alert naming `dependencies`) is the storm of its name raging
+        in another cluster (or across them) when the name's storms are rare and that storm does not
+        fail elsewhere; else a storm, an incident, of its own."""
         storm.fresh = False
         other = self.latest.get(name)
-        if other is not None and other is not storm and not other.ended(t) and self._rare(name, t):
+        if other is not None and other is not storm and not other.ended(t) and self._rare(name, t) \
+                and not other.fails_elsewhere(dependencies):
             storm.key = other.key
             return
         self.storms[name] = self.storms.get(name, 0.0) + self.decay.weight(t)
@@ -361,6 +395,7 @@ class Storms:
         if in_storm and storm is not None:
             storm.first_at, storm.last_at = min(storm.first_at, started), max(storm.last_at, started)
             storm.alerts += 1
+            storm.name(entities)
         else:  # a storm's own alerts do not raise the base rate it is measured against
             weight = self.decay.weight(started)
             for scope in _scopes(name, cluster, entities):
@@ -370,6 +405,10 @@ class Storms:
 
     def remember(self, name: str, cluster: str, key: tuple, started: float, entities: tuple[str, ...] = ()) -> None:
         """A recent start of `name` (also one restored from the store after a restart)."""
+        if entities:
+            if len(self.dependencies) >= MAX_NAMES:  # the most recent half (in arrival order) is kept
+                self.dependencies = dict(list(self.dependencies.items())[MAX_NAMES // 2:])
+            self.dependencies[key] = entities
         scopes = _scopes(name, cluster, entities)
         for scope in scopes:
             recent = self.recent.get(scope)
