@@ -879,7 +879,9 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
     def _derive(self, incident: Incident, member: Member, now: datetime, group_labels: dict[str, str],
                 absorbed: bool = False) -> None:
         """`absorbed`: the aggregates hold `member` already (an incident recomputed)."""
-        facts = self._facts.setdefault(incident.id, Facts())
+        facts = self._facts.get(incident.id)
+        if facts is None:  # not `setdefault`: a Facts costs a dozen containers to build
+            facts = self._facts[incident.id] = Facts()
         if (conclude if absorbed else derive)(self.rules, incident, facts, member, now, group_labels, self.classifier,
                                               self.settings.low_confidence, self.settings.classification):
             self._schedule_escalation(incident, facts)
