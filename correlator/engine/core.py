@@ -806,15 +806,21 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         return self.incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
 
     def _active_other(self, key: tuple[str, datetime], now: datetime) -> Callable[[tuple[str, datetime]], bool]:
-        """Whether a member other than `key` is in an active incident: asked per candidate of a
-        learned join, so with what it reads bound once."""
+        """Whether a member other than `key` is in an active incident it may join: asked per
+        candidate of a learned join, so with what it reads bound once. Not the incident holding
+        the alert's earlier episode: the recurrence stage alone sends a new episode back there (it
+        flaps, or its whole cascade does). Its relation to what the first occurrence left firing is
+        no evidence: with Alertmanager's default timings, the second of two database outages
+        minutes apart came before the first one's end was sent, and joined it."""
         episodes, incidents, started, reopenable = self._episodes, self.incidents, key[1], self._reopenable
+        earlier = self._by_fingerprint.get(key[0])
 
         def active_other(other: tuple[str, datetime]) -> bool:
             if other == key:
                 return False
             episode = episodes.get(other)
-            incident = incidents.get(episode.incident_id) if episode is not None and episode.incident_id else None
+            incident_id = episode.incident_id if episode is not None else None
+            incident = incidents.get(incident_id) if incident_id and incident_id != earlier else None
             if incident is None:
                 return False
             if incident.state in ACTIVE_STATES and incident.firing > 0:
