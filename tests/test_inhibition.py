@@ -216,3 +216,21 @@ def test_a_symptom_released_into_a_storm_that_takes_in_its_incident_moves_once(t
     assert released.why.reason == JoinReason.STORM and storm is member(s, "TargetDown", instance="x0")[0]
     assert held.state is IncidentState.CLOSED and not held.members
     assert [e.kind for e in storm.timeline].count("alert_released") == 1
+
+
+def test_a_released_symptom_related_to_another_alert_of_its_incident_stays_there(tmp_path):
+    # The host's load was a symptom of its node down; the disk failing on the host joined them.
+    # The node comes back: the load is placed again on evidence, and the disk explains it where it
+    # is (the learned stage sends no new episode back to its alert's earlier incident; this is no
+    # new episode).
+    disk = {"name": "disk-explains-load", "kind": "relate", "cause": ['alertname="DiskFailing"'],
+            "effect": ['alertname="HighLoad"'], "window": "10m"}
+    s = Scenario(rules_from(tmp_path, CRIT_OVER_WARN, disk), EngineSettings())
+    s.push(0, alert("NodeDown", severity="critical", cluster="eu", instance="n1"))
+    s.push(10, alert("HighLoad", starts=10, severity="warning", cluster="eu", instance="n1"))
+    s.push(20, alert("DiskFailing", starts=20, cluster="eu", instance="n1"))
+    incident, symptom = member(s, "HighLoad")
+    assert symptom.why.reason == JoinReason.SYMPTOM and member(s, "DiskFailing")[0] is incident
+    s.push(60, alert("NodeDown", severity="critical", cluster="eu", instance="n1", ends=60))
+    held, released = member(s, "HighLoad")
+    assert held is incident and released.why.rule == "disk-explains-load"

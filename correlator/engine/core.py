@@ -813,7 +813,8 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         no evidence: with Alertmanager's default timings, the second of two database outages
         minutes apart came before the first one's end was sent, and joined it."""
         episodes, incidents, started, reopenable = self._episodes, self.incidents, key[1], self._reopenable
-        earlier = self._by_fingerprint.get(key[0])
+        placed = episodes.get(key)  # a symptom its source released is no new episode: its incident is its own
+        earlier = self._by_fingerprint.get(key[0]) if placed is None or placed.incident_id is None else None
 
         def active_other(other: tuple[str, datetime]) -> bool:
             if other == key:
