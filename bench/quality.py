@@ -20,7 +20,8 @@ fault kinds or vocabulary it has no history of):
   unseen-estate    after a history of another estate: the measured estate is new to it;
   novel-faults     only fault kinds unlike the training corpus's (security, cloud, CNI, DNS, storage...);
   novel-vocab      only Zabbix, cloud-monitor and in-house alert names, which the model never saw;
-  familiar         familiar fault kinds and kube-prometheus/awesome names only: the flattering case.
+  familiar         the fault kinds and kube-prometheus/awesome names the model was trained on only:
+                   meant as the flattering case, it is the hardest (the widest cascades).
 """
 
 from __future__ import annotations
