@@ -20,7 +20,7 @@ fault kinds or vocabulary it has no history of):
   unseen-estate    after a history of another estate: the measured estate is new to it;
   novel-faults     only fault kinds unlike the training corpus's (security, cloud, CNI, DNS, storage...);
   novel-vocab      only Zabbix, cloud-monitor and in-house alert names, which the model never saw;
-  familiar         the fault kinds and kube-prometheus/awesome names the model was trained on only:
+  familiar         only fault kinds like the model's training scenarios, and kube-prometheus/awesome names:
                    meant as the flattering case, it is the hardest (the widest cascades).
 """
 
