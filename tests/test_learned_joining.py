@@ -357,6 +357,8 @@ def test_a_storm_of_one_name_is_one_incident(tmp_path):
                                      instance=f"https://site-{n}.example.com"))
     sizes = sorted(len(i.members) for i in scenario.incidents)
     assert sizes[-1] >= 280 and len(sizes) <= 20  # the storm is recognised after its first alerts
+    storm = max(scenario.incidents, key=lambda incident: len(incident.members))
+    assert storm.title == f"{len(storm.members)} ProbeFailed alerts (cluster=eu)"
 
 
 def test_a_forbid_rule_keeps_a_learned_pair_apart(tmp_path):

@@ -136,6 +136,8 @@ def test_a_database_outage_and_its_clients_errors_on_other_hosts_are_one_inciden
                                          service=f"{service}-api", peer="db-1.example.com:5432"))
     outage = scenario.only()
     assert len(outage.members) == 4
+    # Its title says what failed first, though its clients' errors are more.
+    assert outage.title == "PostgresqlDown on 10.0.0.3 and 3 more alerts: 3 DatabaseClientErrors"
     assert any("same host db-1" in m.why.detail for m in outage.members.values() if m.why.detail)
 
 

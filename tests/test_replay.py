@@ -30,7 +30,8 @@ def test_replay_of_the_captured_traffic(tmp_path, capsys):
     assert set(by_fingerprints) == {("7a89719ae5094d2a", "c2de2fe3aba38383", "d17564a9e0bc2360", "f735ca39333b8045"),
                                     ("735c39584b653633",)}
     cpu = by_fingerprints[("7a89719ae5094d2a", "c2de2fe3aba38383", "d17564a9e0bc2360", "f735ca39333b8045")]
-    assert cpu["title"].startswith("HighCPU and 3 more alerts")
+    # Led by the likeliest cause (the first HighCPU), then what else fired.
+    assert cpu["title"] == "HighCPU on node1 and 3 more alerts: 2 HighCPU, 1 KubePodCrashLooping (cluster=prod-eu)"
     assert cpu["priority"] == "P1"  # three hosts and a namespace (high impact) x critical
     # The lexicon reads the root alert's words (HighCPU: cpu): nothing is left to the model.
     assert (cpu["category"], cpu["classification_confidence"]) == ("capacity", {})

@@ -142,15 +142,29 @@ def owner_of(rules: RuleSet, services: Iterable[str]) -> tuple[str, Explanation]
     return None
 
 
-def title(names: Mapping[str, int], alerts: int, one: Member | None, scope: Mapping[str, str]) -> str:
-    """`HighCPU: <summary>` for one alert (however many times it fired); `HighCPU and 2 more alerts
-    (cluster=prod-eu)` for several."""
-    top = max(names, key=lambda name: (names[name], name))
+LISTED_NAMES = 3  # the other alert names a title lists, the most frequent first
+
+
+def title(names: Mapping[str, int], alerts: int, one: Member | None, scope: Mapping[str, str],
+          cause: tuple[str, str] | None = None) -> str:
+    """`HighCPU: <summary>` for one alert (however many times it fired). For several, the likeliest
+    cause (`cause`: its name and what it is about, engine/roots.py) and what else fired: `NodeDown
+    on node-7 and 12 more alerts: 9 KubePodNotReady, 3 KubeDeploymentReplicasMismatch
+    (cluster=prod-eu)`; `12 KubePodNotReady alerts (cluster=prod-eu)` where they all have one
+    name. A ticket's summary then says what failed first, not which symptom was most numerous."""
+    text = ", ".join(f"{k}={v}" for k, v in scope.items() if v)
+    where = f" ({text})" if text else ""
+    if len(names) == 1 and alerts > 1:
+        return f"{alerts} {next(iter(names))} alerts{where}"
+    lead, subject = cause if cause is not None and cause[0] in names else \
+        (max(names, key=lambda name: (names[name], name)), "")
+    on = f" on {subject}" if subject else ""
     if alerts == 1 and one is not None:
         summary = one.annotations.get("summary")
-        if summary:
-            return f"{top}: {summary}"
-        where = one.labels.get("instance") or one.labels.get("pod") or one.labels.get("service")
-        return f"{top} on {where}" if where else top
-    text = ", ".join(f"{k}={v}" for k, v in scope.items() if v)
-    return f"{top} and {alerts - 1} more alert{'s' if alerts > 2 else ''}" + (f" ({text})" if text else "")
+        return f"{lead}: {summary}" if summary else f"{lead}{on}"
+    others = {name: count - (name == lead) for name, count in names.items()}
+    listed = sorted((name for name, count in others.items() if count), key=lambda name: (-others[name], name))
+    listing = ", ".join(f"{others[name]} {name}" for name in listed[:LISTED_NAMES])
+    if len(listed) > LISTED_NAMES:
+        listing += f" and {len(listed) - LISTED_NAMES} more names"
+    return f"{lead}{on} and {alerts - 1} more alert{'s' if alerts > 2 else ''}: {listing}{where}"

@@ -15,6 +15,7 @@ from correlator.domain import (Category, DecisionReason, Explanation, Incident, 
 from correlator.engine import decisions
 from correlator.engine.blast import BlastRadius, host_name, withdrawn
 from correlator.engine.roots import Candidate, behind, outranked, rank, ranked
+from correlator.learning.entities import subject_of
 from correlator.ml.features import DOCUMENT_NAMES, document, incident_document
 from correlator.ml.lexicon import SEVERAL_HOSTS
 from correlator.ml.model import LearnedModel
@@ -38,6 +39,7 @@ class Facts:
     # at once is their shared network's fault rather than a fault of each
     hosts_by_name: dict[str, set[str]] = field(default_factory=dict)
     roots: list[Candidate] = field(default_factory=list)  # the likeliest causes, best first
+    lead: tuple[Candidate, str] | None = None  # the title's: the likeliest cause, what it is about (read once)
     reclassify: bool = False  # the roots or the hosts lost changed since the last classification
     urgency: tuple | None = None  # (Level, grounds)
     assignment: tuple | None = None  # (rule index, team, tier, why)
@@ -181,7 +183,11 @@ def conclude(rules: RuleSet, incident: Incident, facts: Facts, member: Member, n
              automatic: bool = True) -> bool:
     """`derive` once the aggregates are current (`member`: the latest)."""
     scope = group_labels or {k: v for k, v in facts.common.items() if k != "alertname"}
-    incident.title = decisions.title(facts.names, len(facts.fingerprints), member, scope)
+    cause = facts.roots[0] if facts.roots else None
+    if cause is not None and (facts.lead is None or facts.lead[0] is not cause):
+        facts.lead = cause, subject_of(cause.member.labels)
+    incident.title = decisions.title(facts.names, len(facts.fingerprints), member, scope,
+                                     (cause.name, facts.lead[1]) if cause is not None else None)
     incident.services = tuple(facts.services)
     _classify(rules, incident, facts, now, model if automatic else None, low_confidence, automatic)
     if not incident.priority_set_by_operator:

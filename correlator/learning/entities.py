@@ -46,6 +46,8 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
+from correlator.memo import by_content
+
 HOST, POD, WORKLOAD, TARGET, RESOURCE, NAMESPACE = "host", "pod", "workload", "target", "resource", "namespace"
 # Machines and URLs are named across clusters: a client in one cluster names the database host of
 # another as its peer. Pods, workloads and namespaces are named within their cluster.
@@ -118,6 +120,13 @@ def host_forms(value: str) -> list[str]:
     return forms + [".".join(address.groups())] if address else forms
 
 
+def subject_of(labels: Mapping[str, str]) -> str:
+    """What the alert is about, said to people: the value of its most specific entity, unless that
+    is as coarse as a namespace ("" then, or where it names none)."""
+    entity = next(iter(entities_of(labels)), "")
+    return "" if not entity or is_coarse(entity) else entity.split("|", 2)[2]
+
+
 def workload_of_pod(pod: str) -> str:
     """The workload a pod name was generated from, or "" when the name does not say."""
     match = _POD_OF_DEPLOYMENT.fullmatch(pod) or _POD_OF_SET.fullmatch(pod)
@@ -136,7 +145,16 @@ _ROLE = {**{n: HOST for n in HOST_LABELS}, **{n: POD for n in POD_LABELS}, **{n:
 
 
 def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
-    """Every entity the labels name, most specific first, without repeats."""
+    """Every entity the labels name, most specific first, without repeats. Memoised: most alerts
+    are episodes of an alert read before, and each is read at several stages."""
+    return _entities(labels, _NO_ANNOTATIONS)
+
+
+_NO_ANNOTATIONS: Mapping[str, str] = {}
+
+
+@by_content
+def _entities(labels: Mapping[str, str], _annotations: Mapping[str, str]) -> tuple[str, ...]:
     cluster = cluster_of(labels)
     found: dict[str, None] = {}
 
