@@ -12,6 +12,7 @@ from correlator import wiring
 from correlator.app import ENGINE, SERVICE
 from correlator.config import parse_config
 from correlator.domain import AlertStatus, Incident, IncidentState, JoinReason, Source, TimelineKind
+from correlator.engine import decisions
 from correlator.engine.core import EngineSettings
 from correlator.engine_service import EngineService
 from correlator.ingest.sources import parsers
@@ -193,6 +194,18 @@ def test_titles_count_alerts_not_firings(tmp_path):
     flap(s2, 3, namespace="shop", instance="a")
     s2.push(400, alert("Other", namespace="shop", starts=400))
     assert s2.only().title == "FlappyThing and 1 more alert: 1 Other (namespace=shop)"  # two alerts, four firings
+
+
+def test_a_title_leads_with_the_likeliest_cause_and_counts_the_rest_by_name():
+    names = {"NodeDown": 2, "KubePodNotReady": 9, "KubeDeploymentReplicasMismatch": 3, "TargetDown": 1,
+             "KubeNodeNotReady": 1}
+    assert decisions.title(names, 16, None, {"cluster": "eu"}, ("NodeDown", "node-7")) == (
+        "NodeDown on node-7 and 15 more alerts: 9 KubePodNotReady, 3 KubeDeploymentReplicasMismatch, 1 KubeNodeNotReady"
+        " and 2 more names (cluster=eu)")
+    # Without a cause among them, the most frequent name leads; one name alone is counted.
+    assert decisions.title({"A": 2, "B": 1}, 3, None, {}, ("Gone", "x")) == "A and 2 more alerts: 1 A, 1 B"
+    assert decisions.title({"KubePodNotReady": 12}, 12, None, {"cluster": "eu"}) == "12 KubePodNotReady alerts (cluster=eu)"
+    assert decisions.title({"NodeDown": 1}, 1, None, {}, ("NodeDown", "node-7")) == "NodeDown on node-7"
 
 
 # -- replay and a live engine agree ----------------------------------------------------------------

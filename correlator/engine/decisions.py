@@ -159,12 +159,13 @@ def title(names: Mapping[str, int], alerts: int, one: Member | None, scope: Mapp
     lead, subject = cause if cause is not None and cause[0] in names else \
         (max(names, key=lambda name: (names[name], name)), "")
     on = f" on {subject}" if subject else ""
-    if alerts == 1 and one is not None:
-        summary = one.annotations.get("summary")
+    if alerts == 1:
+        summary = one.annotations.get("summary") if one is not None else None
         return f"{lead}: {summary}" if summary else f"{lead}{on}"
     others = {name: count - (name == lead) for name, count in names.items()}
     listed = sorted((name for name, count in others.items() if count), key=lambda name: (-others[name], name))
     listing = ", ".join(f"{others[name]} {name}" for name in listed[:LISTED_NAMES])
     if len(listed) > LISTED_NAMES:
-        listing += f" and {len(listed) - LISTED_NAMES} more names"
+        unlisted = len(listed) - LISTED_NAMES
+        listing += f" and {unlisted} more name{'s' if unlisted > 1 else ''}"
     return f"{lead}{on} and {alerts - 1} more alert{'s' if alerts > 2 else ''}: {listing}{where}"
