@@ -199,13 +199,13 @@ def test_titles_count_alerts_not_firings(tmp_path):
 def test_a_title_leads_with_the_likeliest_cause_and_counts_the_rest_by_name():
     names = {"NodeDown": 2, "KubePodNotReady": 9, "KubeDeploymentReplicasMismatch": 3, "TargetDown": 1,
              "KubeNodeNotReady": 1}
-    assert decisions.title(names, 16, None, {"cluster": "eu"}, ("NodeDown", "node-7")) == (
-        "NodeDown on node-7 and 15 more alerts: 9 KubePodNotReady, 3 KubeDeploymentReplicasMismatch, 1 KubeNodeNotReady"
-        " and 2 more names (cluster=eu)")
+    assert decisions.title(names, 16, None, {"cluster": "eu"}, "NodeDown", lambda: "node-7") == (
+        "NodeDown on node-7 and 15 more alerts: 9 KubePodNotReady, 3 KubeDeploymentReplicasMismatch, 1 NodeDown"
+        " and 2 more names (cluster=eu)")  # ties in the order first seen
     # Without a cause among them, the most frequent name leads; one name alone is counted.
-    assert decisions.title({"A": 2, "B": 1}, 3, None, {}, ("Gone", "x")) == "A and 2 more alerts: 1 A, 1 B"
+    assert decisions.title({"A": 2, "B": 1}, 3, None, {}, "Gone", lambda: "x") == "A and 2 more alerts: 1 A, 1 B"
     assert decisions.title({"KubePodNotReady": 12}, 12, None, {"cluster": "eu"}) == "12 KubePodNotReady alerts (cluster=eu)"
-    assert decisions.title({"NodeDown": 1}, 1, None, {}, ("NodeDown", "node-7")) == "NodeDown on node-7"
+    assert decisions.title({"NodeDown": 1}, 1, None, {}, "NodeDown", lambda: "node-7") == "NodeDown on node-7"
 
 
 # -- replay and a live engine agree ----------------------------------------------------------------

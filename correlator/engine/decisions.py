@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, time, timedelta
 from functools import lru_cache
-from typing import Iterable, Mapping
+from operator import itemgetter
+from typing import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from correlator.domain import MAX_NAME_LENGTH, DecisionReason, Explanation, Level, Member, Suppression
@@ -142,30 +143,39 @@ def owner_of(rules: RuleSet, services: Iterable[str]) -> tuple[str, Explanation]
     return None
 
 
-LISTED_NAMES = 3  # the other alert names a title lists, the most frequent first
+LISTED_NAMES = 3  # the other alert names a title lists
 
 
 def title(names: Mapping[str, int], alerts: int, one: Member | None, scope: Mapping[str, str],
-          cause: tuple[str, str] | None = None) -> str:
+          cause: str | None = None, subject: Callable[[], str] = str) -> str:
     """`HighCPU: <summary>` for one alert (however many times it fired). For several, the likeliest
-    cause (`cause`: its name and what it is about, engine/roots.py) and what else fired: `NodeDown
-    on node-7 and 12 more alerts: 9 KubePodNotReady, 3 KubeDeploymentReplicasMismatch
-    (cluster=prod-eu)`; `12 KubePodNotReady alerts (cluster=prod-eu)` where they all have one
-    name. A ticket's summary then says what failed first, not which symptom was most numerous."""
+    cause (`cause`, engine/roots.py; `subject()`: what it is about, asked only when said) and what
+    else fired: `NodeDown on node-7 and 12 more alerts: 9 KubePodNotReady, 3
+    KubeDeploymentReplicasMismatch (cluster=prod-eu)`; `12 KubePodNotReady alerts
+    (cluster=prod-eu)` where they all have one name. A ticket's summary then says what failed
+    first, not which symptom was most numerous."""
+    if cause in names:
+        lead, about = cause, subject
+    else:
+        lead, about = max(names, key=lambda name: (names[name], name)), str
+    summary = one.annotations.get("summary") if alerts == 1 and one is not None else None
+    if summary:
+        return f"{lead}: {summary}"
     text = ", ".join(f"{k}={v}" for k, v in scope.items() if v)
     where = f" ({text})" if text else ""
     if len(names) == 1 and alerts > 1:
-        return f"{alerts} {next(iter(names))} alerts{where}"
-    lead, subject = cause if cause is not None and cause[0] in names else \
-        (max(names, key=lambda name: (names[name], name)), "")
-    on = f" on {subject}" if subject else ""
+        return f"{alerts} {lead} alerts{where}"
+    said = about()
+    on = f" on {said}" if said else ""
     if alerts == 1:
-        summary = one.annotations.get("summary") if one is not None else None
-        return f"{lead}: {summary}" if summary else f"{lead}{on}"
-    others = {name: count - (name == lead) for name, count in names.items()}
-    listed = sorted((name for name, count in others.items() if count), key=lambda name: (-others[name], name))
-    listing = ", ".join(f"{others[name]} {name}" for name in listed[:LISTED_NAMES])
-    if len(listed) > LISTED_NAMES:
-        unlisted = len(listed) - LISTED_NAMES
+        return f"{lead}{on}"
+    # The other alerts per name, the most first (then the first seen); the lead counts one less.
+    # Asked at every join: the names are sorted by the C-level key, and only the first few are read.
+    first = sorted(names.items(), key=itemgetter(1), reverse=True)[:LISTED_NAMES + 1]
+    others = sorted([(name, count - (name == lead)) for name, count in first if count - (name == lead)],
+                    key=itemgetter(1), reverse=True)[:LISTED_NAMES]
+    listing = ", ".join(f"{count} {name}" for name, count in others)
+    unlisted = len(names) - (names[lead] == 1) - len(others)
+    if unlisted > 0:
         listing += f" and {unlisted} more name{'s' if unlisted > 1 else ''}"
     return f"{lead}{on} and {alerts - 1} more alert{'s' if alerts > 2 else ''}: {listing}{where}"

@@ -184,10 +184,8 @@ def conclude(rules: RuleSet, incident: Incident, facts: Facts, member: Member, n
     """`derive` once the aggregates are current (`member`: the latest)."""
     scope = group_labels or {k: v for k, v in facts.common.items() if k != "alertname"}
     cause = facts.roots[0] if facts.roots else None
-    if cause is not None and (facts.lead is None or facts.lead[0] is not cause):
-        facts.lead = cause, subject_of(cause.member.labels)
     incident.title = decisions.title(facts.names, len(facts.fingerprints), member, scope,
-                                     (cause.name, facts.lead[1]) if cause is not None else None)
+                                     cause.name if cause is not None else None, lambda: _subject(facts, cause))
     incident.services = tuple(facts.services)
     _classify(rules, incident, facts, now, model if automatic else None, low_confidence, automatic)
     if not incident.priority_set_by_operator:
@@ -195,6 +193,13 @@ def conclude(rules: RuleSet, incident: Incident, facts: Facts, member: Member, n
     _assign(rules, incident, facts, now)
     pending, facts.escalation_pending = facts.escalation_pending, False
     return pending
+
+
+def _subject(facts: Facts, cause: Candidate) -> str:
+    """What the likeliest cause is about (the title's), read once per cause."""
+    if facts.lead is None or facts.lead[0] is not cause:
+        facts.lead = cause, subject_of(cause.member.labels)
+    return facts.lead[1]
 
 
 class _Decision(msgspec.Struct, frozen=True):  # two per classification: a Struct builds 3x cheaper

@@ -46,8 +46,6 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
-from correlator.memo import by_content
-
 HOST, POD, WORKLOAD, TARGET, RESOURCE, NAMESPACE = "host", "pod", "workload", "target", "resource", "namespace"
 # Machines and URLs are named across clusters: a client in one cluster names the database host of
 # another as its peer. Pods, workloads and namespaces are named within their cluster.
@@ -145,16 +143,7 @@ _ROLE = {**{n: HOST for n in HOST_LABELS}, **{n: POD for n in POD_LABELS}, **{n:
 
 
 def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
-    """Every entity the labels name, most specific first, without repeats. Memoised: most alerts
-    are episodes of an alert read before, and each is read at several stages."""
-    return _entities(labels, _NO_ANNOTATIONS)
-
-
-_NO_ANNOTATIONS: Mapping[str, str] = {}
-
-
-@by_content
-def _entities(labels: Mapping[str, str], _annotations: Mapping[str, str]) -> tuple[str, ...]:
+    """Every entity the labels name, most specific first, without repeats."""
     cluster = cluster_of(labels)
     found: dict[str, None] = {}
 
