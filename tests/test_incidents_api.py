@@ -35,7 +35,8 @@ async def detail(client, incident_id: str) -> dict:
 async def test_alerts_become_incidents_with_explanations_and_a_timeline(client):
     await feed(client, "webhook-01", "webhook-02", "webhook-03")
     [incident] = await incidents(client)
-    assert incident["title"].startswith("HighCPU on ")  # led by its likeliest cause, one of the HighCPU
+    # Led by its likeliest cause, then what else fired (as `replay` titles it: tests/test_replay.py).
+    assert incident["title"] == "HighCPU on node1 and 3 more alerts: 2 HighCPU, 1 KubePodCrashLooping (cluster=prod-eu)"
     # Three hosts and a namespace affected (high impact) x critical: P1.
     assert incident["state"] == "open" and incident["priority"] == "P1" and incident["firing"] == 4
     full = await detail(client, incident["id"])
