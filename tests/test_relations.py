@@ -86,6 +86,9 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("HostOomKillDetected", "ContainerOOMKilled"), ("HostOutOfMemory", "pod_oom_killed"),
     ("NodeIOError", "KubePodNotReady"), ("IO error on sda", "PostgresqlDown"),
     ("HostNfsStale", "host_load_high"), ("NodeDiskIOSaturation", "CassandraCompactionExecutorBlockedTasks"),
+    # one machine lost, seen by each of its watchers
+    ("KubeletDown", "KubeNodeNotReady"), ("KubeNodeNotReady", "KubeNodeUnreachable"),
+    ("KubeletPlegDurationHigh", "TargetDown"), ("kubelet_down", "k8s_node_not_ready"),
 ])
 def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_spelling(cause, effect):
     assert related_by(cause, effect)
@@ -152,6 +155,25 @@ def test_a_host_down_takes_in_its_alerts_that_start_meanwhile_not_those_an_hour_
     assert len(down.members) == 2 and len(later.members) == 1
     cpu = next(m for m in down.members.values() if m.labels["alertname"] == "HostHighCpuLoad")
     assert cpu.why.rule == "down-host-explains-what-runs-on-it"
+
+
+def test_in_a_busy_cluster_a_machine_lost_is_one_incident_though_its_pods_fail_often():
+    # The node's pods crash-loop every half hour and the cluster is busy: that anything on the
+    # node fails just after it is lost says nothing there (the broad rules, a host down explaining
+    # what runs on it, are silent). A machine's own liveness alerts are rare on it, though: its
+    # kubelet down and its node not ready a minute later are one machine lost.
+    scenario = Scenario(SHIPPED, LEARNING)
+    node = {"cluster": "eu", "node": "worker-3", **KSM}
+    for n in range(8):
+        scenario.push(n * 1800, alert("KubePodCrashLooping", starts=n * 1800, expires=n * 1800 + 300,
+                                      pod=f"batch-{n}", **node))
+    for n in range(20):
+        scenario.push(14000 + n * 20, alert("Noise", starts=14000 + n * 20, cluster="eu", instance=f"10.0.1.{n}:9100"))
+    scenario.push(14500, alert("KubeletDown", starts=14500, **node))
+    scenario.push(14560, alert("KubeNodeNotReady", starts=14560, **node))
+    members = {m.labels["alertname"]: m for i in scenario.incidents for m in i.members.values()}
+    assert members["KubeNodeNotReady"].why.rule == "one-machine-lost-seen-by-its-watchers"
+    assert "busy cluster: 0.00 of its alerts per 5m on these entities by chance" in members["KubeNodeNotReady"].why.detail
 
 
 def test_a_stale_nfs_mount_explains_its_hosts_load_minutes_later():
