@@ -89,6 +89,9 @@ def related_by(cause: str, effect: str) -> list[str]:
     # one machine lost, seen by each of its watchers
     ("KubeletDown", "KubeNodeNotReady"), ("KubeNodeNotReady", "KubeNodeUnreachable"),
     ("KubeletPlegDurationHigh", "TargetDown"), ("kubelet_down", "k8s_node_not_ready"),
+    # its network link lost
+    ("HostNetworkBondDegraded", "HostDown"), ("NodeNetworkInterfaceFlapping", "KubeNodeNotReady"),
+    ("Interface eth0: Link down", "Unavailable by ICMP ping"),
 ])
 def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_spelling(cause, effect):
     assert related_by(cause, effect)
@@ -115,6 +118,7 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     # a security detection is nobody's symptom, whatever channel it names
     ("CoreDNSDown", "CryptoCurrency:EC2/BitcoinTool.B!DNS"), ("CoreDNSDown", "Trojan:EC2/DNSDataExfiltration"),
     ("PostgresqlDown", "Unexpected_outbound_connection_destination"),
+    ("HostNetworkInterfaceSaturated", "HostDown"),  # a busy link loses no machine
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
     assert not related_by(cause, effect)
@@ -174,6 +178,23 @@ def test_in_a_busy_cluster_a_machine_lost_is_one_incident_though_its_pods_fail_o
     members = {m.labels["alertname"]: m for i in scenario.incidents for m in i.members.values()}
     assert members["KubeNodeNotReady"].why.rule == "one-machine-lost-seen-by-its-watchers"
     assert "busy cluster: 0.00 of its alerts per 5m on these entities by chance" in members["KubeNodeNotReady"].why.detail
+
+
+def test_in_a_busy_cluster_a_machine_that_loses_its_link_is_one_incident_with_its_target_down():
+    # A switch port goes: the host's bond degrades, then its exporter's target is down. The host
+    # sees an alert every ten minutes, so a host down explaining everything on it says nothing
+    # there; a link lost explaining its machine lost is narrow enough to beat chance.
+    scenario = Scenario(SHIPPED, LEARNING)
+    host = {"cluster": "eu", "instance": "worker-3:9100", "job": "node"}
+    for n in range(24):
+        scenario.push(n * 600, alert("HostHighCpuLoad", starts=n * 600, expires=n * 600 + 300, **host))
+    for n in range(20):
+        scenario.push(14500 + n * 20, alert("Noise", starts=14500 + n * 20, cluster="eu", instance=f"10.0.1.{n}:9100"))
+    scenario.push(14900, alert("HostNetworkBondDegraded", starts=14900, **host))
+    scenario.push(14960, alert("TargetDown", starts=14960, **host))
+    down = next(m for i in scenario.incidents for m in i.members.values() if m.labels["alertname"] == "TargetDown")
+    assert down.why.rule == "lost-link-explains-its-machine-lost"
+    assert "busy cluster: 0.00 of its alerts per 5m on these entities by chance" in down.why.detail
 
 
 def test_a_stale_nfs_mount_explains_its_hosts_load_minutes_later():
