@@ -92,6 +92,9 @@ def related_by(cause: str, effect: str) -> list[str]:
     # its network link lost
     ("HostNetworkBondDegraded", "HostDown"), ("NodeNetworkInterfaceFlapping", "KubeNodeNotReady"),
     ("Interface eth0: Link down", "Unavailable by ICMP ping"),
+    # a service failing its dependency fails its callers
+    ("MessagePublishErrors", "HttpHighErrorRate"), ("SqlConnectionErrors", "HTTPErrorRateHigh"),
+    ("db_client_errors", "http_latency_high"), ("Redis: Connection timeout", "API 5xx rate high"),
 ])
 def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_spelling(cause, effect):
     assert related_by(cause, effect)
@@ -119,6 +122,8 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("CoreDNSDown", "CryptoCurrency:EC2/BitcoinTool.B!DNS"), ("CoreDNSDown", "Trojan:EC2/DNSDataExfiltration"),
     ("PostgresqlDown", "Unexpected_outbound_connection_destination"),
     ("HostNetworkInterfaceSaturated", "HostDown"),  # a busy link loses no machine
+    ("HttpHighErrorRate", "SqlConnectionErrors"),  # a service's errors do not fail its database
+    ("SqlConnectionErrors", "KubePodCrashLooping"),  # nor restart its pods
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
     assert not related_by(cause, effect)
@@ -195,6 +200,21 @@ def test_in_a_busy_cluster_a_machine_that_loses_its_link_is_one_incident_with_it
     down = next(m for i in scenario.incidents for m in i.members.values() if m.labels["alertname"] == "TargetDown")
     assert down.why.rule == "lost-link-explains-its-machine-lost"
     assert "busy cluster: 0.00 of its alerts per 5m on these entities by chance" in down.why.detail
+
+
+def test_a_service_failing_to_publish_explains_its_error_rate_within_minutes_not_later():
+    service = {"cluster": "eu", "namespace": "shop", "service": "checkout"}
+    for late, rule in ((60, "dependency-errors-explain-their-services-errors"), (240, "")):
+        scenario = Scenario(SHIPPED, LEARNING)
+        for n in range(24):  # the cluster has been watched for hours, the service busy but never failing
+            scenario.push(n * 600, alert("HttpTrafficHigh", starts=n * 600, expires=n * 600 + 300, **service))
+        for n in range(20):  # a busy cluster: closeness alone relates nothing
+            scenario.push(14500 + n * 20, alert("Noise", starts=14500 + n * 20, cluster="eu", instance=f"10.0.1.{n}:9100"))
+        scenario.push(14900, alert("MessagePublishErrors", starts=14900, **service))
+        scenario.push(14900 + late, alert("HttpHighErrorRate", starts=14900 + late, **service))
+        errors = next(m for i in scenario.incidents for m in i.members.values()
+                      if m.labels["alertname"] == "HttpHighErrorRate")
+        assert errors.why.rule == rule
 
 
 def test_a_stale_nfs_mount_explains_its_hosts_load_minutes_later():
