@@ -92,6 +92,9 @@ def related_by(cause: str, effect: str) -> list[str]:
     # its network link lost
     ("HostNetworkBondDegraded", "HostDown"), ("NodeNetworkInterfaceFlapping", "KubeNodeNotReady"),
     ("Interface eth0: Link down", "Unavailable by ICMP ping"),
+    # one machine short of memory or disk, seen by its exporter, its kernel and its kubelet
+    ("HostOutOfMemory", "KubernetesMemoryPressure"), ("HostOomKillDetected", "NodeMemoryHighUtilization"),
+    ("host_disk_full", "k8s_node_disk_pressure"), ("NodeFilesystemAlmostOutOfSpace", "KubeNodeDiskPressure"),
     # a service failing its dependency fails its callers
     ("MessagePublishErrors", "HttpHighErrorRate"), ("SqlConnectionErrors", "HTTPErrorRateHigh"),
     ("db_client_errors", "http_latency_high"), ("Redis: Connection timeout", "API 5xx rate high"),
@@ -124,6 +127,8 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("HostNetworkInterfaceSaturated", "HostDown"),  # a busy link loses no machine
     ("HttpHighErrorRate", "SqlConnectionErrors"),  # a service's errors do not fail its database
     ("SqlConnectionErrors", "KubePodCrashLooping"),  # nor restart its pods
+    ("HostOutOfMemory", "HostOutOfDiskSpace"),  # memory short is no disk full
+    ("KubePersistentVolumeFillingUp", "KubeNodeDiskPressure"),  # a volume is its workload's, not the machine's
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
     assert not related_by(cause, effect)
