@@ -92,6 +92,9 @@ def related_by(cause: str, effect: str) -> list[str]:
     # its network link lost
     ("HostNetworkBondDegraded", "HostDown"), ("NodeNetworkInterfaceFlapping", "KubeNodeNotReady"),
     ("Interface eth0: Link down", "Unavailable by ICMP ping"),
+    # a stalled kernel stalls its machine
+    ("HostKernelSoftLockup", "KubeletPlegDurationHigh"), ("kernel_soft_lockup", "scrape_target_missing"),
+    ("Kernel hung task detected", "KubeNodeNotReady"),
     # one machine short of memory or disk, seen by its exporter, its kernel and its kubelet
     ("HostOutOfMemory", "KubernetesMemoryPressure"), ("HostOomKillDetected", "NodeMemoryHighUtilization"),
     ("host_disk_full", "k8s_node_disk_pressure"), ("NodeFilesystemAlmostOutOfSpace", "KubeNodeDiskPressure"),
