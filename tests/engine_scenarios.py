@@ -41,6 +41,14 @@ def alert(name: str, *, starts: float = 0, ends: float | None = None, expires: f
                  at(end) if end is not None else None, "", "test", at(starts))
 
 
+def make_busy(scenario: Scenario, start: float) -> None:
+    """Twenty alerts on other hosts of cluster eu in the window from `start`: a busy cluster, where
+    closeness alone relates nothing and a relate rule holds only where chance seldom brings its
+    alerts."""
+    for n in range(20):
+        scenario.push(start + n * 20, alert("Noise", starts=start + n * 20, cluster="eu", instance=f"10.0.1.{n}:9100"))
+
+
 RULES_ONLY = EngineSettings(learning=False)  # rule semantics, without the learned joining stage
 
 

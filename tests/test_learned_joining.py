@@ -23,7 +23,7 @@ from correlator.rules.loader import load_rules
 from correlator.shipped import shipped_dir
 from correlator.units import rfc3339
 from tests.engine_store import incident_lines, live_engine, replayed_engine
-from tests.engine_scenarios import T0, Scenario, alert, at, rules_from
+from tests.engine_scenarios import T0, Scenario, alert, at, make_busy, rules_from
 
 LEARNING = EngineSettings()
 SHIPPED = load_rules(shipped_dir("rules"))
@@ -845,8 +845,7 @@ def test_in_a_busy_cluster_a_relate_rule_needs_confirmation_on_a_relation_its_al
         named = {"pod": f"batch-{n}"} if subject else {}
         scenario.push(n * 1800, alert(visitor, starts=n * 1800, expires=n * 1800 + 300, cluster="eu",
                                       node="worker-3", **named))
-    for n in range(20):
-        scenario.push(14000 + n * 20, alert("Noise", starts=14000 + n * 20, cluster="eu", instance=f"10.0.1.{n}:9100"))
+    make_busy(scenario, 14000)
     scenario.push(14500, alert("KubeNodeNotReady", starts=14500, cluster="eu", node="worker-3"))
     scenario.push(14560, alert("KubePodNotReady", starts=14560, cluster="eu", node="worker-3", pod="web-0"))
     pod = next(m for i in scenario.incidents for m in i.members.values() if m.labels["alertname"] == "KubePodNotReady")
@@ -864,8 +863,7 @@ def test_in_a_busy_cluster_a_relate_rule_is_silent_where_its_alerts_are_common_o
     for n in range(8):
         scenario.push(n * 1800, alert("KubePodCrashLooping", starts=n * 1800, expires=n * 1800 + 300, cluster="eu",
                                       namespace="shop", pod=f"web-7d9f8c6b5-bx2z{'24567898'[n]}"))
-    for n in range(20):
-        scenario.push(14000 + n * 20, alert("Noise", starts=14000 + n * 20, cluster="eu", instance=f"10.0.1.{n}:9100"))
+    make_busy(scenario, 14000)
     scenario.push(14500, alert("KubeNodeNotReady", starts=14500, cluster="eu", node="worker-3"))
     scenario.push(14560, alert("KubePodNotReady", starts=14560, cluster="eu", node="worker-3", namespace="shop",
                                pod="web-7d9f8c6b5-x2x2x"))

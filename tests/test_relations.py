@@ -11,7 +11,7 @@ from correlator.learning.topology import Topology
 from correlator.rules.loader import load_rules
 from correlator.rules.matchers import matches_all
 from correlator.shipped import shipped_dir
-from tests.engine_scenarios import Scenario, alert, rules_from
+from tests.engine_scenarios import Scenario, alert, make_busy, rules_from
 
 SHIPPED = load_rules(shipped_dir("rules"))
 KSM = {"job": "kube-state-metrics", "service": "kube-state-metrics", "instance": "10.96.0.42:8080"}
@@ -145,14 +145,6 @@ def test_a_datastore_node_down_is_no_kubernetes_node_and_explains_no_pod_by_it(c
 
 
 LEARNING = EngineSettings()
-
-
-def make_busy(scenario: Scenario, start: float) -> None:
-    """Twenty alerts on other hosts of cluster eu in the window from `start`: a busy cluster, where
-    closeness alone relates nothing and a relate rule holds only where chance seldom brings its
-    alerts."""
-    for n in range(20):
-        scenario.push(start + n * 20, alert("Noise", starts=start + n * 20, cluster="eu", instance=f"10.0.1.{n}:9100"))
 
 
 def test_a_database_outage_and_its_clients_errors_on_other_hosts_are_one_incident():
