@@ -101,6 +101,17 @@ def related_by(cause: str, effect: str) -> list[str]:
     # a service failing its dependency fails its callers
     ("MessagePublishErrors", "HttpHighErrorRate"), ("SqlConnectionErrors", "HTTPErrorRateHigh"),
     ("db_client_errors", "http_latency_high"), ("Redis: Connection timeout", "API 5xx rate high"),
+    # one symptom read alike whatever the vocabulary: monitors that say a thing stopped answering or
+    # reporting, Zabbix trigger names with their qualifier, in-house abbreviations (mem, conn)
+    ("Host is not reporting", "Kubelet is not responding"), ("Kubelet is not responding", "Pod is not ready"),
+    ("Zabbix agent is not available (for 3m)", "MySQL: Service is down"),
+    ("Host has been restarted (uptime < 10m)", "Zabbix agent is not available (for 3m)"),
+    ("Kernel hang detected", "KubeNodeNotReady"), ("host_mem_pressure", "k8s_node_mem_pressure"),
+    ("Disk space is critically low (used > 90%)", "KubeNodeDiskPressure"), ("Disk space is low", "host_disk_full"),
+    ("RAID array is degraded", "PostgresqlDown"), ("HostRaidArrayGotInactive", "HostDown"),
+    ("Postgres is not responding", "db_client_errors"), ("pg_conn_exhausted", "db_client_errors"),
+    ("rabbitmq_mem_alarm", "publish_errors"), ("Elasticsearch: Cluster health is RED", "HTTPErrorRateHigh"),
+    ("Container restarting frequently", "Deployment replicas unavailable"),
 ])
 def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_spelling(cause, effect):
     assert related_by(cause, effect)
@@ -132,9 +143,18 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("SqlConnectionErrors", "KubePodCrashLooping"),  # nor restart its pods
     ("HostOutOfMemory", "HostOutOfDiskSpace"),  # memory short is no disk full
     ("KubePersistentVolumeFillingUp", "KubeNodeDiskPressure"),  # a volume is its workload's, not the machine's
+    ("NodeConntrackTableFull", "KubeNodeDiskPressure"),  # a table full is no disk full
+    ("NodeConntrackTableFull", "KubePodEvicted"), ("memcached_down", "KubePodEvicted"),
+    ("TargetDownloadSlow", "KubePodNotReady"),  # a word that begins a longer one is read whole
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
     assert not related_by(cause, effect)
+
+
+@pytest.mark.parametrize("alert", ["pg_instance_down", "PostgresqlDown", "RabbitmqNodeDown"])
+def test_a_datastore_instance_down_is_no_machine_lost(alert):
+    assert "one-machine-lost-seen-by-its-watchers" not in related_by(alert, "KubeNodeNotReady") \
+        + related_by("KubeNodeNotReady", alert)
 
 
 @pytest.mark.parametrize("cause", ["RabbitmqNodeDown", "CassandraNodeDown", "Elasticsearch node down"])
