@@ -308,6 +308,18 @@ def test_a_node_not_ready_and_the_pods_of_its_cluster_are_one_incident_and_other
     assert pod.why.rule == "node-not-ready-explains-pods-in-its-cluster"
 
 
+def test_across_a_cluster_a_node_not_ready_explains_the_pods_failing_within_minutes_not_later():
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("KubeNodeNotReady", cluster="eu", node="w3", **KSM))
+    scenario.push(240, alert("KubePodNotReady", starts=240, cluster="eu", namespace="shop", pod="web-7d9f8c6b5-x2x9z",
+                             **KSM))
+    scenario.push(480, alert("KubePodCrashLooping", starts=480, cluster="eu", namespace="billing",
+                             pod="invoices-5c8d7f9b4-k2k9p", **KSM))
+    node, later = scenario.incidents
+    assert {m.labels["alertname"] for m in node.members.values()} == {"KubeNodeNotReady", "KubePodNotReady"}
+    assert [m.labels["alertname"] for m in later.members.values()] == ["KubePodCrashLooping"]
+
+
 def test_kubernetes_alerts_reported_by_one_exporter_are_not_related_by_it():
     scenario = Scenario(SHIPPED, LEARNING)
     scenario.push(0, alert("KubePodCrashLooping", cluster="eu", namespace="shop", pod="web-0", **KSM))
