@@ -11,7 +11,7 @@ from correlator.learning.topology import Topology
 from correlator.rules.loader import load_rules
 from correlator.rules.matchers import matches_all
 from correlator.shipped import shipped_dir
-from tests.engine_scenarios import Scenario, alert, make_busy, rules_from
+from tests.engine_scenarios import Scenario, alert, at, make_busy, rules_from
 
 SHIPPED = load_rules(shipped_dir("rules"))
 KSM = {"job": "kube-state-metrics", "service": "kube-state-metrics", "instance": "10.96.0.42:8080"}
@@ -179,6 +179,30 @@ def test_a_database_outage_and_its_clients_errors_on_other_hosts_are_one_inciden
     # Its title says what failed first, though its clients' errors are more.
     assert outage.title == "PostgresqlDown on 10.0.0.3 and 3 more alerts: 3 DatabaseClientErrors"
     assert any("same host db-1" in m.why.detail for m in outage.members.values() if m.why.detail)
+
+
+@pytest.mark.parametrize("database_first", [True, False])
+def test_clients_in_other_clusters_naming_a_database_service_are_its_outages(database_first):
+    # In-house rules: the database's alerts say its service, the clients' say which service they
+    # depend on, each in its own cluster (or datacenter).
+    scenario = Scenario(SHIPPED, LEARNING)
+    outage = alert("pg_instance_down", dc="fra2", service="pg-orders", hostname="db01.fra2.example.com")
+    clients = [alert("db_client_errors", starts=30 + n * 10, dc=dc, service=f"{dc}-api", dependency="pg-orders")
+               for n, dc in enumerate(["europe-west4", "us-central1"])]
+    for at, each in ([(0, outage), (30, clients[0]), (40, clients[1])] if database_first
+                     else [(30, clients[0]), (40, clients[1]), (60, outage)]):
+        scenario.push(at, each)
+    assert len(scenario.only().members) == 3
+
+
+def test_a_service_every_cluster_runs_its_own_of_is_not_another_clusters_dependency():
+    scenario = Scenario(SHIPPED, LEARNING)
+    for n, dc in enumerate(["a", "b", "c"]):  # each cluster's own redis failed once, an hour ago
+        scenario.push(n * 60, alert("redis_down", starts=n * 60, ends=n * 60 + 30, dc=dc, service="redis"))
+    scenario.push(3600, alert("redis_down", starts=3600, dc="a", service="redis"))
+    scenario.push(3630, alert("cache_client_errors", starts=3630, dc="d", service="d-api", dependency="redis"))
+    outage = next(i for i in scenario.incidents if i.active and any(m.starts_at == at(3600) for m in i.members.values()))
+    assert [m.labels["alertname"] for m in outage.members.values()] == ["redis_down"]
 
 
 def test_a_host_down_takes_in_its_alerts_that_start_meanwhile_not_those_an_hour_later():

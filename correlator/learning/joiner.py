@@ -30,7 +30,8 @@ from correlator.domain import JoinReason
 from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WINDOW, Association, Cooccurrence, \
     pair_of
 from correlator.learning.decay import Decay
-from correlator.learning.entities import cluster_of, dependencies_of, describe, entities_of, is_coarse, kind_of
+from correlator.learning.entities import WORKLOAD, cluster_of, dependencies_of, describe, entities_of, is_coarse, \
+    kind_of
 from correlator.learning.storms import LATTICE_TOLERANCE, Storms
 from correlator.learning.topology import Topology
 from correlator.rules.matchers import matches_all
@@ -61,6 +62,11 @@ HISTORY = 64  # starts remembered per entity
 CANDIDATES = 16  # the most recent starts per related entity a new alert is compared with
 MAX_HISTORY_ENTITIES = 50_000
 SWEEP_EVERY = 4096  # alerts between sweeps of forgotten entities
+PEER_CLUSTERS = 2  # a service name that runs in more clusters than this is each one's own (a `redis` in
+# every cluster): a client elsewhere naming it says nothing of which one failed
+CLIENT_CLUSTERS = 8  # clusters of a service's clients remembered (the first ones)
+MAX_PEER_NAMES = 20_000  # service names remembered for that (the earliest seen forgotten first, by the sweep)
+_WORKLOAD = f"{WORKLOAD}|"
 # An alert's own start further than this from its receipt (a sender's clock, or a start in 1970)
 # says nothing of a storm now: it counts as this far.
 START_HORIZON = 86400.0
@@ -138,6 +144,10 @@ class Learner:
         self.cluster_history: dict[str, list[Start]] = {}  # starts of cluster-scoped relate rules
         self.cluster_recent: dict[str, deque[float]] = {}  # cluster -> the starts within the last window
         self.cluster_since: dict[str, float] = {}  # cluster -> its first alert learned from
+        # A service's name -> the clusters whose alerts are about it, and those whose alerts name it as
+        # what they depend on: a client in one cluster names the database that runs in another by name.
+        self.serving: dict[str, dict[str, None]] = {}
+        self.depending: dict[str, dict[str, None]] = {}
         self._scan: _Scan | None = None
         self._learned = 0
         self.first_at: float | None = None  # the first alert learned from
@@ -515,6 +525,7 @@ class Learner:
 
     def _remember(self, scan: _Scan) -> None:
         start, cluster = scan.start, scan.cluster
+        self._remember_services(scan)
         self.cluster_since.setdefault(cluster, start.at)
         self.cluster_recent.setdefault(cluster, deque()).append(start.at)
         for entity in scan.entities:
@@ -565,6 +576,10 @@ class Learner:
         dependencies = dependencies_of(labels)
         hubs = tuple(dependency for dependency in dependencies if dependency not in related)
         related.update(dict.fromkeys(hubs, ""))
+        # The same service named from another cluster relates only by a relate rule, as a hub does.
+        elsewhere = tuple(entity for entity in self._peers_elsewhere(entities, dependencies) if entity not in related)
+        related.update(dict.fromkeys(elsewhere, ""))
+        hubs += elsewhere
         near, far, chance = [], [], {}
         reach, history, alerts_on = self._reach, self.history, topology.alerts_on
         cluster = cluster_of(labels)
@@ -635,6 +650,35 @@ class Learner:
                            elapsed, {}, crowd, cluster_recent, measured, {}, dependencies, hubs)
         return self._scan
 
+    def _peers_elsewhere(self, entities: tuple[str, ...], dependencies: tuple[str, ...]) -> list[str]:
+        """The same services in other clusters: for a service the alert depends on and that does not
+        run in its cluster, where it runs; for the alert's own service, the clusters whose alerts
+        depend on it where it does not run. Workloads are scoped by their cluster, yet a client in
+        one cluster (or datacenter) names the database of another by the service's name."""
+        found = []
+        for entity in entities:
+            if not entity.startswith(_WORKLOAD):
+                continue
+            _, cluster, name = entity.split("|", 2)
+            serving = self.serving.get(name, {})
+            if entity in dependencies:
+                others = [] if cluster in serving or len(serving) > PEER_CLUSTERS else list(serving)
+            else:
+                others = [] if len(serving) > PEER_CLUSTERS else \
+                    [other for other in self.depending.get(name, ()) if other not in serving]
+            found += [f"{WORKLOAD}|{other}|{name}" for other in others]
+        return found
+
+    def _remember_services(self, scan: _Scan) -> None:
+        """The clusters the alert's services run in, and those it names as its dependencies from."""
+        for entity in scan.entities:
+            if entity.startswith(_WORKLOAD):
+                _, cluster, name = entity.split("|", 2)
+                depends = entity in scan.dependencies
+                clusters = (self.depending if depends else self.serving).setdefault(name, {})
+                if cluster not in clusters and len(clusters) <= (CLIENT_CLUSTERS if depends else PEER_CLUSTERS):
+                    clusters[cluster] = None
+
     @staticmethod
     def _truncated(starts: list[Start], t: float) -> bool:
         """The remembered starts do not reach back over the lookback: the entity is busy."""
@@ -667,6 +711,8 @@ class Learner:
         self.cluster_recent = {c: s for c, s in self.cluster_recent.items() if s and t - s[-1] <= WINDOW}
         self._backgrounds = {c: b for c, b in self._backgrounds.items() if c in self.cluster_history}
         self._credited_at = {k: at for k, at in self._credited_at.items() if t - at < WINDOW}
+        self.serving, self.depending = (dict(list(names.items())[-MAX_PEER_NAMES:])
+                                        for names in (self.serving, self.depending))
         self.topology.forget_bursts(t)
 
     def association(self, a: str, b: str, t: float) -> Association | None:
