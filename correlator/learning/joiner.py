@@ -3,7 +3,9 @@
 Evidence is a relation to one specific member of the incident, never the incident as a whole:
 
 - a **relation** between the two alerts' entities: the same entity, or one hop of the learned
-  topology (a pod and its node). Hubs are no relation; a namespace or job is a coarse one;
+  topology (a pod and its node). Hubs are no relation; a namespace or job is a coarse one. A
+  datastore its clients name (a hub once they are many), and a service named as a dependency from
+  another cluster than the one it runs in, relate only by a `relate` rule;
 - and a **reason** the two alert names belong together:
   1. a `relate` rule (prior knowledge of causes, rules/40-relations.yaml), within its window;
   2. a learned association (cooccurrence.py) significant against chance on those entities;
