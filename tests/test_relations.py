@@ -195,9 +195,9 @@ def test_clients_in_other_clusters_naming_a_database_service_are_its_outages(dat
     assert len(scenario.only().members) == 3
 
 
-def test_a_service_every_cluster_runs_its_own_of_is_not_another_clusters_dependency():
+def test_a_service_two_clusters_run_their_own_of_is_not_a_third_clusters_dependency():
     scenario = Scenario(SHIPPED, LEARNING)
-    for n, dc in enumerate(["a", "b", "c"]):  # each cluster's own redis failed once, an hour ago
+    for n, dc in enumerate(["a", "b"]):  # each cluster's own redis failed once, an hour ago
         scenario.push(n * 60, alert("redis_down", starts=n * 60, ends=n * 60 + 30, dc=dc, service="redis"))
     scenario.push(3600, alert("redis_down", starts=3600, dc="a", service="redis"))
     scenario.push(3630, alert("cache_client_errors", starts=3630, dc="d", service="d-api", dependency="redis"))

@@ -64,8 +64,8 @@ HISTORY = 64  # starts remembered per entity
 CANDIDATES = 16  # the most recent starts per related entity a new alert is compared with
 MAX_HISTORY_ENTITIES = 50_000
 SWEEP_EVERY = 4096  # alerts between sweeps of forgotten entities
-PEER_CLUSTERS = 2  # a service name that runs in more clusters than this is each one's own (a `redis` in
-# every cluster): a client elsewhere naming it says nothing of which one failed
+PEER_CLUSTERS = 1  # a service name that runs in more clusters than this is each one's own (a `redis` in
+# every cluster, a service in each region): a client elsewhere naming it says nothing of which one failed
 CLIENT_CLUSTERS = 8  # clusters of a service's clients remembered (the first ones)
 MAX_PEER_NAMES = 20_000  # service names remembered for that (the earliest seen forgotten first, by the sweep)
 _WORKLOAD = f"{WORKLOAD}|"
