@@ -71,6 +71,7 @@ HELD_OUT = [
     ("Lack of available memory", {}, Category.CAPACITY),
     ("Disk space is critically low", {}, Category.CAPACITY),
     ("Interface eth0: Link down", {}, Category.NETWORK),
+    ("Interface eth0: High error rate (>2 for 5m)", {}, Category.NETWORK),  # an interface's errors are packets
     ("Unavailable by ICMP ping", {}, Category.HARDWARE),  # one host: its own fault (several: test below)
     ("Temperature is above critical threshold", {}, Category.HARDWARE),
     ("Fan is in critical state", {}, Category.HARDWARE),

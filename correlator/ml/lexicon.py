@@ -50,7 +50,7 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "delay*": 1, "replication lag": 2, "replication delay": 2, "context switching": 2,
     },
     Category.NETWORK: {
-        "network": 2, "interface": 2, "nic": 2, "packet*": 2, "dns": 2, "coredns": 2, "kubedns": 2,
+        "network": 2, "interface": 2.5, "nic": 2, "packet*": 2, "dns": 2, "coredns": 2, "kubedns": 2,
         "nxdomain": 2, "resolver": 2, "lookup*": 1, "bgp": 2, "ospf": 2, "routing": 2, "route": 1, "link": 1,
         "rtt": 2, "ping": 0.4, "icmp": 0.4, "tcp": 1, "udp": 1, "retransmit*": 2, "jitter": 2,
         "mtu": 2, "vlan": 2, "vpn": 2, "firewall": 2, "cni": 2, "calico": 2, "cilium": 2, "flannel": 2,
