@@ -582,6 +582,29 @@ def test_a_relation_at_cold_start_holds_in_a_quiet_cluster_only(tmp_path, backgr
     assert (len(node.members) == 2) is joined
 
 
+@pytest.mark.parametrize("observed, pods_before, joined", [
+    (1200, 0, False),  # its first 20 minutes: too short a time to give anything a rate
+    (2400, 0, True),  # its first 40 minutes: the rule's alerts are rare on the node
+    (2400, 6, False),  # ...unless the node's pods failed by chance all along
+], ids=["first-20-minutes", "after-half-an-hour", "its-alerts-common-there"])
+def test_a_relate_rule_holds_in_a_busy_cluster_once_half_an_hour_gives_its_alerts_a_rate(
+        tmp_path, observed, pods_before, joined):
+    # The co-occurrence counts wait the cluster's first hour (their control windows); a rule's
+    # chance is a rate over the time observed, the last window's starts (the candidates) left out.
+    scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
+    scenario.push(0, alert("Noise", starts=0, cluster="eu", instance="10.0.9.9:9100"))
+    for n in range(pods_before):
+        started = 60 + n * 200
+        scenario.push(started, alert("KubePodNotReady", starts=started, cluster="eu", node="worker-3", pod=f"batch-{n}"))
+    make_busy(scenario, observed - 420)
+    scenario.push(observed, alert("KubeNodeNotReady", starts=observed, cluster="eu", node="worker-3"))
+    scenario.push(observed + 60, alert("KubePodNotReady", starts=observed + 60, cluster="eu", node="worker-3",
+                                       pod="web-0"))
+    node = next(i for i in scenario.incidents if any(m.labels["alertname"] == "KubeNodeNotReady"
+                                                     for m in i.members.values()))
+    assert (len(node.members) == 2) is joined
+
+
 def test_a_flapping_alert_stays_one_incident(tmp_path):
     scenario = Scenario(rules_from(tmp_path), LEARNING)
     for n in range(4):  # fires for 2 minutes, clears for 7 (its incident resolves after 5), fires again

@@ -46,10 +46,12 @@ QUIET = 0.05  # chance that another alert starts on the related entities as clos
 SIMULTANEOUS = 60.0  # seconds: starts this close are one moment (a rule's `for` and an evaluation apart)
 QUIET_CLUSTER = 15  # alerts started in the cluster within the last window, above which closeness alone is
 # not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
-# no history of yet), nor a relate rule before the entities' rates are measured, nor a namespace
+# no history of yet), nor a relate rule before its alerts' rates are (RULE_OBSERVED), nor a namespace
 # a learned association
 RULE_CHANCE = 1.0  # in a quiet cluster, a relate rule holds alone on a relation quieter than this per window;
 COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer of its alerts than this within its window
+RULE_OBSERVED = 3 * WINDOW  # seconds a busy cluster is observed before a relate rule holds there: the last
+# window's starts are the candidates, and the two before them give the rule's alerts a rate
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
 FIRST_SEEN_FLOOR = 300.0  # seconds: in a cluster's first window, its pace is read over at least this
 # (over its first seconds, two alerts would make any cluster look busy)
@@ -129,6 +131,7 @@ class _Scan:
     # quiet cluster (where closeness asks)
     cluster_recent: int  # alerts started in the alert's cluster within the last window
     measured: bool  # the learner has observed the cluster for a LOOKBACK: its entities' rates are measured
+    observed: float  # seconds the learner has observed the cluster for
     associations: dict[str, Association | None]  # member name -> the learned association (asked once)
     dependencies: tuple[str, ...]  # the entities it names as what it depends on (dependencies_of)
     hubs: tuple[str, ...]  # of those, the hubs: related by a relate rule only
@@ -290,11 +293,12 @@ class Learner:
     def _rule_holds(self, scan: _Scan, chance: float, rule: str) -> bool:
         """Whether a relate rule relates on its own (without a learned association) on a relation
         that sees `chance` alerts per WINDOW: in a quiet cluster, when that is low; in a busy one
-        (where relations are many and coincidences common) only once its entities' rates are
-        measured and chance would bring few of the rule's own alerts to them within its window."""
+        (where relations are many and coincidences common) only once the cluster was observed for
+        RULE_OBSERVED and chance would bring few of the rule's own alerts to its entities within its
+        window."""
         if scan.cluster_recent <= QUIET_CLUSTER:
             return chance <= RULE_CHANCE
-        return scan.measured and self._coincidences(scan, rule) <= COINCIDENCES
+        return scan.observed >= RULE_OBSERVED and self._coincidences(scan, rule) <= COINCIDENCES
 
     def _rule_evidence(self, scan: _Scan, rule: str, chance: float, association: Association | None,
                        learned: bool) -> str:
@@ -315,7 +319,9 @@ class Learner:
         related entities, summed: the member the alert joins may be on any of them. A busy host
         starts alerts of every kind; that says little of how often its memory runs out. Counted
         over the entity's remembered starts but the last window's (the candidates): over the time
-        its cluster was observed, or, once its history is full, since the oldest start kept."""
+        its cluster was observed (its first hour included: a rate over that is a rate, where the
+        co-occurrence counts need the control windows), or, once its history is full, since the
+        oldest start kept."""
         chance = scan.rule_chances.get(rule)
         if chance is None:
             chance, t = 0.0, scan.start.at
@@ -323,7 +329,7 @@ class Learner:
                 starts = self.history.get(entity)
                 if not starts or is_coarse(entity):
                     continue
-                span = t - starts[0].at if len(starts) >= HISTORY else scan.elapsed
+                span = t - starts[0].at if len(starts) >= HISTORY else min(scan.observed, scan.elapsed)
                 count = sum(1 for start in starts
                             if t - start.at > WINDOW and (rule in start.causes or rule in start.effects))
                 chance += count / max(span - WINDOW, WINDOW) * WINDOW
@@ -647,9 +653,9 @@ class Learner:
         # starts, that scales the entities' summed rates down.
         crowd = sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs) \
             * (len(moments) / counted if counted else 1.0)
-        measured = since is not None and t - since >= LOOKBACK
+        observed = t - since if since is not None else 0.0
         self._scan = _Scan(key, Start(t, started, name, key, causes, effects), cluster, entities, related, near, far, chance,
-                           elapsed, {}, crowd, cluster_recent, measured, {}, dependencies, hubs)
+                           elapsed, {}, crowd, cluster_recent, observed >= LOOKBACK, observed, {}, dependencies, hubs)
         return self._scan
 
     def _peers_elsewhere(self, entities: tuple[str, ...], dependencies: tuple[str, ...]) -> list[str]:
