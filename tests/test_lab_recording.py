@@ -65,10 +65,6 @@ FAULTS["2026-12-05h"] = FAULTS["2026-12-04d"] - {"app-errors", "pg-exporter-down
 # The fourteenth: the same, restarted twice, with this engine live: the app's errors and flaps, and both
 # exporters killed, were never sent (each cleared between two notifications of its group).
 FAULTS["2026-12-05i"] = FAULTS["2026-12-05h"] - {"app-flapping"}
-# The faults whose incident holds background alerts: the burn's HostHighCpuLoad joined the node's
-# context switching and clock alerts of five minutes before, by closeness on the one lab host.
-WITH_BACKGROUND = {"2026-12-04b": {"cpu-burn"}, "2026-12-04c": {"cpu-burn"}, "2026-12-05d": {"cpu-burn"},
-                   "2026-12-05e": {"cpu-burn"}}
 # Faults split in more than one incident: the probes' exporter killed is PrometheusAllTargetsMissing
 # for each of its two jobs, 5 seconds apart, which name nothing in common; two starts of a name that
 # fired twice in the run's last half hour are not beyond chance for a storm.
@@ -137,8 +133,11 @@ def test_different_kinds_of_fault_on_the_one_lab_host_share_no_incident(recordin
         kind = "background" if name.startswith(BACKGROUND) else name.rstrip("-0123456789")
         for incident in incidents:
             kinds[incident].add(kind)
-    assert [names for names in kinds.values() if len(names) > 1] == \
-        [{"background", fault} for fault in sorted(WITH_BACKGROUND.get(recording.stem, ()))]
+    # The burn's HostHighCpuLoad stays apart from the node's context switching and clock alerts of
+    # five minutes before: the lab's first minutes bring its faults' alerts at a busy pace (about
+    # eight in its first five), where closeness alone is no evidence. Read from the alerts started
+    # so far instead, the burn joined them.
+    assert [names for names in kinds.values() if len(names) > 1] == []
 
 
 def test_two_database_outages_minutes_apart_share_no_incident(incidents_of_each_fault):

@@ -261,6 +261,31 @@ def test_alerts_on_a_quiet_entity_minutes_apart_join(tmp_path):
     assert member.why.rule == "quiet entity" and "same host db-1" in member.why.detail
 
 
+@pytest.mark.parametrize("watched_before, others, joined", [
+    (0, 4, True),  # a stream's first minutes, at a quiet pace
+    (0, 12, False),  # ...at a busy one
+    (3600, 12, True),  # a cluster whose first alerts come after an hour of the estate watched
+], ids=["quiet-start", "busy-start", "burst-after-an-hour-of-silence"])
+def test_a_clusters_pace_is_read_over_the_minutes_the_learner_watched(tmp_path, watched_before, others, joined):
+    # Twelve alerts on other hosts in a stream's first three minutes are a busy cluster's pace
+    # (over five minutes, 24 a window), though fewer than QUIET_CLUSTER have started yet: closeness
+    # alone is no evidence there. Four are a quiet cluster's. A cluster that stayed silent for an
+    # hour of the estate watched was quiet then: its first burst is a burst.
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    for n in range(watched_before // 600):
+        scenario.push(n * 600, alert("Noise", starts=n * 600, cluster="us", instance=f"10.9.0.{n}:9100"))
+    begin = watched_before
+    for n in range(others):
+        started = begin + n * 180 / others
+        scenario.push(started, alert("Noise", starts=started, cluster="eu", instance=f"10.0.1.{n}:9100"))
+    scenario.push(begin + 180, alert("PostgresqlDown", starts=begin + 180, cluster="eu", instance="db-1:9187"))
+    scenario.push(begin + 200, alert("PostgresqlExporterErrors", starts=begin + 200, cluster="eu",
+                                     instance="db-1:9187"))
+    database = [i for i in scenario.incidents if any(m.labels["alertname"].startswith("Postgresql")
+                                                     for m in i.members.values())]
+    assert len(database) == (1 if joined else 2)
+
+
 def test_alerts_on_a_quiet_entity_that_started_more_than_5_minutes_apart_stay_apart(tmp_path):
     # Closeness alone is closeness in time too: on the benchmark streams, such joins beyond 5
     # minutes were wrong 14 times in 15.

@@ -44,7 +44,7 @@ CLOSE = 300.0  # seconds between two alerts' startsAt within which a learned ass
 QUIET = 0.05  # chance that another alert starts on the related entities as close to the alert as the two
 # alerts are (`_coincidence_span`), below which closeness alone relates them
 SIMULTANEOUS = 60.0  # seconds: starts this close are one moment (a rule's `for` and an evaluation apart)
-QUIET_CLUSTER = 15  # alerts started in the cluster within the last window, above which closeness alone is
+QUIET_CLUSTER = 15  # alerts started in the cluster per window (`_pace`), above which closeness alone is
 # not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
 # no history of yet), nor a relate rule before its alerts' rates are (RULE_OBSERVED), nor a namespace
 # a learned association
@@ -130,6 +130,7 @@ class _Scan:
     crowd: float  # the same, summed over the related entities (but namespaces), one moment at a time in a
     # quiet cluster (where closeness asks)
     cluster_recent: int  # alerts started in the alert's cluster within the last window
+    quiet: bool  # the cluster's pace is at most QUIET_CLUSTER alerts per window (`_pace`)
     measured: bool  # the learner has observed the cluster for a LOOKBACK: its entities' rates are measured
     observed: float  # seconds the learner has observed the cluster for
     associations: dict[str, Association | None]  # member name -> the learned association (asked once)
@@ -215,7 +216,7 @@ class Learner:
         self._stormed = key
         return Join(storm.key, JoinReason.STORM, "storm", {"alertname": name},
                     f"storm: {storm.alerts + 1} {name} alerts at once, {storm.expected:.3f} expected from its "
-                    f"base rate", self.storms.taken, storm.first_at, scan.cluster_recent <= QUIET_CLUSTER)
+                    f"base rate", self.storms.taken, storm.first_at, scan.quiet)
 
     def _evidence(self, scan: _Scan, start: Start, entity: str, t: float) -> tuple[tuple, str, str] | None:
         """(rank, rule, evidence) of relating the alert to `start` on `entity`, or None."""
@@ -228,7 +229,7 @@ class Learner:
             return None  # the estate's evidence overrides priors and closeness alike
         learned = association is not None and association.significant
         gap = abs(scan.start.started - start.started)
-        quiet_cluster = scan.cluster_recent <= QUIET_CLUSTER  # closeness asks nothing more of a busy one
+        quiet_cluster = scan.quiet  # closeness asks nothing more of a busy one
         span, tick = self._coincidence_span(scan, start, gap) if quiet_cluster else (None, 0.0)
         if not rules and not learned and not (quiet_cluster and _quiet(scan.crowd, span)):
             return None  # the quiet-entity test below fails whatever the closeness (most candidates)
@@ -296,7 +297,7 @@ class Learner:
         (where relations are many and coincidences common) only once the cluster was observed for
         RULE_OBSERVED and chance would bring few of the rule's own alerts to its entities within its
         window."""
-        if scan.cluster_recent <= QUIET_CLUSTER:
+        if scan.quiet:
             return chance <= RULE_CHANCE
         return scan.observed >= RULE_OBSERVED and self._coincidences(scan, rule) <= COINCIDENCES
 
@@ -305,7 +306,7 @@ class Learner:
         """What made `rule` hold: the estate's confirmation, or how rarely chance brings what it relates."""
         if learned:
             return f"rule {rule}, learned: {association.describe()}"
-        if scan.cluster_recent <= QUIET_CLUSTER:
+        if scan.quiet:
             return f"rule {rule}, quiet cluster: {chance:.2f} alerts per {WINDOW / 60:.0f}m on the relation by chance"
         return (f"rule {rule}, busy cluster: {self._coincidences(scan, rule):.2f} of its alerts per "
                 f"{self.relations[rule].window / 60:g}m on these entities by chance")
@@ -393,14 +394,11 @@ class Learner:
         # Before the control windows are observed, no name's background is known: in a busy
         # cluster, an empty background would make every rare-looking pair of names a relation.
         # Busy by the alerts these relations cannot explain: a quiet cluster's cascade is a burst.
-        # In the cluster's first window, by their pace over the part of it seen: twelve alerts in
-        # its first two minutes are a busy cluster's, not a quiet one's (docs/learning.md).
+        # In the cluster's first window, by their pace over the part of it seen (`_pace`).
         if not scan.measured:
             explainable = sum(1 for start in starts if t - start.at <= WINDOW
                               and not (start.causes | start.effects).isdisjoint(self._cluster_rules))
-            since = self.cluster_since.get(cluster)
-            window_seen = min(max(t - since if since is not None else 0.0, FIRST_SEEN_FLOOR) / WINDOW, 1.0)
-            if (scan.cluster_recent - explainable) / window_seen > QUIET_CLUSTER:
+            if _pace(scan.cluster_recent - explainable, scan.observed) > QUIET_CLUSTER:
                 return None
         return starts
 
@@ -599,9 +597,14 @@ class Learner:
         while in_window and t - in_window[0] > WINDOW:
             in_window.popleft()
         cluster_recent = len(in_window) if in_window else 0
+        observed = t - since if since is not None else 0.0
+        # Its pace over the part of the last window the learner watched the estate: a cluster silent
+        # while others alerted was quiet, not unobserved.
+        watched = t - self.first_at if self.first_at is not None else 0.0
+        quiet_cluster = _pace(cluster_recent, watched) <= QUIET_CLUSTER
         # The crowd's starts within the lookback, and the moments they began at: only a quiet
         # cluster's closeness asks (a busy entity's history is long).
-        counted, moments, quiet_cluster = 0, set(), cluster_recent <= QUIET_CLUSTER
+        counted, moments = 0, set()
         for entity in related:
             # What chance brings to the entity per window: its long-run rate, or the recent one
             # when that is higher (the control windows; all of the history when it is truncated).
@@ -653,9 +656,8 @@ class Learner:
         # starts, that scales the entities' summed rates down.
         crowd = sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs) \
             * (len(moments) / counted if counted else 1.0)
-        observed = t - since if since is not None else 0.0
         self._scan = _Scan(key, Start(t, started, name, key, causes, effects), cluster, entities, related, near, far, chance,
-                           elapsed, {}, crowd, cluster_recent, observed >= LOOKBACK, observed, {}, dependencies, hubs)
+                           elapsed, {}, crowd, cluster_recent, quiet_cluster, observed >= LOOKBACK, observed, {}, dependencies, hubs)
         return self._scan
 
     def _peers_elsewhere(self, entities: tuple[str, ...], dependencies: tuple[str, ...]) -> list[str]:
@@ -791,6 +793,15 @@ def _timely(rule: str, alert: Start, member: Start, window: float, lead: float) 
     apart = alert.started - member.started  # > 0: the member started first
     return (rule in member.causes and rule in alert.effects and -lead <= apart <= window) \
         or (rule in alert.causes and rule in member.effects and -window <= apart <= lead)
+
+
+def _pace(alerts: float, observed: float) -> float:
+    """Alerts per WINDOW of a cluster that started `alerts` in the last window, observed for
+    `observed` seconds: in the first window, over the part of it seen (at least FIRST_SEEN_FLOOR):
+    twelve alerts in a stream's first three minutes are a busy cluster's, not a quiet one's, and a
+    stream read from its start would otherwise find every cluster quiet for minutes
+    (docs/learning.md)."""
+    return alerts / min(max(observed, FIRST_SEEN_FLOOR) / WINDOW, 1.0)
 
 
 def _quiet(crowd: float, span: float) -> bool:
