@@ -53,8 +53,8 @@ COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer of its aler
 RULE_OBSERVED = 3 * WINDOW  # seconds a busy cluster is observed before a relate rule holds there: the last
 # window's starts are the candidates, and the two before them give the rule's alerts a rate
 CLUSTER_BUSY = 0.25  # cluster-scoped relate rules hold for names quieter than this per window
-FIRST_SEEN_FLOOR = 300.0  # seconds: in a cluster's first window, its pace is read over at least this
-# (over its first seconds, two alerts would make any cluster look busy)
+FIRST_SEEN_FLOOR = 300.0  # seconds: in a first window (the learner's, a cluster's), a pace is read over at
+# least this (over its first seconds, two alerts would make any cluster look busy)
 CLUSTER_LEAD = 120.0  # seconds an effect may start before its cause's alert, across a cluster
 EFFECT_LEAD = 120.0  # seconds an effect may start before its cause on a related entity, whether the
 # cause joins the effect's incident or takes it in: a cause's alert lags its effects' by its `for` and an
@@ -131,11 +131,15 @@ class _Scan:
     # quiet cluster (where closeness asks)
     cluster_recent: int  # alerts started in the alert's cluster within the last window
     quiet: bool  # the cluster's pace is at most QUIET_CLUSTER alerts per window (`_pace`)
-    measured: bool  # the learner has observed the cluster for a LOOKBACK: its entities' rates are measured
     observed: float  # seconds the learner has observed the cluster for
     associations: dict[str, Association | None]  # member name -> the learned association (asked once)
     dependencies: tuple[str, ...]  # the entities it names as what it depends on (dependencies_of)
     hubs: tuple[str, ...]  # of those, the hubs: related by a relate rule only
+
+    @property
+    def measured(self) -> bool:
+        """The learner has observed the cluster for a LOOKBACK: its entities' rates are measured."""
+        return self.observed >= LOOKBACK
 
 
 class Learner:
@@ -657,7 +661,7 @@ class Learner:
         crowd = sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs) \
             * (len(moments) / counted if counted else 1.0)
         self._scan = _Scan(key, Start(t, started, name, key, causes, effects), cluster, entities, related, near, far, chance,
-                           elapsed, {}, crowd, cluster_recent, quiet_cluster, observed >= LOOKBACK, observed, {}, dependencies, hubs)
+                           elapsed, {}, crowd, cluster_recent, quiet_cluster, observed, {}, dependencies, hubs)
         return self._scan
 
     def _peers_elsewhere(self, entities: tuple[str, ...], dependencies: tuple[str, ...]) -> list[str]:
