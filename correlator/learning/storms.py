@@ -27,7 +27,11 @@ stormed, is no evidence that its storms are rare here; and one storm in a daemon
 is a storm every few minutes as far as it knows). Then a cluster's storm joins the one raging in another, and a burst too thin in each
 cluster to be a storm there is one across them (against the name's base rate in the estate).
 Otherwise (a busy estate has concurrent storms of one name from unrelated faults) each cluster's
-storm is an incident of its own.
+storm is an incident of its own, unless the two name what failed: a storm beginning in one cluster
+joins the one raging in another when an alert of its first names the dependency the raging storm's
+alerts agreed on (`AGREED`, below): clients in several clusters failing on one database's address
+at once. A peer service named by a bare word is scoped by its cluster (a `redis` in each), so it
+joins none across them.
 
 Prometheus stamps an alert's start with the evaluation of its rule group that first saw it, so
 the starts of one rule lie on that group's lattice (every 15 s to a few minutes): alerts of it
@@ -133,10 +137,19 @@ class Storm:
         alert of the storm that named one agreed on: another cause's (a second database's outage,
         minutes after the first's). Alerts that named different dependencies from the start (a
         network failing every client's upstream) are one cause beyond them."""
-        if not dependencies or self.naming < AGREED:
-            return False
-        agreed = [dependency for dependency, count in self.named.items() if count == self.naming]
+        agreed = self._agreed() if dependencies else []
         return bool(agreed) and not any(dependency in dependencies for dependency in agreed)
+
+    def agreed_on_one_of(self, dependencies: dict[str, int]) -> bool:
+        """Whether a dependency every alert of the storm that named one agreed on is among
+        `dependencies` (another storm's `named`): their clients fail on one thing."""
+        return any(dependency in dependencies for dependency in self._agreed())
+
+    def _agreed(self) -> list[str]:
+        """The dependencies named by every alert of the storm that named one, once AGREED or more did."""
+        if self.naming < AGREED:
+            return []
+        return [dependency for dependency, count in self.named.items() if count == self.naming]
 
     def reaches(self, t: float) -> bool:
         """Whether a start at `t` is no pause away from the storm, before or after it."""
@@ -363,11 +376,13 @@ class Storms:
 
     def _settle(self, name: str, storm: Storm, t: float, dependencies: tuple[str, ...]) -> None:
         """A storm just begun (by an alert naming `dependencies`) is the storm of its name raging
-        in another cluster (or across them) when the name's storms are rare and that storm does not
-        fail elsewhere; else a storm, an incident, of its own."""
+        in another cluster (or across them) when the name's storms are rare, or that storm's alerts
+        agreed on a dependency its first alerts name, and that storm does not fail elsewhere; else a
+        storm, an incident, of its own."""
         storm.fresh = False
         other = self.latest.get(name)
-        if other is not None and other is not storm and not other.ended(t) and self._rare(name, t) \
+        if other is not None and other is not storm and not other.ended(t) \
+                and (self._rare(name, t) or other.agreed_on_one_of(storm.named)) \
                 and not other.fails_elsewhere(dependencies):
             storm.key = other.key
             return
