@@ -97,6 +97,10 @@ HELD_OUT = [
     ("Detect outbound connections to common miner pool ports", {}, Category.SECURITY),
     # Latency says where: a disk's is hardware, the kubelet's software, a replica's lag capacity.
     ("HostUnusualDiskWriteLatency", {}, Category.HARDWARE),
+    # A disk's throughput and its time in IO are its load (a job writing too much), not its failure.
+    ("HostUnusualDiskWriteRate", {}, Category.CAPACITY),
+    ("HostUnusualDiskReadRate", {}, Category.CAPACITY),
+    ("HostUnusualDiskIo", {}, Category.CAPACITY),
     ("KubeletPodStartUpLatencyHigh", {}, Category.SOFTWARE),
     ("MysqlSlaveReplicationLag", {}, Category.CAPACITY),
     ("Postgres replication delay too high", {}, Category.CAPACITY),
@@ -110,6 +114,16 @@ HELD_OUT = [
 @pytest.mark.parametrize("name, labels, category", HELD_OUT, ids=[row[0] for row in HELD_OUT])
 def test_the_lexicon_reads_alert_names_of_vocabularies_it_was_not_written_from(name, labels, category):
     assert read({"alertname": name, **labels}, {}).opinion() == category
+
+
+@pytest.mark.parametrize("name, summary, category", [
+    ("HostUnusualDiskWriteRate", "Disk is probably writing too much data (> 50 MB/s)", Category.CAPACITY),
+    ("HostCpuHighIowait", "CPU iowait > 10%. A high iowait means that you are disk or network bound.",
+     Category.CAPACITY),
+    ("NodeDiskIoErrors", "Disk I/O errors on sda", Category.HARDWARE),  # the disk failing, not busy
+])
+def test_a_disks_load_is_capacity_and_its_io_errors_are_hardware(name, summary, category):
+    assert read({"alertname": name, "instance": "db-1:9100"}, {"summary": summary}).opinion() == category
 
 
 def test_annotations_count_but_quoted_label_values_do_not():

@@ -15,6 +15,8 @@ storage they mount).
 A certificate is read by what happened to it: expired or expiring is a renewal missed (human
 error), a renewal failing is software, a handshake refused or a certificate untrusted is security.
 A rollout stuck only hints at a change: a registry down or a node lost stalls rollouts too.
+A disk's throughput and its time in IO (`HostUnusualDiskWriteRate`, `HostUnusualDiskIo`) are its
+load, capacity; its I/O errors are it failing, hardware.
 
 Entries: `word` matches that word, `stem*` any word starting with it, `two words` consecutive
 words. The alert name counts most, its summary and description less, label values least.
@@ -38,7 +40,7 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "uncorrectable": 2, "hwmon": 2, "ipmi": 2, "bmc": 2, "psu": 2, "power supply": 2, "fan": 2, "fans": 2,
         "thermal": 2, "temperature": 2, "temp": 2, "overtemp*": 2, "hot": 1, "sensor": 1.5, "battery": 2,
         "hardware": 2, "firmware": 1, "dimm": 2, "physical": 1, "chassis": 2, "power": 1, "bad sector*": 2,
-        "disk failure": 2, "drive": 1, "degraded": 0.5, "disk": 0.5,
+        "disk failure": 2, "drive": 1, "degraded": 0.5, "disk": 0.5, "io error": 2, "io errors": 2,
     },
     Category.CAPACITY: {
         "space": 2, "full": 2, "fill*": 2, "inode*": 2, "quota": 2, "saturat*": 2, "throttl*": 2, "oom*": 2,
@@ -48,6 +50,7 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "lag": 1.5, "consumer*": 0.5, "rejected": 0.5, "connections": 1, "used": 0.5, "predict*": 0.5,
         "allocatable": 1, "headroom": 1, "queue": 0.5, "depth": 1, "maxmemory": 2, "mem": 1, "watermark": 1.5,
         "delay*": 1, "replication lag": 2, "replication delay": 2, "context switching": 2,
+        "write rate": 1.5, "read rate": 1.5, "disk io": 1, "iowait": 1.5, "too much": 1.5,
     },
     Category.NETWORK: {
         "network": 2, "interface": 2.5, "nic": 2, "packet*": 2, "dns": 2, "coredns": 2, "kubedns": 2,
