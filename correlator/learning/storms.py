@@ -140,9 +140,9 @@ class Storm:
         agreed = self._agreed() if dependencies else []
         return bool(agreed) and not any(dependency in dependencies for dependency in agreed)
 
-    def agreed_on_one_of(self, dependencies: dict[str, int]) -> bool:
+    def agreed_on_one_of(self, dependencies: tuple[str, ...]) -> bool:
         """Whether a dependency every alert of the storm that named one agreed on is among
-        `dependencies` (another storm's `named`): their clients fail on one thing."""
+        `dependencies` (those another storm's alerts named): their clients fail on one thing."""
         return any(dependency in dependencies for dependency in self._agreed())
 
     def _agreed(self) -> list[str]:
@@ -377,12 +377,12 @@ class Storms:
     def _settle(self, name: str, storm: Storm, t: float, dependencies: tuple[str, ...]) -> None:
         """A storm just begun (by an alert naming `dependencies`) is the storm of its name raging
         in another cluster (or across them) when the name's storms are rare, or that storm's alerts
-        agreed on a dependency its first alerts name, and that storm does not fail elsewhere; else a
-        storm, an incident, of its own."""
+        agreed on a dependency its first alerts (this one among them) name, and that storm does not
+        fail elsewhere; else a storm, an incident, of its own."""
         storm.fresh = False
         other = self.latest.get(name)
         if other is not None and other is not storm and not other.ended(t) \
-                and (self._rare(name, t) or other.agreed_on_one_of(storm.named)) \
+                and (self._rare(name, t) or other.agreed_on_one_of((*storm.named, *dependencies))) \
                 and not other.fails_elsewhere(dependencies):
             storm.key = other.key
             return
