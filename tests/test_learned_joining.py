@@ -724,14 +724,14 @@ def test_concurrent_storms_of_a_name_that_storms_often_stay_apart_by_cluster(tmp
     assert all(len(clusters_of(i)) == 1 for i in last) and max(len(i.members) for i in last) >= 4
 
 
-@pytest.mark.parametrize("peers_in_b, one_incident", [
-    (["10.0.0.9:5672"] * 6, True),  # one broker's address: its clients everywhere fail on it
-    ([""] + ["10.0.0.9:5672"] + [""] * 4, True),  # named by the alert that makes the burst a storm
-    (["10.0.0.7:5672"] * 6, False),  # another broker: another cause
-    (["broker"] * 6, False),  # a bare service name: each cluster's own broker
-], ids=["same-address", "named-by-the-storms-second-alert", "other-address", "bare-name"])
-def test_storms_of_a_name_that_storms_often_are_one_where_their_alerts_agreed_on_one_dependency(peers_in_b,
-                                                                                               one_incident):
+@pytest.mark.parametrize("label, peer_in_a, peers_in_b, one_incident", [
+    ("peer", "10.0.0.9:5672", ["10.0.0.9:5672"] * 6, True),  # one broker's address: its clients everywhere
+    ("peer", "10.0.0.9:5672", [""] + ["10.0.0.9:5672"] + [""] * 4, True),  # named by the alert that makes it a storm
+    ("peer", "10.0.0.9:5672", ["10.0.0.7:5672"] * 6, False),  # another broker: another cause
+    ("peer_service", "broker", ["broker"] * 6, False),  # a service's name: each cluster may run its own
+], ids=["same-address", "named-by-the-storms-second-alert", "other-address", "service-name"])
+def test_storms_of_a_name_that_storms_often_are_one_where_their_alerts_agreed_on_one_dependency(
+        label, peer_in_a, peers_in_b, one_incident):
     # The name stormed every ten minutes somewhere in the last hour, so its storms are not rare: a
     # storm in one cluster and one in another are each their own, unless the first one's alerts
     # agreed on the address the second one's first alerts name.
@@ -741,10 +741,10 @@ def test_storms_of_a_name_that_storms_often_are_one_where_their_alerts_agreed_on
             started = n * 600.0 + 2 * k
             storm = storms.check(name, f"c{n}", started)
             storms.observe(name, f"c{n}", (f"c{n}x{k}", k), started, storm is not None, 0.0)
-    peers, joined = ["10.0.0.9:5672"] * 6 + peers_in_b, []
+    peers, joined = [peer_in_a] * 6 + peers_in_b, []
     for n in range(12):
         cluster, started = ("a", "b")[n // 6], 3600.0 + 2 * n
-        labels = {"alertname": name, "cluster": cluster, **({"peer": peers[n]} if peers[n] else {})}
+        labels = {"alertname": name, "cluster": cluster, **({label: peers[n]} if peers[n] else {})}
         dependencies = dependencies_of(labels)
         storm = storms.check(name, cluster, started, dependencies)
         joined.append(storm.key[0] if storm else None)

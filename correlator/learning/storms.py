@@ -30,8 +30,8 @@ Otherwise (a busy estate has concurrent storms of one name from unrelated faults
 storm is an incident of its own, unless the two name what failed: a storm beginning in one cluster
 joins the one raging in another when an alert of its first names the dependency the raging storm's
 alerts agreed on (`AGREED`, below): clients in several clusters failing on one database's address
-at once. A peer service named by a bare word is scoped by its cluster (a `redis` in each), so it
-joins none across them.
+at once. A peer service named by its name (`peer_service: redis`) is scoped by its cluster, as
+each cluster may run its own, so it joins none across them.
 
 Prometheus stamps an alert's start with the evaluation of its rule group that first saw it, so
 the starts of one rule lie on that group's lattice (every 15 s to a few minutes): alerts of it
