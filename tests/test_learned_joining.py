@@ -1356,3 +1356,32 @@ def test_a_database_all_its_clients_name_still_relates_them_to_its_outage(tmp_pa
     client = next(m for i in scenario.incidents for m in i.members.values()
                   if m.labels["alertname"] == "SqlConnectionErrors")
     assert client.why.rule == "db-clients" and "db-1" in client.why.detail
+
+
+
+@pytest.mark.parametrize("node_down_after_storm, joins_the_storm", [(-30, True), (60, True), (300, False)],
+                         ids=["before-it", "a-minute-into-it", "minutes-into-it"])
+def test_an_alert_that_explains_a_storms_member_joins_the_storm_only_when_it_could_have_caused_it(
+        tmp_path, node_down_after_storm, joins_the_storm):
+    # Pods on many nodes failing at once (an admission webhook down): a node going down minutes into
+    # the storm explains its own pod there, yet not the storm, which began before it. Its cause
+    # comes first, or lags it by no more than an alert's `for` and an evaluation.
+    scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
+    for n in range(6):  # the node alerts now and then: closeness alone would not relate to it
+        scenario.push(n * 1200, alert("NodeClockSkew", starts=n * 1200, cluster="eu", node="n1"))
+        scenario.push(n * 1200 + 60, alert("NodeClockSkew", starts=n * 1200, ends=n * 1200 + 60, cluster="eu",
+                                           node="n1"))
+    begin = 7200
+    for n in range(12):
+        started = begin + 30 * n
+        scenario.push(started + 30, alert("KubePodNotReady", starts=started, cluster="eu",
+                                          pod=f"app{n}-7d9f8c6b5-x2x9z", node=f"n{n % 4}"))
+    down = begin + node_down_after_storm
+    scenario.push(down + 30, alert("KubeNodeNotReady", starts=down, cluster="eu", node="n1"))
+    node_down = next(incident for incident in scenario.incidents
+                     if any(m.labels["alertname"] == "KubeNodeNotReady" for m in incident.members.values()))
+    storm = max(scenario.incidents, key=lambda incident: len(incident.members))
+    assert len(storm.members) >= 10
+    assert (node_down is storm) == joins_the_storm
+    member = next(m for m in node_down.members.values() if m.labels["alertname"] == "KubeNodeNotReady")
+    assert member.why.rule == ("node-down" if joins_the_storm else "")

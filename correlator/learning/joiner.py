@@ -86,6 +86,7 @@ class Start:
     key: tuple  # (fingerprint, startsAt): the episode
     causes: frozenset[str]  # relate rules it is a cause of
     effects: frozenset[str]  # relate rules it is an effect of
+    cluster: str = ""  # its cluster (`cluster_of`)
     credited: set | None = None  # (name, window) pairs it was counted with (cooccurrence.py)
 
 
@@ -290,10 +291,20 @@ class Learner:
         the effect started within the rule's window after its cause, or at most `lead` before it."""
         for name in rules:
             window = self.relations[name].window
+            if name in scan.start.causes and name in start.effects and self._late_for_storm(scan.start, start):
+                continue
             if closeness and _timely(name, scan.start, start, window, min(window, lead)) \
                     and (learned or self._rule_holds(scan, chance, name)):
                 return name
         return None
+
+    def _late_for_storm(self, cause: Start, effect: Start) -> bool:
+        """Whether `effect` is in a storm of its name that began more than EFFECT_LEAD before `cause`
+        started: a storm's cause comes before it, and what begins minutes into a storm is another
+        fault's (a host down minutes into an admission webhook's outage)."""
+        storm = self.storms.active.get(f"{effect.cluster}|{effect.name}")
+        return storm is not None and not storm.usual and storm.reaches(effect.started) \
+            and cause.started - storm.first_at > EFFECT_LEAD
 
     def _rule_holds(self, scan: _Scan, chance: float, rule: str) -> bool:
         """Whether a relate rule relates on its own (without a learned association) on a relation
@@ -375,7 +386,8 @@ class Learner:
             for name in sorted(related):
                 rule = self.relations[name]
                 # Across a cluster, a cause takes in only the effects that started just before it.
-                if not _timely(name, alert, start, rule.window, min(rule.window, CLUSTER_LEAD)):
+                if not _timely(name, alert, start, rule.window, min(rule.window, CLUSTER_LEAD)) \
+                        or name in causes and name in start.effects and self._late_for_storm(alert, start):
                     continue
                 if background is None:
                     background = self._cluster_background(cluster, starts, t)
@@ -660,7 +672,7 @@ class Learner:
         # starts, that scales the entities' summed rates down.
         crowd = sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs) \
             * (len(moments) / counted if counted else 1.0)
-        self._scan = _Scan(key, Start(t, started, name, key, causes, effects), cluster, entities, related, near, far, chance,
+        self._scan = _Scan(key, Start(t, started, name, key, causes, effects, cluster), cluster, entities, related, near, far, chance,
                            elapsed, {}, crowd, cluster_recent, quiet_cluster, observed, {}, dependencies, hubs)
         return self._scan
 
