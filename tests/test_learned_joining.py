@@ -358,6 +358,28 @@ def test_alerts_stamped_at_one_evaluation_join_where_chance_would_have_to_hit_th
         assert member.why.rule == "quiet entity" and "at one evaluation (every 5s)" in member.why.detail
 
 
+
+@pytest.mark.parametrize("second_after, joined", [(0, True), (0.5, False)], ids=["one-stamp", "half-a-second-apart"])
+def test_alerts_stamped_alike_join_at_one_evaluation_before_their_lattice_is_known(tmp_path, second_after, joined):
+    # The app alerted twice in twenty minutes, too few starts off any lattice to learn its rule
+    # group's interval: two alerts stamped with one startsAt are still one evaluation's, which
+    # chance would have to hit within a minute (Prometheus's default interval), not a minute
+    # either side of it (one time in twelve here).
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    probe = {"cluster": "lab", "instance": "http://127.0.0.1:8080/", "job": "blackbox"}
+    names = ("BlackboxProbeHttpFailure", "BlackboxProbeFailed")
+    for start in (0, 613):
+        scenario.push(start, *[alert(name, starts=start, **probe) for name in names])
+        scenario.push(start + 60, *[alert(name, starts=start, ends=start + 60, **probe) for name in names])
+        scenario.advance(start + 120)
+    scenario.push(1300, alert("BlackboxProbeFailed", starts=1300, **probe))
+    scenario.push(1300 + second_after, alert("BlackboxProbeHttpFailure", starts=1300 + second_after, **probe))
+    last = max(scenario.incidents, key=lambda incident: incident.opened_at)
+    assert len(last.members) == (2 if joined else 1)
+    if joined:
+        member = next(m for m in last.members.values() if m.labels["alertname"] == "BlackboxProbeHttpFailure")
+        assert member.why.rule == "quiet entity" and "0s apart" in member.why.detail
+
 def test_the_alerts_of_an_incident_flapping_together_stay_one_incident(tmp_path):
     # The lab's app flapping: it answers errors, then normally, 20 seconds each in turn. Both alerts
     # fire and clear together at every flap; once they flap (ingest.flapping), each firing goes

@@ -258,13 +258,13 @@ class Learner:
         """(the seconds within which chance would have to start another alert on the related
         entities to come as close to the alert as `start` did, the evaluation interval when that
         is one evaluation): `gap` either side, at least a moment; for a start stamped with the
-        very same startsAt, one interval of the names' evaluation lattice where it is known.
+        very same startsAt, one interval of the names' evaluation lattice where it is known, else
+        a moment (an evaluation interval is rarely longer than Prometheus's default minute).
         Prometheus stamps the alerts one evaluation of a rule group fires alike, so chance would
         have to hit that one evaluation (docs/learning.md)."""
         if gap <= LATTICE_TOLERANCE:
             tick = max(self.storms.tick(scan.start.name, scan.cluster), self.storms.tick(start.name, scan.cluster))
-            if tick:
-                return tick, tick
+            return (tick, tick) if tick else (SIMULTANEOUS, 0.0)
         return 2 * max(gap, SIMULTANEOUS), 0.0
 
     @staticmethod
