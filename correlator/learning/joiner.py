@@ -20,6 +20,8 @@ Cluster and time alone are never evidence. The strongest reason wins, then the c
 then the most recent member; the explanation names the member, the entity and the evidence.
 
 A storm (storms.py) is the one exception: its alerts join the storm's incident whatever they name.
+An alert a relate rule makes the cause of a storm's member joins it only where it could have caused
+the storm: no later than EFFECT_LEAD after the storm began.
 """
 
 from __future__ import annotations
@@ -291,20 +293,23 @@ class Learner:
         the effect started within the rule's window after its cause, or at most `lead` before it."""
         for name in rules:
             window = self.relations[name].window
-            if name in scan.start.causes and name in start.effects and self._late_for_storm(scan.start, start):
+            if self._late_for_storm(name, scan.start, start):
                 continue
             if closeness and _timely(name, scan.start, start, window, min(window, lead)) \
                     and (learned or self._rule_holds(scan, chance, name)):
                 return name
         return None
 
-    def _late_for_storm(self, cause: Start, effect: Start) -> bool:
-        """Whether `effect` is in a storm of its name that began more than EFFECT_LEAD before `cause`
-        started: a storm's cause comes before it, and what begins minutes into a storm is another
-        fault's (a host down minutes into an admission webhook's outage)."""
-        storm = self.storms.active.get(f"{effect.cluster}|{effect.name}")
-        return storm is not None and not storm.usual and storm.reaches(effect.started) \
-            and cause.started - storm.first_at > EFFECT_LEAD
+    def _late_for_storm(self, rule: str, alert: Start, member: Start) -> bool:
+        """Whether, under `rule`, the alert is the cause of a member in a storm of its name that
+        began more than EFFECT_LEAD before the alert started: a storm's cause comes before it, and
+        what begins minutes into a storm is another fault's (a host down minutes into an admission
+        webhook's outage)."""
+        if rule not in alert.causes or rule not in member.effects:
+            return False
+        storm = self.storms.active.get(f"{member.cluster}|{member.name}")
+        return storm is not None and not storm.usual and storm.reaches(member.started) \
+            and alert.started - storm.first_at > EFFECT_LEAD
 
     def _rule_holds(self, scan: _Scan, chance: float, rule: str) -> bool:
         """Whether a relate rule relates on its own (without a learned association) on a relation
@@ -387,7 +392,7 @@ class Learner:
                 rule = self.relations[name]
                 # Across a cluster, a cause takes in only the effects that started just before it.
                 if not _timely(name, alert, start, rule.window, min(rule.window, CLUSTER_LEAD)) \
-                        or name in causes and name in start.effects and self._late_for_storm(alert, start):
+                        or self._late_for_storm(name, alert, start):
                     continue
                 if background is None:
                     background = self._cluster_background(cluster, starts, t)
@@ -672,8 +677,9 @@ class Learner:
         # starts, that scales the entities' summed rates down.
         crowd = sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs) \
             * (len(moments) / counted if counted else 1.0)
-        self._scan = _Scan(key, Start(t, started, name, key, causes, effects, cluster), cluster, entities, related, near, far, chance,
-                           elapsed, {}, crowd, cluster_recent, quiet_cluster, observed, {}, dependencies, hubs)
+        self._scan = _Scan(key, Start(t, started, name, key, causes, effects, cluster), cluster, entities, related, near,
+                           far, chance, elapsed, {}, crowd, cluster_recent, quiet_cluster, observed, {}, dependencies,
+                           hubs)
         return self._scan
 
     def _peers_elsewhere(self, entities: tuple[str, ...], dependencies: tuple[str, ...]) -> list[str]:
