@@ -340,6 +340,15 @@ def _lab_app_alerted_three_times(scenario: Scenario, probe: dict) -> None:
         scenario.advance(start + 120)
 
 
+def _probe_fails_again(scenario: Scenario, probe: dict, at: float, second_after: float) -> list[tuple]:
+    """The app's probe failing at `at` and its HTTP status `second_after` later: the members of
+    the last incident opened (name and why), in the order they joined."""
+    scenario.push(at, alert("BlackboxProbeFailed", starts=at, **probe))
+    scenario.push(at + second_after, alert("BlackboxProbeHttpFailure", starts=at + second_after, **probe))
+    last = max(scenario.incidents, key=lambda incident: incident.opened_at)
+    return [(m.labels["alertname"], m.why) for m in last.members.values()]
+
+
 @pytest.mark.parametrize("second_after, joined", [(0, True), (5, False)], ids=["one-evaluation", "next-evaluation"])
 def test_alerts_stamped_at_one_evaluation_join_where_chance_would_have_to_hit_that_evaluation(
         tmp_path, second_after, joined):
@@ -349,14 +358,12 @@ def test_alerts_stamped_at_one_evaluation_join_where_chance_would_have_to_hit_th
     scenario = Scenario(rules_from(tmp_path), LEARNING)
     probe = {"cluster": "lab", "instance": "http://127.0.0.1:8080/", "job": "blackbox"}
     _lab_app_alerted_three_times(scenario, probe)
-    scenario.push(1880, alert("BlackboxProbeFailed", starts=1880, **probe))
-    scenario.push(1880 + second_after, alert("BlackboxProbeHttpFailure", starts=1880 + second_after, **probe))
-    last = max(scenario.incidents, key=lambda incident: incident.opened_at)
-    assert len(last.members) == (2 if joined else 1)
+    members = _probe_fails_again(scenario, probe, 1880, second_after)
+    assert len(members) == (2 if joined else 1)
     if joined:
-        member = next(m for m in last.members.values() if m.labels["alertname"] == "BlackboxProbeHttpFailure")
-        assert member.why.rule == "quiet entity" and "at one evaluation (every 5s)" in member.why.detail
-
+        name, why = members[1]
+        assert name == "BlackboxProbeHttpFailure"
+        assert why.rule == "quiet entity" and "at one evaluation (every 5s)" in why.detail
 
 
 @pytest.mark.parametrize("second_after, joined", [(0, True), (0.5, False)], ids=["one-stamp", "half-a-second-apart"])
@@ -372,13 +379,12 @@ def test_alerts_stamped_alike_join_at_one_evaluation_before_their_lattice_is_kno
         scenario.push(start, *[alert(name, starts=start, **probe) for name in names])
         scenario.push(start + 60, *[alert(name, starts=start, ends=start + 60, **probe) for name in names])
         scenario.advance(start + 120)
-    scenario.push(1300, alert("BlackboxProbeFailed", starts=1300, **probe))
-    scenario.push(1300 + second_after, alert("BlackboxProbeHttpFailure", starts=1300 + second_after, **probe))
-    last = max(scenario.incidents, key=lambda incident: incident.opened_at)
-    assert len(last.members) == (2 if joined else 1)
+    members = _probe_fails_again(scenario, probe, 1300, second_after)
+    assert len(members) == (2 if joined else 1)
     if joined:
-        member = next(m for m in last.members.values() if m.labels["alertname"] == "BlackboxProbeHttpFailure")
-        assert member.why.rule == "quiet entity" and "0s apart" in member.why.detail
+        name, why = members[1]
+        assert name == "BlackboxProbeHttpFailure" and why.rule == "quiet entity" and "0s apart" in why.detail
+
 
 def test_the_alerts_of_an_incident_flapping_together_stay_one_incident(tmp_path):
     # The lab's app flapping: it answers errors, then normally, 20 seconds each in turn. Both alerts
