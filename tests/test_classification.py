@@ -108,6 +108,15 @@ HELD_OUT = [
     ("LokiProcessTooManyRestarts", {}, Category.SOFTWARE),
     ("PostgresqlTooManyConnections", {}, Category.CAPACITY),
     ("KubeletTooManyPods", {}, Category.CAPACITY),
+    # The monitoring stack's own alerts are about it, whatever storage or rule they name: its
+    # software failing, not a disk (kube-prometheus, awesome-prometheus-alerts).
+    ("PrometheusRemoteStorageFailures", {}, Category.SOFTWARE),
+    ("PrometheusTSDBReloadsFailing", {}, Category.SOFTWARE),
+    ("PrometheusRuleFailures", {}, Category.SOFTWARE),
+    ("AlertmanagerClusterDown", {}, Category.SOFTWARE),
+    ("ThanosCompactHalted", {}, Category.SOFTWARE),
+    ("PulsarHighNumberOfFunctionErrors", {}, Category.SOFTWARE),
+    ("SpeedTestSlowInternetDownload", {}, Category.NETWORK),
 ]
 
 

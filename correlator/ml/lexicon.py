@@ -60,7 +60,7 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "unreachable": 0.5, "timeout": 0.5, "timed out": 0.5, "transmit": 1,
         "receive": 0.5, "bandwidth": 2, "throughput": 1, "ingress": 0.5, "haproxy": 0.5, "envoy": 0.5,
         "traefik": 0.5, "load balancer": 1, "loadbalancer": 1, "proxy": 0.5, "conntrack": 0.5, "refused": 1,
-        "dial": 0.5, "socket*": 0.5,
+        "dial": 0.5, "socket*": 0.5, "internet": 2,
     },
     Category.SOFTWARE: {
         "crash*": 2, "restart*": 1, "too many restarts": 2, "panic*": 1, "exception*": 2, "error": 0.5,
@@ -117,13 +117,16 @@ LAYER_WORDS: dict[str, tuple[str, ...]] = {
     "data": ("mysql*", "mariadb", "postgres*", "redis", "kafka", "rabbitmq", "elasticsearch", "opensearch", "mongo*",
              "memcached", "etcd", "zookeeper", "pg", "nats", "cassandra", "clickhouse", "database", "db", "sql",
              "queue", "cache", "broker", "producer*", "publish*", "message*", "mssql", "oracle", "couchbase", "influx*",
-             "minio", "replicat*"),
+             "minio", "replicat*", "pulsar", "bookie*", "solr"),
     "application": ("pod", "pods", "container", "deployment", "statefulset", "daemonset", "job", "cronjob", "hpa",
                     "crash*", "image", "app", "application", "http", "process", "jvm", "api", "apiserver", "svc",
                     "service", "services"),
     "probe": ("probe", "blackbox", "slo", "budget", "burn", "synthetic*", "uptime", "canary", "web scenario",
               "web response"),
-    "monitoring": ("target", "targets", "scrape", "absent"),
+    # The monitoring stack's own alerts are about it (`PrometheusRemoteStorageFailures`: the
+    # storage is Prometheus's, `AlertmanagerClusterDown`: no machine is down).
+    "monitoring": ("target", "targets", "scrape", "absent", "prometheus", "alertmanager", "thanos", "cortex",
+                   "mimir", "loki", "promtail", "pushgateway", "victoriametrics", "vmagent", "vmalert", "tsdb"),
 }
 # In prose an instance is mostly a service's ("An Alertmanager instance failed to send", "Vault
 # instance is sealed"): a machine only where an alert's name or labels say it (InstanceDown).
