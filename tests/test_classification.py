@@ -117,6 +117,8 @@ HELD_OUT = [
     ("ThanosCompactHalted", {}, Category.SOFTWARE),
     ("PulsarHighNumberOfFunctionErrors", {}, Category.SOFTWARE),
     ("SpeedTestSlowInternetDownload", {}, Category.NETWORK),
+    ("KubernetesOutOfDisk", {}, Category.CAPACITY),  # a node's condition: its disk is full, not failing
+    ("HostKernelVersionDeviations", {}, Category.HUMAN_ERROR),  # hosts drifted apart: a change not rolled out
 ]
 
 

@@ -44,7 +44,7 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
     },
     Category.CAPACITY: {
         "space": 2, "full": 2, "fill*": 2, "inode*": 2, "quota": 2, "saturat*": 2, "throttl*": 2, "oom*": 2,
-        "exhaust*": 2, "overcommit*": 2, "out of memory": 2, "pressure": 2, "too many": 2, "evict*": 1.5,
+        "exhaust*": 2, "overcommit*": 2, "out of memory": 2, "out of disk": 2, "pressure": 2, "too many": 2, "evict*": 1.5,
         "memory": 1, "cpu": 1, "load": 1, "usage": 1, "utili*": 1, "limit": 1, "capacity": 2, "hpa": 1,
         "autoscal*": 1, "maxed": 1.5, "maximum": 1, "swap": 1, "descriptors": 1, "backlog": 1.5, "unack*": 1,
         "lag": 1.5, "consumer*": 0.5, "rejected": 0.5, "connections": 1, "used": 0.5, "predict*": 0.5,
@@ -88,7 +88,7 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
     Category.HUMAN_ERROR: {
         "config": 1.5, "configuration": 1.5, "configmap": 1, "misconfig*": 2, "reload": 1, "inconsistent": 1,
         "invalid": 0.5, "manual*": 2, "change": 1, "changed": 1, "version mismatch": 1.5,
-        "drift": 1, "typo": 2, "rollout": 0.5, "maintenance": 1, "upgrade": 1, "admission": 0.5, "expir*": 2.5,
+        "drift": 1, "deviation*": 1, "typo": 2, "rollout": 0.5, "maintenance": 1, "upgrade": 1, "admission": 0.5, "expir*": 2.5,
     },
 }
 # Words that put data at risk: the integrity service area (confidentiality follows the security
