@@ -119,6 +119,9 @@ HELD_OUT = [
     ("SpeedTestSlowInternetDownload", {}, Category.NETWORK),
     ("KubernetesOutOfDisk", {}, Category.CAPACITY),  # a node's condition: its disk is full, not failing
     ("HostKernelVersionDeviations", {}, Category.HUMAN_ERROR),  # hosts drifted apart: a change not rolled out
+    # Cloud monitors' metrics: a volume's queue and IOPS are its load, not its failure.
+    ("VolumeQueueLength", {}, Category.CAPACITY),
+    ("Data Disk IOPS Consumed Percentage", {}, Category.CAPACITY),
 ]
 
 

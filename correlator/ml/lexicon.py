@@ -51,6 +51,7 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
         "allocatable": 1, "headroom": 1, "queue": 0.5, "depth": 1, "maxmemory": 2, "mem": 1, "watermark": 1.5,
         "delay*": 1, "replication lag": 2, "replication delay": 2, "context switching": 2,
         "write rate": 1.5, "read rate": 1.5, "disk io": 1, "iowait": 1.5, "too much": 1.5,
+        "iops": 1.5, "consumed": 1, "queue length": 1.5, "disk used": 1.5,
     },
     Category.NETWORK: {
         "network": 2, "interface": 2.5, "nic": 2, "packet*": 2, "dns": 2, "coredns": 2, "kubedns": 2,
