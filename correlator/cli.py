@@ -85,6 +85,17 @@ def _parser() -> argparse.ArgumentParser:
                       help="rules to test (default: the test file's rule_dir, else the configured rules)")
     _no_model_flag(test)
     _config_flag(test)
+    classify = rules_commands.add_parser(
+        "classify", help="show how each alerting rule of Prometheus rule files is classified",
+        description="For every alerting rule of Prometheus rule files or PrometheusRule manifests, the incident "
+                    "its alert opens when it fires alone, with the configured rules and model: category, service "
+                    "area, priority and what decided them (a classify rule, the lexicon's words, or the model when "
+                    "neither says anything: pin a classify rule where that guess is wrong).")
+    classify.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    classify.add_argument("--rules", type=Path, metavar="DIR", help="rules directory (default: the configured one)")
+    classify.add_argument("--json", action="store_true", help="one JSON object per alerting rule")
+    _no_model_flag(classify)
+    _config_flag(classify)
 
     replay = commands.add_parser(
         "replay", help="run the engine offline on a recording",
@@ -337,6 +348,32 @@ def _rules_test(args: argparse.Namespace) -> int:
         raise StartError(str(error)) from None
 
 
+def _rules_classify(args: argparse.Namespace) -> int:
+    from correlator import wiring
+    from correlator.engine.core import Engine
+    from correlator.offline.alert_rules import RuleFileError, alerting_rules, read_alone, summary
+
+    config, _ = _load(args)
+    rules, model = _rules_and_model(config)
+    settings = wiring.engine_settings(config)
+    try:
+        found = [rule for path in args.files for rule in alerting_rules(path)]
+    except RuleFileError as error:
+        print(f"correlator: {error}", file=sys.stderr)
+        return 1
+    readings = [read_alone(rule, lambda: Engine(rules, settings, model=model)) for rule in found]
+    for reading in readings:
+        if args.json:
+            print(msgspec.json.encode(reading).decode())
+        elif reading.incident:
+            print(f"{reading.alert}: {reading.category} ({reading.service_area}), {reading.priority}; "
+                  f"{reading.detail}")
+        else:
+            print(f"{reading.alert}: opens no incident alone")
+    print(summary(readings), file=sys.stderr)
+    return 0
+
+
 def _replay(args: argparse.Namespace) -> int:
     import msgspec
 
@@ -394,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "db":
             return _db_upgrade(args)
         if args.command == "rules":
-            return _rules_check(args) if args.rules_command == "check" else _rules_test(args)
+            return {"check": _rules_check, "test": _rules_test, "classify": _rules_classify}[args.rules_command](args)
         if args.command == "replay":
             return _replay(args)
         if args.command in ("train", "analyze", "corpus"):

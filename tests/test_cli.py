@@ -26,6 +26,7 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (["train"], "cross-validated"),
     (["analyze"], "propose YAML group/link rules"),
     (["corpus"], "labeled recordings"),
+    (["rules", "classify"], "PrometheusRule manifests"),
 ])
 def test_every_subcommand_explains_itself(args, mentions):
     result = run(*args, "--help")
