@@ -26,6 +26,7 @@ from correlator.engine.core import Engine
 from correlator.ingest.fingerprint import fingerprint
 
 _TEMPLATE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_CATEGORY_SOURCE = re.compile(r"^category=\S+ \((rule [^,]+|lexicon|model)")  # the classification's detail
 _AT = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)  # a Monday noon: no maintenance window by chance
 
 
@@ -44,7 +45,7 @@ class Reading(msgspec.Struct):
     category: str | None = None
     service_area: str | None = None
     priority: str | None = None
-    decided_by: str = ""  # the classify rule's name, "lexicon" or "model" (both fields' sources)
+    decided_by: str = ""  # what decided the category: "rule NAME" (a classify rule), "lexicon" or "model"
     detail: str = ""
 
 
@@ -94,9 +95,10 @@ def read_alone(rule: AlertingRule, new_engine: Callable[[], Engine]) -> Reading:
     name = rule.labels["alertname"]
     if incident is None:
         return Reading(rule.file, rule.group, name, False)
-    why = incident.classification
+    detail = incident.classification.detail if incident.classification else ""
+    decided = _CATEGORY_SOURCE.search(detail)
     return Reading(rule.file, rule.group, name, True, incident.category, incident.service_area,
-                   incident.priority, why.rule if why else "", why.detail if why else "")
+                   incident.priority, decided.group(1) if decided else "", detail)
 
 
 def summary(readings: list[Reading]) -> str:
