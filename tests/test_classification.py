@@ -120,6 +120,7 @@ HELD_OUT = [
     ("KubernetesOutOfDisk", {}, Category.CAPACITY),  # a node's condition: its disk is full, not failing
     ("HostKernelVersionDeviations", {}, Category.HUMAN_ERROR),  # hosts drifted apart: a change not rolled out
     # Cloud monitors' metrics: a volume's queue and IOPS are its load, not its failure.
+    ("KubernetesPersistentvolumeError", {}, Category.HARDWARE),  # awesome-prometheus-alerts' spelling: one word
     ("VolumeQueueLength", {}, Category.CAPACITY),
     ("Data Disk IOPS Consumed Percentage", {}, Category.CAPACITY),
 ]

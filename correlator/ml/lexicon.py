@@ -113,8 +113,9 @@ LAYER_WORDS: dict[str, tuple[str, ...]] = {
     "network": ("network", "interface", "nic", "dns", "coredns", "kubedns", "bgp", "cni", "calico", "cilium",
                 "flannel", "conntrack", "packet*", "link", "tcp", "udp", "route", "routing", "vpn", "firewall", "lb",
                 "haproxy", "loadbalancer", "load balancer", "ingress", "proxy", "envoy", "switch"),
-    "storage": ("volume", "pvc", "filesystem", "disk", "storage", "ceph", "nfs", "csi", "iscsi", "mount*",
-                "inode*", "ebs"),
+    # awesome-prometheus-alerts spells `KubernetesPersistentvolumeError`: one word.
+    "storage": ("volume", "pvc", "persistentvolume*", "filesystem", "disk", "storage", "ceph", "nfs", "csi", "iscsi",
+                "mount*", "inode*", "ebs"),
     "data": ("mysql*", "mariadb", "postgres*", "redis", "kafka", "rabbitmq", "elasticsearch", "opensearch", "mongo*",
              "memcached", "etcd", "zookeeper", "pg", "nats", "cassandra", "clickhouse", "database", "db", "sql",
              "queue", "cache", "broker", "producer*", "publish*", "message*", "mssql", "oracle", "couchbase", "influx*",
