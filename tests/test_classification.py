@@ -121,6 +121,8 @@ HELD_OUT = [
     ("HostKernelVersionDeviations", {}, Category.HUMAN_ERROR),  # hosts drifted apart: a change not rolled out
     # Cloud monitors' metrics: a volume's queue and IOPS are its load, not its failure.
     ("KubernetesPersistentvolumeError", {}, Category.HARDWARE),  # awesome-prometheus-alerts' spelling: one word
+    ("KubernetesStatefulSetDown", {}, Category.SOFTWARE),  # and the CamelCase one: two
+    ("PgbouncerErrors", {}, Category.SOFTWARE),
     ("VolumeQueueLength", {}, Category.CAPACITY),
     ("Data Disk IOPS Consumed Percentage", {}, Category.CAPACITY),
 ]
