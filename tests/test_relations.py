@@ -48,6 +48,20 @@ def test_kubernetes_tags_of_datadog_and_opentelemetry_name_the_same_entities():
     assert cluster_of({"k8s_cluster": "a"}) == cluster_of({"kubernetes_cluster": "a"}) == "a"
 
 
+def test_the_cloud_monitors_conventions_name_the_same_entities():
+    # The CloudWatch exporter prefixes its dimensions; CloudWatch spells them in CamelCase.
+    assert entities_of({"dimension_InstanceId": "i-0abc"}) == entities_of({"InstanceId": "i-0abc"}) \
+        == entities_of({"instance_id": "i-0abc"}) == ("host||i-0abc",)
+    assert entities_of({"dimension_DBInstanceIdentifier": "orders-db"}) == ("resource||orders-db",)
+    assert entities_of({"dimension_FunctionName": "checkout"}) == ("workload||checkout",)
+    # Azure Monitor: the resource id of a virtual machine is its host, of anything else a resource.
+    arm = "/subscriptions/1f2e/resourceGroups/shop-rg/providers"
+    assert entities_of({"resourceId": f"{arm}/Microsoft.Compute/virtualMachines/vm-web-01"}) == ("host||vm-web-01",)
+    assert entities_of({"resourceId": f"{arm}/Microsoft.Sql/servers/sql1/databases/Orders"}) \
+        == ("resource||servers/sql1/databases/orders",)
+    assert entities_of({"resourceId": "not-an-id", "severity": "Sev2"}) == ()
+
+
 def test_services_on_one_loopback_address_are_told_apart_by_their_port():
     assert entities_of({"instance": "127.0.0.1:9187"}) == ("host||127.0.0.1:9187",)
     assert "host||127.0.0.1:8080" in entities_of({"instance": "http://127.0.0.1:8080/health"})

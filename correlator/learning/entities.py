@@ -14,7 +14,9 @@ An entity is a string `kind|cluster|value`. Kinds:
 
 Labels in the Kubernetes tag styles of Datadog (`kube_deployment`, `kube_namespace`) and of the
 OpenTelemetry semantic conventions (`k8s_pod_name`, `k8s_deployment_name`) count as their
-Prometheus namesakes.
+Prometheus namesakes, and so do the cloud monitors' dimensions, in CamelCase or with the CloudWatch
+exporter's `dimension_` prefix (`dimension_DBInstanceIdentifier`, `FunctionName`). An Azure
+resource id (`resourceId`) names a host when it is a virtual machine's, else a resource.
 
 A client's alert may name what it depends on: the peer host (`peer`, `peer_hostname`, the
 postgres_exporter's `server`, OpenTelemetry's `server_address` and `net_peer_name`) or the peer
@@ -44,6 +46,7 @@ annotations name a host in a form other alerts' labels gave (`Topology.named`).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Mapping
 
 HOST, POD, WORKLOAD, TARGET, RESOURCE, NAMESPACE = "host", "pod", "workload", "target", "resource", "namespace"
@@ -54,7 +57,7 @@ COARSE_KINDS = frozenset({NAMESPACE})  # shared by many unrelated things: never 
 _COARSE_PREFIXES = tuple(f"{kind}|" for kind in COARSE_KINDS)
 
 HOST_LABELS = ("node", "nodename", "hostname", "host", "kubernetes_node", "exported_instance", "instance_name",
-               "instance_id", "instanceid", "InstanceId", "dimension_InstanceId", "vm", "vm_name", "vmname",
+               "instance_id", "instanceid", "vm", "vm_name", "vmname",
                "machine", "server_name", "provider_id", "k8s_node_name", "host_name", "kube_node")
 POD_LABELS = ("pod", "pod_name", "exported_pod", "k8s_pod_name")
 WORKLOAD_LABELS = ("service", "deployment", "statefulset", "daemonset", "job_name", "cronjob", "app",
@@ -63,15 +66,20 @@ WORKLOAD_LABELS = ("service", "deployment", "statefulset", "daemonset", "job_nam
                    "backend", "upstream", "ingress", "route",
                    "kube_deployment", "kube_stateful_set", "kube_daemon_set", "kube_job", "kube_cronjob",
                    "kube_service", "kube_replica_set", "k8s_deployment_name", "k8s_statefulset_name",
-                   "k8s_daemonset_name", "k8s_job_name", "k8s_cronjob_name", "service_name")
+                   "k8s_daemonset_name", "k8s_job_name", "k8s_cronjob_name", "service_name",
+                   "function_name", "load_balancer", "load_balancer_name", "target_group")
 # What a client depends on: the peer's host (a host name or host:port) and the peer's service.
 PEER_HOST_LABELS = ("peer", "peer_host", "peer_hostname", "server", "server_address", "net_peer_name")
 PEER_WORKLOAD_LABELS = ("peer_service", "destination_workload", "destination_service_name", "dependency")
 TARGET_LABELS = ("target", "url", "probe_target", "endpoint_url")
-RESOURCE_LABELS = ("database", "datname", "db", "dbname", "dbinstance_identifier", "DBInstanceIdentifier",
+RESOURCE_LABELS = ("database", "datname", "db", "dbname", "dbinstance_identifier",
                    "queue", "queue_name", "topic", "consumergroup", "exchange", "vhost", "bucket", "keyspace",
-                   "cache_cluster_id", "CacheClusterId", "persistentvolumeclaim", "persistentvolume", "volume",
-                   "cluster_name", "broker")
+                   "cache_cluster_id", "persistentvolumeclaim", "persistentvolume", "volume",
+                   "cluster_name", "broker", "bucket_name", "volume_id", "table_name", "db_cluster_identifier",
+                   "file_system_id", "broker_name", "database_id")
+# Azure Monitor names what an alert is about by its resource id:
+# /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/virtualMachines/<name>.
+ARM_ID_LABELS = ("resource_id", "azure_resource_id", "alert_target_ids", "resource_uri")
 # `cluster` as kube-prometheus setups name it, then Datadog's and OpenTelemetry's tags.
 # Where alerts name no cluster, the datacenter (Consul's and Nomad's `dc`) is the narrowest part of
 # the estate they name: without it, every unlabelled estate would be one "cluster".
@@ -91,6 +99,9 @@ _URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/]*@)?(\[[^\]]*\]|[^:/?#]+)(
 _PROBED = re.compile(r"(?:https?|tcp|icmp|dns|grpc)://", re.IGNORECASE)
 # EC2 and most clouds' private DNS names spell the machine's address: ip-10-0-0-5(.region.compute.internal)
 _IP_NAME = re.compile(r"ip-(\d{1,3})-(\d{1,3})-(\d{1,3})-(\d{1,3})")
+_ARM_ID = re.compile(r"/subscriptions/[^/]+/resourcegroups/[^/]+/providers/[^/]+/(.+)", re.IGNORECASE)
+_ARM_MACHINE = re.compile(r"(?:^|/)virtualmachines/([^/]+)$", re.IGNORECASE)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def host_forms(value: str) -> list[str]:
@@ -135,11 +146,18 @@ def is_url(value: str) -> bool:
     return "://" in value or "/" in value
 
 
-_PEER_HOST, _PEER_WORKLOAD = "peer host", "peer workload"
+_PEER_HOST, _PEER_WORKLOAD, _ARM = "peer host", "peer workload", "arm id"
 _ROLE = {**{n: HOST for n in HOST_LABELS}, **{n: POD for n in POD_LABELS}, **{n: WORKLOAD for n in WORKLOAD_LABELS},
          **{n: TARGET for n in TARGET_LABELS}, **{n: RESOURCE for n in RESOURCE_LABELS},
          **{n: NAMESPACE for n in NAMESPACE_LABELS}, **{n: _PEER_HOST for n in PEER_HOST_LABELS},
-         **{n: _PEER_WORKLOAD for n in PEER_WORKLOAD_LABELS}}
+         **{n: _PEER_WORKLOAD for n in PEER_WORKLOAD_LABELS}, **{n: _ARM for n in ARM_ID_LABELS}}
+
+
+@lru_cache(maxsize=4096)
+def _role_spelt_otherwise(name: str) -> str | None:
+    """The role of a label the lists spell another way: the CloudWatch exporter's `dimension_`
+    prefix, and CamelCase (`dimension_DBInstanceIdentifier`, Azure's `resourceId`)."""
+    return _ROLE.get(_CAMEL.sub("_", name.removeprefix("dimension_")).lower())
 
 
 def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
@@ -208,7 +226,9 @@ def _roles(labels: Mapping[str, str]) -> list[tuple[str, str]]:
     """(role, value) of each label that names an entity, in the labels' order."""
     found = []
     for name, value in labels.items():
-        role = _ROLE.get(name)
+        role = _ROLE.get(name) or _role_spelt_otherwise(name)
+        if role == _ARM:
+            role, value = _arm_entity(value)
         if role is None and name != "instance" and _PROBED.match(value):
             role = TARGET  # a probed URL, whatever the label that carries it
         if role == WORKLOAD and _ADDRESS.fullmatch(value):
@@ -216,6 +236,16 @@ def _roles(labels: Mapping[str, str]) -> list[tuple[str, str]]:
         if role is not None and value:
             found.append((role, value))
     return found
+
+
+def _arm_entity(resource_id: str) -> tuple[str | None, str]:
+    """An Azure resource id's entity: a virtual machine is a host, anything else a resource
+    (`servers/sql1/databases/orders`)."""
+    path = _ARM_ID.match(resource_id.strip())
+    if path is None:
+        return None, resource_id
+    machine = _ARM_MACHINE.search(path.group(1))
+    return (HOST, machine.group(1)) if machine else (RESOURCE, path.group(1).lower().rstrip("/"))
 
 
 def dependencies_of(labels: Mapping[str, str]) -> tuple[str, ...]:
