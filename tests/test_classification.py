@@ -123,6 +123,8 @@ HELD_OUT = [
     ("KubernetesPersistentvolumeError", {}, Category.HARDWARE),  # awesome-prometheus-alerts' spelling: one word
     ("KubernetesStatefulSetDown", {}, Category.SOFTWARE),  # and the CamelCase one: two
     ("PgbouncerErrors", {}, Category.SOFTWARE),
+    ("HP iLO: Overall system health status is critical", {}, Category.HARDWARE),  # Zabbix's HP iLO template
+    ("Website is down", {}, Category.NETWORK),  # a probe's: its network, unless its words say more
     ("VolumeQueueLength", {}, Category.CAPACITY),
     ("Data Disk IOPS Consumed Percentage", {}, Category.CAPACITY),
 ]

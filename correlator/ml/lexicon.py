@@ -37,7 +37,9 @@ from correlator.ml.features import CONSTANT_LABELS, IDENTITY_LABELS, name_words
 CATEGORY_WORDS: dict[Category, dict[str, float]] = {
     Category.HARDWARE: {
         "raid": 2, "smart": 2, "edac": 2, "ecc": 2, "mce": 2, "machine check": 2, "correctable": 2,
-        "uncorrectable": 2, "hwmon": 2, "ipmi": 2, "bmc": 2, "psu": 2, "power supply": 2, "fan": 2, "fans": 2,
+        # the BMCs (HP's iLO, Dell's iDRAC: read as CamelCase, "i lo")
+        "uncorrectable": 2, "hwmon": 2, "ipmi": 2, "bmc": 2, "ilo": 2, "i lo": 2, "idrac": 2, "i drac": 2,
+        "psu": 2, "power supply": 2, "fan": 2, "fans": 2,
         "thermal": 2, "temperature": 2, "temp": 2, "overtemp*": 2, "hot": 1, "sensor": 1.5, "battery": 2,
         "hardware": 2, "firmware": 1, "dimm": 2, "physical": 1, "chassis": 2, "power": 1, "bad sector*": 2,
         "disk failure": 2, "drive": 1, "degraded": 0.5, "disk": 0.5, "io error": 2, "io errors": 2,
@@ -104,7 +106,7 @@ INTEGRITY_WORDS: dict[str, float] = {
 # Layers of the stack, lowest (most likely the cause) first: a fault propagates upwards.
 LAYERS = ("hardware", "certificate", "network", "node", "storage", "data", "application", "probe", "monitoring")
 LAYER_WORDS: dict[str, tuple[str, ...]] = {
-    "hardware": ("raid", "smart", "edac", "ecc", "mce", "hwmon", "ipmi", "bmc", "psu", "fan", "fans", "thermal",
+    "hardware": ("raid", "smart", "edac", "ecc", "mce", "hwmon", "ipmi", "bmc", "ilo", "i lo", "idrac", "i drac", "psu", "fan", "fans", "thermal",
                  "temperature", "temp", "overtemp*", "sensor", "battery", "hardware", "firmware", "kernel", "dimm",
                  "physical", "chassis", "power"),
     "certificate": ("cert", "certs", "certificate*", "tls", "ssl", "x509"),
@@ -124,7 +126,7 @@ LAYER_WORDS: dict[str, tuple[str, ...]] = {
                     "replicaset", "replica set", "job", "cronjob", "hpa",
                     "crash*", "image", "app", "application", "http", "process", "jvm", "api", "apiserver", "svc",
                     "service", "services"),
-    "probe": ("probe", "blackbox", "slo", "budget", "burn", "synthetic*", "uptime", "canary", "web scenario",
+    "probe": ("probe", "blackbox", "slo", "budget", "burn", "synthetic*", "uptime", "canary", "website", "web scenario",
               "web response"),
     # The monitoring stack's own alerts are about it (`PrometheusRemoteStorageFailures`: the
     # storage is Prometheus's, `AlertmanagerClusterDown`: no machine is down).
