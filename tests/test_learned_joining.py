@@ -1413,3 +1413,17 @@ def test_an_alert_that_explains_a_storms_member_joins_the_storm_only_when_it_cou
     assert (node_down is storm) == joins_the_storm
     member = next(m for m in node_down.members.values() if m.labels["alertname"] == "KubeNodeNotReady")
     assert member.why.rule == ("node-down" if joins_the_storm else "")
+
+
+def test_an_alert_in_a_maintenance_window_still_teaches_the_topology(tmp_path):
+    """Recorded in no incident, it is still the estate's: the pod and node it names are related."""
+    window = {"name": "reboots", "kind": "maintenance", "matchers": ['alertname="KubePodEvicted"'],
+              "windows": [{"start": rfc3339(T0), "end": rfc3339(at(3600))}]}
+    relation = {"name": "node-explains-its-pods", "kind": "relate", "cause": ['alertname="KubeNodeNotReady"'],
+                "effect": ['alertname="KubePodNotReady"'], "scope": "entity", "window": "5m"}
+    s = Scenario(rules_from(tmp_path, window, relation), LEARNING)
+    s.push(60, alert("KubePodEvicted", starts=60, cluster="eu", namespace="shop", pod="web-0", node="worker-3"))
+    assert s.incidents == []
+    s.push(4000, alert("KubeNodeNotReady", starts=4000, cluster="eu", node="worker-3"))
+    s.push(4030, alert("KubePodNotReady", starts=4030, cluster="eu", namespace="shop", pod="web-0"))
+    assert "worker-3" in list(s.only().members.values())[1].why.detail

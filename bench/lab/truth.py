@@ -3,14 +3,16 @@
 An alert episode (fingerprint, startsAt) belongs to the fault that was active, or had ended at most
 TAIL before, when the episode started, and that broke the scrape target the alert names (its `job`
 or its `instance`). Everything else is background, each episode an incident of its own: alerts of
-the shared machine's load, the always-firing dead man's switch, and an alert that was already
-firing when the fault began and only fired again after it (steady state resumed, not caused by
-the fault).
+the shared machine's load, and an alert that was already firing when the fault began and only
+fired again after it (steady state resumed, not caused by the fault). The always-firing dead man's
+switch is a heartbeat, no incident at all: it is left unlabeled (`incident: null`), out of every
+figure.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +27,7 @@ from correlator.offline.scoring import Agreement, Truth, agreement
 from stack import touches
 
 TAIL = timedelta(seconds=90)  # PostgresqlRestarted fires for 60s after the restart
+HEARTBEAT = re.compile(r"(?i)watchdog|.*dead[^a-z0-9]*man[^a-z0-9]*s?[^a-z0-9]*(switch|snitch).*")
 BACKGROUND = "background-"
 
 
@@ -116,10 +119,11 @@ def derive_truth(episodes: dict[tuple[str, datetime], Episode], faults: list[Fau
     ordered = sorted(episodes.values(), key=lambda e: (e.starts_at, e.fingerprint))
     for number, episode in enumerate(ordered, start=1):
         fault = cause(episode, faults, ordered)
+        heartbeat = HEARTBEAT.fullmatch(episode.labels.get("alertname", ""))
         truth.append({"fingerprint": episode.fingerprint, "starts_at": go_time(episode.starts_at),
-                      "incident": fault.id if fault else f"{BACKGROUND}{number}",
+                      "incident": None if heartbeat else fault.id if fault else f"{BACKGROUND}{number}",
                       "category": CATEGORY[fault.kind] if fault else None,
-                      "scenario": fault.kind if fault else "background",
+                      "scenario": "heartbeat" if heartbeat else fault.kind if fault else "background",
                       "alertname": episode.labels.get("alertname"), "job": episode.labels.get("job")})
     return truth
 

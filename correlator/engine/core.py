@@ -473,12 +473,15 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         return None
 
     def _maintenance(self, arrival: _Arrival) -> Outcome | None:
-        """Stage 2: inside a maintenance window the new episode is recorded, in no incident."""
+        """Stage 2: inside a maintenance window the new episode is recorded, in no incident. It is
+        still the estate's: it teaches the learner (what a planned reboot brings down is topology,
+        and a heartbeat is part of the stream's pace), though nothing can join it."""
         alert, key = arrival.alert, arrival.key
         if decisions.maintenance(self.rules.maintenance, alert.labels, arrival.now) is None:
             return None
         self._episodes[key] = episode = _Episode(alert.status, None)
         arrival.changed |= self._extend(key, alert, episode)
+        self._learn(alert, key, arrival.now)
         return Outcome.MAINTENANCE
 
     def _new_episode(self, arrival: _Arrival) -> Outcome:
