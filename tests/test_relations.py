@@ -79,6 +79,7 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("KubernetesNodeNotReady", "KubernetesPodCrashLooping"),  # awesome-prometheus-alerts
     ("HostDown", "HostOutOfMemory"), ("TargetDown", "KubePodNotReady"), ("node_unreachable", "pod_not_ready"),
     ("Unavailable by ICMP ping", "MySQL: Service is down"),  # Zabbix templates
+    ("GCE instance host error", "KubeNodeNotReady"), ("VM Availability", "Percentage CPU"),  # GCP, Azure
     ("PostgresqlDown", "PostgresqlExporterError"), ("PostgresqlDown", "AppDatabaseErrors"),
     ("MySQL: Service is down", "db_client_errors"), ("RabbitmqMemoryHigh", "ProducerSendErrors"),
     ("ElasticsearchClusterRed", "HTTPErrorRateHigh"), ("RedisDown", "BlackboxProbeFailed"),
