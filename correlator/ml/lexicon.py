@@ -46,7 +46,8 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
     },
     Category.CAPACITY: {
         "space": 2, "full": 2, "fill*": 2, "inode*": 2, "quota": 2, "saturat*": 2, "throttl*": 2, "oom*": 2,
-        "exhaust*": 2, "overcommit*": 2, "out of memory": 2, "out of disk": 2, "pressure": 2, "too many": 2, "evict*": 1.5,
+        "exhaust*": 2, "overcommit*": 2, "out of memory": 2, "out of disk": 2, "pressure": 2, "too many": 2,
+        "evict*": 1.5,
         "memory": 1, "cpu": 1, "load": 1, "usage": 1, "utili*": 1, "limit": 1, "capacity": 2, "hpa": 1,
         "autoscal*": 1, "maxed": 1.5, "maximum": 1, "swap": 1, "descriptors": 1, "backlog": 1.5, "unack*": 1,
         "lag": 1.5, "consumer*": 0.5, "rejected": 0.5, "connections": 1, "used": 0.5, "predict*": 0.5,
@@ -91,7 +92,8 @@ CATEGORY_WORDS: dict[Category, dict[str, float]] = {
     Category.HUMAN_ERROR: {
         "config": 1.5, "configuration": 1.5, "configmap": 1, "misconfig*": 2, "reload": 1, "inconsistent": 1,
         "invalid": 0.5, "manual*": 2, "change": 1, "changed": 1, "version mismatch": 1.5,
-        "drift": 1, "deviation*": 1, "typo": 2, "rollout": 0.5, "maintenance": 1, "upgrade": 1, "admission": 0.5, "expir*": 2.5,
+        "drift": 1, "deviation*": 1, "typo": 2, "rollout": 0.5, "maintenance": 1, "upgrade": 1, "admission": 0.5,
+        "expir*": 2.5,
     },
 }
 # Words that put data at risk: the integrity service area (confidentiality follows the security
@@ -106,9 +108,9 @@ INTEGRITY_WORDS: dict[str, float] = {
 # Layers of the stack, lowest (most likely the cause) first: a fault propagates upwards.
 LAYERS = ("hardware", "certificate", "network", "node", "storage", "data", "application", "probe", "monitoring")
 LAYER_WORDS: dict[str, tuple[str, ...]] = {
-    "hardware": ("raid", "smart", "edac", "ecc", "mce", "hwmon", "ipmi", "bmc", "ilo", "i lo", "idrac", "i drac", "psu", "fan", "fans", "thermal",
-                 "temperature", "temp", "overtemp*", "sensor", "battery", "hardware", "firmware", "kernel", "dimm",
-                 "physical", "chassis", "power"),
+    "hardware": ("raid", "smart", "edac", "ecc", "mce", "hwmon", "ipmi", "bmc", "ilo", "i lo", "idrac", "i drac",
+                 "psu", "fan", "fans", "thermal", "temperature", "temp", "overtemp*", "sensor", "battery", "hardware",
+                 "firmware", "kernel", "dimm", "physical", "chassis", "power"),
     "certificate": ("cert", "certs", "certificate*", "tls", "ssl", "x509"),
     "node": ("node", "nodes", "host", "hosts", "machine", "vm", "kubelet", "systemd", "os", "ec2",
              "hypervisor", "baremetal", "instance", "ping", "icmp", "status check"),
@@ -126,8 +128,8 @@ LAYER_WORDS: dict[str, tuple[str, ...]] = {
                     "replicaset", "replica set", "job", "cronjob", "hpa",
                     "crash*", "image", "app", "application", "http", "process", "jvm", "api", "apiserver", "svc",
                     "service", "services"),
-    "probe": ("probe", "blackbox", "slo", "budget", "burn", "synthetic*", "uptime", "canary", "website", "web scenario",
-              "web response"),
+    "probe": ("probe", "blackbox", "slo", "budget", "burn", "synthetic*", "uptime", "canary", "website",
+              "web scenario", "web response"),
     # The monitoring stack's own alerts are about it (`PrometheusRemoteStorageFailures`: the
     # storage is Prometheus's, `AlertmanagerClusterDown`: no machine is down).
     "monitoring": ("target", "targets", "scrape", "absent", "prometheus", "alertmanager", "thanos", "cortex",
