@@ -33,7 +33,8 @@ from truth import derive_truth, read_episodes, read_faults  # noqa: E402
 # The second run with this daemon live, its Prometheus alerts on 5-second evaluations; the third with
 # four more faults, the fourth with two more.
 RUNS = ("2026-12-02", "2026-12-04", "2026-12-04b", "2026-12-04c", "2026-12-04d", "2026-12-05", "2026-12-05b",
-        "2026-12-05c", "2026-12-05d", "2026-12-05e", "2026-12-05f", "2026-12-05g", "2026-12-05h", "2026-12-05i")
+        "2026-12-05c", "2026-12-05d", "2026-12-05e", "2026-12-05f", "2026-12-05g", "2026-12-05h", "2026-12-05i",
+        "2026-12-06")
 BACKGROUND = "background-"
 FIRST_FAULTS = {"app-down", "db-outage-1", "db-outage-2", "exporter-down"}
 # The faults with alerts of their own: in the first two runs the CPU burn had none (the machine's load
@@ -65,6 +66,8 @@ FAULTS["2026-12-05h"] = FAULTS["2026-12-04d"] - {"app-errors", "pg-exporter-down
 # The fourteenth: the same, restarted twice, with this engine live: the app's errors and flaps, and both
 # exporters killed, were never sent (each cleared between two notifications of its group).
 FAULTS["2026-12-05i"] = FAULTS["2026-12-05h"] - {"app-flapping"}
+# The fifteenth: the README's route again, a two-core burn, the dead man's switch a heartbeat.
+FAULTS["2026-12-06"] = FAULTS["2026-12-05d"]
 # Faults split in more than one incident: the probes' exporter killed is PrometheusAllTargetsMissing
 # for each of its two jobs, 5 seconds apart, which name nothing in common; two starts of a name that
 # fired twice in the run's last half hour are not beyond chance for a storm.
@@ -73,6 +76,7 @@ FAULTS["2026-12-05i"] = FAULTS["2026-12-05h"] - {"app-flapping"}
 SPLIT = {"2026-12-04c": {"probes-down": 2}, "2026-12-04d": {"probes-down": 2}, "2026-12-05": {"probes-down": 2},
          "2026-12-05b": {"probes-down": 2}, "2026-12-05c": {"probes-down": 2}, "2026-12-05d": {"probes-down": 2},
          "2026-12-05e": {"probes-down": 2}, "2026-12-05f": {"probes-down": 2}, "2026-12-05g": {"probes-down": 2},
+         "2026-12-06": {"probes-down": 2},
          # The flapping app with default timings: each of its two alerts' episodes went back to that
          # alert's incident; the two alerts, at one evaluation on a URL that had alerted four times
          # in half an hour, stayed apart (too few alerts were sent to learn the evaluation lattice).
@@ -83,7 +87,7 @@ SPLIT = {"2026-12-04c": {"probes-down": 2}, "2026-12-04d": {"probes-down": 2}, "
 SLOW_APP = [("software", "network")]
 MISREAD = {stem: SLOW_APP for stem in ("2026-12-04b", "2026-12-04c", "2026-12-04d", "2026-12-05", "2026-12-05b",
                                        "2026-12-05c", "2026-12-05d", "2026-12-05e", "2026-12-05f", "2026-12-05g",
-                                       "2026-12-05h", "2026-12-05i")}
+                                       "2026-12-05h", "2026-12-05i", "2026-12-06")}
 
 
 @pytest.fixture(scope="module", params=RUNS)

@@ -182,7 +182,7 @@ def evaluate(out: Path) -> dict:
         print(f"live and replay made the same incidents: {_partition(placements['live']) == _partition(placements['replay'])}")
     print("fault episodes:")
     for line in lines:
-        if not line["incident"].startswith(BACKGROUND):
+        if line["incident"] and not line["incident"].startswith(BACKGROUND):  # null: the heartbeat
             print(f"  {line['starts_at']}  {line['incident']:<14} {line['alertname']}")
     for fault in faults:
         if not any(line["incident"] == fault.id for line in lines):
