@@ -46,7 +46,6 @@ annotations name a host in a form other alerts' labels gave (`Topology.named`).
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Mapping
 
 HOST, POD, WORKLOAD, TARGET, RESOURCE, NAMESPACE = "host", "pod", "workload", "target", "resource", "namespace"
@@ -153,11 +152,18 @@ _ROLE = {**{n: HOST for n in HOST_LABELS}, **{n: POD for n in POD_LABELS}, **{n:
          **{n: _PEER_WORKLOAD for n in PEER_WORKLOAD_LABELS}, **{n: _ARM for n in ARM_ID_LABELS}}
 
 
-@lru_cache(maxsize=4096)
-def _role_spelt_otherwise(name: str) -> str | None:
-    """The role of a label the lists spell another way: the CloudWatch exporter's `dimension_`
-    prefix, and CamelCase (`dimension_DBInstanceIdentifier`, Azure's `resourceId`)."""
-    return _ROLE.get(_CAMEL.sub("_", name.removeprefix("dimension_")).lower())
+# Every label name read so far -> its role, also those the lists spell another way: the
+# CloudWatch exporter's `dimension_` prefix, and CamelCase (`dimension_DBInstanceIdentifier`,
+# Azure's `resourceId`). One lookup per label, as names repeat (bounded: names are few).
+_ROLE_OF: dict[str, str | None] = dict(_ROLE)
+_NAMES_KEPT = 4096
+
+
+def _role_of(name: str) -> str | None:
+    role = _ROLE.get(_CAMEL.sub("_", name.removeprefix("dimension_")).lower())
+    if len(_ROLE_OF) < _NAMES_KEPT:
+        _ROLE_OF[name] = role
+    return role
 
 
 def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
@@ -226,7 +232,7 @@ def _roles(labels: Mapping[str, str]) -> list[tuple[str, str]]:
     """(role, value) of each label that names an entity, in the labels' order."""
     found = []
     for name, value in labels.items():
-        role = _ROLE.get(name) or _role_spelt_otherwise(name)
+        role = _ROLE_OF[name] if name in _ROLE_OF else _role_of(name)
         if role == _ARM:
             role, value = _arm_entity(value)
         if role is None and name != "instance" and _PROBED.match(value):
