@@ -91,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
                     "its alert opens when it fires alone, with the configured rules and model: category, service "
                     "area, priority and what decided them (a classify rule, the lexicon's words, or the model when "
                     "neither says anything: pin a classify rule where that guess is wrong).")
-    classify.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    classify.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                          help="a rule file or manifest, or a directory of them (its *.yml and *.yaml)")
     classify.add_argument("--rules", type=Path, metavar="DIR", help="rules directory (default: the configured one)")
     classify.add_argument("--json", action="store_true", help="one JSON object per alerting rule")
     _no_model_flag(classify)
@@ -351,13 +352,13 @@ def _rules_test(args: argparse.Namespace) -> int:
 def _rules_classify(args: argparse.Namespace) -> int:
     from correlator import wiring
     from correlator.engine.core import Engine
-    from correlator.offline.alert_rules import RuleFileError, alerting_rules, read_alone, summary
+    from correlator.offline.alert_rules import RuleFileError, alerting_rules_in, read_alone, summary
 
     config, _ = _load(args)
     rules, model = _rules_and_model(config)
     settings = wiring.engine_settings(config)
     try:
-        found = [rule for path in args.files for rule in alerting_rules(path)]
+        found = alerting_rules_in(args.files)
     except RuleFileError as error:
         print(f"correlator: {error}", file=sys.stderr)
         return 1

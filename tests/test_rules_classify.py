@@ -84,3 +84,16 @@ def test_a_file_without_alerting_rules_is_refused_naming_it(tmp_path, capsys):
     path.write_text("route: {receiver: correlator}\nreceivers: [{name: correlator}]\n")
     assert main(["rules", "classify", str(path)]) == 1
     assert f"{path}: no alerting rule" in capsys.readouterr().err
+
+
+def test_a_directory_is_read_file_by_file_passing_over_those_without_alerts(tmp_path, capsys):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "node.rules.yml").write_text(RULE_FILE)
+    (rules / "prometheus-rules.yaml").write_text(MANIFEST)
+    (rules / "recording.yml").write_text("groups: [{name: r, rules: [{record: a:b, expr: up}]}]\n")
+    readings, summary = _readings(capsys, str(rules))
+    assert len(readings) == 4 and summary.startswith("4 alerting rules")
+    (rules / "broken.yml").write_text("groups: [\n")
+    assert main(["rules", "classify", str(rules)]) == 1
+    assert "broken.yml" in capsys.readouterr().err

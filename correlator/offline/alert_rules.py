@@ -31,8 +31,9 @@ _AT = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)  # a Monday noon: no main
 
 
 class RuleFileError(Exception):
-    def __init__(self, path: Path, reason: str):
+    def __init__(self, path: Path, reason: str, no_alerting_rule: bool = False):
         super().__init__(f"{path}: {reason}")
+        self.no_alerting_rule = no_alerting_rule
 
 
 class Reading(msgspec.Struct):
@@ -57,6 +58,23 @@ class AlertingRule:
     annotations: dict[str, str]
 
 
+def alerting_rules_in(paths: list[Path]) -> list[AlertingRule]:
+    """The alerting rules of rule files, and of the `*.yml` and `*.yaml` files of directories (those
+    of a directory holding none, recording rules only, are passed over). Raises RuleFileError."""
+    found = []
+    for path in paths:
+        if not path.is_dir():
+            found += alerting_rules(path)
+            continue
+        for file in sorted([*path.glob("*.yml"), *path.glob("*.yaml")]):
+            try:
+                found += alerting_rules(file)
+            except RuleFileError as error:
+                if not error.no_alerting_rule:
+                    raise
+    return found
+
+
 def alerting_rules(path: Path) -> Iterator[AlertingRule]:
     """The alerting rules of one rule file or PrometheusRule manifest. Raises RuleFileError."""
     try:
@@ -76,7 +94,7 @@ def alerting_rules(path: Path) -> Iterator[AlertingRule]:
                                        {**_plain(rule.get("labels")), "alertname": str(rule["alert"])},
                                        _plain(rule.get("annotations")))
     if not found:
-        raise RuleFileError(path, "no alerting rule (a `groups:` list whose rules have `alert:`)")
+        raise RuleFileError(path, "no alerting rule (a `groups:` list whose rules have `alert:`)", True)
 
 
 def _plain(values) -> dict[str, str]:
