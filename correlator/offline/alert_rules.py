@@ -4,7 +4,7 @@ or the model when neither says anything). An SRE runs it on the rule sets the es
 the alerts fire, and pins a classify rule wherever the reading is wrong or only the model's guess.
 
 Reads Prometheus rule files (`groups:`) and Prometheus Operator PrometheusRule manifests
-(`spec.groups`), several YAML documents per file included. An alert is its rule's static labels
+(`spec.groups`), several YAML documents per file included, and directories of them. An alert is its rule's static labels
 and annotations; the Go templates in them (`{{ $labels.instance }}`) are left out, as the values
 they expand to say where, not what.
 """
@@ -85,9 +85,10 @@ def alerting_rules(path: Path) -> Iterator[AlertingRule]:
     for document in documents:
         if not isinstance(document, dict):
             continue
-        groups = document.get("groups", (document.get("spec") or {}).get("groups"))
-        for group in groups or ():
-            for rule in group.get("rules") or ():
+        spec = document.get("spec")
+        groups = document.get("groups", spec.get("groups") if isinstance(spec, dict) else None)
+        for group in groups if isinstance(groups, list) else ():
+            for rule in (group.get("rules") or ()) if isinstance(group, dict) else ():
                 if isinstance(rule, dict) and rule.get("alert"):
                     found = True
                     yield AlertingRule(str(path), str(group.get("name", "")),
@@ -99,7 +100,9 @@ def alerting_rules(path: Path) -> Iterator[AlertingRule]:
 
 def _plain(values) -> dict[str, str]:
     """Labels or annotations without their templates; those left empty are dropped."""
-    plain = {str(k): " ".join(_TEMPLATE.sub(" ", str(v)).split()) for k, v in (values or {}).items()}
+    if not isinstance(values, dict):
+        return {}
+    plain = {str(k): " ".join(_TEMPLATE.sub(" ", str(v)).split()) for k, v in values.items()}
     return {k: v for k, v in plain.items() if v}
 
 
@@ -123,9 +126,9 @@ def summary(readings: list[Reading]) -> str:
     opened = [r for r in readings if r.incident]
     by_source = Counter(r.decided_by for r in opened)
     by_category = Counter(r.category for r in opened)
-    return (f"{len(readings)} alerting rule{'s' if len(readings) != 1 else ''}: {len(readings) - len(opened)} "
-            f"open no incident; "
-            f"decided by {_counts(by_source)}; categories {_counts(by_category)}")
+    rules = f"{len(readings)} alerting rule{'s' if len(readings) != 1 else ''}"
+    return (f"{rules}: {len(readings) - len(opened)} open no incident; decided by {_counts(by_source)}; "
+            f"categories {_counts(by_category)}")
 
 
 def _counts(counter: Counter) -> str:
