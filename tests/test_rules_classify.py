@@ -47,7 +47,7 @@ spec:
 """
 
 
-def _readings(capsys, *args) -> dict[str, dict]:
+def _readings(capsys, *args) -> tuple[dict[str, dict], str]:
     assert main(["rules", "classify", "--json", *args]) == 0
     out, err = capsys.readouterr()
     return {reading["alert"]: reading for reading in map(json.loads, out.splitlines())}, err
