@@ -74,18 +74,18 @@ class Run:
 
 
 def _streams(split: str, seed: int, hours: float, density: float, workdir: Path,
-             history_hours: float) -> tuple[Path, Path, str]:
+             history_hours: float, cluster_label: str | None) -> tuple[Path, Path, str]:
     """The recording (history first, when the split has one) and the truth of the measured part."""
     estate = sorted(TEMPLATES)[seed % len(TEMPLATES)]
     options = {"novel-faults": {"faults": _NOVEL_FAULTS}, "novel-vocab": {"vocabularies": "novel"},
                "familiar": {"faults": _FAMILIAR_FAULTS, "vocabularies": "familiar"}}.get(split, {})
-    measured = generate(seed, hours, density, estate, **options)
+    measured = generate(seed, hours, density, estate, cluster_label=cluster_label, **options)
     recording, truth = workdir / f"{split}-{seed}.jsonl", workdir / f"{split}-{seed}.truth.jsonl"
     write(measured, recording, truth)
     if split in ("warm-estate", "unseen-estate"):
         other = sorted(TEMPLATES)[(seed + 1) % len(TEMPLATES)]
         history = generate(seed + 1000, history_hours, density, estate if split == "warm-estate" else other,
-                           start=START - timedelta(hours=history_hours))
+                           start=START - timedelta(hours=history_hours), cluster_label=cluster_label)
         history_path = workdir / f"{split}-{seed}.history.jsonl"
         write(history, history_path, workdir / "history.truth.jsonl")
         recording.write_bytes(history_path.read_bytes() + recording.read_bytes())
@@ -103,11 +103,12 @@ def _bare_parse(recording: Path) -> tuple[int, float]:
 
 
 def run(density: str, seed: int, split: str, hours: float, layers: dict, workdir: Path,
-        history_hours: float) -> list[Run]:
-    recording, truth_path, estate = _streams(split, seed, hours, DENSITIES[density], workdir, history_hours)
+        history_hours: float, cluster_label: str | None = None) -> list[Run]:
+    recording, truth_path, estate = _streams(split, seed, hours, DENSITIES[density], workdir, history_hours,
+                                             cluster_label)
     truth = scoring.read_truth(truth_path)
     entries, parse_seconds = _bare_parse(recording)
-    config, group_by = Config(), ("alertname", TEMPLATES[estate][4])
+    config, group_by = Config(), ("alertname", cluster_label or TEMPLATES[estate][4])
     runs = []
     for layer, (rules, model) in layers.items():
         # "rules only" is the rules alone: no model and no online learning.
@@ -227,6 +228,8 @@ def main() -> int:
     parser.add_argument("--layers", default="correlator,rules-only")
     parser.add_argument("--model-dir", type=Path, default=shipped_dir("models"))
     parser.add_argument("--json", action="store_true", help="print every run as JSON instead of the tables")
+    parser.add_argument("--cluster-label", help="spell every estate's cluster label so (each template has its own: "
+                                                "cluster, k8s_cluster, kubernetes_cluster), as an estate might")
     args = parser.parse_args()
     tune_runtime()  # as `correlator replay` runs: its speed is measured here
     runs: list[Run] = []
@@ -236,7 +239,8 @@ def main() -> int:
             for split in args.splits.split(","):
                 for seed in seed_range(args.seeds):
                     print(f"{density} {split} seed {seed}...", file=sys.stderr)
-                    runs += run(density, seed, split, args.hours, layers, Path(tmp), args.history_hours)
+                    runs += run(density, seed, split, args.hours, layers, Path(tmp), args.history_hours,
+                                args.cluster_label)
     if args.json:
         print(json.dumps([{**{k: v for k, v in vars(r).items() if k != "score"}, "score": scoring.as_dict(r.score)}
                           for r in runs], indent=1))

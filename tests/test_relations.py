@@ -48,6 +48,18 @@ def test_kubernetes_tags_of_datadog_and_opentelemetry_name_the_same_entities():
     assert cluster_of({"k8s_cluster": "a"}) == cluster_of({"kubernetes_cluster": "a"}) == "a"
 
 
+def test_a_cluster_label_spelt_another_way_scopes_what_the_alert_names():
+    pod = {"pod": "api-7d9f8c6b5-x2x9z", "dc": "fra1"}
+    for name in ("cluster_name", "kube_cluster", "eks_cluster_name", "clusterName", "dimension_ClusterName"):
+        assert cluster_of({name: "eu", **pod}) == "eu"
+        assert entities_of({name: "eu", **pod}) == entities_of({"cluster": "eu", **pod}) \
+            == ("pod|eu|api-7d9f8c6b5-x2x9z", "workload|eu|api")
+    # A datastore's cluster is what the alert is about, not where it is from: the site is.
+    for name in ("CacheClusterId", "db_cluster_identifier", "es_cluster"):
+        assert cluster_of({name: "orders", **pod}) == "fra1"
+    assert cluster_of({"kube_cluster": "eu", "cluster": "us"}) == "us"  # the usual spelling first
+
+
 def test_the_cloud_monitors_conventions_name_the_same_entities():
     # The CloudWatch exporter prefixes its dimensions; CloudWatch spells them in CamelCase.
     assert entities_of({"dimension_InstanceId": "i-0abc"}) == entities_of({"InstanceId": "i-0abc"}) \

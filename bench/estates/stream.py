@@ -83,11 +83,13 @@ def vocabulary_map(r: random.Random, template: str, setting: str) -> dict[str, s
 
 class StreamBuilder:
     def __init__(self, seed: int, hours: float, density: float, template: str | None = None,
-                 faults: list[str] | None = None, vocabularies: str = "mixed", start: datetime = START):
+                 faults: list[str] | None = None, vocabularies: str = "mixed", start: datetime = START,
+                 cluster_label: str | None = None):
         self.r = random.Random(seed)
         self.seed, self.hours, self.density, self.start = seed, hours, density, start
         template = template or self.r.choice(sorted(TEMPLATES))
-        self.estate: Estate = build_estate(self.r, template, vocabulary_map(self.r, template, vocabularies))
+        self.estate: Estate = build_estate(self.r, template, vocabulary_map(self.r, template, vocabularies),
+                                           cluster_label)
         self.kinds = [FAULTS[name] for name in (faults or sorted(FAULTS))]
         self.episodes: list[Episode] = []
         self.incidents = 0

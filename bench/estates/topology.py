@@ -154,8 +154,11 @@ class _Namer:
                     region, cluster, site)
 
 
-def build_estate(r: random.Random, template: str, vocabulary: dict[str, str]) -> Estate:
-    domain, words, clouds, site, cluster_label, group_by = TEMPLATES[template]
+def build_estate(r: random.Random, template: str, vocabulary: dict[str, str], cluster_label: str | None = None) -> Estate:
+    """The template's estate; `cluster_label` renames its cluster label (and its group_by's)."""
+    domain, words, clouds, site, own_label, group_by = TEMPLATES[template]
+    cluster_label = cluster_label or own_label
+    group_by = tuple(cluster_label if name == own_label else name for name in group_by)
     namer = _Namer(r, template, domain)
     clusters = []
     for index, (cloud, region) in enumerate(clouds):

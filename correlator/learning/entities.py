@@ -74,16 +74,19 @@ TARGET_LABELS = ("target", "url", "probe_target", "endpoint_url")
 RESOURCE_LABELS = ("database", "datname", "db", "dbname", "dbinstance_identifier",
                    "queue", "queue_name", "topic", "consumergroup", "exchange", "vhost", "bucket", "keyspace",
                    "cache_cluster_id", "persistentvolumeclaim", "persistentvolume", "volume",
-                   "cluster_name", "broker", "bucket_name", "volume_id", "table_name", "db_cluster_identifier",
+                   "broker", "bucket_name", "volume_id", "table_name", "db_cluster_identifier",
                    "file_system_id", "broker_name", "database_id")
 # Azure Monitor names what an alert is about by its resource id:
 # /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/virtualMachines/<name>.
 ARM_ID_LABELS = ("resource_id", "azure_resource_id", "alert_target_ids", "resource_uri")
-# `cluster` as kube-prometheus setups name it, then Datadog's and OpenTelemetry's tags.
+# `cluster` as kube-prometheus setups name it, then Datadog's and OpenTelemetry's tags; then any
+# other spelling of a cluster's name or id (`cluster_name`, `eks_cluster`, CloudWatch's
+# `ClusterName`), not a datastore's (`CacheClusterId`, `DBClusterIdentifier` are resources).
 # Where alerts name no cluster, the datacenter (Consul's and Nomad's `dc`) is the narrowest part of
 # the estate they name: without it, every unlabelled estate would be one "cluster".
-CLUSTER_LABELS = ("cluster", "k8s_cluster", "kubernetes_cluster", "kube_cluster_name", "k8s_cluster_name", "dc",
-                  "datacenter")
+CLUSTER_LABELS = ("cluster", "k8s_cluster", "kubernetes_cluster", "kube_cluster_name", "k8s_cluster_name")
+SITE_LABELS = ("dc", "datacenter")
+_CLUSTER_SPELLING = re.compile(r"(?:(?:k8s|kube|kubernetes|eks|gke|aks|openshift|ocp)_)?cluster(?:_(?:name|id))?")
 NAMESPACE_LABELS = ("namespace", "exported_namespace", "kube_namespace", "k8s_namespace_name")
 
 # Kubernetes names pods <deployment>-<replicaset hash>-<suffix>, <daemonset or job>-<suffix>,
@@ -268,12 +271,34 @@ def dependencies_of(labels: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def cluster_of(labels: Mapping[str, str]) -> str:
-    """The cluster the alert is from, by the first cluster label it has."""
+    """The cluster the alert is from: its first cluster label of `CLUSTER_LABELS`, else of another
+    spelling, else its site."""
     for name in CLUSTER_LABELS:
         value = labels.get(name)
         if value:
             return value
+    for name, value in labels.items():
+        spelt = _IS_CLUSTER_LABEL.get(name)
+        if spelt is None:
+            spelt = _is_cluster_label(name)
+        if spelt and value:
+            return value
+    for name in SITE_LABELS:
+        value = labels.get(name)
+        if value:
+            return value
     return ""
+
+
+# Every label name read so far -> whether it spells a cluster label (bounded: names are few).
+_IS_CLUSTER_LABEL: dict[str, bool] = {}
+
+
+def _is_cluster_label(name: str) -> bool:
+    spelt = _CLUSTER_SPELLING.fullmatch(_CAMEL.sub("_", name.removeprefix("dimension_")).lower()) is not None
+    if len(_IS_CLUSTER_LABEL) < _NAMES_KEPT:
+        _IS_CLUSTER_LABEL[name] = spelt
+    return spelt
 
 
 def is_exporter(name: str) -> bool:
