@@ -41,7 +41,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.estates import DENSITIES, FAULTS, TEMPLATES, generate, write  # noqa: E402
+from bench.estates import DENSITIES, FAULTS, TEMPLATES, Naming, generate, write  # noqa: E402
 from bench.estates.stream import START  # noqa: E402
 from correlator import wiring  # noqa: E402
 from correlator.cli import tune_runtime  # noqa: E402
@@ -74,18 +74,18 @@ class Run:
 
 
 def _streams(split: str, seed: int, hours: float, density: float, workdir: Path,
-             history_hours: float, cluster_label: str | None) -> tuple[Path, Path, str]:
+             history_hours: float, naming: Naming) -> tuple[Path, Path, str]:
     """The recording (history first, when the split has one) and the truth of the measured part."""
     estate = sorted(TEMPLATES)[seed % len(TEMPLATES)]
     options = {"novel-faults": {"faults": _NOVEL_FAULTS}, "novel-vocab": {"vocabularies": "novel"},
                "familiar": {"faults": _FAMILIAR_FAULTS, "vocabularies": "familiar"}}.get(split, {})
-    measured = generate(seed, hours, density, estate, cluster_label=cluster_label, **options)
+    measured = generate(seed, hours, density, estate, naming=naming, **options)
     recording, truth = workdir / f"{split}-{seed}.jsonl", workdir / f"{split}-{seed}.truth.jsonl"
     write(measured, recording, truth)
     if split in ("warm-estate", "unseen-estate"):
         other = sorted(TEMPLATES)[(seed + 1) % len(TEMPLATES)]
         history = generate(seed + 1000, history_hours, density, estate if split == "warm-estate" else other,
-                           start=START - timedelta(hours=history_hours), cluster_label=cluster_label)
+                           start=START - timedelta(hours=history_hours), naming=naming)
         history_path = workdir / f"{split}-{seed}.history.jsonl"
         write(history, history_path, workdir / "history.truth.jsonl")
         recording.write_bytes(history_path.read_bytes() + recording.read_bytes())
@@ -103,12 +103,13 @@ def _bare_parse(recording: Path) -> tuple[int, float]:
 
 
 def run(density: str, seed: int, split: str, hours: float, layers: dict, workdir: Path,
-        history_hours: float, cluster_label: str | None = None) -> list[Run]:
-    recording, truth_path, estate = _streams(split, seed, hours, DENSITIES[density], workdir, history_hours,
-                                             cluster_label)
+        history_hours: float, naming: Naming = Naming()) -> list[Run]:
+    recording, truth_path, estate = _streams(split, seed, hours, DENSITIES[density], workdir, history_hours, naming)
     truth = scoring.read_truth(truth_path)
     entries, parse_seconds = _bare_parse(recording)
-    config, group_by = Config(), ("alertname", cluster_label or TEMPLATES[estate][4])
+    own_label = TEMPLATES[estate][4]
+    cluster_label = naming.cluster_label or dict(naming.relabel).get(own_label, own_label)
+    config, group_by = Config(), ("alertname", cluster_label)
     runs = []
     for layer, (rules, model) in layers.items():
         # "rules only" is the rules alone: no model and no online learning.
@@ -216,6 +217,13 @@ def _wrong_pair_lines(runs: list[Run]) -> list[str]:
     return lines
 
 
+def _relabel(text: str) -> tuple[tuple[str, str], ...]:
+    try:
+        return tuple((old.strip(), new.strip()) for old, new in (pair.split("=") for pair in text.split(",") if pair))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected OLD=NEW pairs separated by commas") from None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--densities", default="quiet,medium,busy", help=f"of {', '.join(DENSITIES)}")
@@ -230,7 +238,12 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print every run as JSON instead of the tables")
     parser.add_argument("--cluster-label", help="spell every estate's cluster label so (each template has its own: "
                                                 "cluster, k8s_cluster, kubernetes_cluster), as an estate might")
+    parser.add_argument("--relabel", default="", type=_relabel, metavar="OLD=NEW,...",
+                        help="spell these labels so in every alert, as another relabeling or agent does (for "
+                             "Prometheus's example Kubernetes configuration: pod=kubernetes_pod_name,"
+                             "namespace=kubernetes_namespace,node=kubernetes_node,service=kubernetes_name)")
     args = parser.parse_args()
+    naming = Naming(args.cluster_label, args.relabel)
     tune_runtime()  # as `correlator replay` runs: its speed is measured here
     runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -239,8 +252,7 @@ def main() -> int:
             for split in args.splits.split(","):
                 for seed in seed_range(args.seeds):
                     print(f"{density} {split} seed {seed}...", file=sys.stderr)
-                    runs += run(density, seed, split, args.hours, layers, Path(tmp), args.history_hours,
-                                args.cluster_label)
+                    runs += run(density, seed, split, args.hours, layers, Path(tmp), args.history_hours, naming)
     if args.json:
         print(json.dumps([{**{k: v for k, v in vars(r).items() if k != "score"}, "score": scoring.as_dict(r.score)}
                           for r in runs], indent=1))

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from bench.estates import DENSITIES, FAULTS, generate, truth_line, write
+from bench.estates import DENSITIES, FAULTS, Naming, generate, truth_line, write
 from bench.estates.delivery import GROUP_INTERVAL, GROUP_WAIT, deliver
 from bench.estates.stream import EVALUATED, EVALUATION_INTERVAL, NOVEL_VOCABULARIES, START, Episode
 from bench.estates.topology import build_estate
@@ -53,6 +53,18 @@ def test_every_truth_episode_is_received_and_every_received_one_is_in_the_truth(
     truth = {(e.fingerprint, e.start) for e in stream.episodes}
     assert len(truth) == len(stream.episodes)  # one line per episode
     assert truth == set(received)
+
+
+def test_an_estate_spells_its_labels_as_the_naming_says_and_its_truth_follows(tmp_path):
+    relabeled = generate(5, hours=1, density=DENSITIES["medium"], estate="harbor",
+                         naming=Naming("kube_cluster", (("pod", "kubernetes_pod_name"), ("cluster", "site"))))
+    names = {name for episode in relabeled.episodes for name in episode.labels}
+    assert "kube_cluster" in names and "kubernetes_pod_name" in names
+    assert not names & {"pod", "cluster", "site"}  # the cluster label is kube_cluster, whatever else says
+    # Alertmanager groups by the estate's route, spelt so.
+    groups = [n.body["groupLabels"] for n in relabeled.notifications if n.source == "alertmanager"]
+    assert any("kube_cluster" in group for group in groups) and not any("cluster" in group for group in groups)
+    assert set(received_episodes(relabeled, tmp_path)) == {(e.fingerprint, e.start) for e in relabeled.episodes}
 
 
 def test_truth_labels_use_correlators_categories_and_priorities(stream):

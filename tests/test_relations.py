@@ -4,10 +4,12 @@ vocabularies of the public exporters and tag schemes, and the shipped `relate` r
 
 import pytest
 
+from correlator.engine.blast import BlastRadius
 from correlator.engine.core import EngineSettings
 from correlator.learning.decay import Decay
 from correlator.learning.entities import cluster_of, entities_of
 from correlator.learning.topology import Topology
+from correlator.ml.features import tokens
 from correlator.rules.loader import load_rules
 from correlator.rules.matchers import matches_all
 from correlator.shipped import shipped_dir
@@ -58,6 +60,28 @@ def test_a_cluster_label_spelt_another_way_scopes_what_the_alert_names():
     for name in ("CacheClusterId", "db_cluster_identifier", "es_cluster"):
         assert cluster_of({name: "orders", **pod}) == "fra1"
     assert cluster_of({"kube_cluster": "eu", "cluster": "us"}) == "us"  # the usual spelling first
+
+
+def test_kubernetes_objects_spelt_as_other_relabelings_and_agents_do_name_the_same_entities():
+    pod = "api-7d9f8c6b5-x2x9z"
+    kube_prometheus = {"pod": pod, "namespace": "shop", "cluster": "eu"}
+    for spelling in ({"kubernetes_pod_name": pod, "kubernetes_namespace": "shop"},  # Prometheus's example
+                     {"podName": pod, "namespaceName": "shop"},  # New Relic
+                     {"kube_pod_name": pod, "kube_namespace_name": "shop"}):  # Sysdig
+        assert entities_of({**spelling, "cluster": "eu"}) == entities_of(kube_prometheus)
+    # A node's alert from kube-state-metrics is about the node, not the exporter's address...
+    node = {"job": "kube-state-metrics", "instance": "10.96.0.42:8080", "cluster": "eu"}
+    assert entities_of({**node, "kubernetes_node": "w3"}) == entities_of({**node, "node": "w3"}) == ("host||w3",)
+    # ...and the priority's blast radius counts its pods, as the model reads its words, alike.
+    radius, classic = BlastRadius(), BlastRadius()
+    for n in range(5):
+        radius.add({"pod": f"api-7d9f8c6b5-x2x9{n}", "namespace": "shop"})
+        classic.add({"kubernetes_pod_name": f"api-7d9f8c6b5-x2x9{n}", "kubernetes_namespace": "shop"})
+    assert classic.breadth() == radius.breadth() == "1 services, 5+ pods"
+    assert tokens({"alertname": "KubePodNotReady", "kubernetes_namespace": "shop", "k8s_cluster": "eu"}, {}) \
+        == tokens({"alertname": "KubePodNotReady", "namespace": "shop", "cluster": "eu"}, {})
+    # A bare `job` is the scrape job, not a Kubernetes Job.
+    assert entities_of({"job": "node", "instance": "db1:9100"}) == ("host||db1",)
 
 
 def test_the_cloud_monitors_conventions_name_the_same_entities():

@@ -20,9 +20,9 @@ from correlator.units import rfc3339
 from .cascade import FAULTS
 from .delivery import Notification, deliver
 from .stream import DENSITIES, START, Episode, StreamBuilder
-from .topology import TEMPLATES
+from .topology import TEMPLATES, Naming
 
-__all__ = ["DENSITIES", "FAULTS", "TEMPLATES", "Stream", "generate", "write"]
+__all__ = ["DENSITIES", "FAULTS", "TEMPLATES", "Naming", "Stream", "generate", "write"]
 
 
 @dataclass
@@ -40,13 +40,13 @@ class Stream:
 
 def generate(seed: int, hours: float = 3.0, density: float = DENSITIES["medium"], estate: str | None = None,
              faults: list[str] | None = None, vocabularies: str = "mixed", start: datetime = START,
-             cluster_label: str | None = None) -> Stream:
+             naming: Naming = Naming()) -> Stream:
     """A seeded stream: `density` alert episodes per hour on the named estate template (default:
     one drawn by the seed), faults from `faults` (default: the whole catalogue), vocabularies
     "mixed" (each estate's own), "familiar" (kube-prometheus and awesome-prometheus-alerts names only)
-    or "novel" (Zabbix, cloud monitors and in-house names only); `cluster_label` renames the
-    estate's cluster label (an estate spelling it as none of the templates do)."""
-    builder = StreamBuilder(seed, hours, density, estate, faults, vocabularies, start, cluster_label)
+    or "novel" (Zabbix, cloud monitors and in-house names only); `naming`: the labels spelt as none
+    of the templates do."""
+    builder = StreamBuilder(seed, hours, density, estate, faults, vocabularies, start, naming)
     episodes = builder.build()
     notifications = deliver(random.Random(seed + 1), builder.estate, episodes, start + timedelta(hours=hours))
     carried = {(fingerprint(e["labels"]), e["startsAt"]) for n in notifications

@@ -71,6 +71,8 @@ def render(estate: Estate, signal_name: str, subject: object, cluster: Cluster |
     what = describe(subject)
     annotations = {"summary": f"{name.replace('_', ' ')} on {what}",
                    "description": f"{signal_name.replace('_', ' ')} detected for {what}."}
+    if estate.relabel:
+        labels = {estate.relabel.get(name, name): value for name, value in labels.items()}
     if vocabulary == "kube":
         annotations["runbook_url"] = f"https://runbooks.prometheus-operator.dev/runbooks/{signal_name}/{name.lower()}"
     return Rendered(vocabulary, labels, annotations)

@@ -21,7 +21,7 @@ from . import catalogue_hosts, catalogue_services  # noqa: F401  (they register 
 from .cascade import FAULTS, Cascade, Symptom
 from .render import render
 from .signals import SIGNALS
-from .topology import TEMPLATES, Estate, build_estate
+from .topology import TEMPLATES, Estate, Naming, build_estate
 
 START = datetime(2027, 3, 1, 6, tzinfo=timezone.utc)
 DENSITIES = {"quiet": 25, "medium": 225, "busy": 850}  # alert episodes per hour
@@ -84,12 +84,12 @@ def vocabulary_map(r: random.Random, template: str, setting: str) -> dict[str, s
 class StreamBuilder:
     def __init__(self, seed: int, hours: float, density: float, template: str | None = None,
                  faults: list[str] | None = None, vocabularies: str = "mixed", start: datetime = START,
-                 cluster_label: str | None = None):
+                 naming: Naming = Naming()):
         self.r = random.Random(seed)
         self.seed, self.hours, self.density, self.start = seed, hours, density, start
         template = template or self.r.choice(sorted(TEMPLATES))
         self.estate: Estate = build_estate(self.r, template, vocabulary_map(self.r, template, vocabularies),
-                                           cluster_label)
+                                           naming)
         self.kinds = [FAULTS[name] for name in (faults or sorted(FAULTS))]
         self.episodes: list[Episode] = []
         self.incidents = 0

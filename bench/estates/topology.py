@@ -68,6 +68,14 @@ class Cluster:
         return next(w for w in self.workloads if w.name == name)
 
 
+@dataclass(frozen=True)
+class Naming:
+    """How an estate spells its labels, where it differs from its template: `cluster_label` for its
+    cluster label, `relabel` (old name -> new) for any label of any alert."""
+    cluster_label: str | None = None
+    relabel: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass
 class Estate:
     name: str
@@ -78,6 +86,7 @@ class Estate:
     vocabulary: dict[str, str]  # layer -> vocabulary (layers.py)
     cluster_label: str  # the external label that names the cluster: cluster, k8s_cluster, kubernetes_cluster
     group_by: tuple[str, ...]  # the estate's Alertmanager route
+    relabel: dict[str, str] = field(default_factory=dict)  # label name -> the estate's spelling of it
 
     def hosts(self) -> list[Host]:
         return [h for c in self.clusters for h in c.nodes] + self.vms
@@ -154,11 +163,12 @@ class _Namer:
                     region, cluster, site)
 
 
-def build_estate(r: random.Random, template: str, vocabulary: dict[str, str], cluster_label: str | None = None) -> Estate:
-    """The template's estate; `cluster_label` renames its cluster label (and its group_by's)."""
+def build_estate(r: random.Random, template: str, vocabulary: dict[str, str], naming: Naming = Naming()) -> Estate:
+    """The template's estate, its labels spelt as `naming` says (its Alertmanager route's too)."""
     domain, words, clouds, site, own_label, group_by = TEMPLATES[template]
-    cluster_label = cluster_label or own_label
-    group_by = tuple(cluster_label if name == own_label else name for name in group_by)
+    relabel = {own_label: naming.cluster_label} if naming.cluster_label else {}
+    relabel.update((old, new) for old, new in naming.relabel if old not in relabel)
+    cluster_label, group_by = relabel.get(own_label, own_label), tuple(relabel.get(name, name) for name in group_by)
     namer = _Namer(r, template, domain)
     clusters = []
     for index, (cloud, region) in enumerate(clouds):
@@ -171,7 +181,7 @@ def build_estate(r: random.Random, template: str, vocabulary: dict[str, str], cl
     backends = _backends(r, template, vms, namer)
     for cluster in clusters:
         _workloads(r, cluster, words, domain, backends)
-    return Estate(template, domain, clusters, vms, backends, vocabulary, cluster_label, group_by)
+    return Estate(template, domain, clusters, vms, backends, vocabulary, cluster_label, group_by, relabel)
 
 
 def _backends(r: random.Random, template: str, vms: list[Host], namer: _Namer) -> list[Backend]:

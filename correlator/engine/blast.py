@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterable, Mapping
 
+from correlator.learning.entities import kubernetes_labels
 from correlator.ml.features import host_of, name_words
 
 COUNT_UP_TO = 5
@@ -118,6 +119,7 @@ class BlastRadius:
     def _parts(self, labels: Mapping[str, str]) -> list[tuple[set[str], str]]:
         """What an alert is about: (the kind's set, the value) for each kind it counts in."""
         parts = []
+        labels = kubernetes_labels(labels)
         namespace = labels.get("namespace", "")
         pod = labels.get("pod") or labels.get("pod_name")
         workload = next((labels[name] for name in WORKLOAD_LABELS if labels.get(name) and not _hub(labels[name])), "")

@@ -46,7 +46,7 @@ annotations name a host in a form other alerts' labels gave (`Topology.named`).
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import Mapping, Sequence
 
 HOST, POD, WORKLOAD, TARGET, RESOURCE, NAMESPACE = "host", "pod", "workload", "target", "resource", "namespace"
 # Machines and URLs are named across clusters: a client in one cluster names the database host of
@@ -55,7 +55,8 @@ UNSCOPED_KINDS = frozenset({"host", "target"})
 COARSE_KINDS = frozenset({NAMESPACE})  # shared by many unrelated things: never a topology edge
 _COARSE_PREFIXES = tuple(f"{kind}|" for kind in COARSE_KINDS)
 
-HOST_LABELS = ("node", "nodename", "hostname", "host", "kubernetes_node", "exported_instance", "instance_name",
+HOST_LABELS = ("node", "nodename", "hostname", "host", "kubernetes_node", "kubernetes_io_hostname", "exported_instance",
+               "instance_name",
                "instance_id", "instanceid", "vm", "vm_name", "vmname",
                "machine", "server_name", "provider_id", "k8s_node_name", "host_name", "kube_node")
 POD_LABELS = ("pod", "pod_name", "exported_pod", "k8s_pod_name")
@@ -66,7 +67,8 @@ WORKLOAD_LABELS = ("service", "deployment", "statefulset", "daemonset", "job_nam
                    "kube_deployment", "kube_stateful_set", "kube_daemon_set", "kube_job", "kube_cronjob",
                    "kube_service", "kube_replica_set", "k8s_deployment_name", "k8s_statefulset_name",
                    "k8s_daemonset_name", "k8s_job_name", "k8s_cronjob_name", "service_name",
-                   "function_name", "load_balancer", "load_balancer_name", "target_group")
+                   "function_name", "load_balancer", "load_balancer_name", "target_group",
+                   "kubernetes_name")  # Prometheus's example Kubernetes configuration names a Service so
 # What a client depends on: the peer's host (a host name or host:port) and the peer's service.
 PEER_HOST_LABELS = ("peer", "peer_host", "peer_hostname", "server", "server_address", "net_peer_name")
 PEER_WORKLOAD_LABELS = ("peer_service", "destination_workload", "destination_service_name", "dependency")
@@ -155,15 +157,34 @@ _ROLE = {**{n: HOST for n in HOST_LABELS}, **{n: POD for n in POD_LABELS}, **{n:
          **{n: _PEER_WORKLOAD for n in PEER_WORKLOAD_LABELS}, **{n: _ARM for n in ARM_ID_LABELS}}
 
 
+# A Kubernetes object's label as other relabelings and agents spell it: a `kubernetes_`, `kube_`
+# or `k8s_` prefix, a `_name` suffix, or both (Prometheus's example configuration's
+# `kubernetes_pod_name` and `kubernetes_namespace`, New Relic's `namespaceName`, falcosidekick's
+# `k8s_ns_name`). A bare `job` is the scrape job, not a Kubernetes Job.
+_KUBERNETES_OBJECT = re.compile(r"(?:(kubernetes|kube|k8s)_)?(pod|namespace|ns|node|deployment|stateful_?set|"
+                                r"daemon_?set|replica_?set|cron_?job|job|service|ingress)(_name)?")
+_OBJECT_ROLE = {"pod": POD, "namespace": NAMESPACE, "ns": NAMESPACE, "node": HOST}
+
 # Every label name read so far -> its role, also those the lists spell another way: the
-# CloudWatch exporter's `dimension_` prefix, and CamelCase (`dimension_DBInstanceIdentifier`,
-# Azure's `resourceId`). One lookup per label, as names repeat (bounded: names are few).
+# CloudWatch exporter's `dimension_` prefix, CamelCase (`dimension_DBInstanceIdentifier`,
+# Azure's `resourceId`) and the Kubernetes objects' other spellings. One lookup per label, as
+# names repeat (bounded: names are few).
 _ROLE_OF: dict[str, str | None] = dict(_ROLE)
 _NAMES_KEPT = 4096
 
 
+def _spelt(name: str) -> str:
+    """A label name as the lists spell it: `dimension_ClusterName` -> `cluster_name`."""
+    return _CAMEL.sub("_", name.removeprefix("dimension_")).lower()
+
+
 def _role_of(name: str) -> str | None:
-    role = _ROLE.get(_CAMEL.sub("_", name.removeprefix("dimension_")).lower())
+    spelt = _spelt(name)
+    role = _ROLE.get(spelt)
+    if role is None:
+        kubernetes = _KUBERNETES_OBJECT.fullmatch(spelt)
+        if kubernetes is not None and (kubernetes[1] or kubernetes[3]):
+            role = _OBJECT_ROLE.get(kubernetes[2], WORKLOAD)
     if len(_ROLE_OF) < _NAMES_KEPT:
         _ROLE_OF[name] = role
     return role
@@ -192,7 +213,7 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
     instance = labels.get("instance", "")
     if instance and is_url(instance):
         _add_target(add, instance, hosts)
-    elif instance and not (subject_pods or labels.get("node") or (labels.get("namespace") and not own_pods)):
+    elif instance and not (subject_pods or _names_node(labels) or (by_role.get(NAMESPACE) and not own_pods)):
         hosts += host_forms(instance)
     for value in by_role.get(HOST, ()):
         hosts += host_forms(value)
@@ -206,7 +227,7 @@ def entities_of(labels: Mapping[str, str]) -> tuple[str, ...]:
         add(WORKLOAD, workload_of_pod(pod))
     for host in hosts:
         add(HOST, host)
-    scraped = _scraped_service(labels)
+    scraped = _scraped_service(labels, pods)
     workloads = [value.lower() for value in by_role.get(WORKLOAD, ())
                  if value != scraped and not is_exporter(value)]
     other_subject = subject_pods or by_role.get(HOST) or any(value != job for value in workloads)
@@ -278,10 +299,7 @@ def cluster_of(labels: Mapping[str, str]) -> str:
         if value:
             return value
     for name, value in labels.items():
-        spelt = _IS_CLUSTER_LABEL.get(name)
-        if spelt is None:
-            spelt = _is_cluster_label(name)
-        if spelt and value:
+        if value and is_cluster_label(name):
             return value
     for name in SITE_LABELS:
         value = labels.get(name)
@@ -294,8 +312,12 @@ def cluster_of(labels: Mapping[str, str]) -> str:
 _IS_CLUSTER_LABEL: dict[str, bool] = {}
 
 
-def _is_cluster_label(name: str) -> bool:
-    spelt = _CLUSTER_SPELLING.fullmatch(_CAMEL.sub("_", name.removeprefix("dimension_")).lower()) is not None
+def is_cluster_label(name: str) -> bool:
+    """Whether the label name spells a cluster's (`cluster`, `cluster_name`, `ClusterName`...)."""
+    spelt = _IS_CLUSTER_LABEL.get(name)
+    if spelt is not None:
+        return spelt
+    spelt = _CLUSTER_SPELLING.fullmatch(_spelt(name)) is not None
     if len(_IS_CLUSTER_LABEL) < _NAMES_KEPT:
         _IS_CLUSTER_LABEL[name] = spelt
     return spelt
@@ -308,16 +330,66 @@ def is_exporter(name: str) -> bool:
     return "exporter" in name or name.startswith("kube-state-metrics")
 
 
-def _scraped_service(labels: Mapping[str, str]) -> str:
+def _scraped_service(labels: Mapping[str, str], pods: Sequence[str]) -> str:
     """The `service` label when it names the exporter that reported a Kubernetes object, not the
     object: it repeats the `job`, and the alert's node, or its pod, is not of that service."""
     service = labels.get("service", "")
     if not service or service != labels.get("job"):
         return ""
-    pod = labels.get("pod", "")
-    if labels.get("node") or (pod and not pod.startswith(service)):
+    if _names_node(labels) or (pods and not pods[0].startswith(service)):
         return service
     return ""
+
+
+# Every label name read so far -> the Kubernetes object label it spells, if another spelling of it.
+_SPELLING_OF: dict[str, str | None] = {}
+
+
+def kubernetes_labels(labels: Mapping[str, str]) -> Mapping[str, str]:
+    """The labels with each Kubernetes object's label spelt as kube-prometheus does (`pod`,
+    `namespace`, `node`, `deployment`, ...), for readers of those names alone; the labels
+    themselves when they spell none another way (most alerts)."""
+    renamed = None
+    for name in labels:
+        spelling = kubernetes_spelling(name)
+        if spelling is not None and spelling not in labels:
+            renamed = renamed or {}
+            renamed.setdefault(spelling, labels[name])
+    return {**labels, **renamed} if renamed else labels
+
+
+def kubernetes_spelling(name: str) -> str | None:
+    """The Kubernetes object label `name` spells another way (`kubernetes_pod_name` -> `pod`,
+    `nodeName` -> `node`), or None."""
+    if name in _SPELLING_OF:
+        return _SPELLING_OF[name]
+    spelt = _KUBERNETES_OBJECT.fullmatch(_spelt(name))
+    spelling = "service" if name == "kubernetes_name" else None
+    if spelt is not None and (spelt[1] or spelt[3]):
+        kind = spelt[2].replace("_", "")
+        spelling = {"ns": "namespace", "job": "job_name"}.get(kind, kind)
+    if len(_SPELLING_OF) < _NAMES_KEPT:
+        _SPELLING_OF[name] = spelling
+    return spelling
+
+
+# Every label name read so far -> whether it names a Kubernetes node (`node`, `kubernetes_node`,
+# `nodeName`; not node_exporter's `nodename`, the machine's own name for itself).
+_IS_NODE_LABEL: dict[str, bool] = {}
+
+
+def _names_node(labels: Mapping[str, str]) -> bool:
+    """Whether the alert is about a Kubernetes node: a reporter's `instance` beside it is not."""
+    for name, value in labels.items():
+        node = _IS_NODE_LABEL.get(name)
+        if node is None:
+            spelt = _KUBERNETES_OBJECT.fullmatch(_spelt(name))
+            node = spelt is not None and spelt[2] == "node"
+            if len(_IS_NODE_LABEL) < _NAMES_KEPT:
+                _IS_NODE_LABEL[name] = node
+        if node and value:
+            return True
+    return False
 
 
 def _add_target(add, url: str, hosts: list[str]) -> None:

@@ -15,6 +15,7 @@ from typing import Mapping
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
 
+from correlator.learning.entities import is_cluster_label, kubernetes_labels, kubernetes_spelling
 from correlator.memo import by_content
 
 N_FEATURES = 2 ** 16
@@ -51,8 +52,12 @@ def tokens(labels: Mapping[str, str], annotations: Mapping[str, str]) -> list[st
     # Word stems by prefix, so that other rule sets' spellings meet: Cert/Certificate,
     # Expiring/Expiration, Replication/Replica.
     found = [f"w:{word}" for word in words] + [f"p:{word[:4]}" for word in words if len(word) > 4]
+    # Read as the model's corpus spells them: a Kubernetes object's label in any spelling, and any
+    # spelling of the cluster label, constant.
     for name, value in labels.items():
-        if name in IDENTITY_LABELS or name in CONSTANT_LABELS or not value or len(value) > 48:
+        name = kubernetes_spelling(name) or name
+        if name in IDENTITY_LABELS or name in CONSTANT_LABELS or not value or len(value) > 48 \
+                or is_cluster_label(name):
             continue
         found.append(f"l:{name}={value}")
         if name != "severity":
@@ -89,6 +94,7 @@ def vectorizer() -> HashingVectorizer:
 def host_of(labels: Mapping[str, str]) -> str:
     """The machine an alert is about: its `node`, else its `instance` without the port (a probed
     URL is a target, not a host), else a host label."""
+    labels = kubernetes_labels(labels)
     node = labels.get("node") or labels.get("hostname") or labels.get("host")
     if node:
         return node
