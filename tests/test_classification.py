@@ -123,6 +123,7 @@ HELD_OUT = [
     ("KubernetesPersistentvolumeError", {}, Category.HARDWARE),  # awesome-prometheus-alerts' spelling: one word
     ("KubernetesStatefulSetDown", {}, Category.SOFTWARE),  # and the CamelCase one: two
     ("PgbouncerErrors", {}, Category.SOFTWARE),
+    ("KubernetesNodeReady", {}, Category.SOFTWARE),  # awesome-prometheus-alerts: fires when a node is not Ready
     ("HP iLO: Overall system health status is critical", {}, Category.HARDWARE),  # Zabbix's HP iLO template
     ("Website is down", {}, Category.NETWORK),  # a probe's: its network, unless its words say more
     ("VolumeQueueLength", {}, Category.CAPACITY),

@@ -113,6 +113,7 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("k8s_node_not_ready", "pod_not_ready"),  # snake_case in-house names
     ("Kubernetes node is not ready", "Pod is not ready"),  # words
     ("KubernetesNodeNotReady", "KubernetesPodCrashLooping"),  # awesome-prometheus-alerts
+    ("KubernetesNodeReady", "KubernetesPodNotHealthy"),  # its older name: the condition the rule checks
     ("HostDown", "HostOutOfMemory"), ("TargetDown", "KubePodNotReady"), ("node_unreachable", "pod_not_ready"),
     ("Unavailable by ICMP ping", "MySQL: Service is down"),  # Zabbix templates
     ("GCE instance host error", "KubeNodeNotReady"), ("VM Availability", "Percentage CPU"),  # GCP, Azure

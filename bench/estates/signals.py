@@ -51,7 +51,7 @@ host_reboot|host|hardware|warning|NodeRebootDetected|HostRebootDetected|Host has
 host_unit_failed|host|software|warning|NodeSystemdServiceFailed|HostSystemdServiceCrashed|Service is not running|Process check failing|systemd_unit_failed
 host_kernel_lockup|host|software|critical|NodeKernelSoftLockup|HostKernelSoftLockup|Kernel soft lockup detected|Kernel hang detected|kernel_soft_lockup
 host_conntrack|host|capacity|warning|NodeConntrackTableFull|HostConntrackLimit|Conntrack table is nearly full|Conntrack usage high|conntrack_full
-node_not_ready|host|software|warning|KubeNodeNotReady|KubernetesNodeNotReady|-|Kubernetes node not ready|k8s_node_not_ready
+node_not_ready|host|software|warning|KubeNodeNotReady|KubernetesNodeReady|-|Kubernetes node not ready|k8s_node_not_ready
 node_unreachable|host|network|warning|KubeNodeUnreachable|KubernetesNodeUnreachable|-|Kubernetes node unreachable|k8s_node_unreachable
 node_pressure|host|capacity|warning|KubeNodeDiskPressure|KubernetesDiskPressure|-|Kubernetes node disk pressure|k8s_node_disk_pressure
 node_memory_pressure|host|capacity|warning|KubeNodeMemoryPressure|KubernetesMemoryPressure|-|Kubernetes node memory pressure|k8s_node_mem_pressure

@@ -330,10 +330,18 @@ def _read(name: tuple[str, ...], label_words: tuple[str, ...], summary: tuple[st
     return Reading(category, area, layer or UNKNOWN_LAYER, words, layer is not None, _shared_layer(name))
 
 
+def _as_failing(name: tuple[str, ...]) -> tuple[str, ...]:
+    """A name that ends in the condition its rule checks, as it fires: when it fails
+    (awesome-prometheus-alerts' `KubernetesNodeReady` fires for a node not Ready)."""
+    if len(name) >= 2 and name[-1] == "ready" and name[-2] not in ("not", "un"):
+        return (*name[:-1], "not", "ready")
+    return name
+
+
 @by_content
 def read(labels: Mapping[str, str], annotations: Mapping[str, str]) -> Reading:
     """The lexicon's reading of one alert (memoised: alerts of one kind repeat endlessly)."""
     subject = frozenset(word for name, value in labels.items() if name != "alertname"
                         for word in _TEXT_WORD.findall(value.lower()))
-    return _read(name_words(labels.get("alertname", "")), _label_words(labels),
+    return _read(_as_failing(name_words(labels.get("alertname", ""))), _label_words(labels),
                  _text_words(annotations, SUMMARIES, subject), _text_words(annotations, DESCRIPTIONS, subject))
