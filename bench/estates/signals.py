@@ -2,7 +2,9 @@
 gets in each vocabulary.
 
   kube      kube-prometheus: the kubernetes, node, etcd and exporter mixins, blackbox rules;
-  awesome   awesome-prometheus-alerts (Host*, Kubernetes*, exporter rules);
+  awesome   awesome-prometheus-alerts (Host*, Kubernetes*, exporter rules), named as its site names
+            them where it has the alert (`KubernetesNodeReady`: a node not Ready), in its style
+            where it has none;
   zabbix    Zabbix templates' trigger names, posted to the generic endpoint as events;
   cloud     Datadog monitors, CloudWatch alarms, GuardDuty findings, via the generic endpoint;
   inhouse   an SRE team's own rules: snake_case names, their own label schema.
@@ -63,7 +65,7 @@ pod_crashloop|pod|software|warning|KubePodCrashLooping|KubernetesPodCrashLooping
 pod_oom|pod|capacity|warning|KubeContainerOOMKilled|KubernetesContainerOomKiller|-|Container OOM killed|container_oom_killed
 pod_pending|pod|capacity|warning|KubePodPending|KubernetesPodPending|-|Pod stuck pending|pod_pending
 pod_image_pull|pod|software|warning|KubePodImagePullBackOff|KubernetesPodImagePullBackOff|-|Image pull failing|image_pull_backoff
-pod_throttled|pod|capacity|info|CPUThrottlingHigh|KubernetesContainerHighCpuThrottleRate|-|CPU throttling is high|cpu_throttled
+pod_throttled|pod|capacity|info|CPUThrottlingHigh|ContainerHighThrottleRate|-|CPU throttling is high|cpu_throttled
 pod_evicted|pod|capacity|warning|KubePodEvicted|KubernetesPodEvicted|-|Pod evicted|pod_evicted
 deploy_replicas|workload|software|warning|KubeDeploymentReplicasMismatch|KubernetesDeploymentReplicasMismatch|-|Deployment replicas unavailable|deployment_unavailable
 deploy_rollout|workload|software|warning|KubeDeploymentRolloutStuck|KubernetesDeploymentGenerationMismatch|-|Deployment rollout stuck|rollout_stuck
@@ -90,8 +92,8 @@ ingress_down|cluster|software|critical|NginxIngressControllerDown|NginxDown|-|In
 probe_failed|probe|network|critical|BlackboxProbeFailed|BlackboxProbeFailed|Web scenario failed|Synthetics test failing|endpoint_down
 probe_slow|probe|network|warning|BlackboxSlowProbe|BlackboxProbeSlowHttp|Web response time is too high|Synthetics latency high|endpoint_slow
 probe_status|probe|software|critical|BlackboxProbeHttpFailure|BlackboxProbeHttpFailure|Web scenario returned error code|Synthetics assertion failed|endpoint_bad_status
-cert_expiring|cert|software|warning|BlackboxSslCertificateWillExpireSoon|SslCertificateWillExpireSoon|SSL certificate expires in less than 7 days|SSL certificate expiring soon|tls_cert_expiry
-cert_expired|cert|software|critical|BlackboxSslCertificateExpired|SslCertificateHasExpired|SSL certificate has expired|SSL certificate expired|tls_cert_expired
+cert_expiring|cert|software|warning|BlackboxSslCertificateWillExpireSoon|BlackboxSslCertificateWillExpireSoon|SSL certificate expires in less than 7 days|SSL certificate expiring soon|tls_cert_expiry
+cert_expired|cert|software|critical|BlackboxSslCertificateExpired|BlackboxSslCertificateExpired|SSL certificate has expired|SSL certificate expired|tls_cert_expired
 cert_not_ready|cert|software|warning|CertManagerCertNotReady|CertManagerCertificateNotReady|-|Certificate renewal failing|cert_renewal_failed
 pg_down|backend|software|critical|PostgresqlDown|PostgresqlDown|PostgreSQL: Service is down|Postgres is not responding|pg_instance_down
 pg_exporter|backend|software|warning|PostgresqlExporterError|PostgresqlExporterError|PostgreSQL: Failed to get items|Postgres check failing|pg_exporter_error
