@@ -114,6 +114,8 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("Kubernetes node is not ready", "Pod is not ready"),  # words
     ("KubernetesNodeNotReady", "KubernetesPodCrashLooping"),  # awesome-prometheus-alerts
     ("KubernetesNodeReady", "KubernetesPodNotHealthy"),  # its older name: the condition the rule checks
+    ("PrometheusAllTargetsMissing", "PrometheusTargetMissing"),  # targets, plural
+    ("HostDiskWillFillIn24Hours", "KubernetesDiskPressure"), ("KubernetesOutOfDisk", "HostOutOfDiskSpace"),
     ("HostDown", "HostOutOfMemory"), ("TargetDown", "KubePodNotReady"), ("node_unreachable", "pod_not_ready"),
     ("Unavailable by ICMP ping", "MySQL: Service is down"),  # Zabbix templates
     ("GCE instance host error", "KubeNodeNotReady"), ("VM Availability", "Percentage CPU"),  # GCP, Azure
