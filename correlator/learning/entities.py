@@ -88,7 +88,7 @@ ARM_ID_LABELS = ("resource_id", "azure_resource_id", "alert_target_ids", "resour
 # the estate they name: without it, every unlabelled estate would be one "cluster".
 CLUSTER_LABELS = ("cluster", "k8s_cluster", "kubernetes_cluster", "kube_cluster_name", "k8s_cluster_name")
 SITE_LABELS = ("dc", "datacenter")
-_CLUSTER_SPELLING = re.compile(r"(?:(?:k8s|kube|kubernetes|eks|gke|aks|openshift|ocp)_)?cluster(?:_(?:name|id))?")
+_CLUSTER_SPELLING = re.compile(r"(?:(?:k8s|kube|kubernetes|eks|gke|aks|openshift|ocp|orchestrator)_)?cluster(?:_(?:name|id))?")
 NAMESPACE_LABELS = ("namespace", "exported_namespace", "kube_namespace", "k8s_namespace_name")
 
 # Kubernetes names pods <deployment>-<replicaset hash>-<suffix>, <daemonset or job>-<suffix>,
