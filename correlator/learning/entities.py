@@ -67,8 +67,7 @@ WORKLOAD_LABELS = ("service", "deployment", "statefulset", "daemonset", "job_nam
                    "kube_deployment", "kube_stateful_set", "kube_daemon_set", "kube_job", "kube_cronjob",
                    "kube_service", "kube_replica_set", "k8s_deployment_name", "k8s_statefulset_name",
                    "k8s_daemonset_name", "k8s_job_name", "k8s_cronjob_name", "service_name",
-                   "function_name", "load_balancer", "load_balancer_name", "target_group",
-                   "kubernetes_name")  # Prometheus's example Kubernetes configuration names a Service so
+                   "function_name", "load_balancer", "load_balancer_name", "target_group")
 # What a client depends on: the peer's host (a host name or host:port) and the peer's service.
 PEER_HOST_LABELS = ("peer", "peer_host", "peer_hostname", "server", "server_address", "net_peer_name")
 PEER_WORKLOAD_LABELS = ("peer_service", "destination_workload", "destination_service_name", "dependency")
@@ -163,7 +162,6 @@ _ROLE = {**{n: HOST for n in HOST_LABELS}, **{n: POD for n in POD_LABELS}, **{n:
 # `k8s_ns_name`). A bare `job` is the scrape job, not a Kubernetes Job.
 _KUBERNETES_OBJECT = re.compile(r"(?:(kubernetes|kube|k8s)_)?(pod|namespace|ns|node|deployment|stateful_?set|"
                                 r"daemon_?set|replica_?set|cron_?job|job|service|ingress)(_name)?")
-_OBJECT_ROLE = {"pod": POD, "namespace": NAMESPACE, "ns": NAMESPACE, "node": HOST}
 
 # Every label name read so far -> its role, also those the lists spell another way: the
 # CloudWatch exporter's `dimension_` prefix, CamelCase (`dimension_DBInstanceIdentifier`,
@@ -179,12 +177,10 @@ def _spelt(name: str) -> str:
 
 
 def _role_of(name: str) -> str | None:
-    spelt = _spelt(name)
-    role = _ROLE.get(spelt)
+    role = _ROLE.get(_spelt(name))
     if role is None:
-        kubernetes = _KUBERNETES_OBJECT.fullmatch(spelt)
-        if kubernetes is not None and (kubernetes[1] or kubernetes[3]):
-            role = _OBJECT_ROLE.get(kubernetes[2], WORKLOAD)
+        spelling = kubernetes_spelling(name)
+        role = _ROLE.get(spelling) if spelling is not None else None
     if len(_ROLE_OF) < _NAMES_KEPT:
         _ROLE_OF[name] = role
     return role
@@ -364,6 +360,7 @@ def kubernetes_spelling(name: str) -> str | None:
     if name in _SPELLING_OF:
         return _SPELLING_OF[name]
     spelt = _KUBERNETES_OBJECT.fullmatch(_spelt(name))
+    # Prometheus's example Kubernetes configuration names a Service `kubernetes_name`.
     spelling = "service" if name == "kubernetes_name" else None
     if spelt is not None and (spelt[1] or spelt[3]):
         kind = spelt[2].replace("_", "")
@@ -373,23 +370,11 @@ def kubernetes_spelling(name: str) -> str | None:
     return spelling
 
 
-# Every label name read so far -> whether it names a Kubernetes node (`node`, `kubernetes_node`,
-# `nodeName`; not node_exporter's `nodename`, the machine's own name for itself).
-_IS_NODE_LABEL: dict[str, bool] = {}
-
-
 def _names_node(labels: Mapping[str, str]) -> bool:
-    """Whether the alert is about a Kubernetes node: a reporter's `instance` beside it is not."""
-    for name, value in labels.items():
-        node = _IS_NODE_LABEL.get(name)
-        if node is None:
-            spelt = _KUBERNETES_OBJECT.fullmatch(_spelt(name))
-            node = spelt is not None and spelt[2] == "node"
-            if len(_IS_NODE_LABEL) < _NAMES_KEPT:
-                _IS_NODE_LABEL[name] = node
-        if node and value:
-            return True
-    return False
+    """Whether the alert is about a Kubernetes node (`node`, `kubernetes_node`, `nodeName`; not
+    node_exporter's `nodename`, the machine's own name for itself): a reporter's `instance`
+    beside it is not."""
+    return any(value and (name == "node" or kubernetes_spelling(name) == "node") for name, value in labels.items())
 
 
 def _add_target(add, url: str, hosts: list[str]) -> None:
