@@ -1,11 +1,17 @@
 """Classification from the root alert, the lexicon on vocabularies it was not written from, and
 priority from the blast radius and the severity vocabularies (no model: rules and lexicon)."""
 
+from datetime import datetime, timezone
+
 import pytest
 
-from correlator.domain import Category, JoinReason, Level, Priority, ServiceArea
+from correlator.domain import AlertStatus, Category, Explanation, JoinReason, Level, Member, Priority, ServiceArea
+from correlator.engine.roots import ranked
+from correlator.ingest.fingerprint import fingerprint
 from correlator.ml.lexicon import read
 from tests.engine_scenarios import Scenario, alert, rules_from
+
+T0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
 BY_CLUSTER = {"name": "by-cluster", "kind": "group", "group_by": ["cluster"], "window": "1h"}
 
@@ -318,3 +324,14 @@ def test_urgency_reads_the_severity_vocabularies(tmp_path, labels, urgency):
     s = Scenario(rules_from(tmp_path))
     s.push(0, alert("Something", **labels))
     assert s.only().urgency == urgency
+
+
+def test_the_root_weighs_severity_as_urgency_reads_it_whatever_the_label_is_called():
+    # Two symptoms of one layer starting together: the more severe is the likelier cause, whether
+    # the rule set says `severity` or `level` (Datadog: `alert_type`).
+    def root(label: str) -> str:
+        members = [Member(fingerprint({"alertname": name, label: severity}), T0, {"alertname": name, label: severity},
+                          {}, AlertStatus.FIRING, None, T0, Explanation(JoinReason.GROUP, "r"), ())
+                   for name, severity in (("ServiceErrorsHigh", "warning"), ("ServiceLatencyHigh", "critical"))]
+        return ranked(members)[0].name
+    assert root("severity") == root("level") == root("alert_severity") == "ServiceLatencyHigh"

@@ -14,12 +14,13 @@ the ranking is kept incrementally: a join compares one member with the few best 
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import msgspec
 
 from correlator.domain import Category, JoinReason, Member
 from correlator.ml.lexicon import Reading, read
+from correlator.rules.schema import SEVERITY_LABELS
 
 # Each layer's handicap, as minutes of a later start. The rules of the layers below wait 5-15
 # minutes (`for`) before they fire, while a probe sees a fault of what it probes within a minute
@@ -53,14 +54,25 @@ def _score_unless_symptom(member: Member, reading: Reading | None = None) -> flo
         else:
             layer_minutes = LAYER_MINUTES[reading.layer]
         score = -member.starts_at.timestamp() / 60.0 - layer_minutes
-        member.cause_score = score + SEVERITY_MINUTES.get(member.labels.get("severity", "").lower(), 0.0)
+        member.cause_score = score + _severity_minutes(member.labels)
     return member.cause_score
+
+
+def _severity_minutes(labels: Mapping[str, str]) -> float:
+    """The minutes of its severity, read from the first severity label it has (`severity`, else
+    `level`, `alert_severity`, Datadog's `alert_type`: those urgency reads)."""
+    for name in SEVERITY_LABELS:
+        value = labels.get(name)
+        if value:
+            return SEVERITY_MINUTES.get(value.lower(), 0.0)
+    return 0.0
+
 
 def _best_score(member: Member) -> float:
     """At least its score were it no symptom, without reading it when it was never read."""
     if member.cause_score is not None:
         return member.cause_score
-    return -member.starts_at.timestamp() / 60.0 + SEVERITY_MINUTES.get(member.labels.get("severity", "").lower(), 0.0)
+    return -member.starts_at.timestamp() / 60.0 + _severity_minutes(member.labels)
 
 
 def _at_most(member: Member) -> float:
