@@ -116,6 +116,7 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("KubernetesNodeReady", "KubernetesPodNotHealthy"),  # its older name: the condition the rule checks
     ("PrometheusAllTargetsMissing", "PrometheusTargetMissing"),  # targets, plural
     ("HostDiskWillFillIn24Hours", "KubernetesDiskPressure"), ("KubernetesOutOfDisk", "HostOutOfDiskSpace"),
+    ("VaultSealed", "AppErrorsHigh"), ("ZookeeperNotOk", "KafkaProduceErrors"),  # a store its clients need
     ("HostDown", "HostOutOfMemory"), ("TargetDown", "KubePodNotReady"), ("node_unreachable", "pod_not_ready"),
     ("Unavailable by ICMP ping", "MySQL: Service is down"),  # Zabbix templates
     ("GCE instance host error", "KubeNodeNotReady"), ("VM Availability", "Percentage CPU"),  # GCP, Azure
