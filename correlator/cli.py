@@ -352,7 +352,7 @@ def _rules_test(args: argparse.Namespace) -> int:
 def _rules_classify(args: argparse.Namespace) -> int:
     from correlator import wiring
     from correlator.engine.core import Engine
-    from correlator.offline.alert_rules import RuleFileError, alerting_rules_in, read_alone, summary
+    from correlator.offline.alert_rules import RuleFileError, alerting_rules_in, read_alone, relate_rules, summary
 
     config, _ = _load(args)
     rules, model = _rules_and_model(config)
@@ -368,9 +368,9 @@ def _rules_classify(args: argparse.Namespace) -> int:
             print(msgspec.json.encode(reading).decode())
         elif reading.incident:
             print(f"{reading.alert}: {reading.category} ({reading.service_area}), {reading.priority}; "
-                  f"{reading.detail}")
+                  f"{reading.detail}; {relate_rules(reading)}")
         else:
-            print(f"{reading.alert}: opens no incident alone")
+            print(f"{reading.alert}: opens no incident alone; {relate_rules(reading)}")
     print(summary(readings), file=sys.stderr)
     return 0
 

@@ -70,6 +70,20 @@ def test_each_alerting_rule_is_read_alone_with_what_decided_it(tmp_path, capsys)
     assert unknown["incident"] and unknown["decided_by"] == "model" and "confidence" in unknown["detail"]
     assert readings["Watchdog"]["incident"] is False  # the shipped heartbeats rule
     assert summary.startswith("4 alerting rules: 1 open no incident; decided by lexicon 2, model 1")
+    # The relate rules each is in: a host out of disk is one machine's, seen by its watchers; what no
+    # rule knows joins others only on learned evidence.
+    assert "one-machine-out-of-disk-seen-by-its-watchers" in full["cause_in"] + full["effect_in"]
+    assert unknown["cause_in"] == unknown["effect_in"] == []
+    assert summary.strip().endswith("; 2 in no relate rule")  # the heartbeat and the unknown one
+
+
+def test_the_text_output_names_the_relate_rules_each_alert_is_in(tmp_path, capsys):
+    (tmp_path / "node.rules.yml").write_text(RULE_FILE)
+    assert main(["rules", "classify", str(tmp_path / "node.rules.yml")]) == 0
+    lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    disk = lines["NodeFilesystemAlmostOutOfSpace"]
+    assert "relate rules: cause in one-machine-out-of-disk-seen-by-its-watchers" in disk
+    assert lines["Watchdog"] == "opens no incident alone; in no relate rule"
 
 
 def test_without_the_model_what_the_lexicon_cannot_read_is_left_unclassified(tmp_path, capsys):

@@ -1,7 +1,9 @@
 """How the engine describes each alerting rule of Prometheus rule files when it fires alone:
 category, service area and priority, and what decided them (a classify rule, the lexicon's words,
-or the model when neither says anything). An SRE runs it on the rule sets the estate runs, before
-the alerts fire, and pins a classify rule wherever the reading is wrong or only the model's guess.
+or the model when neither says anything); and the relate rules it is a cause or an effect in (an
+alert in none joins others only on what the engine learns of the estate, or in a storm). An SRE
+runs it on the rule sets the estate runs, before the alerts fire, and pins a classify rule wherever
+the reading is wrong or only the model's guess, or a relate rule where a cause it knows is missing.
 
 Reads Prometheus rule files (`groups:`) and Prometheus Operator PrometheusRule manifests
 (`spec.groups`), several YAML documents per file included, and directories of them. An alert is its rule's static labels
@@ -24,6 +26,7 @@ import yaml
 from correlator.domain import Alert, AlertStatus
 from correlator.engine.core import Engine
 from correlator.ingest.fingerprint import fingerprint
+from correlator.rules.matchers import matches_all
 
 _TEMPLATE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 _CATEGORY_SOURCE = re.compile(r"^category=\S+ \((rule [^,]+|lexicon|model)")  # the classification's detail
@@ -48,6 +51,8 @@ class Reading(msgspec.Struct):
     priority: str | None = None
     decided_by: str = ""  # what decided the category: "rule NAME" (a classify rule), "lexicon" or "model"
     detail: str = ""
+    cause_in: tuple[str, ...] = ()  # the relate rules whose cause it matches...
+    effect_in: tuple[str, ...] = ()  # ...and those whose effect it matches (not those that take any alert)
 
 
 @dataclass(frozen=True)
@@ -114,12 +119,22 @@ def read_alone(rule: AlertingRule, new_engine: Callable[[], Engine]) -> Reading:
     engine.process(alert, _AT)
     incident = next(iter(engine.incidents.values()), None)
     name = rule.labels["alertname"]
+    relations = [relation for relation in engine.rules.relations if not relation.forbid]
+    cause_in = tuple(r.name for r in relations if matches_all(r.cause, rule.labels))
+    effect_in = tuple(r.name for r in relations if r.effect and matches_all(r.effect, rule.labels))
     if incident is None:
-        return Reading(rule.file, rule.group, name, False)
+        return Reading(rule.file, rule.group, name, False, cause_in=cause_in, effect_in=effect_in)
     detail = incident.classification.detail if incident.classification else ""
     decided = _CATEGORY_SOURCE.search(detail)
     return Reading(rule.file, rule.group, name, True, incident.category, incident.service_area,
-                   incident.priority, decided.group(1) if decided else "", detail)
+                   incident.priority, decided.group(1) if decided else "", detail, cause_in, effect_in)
+
+
+def relate_rules(reading: Reading) -> str:
+    """The relate rules the alert is in, as the text output says them."""
+    parts = ([f"cause in {', '.join(reading.cause_in)}"] if reading.cause_in else []) + \
+        ([f"effect in {', '.join(reading.effect_in)}"] if reading.effect_in else [])
+    return f"relate rules: {'; '.join(parts)}" if parts else "in no relate rule"
 
 
 def summary(readings: list[Reading]) -> str:
@@ -127,8 +142,9 @@ def summary(readings: list[Reading]) -> str:
     by_source = Counter(r.decided_by for r in opened)
     by_category = Counter(r.category for r in opened)
     rules = f"{len(readings)} alerting rule{'s' if len(readings) != 1 else ''}"
+    unrelated = sum(1 for r in readings if not r.cause_in and not r.effect_in)
     return (f"{rules}: {len(readings) - len(opened)} open no incident; decided by {_counts(by_source)}; "
-            f"categories {_counts(by_category)}")
+            f"categories {_counts(by_category)}; {unrelated} in no relate rule")
 
 
 def _counts(counter: Counter) -> str:
