@@ -108,8 +108,7 @@ def run(density: str, seed: int, split: str, hours: float, layers: dict, workdir
     truth = scoring.read_truth(truth_path)
     entries, parse_seconds = _bare_parse(recording)
     own_label = TEMPLATES[estate][4]
-    cluster_label = naming.cluster_label or dict(naming.relabel).get(own_label, own_label)
-    config, group_by = Config(), ("alertname", cluster_label)
+    config, group_by = Config(), ("alertname", naming.of(own_label).get(own_label, own_label))
     runs = []
     for layer, (rules, model) in layers.items():
         # "rules only" is the rules alone: no model and no online learning.

@@ -75,6 +75,13 @@ class Naming:
     cluster_label: str | None = None
     relabel: tuple[tuple[str, str], ...] = ()
 
+    def of(self, own_label: str) -> dict[str, str]:
+        """Label name -> the estate's spelling, for a template whose cluster label is `own_label`
+        (`cluster_label` renames that one, whatever `relabel` says)."""
+        relabel = {own_label: self.cluster_label} if self.cluster_label else {}
+        relabel.update((old, new) for old, new in self.relabel if old not in relabel)
+        return relabel
+
 
 @dataclass
 class Estate:
@@ -166,8 +173,7 @@ class _Namer:
 def build_estate(r: random.Random, template: str, vocabulary: dict[str, str], naming: Naming = Naming()) -> Estate:
     """The template's estate, its labels spelt as `naming` says (its Alertmanager route's too)."""
     domain, words, clouds, site, own_label, group_by = TEMPLATES[template]
-    relabel = {own_label: naming.cluster_label} if naming.cluster_label else {}
-    relabel.update((old, new) for old, new in naming.relabel if old not in relabel)
+    relabel = naming.of(own_label)
     cluster_label, group_by = relabel.get(own_label, own_label), tuple(relabel.get(name, name) for name in group_by)
     namer = _Namer(r, template, domain)
     clusters = []
