@@ -73,15 +73,17 @@ def test_kubernetes_objects_spelt_as_other_relabelings_and_agents_do_name_the_sa
     node = {"job": "kube-state-metrics", "instance": "10.96.0.42:8080", "cluster": "eu"}
     assert entities_of({**node, "kubernetes_node": "w3"}) == entities_of({**node, "node": "w3"}) == ("host||w3",)
     # ...and the priority's blast radius counts its pods, as the model reads its words, alike.
-    radius, classic = BlastRadius(), BlastRadius()
+    radius, classic, exported = BlastRadius(), BlastRadius(), BlastRadius()
     for n in range(5):
         radius.add({"pod": f"api-7d9f8c6b5-x2x9{n}", "namespace": "shop"})
         classic.add({"kubernetes_pod_name": f"api-7d9f8c6b5-x2x9{n}", "kubernetes_namespace": "shop"})
-    assert classic.breadth() == radius.breadth() == "1 services, 5+ pods"
+        exported.add({"exported_pod": f"api-7d9f8c6b5-x2x9{n}", "exported_namespace": "shop"})  # honor_labels off
+    assert classic.breadth() == exported.breadth() == radius.breadth() == "1 services, 5+ pods"
     assert tokens({"alertname": "KubePodNotReady", "kubernetes_namespace": "shop", "k8s_cluster": "eu"}, {}) \
         == tokens({"alertname": "KubePodNotReady", "namespace": "shop", "cluster": "eu"}, {})
-    # A bare `job` is the scrape job, not a Kubernetes Job.
+    # A bare `job` is the scrape job, not a Kubernetes Job; so is the target's own, `exported_job`.
     assert entities_of({"job": "node", "instance": "db1:9100"}) == ("host||db1",)
+    assert entities_of({"exported_job": "node", "instance": "db1:9100"}) == ("host||db1",)
 
 
 def test_the_cloud_monitors_conventions_name_the_same_entities():

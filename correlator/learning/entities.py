@@ -159,8 +159,10 @@ _ROLE = {**{n: HOST for n in HOST_LABELS}, **{n: POD for n in POD_LABELS}, **{n:
 # A Kubernetes object's label as other relabelings and agents spell it: a `kubernetes_`, `kube_`
 # or `k8s_` prefix, a `_name` suffix, or both (Prometheus's example configuration's
 # `kubernetes_pod_name` and `kubernetes_namespace`, New Relic's `namespaceName`, falcosidekick's
-# `k8s_ns_name`). A bare `job` is the scrape job, not a Kubernetes Job.
-_KUBERNETES_OBJECT = re.compile(r"(?:(kubernetes|kube|k8s)_)?(pod|namespace|ns|node|deployment|stateful_?set|"
+# `k8s_ns_name`), or Prometheus's `exported_` prefix (kube-state-metrics scraped without
+# `honor_labels`: the pod it reports on is `exported_pod`). A bare `job` is the scrape job, not a
+# Kubernetes Job, and so is `exported_job`.
+_KUBERNETES_OBJECT = re.compile(r"(?:(kubernetes|kube|k8s|exported)_)?(pod|namespace|ns|node|deployment|stateful_?set|"
                                 r"daemon_?set|replica_?set|cron_?job|job|service|ingress)(_name)?")
 
 # Every label name read so far -> its role, also those the lists spell another way: the
@@ -362,7 +364,7 @@ def kubernetes_spelling(name: str) -> str | None:
     spelt = _KUBERNETES_OBJECT.fullmatch(_spelt(name))
     # Prometheus's example Kubernetes configuration names a Service `kubernetes_name`.
     spelling = "service" if name == "kubernetes_name" else None
-    if spelt is not None and (spelt[1] or spelt[3]):
+    if spelt is not None and (spelt[1] or spelt[3]) and (spelt[1], spelt[2]) != ("exported", "job"):
         kind = spelt[2].replace("_", "")
         spelling = {"ns": "namespace", "job": "job_name"}.get(kind, kind)
     if len(_SPELLING_OF) < _NAMES_KEPT:
