@@ -46,6 +46,7 @@ annotations name a host in a form other alerts' labels gave (`Topology.named`).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 HOST, POD, WORKLOAD, TARGET, RESOURCE, NAMESPACE = "host", "pod", "workload", "target", "resource", "namespace"
@@ -55,9 +56,8 @@ UNSCOPED_KINDS = frozenset({"host", "target"})
 COARSE_KINDS = frozenset({NAMESPACE})  # shared by many unrelated things: never a topology edge
 _COARSE_PREFIXES = tuple(f"{kind}|" for kind in COARSE_KINDS)
 
-HOST_LABELS = ("node", "nodename", "hostname", "host", "kubernetes_node", "kubernetes_io_hostname", "exported_instance",
-               "instance_name",
-               "instance_id", "instanceid", "vm", "vm_name", "vmname",
+HOST_LABELS = ("node", "nodename", "hostname", "host", "kubernetes_node", "kubernetes_io_hostname",
+               "exported_instance", "instance_name", "instance_id", "instanceid", "vm", "vm_name", "vmname",
                "machine", "server_name", "provider_id", "k8s_node_name", "host_name", "kube_node")
 POD_LABELS = ("pod", "pod_name", "exported_pod", "k8s_pod_name")
 WORKLOAD_LABELS = ("service", "deployment", "statefulset", "daemonset", "job_name", "cronjob", "app",
@@ -306,19 +306,10 @@ def cluster_of(labels: Mapping[str, str]) -> str:
     return ""
 
 
-# Every label name read so far -> whether it spells a cluster label (bounded: names are few).
-_IS_CLUSTER_LABEL: dict[str, bool] = {}
-
-
+@lru_cache(maxsize=_NAMES_KEPT)  # label names are few
 def is_cluster_label(name: str) -> bool:
     """Whether the label name spells a cluster's (`cluster`, `cluster_name`, `ClusterName`...)."""
-    spelt = _IS_CLUSTER_LABEL.get(name)
-    if spelt is not None:
-        return spelt
-    spelt = _CLUSTER_SPELLING.fullmatch(_spelt(name)) is not None
-    if len(_IS_CLUSTER_LABEL) < _NAMES_KEPT:
-        _IS_CLUSTER_LABEL[name] = spelt
-    return spelt
+    return _CLUSTER_SPELLING.fullmatch(_spelt(name)) is not None
 
 
 def is_exporter(name: str) -> bool:
@@ -339,10 +330,6 @@ def _scraped_service(labels: Mapping[str, str], pods: Sequence[str]) -> str:
     return ""
 
 
-# Every label name read so far -> the Kubernetes object label it spells, if another spelling of it.
-_SPELLING_OF: dict[str, str | None] = {}
-
-
 def kubernetes_labels(labels: Mapping[str, str]) -> Mapping[str, str]:
     """The labels with each Kubernetes object's label spelt as kube-prometheus does (`pod`,
     `namespace`, `node`, `deployment`, ...), for readers of those names alone; the labels
@@ -356,20 +343,17 @@ def kubernetes_labels(labels: Mapping[str, str]) -> Mapping[str, str]:
     return {**labels, **renamed} if renamed else labels
 
 
+@lru_cache(maxsize=_NAMES_KEPT)  # label names are few
 def kubernetes_spelling(name: str) -> str | None:
     """The Kubernetes object label `name` spells another way (`kubernetes_pod_name` -> `pod`,
     `nodeName` -> `node`), or None."""
-    if name in _SPELLING_OF:
-        return _SPELLING_OF[name]
+    if name == "kubernetes_name":  # Prometheus's example Kubernetes configuration names a Service so
+        return "service"
     spelt = _KUBERNETES_OBJECT.fullmatch(_spelt(name))
-    # Prometheus's example Kubernetes configuration names a Service `kubernetes_name`.
-    spelling = "service" if name == "kubernetes_name" else None
-    if spelt is not None and (spelt[1] or spelt[3]) and (spelt[1], spelt[2]) != ("exported", "job"):
-        kind = spelt[2].replace("_", "")
-        spelling = {"ns": "namespace", "job": "job_name"}.get(kind, kind)
-    if len(_SPELLING_OF) < _NAMES_KEPT:
-        _SPELLING_OF[name] = spelling
-    return spelling
+    if spelt is None or not (spelt[1] or spelt[3]) or (spelt[1], spelt[2]) == ("exported", "job"):
+        return None
+    kind = spelt[2].replace("_", "")
+    return {"ns": "namespace", "job": "job_name"}.get(kind, kind)
 
 
 def _names_node(labels: Mapping[str, str]) -> bool:
