@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from correlator.domain import AlertStatus, Category, Explanation, JoinReason, Level, Member, Priority, ServiceArea
-from correlator.engine.roots import ranked
+from correlator.engine.roots import in_causal_order, ranked
 from correlator.ingest.fingerprint import fingerprint
 from correlator.ml.lexicon import read
 from tests.engine_scenarios import Scenario, alert, rules_from
@@ -335,3 +335,25 @@ def test_the_root_weighs_severity_as_urgency_reads_it_whatever_the_label_is_call
                    for name, severity in (("ServiceErrorsHigh", "warning"), ("ServiceLatencyHigh", "critical"))]
         return ranked(members)[0].name
     assert root("severity") == root("level") == root("alert_severity") == "ServiceLatencyHigh"
+
+
+def test_a_relate_rule_orders_the_roots_only_where_it_names_both_sides_and_not_both_ways(tmp_path):
+    def member(name: str, minute: int) -> Member:
+        labels = {"alertname": name}
+        return Member(fingerprint(labels), T0.replace(minute=minute), labels, {}, AlertStatus.FIRING, None, T0,
+                      Explanation(JoinReason.GROUP, "r"), ())
+
+    def roots(*relations: dict) -> list[str]:
+        rules = rules_from(tmp_path, *({"kind": "relate", **r} for r in relations))
+        # The clients' errors started a minute before the queue's memory alarm.
+        return [c.name for c in in_causal_order(ranked([member("PublishErrors", 0), member("QueueMemoryAlarm", 1)]),
+                                                rules.relations)]
+    both_sides = {"name": "queue-explains-publishers", "cause": ['alertname="QueueMemoryAlarm"'],
+                  "effect": ['alertname="PublishErrors"']}
+    assert roots() == ["PublishErrors", "QueueMemoryAlarm"]
+    assert roots(both_sides) == ["QueueMemoryAlarm", "PublishErrors"]
+    # A rule whose effect is any alert says nothing of this one; nor do rules both ways.
+    assert roots({"name": "alarm-explains-anything", "cause": ['alertname="QueueMemoryAlarm"']}) == \
+        ["PublishErrors", "QueueMemoryAlarm"]
+    assert roots(both_sides, {"name": "publishers-explain-queue", "cause": ['alertname="PublishErrors"'],
+                              "effect": ['alertname="QueueMemoryAlarm"']}) == ["PublishErrors", "QueueMemoryAlarm"]

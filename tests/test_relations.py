@@ -4,6 +4,7 @@ vocabularies of the public exporters and tag schemes, and the shipped `relate` r
 
 import pytest
 
+from correlator.domain import Category
 from correlator.engine.blast import BlastRadius
 from correlator.engine.core import EngineSettings
 from correlator.learning.decay import Decay
@@ -463,3 +464,19 @@ def test_across_a_cluster_a_cause_takes_in_only_the_effects_that_started_just_be
     scenario.push(360, alert("KubePodNotReady", starts=360, cluster="eu", namespace="shop", pod="api-0", **KSM))
     earlier, node = scenario.incidents
     assert len(earlier.members) == 1 and len(node.members) == 2
+
+
+def test_a_datastore_alert_explains_its_clients_errors_that_fired_a_moment_before_it():
+    # The clients' errors fire first and are about the database too (the data layer): the relate
+    # rule says which explains which, so the database's connections exhausted are the root.
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("DatabaseClientErrors", cluster="eu", namespace="orders", service="orders-api",
+                           peer="db-1.example.com:5432", severity="critical"))
+    scenario.push(5, alert("PostgresqlTooManyConnections", starts=3, cluster="vms", instance="10.0.0.3:9187",
+                           job="postgres", server="db-1.example.com:5432", severity="warning"))
+    incident = scenario.only()
+    assert next(m for m in incident.members.values() if m.labels["alertname"] == "PostgresqlTooManyConnections"
+                ).why.rule == "datastore-outage-explains-its-clients"
+    assert incident.classification.labels == {"alertname": "PostgresqlTooManyConnections"}
+    assert incident.category == Category.CAPACITY
+    assert incident.title.startswith("PostgresqlTooManyConnections on ")

@@ -14,7 +14,7 @@ from correlator.domain import (Category, DecisionReason, Explanation, Incident, 
                                TimelineKind)
 from correlator.engine import decisions
 from correlator.engine.blast import BlastRadius, host_name, withdrawn
-from correlator.engine.roots import Candidate, behind, outranked, rank, ranked
+from correlator.engine.roots import Candidate, behind, in_causal_order, outranked, rank, ranked
 from correlator.learning.entities import subject_of
 from correlator.ml.features import DOCUMENT_NAMES, document, incident_document
 from correlator.ml.lexicon import SEVERAL_HOSTS
@@ -39,6 +39,7 @@ class Facts:
     # at once is their shared network's fault rather than a fault of each
     hosts_by_name: dict[str, set[str]] = field(default_factory=dict)
     roots: list[Candidate] = field(default_factory=list)  # the likeliest causes, best first
+    causal: tuple[list[Candidate], list[Candidate]] = ([], [])  # `roots` and them in causal order
     lead: tuple[Candidate, str] | None = None  # the title's: the likeliest cause, what it is about (read once)
     reclassify: bool = False  # the roots or the hosts lost changed since the last classification
     urgency: tuple | None = None  # (Level, grounds)
@@ -183,7 +184,8 @@ def conclude(rules: RuleSet, incident: Incident, facts: Facts, member: Member, n
              automatic: bool = True) -> bool:
     """`derive` once the aggregates are current (`member`: the latest)."""
     scope = group_labels or {k: v for k, v in facts.common.items() if k != "alertname"}
-    cause = facts.roots[0] if facts.roots else None
+    roots = _causal_roots(rules, facts)
+    cause = roots[0] if roots else None
     incident.title = decisions.title(facts.names, len(facts.fingerprints), member, scope,
                                      cause.name if cause is not None else None, lambda: _subject(facts, cause))
     incident.services = tuple(facts.services)
@@ -193,6 +195,16 @@ def conclude(rules: RuleSet, incident: Incident, facts: Facts, member: Member, n
     _assign(rules, incident, facts, now)
     pending, facts.escalation_pending = facts.escalation_pending, False
     return pending
+
+
+def _causal_roots(rules: RuleSet, facts: Facts) -> list[Candidate]:
+    """The likeliest causes in causal order (`roots.in_causal_order`), ordered again only when
+    they changed."""
+    ranked_as, ordered = facts.causal
+    if len(ranked_as) != len(facts.roots) or any(a is not b for a, b in zip(ranked_as, facts.roots)):
+        ordered = in_causal_order(facts.roots, rules.relations)
+        facts.causal = list(facts.roots), ordered
+    return ordered
 
 
 def _subject(facts: Facts, cause: Candidate) -> str:
@@ -224,7 +236,7 @@ def _rule_for(rules: RuleSet, labels: dict[str, str], name: str) -> int | None:
 def _decide(rules: RuleSet, facts: Facts, name: str, lexicon: bool) -> _Decision | None:
     """A field from the likeliest cause that says something about it: its classify rule, else (if
     `lexicon`) its words. A candidate whose category is known gives its words' service area too."""
-    for candidate in facts.roots:
+    for candidate in _causal_roots(rules, facts):
         labels, reading = candidate.member.labels, candidate.reading
         hosts = len(facts.hosts_by_name.get(candidate.name, ()))
         index = _rule_for(rules, labels, name)
@@ -260,7 +272,8 @@ def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, m
     low = sorted(name for name, value in confidence.items() if value < low_confidence)
     detail = ", ".join(f"{name}={values[name]}" + (f" ({decision}{', low' if name in low else ''})" if decision
                                                      else "") for name, decision in decided.items())
-    root = facts.roots[0].name if facts.roots else ""
+    roots = _causal_roots(rules, facts)
+    root = roots[0].name if roots else ""
     sources = [d.source for d in decided.values() if d is not None]
     automatic = [source for source in ("lexicon", "model") if source in sources]
     grounds = ", ".join(dict.fromkeys([s for s in sources if s not in automatic] + automatic))  # rules first

@@ -8,19 +8,21 @@ a human error (a certificate left to expire, a manual change) counts as the lowe
 what fails around it (a miner burns the CPU, an expired certificate fails handshakes), never the reverse,
 though its own rule often fires later. A host's resource running out counts as a layer above the
 host: what runs on it, a stuck mount or a miner drive it. Scores are absolute, so
-the ranking is kept incrementally: a join compares one member with the few best so far.
+the ranking is kept incrementally: a join compares one member with the few best so far. Among
+those few, a relate rule that names one the cause of another puts it first (`in_causal_order`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import msgspec
 
 from correlator.domain import Category, JoinReason, Member
 from correlator.ml.lexicon import Reading, read
-from correlator.rules.schema import SEVERITY_LABELS
+from correlator.rules.matchers import matches_all
+from correlator.rules.schema import SEVERITY_LABELS, RelateRule
 
 # Each layer's handicap, as minutes of a later start. The rules of the layers below wait 5-15
 # minutes (`for`) before they fire, while a probe sees a fault of what it probes within a minute
@@ -160,3 +162,27 @@ def behind(members: Iterable[Member], member: Member) -> bool:
         if other.cause_score is not None and _at_most(other) >= most and other.labels.get("alertname", "alert") == name:
             return True
     return False
+
+
+def in_causal_order(candidates: Sequence[Candidate], relations: Sequence[RelateRule]) -> list[Candidate]:
+    """The candidates best first, except that one a relate rule takes for the cause of another
+    (and none the reverse) comes before it: the rules say which way a fault spreads where the
+    start times and the layers may not (a client's errors fired a moment before the database's
+    connections ran out, and both are about the database). Only the rules that name both sides
+    say so: one whose effect is any alert (a host down explains what runs on it) orders nothing,
+    as a noise alert that joined beside its cause is no effect of it."""
+    left, ordered = list(candidates), []
+    while left:
+        first = next((c for c in left if not any(_explains(relations, other.member.labels, c.member.labels)
+                                                 for other in left if other is not c)), left[0])
+        ordered.append(first)
+        left.remove(first)
+    return ordered
+
+
+def _explains(relations: Sequence[RelateRule], cause: Mapping[str, str], effect: Mapping[str, str]) -> bool:
+    def one_way(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+        return any(not rule.forbid and rule.cause and rule.effect and matches_all(rule.cause, a)
+                   and matches_all(rule.effect, b)
+                   for rule in relations)
+    return one_way(cause, effect) and not one_way(effect, cause)
