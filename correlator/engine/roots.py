@@ -15,14 +15,13 @@ those few, a relate rule that names one the cause of another puts it first (`in_
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import msgspec
 
 from correlator.domain import Category, JoinReason, Member
 from correlator.ml.lexicon import Reading, read
-from correlator.rules.matchers import matches_all
-from correlator.rules.schema import SEVERITY_LABELS, RelateRule
+from correlator.rules.schema import SEVERITY_LABELS
 
 # Each layer's handicap, as minutes of a later start. The rules of the layers below wait 5-15
 # minutes (`for`) before they fire, while a probe sees a fault of what it probes within a minute
@@ -164,25 +163,18 @@ def behind(members: Iterable[Member], member: Member) -> bool:
     return False
 
 
-def in_causal_order(candidates: Sequence[Candidate], relations: Sequence[RelateRule]) -> list[Candidate]:
+def in_causal_order(candidates: Sequence[Candidate], explains: Callable[[Mapping[str, str], Mapping[str, str]], bool]
+                    ) -> list[Candidate]:
     """The candidates best first, except that one a relate rule takes for the cause of another
-    (and none the reverse) comes before it: the rules say which way a fault spreads where the
-    start times and the layers may not (a client's errors fired a moment before the database's
-    connections ran out, and both are about the database). Only the rules that name both sides
-    say so: one whose effect is any alert (a host down explains what runs on it) orders nothing,
-    as a noise alert that joined beside its cause is no effect of it."""
+    (and none the reverse: `explains`, RuleSet.explains) comes before it: the rules say which way
+    a fault spreads where the start times and the layers may not (a client's errors fired a moment
+    before the database's connections ran out, and both are about the database). Only the rules
+    that name both sides say so: one whose effect is any alert (a host down explains what runs on
+    it) orders nothing, as a noise alert that joined beside its cause is no effect of it."""
     left, ordered = list(candidates), []
     while left:
-        first = next((c for c in left if not any(_explains(relations, other.member.labels, c.member.labels)
+        first = next((c for c in left if not any(explains(other.member.labels, c.member.labels)
                                                  for other in left if other is not c)), left[0])
         ordered.append(first)
         left.remove(first)
     return ordered
-
-
-def _explains(relations: Sequence[RelateRule], cause: Mapping[str, str], effect: Mapping[str, str]) -> bool:
-    def one_way(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
-        return any(not rule.forbid and rule.cause and rule.effect and matches_all(rule.cause, a)
-                   and matches_all(rule.effect, b)
-                   for rule in relations)
-    return one_way(cause, effect) and not one_way(effect, cause)
