@@ -347,7 +347,7 @@ def test_a_relate_rule_orders_the_roots_only_where_it_names_both_sides_and_not_b
         rules = rules_from(tmp_path, *({"kind": "relate", **r} for r in relations))
         # The clients' errors started a minute before the queue's memory alarm.
         return [c.name for c in in_causal_order(ranked([member("PublishErrors", 0), member("QueueMemoryAlarm", 1)]),
-                                                rules.explains)]
+                                                rules.causal_roles)]
     both_sides = {"name": "queue-explains-publishers", "cause": ['alertname="QueueMemoryAlarm"'],
                   "effect": ['alertname="PublishErrors"']}
     assert roots() == ["PublishErrors", "QueueMemoryAlarm"]

@@ -202,7 +202,7 @@ def _causal_roots(rules: RuleSet, facts: Facts) -> list[Candidate]:
     they changed."""
     ranked_as, ordered = facts.causal
     if len(ranked_as) != len(facts.roots) or any(a is not b for a, b in zip(ranked_as, facts.roots)):
-        ordered = in_causal_order(facts.roots, rules.explains)
+        ordered = in_causal_order(facts.roots, rules.causal_roles)
         facts.causal = list(facts.roots), ordered
     return ordered
 

@@ -163,18 +163,29 @@ def behind(members: Iterable[Member], member: Member) -> bool:
     return False
 
 
-def in_causal_order(candidates: Sequence[Candidate], explains: Callable[[Mapping[str, str], Mapping[str, str]], bool]
-                    ) -> list[Candidate]:
+
+Roles = tuple[frozenset[str], frozenset[str]]  # the relate rules an alert is a cause and an effect in
+
+
+def in_causal_order(candidates: Sequence[Candidate], roles: Callable[[Mapping[str, str]], Roles]) -> list[Candidate]:
     """The candidates best first, except that one a relate rule takes for the cause of another
-    (and none the reverse: `explains`, RuleSet.explains) comes before it: the rules say which way
-    a fault spreads where the start times and the layers may not (a client's errors fired a moment
-    before the database's connections ran out, and both are about the database). Only the rules
-    that name both sides say so: one whose effect is any alert (a host down explains what runs on
-    it) orders nothing, as a noise alert that joined beside its cause is no effect of it."""
-    left, ordered = list(candidates), []
-    while left:
-        first = next((c for c in left if not any(explains(other.member.labels, c.member.labels)
-                                                 for other in left if other is not c)), left[0])
-        ordered.append(first)
-        left.remove(first)
+    (and none the reverse) comes before it: the rules say which way a fault spreads where the
+    start times and the layers may not (a client's errors fired a moment before the database's
+    connections ran out, and both are about the database). Only the rules that name both sides
+    say so (`roles`, RuleSet.causal_roles): one whose effect is any alert (a host down explains
+    what runs on it) orders nothing, as a noise alert that joined beside its cause is no effect
+    of it."""
+    read = [(candidate, roles(candidate.member.labels)) for candidate in candidates]
+    if all(not causes for _, (causes, _) in read):
+        return list(candidates)  # none is a cause of anything: the scores decide (most incidents)
+
+    def explained(entry: tuple[Candidate, Roles]) -> bool:  # by another that it explains nothing of
+        (effect_causes, effect_effects) = entry[1]
+        return any(not causes.isdisjoint(effect_effects) and effect_causes.isdisjoint(effects)
+                   for other, (causes, effects) in read if other is not entry[0])
+    ordered = []
+    while read:
+        first = next((entry for entry in read if not explained(entry)), read[0])
+        ordered.append(first[0])
+        read.remove(first)
     return ordered

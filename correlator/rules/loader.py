@@ -68,15 +68,10 @@ class RuleSet:
         """Services whose depends_on names `name`."""
         return self._dependents.get(name, ())
 
-    def explains(self, cause: Mapping[str, str], effect: Mapping[str, str]) -> bool:
-        """Whether a relate rule that names both sides takes `cause` for a cause of `effect`, and
-        none the reverse (engine/roots.py `in_causal_order`)."""
-        (causes, effects), (effect_causes, effect_effects) = self._roles(cause), self._roles(effect)
-        return not causes.isdisjoint(effect_effects) and effect_causes.isdisjoint(effects)
-
-    def _roles(self, labels: Mapping[str, str]) -> tuple[frozenset[str], frozenset[str]]:
+    def causal_roles(self, labels: Mapping[str, str]) -> tuple[frozenset[str], frozenset[str]]:
         """The relate rules naming both sides that the alert is a cause and an effect in (by alert
-        name alone, remembered, when those rules look at nothing else)."""
+        name alone, remembered, when those rules look at nothing else): what orders an incident's
+        likeliest causes (engine/roots.py `in_causal_order`)."""
         by_name, name = self._roles_by_name, labels.get("alertname", "")
         if by_name is not None and name in by_name:
             return by_name[name]
