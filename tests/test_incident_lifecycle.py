@@ -431,3 +431,15 @@ def test_only_by_reads_events_recorded_after_it_was_last_asked():
     assert not incident.only_by("correlator")
     incident.timeline = incident.timeline[:1]  # a timeline put in place anew is read anew
     assert incident.only_by("correlator")
+
+
+def test_a_flapping_alert_firing_again_long_after_its_last_clear_is_a_new_incident(tmp_path):
+    # Its flaps hold its incident open, but twenty minutes and more after its last episode ended it
+    # fires for another cause (a busy service's error rate, a fault every quarter hour).
+    s = Scenario(rules_from(tmp_path), SETTINGS)
+    flap(s, 4, instance="a")  # flapping; the last clear at 420 s
+    s.push(420 + 21 * 60, alert("FlappyThing", instance="a", starts=420 + 21 * 60))
+    assert len(s.incidents) == 2
+    held, new = sorted(s.incidents, key=lambda i: i.opened_at)
+    assert held.state is IncidentState.OPEN and len(held.members) == 4  # still held down, not rejoined
+    assert [m.why.reason for m in new.members.values()] == [JoinReason.NEW_INCIDENT]

@@ -106,13 +106,20 @@ class EngineSettings:
 
 
 FLAP_GAP = timedelta(minutes=10)  # an alert that fired no longer than this and fires again this soon flaps
+# An alert that flaps (its state changed that often within the hour: ingest.flapping) and fires
+# again this long after its last episode ended fires for another cause: in a busy estate a
+# popular service's error rate fires for a fault every quarter hour, and by the count it flaps.
+FLAP_RETURN = timedelta(minutes=20)
 
 
-def _flapped(incident: Incident, starts_at: datetime) -> bool:
+def _flapped(incident: Incident, starts_at: datetime, flaps: bool = False) -> bool:
     """Whether an episode starting at `starts_at` flaps back from the latest of `incident`: that
-    one fired no longer than FLAP_GAP and ended no longer than FLAP_GAP before."""
+    one fired no longer than FLAP_GAP and ended no longer than FLAP_GAP before; of an alert that
+    `flaps`, ended no longer than FLAP_RETURN before, however long it fired."""
     last = max(incident.members.values(), key=lambda m: m.starts_at)
     ended = last.ends_at or starts_at
+    if flaps:
+        return starts_at - ended <= FLAP_RETURN
     return starts_at - ended <= FLAP_GAP and ended - last.starts_at <= FLAP_GAP
 
 
@@ -556,19 +563,21 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
 
     def _recurrence(self, placing: _Placing) -> Placement | None:
         """A new episode of an alert whose incident is still open and holds only its own episodes
-        belongs there: a flapping alert never opens one incident per flap. An incident that holds
-        other alerts too was a cascade, whose alerts recur together or not at all: while every one
-        of them flaps (ingest.flapping), the cascade flaps as one and each firing goes back to it;
-        otherwise one of them firing again is placed by the rule stages, on the evidence that places
-        any alert (in a busy estate a re-fire is mostly another fault or noise, and the cascade's
-        incident stays open for hours)."""
+        belongs there when it flaps back (`_flapped`): a flapping alert never opens one incident
+        per flap, but one firing again long after its last episode is another fault's, however
+        often it fired within the hour. An incident that holds other alerts too was a cascade,
+        whose alerts recur together or not at all: while every one of them flaps (ingest.flapping),
+        the cascade flaps as one and each firing goes back to it; otherwise one of them firing
+        again is placed by the rule stages, on the evidence that places any alert (in a busy estate
+        a re-fire is mostly another fault or noise, and the cascade's incident stays open for
+        hours)."""
         fingerprint, starts_at = placing.key
         incident = self.incidents.get(self._by_fingerprint.get(fingerprint, ""))
         if incident is None or not incident.active:
             return None
         flapping = self._flaps.flapping
         if _only_episodes_of(incident, fingerprint):
-            recurs = flapping(fingerprint, starts_at) or _flapped(incident, starts_at)
+            recurs = _flapped(incident, starts_at, flapping(fingerprint, starts_at))
         else:  # a cascade, its alert among them
             recurs = all(flapping(member.fingerprint, starts_at) for member in incident.members.values())
         if recurs:
