@@ -478,5 +478,7 @@ def test_a_datastore_alert_explains_its_clients_errors_that_fired_a_moment_befor
     assert next(m for m in incident.members.values() if m.labels["alertname"] == "PostgresqlTooManyConnections"
                 ).why.rule == "datastore-outage-explains-its-clients"
     assert incident.classification.labels == {"alertname": "PostgresqlTooManyConnections"}
+    assert incident.classification.detail.endswith(
+        "; DatabaseClientErrors is an effect of PostgresqlTooManyConnections (rule datastore-outage-explains-its-clients)")
     assert incident.category == Category.CAPACITY
     assert incident.title.startswith("PostgresqlTooManyConnections on ")

@@ -14,7 +14,7 @@ from correlator.domain import (Category, DecisionReason, Explanation, Incident, 
                                TimelineKind)
 from correlator.engine import decisions
 from correlator.engine.blast import BlastRadius, host_name, withdrawn
-from correlator.engine.roots import Candidate, behind, in_causal_order, outranked, rank, ranked
+from correlator.engine.roots import Candidate, behind, explained_by, in_causal_order, outranked, rank, ranked
 from correlator.learning.entities import subject_of
 from correlator.ml.features import DOCUMENT_NAMES, document, incident_document
 from correlator.ml.lexicon import SEVERAL_HOSTS
@@ -274,6 +274,9 @@ def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, m
                                                      else "") for name, decision in decided.items())
     roots = _causal_roots(rules, facts)
     root = roots[0].name if roots else ""
+    if roots and roots[0] is not facts.roots[0]:  # the earliest-ranked is another's effect: say whose
+        name, rule = explained_by(facts.roots[0], facts.roots, rules.causal_roles)
+        detail += f"; {facts.roots[0].name} is an effect of {name} (rule {rule})"
     sources = [d.source for d in decided.values() if d is not None]
     automatic = [source for source in ("lexicon", "model") if source in sources]
     grounds = ", ".join(dict.fromkeys([s for s in sources if s not in automatic] + automatic))  # rules first

@@ -163,7 +163,6 @@ def behind(members: Iterable[Member], member: Member) -> bool:
     return False
 
 
-
 Roles = tuple[frozenset[str], frozenset[str]]  # the relate rules an alert is a cause and an effect in
 
 
@@ -178,14 +177,30 @@ def in_causal_order(candidates: Sequence[Candidate], roles: Callable[[Mapping[st
     read = [(candidate, roles(candidate.member.labels)) for candidate in candidates]
     if all(not causes for _, (causes, _) in read):
         return list(candidates)  # none is a cause of anything: the scores decide (most incidents)
-
-    def explained(entry: tuple[Candidate, Roles]) -> bool:  # by another that it explains nothing of
-        (effect_causes, effect_effects) = entry[1]
-        return any(not causes.isdisjoint(effect_effects) and effect_causes.isdisjoint(effects)
-                   for other, (causes, effects) in read if other is not entry[0])
     ordered = []
     while read:
-        first = next((entry for entry in read if not explained(entry)), read[0])
+        first = next((entry for entry in read if _explainer(entry, read) is None), read[0])
         ordered.append(first[0])
         read.remove(first)
     return ordered
+
+
+def explained_by(candidate: Candidate, candidates: Sequence[Candidate],
+                 roles: Callable[[Mapping[str, str]], Roles]) -> tuple[str, str] | None:
+    """(the alert name, the relate rule) of one of `candidates` that explains `candidate`, as
+    `in_causal_order` reads them; None: none does."""
+    read = [(other, roles(other.member.labels)) for other in candidates]
+    found = _explainer((candidate, roles(candidate.member.labels)), read)
+    return (found[0].name, found[1]) if found is not None else None
+
+
+def _explainer(entry: tuple[Candidate, Roles], read: list[tuple[Candidate, Roles]]) -> tuple[Candidate, str] | None:
+    """Another candidate that a relate rule takes for the cause of `entry` (and none the reverse),
+    with that rule."""
+    effect_causes, effect_effects = entry[1]
+    for other, (causes, effects) in read:
+        if other is not entry[0] and effect_causes.isdisjoint(effects):
+            rules = causes & effect_effects
+            if rules:
+                return other, min(rules)
+    return None
