@@ -39,7 +39,7 @@ class Facts:
     # at once is their shared network's fault rather than a fault of each
     hosts_by_name: dict[str, set[str]] = field(default_factory=dict)
     roots: list[Candidate] = field(default_factory=list)  # the likeliest causes, best first
-    causal: tuple[list[Candidate], list[Candidate]] = ([], [])  # `roots` and them in causal order
+    causal: tuple[tuple[Candidate, ...], tuple[Candidate, ...]] = ((), ())  # `roots`, and they in causal order
     lead: tuple[Candidate, str] | None = None  # the title's: the likeliest cause, what it is about (read once)
     reclassify: bool = False  # the roots or the hosts lost changed since the last classification
     urgency: tuple | None = None  # (Level, grounds)
@@ -197,13 +197,13 @@ def conclude(rules: RuleSet, incident: Incident, facts: Facts, member: Member, n
     return pending
 
 
-def _causal_roots(rules: RuleSet, facts: Facts) -> list[Candidate]:
+def _causal_roots(rules: RuleSet, facts: Facts) -> tuple[Candidate, ...]:
     """The likeliest causes in causal order (`roots.in_causal_order`), ordered again only when
     they changed."""
     ranked_as, ordered = facts.causal
     if len(ranked_as) != len(facts.roots) or any(a is not b for a, b in zip(ranked_as, facts.roots)):
-        ordered = in_causal_order(facts.roots, rules.causal_roles)
-        facts.causal = list(facts.roots), ordered
+        ordered = tuple(in_causal_order(facts.roots, rules.causal_roles))
+        facts.causal = tuple(facts.roots), ordered
     return ordered
 
 
