@@ -189,7 +189,7 @@ def conclude(rules: RuleSet, incident: Incident, facts: Facts, member: Member, n
     incident.title = decisions.title(facts.names, len(facts.fingerprints), member, scope,
                                      cause.name if cause is not None else None, lambda: _subject(facts, cause))
     incident.services = tuple(facts.services)
-    _classify(rules, incident, facts, now, model if automatic else None, low_confidence, automatic)
+    _classify(rules, incident, facts, roots, now, model if automatic else None, low_confidence, automatic)
     if not incident.priority_set_by_operator:
         _prioritise(rules, incident, facts, now)
     _assign(rules, incident, facts, now)
@@ -233,10 +233,10 @@ def _rule_for(rules: RuleSet, labels: dict[str, str], name: str) -> int | None:
     return decisions.first_match(rules.classifiers, labels, lambda rule: getattr(rule, name) is not None)
 
 
-def _decide(rules: RuleSet, facts: Facts, name: str, lexicon: bool) -> _Decision | None:
+def _decide(rules: RuleSet, facts: Facts, roots: tuple[Candidate, ...], name: str, lexicon: bool) -> _Decision | None:
     """A field from the likeliest cause that says something about it: its classify rule, else (if
     `lexicon`) its words. A candidate whose category is known gives its words' service area too."""
-    for candidate in _causal_roots(rules, facts):
+    for candidate in roots:
         labels, reading = candidate.member.labels, candidate.reading
         hosts = len(facts.hosts_by_name.get(candidate.name, ()))
         index = _rule_for(rules, labels, name)
@@ -249,9 +249,9 @@ def _decide(rules: RuleSet, facts: Facts, name: str, lexicon: bool) -> _Decision
     return None
 
 
-def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, model: LearnedModel | None,
-              low_confidence: float, lexicon: bool) -> None:
-    """From the root alert: classify rules first, then the lexicon's reading of its words; the
+def _classify(rules: RuleSet, incident: Incident, facts: Facts, roots: tuple[Candidate, ...], now: datetime,
+              model: LearnedModel | None, low_confidence: float, lexicon: bool) -> None:
+    """From the root alert (`roots`: the likeliest causes in causal order): classify rules first, then the lexicon's reading of its words; the
     model decides what neither says (with its confidence)."""
     if incident.classification is not None and incident.classification.reason is DecisionReason.RECLASSIFIED:
         return  # an operator decided
@@ -259,7 +259,7 @@ def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, m
             (facts.prediction is not None or not incident.classification_confidence):
         return
     facts.reclassify = False
-    decided = {name: _decide(rules, facts, name, lexicon) for name, _ in CLASSIFIED}
+    decided = {name: _decide(rules, facts, roots, name, lexicon) for name, _ in CLASSIFIED}
     if model is not None and None in decided.values():
         if facts.prediction is None:
             facts.prediction = model.classify(incident_document(list(facts.documents.values())))
@@ -272,7 +272,6 @@ def _classify(rules: RuleSet, incident: Incident, facts: Facts, now: datetime, m
     low = sorted(name for name, value in confidence.items() if value < low_confidence)
     detail = ", ".join(f"{name}={values[name]}" + (f" ({decision}{', low' if name in low else ''})" if decision
                                                      else "") for name, decision in decided.items())
-    roots = _causal_roots(rules, facts)
     root = roots[0].name if roots else ""
     if roots and roots[0] is not facts.roots[0]:  # the earliest-ranked is another's effect: say whose
         name, rule = explained_by(facts.roots[0], facts.roots, rules.causal_roles)
