@@ -319,6 +319,10 @@ def test_one_host_under_two_names_is_one_host(tmp_path):
     ({"severity": "error"}, Level.MEDIUM), ({"priority": "3"}, Level.MEDIUM), ({"level": "warn"}, Level.MEDIUM),
     ({"severity": "information"}, Level.LOW), ({"priority": "P5"}, Level.LOW), ({}, Level.MEDIUM),
     ({"severity": "ticket"}, Level.MEDIUM),
+    # The sender's own ranking decides over the threshold it crossed (a Datadog monitor's P5 in "warning").
+    ({"alert_type": "warning", "priority": "P5"}, Level.LOW), ({"severity": "info", "priority": "P2"}, Level.HIGH),
+    ({"severity": "critical", "urgency": "low"}, Level.LOW), ({"alert_type": "error", "priority": "normal"}, Level.MEDIUM),
+    ({"severity": "critical", "priority": "system-node-critical"}, Level.HIGH),
 ])
 def test_urgency_reads_the_severity_vocabularies(tmp_path, labels, urgency):
     s = Scenario(rules_from(tmp_path))

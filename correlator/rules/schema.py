@@ -123,21 +123,24 @@ class UrgencyMatch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 # Urgency from the severity vocabularies alerts arrive with: Prometheus rule sets and PagerDuty
 # (critical, page, error, warning, info), Datadog's alert_type, Zabbix (disaster, high, average, warning, information;
-# numeric 5-0), Azure Monitor (Sev0-Sev4), Opsgenie and incident tools (P1-P5), syslog names, and the
-# SRE convention of alerts that page or open a ticket (a ticket is a warning: act within the day). An
-# alert that names no severity at all is assumed medium: never silently low.
+# numeric 5-0), Azure Monitor (Sev0-Sev4), Opsgenie, Datadog monitors and incident tools (P1-P5), syslog
+# names, and the SRE convention of alerts that page or open a ticket (a ticket is a warning: act within
+# the day). A priority or urgency label is the sender's own ranking of the alert and is read first: a
+# Datadog monitor's P5 whose alert_type is "warning" (the threshold it crossed) is low. An alert that
+# names no severity at all is assumed medium: never silently low.
 _SEVERITY = {Level.HIGH: "crit|critical|page|paging|emerg|emergency|alert|disaster|high|fatal|urgent|blocker"
                          "|sev[-_ ]?[01]|p[12]|[45]",
              Level.MEDIUM: "warn|warning|ticket|error|err|major|average|medium|moderate|sev[-_ ]?[23]|p3|[23]"}
-_PRIORITY = {Level.HIGH: "p?[012]|critical|urgent|high", Level.MEDIUM: "p?3|medium|moderate|normal"}
+_PRIORITY = {Level.HIGH: "p?[012]|critical|urgent|high", Level.MEDIUM: "p?3|medium|moderate|normal",
+             Level.LOW: "p?[45]|low|lowest|minor|info|informational"}
 SEVERITY_LABELS, PRIORITY_LABELS = ("severity", "level", "alert_severity", "alert_type"), ("priority", "urgency")
 
 
 def _urgency_entries() -> tuple[tuple[str, Level], ...]:
-    entries = []
+    entries = [(f'{label}=~"(?i:{_PRIORITY[level]})"', level)
+               for level in (Level.HIGH, Level.MEDIUM, Level.LOW) for label in PRIORITY_LABELS]
     for level in (Level.HIGH, Level.MEDIUM):
         entries += [(f'{label}=~"(?i:{_SEVERITY[level]})"', level) for label in SEVERITY_LABELS]
-        entries += [(f'{label}=~"(?i:{_PRIORITY[level]})"', level) for label in PRIORITY_LABELS]
     unnamed = ", ".join(f'{label}=""' for label in SEVERITY_LABELS + PRIORITY_LABELS)
     return tuple(entries + [(unnamed, Level.MEDIUM)])
 
