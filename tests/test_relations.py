@@ -150,6 +150,7 @@ def related_by(cause: str, effect: str) -> list[str]:
     # its network link lost
     ("HostNetworkBondDegraded", "HostDown"), ("NodeNetworkInterfaceFlapping", "KubeNodeNotReady"),
     ("Interface eth0: Link down", "Unavailable by ICMP ping"),
+    ("HostNetworkBondDegraded", "KubernetesNodeReady"), ("NodeNetworkInterfaceFlapping", "TargetDown"),
     # a stalled kernel stalls its machine
     ("HostKernelSoftLockup", "KubeletPlegDurationHigh"), ("kernel_soft_lockup", "scrape_target_missing"),
     ("Kernel hung task detected", "KubeNodeNotReady"),
@@ -400,6 +401,26 @@ def test_across_a_cluster_a_node_not_ready_explains_the_pods_failing_within_minu
     node, later = scenario.incidents
     assert {m.labels["alertname"] for m in node.members.values()} == {"KubeNodeNotReady", "KubePodNotReady"}
     assert [m.labels["alertname"] for m in later.members.values()] == ["KubePodCrashLooping"]
+
+
+def test_a_switch_down_links_lost_and_other_machines_lost_in_its_cluster_minutes_later_are_one_incident():
+    # A top-of-rack switch: two nodes' links flap; a third node behind it fires no link alert of its
+    # own, but its kubelet and its exporter are lost 90 seconds later. Another cluster's machine
+    # lost meanwhile, and one of this cluster after the rule's 5 minutes, are other faults.
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("NodeNetworkInterfaceFlapping", cluster="eu", instance="10.0.0.1:9100", job="node-exporter",
+                           device="eth0"),
+                  alert("NodeNetworkInterfaceFlapping", cluster="eu", instance="10.0.0.2:9100", job="node-exporter",
+                        device="eth0"))
+    scenario.push(90, alert("KubeNodeNotReady", starts=90, cluster="eu", node="w3", **KSM))
+    scenario.push(95, alert("TargetDown", starts=95, cluster="us", instance="10.9.0.7:9100", job="node-exporter"))
+    scenario.push(500, alert("KubeNodeUnreachable", starts=500, cluster="eu", node="w9", **KSM))
+    switch, elsewhere, later = scenario.incidents
+    assert [m.labels["alertname"] for m in switch.members.values()] == ["NodeNetworkInterfaceFlapping"] * 2 \
+        + ["KubeNodeNotReady"]
+    node = next(m for m in switch.members.values() if m.labels["alertname"] == "KubeNodeNotReady")
+    assert node.why.rule == "lost-links-explain-machines-lost-in-its-cluster"
+    assert len(elsewhere.members) == len(later.members) == 1
 
 
 def test_kubernetes_alerts_reported_by_one_exporter_are_not_related_by_it():
