@@ -254,6 +254,21 @@ def test_clients_in_other_clusters_naming_a_database_service_are_its_outages(dat
     assert len(scenario.only().members) == 3
 
 
+def test_a_client_joins_the_outage_it_names_rather_than_its_own_errors_which_follow_it():
+    # The client's publish errors relate to the queue's alarm (their cause) and to the client's own
+    # error rate, which fired first (their effect), as closely: the error rate follows into the
+    # outage, where joining the error rate would have left the outage apart.
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("rabbitmq_mem_alarm", dc="zrh1", service="rmq-main", hostname="mq01.zrh1.example.com"))
+    scenario.push(30, alert("svc_5xx_ratio_high", starts=30, dc="eu1", service="savings-api"))
+    scenario.push(60, alert("publish_errors", starts=60, dc="eu1", service="savings-api", dependency="rmq-main"))
+    [outage] = [incident for incident in scenario.incidents if incident.members]  # the error rate's merged into it
+    assert [m.labels["alertname"] for m in outage.members.values()] == \
+        ["rabbitmq_mem_alarm", "publish_errors", "svc_5xx_ratio_high"]
+    assert outage.members[next(k for k, m in outage.members.items()
+                               if m.labels["alertname"] == "publish_errors")].why.rule == "datastore-outage-explains-its-clients"
+
+
 def test_a_service_two_clusters_run_their_own_of_is_not_a_third_clusters_dependency():
     scenario = Scenario(SHIPPED, LEARNING)
     for n, dc in enumerate(["a", "b"]):  # each cluster's own redis failed once, an hour ago

@@ -243,7 +243,10 @@ class Learner:
         closeness, chance = self._closeness(scan, entity)
         name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
         if name is not None:
-            return (3, closeness, start.at), name, self._rule_evidence(scan, name, chance, association, learned)
+            # Of members as close, the alert's cause before its effects: the effects' incidents follow
+            # it into the cause's (`absorb`), while the cause's incident holds more than it explains.
+            cause = name in start.causes and name in scan.start.effects
+            return (3, closeness, cause, start.at), name, self._rule_evidence(scan, name, chance, association, learned)
         if age > WINDOW or entity in scan.hubs:
             return None
         if gap > CLOSE:
