@@ -438,6 +438,25 @@ def test_a_switch_down_links_lost_and_other_machines_lost_in_its_cluster_minutes
     assert len(elsewhere.members) == len(later.members) == 1
 
 
+def test_an_nfs_server_hanging_and_the_load_of_its_clients_in_its_cluster_are_one_incident():
+    # The mounts of two hosts go stale; a third client has no mount check of its own, but its load
+    # climbs a minute later. A disk busy on one host explains no other host's load, nor does the
+    # NFS stall explain a host's load in another cluster.
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("HostNfsStale", cluster="eu", instance="app1:9100", job="node"),
+                  alert("HostNfsStale", cluster="eu", instance="app2:9100", job="node"))
+    scenario.push(60, alert("HostHighLoad", starts=60, cluster="eu", instance="app3:9100", job="node"))
+    scenario.push(65, alert("HostHighLoad", starts=65, cluster="us", instance="web9:9100", job="node"))
+    stall, elsewhere = scenario.incidents
+    assert [m.labels["alertname"] for m in stall.members.values()] == ["HostNfsStale"] * 2 + ["HostHighLoad"]
+    assert stall.members[next(k for k, m in stall.members.items() if m.labels["alertname"] == "HostHighLoad")].why.rule \
+        == "shared-storage-stall-explains-host-saturation-in-its-cluster"
+    assert len(elsewhere.members) == 1
+    assert related_by("NodeNFSMountStale", "NodeSystemSaturation") == \
+        ["storage-stall-explains-host-saturation", "shared-storage-stall-explains-host-saturation-in-its-cluster"]
+    assert related_by("NodeDiskIOSaturation", "NodeSystemSaturation") == ["storage-stall-explains-host-saturation"]
+
+
 def test_kubernetes_alerts_reported_by_one_exporter_are_not_related_by_it():
     scenario = Scenario(SHIPPED, LEARNING)
     scenario.push(0, alert("KubePodCrashLooping", cluster="eu", namespace="shop", pod="web-0", **KSM))
