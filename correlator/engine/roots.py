@@ -21,6 +21,7 @@ import msgspec
 
 from correlator.domain import Category, JoinReason, Member
 from correlator.ml.lexicon import Reading, read
+from correlator.rules.roles import Roles
 from correlator.rules.schema import SEVERITY_LABELS
 
 # Each layer's handicap, as minutes of a later start. The rules of the layers below wait 5-15
@@ -161,9 +162,6 @@ def behind(members: Iterable[Member], member: Member) -> bool:
         if other.cause_score is not None and _at_most(other) >= most and other.labels.get("alertname", "alert") == name:
             return True
     return False
-
-
-Roles = tuple[frozenset[str], frozenset[str]]  # the relate rules an alert is a cause and an effect in
 
 
 def in_causal_order(candidates: Sequence[Candidate], roles: Callable[[Mapping[str, str]], Roles]) -> list[Candidate]:

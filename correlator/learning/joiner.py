@@ -38,7 +38,7 @@ from correlator.learning.entities import WORKLOAD, cluster_of, dependencies_of, 
     kind_of
 from correlator.learning.storms import LATTICE_TOLERANCE, Storms
 from correlator.learning.topology import Topology
-from correlator.rules.matchers import matches_all
+from correlator.rules.roles import RelateRoles
 
 CLOSE = 300.0  # seconds between two alerts' startsAt within which a learned association or closeness
 # alone relates them: an association counts starts within WINDOW, but says nothing of which of a busy
@@ -172,8 +172,7 @@ class Learner:
     def set_relations(self, relations) -> None:
         """Put the `relate` rules in force (at start and on every rule reload)."""
         self.relations = {rule.name: rule for rule in relations}
-        by_name_only = all(m.name == "alertname" for r in relations for m in [*r.cause, *r.effect])
-        self._by_name: dict[str, tuple[frozenset[str], frozenset[str]]] | None = {} if by_name_only else None
+        self._roles = RelateRoles(relations)  # the relate rules an alert is a cause and an effect of
         self._reach = max([WINDOW, *(r.window for r in relations if r.scope == "entity" and not r.forbid)])
         self._cluster_rules = frozenset(r.name for r in relations if r.scope == "cluster" and not r.forbid)
         self._cluster_reach = max([0.0, *(r.window for r in relations if r.scope == "cluster" and not r.forbid)])
@@ -718,18 +717,6 @@ class Learner:
     def _truncated(starts: list[Start], t: float) -> bool:
         """The remembered starts do not reach back over the lookback: the entity is busy."""
         return len(starts) >= HISTORY and t - starts[0].at < LOOKBACK
-
-    def _roles(self, labels: Mapping[str, str]) -> tuple[frozenset[str], frozenset[str]]:
-        """The relate rules the alert is a cause and an effect of (by alert name alone, cached,
-        when the rules look at nothing else)."""
-        name = labels.get("alertname", "")
-        if self._by_name is not None and name in self._by_name:
-            return self._by_name[name]
-        causes = frozenset(n for n, r in self.relations.items() if matches_all(r.cause, labels))
-        effects = frozenset(n for n, r in self.relations.items() if matches_all(r.effect, labels))
-        if self._by_name is not None and len(self._by_name) < 50_000:
-            self._by_name[name] = causes, effects
-        return causes, effects
 
     def _sweep(self, t: float) -> None:
         """Forget entities with no start within the lookback; keep at most MAX_HISTORY_ENTITIES."""

@@ -10,14 +10,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 import yaml
 
 from correlator.domain import Level
-from correlator.rules.matchers import MatcherError, MatcherSyntax, matches_all, parse_matchers
+from correlator.rules.matchers import MatcherError, MatcherSyntax, parse_matchers
+from correlator.rules.roles import RelateRoles
 from correlator.rules.schema import (SCHEMA_VERSION, AssignRule, ClassifyRule, DependencyRule, EscalateRule,
                                      GroupRule, LinkRule, MaintenanceRule, RelateRule, Matchers, PriorityRule,
                                      Rule, RuleFile, Seconds, Service, SuppressRule)
@@ -38,9 +39,6 @@ class RuleErrors(Exception):
     def __init__(self, errors: list[RuleError]):
         super().__init__("\n".join(str(error) for error in errors))
         self.errors = errors
-
-
-_ROLES_REMEMBERED = 50_000  # alert names whose relate roles a rule set remembers (bounded: names come and go)
 
 
 @dataclass(frozen=True)
@@ -68,23 +66,11 @@ class RuleSet:
         """Services whose depends_on names `name`."""
         return self._dependents.get(name, ())
 
-    def causal_roles(self, labels: Mapping[str, str]) -> tuple[frozenset[str], frozenset[str]]:
-        """The relate rules naming both sides that the alert is a cause and an effect in (by alert
-        name alone, remembered, when those rules look at nothing else): what orders an incident's
-        likeliest causes (engine/roots.py `in_causal_order`)."""
-        by_name, name = self._roles_by_name, labels.get("alertname", "")
-        if by_name is not None and name in by_name:
-            return by_name[name]
-        ordering = [rule for rule in self.relations if not rule.forbid and rule.cause and rule.effect]
-        roles = (frozenset(r.name for r in ordering if matches_all(r.cause, labels)),
-                 frozenset(r.name for r in ordering if matches_all(r.effect, labels)))
-        if by_name is not None and len(by_name) < _ROLES_REMEMBERED:
-            by_name[name] = roles
-        return roles
-
     def __post_init__(self):
-        by_name_only = all(m.name == "alertname" for r in self.relations for m in [*r.cause, *r.effect])
-        object.__setattr__(self, "_roles_by_name", {} if by_name_only else None)
+        # The relate rules naming both sides, and the alert's part in them: what orders an
+        # incident's likeliest causes (engine/roots.py `in_causal_order`).
+        object.__setattr__(self, "causal_roles", RelateRoles(
+            rule for rule in self.relations if not rule.forbid and rule.cause and rule.effect))
         services = {service.service: service for service in self.catalog}
         dependents: dict[str, list[str]] = {}
         for service in self.catalog:
