@@ -598,6 +598,21 @@ def test_hours_of_another_clusters_history_do_not_make_a_new_clusters_entities_q
     assert last.why.reason == JoinReason.NEW_INCIDENT
 
 
+@pytest.mark.parametrize("other_cluster_hours", [0, 10], ids=["cold", "another-cluster-known"])
+def test_hours_of_another_clusters_history_do_not_make_a_new_clusters_names_storm(tmp_path, other_cluster_hours):
+    # Pods of the new cluster fail about once a minute from its first alerts, each on its own.
+    # Over the new cluster's own minutes that is the name's pace, no storm; over ten hours of
+    # another cluster in which it never fired, two of them a minute apart looked a storm.
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    begin = another_clusters_history(scenario, other_cluster_hours)
+    for n in range(12):
+        started = begin + 37 + 61.3 * n
+        scenario.push(started + 30, alert("KubePodNotReady", starts=started, cluster="eu", namespace=f"ns{n}",
+                                          pod=f"app{n}-0"))
+    pods = [i for i in scenario.incidents if any(m.labels["alertname"] == "KubePodNotReady" for m in i.members.values())]
+    assert len(pods) == 12 and all(len(i.members) == 1 for i in pods)
+
+
 def test_nothing_is_counted_in_a_new_clusters_first_hour_whatever_the_learner_knows_of_others():
     # Its entities have no far starts yet: six co-occurrences against no background would look
     # significant.

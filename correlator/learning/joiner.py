@@ -216,7 +216,7 @@ class Learner:
 
     def _storm(self, scan: _Scan, key: tuple, started: float, is_open) -> Join | None:
         name = scan.start.name
-        storm = self.storms.check(name, scan.cluster, started, scan.dependencies)
+        storm = self.storms.check(name, scan.cluster, started, scan.dependencies, self.cluster_since.get(scan.cluster))
         if storm is None or not is_open(storm.key):
             return None
         self._stormed = key

@@ -18,7 +18,9 @@ of its first alerts (`Storms.taken`: they were placed before it was recognised).
 reach of the storm before a pause only is that storm's, and one within reach of both storms
 bridges the pause: they are one storm, the earlier, whose incident takes in the later's.
 
-Storms are found per cluster, against the name's base rate there. A storm across clusters (a
+Storms are found per cluster, against the name's base rate there, counted since the cluster was
+first seen (as the joiner counts its entities' rates): a cluster that joins a daemon hours old has
+sent nothing before, which says nothing of how often its names fire. A storm across clusters (a
 shared backend failing every cluster's clients) is one incident only when the name's storms are
 rare: when chance would bring another storm of it within `STORM_WINDOW` less than `CROSS_CHANCE`
 of the time, its storms counted over the time the clusters it was seen in have been observed
@@ -238,12 +240,14 @@ class Storms:
         storm = self.active.get(f"{cluster}|{name}")
         return storm is not None and not storm.usual and storm.reaches(started)
 
-    def check(self, name: str, cluster: str, started: float, entities: tuple[str, ...] = ()) -> Storm | None:
+    def check(self, name: str, cluster: str, started: float, entities: tuple[str, ...] = (),
+              cluster_since: float | None = None) -> Storm | None:
         """The storm this alert of `name` in `cluster` (started at `started`, its startsAt) belongs
         to, if any: its cluster's, one raging across clusters, or one among the clients of one of
         the dependencies it names (`entities`, `dependencies_of`). Times are the
         alerts' own start times: Alertmanager delivers a group's alerts together, which says nothing
-        of when they started. `taken` then holds the episodes whose incidents the storm's incident
+        of when they started. `cluster_since`: when the cluster was first seen (None: with the
+        daemon's first start). `taken` then holds the episodes whose incidents the storm's incident
         takes in: its first alerts, placed before it was recognised, and the storm it turned out to
         continue."""
         self._joined, self.taken = None, ()
@@ -251,7 +255,7 @@ class Storms:
         tick = self.ticks.get(scope)
         if tick is None:  # too few starts of the name to tell: its cluster's Prometheus evaluates it too
             tick = self.cluster_ticks.get(cluster)
-        local = self._detect(name, scope, started, tick)
+        local = self._detect(name, scope, started, tick, since=cluster_since)
         if local is not None and not local.fails_elsewhere(entities):
             if local.fresh:
                 self._settle(name, local, started, entities)
@@ -280,10 +284,10 @@ class Storms:
         return storm
 
     def _detect(self, name: str, scope: str, started: float, tick: float | None, after: float | None = None,
-                p_value: float | None = None) -> Storm | None:
+                p_value: float | None = None, since: float | None = None) -> Storm | None:
         """The storm of `scope` raging at `started`, or one this start begins (of starts `after`), by a
-        burst's Poisson tail at most `p_value` (None: `chance_bound` of the name's rate there);
-        `tick`: the lattice the name's starts lie on (None: not known)."""
+        burst's Poisson tail at most `p_value` (None: `chance_bound` of the name's rate there, counted
+        `since`); `tick`: the lattice the name's starts lie on (None: not known)."""
         recent = self.recent.get(scope)
         if not recent:
             return None
@@ -306,7 +310,7 @@ class Storms:
         # second are as telling as thirty in two minutes. On a lattice, its starts were rounded
         # up to an evaluation: the span is an interval longer.
         times = [at for at, _ in within] + [started]
-        rate = self._rate(scope, len(within), started)
+        rate = self._rate(scope, len(within), started, since)
         step = tick or 0.0
         span = max(max(times) - min(times) + step, MIN_SPAN)
         expected = rate * span
@@ -322,17 +326,18 @@ class Storms:
             for _, key in burst:
                 storm.name(self.dependencies.get(key, ()))
         storm.expected, storm.tick = expected, tick
-        if not storm.fresh and started - storm.first_at >= REVIEW and self._usual(scope, storm, started):
+        if not storm.fresh and started - storm.first_at >= REVIEW and self._usual(scope, storm, started, since):
             return None
         return storm
 
-    def _usual(self, scope: str, storm: Storm, t: float) -> bool:
+    def _usual(self, scope: str, storm: Storm, t: float, since: float | None = None) -> bool:
         """Whether a storm that has lasted REVIEW is, counting its own alerts, no more than the
         name's usual pace since it was first seen: a name that fires steadily from the start (noise
         in a busy cluster) is not one storm for ever. It is over then, and its alerts count
-        towards the base rate it was measured against."""
+        towards the base rate it was measured against. Its usual pace is counted `since`, as `_rate`
+        counts it."""
         count = self.decay.value(self.rates.get(scope, 0.0), t) + storm.alerts
-        first = self.first_at if self.first_at is not None else storm.first_at
+        first = since if since is not None else self.first_at if self.first_at is not None else storm.first_at
         observed = min(self.decay.tau, max(t - first, REVIEW))
         rate = count / observed
         bound = chance_bound(rate)
@@ -439,15 +444,16 @@ class Storms:
             if tick and tick < self.cluster_ticks.get(cluster, math.inf):
                 self.cluster_ticks[cluster] = tick
 
-    def _rate(self, scope: str, within: int, t: float) -> float:
+    def _rate(self, scope: str, within: int, t: float, since: float | None = None) -> float:
         """Starts per second before the storm window: the decayed count without the starts inside it
-        over the time it was gathered in (at least RATE_FLOOR), plus the prior of one start in that
-        time or MIN_OBSERVED, whichever is longer. Counted over the time really observed, a name
+        over the time it was gathered in (since the daemon's first start, or `since`; at least
+        RATE_FLOOR), plus the prior of one start in that time or MIN_OBSERVED, whichever is
+        longer. Counted over the time really observed, a name
         firing all day is common from its first minutes; the prior alone makes a name not seen yet
         rare, as it is in a quiet estate (over an hour's padding, every name looked rare in a
         daemon's first hour, and busy streams' first hour stormed by chance)."""
         count = max(self.decay.value(self.rates.get(scope, 0.0), t) - within, 0.0)
-        observed = self._observed(t, floor=RATE_FLOOR)
+        observed = self._observed(t, since, floor=RATE_FLOOR)
         return count / observed + 1.0 / max(observed, MIN_OBSERVED)
 
     def _observed(self, t: float, since: float | None = None, floor: float = MIN_OBSERVED) -> float:
