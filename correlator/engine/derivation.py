@@ -251,8 +251,9 @@ def _decide(rules: RuleSet, facts: Facts, roots: tuple[Candidate, ...], name: st
 
 def _classify(rules: RuleSet, incident: Incident, facts: Facts, roots: tuple[Candidate, ...], now: datetime,
               model: LearnedModel | None, low_confidence: float, lexicon: bool) -> None:
-    """From the root alert (`roots`: the likeliest causes in causal order): classify rules first, then the lexicon's reading of its words; the
-    model decides what neither says (with its confidence)."""
+    """From the root alert (`roots`: the likeliest causes in causal order): classify rules first,
+    then the lexicon's reading of its words; the model decides what neither says (with its
+    confidence)."""
     if incident.classification is not None and incident.classification.reason is DecisionReason.RECLASSIFIED:
         return  # an operator decided
     if not facts.reclassify and incident.classification is not None and \
