@@ -17,7 +17,7 @@ from correlator.learning.cooccurrence import Cooccurrence
 from correlator.learning.decay import Decay
 from correlator.learning.entities import dependencies_of, entities_of
 from correlator.learning.joiner import Learner
-from correlator.learning.storms import Storms, lattice
+from correlator.learning.storms import Storms, lattice, likely
 from correlator.learning.topology import Topology
 from correlator.rules.loader import load_rules
 from correlator.shipped import shipped_dir
@@ -860,6 +860,18 @@ def test_the_burst_a_storm_needs_is_less_likely_the_more_often_its_name_fires(pe
     assert all(found[1:]) if storm else not any(found)
     if storm:
         assert found[-1].key == ("burst0", 0)
+
+
+def test_a_burst_is_likely_by_its_poisson_tail_however_large_its_expected_count():
+    # A name firing many times a second on a minute's lattice expects over a thousand starts in a
+    # storm's span: its tail is near 1 (the sum from k upwards once underflowed to 0, a storm).
+    stats = pytest.importorskip("scipy.stats")
+    for k in (2, 5, 17, 60):
+        for mean in (1e-4, 0.01, 0.5, 3.0, 16.0, 40.0, 75.0, 1200.0, 5000.0):
+            for p_value in (1e-5, 1e-4, 1e-3):
+                tail = stats.poisson.sf(k - 1, mean)
+                if abs(tail - p_value) > p_value * 1e-3:  # not a rounding apart
+                    assert likely(k, mean, p_value) == (tail > p_value), (k, mean, p_value, tail)
 
 
 def test_the_evaluation_lattice_of_a_rule_is_learned_from_its_starts():

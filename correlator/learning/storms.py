@@ -158,8 +158,9 @@ class Storm:
         return self.first_at - self.pause <= t <= self.last_at + self.pause
 
 
-def poisson_tail(k: int, mean: float) -> float:
-    """P(X >= k) for X ~ Poisson(mean), summed from k upwards (exact where it matters: small tails)."""
+def poisson_tail(k: int, mean: float, above: float = math.inf) -> float:
+    """P(X >= k) for X ~ Poisson(mean), summed from k upwards (exact where it matters: small tails);
+    summing stops once it passes `above` (whether the tail is above that is all the caller asks)."""
     if k <= 0:
         return 1.0
     if mean <= 0:
@@ -169,9 +170,16 @@ def poisson_tail(k: int, mean: float) -> float:
     for j in range(k, k + 1000):
         total += term
         term *= mean / (j + 1)
-        if term < total * 1e-12:
+        if term < total * 1e-12 or total > above:
             break
     return min(1.0, total)
+
+
+def likely(k: int, mean: float, p_value: float) -> bool:
+    """Whether P(X >= k) for X ~ Poisson(mean) is above `p_value` (below 1/2)."""
+    # A Poisson's median is at least its mean less ln 2: k below it has a tail of at least a half
+    # (a name firing all the time, whose sum would run for its whole mean).
+    return k <= mean - math.log(2) or poisson_tail(k, mean, p_value) > p_value
 
 
 def lattice(starts: list[float]) -> float | None:
@@ -299,29 +307,29 @@ class Storms:
             if started > previous.last_at and storm.reaches(started):
                 return self._continued(name, scope, previous, storm)
             return previous
-        within = [(at, key) for at, key in recent if abs(started - at) <= STORM_WINDOW]
         if storm is not None and storm.ended(started):
             storm, after = None, storm.last_at  # only what started after it can make the next one
-        if after is not None:
-            within = [(at, key) for at, key in within if at > after]
-        if len(within) + 1 < STORM_MIN:
+        floor = after if after is not None else -math.inf
+        times = [at for at, _ in recent if abs(started - at) <= STORM_WINDOW and at > floor]
+        within = len(times)
+        if within + 1 < STORM_MIN:
             return None
         # The burst's own span is the window tested (at least MIN_SPAN): two starts in the same
         # second are as telling as thirty in two minutes. On a lattice, its starts were rounded
         # up to an evaluation: the span is an interval longer.
-        times = [at for at, _ in within] + [started]
-        rate = self._rate(scope, len(within), started, since)
+        rate = self._rate(scope, within, started, since)
         step = tick or 0.0
-        span = max(max(times) - min(times) + step, MIN_SPAN)
+        span = max(max(max(times), started) - min(min(times), started) + step, MIN_SPAN)
         expected = rate * span
         bound = p_value if p_value is not None else chance_bound(rate)
-        if poisson_tail(len(within) + 1, expected) > bound:
+        if likely(within + 1, expected, bound):
             return None
         if storm is None:
-            burst = self._burst(sorted(within), started, expected / span, step)
+            chosen = set(times)
+            burst = self._burst(sorted(start for start in recent if start[0] in chosen), started, expected / span, step)
             if scope in self.active:  # the storm before: its late starts are still its own
                 self.previous[scope] = self.active[scope]
-            storm = self.active[scope] = Storm(scope, burst[0][1], burst[0][0], max(times[:-1]), len(within),
+            storm = self.active[scope] = Storm(scope, burst[0][1], burst[0][0], max(times), within,
                                                expected, early=tuple(key for _, key in burst))
             for _, key in burst:
                 storm.name(self.dependencies.get(key, ()))
@@ -341,7 +349,7 @@ class Storms:
         observed = min(self.decay.tau, max(t - first, REVIEW))
         rate = count / observed
         bound = chance_bound(rate)
-        if poisson_tail(storm.alerts + 1, rate * max(t - storm.first_at, MIN_SPAN)) <= bound:
+        if not likely(storm.alerts + 1, rate * max(t - storm.first_at, MIN_SPAN), bound):
             return False
         storm.usual = True
         self.rates[scope] = self.rates.get(scope, 0.0) + storm.alerts * self.decay.weight(t)

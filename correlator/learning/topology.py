@@ -140,12 +140,15 @@ class Topology:
 
         def is_hub(entity: str) -> bool:
             count = seen.get(entity, 0.0)
+            full = len(edges.get(entity, ())) >= MAX_NEIGHBOURS
+            if count <= threshold and not full:  # most entities: a burst would only lower the count
+                return False
             burst = bursts.get(entity)
             if burst is not None and t - burst[0] <= BURST and count - burst[1] <= cascade:
                 count = burst[1]  # a cascade's own alerts do not make its entities hubs
             if count > threshold:
                 return True
-            if len(edges.get(entity, ())) >= MAX_NEIGHBOURS:
+            if full:
                 in_cluster = clusters.get(cluster_of_entity(entity), 0.0)
                 return count > REPORTER_SHARE * in_cluster and decay.value(in_cluster, t) >= HUB_MIN_ALERTS
             return False
