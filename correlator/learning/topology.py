@@ -23,7 +23,6 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import itemgetter
 from typing import Callable, Mapping
 
 from correlator.learning.cooccurrence import WINDOW
@@ -164,31 +163,22 @@ class Topology:
     def related(self, entities: tuple[str, ...], t: float, hops: int) -> dict[str, str]:
         """What an alert naming `entities` relates to: each of them but the hubs (-> ""), and the
         `hops` strongest neighbours of each that is not coarse (-> the entity it is a hop from)."""
-        is_hub = self._hub_test(t)
+        is_hub, edges = self._hub_test(t), self.edges
         related = dict.fromkeys([entity for entity in entities if not is_hub(entity)], "")
         for entity in list(related):
-            if not is_coarse(entity):
-                for other, _ in self._neighbours(entity, t, hops, is_hub):
+            row = edges.get(entity)
+            if row and not is_coarse(entity):
+                for other in _strongest(row, hops, is_hub):
                     related.setdefault(other, entity)
         return related
 
     def neighbours(self, entity: str, t: float, limit: int = MAX_NEIGHBOURS) -> list[tuple[str, float]]:
         """The `limit` strongest entities related to `entity` by an edge, hubs left out."""
-        return self._neighbours(entity, t, limit, self._hub_test(t))
-
-    def _neighbours(self, entity: str, t: float, limit: int, is_hub: Callable[[str], bool]) -> list[tuple[str, float]]:
         row = self.edges.get(entity)
         if not row:
             return []
-        # The strongest first, ties in their order (a stable sort, reversed: as by the negated weight).
-        strongest = sorted(row.items(), key=itemgetter(1), reverse=True) if len(row) > 1 else list(row.items())
-        scale, found = self.decay.weight(t), []
-        for other, w in strongest:
-            if not is_hub(other):
-                found.append((other, w / scale))
-                if len(found) == limit:
-                    break
-        return found
+        scale = self.decay.weight(t)
+        return [(other, row[other] / scale) for other in _strongest(row, limit, self._hub_test(t))]
 
     def alerts_on(self, entity: str, t: float) -> float:
         return self.decay.value(self.seen.get(entity, 0.0), t)
@@ -234,6 +224,18 @@ class Topology:
     def size(self) -> tuple[int, int]:
         """(entities, edges)."""
         return len(self.seen), sum(len(row) for row in self.edges.values()) // 2
+
+
+def _strongest(row: dict[str, float], limit: int, is_hub: Callable[[str], bool]) -> list[str]:
+    """The `limit` strongest neighbours in a row of edges that are no hubs, the strongest first and
+    ties in their order (a stable sort, reversed: as by the negated weight)."""
+    found = []
+    for other in sorted(row, key=row.__getitem__, reverse=True) if len(row) > 1 else row:
+        if not is_hub(other):
+            found.append(other)
+            if len(found) == limit:
+                break
+    return found
 
 
 @lru_cache(maxsize=4096)  # an alert firing again, and the alerts of one rule, say the same
