@@ -369,6 +369,22 @@ def test_a_host_down_relates_by_when_its_alerts_started_not_when_they_were_deliv
                    for incident in started_later.incidents for m in incident.members.values())
 
 
+def test_across_a_cluster_a_node_not_ready_explains_pods_not_ready_not_a_crash_loop_just_before_it():
+    # A lost node's pods go not ready, pending or terminating. A crash loop is containers restarting
+    # on a node that runs: across a cluster, one that started just before a node went not ready is
+    # another fault's (on the node's own pods, `node-not-ready-explains-its-pods` still relates it).
+    assert "node-not-ready-explains-pods-in-its-cluster" not in related_by("KubeNodeNotReady", "KubePodCrashLooping")
+    assert "node-not-ready-explains-its-pods" in related_by("KubeNodeNotReady", "KubePodCrashLooping")
+    scenario = Scenario(SHIPPED, LEARNING)
+    scenario.push(0, alert("KubePodCrashLooping", cluster="eu", namespace="shop", pod="web-7d9f8c6b5-x2x9z", **KSM))
+    scenario.push(21, alert("KubeNodeNotReady", starts=21, cluster="eu", node="w3", **KSM))
+    scenario.push(80, alert("KubePodNotReady", starts=80, cluster="eu", namespace="billing",
+                            pod="invoices-5c8d7f9b4-k2k9p", **KSM))
+    crash, node = scenario.incidents
+    assert [m.labels["alertname"] for m in crash.members.values()] == ["KubePodCrashLooping"]
+    assert [m.labels["alertname"] for m in node.members.values()] == ["KubeNodeNotReady", "KubePodNotReady"]
+
+
 def test_a_rollout_stuck_long_after_its_pods_failed_joins_them():
     # The rollout waits its progress deadline (10 minutes) and its alert its `for`.
     scenario = Scenario(SHIPPED, LEARNING)
