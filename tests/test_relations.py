@@ -128,6 +128,7 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("ElasticsearchClusterRed", "HTTPErrorRateHigh"), ("RedisDown", "BlackboxProbeFailed"),
     ("CoreDNSDown", "DnsLookupFailures"), ("CoreDNSErrorsHigh", "BlackboxProbeDnsFailed"),
     ("SSLCertificateExpired", "BlackboxProbeHttpFailure"), ("cert_renewal_failed", "tls_handshake_errors"),
+    ("CertManagerCertNotReady", "BlackboxSslCertificateWillExpireSoon"),  # a renewal failed: expiry nears
     ("Disk I/O errors detected", "CephOsdDown"), ("HostEdacUncorrectableErrorsDetected", "HostDown"),
     ("CephOsdDown", "CephPgDegraded"), ("Redis instance is dead", "AppCacheErrors"),
     ("KubePodCrashLooping", "KubeDeploymentRolloutStuck"), ("Image pull failing", "Deployment rollout stuck"),
@@ -203,6 +204,10 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("HostOutOfMemory", "HostOutOfDiskSpace"),  # memory short is no disk full
     ("KubePersistentVolumeFillingUp", "KubeNodeDiskPressure"),  # a volume is its workload's, not the machine's
     ("NodeConntrackTableFull", "KubeNodeDiskPressure"),  # a table full is no disk full
+    # a certificate that will expire is still valid, and an expired one fails handshakes, not slows them
+    ("BlackboxSslCertificateWillExpireSoon", "BlackboxProbeFailed"),
+    ("CertManagerCertExpirySoon", "TlsHandshakeErrors"),
+    ("SSLCertificateExpired", "BlackboxSlowProbe"), ("tls_cert_expired", "endpoint_slow"),
     ("NodeConntrackTableFull", "KubePodEvicted"), ("memcached_down", "KubePodEvicted"),
     ("TargetDownloadSlow", "KubePodNotReady"),  # a word that begins a longer one is read whole
 ])
@@ -373,7 +378,8 @@ def test_across_a_cluster_a_node_not_ready_explains_pods_not_ready_not_a_crash_l
     # A lost node's pods go not ready, pending or terminating. A crash loop is containers restarting
     # on a node that runs: across a cluster, one that started just before a node went not ready is
     # another fault's (on the node's own pods, `node-not-ready-explains-its-pods` still relates it).
-    assert "node-not-ready-explains-pods-in-its-cluster" not in related_by("KubeNodeNotReady", "KubePodCrashLooping")
+    assert "node-not-ready-explains-pods-in-its-cluster" \
+        not in related_by("KubeNodeNotReady", "KubePodCrashLooping")
     assert "node-not-ready-explains-its-pods" in related_by("KubeNodeNotReady", "KubePodCrashLooping")
     scenario = Scenario(SHIPPED, LEARNING)
     scenario.push(0, alert("KubePodCrashLooping", cluster="eu", namespace="shop", pod="web-7d9f8c6b5-x2x9z", **KSM))
