@@ -208,6 +208,8 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("BlackboxSslCertificateWillExpireSoon", "BlackboxProbeFailed"),
     ("CertManagerCertExpirySoon", "TlsHandshakeErrors"),
     ("SSLCertificateExpired", "BlackboxSlowProbe"), ("tls_cert_expired", "endpoint_slow"),
+    # a running node's kubelet evicts pods under pressure; a lost node's pods are deleted
+    ("KubeNodeNotReady", "KubePodEvicted"), ("KubernetesNodeReady", "KubernetesPodEvicted"),
     ("NodeConntrackTableFull", "KubePodEvicted"), ("memcached_down", "KubePodEvicted"),
     ("TargetDownloadSlow", "KubePodNotReady"),  # a word that begins a longer one is read whole
 ])
