@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import msgspec
 import pytest
+from scipy import stats
 
 from correlator import wiring
 from correlator.config import parse_config
@@ -865,7 +866,6 @@ def test_the_burst_a_storm_needs_is_less_likely_the_more_often_its_name_fires(pe
 def test_a_burst_is_likely_by_its_poisson_tail_however_large_its_expected_count():
     # A name firing many times a second on a minute's lattice expects over a thousand starts in a
     # storm's span: its tail is near 1 (the sum from k upwards once underflowed to 0, a storm).
-    stats = pytest.importorskip("scipy.stats")
     for k in (2, 5, 17, 60):
         for mean in (1e-4, 0.01, 0.5, 3.0, 16.0, 40.0, 75.0, 1200.0, 5000.0):
             for p_value in (1e-5, 1e-4, 1e-3):

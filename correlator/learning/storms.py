@@ -309,27 +309,26 @@ class Storms:
             return previous
         if storm is not None and storm.ended(started):
             storm, after = None, storm.last_at  # only what started after it can make the next one
-        floor = after if after is not None else -math.inf
-        times = [at for at, _ in recent if abs(started - at) <= STORM_WINDOW and at > floor]
-        within = len(times)
-        if within + 1 < STORM_MIN:
+        within = [(at, key) for at, key in recent if abs(started - at) <= STORM_WINDOW
+                  and (after is None or at > after)]
+        if len(within) + 1 < STORM_MIN:
             return None
         # The burst's own span is the window tested (at least MIN_SPAN): two starts in the same
         # second are as telling as thirty in two minutes. On a lattice, its starts were rounded
         # up to an evaluation: the span is an interval longer.
-        rate = self._rate(scope, within, started, since)
+        times = [at for at, _ in within] + [started]
+        rate = self._rate(scope, len(within), started, since)
         step = tick or 0.0
-        span = max(max(max(times), started) - min(min(times), started) + step, MIN_SPAN)
+        span = max(max(times) - min(times) + step, MIN_SPAN)
         expected = rate * span
         bound = p_value if p_value is not None else chance_bound(rate)
-        if likely(within + 1, expected, bound):
+        if likely(len(within) + 1, expected, bound):
             return None
         if storm is None:
-            chosen = set(times)
-            burst = self._burst(sorted(start for start in recent if start[0] in chosen), started, expected / span, step)
+            burst = self._burst(sorted(within), started, expected / span, step)
             if scope in self.active:  # the storm before: its late starts are still its own
                 self.previous[scope] = self.active[scope]
-            storm = self.active[scope] = Storm(scope, burst[0][1], burst[0][0], max(times), within,
+            storm = self.active[scope] = Storm(scope, burst[0][1], burst[0][0], max(times[:-1]), len(within),
                                                expected, early=tuple(key for _, key in burst))
             for _, key in burst:
                 storm.name(self.dependencies.get(key, ()))
