@@ -842,6 +842,31 @@ def test_a_storm_whose_alerts_agreed_on_one_dependency_takes_no_alert_failing_on
     assert joined == storms_seen
 
 
+@pytest.mark.parametrize("later, joined_later", [
+    ("db-2", [None, "d0"]),  # another database's clients: their own storm, not the first's incident
+    ("db-1", ["c0", "c0"]),  # more clients of the first: its storm
+    ("", ["c0", "c0"]),  # clients naming nothing: the storm raging
+], ids=["another-dependency", "the-same-dependency", "none-named"])
+def test_a_storm_begun_by_an_alert_of_one_agreed_on_another_dependency_does_not_take_its_incident(later,
+                                                                                                  joined_later):
+    # Clients in clusters a and b fail on db-1 at once: a storm across the clusters, agreed on it,
+    # with one alert in cluster a. A minute later, clients in a fail on another upstream: with that
+    # one alert they make a storm of cluster a, which must not begin with it (its incident is db-1's).
+    storms, name = Storms(Decay()), "UpstreamConnectionErrors"
+    for n in range(40):
+        for cluster in ("a", "b"):
+            storms.observe("Other", cluster, (f"bg{cluster}{n}", n), n * 180.0, False, 0.0)
+    joined = []
+    for key, cluster, started, upstream in [("c0", "a", 7200.0, "db-1"), ("c1", "b", 7201.0, "db-1"),
+                                            ("c2", "b", 7202.0, "db-1"), ("d0", "a", 7260.0, later),
+                                            ("d1", "a", 7262.0, later)]:
+        dependencies = (f"host||{upstream}",) if upstream else ()
+        storm = storms.check(name, cluster, started, dependencies)
+        joined.append(storm.key[0] if storm else None)
+        storms.observe(name, cluster, (key, started), started, storm is not None, 0.0, dependencies)
+    assert joined == [None, "c0", "c0", *joined_later]
+
+
 @pytest.mark.parametrize("per_day, burst, storm", [
     (20, (0.0, 30.0), True),  # tail 2e-5: a rare name's pair is a storm
     (200, (0.0, 11.0, 22.0), False),  # tail 1.6e-5, as unlikely: a name tested ten times as often

@@ -50,7 +50,9 @@ A storm's alerts that name what they depend on tell its cause: once `AGREED` or 
 named one dependency, all the same, an alert naming another is not that storm's (a second
 database's outage minutes after the first's), in its cluster or across clusters
 (`Storm.fails_elsewhere`). Alerts that named different dependencies from the start (a network
-failing every client's upstream at once) agreed on none and stay one storm.
+failing every client's upstream at once) agreed on none and stay one storm. Nor does a storm of
+another scope begin with alerts of such a storm when its first alerts name another dependency
+(`_first_alerts`): the first outage's incident is not the second's to take in.
 
 Narrower than a cluster, the clients of one dependency (the alerts naming one upstream host or
 peer service, `dependencies_of`) storm against the name's base rate among that dependency's
@@ -238,6 +240,7 @@ class Storms:
         self.taken: tuple[tuple, ...] = ()  # the episodes whose incidents it takes in (see `check`)
         # Recent episode -> the dependencies it names: a storm's first alerts count among its own.
         self.dependencies: dict[tuple, tuple[str, ...]] = {}
+        self.stormed: dict[tuple, Storm] = {}  # recent episode -> the storm it joined (`_first_alerts`)
 
     def tick(self, name: str, cluster: str) -> float:
         """The interval of the evaluation lattice the name's starts in the cluster lie on (0: not known)."""
@@ -263,14 +266,15 @@ class Storms:
         tick = self.ticks.get(scope)
         if tick is None:  # too few starts of the name to tell: its cluster's Prometheus evaluates it too
             tick = self.cluster_ticks.get(cluster)
-        local = self._detect(name, scope, started, tick, since=cluster_since)
+        local = self._detect(name, scope, started, tick, since=cluster_since, dependencies=entities)
         if local is not None and not local.fails_elsewhere(entities):
             if local.fresh:
                 self._settle(name, local, started, entities)
             return self._join(local)
         latest = self.latest.get(name)  # the starts of a storm that ended are no part of the next
         wide = self._detect(name, name, started, tick,
-                            latest.last_at if latest is not None and latest.ended(started) else None)
+                            latest.last_at if latest is not None and latest.ended(started) else None,
+                            dependencies=entities)
         if wide is not None and not wide.fails_elsewhere(entities):
             if wide.fresh:
                 self._settle(name, wide, started, entities)
@@ -279,7 +283,8 @@ class Storms:
         for entity in entities:
             # Narrower than a cluster: a burst too thin for the cluster's base rate of the name
             # (a busy cluster fires it often) is a storm against the entity's.
-            storm = self._detect(name, _dependency_scope(entity, name), started, tick, p_value=ENTITY_P_VALUE)
+            storm = self._detect(name, _dependency_scope(entity, name), started, tick, p_value=ENTITY_P_VALUE,
+                                 dependencies=entities)
             if storm is not None:
                 storm.fresh = False
                 return self._join(storm)
@@ -288,14 +293,23 @@ class Storms:
     def _join(self, storm: Storm) -> Storm:
         self._joined = storm
         self.taken += tuple(key for key in storm.early if key != storm.key)
+        for key in storm.early:
+            self._stormed_by(key, storm)
         storm.early = ()
         return storm
 
+    def _stormed_by(self, key: tuple, storm: Storm) -> None:
+        if len(self.stormed) >= MAX_NAMES:  # the most recent half (in arrival order) is kept
+            self.stormed = dict(list(self.stormed.items())[MAX_NAMES // 2:])
+        self.stormed[key] = storm
+
     def _detect(self, name: str, scope: str, started: float, tick: float | None, after: float | None = None,
-                p_value: float | None = None, since: float | None = None) -> Storm | None:
-        """The storm of `scope` raging at `started`, or one this start begins (of starts `after`), by a
-        burst's Poisson tail at most `p_value` (None: `chance_bound` of the name's rate there, counted
-        `since`); `tick`: the lattice the name's starts lie on (None: not known)."""
+                p_value: float | None = None, since: float | None = None,
+                dependencies: tuple[str, ...] = ()) -> Storm | None:
+        """The storm of `scope` raging at `started`, or one this start (of an alert naming
+        `dependencies`) begins (of starts `after`), by a burst's Poisson tail at most `p_value` (None:
+        `chance_bound` of the name's rate there, counted `since`); `tick`: the lattice the name's starts
+        lie on (None: not known)."""
         recent = self.recent.get(scope)
         if not recent:
             return None
@@ -325,7 +339,9 @@ class Storms:
         if likely(len(within) + 1, expected, bound):
             return None
         if storm is None:
-            burst = self._burst(sorted(within), started, expected / span, step)
+            burst = self._first_alerts(self._burst(sorted(within), started, expected / span, step), dependencies)
+            if not burst:
+                return None
             if scope in self.active:  # the storm before: its late starts are still its own
                 self.previous[scope] = self.active[scope]
             storm = self.active[scope] = Storm(scope, burst[0][1], burst[0][0], max(times[:-1]), len(within),
@@ -369,6 +385,20 @@ class Storms:
             if p_value < best_p:
                 best, best_p = first, p_value
         return within[best:]
+
+    def _first_alerts(self, burst: list[tuple[float, tuple]], dependencies: tuple[str, ...]) -> list[tuple[float, tuple]]:
+        """The starts of `burst` that begin a storm with an alert naming `dependencies`: not those that
+        joined a storm whose alerts agreed on a dependency that the alert or others of the burst
+        name none of (a second database's clients failing minutes after the first's, in a scope
+        where the first's had not stormed: the first's incident is not the new storm's to take in).
+        Starts naming nothing or that dependency leave it whole (a pool exhausted among one
+        database's clients, then across the cluster). None left: no storm begins there."""
+        stormed, named = self.stormed, self.dependencies
+        for storm in {id(stormed[key]): stormed[key] for _, key in burst if key in stormed}.values():
+            if storm.fails_elsewhere(dependencies) or any(storm.fails_elsewhere(named.get(key, ()))
+                                                          for _, key in burst if stormed.get(key) is not storm):
+                burst = [(at, key) for at, key in burst if stormed.get(key) is not storm]
+        return burst
 
     def _continued(self, name: str, scope: str, previous: Storm, storm: Storm) -> Storm:
         """A start within reach of both the storm before and the one raging bridges the pause
@@ -423,6 +453,7 @@ class Storms:
             storm.first_at, storm.last_at = min(storm.first_at, started), max(storm.last_at, started)
             storm.alerts += 1
             storm.name(entities)
+            self._stormed_by(key, storm)
         else:  # a storm's own alerts do not raise the base rate it is measured against
             weight = self.decay.weight(started)
             for scope in _scopes(name, cluster, entities):
