@@ -359,5 +359,8 @@ def test_a_relate_rule_orders_the_roots_only_where_it_names_both_sides_and_not_b
     # A rule whose effect is any alert says nothing of this one; nor do rules both ways.
     assert roots({"name": "alarm-explains-anything", "cause": ['alertname="QueueMemoryAlarm"']}) == \
         ["PublishErrors", "QueueMemoryAlarm"]
+    # Nor does one whose effect only excludes: any alert but those.
+    assert roots({"name": "alarm-explains-anything-but-clocks", "cause": ['alertname="QueueMemoryAlarm"'],
+                  "effect": ['alertname!~".*Clock.*"']}) == ["PublishErrors", "QueueMemoryAlarm"]
     assert roots(both_sides, {"name": "publishers-explain-queue", "cause": ['alertname="PublishErrors"'],
                               "effect": ['alertname="QueueMemoryAlarm"']}) == ["PublishErrors", "QueueMemoryAlarm"]

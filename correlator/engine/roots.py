@@ -170,8 +170,8 @@ def in_causal_order(candidates: Sequence[Candidate], roles: Callable[[Mapping[st
     start times and the layers may not (a client's errors fired a moment before the database's
     connections ran out, and both are about the database). Only the rules that name both sides
     say so (`roles`, RuleSet.causal_roles): one whose effect is any alert (a host down explains
-    what runs on it) orders nothing, as a noise alert that joined beside its cause is no effect
-    of it."""
+    what runs on it), or any but those it excludes, orders nothing, as a noise alert that joined
+    beside its cause is no effect of it."""
     read = [(candidate, roles(candidate.member.labels)) for candidate in candidates]
     if all(not causes for _, (causes, _) in read):
         return list(candidates)  # none is a cause of anything: the scores decide (most incidents)

@@ -26,7 +26,7 @@ import yaml
 from correlator.domain import Alert, AlertStatus
 from correlator.engine.core import Engine
 from correlator.ingest.fingerprint import fingerprint
-from correlator.rules.matchers import matches_all
+from correlator.rules.matchers import matches_all, names_alerts
 
 _TEMPLATE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 _CATEGORY_SOURCE = re.compile(r"^category=\S+ \((rule [^,]+|lexicon|model)")  # the classification's detail
@@ -121,7 +121,8 @@ def read_alone(rule: AlertingRule, new_engine: Callable[[], Engine]) -> Reading:
     name = rule.labels["alertname"]
     relations = [relation for relation in engine.rules.relations if not relation.forbid]
     cause_in = tuple(r.name for r in relations if matches_all(r.cause, rule.labels))
-    effect_in = tuple(r.name for r in relations if r.effect and matches_all(r.effect, rule.labels))
+    effect_in = tuple(r.name for r in relations
+                      if names_alerts(r.effect) and matches_all(r.effect, rule.labels))
     if incident is None:
         return Reading(rule.file, rule.group, name, False, cause_in=cause_in, effect_in=effect_in)
     detail = incident.classification.detail if incident.classification else ""

@@ -17,7 +17,7 @@ import msgspec
 import yaml
 
 from correlator.domain import Level
-from correlator.rules.matchers import MatcherError, MatcherSyntax, parse_matchers
+from correlator.rules.matchers import MatcherError, MatcherSyntax, names_alerts, parse_matchers
 from correlator.rules.roles import RelateRoles
 from correlator.rules.schema import (SCHEMA_VERSION, AssignRule, ClassifyRule, DependencyRule, EscalateRule,
                                      GroupRule, LinkRule, MaintenanceRule, RelateRule, Matchers, PriorityRule,
@@ -68,9 +68,10 @@ class RuleSet:
 
     def __post_init__(self):
         # The relate rules naming both sides, and the alert's part in them: what orders an
-        # incident's likeliest causes (engine/roots.py `in_causal_order`).
+        # incident's likeliest causes (engine/roots.py `in_causal_order`). A side that only
+        # excludes (`effect: ['alertname!~"..."']`) names no alert: any alert but those.
         object.__setattr__(self, "causal_roles", RelateRoles(
-            rule for rule in self.relations if not rule.forbid and rule.cause and rule.effect))
+            rule for rule in self.relations if not rule.forbid and names_alerts(rule.cause) and names_alerts(rule.effect)))
         services = {service.service: service for service in self.catalog}
         dependents: dict[str, list[str]] = {}
         for service in self.catalog:

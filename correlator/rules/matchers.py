@@ -18,7 +18,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from correlator.rules.goregex import GoRegexError, compile_go
 
@@ -227,6 +227,12 @@ def parse_utf8(text: str) -> list[Matcher]:
                 raise MatcherError(text, tokens[index][2], f"expected ',' between matchers, got {tokens[index][1]!r}")
             index += 1
     return matchers
+
+
+def names_alerts(matchers: Iterable[Matcher]) -> bool:
+    """Whether `matchers` name the alerts they match (one asks for a value) rather than only
+    exclude some: a relate rule's side that only excludes is any alert but those."""
+    return any(matcher.type in (MatchType.EQUAL, MatchType.REGEX) for matcher in matchers)
 
 
 def matches_all(matchers: list[Matcher], labels: Mapping[str, str]) -> bool:
