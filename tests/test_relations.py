@@ -130,6 +130,7 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("SSLCertificateExpired", "BlackboxProbeHttpFailure"), ("cert_renewal_failed", "tls_handshake_errors"),
     ("CertManagerCertNotReady", "BlackboxSslCertificateWillExpireSoon"),  # a renewal failed: expiry nears
     ("Disk I/O errors detected", "CephOsdDown"), ("HostEdacUncorrectableErrorsDetected", "HostDown"),
+    ("NodeDiskIOErrors", "NodeDiskIOSaturation"),  # a failing disk's I/O waits, where a disk filling up is none
     ("CephOsdDown", "CephPgDegraded"), ("Redis instance is dead", "AppCacheErrors"),
     ("KubePodCrashLooping", "KubeDeploymentRolloutStuck"), ("Image pull failing", "Deployment rollout stuck"),
     ("KubernetesPodNotHealthy", "KubernetesStatefulsetReplicasMismatch"), ("pod_not_ready", "deployment_unavailable"),
@@ -217,6 +218,8 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("HostDown", "HostClockNotSynchronising"), ("TargetDown", "NodeFilesystemAlmostOutOfSpace"),
     ("KubeNodeUnreachable", "NodeMemoryHighUtilization"), ("HostDown", "HostUnusualDiskReadLatency"),
     ("TargetDown", "NodeDiskIOSaturation"), ("HostDown", "HostHighCpuLoad"), ("TargetDown", "NodeLoad15"),
+    # nor do a failing disk or memory module make its machine's disk fill up or its memory run high
+    ("Disk I/O errors detected", "HostOutOfDiskSpace"), ("HostEdacUncorrectableErrorsDetected", "NodeMemoryHighUtilization"),
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
     assert not related_by(cause, effect)
