@@ -386,17 +386,18 @@ class Storms:
                 best, best_p = first, p_value
         return within[best:]
 
-    def _first_alerts(self, burst: list[tuple[float, tuple]], dependencies: tuple[str, ...]) -> list[tuple[float, tuple]]:
+    def _first_alerts(self, burst: list[tuple[float, tuple]],
+                      dependencies: tuple[str, ...]) -> list[tuple[float, tuple]]:
         """The starts of `burst` that begin a storm with an alert naming `dependencies`: not those that
-        joined a storm whose alerts agreed on a dependency that the alert or others of the burst
-        name none of (a second database's clients failing minutes after the first's, in a scope
-        where the first's had not stormed: the first's incident is not the new storm's to take in).
-        Starts naming nothing or that dependency leave it whole (a pool exhausted among one
+        joined a storm agreed on a dependency when the alert, or another start of the burst, names
+        another (a second database's clients failing minutes after the first's, in a scope where
+        the first's had not stormed: the first's incident is not the new storm's to take in).
+        Starts naming nothing or the agreed dependency leave it whole (a pool exhausted among one
         database's clients, then across the cluster). None left: no storm begins there."""
         stormed, named = self.stormed, self.dependencies
         for storm in {id(stormed[key]): stormed[key] for _, key in burst if key in stormed}.values():
-            if storm.fails_elsewhere(dependencies) or any(storm.fails_elsewhere(named.get(key, ()))
-                                                          for _, key in burst if stormed.get(key) is not storm):
+            others = (named.get(key, ()) for _, key in burst if stormed.get(key) is not storm)
+            if storm.fails_elsewhere(dependencies) or any(map(storm.fails_elsewhere, others)):
                 burst = [(at, key) for at, key in burst if stormed.get(key) is not storm]
         return burst
 

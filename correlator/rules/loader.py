@@ -71,7 +71,8 @@ class RuleSet:
         # incident's likeliest causes (engine/roots.py `in_causal_order`). A side that only
         # excludes (`effect: ['alertname!~"..."']`) names no alert: any alert but those.
         object.__setattr__(self, "causal_roles", RelateRoles(
-            rule for rule in self.relations if not rule.forbid and names_alerts(rule.cause) and names_alerts(rule.effect)))
+            rule for rule in self.relations
+            if not rule.forbid and names_alerts(rule.cause) and names_alerts(rule.effect)))
         services = {service.service: service for service in self.catalog}
         dependents: dict[str, list[str]] = {}
         for service in self.catalog:
