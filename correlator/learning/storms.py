@@ -294,14 +294,9 @@ class Storms:
         self._joined = storm
         self.taken += tuple(key for key in storm.early if key != storm.key)
         for key in storm.early:
-            self._stormed_by(key, storm)
+            self.stormed = _kept(self.stormed, key, storm)
         storm.early = ()
         return storm
-
-    def _stormed_by(self, key: tuple, storm: Storm) -> None:
-        if len(self.stormed) >= MAX_NAMES:  # the most recent half (in arrival order) is kept
-            self.stormed = dict(list(self.stormed.items())[MAX_NAMES // 2:])
-        self.stormed[key] = storm
 
     def _detect(self, name: str, scope: str, started: float, tick: float | None, after: float | None = None,
                 p_value: float | None = None, since: float | None = None,
@@ -454,7 +449,7 @@ class Storms:
             storm.first_at, storm.last_at = min(storm.first_at, started), max(storm.last_at, started)
             storm.alerts += 1
             storm.name(entities)
-            self._stormed_by(key, storm)
+            self.stormed = _kept(self.stormed, key, storm)
         else:  # a storm's own alerts do not raise the base rate it is measured against
             weight = self.decay.weight(started)
             for scope in _scopes(name, cluster, entities):
@@ -465,9 +460,7 @@ class Storms:
     def remember(self, name: str, cluster: str, key: tuple, started: float, entities: tuple[str, ...] = ()) -> None:
         """A recent start of `name` (also one restored from the store after a restart)."""
         if entities:
-            if len(self.dependencies) >= MAX_NAMES:  # the most recent half (in arrival order) is kept
-                self.dependencies = dict(list(self.dependencies.items())[MAX_NAMES // 2:])
-            self.dependencies[key] = entities
+            self.dependencies = _kept(self.dependencies, key, entities)
         scopes = _scopes(name, cluster, entities)
         for scope in scopes:
             recent = self.recent.get(scope)
@@ -512,6 +505,15 @@ class Storms:
         self.active = {scope: storm for scope, storm in self.active.items() if scope in self.recent}
         self.previous = {scope: storm for scope, storm in self.previous.items() if scope in self.recent}
         self.latest = {name: storm for name, storm in self.latest.items() if storm.scope in self.recent}
+
+
+def _kept(recent: dict, key: tuple, value) -> dict:
+    """`recent` with `key` set to `value`, bounded: at MAX_NAMES entries, the most recent half (in
+    arrival order) is kept."""
+    if len(recent) >= MAX_NAMES:
+        recent = dict(list(recent.items())[MAX_NAMES // 2:])
+    recent[key] = value
+    return recent
 
 
 def _scopes(name: str, cluster: str, entities: tuple[str, ...]) -> list[str]:
