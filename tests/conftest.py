@@ -9,12 +9,18 @@ from pathlib import Path
 import msgspec
 import psycopg
 import pytest
+from hypothesis import settings
 
 from correlator.app import make_app
 from correlator.config import parse_config
 
 CAPTURES = Path(__file__).parent / "testdata" / "captures"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+# Property tests draw the same examples on every run and have no time limit per example: the
+# suite runs on two workers beside real processes, and must not depend on the machine's speed.
+settings.register_profile("suite", deadline=None, derandomize=True, database=None)
+settings.load_profile("suite")
 
 
 def capture(name: str) -> bytes:
