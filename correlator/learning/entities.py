@@ -289,6 +289,50 @@ def dependencies_of(labels: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+# Datastores by the well-known ports their clients connect to, and the words that name them in
+# alert names and scrape jobs. A client may name its database by address and service port
+# (`peer="10.0.3.4:5432"`) where the database's exporter names the machine (`instance="db03:9187"`):
+# nothing in the labels ties the two until an alert names both.
+DATASTORE_PORTS = {"5432": "postgres", "6432": "postgres", "3306": "mysql", "6379": "redis", "5672": "rabbitmq",
+                   "5671": "rabbitmq", "9092": "kafka", "9200": "elasticsearch", "9300": "elasticsearch",
+                   "27017": "mongodb", "11211": "memcached", "9042": "cassandra", "2181": "zookeeper",
+                   "4222": "nats", "2379": "etcd"}
+# Spelt anywhere in a name (`MySQLDown`, "PostgreSQL: Service is down"); the short ones only as a
+# word of it (`PgbouncerDown`, `NatsServerDown`: not `UpgradeFailed`).
+_DATASTORE_SPELLINGS = {"postgres": "postgres", "pgbouncer": "postgres", "patroni": "postgres", "mysql": "mysql",
+                        "mariadb": "mysql", "galera": "mysql", "redis": "redis", "rabbit": "rabbitmq",
+                        "kafka": "kafka", "elastic": "elasticsearch", "opensearch": "elasticsearch",
+                        "mongo": "mongodb", "memcache": "memcached", "cassandra": "cassandra",
+                        "zookeeper": "zookeeper"}
+_DATASTORE_WORDS = {"pg": "postgres", "nats": "nats", "etcd": "etcd"}
+_WORD_OF_NAME = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")  # `PgBouncer` -> Pg, Bouncer
+
+
+def peer_addresses(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """(host entity, datastore kind) of each peer the alert names by a host and a datastore's port."""
+    found = []
+    for role, value in _roles(labels):
+        if role == _PEER_HOST and value.count(":") == 1:
+            kind, forms = DATASTORE_PORTS.get(value.rsplit(":", 1)[1]), host_forms(value)
+            if kind and forms:
+                found.append((f"{HOST}||{forms[0]}", kind))
+    return tuple(found)
+
+
+def datastore_of(labels: Mapping[str, str]) -> str:
+    """The kind of datastore an alert is about, by its name, else its scrape job (`PostgresqlDown`,
+    `job="rabbitmq"`); "" if none."""
+    return _datastore_named(labels.get("alertname", "")) or _datastore_named(labels.get("job", ""))
+
+
+@lru_cache(maxsize=_NAMES_KEPT)  # names and jobs are few
+def _datastore_named(text: str) -> str:
+    spelt = text.lower()
+    found = next((kind for spelling, kind in _DATASTORE_SPELLINGS.items() if spelling in spelt), "")
+    return found or next((_DATASTORE_WORDS[word] for word in map(str.lower, _WORD_OF_NAME.findall(text))
+                          if word in _DATASTORE_WORDS), "")
+
+
 def cluster_of(labels: Mapping[str, str]) -> str:
     """The cluster the alert is from: its first cluster label of `CLUSTER_LABELS`, else of another
     spelling, else its site."""

@@ -33,9 +33,10 @@ from typing import Callable, Iterable, Mapping
 from correlator.domain import JoinReason
 from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WINDOW, Association, Cooccurrence, \
     pair_of
+from correlator.learning.addresses import Addresses, Tie
 from correlator.learning.decay import Decay
-from correlator.learning.entities import WORKLOAD, cluster_of, dependencies_of, describe, entities_of, is_coarse, \
-    kind_of
+from correlator.learning.entities import HOST, WORKLOAD, cluster_of, datastore_of, dependencies_of, describe, \
+    entities_of, is_coarse, kind_of, peer_addresses
 from correlator.learning.storms import LATTICE_TOLERANCE, Storms
 from correlator.learning.topology import Topology
 from correlator.rules.roles import RelateRoles
@@ -73,6 +74,7 @@ PEER_CLUSTERS = 1  # a service name that runs in more clusters than this is each
 CLIENT_CLUSTERS = 8  # clusters of a service's clients remembered (the first ones)
 MAX_PEER_NAMES = 20_000  # service names remembered for that (the earliest seen forgotten first, by the sweep)
 _WORKLOAD = f"{WORKLOAD}|"
+_HOST = f"{HOST}|"
 # An alert's own start further than this from its receipt (a sender's clock, or a start in 1970)
 # says nothing of a storm now: it counts as this far.
 START_HORIZON = 86400.0
@@ -138,6 +140,8 @@ class _Scan:
     associations: dict[str, Association | None]  # member name -> the learned association (asked once)
     dependencies: tuple[str, ...]  # the entities it names as what it depends on (dependencies_of)
     hubs: tuple[str, ...]  # of those, the hubs: related by a relate rule only
+    addressed: tuple[str, str, str] | None  # what it adds to the recent datastore starts (addresses.py)
+    ties: dict[str, Tie]  # related entity -> the tie of a datastore's address that relates it
 
     @property
     def measured(self) -> bool:
@@ -161,6 +165,7 @@ class Learner:
         # what they depend on: a client in one cluster names the database that runs in another by name.
         self.serving: dict[str, dict[str, None]] = {}
         self.depending: dict[str, dict[str, None]] = {}
+        self.addresses = Addresses(WINDOW)
         self._scan: _Scan | None = None
         self._learned = 0
         self.first_at: float | None = None  # the first alert learned from
@@ -174,6 +179,7 @@ class Learner:
         self.relations = {rule.name: rule for rule in relations}
         self._roles = RelateRoles(relations)  # the relate rules an alert is a cause and an effect of
         self._reach = max([WINDOW, *(r.window for r in relations if r.scope == "entity" and not r.forbid)])
+        self.addresses.reach = self._reach
         self._cluster_rules = frozenset(r.name for r in relations if r.scope == "cluster" and not r.forbid)
         self._cluster_reach = max([0.0, *(r.window for r in relations if r.scope == "cluster" and not r.forbid)])
         self._entity_rules = frozenset(r.name for r in relations if r.scope == "entity" and not r.forbid)
@@ -557,6 +563,8 @@ class Learner:
         self._remember_services(scan)
         self.cluster_since.setdefault(cluster, start.at)
         self.cluster_recent.setdefault(cluster, deque()).append(start.at)
+        if scan.addressed is not None:
+            self.addresses.observe(scan.addressed, start.at)
         for entity in scan.entities:
             if entity in scan.related and not scan.related[entity]:
                 starts = self.history.pop(entity, None)
@@ -609,6 +617,13 @@ class Learner:
         elsewhere = tuple(entity for entity in self._peers_elsewhere(entities, dependencies) if entity not in related)
         related.update(dict.fromkeys(elsewhere, ""))
         hubs += elsewhere
+        # A datastore's address no alert tied to a machine, and the only server of its kind alerting.
+        host = next((entity for entity in entities if entity.startswith(_HOST) and entity not in dependencies), None)
+        addressed, ties = self.addresses.ties(peer_addresses(labels), datastore_of(labels), host, self._resolved, t)
+        ties = {entity: tie for tie in ties for entity in (tie.server if tie.address in related else tie.address,)
+                if entity not in related}
+        for entity, tie in ties.items():
+            related[entity] = tie.address if entity == tie.server else tie.server
         near, far, chance = [], [], {}
         reach, history, alerts_on = self._reach, self.history, topology.alerts_on
         cluster = cluster_of(labels)
@@ -681,8 +696,12 @@ class Learner:
             * (len(moments) / counted if counted else 1.0)
         self._scan = _Scan(key, Start(t, started, name, key, causes, effects, cluster), cluster, entities, related, near,
                            far, chance, elapsed, {}, crowd, cluster_recent, quiet_cluster, observed, {}, dependencies,
-                           hubs)
+                           hubs, addressed, ties)
         return self._scan
+
+    def _resolved(self, address: str) -> bool:
+        """Whether an alert tied the address to a machine: the topology relates it to another host."""
+        return any(other.startswith(_HOST) for other in self.topology.edges.get(address, ()))
 
     def _peers_elsewhere(self, entities: tuple[str, ...], dependencies: tuple[str, ...]) -> list[str]:
         """The same services in other clusters: for a service the alert depends on and that does not
@@ -793,8 +812,10 @@ def _absorbed(cause: Start, effect: Start, rule: str, labels: dict[str, str], re
 def _relation(scan: _Scan, entity: str) -> str:
     """How the alert relates to a start on `entity`, in words."""
     via = scan.related[entity]
-    return f"same {describe(entity)}" if not via else \
-        f"{describe(via)} and {describe(entity)} are related (learned topology)"
+    if not via:
+        return f"same {describe(entity)}"
+    tie = scan.ties.get(entity)
+    return tie.describe() if tie is not None else f"{describe(via)} and {describe(entity)} are related (learned topology)"
 
 
 def _timely(rule: str, alert: Start, member: Start, window: float, lead: float) -> bool:
