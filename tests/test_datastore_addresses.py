@@ -36,6 +36,14 @@ def test_a_peer_named_by_a_datastores_port_is_an_address_of_that_kind():
     assert peer_addresses({"peer": "10.0.3.4"}) == ()  # no port at all
 
 
+def test_a_peers_port_or_kind_may_be_labels_of_their_own_as_opentelemetry_names_them():
+    assert peer_addresses({"server_address": "10.0.3.4", "server_port": "5432"}) == (("host||10.0.3.4", "postgres"),)
+    assert peer_addresses({"server_address": "10.0.3.4", "db_system": "postgresql"}) == (
+        ("host||10.0.3.4", "postgres"),)
+    assert peer_addresses({"net_peer_name": "10.0.3.9", "messaging_system": "kafka"}) == (("host||10.0.3.9", "kafka"),)
+    assert peer_addresses({"server_address": "10.0.3.4", "db_system": "other_sql"}) == ()
+
+
 def quiet_outage(*extra: tuple[float, str, dict], client_port: str = "5432", client_at: float = 360.0) -> Scenario:
     """A PostgreSQL server down on db03 (its exporter's name for the machine) and a client failing on
     10.0.3.4:5432 a minute later, in two quiet clusters, with `extra` alerts (at, name, labels) first."""

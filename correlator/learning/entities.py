@@ -308,14 +308,26 @@ _DATASTORE_WORDS = {"pg": "postgres", "nats": "nats", "etcd": "etcd"}
 _WORD_OF_NAME = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")  # `PgBouncer` -> Pg, Bouncer
 
 
+# OpenTelemetry's semantic conventions name the peer's port and the datastore's kind apart from
+# its address (`server_address`, `server_port`, `db_system="postgresql"`, `messaging_system="kafka"`).
+PEER_PORT_LABELS = ("server_port", "net_peer_port", "peer_port")
+PEER_KIND_LABELS = ("db_system", "messaging_system")
+
+
 def peer_addresses(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """(host entity, datastore kind) of each peer the alert names by a host and a datastore's port."""
+    """(host entity, datastore kind) of each peer the alert names by a host and a datastore's port
+    (in its value or a port label) or kind (a kind label)."""
     found = []
     for role, value in _roles(labels):
-        if role == _PEER_HOST and value.count(":") == 1:
-            kind, forms = DATASTORE_PORTS.get(value.rsplit(":", 1)[1]), host_forms(value)
-            if kind and forms:
-                found.append((f"{HOST}||{forms[0]}", kind))
+        if role != _PEER_HOST:
+            continue
+        port = value.rsplit(":", 1)[1] if value.count(":") == 1 else \
+            next((labels[name] for name in PEER_PORT_LABELS if labels.get(name)), "")
+        kind = DATASTORE_PORTS.get(port) or next(
+            (kind for name in PEER_KIND_LABELS for kind in (_datastore_named(labels.get(name, "")),) if kind), "")
+        forms = host_forms(value)
+        if kind and forms:
+            found.append((f"{HOST}||{forms[0]}", kind))
     return tuple(found)
 
 
