@@ -100,4 +100,4 @@ def test_a_server_and_an_address_are_tied_only_within_the_reach_of_the_relate_ru
     addresses.observe(server, 0.0)
     client, ties = addresses.ties((("host||10.0.3.4", "postgres"),), "", None, lambda address: False, apart)
     assert client == ("postgres", "client", "host||10.0.3.4")
-    assert ties == ([Tie("postgres", "host||10.0.3.4", "host||db03")] if tied else [])
+    assert ties == ([Tie("postgres", "host||10.0.3.4", "host||db03", True)] if tied else [])

@@ -28,11 +28,23 @@ SERVER, CLIENT = "server", "client"
 
 @dataclass(frozen=True, slots=True)
 class Tie:
-    """An address taken to be a server's, for one alert."""
+    """An address taken to be a server's, for one alert: a client's (it reaches the server) or the
+    server's (it reaches the address)."""
 
     kind: str
     address: str  # the host entity the clients name
     server: str  # the host entity the server's alerts name
+    from_client: bool
+
+    @property
+    def reached(self) -> str:
+        """The entity the alert relates to through the tie..."""
+        return self.server if self.from_client else self.address
+
+    @property
+    def via(self) -> str:
+        """...and its own entity it hops from."""
+        return self.address if self.from_client else self.server
 
     def describe(self) -> str:
         return (f"{self.address.rsplit('|', 1)[1]} is taken to be {self.server.rsplit('|', 1)[1]}: the only "
@@ -58,12 +70,12 @@ class Addresses:
             if any(server != host for server in self._entities(kind, SERVER, t)):
                 return (kind, SERVER, host), []
             clients = self._entities(kind, CLIENT, t)
-            return (kind, SERVER, host), [Tie(kind, clients[0], host)] if len(clients) == 1 else []
+            return (kind, SERVER, host), [Tie(kind, clients[0], host, False)] if len(clients) == 1 else []
         for address, of_kind in addresses:
             if resolved(address):
                 continue
             servers = self._entities(of_kind, SERVER, t)
-            return (of_kind, CLIENT, address), [Tie(of_kind, address, servers[0])] if len(servers) == 1 else []
+            return (of_kind, CLIENT, address), [Tie(of_kind, address, servers[0], True)] if len(servers) == 1 else []
         return None, []
 
     def observe(self, start: tuple[str, str, str], t: float) -> None:

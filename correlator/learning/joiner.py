@@ -620,10 +620,9 @@ class Learner:
         # A datastore's address no alert tied to a machine, and the only server of its kind alerting.
         host = next((entity for entity in entities if entity.startswith(_HOST) and entity not in dependencies), None)
         addressed, ties = self.addresses.ties(peer_addresses(labels), datastore_of(labels), host, self._resolved, t)
-        ties = {entity: tie for tie in ties for entity in (tie.server if tie.address in related else tie.address,)
-                if entity not in related}
-        for entity, tie in ties.items():
-            related[entity] = tie.address if entity == tie.server else tie.server
+        ties = {tie.reached: tie for tie in ties if tie.reached not in related}
+        for tie in ties.values():
+            related[tie.reached] = tie.via
         near, far, chance = [], [], {}
         reach, history, alerts_on = self._reach, self.history, topology.alerts_on
         cluster = cluster_of(labels)
