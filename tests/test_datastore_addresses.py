@@ -79,6 +79,12 @@ def test_a_server_down_after_its_clients_failed_joins_them():
     assert [i for i in scenario.incidents if i.members] == [outage]
 
 
+def test_a_server_alert_that_explains_nothing_is_no_other_server_failing():
+    # Deadlocks on db04 explain no client's errors: db03 is still the only PostgreSQL server failing.
+    scenario = quiet_outage((200, "PostgresqlDeadLocks", {"instance": "db04:9187", "job": "postgres", "cluster": "vms"}))
+    assert len(holding(scenario, "PostgresqlDown").members) == 2
+
+
 @pytest.mark.parametrize("extra, client_port", [
     # Two PostgreSQL servers alerting: which one the address is, nothing says.
     ([(200, "PostgresqlDown", {"instance": "db04:9187", "job": "postgres", "cluster": "vms"})], "5432"),

@@ -7,7 +7,9 @@ then, topology.py), so a cold or quiet daemon splits the outage from its clients
 
 The port says what kind of datastore the address serves (`entities.DATASTORE_PORTS`: PostgreSQL,
 MySQL, Redis, RabbitMQ, Kafka, Elasticsearch...), and the server's alert says its kind by its
-name or scrape job (`entities.datastore_of`). While exactly one server of a kind alerts and its
+name or scrape job (`entities.datastore_of`); it counts as failing when it is the cause of a
+relate rule (an outage, not deadlocks or a replica lagging, which explain no client's errors).
+While exactly one server of a kind fails and its
 clients fail on exactly one address of that kind that no alert ties to a machine, the address is
 taken to be that server: the two are one hop apart for the alert being placed, both ways (a
 client's alert finds the server's, the server's alert finds its clients'). A relate rule must

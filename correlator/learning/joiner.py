@@ -619,7 +619,9 @@ class Learner:
         hubs += elsewhere
         # A datastore's address no alert tied to a machine, and the only server of its kind alerting.
         host = next((entity for entity in entities if entity.startswith(_HOST) and entity not in dependencies), None)
-        addressed, ties = self.addresses.ties(peer_addresses(labels), datastore_of(labels), host, self._resolved, t)
+        causes, effects = self._roles(labels)
+        server_kind = datastore_of(labels) if not causes.isdisjoint(self._entity_rules) else ""
+        addressed, ties = self.addresses.ties(peer_addresses(labels), server_kind, host, self._resolved, t)
         ties = {tie.reached: tie for tie in ties if tie.reached not in related}
         for tie in ties.values():
             related[tie.reached] = tie.via
@@ -686,7 +688,6 @@ class Learner:
             # The starts within the window are the candidates themselves, not the background.
             chance[entity] = max(max(seen - recent_starts, 0.0) / elapsed * WINDOW, recent)
         name = labels.get("alertname", "")
-        causes, effects = self._roles(labels)
         # Chance brings the crowd coincidences one moment at a time: the alerts one evaluation
         # starts together (a probe failing and its HTTP status) are one coincidence, and an alert
         # naming two forms of one thing (a URL and its host) is one alert. Measured on the recent
