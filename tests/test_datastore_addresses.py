@@ -66,7 +66,7 @@ def test_clients_failing_on_an_address_no_alert_tied_to_a_machine_join_the_only_
     assert sorted(m.labels["alertname"] for m in outage.members.values()) == ["DatabaseClientErrors", "PostgresqlDown"]
     client = next(m for m in outage.members.values() if m.labels["alertname"] == "DatabaseClientErrors")
     assert client.why.reason == JoinReason.RELATED and client.why.rule == "datastore-outage-explains-its-clients"
-    assert "10.0.3.4 is taken to be db03: the only postgres server alerting" in client.why.detail
+    assert "10.0.3.4 is taken to be db03: the only postgres server failing" in client.why.detail
 
 
 def test_a_server_down_after_its_clients_failed_joins_them():

@@ -7,15 +7,15 @@ then, topology.py), so a cold or quiet daemon splits the outage from its clients
 
 The port says what kind of datastore the address serves (`entities.DATASTORE_PORTS`: PostgreSQL,
 MySQL, Redis, RabbitMQ, Kafka, Elasticsearch...), and the server's alert says its kind by its
-name or scrape job (`entities.datastore_of`); it counts as failing when it is the cause of a
-relate rule (an outage, not deadlocks or a replica lagging, which explain no client's errors).
-While exactly one server of a kind fails and its
-clients fail on exactly one address of that kind that no alert ties to a machine, the address is
-taken to be that server: the two are one hop apart for the alert being placed, both ways (a
-client's alert finds the server's, the server's alert finds its clients'). A relate rule must
-still relate the alerts' names, under the same chance tests as any hop (joiner.py). Two servers
-of a kind alerting at once, or two addresses, are ambiguous: nothing is tied. The tie is not
-learned: it holds for the alert being placed only, as a wrong one would relate every later alert.
+name or scrape job (`entities.datastore_of`); the server is failing by an alert that is the cause
+of a relate rule (an outage, not deadlocks or a replica lagging, which explain no client's
+errors). While exactly one server of a kind fails and its clients fail on exactly one address of
+that kind that no alert ties to a machine, the address is taken to be that server: the two are
+one hop apart for the alert being placed, both ways (a client's alert finds the server's, the
+server's alert finds its clients'). A relate rule must still relate the alerts' names, under the
+same chance tests as any hop (joiner.py). Two servers of a kind failing at once, or two
+addresses, are ambiguous: nothing is tied. The tie is not learned: it holds for the alert being
+placed only, as a wrong one would relate every later alert.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Tie:
 
     def describe(self) -> str:
         return (f"{self.address.rsplit('|', 1)[1]} is taken to be {self.server.rsplit('|', 1)[1]}: the only "
-                f"{self.kind} server alerting, and the only {self.kind} address its clients fail on that no "
+                f"{self.kind} server failing, and the only {self.kind} address its clients fail on that no "
                 "alert ties to a machine")
 
 
@@ -63,7 +63,7 @@ class Addresses:
 
     def ties(self, addresses: tuple[tuple[str, str], ...], kind: str, host: str | None,
              resolved: Callable[[str], bool], t: float) -> tuple[tuple[str, str, str] | None, list[Tie]]:
-        """For an alert received at `t` that is about a datastore of `kind` on its `host` (a server),
+        """For an alert received at `t` that is a failing datastore of `kind` on its `host` (a server),
         or else names peer `addresses` ((host entity, kind) each: a client): (what it adds to the
         recent starts, as `observe` takes it, or None; the ties it makes). A server's own address
         in a peer label (postgres_exporter's `server`) makes it no client. `resolved(address)`: an

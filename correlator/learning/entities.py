@@ -324,7 +324,7 @@ def peer_addresses(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
         port = value.rsplit(":", 1)[1] if value.count(":") == 1 else \
             next((labels[name] for name in PEER_PORT_LABELS if labels.get(name)), "")
         kind = DATASTORE_PORTS.get(port) or next(
-            (kind for name in PEER_KIND_LABELS for kind in (_datastore_named(labels.get(name, "")),) if kind), "")
+            filter(None, (_datastore_named(labels.get(name, "")) for name in PEER_KIND_LABELS)), "")
         forms = host_forms(value)
         if kind and forms:
             found.append((f"{HOST}||{forms[0]}", kind))

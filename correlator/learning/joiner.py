@@ -617,7 +617,7 @@ class Learner:
         elsewhere = tuple(entity for entity in self._peers_elsewhere(entities, dependencies) if entity not in related)
         related.update(dict.fromkeys(elsewhere, ""))
         hubs += elsewhere
-        # A datastore's address no alert tied to a machine, and the only server of its kind alerting.
+        # A datastore's address no alert tied to a machine, and the only server of its kind failing.
         host = next((entity for entity in entities if entity.startswith(_HOST) and entity not in dependencies), None)
         causes, effects = self._roles(labels)
         server_kind = datastore_of(labels) if not causes.isdisjoint(self._entity_rules) else ""
