@@ -44,14 +44,14 @@ def test_a_peers_port_or_kind_may_be_labels_of_their_own_as_opentelemetry_names_
     assert peer_addresses({"server_address": "10.0.3.4", "db_system": "other_sql"}) == ()
 
 
-def quiet_outage(*extra: tuple[float, str, dict], client_port: str = "5432", client_at: float = 360.0) -> Scenario:
+def quiet_outage(*extra: tuple[float, str, dict], client_port: str = "5432") -> Scenario:
     """A PostgreSQL server down on db03 (its exporter's name for the machine) and a client failing on
     10.0.3.4:5432 a minute later, in two quiet clusters, with `extra` alerts (at, name, labels) first."""
     scenario = Scenario(SHIPPED, EngineSettings())
     for when, name, labels in extra:
         scenario.push(when, alert(name, starts=when, **labels))
     scenario.push(300, alert("PostgresqlDown", starts=300, instance="db03:9187", job="postgres", cluster="vms"))
-    scenario.push(client_at, alert("DatabaseClientErrors", starts=client_at, namespace="shop", service="checkout",
+    scenario.push(360, alert("DatabaseClientErrors", starts=360, namespace="shop", service="checkout",
                                    cluster="eu", peer=f"10.0.3.4:{client_port}"))
     return scenario
 
