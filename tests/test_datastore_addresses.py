@@ -101,9 +101,17 @@ def test_an_address_is_taken_for_a_server_only_where_nothing_else_could_be_it(ex
 @pytest.mark.parametrize("apart, tied", [(599.0, True), (601.0, False)])
 def test_a_server_and_an_address_are_tied_only_within_the_reach_of_the_relate_rules(apart, tied):
     addresses = Addresses(reach=600.0)
-    server, ties = addresses.ties((), "postgres", "host||db03", lambda address: False, 0.0)
+    server, ties = addresses.ties((), "postgres", "host||db03", True, lambda address: False, 0.0)
     assert (server, ties) == (("postgres", "server", "host||db03"), [])
     addresses.observe(server, 0.0)
-    client, ties = addresses.ties((("host||10.0.3.4", "postgres"),), "", None, lambda address: False, apart)
+    client, ties = addresses.ties((("host||10.0.3.4", "postgres"),), "", None, False, lambda address: False, apart)
     assert client == ("postgres", "client", "host||10.0.3.4")
     assert ties == ([Tie("postgres", "host||10.0.3.4", "host||db03", True)] if tied else [])
+
+
+def test_a_datastores_own_alert_naming_its_address_is_neither_a_client_nor_a_failing_server():
+    # postgres_exporter's error names the server it scrapes (`server="db07:5432"`): not a client of
+    # db07, and no outage either.
+    addresses = Addresses(reach=600.0)
+    assert addresses.ties((("host||db07", "postgres"),), "postgres", "host||10.0.9.9", False,
+                          lambda address: False, 0.0) == (None, [])

@@ -61,14 +61,16 @@ class Addresses:
         self.reach = reach  # seconds a start stays a candidate (the longest relate rule's window)
         self._recent: dict[str, deque[tuple[float, str, str]]] = {}  # kind -> (t, SERVER or CLIENT, entity)
 
-    def ties(self, addresses: tuple[tuple[str, str], ...], kind: str, host: str | None,
+    def ties(self, addresses: tuple[tuple[str, str], ...], kind: str, host: str | None, failing: bool,
              resolved: Callable[[str], bool], t: float) -> tuple[tuple[str, str, str] | None, list[Tie]]:
-        """For an alert received at `t` that is a failing datastore of `kind` on its `host` (a server),
-        or else names peer `addresses` ((host entity, kind) each: a client): (what it adds to the
-        recent starts, as `observe` takes it, or None; the ties it makes). A server's own address
-        in a peer label (postgres_exporter's `server`) makes it no client. `resolved(address)`: an
-        alert tied the address to a machine."""
+        """For an alert received at `t` that is about a datastore of `kind` on its `host` (a server;
+        `failing`: a relate rule's cause), or else names peer `addresses` ((host entity, kind) each:
+        a client): (what it adds to the recent starts, as `observe` takes it, or None; the ties it
+        makes). A server's own address in a peer label (postgres_exporter's `server`) makes it no
+        client. `resolved(address)`: an alert tied the address to a machine."""
         if kind and host is not None:
+            if not failing:
+                return None, []
             if any(server != host for server in self._entities(kind, SERVER, t)):
                 return (kind, SERVER, host), []
             clients = self._entities(kind, CLIENT, t)

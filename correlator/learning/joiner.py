@@ -620,8 +620,8 @@ class Learner:
         # A datastore's address no alert tied to a machine, and the only server of its kind failing.
         host = next((entity for entity in entities if entity.startswith(_HOST) and entity not in dependencies), None)
         causes, effects = self._roles(labels)
-        server_kind = datastore_of(labels) if not causes.isdisjoint(self._entity_rules) else ""
-        addressed, ties = self.addresses.ties(peer_addresses(labels), server_kind, host, self._resolved, t)
+        addressed, ties = self.addresses.ties(peer_addresses(labels), datastore_of(labels), host,
+                                              not causes.isdisjoint(self._entity_rules), self._resolved, t)
         ties = {tie.reached: tie for tie in ties if tie.reached not in related}
         for tie in ties.values():
             related[tie.reached] = tie.via
