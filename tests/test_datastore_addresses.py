@@ -52,7 +52,7 @@ def quiet_outage(*extra: tuple[float, str, dict], client_port: str = "5432") -> 
         scenario.push(when, alert(name, starts=when, **labels))
     scenario.push(300, alert("PostgresqlDown", starts=300, instance="db03:9187", job="postgres", cluster="vms"))
     scenario.push(360, alert("DatabaseClientErrors", starts=360, namespace="shop", service="checkout",
-                                   cluster="eu", peer=f"10.0.3.4:{client_port}"))
+                             cluster="eu", peer=f"10.0.3.4:{client_port}"))
     return scenario
 
 
