@@ -38,7 +38,7 @@ from correlator.learning.decay import Decay
 from correlator.learning.entities import HOST, WORKLOAD, cluster_of, datastore_of, dependencies_of, describe, \
     entities_of, is_coarse, kind_of, peer_addresses
 from correlator.learning.storms import LATTICE_TOLERANCE, Storms
-from correlator.learning.topology import Topology
+from correlator.learning.topology import Topology, named_after
 from correlator.rules.roles import RelateRoles
 
 CLOSE = 300.0  # seconds between two alerts' startsAt within which a learned association or closeness
@@ -815,7 +815,12 @@ def _relation(scan: _Scan, entity: str) -> str:
     if not via:
         return f"same {describe(entity)}"
     tie = scan.ties.get(entity)
-    return tie.describe() if tie is not None else f"{describe(via)} and {describe(entity)} are related (learned topology)"
+    if tie is not None:
+        return tie.describe()
+    for workload, application in ((via, entity), (entity, via)):
+        if named_after(workload, application):
+            return f"{describe(workload)} is named after {describe(application)}, the application a probe's URL names"
+    return f"{describe(via)} and {describe(entity)} are related (learned topology)"
 
 
 def _timely(rule: str, alert: Start, member: Start, window: float, lead: float) -> bool:

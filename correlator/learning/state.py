@@ -79,6 +79,7 @@ def restore(learner: Learner, parts: dict[str, bytes]) -> None:
         topology = learner.topology
         topology.total, topology.seen, topology.edges, topology.clusters, topology.bursts, topology.prose = \
             state.total, state.seen, state.edges, state.clusters, state.bursts, state.prose
+        topology.reindex()
     if "cooccurrence" in decoded:
         state = msgspec.json.decode(decoded["cooccurrence"].body, type=CooccurrenceState)
         learner.cooccurrence.counts = {(a, b): [near, far] for a, b, near, far in state.pairs}

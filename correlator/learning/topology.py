@@ -5,6 +5,8 @@ probe URL and its service, a client and the database it names as its peer), the 
 an edge. So are the host its labels name and a host its annotations name in a form other alerts'
 labels gave (an IP-labelled node-exporter alert whose summary names the node), or that a later
 alert's labels give (the node's own first alert, when the machine had alerted by its IP only). A
+probed URL's application and the workloads named after it (`shop.example.com` and `shop-api`) are
+related by their names, which no one alert gives together (`_applications`). A
 workload runs on many hosts, so an alert that names a pod relates its workload and its
 host only through the pod (two hops, which the joining stage does not follow). Entities that sit on
 a large share of the alerts (a cluster's kube-state-metrics instance, a common job, the `default` namespace, the
@@ -27,7 +29,8 @@ from typing import Callable, Mapping
 
 from correlator.learning.cooccurrence import WINDOW
 from correlator.learning.decay import Decay
-from correlator.learning.entities import HOST, POD, WORKLOAD, cluster_of_entity, host_forms, is_coarse
+from correlator.learning.entities import (HOST, POD, TARGET, WORKLOAD, cluster_of_entity, host_forms,
+                                          is_coarse)
 
 HUB_SHARE = 0.05  # an entity on more than this share of alerts is a hub...
 HUB_MIN_ALERTS = 50.0  # ...once this many alerts (decayed) have been seen
@@ -40,6 +43,9 @@ MAX_NEIGHBOURS = 16  # edges kept per entity (the strongest)
 NAMED_CHARS = 512  # characters of each annotation read for the hosts it names
 PROSE = 4096  # host names annotations gave that no label has yet, remembered (the latest)
 _POD = f"{POD}|"
+_WORKLOAD = f"{WORKLOAD}|"
+_TARGET = f"{TARGET}|"
+MAX_APPLICATIONS = 20_000  # applications whose workloads are indexed (the latest named)
 _HOST = f"{HOST}|"
 _WORKLOAD_AND_HOST = {WORKLOAD, HOST}
 # A host's name in prose: a word with a digit or a dot in it (`k8s-w27-ams1`, `db1.example.com`); a
@@ -66,6 +72,9 @@ class Topology:
         self.edges: dict[str, dict[str, float]] = {}  # entity -> neighbour -> stored count
         # A host named in an alert's annotations before any label named it -> that alert's own hosts
         self.prose: dict[str, tuple[str, ...]] = {}
+        # An application (a workload entity that a probed URL may name) -> the workloads named after
+        # it, the latest last (`_applications`); rebuilt from `seen` after a restart (`reindex`).
+        self.applications: dict[str, dict[str, None]] = {}
 
     def observe(self, entities: tuple[str, ...], t: float, cluster: str = "") -> None:
         """An alert (a new episode) of `cluster` named these entities at event time `t`."""
@@ -90,8 +99,60 @@ class Topology:
                     continue
                 self._connect(entity, other, weight)
                 self._connect(other, entity, weight)
+        self._index_applications(placed)
         if len(seen) > self.max_entities * 1.2:
             self._prune()
+
+    def _index_applications(self, placed: list[str]) -> None:
+        """Each workload under the applications it may be part of (`_applications_of`)."""
+        for entity in placed:
+            if not entity.startswith(_WORKLOAD):
+                continue
+            for application in _applications_of(entity):
+                members = self.applications.get(application)
+                if members is None:
+                    if len(self.applications) >= MAX_APPLICATIONS:
+                        del self.applications[next(iter(self.applications))]
+                    members = self.applications[application] = {}
+                members.pop(entity, None)
+                members[entity] = None  # last: the latest named
+                if len(members) > MAX_NEIGHBOURS:
+                    del members[next(iter(members))]
+
+    def _probed(self, entity: str) -> bool:
+        """Whether a probe's alert named the workload as its URL's host (it relates to a URL)."""
+        return any(other.startswith(_TARGET) for other in self.edges.get(entity, ()))
+
+    def _applications(self, entities: tuple[str, ...], related: dict[str, str]) -> None:
+        """The application hops of an alert naming `entities` into `related`. A probed URL's host
+        names the application behind it (`https://shop.example.com/`: the application `shop`), and
+        an application's workloads are named after it (`shop-api`, `shop-worker`), as Kubernetes
+        estates name them. No alert names a probe's URL and the workloads behind it together (the
+        probe's names the URL, the workloads' name themselves), so no edge relates them: the names
+        do, whichever alerted first. A probe's alert relates its application to the workloads named
+        after it; a workload's alert, to the applications named by a probe that it is named after.
+        An application no probe named relates nothing (`shop-api` and `shop-worker` are siblings,
+        not one thing)."""
+        probe = any(entity.startswith(_TARGET) for entity in entities)
+        for entity in entities:
+            if not entity.startswith(_WORKLOAD) or entity not in related:
+                continue
+            if probe or self._probed(entity):
+                for member in self.applications.get(entity, ()):
+                    related.setdefault(member, entity)
+            for application in _applications_of(entity):
+                if application in self.applications and self._probed(application):
+                    related.setdefault(application, entity)
+
+    def reindex(self) -> None:
+        """The applications' workloads again, from the entities seen (after a restart)."""
+        self.applications = {}
+        for entity in self.seen:
+            if entity.startswith(_WORKLOAD):
+                for application in _applications_of(entity):
+                    members = self.applications.setdefault(application, {})
+                    if len(members) < MAX_NEIGHBOURS:
+                        members[entity] = None
 
     def named(self, entities: tuple[str, ...], annotations: Mapping[str, str] | None) -> tuple[str, ...]:
         """The alert's entities with the other forms of its hosts: those its annotations name in
@@ -170,6 +231,7 @@ class Topology:
             if row and not is_coarse(entity):
                 for other in _strongest(row, hops, is_hub):
                     related.setdefault(other, entity)
+        self._applications(entities, related)
         return related
 
     def neighbours(self, entity: str, t: float, limit: int = MAX_NEIGHBOURS) -> list[tuple[str, float]]:
@@ -219,11 +281,25 @@ class Topology:
             if not row.keys() <= seen.keys():
                 for other in [other for other in row if other not in seen]:
                     del row[other]
+        self.reindex()
 
     @property
     def size(self) -> tuple[int, int]:
         """(entities, edges)."""
         return len(self.seen), sum(len(row) for row in self.edges.values()) // 2
+
+
+def named_after(workload: str, application: str) -> bool:
+    """Whether the workload entity is named after the application (`shop-api` after `shop`)."""
+    return application in _applications_of(workload) if workload.startswith(_WORKLOAD) else False
+
+
+@lru_cache(maxsize=16384)  # asked of every workload an alert names, and alerts repeat their workloads
+def _applications_of(workload: str) -> tuple[str, ...]:
+    """The applications a workload entity may be part of: each hyphenated head of its name
+    (`shop-api-v2`: `shop`, `shop-api`), as workloads of its cluster."""
+    name_at = workload.index("|", len(_WORKLOAD)) + 1
+    return tuple(workload[:at] for at in range(name_at + 1, len(workload)) if workload[at] == "-")
 
 
 def _strongest(row: dict[str, float], limit: int, is_hub: Callable[[str], bool]) -> list[str]:

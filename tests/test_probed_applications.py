@@ -1,0 +1,113 @@
+"""A probe's URL and the workloads behind it (learning/topology.py, `_tie_applications`): a
+blackbox probe of `https://shop.example.com/` and the errors of `shop-api`, with the shipped relate
+rules (`failing-service-explains-its-probes`, `dependency-errors-explain-their-services-errors`)."""
+
+import pytest
+
+from correlator.domain import JoinReason
+from correlator.engine.core import EngineSettings
+from correlator.learning.decay import Decay
+from correlator.learning.entities import entities_of
+from correlator.learning.topology import Topology
+from correlator.rules.loader import load_rules
+from correlator.rules.matchers import matches_all
+from correlator.shipped import shipped_dir
+from tests.engine_scenarios import Scenario, alert
+
+SHIPPED = load_rules(shipped_dir("rules"))
+PROBE = {"instance": "https://shop.example.com/", "job": "blackbox", "cluster": "eu"}
+
+
+def observed(*labels: dict) -> Topology:
+    topology = Topology(Decay())
+    for at, each in enumerate(labels):
+        topology.observe(entities_of(each), float(at), "eu")
+    return topology
+
+
+@pytest.mark.parametrize("probe_first", [True, False])
+def test_a_probed_url_names_the_application_whose_workloads_are_named_after_it(probe_first):
+    service = {"service": "shop-api", "cluster": "eu"}
+    topology = observed(*((PROBE, service) if probe_first else (service, PROBE)))
+    assert topology.related(("workload|eu|shop-api",), 2.0, 8) == {"workload|eu|shop-api": "",
+                                                                   "workload|eu|shop": "workload|eu|shop-api"}
+    assert "workload|eu|shop-api" in topology.related(entities_of(PROBE), 2.0, 8)
+
+
+def test_every_hyphenated_head_of_a_workload_may_be_its_application():
+    topology = observed({"instance": "https://shop-api.example.com/healthz", "job": "blackbox", "cluster": "eu"},
+                        {"deployment": "shop-api-v2", "cluster": "eu"})
+    assert topology.related(("workload|eu|shop-api-v2",), 2.0, 8)["workload|eu|shop-api"] == "workload|eu|shop-api-v2"
+
+
+@pytest.mark.parametrize("labels", [
+    {"service": "shop-api", "cluster": "us"},  # the application of another cluster
+    {"service": "shopfront", "cluster": "eu"},  # a name that only begins alike
+    {"service": "api-shop", "cluster": "eu"},  # the application is the head of the name
+], ids=["another-cluster", "no-hyphen", "not-the-head"])
+def test_a_workload_not_named_after_the_probed_application_is_not_tied_to_it(labels):
+    topology = observed(PROBE, labels)
+    assert "workload|eu|shop" not in topology.related(entities_of(labels), 2.0, 8)
+
+
+def test_siblings_of_an_application_no_probe_named_are_not_tied():
+    topology = observed({"service": "shop", "cluster": "eu"}, {"service": "shop-api", "cluster": "eu"},
+                        {"service": "shop-worker", "cluster": "eu"})
+    assert topology.related(("workload|eu|shop-api",), 3.0, 8) == {"workload|eu|shop-api": ""}
+
+
+def test_the_tie_survives_a_restart_whichever_alerts_next():
+    from correlator.learning import state
+    from correlator.learning.joiner import Learner
+
+    learner = Learner()
+    learner.topology.observe(entities_of({"service": "shop-api", "cluster": "eu"}), 0.0, "eu")
+    restored = state.loaded(state.snapshot(learner))
+    restored.topology.observe(entities_of(PROBE), 1.0, "eu")
+    assert "workload|eu|shop-api" in restored.topology.related(entities_of(PROBE), 2.0, 8)
+
+
+@pytest.mark.parametrize("probe, explained", [
+    ("BlackboxProbeFailed", True), ("BlackboxProbeHttpFailure", True), ("endpoint_bad_status", True),
+    ("Synthetics test failing", True), ("BlackboxSslCertificateExpired", False), ("BlackboxProbeSlowHttp", False),
+    ("Synthetics latency high", False),
+])
+def test_a_services_errors_explain_its_probes_failing_not_slow_nor_their_certificates(probe, explained):
+    rule = next(rule for rule in SHIPPED.relations if rule.name == "failing-service-explains-its-probes")
+    assert matches_all(rule.cause, {"alertname": "HTTPErrorRateHigh"})
+    assert matches_all(rule.effect, {"alertname": probe}) == explained
+
+
+def scenario(*pushed: tuple[float, str, dict]) -> Scenario:
+    run = Scenario(SHIPPED, EngineSettings())
+    for when, name, labels in pushed:
+        run.push(when, alert(name, starts=when, **labels))
+    return run
+
+
+def holding(run: Scenario, name: str):
+    return next(i for i in run.incidents if any(m.labels["alertname"] == name for m in i.members.values()))
+
+
+@pytest.mark.parametrize("cause", ["HTTPErrorRateHigh", "DatabaseClientErrors"])
+def test_a_probe_failing_after_its_applications_errors_joins_them(cause):
+    run = scenario((300, cause, {"service": "shop-api", "namespace": "shop", "cluster": "eu"}),
+                   (400, "BlackboxProbeFailed", PROBE))
+    incident = holding(run, cause)
+    probe = next(m for m in incident.members.values() if m.labels["alertname"] == "BlackboxProbeFailed")
+    assert probe.why.reason == JoinReason.RELATED
+    assert "workload shop-api (cluster eu) is named after workload shop (cluster eu), the application a probe's URL names" \
+        in probe.why.detail
+
+
+@pytest.mark.parametrize("apart, joined", [(290.0, True), (330.0, False)])
+def test_a_probe_joins_its_applications_errors_only_within_minutes(apart, joined):
+    run = scenario((300, "HTTPErrorRateHigh", {"service": "shop-api", "cluster": "eu"}),
+                   (300 + apart, "BlackboxProbeFailed", PROBE))
+    assert (len(holding(run, "HTTPErrorRateHigh").members) == 2) == joined
+
+
+def test_a_probe_of_another_application_stays_apart():
+    run = scenario((300, "HTTPErrorRateHigh", {"service": "cart-api", "cluster": "eu"}),
+                   (400, "BlackboxProbeFailed", PROBE))
+    assert len(holding(run, "HTTPErrorRateHigh").members) == 1
