@@ -133,10 +133,9 @@ class Topology:
         after it; a workload's alert, to the applications named by a probe that it is named after.
         An application no probe named relates nothing (`shop-api` and `shop-worker` are siblings,
         not one thing)."""
-        probe = any(entity.startswith(_TARGET) for entity in entities)
-        for entity in entities:
-            if not entity.startswith(_WORKLOAD) or entity not in related:
-                continue
+        workloads = [entity for entity in entities if entity.startswith(_WORKLOAD) and entity in related]
+        probe = bool(workloads) and any(entity.startswith(_TARGET) for entity in entities)
+        for entity in workloads:
             if probe or self._probed(entity):
                 for member in self.applications.get(entity, ()):
                     related.setdefault(member, entity)
