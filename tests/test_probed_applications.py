@@ -2,6 +2,8 @@
 blackbox probe of `https://shop.example.com/` and the errors of `shop-api`, with the shipped relate
 rules (`failing-service-explains-its-probes`, `dependency-errors-explain-their-services-errors`)."""
 
+import json
+
 import pytest
 
 from correlator.domain import JoinReason
@@ -111,3 +113,20 @@ def test_a_probe_of_another_application_stays_apart():
     run = scenario((300, "HTTPErrorRateHigh", {"service": "cart-api", "cluster": "eu"}),
                    (400, "BlackboxProbeFailed", PROBE))
     assert len(holding(run, "HTTPErrorRateHigh").members) == 1
+
+
+def test_the_topology_view_shows_what_relates_by_name(tmp_path, capsys):
+    from datetime import datetime, timedelta, timezone
+
+    from correlator.cli import main
+    from tests.test_learned_state import write_recording
+
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+    write_recording(tmp_path / "history.jsonl", [
+        (start, {"alertname": "HTTPErrorRateHigh", "service": "shop-api", "cluster": "eu"}),
+        (start + timedelta(minutes=1), {"alertname": "BlackboxProbeFailed", **PROBE})])
+    assert main(["learned", "topology", "--recording", str(tmp_path / "history.jsonl"), "--filter", "shop",
+                 "--db", f"sqlite:///{tmp_path}/c.db"]) == 0
+    shown = {entity["entity"]: entity["by_name"] for entity in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert shown["workload|eu|shop"] == ["workload|eu|shop-api"]
+    assert shown["workload|eu|shop-api"] == ["workload|eu|shop"]

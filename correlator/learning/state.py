@@ -108,7 +108,8 @@ def associations_view(learner: Learner, limit: int, alertname: str = "") -> list
 
 
 def topology_view(learner: Learner, limit: int, entity: str = "") -> list[dict]:
-    """Entities (the most seen first, or those whose value contains `entity`) with their neighbours."""
+    """Entities (the most seen first, or those whose value contains `entity`) with their neighbours,
+    and the entities related to them by name (a probed application and its workloads)."""
     if learner.last_at is None:
         return []
     t, topology = learner.last_at, learner.topology
@@ -116,7 +117,8 @@ def topology_view(learner: Learner, limit: int, entity: str = "") -> list[dict]:
                     key=lambda e: (-topology.seen[e], e))[:limit]
     return [{"entity": e, "alerts": round(topology.alerts_on(e, t), 2), "hub": topology.hub(e, t),
              "related": [{"entity": other, "alerts": round(weight, 2)}
-                         for other, weight in topology.neighbours(e, t)]} for e in chosen]
+                         for other, weight in topology.neighbours(e, t)],
+             "by_name": topology.by_name(e)} for e in chosen]
 
 
 def size(learner: Learner) -> dict:

@@ -136,12 +136,19 @@ class Topology:
         workloads = [entity for entity in entities if entity.startswith(_WORKLOAD) and entity in related]
         probe = bool(workloads) and any(entity.startswith(_TARGET) for entity in entities)
         for entity in workloads:
-            if probe or self._probed(entity):
-                for member in self.applications.get(entity, ()):
-                    related.setdefault(member, entity)
-            for application in _applications_of(entity):
-                if application in self.applications and self._probed(application):
-                    related.setdefault(application, entity)
+            for other in self.by_name(entity, probe):
+                related.setdefault(other, entity)
+
+    def by_name(self, entity: str, probed: bool = False) -> list[str]:
+        """The entities one application hop from `entity` (`_applications`): a probed application's
+        workloads, or the probed applications a workload is named after. `probed`: the alert asking
+        names a URL, so its workloads are probed whatever the topology learned so far."""
+        if not entity.startswith(_WORKLOAD):
+            return []
+        found = list(self.applications.get(entity, ())) if probed or self._probed(entity) else []
+        found += [application for application in _applications_of(entity)
+                  if application in self.applications and self._probed(application)]
+        return found
 
     def reindex(self) -> None:
         """The applications' workloads again, from the entities seen (after a restart)."""
