@@ -28,18 +28,18 @@ def observed(*labels: dict) -> Topology:
 
 
 @pytest.mark.parametrize("probe_first", [True, False])
-def test_a_probed_url_names_the_application_whose_workloads_are_named_after_it(probe_first):
+def test_a_probed_url_relates_to_the_workloads_named_after_its_application(probe_first):
     service = {"service": "shop-api", "cluster": "eu"}
     topology = observed(*((PROBE, service) if probe_first else (service, PROBE)))
-    assert topology.related(("workload|eu|shop-api",), 2.0, 8) == {"workload|eu|shop-api": "",
-                                                                   "workload|eu|shop": "workload|eu|shop-api"}
-    assert "workload|eu|shop-api" in topology.related(entities_of(PROBE), 2.0, 8)
+    assert topology.related(entities_of(PROBE), 2.0, 8)["workload|eu|shop-api"] == "workload|eu|shop"
+    # A workload's alert does not go back to the probes of its application.
+    assert topology.related(("workload|eu|shop-api",), 2.0, 8) == {"workload|eu|shop-api": ""}
 
 
 def test_every_hyphenated_head_of_a_workload_may_be_its_application():
-    topology = observed({"instance": "https://shop-api.example.com/healthz", "job": "blackbox", "cluster": "eu"},
-                        {"deployment": "shop-api-v2", "cluster": "eu"})
-    assert topology.related(("workload|eu|shop-api-v2",), 2.0, 8)["workload|eu|shop-api"] == "workload|eu|shop-api-v2"
+    probe = {"instance": "https://shop-api.example.com/healthz", "job": "blackbox", "cluster": "eu"}
+    topology = observed({"deployment": "shop-api-v2", "cluster": "eu"}, probe)
+    assert topology.related(entities_of(probe), 2.0, 8)["workload|eu|shop-api-v2"] == "workload|eu|shop-api"
 
 
 @pytest.mark.parametrize("labels", [
@@ -47,15 +47,14 @@ def test_every_hyphenated_head_of_a_workload_may_be_its_application():
     {"service": "shopfront", "cluster": "eu"},  # a name that only begins alike
     {"service": "api-shop", "cluster": "eu"},  # the application is the head of the name
 ], ids=["another-cluster", "no-hyphen", "not-the-head"])
-def test_a_workload_not_named_after_the_probed_application_is_not_tied_to_it(labels):
-    topology = observed(PROBE, labels)
-    assert "workload|eu|shop" not in topology.related(entities_of(labels), 2.0, 8)
+def test_a_workload_not_named_after_the_probed_application_is_not_related_to_its_probe(labels):
+    topology = observed(labels, PROBE)
+    assert set(topology.related(entities_of(PROBE), 2.0, 8)).isdisjoint(entities_of(labels))
 
 
-def test_siblings_of_an_application_no_probe_named_are_not_tied():
-    topology = observed({"service": "shop", "cluster": "eu"}, {"service": "shop-api", "cluster": "eu"},
-                        {"service": "shop-worker", "cluster": "eu"})
-    assert topology.related(("workload|eu|shop-api",), 3.0, 8) == {"workload|eu|shop-api": ""}
+def test_an_application_no_probe_named_relates_nothing_by_name():
+    topology = observed({"service": "shop-api", "cluster": "eu"}, {"service": "shop-worker", "cluster": "eu"})
+    assert topology.related(entities_of({"service": "shop", "cluster": "eu"}), 2.0, 8) == {"workload|eu|shop": ""}
 
 
 def test_the_tie_survives_a_restart_whichever_alerts_next():
@@ -107,6 +106,13 @@ def test_a_probe_joins_its_applications_errors_only_within_minutes(apart, joined
     run = scenario((300, "HTTPErrorRateHigh", {"service": "shop-api", "cluster": "eu"}),
                    (300 + apart, "BlackboxProbeFailed", PROBE))
     assert (len(holding(run, "HTTPErrorRateHigh").members) == 2) == joined
+
+
+def test_a_service_failing_after_its_probe_stays_apart():
+    # The price of not going back from a workload to its application's probes (Topology._applications).
+    run = scenario((300, "BlackboxProbeFailed", PROBE),
+                   (330, "HTTPErrorRateHigh", {"service": "shop-api", "cluster": "eu"}))
+    assert len(holding(run, "HTTPErrorRateHigh").members) == 1
 
 
 def test_a_probe_of_another_application_stays_apart():
