@@ -108,11 +108,23 @@ def test_a_probe_joins_its_applications_errors_only_within_minutes(apart, joined
     assert (len(holding(run, "HTTPErrorRateHigh").members) == 2) == joined
 
 
-def test_a_service_failing_after_its_probe_stays_apart():
-    # The price of not going back from a workload to its application's probes (Topology._applications).
+def test_a_service_failing_after_its_probe_takes_in_the_probes_incident():
+    # A probe fails within a minute, an error rate waits its `for`: the cause comes after its effect.
     run = scenario((300, "BlackboxProbeFailed", PROBE),
                    (330, "HTTPErrorRateHigh", {"service": "shop-api", "cluster": "eu"}))
-    assert len(holding(run, "HTTPErrorRateHigh").members) == 1
+    incident = holding(run, "HTTPErrorRateHigh")
+    probe = next(m for m in incident.members.values() if m.labels["alertname"] == "BlackboxProbeFailed")
+    assert probe.why.reason == JoinReason.ABSORBED
+    assert [i for i in run.incidents if i.members] == [incident]
+
+
+def test_a_sibling_failing_after_the_probe_joined_another_workload_stays_apart():
+    # The probe is shop-api's: shop-worker's errors minute later do not take it, nor join it.
+    run = scenario((300, "HTTPErrorRateHigh", {"service": "shop-api", "cluster": "eu"}),
+                   (330, "BlackboxProbeFailed", PROBE),
+                   (360, "HTTPErrorRateHigh", {"service": "shop-worker", "cluster": "eu"}))
+    probe = holding(run, "BlackboxProbeFailed")
+    assert sorted(m.labels.get("service", "") for m in probe.members.values()) == ["", "shop-api"]
 
 
 def test_a_probe_of_another_application_stays_apart():

@@ -474,7 +474,11 @@ class Learner:
         entity-scoped relate rule, each with its explanation and the rule's lead window."""
         alert, explained = scan.start, {}
         causes = alert.causes & self._entity_rules
-        for start, entity, _ in scan.near if causes else ():
+        if not causes:
+            return explained
+        candidates = [(start, entity, *self._closeness(scan, entity), _relation(scan, entity))
+                      for start, entity, _ in scan.near]
+        for start, entity, closeness, chance, relation in candidates + self._probes_before(scan, t):
             if alert.started - start.started > EFFECT_LEAD or start.key in explained \
                     or causes.isdisjoint(start.effects):  # most candidates are no effect of it
                 continue
@@ -485,13 +489,35 @@ class Learner:
             association = self._association(scan, start.name, t)
             if association is not None and association.independent:
                 continue
-            closeness, chance = self._closeness(scan, entity)
             learned = association is not None and association.significant
             name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
             if name is not None:
                 explained[start.key] = _absorbed(alert, start, name, {kind_of(entity): entity.split("|", 2)[2]},
-                                                 _relation(scan, entity)), min(self.relations[name].window, EFFECT_LEAD)
+                                                 relation), min(self.relations[name].window, EFFECT_LEAD)
         return explained
+
+    def _probes_before(self, scan: _Scan, t: float) -> list[tuple[Start, str, int, float, str]]:
+        """The recent starts of the probes of the applications the alert's workloads are named after
+        (`Topology.probed_applications`), as candidates for its effects (start, the application's
+        entity, closeness 1, chance, the relation in words): a probe fails within a minute, a
+        service's error rate waits its `for`, so the probe often comes first. Only to take in an
+        incident the probe's alerts hold alone (`absorbable`): a workload's alert does not join a
+        probe's incident, which may hold a sibling's fault (Topology._applications)."""
+        found = []
+        for workload in scan.entities:
+            if scan.related.get(workload) != "":
+                continue  # a hub, or not the alert's own
+            for application in self.topology.probed_applications(workload):
+                starts = self.history.get(application)
+                if not starts:
+                    continue
+                chance = max(scan.chance.get(workload, 0.0), self.topology.alerts_on(application, t) / scan.elapsed * WINDOW)
+                relation = f"{describe(workload)} is named after {describe(application)}, the application a probe's URL names"
+                for start in reversed(starts[-CANDIDATES:]):
+                    if t - start.at >= self._reach:
+                        break
+                    found.append((start, application, 1, chance, relation))
+        return found
 
     def _effects_in_cluster(self, scan: _Scan, t: float, incident_of,
                             explained: dict[tuple, tuple[Join, float]]) -> None:

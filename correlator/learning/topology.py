@@ -130,9 +130,10 @@ class Topology:
         Kubernetes estates name them. No alert names a probe's URL and the workloads behind it
         together (the probe's names the URL, the workloads' name themselves), so no edge relates
         them: the names do. The probe's alert relates to the workloads named after its application,
-        the way a cause is found for it. A workload's alert does not go back to the probes of its
+        the way a cause is found for it. A workload's alert does not join the probes of its
         application: a probe joined to one workload's fault would take in the faults of all its
-        siblings (on the benchmark's medium streams that cost twice the precision for no F1).
+        siblings (on the benchmark's medium streams that cost twice the precision for no F1). It
+        only takes in an incident its probes hold alone (`Learner._probes_before`).
         An application no probe named relates nothing (`shop-api` and `shop-worker` are siblings,
         not one thing)."""
         if not any(entity.startswith(_TARGET) for entity in entities):
@@ -148,9 +149,13 @@ class Topology:
         if not entity.startswith(_WORKLOAD):
             return []
         found = list(self.applications.get(entity, ())) if self._probed(entity) else []
-        found += [application for application in _applications_of(entity)
-                  if application in self.applications and self._probed(application)]
-        return found
+        return found + self.probed_applications(entity)
+
+    def probed_applications(self, workload: str) -> list[str]:
+        """The applications a probe named that the workload entity is named after."""
+        if not workload.startswith(_WORKLOAD):
+            return []
+        return [application for application in _applications_of(workload) if self._probed(application)]
 
     def reindex(self) -> None:
         """The applications' workloads again, from the entities seen (after a restart)."""
