@@ -36,10 +36,11 @@ def test_a_probed_url_relates_to_the_workloads_named_after_its_application(probe
     assert topology.related(("workload|eu|shop-api",), 2.0, 8) == {"workload|eu|shop-api": ""}
 
 
-def test_every_hyphenated_head_of_a_workload_may_be_its_application():
+@pytest.mark.parametrize("workload", ["shop-api-v2", "shop-api_worker"])
+def test_every_head_of_a_workloads_name_may_be_its_application(workload):
     probe = {"instance": "https://shop-api.example.com/healthz", "job": "blackbox", "cluster": "eu"}
-    topology = observed({"deployment": "shop-api-v2", "cluster": "eu"}, probe)
-    assert topology.related(entities_of(probe), 2.0, 8)["workload|eu|shop-api-v2"] == "workload|eu|shop-api"
+    topology = observed({"deployment": workload, "cluster": "eu"}, probe)
+    assert topology.related(entities_of(probe), 2.0, 8)[f"workload|eu|{workload}"] == "workload|eu|shop-api"
 
 
 @pytest.mark.parametrize("labels", [

@@ -309,10 +309,11 @@ def named_after(workload: str, application: str) -> bool:
 
 @lru_cache(maxsize=16384)  # asked of every workload an alert names, and alerts repeat their workloads
 def _applications_of(workload: str) -> tuple[str, ...]:
-    """The applications a workload entity may be part of: each hyphenated head of its name
-    (`shop-api-v2`: `shop`, `shop-api`), as workloads of its cluster."""
+    """The applications a workload entity may be part of: each head of its name before a hyphen
+    (`shop-api-v2`: `shop`, `shop-api`) or an underscore (Compose and Nomad names: `shop_api`), as
+    workloads of its cluster."""
     name_at = workload.index("|", len(_WORKLOAD)) + 1
-    return tuple(workload[:at] for at in range(name_at + 1, len(workload)) if workload[at] == "-")
+    return tuple(workload[:at] for at in range(name_at + 1, len(workload)) if workload[at] in "-_")
 
 
 def _strongest(row: dict[str, float], limit: int, is_hub: Callable[[str], bool]) -> list[str]:
