@@ -6,7 +6,7 @@ import random
 from correlator.learning.cooccurrence import GAP, LOOKBACK, WINDOW
 from correlator.learning.decay import Decay
 from correlator.learning.joiner import CLUSTER_HISTORY, SWEEP_EVERY, Learner
-from correlator.learning.topology import Topology
+from correlator.learning.topology import MAX_NEIGHBOURS, Topology
 from correlator.rules.loader import load_rules
 from correlator.shipped import shipped_dir
 
@@ -74,3 +74,13 @@ def test_a_clusters_background_slides_with_time_as_a_direct_count_gives_it():
             assert slid == direct
             checked += bool(direct)
     assert checked > 20  # the control windows held starts of those rules most of the time
+
+
+def test_the_workloads_indexed_by_application_stay_bounded(monkeypatch):
+    monkeypatch.setattr("correlator.learning.topology.MAX_APPLICATIONS", 50)
+    topology = Topology(Decay())
+    for n in range(400):  # 100 applications of 4 workloads each, and one application of 40
+        topology.observe((f"workload|eu|app{n // 4}-part{n % 4}", f"workload|eu|big-{n % 40}"), float(n))
+    assert len(topology.applications) <= 50
+    assert all(len(members) <= MAX_NEIGHBOURS for members in topology.applications.values())
+    assert list(topology.applications["workload|eu|big"])[-1] == "workload|eu|big-39"  # the latest kept

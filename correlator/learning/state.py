@@ -122,8 +122,10 @@ def topology_view(learner: Learner, limit: int, entity: str = "") -> list[dict]:
 
 
 def size(learner: Learner) -> dict:
-    """How much is held in memory: entities, edges, alert-name pairs and remembered starts."""
+    """How much is held in memory: entities, edges, alert-name pairs, remembered starts and the
+    workloads indexed under the applications they may be part of."""
     entities, edges = learner.topology.size
     return {"entities": entities, "edges": edges, "pairs": len(learner.cooccurrence.counts),
             "remembered_starts": sum(len(s) for s in learner.history.values()),
-            "remembered_entities": len(learner.history)}
+            "remembered_entities": len(learner.history),
+            "application_workloads": sum(len(members) for members in learner.topology.applications.values())}
