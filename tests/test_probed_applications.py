@@ -43,6 +43,29 @@ def test_every_head_of_a_workloads_name_may_be_its_application(workload):
     assert topology.related(entities_of(probe), 2.0, 8)[f"workload|eu|{workload}"] == "workload|eu|shop-api"
 
 
+def test_the_workloads_of_a_probed_applications_namespace_are_its_own():
+    service = {"deployment": "frontend", "namespace": "shop", "cluster": "eu"}
+    topology = observed(service, PROBE)
+    assert topology.related(entities_of(PROBE), 2.0, 8)["workload|eu|frontend"] == "workload|eu|shop"
+    # A namespace of another cluster is another application.
+    other = observed({"deployment": "frontend", "namespace": "shop", "cluster": "us"}, PROBE)
+    assert "workload|us|frontend" not in other.related(entities_of(PROBE), 2.0, 8)
+
+
+def test_a_probe_joins_the_errors_of_a_workload_in_its_applications_namespace():
+    run = scenario((300, "HTTPErrorRateHigh", {"deployment": "frontend", "namespace": "shop", "cluster": "eu"}),
+                   (360, "BlackboxProbeFailed", PROBE))
+    probe = next(m for m in holding(run, "HTTPErrorRateHigh").members.values()
+                 if m.labels["alertname"] == "BlackboxProbeFailed")
+    assert "workload frontend (cluster eu) runs in the namespace of workload shop (cluster eu)" in probe.why.detail
+
+
+def test_a_workload_in_a_probed_applications_namespace_takes_in_its_probe_failing_first():
+    run = scenario((300, "BlackboxProbeFailed", PROBE),
+                   (330, "HTTPErrorRateHigh", {"deployment": "frontend", "namespace": "shop", "cluster": "eu"}))
+    assert len(holding(run, "HTTPErrorRateHigh").members) == 2
+
+
 @pytest.mark.parametrize("labels", [
     {"service": "shop-api", "cluster": "us"},  # the application of another cluster
     {"service": "shopfront", "cluster": "eu"},  # a name that only begins alike

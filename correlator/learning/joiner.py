@@ -35,10 +35,10 @@ from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WIN
     pair_of
 from correlator.learning.addresses import Addresses, Tie
 from correlator.learning.decay import Decay
-from correlator.learning.entities import HOST, WORKLOAD, cluster_of, datastore_of, dependencies_of, describe, \
+from correlator.learning.entities import HOST, TARGET, WORKLOAD, cluster_of, datastore_of, dependencies_of, describe, \
     entities_of, is_coarse, kind_of, peer_addresses
 from correlator.learning.storms import LATTICE_TOLERANCE, Storms
-from correlator.learning.topology import Topology, named_after
+from correlator.learning.topology import Topology, named_after, namespaces_of
 from correlator.rules.roles import RelateRoles
 
 CLOSE = 300.0  # seconds between two alerts' startsAt within which a learned association or closeness
@@ -75,6 +75,7 @@ CLIENT_CLUSTERS = 8  # clusters of a service's clients remembered (the first one
 MAX_PEER_NAMES = 20_000  # service names remembered for that (the earliest seen forgotten first, by the sweep)
 _WORKLOAD = f"{WORKLOAD}|"
 _HOST = f"{HOST}|"
+_TARGET = f"{TARGET}|"
 # An alert's own start further than this from its receipt (a sender's clock, or a start in 1970)
 # says nothing of a storm now: it counts as this far.
 START_HORIZON = 86400.0
@@ -208,7 +209,7 @@ class Learner:
                 or self._storm(scan, key, started, is_open)
         start, entity, rule, evidence = best
         relation = Join(start.key, JoinReason.RELATED, rule, {kind_of(entity): entity.split("|", 2)[2]},
-                        f"related to {start.name} ({start.key[0]}): {_relation(scan, entity)}; {evidence}",
+                        f"related to {start.name} ({start.key[0]}): {_relation(scan, entity, self.topology)}; {evidence}",
                         tuple(k for k in evidenced if k != start.key))
         if rule in scan.start.causes and rule in start.effects \
                 and self.storms.raging(scan.start.name, scan.cluster, scan.start.started):
@@ -476,7 +477,7 @@ class Learner:
         causes = alert.causes & self._entity_rules
         if not causes:
             return explained
-        candidates = [(start, entity, *self._closeness(scan, entity), _relation(scan, entity))
+        candidates = [(start, entity, *self._closeness(scan, entity), _relation(scan, entity, self.topology))
                       for start, entity, _ in scan.near]
         for start, entity, closeness, chance, relation in candidates + self._probes_before(scan, t):
             if alert.started - start.started > EFFECT_LEAD or start.key in explained \
@@ -503,16 +504,16 @@ class Learner:
         service's error rate waits its `for`, so the probe often comes first. Only to take in an
         incident the probe's alerts hold alone (`absorbable`): a workload's alert does not join a
         probe's incident, which may hold a sibling's fault (Topology._applications)."""
-        found = []
+        found, namespaces = [], namespaces_of(scan.entities)
         for workload in scan.entities:
             if scan.related.get(workload) != "":
                 continue  # a hub, or not the alert's own
-            for application in self.topology.probed_applications(workload):
+            for application in self.topology.probed_applications(workload, namespaces):
                 starts = self.history.get(application)
                 if not starts:
                     continue
                 chance = max(scan.chance.get(workload, 0.0), self.topology.alerts_on(application, t) / scan.elapsed * WINDOW)
-                relation = f"{describe(workload)} is named after {describe(application)}, the application a probe's URL names"
+                relation = _application_relation(workload, application)
                 for start in reversed(starts[-CANDIDATES:]):
                     if t - start.at >= self._reach:
                         break
@@ -835,7 +836,7 @@ def _absorbed(cause: Start, effect: Start, rule: str, labels: dict[str, str], re
                 f"{cause.at - effect.at:.0f}s after it: {relation}; rule {rule}")
 
 
-def _relation(scan: _Scan, entity: str) -> str:
+def _relation(scan: _Scan, entity: str, topology: Topology) -> str:
     """How the alert relates to a start on `entity`, in words."""
     via = scan.related[entity]
     if not via:
@@ -843,10 +844,16 @@ def _relation(scan: _Scan, entity: str) -> str:
     tie = scan.ties.get(entity)
     if tie is not None:
         return tie.describe()
-    for workload, application in ((via, entity), (entity, via)):
-        if named_after(workload, application):
-            return f"{describe(workload)} is named after {describe(application)}, the application a probe's URL names"
+    if entity in topology.applications.get(via, ()) and any(own.startswith(_TARGET) for own in scan.entities):
+        # a probe's alert, to the workloads of its application (Topology._applications)
+        return _application_relation(entity, via)
     return f"{describe(via)} and {describe(entity)} are related (learned topology)"
+
+
+def _application_relation(workload: str, application: str) -> str:
+    """A workload and the probed application it is part of (Topology._applications), in words."""
+    how = "is named after" if named_after(workload, application) else "runs in the namespace of"
+    return f"{describe(workload)} {how} {describe(application)}, the application a probe's URL names"
 
 
 def _timely(rule: str, alert: Start, member: Start, window: float, lead: float) -> bool:

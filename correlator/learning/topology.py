@@ -29,7 +29,7 @@ from typing import Callable, Mapping
 
 from correlator.learning.cooccurrence import WINDOW
 from correlator.learning.decay import Decay
-from correlator.learning.entities import (HOST, POD, TARGET, WORKLOAD, cluster_of_entity, host_forms,
+from correlator.learning.entities import (HOST, NAMESPACE, POD, TARGET, WORKLOAD, cluster_of_entity, host_forms,
                                           is_coarse)
 
 HUB_SHARE = 0.05  # an entity on more than this share of alerts is a hub...
@@ -45,6 +45,7 @@ PROSE = 4096  # host names annotations gave that no label has yet, remembered (t
 _POD = f"{POD}|"
 _WORKLOAD = f"{WORKLOAD}|"
 _TARGET = f"{TARGET}|"
+_NAMESPACE = f"{NAMESPACE}|"
 MAX_APPLICATIONS = 20_000  # applications whose workloads are indexed (the latest named)
 _HOST = f"{HOST}|"
 _WORKLOAD_AND_HOST = {WORKLOAD, HOST}
@@ -99,16 +100,18 @@ class Topology:
                     continue
                 self._connect(entity, other, weight)
                 self._connect(other, entity, weight)
-        self._index_applications(placed)
+        self._index_applications(entities, placed)
         if len(seen) > self.max_entities * 1.2:
             self._prune()
 
-    def _index_applications(self, placed: list[str]) -> None:
-        """Each workload under the applications it may be part of (`_applications_of`)."""
+    def _index_applications(self, entities: tuple[str, ...], placed: list[str]) -> None:
+        """Each workload under the applications it may be part of: those it is named after and the
+        namespaces the alert names (`applications_of`)."""
+        namespaces = namespaces_of(entities)
         for entity in placed:
             if not entity.startswith(_WORKLOAD):
                 continue
-            for application in _applications_of(entity):
+            for application in applications_of(entity, namespaces):
                 members = self.applications.get(application)
                 if members is None:
                     if len(self.applications) >= MAX_APPLICATIONS:
@@ -126,8 +129,8 @@ class Topology:
     def _applications(self, entities: tuple[str, ...], related: dict[str, str]) -> None:
         """The application hops of a probe's alert (naming `entities`) into `related`. A probed
         URL's host names the application behind it (`https://shop.example.com/`: the application
-        `shop`), and an application's workloads are named after it (`shop-api`, `shop-worker`), as
-        Kubernetes estates name them. No alert names a probe's URL and the workloads behind it
+        `shop`), and an application's workloads are named after it (`shop-api`, `shop-worker`) or
+        run in its namespace (`shop`), as Kubernetes estates name them. No alert names a probe's URL and the workloads behind it
         together (the probe's names the URL, the workloads' name themselves), so no edge relates
         them: the names do. The probe's alert relates to the workloads named after its application,
         the way a cause is found for it. A workload's alert does not join the probes of its
@@ -145,23 +148,24 @@ class Topology:
 
     def by_name(self, entity: str) -> list[str]:
         """The entities related to `entity` by their names, to inspect: a probed application's
-        workloads, or the probed applications a workload is named after (`_applications`)."""
+        workloads, or the probed applications a workload is indexed under (`_applications`)."""
         if not entity.startswith(_WORKLOAD):
             return []
         found = list(self.applications.get(entity, ())) if self._probed(entity) else []
-        return found + self.probed_applications(entity)
+        return found + [application for application, members in self.applications.items()
+                        if entity in members and self._probed(application)]
 
-    def probed_applications(self, workload: str) -> list[str]:
-        """The applications a probe named that the workload entity is named after."""
+    def probed_applications(self, workload: str, namespaces: tuple[str, ...] = ()) -> list[str]:
+        """The applications a probe named that the workload entity is part of (`applications_of`)."""
         if not workload.startswith(_WORKLOAD):
             return []
-        return [application for application in _applications_of(workload) if self._probed(application)]
+        return [application for application in applications_of(workload, namespaces) if self._probed(application)]
 
     def reindex(self) -> None:
         """The applications' workloads again, from the entities seen (after a restart)."""
         self.applications = {}
         for entity in self.seen:
-            if entity.startswith(_WORKLOAD):
+            if entity.startswith(_WORKLOAD):  # the namespaces are not saved: their workloads wait to alert again
                 for application in _applications_of(entity):
                     members = self.applications.setdefault(application, {})
                     if len(members) < MAX_NEIGHBOURS:
@@ -305,6 +309,25 @@ class Topology:
 def named_after(workload: str, application: str) -> bool:
     """Whether the workload entity is named after the application (`shop-api` after `shop`)."""
     return application in _applications_of(workload) if workload.startswith(_WORKLOAD) else False
+
+
+def namespaces_of(entities: tuple[str, ...]) -> tuple[str, ...]:
+    """The namespace entities among an alert's entities."""
+    return tuple(entity for entity in entities if entity.startswith(_NAMESPACE))
+
+
+def applications_of(workload: str, namespaces: tuple[str, ...]) -> tuple[str, ...]:
+    """The applications a workload entity may be part of: those it is named after
+    (`_applications_of`), and the namespaces of its cluster among `namespaces` (namespace
+    entities), as workloads (`namespace|eu|shop`: the application `workload|eu|shop`)."""
+    heads = _applications_of(workload)
+    if not namespaces:
+        return heads
+    name_at = workload.index("|", len(_WORKLOAD)) + 1
+    cluster = workload[len(_WORKLOAD):name_at]
+    own = f"{_NAMESPACE}{cluster}"
+    found = [workload[:name_at] + namespace[len(own):] for namespace in namespaces if namespace.startswith(own)]
+    return heads + tuple(application for application in found if application != workload and application not in heads)
 
 
 @lru_cache(maxsize=16384)  # asked of every workload an alert names, and alerts repeat their workloads
