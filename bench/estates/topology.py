@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import string
+import zlib
 from dataclasses import dataclass, field
 
 
@@ -211,6 +212,17 @@ def _pod_name(r: random.Random, workload: Workload, index: int) -> str:
     return f"{workload.name}-{_alnum(r, 10, KUBERNETES_ALPHABET)}-{_suffix(r, 5)}"
 
 
+def _public_url(namespace: str, domain: str, component: str) -> str:
+    """What the blackbox probes check of an application: its own host (`https://shop.example.com/`)
+    for two in three applications, a path under the estate's `www` host for the rest
+    (`https://www.example.com/shop/`), where nothing in the URL names its workloads. Chosen by a
+    hash of the names, not the stream's generator, so that the rest of the stream stays the same."""
+    path = "healthz" if component != "web" else ""
+    if zlib.crc32(f"{namespace}.{domain}".encode()) % 3 == 0:
+        return f"https://www.{domain}/{namespace}/{path}"
+    return f"https://{namespace}.{domain}/{path}"
+
+
 def _place(r: random.Random, workload: Workload, hosts: list[Host]) -> None:
     for index, host in enumerate(hosts):
         workload.pods.append(Pod(_pod_name(r, workload, index), workload.namespace, workload, host))
@@ -233,7 +245,7 @@ def _workloads(r: random.Random, cluster: Cluster, words: tuple[str, ...], domai
             workload = Workload(f"{namespace}-{component}", namespace, kind, cluster)
             _place(r, workload, [r.choice(cluster.nodes) for _ in range(1 if kind == "cronjob" else r.randint(2, 6))])
             if component in ("api", "web", "gateway"):
-                workload.url = f"https://{namespace}.{domain}/{'healthz' if component != 'web' else ''}"
+                workload.url = _public_url(namespace, domain, component)
             for backend in r.sample(stateful, r.randint(0, 2)):
                 workload.backends.append(backend)
                 backend.clients.append(workload)
