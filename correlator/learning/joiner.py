@@ -477,9 +477,8 @@ class Learner:
         causes = alert.causes & self._entity_rules
         if not causes:
             return explained
-        candidates = [(start, entity, *self._closeness(scan, entity), _relation(scan, entity, self.topology))
-                      for start, entity, _ in scan.near]
-        for start, entity, closeness, chance, relation in candidates + self._probes_before(scan, t):
+        for start, entity, probe in [*((start, entity, None) for start, entity, _ in scan.near),
+                                     *self._probes_before(scan, t)]:
             if alert.started - start.started > EFFECT_LEAD or start.key in explained \
                     or causes.isdisjoint(start.effects):  # most candidates are no effect of it
                 continue
@@ -490,17 +489,19 @@ class Learner:
             association = self._association(scan, start.name, t)
             if association is not None and association.independent:
                 continue
+            closeness, chance, relation = probe or (*self._closeness(scan, entity), None)
             learned = association is not None and association.significant
             name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
             if name is not None:
                 explained[start.key] = _absorbed(alert, start, name, {kind_of(entity): entity.split("|", 2)[2]},
-                                                 relation), min(self.relations[name].window, EFFECT_LEAD)
+                                                 relation or _relation(scan, entity, self.topology)), \
+                    min(self.relations[name].window, EFFECT_LEAD)
         return explained
 
-    def _probes_before(self, scan: _Scan, t: float) -> list[tuple[Start, str, int, float, str]]:
-        """The recent starts of the probes of the applications the alert's workloads are named after
+    def _probes_before(self, scan: _Scan, t: float) -> list[tuple[Start, str, tuple[int, float, str]]]:
+        """The recent starts of the probes of the applications the alert's workloads are part of
         (`Topology.probed_applications`), as candidates for its effects (start, the application's
-        entity, closeness 1, chance, the relation in words): a probe fails within a minute, a
+        entity, (closeness 1, chance, the relation in words)): a probe fails within a minute, a
         service's error rate waits its `for`, so the probe often comes first. Only to take in an
         incident the probe's alerts hold alone (`absorbable`): a workload's alert does not join a
         probe's incident, which may hold a sibling's fault (Topology._applications)."""
@@ -517,7 +518,7 @@ class Learner:
                 for start in reversed(starts[-CANDIDATES:]):
                     if t - start.at >= self._reach:
                         break
-                    found.append((start, application, 1, chance, relation))
+                    found.append((start, application, (1, chance, relation)))
         return found
 
     def _effects_in_cluster(self, scan: _Scan, t: float, incident_of,

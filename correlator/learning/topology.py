@@ -74,7 +74,8 @@ class Topology:
         # A host named in an alert's annotations before any label named it -> that alert's own hosts
         self.prose: dict[str, tuple[str, ...]] = {}
         # An application (a workload entity that a probed URL may name) -> the workloads named after
-        # it, the latest last (`_applications`); rebuilt from `seen` after a restart (`reindex`).
+        # it or named beside its namespace, the latest last (`_applications`); rebuilt from `seen`
+        # after a restart or a prune (`reindex`).
         self.applications: dict[str, dict[str, None]] = {}
 
     def observe(self, entities: tuple[str, ...], t: float, cluster: str = "") -> None:
@@ -130,10 +131,10 @@ class Topology:
         """The application hops of a probe's alert (naming `entities`) into `related`. A probed
         URL's host names the application behind it (`https://shop.example.com/`: the application
         `shop`), and an application's workloads are named after it (`shop-api`, `shop-worker`) or
-        run in its namespace (`shop`), as Kubernetes estates name them. No alert names a probe's URL and the workloads behind it
-        together (the probe's names the URL, the workloads' name themselves), so no edge relates
-        them: the names do. The probe's alert relates to the workloads named after its application,
-        the way a cause is found for it. A workload's alert does not join the probes of its
+        run in its namespace (`shop`), as Kubernetes estates name them. No alert names a probe's
+        URL and the workloads behind it together (the probe's names the URL, the workloads' name
+        themselves), so no edge relates them: the names do. The probe's alert relates to the
+        workloads of its application, the way a cause is found for it. A workload's alert does not join the probes of its
         application: a probe joined to one workload's fault would take in the faults of all its
         siblings (on the benchmark's medium streams that cost twice the precision for no F1). It
         only takes in an incident its probes hold alone (`Learner._probes_before`).
@@ -162,10 +163,11 @@ class Topology:
         return [application for application in applications_of(workload, namespaces) if self._probed(application)]
 
     def reindex(self) -> None:
-        """The applications' workloads again, from the entities seen (after a restart)."""
+        """The applications' workloads again, from the entities seen (after a restart or a prune):
+        by their names; a workload joins its namespace's application again when it next alerts."""
         self.applications = {}
         for entity in self.seen:
-            if entity.startswith(_WORKLOAD):  # the namespaces are not saved: their workloads wait to alert again
+            if entity.startswith(_WORKLOAD):
                 for application in _applications_of(entity):
                     members = self.applications.setdefault(application, {})
                     if len(members) < MAX_NEIGHBOURS:
