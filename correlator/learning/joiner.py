@@ -509,10 +509,8 @@ class Learner:
         for workload in scan.entities:
             if scan.related.get(workload) != "":
                 continue  # a hub, or not the alert's own
-            for application in self.topology.probed_applications(workload, namespaces):
-                starts = self.history.get(application)
-                if not starts:
-                    continue
+            for application in self.topology.probed_applications(workload, namespaces, self.history):
+                starts = self.history[application]
                 chance = max(scan.chance.get(workload, 0.0), self.topology.alerts_on(application, t) / scan.elapsed * WINDOW)
                 relation = _application_relation(workload, application)
                 for start in reversed(starts[-CANDIDATES:]):

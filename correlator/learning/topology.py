@@ -25,7 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Mapping
+from typing import Callable, Container, Mapping
 
 from correlator.learning.cooccurrence import WINDOW
 from correlator.learning.decay import Decay
@@ -156,11 +156,14 @@ class Topology:
         return found + [application for application, members in self.applications.items()
                         if entity in members and self._probed(application)]
 
-    def probed_applications(self, workload: str, namespaces: tuple[str, ...] = ()) -> list[str]:
-        """The applications a probe named that the workload entity is part of (`applications_of`)."""
+    def probed_applications(self, workload: str, namespaces: tuple[str, ...] = (),
+                            among: Container[str] | None = None) -> list[str]:
+        """The applications a probe named that the workload entity is part of (`applications_of`);
+        `among`: only those in it (asked first: most applications never alerted)."""
         if not workload.startswith(_WORKLOAD):
             return []
-        return [application for application in applications_of(workload, namespaces) if self._probed(application)]
+        return [application for application in applications_of(workload, namespaces)
+                if (among is None or application in among) and self._probed(application)]
 
     def reindex(self) -> None:
         """The applications' workloads again, from the entities seen (after a restart or a prune):
@@ -318,6 +321,7 @@ def namespaces_of(entities: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(entity for entity in entities if entity.startswith(_NAMESPACE))
 
 
+@lru_cache(maxsize=16384)  # asked of every workload an alert names, with the namespaces it names
 def applications_of(workload: str, namespaces: tuple[str, ...]) -> tuple[str, ...]:
     """The applications a workload entity may be part of: those it is named after
     (`_applications_of`), and the namespaces of its cluster among `namespaces` (namespace
