@@ -330,8 +330,7 @@ def applications_of(workload: str, namespaces: tuple[str, ...]) -> tuple[str, ..
     if not namespaces:
         return heads
     name_at = workload.index("|", len(_WORKLOAD)) + 1
-    cluster = workload[len(_WORKLOAD):name_at]
-    own = f"{_NAMESPACE}{cluster}"
+    own = _NAMESPACE + workload[len(_WORKLOAD):name_at]  # `namespace|<its cluster>|`
     found = [workload[:name_at] + namespace[len(own):] for namespace in namespaces if namespace.startswith(own)]
     return heads + tuple(application for application in found if application != workload and application not in heads)
 
