@@ -77,8 +77,11 @@ def test_a_workload_not_named_after_the_probed_application_is_not_related_to_its
 
 
 def test_an_application_no_probe_named_relates_nothing_by_name():
-    topology = observed({"service": "shop-api", "cluster": "eu"}, {"service": "shop-worker", "cluster": "eu"})
-    assert topology.related(entities_of({"service": "shop", "cluster": "eu"}), 2.0, 8) == {"workload|eu|shop": ""}
+    # A service named `shop` alerting is no probe: `shop-api` is not taken for part of it.
+    topology = observed({"service": "shop", "cluster": "eu"}, {"service": "shop-api", "cluster": "eu"})
+    assert topology.probed_applications("workload|eu|shop-api", (), topology.seen) == []
+    topology.observe(entities_of(PROBE), 2.0, "eu")
+    assert topology.probed_applications("workload|eu|shop-api", (), topology.seen) == ["workload|eu|shop"]
 
 
 def test_the_tie_survives_a_restart_whichever_alerts_next():

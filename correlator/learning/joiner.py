@@ -35,10 +35,10 @@ from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WIN
     pair_of
 from correlator.learning.addresses import Addresses, Tie
 from correlator.learning.decay import Decay
-from correlator.learning.entities import HOST, TARGET, WORKLOAD, cluster_of, datastore_of, dependencies_of, describe, \
+from correlator.learning.entities import HOST, WORKLOAD, cluster_of, datastore_of, dependencies_of, describe, \
     entities_of, is_coarse, kind_of, peer_addresses
 from correlator.learning.storms import LATTICE_TOLERANCE, Storms
-from correlator.learning.topology import Topology, named_after, namespaces_of
+from correlator.learning.topology import Topology, named_after, names_a_probe, namespaces_of
 from correlator.rules.roles import RelateRoles
 
 CLOSE = 300.0  # seconds between two alerts' startsAt within which a learned association or closeness
@@ -75,7 +75,6 @@ CLIENT_CLUSTERS = 8  # clusters of a service's clients remembered (the first one
 MAX_PEER_NAMES = 20_000  # service names remembered for that (the earliest seen forgotten first, by the sweep)
 _WORKLOAD = f"{WORKLOAD}|"
 _HOST = f"{HOST}|"
-_TARGET = f"{TARGET}|"
 # An alert's own start further than this from its receipt (a sender's clock, or a start in 1970)
 # says nothing of a storm now: it counts as this far.
 START_HORIZON = 86400.0
@@ -843,7 +842,7 @@ def _relation(scan: _Scan, entity: str, topology: Topology) -> str:
     tie = scan.ties.get(entity)
     if tie is not None:
         return tie.describe()
-    if entity in topology.applications.get(via, ()) and any(own.startswith(_TARGET) for own in scan.entities):
+    if entity in topology.applications.get(via, ()) and names_a_probe(scan.entities):
         # a probe's alert, to the workloads of its application (Topology._applications)
         return _application_relation(entity, via)
     return f"{describe(via)} and {describe(entity)} are related (learned topology)"

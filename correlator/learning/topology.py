@@ -134,13 +134,13 @@ class Topology:
         run in its namespace (`shop`), as Kubernetes estates name them. No alert names a probe's
         URL and the workloads behind it together (the probe's names the URL, the workloads' name
         themselves), so no edge relates them: the names do. The probe's alert relates to the
-        workloads of its application, the way a cause is found for it. A workload's alert does not join the probes of its
-        application: a probe joined to one workload's fault would take in the faults of all its
-        siblings (on the benchmark's medium streams that cost twice the precision for no F1). It
-        only takes in an incident its probes hold alone (`Learner._probes_before`).
-        An application no probe named relates nothing (`shop-api` and `shop-worker` are siblings,
-        not one thing)."""
-        if not any(entity.startswith(_TARGET) for entity in entities):
+        workloads of its application, the way a cause is found for it. A workload's alert does not
+        join the probes of its application: a probe joined to one workload's fault would take in
+        the faults of all its siblings (on the benchmark's medium streams that cost twice the
+        precision for no F1). It only takes in an incident its probes hold alone
+        (`Learner._probes_before`). An application no probe named relates nothing (`shop-api` and
+        `shop-worker` are siblings, not one thing)."""
+        if not names_a_probe(entities):
             return
         for entity in entities:
             if entity.startswith(_WORKLOAD) and entity in related:
@@ -156,14 +156,13 @@ class Topology:
         return found + [application for application, members in self.applications.items()
                         if entity in members and self._probed(application)]
 
-    def probed_applications(self, workload: str, namespaces: tuple[str, ...] = (),
-                            among: Container[str] | None = None) -> list[str]:
-        """The applications a probe named that the workload entity is part of (`applications_of`);
-        `among`: only those in it (asked first: most applications never alerted)."""
+    def probed_applications(self, workload: str, namespaces: tuple[str, ...], among: Container[str]) -> list[str]:
+        """The applications a probe named that the workload entity is part of (`applications_of`),
+        of those in `among` (asked first: most applications never alerted)."""
         if not workload.startswith(_WORKLOAD):
             return []
         return [application for application in applications_of(workload, namespaces)
-                if (among is None or application in among) and self._probed(application)]
+                if application in among and self._probed(application)]
 
     def reindex(self) -> None:
         """The applications' workloads again, from the entities seen (after a restart or a prune):
@@ -314,6 +313,11 @@ class Topology:
 def named_after(workload: str, application: str) -> bool:
     """Whether the workload entity is named after the application (`shop-api` after `shop`)."""
     return application in _applications_of(workload) if workload.startswith(_WORKLOAD) else False
+
+
+def names_a_probe(entities: tuple[str, ...]) -> bool:
+    """Whether an alert naming `entities` is a probe's: it names a probed URL."""
+    return any(entity.startswith(_TARGET) for entity in entities)
 
 
 def namespaces_of(entities: tuple[str, ...]) -> tuple[str, ...]:
