@@ -156,6 +156,9 @@ def related_by(cause: str, effect: str) -> list[str]:
     # a stalled kernel stalls its machine
     ("HostKernelSoftLockup", "KubeletPlegDurationHigh"), ("kernel_soft_lockup", "scrape_target_missing"),
     ("Kernel hung task detected", "KubeNodeNotReady"),
+    # ...and what runs on it
+    ("HostKernelSoftLockup", "KubePodNotReady"), ("kernel_soft_lockup", "pod_not_ready"),
+    ("Kernel hung task detected", "KubePodCrashLooping"),
     # one machine short of memory or disk, seen by its exporter, its kernel and its kubelet
     ("HostOutOfMemory", "KubernetesMemoryPressure"), ("HostOomKillDetected", "NodeMemoryHighUtilization"),
     ("host_disk_full", "k8s_node_disk_pressure"), ("NodeFilesystemAlmostOutOfSpace", "KubeNodeDiskPressure"),
