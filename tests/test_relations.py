@@ -162,6 +162,9 @@ def related_by(cause: str, effect: str) -> list[str]:
     # one machine short of memory or disk, seen by its exporter, its kernel and its kubelet
     ("HostOutOfMemory", "KubernetesMemoryPressure"), ("HostOomKillDetected", "NodeMemoryHighUtilization"),
     ("host_disk_full", "k8s_node_disk_pressure"), ("NodeFilesystemAlmostOutOfSpace", "KubeNodeDiskPressure"),
+    # a workload its autoscaler can no longer grow saturates
+    ("KubeHpaMaxedOut", "CPUThrottlingHigh"), ("KubernetesHpaScaleMaximum", "HttpSlowRequests"),
+    ("hpa_maxed", "svc_latency_p99_high"),
     # a service failing its dependency fails its callers
     ("MessagePublishErrors", "HttpHighErrorRate"), ("SqlConnectionErrors", "HTTPErrorRateHigh"),
     ("db_client_errors", "http_latency_high"), ("Redis: Connection timeout", "API 5xx rate high"),
@@ -223,6 +226,8 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("TargetDown", "NodeDiskIOSaturation"), ("HostDown", "HostHighCpuLoad"), ("TargetDown", "NodeLoad15"),
     # nor do a failing disk or memory module make its machine's disk fill up or its memory run high
     ("Disk I/O errors detected", "HostOutOfDiskSpace"), ("HostEdacUncorrectableErrorsDetected", "NodeMemoryHighUtilization"),
+    # an autoscaler at its maximum saturates its workload, not the node's CPU or disks
+    ("KubeHpaMaxedOut", "NodeCPUHighUsage"), ("KubernetesHpaScaleMaximum", "HostUnusualDiskReadLatency"),
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
     assert not related_by(cause, effect)
