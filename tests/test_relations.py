@@ -130,6 +130,8 @@ def related_by(cause: str, effect: str) -> list[str]:
     ("SSLCertificateExpired", "BlackboxProbeHttpFailure"), ("cert_renewal_failed", "tls_handshake_errors"),
     ("CertManagerCertNotReady", "BlackboxSslCertificateWillExpireSoon"),  # a renewal failed: expiry nears
     ("Disk I/O errors detected", "CephOsdDown"), ("HostEdacUncorrectableErrorsDetected", "HostDown"),
+    ("IPMIPowerSupplyFailed", "HostDown"), ("Power supply is in critical state", "Unavailable by ICMP ping"),
+    ("psu_failed", "pod_not_ready"),  # a power supply failing takes its machine down
     ("NodeDiskIOErrors", "NodeDiskIOSaturation"),  # a failing disk's I/O waits, where a disk filling up is none
     ("CephOsdDown", "CephPgDegraded"), ("Redis instance is dead", "AppCacheErrors"),
     ("KubePodCrashLooping", "KubeDeploymentRolloutStuck"), ("Image pull failing", "Deployment rollout stuck"),
@@ -226,6 +228,7 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("TargetDown", "NodeDiskIOSaturation"), ("HostDown", "HostHighCpuLoad"), ("TargetDown", "NodeLoad15"),
     # nor do a failing disk or memory module make its machine's disk fill up or its memory run high
     ("Disk I/O errors detected", "HostOutOfDiskSpace"), ("HostEdacUncorrectableErrorsDetected", "NodeMemoryHighUtilization"),
+    ("IPMIPowerSupplyFailed", "HostHighCpuLoad"),
     # an autoscaler at its maximum saturates its workload, not the node's CPU or disks
     ("KubeHpaMaxedOut", "NodeCPUHighUsage"), ("KubernetesHpaScaleMaximum", "HostUnusualDiskReadLatency"),
 ])
