@@ -167,6 +167,9 @@ def related_by(cause: str, effect: str) -> list[str]:
     # an ingress controller down fails the probes behind it (across its cluster)
     ("NginxIngressControllerDown", "BlackboxProbeFailed"), ("Nginx: Service is down", "Web scenario failed"),
     ("HaproxyDown", "Synthetics test failing"),
+    # one container failing, seen twice: killed for memory and crash looping (either way)
+    ("KubernetesContainerOomKiller", "KubernetesPodCrashLooping"), ("KubePodCrashLooping", "KubeContainerOOMKilled"),
+    ("Container restarting frequently", "Container OOM killed"),
     # a workload its autoscaler can no longer grow saturates
     ("KubeHpaMaxedOut", "CPUThrottlingHigh"), ("KubernetesHpaScaleMaximum", "HttpSlowRequests"),
     ("hpa_maxed", "svc_latency_p99_high"),
@@ -232,6 +235,7 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     # nor do a failing disk or memory module make its machine's disk fill up or its memory run high
     ("Disk I/O errors detected", "HostOutOfDiskSpace"), ("HostEdacUncorrectableErrorsDetected", "NodeMemoryHighUtilization"),
     ("IPMIPowerSupplyFailed", "HostHighCpuLoad"),
+    ("HostOomKillDetected", "KubePodCrashLooping"),  # a machine's OOM kill explains the kills, not the restarts
     ("HaproxyBackendDown", "BlackboxProbeFailed"), ("NginxIngressControllerDown", "BlackboxSlowProbe"),
     # an autoscaler at its maximum saturates its workload, not the node's CPU or disks
     ("KubeHpaMaxedOut", "NodeCPUHighUsage"), ("KubernetesHpaScaleMaximum", "HostUnusualDiskReadLatency"),
