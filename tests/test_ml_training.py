@@ -146,8 +146,9 @@ def test_the_rules_for_running_without_a_model_load_beside_the_shipped_ones(tmp_
         shutil.copy(path, directory / path.name)
     rules = load_rules(directory)
     assert [g.name for g in rules.groups] == ["probes-by-target", "workloads-by-namespace", "by-alertname"]
-    # no broad classify regexes: the lexicon classifies with or without a model
-    assert [c.name for c in rules.classifiers] == ["security", "data-integrity"]
+    # no broad classify regexes: the lexicon classifies with or without a model (a container over
+    # its own memory limit is the one name the lexicon's words would read as capacity)
+    assert [c.name for c in rules.classifiers] == ["security", "data-integrity", "container-out-of-memory"]
     Engine(rules)  # and the engine takes them
 
 
