@@ -213,6 +213,9 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     # a security detection is nobody's symptom, whatever channel it names
     ("CoreDNSDown", "CryptoCurrency:EC2/BitcoinTool.B!DNS"), ("CoreDNSDown", "Trojan:EC2/DNSDataExfiltration"),
     ("PostgresqlDown", "Unexpected_outbound_connection_destination"),
+    ("KubeNodeNotReady", "Terminal_shell_in_container"), ("HostDown", "CryptoCurrency:EC2/BitcoinTool.B!DNS"),
+    ("HostEdacUncorrectableErrorsDetected", "Launch_Privileged_Container"),
+    ("HostKernelSoftLockup", "Detect_crypto_miners_using_the_Stratum_protocol"),
     ("HostNetworkInterfaceSaturated", "HostDown"),  # a busy link loses no machine
     ("HttpHighErrorRate", "SqlConnectionErrors"),  # a service's errors do not fail its database
     ("SqlConnectionErrors", "KubePodCrashLooping"),  # nor restart its pods
