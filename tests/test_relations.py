@@ -170,6 +170,9 @@ def related_by(cause: str, effect: str) -> list[str]:
     # one container failing, seen twice: killed for memory and crash looping (either way)
     ("KubernetesContainerOomKiller", "KubernetesPodCrashLooping"), ("KubePodCrashLooping", "KubeContainerOOMKilled"),
     ("Container restarting frequently", "Container OOM killed"),
+    # one compromise, seen by each of its detectors
+    ("CryptoCurrency:EC2/BitcoinTool.B!DNS", "Backdoor:EC2/C&CActivity.B"),
+    ("Terminal_shell_in_container", "Unexpected_outbound_connection_destination"),
     # a workload its autoscaler can no longer grow saturates
     ("KubeHpaMaxedOut", "CPUThrottlingHigh"), ("KubernetesHpaScaleMaximum", "HttpSlowRequests"),
     ("hpa_maxed", "svc_latency_p99_high"),
