@@ -110,18 +110,21 @@ class Topology:
         namespaces the alert names (`applications_of`)."""
         namespaces = namespaces_of(entities)
         for entity in placed:
-            if not entity.startswith(_WORKLOAD):
-                continue
-            for application in applications_of(entity, namespaces):
-                members = self.applications.get(application)
-                if members is None:
-                    if len(self.applications) >= MAX_APPLICATIONS:
-                        del self.applications[next(iter(self.applications))]
-                    members = self.applications[application] = {}
-                members.pop(entity, None)
-                members[entity] = None  # last: the latest named
-                if len(members) > MAX_NEIGHBOURS:
-                    del members[next(iter(members))]
+            if entity.startswith(_WORKLOAD):
+                for application in applications_of(entity, namespaces):
+                    self._index(application, entity)
+
+    def _index(self, application: str, workload: str) -> None:
+        """The workload under the application, the latest last; both bounded, the oldest dropped."""
+        members = self.applications.get(application)
+        if members is None:
+            if len(self.applications) >= MAX_APPLICATIONS:
+                del self.applications[next(iter(self.applications))]
+            members = self.applications[application] = {}
+        members.pop(workload, None)
+        members[workload] = None
+        if len(members) > MAX_NEIGHBOURS:
+            del members[next(iter(members))]
 
     def _probed(self, entity: str) -> bool:
         """Whether a probe's alert named the workload as its URL's host (it relates to a URL)."""
@@ -171,9 +174,7 @@ class Topology:
         for entity in self.seen:
             if entity.startswith(_WORKLOAD):
                 for application in _applications_of(entity):
-                    members = self.applications.setdefault(application, {})
-                    if len(members) < MAX_NEIGHBOURS:
-                        members[entity] = None
+                    self._index(application, entity)
 
     def named(self, entities: tuple[str, ...], annotations: Mapping[str, str] | None) -> tuple[str, ...]:
         """The alert's entities with the other forms of its hosts: those its annotations name in
