@@ -52,6 +52,20 @@ def test_the_workloads_of_a_probed_applications_namespace_are_its_own():
     assert "workload|us|frontend" not in other.related(entities_of(PROBE), 2.0, 8)
 
 
+
+@pytest.mark.parametrize("url, application", [
+    ("https://www.example.com/shop/", "shop"),  # a path of a shared host, routed to the application
+    ("https://www.example.com/shop/healthz", "shop"),
+    ("http://10.0.0.9:8080/shop/api/health", "shop"),
+    ("https://www.example.com/healthz", None),  # an endpoint every application has
+    ("https://www.example.com/v2/status", None),  # an API version
+])
+def test_a_probed_urls_first_path_segment_names_the_application_a_shared_host_routes_it_to(url, application):
+    probe = {"instance": url, "job": "blackbox", "cluster": "eu"}
+    topology = observed({"deployment": "frontend", "namespace": "shop", "cluster": "eu"}, probe)
+    related = topology.related(entities_of(probe), 2.0, 8)
+    assert related.get("workload|eu|frontend") == (f"workload|eu|{application}" if application else None)
+
 def test_a_probe_joins_the_errors_of_a_workload_in_its_applications_namespace():
     run = scenario((300, "HTTPErrorRateHigh", {"deployment": "frontend", "namespace": "shop", "cluster": "eu"}),
                    (360, "BlackboxProbeFailed", PROBE))

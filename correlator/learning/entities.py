@@ -9,6 +9,8 @@ An entity is a string `kind|cluster|value`. Kinds:
 - `pod`; `workload`: service, deployment, statefulset, daemonset, job, app, and the workload a pod
   name was generated from (`api-7d9f8c6b5-x2x9z` -> `api`);
 - `target`: a probed URL (blackbox `instance`, `target`, `url`, or any label whose value is one);
+  its host name is a workload too, and so is its first path segment when more path follows
+  (`https://www.example.com/shop/healthz`: `www` and `shop`, the application a shared host routes to);
 - `resource`: a database, queue, topic, cache or volume, scoped by the host that serves it;
 - `namespace`.
 
@@ -100,6 +102,10 @@ _IP = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _ADDRESS = re.compile(r"[a-z0-9][a-z0-9.-]*:\d{1,5}|\d{1,3}(?:\.\d{1,3}){3}", re.IGNORECASE)
 _URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/]*@)?(\[[^\]]*\]|[^:/?#]+)(:\d+)?", re.IGNORECASE)
 _PROBED = re.compile(r"(?:https?|tcp|icmp|dns|grpc)://", re.IGNORECASE)
+# A URL's first path segment with more path after it (`https://www.example.com/shop/healthz`): the
+# application an ingress routes that prefix to. Not an API version (`/v1/`), nor a last segment
+# (`/healthz`, `/status`: an endpoint every application has).
+_ROUTED = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?[^/?#]*/(?!v\d+/)([a-z][a-z0-9_-]*)/", re.IGNORECASE)
 # EC2 and most clouds' private DNS names spell the machine's address: ip-10-0-0-5(.region.compute.internal)
 _IP_NAME = re.compile(r"ip-(\d{1,3})-(\d{1,3})-(\d{1,3})-(\d{1,3})")
 _ARM_ID = re.compile(r"/subscriptions/[^/]+/resourcegroups/[^/]+/providers/[^/]+/(.+)", re.IGNORECASE)
@@ -420,7 +426,8 @@ def _names_node(labels: Mapping[str, str]) -> bool:
 
 
 def _add_target(add, url: str, hosts: list[str]) -> None:
-    """A probed URL is a target; its host name also names the machine or service behind it."""
+    """A probed URL is a target; its host name also names the machine or service behind it, and
+    its first path segment the application a shared host routes it to (`_ROUTED`)."""
     add(TARGET, url.lower().rstrip("/"))
     match = _URL.match(url)
     if match:
@@ -428,6 +435,9 @@ def _add_target(add, url: str, hosts: list[str]) -> None:
         hosts += forms
         if forms and not (_IP.fullmatch(forms[-1]) or _LOOPBACK.fullmatch(forms[-1])):
             add(WORKLOAD, forms[-1])
+    routed = _ROUTED.match(url)
+    if routed:
+        add(WORKLOAD, routed.group(1).lower())
 
 
 def kind_of(entity: str) -> str:

@@ -133,7 +133,8 @@ class Topology:
     def _applications(self, entities: tuple[str, ...], related: dict[str, str]) -> None:
         """The application hops of a probe's alert (naming `entities`) into `related`. A probed
         URL's host names the application behind it (`https://shop.example.com/`: the application
-        `shop`), and an application's workloads are named after it (`shop-api`, `shop-worker`) or
+        `shop`), or on a shared host its first path segment (`https://www.example.com/shop/healthz`,
+        entities.py), and an application's workloads are named after it (`shop-api`, `shop-worker`) or
         run in its namespace (`shop`), as Kubernetes estates name them. No alert names a probe's
         URL and the workloads behind it together (the probe's names the URL, the workloads' name
         themselves), so no edge relates them: the names do. The probe's alert relates to the
