@@ -328,6 +328,26 @@ def test_an_entity_whose_last_fault_fired_two_alerts_at_once_is_as_quiet_as_afte
     assert [m.why.rule for m in later.members.values()] == ["", "quiet entity"]
 
 
+
+def test_a_cascade_on_an_entity_half_an_hour_ago_is_one_coincidence_not_five():
+    # A workload's autoscaler maxed out, its latency and three pods throttled within three
+    # minutes; 25 minutes later it happens again. The first cascade is one occasion chance brought
+    # to the workload in the control windows, not five (1.25 per window, more than the one a quiet
+    # cluster's rule allows): the rule still holds.
+    scenario = Scenario(SHIPPED, LEARNING)
+    workload = {"cluster": "eu", "namespace": "shop", "deployment": "shop-api"}
+    for first in (0, 1500):
+        cascade = [("KubeHpaMaxedOut", first, {}), ("ServiceLatencyHigh", first + 60, {})] + [
+            ("CPUThrottlingHigh", first + 90 + 30 * pod, {"pod": f"shop-api-7d9f8c6b5-x2x9{pod}"}) for pod in range(3)]
+        for name, start, labels in cascade:
+            scenario.push(start, alert(name, starts=start, **workload, **labels))
+        scenario.push(first + 400, *[alert(name, starts=start, ends=first + 400, **workload, **labels)
+                                     for name, start, labels in cascade])
+        scenario.advance(first + 600)
+    assert [len(incident.members) for incident in scenario.incidents] == [5, 5]
+    later = max(scenario.incidents, key=lambda incident: incident.opened_at)
+    assert {m.why.rule for m in later.members.values()} == {"", "autoscaler-at-maximum-explains-its-saturation"}
+
 def _lab_app_alerted_three_times(scenario: Scenario, probe: dict) -> None:
     """The lab's app killed, then answering errors, then slowly; between them its database's probe
     failed twice. Every start on the lab's 5-second evaluation lattice, each episode over in a minute."""

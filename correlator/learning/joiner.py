@@ -671,7 +671,8 @@ class Learner:
         counted, moments = 0, set()
         for entity in related:
             # What chance brings to the entity per window: its long-run rate, or the recent one
-            # when that is higher (the control windows; all of the history when it is truncated).
+            # when that is higher (occasions in the control windows; all of the history when it
+            # is truncated).
             seen = alerts_on(entity, t)
             starts = history.get(entity)
             if not starts:
@@ -695,6 +696,7 @@ class Learner:
                 recent = len(starts) / max(t - starts[0].at, WINDOW) * WINDOW
             else:
                 background = candidates = 0
+                occasion = float("inf")
                 for start in reversed(starts):
                     age = t - start.at
                     if age >= LOOKBACK:
@@ -705,7 +707,10 @@ class Learner:
                     recent_starts += age <= WINDOW
                     if age >= GAP:
                         far.append((start, 1 + int((age - GAP) // WINDOW)))
-                        background += 1
+                        # An occasion: the starts within WINDOW of the one that began it (a
+                        # cascade on the entity is one coincidence chance brought, not ten).
+                        if abs(occasion - start.started) > WINDOW:
+                            background, occasion = background + 1, start.started
                     if in_crowd:
                         counted += 1
                         moments.add(start.started)
