@@ -84,6 +84,6 @@ def test_the_workloads_indexed_by_application_stay_bounded(monkeypatch):
     assert len(topology.applications) <= 50
     assert all(len(members) <= MAX_NEIGHBOURS for members in topology.applications.values())
     assert list(topology.applications["workload|eu|big"])[-1] == "workload|eu|big-39"  # the latest kept
-    topology.reindex()  # after a restart: rebuilt from the entities seen, within the same bounds
+    topology.reindex()  # a state saved without its index: rebuilt from the entities seen, within the same bounds
     assert len(topology.applications) <= 50
     assert all(len(members) <= MAX_NEIGHBOURS for members in topology.applications.values())

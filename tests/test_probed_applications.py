@@ -109,6 +109,18 @@ def test_the_tie_survives_a_restart_whichever_alerts_next():
     assert "workload|eu|shop-api" in restored.topology.related(entities_of(PROBE), 2.0, 8)
 
 
+
+def test_a_workloads_place_in_its_namespaces_application_survives_a_restart():
+    # Its name does not tell it (`frontend` in `shop`): only the alert that named both did.
+    from correlator.learning import state
+    from correlator.learning.joiner import Learner
+
+    learner = Learner()
+    learner.topology.observe(entities_of({"deployment": "frontend", "namespace": "shop", "cluster": "eu"}), 0.0, "eu")
+    restored = state.loaded(state.snapshot(learner))
+    restored.topology.observe(entities_of(PROBE), 1.0, "eu")
+    assert restored.topology.related(entities_of(PROBE), 2.0, 8)["workload|eu|frontend"] == "workload|eu|shop"
+
 @pytest.mark.parametrize("probe, explained", [
     ("BlackboxProbeFailed", True), ("BlackboxProbeHttpFailure", True), ("endpoint_bad_status", True),
     ("Synthetics test failing", True), ("BlackboxSslCertificateExpired", False), ("BlackboxProbeSlowHttp", False),

@@ -708,9 +708,10 @@ class Learner:
                     if age >= GAP:
                         far.append((start, 1 + int((age - GAP) // WINDOW)))
                         # An occasion: the starts within WINDOW of the one that began it (a
-                        # cascade on the entity is one coincidence chance brought, not ten).
-                        if abs(occasion - start.started) > WINDOW:
-                            background, occasion = background + 1, start.started
+                        # cascade on the entity is one coincidence chance brought, not ten). By
+                        # arrival, the history's order, which a restore keeps (startsAt is not).
+                        if occasion - start.at > WINDOW:
+                            background, occasion = background + 1, start.at
                     if in_crowd:
                         counted += 1
                         moments.add(start.started)

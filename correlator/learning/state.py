@@ -1,7 +1,8 @@
 """The learned state as plain values, to save in the store and load at start (and to inspect).
 
 Three parts, each saved as one JSON document: `topology` (entities, how many alerts named each, the
-edges, the alerts per cluster, each entity's latest burst, the host names only annotations gave), `cooccurrence` (near and far counts per alert-name pair) and `rates`
+edges, the alerts per cluster, each entity's latest burst, the host names only annotations gave,
+the workloads of each application), `cooccurrence` (near and far counts per alert-name pair) and `rates`
 (starts per alert name and cluster, the storms' base rates, the storms begun per name, when
 each cluster was first seen, and per name when the first cluster it was seen in was). Counts are saved as stored, with the decay's origin, so loading
 restores them exactly.
@@ -24,6 +25,8 @@ class TopologyState(msgspec.Struct, forbid_unknown_fields=False):
     clusters: dict[str, float] = {}
     bursts: dict[str, tuple[float, float]] = {}  # entity -> (start of its latest burst, count before it)
     prose: dict[str, tuple[str, ...]] = {}  # host named in annotations only -> the naming alert's hosts
+    # application -> its workloads, the latest last (None: saved by a version without the index)
+    applications: dict[str, list[str]] | None = None
 
 
 class CooccurrenceState(msgspec.Struct, forbid_unknown_fields=False):
@@ -56,7 +59,8 @@ def snapshot(learner: Learner) -> dict[str, bytes]:
         topology.forget_bursts(learner.last_at)
     bodies = {
         "topology": TopologyState(topology.total, topology.seen, topology.edges, topology.clusters, topology.bursts,
-                                  topology.prose),
+                                  topology.prose, {application: list(members) for application, members
+                                                   in topology.applications.items()}),
         "cooccurrence": CooccurrenceState([(a, b, near, far) for (a, b), (near, far)
                                            in learner.cooccurrence.counts.items()]),
         "rates": RatesState(storms.first_at, learner.first_at, learner.last_at, storms.rates,
@@ -79,7 +83,11 @@ def restore(learner: Learner, parts: dict[str, bytes]) -> None:
         topology = learner.topology
         topology.total, topology.seen, topology.edges, topology.clusters, topology.bursts, topology.prose = \
             state.total, state.seen, state.edges, state.clusters, state.bursts, state.prose
-        topology.reindex()
+        if state.applications is None:
+            topology.reindex()
+        else:
+            topology.applications = {application: dict.fromkeys(members)
+                                      for application, members in state.applications.items()}
     if "cooccurrence" in decoded:
         state = msgspec.json.decode(decoded["cooccurrence"].body, type=CooccurrenceState)
         learner.cooccurrence.counts = {(a, b): [near, far] for a, b, near, far in state.pairs}

@@ -74,8 +74,8 @@ class Topology:
         # A host named in an alert's annotations before any label named it -> that alert's own hosts
         self.prose: dict[str, tuple[str, ...]] = {}
         # An application (a workload entity that a probed URL may name) -> the workloads named after
-        # it or named beside its namespace, the latest last (`_applications`); rebuilt from `seen`
-        # after a restart or a prune (`reindex`).
+        # it or named beside its namespace, the latest last (`_applications`); saved with the rest,
+        # or rebuilt from `seen` when a saved state has none (`reindex`).
         self.applications: dict[str, dict[str, None]] = {}
 
     def observe(self, entities: tuple[str, ...], t: float, cluster: str = "") -> None:
@@ -169,8 +169,9 @@ class Topology:
                 if application in among and self._probed(application)]
 
     def reindex(self) -> None:
-        """The applications' workloads again, from the entities seen (after a restart or a prune):
-        by their names; a workload joins its namespace's application again when it next alerts."""
+        """The applications' workloads again, from the entities seen (a state saved without its
+        index): by their names; a workload joins its namespace's application again when it next
+        alerts."""
         self.applications = {}
         for entity in self.seen:
             if entity.startswith(_WORKLOAD):
@@ -304,7 +305,10 @@ class Topology:
             if not row.keys() <= seen.keys():
                 for other in [other for other in row if other not in seen]:
                     del row[other]
-        self.reindex()
+        # The index keeps what it learned of namespaces, which the names alone do not tell.
+        applications = ((application, {w: None for w in members if w in seen})
+                        for application, members in self.applications.items())
+        self.applications = {application: members for application, members in applications if members}
 
     @property
     def size(self) -> tuple[int, int]:
