@@ -176,6 +176,10 @@ def related_by(cause: str, effect: str) -> list[str]:
     # a workload its autoscaler can no longer grow saturates
     ("KubeHpaMaxedOut", "CPUThrottlingHigh"), ("KubernetesHpaScaleMaximum", "HttpSlowRequests"),
     ("hpa_maxed", "svc_latency_p99_high"),
+    # the API server keeps its state in etcd (across its cluster), and etcd's alerts are one trouble
+    ("etcdHighFsyncDurations", "KubeAPITerminatedRequests"), ("etcdNoLeader", "KubeAPIErrorBudgetBurn"),
+    ("EtcdHighNumberOfLeaderChanges", "KubernetesApiServerErrors"), ("etcd_fsync_slow", "apiserver_slow"),
+    ("etcdHighFsyncDurations", "etcdHighNumberOfLeaderChanges"), ("etcdHighCommitDurations", "KubeAPIDown"),
     # a service failing its dependency fails its callers
     ("MessagePublishErrors", "HttpHighErrorRate"), ("SqlConnectionErrors", "HTTPErrorRateHigh"),
     ("db_client_errors", "http_latency_high"), ("Redis: Connection timeout", "API 5xx rate high"),
@@ -596,3 +600,13 @@ def test_a_datastore_alert_explains_its_clients_errors_that_fired_a_moment_befor
         "; DatabaseClientErrors is an effect of PostgresqlTooManyConnections (rule datastore-outage-explains-its-clients)")
     assert incident.category == Category.CAPACITY
     assert incident.title.startswith("PostgresqlTooManyConnections on ")
+
+
+@pytest.mark.parametrize("cause, effect", [
+    ("etcdHighFsyncDurations", "KubeAggregatedAPIErrors"),  # an aggregated API is another server
+    ("etcdNoLeader", "API 5xx rate high"),  # a service's API is no API server
+    ("etcdHighFsyncDurations", "Admission webhook errors on apiserver"),  # the webhook's fault
+    ("EtcdCertificateExpiring", "KubeAPIDown"),  # a certificate that will expire is still valid
+])
+def test_etcd_explains_the_api_servers_requests_across_its_cluster_and_nothing_else_of_it(cause, effect):
+    assert "etcd-trouble-explains-the-api-server-in-its-cluster" not in related_by(cause, effect)
