@@ -2,10 +2,10 @@
 
 Three parts, each saved as one JSON document: `topology` (entities, how many alerts named each, the
 edges, the alerts per cluster, each entity's latest burst, the host names only annotations gave,
-the workloads of each application), `cooccurrence` (near and far counts per alert-name pair) and `rates`
-(starts per alert name and cluster, the storms' base rates, the storms begun per name, when
-each cluster was first seen, and per name when the first cluster it was seen in was). Counts are saved as stored, with the decay's origin, so loading
-restores them exactly.
+the workloads of each application), `cooccurrence` (near and far counts per alert-name pair) and
+`rates` (starts per alert name and cluster, the storms' base rates, the storms begun per name, when
+each cluster was first seen, and per name when the first cluster it was seen in was). Counts are
+saved as stored, with the decay's origin, so loading restores them exactly.
 """
 
 from __future__ import annotations
