@@ -176,6 +176,11 @@ def related_by(cause: str, effect: str) -> list[str]:
     # a workload its autoscaler can no longer grow saturates
     ("KubeHpaMaxedOut", "CPUThrottlingHigh"), ("KubernetesHpaScaleMaximum", "HttpSlowRequests"),
     ("hpa_maxed", "svc_latency_p99_high"),
+    # a datastore down leaves its own replicas and partitions behind
+    ("KafkaBrokerDown", "KafkaUnderReplicatedPartitions"), ("Kafka: Broker is down", "Kafka: Under-replicated partitions"),
+    ("KafkaBrokerOffline", "KafkaTopicsReplicas"), ("KafkaBrokerDown", "UnderMinIsrPartitionCount"),
+    ("ElasticsearchClusterRed", "ElasticsearchUnassignedShards"), ("MysqlDown", "MysqlSlaveIoThreadNotRunning"),
+    ("RedisDown", "RedisDisconnectedSlaves"), ("MongodbDown", "MongodbReplicaMemberUnhealthy"),
     # the API server keeps its state in etcd (across its cluster), and etcd's alerts are one trouble
     ("etcdHighFsyncDurations", "KubeAPITerminatedRequests"), ("etcdNoLeader", "KubeAPIErrorBudgetBurn"),
     ("EtcdHighNumberOfLeaderChanges", "KubernetesApiServerErrors"), ("etcd_fsync_slow", "apiserver_slow"),
@@ -249,6 +254,8 @@ def test_the_shipped_relations_read_the_causes_of_the_public_rule_sets_in_any_sp
     ("HaproxyBackendDown", "BlackboxProbeFailed"), ("NginxIngressControllerDown", "BlackboxSlowProbe"),
     # an autoscaler at its maximum saturates its workload, not the node's CPU or disks
     ("KubeHpaMaxedOut", "NodeCPUHighUsage"), ("KubernetesHpaScaleMaximum", "HostUnusualDiskReadLatency"),
+    # a datastore's replicas are its own, a workload's replicas its rollout's
+    ("PostgresqlDown", "KubeStatefulSetReplicasMismatch"), ("KafkaBrokerDown", "KubeDeploymentReplicasMismatch"),
 ])
 def test_the_shipped_relations_do_not_relate_what_no_rule_set_documents(cause, effect):
     assert not related_by(cause, effect)
