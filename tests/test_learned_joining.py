@@ -328,7 +328,6 @@ def test_an_entity_whose_last_fault_fired_two_alerts_at_once_is_as_quiet_as_afte
     assert [m.why.rule for m in later.members.values()] == ["", "quiet entity"]
 
 
-
 def test_a_cascade_on_an_entity_half_an_hour_ago_is_one_coincidence_not_five():
     # A workload's autoscaler maxed out, its latency and three pods throttled within three
     # minutes; 25 minutes later it happens again. The first cascade is one occasion chance brought
@@ -347,6 +346,7 @@ def test_a_cascade_on_an_entity_half_an_hour_ago_is_one_coincidence_not_five():
     assert [len(incident.members) for incident in scenario.incidents] == [5, 5]
     later = max(scenario.incidents, key=lambda incident: incident.opened_at)
     assert {m.why.rule for m in later.members.values()} == {"", "autoscaler-at-maximum-explains-its-saturation"}
+
 
 def _lab_app_alerted_three_times(scenario: Scenario, probe: dict) -> None:
     """The lab's app killed, then answering errors, then slowly; between them its database's probe
@@ -1456,7 +1456,6 @@ def test_a_database_all_its_clients_name_still_relates_them_to_its_outage(tmp_pa
     client = next(m for i in scenario.incidents for m in i.members.values()
                   if m.labels["alertname"] == "SqlConnectionErrors")
     assert client.why.rule == "db-clients" and "db-1" in client.why.detail
-
 
 
 @pytest.mark.parametrize("node_down_after_storm, joins_the_storm", [(-30, True), (60, True), (300, False)],

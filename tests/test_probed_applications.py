@@ -52,7 +52,6 @@ def test_the_workloads_of_a_probed_applications_namespace_are_its_own():
     assert "workload|us|frontend" not in other.related(entities_of(PROBE), 2.0, 8)
 
 
-
 @pytest.mark.parametrize("url, application", [
     ("https://www.example.com/shop/", "shop"),  # a path of a shared host, routed to the application
     ("https://www.example.com/shop/healthz", "shop"),
@@ -65,6 +64,7 @@ def test_a_probed_urls_first_path_segment_names_the_application_a_shared_host_ro
     topology = observed({"deployment": "frontend", "namespace": "shop", "cluster": "eu"}, probe)
     related = topology.related(entities_of(probe), 2.0, 8)
     assert related.get("workload|eu|frontend") == (f"workload|eu|{application}" if application else None)
+
 
 def test_a_probe_joins_the_errors_of_a_workload_in_its_applications_namespace():
     run = scenario((300, "HTTPErrorRateHigh", {"deployment": "frontend", "namespace": "shop", "cluster": "eu"}),
@@ -109,7 +109,6 @@ def test_the_tie_survives_a_restart_whichever_alerts_next():
     assert "workload|eu|shop-api" in restored.topology.related(entities_of(PROBE), 2.0, 8)
 
 
-
 def test_a_workloads_place_in_its_namespaces_application_survives_a_restart():
     # Its name does not tell it (`frontend` in `shop`): only the alert that named both did.
     from correlator.learning import state
@@ -120,6 +119,7 @@ def test_a_workloads_place_in_its_namespaces_application_survives_a_restart():
     restored = state.loaded(state.snapshot(learner))
     restored.topology.observe(entities_of(PROBE), 1.0, "eu")
     assert restored.topology.related(entities_of(PROBE), 2.0, 8)["workload|eu|frontend"] == "workload|eu|shop"
+
 
 @pytest.mark.parametrize("probe, explained", [
     ("BlackboxProbeFailed", True), ("BlackboxProbeHttpFailure", True), ("endpoint_bad_status", True),
