@@ -51,6 +51,11 @@ QUIET_CLUSTER = 15  # alerts started in the cluster per window (`_pace`), above 
 # not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
 # no history of yet), nor a relate rule before its alerts' rates are (RULE_OBSERVED), nor a namespace
 # a learned association
+CALM_CLUSTER = 8.0  # alerts per window a cluster starts over the long run (`_calm`), above which closeness
+# alone relates only alerts of one evaluation: an entity there with no history to measure yet looks quiet,
+# and two alerts on it minutes apart were mostly unrelated (docs/learning.md)
+CALM_FLOOR = 3 * WINDOW  # seconds: a cluster's long-run pace is read over at least this (a cascade in its
+# first minutes is one burst, not its pace)
 RULE_CHANCE = 1.0  # in a quiet cluster, a relate rule holds alone on a relation quieter than this per window;
 COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer of its alerts than this within its window
 RULE_OBSERVED = 3 * WINDOW  # seconds a busy cluster is observed before a relate rule holds there: the last
@@ -142,6 +147,7 @@ class _Scan:
     hubs: tuple[str, ...]  # of those, the hubs: related by a relate rule only
     addressed: tuple[str, str, str] | None  # what it adds to the recent datastore starts (addresses.py)
     ties: dict[str, Tie]  # related entity -> the tie of a datastore's address that relates it
+    calm: bool  # the cluster's long-run pace is at most CALM_CLUSTER alerts per window (`_calm`)
 
     @property
     def measured(self) -> bool:
@@ -242,8 +248,10 @@ class Learner:
         learned = association is not None and association.significant
         gap = abs(scan.start.started - start.started)
         quiet_cluster = scan.quiet  # closeness asks nothing more of a busy one
+        # ...and of one that is not calm, alerts of one evaluation (minutes apart, they were mostly not one fault's)
+        by_closeness = quiet_cluster and (scan.calm or gap <= LATTICE_TOLERANCE)
         span, tick = self._coincidence_span(scan, start, gap) if quiet_cluster else (None, 0.0)
-        if not rules and not learned and not (quiet_cluster and _quiet(scan.crowd, span)):
+        if not rules and not learned and not (by_closeness and _quiet(scan.crowd, span)):
             return None  # the quiet-entity test below fails whatever the closeness (most candidates)
         closeness, chance = self._closeness(scan, entity)
         name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
@@ -258,7 +266,7 @@ class Learner:
             return None
         if learned and (closeness or quiet_cluster):
             return (2, closeness, -association.p_value, start.at), "learned", f"learned: {association.describe()}"
-        if closeness and quiet_cluster and _quiet(scan.crowd, span):
+        if closeness and by_closeness and _quiet(scan.crowd, span):
             apart = f"at one evaluation (every {tick:g}s)" if tick else f"{gap:.0f}s apart"
             return (1, closeness, start.at), "quiet entity", \
                 f"quiet entities: {scan.crowd:.2f} alerts per {WINDOW / 60:.0f}m there by chance, {apart}"
@@ -725,9 +733,11 @@ class Learner:
         # starts, that scales the entities' summed rates down.
         crowd = sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs) \
             * (len(moments) / counted if counted else 1.0)
+        calm = _calm(topology.decay.value(topology.clusters.get(cluster, 0.0), t),
+                     min(max(observed, CALM_FLOOR), self.decay.tau))
         self._scan = _Scan(key, Start(t, started, name, key, causes, effects, cluster), cluster, entities, related, near,
                            far, chance, elapsed, {}, crowd, cluster_recent, quiet_cluster, observed, {}, dependencies,
-                           hubs, addressed, ties)
+                           hubs, addressed, ties, calm)
         return self._scan
 
     def _resolved(self, address: str) -> bool:
@@ -877,6 +887,13 @@ def _pace(alerts: float, observed: float) -> float:
     stream read from its start would otherwise find every cluster quiet for minutes
     (docs/learning.md)."""
     return alerts / min(max(observed, FIRST_SEEN_FLOOR) / WINDOW, 1.0)
+
+
+def _calm(alerts: float, observed: float) -> bool:
+    """Whether a cluster that started `alerts` over the `observed` seconds is calm: at most
+    CALM_CLUSTER alerts per window. Its recent pace (`_pace`) says whether it is in a burst; this
+    one, whether noise visits its entities, which their own histories cannot tell at first."""
+    return alerts / observed * WINDOW <= CALM_CLUSTER
 
 
 def _quiet(crowd: float, span: float) -> bool:
