@@ -32,7 +32,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from statistics import mean
@@ -71,6 +71,7 @@ class Run:
     entries: int
     replay_seconds: float
     parse_seconds: float
+    by_hour: list[scoring.Agreement] = field(default_factory=list)  # hour 0 first (`_by_hour`)
 
 
 def _streams(split: str, seed: int, hours: float, density: float, workdir: Path,
@@ -118,9 +119,40 @@ def run(density: str, seed: int, split: str, hours: float, layers: dict, workdir
         summary = replay(engine, recording, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config))
         out = workdir / "incidents.jsonl"
         write_incidents(engine, out)
-        result = scoring.score(scoring.read_placements(out), truth, episode_spans(engine, group_by))
-        runs.append(Run(density, seed, split, layer, estate, result, entries, summary.seconds, parse_seconds))
+        placements = scoring.read_placements(out)
+        result = scoring.score(placements, truth, episode_spans(engine, group_by))
+        runs.append(Run(density, seed, split, layer, estate, result, entries, summary.seconds, parse_seconds,
+                        _by_hour(placements, truth)))
     return runs
+
+
+def _by_hour(placements: dict[scoring.Episode, scoring.Placed], truth: scoring.Truth) -> list[scoring.Agreement]:
+    """The figures of the labeled episodes that started in each hour of the measured stream, among
+    themselves (pairs across hours are left out): every split but warm-estate and unseen-estate
+    starts cold, and what the learner has not observed yet shows in its first hour."""
+    labeled = [(episode[1], label.incident, placed.incident) for episode, placed in placements.items()
+               if (label := truth.label(episode)) is not None and label.incident is not None]
+    if not labeled:
+        return []
+    first, hours = min(started for started, _, _ in labeled), {}
+    for started, true_id, predicted_id in labeled:
+        hours.setdefault(int((started - first).total_seconds() // 3600), []).append((true_id, predicted_id))
+    return [scoring.agreement(*zip(*hours[hour])) for hour in sorted(hours)]
+
+
+def _hour_lines(runs: list[Run]) -> list[str]:
+    """Pairwise P/R/F1 and BCubed F1 per hour of the measured stream, means over the runs of each
+    density that reach that hour."""
+    lines = [f"{'layer':<10} {'density':<7} {'hour':>4} {'runs':>4} | {'pair P/R/F1':<17} {'B3 F1':>5}"]
+    per: dict[tuple[str, str, int], list[scoring.Agreement]] = {}
+    for r in runs:
+        for hour, agreement in enumerate(r.by_hour):
+            per.setdefault((r.layer, r.density, hour), []).append(agreement)
+    for (layer, density, hour), items in per.items():
+        lines.append(f"{layer:<10} {density:<7} {hour:>4} {len(items):>4} | "
+                     f"{mean(a.pair_precision for a in items):.2f}/{mean(a.pair_recall for a in items):.2f}/"
+                     f"{mean(a.pair_f1 for a in items):.2f}    {mean(a.bcubed_f1 for a in items):>5.2f}")
+    return lines
 
 
 def _layers(model_dir: Path, names: list[str], workdir: Path) -> dict:
@@ -253,7 +285,8 @@ def main() -> int:
                     print(f"{density} {split} seed {seed}...", file=sys.stderr)
                     runs += run(density, seed, split, args.hours, layers, Path(tmp), args.history_hours, naming)
     if args.json:
-        print(json.dumps([{**{k: v for k, v in vars(r).items() if k != "score"}, "score": scoring.as_dict(r.score)}
+        print(json.dumps([{**{k: v for k, v in vars(r).items() if k not in ("score", "by_hour")},
+                           "score": scoring.as_dict(r.score), "by_hour": [asdict(a) for a in r.by_hour]}
                           for r in runs], indent=1))
         return 0
     print(_HEADER)
@@ -269,6 +302,8 @@ def main() -> int:
     print("\n".join(_join_lines(runs)))
     print("\nwrong pairs, and those in one alertmanager group_by group as well (all runs of a density)")
     print("\n".join(_wrong_pair_lines(runs)))
+    print("\nby hour of the measured stream: its episodes among themselves (all runs of a density)")
+    print("\n".join(_hour_lines(runs)))
     return 0
 
 

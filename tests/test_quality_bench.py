@@ -1,9 +1,10 @@
-"""bench/quality.py's tables: means over seeds, and the pairs each join made summed over runs."""
+"""bench/quality.py's tables: means over seeds, the pairs each join made summed over runs, each hour's figures."""
 
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 from bench.estates import Naming
-from bench.quality import Run, _join_lines, _layers, _mean_run, run
+from bench.quality import Run, _by_hour, _hour_lines, _join_lines, _layers, _mean_run, run
 from correlator.offline.scoring import Placed, Truth, TruthLine, score
 from correlator.shipped import shipped_dir
 
@@ -41,3 +42,19 @@ def test_an_estate_that_spells_its_labels_another_way_is_grouped_and_prioritised
     assert own.grouping.pair_f1 > 0.8
     assert abs(other.grouping.pair_f1 - own.grouping.pair_f1) <= 0.01
     assert abs(other.classification.priority_within_one - own.classification.priority_within_one) <= 0.01
+
+
+def test_each_hour_of_the_stream_is_scored_among_its_own_episodes():
+    # Hour 0 holds a fault placed whole; hour 1 one split in two. The pair across the hours (a
+    # fault of hour 0 whose last alert came 70 minutes in) counts in neither.
+    later, last = T0 + timedelta(minutes=70), T0 + timedelta(minutes=75)
+    truth = Truth(episodes={("a", T0): TruthLine("a", "t1"), ("b", T0): TruthLine("b", "t1"),
+                            ("c", later): TruthLine("c", "t1"), ("d", later): TruthLine("d", "t2"),
+                            ("e", last): TruthLine("e", "t2")})
+    placements = {("a", T0): Placed("X", None, None), ("b", T0): Placed("X", None, None),
+                  ("c", later): Placed("Y", None, None), ("d", later): Placed("Z", None, None),
+                  ("e", last): Placed("W", None, None)}
+    by_hour = _by_hour(placements, truth)
+    assert [(a.episodes, a.pair_f1) for a in by_hour] == [(2, 1.0), (3, 0.0)]
+    runs = [replace(run_of(seed, {}, {}), by_hour=by_hour) for seed in (1, 2)]
+    assert [line.split()[2:4] for line in _hour_lines(runs)[1:]] == [["0", "2"], ["1", "2"]]
