@@ -128,8 +128,9 @@ def run(density: str, seed: int, split: str, hours: float, layers: dict, workdir
 
 def _by_hour(placements: dict[scoring.Episode, scoring.Placed], truth: scoring.Truth) -> list[scoring.Agreement]:
     """The figures of the labeled episodes that started in each hour of the measured stream, among
-    themselves (pairs across hours are left out): every split but warm-estate and unseen-estate
-    starts cold, and what the learner has not observed yet shows in its first hour."""
+    themselves (pairs across hours are left out). Every split but warm-estate and unseen-estate
+    starts cold: beside warm-estate (the same streams after a history), the first hour shows what
+    a cold start costs."""
     labeled = [(episode[1], label.incident, placed.incident) for episode, placed in placements.items()
                if (label := truth.label(episode)) is not None and label.incident is not None]
     if not labeled:
