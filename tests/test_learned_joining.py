@@ -310,6 +310,25 @@ def test_closeness_alone_in_a_cluster_that_is_not_calm_relates_only_alerts_of_on
         assert [m.why.rule for m in database[0].members.values()] == ["", "quiet entity"]
 
 
+@pytest.mark.parametrize("spacing, gap, joined", [
+    (600, 150, True),  # one alert a window over two hours: 0.02 by chance, 0.01 of the time that close
+    (100, 150, False),  # six a window: 0.12 by chance, within 150 s either side 0.06 of the time
+    (100, 30, True),  # ...within 30 s 0.012 of the time
+], ids=["quiet-cluster", "calm-cluster-minutes-apart", "calm-cluster-half-a-minute-apart"])
+def test_an_entity_with_no_history_sees_a_share_of_its_clusters_pace_by_chance(tmp_path, spacing, gap, joined):
+    # Closeness alone asks how often chance would bring another alert to the entities as close:
+    # an entity the learner has no history of is not quieter than one of fifty sharing the
+    # cluster's alerts (CROWD_SHARE), whose pace says how often noise comes.
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    for n in range(7200 // spacing):
+        scenario.push(n * spacing, alert("Noise", starts=n * spacing, cluster="eu", instance=f"10.0.1.{n}:9100"))
+    scenario.push(7200, alert("PostgresqlDown", starts=7200, cluster="eu", instance="db-1:9187"))
+    scenario.push(7200 + gap, alert("PostgresqlExporterErrors", starts=7200 + gap, cluster="eu", instance="db-1:9187"))
+    database = [i for i in scenario.incidents if any(m.labels["alertname"].startswith("Postgresql")
+                                                     for m in i.members.values())]
+    assert len(database) == (1 if joined else 2)
+
+
 def test_alerts_on_a_quiet_entity_that_started_more_than_5_minutes_apart_stay_apart(tmp_path):
     # Closeness alone is closeness in time too: on the benchmark streams, such joins beyond 5
     # minutes were wrong 14 times in 15.

@@ -51,11 +51,13 @@ QUIET_CLUSTER = 15  # alerts started in the cluster per window (`_pace`), above 
 # not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
 # no history of yet), nor a relate rule before its alerts' rates are (RULE_OBSERVED), nor a namespace
 # a learned association
-CALM_CLUSTER = 8.0  # alerts per window a cluster starts over the long run (`_calm`), above which closeness
+CALM_CLUSTER = 8.0  # alerts per window a cluster starts over the long run (`Learner._scanned`), above which closeness
 # alone relates only alerts of one evaluation: an entity there with no history to measure yet looks quiet,
 # and two alerts on it minutes apart were mostly unrelated (docs/learning.md)
 CALM_FLOOR = 3 * WINDOW  # seconds: a cluster's long-run pace is read over at least this (a cascade in its
 # first minutes is one burst, not its pace)
+CROWD_SHARE = 0.02  # of its cluster's long-run pace, the least chance brings an alert's related entities:
+# an entity the learner has no history of is not quieter than one of fifty sharing the cluster's alerts
 RULE_CHANCE = 1.0  # in a quiet cluster, a relate rule holds alone on a relation quieter than this per window;
 COINCIDENCES = 0.25  # in a busy one, only where chance brings fewer of its alerts than this within its window
 RULE_OBSERVED = 3 * WINDOW  # seconds a busy cluster is observed before a relate rule holds there: the last
@@ -147,7 +149,7 @@ class _Scan:
     hubs: tuple[str, ...]  # of those, the hubs: related by a relate rule only
     addressed: tuple[str, str, str] | None  # what it adds to the recent datastore starts (addresses.py)
     ties: dict[str, Tie]  # related entity -> the tie of a datastore's address that relates it
-    calm: bool  # the cluster's long-run pace is at most CALM_CLUSTER alerts per window (`_calm`)
+    calm: bool  # the cluster's long-run pace is at most CALM_CLUSTER alerts per window
 
     @property
     def measured(self) -> bool:
@@ -730,11 +732,14 @@ class Learner:
         # Chance brings the crowd coincidences one moment at a time: the alerts one evaluation
         # starts together (a probe failing and its HTTP status) are one coincidence, and an alert
         # naming two forms of one thing (a URL and its host) is one alert. Measured on the recent
-        # starts, that scales the entities' summed rates down.
-        crowd = sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs) \
-            * (len(moments) / counted if counted else 1.0)
-        calm = _calm(topology.decay.value(topology.clusters.get(cluster, 0.0), t),
-                     min(max(observed, CALM_FLOOR), self.decay.tau))
+        # starts, that scales the entities' summed rates down; the cluster's pace bounds it below.
+        # The cluster's long-run pace (`_pace` is its recent one: whether it is in a burst) is how
+        # often noise visits its entities, which their own histories cannot tell at first.
+        pace = topology.decay.value(topology.clusters.get(cluster, 0.0), t) \
+            / min(max(observed, CALM_FLOOR), self.decay.tau) * WINDOW
+        crowd = max(sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs)
+                    * (len(moments) / counted if counted else 1.0), pace * CROWD_SHARE)
+        calm = pace <= CALM_CLUSTER
         self._scan = _Scan(key, Start(t, started, name, key, causes, effects, cluster), cluster, entities, related, near,
                            far, chance, elapsed, {}, crowd, cluster_recent, quiet_cluster, observed, {}, dependencies,
                            hubs, addressed, ties, calm)
@@ -887,13 +892,6 @@ def _pace(alerts: float, observed: float) -> float:
     stream read from its start would otherwise find every cluster quiet for minutes
     (docs/learning.md)."""
     return alerts / min(max(observed, FIRST_SEEN_FLOOR) / WINDOW, 1.0)
-
-
-def _calm(alerts: float, observed: float) -> bool:
-    """Whether a cluster that started `alerts` over the `observed` seconds is calm: at most
-    CALM_CLUSTER alerts per window. Its recent pace (`_pace`) says whether it is in a burst; this
-    one, whether noise visits its entities, which their own histories cannot tell at first."""
-    return alerts / observed * WINDOW <= CALM_CLUSTER
 
 
 def _quiet(crowd: float, span: float) -> bool:
