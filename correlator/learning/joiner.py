@@ -51,9 +51,9 @@ QUIET_CLUSTER = 15  # alerts started in the cluster per window (`_pace`), above 
 # not evidence however quiet the entities look (a busy stream brings coincidences to entities it has
 # no history of yet), nor a relate rule before its alerts' rates are (RULE_OBSERVED), nor a namespace
 # a learned association
-CALM_CLUSTER = 8.0  # alerts per window a cluster starts over the long run (`Learner._scanned`), above which closeness
-# alone relates only alerts of one evaluation: an entity there with no history to measure yet looks quiet,
-# and two alerts on it minutes apart were mostly unrelated (docs/learning.md)
+CALM_CLUSTER = 8.0  # alerts per window a cluster starts over the long run, above which closeness alone
+# relates only alerts of one evaluation: an entity there with no history to measure yet looks quiet, and
+# two alerts on it minutes apart were mostly unrelated (docs/learning.md)
 CALM_FLOOR = 3 * WINDOW  # seconds: a cluster's long-run pace is read over at least this (a cascade in its
 # first minutes is one burst, not its pace)
 CROWD_SHARE = 0.02  # of its cluster's long-run pace, the least chance brings an alert's related entities:
