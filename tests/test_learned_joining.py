@@ -287,6 +287,18 @@ def test_a_clusters_pace_is_read_over_the_minutes_the_learner_watched(tmp_path, 
     assert len(database) == (1 if joined else 2)
 
 
+def _database_after_two_hours_of_noise(tmp_path, spacing: int, gap: int) -> list:
+    """The incidents of a database's two alerts `gap` seconds apart on an entity new to the learner,
+    after two hours of noise on other hosts of its cluster, one alert every `spacing` seconds."""
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    for n in range(7200 // spacing):
+        scenario.push(n * spacing, alert("Noise", starts=n * spacing, cluster="eu", instance=f"10.0.1.{n}:9100"))
+    scenario.push(7200, alert("PostgresqlDown", starts=7200, cluster="eu", instance="db-1:9187"))
+    scenario.push(7200 + gap, alert("PostgresqlExporterErrors", starts=7200 + gap, cluster="eu", instance="db-1:9187"))
+    return [i for i in scenario.incidents if any(m.labels["alertname"].startswith("Postgresql")
+                                                 for m in i.members.values())]
+
+
 @pytest.mark.parametrize("spacing, gap, joined", [
     (100, 60, True),  # six alerts a window over two hours: a calm cluster
     (60, 60, False),  # ten a window: two alerts a minute apart on an entity new to it are no evidence
@@ -298,13 +310,7 @@ def test_closeness_alone_in_a_cluster_that_is_not_calm_relates_only_alerts_of_on
     # cluster's pace says noise visits its entities, which an entity's own history, empty yet,
     # cannot tell: on the benchmark's busy streams, three closeness joins in four went to another
     # fault's alert.
-    scenario = Scenario(rules_from(tmp_path), LEARNING)
-    for n in range(7200 // spacing):
-        scenario.push(n * spacing, alert("Noise", starts=n * spacing, cluster="eu", instance=f"10.0.1.{n}:9100"))
-    scenario.push(7200, alert("PostgresqlDown", starts=7200, cluster="eu", instance="db-1:9187"))
-    scenario.push(7200 + gap, alert("PostgresqlExporterErrors", starts=7200 + gap, cluster="eu", instance="db-1:9187"))
-    database = [i for i in scenario.incidents if any(m.labels["alertname"].startswith("Postgresql")
-                                                     for m in i.members.values())]
+    database = _database_after_two_hours_of_noise(tmp_path, spacing, gap)
     assert len(database) == (1 if joined else 2)
     if joined:
         assert [m.why.rule for m in database[0].members.values()] == ["", "quiet entity"]
@@ -319,13 +325,7 @@ def test_an_entity_with_no_history_sees_a_share_of_its_clusters_pace_by_chance(t
     # Closeness alone asks how often chance would bring another alert to the entities as close:
     # an entity the learner has no history of is not quieter than one of fifty sharing the
     # cluster's alerts (CROWD_SHARE), whose pace says how often noise comes.
-    scenario = Scenario(rules_from(tmp_path), LEARNING)
-    for n in range(7200 // spacing):
-        scenario.push(n * spacing, alert("Noise", starts=n * spacing, cluster="eu", instance=f"10.0.1.{n}:9100"))
-    scenario.push(7200, alert("PostgresqlDown", starts=7200, cluster="eu", instance="db-1:9187"))
-    scenario.push(7200 + gap, alert("PostgresqlExporterErrors", starts=7200 + gap, cluster="eu", instance="db-1:9187"))
-    database = [i for i in scenario.incidents if any(m.labels["alertname"].startswith("Postgresql")
-                                                     for m in i.members.values())]
+    database = _database_after_two_hours_of_noise(tmp_path, spacing, gap)
     assert len(database) == (1 if joined else 2)
 
 
