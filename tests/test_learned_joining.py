@@ -130,6 +130,41 @@ def test_an_alert_joins_the_machine_an_earlier_alert_named_in_prose(tmp_path):
     assert member.why.rule == "target-down"
 
 
+def test_a_hop_a_clients_alerts_gave_says_what_it_depends_on_not_where_it_runs():
+    learner = Learner()
+    # A client's errors name the database machine it calls: the service depends on that machine.
+    learner.learn({"alertname": "SqlConnectionErrors", "cluster": "eu", "service": "checkout",
+                   "upstream": "db1.example.com:5432"}, ("a", 0), 0.0, 0.0)
+    topology = learner.topology
+    assert topology.by_dependency("workload|eu|checkout", "host||db1.example.com")
+    assert topology.by_dependency("host||db1", "workload|eu|checkout")
+    assert not topology.by_dependency("host||db1.example.com", "host||db1")  # two forms of one machine
+    # An alert naming the service on that machine as its own says it runs there.
+    learner.learn({"alertname": "CheckoutDown", "cluster": "eu", "service": "checkout", "host": "db1.example.com"},
+                  ("b", 0), 60.0, 60.0)
+    assert not topology.by_dependency("workload|eu|checkout", "host||db1.example.com")
+
+
+@pytest.mark.parametrize("through_dependencies", [False, True])
+def test_a_relate_rule_follows_what_a_service_depends_on_only_where_it_says_so(tmp_path, through_dependencies):
+    host_down = {"name": "host-down", "kind": "relate", "cause": ['alertname="HostDown"'],
+                 "effect": ['alertname="HttpErrors"'], "window": "10m", "through_dependencies": through_dependencies}
+    scenario = Scenario(rules_from(tmp_path, host_down), LEARNING)
+    # An hour ago the service's alert named the database machine it calls.
+    scenario.push(0, alert("SqlConnectionErrors", cluster="eu", service="checkout", upstream="db1.example.com:5432"))
+    scenario.push(3600, alert("HostDown", starts=3600, cluster="eu", instance="db1.example.com:9100"))
+    # Its errors more than CLOSE later name only itself: the rule alone could relate them.
+    scenario.push(4000, alert("HttpErrors", starts=4000, cluster="eu", service="checkout"))
+    [host_down_incident] = [i for i in scenario.incidents
+                            if any(m.labels["alertname"] == "HostDown" for m in i.members.values())]
+    joined = [member for member in host_down_incident.members.values() if member.labels["alertname"] == "HttpErrors"]
+    if through_dependencies:
+        assert joined[0].why.rule == "host-down"
+        assert "workload checkout (cluster eu) and host db1.example.com are related" in joined[0].why.detail
+    else:  # a machine down explains what runs on it; the service only calls it
+        assert joined == []
+
+
 def test_an_alert_joins_the_host_its_summary_names(tmp_path):
     scenario = Scenario(rules_from(tmp_path), LEARNING)
     scenario.push(0, alert("KubeNodeNotReady", cluster="eu", node="k8s-w3-ams1"))

@@ -45,9 +45,14 @@ def test_a_snapshot_restores_what_was_learned_exactly():
     for n, (at, labels) in enumerate(history()):
         learner.learn({**labels, "node": f"w{n % 3}"}, (str(n), at), at.timestamp(), at.timestamp(),
                       {"summary": f"{labels['alertname']} on db-host-{n}"})  # a name no label gave yet
+    client = {"alertname": "SqlErrors", "service": "shop", "upstream": "db-0:5432", "cluster": "eu"}
+    later = (at + timedelta(minutes=1)).timestamp()
+    learner.learn(client, ("client", later), later, later)
     copy = state.loaded(state.snapshot(learner))
     assert copy.cooccurrence.counts == learner.cooccurrence.counts
     assert copy.topology.edges == learner.topology.edges and copy.topology.seen == learner.topology.seen
+    assert copy.topology.dependency_edges == learner.topology.dependency_edges
+    assert copy.topology.by_dependency("workload|eu|shop", "host||db-0")
     assert copy.topology.clusters == learner.topology.clusters and set(learner.topology.clusters) == {"eu"}
     assert copy.topology.bursts == learner.topology.bursts and learner.topology.bursts
     assert copy.topology.prose == learner.topology.prose and "host||db-host-0" in learner.topology.prose

@@ -5,7 +5,8 @@ Evidence is a relation to one specific member of the incident, never the inciden
 - a **relation** between the two alerts' entities: the same entity, or one hop of the learned
   topology (a pod and its node). Hubs are no relation; a namespace or job is a coarse one. A
   datastore its clients name (a hub once they are many), and a service named as a dependency from
-  another cluster than the one it runs in, relate only by a `relate` rule;
+  another cluster than the one it runs in, relate only by a `relate` rule; a hop that says only what
+  a service depends on (`Topology.by_dependency`), only by one that follows dependencies;
 - and a **reason** the two alert names belong together:
   1. a `relate` rule (prior knowledge of causes, rules/40-relations.yaml), within its window;
   2. a learned association (cooccurrence.py) significant against chance on those entities;
@@ -256,7 +257,7 @@ class Learner:
         if not rules and not learned and not (by_closeness and _quiet(scan.crowd, span)):
             return None  # the quiet-entity test below fails whatever the closeness (most candidates)
         closeness, chance = self._closeness(scan, entity)
-        name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
+        name = self._rule_relating(scan, start, entity, rules, closeness, chance, learned, EFFECT_LEAD)
         if name is not None:
             # Of members as close, the alert's cause before its effects: the effects' incidents follow
             # it into the cause's (`absorb`), while the cause's incident holds more than it explains.
@@ -305,18 +306,26 @@ class Learner:
         association = associations[name] = self.cooccurrence.association(scan.start.name, name, t)
         return association
 
-    def _rule_relating(self, scan: _Scan, start: Start, rules, closeness: int, chance: float, learned: bool,
-                       lead: float) -> str | None:
-        """The first of the entity-scoped relate rules `rules` that relates the alert to `start`:
-        the effect started within the rule's window after its cause, or at most `lead` before it."""
+    def _rule_relating(self, scan: _Scan, start: Start, entity: str, rules, closeness: int, chance: float,
+                       learned: bool, lead: float) -> str | None:
+        """The first of the entity-scoped relate rules `rules` that relates the alert to `start` on
+        `entity`: the effect started within the rule's window after its cause, or at most `lead`
+        before it, on a relation the rule follows."""
         for name in rules:
-            window = self.relations[name].window
+            rule = self.relations[name]
             if self._late_for_storm(name, scan.start, start):
                 continue
-            if closeness and _timely(name, scan.start, start, window, min(window, lead)) \
+            if closeness and _timely(name, scan.start, start, rule.window, min(rule.window, lead)) \
+                    and (rule.through_dependencies or not self._by_dependency(scan, entity)) \
                     and (learned or self._rule_holds(scan, chance, name)):
                 return name
         return None
+
+    def _by_dependency(self, scan: _Scan, entity: str) -> bool:
+        """Whether the alert relates to `entity` only by a hop that says what depends on what (a
+        client's service and the machine of the database it calls), not where a thing runs."""
+        via = scan.related.get(entity)
+        return bool(via) and self.topology.by_dependency(via, entity)
 
     def _late_for_storm(self, rule: str, alert: Start, member: Start) -> bool:
         """Whether, under `rule`, the alert is the cause of a member in a storm of its name that
@@ -500,7 +509,7 @@ class Learner:
                 continue
             closeness, chance, relation = probe or (*self._closeness(scan, entity), None)
             learned = association is not None and association.significant
-            name = self._rule_relating(scan, start, rules, closeness, chance, learned, EFFECT_LEAD)
+            name = self._rule_relating(scan, start, entity, rules, closeness, chance, learned, EFFECT_LEAD)
             if name is not None:
                 explained[start.key] = _absorbed(alert, start, name, {kind_of(entity): entity.split("|", 2)[2]},
                                                  relation or _relation(scan, entity, self.topology)), \
@@ -571,7 +580,7 @@ class Learner:
             for other, window in scan.far:
                 self._credit(credit, name, other, window, weight, t)
         self._remember(scan)
-        self.topology.observe(scan.entities, t, scan.cluster)
+        self.topology.observe(scan.entities, t, scan.cluster, scan.dependencies)
         self.storms.observe(name, scan.cluster, key, started, self._stormed == key,
                             self.cluster_since[scan.cluster], scan.dependencies)
         self._stormed = None

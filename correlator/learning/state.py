@@ -1,7 +1,7 @@
 """The learned state as plain values, to save in the store and load at start (and to inspect).
 
 Three parts, each saved as one JSON document: `topology` (entities, how many alerts named each, the
-edges, the alerts per cluster, each entity's latest burst, the host names only annotations gave,
+edges and the part of each that says what depends on what, the alerts per cluster, each entity's latest burst, the host names only annotations gave,
 the workloads of each application), `cooccurrence` (near and far counts per alert-name pair) and
 `rates` (starts per alert name and cluster, the storms' base rates, the storms begun per name, when
 each cluster was first seen, and per name when the first cluster it was seen in was). Counts are
@@ -27,6 +27,9 @@ class TopologyState(msgspec.Struct, forbid_unknown_fields=False):
     prose: dict[str, tuple[str, ...]] = {}  # host named in annotations only -> the naming alert's hosts
     # application -> its workloads, the latest last (None: saved by a version without the index)
     applications: dict[str, list[str]] | None = None
+    # entity -> neighbour -> the part of the edge's count that alerts naming one end as what they
+    # depend on gave (a state saved without it reads every edge as where a thing runs)
+    dependency_edges: dict[str, dict[str, float]] = {}
 
 
 class CooccurrenceState(msgspec.Struct, forbid_unknown_fields=False):
@@ -60,7 +63,7 @@ def snapshot(learner: Learner) -> dict[str, bytes]:
     bodies = {
         "topology": TopologyState(topology.total, topology.seen, topology.edges, topology.clusters, topology.bursts,
                                   topology.prose, {application: list(members) for application, members
-                                                   in topology.applications.items()}),
+                                                   in topology.applications.items()}, topology.dependency_edges),
         "cooccurrence": CooccurrenceState([(a, b, near, far) for (a, b), (near, far)
                                            in learner.cooccurrence.counts.items()]),
         "rates": RatesState(storms.first_at, learner.first_at, learner.last_at, storms.rates,
@@ -83,6 +86,7 @@ def restore(learner: Learner, parts: dict[str, bytes]) -> None:
         topology = learner.topology
         topology.total, topology.seen, topology.edges, topology.clusters, topology.bursts, topology.prose = \
             state.total, state.seen, state.edges, state.clusters, state.bursts, state.prose
+        topology.dependency_edges = state.dependency_edges
         if state.applications is None:
             topology.reindex()
         else:

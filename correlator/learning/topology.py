@@ -17,6 +17,12 @@ the alerts about every pod and node they report on). Not so the entities of a ca
 unfolds (a burst of up to 50 alerts on them, most of a quiet estate's alerts for ten minutes): its
 later alerts would lose the relation its first ones made. Counts decay in event time; the number of
 entities and of edges per entity is capped, the weakest dropped first.
+
+An edge says where a thing runs (a pod and its node, a service and its machine) or, when only
+alerts naming one end as what they depend on gave it (a client's `upstream`, `peer` or
+`server_address`: `dependencies_of`), what a thing depends on. The two are kept apart
+(`by_dependency`): a machine down explains what runs on it, not every client of the database on it,
+and a client's service does not run on each machine it calls.
 """
 
 from __future__ import annotations
@@ -71,6 +77,9 @@ class Topology:
         self.bursts: dict[str, tuple[float, float]] = {}  # entity -> (start of its latest burst, stored
         # count before it)
         self.edges: dict[str, dict[str, float]] = {}  # entity -> neighbour -> stored count
+        # The part of an edge's count that alerts naming one end as what they depend on gave (only
+        # edges such alerts gave): the edge says what depends on what where that is all of it.
+        self.dependency_edges: dict[str, dict[str, float]] = {}
         # A host named in an alert's annotations before any label named it -> that alert's own hosts
         self.prose: dict[str, tuple[str, ...]] = {}
         # An application (a workload entity that a probed URL may name) -> the workloads named after
@@ -78,8 +87,9 @@ class Topology:
         # or rebuilt from `seen` when a saved state has none (`reindex`).
         self.applications: dict[str, dict[str, None]] = {}
 
-    def observe(self, entities: tuple[str, ...], t: float, cluster: str = "") -> None:
-        """An alert (a new episode) of `cluster` named these entities at event time `t`."""
+    def observe(self, entities: tuple[str, ...], t: float, cluster: str = "", dependencies: tuple[str, ...] = ()) -> None:
+        """An alert (a new episode) of `cluster` named these entities at event time `t`, of which
+        `dependencies` as what it depends on."""
         weight = self.decay.weight(t)
         self.total += weight
         seen = self.seen
@@ -99,8 +109,9 @@ class Topology:
             for other in placed[i + 1:]:
                 if by_pod and {entity.split("|", 1)[0], other.split("|", 1)[0]} == _WORKLOAD_AND_HOST:
                     continue
-                self._connect(entity, other, weight)
-                self._connect(other, entity, weight)
+                by_dependency = (entity in dependencies) != (other in dependencies)
+                self._connect(entity, other, weight, by_dependency)
+                self._connect(other, entity, weight, by_dependency)
         self._index_applications(entities, placed)
         if len(seen) > self.max_entities * 1.2:
             self._prune()
@@ -202,13 +213,30 @@ class Topology:
                 del prose[next(iter(prose))]
         return tuple(found) if len(found) > len(entities) else entities
 
-    def _connect(self, entity: str, other: str, weight: float) -> None:
+    def _connect(self, entity: str, other: str, weight: float, by_dependency: bool) -> None:
         row = self.edges.get(entity)
         if row is None:
             row = self.edges[entity] = {}
         row[other] = row.get(other, 0.0) + weight
+        if by_dependency:
+            dependencies = self.dependency_edges.setdefault(entity, {})
+            dependencies[other] = dependencies.get(other, 0.0) + weight
         if len(row) > MAX_NEIGHBOURS:
-            del row[min(row, key=row.__getitem__)]
+            weakest = min(row, key=row.__getitem__)
+            del row[weakest]
+            self._forget_dependency(entity, weakest)
+
+    def _forget_dependency(self, entity: str, other: str) -> None:
+        dependencies = self.dependency_edges.get(entity)
+        if dependencies is not None and dependencies.pop(other, None) is not None and not dependencies:
+            del self.dependency_edges[entity]
+
+    def by_dependency(self, entity: str, other: str) -> bool:
+        """Whether the edge between the two says only what depends on what: every alert that gave
+        it named one of them as what it depends on."""
+        dependencies = self.dependency_edges.get(entity)
+        weight = dependencies.get(other) if dependencies is not None else None
+        return weight is not None and weight >= self.edges.get(entity, {}).get(other, math.inf)
 
     def hub(self, entity: str, t: float) -> bool:
         """Whether the entity sits on so large a share of the alerts that sharing it means nothing."""
@@ -288,9 +316,10 @@ class Topology:
             self.clusters[cluster] *= factor
         for entity in self.seen:
             self.seen[entity] *= factor
-        for row in self.edges.values():
-            for other in row:
-                row[other] *= factor
+        for rows in (self.edges, self.dependency_edges):
+            for row in rows.values():
+                for other in row:
+                    row[other] *= factor
 
     def _prune(self) -> None:
         """Keep the `max_entities` most seen entities (and the edges between them)."""
@@ -298,13 +327,14 @@ class Topology:
         seen = self.seen = {entity: self.seen[entity] for entity in kept}
         self.bursts = {entity: burst for entity, burst in self.bursts.items() if entity in seen}
         # Dropped in place, the rest keeping its order: most rows name no dropped entity.
-        edges = self.edges
-        for entity in [entity for entity in edges if entity not in seen]:
-            del edges[entity]
-        for row in edges.values():
-            if not row.keys() <= seen.keys():
-                for other in [other for other in row if other not in seen]:
-                    del row[other]
+        for edges in (self.edges, self.dependency_edges):
+            for entity in [entity for entity in edges if entity not in seen]:
+                del edges[entity]
+            for row in edges.values():
+                if not row.keys() <= seen.keys():
+                    for other in [other for other in row if other not in seen]:
+                        del row[other]
+        self.dependency_edges = {entity: row for entity, row in self.dependency_edges.items() if row}
         # The index keeps what it learned of namespaces, which the names alone do not tell.
         applications = ((application, {w: None for w in members if w in seen})
                         for application, members in self.applications.items())

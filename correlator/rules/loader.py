@@ -199,6 +199,8 @@ def _semantic_errors(parsed: RuleFile):
                         yield f"{path}.{side}", "needs a capture group: group 1 is the key"
                 except re.error as error:
                     yield f"{path}.{side}", f"invalid regular expression: {error}"
+        if isinstance(rule, RelateRule) and rule.through_dependencies and rule.scope != "entity":
+            yield f"{path}.through_dependencies", "follows what services depend on, which only scope: entity relates by"
         if isinstance(rule, MaintenanceRule):
             for number, window in enumerate(rule.windows):
                 where = f"{path}.windows[{number}]"

@@ -59,15 +59,18 @@ class LinkRule(_Rule, tag="link", kw_only=True):
 class RelateRule(_Rule, tag="relate", kw_only=True):
     """Prior knowledge of causes for the learned joining stage: an alert matching `effect` and one
     matching `cause` (either may come first) are related when they name the same or a neighbouring
-    entity (`scope: entity`) or sit in the same cluster (`scope: cluster`), within `window`. The
-    estate's own co-occurrence evidence needs no rule; `forbid: true` keeps the two apart whatever
-    was learned (rules such as group and link still apply)."""
+    entity (`scope: entity`) or sit in the same cluster (`scope: cluster`), within `window`. A
+    neighbour is where a thing runs (a pod's node, a service's machine); what a service was seen to
+    depend on (the database its alerts name as their upstream) only with `through_dependencies`.
+    The estate's own co-occurrence evidence needs no rule; `forbid: true` keeps the two apart
+    whatever was learned (rules such as group and link still apply)."""
 
     cause: Matchers = Matchers()
     effect: Matchers = Matchers()
     scope: Literal["entity", "cluster"] = "entity"
     window: Seconds = Seconds(1800)
     forbid: bool = False
+    through_dependencies: bool = False
 
 
 class DependencyRule(_Rule, tag="dependency", kw_only=True):
