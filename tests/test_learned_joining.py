@@ -165,6 +165,41 @@ def test_a_relate_rule_follows_what_a_service_depends_on_only_where_it_says_so(t
         assert joined == []
 
 
+@pytest.mark.parametrize("own_host, joined", [(None, True), ("db2.example.com", False)])
+def test_an_alert_naming_its_machine_is_not_about_the_other_machines_its_service_runs_on(tmp_path, own_host,
+                                                                                        joined):
+    host_down = {"name": "host-down", "kind": "relate", "cause": ['alertname="HostDown"'],
+                 "effect": ['alertname="PostgresDown"'], "window": "10m"}
+    scenario = Scenario(rules_from(tmp_path, host_down), LEARNING)
+    # The service runs on two machines.
+    for machine in ("db1.example.com", "db2.example.com"):
+        scenario.push(0, alert("PostgresSlowQueries", cluster="eu", service="postgres", host=machine))
+    scenario.push(3600, alert("HostDown", starts=3600, cluster="eu", instance="db1.example.com:9100"))
+    scenario.push(4000, alert("PostgresDown", starts=4000, cluster="eu", service="postgres",
+                              **({"host": own_host} if own_host else {})))
+    [down] = [i for i in scenario.incidents if any(m.labels["alertname"] == "HostDown" for m in i.members.values())]
+    assert any(m.labels["alertname"] == "PostgresDown" for m in down.members.values()) == joined
+
+
+@pytest.mark.parametrize("client_alert, joined", [
+    ({"alertname": "HttpErrors"}, True),  # names nothing it depends on: any of its service's dependencies
+    ({"alertname": "DatabaseErrors", "upstream": "db1.example.com:5432"}, False),  # about its database
+])
+def test_a_dependency_hop_leads_only_to_the_dependency_an_alert_names(tmp_path, client_alert, joined):
+    broker_alarm = {"name": "broker-alarm", "kind": "relate", "cause": ['alertname="RabbitmqMemoryAlarm"'],
+                    "effect": ['alertname=~".*Errors"'], "window": "10m", "through_dependencies": True}
+    scenario = Scenario(rules_from(tmp_path, broker_alarm), LEARNING)
+    # The service calls a broker and a database.
+    scenario.push(0, alert("PublishFailures", cluster="eu", service="shop", upstream="mq1.example.com:5672"),
+                  alert("QueryFailures", cluster="eu", service="shop", upstream="db1.example.com:5432"))
+    scenario.push(3600, alert("RabbitmqMemoryAlarm", starts=3600, cluster="eu", instance="mq1.example.com:9419"))
+    name = client_alert.pop("alertname")
+    scenario.push(4000, alert(name, starts=4000, cluster="eu", service="shop", **client_alert))
+    [alarm] = [i for i in scenario.incidents
+               if any(m.labels["alertname"] == "RabbitmqMemoryAlarm" for m in i.members.values())]
+    assert any(m.labels["alertname"] == name for m in alarm.members.values()) == joined
+
+
 def test_an_alert_joins_the_host_its_summary_names(tmp_path):
     scenario = Scenario(rules_from(tmp_path), LEARNING)
     scenario.push(0, alert("KubeNodeNotReady", cluster="eu", node="k8s-w3-ams1"))

@@ -41,6 +41,7 @@ from correlator.learning.entities import HOST, WORKLOAD, cluster_of, datastore_o
 from correlator.learning.storms import LATTICE_TOLERANCE, Storms
 from correlator.learning.topology import Topology, named_after, names_a_probe, namespaces_of
 from correlator.rules.roles import RelateRoles
+from correlator.rules.schema import RelateRule
 
 CLOSE = 300.0  # seconds between two alerts' startsAt within which a learned association or closeness
 # alone relates them: an association counts starts within WINDOW, but says nothing of which of a busy
@@ -99,6 +100,7 @@ class Start:
     causes: frozenset[str]  # relate rules it is a cause of
     effects: frozenset[str]  # relate rules it is an effect of
     cluster: str = ""  # its cluster (`cluster_of`)
+    dependencies: tuple[str, ...] = ()  # what it names as what it depends on (`dependencies_of`)
     credited: set | None = None  # (name, window) pairs it was counted with (cooccurrence.py)
 
 
@@ -316,16 +318,23 @@ class Learner:
             if self._late_for_storm(name, scan.start, start):
                 continue
             if closeness and _timely(name, scan.start, start, rule.window, min(rule.window, lead)) \
-                    and (rule.through_dependencies or not self._by_dependency(scan, entity)) \
+                    and self._follows(rule, scan, start, entity) \
                     and (learned or self._rule_holds(scan, chance, name)):
                 return name
         return None
 
-    def _by_dependency(self, scan: _Scan, entity: str) -> bool:
-        """Whether the alert relates to `entity` only by a hop that says what depends on what (a
-        client's service and the machine of the database it calls), not where a thing runs."""
+    def _follows(self, rule: RelateRule, scan: _Scan, start: Start, entity: str) -> bool:
+        """Whether `rule` follows the alert's relation to `start` on `entity`. A hop that says only
+        what depends on what (a client's service and the machine of the database it calls, not
+        where a thing runs) is followed by a rule that follows dependencies, and only to the
+        dependency the two alerts name where they name one: a client's SQL errors naming one
+        database are not about the broker its service also calls."""
         via = scan.related.get(entity)
-        return bool(via) and self.topology.by_dependency(via, entity)
+        if not via or not self.topology.by_dependency(via, entity):
+            return True
+        ends = (via, entity)
+        return rule.through_dependencies and all(not named or any(end in named for end in ends)
+                                                 for named in (scan.dependencies, start.dependencies))
 
     def _late_for_storm(self, rule: str, alert: Start, member: Start) -> bool:
         """Whether, under `rule`, the alert is the cause of a member in a storm of its name that
@@ -651,10 +660,10 @@ class Learner:
             return self._scan
         topology = self.topology
         entities = topology.named(entities_of(labels), annotations)
-        related = topology.related(entities, t, MAX_HOPS)
+        dependencies = dependencies_of(labels)
+        related = topology.related(entities, t, MAX_HOPS, dependencies)
         # A datastore its clients name is a hub once they are many: no evidence of closeness, yet
         # what a relate rule (its outage explains their errors) relates them by.
-        dependencies = dependencies_of(labels)
         hubs = tuple(dependency for dependency in dependencies if dependency not in related)
         related.update(dict.fromkeys(hubs, ""))
         # The same service named from another cluster relates only by a relate rule, as a hub does.
@@ -749,9 +758,9 @@ class Learner:
         crowd = max(sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs)
                     * (len(moments) / counted if counted else 1.0), pace * CROWD_SHARE)
         calm = pace <= CALM_CLUSTER
-        self._scan = _Scan(key, Start(t, started, name, key, causes, effects, cluster), cluster, entities, related, near,
-                           far, chance, elapsed, {}, crowd, cluster_recent, quiet_cluster, observed, {}, dependencies,
-                           hubs, addressed, ties, calm)
+        self._scan = _Scan(key, Start(t, started, name, key, causes, effects, cluster, dependencies), cluster, entities,
+                           related, near, far, chance, elapsed, {}, crowd, cluster_recent, quiet_cluster, observed, {},
+                           dependencies, hubs, addressed, ties, calm)
         return self._scan
 
     def _resolved(self, address: str) -> bool:

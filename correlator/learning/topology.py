@@ -87,7 +87,8 @@ class Topology:
         # or rebuilt from `seen` when a saved state has none (`reindex`).
         self.applications: dict[str, dict[str, None]] = {}
 
-    def observe(self, entities: tuple[str, ...], t: float, cluster: str = "", dependencies: tuple[str, ...] = ()) -> None:
+    def observe(self, entities: tuple[str, ...], t: float, cluster: str = "",
+                dependencies: tuple[str, ...] = ()) -> None:
         """An alert (a new episode) of `cluster` named these entities at event time `t`, of which
         `dependencies` as what it depends on."""
         weight = self.decay.weight(t)
@@ -273,16 +274,22 @@ class Topology:
             return math.inf
         return HUB_SHARE * total
 
-    def related(self, entities: tuple[str, ...], t: float, hops: int) -> dict[str, str]:
-        """What an alert naming `entities` relates to: each of them but the hubs (-> ""), and the
-        `hops` strongest neighbours of each that is not coarse (-> the entity it is a hop from)."""
+    def related(self, entities: tuple[str, ...], t: float, hops: int,
+                dependencies: tuple[str, ...] = ()) -> dict[str, str]:
+        """What an alert naming `entities` (of which `dependencies` as what it depends on) relates
+        to: each of them but the hubs (-> ""), and the `hops` strongest neighbours of each that is
+        not coarse (-> the entity it is a hop from). An alert naming its own machine is about it, not
+        about the other machines its service runs on or calls."""
         is_hub, edges = self._hub_test(t), self.edges
         related = dict.fromkeys([entity for entity in entities if not is_hub(entity)], "")
+        own_host = any(entity.startswith(_HOST) and entity not in dependencies for entity in entities)
         for entity in list(related):
             row = edges.get(entity)
             if row and not is_coarse(entity):
+                by_workload = own_host and entity.startswith(_WORKLOAD)
                 for other in _strongest(row, hops, is_hub):
-                    related.setdefault(other, entity)
+                    if not (by_workload and other.startswith(_HOST)):
+                        related.setdefault(other, entity)
         self._applications(entities, related)
         return related
 
