@@ -53,6 +53,8 @@ def test_a_snapshot_restores_what_was_learned_exactly():
     assert copy.topology.edges == learner.topology.edges and copy.topology.seen == learner.topology.seen
     assert copy.topology.dependency_edges == learner.topology.dependency_edges
     assert copy.topology.by_dependency("workload|eu|shop", "host||db-0")
+    [shop] = state.topology_view(copy, 10, "shop")
+    assert {"entity": "host||db-0", "alerts": 1.0, "dependency": True} in shop["related"]
     assert copy.topology.clusters == learner.topology.clusters and set(learner.topology.clusters) == {"eu"}
     assert copy.topology.bursts == learner.topology.bursts and learner.topology.bursts
     assert copy.topology.prose == learner.topology.prose and "host||db-host-0" in learner.topology.prose

@@ -1,11 +1,12 @@
 """The learned state as plain values, to save in the store and load at start (and to inspect).
 
 Three parts, each saved as one JSON document: `topology` (entities, how many alerts named each, the
-edges and the part of each that says what depends on what, the alerts per cluster, each entity's latest burst, the host names only annotations gave,
-the workloads of each application), `cooccurrence` (near and far counts per alert-name pair) and
-`rates` (starts per alert name and cluster, the storms' base rates, the storms begun per name, when
-each cluster was first seen, and per name when the first cluster it was seen in was). Counts are
-saved as stored, with the decay's origin, so loading restores them exactly.
+edges and the part of each that says what depends on what, the alerts per cluster, each entity's
+latest burst, the host names only annotations gave, the workloads of each application),
+`cooccurrence` (near and far counts per alert-name pair) and `rates` (starts per alert name and
+cluster, the storms' base rates, the storms begun per name, when each cluster was first seen, and
+per name when the first cluster it was seen in was). Counts are saved as stored, with the decay's
+origin, so loading restores them exactly.
 """
 
 from __future__ import annotations
@@ -120,15 +121,16 @@ def associations_view(learner: Learner, limit: int, alertname: str = "") -> list
 
 
 def topology_view(learner: Learner, limit: int, entity: str = "") -> list[dict]:
-    """Entities (the most seen first, or those whose value contains `entity`) with their neighbours,
-    and the entities related to them by name (a probed application and its workloads)."""
+    """Entities (the most seen first, or those whose value contains `entity`) with their neighbours
+    (and whether the edge says only what depends on what: `Topology.by_dependency`), and the
+    entities related to them by name (a probed application and its workloads)."""
     if learner.last_at is None:
         return []
     t, topology = learner.last_at, learner.topology
     chosen = sorted((e for e in topology.seen if entity in e.split("|", 2)[2]),
                     key=lambda e: (-topology.seen[e], e))[:limit]
     return [{"entity": e, "alerts": round(topology.alerts_on(e, t), 2), "hub": topology.hub(e, t),
-             "related": [{"entity": other, "alerts": round(weight, 2)}
+             "related": [{"entity": other, "alerts": round(weight, 2), "dependency": topology.by_dependency(e, other)}
                          for other, weight in topology.neighbours(e, t)],
              "by_name": topology.by_name(e)} for e in chosen]
 
