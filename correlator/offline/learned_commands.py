@@ -69,7 +69,10 @@ def relate_rules(associations: list[dict], forbid: bool) -> str:
     import yaml
 
     lines = ["# Learned associations as relate rules: review them, keep what is true, and load them with "
-             "the other rules.", "version: 1", "rules:"]
+             "the other rules.",
+             "# A rule relates alerts on one entity or where one runs on the other; add through_dependencies: "
+             "true where one side is what the other's service calls (a database and its clients' errors).",
+             "version: 1", "rules:"]
     for found in associations:
         first, second = found["alertnames"]
         lines += [f"  # {found['together']:.0f} together against {found['by_chance']:.2f} by chance "
