@@ -63,6 +63,19 @@ def test_a_snapshot_restores_what_was_learned_exactly():
     assert state.associations_view(copy, 10) == state.associations_view(learner, 10)
 
 
+def test_a_state_saved_before_edges_said_what_depends_on_what_reads_every_edge_as_where_a_thing_runs():
+    learner = Learner()
+    client = {"alertname": "SqlErrors", "service": "shop", "upstream": "db-0:5432", "cluster": "eu"}
+    learner.learn(client, ("client", T0), T0.timestamp(), T0.timestamp())
+    saved = state.snapshot(learner)
+    part = json.loads(saved["topology"])
+    del part["body"]["dependency_edges"]  # as an earlier version wrote it
+    saved["topology"] = json.dumps(part).encode()
+    copy = state.loaded(saved)
+    assert copy.topology.edges == learner.topology.edges
+    assert not copy.topology.by_dependency("workload|eu|shop", "host||db-0")
+
+
 async def test_the_learned_state_is_saved_with_the_step_and_restored_at_start(app_factory, db_url):
     every_step = {"save_every": "0s"}  # the default saves every 5 minutes of event time
     first = await app_factory(url=db_url, learning=every_step)
