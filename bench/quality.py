@@ -10,7 +10,10 @@ generic events. For each density, seed and split, `replay` runs the engine with 
 and model ("correlator") and with the rules alone ("rules only": shipped rules plus
 config/examples/rules-without-model, ml off). Every line shows, measured on the same episodes, the
 two references: every alert alone, and Alertmanager's group_by [alertname, cluster] (the estate's
-own cluster label). docs/quality.md defines the figures.
+own cluster label). docs/quality.md defines the figures. After the tables of every run and their
+means: the figures per vocabulary, the pairs each kind of join placed right and wrong, the wrong
+pairs Alertmanager's grouping shares, each hour's figures, and per fault kind the true pairs lost
+and the wrong pairs its alerts are in (read from the generator's own truth: what to look at next).
 
 Splits ("held out" for an engine that learns online means: measured on a stream whose estate,
 fault kinds or vocabulary it has no history of):
@@ -32,8 +35,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from statistics import mean
 
@@ -72,6 +76,7 @@ class Run:
     replay_seconds: float
     parse_seconds: float
     by_hour: list[scoring.Agreement] = field(default_factory=list)  # hour 0 first (`_by_hour`)
+    by_fault: dict[str, list[int]] = field(default_factory=dict)  # fault kind -> `_by_fault`'s counts
 
 
 def _streams(split: str, seed: int, hours: float, density: float, workdir: Path,
@@ -108,6 +113,7 @@ def run(density: str, seed: int, split: str, hours: float, layers: dict, workdir
     recording, truth_path, estate = _streams(split, seed, hours, DENSITIES[density], workdir, history_hours, naming)
     truth = scoring.read_truth(truth_path)
     entries, parse_seconds = _bare_parse(recording)
+    kinds = _fault_kinds(truth_path)
     own_label = TEMPLATES[estate][4]
     config, group_by = Config(), ("alertname", naming.of(own_label).get(own_label, own_label))
     runs = []
@@ -122,8 +128,58 @@ def run(density: str, seed: int, split: str, hours: float, layers: dict, workdir
         placements = scoring.read_placements(out)
         result = scoring.score(placements, truth, episode_spans(engine, group_by))
         runs.append(Run(density, seed, split, layer, estate, result, entries, summary.seconds, parse_seconds,
-                        _by_hour(placements, truth)))
+                        _by_hour(placements, truth), _by_fault(placements, truth, kinds)))
     return runs
+
+
+class _FaultLabel(msgspec.Struct):
+    fingerprint: str
+    starts_at: datetime
+    cause: str = "?"  # the generator's fault kind ("noise" and "heartbeat" for what no fault made)
+
+
+def _fault_kinds(truth_path: Path) -> dict[scoring.Episode, str]:
+    """Each labeled episode's fault kind, a field of the generator's own truth lines (`replay --truth`
+    does not read it)."""
+    decoder = msgspec.json.Decoder(_FaultLabel)
+    with truth_path.open("rb") as lines:
+        return {(label.fingerprint, scoring.utc(label.starts_at)): label.cause
+                for label in (decoder.decode(line) for line in lines if line.strip())}
+
+
+def _by_fault(placements: dict[scoring.Episode, scoring.Placed], truth: scoring.Truth,
+              kinds: dict[scoring.Episode, str]) -> dict[str, list[int]]:
+    """Per fault kind: [pairs of its alerts in one true incident, of them placed apart, wrong pairs of
+    two faults of the kind in one incident, wrong pairs of one of its alerts with another kind's
+    alert (noise included)]. A pair of two kinds counts for both."""
+    placed_of: dict[object, Counter] = {}  # true incident -> its episodes per predicted incident
+    true_of: dict[str, Counter] = {}  # predicted incident -> its episodes per true incident
+    kind_of: dict[object, str] = {}
+    for episode, placed in placements.items():
+        label = truth.label(episode)
+        if label is None:
+            continue
+        true_id = label.incident if label.incident is not None else episode  # noise: a fault of its own
+        kind_of[true_id] = kinds.get(episode, "?")
+        placed_of.setdefault(true_id, Counter())[placed.incident] += 1
+        true_of.setdefault(placed.incident, Counter())[true_id] += 1
+    table: dict[str, list[int]] = {}
+    for true_id, counts in placed_of.items():
+        row = table.setdefault(kind_of[true_id], [0, 0, 0, 0])
+        together = scoring.pair_count(sum(counts.values()))
+        row[0] += together
+        row[1] += together - sum(scoring.pair_count(n) for n in counts.values())
+    for counts in true_of.values():
+        faults = list(counts.items())
+        for i, (first, n) in enumerate(faults):
+            for second, m in faults[i + 1:]:
+                a, b = kind_of[first], kind_of[second]
+                if a == b:
+                    table.setdefault(a, [0, 0, 0, 0])[2] += n * m
+                else:
+                    for kind in (a, b):
+                        table.setdefault(kind, [0, 0, 0, 0])[3] += n * m
+    return table
 
 
 def _by_hour(placements: dict[scoring.Episode, scoring.Placed], truth: scoring.Truth) -> list[scoring.Agreement]:
@@ -249,6 +305,28 @@ def _wrong_pair_lines(runs: list[Run]) -> list[str]:
     return lines
 
 
+def _fault_lines(runs: list[Run], shown: int = 12) -> list[str]:
+    """Per layer and density, the fault kinds that lose or mix the most pairs, summed over the runs:
+    true pairs, those placed apart, and wrong pairs with another fault of the same kind or with
+    another kind's alerts (docs/quality.md, "Where the remaining gap is")."""
+    lines = [f"{'layer':<10} {'density':<7} {'fault kind':<34} {'true pairs':>10} {'apart':>7} {'share':>5} "
+             f"{'wrong: same kind':>16} {'other kinds':>11}"]
+    totals: dict[tuple[str, str], dict[str, list[int]]] = {}
+    for r in runs:
+        table = totals.setdefault((r.layer, r.density), {})
+        for kind, counts in r.by_fault.items():
+            row = table.setdefault(kind, [0, 0, 0, 0])
+            for i, count in enumerate(counts):
+                row[i] += count
+    for (layer, density), table in totals.items():
+        worst = sorted(table.items(), key=lambda kv: -sum(kv[1][1:]))[:shown]  # apart and wrong
+        for kind, (true, apart, same, other) in worst:
+            share = f"{apart / true:.0%}" if true else "-"
+            lines.append(f"{layer:<10} {density:<7} {kind[:34]:<34} {true:>10} {apart:>7} {share:>5} {same:>16} "
+                         f"{other:>11}")
+    return lines
+
+
 def _relabel(text: str) -> tuple[tuple[str, str], ...]:
     try:
         return tuple((old.strip(), new.strip()) for old, new in (pair.split("=") for pair in text.split(",") if pair))
@@ -305,6 +383,8 @@ def main() -> int:
     print("\n".join(_wrong_pair_lines(runs)))
     print("\nby hour of the measured stream: its episodes among themselves (all runs of a density)")
     print("\n".join(_hour_lines(runs)))
+    print("\nby fault kind: true pairs placed apart, and wrong pairs (all runs of a density; the most first)")
+    print("\n".join(_fault_lines(runs)))
     return 0
 
 

@@ -1,10 +1,12 @@
-"""bench/quality.py's tables: means over seeds, the pairs each join made summed over runs, each hour's figures."""
+"""bench/quality.py's tables: means over seeds, the pairs each join made summed over runs, each hour's figures,
+the pairs each fault kind lost and mixed."""
 
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from bench.estates import Naming
-from bench.quality import Run, _by_hour, _hour_lines, _join_lines, _layers, _mean_run, run
+from bench.quality import Run, _by_fault, _by_hour, _fault_kinds, _fault_lines, _hour_lines, _join_lines, _layers, \
+    _mean_run, run
 from correlator.offline.scoring import Placed, Truth, TruthLine, score
 from correlator.shipped import shipped_dir
 
@@ -58,3 +60,26 @@ def test_each_hour_of_the_stream_is_scored_among_its_own_episodes():
     assert [(a.episodes, a.pair_f1) for a in by_hour] == [(2, 1.0), (3, 0.0)]
     runs = [replace(run_of(seed, {}, {}), by_hour=by_hour) for seed in (1, 2)]
     assert [line.split()[2:4] for line in _hour_lines(runs)[1:]] == [["0", "2"], ["1", "2"]]
+
+
+def test_each_fault_kind_shows_the_pairs_it_lost_and_those_it_mixed_with_another_fault(tmp_path):
+    # Two switches lost (t1: a, b; t2: c) placed in one incident: two wrong pairs of one kind. A
+    # database outage (t3: d, e) split in two: its one pair lost. A noise alert (f, no incident) in
+    # the database's first incident: a wrong pair of two kinds, counted for both.
+    truth_path = tmp_path / "truth.jsonl"
+    kinds = {"a": "switch", "b": "switch", "c": "switch", "d": "database", "e": "database", "f": "noise"}
+    truth_path.write_text("".join(f'{{"fingerprint": "{fingerprint}", "starts_at": "2026-11-23T04:00:00Z", '
+                                  f'"incident": {incident}, "cause": "{kinds[fingerprint]}"}}\n'
+                                  for fingerprint, incident in (("a", '"t1"'), ("b", '"t1"'), ("c", '"t2"'),
+                                                                ("d", '"t3"'), ("e", '"t3"'), ("f", "null"))))
+    truth = Truth(episodes={(f, T0): TruthLine(f, i) for f, i in
+                            (("a", "t1"), ("b", "t1"), ("c", "t2"), ("d", "t3"), ("e", "t3"), ("f", None))})
+    placements = {(f, T0): Placed(incident, None, None) for f, incident in
+                  (("a", "X"), ("b", "X"), ("c", "X"), ("d", "Y"), ("f", "Y"), ("e", "Z"))}
+    by_fault = _by_fault(placements, truth, _fault_kinds(truth_path))
+    assert by_fault == {"switch": [1, 0, 2, 0], "database": [1, 1, 0, 1], "noise": [0, 0, 0, 1]}
+    runs = [replace(run_of(seed, {}, {}), by_fault=by_fault) for seed in (1, 2)]
+    lines = _fault_lines(runs)
+    assert [line.split()[2:] for line in lines[1:]] == [["switch", "2", "0", "0%", "4", "0"],
+                                                        ["database", "2", "2", "100%", "0", "2"],
+                                                        ["noise", "0", "0", "-", "0", "2"]]

@@ -80,11 +80,11 @@ def read_truth(path: Path) -> Truth:
             if label.starts_at is None:
                 truth.fingerprints[label.fingerprint] = label
             else:
-                truth.episodes[(label.fingerprint, _utc(label.starts_at))] = label
+                truth.episodes[(label.fingerprint, utc(label.starts_at))] = label
     return truth
 
 
-def _utc(moment: datetime) -> datetime:
+def utc(moment: datetime) -> datetime:
     """Timestamps without an offset are UTC, as everywhere in correlator."""
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
@@ -131,7 +131,7 @@ def read_placements(path: Path) -> dict[Episode, Placed]:
                 incident = decoder.decode(line)
                 for order, (fingerprint, starts_at, *join) in enumerate(incident.episodes):
                     reason, rule = join[1:3] if len(join) >= 3 else ("", "")
-                    placed[(fingerprint, _utc(datetime.fromisoformat(starts_at)))] = Placed(
+                    placed[(fingerprint, utc(datetime.fromisoformat(starts_at)))] = Placed(
                         incident.id, incident.category, incident.priority, order, reason, rule)
     return placed
 
@@ -155,7 +155,8 @@ def _f1(precision: float, recall: float) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
-def _pairs(count: int) -> int:
+def pair_count(count: int) -> int:
+    """The pairs `count` episodes make."""
     return count * (count - 1) // 2
 
 
@@ -164,9 +165,9 @@ def agreement(true_ids: Sequence[Hashable], predicted_ids: Sequence[Hashable]) -
     With no pair to judge, pairwise precision (recall) is 1.0 when no pair was predicted (is true)."""
     cells = Counter(zip(true_ids, predicted_ids))
     true_sizes, predicted_sizes = Counter(true_ids), Counter(predicted_ids)
-    together = sum(_pairs(n) for n in cells.values())
-    predicted_pairs = sum(_pairs(n) for n in predicted_sizes.values())
-    true_pairs = sum(_pairs(n) for n in true_sizes.values())
+    together = sum(pair_count(n) for n in cells.values())
+    predicted_pairs = sum(pair_count(n) for n in predicted_sizes.values())
+    true_pairs = sum(pair_count(n) for n in true_sizes.values())
     pair_precision = together / predicted_pairs if predicted_pairs else 1.0
     pair_recall = together / true_pairs if true_pairs else 1.0
     total = len(true_ids)
@@ -233,7 +234,7 @@ def wrong_pairs_in_one_group(true_ids: Sequence[Hashable], predicted_ids: Sequen
     as well."""
     together = Counter(zip(predicted_ids, groups))
     right = Counter(zip(predicted_ids, groups, true_ids))
-    return sum(_pairs(n) for n in together.values()) - sum(_pairs(n) for n in right.values())
+    return sum(pair_count(n) for n in together.values()) - sum(pair_count(n) for n in right.values())
 
 
 def pairs_lost_alone(true_ids: Sequence[Hashable], predicted_ids: Sequence[Hashable]) -> int:
@@ -242,7 +243,7 @@ def pairs_lost_alone(true_ids: Sequence[Hashable], predicted_ids: Sequence[Hasha
     alone, sizes = Counter(), Counter(true_ids)
     for true_id, predicted_id in zip(true_ids, predicted_ids):
         alone[true_id] += predicted_sizes[predicted_id] == 1
-    return sum(_pairs(sizes[t]) - _pairs(sizes[t] - alone[t]) for t in alone)
+    return sum(pair_count(sizes[t]) - pair_count(sizes[t] - alone[t]) for t in alone)
 
 
 @dataclass
