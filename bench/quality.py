@@ -3,7 +3,7 @@
 
 The streams come from bench/estates/, a generator independent of the model's training corpus
 (correlator/offline/corpus.py): its own estates (three Kubernetes clusters on two clouds or on-prem
-plus VMs, about 30 nodes each), 43 fault kinds cascading across layers, five vocabularies, noise
+plus VMs, about 30 nodes each), 44 fault kinds cascading across layers, five vocabularies, noise
 firing at random with the same alert names, Prometheus alerts starting on their rule groups'
 evaluations, Alertmanager grouping and re-sends, HA duplicates, Prometheus posting straight, and
 generic events. For each density, seed and split, `replay` runs the engine with the shipped rules
