@@ -352,8 +352,12 @@ def main() -> int:
                         help="spell these labels so in every alert, as another relabeling or agent does (for "
                              "Prometheus's example Kubernetes configuration: pod=kubernetes_pod_name,"
                              "namespace=kubernetes_namespace,node=kubernetes_node,service=kubernetes_name)")
+    parser.add_argument("--pod-node", action="store_true",
+                        help="give every kube-prometheus and awesome-prometheus-alerts pod alert the node its pod "
+                             "runs on, as rules joined with kube-state-metrics' kube_pod_info do (their own name "
+                             "none)")
     args = parser.parse_args()
-    naming = Naming(args.cluster_label, args.relabel)
+    naming = Naming(args.cluster_label, args.relabel, args.pod_node)
     tune_runtime()  # as `correlator replay` runs: its speed is measured here
     runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp:

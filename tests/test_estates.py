@@ -67,6 +67,24 @@ def test_an_estate_spells_its_labels_as_the_naming_says_and_its_truth_follows(tm
     assert set(received_episodes(relabeled, tmp_path)) == {(e.fingerprint, e.start) for e in relabeled.episodes}
 
 
+def test_an_estate_whose_pod_alerts_name_their_node_gives_each_the_node_its_pod_runs_on():
+    # As rules joined with kube_pod_info label them (bench/quality.py --pod-node); the public rule
+    # sets' own pod alerts name no node.
+    plain, placed = (generate(3, hours=1, density=DENSITIES["medium"], estate="lumen", naming=Naming(pod_node=on))
+                     for on in (False, True))
+
+    def pods(stream):
+        return [e for e in stream.episodes if e.vocabulary in ("kube", "awesome") and "pod" in e.labels
+                and "exporter" not in e.labels["pod"]]
+    assert pods(placed) and all(e.labels.get("node") for e in pods(placed))
+    placement = {}
+    for e in pods(placed):  # one pod runs on one node, whichever alert names it
+        placement.setdefault((e.cluster, e.labels["namespace"], e.labels["pod"]), set()).add(e.labels["node"])
+    assert all(len(nodes) == 1 for nodes in placement.values())
+    assert any("node" not in e.labels for e in pods(plain))
+    assert len(plain.episodes) == len(placed.episodes)  # the same stream, labeled more
+
+
 def test_truth_labels_use_correlators_categories_and_priorities(stream):
     labeled = [truth_line(e) for e in stream.episodes if e.incident]
     assert {line["category"] for line in labeled} <= {str(c) for c in Category}

@@ -65,6 +65,9 @@ def render(estate: Estate, signal_name: str, subject: object, cluster: Cluster |
     if name is None:
         return None
     labels = {"alertname": name, **_subject_labels(vocabulary, subject, signal_name), **_severity(vocabulary, signal)}
+    if estate.pod_node and isinstance(subject, Pod) and vocabulary in ("kube", "awesome") \
+            and not signal_name.startswith("sec_"):  # falcosidekick's labels name the host already
+        labels.setdefault("node", subject.host.name)
     labels.update(_place_labels(estate, vocabulary, subject, cluster))
     if upstream is not None:
         labels.update(_upstream_labels(vocabulary, upstream))

@@ -72,9 +72,12 @@ class Cluster:
 @dataclass(frozen=True)
 class Naming:
     """How an estate spells its labels, where it differs from its template: `cluster_label` for its
-    cluster label, `relabel` (old name -> new) for any label of any alert."""
+    cluster label, `relabel` (old name -> new) for any label of any alert; `pod_node`: its pod
+    alerts name the node their pod runs on, as rules joined with kube-state-metrics' `kube_pod_info`
+    give it (docs/learning.md), where the public rule sets' own name none."""
     cluster_label: str | None = None
     relabel: tuple[tuple[str, str], ...] = ()
+    pod_node: bool = False
 
     def of(self, own_label: str) -> dict[str, str]:
         """Label name -> the estate's spelling, for a template whose cluster label is `own_label`
@@ -95,6 +98,7 @@ class Estate:
     cluster_label: str  # the external label that names the cluster: cluster, k8s_cluster, kubernetes_cluster
     group_by: tuple[str, ...]  # the estate's Alertmanager route
     relabel: dict[str, str] = field(default_factory=dict)  # label name -> the estate's spelling of it
+    pod_node: bool = False  # its pod alerts name their node (`Naming.pod_node`)
 
     def hosts(self) -> list[Host]:
         return [h for c in self.clusters for h in c.nodes] + self.vms
@@ -188,7 +192,8 @@ def build_estate(r: random.Random, template: str, vocabulary: dict[str, str], na
     backends = _backends(r, template, vms, namer)
     for cluster in clusters:
         _workloads(r, cluster, words, domain, backends)
-    return Estate(template, domain, clusters, vms, backends, vocabulary, cluster_label, group_by, relabel)
+    return Estate(template, domain, clusters, vms, backends, vocabulary, cluster_label, group_by, relabel,
+                  naming.pod_node)
 
 
 def _backends(r: random.Random, template: str, vms: list[Host], namer: _Namer) -> list[Backend]:
