@@ -80,18 +80,18 @@ class Run:
 
 
 def _streams(split: str, seed: int, hours: float, density: float, workdir: Path,
-             history_hours: float, naming: Naming) -> tuple[Path, Path, str]:
+             history_hours: float, naming: Naming, placements: bool = False) -> tuple[Path, Path, str]:
     """The recording (history first, when the split has one) and the truth of the measured part."""
     estate = sorted(TEMPLATES)[seed % len(TEMPLATES)]
     options = {"novel-faults": {"faults": _NOVEL_FAULTS}, "novel-vocab": {"vocabularies": "novel"},
                "familiar": {"faults": _FAMILIAR_FAULTS, "vocabularies": "familiar"}}.get(split, {})
-    measured = generate(seed, hours, density, estate, naming=naming, **options)
+    measured = generate(seed, hours, density, estate, naming=naming, placements=placements, **options)
     recording, truth = workdir / f"{split}-{seed}.jsonl", workdir / f"{split}-{seed}.truth.jsonl"
     write(measured, recording, truth)
     if split in ("warm-estate", "unseen-estate"):
         other = sorted(TEMPLATES)[(seed + 1) % len(TEMPLATES)]
         history = generate(seed + 1000, history_hours, density, estate if split == "warm-estate" else other,
-                           start=START - timedelta(hours=history_hours), naming=naming)
+                           start=START - timedelta(hours=history_hours), naming=naming, placements=placements)
         history_path = workdir / f"{split}-{seed}.history.jsonl"
         write(history, history_path, workdir / "history.truth.jsonl")
         recording.write_bytes(history_path.read_bytes() + recording.read_bytes())
@@ -109,8 +109,9 @@ def _bare_parse(recording: Path) -> tuple[int, float]:
 
 
 def run(density: str, seed: int, split: str, hours: float, layers: dict, workdir: Path,
-        history_hours: float, naming: Naming = Naming()) -> list[Run]:
-    recording, truth_path, estate = _streams(split, seed, hours, DENSITIES[density], workdir, history_hours, naming)
+        history_hours: float, naming: Naming = Naming(), placements: bool = False) -> list[Run]:
+    recording, truth_path, estate = _streams(split, seed, hours, DENSITIES[density], workdir, history_hours, naming,
+                                             placements)
     truth = scoring.read_truth(truth_path)
     entries, parse_seconds = _bare_parse(recording)
     kinds = _fault_kinds(truth_path)
@@ -352,6 +353,9 @@ def main() -> int:
                         help="spell these labels so in every alert, as another relabeling or agent does (for "
                              "Prometheus's example Kubernetes configuration: pod=kubernetes_pod_name,"
                              "namespace=kubernetes_namespace,node=kubernetes_node,service=kubernetes_name)")
+    parser.add_argument("--placements", action="store_true",
+                        help="begin each recording with where every pod runs, as the daemon logs it when it reads "
+                             "kube_pod_info (learning.placements)")
     parser.add_argument("--pod-node", action="store_true",
                         help="give every kube-prometheus and awesome-prometheus-alerts pod alert the node its pod "
                              "runs on, as rules joined with kube-state-metrics' kube_pod_info do (their own name "
@@ -366,7 +370,8 @@ def main() -> int:
             for split in args.splits.split(","):
                 for seed in seed_range(args.seeds):
                     print(f"{density} {split} seed {seed}...", file=sys.stderr)
-                    runs += run(density, seed, split, args.hours, layers, Path(tmp), args.history_hours, naming)
+                    runs += run(density, seed, split, args.hours, layers, Path(tmp), args.history_hours, naming,
+                                args.placements)
     if args.json:
         print(json.dumps([{**{k: v for k, v in vars(r).items() if k not in ("score", "by_hour")},
                            "score": scoring.as_dict(r.score), "by_hour": [asdict(a) for a in r.by_hour]}

@@ -45,6 +45,7 @@ from correlator.ingest.recording import Recorder
 from correlator.metrics import EngineMetrics, Metrics
 from correlator.ml.model import LearnedModel
 from correlator.replica_metrics import ReplicaMetrics
+from correlator.placements import PlacementPoller
 from correlator.replica_role import ReplicaRole
 from correlator.rule_check import check_rule_file
 from correlator.rule_reload import RuleReloader
@@ -118,6 +119,8 @@ def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | No
         app.cleanup_ctx.append(functools.partial(_supervising, command=engine_command, role=role))
     if config.server.record:
         app.cleanup_ctx.append(_recording)
+    if config.learning.enabled and config.learning.placements:
+        app.cleanup_ctx.append(_placements)
     app.cleanup_ctx.append(_retention)
     app.cleanup_ctx.append(_hangups)
     app.router.add_get("/healthz", _healthz)
@@ -288,6 +291,18 @@ async def _recording(app: web.Application):
     log.info("recording notifications", extra={"file": app[CONFIG].server.record})
     yield
     recorder.close()
+
+
+async def _placements(app: web.Application):
+    config = app[CONFIG]
+    recorder = app.get(RECORDER)
+    poller = PlacementPoller(config.learning.placements, config.learning.placements_every, app[WRITER].append,
+                             lambda: app[REPLICA]().role is Role.LEADER, recorder.write if recorder else None)
+    log.info("reading where pods run", extra={"sources": ",".join(s.url for s in config.learning.placements)})
+    task = asyncio.create_task(poller.run())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _retention(app: web.Application):

@@ -297,11 +297,22 @@ class MlConfig(_Section):
     classification: ClassificationConfig = ClassificationConfig()
 
 
+class PlacementSourceConfig(_Section):
+    """A Prometheus that scrapes a cluster's kube-state-metrics: where that cluster's pods run
+    (`kube_pod_info`), read every `learning.placements_every` (correlator/placements.py)."""
+
+    url: str  # its base URL, http:// or https://
+    cluster: str = ""  # the value of the cluster label the cluster's alerts carry ("": they carry none)
+    query: str = "kube_pod_info"  # PromQL whose series name a namespace, a pod and its node
+
+
 class LearningConfig(_Section):
     """What the engine learns of the estate online (topology, co-occurrence) and joins on."""
 
     enabled: bool = True
     save_every: Duration = Duration(300)  # event time between saves of the learned state
+    placements: list[PlacementSourceConfig] = []
+    placements_every: Duration = Duration(60)
 
 
 class LogConfig(_Section):
@@ -547,8 +558,9 @@ def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Con
     for name, mapping in config.ingest.mappings.items():
         if len(name) > MAX_SOURCE_LENGTH:  # the name is stored as each alert's source
             raise ConfigError(f"ingest.mappings.{name}", f"a mapping name has at most {MAX_SOURCE_LENGTH} characters")
-        if name == Source.ACTION:  # the source of the log's operator actions
-            raise ConfigError(f"ingest.mappings.{name}", f"{name!r} is reserved for operator actions")
+        if name in (Source.ACTION, Source.PLACEMENT):  # the sources of the log's rows without alerts
+            raise ConfigError(f"ingest.mappings.{name}",
+                              f"{name!r} is reserved for {'operator actions' if name == Source.ACTION else 'placements'}")
         bad = [value for value in mapping.status_values.values() if value not in ("firing", "resolved")]
         if bad:
             raise ConfigError(f"ingest.mappings.{name}.status_values",
@@ -557,9 +569,12 @@ def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Con
     for name in names:
         if names.count(name) > 1:
             raise ConfigError(f"forwarding.destinations[{name}].name", "two destinations have this name")
+    for index, source in enumerate(config.learning.placements):
+        if not source.url.startswith(("http://", "https://")):
+            raise ConfigError(f"learning.placements[{index}].url", "expected an http:// or https:// URL")
     if config.forwarding.external_url and not config.forwarding.external_url.startswith(("http://", "https://")):
         raise ConfigError("forwarding.external_url", "expected an http:// or https:// URL")
-    sources = {*Source, *config.ingest.mappings} - {Source.ACTION}
+    sources = {*Source, *config.ingest.mappings} - {Source.ACTION, Source.PLACEMENT}
     for source in config.ingest.fingerprint_ignore_labels:
         if source not in sources:
             raise ConfigError(f"ingest.fingerprint_ignore_labels.{source}",

@@ -1,5 +1,6 @@
 """The engine's input: the stored notifications in id order, read in batches of bounded work.
-The log holds operator actions too (source "action"): they come in the same order, as ActionEntry.
+The log holds operator actions too (source "action"): they come in the same order, as ActionEntry;
+and where pods run (source "placement", correlator/placements.py), as PlacementEntry.
 
 Each notification's alerts are the ones ingest parsed at receive time, stored beside its body
 (store/notification_alerts.py): the engine sees what ingest accepted, under the mappings and
@@ -23,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine as DatabaseEngine
 
 from correlator.domain import Alert, FieldError, PayloadError, Source, from_msgspec
+from correlator.domain.placements import Placements, decode_placements
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser
 from correlator.store.action_log import LoggedAction, decode_logged_action
@@ -30,6 +32,7 @@ from correlator.store.notification_alerts import decode_alerts
 from correlator.store.schema import from_us, notifications
 
 log = logging.getLogger(__name__)
+_NO_ALERTS = (Source.ACTION, Source.PLACEMENT)  # rows whose body the engine reads itself
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,19 @@ class ActionEntry:
 
 
 @dataclass(frozen=True)
+class PlacementEntry:
+    """Where pods run, as the log holds it, or why its stored body is not that."""
+
+    notification: int
+    received_at: datetime
+    placements: Placements | FieldError
+
+
+@dataclass(frozen=True)
 class Batch:
     watermark: int  # where it starts: after notification `watermark`, at alert `alert_offset` of the next
     alert_offset: int
-    chunks: list[Chunk | ActionEntry]
+    chunks: list[Chunk | ActionEntry | PlacementEntry]
     more: bool  # notifications (or alerts of the last one) remain after this batch
     oldest_received_at: datetime | None  # of the first notification not processed whole
 
@@ -90,7 +102,7 @@ class NotificationFeed:
                 select(notifications.c.id, notifications.c.alerts)
                 .where(notifications.c.id.in_([h.id for h in wanted if parsed is None or h.id != parsed[0]]))).all())
             # Bodies only of actions and of rows stored without their alerts.
-            unparsed = [h.id for h in wanted if h.id in stored and (h.source == Source.ACTION or stored[h.id] is None)]
+            unparsed = [h.id for h in wanted if h.id in stored and (h.source in _NO_ALERTS or stored[h.id] is None)]
             bodies = dict(connection.execute(select(notifications.c.id, notifications.c.body)
                                              .where(notifications.c.id.in_(unparsed))).all()) if unparsed else {}
         chunks, budget, offset = [], self.step_alerts, alert_offset
@@ -100,6 +112,9 @@ class NotificationFeed:
             received_at = from_us(head.received_at_us)
             if head.source == Source.ACTION:
                 chunks.append(ActionEntry(head.id, received_at, _action(bytes(bodies[head.id]))))
+                continue
+            if head.source == Source.PLACEMENT:
+                chunks.append(PlacementEntry(head.id, received_at, _placements(bytes(bodies[head.id]))))
                 continue
             if parsed is not None and parsed[0] == head.id:
                 alerts = parsed[1]
@@ -130,6 +145,13 @@ class NotificationFeed:
         except PayloadError:  # stored bodies were valid when received; a mapping may have changed since
             log.warning("stored notification no longer parses", extra={"notification": notification})
             return []
+
+
+def _placements(body: bytes) -> Placements | FieldError:
+    try:
+        return decode_placements(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:  # not written by this daemon
+        return from_msgspec(error)
 
 
 def _action(body: bytes) -> LoggedAction | FieldError:

@@ -28,7 +28,8 @@ from sqlalchemy.engine import Engine as DatabaseEngine
 from correlator.domain import Candidate, IncidentState
 from correlator.engine.core import Engine, EngineSettings, LearnedDecision, Outcome
 from correlator.engine_actions import apply_action, refused
-from correlator.engine_feed import ActionEntry, Batch, NotificationFeed
+from correlator.domain.placements import Placements
+from correlator.engine_feed import ActionEntry, Batch, NotificationFeed, PlacementEntry
 from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.normalize import IngestPolicy
 from correlator.ingest.sources import Parser
@@ -304,6 +305,11 @@ class EngineService:
                     changed_now, result = self._action(chunk, where)
                     changed |= changed_now
                     results.append((chunk.notification, result))
+                    watermark, offset = chunk.notification, 0
+                    continue
+                if isinstance(chunk, PlacementEntry):
+                    if isinstance(chunk.placements, Placements):
+                        self.engine.place_pods(chunk.placements)
                     watermark, offset = chunk.notification, 0
                     continue
                 first = chunk.end - len(chunk.alerts)

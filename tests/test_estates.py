@@ -1,6 +1,7 @@
 """bench/estates, the benchmark's stream generator: deterministic, consistent with its truth, as
 hard as specified (fault kinds, vocabularies, noise named like faults, every delivery path)."""
 
+import json
 import os
 import random
 import subprocess
@@ -11,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from bench.estates import DENSITIES, FAULTS, Naming, generate, truth_line, write
+from correlator.domain.placements import decode_placements
 from bench.estates.delivery import GROUP_INTERVAL, GROUP_WAIT, deliver
 from bench.estates.stream import EVALUATED, EVALUATION_INTERVAL, NOVEL_VOCABULARIES, START, Episode
 from bench.estates.topology import build_estate
@@ -83,6 +85,18 @@ def test_an_estate_whose_pod_alerts_name_their_node_gives_each_the_node_its_pod_
     assert all(len(nodes) == 1 for nodes in placement.values())
     assert any("node" not in e.labels for e in pods(plain))
     assert len(plain.episodes) == len(placed.episodes)  # the same stream, labeled more
+
+
+def test_a_stream_with_placements_begins_with_where_every_clusters_pods_run_as_the_daemon_logs_it():
+    plain = generate(3, hours=1, density=DENSITIES["medium"], estate="lumen")
+    placed = generate(3, hours=1, density=DENSITIES["medium"], estate="lumen", placements=True)
+    head = [n for n in placed.notifications if n.source == "placement"]
+    assert placed.notifications[:len(head)] == head and placed.notifications[len(head):] == plain.notifications
+    told = [decode_placements(json.dumps(n.body).encode()) for n in head]
+    assert len({placements.cluster for placements in told}) == len(told) == 3
+    where = {(p.cluster, pod.namespace, pod.pod): pod.node for p in told for pod in p.pods}
+    pods = [e for e in plain.episodes if e.vocabulary == "awesome" and "pod" in e.labels]
+    assert pods and all((e.cluster, e.labels["namespace"], e.labels["pod"]) in where for e in pods)
 
 
 def test_truth_labels_use_correlators_categories_and_priorities(stream):

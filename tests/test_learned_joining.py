@@ -17,7 +17,9 @@ from correlator.engine.timers import ENGINE
 from correlator.learning.cooccurrence import Cooccurrence
 from correlator.learning.decay import Decay
 from correlator.learning.entities import dependencies_of, entities_of
+from correlator.domain.placements import Placements, PodPlacement
 from correlator.learning.joiner import Learner
+from correlator.learning.state import restore, snapshot
 from correlator.learning.storms import Storms, lattice, likely
 from correlator.learning.topology import Topology
 from correlator.rules.loader import load_rules
@@ -314,6 +316,34 @@ def test_a_cascade_joins_through_the_learned_topology_and_names_the_member(tmp_p
     assert pod.why.reason == JoinReason.RELATED and pod.why.rule == "node-down"
     assert pod.why.detail.startswith("related to KubeNodeNotReady (")
     assert "learned topology" in pod.why.detail
+
+
+@pytest.mark.parametrize("placed", [False, True])
+def test_a_pod_alert_naming_no_node_is_about_the_node_a_placement_source_said_it_runs_on(tmp_path, placed):
+    # kube_pod_info (correlator/placements.py): the public rule sets' pod alerts name no node.
+    scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
+    if placed:
+        scenario.engine.place_pods(Placements("eu", [PodPlacement("shop", "web-0", "worker-3"),
+                                                     PodPlacement("billing", "ledger-0", "worker-4")]))
+    scenario.push(3600, alert("KubeNodeNotReady", starts=3600, cluster="eu", node="worker-3"))
+    scenario.push(3630, alert("KubePodNotReady", starts=3630, cluster="eu", pod="web-0", namespace="shop"))
+    scenario.push(3700, alert("KubePodNotReady", starts=3700, cluster="eu", pod="ledger-0", namespace="billing"))
+    assert len(scenario.incidents) == (2 if placed else 3)
+    if placed:
+        pod = next(m for i in scenario.incidents for m in i.members.values() if m.labels.get("pod") == "web-0")
+        assert pod.why.rule == "node-down" and "same host worker-3" in pod.why.detail
+
+
+def test_a_pod_gone_is_about_its_node_no_more_and_what_was_placed_survives_a_restart():
+    learner = Learner()
+    learner.place_pods(Placements("eu", [PodPlacement("shop", "web-0", "worker-3.example.com")]))
+    assert {"host||worker-3.example.com", "host||worker-3"} <= set(learner.topology.placements["pod|eu|web-0"])
+    learner.place_pods(Placements("", [PodPlacement("shop", "api-0", "worker-5")]))  # alerts with no cluster label
+    restored = Learner()
+    restore(restored, snapshot(learner))
+    assert restored.topology.placements == learner.topology.placements
+    restored.place_pods(Placements("eu", [PodPlacement("shop", "web-0", "")]))
+    assert list(restored.topology.placements) == ["pod||api-0"]
 
 
 def test_unrelated_alerts_of_one_cluster_at_once_stay_apart(tmp_path):

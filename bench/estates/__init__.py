@@ -40,18 +40,25 @@ class Stream:
 
 def generate(seed: int, hours: float = 3.0, density: float = DENSITIES["medium"], estate: str | None = None,
              faults: list[str] | None = None, vocabularies: str = "mixed", start: datetime = START,
-             naming: Naming = Naming()) -> Stream:
+             naming: Naming = Naming(), placements: bool = False) -> Stream:
     """A seeded stream: `density` alert episodes per hour on the named estate template (default:
     one drawn by the seed), faults from `faults` (default: the whole catalogue), vocabularies
     "mixed" (each estate's own), "familiar" (kube-prometheus and awesome-prometheus-alerts names only)
     or "novel" (Zabbix, cloud monitors and in-house names only); `naming`: the labels spelt as none
-    of the templates do."""
+    of the templates do; `placements`: the stream begins with where each cluster's pods run, as the
+    daemon logs it when it first reads `kube_pod_info` (learning.placements)."""
     builder = StreamBuilder(seed, hours, density, estate, faults, vocabularies, start, naming)
     episodes = builder.build()
     notifications = deliver(random.Random(seed + 1), builder.estate, episodes, start + timedelta(hours=hours))
     carried = {(fingerprint(e["labels"]), e["startsAt"]) for n in notifications
                for e in (n.body if n.source == "prometheus" else n.body["alerts"])}
     delivered = [e for e in episodes if (e.fingerprint, rfc3339(e.start)) in carried]
+    if placements:
+        notifications = [Notification(start, "placement", {"cluster": cluster.name, "pods": sorted(
+            ({"namespace": pod.namespace, "pod": pod.name, "node": pod.host.name}
+             for workload in cluster.workloads for pod in workload.pods),
+            key=lambda placed: (placed["namespace"], placed["pod"]))})
+            for cluster in builder.estate.clusters] + notifications
     return Stream(builder.estate.name, start, hours, notifications, delivered)
 
 

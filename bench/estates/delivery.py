@@ -35,7 +35,7 @@ _RESEND, _RESOLVED_RESEND = timedelta(minutes=1), timedelta(minutes=15)
 @dataclass(frozen=True)
 class Notification:
     at: datetime
-    source: str  # alertmanager | prometheus | generic
+    source: str  # alertmanager | prometheus | generic | placement (`generate(placements=True)`)
     body: object
 
 

@@ -21,13 +21,15 @@ class AlertStatus(enum.StrEnum):
 
 
 class Source(enum.StrEnum):
-    """The endpoint an alert was posted to, or ACTION: an operator action (no alerts). The `source`
-    of a row of the engine's input log (`notifications`) and of a recording line."""
+    """The endpoint an alert was posted to, ACTION: an operator action, or PLACEMENT: where pods run
+    (no alerts). The `source` of a row of the engine's input log (`notifications`) and of a
+    recording line."""
 
     ALERTMANAGER = "alertmanager"
     PROMETHEUS = "prometheus"
     GENERIC = "generic"
     ACTION = "action"
+    PLACEMENT = "placement"
 
 
 class Alert(msgspec.Struct, frozen=True, gc=False):

@@ -72,6 +72,7 @@ import msgspec
 from correlator.domain import (ACTIVE_STATES, LEARNED_REASONS, TRANSITIONS, Alert, AlertStatus, Candidate, Explanation,
                                Incident, IncidentState, JoinReason, Member, Problem, Source, TimelineKind,
                                TransitionError, interned)
+from correlator.domain.placements import Placements
 from correlator.engine import decisions
 from correlator.engine.derivation import Facts, absorb, conclude, derive, withdraw
 from correlator.engine.flapping import FlapTracker
@@ -321,6 +322,12 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
                     self.inhibition.add(key, member.labels)
             facts.escalation_pending = False
         self._attach_symptoms()
+
+    def place_pods(self, placements: Placements) -> None:
+        """Where pods run now (a placement source's news): the learned joining reads a pod's alerts
+        as about its node too. Changes no incident."""
+        if self.learner is not None:
+            self.learner.place_pods(placements)
 
     def learned_snapshot(self) -> tuple[datetime, dict[str, bytes]] | None:
         """The learned state to save with this step (as of the last alert learned from), when

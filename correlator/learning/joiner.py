@@ -32,11 +32,12 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping
 
 from correlator.domain import JoinReason
+from correlator.domain.placements import Placements
 from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WINDOW, Association, Cooccurrence, \
     pair_of
 from correlator.learning.addresses import Addresses, Tie
 from correlator.learning.decay import Decay
-from correlator.learning.entities import HOST, WORKLOAD, cluster_of, datastore_of, dependencies_of, describe, \
+from correlator.learning.entities import HOST, POD, WORKLOAD, cluster_of, datastore_of, dependencies_of, describe, \
     entities_of, is_coarse, kind_of, peer_addresses
 from correlator.learning.storms import LATTICE_TOLERANCE, Storms
 from correlator.learning.topology import Topology, named_after, names_a_probe, namespaces_of
@@ -84,6 +85,7 @@ CLIENT_CLUSTERS = 8  # clusters of a service's clients remembered (the first one
 MAX_PEER_NAMES = 20_000  # service names remembered for that (the earliest seen forgotten first, by the sweep)
 _WORKLOAD = f"{WORKLOAD}|"
 _HOST = f"{HOST}|"
+_POD = f"{POD}|"
 # An alert's own start further than this from its receipt (a sender's clock, or a start in 1970)
 # says nothing of a storm now: it counts as this far.
 START_HORIZON = 86400.0
@@ -600,6 +602,15 @@ class Learner:
             factor = self.decay.rescale(t)
             for part in (self.topology, self.cooccurrence, self.storms):
                 part.rescale(factor)
+
+    def place_pods(self, placements: Placements) -> None:
+        """Where pods of one cluster run now (`Placements`): each pod's alerts are about its node too."""
+        cluster = {"cluster": placements.cluster} if placements.cluster else {}
+        for placed in placements.pods:
+            node = tuple(e for e in entities_of({"node": placed.node}) if e.startswith(_HOST)) if placed.node else ()
+            for pod in entities_of({**cluster, "namespace": placed.namespace, "pod": placed.pod}):
+                if pod.startswith(_POD):
+                    self.topology.place(pod, node)
 
     def remember(self, labels: Mapping[str, str], key: tuple, t: float, started: float,
                  annotations: Mapping[str, str] | None = None) -> None:

@@ -31,6 +31,7 @@ class TopologyState(msgspec.Struct, forbid_unknown_fields=False):
     # entity -> neighbour -> the part of the edge's count that alerts naming one end as what they
     # depend on gave (a state saved without it reads every edge as where a thing runs)
     dependency_edges: dict[str, dict[str, float]] = {}
+    placements: dict[str, tuple[str, ...]] = {}  # pod -> the forms of its node (`Topology.place`)
 
 
 class CooccurrenceState(msgspec.Struct, forbid_unknown_fields=False):
@@ -64,7 +65,8 @@ def snapshot(learner: Learner) -> dict[str, bytes]:
     bodies = {
         "topology": TopologyState(topology.total, topology.seen, topology.edges, topology.clusters, topology.bursts,
                                   topology.prose, {application: list(members) for application, members
-                                                   in topology.applications.items()}, topology.dependency_edges),
+                                                   in topology.applications.items()}, topology.dependency_edges,
+                                  topology.placements),
         "cooccurrence": CooccurrenceState([(a, b, near, far) for (a, b), (near, far)
                                            in learner.cooccurrence.counts.items()]),
         "rates": RatesState(storms.first_at, learner.first_at, learner.last_at, storms.rates,
@@ -87,7 +89,7 @@ def restore(learner: Learner, parts: dict[str, bytes]) -> None:
         topology = learner.topology
         topology.total, topology.seen, topology.edges, topology.clusters, topology.bursts, topology.prose = \
             state.total, state.seen, state.edges, state.clusters, state.bursts, state.prose
-        topology.dependency_edges = state.dependency_edges
+        topology.dependency_edges, topology.placements = state.dependency_edges, state.placements
         if state.applications is None:
             topology.reindex()
         else:
@@ -132,14 +134,15 @@ def topology_view(learner: Learner, limit: int, entity: str = "") -> list[dict]:
     return [{"entity": e, "alerts": round(topology.alerts_on(e, t), 2), "hub": topology.hub(e, t),
              "related": [{"entity": other, "alerts": round(weight, 2), "dependency": topology.by_dependency(e, other)}
                          for other, weight in topology.neighbours(e, t)],
-             "by_name": topology.by_name(e)} for e in chosen]
+             "by_name": topology.by_name(e), "runs_on": list(topology.placements.get(e, ()))} for e in chosen]
 
 
 def size(learner: Learner) -> dict:
-    """How much is held in memory: entities, edges, alert-name pairs, remembered starts and the
-    workloads indexed under the applications they may be part of."""
+    """How much is held in memory: entities, edges, alert-name pairs, remembered starts, the
+    workloads indexed under the applications they may be part of and the pods placed on nodes."""
     entities, edges = learner.topology.size
     return {"entities": entities, "edges": edges, "pairs": len(learner.cooccurrence.counts),
             "remembered_starts": sum(len(s) for s in learner.history.values()),
             "remembered_entities": len(learner.history),
-            "application_workloads": sum(len(members) for members in learner.topology.applications.values())}
+            "application_workloads": sum(len(members) for members in learner.topology.applications.values()),
+            "placed_pods": len(learner.topology.placements)}

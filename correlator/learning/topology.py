@@ -48,6 +48,7 @@ MAX_ENTITIES = 50_000
 MAX_NEIGHBOURS = 16  # edges kept per entity (the strongest)
 NAMED_CHARS = 512  # characters of each annotation read for the hosts it names
 PROSE = 4096  # host names annotations gave that no label has yet, remembered (the latest)
+PLACEMENTS = 200_000  # pods whose node a placement source told (the latest), remembered
 _POD = f"{POD}|"
 _WORKLOAD = f"{WORKLOAD}|"
 _TARGET = f"{TARGET}|"
@@ -82,6 +83,9 @@ class Topology:
         self.dependency_edges: dict[str, dict[str, float]] = {}
         # A host named in an alert's annotations before any label named it -> that alert's own hosts
         self.prose: dict[str, tuple[str, ...]] = {}
+        # A pod -> the forms of the node it runs on, as a placement source (kube_pod_info) told: the
+        # public rule sets' pod alerts name no node (`place`). The latest told last.
+        self.placements: dict[str, tuple[str, ...]] = {}
         # An application (a workload entity that a probed URL may name) -> the workloads named after
         # it or named beside its namespace, the latest last (`_applications`); saved with the rest,
         # or rebuilt from `seen` when a saved state has none (`reindex`).
@@ -197,10 +201,12 @@ class Topology:
         name for the first time, the hosts of the alerts whose annotations named it before. The
         alert is about them too, and observing it teaches that the forms are one machine. A name
         no label has given is not taken from prose: it waits (up to PROSE of them) for one."""
-        seen, prose, found = self.seen, self.prose, dict.fromkeys(entities)
+        seen, prose, placements, found = self.seen, self.prose, self.placements, dict.fromkeys(entities)
         for entity in entities:
             if entity in prose and entity not in seen:
                 found.update(dict.fromkeys(prose.pop(entity)))
+            if entity in placements:  # a pod's alert is about the node it runs on too
+                found.update(dict.fromkeys(placements[entity]))
         named = [host for text in (annotations or {}).values() for host in _hosts_in(text) if host not in found]
         for host in named:
             if host in seen:
@@ -213,6 +219,16 @@ class Topology:
             if len(prose) > PROSE:
                 del prose[next(iter(prose))]
         return tuple(found) if len(found) > len(entities) else entities
+
+    def place(self, pod: str, node: tuple[str, ...]) -> None:
+        """The pod entity runs on the host entities `node` (its forms), as a placement source told;
+        an empty `node`: the pod is gone."""
+        placements = self.placements
+        placements.pop(pod, None)
+        if node:
+            placements[pod] = node  # last: the oldest is forgotten first
+            if len(placements) > PLACEMENTS:
+                del placements[next(iter(placements))]
 
     def _connect(self, entity: str, other: str, weight: float, by_dependency: bool) -> None:
         row = self.edges.get(entity)

@@ -19,6 +19,7 @@ from typing import IO, Callable, Iterator
 import msgspec
 
 from correlator.domain import Alert, PayloadError, Source
+from correlator.domain.placements import Placements, decode_placements
 from correlator.engine.core import Engine
 from correlator.engine.views import incident_replay_line
 from correlator.engine_actions import apply_action
@@ -63,10 +64,10 @@ class ReplaySummary:
         return self.alerts / self.incidents if self.incidents else 0.0
 
 
-def read_entries(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestPolicy,
-                 skip_bad: bool, summary: ReplaySummary) -> Iterator[tuple[datetime, list[Alert] | LoggedAction]]:
-    """(receive time, alerts or operator action) per line; bad lines raise BadLine, or are counted
-    with skip_bad."""
+def read_entries(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestPolicy, skip_bad: bool,
+                 summary: ReplaySummary) -> Iterator[tuple[datetime, list[Alert] | LoggedAction | Placements]]:
+    """(receive time, alerts, operator action or pods' placement) per line; bad lines raise BadLine,
+    or are counted with skip_bad."""
     for number, line in enumerate(lines, start=1):
         if not line or line.isspace():  # a blank line (strip() would copy every line)
             continue
@@ -78,10 +79,13 @@ def read_entries(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestPol
                 summary.actions += 1
                 yield at, action
                 continue
+            if recorded.source == Source.PLACEMENT:
+                yield at, decode_placements(recorded.body)
+                continue
             parse = parsers.get(recorded.source)
             if parse is None:
                 raise BadLine(number, f"unknown source {recorded.source!r}; expected one of "
-                                      f"{', '.join([*parsers, Source.ACTION])}")
+                                      f"{', '.join([*parsers, Source.ACTION, Source.PLACEMENT])}")
             parsed = parse(bytes(recorded.body), at, policy)
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
             failure = BadLine(number, f"not a recording line: {error}")
@@ -104,9 +108,10 @@ def read_entries(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestPol
 
 def read_recording(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestPolicy,
                    skip_bad: bool, summary: ReplaySummary) -> Iterator[tuple[datetime, list[Alert]]]:
-    """(receive time, alerts) per notification line: the recording's alerts, its actions left out."""
+    """(receive time, alerts) per notification line: the recording's alerts, its operator actions and
+    placements left out."""
     return ((at, alerts) for at, alerts in read_entries(lines, parsers, policy, skip_bad, summary)
-            if not isinstance(alerts, LoggedAction))
+            if not isinstance(alerts, (LoggedAction, Placements)))
 
 
 def replay(engine: Engine, recording: Path, parsers: dict[str, Parser], policy: IngestPolicy,
@@ -123,6 +128,9 @@ def replay(engine: Engine, recording: Path, parsers: dict[str, Parser], policy: 
         for at, entry in read_entries(lines, parsers, policy, skip_bad, summary):
             if isinstance(entry, LoggedAction):  # as the live engine applies it; its result is the live API's
                 apply_action(engine, entry, at, is_closed=lambda _incident_id: False)
+                continue
+            if isinstance(entry, Placements):
+                engine.place_pods(entry)
                 continue
             for alert in entry:
                 episodes.add((alert.fingerprint, alert.starts_at))
