@@ -302,8 +302,11 @@ class PlacementSourceConfig(_Section):
     (`kube_pod_info`), read every `learning.placements_every` (correlator/placements.py)."""
 
     url: str  # its base URL, http:// or https://
-    cluster: str = ""  # the value of the cluster label the cluster's alerts carry ("": they carry none)
+    # The value of the cluster label the cluster's alerts carry; "": each series' own cluster label
+    # (a Thanos or Mimir view of several clusters), or none where it has none.
+    cluster: str = ""
     query: str = "kube_pod_info"  # PromQL whose series name a namespace, a pod and its node
+    bearer_token: Secret | None = None  # sent as `Authorization: Bearer` where the Prometheus asks for one
 
 
 class LearningConfig(_Section):

@@ -23,6 +23,7 @@ import msgspec
 from correlator.config import PlacementSourceConfig
 from correlator.domain import RawNotification, Source
 from correlator.domain.placements import Placements, PodPlacement
+from correlator.learning.entities import cluster_of
 
 log = logging.getLogger(__name__)
 TIMEOUT = 10.0  # seconds one query may take
@@ -50,9 +51,14 @@ class _Answer(msgspec.Struct):
 _decode_answer = msgspec.json.Decoder(_Answer).decode
 
 
-def placement_of(body: bytes) -> dict[tuple[str, str], str]:
-    """(namespace, pod) -> node, from a Prometheus instant query's answer; a series without the
-    three labels is left out (a pod not scheduled yet has no node)."""
+Pod = tuple[str, str, str]  # (cluster, namespace, pod)
+
+
+def placement_of(body: bytes, cluster: str = "") -> dict[Pod, str]:
+    """(cluster, namespace, pod) -> node, from a Prometheus instant query's answer: the cluster is
+    `cluster`, or where that is empty the series' own cluster label (a Thanos or Mimir view of
+    several clusters); a series without namespace, pod and node is left out (a pod not scheduled
+    yet has no node)."""
     try:
         answer = _decode_answer(body)
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
@@ -65,17 +71,22 @@ def placement_of(body: bytes) -> dict[tuple[str, str], str]:
     for series in answer.data.result:
         namespace, pod, node = (series.metric.get(name, "") for name in ("namespace", "pod", "node"))
         if namespace and pod and node:
-            found[(namespace, pod)] = node
+            found[(cluster or cluster_of(series.metric), namespace, pod)] = node
     return found
 
 
-def changes(before: dict[tuple[str, str], str], now: dict[tuple[str, str], str]) -> list[PodPlacement]:
-    """What a source tells of `now` to one that knows `before`: pods placed anew or moved, and
-    pods gone (node ""), in a stable order."""
-    moved = [PodPlacement(namespace, pod, node) for (namespace, pod), node in now.items()
-             if before.get((namespace, pod)) != node]
-    gone = [PodPlacement(namespace, pod, "") for namespace, pod in before if (namespace, pod) not in now]
-    return sorted(moved + gone, key=lambda placed: (placed.namespace, placed.pod))
+def changes(before: dict[Pod, str], now: dict[Pod, str]) -> list[Placements]:
+    """What a source tells of `now` to one that knows `before`, per cluster: pods placed anew or
+    moved, and pods gone (node ""), in a stable order."""
+    told: dict[str, list[PodPlacement]] = {}
+    for (cluster, namespace, pod), node in now.items():
+        if before.get((cluster, namespace, pod)) != node:
+            told.setdefault(cluster, []).append(PodPlacement(namespace, pod, node))
+    for cluster, namespace, pod in before:
+        if (cluster, namespace, pod) not in now:
+            told.setdefault(cluster, []).append(PodPlacement(namespace, pod, ""))
+    return [Placements(cluster, sorted(pods, key=lambda placed: (placed.namespace, placed.pod)))
+            for cluster, pods in sorted(told.items())]
 
 
 class PlacementPoller:
@@ -86,7 +97,7 @@ class PlacementPoller:
     def __init__(self, sources: list[PlacementSourceConfig], every: float, append, leads: Callable[[], bool],
                  record: Callable[[datetime, str, bytes], None] | None = None):
         self.sources, self.every, self.append, self.leads, self.record = sources, every, append, leads, record
-        self.known: dict[int, dict[tuple[str, str], str]] = {}  # source index -> what it told last
+        self.known: dict[int, dict[Pod, str]] = {}  # source index -> what it told last
         self.failing: dict[int, str] = {}  # source index -> its last error (logged once)
 
     async def run(self) -> None:
@@ -113,10 +124,9 @@ class PlacementPoller:
                 continue
             if self.failing.pop(index, None) is not None:
                 log.info("placement source answers again", extra={"url": source.url})
-            told = changes(self.known.get(index, {}), now)
-            if told:
+            for placements in changes(self.known.get(index, {}), now):
                 received_at = datetime.now(timezone.utc)
-                body = msgspec.json.encode(Placements(source.cluster, told))
+                body = msgspec.json.encode(placements)
                 await self.append(RawNotification(Source.PLACEMENT, received_at, body))
                 if self.record is not None:
                     self.record(received_at, Source.PLACEMENT, body)
@@ -125,10 +135,11 @@ class PlacementPoller:
         return appended
 
     @staticmethod
-    async def _ask(session: aiohttp.ClientSession, source: PlacementSourceConfig) -> dict[tuple[str, str], str]:
+    async def _ask(session: aiohttp.ClientSession, source: PlacementSourceConfig) -> dict[Pod, str]:
         url = f"{source.url.rstrip('/')}/api/v1/query"
-        async with session.get(url, params={"query": source.query}) as response:
+        headers = {"Authorization": f"Bearer {source.bearer_token}"} if source.bearer_token else {}
+        async with session.get(url, params={"query": source.query}, headers=headers) as response:
             body = await response.read()
             if response.status >= 500 or response.status in (401, 403, 404):
                 raise PlacementError(f"{url} answered HTTP {response.status}")
-            return placement_of(body)  # 400 and 422 carry the query's error in the body
+            return placement_of(body, source.cluster)  # 400 and 422 carry the query's error in the body

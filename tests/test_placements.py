@@ -6,12 +6,14 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
+import aiohttp
 import pytest
 import yaml
 from aiohttp import web
 
-from correlator.domain.placements import PodPlacement
-from correlator.placements import PlacementError, changes, placement_of
+from correlator.domain.placements import Placements, PodPlacement
+from correlator.config import PlacementSourceConfig
+from correlator.placements import PlacementError, PlacementPoller, changes, placement_of
 from tests.processes import (Daemon, free_port, http_json, program, require_program, running, served_in_thread,
                              wait_for)
 
@@ -25,7 +27,17 @@ def test_a_prometheus_answer_gives_each_pod_its_node_and_leaves_unscheduled_pods
                     "host_ip": "10.0.0.3", "uid": "a"}, "value": [1700000000.0, "1"]},
         {"metric": {"__name__": "kube_pod_info", "namespace": "shop", "pod": "web-1", "node": ""},
          "value": [1700000000.0, "1"]}]}}
-    assert placement_of(json.dumps(answer).encode()) == {("shop", "web-0"): "worker-3"}
+    assert placement_of(json.dumps(answer).encode(), "eu") == {("eu", "shop", "web-0"): "worker-3"}
+
+
+def test_a_view_of_several_clusters_places_each_pod_in_the_cluster_its_series_names():
+    answer = {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"namespace": "shop", "pod": "web-0", "node": "w-1", "cluster": "eu"}, "value": [0, "1"]},
+        {"metric": {"namespace": "shop", "pod": "web-0", "node": "w-7", "k8s_cluster": "us"}, "value": [0, "1"]}]}}
+    now = placement_of(json.dumps(answer).encode())
+    assert now == {("eu", "shop", "web-0"): "w-1", ("us", "shop", "web-0"): "w-7"}
+    assert changes({}, now) == [Placements("eu", [PodPlacement("shop", "web-0", "w-1")]),
+                                Placements("us", [PodPlacement("shop", "web-0", "w-7")])]
 
 
 @pytest.mark.parametrize("answer, reason", [
@@ -40,11 +52,30 @@ def test_an_answer_with_no_placement_says_why(answer, reason):
 
 
 def test_only_what_changed_is_told_again():
-    before = {("shop", "web-0"): "worker-3", ("shop", "web-1"): "worker-4"}
-    now = {("shop", "web-0"): "worker-5", ("shop", "web-2"): "worker-4"}
-    assert changes(before, now) == [PodPlacement("shop", "web-0", "worker-5"), PodPlacement("shop", "web-1", ""),
-                                    PodPlacement("shop", "web-2", "worker-4")]
+    before = {("eu", "shop", "web-0"): "worker-3", ("eu", "shop", "web-1"): "worker-4"}
+    now = {("eu", "shop", "web-0"): "worker-5", ("eu", "shop", "web-2"): "worker-4"}
+    assert changes(before, now) == [Placements("eu", [
+        PodPlacement("shop", "web-0", "worker-5"), PodPlacement("shop", "web-1", ""),
+        PodPlacement("shop", "web-2", "worker-4")])]
     assert changes(now, now) == []
+
+
+async def test_a_source_that_does_not_answer_is_logged_once_and_only_the_leader_asks(caplog):
+    appended = []
+
+    async def append(raw):
+        appended.append(raw)
+    leads = [True]
+    source = PlacementSourceConfig(url=f"http://127.0.0.1:{free_port()}", cluster="eu")  # nothing listens
+    poller = PlacementPoller([source], 1.0, append, lambda: leads[0])
+    poller.known[0] = {("eu", "shop", "web-0"): "worker-3"}
+    async with aiohttp.ClientSession() as session:
+        assert await poller.round(session) == 0 and await poller.round(session) == 0
+        assert poller.known[0] == {("eu", "shop", "web-0"): "worker-3"}  # what it told stays in force
+        leads[0] = False
+        assert await poller.round(session) == 0
+    assert appended == [] and poller.known == {}  # a replica that leads again tells all of it
+    assert [r.getMessage() for r in caplog.records].count("placement source failed; asked again later") == 1
 
 
 class KubeStateMetrics:
