@@ -44,8 +44,8 @@ from correlator.ingest.receivers import receivers
 from correlator.ingest.recording import Recorder
 from correlator.metrics import EngineMetrics, Metrics
 from correlator.ml.model import LearnedModel
-from correlator.replica_metrics import ReplicaMetrics
 from correlator.placements import PlacementPoller
+from correlator.replica_metrics import ReplicaMetrics
 from correlator.replica_role import ReplicaRole
 from correlator.rule_check import check_rule_file
 from correlator.rule_reload import RuleReloader

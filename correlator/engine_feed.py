@@ -101,7 +101,7 @@ class NotificationFeed:
             stored = dict(connection.execute(
                 select(notifications.c.id, notifications.c.alerts)
                 .where(notifications.c.id.in_([h.id for h in wanted if parsed is None or h.id != parsed[0]]))).all())
-            # Bodies only of actions and of rows stored without their alerts.
+            # Bodies only of actions, placements and rows stored without their alerts.
             unparsed = [h.id for h in wanted if h.id in stored and (h.source in _NO_ALERTS or stored[h.id] is None)]
             bodies = dict(connection.execute(select(notifications.c.id, notifications.c.body)
                                              .where(notifications.c.id.in_(unparsed))).all()) if unparsed else {}

@@ -26,9 +26,9 @@ from typing import Callable
 from sqlalchemy.engine import Engine as DatabaseEngine
 
 from correlator.domain import Candidate, IncidentState
+from correlator.domain.placements import Placements
 from correlator.engine.core import Engine, EngineSettings, LearnedDecision, Outcome
 from correlator.engine_actions import apply_action, refused
-from correlator.domain.placements import Placements
 from correlator.engine_feed import ActionEntry, Batch, NotificationFeed, PlacementEntry
 from correlator.ingest.flapping import FlapDetector
 from correlator.ingest.normalize import IngestPolicy
