@@ -334,6 +334,18 @@ def test_a_pod_alert_naming_no_node_is_about_the_node_a_placement_source_said_it
         assert pod.why.rule == "node-down" and "same host worker-3" in pod.why.detail
 
 
+def test_nodes_of_one_name_in_two_clusters_are_two_machines(tmp_path):
+    # `worker-1` in each cluster: a node lost in one explains the pods on it, not the other's.
+    scenario = Scenario(rules_from(tmp_path, NODE_DOWN_EXPLAINS_PODS), LEARNING)
+    for cluster in ("eu", "us"):
+        scenario.engine.place_pods(Placements(cluster, [PodPlacement("shop", f"web-{cluster}", "worker-1")]))
+    scenario.push(3600, alert("KubeNodeNotReady", starts=3600, cluster="eu", node="worker-1"))
+    scenario.push(3630, alert("KubePodNotReady", starts=3630, cluster="us", pod="web-us", namespace="shop"))
+    scenario.push(3640, alert("KubePodNotReady", starts=3640, cluster="eu", pod="web-eu", namespace="shop"))
+    assert sorted(sorted(m.labels.get("pod", m.labels.get("node")) for m in i.members.values())
+                  for i in scenario.incidents) == [["web-eu", "worker-1"], ["web-us"]]
+
+
 def test_a_pod_gone_is_about_its_node_no_more_and_what_was_placed_survives_a_restart():
     learner = Learner()
     learner.place_pods(Placements("eu", [PodPlacement("shop", "web-0", "worker-3.example.com")]))

@@ -354,16 +354,24 @@ def _datastore_named(text: str) -> str:
 def cluster_of(labels: Mapping[str, str]) -> str:
     """The cluster the alert is from: its first cluster label of `CLUSTER_LABELS`, else of another
     spelling, else its site."""
+    named = named_cluster(labels)
+    if named:
+        return named
+    for name in SITE_LABELS:
+        value = labels.get(name)
+        if value:
+            return value
+    return ""
+
+
+def named_cluster(labels: Mapping[str, str]) -> str:
+    """The cluster a cluster label of the alert names ("": none does; a site is no cluster here)."""
     for name in CLUSTER_LABELS:
         value = labels.get(name)
         if value:
             return value
     for name, value in labels.items():
         if value and is_cluster_label(name):
-            return value
-    for name in SITE_LABELS:
-        value = labels.get(name)
-        if value:
             return value
     return ""
 

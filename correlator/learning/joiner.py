@@ -38,7 +38,7 @@ from correlator.learning.cooccurrence import CONTROL_WINDOWS, GAP, LOOKBACK, WIN
 from correlator.learning.addresses import Addresses, Tie
 from correlator.learning.decay import Decay
 from correlator.learning.entities import HOST, POD, WORKLOAD, cluster_of, datastore_of, dependencies_of, describe, \
-    entities_of, is_coarse, kind_of, peer_addresses
+    entities_of, host_forms, is_coarse, kind_of, named_cluster, peer_addresses
 from correlator.learning.storms import LATTICE_TOLERANCE, Storms
 from correlator.learning.topology import Topology, named_after, names_a_probe, namespaces_of
 from correlator.rules.roles import RelateRoles
@@ -102,6 +102,8 @@ class Start:
     causes: frozenset[str]  # relate rules it is a cause of
     effects: frozenset[str]  # relate rules it is an effect of
     cluster: str = ""  # its cluster (`cluster_of`)
+    named_cluster: str = ""  # the cluster a cluster label names (`named_cluster`: no site)
+    nodes: frozenset[str] = frozenset()  # the hosts it names as Kubernetes nodes (`_nodes_of`)
     dependencies: tuple[str, ...] = ()  # what it names as what it depends on (`dependencies_of`)
     credited: set | None = None  # (name, window) pairs it was counted with (cooccurrence.py)
 
@@ -245,6 +247,8 @@ class Learner:
 
     def _evidence(self, scan: _Scan, start: Start, entity: str, t: float) -> tuple[tuple, str, str] | None:
         """(rank, rule, evidence) of relating the alert to `start` on `entity`, or None."""
+        if _machines_of_two_clusters(scan, start, entity):
+            return None
         age = t - start.at
         forbidden, rules = self._rules_between(scan.start, start)
         if forbidden or (not rules and (age > WINDOW or abs(scan.start.started - start.started) > CLOSE)):
@@ -509,8 +513,8 @@ class Learner:
         for start, entity, probe in [*((start, entity, None) for start, entity, _ in scan.near),
                                      *self._probes_before(scan, t)]:
             if alert.started - start.started > EFFECT_LEAD or start.key in explained \
-                    or causes.isdisjoint(start.effects):  # most candidates are no effect of it
-                continue
+                    or causes.isdisjoint(start.effects) or _machines_of_two_clusters(scan, start, entity):
+                continue  # most candidates are no effect of it
             forbidden, rules = self._rules_between(alert, start)
             rules = [name for name in rules if name in causes and name in start.effects]
             if forbidden or not rules or incident_of(start.key) is None:
@@ -769,7 +773,8 @@ class Learner:
         crowd = max(sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs)
                     * (len(moments) / counted if counted else 1.0), pace * CROWD_SHARE)
         calm = pace <= CALM_CLUSTER
-        self._scan = _Scan(key, Start(t, started, name, key, causes, effects, cluster, dependencies), cluster, entities,
+        self._scan = _Scan(key, Start(t, started, name, key, causes, effects, cluster, named_cluster(labels),
+                                      _nodes_of(labels, entities, topology), dependencies), cluster, entities,
                            related, near, far, chance, elapsed, {}, crowd, cluster_recent, quiet_cluster, observed, {},
                            dependencies, hubs, addressed, ties, calm)
         return self._scan
@@ -902,6 +907,34 @@ def _application_relation(workload: str, application: str) -> str:
     """A workload and the probed application it is part of (Topology._applications), in words."""
     how = "is named after" if named_after(workload, application) else "runs in the namespace of"
     return f"{describe(workload)} {how} {describe(application)}, the application a probe's URL names"
+
+
+def _machines_of_two_clusters(scan: _Scan, start: Start, entity: str) -> bool:
+    """Whether the alert and `start`, of two clusters, relate on `entity` through a Kubernetes node
+    of one of them (the node itself, or one hop from it): then it is two machines of one name (a
+    node is named within its cluster: `worker-1` in each), not one. A machine no alert names as a
+    node is one whatever cluster label its alerts carry (a database's VM scraped by one cluster's
+    Prometheus, called by clients in others)."""
+    alert = scan.start
+    if start.named_cluster == alert.named_cluster or not start.named_cluster or not alert.named_cluster:
+        return False
+    nodes = alert.nodes | start.nodes
+    return entity in nodes or scan.related.get(entity) in nodes  # on the node, or one hop from it
+
+
+def _nodes_of(labels: Mapping[str, str], entities: tuple[str, ...], topology: Topology) -> frozenset[str]:
+    """The hosts the alert names as Kubernetes nodes: its `node` label's, and the node a placement
+    source said its pod runs on (`Topology.place`)."""
+    node = labels.get("node")
+    nodes = [f"{_HOST}|{form}" for form in host_forms(node)] if node else []
+    placements = topology.placements
+    for entity in entities:
+        if entity in placements:
+            nodes += placements[entity]
+    return frozenset(nodes) if nodes else _NO_NODES
+
+
+_NO_NODES: frozenset[str] = frozenset()
 
 
 def _timely(rule: str, alert: Start, member: Start, window: float, lead: float) -> bool:
