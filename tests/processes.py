@@ -122,8 +122,12 @@ class Daemon:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CORRELATOR_")}
         self.process = subprocess.Popen([sys.executable, "-m", "correlator", "serve", "--config",
                                          str(self.config_path)], stdout=log, stderr=log, env=env)
-        wait_for(lambda: self.process.poll() is None and engine_ready(self.url), timeout=30,
-                 what=f"correlator and its engine to become ready (log: {self.log_path})")
+        try:
+            wait_for(lambda: self.process.poll() is None and engine_ready(self.url), timeout=30,
+                     what=f"correlator and its engine to become ready (log: {self.log_path})")
+        except AssertionError:
+            self.stop()  # else it and its engine process outlive the test
+            raise
         return self
 
     @property
