@@ -346,6 +346,20 @@ def test_nodes_of_one_name_in_two_clusters_are_two_machines(tmp_path):
                   for i in scenario.incidents) == [["web-eu", "worker-1"], ["web-us"]]
 
 
+@pytest.mark.parametrize("cluster, joined", [("eu", True), ("us", False)])
+def test_a_node_one_clusters_alerts_named_is_not_the_machine_another_clusters_summary_names(tmp_path, cluster,
+                                                                                            joined):
+    # Neither alert names the host as a node; an alert of cluster eu did, an hour before.
+    scenario = Scenario(rules_from(tmp_path), LEARNING)
+    scenario.push(0, alert("KubeNodeNotReady", cluster="eu", node="worker-1", ends=300))
+    scenario.push(3600, alert("TargetDown", starts=3600, cluster="eu", instance="10.0.0.9:9100",
+                              annotations={"summary": "Target down on worker-1"}))
+    scenario.push(3630, alert("NodeNetworkInterfaceFlapping", starts=3630, cluster=cluster, instance="10.1.0.5:9100",
+                              annotations={"summary": "Network interface flapping on worker-1"}))
+    [down] = [i for i in scenario.incidents if any(m.labels["alertname"] == "TargetDown" for m in i.members.values())]
+    assert any(m.labels["alertname"] == "NodeNetworkInterfaceFlapping" for m in down.members.values()) == joined
+
+
 def test_a_pod_gone_is_about_its_node_no_more_and_what_was_placed_survives_a_restart():
     learner = Learner()
     learner.place_pods(Placements("eu", [PodPlacement("shop", "web-0", "worker-3.example.com")]))
@@ -354,6 +368,8 @@ def test_a_pod_gone_is_about_its_node_no_more_and_what_was_placed_survives_a_res
     restored = Learner()
     restore(restored, snapshot(learner))
     assert restored.topology.placements == learner.topology.placements
+    assert restored.topology.node_clusters == learner.topology.node_clusters == {
+        "host||worker-3.example.com": ("eu",), "host||worker-3": ("eu",)}  # a placement names its cluster's nodes
     restored.place_pods(Placements("eu", [PodPlacement("shop", "web-0", "")]))
     assert list(restored.topology.placements) == ["pod||api-0"]
 

@@ -247,7 +247,7 @@ class Learner:
 
     def _evidence(self, scan: _Scan, start: Start, entity: str, t: float) -> tuple[tuple, str, str] | None:
         """(rank, rule, evidence) of relating the alert to `start` on `entity`, or None."""
-        if _machines_of_two_clusters(scan, start, entity):
+        if _machines_of_two_clusters(scan, start, entity, self.topology.node_clusters):
             return None
         age = t - start.at
         forbidden, rules = self._rules_between(scan.start, start)
@@ -513,7 +513,8 @@ class Learner:
         for start, entity, probe in [*((start, entity, None) for start, entity, _ in scan.near),
                                      *self._probes_before(scan, t)]:
             if alert.started - start.started > EFFECT_LEAD or start.key in explained \
-                    or causes.isdisjoint(start.effects) or _machines_of_two_clusters(scan, start, entity):
+                    or causes.isdisjoint(start.effects) \
+                    or _machines_of_two_clusters(scan, start, entity, self.topology.node_clusters):
                 continue  # most candidates are no effect of it
             forbidden, rules = self._rules_between(alert, start)
             rules = [name for name in rules if name in causes and name in start.effects]
@@ -596,6 +597,8 @@ class Learner:
                 self._credit(credit, name, other, window, weight, t)
         self._remember(scan)
         self.topology.observe(scan.entities, t, scan.cluster, scan.dependencies)
+        if scan.start.nodes and scan.start.named_cluster:
+            self.topology.name_nodes(scan.start.nodes, scan.start.named_cluster)
         self.storms.observe(name, scan.cluster, key, started, self._stormed == key,
                             self.cluster_since[scan.cluster], scan.dependencies)
         self._stormed = None
@@ -615,6 +618,8 @@ class Learner:
             for pod in entities_of({**cluster, "namespace": placed.namespace, "pod": placed.pod}):
                 if pod.startswith(_POD):
                     self.topology.place(pod, node)
+            if node and placements.cluster:
+                self.topology.name_nodes(node, placements.cluster)
 
     def remember(self, labels: Mapping[str, str], key: tuple, t: float, started: float,
                  annotations: Mapping[str, str] | None = None) -> None:
@@ -909,17 +914,26 @@ def _application_relation(workload: str, application: str) -> str:
     return f"{describe(workload)} {how} {describe(application)}, the application a probe's URL names"
 
 
-def _machines_of_two_clusters(scan: _Scan, start: Start, entity: str) -> bool:
+def _machines_of_two_clusters(scan: _Scan, start: Start, entity: str,
+                              node_clusters: Mapping[str, tuple[str, ...]]) -> bool:
     """Whether the alert and `start`, of two clusters, relate on `entity` through a Kubernetes node
-    of one of them (the node itself, or one hop from it): then it is two machines of one name (a
-    node is named within its cluster: `worker-1` in each), not one. A machine no alert names as a
-    node is one whatever cluster label its alerts carry (a database's VM scraped by one cluster's
-    Prometheus, called by clients in others)."""
+    of one of them (the node itself, or one hop from it): one they name as a node, or one that
+    alerts of either cluster named so (`Topology.node_clusters`; another alert may name it in its
+    summary). Then it is two machines of one name (a node is named within its cluster: `worker-1`
+    in each), not one. A machine no alert names as a node is one whatever cluster label its
+    alerts carry (a database's VM scraped by one cluster's Prometheus, called by clients in
+    others)."""
     alert = scan.start
-    if start.named_cluster == alert.named_cluster or not start.named_cluster or not alert.named_cluster:
+    ours, theirs = alert.named_cluster, start.named_cluster
+    if ours == theirs or not ours or not theirs:
         return False
-    nodes = alert.nodes | start.nodes
-    return entity in nodes or scan.related.get(entity) in nodes  # on the node, or one hop from it
+    for host in (entity, scan.related.get(entity)):  # on the node, or one hop from it
+        if host in alert.nodes or host in start.nodes:
+            return True
+        clusters = node_clusters.get(host)
+        if clusters and (ours in clusters or theirs in clusters):
+            return True
+    return False
 
 
 def _nodes_of(labels: Mapping[str, str], entities: tuple[str, ...], topology: Topology) -> frozenset[str]:

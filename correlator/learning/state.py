@@ -32,6 +32,7 @@ class TopologyState(msgspec.Struct, forbid_unknown_fields=False):
     # depend on gave (a state saved without it reads every edge as where a thing runs)
     dependency_edges: dict[str, dict[str, float]] = {}
     placements: dict[str, tuple[str, ...]] = {}  # pod -> the forms of its node (`Topology.place`)
+    node_clusters: dict[str, tuple[str, ...]] = {}  # host -> clusters that named it a node (`Topology.name_nodes`)
 
 
 class CooccurrenceState(msgspec.Struct, forbid_unknown_fields=False):
@@ -66,7 +67,7 @@ def snapshot(learner: Learner) -> dict[str, bytes]:
         "topology": TopologyState(topology.total, topology.seen, topology.edges, topology.clusters, topology.bursts,
                                   topology.prose, {application: list(members) for application, members
                                                    in topology.applications.items()}, topology.dependency_edges,
-                                  topology.placements),
+                                  topology.placements, topology.node_clusters),
         "cooccurrence": CooccurrenceState([(a, b, near, far) for (a, b), (near, far)
                                            in learner.cooccurrence.counts.items()]),
         "rates": RatesState(storms.first_at, learner.first_at, learner.last_at, storms.rates,
@@ -89,7 +90,8 @@ def restore(learner: Learner, parts: dict[str, bytes]) -> None:
         topology = learner.topology
         topology.total, topology.seen, topology.edges, topology.clusters, topology.bursts, topology.prose = \
             state.total, state.seen, state.edges, state.clusters, state.bursts, state.prose
-        topology.dependency_edges, topology.placements = state.dependency_edges, state.placements
+        topology.dependency_edges, topology.placements, topology.node_clusters = \
+            state.dependency_edges, state.placements, state.node_clusters
         if state.applications is None:
             topology.reindex()
         else:

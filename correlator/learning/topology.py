@@ -48,7 +48,8 @@ MAX_ENTITIES = 50_000
 MAX_NEIGHBOURS = 16  # edges kept per entity (the strongest)
 NAMED_CHARS = 512  # characters of each annotation read for the hosts it names
 PROSE = 4096  # host names annotations gave that no label has yet, remembered (the latest)
-PLACEMENTS = 200_000  # pods whose node a placement source told (the latest), remembered
+PLACEMENTS = 200_000  # pods whose node a placement source told (the latest), remembered; and nodes named
+NODE_CLUSTERS = 8  # clusters remembered per node name (the latest)
 _POD = f"{POD}|"
 _WORKLOAD = f"{WORKLOAD}|"
 _TARGET = f"{TARGET}|"
@@ -86,6 +87,9 @@ class Topology:
         # A pod -> the forms of the node it runs on, as a placement source (kube_pod_info) told: the
         # public rule sets' pod alerts name no node (`place`). The latest told last.
         self.placements: dict[str, tuple[str, ...]] = {}
+        # A host -> the clusters whose alerts named it as a Kubernetes node (a node is named within
+        # its cluster: `worker-1` in two clusters is two machines). The latest named last.
+        self.node_clusters: dict[str, tuple[str, ...]] = {}
         # An application (a workload entity that a probed URL may name) -> the workloads named after
         # it or named beside its namespace, the latest last (`_applications`); saved with the rest,
         # or rebuilt from `seen` when a saved state has none (`reindex`).
@@ -229,6 +233,17 @@ class Topology:
             placements[pod] = node  # last: the oldest is forgotten first
             if len(placements) > PLACEMENTS:
                 del placements[next(iter(placements))]
+
+    def name_nodes(self, nodes: frozenset[str] | tuple[str, ...], cluster: str) -> None:
+        """Alerts of `cluster` named these hosts as Kubernetes nodes."""
+        node_clusters = self.node_clusters
+        for node in nodes:
+            clusters = node_clusters.pop(node, ())
+            if cluster not in clusters:
+                clusters = (*clusters[-(NODE_CLUSTERS - 1):], cluster)
+            node_clusters[node] = clusters  # last: the oldest is forgotten first
+            if len(node_clusters) > PLACEMENTS:
+                del node_clusters[next(iter(node_clusters))]
 
     def _connect(self, entity: str, other: str, weight: float, by_dependency: bool) -> None:
         row = self.edges.get(entity)
