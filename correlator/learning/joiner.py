@@ -6,7 +6,8 @@ Evidence is a relation to one specific member of the incident, never the inciden
   topology (a pod and its node). Hubs are no relation; a namespace or job is a coarse one. A
   datastore its clients name (a hub once they are many), and a service named as a dependency from
   another cluster than the one it runs in, relate only by a `relate` rule; a hop that says only what
-  a service depends on (`Topology.by_dependency`), only by one that follows dependencies;
+  a service depends on (`Topology.by_dependency`), only by one that follows dependencies; a
+  Kubernetes node, only alerts of its own cluster (`_machines_of_two_clusters`);
 - and a **reason** the two alert names belong together:
   1. a `relate` rule (prior knowledge of causes, rules/40-relations.yaml), within its window;
   2. a learned association (cooccurrence.py) significant against chance on those entities;
