@@ -575,6 +575,8 @@ def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Con
     for index, source in enumerate(config.learning.placements):
         if not source.url.startswith(("http://", "https://")):
             raise ConfigError(f"learning.placements[{index}].url", "expected an http:// or https:// URL")
+    if config.learning.placements_every < 1:
+        raise ConfigError("learning.placements_every", "expected at least 1s: each reading asks every source")
     if config.forwarding.external_url and not config.forwarding.external_url.startswith(("http://", "https://")):
         raise ConfigError("forwarding.external_url", "expected an http:// or https:// URL")
     sources = {*Source, *config.ingest.mappings} - {Source.ACTION, Source.PLACEMENT}

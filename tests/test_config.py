@@ -125,6 +125,10 @@ def test_secrets_come_from_env_or_file(tmp_path, monkeypatch):
     ({"rules": {"matcher_parser": "strict"}}, {}, "rules.matcher_parser", "Invalid enum value 'strict'"),
     ({"ingest": {"mappings": {"action": {}}}}, {}, "ingest.mappings.action", "reserved for operator actions"),
     ({"api": {"action_wait": "-1s"}}, {}, "api.action_wait", "invalid duration"),
+    ({"ingest": {"mappings": {"placement": {}}}}, {}, "ingest.mappings.placement", "reserved for placements"),
+    ({"learning": {"placements": [{"url": "prometheus:9090"}]}}, {}, "learning.placements[0].url",
+     "http:// or https://"),
+    ({"learning": {"placements_every": "0s"}}, {}, "learning.placements_every", "at least 1s"),
 ])
 def test_bad_config_names_the_key_and_what_is_expected(document, environ, key, expected):
     with pytest.raises(ConfigError) as raised:
