@@ -615,7 +615,7 @@ class Learner:
         """Where pods of one cluster run now (`Placements`): each pod's alerts are about its node too."""
         cluster = {"cluster": placements.cluster} if placements.cluster else {}
         for placed in placements.pods:
-            node = tuple(e for e in entities_of({"node": placed.node}) if e.startswith(_HOST)) if placed.node else ()
+            node = _node_hosts(placed.node)
             for pod in entities_of({**cluster, "namespace": placed.namespace, "pod": placed.pod}):
                 if pod.startswith(_POD):
                     self.topology.place(pod, node)
@@ -701,7 +701,8 @@ class Learner:
             related[tie.reached] = tie.via
         near, far, chance = [], [], {}
         reach, history, alerts_on = self._reach, self.history, topology.alerts_on
-        cluster = cluster_of(labels)
+        named = named_cluster(labels)
+        cluster = named or cluster_of(labels)  # else its site
         # An entity's alerts were counted since its cluster was first seen (entities are per cluster):
         # the time before (another estate's history) would make a new cluster's entities look quiet.
         since = self.cluster_since.get(cluster)
@@ -779,7 +780,7 @@ class Learner:
         crowd = max(sum(c for e, c in chance.items() if not is_coarse(e) and e not in hubs)
                     * (len(moments) / counted if counted else 1.0), pace * CROWD_SHARE)
         calm = pace <= CALM_CLUSTER
-        self._scan = _Scan(key, Start(t, started, name, key, causes, effects, cluster, named_cluster(labels),
+        self._scan = _Scan(key, Start(t, started, name, key, causes, effects, cluster, named,
                                       _nodes_of(labels, entities, topology), dependencies), cluster, entities,
                            related, near, far, chance, elapsed, {}, crowd, cluster_recent, quiet_cluster, observed, {},
                            dependencies, hubs, addressed, ties, calm)
@@ -940,8 +941,7 @@ def _machines_of_two_clusters(scan: _Scan, start: Start, entity: str,
 def _nodes_of(labels: Mapping[str, str], entities: tuple[str, ...], topology: Topology) -> frozenset[str]:
     """The hosts the alert names as Kubernetes nodes: its `node` label's, and the node a placement
     source said its pod runs on (`Topology.place`)."""
-    node = labels.get("node")
-    nodes = [f"{_HOST}|{form}" for form in host_forms(node)] if node else []
+    nodes = list(_node_hosts(labels.get("node", "")))
     placements = topology.placements
     for entity in entities:
         if entity in placements:
@@ -950,6 +950,11 @@ def _nodes_of(labels: Mapping[str, str], entities: tuple[str, ...], topology: To
 
 
 _NO_NODES: frozenset[str] = frozenset()
+
+
+def _node_hosts(node: str) -> tuple[str, ...]:
+    """The host entities of a Kubernetes node's name, in its forms (none for "")."""
+    return tuple(f"{_HOST}|{form}" for form in host_forms(node)) if node else ()
 
 
 def _timely(rule: str, alert: Start, member: Start, window: float, lead: float) -> bool:
