@@ -78,6 +78,48 @@ async def test_a_source_that_does_not_answer_is_logged_once_and_only_the_leader_
     assert [r.getMessage() for r in caplog.records].count("placement source failed; asked again later") == 1
 
 
+class PrometheusBehindAuth:
+    """A Prometheus behind an authenticating proxy: `/api/v1/query` answers 401 without the bearer
+    token, and `kube_pod_info` with it."""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/v1/query", self.query)
+        return app
+
+    async def query(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.json_response({"status": "error", "error": "unauthorized"}, status=401)
+        assert request.query["query"] == "kube_pod_info"
+        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {"namespace": namespace, "pod": pod, "node": node}, "value": [0, "1"]}
+            for (namespace, pod), node in PODS.items()]}})
+
+
+async def test_a_source_that_asks_for_a_bearer_token_is_sent_it():
+    runner = web.AppRunner(PrometheusBehindAuth().app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    appended = []
+
+    async def append(raw):
+        appended.append(raw)
+    try:
+        without = PlacementPoller([PlacementSourceConfig(url=url, cluster="eu")], 1.0, append, lambda: True)
+        with_token = PlacementPoller([PlacementSourceConfig(url=url, cluster="eu", bearer_token=TOKEN)], 1.0,
+                                     append, lambda: True)
+        async with aiohttp.ClientSession() as session:
+            assert await without.round(session) == 0
+            assert without.failing == {0: f"{url}/api/v1/query answered HTTP 401"}
+            assert await with_token.round(session) == 1
+    finally:
+        await runner.cleanup()
+    assert [json.loads(raw.body) for raw in appended] == [{"cluster": "eu", "pods": [
+        {"namespace": "billing", "pod": "ledger-0", "node": "worker-4"},
+        {"namespace": "shop", "pod": "web-0", "node": "worker-3"}]}]
+
+
 class KubeStateMetrics:
     """Serves `kube_pod_info` in the exposition format, as kube-state-metrics does."""
 
