@@ -310,6 +310,9 @@ class EngineService:
                 if isinstance(chunk, PlacementEntry):
                     if isinstance(chunk.placements, Placements):
                         self.engine.place_pods(chunk.placements)
+                    else:  # only this daemon writes them: the store's row was changed under it
+                        log.warning("placement row %d skipped: %s: %s", chunk.notification,
+                                    chunk.placements.path, chunk.placements.reason)
                     watermark, offset = chunk.notification, 0
                     continue
                 first = chunk.end - len(chunk.alerts)

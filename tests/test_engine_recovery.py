@@ -11,12 +11,13 @@ from sqlalchemy import update
 from correlator import wiring
 from correlator.app import ENGINE, SERVICE
 from correlator.config import SlaConfig, parse_config
+from correlator.domain import Source
 from correlator.engine.core import EngineSettings
 from correlator.engine_service import RETRY_MAX_SECONDS, SKIP_AFTER_FAILURES, EngineService, StepFailed
 from correlator.incident_metrics import IncidentMetrics
 from correlator.ingest.sources import parsers
 from correlator.metrics import Metrics
-from correlator.store.schema import notifications
+from correlator.store.schema import notifications, to_us
 from tests.conftest import CAPTURES, post_json
 from tests.engine_scenarios import T0, rules_from
 from tests.engine_store import (GROUP_BY_CLUSTER, Clock, drain, joined_per_alert, make_service, open_store, refusing,
@@ -207,4 +208,22 @@ async def test_an_alert_the_engine_fails_on_every_time_is_skipped_and_the_rest_c
     assert sample(metrics, "correlator_engine_skipped_alerts_total") == 1
     assert sum(joined_per_alert(store).values()) == 2  # the two others are correlated, once each
     assert any("alert skipped" in record.getMessage() for record in caplog.records)
+    store.dispose()
+
+
+async def test_a_placement_row_the_engine_cannot_read_is_logged_and_the_alerts_after_it_correlated(tmp_path, clock,
+                                                                                                  caplog):
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    service = make_service(store, tmp_path, clock)
+    await service.restore()
+    with store.begin() as connection:  # only the daemon writes these: a row changed under it
+        row = connection.execute(notifications.insert().values(
+            received_at_us=to_us(T0), source=Source.PLACEMENT, alert_count=0,
+            body=b'{"cluster": "eu", "pods": "not a list"}')).inserted_primary_key[0]
+    store_notification(store, 2, T0)
+    with caplog.at_level(logging.WARNING, logger="correlator.engine_service"):
+        await drain(service)
+    assert [r.getMessage() for r in caplog.records if "placement row" in r.getMessage()] == [
+        f"placement row {row} skipped: pods: Expected `array`, got `str`"]
+    assert sum(joined_per_alert(store).values()) == 2
     store.dispose()
