@@ -116,3 +116,18 @@ def test_warm_start_saves_what_a_recording_teaches_in_the_store(tmp_path, capsys
     assert main(["learned", "associations", "--db", db]) == 0
     [association] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert association["alertnames"] == ["PostgresqlDown", "PostgresqlTooManyErrors"]
+
+
+def test_an_empty_answer_says_why_and_what_would_fill_it(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path}/c.db"
+    assert main(["learned", "associations", "--db", db]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "nothing learned yet" in err and "learned warm-start" in err
+    recording = tmp_path / "history.jsonl"
+    write_recording(recording, history(outages=2))  # two outages: too few to tell from chance
+    assert main(["learned", "associations", "--recording", str(recording), "--db", db]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "no alert-name pair is associated yet" in err and "at least 4 times" in err
+    assert main(["learned", "topology", "--recording", str(recording), "--db", db, "--filter", "nonesuch"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "no entity's value contains 'nonesuch'" in err

@@ -54,13 +54,38 @@ def run(args: argparse.Namespace, load, rules_and_model) -> int:
     else:
         learner = state.loaded(_stored(config))
     if args.learned_command == "topology":
-        _print_json(state.topology_view(learner, args.limit, args.filter))
-    elif args.learned_command == "associations":
-        _print_json(state.associations_view(learner, args.limit, args.filter))
+        found = state.topology_view(learner, args.limit, args.filter)
+        _print_json(found)
     else:
-        sys.stdout.write(relate_rules(state.associations_view(learner, args.limit, args.filter), args.forbid))
+        found = state.associations_view(learner, args.limit, args.filter)
+        if args.learned_command == "associations":
+            _print_json(found)
+        else:
+            sys.stdout.write(relate_rules(found, args.forbid))
+    if not found:
+        print(f"correlator: {_none_found(learner, args)}", file=sys.stderr)
     print(f"learned state: {json.dumps(state.size(learner))}", file=sys.stderr)
     return 0
+
+
+def _none_found(learner, args: argparse.Namespace) -> str:
+    """Why a view is empty, and what would fill it: an empty answer alone reads as a fault."""
+    from correlator.learning.cooccurrence import MAX_P_VALUE, MIN_LIFT, MIN_TOGETHER
+
+    if learner.last_at is None:
+        if args.recording:
+            return f"nothing learned: {args.recording} holds no alert"
+        return ("nothing learned yet: the store holds no learned state. `serve` saves what it learns as it runs "
+                "(learning.save_every); `correlator learned warm-start FILE.jsonl` learns from a recording of the "
+                "estate's own history")
+    if args.filter:
+        what = "entity's value contains" if args.learned_command == "topology" else "associated pair holds the alert name"
+        return f"no {what} {args.filter!r} (--filter)"
+    if args.learned_command == "topology":
+        return "no entity learned"
+    return (f"no alert-name pair is associated yet: of the {len(learner.cooccurrence.counts)} pairs counted on "
+            f"related entities, none started together at least {MIN_TOGETHER:g} times, {MIN_LIFT:g} times as "
+            f"often as chance and at p <= {MAX_P_VALUE:g}. A longer history brings the evidence")
 
 
 def relate_rules(associations: list[dict], forbid: bool) -> str:
