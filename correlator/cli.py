@@ -414,6 +414,10 @@ def _replay(args: argparse.Namespace) -> int:
         spans = episode_spans(engine, tuple(args.baseline_group_by.split(",")))
         result = scoring.score(scoring.read_placements(args.out), truth, spans)
         print(msgspec.json.encode(scoring.as_dict(result)).decode() if args.json else scoring.format_score(result))
+        if not result.grouping.episodes:  # every figure above is then 1.0 or none: say why
+            print(f"correlator: {args.truth}: none of the {result.missing} episodes it labels with an incident is "
+                  f"in this replay, so nothing was scored: the truth must name this recording's alerts by their "
+                  f"fingerprint and startsAt (docs/quality.md, \"The truth file\")", file=sys.stderr)
     return 0
 
 

@@ -165,6 +165,14 @@ def test_a_bad_truth_file_stops_replay_with_its_line_number(tmp_path, capsys):
     assert f"{truth}: line 1: not a truth line" in capsys.readouterr().err
 
 
+def test_a_truth_file_of_another_recording_says_that_nothing_was_scored(tmp_path, capsys):
+    truth = tmp_path / "truth.jsonl"  # labels an alert this recording does not hold
+    truth.write_text('{"fingerprint": "0123456789abcdef", "starts_at": "2026-11-23T04:00:00Z", "incident": "a"}\n')
+    code, _ = replay(tmp_path, CAPTURES / "recording.jsonl", "--truth", str(truth))
+    assert code == 0
+    assert f"{truth}: none of the 1 episodes it labels with an incident is in this replay" in capsys.readouterr().err
+
+
 def test_skip_bad_names_each_bad_line_and_why(tmp_path, capsys):
     recording = tmp_path / "r.jsonl"
     lines = (CAPTURES / "recording.jsonl").read_text().splitlines()
