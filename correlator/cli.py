@@ -19,6 +19,7 @@ from correlator.offline.learned_commands import add_commands as add_learned_comm
 from correlator.offline.learned_commands import run as run_learned_command
 from correlator.offline.model_commands import add_commands as add_ml_commands
 from correlator.offline.model_commands import run as run_ml_command
+from correlator.store import StoreUnreachable
 
 log = logging.getLogger("correlator")
 
@@ -447,6 +448,6 @@ def main(argv: list[str] | None = None) -> int:
             return run_forward_command(args, _load)
         print(f"correlator {__version__}")
         return 0
-    except (ConfigError, StartError) as error:
+    except (ConfigError, StartError, StoreUnreachable) as error:
         print(f"correlator: {error}", file=sys.stderr)
         return 2

@@ -45,6 +45,23 @@ def test_db_upgrade_creates_the_schema(tmp_path, capsys):
     assert (tmp_path / "c.db").exists()
 
 
+def test_a_store_that_cannot_be_opened_is_named_in_one_line_with_the_reason(tmp_path, capsys):
+    assert main(["db", "upgrade", "--db", "postgresql://nobody@127.0.0.1:1/correlator"]) == 2  # nothing listens
+    err = capsys.readouterr().err
+    assert err.startswith("correlator: the store at postgresql+psycopg://nobody@127.0.0.1:1/correlator cannot be "
+                          "opened: connection failed") and "Traceback" not in err and "database server runs" in err
+    (tmp_path / "file").write_text("")  # a file where the store's directory should be
+    url = f"sqlite:///{tmp_path / 'file' / 'c.db'}"
+    assert main(["db", "upgrade", "--db", url]) == 2
+    assert f"its directory {tmp_path / 'file'} cannot be made" in capsys.readouterr().err
+    result = run("serve", "--db", url, "--port", "0")  # serve's single-daemon lock file is the first to fail
+    assert result.returncode == 2 and "cannot be opened: its lock file" in result.stderr
+    assert "Traceback" not in result.stderr and "this user may write there" in result.stderr
+    result = run("serve", "--db", "postgresql://nobody@127.0.0.1:1/correlator", "--port", "0")  # fails in start-up
+    assert result.returncode == 2 and "correlator: the store at postgresql" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_bad_config_fails_at_start_naming_the_key(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("server:\n  port: many\n")

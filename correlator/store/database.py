@@ -12,6 +12,8 @@ from sqlalchemy import event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, Engine, make_url
 
+from correlator.store import StoreUnreachable
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -29,7 +31,12 @@ def create_engine(url: str) -> Engine:
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            directory = Path(parsed.database).parent
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreUnreachable(parsed.render_as_string(), f"its directory {directory} cannot be made: "
+                                                                  f"{error.strerror}") from None
         engine = sqlalchemy.create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -47,10 +54,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def upgrade(engine: Engine) -> str:
-    """Apply every Alembic migration; returns the revision now in force."""
+    """Apply every Alembic migration; returns the revision now in force. The first connection
+    of every command: StoreUnreachable where it fails."""
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    try:
+        connection = engine.connect()
+    except sqlalchemy.exc.OperationalError as error:
+        reason = str(error.orig if error.orig is not None else error).strip().splitlines()[0]
+        raise StoreUnreachable(describe(engine), reason) from None
+    with connection, connection.begin():
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         from alembic.runtime.migration import MigrationContext

@@ -34,6 +34,7 @@ import psycopg
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, make_url
 
+from correlator.store import StoreUnreachable
 from correlator.store.database import normalise_url
 from correlator.store.schema import leadership, to_us
 
@@ -228,8 +229,12 @@ class SingleDaemon:
         self._file = None
 
     def acquire(self) -> None:
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.lock_path, "a+")
+        try:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.lock_path, "a+")
+        except OSError as error:
+            raise StoreUnreachable(f"sqlite:///{self.database}",
+                                   f"its lock file {self.lock_path} cannot be made: {error.strerror}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
