@@ -86,6 +86,32 @@ tests:
     ]
 
 
+def test_a_rule_test_that_cannot_run_names_each_mistake_by_its_path(tmp_path):
+    test = tmp_path / "t.yaml"
+    test.write_text(f"""
+rule_dir: {TESTDATA / 'good'}
+tests:
+  - name: runs
+    alerts:
+      - {{at: 0s, labels: {{alertname: A, namespace: shop}}}}
+    expect:
+      - {{alerts: [0]}}
+  - name: cannot run
+    alerts:
+      - {{at: soon, labels: {{alertname: A, namespace: shop}}}}
+    expect:
+      - {{alerts: [0, 3]}}
+""")
+    out = io.StringIO()
+    assert not run_rule_tests([test], None, parse_config({}, environ={}), out)
+    assert out.getvalue().splitlines() == [
+        f"ERROR {test}:",
+        "  tests[1].alerts[0].at: invalid duration 'soon': expected a number and a unit such as 30s, 5m, 4h, 1d",
+        "  tests[1].expect[0].alerts: no alert 3 (the test's alerts: numbered 0 to 0)",
+        "0 passed, 1 failed",
+    ]
+
+
 @pytest.mark.parametrize("window, message", [
     ("300", "rules[0].window: expected a duration with a unit such as 300s or 5m, got the bare number 300"),
     ('"300y"', "rules[0].window: invalid duration '300y': out of range"),

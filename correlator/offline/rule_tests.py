@@ -76,6 +76,29 @@ def _offset(text: str) -> timedelta:
     return timedelta(seconds=parse_duration(text))
 
 
+def _mistakes(spec: TestFile) -> list[str]:
+    """What in the file cannot run, each named by its path: a time that is no duration, an
+    expectation naming an alert the test does not have."""
+    found = []
+    for t, case in enumerate(spec.tests):
+        times = [(f"tests[{t}].evaluate_at", case.evaluate_at)]
+        for a, item in enumerate(case.alerts):
+            times += [(f"tests[{t}].alerts[{a}].{name}", getattr(item, name))
+                      for name in ("at", "starts_at", "resolved_at")]
+        for path, text in times:
+            if text:
+                try:
+                    parse_duration(text)
+                except ValueError as error:
+                    found.append(f"{path}: {error}")
+        for e, expectation in enumerate(case.expect):
+            for index in expectation.alerts:
+                if not 0 <= index < len(case.alerts):
+                    numbered = f"numbered 0 to {len(case.alerts) - 1}" if case.alerts else "none"
+                    found.append(f"tests[{t}].expect[{e}].alerts: no alert {index} (the test's alerts: {numbered})")
+    return found
+
+
 def _events(case: TestCase) -> list[tuple[datetime, int, Alert]]:
     events = []
     for index, item in enumerate(case.alerts):
@@ -131,6 +154,10 @@ def run_rule_tests(files: list[Path], rules_dir: Path | None, config, out: IO[st
             spec = msgspec.convert(yaml.safe_load(path.read_text()), TestFile)
         except (OSError, yaml.YAMLError, msgspec.ValidationError) as error:
             out.write(f"ERROR {path}: {error}\n")
+            failed += 1
+            continue
+        if mistakes := _mistakes(spec):
+            out.write(f"ERROR {path}:\n" + "".join(f"  {mistake}\n" for mistake in mistakes))
             failed += 1
             continue
         directory = rules_dir or ((path.parent / spec.rule_dir) if spec.rule_dir else config.rules_dir)
