@@ -32,12 +32,13 @@ from correlator.board.access import Access
 from correlator.board.pages import add_board_routes
 from correlator.board.sessions import SessionSigner
 from correlator.config import Config
+from correlator.domain import FieldError
 from correlator.engine_process import EngineRunner
 from correlator.engine_service import EngineService
 from correlator.engine_view import LocalEngine, StoredEngine
 from correlator.forward import registry
 from correlator.forward.inbound import InboundLedger
-from correlator.http_errors import MAX_BODY, http_error_response, json_response
+from correlator.http_errors import MAX_BODY, error_response, http_error_response, json_response
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.bodies import BodyBudget
 from correlator.ingest.receivers import receivers
@@ -168,9 +169,27 @@ async def _add_routes(app: web.Application) -> None:
                                   *incident_routes, *make_delivery_handlers(app[ENGINE]),
                                   *make_learned_handlers(view.repository),
                                   *make_candidate_handlers(view), *make_rule_handlers(view, app[ENGINE], check)]:
-        app.router.add_route(method, path, access.guard(handler))
+        app.router.add_route(method, path, access.guard(_declared_query_only(method, path, handler)))
     if board.enabled:
         add_board_routes(app, access, board.secure_cookie)
+
+
+def _declared_query_only(method: str, path: str, handler):
+    """`handler`, refusing the query parameters its operation does not declare (api/openapi.yaml):
+    `?state=open` for `?status=open` would otherwise list every incident, as if it had filtered."""
+    operation = _openapi_document()["paths"].get(path, {}).get(method.lower())
+    if operation is None:
+        return handler
+    declared = sorted(parameter["name"] for parameter in operation.get("parameters", ()) if parameter["in"] == "query")
+    expected = f"this endpoint takes {', '.join(declared)}" if declared else "this endpoint takes none"
+
+    async def checked(request: web.Request) -> web.StreamResponse:
+        unknown = [name for name in dict.fromkeys(request.query) if name not in declared]
+        if unknown:
+            return error_response(400, "invalid query", [FieldError(name, f"unknown query parameter; {expected}")
+                                                         for name in unknown])
+        return await handler(request)
+    return checked
 
 
 def _timed(metrics: Metrics):

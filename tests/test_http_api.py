@@ -68,6 +68,17 @@ async def test_bad_queries_name_the_parameter(client, params, field):
     assert (await response.json())["details"][0]["path"] == field
 
 
+async def test_a_query_parameter_the_endpoint_does_not_declare_is_refused_by_name(client):
+    # `state` for `status`: ignored, the list would hold every incident as if it had filtered
+    response = await client.get("/api/v1/incidents", params={"state": "open", "status": "open"})
+    assert response.status == 400
+    [detail] = (await response.json())["details"]
+    assert detail["path"] == "state" and "this endpoint takes category, cursor, filter" in detail["reason"]
+    response = await client.post("/api/v1/incidents/INC-000001/acknowledge", params={"by": "me"}, json={})
+    assert response.status == 400 and "this endpoint takes none" in (await response.json())["details"][0]["reason"]
+    assert (await client.get("/api/v1/incidents", params={"status": "open", "limit": "5"})).status == 200
+
+
 async def test_unknown_paths_and_methods_answer_json(client):
     response = await client.get("/api/v1/nothing")
     assert response.status == 404 and (await response.json())["error"] == "Not Found"
