@@ -137,13 +137,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", choices=("estates", "corpus", "lab"), default="estates")
     parser.add_argument("--recording", type=Path, default=LAB_RECORDING, help="of --source lab")
-    parser.add_argument("--seeds", default="1-4", help="default 1-4 (the model trains on corpus seeds 100-119)")
+    parser.add_argument("--seeds", default="1-4", type=seed_range,
+                        help="default 1-4 (the model trains on corpus seeds 100-119)")
     parser.add_argument("--hours", type=float, default=3.0)
     args = parser.parse_args()
     model, rules = load_model(shipped_dir("models")), load_rules(shipped_dir("rules"))
-    seeds = list(seed_range(args.seeds))
     incidents = from_recording(args.recording) if args.source == "lab" else \
-        (from_estates if args.source == "estates" else from_corpus)(seeds, args.hours)
+        (from_estates if args.source == "estates" else from_corpus)(args.seeds, args.hours)
     # per (set-up, vocabulary): [episodes, category right, priority within one]
     totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     roots = [0, 0]
@@ -162,7 +162,7 @@ def main() -> int:
             for setup, (category, priority) in outcomes.items():
                 row = totals[(setup, alert.vocabulary)]
                 row[0], row[1], row[2] = row[0] + 1, row[1] + category, row[2] + priority
-    print(f"{len(incidents)} true incidents ({args.source}, seeds {args.seeds})")
+    print(f"{len(incidents)} true incidents ({args.source}, seeds {args.seeds[0]}-{args.seeds[-1]})")
     print(f"{'set-up':<14} {'vocabulary':<10} {'episodes':>8} {'cat acc':>7} {'prio±1':>6}")
     for (setup, vocabulary), (n, category, priority) in sorted(totals.items()):
         shown = f"{priority / n:>6.2f}" if setup != "model alone" else f"{'-':>6}"

@@ -338,7 +338,8 @@ def _relabel(text: str) -> tuple[tuple[str, str], ...]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--densities", default="quiet,medium,busy", help=f"of {', '.join(DENSITIES)}")
-    parser.add_argument("--seeds", default="1-4", help="seed n measures estate template n mod 4 (default 1-4: each)")
+    parser.add_argument("--seeds", default="1-4", type=seed_range,
+                        help="seed n measures estate template n mod 4 (default 1-4: each)")
     parser.add_argument("--hours", type=float, default=3.0, help="hours of measured stream per run (default 3)")
     parser.add_argument("--history-hours", type=float, default=2.0,
                         help="hours of history before the measured stream in the warm-estate and unseen-estate "
@@ -368,7 +369,7 @@ def main() -> int:
         layers = _layers(args.model_dir, args.layers.split(","), Path(tmp))
         for density in args.densities.split(","):
             for split in args.splits.split(","):
-                for seed in seed_range(args.seeds):
+                for seed in args.seeds:
                     print(f"{density} {split} seed {seed}...", file=sys.stderr)
                     runs += run(density, seed, split, args.hours, layers, Path(tmp), args.history_hours, naming,
                                 args.placements)

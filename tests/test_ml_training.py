@@ -98,6 +98,14 @@ def test_serve_with_a_missing_model_says_what_to_do(tmp_path, capsys):
     assert "no manifest.json; retrain it with `correlator train` or set ml.enabled: false" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("seeds", ["abc", "5-3", "1-", "-2"])
+def test_a_seed_range_that_names_no_seed_is_refused_with_the_usage(tmp_path, capsys, seeds):
+    with pytest.raises(SystemExit) as stopped:
+        main(["corpus", "--seeds", seeds, "--out-dir", str(tmp_path)])
+    assert stopped.value.code == 2 and not any(tmp_path.iterdir())
+    assert f"--seeds: expected a seed or a range of seeds such as 100-119, got {seeds!r}" in capsys.readouterr().err
+
+
 def test_analyze_proposes_rules_that_load(tmp_path, capsys):
     assert main(["corpus", "--seeds", "1", "--hours", "24", "--out-dir", str(tmp_path)]) == 0
     proposed = tmp_path / "rules" / "proposed.yaml"

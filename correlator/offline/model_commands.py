@@ -48,7 +48,8 @@ def add_commands(commands, config_flag) -> None:
         description="Generate labeled recordings of synthetic estates (the data the shipped model is trained "
                     "and benchmarked on): per seed a recording and its truth, plus labeled incidents for "
                     "`correlator train`.")
-    corpus.add_argument("--seeds", required=True, metavar="A-B", help="seed or range of seeds, e.g. 100-119")
+    corpus.add_argument("--seeds", required=True, type=seed_range, metavar="A-B",
+                        help="seed or range of seeds, e.g. 100-119")
     corpus.add_argument("--hours", type=float, default=6.0, help="hours of alerts per seed (default 6)")
     corpus.add_argument("--vocabulary", choices=("train", "holdout", "all"), default="train",
                         help="alert-name families to draw from (default train)")
@@ -56,8 +57,12 @@ def add_commands(commands, config_flag) -> None:
 
 
 def seed_range(text: str) -> list[int]:
-    first, _, last = text.partition("-")
-    return list(range(int(first), int(last or first) + 1))
+    """`N` or `A-B` (A <= B) as the seeds it names; an argparse type (its error is the usage's)."""
+    first, dash, last = text.partition("-")
+    last = last if dash else first
+    if not first.isdecimal() or not last.isdecimal() or int(first) > int(last):
+        raise argparse.ArgumentTypeError(f"expected a seed or a range of seeds such as 100-119, got {text!r}")
+    return list(range(int(first), int(last) + 1))
 
 
 def run(args: argparse.Namespace, load) -> int:
@@ -144,7 +149,7 @@ def _corpus(args: argparse.Namespace, _load) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     labeled_path = args.out_dir / "labeled.jsonl"
     with labeled_path.open("w") as labeled:
-        for seed in seed_range(args.seeds):
+        for seed in args.seeds:
             corpus = generate(seed, hours=args.hours, vocabulary=args.vocabulary)
             write(corpus, args.out_dir / f"seed-{seed}.recording.jsonl", args.out_dir / f"seed-{seed}.truth.jsonl")
             incidents = labeled_incidents(corpus)
