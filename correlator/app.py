@@ -31,7 +31,7 @@ from correlator.api.rules import make_rule_handlers
 from correlator.board.access import Access
 from correlator.board.pages import add_board_routes
 from correlator.board.sessions import SessionSigner
-from correlator.config import Config
+from correlator.config import Config, ConfigError
 from correlator.domain import FieldError
 from correlator.engine_process import EngineRunner
 from correlator.engine_service import EngineService
@@ -305,7 +305,11 @@ async def _hangups(app: web.Application):
 
 
 async def _recording(app: web.Application):
-    recorder = Recorder(Path(app[CONFIG].server.record).expanduser())
+    path = Path(app[CONFIG].server.record).expanduser()
+    try:
+        recorder = Recorder(path)
+    except OSError as error:  # at start, before any notification is accepted unrecorded
+        raise ConfigError("server.record", f"{path} cannot be opened for appending: {error.strerror}") from None
     app[RECORDER] = recorder
     log.info("recording notifications", extra={"file": app[CONFIG].server.record})
     yield

@@ -62,6 +62,12 @@ def test_a_store_that_cannot_be_opened_is_named_in_one_line_with_the_reason(tmp_
     assert "Traceback" not in result.stderr
 
 
+def test_a_recording_file_that_cannot_be_opened_stops_serve_naming_it(tmp_path):
+    result = run("serve", "--db", f"sqlite:///{tmp_path / 'c.db'}", "--port", "0", "--record", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"config error at server.record: {tmp_path} cannot be opened for appending: Is a directory" in result.stderr
+
+
 def test_bad_config_fails_at_start_naming_the_key(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("server:\n  port: many\n")

@@ -106,6 +106,15 @@ def test_a_seed_range_that_names_no_seed_is_refused_with_the_usage(tmp_path, cap
     assert f"--seeds: expected a seed or a range of seeds such as 100-119, got {seeds!r}" in capsys.readouterr().err
 
 
+def test_train_names_a_bad_labeled_file_and_line_in_one_line(tmp_path, capsys):
+    labeled = tmp_path / "labeled.jsonl"
+    labeled.write_text('{"id": "a", "category": "weather", "alerts": []}\n')
+    assert main(["train", "--data", str(labeled), "--output", str(tmp_path / "model")]) == 1
+    assert capsys.readouterr().err == f"correlator train: {labeled}:1: Invalid enum value 'weather' - at `$.category`\n"
+    assert main(["train", "--data", str(tmp_path / "none.jsonl"), "--output", str(tmp_path / "model")]) == 1
+    assert capsys.readouterr().err == f"correlator train: {tmp_path / 'none.jsonl'}: No such file or directory\n"
+
+
 def test_analyze_proposes_rules_that_load(tmp_path, capsys):
     assert main(["corpus", "--seeds", "1", "--hours", "24", "--out-dir", str(tmp_path)]) == 0
     proposed = tmp_path / "rules" / "proposed.yaml"

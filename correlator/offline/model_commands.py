@@ -75,8 +75,15 @@ def _train(args: argparse.Namespace, load) -> int:
 
     incidents, sources = [], []
     for path in args.data:
-        with path.open("rb") as lines:
-            found = read_labeled(lines, str(path))
+        try:
+            with path.open("rb") as lines:
+                found = read_labeled(lines, str(path))
+        except ValueError as error:  # names the file, the line and the field
+            print(f"correlator train: {error}", file=sys.stderr)
+            return 1
+        except OSError as error:
+            print(f"correlator train: {path}: {error.strerror}", file=sys.stderr)
+            return 1
         log.info("read labeled incidents", extra={"file": str(path), "incidents": len(found)})
         incidents += found
         sources.append({"file": path.name, "incidents": len(found)})
