@@ -392,6 +392,7 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"correlator: {args.truth}: {error}", file=sys.stderr)
         return 2
     rules, model = _rules_and_model(config)
+    args.out.open("w").close()  # an output it cannot write stops it now, not after the whole replay
     tune_runtime()
     engine = Engine(rules, wiring.engine_settings(config), model=model)
     try:
@@ -451,3 +452,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, StartError, StoreUnreachable) as error:
         print(f"correlator: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if error.filename is None or args.command in ("serve", "engine"):
+            raise  # a daemon's own fault: its traceback is the report
+        # A file the command was given (a recording to read, an output to write) it cannot use.
+        print(f"correlator: {error.filename}: {error.strerror}", file=sys.stderr)
+        return 1

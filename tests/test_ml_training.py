@@ -50,8 +50,9 @@ def test_training_is_reproducible(corpus_dir, trained, tmp_path):
 def test_a_bad_training_file_names_its_line(tmp_path, capsys):
     data = tmp_path / "labeled.jsonl"
     data.write_text('{"id": "a", "alerts": []}\n{"id": "b", "category": "weather", "alerts": []}\n')
-    with pytest.raises(ValueError, match=r"labeled.jsonl:2: Invalid enum value 'weather' - at `\$.category`"):
-        main(["train", "--data", str(data), "--output", str(tmp_path / "model")])
+    assert main(["train", "--data", str(data), "--output", str(tmp_path / "model")]) == 1
+    assert capsys.readouterr().err == f"correlator train: {data}:2: Invalid enum value 'weather' - at `$.category`\n"
+    assert not (tmp_path / "model").exists()
 
 
 def _copy(model_dir, tmp_path):
@@ -106,11 +107,7 @@ def test_a_seed_range_that_names_no_seed_is_refused_with_the_usage(tmp_path, cap
     assert f"--seeds: expected a seed or a range of seeds such as 100-119, got {seeds!r}" in capsys.readouterr().err
 
 
-def test_train_names_a_bad_labeled_file_and_line_in_one_line(tmp_path, capsys):
-    labeled = tmp_path / "labeled.jsonl"
-    labeled.write_text('{"id": "a", "category": "weather", "alerts": []}\n')
-    assert main(["train", "--data", str(labeled), "--output", str(tmp_path / "model")]) == 1
-    assert capsys.readouterr().err == f"correlator train: {labeled}:1: Invalid enum value 'weather' - at `$.category`\n"
+def test_train_names_a_missing_labeled_file(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "none.jsonl"), "--output", str(tmp_path / "model")]) == 1
     assert capsys.readouterr().err == f"correlator train: {tmp_path / 'none.jsonl'}: No such file or directory\n"
 

@@ -173,6 +173,19 @@ def test_a_truth_file_of_another_recording_says_that_nothing_was_scored(tmp_path
     assert f"{truth}: none of the 1 episodes it labels with an incident is in this replay" in capsys.readouterr().err
 
 
+def test_a_file_it_cannot_read_or_write_is_named_in_one_line(tmp_path, capsys):
+    out = str(tmp_path / "out.jsonl")
+    assert main(["replay", str(tmp_path / "none.jsonl"), "--out", out]) == 1
+    assert capsys.readouterr().err == f"correlator: {tmp_path / 'none.jsonl'}: No such file or directory\n"
+    blocked = tmp_path / "file" / "out.jsonl"  # under a file: no directory to write in
+    (tmp_path / "file").write_text("")
+    assert main(["replay", str(CAPTURES / "recording.jsonl"), "--out", str(blocked)]) == 1
+    assert capsys.readouterr().err == f"correlator: {blocked}: Not a directory\n"  # before replaying anything
+    assert main(["learned", "topology", "--recording", str(tmp_path / "none.jsonl"),
+                 "--db", f"sqlite:///{tmp_path / 'c.db'}"]) == 1
+    assert "none.jsonl: No such file or directory" in capsys.readouterr().err
+
+
 def test_skip_bad_names_each_bad_line_and_why(tmp_path, capsys):
     recording = tmp_path / "r.jsonl"
     lines = (CAPTURES / "recording.jsonl").read_text().splitlines()
