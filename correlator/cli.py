@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 
 from correlator import __version__
-from correlator.config import Config, ConfigError, load_config
+from correlator.config import Config, ConfigError, check_store_url, load_config
 from correlator.forward.commands import add_commands as add_forward_commands
 from correlator.forward.commands import run as run_forward_command
 from correlator.offline.learned_commands import add_commands as add_learned_commands
@@ -152,6 +152,8 @@ def _with_flags(config: Config, args: argparse.Namespace) -> Config:
     server = replace(config.server, **{k: v for k, v in (("host", getattr(args, "host", None)),
                                                          ("port", getattr(args, "port", None)),
                                                          ("record", getattr(args, "record", None))) if v is not None})
+    if getattr(args, "db", None):
+        check_store_url(args.db, "--db")
     store = replace(config.store, url=args.db) if getattr(args, "db", None) else config.store
     rules_dir = getattr(args, "rules", None)
     rules = replace(config.rules, dir=str(rules_dir)) if rules_dir else config.rules

@@ -23,6 +23,8 @@ from correlator.units import parse_size, seconds_from
 
 ENV_PREFIX = "CORRELATOR_"
 CONFIG_PATH_ENV = "CORRELATOR_CONFIG"
+MIN_BODY_SIZE = 1024  # bytes: one notification of one alert
+STORE_SCHEMES = ("sqlite", "postgresql", "postgres")  # the databases the store is built and tested on
 
 
 class ConfigError(Exception):
@@ -534,13 +536,20 @@ def _named_keys(path: str, document: Any) -> str:
 def _key_of(error: msgspec.ValidationError, document: Any) -> tuple[str, str]:
     text = str(error)
     reason, _, where = text.rpartition(" - at `$")
-    if not reason:
-        return "", text
+    if not reason:  # at the top of the file
+        reason, where = text, ""
     key = _named_keys(where.rstrip("`"), document)
     if reason.startswith("Object contains unknown field `"):
         unknown = reason.split("`")[1]
         return f"{key}.{unknown}" if key else unknown, "unknown key (check its spelling and section)"
     return key, reason
+
+
+def check_store_url(url: str, key: str) -> None:
+    """A store URL (`key`: where it was given) names a database the store runs on."""
+    scheme = url.partition(":")[0]
+    if scheme.partition("+")[0] not in STORE_SCHEMES:
+        raise ConfigError(key, f"expected sqlite:///PATH or postgresql://USER@HOST/DATABASE, got {scheme!r}")
 
 
 def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Config:
@@ -555,9 +564,17 @@ def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Con
         raise ConfigError(*_key_of(error, document)) from None
     if not 0 < config.server.port < 65536:
         raise ConfigError("server.port", f"expected a TCP port between 1 and 65535, got {config.server.port}")
+    if config.server.max_body_size < MIN_BODY_SIZE:
+        raise ConfigError("server.max_body_size", f"expected at least 1KiB: no notification fits in "
+                                                   f"{config.server.max_body_size} bytes")
     if config.server.max_body_memory < config.server.max_body_size:
         raise ConfigError("server.max_body_memory", f"must be at least server.max_body_size "
                                                      f"({config.server.max_body_size} bytes)")
+    if not config.ingest.resolve_timeout:
+        raise ConfigError("ingest.resolve_timeout", "expected more than 0s: an alert without endsAt would be "
+                                                    "resolved as it arrives")
+    if config.store.url:
+        check_store_url(config.store.url, "store.url")
     for name, mapping in config.ingest.mappings.items():
         if len(name) > MAX_SOURCE_LENGTH:  # the name is stored as each alert's source
             raise ConfigError(f"ingest.mappings.{name}", f"a mapping name has at most {MAX_SOURCE_LENGTH} characters")

@@ -50,6 +50,8 @@ def test_a_store_that_cannot_be_opened_is_named_in_one_line_with_the_reason(tmp_
     err = capsys.readouterr().err
     assert err.startswith("correlator: the store at postgresql+psycopg://nobody@127.0.0.1:1/correlator cannot be "
                           "opened: connection failed") and "Traceback" not in err and "database server runs" in err
+    assert main(["db", "upgrade", "--db", str(tmp_path / "c.db")]) == 2  # a path, not a URL
+    assert "config error at --db: expected sqlite:///PATH" in capsys.readouterr().err
     (tmp_path / "file").write_text("")  # a file where the store's directory should be
     url = f"sqlite:///{tmp_path / 'file' / 'c.db'}"
     assert main(["db", "upgrade", "--db", url]) == 2

@@ -85,10 +85,12 @@ def test_secrets_come_from_env_or_file(tmp_path, monkeypatch):
     secret_file = tmp_path / "token"
     secret_file.write_text("from-file\n")
     monkeypatch.setenv("AM_TOKEN", "from-env")
+    monkeypatch.setenv("DB_URL", "postgresql://correlator:s3cret@127.0.0.1/correlator")
     config = parse_config({"auth": {"default": {"bearer_tokens": [{"env": "AM_TOKEN"}, {"file": str(secret_file)}],
                                                 "basic_auth": [{"username": "am", "password": "inline"}]}},
-                           "store": {"url": {"env": "AM_TOKEN"}}}, environ={})
+                           "store": {"url": {"env": "DB_URL"}}}, environ={})
     assert config.auth.default.bearer_tokens == ["from-env", "from-file"]
+    assert config.store.url == "postgresql://correlator:s3cret@127.0.0.1/correlator"
     assert "from-env" not in repr(config.auth.default)
 
 
@@ -129,6 +131,10 @@ def test_secrets_come_from_env_or_file(tmp_path, monkeypatch):
     ({"learning": {"placements": [{"url": "prometheus:9090"}]}}, {}, "learning.placements[0].url",
      "http:// or https://"),
     ({"learning": {"placements_every": "0s"}}, {}, "learning.placements_every", "at least 1s"),
+    ({"server": {"max_body_size": 0}}, {}, "server.max_body_size", "expected at least 1KiB"),
+    ({"ingest": {"resolve_timeout": "0s"}}, {}, "ingest.resolve_timeout", "resolved as it arrives"),
+    ({"store": {"url": "mysql://db/correlator"}}, {}, "store.url", "postgresql://USER@HOST/DATABASE, got 'mysql'"),
+    ({"rules_dir": "/etc/rules"}, {}, "rules_dir", "unknown key (check its spelling and section)"),
 ])
 def test_bad_config_names_the_key_and_what_is_expected(document, environ, key, expected):
     with pytest.raises(ConfigError) as raised:
