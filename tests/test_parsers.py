@@ -116,6 +116,13 @@ def test_invalid_alerts_are_reported_and_valid_ones_kept():
     ]
 
 
+def test_a_future_start_without_an_end_names_the_start_not_the_end_it_was_given():
+    body = b'[{"labels": {"alertname": "Early"}, "startsAt": "2099-01-01T00:00:00Z"}]'
+    [error] = parse_postable_alerts(body, NOW, POLICY).errors
+    assert error.path == "[0].startsAt" and error.reason.startswith("is in the future")
+    assert "ingest.resolve_timeout" in error.reason
+
+
 def test_empty_label_values_are_dropped_as_alertmanager_does():
     [alert] = parse_alertmanager_webhook(webhook(am_alert(labels={"alertname": "X", "pod": ""})),
                                          NOW, POLICY).alerts

@@ -195,6 +195,7 @@ def build_alert(
         labels = {name: value for name, value in labels.items() if value != ""}
     if starts_at is None:
         starts_at = ends_at if ends_at is not None and ends_at < received_at else received_at
+    sent_ends = ends_at is not None
     if status is None:
         if ends_at is None:
             ends_at = received_at + policy.resolve_timeout
@@ -211,8 +212,12 @@ def build_alert(
             errors += _name_errors(f"{path}.annotations", annotations)
         if not labels:
             errors.append(FieldError(f"{path}.labels", "at least one label with a non-empty value is required"))
-        if ends_too_early:
+        if ends_too_early and sent_ends:
             errors.append(FieldError(f"{path}.endsAt", "must not be before startsAt"))
+        elif ends_too_early:  # its end is when it was received (+ ingest.resolve_timeout if firing)
+            errors.append(FieldError(f"{path}.startsAt", "is in the future: later than the end an alert sent without "
+                                                         "endsAt is given (when received, plus ingest.resolve_timeout "
+                                                         "while firing)"))
         return errors
     return Alert(
         fingerprint=_alert_fingerprint(labels, fingerprint_hint, policy.fingerprint_ignore_labels.get(source)),
