@@ -149,6 +149,7 @@ async def _add_routes(app: web.Application) -> None:
                                     authenticators=authenticators, mappings=wiring.field_mappings(config),
                                     recorder=recorder):
         app.router.add_post(path, receiver.handle, expect_handler=receiver.expect)
+    app.router.add_post("/api/v1/alerts/{mapping}", _unknown_mapping)  # after the mappings': the rest
     board = config.board
     access = Access(authenticators["api"], Authenticator(config.auth.read_only, signed_bodies=False),
                     SessionSigner(board.session_secret.encode() if board.session_secret else secrets.token_bytes(32),
@@ -172,6 +173,14 @@ async def _add_routes(app: web.Application) -> None:
         app.router.add_route(method, path, access.guard(_declared_query_only(method, path, handler)))
     if board.enabled:
         add_board_routes(app, access, board.secure_cookie)
+
+
+async def _unknown_mapping(request: web.Request) -> web.Response:
+    """A webhook posted to a mapping no one configured (a Grafana contact point pointed at
+    /api/v1/alerts/grafana before `ingest.mappings.grafana` exists): say so, not just 404."""
+    name = request.match_info["mapping"]
+    return error_response(404, f"no ingest mapping {name!r}", [FieldError(
+        "mapping", f"define ingest.mappings.{name} in the configuration to take this webhook's alerts")])
 
 
 def _declared_query_only(method: str, path: str, handler):

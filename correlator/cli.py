@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import ipaddress
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -293,9 +295,16 @@ def _serve(args: argparse.Namespace) -> int:
     app = make_app(config, rules=rules, model=model, engine_site=site, engine_command=command)
     app.on_startup.append(_freeze_started_app)  # the last start-up step: the app is whole by then
     with contextlib.closing(guard) if guard else contextlib.nullcontext():
-        web.run_app(app, host=config.server.host, port=config.server.port, loop=loop,
-                    shutdown_timeout=config.server.shutdown_timeout, access_log=None, handle_signals=True,
-                    print=lambda _: log.info("listening", extra={"url": url}))
+        try:
+            web.run_app(app, host=config.server.host, port=config.server.port, loop=loop,
+                        shutdown_timeout=config.server.shutdown_timeout, access_log=None, handle_signals=True,
+                        print=lambda _: log.info("listening", extra={"url": url}))
+        except OSError as error:
+            if error.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+                raise
+            # What was started for it (the engine process) is stopped by then.
+            raise StartError(f"cannot listen on {config.server.host}:{config.server.port}: {os.strerror(error.errno)} "
+                             f"(another daemon on that port? choose another with server.port or --port)") from None
     log.info("stopped")
     return 0
 

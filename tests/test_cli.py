@@ -70,6 +70,17 @@ def test_a_recording_file_that_cannot_be_opened_stops_serve_naming_it(tmp_path):
     assert f"config error at server.record: {tmp_path} cannot be opened for appending: Is a directory" in result.stderr
 
 
+def test_a_port_in_use_stops_serve_in_one_line(tmp_path):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--db", f"sqlite:///{tmp_path / 'c.db'}", "--port", str(port))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"correlator: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+
+
 def test_bad_config_fails_at_start_naming_the_key(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("server:\n  port: many\n")

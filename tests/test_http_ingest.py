@@ -128,6 +128,10 @@ async def test_configured_mapping_gets_its_own_endpoint(app_factory):
     assert (await post_json(client, "/api/v1/alerts/grafana", body)).status == 200
     [alert] = await stored_alerts(client)
     assert alert["labels"] == {"alertname": "Latency", "org_id": "3"} and alert["source"] == "grafana"
+    response = await post_json(client, "/api/v1/alerts/zabbix", body)  # a mapping no one configured
+    [detail] = (await response.json())["details"]
+    assert response.status == 404 and detail == {
+        "path": "mapping", "reason": "define ingest.mappings.zabbix in the configuration to take this webhook's alerts"}
 
 
 # Was a 400 with "accepted": a partly stored body is a 2xx now, so no sender reads it as a failure.

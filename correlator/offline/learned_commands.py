@@ -79,7 +79,8 @@ def _none_found(learner, args: argparse.Namespace) -> str:
                 "(learning.save_every); `correlator learned warm-start FILE.jsonl` learns from a recording of the "
                 "estate's own history")
     if args.filter:
-        what = "entity's value contains" if args.learned_command == "topology" else "associated pair holds the alert name"
+        what = "entity's value contains" if args.learned_command == "topology" else \
+            "associated pair holds the alert name"
         return f"no {what} {args.filter!r} (--filter)"
     if args.learned_command == "topology":
         return "no entity learned"
