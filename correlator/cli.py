@@ -251,7 +251,7 @@ def _engine(args: argparse.Namespace) -> int:
     rules, model = _rules_and_model(config)
     _check_forwarding(config)
     _log_start(config, path, model)
-    return engine_process.run(config, rules, model, supervised=args.supervised)
+    return engine_process.run(config, rules, model, supervised=getattr(args, "supervised", False))
 
 
 def _log_start(config: Config, path: Path | None, model) -> None:

@@ -7,6 +7,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from datetime import datetime, timezone
@@ -54,6 +56,20 @@ def urllib_text(url: str) -> str:
 
 def daemon_on(tmp_path, url: str, **config) -> Daemon:
     return Daemon(tmp_path, {"store": {"url": url, "data_dir": str(tmp_path / "data")}, **config})
+
+
+def test_serve_role_engine_runs_the_engine_as_correlator_engine_does(tmp_path):
+    log_path = tmp_path / "engine.log"
+    with log_path.open("wb") as log:
+        engine = subprocess.Popen([sys.executable, "-m", "correlator", "serve", "--role", "engine",
+                                   "--db", f"sqlite:///{tmp_path / 'c.db'}"], stdout=log, stderr=log)
+    try:
+        wait_for(lambda: 'msg="engine running"' in log_path.read_text() or engine.poll() is not None,
+                 timeout=60, what=f"the engine to run (log: {log_path})")
+    finally:
+        engine.terminate()
+        engine.wait(timeout=30)
+    assert engine.returncode == 0 and "Traceback" not in log_path.read_text(), log_path.read_text()
 
 
 def test_the_engine_process_correlates_alerts_posted_to_serve(tmp_path, db_url):
