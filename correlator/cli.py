@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
                              "and BCubed figures beside every-alert-alone and Alertmanager's group_by, category "
                              "accuracy and priority within one level")
     replay.add_argument("--json", action="store_true", help="with --truth: print the score as JSON")
-    replay.add_argument("--baseline-group-by", default="alertname,cluster", metavar="LABELS",
+    replay.add_argument("--baseline-group-by", metavar="LABELS",
                         help="with --truth: the group_by of the Alertmanager reference (default alertname,cluster)")
     _config_flag(replay)
     add_ml_commands(commands, _config_flag)
@@ -396,6 +396,10 @@ def _replay(args: argparse.Namespace) -> int:
     from correlator.offline import scoring
     from correlator.offline.replay import BadLine, episode_spans, replay, report_progress, write_incidents
 
+    if not args.truth and (args.json or args.baseline_group_by):
+        print("correlator: --json and --baseline-group-by shape the score of --truth: give the truth file too",
+              file=sys.stderr)
+        return 2
     config, _ = _load(args)
     try:
         truth = scoring.read_truth(args.truth) if args.truth else None
@@ -424,7 +428,7 @@ def _replay(args: argparse.Namespace) -> int:
           f"{summary.bad_lines} bad lines skipped, {summary.seconds:.2f}s; incidents written to {args.out}",
           file=sys.stderr)
     if truth is not None:
-        spans = episode_spans(engine, tuple(args.baseline_group_by.split(",")))
+        spans = episode_spans(engine, tuple((args.baseline_group_by or "alertname,cluster").split(",")))
         result = scoring.score(scoring.read_placements(args.out), truth, spans)
         print(msgspec.json.encode(scoring.as_dict(result)).decode() if args.json else scoring.format_score(result))
         if not result.grouping.episodes:  # every figure above is then 1.0 or none: say why

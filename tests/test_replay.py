@@ -186,6 +186,12 @@ def test_a_file_it_cannot_read_or_write_is_named_in_one_line(tmp_path, capsys):
     assert "none.jsonl: No such file or directory" in capsys.readouterr().err
 
 
+def test_score_options_without_a_truth_file_are_refused_not_ignored(tmp_path, capsys):
+    code, incidents = replay(tmp_path, CAPTURES / "recording.jsonl", "--json")
+    assert code == 2 and not incidents
+    assert "--json and --baseline-group-by shape the score of --truth" in capsys.readouterr().err
+
+
 def test_skip_bad_names_each_bad_line_and_why(tmp_path, capsys):
     recording = tmp_path / "r.jsonl"
     lines = (CAPTURES / "recording.jsonl").read_text().splitlines()
