@@ -407,7 +407,11 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"correlator: {args.truth}: {error}", file=sys.stderr)
         return 2
     rules, model = _rules_and_model(config)
-    args.out.open("w").close()  # an output it cannot write stops it now, not after the whole replay
+    if args.out.exists() and args.input.exists() and args.out.samefile(args.input):
+        print(f"correlator: --out {args.out} is the recording itself: writing the incidents would destroy it",
+              file=sys.stderr)
+        return 2
+    args.out.open("a").close()  # an output it cannot write stops it now, not after the whole replay
     tune_runtime()
     engine = Engine(rules, wiring.engine_settings(config), model=model)
     try:

@@ -109,7 +109,7 @@ def test_a_seed_range_that_names_no_seed_is_refused_with_the_usage(tmp_path, cap
 
 def test_train_names_a_missing_labeled_file(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "none.jsonl"), "--output", str(tmp_path / "model")]) == 1
-    assert capsys.readouterr().err == f"correlator train: {tmp_path / 'none.jsonl'}: No such file or directory\n"
+    assert capsys.readouterr().err == f"correlator: {tmp_path / 'none.jsonl'}: No such file or directory\n"
 
 
 def test_analyze_proposes_rules_that_load(tmp_path, capsys):

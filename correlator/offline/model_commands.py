@@ -81,9 +81,6 @@ def _train(args: argparse.Namespace, load) -> int:
         except ValueError as error:  # names the file, the line and the field
             print(f"correlator train: {error}", file=sys.stderr)
             return 1
-        except OSError as error:
-            print(f"correlator train: {path}: {error.strerror}", file=sys.stderr)
-            return 1
         log.info("read labeled incidents", extra={"file": str(path), "incidents": len(found)})
         incidents += found
         sources.append({"file": path.name, "incidents": len(found)})
