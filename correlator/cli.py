@@ -393,7 +393,7 @@ def _replay(args: argparse.Namespace) -> int:
     from correlator import wiring
     from correlator.engine.core import Engine
     from correlator.ingest.sources import parsers
-    from correlator.offline import scoring
+    from correlator.offline import overwrites, scoring
     from correlator.offline.replay import BadLine, episode_spans, replay, report_progress, write_incidents
 
     if not args.truth and (args.json or args.baseline_group_by):
@@ -407,7 +407,7 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"correlator: {args.truth}: {error}", file=sys.stderr)
         return 2
     rules, model = _rules_and_model(config)
-    if args.out.exists() and args.input.exists() and args.out.samefile(args.input):
+    if overwrites(args.out, args.input):
         print(f"correlator: --out {args.out} is the recording itself: writing the incidents would destroy it",
               file=sys.stderr)
         return 2

@@ -183,9 +183,10 @@ def test_a_file_it_cannot_read_or_write_is_named_in_one_line(tmp_path, capsys):
     assert capsys.readouterr().err == f"correlator: {blocked}: Not a directory\n"  # before replaying anything
     recording = tmp_path / "r.jsonl"
     recording.write_bytes((CAPTURES / "recording.jsonl").read_bytes())
-    assert main(["replay", str(recording), "--out", str(recording)]) == 2
-    assert "is the recording itself" in capsys.readouterr().err
-    assert recording.read_bytes() == (CAPTURES / "recording.jsonl").read_bytes()
+    for command in (["replay", str(recording), "--out"], ["analyze", str(recording), "--out"]):
+        assert main([*command, str(recording)]) == 2
+        assert "is the recording itself" in capsys.readouterr().err
+        assert recording.read_bytes() == (CAPTURES / "recording.jsonl").read_bytes()
     assert main(["learned", "topology", "--recording", str(tmp_path / "none.jsonl"),
                  "--db", f"sqlite:///{tmp_path / 'c.db'}"]) == 1
     assert "none.jsonl: No such file or directory" in capsys.readouterr().err

@@ -123,8 +123,13 @@ def _analyze(args: argparse.Namespace, load) -> int:
     from correlator import wiring
     from correlator.ingest.sources import parsers
     from correlator.offline.analysis import analyze, rules_yaml
+    from correlator.offline import overwrites
     from correlator.offline.replay import BadLine, ReplaySummary, read_recording
 
+    if overwrites(args.out, args.input):
+        print(f"correlator: --out {args.out} is the recording itself: writing the rules would destroy it",
+              file=sys.stderr)
+        return 2
     config, _ = load(args)
     summary = ReplaySummary()
     try:
