@@ -28,6 +28,10 @@ class Metrics:
         self.ingest_invalid_alerts = Counter(
             "correlator_ingest_invalid_alerts_total", "Alerts rejected by validation, by source.",
             ["source"], registry=self.registry)
+        self.ingest_truncated_alerts = Counter(
+            "correlator_ingest_truncated_alerts_total", "Alerts a sender left out of its notifications "
+            "(Alertmanager's truncatedAlerts, from a receiver's max_alerts), by source.",
+            ["source"], registry=self.registry)
         self.http_duration = Histogram(
             "correlator_http_request_duration_seconds", "HTTP request latency, by route and method.",
             ["route", "method"], registry=self.registry,
@@ -54,6 +58,7 @@ class Metrics:
             for status in ("firing", "resolved"):
                 self.ingest_alerts.labels(source.value, status)
             self.ingest_invalid_alerts.labels(source.value)
+            self.ingest_truncated_alerts.labels(source.value)
 
     def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """A gauge whose value is read from memory at scrape time."""

@@ -37,6 +37,17 @@ async def test_alertmanager_webhook_is_stored_and_listed(client):
     assert first["notifications"] == 1 and first["lastSeen"] and not first["flapping"]
 
 
+async def test_alerts_an_alertmanager_receiver_left_out_are_counted_and_logged(client, caplog):
+    body = {**json.loads(capture("alertmanager-0.25/webhook-01.json")), "truncatedAlerts": 3}  # max_alerts cut 3
+    with caplog.at_level(logging.WARNING, logger="correlator.ingest.receivers"):
+        response = await post_json(client, AM, body)
+    assert response.status == 200 and (await response.json())["accepted"] == 2
+    [record] = [r for r in caplog.records if r.getMessage() == "alerts left out by the sender"]
+    assert record.truncated == 3 and record.group == body["groupKey"] and "max_alerts" in record.hint
+    text = await (await client.get("/metrics")).text()
+    assert 'correlator_ingest_truncated_alerts_total{source="alertmanager"} 3.0' in text
+
+
 async def test_snapshots_repeat_episodes_instead_of_duplicating_them(client):
     for number in (1, 3, 4, 5):  # the HighCPU group's four notifications, captured from Alertmanager 0.25
         assert (await post_json(client, AM, capture(f"alertmanager-0.25/webhook-0{number}.json"))).status == 200

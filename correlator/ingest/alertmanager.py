@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 
@@ -9,7 +10,7 @@ import msgspec
 
 from correlator.domain import AlertStatus, FieldError, PayloadError, Source
 from correlator.ingest.decoding import AlertsDecoder
-from correlator.ingest.normalize import (AlertLimits, IngestPolicy, ParsedAlerts, build_alert, collect,
+from correlator.ingest.normalize import (AlertLimits, IngestPolicy, ParsedAlerts, Truncation, build_alert, collect,
                                          has_nul_escape, labels_held_to, limit_errors)
 
 # Grafana's webhook contact point sends the same envelope with version "1".
@@ -27,10 +28,12 @@ class _WebhookAlert(msgspec.Struct):
 
 
 class _Webhook(msgspec.Struct):
-    """Fields we use; the rest (groupKey, notification_reason, routeLabels...) is ignored."""
+    """Fields we use; the rest (notification_reason, routeLabels...) is ignored."""
 
     version: str
     alerts: list[_WebhookAlert]
+    groupKey: str = ""
+    truncatedAlerts: int = 0  # the group's alerts the receiver's max_alerts left out of this notification
 
 
 class _PostableAlert(msgspec.Struct):
@@ -91,7 +94,7 @@ def parse_alertmanager_webhook(body: bytes, received_at: datetime, policy: Inges
     if message.version not in SUPPORTED_WEBHOOK_VERSIONS:
         raise PayloadError("unsupported webhook version", [FieldError(
             "version", f"got {message.version!r}, expected \"4\" (Alertmanager webhook payload)")])
-    return collect([
+    parsed = collect([
         alert if isinstance(alert, list) else build_alert(
             "alerts", index,
             labels=alert.labels,
@@ -110,6 +113,9 @@ def parse_alertmanager_webhook(body: bytes, received_at: datetime, policy: Inges
         )
         for index, alert in enumerate(alerts)
     ])
+    if message.truncatedAlerts > 0:
+        return replace(parsed, truncated=Truncation(message.truncatedAlerts, message.groupKey))
+    return parsed
 
 
 def parse_postable_alerts(body: bytes, received_at: datetime, policy: IngestPolicy) -> ParsedAlerts:

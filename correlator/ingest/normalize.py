@@ -238,6 +238,16 @@ class ParsedAlerts:
 
     alerts: list[Alert]
     errors: list[FieldError]
+    truncated: Truncation | None = None  # the alerts the sender left out (Alertmanager's max_alerts)
+
+
+@dataclass(frozen=True, slots=True)
+class Truncation:
+    """Alerts of a group that an Alertmanager receiver's `max_alerts` kept out of a notification:
+    they never reach correlator in it, and the same sorted tail is cut from every resend."""
+
+    alerts: int
+    group_key: str
 
 
 def collect(results: list[Alert | list[FieldError]]) -> ParsedAlerts:

@@ -54,6 +54,7 @@ class Receiver:
         self._firing = metrics.ingest_alerts.labels(source, "firing")
         self._resolved = metrics.ingest_alerts.labels(source, "resolved")
         self._invalid = metrics.ingest_invalid_alerts.labels(source)
+        self._truncated = metrics.ingest_truncated_alerts.labels(source)
         self._requests = metrics.ingest_requests
         self._answered: dict[int, object] = {}
 
@@ -136,6 +137,13 @@ class Receiver:
         self._resolved.inc(resolved)
         if self.recorder is not None:
             self.recorder.write(received_at, self.source, body)
+        if parsed.truncated is not None:
+            self._truncated.inc(parsed.truncated.alerts)
+            log.warning("alerts left out by the sender", extra={
+                "endpoint": self.endpoint, "remote": request.remote, "truncated": parsed.truncated.alerts,
+                "group": parsed.truncated.group_key,
+                "hint": "the receiver's max_alerts in alertmanager.yml cuts the same alerts from every "
+                        "notification of the group: raise it or remove it"})
         if not parsed.errors:
             return json_response({"status": "success", "accepted": len(parsed.alerts)})
         rejected = len({error.path.split(".")[0] for error in parsed.errors})
