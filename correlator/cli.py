@@ -471,6 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, StartError, StoreUnreachable) as error:
         print(f"correlator: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C on a long replay or warm-start: no traceback for it
+        print("correlator: interrupted", file=sys.stderr)
+        return 130
     except OSError as error:
         if error.filename is None or args.command in ("serve", "engine"):
             raise  # a daemon's own fault: its traceback is the report

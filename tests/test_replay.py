@@ -198,6 +198,14 @@ def test_score_options_without_a_truth_file_are_refused_not_ignored(tmp_path, ca
     assert "--json and --baseline-group-by shape the score of --truth" in capsys.readouterr().err
 
 
+def test_ctrl_c_stops_a_replay_with_one_line(tmp_path, capsys, monkeypatch):
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("correlator.offline.replay.replay", interrupted)  # as Ctrl-C lands mid-replay
+    code, _ = replay(tmp_path, CAPTURES / "recording.jsonl")
+    assert code == 130 and capsys.readouterr().err == "correlator: interrupted\n"
+
+
 def test_skip_bad_names_each_bad_line_and_why(tmp_path, capsys):
     recording = tmp_path / "r.jsonl"
     lines = (CAPTURES / "recording.jsonl").read_text().splitlines()
