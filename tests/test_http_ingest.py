@@ -46,6 +46,9 @@ async def test_alerts_an_alertmanager_receiver_left_out_are_counted_and_logged(c
     assert record.truncated == 3 and record.group == body["groupKey"] and "max_alerts" in record.hint
     text = await (await client.get("/metrics")).text()
     assert 'correlator_ingest_truncated_alerts_total{source="alertmanager"} 3.0' in text
+    for odd in (None, "3", -1):  # only reported on: a sender spelling it oddly loses no alert for it
+        response = await post_json(client, AM, {**body, "truncatedAlerts": odd, "groupKey": None})
+        assert response.status == 200 and (await response.json())["accepted"] == 2
 
 
 async def test_snapshots_repeat_episodes_instead_of_duplicating_them(client):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 import msgspec
 
@@ -32,8 +33,10 @@ class _Webhook(msgspec.Struct):
 
     version: str
     alerts: list[_WebhookAlert]
-    groupKey: str = ""
-    truncatedAlerts: int = 0  # the group's alerts the receiver's max_alerts left out of this notification
+    # Read as sent, never refused: they were ignored before, and a sender that spells them oddly
+    # (null, a string) must not lose its alerts for a field only reported on.
+    groupKey: Any = ""
+    truncatedAlerts: Any = 0  # the group's alerts the receiver's max_alerts left out of this notification
 
 
 class _PostableAlert(msgspec.Struct):
@@ -113,8 +116,9 @@ def parse_alertmanager_webhook(body: bytes, received_at: datetime, policy: Inges
         )
         for index, alert in enumerate(alerts)
     ])
-    if message.truncatedAlerts > 0:
-        return replace(parsed, truncated=Truncation(message.truncatedAlerts, message.groupKey))
+    truncated = message.truncatedAlerts
+    if isinstance(truncated, int) and not isinstance(truncated, bool) and truncated > 0:
+        return replace(parsed, truncated=Truncation(truncated, str(message.groupKey)))
     return parsed
 
 
