@@ -30,7 +30,7 @@ STORE_SCHEMES = ("sqlite", "postgresql", "postgres")  # the databases the store 
 class ConfigError(Exception):
     def __init__(self, key: str, message: str):
         super().__init__(f"config error at {key}: {message}" if key else f"config error: {message}")
-        self.key = key
+        self.key, self.message = key, message
 
 
 class ByteSize(int):
@@ -471,12 +471,15 @@ def _override_words(variable: str) -> list[str] | None:
     return words if words[0].lower() in Config.__struct_fields__ else None
 
 
-def _apply_environment(document: dict, environ: Mapping[str, str]) -> dict:
+def _apply_environment(document: dict, environ: Mapping[str, str], overrides: dict[str, str]) -> dict:
+    """`document` with the CORRELATOR_<SECTION>_<KEY> variables applied; `overrides` gets each
+    dotted key set so -> its variable."""
     for variable, text in sorted(environ.items()):
         words = _override_words(variable)
         if words is None:
             continue
         path = _env_path(Config, words, variable)
+        overrides[".".join(path)] = variable
         node = document
         for key in path[:-1]:
             if not isinstance(node.get(key), dict):
@@ -557,7 +560,18 @@ def parse_config(document: Any, environ: Mapping[str, str] | None = None) -> Con
         document = {}
     if not isinstance(document, dict):
         raise ConfigError("", "the file must hold a YAML mapping of sections (server, store, ingest, ...)")
-    document = _apply_environment(document, os.environ if environ is None else environ)
+    overrides: dict[str, str] = {}
+    document = _apply_environment(document, os.environ if environ is None else environ, overrides)
+    try:
+        return _checked(document)
+    except ConfigError as error:  # a value an environment variable set: name the variable too
+        variable = overrides.get(error.key)
+        if variable is None or variable in error.message:
+            raise
+        raise ConfigError(error.key, f"{error.message} (set by {variable})") from None
+
+
+def _checked(document: dict) -> Config:
     try:
         config = msgspec.convert(document, Config, dec_hook=_dec_hook)
     except msgspec.ValidationError as error:
