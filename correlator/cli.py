@@ -114,6 +114,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="score the incidents against labeled episodes (JSON Lines, docs/quality.md): pairwise "
                              "and BCubed figures beside every-alert-alone and Alertmanager's group_by, category "
                              "accuracy and priority within one level")
+    replay.add_argument("--draft-truth", type=Path, metavar="FILE",
+                        help="also write a truth file to label from: one line per episode, with the incident, "
+                             "category and priority the replay gave it and the alert's name and labels to read "
+                             "by; correct what is wrong and score with --truth (docs/quality.md)")
     replay.add_argument("--json", action="store_true", help="with --truth: print the score as JSON")
     replay.add_argument("--baseline-group-by", metavar="LABELS",
                         help="with --truth: the group_by of the Alertmanager reference (default alertname,cluster)")
@@ -394,7 +398,8 @@ def _replay(args: argparse.Namespace) -> int:
     from correlator.engine.core import Engine
     from correlator.ingest.sources import parsers
     from correlator.offline import overwrites, scoring
-    from correlator.offline.replay import BadLine, episode_spans, replay, report_progress, write_incidents
+    from correlator.offline.replay import (BadLine, episode_spans, replay, report_progress, write_incidents,
+                                          write_truth_draft)
 
     if not args.truth and (args.json or args.baseline_group_by):
         print("correlator: --json and --baseline-group-by shape the score of --truth: give the truth file too",
@@ -407,11 +412,17 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"correlator: {args.truth}: {error}", file=sys.stderr)
         return 2
     rules, model = _rules_and_model(config)
-    if overwrites(args.out, args.input):
-        print(f"correlator: --out {args.out} is the recording itself: writing the incidents would destroy it",
-              file=sys.stderr)
+    for option, path in (("--out", args.out), ("--draft-truth", args.draft_truth)):
+        for kept, what in ((args.input, "the recording itself"), (args.truth, "the truth file it scores against")):
+            if kept is not None and overwrites(path, kept):
+                print(f"correlator: {option} {path} is {what}: writing it would destroy it", file=sys.stderr)
+                return 2
+    if args.draft_truth is not None and overwrites(args.draft_truth, args.out):
+        print(f"correlator: --draft-truth and --out are one file, {args.out}: give each its own", file=sys.stderr)
         return 2
-    args.out.open("a").close()  # an output it cannot write stops it now, not after the whole replay
+    for output in (args.out, args.draft_truth):  # an output it cannot write stops it now, not after the replay
+        if output is not None:
+            output.open("a").close()
     tune_runtime()
     engine = Engine(rules, wiring.engine_settings(config), model=model)
     try:
@@ -431,6 +442,11 @@ def _replay(args: argparse.Namespace) -> int:
           f"(reduction {summary.reduction:.1f}x), {summary.actions} operator actions, "
           f"{summary.bad_lines} bad lines skipped, {summary.seconds:.2f}s; incidents written to {args.out}",
           file=sys.stderr)
+    if args.draft_truth is not None:
+        drafted = write_truth_draft(engine, args.draft_truth)
+        print(f"correlator: {drafted} episodes written to {args.draft_truth} with the replay's own incidents: "
+              f"as written it scores perfectly; correct the incident, category and priority where the replay "
+              f"was wrong, then score with --truth", file=sys.stderr)
     if truth is not None:
         spans = episode_spans(engine, tuple((args.baseline_group_by or "alertname,cluster").split(",")))
         result = scoring.score(scoring.read_placements(args.out), truth, spans)

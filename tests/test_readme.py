@@ -168,5 +168,6 @@ def test_every_command_in_the_readme_runs(tmp_path):
     assert len(ran) >= 15, ran
     # The README's promise: SQLite in ~/.local/share/correlator by default.
     assert (Path(env["HOME"]) / ".local/share/correlator/correlator.db").is_file()
-    for produced in ("traffic.jsonl", "incidents.jsonl", "proposed.yaml", "scored.jsonl", "my-model/manifest.json"):
+    for produced in ("traffic.jsonl", "incidents.jsonl", "traffic.truth.jsonl", "proposed.yaml", "scored.jsonl",
+                     "my-model/manifest.json"):
         assert (work / produced).is_file(), produced

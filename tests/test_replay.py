@@ -157,6 +157,50 @@ def test_replay_prints_the_score_table_beside_its_references(tmp_path, capsys):
         assert row in out
 
 
+def test_a_draft_truth_file_is_the_replay_to_correct_and_scores_once_corrected(tmp_path, capsys):
+    draft = tmp_path / "draft.jsonl"
+    code, incidents = replay(tmp_path, CAPTURES / "recording.jsonl", "--draft-truth", str(draft))
+    assert code == 0
+    assert f"5 episodes written to {draft}" in capsys.readouterr().err
+    lines = [json.loads(line) for line in draft.read_text().splitlines()]
+    # one line per placed episode, incident by incident in join order, with what a person reads it by
+    assert [(line["fingerprint"], line["starts_at"], line["incident"]) for line in lines] == [
+        (fingerprint, starts_at, incident["id"]) for incident in incidents
+        for fingerprint, starts_at, *_ in incident["episodes"]]
+    crash = next(line for line in lines if line["alertname"] == "KubePodCrashLooping")
+    assert crash["labels"]["pod"] == "checkout-api-7d9f-abcde" and "alertname" not in crash["labels"]
+    assert crash["summary"] == "Pod checkout/checkout-api-7d9f-abcde is crash looping"
+    cpu = next(i for i in incidents if crash["fingerprint"] in i["fingerprints"])
+    assert (crash["category"], crash["priority"]) == (cpu["category"], cpu["priority"])
+
+    def scored(truth_lines):
+        truth = tmp_path / "truth.jsonl"
+        truth.write_text("".join(json.dumps(line) + "\n" for line in truth_lines))
+        assert replay(tmp_path, CAPTURES / "recording.jsonl", "--truth", str(truth), "--json")[0] == 0
+        return json.loads(capsys.readouterr().out)
+
+    as_written = scored(lines)
+    assert as_written["grouping"]["episodes"] == 5 and as_written["grouping"]["pair_f1"] == 1.0
+    classified = as_written["classification"]
+    assert classified["category_accuracy"] == classified["priority_within_one"] == 1.0
+    # the person says AlwaysFiring belongs with the CPU incident, and that the crash loop is software
+    corrected = [{**line, "incident": cpu["id"]} if line["alertname"] == "AlwaysFiring" else
+                 {**line, "category": "software"} if line is crash else line for line in lines]
+    score = scored(corrected)
+    assert score["grouping"]["pair_precision"] == 1.0 and score["grouping"]["pair_recall"] == 6 / 10
+    assert score["classification"]["category_accuracy"] == 4 / 5
+
+
+def test_a_draft_truth_file_never_overwrites_what_the_replay_reads(tmp_path, capsys):
+    truth = tmp_path / "truth.jsonl"
+    truth.write_text('{"fingerprint": "7a89719ae5094d2a", "incident": "a"}\n')
+    for draft, what in ((truth, "the truth file it scores against"), (tmp_path / "incidents.jsonl", "one file")):
+        draft.touch()
+        code, _ = replay(tmp_path, CAPTURES / "recording.jsonl", "--truth", str(truth), "--draft-truth", str(draft))
+        assert code == 2 and what in capsys.readouterr().err
+    assert truth.read_text() == '{"fingerprint": "7a89719ae5094d2a", "incident": "a"}\n'
+
+
 def test_a_bad_truth_file_stops_replay_with_its_line_number(tmp_path, capsys):
     truth = tmp_path / "truth.jsonl"
     truth.write_text('{"fingerprint": "f1"}\n')

@@ -49,14 +49,14 @@ def incident_summary(incident: Incident) -> dict:
 def incident_replay_line(incident: Incident) -> dict:
     """The summary plus each member episode as [fingerprint, startsAt, joinedAt, reason, rule], in
     the order they joined: what `--truth` scores, and which join placed each episode there."""
-    members = sorted(incident.members.values(), key=lambda m: (m.joined_at, m.fingerprint, m.starts_at))
+    members = sorted(incident.members.values(), key=join_order)
     return {**incident_summary(incident),
             "episodes": [[m.fingerprint, rfc3339(m.starts_at), rfc3339(m.joined_at), str(m.why.reason), m.why.rule]
                          for m in members]}
 
 
-def _store_order(member) -> tuple:
-    """Members in the order the store loads them, so an incident reads the same from either."""
+def join_order(member) -> tuple:
+    """Members in the order they joined, as the store loads them: an incident reads the same from either."""
     return member.joined_at, member.fingerprint, member.starts_at
 
 
@@ -74,7 +74,7 @@ def incident_detail(incident: Incident) -> dict:
             "fingerprint": m.fingerprint, "startsAt": rfc3339(m.starts_at), "endsAt": rfc3339(m.ends_at),
             "status": m.status.value, "labels": m.labels, "annotations": m.annotations,
             "services": list(m.services), "joinedAt": rfc3339(m.joined_at), "why": _explanation(m.why),
-        } for m in sorted(incident.members.values(), key=_store_order)],
+        } for m in sorted(incident.members.values(), key=join_order)],
         "timeline": [{"at": rfc3339(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
                      for e in incident.timeline],
     }

@@ -21,12 +21,13 @@ import msgspec
 from correlator.domain import Alert, PayloadError, Source
 from correlator.domain.placements import Placements, decode_placements
 from correlator.engine.core import Engine
-from correlator.engine.views import incident_replay_line
+from correlator.engine.views import incident_replay_line, join_order
 from correlator.engine_actions import apply_action
 from correlator.ingest.normalize import IngestPolicy, to_utc
 from correlator.ingest.sources import Parser
 from correlator.offline.scoring import Span
 from correlator.store.action_log import LoggedAction, decode_logged_action
+from correlator.units import rfc3339
 
 
 class RecordedNotification(msgspec.Struct):
@@ -156,6 +157,27 @@ def write_incidents(engine: Engine, out: Path) -> None:
     with out.open("wb") as lines:
         for incident in engine.incidents.values():
             lines.write(_encoder.encode(incident_replay_line(incident)) + b"\n")
+
+
+def write_truth_draft(engine: Engine, out: Path) -> int:
+    """A truth file to label from (`replay --draft-truth`, docs/quality.md): one line per episode the
+    engine placed, incident by incident in join order, with the replay's own incident, category and
+    priority for a person to correct, and the alert's name, labels and summary to read by (fields
+    the truth reader ignores). Returns the episodes written."""
+    written = 0
+    with out.open("wb") as lines:
+        for incident in engine.incidents.values():
+            for member in sorted(incident.members.values(), key=join_order):
+                labels = dict(member.labels)
+                line = {"fingerprint": member.fingerprint, "starts_at": rfc3339(member.starts_at),
+                        "incident": incident.id, "category": incident.category,
+                        "service_area": incident.service_area, "priority": incident.priority, "alertname": labels.pop("alertname", ""), "labels": labels}
+                summary = member.annotations.get("summary")
+                if summary:
+                    line["summary"] = summary
+                lines.write(_encoder.encode(line) + b"\n")
+                written += 1
+    return written
 
 
 def episode_spans(engine: Engine, group_by: tuple[str, ...] = ("alertname", "cluster")) -> list[Span]:
