@@ -385,3 +385,22 @@ def test_a_priority_change_and_a_reclassification_carry_their_reasons(browser, d
     wait(browser, lambda b: "reclassified: the load balancer dropped the pool" in b.find_element(By.ID, "timeline").text,
          "the reclassification's reason on the timeline")
     assert api(daemon, "GET", f"/api/v1/incidents/{target['id']}")[1]["category"] == "network"
+
+
+def test_a_storm_incident_shows_its_first_alerts_and_follows_changes(browser, daemon):
+    # last in the file: the storm would be the incident with the most firing alerts for the tests above
+    storm = [{"labels": {"alertname": "BoardStormPodNotReady", "cluster": "prod-ap", "namespace": f"ns{n % 5}",
+                         "pod": f"api-{n}-k8x2p", "severity": "warning"}} for n in range(250)]
+    assert api(daemon, "POST", "/api/v2/alerts", storm)[0] == 200
+    target = wait_for(lambda: next((i for i in incidents(daemon) if i["firing"] == 250), None), timeout=30,
+                      what="the storm's incident")
+    log_in(browser, daemon, OPERATOR)
+    open_incident(browser, daemon, target["id"])
+    assert browser.find_element(By.ID, "alerts-title").text == "Alerts (250)"
+    assert browser.find_element(By.ID, "members-omitted").text == "The first 200 of 250 alerts, in the order they joined."
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".members > li")) == 200
+    assert "earlier ones are not shown" in browser.find_element(By.ID, "timeline-omitted").text
+    # a change made elsewhere reaches the page that polls with its ETag
+    assert api(daemon, "POST", f"/api/v1/incidents/{target['id']}/acknowledge", {})[0] == 200
+    wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".headline .badge").text == "acknowledged",
+         "the acknowledgement made through the API")

@@ -104,6 +104,40 @@ async def test_invalid_actions_get_clear_errors(client, action, body, status, fi
         assert payload["error"]
 
 
+async def test_a_storm_incident_is_read_and_acted_on_in_bounded_pages(client):
+    started = "2026-11-23T04:21:56Z"
+    storm = [{"labels": {"alertname": "KubePodNotReady", "cluster": "prod", "namespace": f"ns{n % 7}",
+                         "pod": f"web-{n}-x2b9k", "severity": "warning"},
+              "annotations": {}, "startsAt": started, "endsAt": "0001-01-01T00:00:00Z", "status": "firing"}
+             for n in range(300)]
+    webhook = json.loads((CAPTURES / "alertmanager-0.25/webhook-01.json").read_text())
+    assert (await post_json(client, AM, {**webhook, "alerts": storm})).status == 200
+    await drain(client.app[SERVICE])
+    [incident] = await incidents(client)
+    full = await detail(client, incident["id"])
+    assert len(full["members"]) == full["alerts"] == 300 and full["members_omitted"] == full["timeline_omitted"] == 0
+    path = f"/api/v1/incidents/{incident['id']}"
+    response = await client.get(path, params={"members_limit": "10", "timeline_limit": "5"})
+    page = await response.json()
+    # the first members in join order, the latest events; the incident's own figures are whole
+    assert page["members"] == full["members"][:10] and page["members_omitted"] == 290
+    assert page["timeline"] == full["timeline"][-5:] and page["timeline_omitted"] == len(full["timeline"]) - 5
+    assert page["alerts"] == 300 and len(page["fingerprints"]) == 300
+    # a poller asking again with the ETag gets a 304 while nothing changed
+    again = await client.get(path, params={"members_limit": "10", "timeline_limit": "5"},
+                             headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status == 304 and not await again.read()
+    refused = await client.get(path, params={"members_limit": "-1"})
+    assert refused.status == 400
+    assert (await refused.json())["details"] == [{"path": "members_limit",
+                                                  "reason": "expected an integer from 0 to 1000000"}]
+    # an action answers with the incident's first 200 members and latest 200 events, not the whole storm
+    answer = await (await post_json(client, f"{path}/acknowledge", {})).json()
+    assert answer["state"] == "acknowledged" and answer["alerts"] == 300
+    assert answer["members"] == full["members"][:200] and answer["members_omitted"] == 100
+    assert answer["timeline"][-1]["kind"] == "acknowledged" and len(answer["timeline"]) == 200
+
+
 async def test_unknown_incidents_are_404(client):
     assert (await client.get("/api/v1/incidents/INC-999999")).status == 404
     assert (await post_json(client, "/api/v1/incidents/INC-999999/acknowledge", {})).status == 404

@@ -30,6 +30,7 @@ from correlator.store.schema import from_us, incident_members, incidents, to_us
 from correlator.store.writer import GroupCommitWriter, StoreUnavailable
 
 MAX_LIMIT = 500
+MAX_DETAIL_LIMIT = 1_000_000  # members_limit and timeline_limit: without them, all
 MAX_SCANNED = 5000  # incidents examined per page when label matchers filter on members
 # Polling for an action's result: the first look after this long, then twice as long each time, up
 # to the cap (most actions are applied within the engine's next step, a few milliseconds).
@@ -216,8 +217,8 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
     repository, log = IncidentRepository(database), ActionLog(database)
     destination_types = destination_types or {}
 
-    def detail(incident: Incident) -> dict:
-        return _api_view(incident_detail(incident), incident.opened_at, sla)
+    def detail(incident: Incident, members_limit: int | None = None, timeline_limit: int | None = None) -> dict:
+        return _api_view(incident_detail(incident, members_limit, timeline_limit), incident.opened_at, sla)
 
     def linked(incident_id: str) -> list[dict]:
         """The incident's tickets, with each destination's type (reads the store)."""
@@ -248,10 +249,16 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
         return revalidated_json_response(request, await asyncio.to_thread(_counts, database, conditions, matchers))
 
     async def get_incident(request: web.Request) -> web.Response:
+        errors: list[FieldError] = []
+        members_limit, timeline_limit = (limit_param(request, None, MAX_DETAIL_LIMIT, errors, name, minimum=0)
+                                         for name in ("members_limit", "timeline_limit"))
+        if errors:
+            return error_response(400, "invalid query", errors)
         incident = await asyncio.to_thread(repository.get, request.match_info["id"])
         if incident is None:
             return error_response(404, f"no incident {request.match_info['id']!r}")
-        return json_response({**detail(incident), "tickets": await asyncio.to_thread(linked, incident.id)})
+        return revalidated_json_response(request, {**detail(incident, members_limit, timeline_limit),
+                                                   "tickets": await asyncio.to_thread(linked, incident.id)})
 
     async def list_problems(_request: web.Request) -> web.Response:
         found = await asyncio.to_thread(repository.load_problems)

@@ -8,12 +8,16 @@ from correlator.domain import FieldError
 from correlator.rules.matchers import Matcher, MatcherError, parse_matchers
 
 
-def limit_param(request: web.Request, default: int, maximum: int, errors: list[FieldError]) -> int:
-    text = request.query.get("limit", str(default))
+def limit_param(request: web.Request, default: int | None, maximum: int, errors: list[FieldError],
+                name: str = "limit", minimum: int = 1) -> int | None:
+    """The integer query parameter `name` (`default` when absent: None, no limit)."""
+    text = request.query.get(name)
+    if text is None:
+        return default
     # isdecimal, not isdigit: int() refuses "²"; and a short text, as int() refuses 4,300 digits
-    limit = int(text) if text.isdecimal() and len(text) <= 9 else 0
-    if not 1 <= limit <= maximum:
-        errors.append(FieldError("limit", f"expected an integer from 1 to {maximum}"))
+    limit = int(text) if text.isdecimal() and len(text) <= 9 else -1
+    if not minimum <= limit <= maximum:
+        errors.append(FieldError(name, f"expected an integer from {minimum} to {maximum}"))
     return limit
 
 

@@ -60,9 +60,18 @@ def join_order(member) -> tuple:
     return member.joined_at, member.fingerprint, member.starts_at
 
 
-def incident_detail(incident: Incident) -> dict:
+# What an operator action answers with (and the log keeps) of an incident's members and timeline: a
+# storm's ten thousand alerts would make every acknowledgement megabytes.
+ACTION_RESULT_LIMIT = 200
+
+
+def incident_detail(incident: Incident, members_limit: int | None = None, timeline_limit: int | None = None) -> dict:
     """Everything about one incident, with why each alert is a member and why it is classified,
-    prioritised and assigned as it is."""
+    prioritised and assigned as it is: its first `members_limit` members in join order and its
+    latest `timeline_limit` events (None: all), and how many of each are left out."""
+    members = sorted(incident.members.values(), key=join_order)[:members_limit]
+    timeline = incident.timeline if timeline_limit is None \
+        else incident.timeline[max(len(incident.timeline) - timeline_limit, 0):]
     return {
         **incident_summary(incident),
         "group_key": incident.group_key,
@@ -74,9 +83,11 @@ def incident_detail(incident: Incident) -> dict:
             "fingerprint": m.fingerprint, "startsAt": rfc3339(m.starts_at), "endsAt": rfc3339(m.ends_at),
             "status": m.status.value, "labels": m.labels, "annotations": m.annotations,
             "services": list(m.services), "joinedAt": rfc3339(m.joined_at), "why": _explanation(m.why),
-        } for m in sorted(incident.members.values(), key=join_order)],
+        } for m in members],
+        "members_omitted": len(incident.members) - len(members),
         "timeline": [{"at": rfc3339(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
-                     for e in incident.timeline],
+                     for e in timeline],
+        "timeline_omitted": len(incident.timeline) - len(timeline),
     }
 
 

@@ -1,12 +1,15 @@
 // One incident: every fact with its reason (priority as impact x urgency, classification with its
 // confidence, each alert under the reason it joined), the timeline, and the operator's actions.
 // A refused action shows the API's own error; a read-only session sees no actions.
-import {get, post, canAct, ApiError} from "./api.js";
+import {get, getIfChanged, post, canAct, ApiError} from "./api.js";
 import {h, replace, time, badge, labels} from "./dom.js";
 import {CATEGORIES, PRIORITIES} from "./incidents.js";
 
 const SERVICE_AREAS = ["availability", "integrity", "confidentiality"];
 const POLL_MS = 3000;
+// Members and timeline events shown: a storm's incident holds thousands of alerts, and the page asks
+// every POLL_MS. The API answers an action with as many (ACTION_RESULT_LIMIT, engine/views.py).
+const SHOWN = 200;
 
 function confidence(document, field) {
   const value = (document.classification_confidence || {})[field];
@@ -60,7 +63,9 @@ function members(incident, splitting) {
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(member);
   }
-  return h("section", {"aria-labelledby": "alerts-title"}, h("h2", {id: "alerts-title"}, `Alerts (${incident.members.length})`),
+  return h("section", {"aria-labelledby": "alerts-title"}, h("h2", {id: "alerts-title"}, `Alerts (${incident.alerts})`),
+    incident.members_omitted ? h("p", {class: "muted", id: "members-omitted"},
+      `The first ${incident.members.length} of ${incident.alerts} alerts, in the order they joined.`) : "",
     [...groups].map(([key, group]) => h("div", {class: "join-group"},
       h("h3", {}, "Joined by ", key),
       group[0].why?.detail && !group[0].why.rule ? h("p", {class: "muted"}, group[0].why.detail) : "",
@@ -75,6 +80,8 @@ function members(incident, splitting) {
 
 function timeline(incident) {
   return h("section", {"aria-labelledby": "timeline-title"}, h("h2", {id: "timeline-title"}, "Timeline"),
+    incident.timeline_omitted ? h("p", {class: "muted", id: "timeline-omitted"},
+      `The latest ${incident.timeline.length} events; ${incident.timeline_omitted} earlier ones are not shown.`) : "",
     h("ol", {class: "timeline", id: "timeline"}, [...incident.timeline].reverse().map(event => h("li", {dataset: {kind: event.kind}},
       time(event.at), " ", h("strong", {}, event.kind), event.actor ? ` by ${event.actor}` : "",
       Object.keys(event.detail || {}).length ? h("div", {class: "muted"}, Object.entries(event.detail)
@@ -123,7 +130,8 @@ function actions(incident, act) {
 export async function renderIncident(main, id) {
   const error = h("div", {id: "action-error", class: "error", role: "alert", tabindex: "-1", hidden: true});
   const done = h("p", {id: "action-done", class: "muted", "aria-live": "polite"});
-  let incident;
+  const path = `/api/v1/incidents/${encodeURIComponent(id)}?members_limit=${SHOWN}&timeline_limit=${SHOWN}`;
+  let incident, etag;
   let editing = false;
 
   function show() {
@@ -153,7 +161,7 @@ export async function renderIncident(main, id) {
     done.textContent = "";
     try {
       const result = await post(`/api/v1/incidents/${encodeURIComponent(id)}/${path}`, body);
-      incident = result.id === id ? result : await get(`/api/v1/incidents/${encodeURIComponent(id)}`);
+      incident = result.id === id ? result : await get(path);
       show();
       done.textContent = `${path}: done`;
       if (name === "split") {
@@ -170,7 +178,7 @@ export async function renderIncident(main, id) {
   }
 
   try {
-    incident = await get(`/api/v1/incidents/${encodeURIComponent(id)}`);
+    ({etag, body: incident} = await getIfChanged(path));
   } catch (failure) {
     replace(main, h("h1", {}, "Incident ", id), h("p", {class: "error", role: "alert"}, failure.message));
     return;
@@ -182,8 +190,8 @@ export async function renderIncident(main, id) {
   const timer = setInterval(async () => {
     if (editing) return;
     try {
-      const fresh = await get(`/api/v1/incidents/${encodeURIComponent(id)}`);
-      if (JSON.stringify(fresh) !== JSON.stringify(incident)) { incident = fresh; show(); }
+      const fresh = await getIfChanged(path, etag);
+      if (fresh.changed) { ({etag, body: incident} = fresh); show(); }
     } catch { /* shown on the next action or reload */ }
   }, POLL_MS);
   return () => clearInterval(timer);
