@@ -171,7 +171,8 @@ def write_truth_draft(engine: Engine, out: Path) -> int:
                 labels = dict(member.labels)
                 line = {"fingerprint": member.fingerprint, "starts_at": rfc3339(member.starts_at),
                         "incident": incident.id, "category": incident.category,
-                        "service_area": incident.service_area, "priority": incident.priority, "alertname": labels.pop("alertname", ""), "labels": labels}
+                        "service_area": incident.service_area, "priority": incident.priority,
+                        "alertname": labels.pop("alertname", ""), "labels": labels}
                 summary = member.annotations.get("summary")
                 if summary:
                     line["summary"] = summary

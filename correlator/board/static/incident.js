@@ -130,7 +130,7 @@ function actions(incident, act) {
 export async function renderIncident(main, id) {
   const error = h("div", {id: "action-error", class: "error", role: "alert", tabindex: "-1", hidden: true});
   const done = h("p", {id: "action-done", class: "muted", "aria-live": "polite"});
-  const path = `/api/v1/incidents/${encodeURIComponent(id)}?members_limit=${SHOWN}&timeline_limit=${SHOWN}`;
+  const detailPath = `/api/v1/incidents/${encodeURIComponent(id)}?members_limit=${SHOWN}&timeline_limit=${SHOWN}`;
   let incident, etag;
   let editing = false;
 
@@ -161,7 +161,7 @@ export async function renderIncident(main, id) {
     done.textContent = "";
     try {
       const result = await post(`/api/v1/incidents/${encodeURIComponent(id)}/${path}`, body);
-      incident = result.id === id ? result : await get(path);
+      incident = result.id === id ? result : await get(detailPath);
       show();
       done.textContent = `${path}: done`;
       if (name === "split") {
@@ -178,7 +178,7 @@ export async function renderIncident(main, id) {
   }
 
   try {
-    ({etag, body: incident} = await getIfChanged(path));
+    ({etag, body: incident} = await getIfChanged(detailPath));
   } catch (failure) {
     replace(main, h("h1", {}, "Incident ", id), h("p", {class: "error", role: "alert"}, failure.message));
     return;
@@ -190,7 +190,7 @@ export async function renderIncident(main, id) {
   const timer = setInterval(async () => {
     if (editing) return;
     try {
-      const fresh = await getIfChanged(path, etag);
+      const fresh = await getIfChanged(detailPath, etag);
       if (fresh.changed) { ({etag, body: incident} = fresh); show(); }
     } catch { /* shown on the next action or reload */ }
   }, POLL_MS);
