@@ -15,7 +15,7 @@ import msgspec
 from correlator.domain.actions import ACTIONS, decode_action
 from correlator.domain import FieldError, InvalidAction, TransitionError, UnknownIncident
 from correlator.engine.core import Engine
-from correlator.engine.views import ACTION_RESULT_LIMIT, incident_detail
+from correlator.engine.views import ACTION_RESULT_LIMIT, incident_detail, incident_page
 from correlator.store.action_log import ActionOutcome, ActionResult, LoggedAction
 
 
@@ -51,5 +51,5 @@ def apply_action(engine: Engine, action: LoggedAction | FieldError, at: datetime
         return changed, refused(409, str(error))
     except InvalidAction as error:
         return changed, refused(400, "invalid action", FieldError(error.field, error.reason))
-    return changed, ActionResult(ActionOutcome.APPLIED, 200, incident_detail(engine.incidents[incident_id],
-                                                                             ACTION_RESULT_LIMIT, ACTION_RESULT_LIMIT))
+    return changed, ActionResult(ActionOutcome.APPLIED, 200, incident_detail(incident_page(
+        engine.incidents[incident_id], ACTION_RESULT_LIMIT, ACTION_RESULT_LIMIT)))

@@ -353,8 +353,7 @@ class EngineService:
 
     def _is_closed(self, incident_id: str) -> bool:
         """Whether the store holds `incident_id` closed: the engine keeps no closed incident."""
-        stored = self.repository.get(incident_id)
-        return stored is not None and stored.state is IncidentState.CLOSED
+        return self.repository.state(incident_id) is IncidentState.CLOSED
 
     def _skip(self, where: tuple[int, int]) -> None:
         log.error("alert skipped: the engine failed on it %d times in a row", SKIP_AFTER_FAILURES,

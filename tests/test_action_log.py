@@ -15,7 +15,7 @@ from correlator.engine.views import incident_replay_line
 from correlator.offline.replay import replay
 from correlator.ingest.sources import parsers
 from correlator.store.incidents import IncidentRepository
-from correlator.store.schema import action_results, incidents, notifications, to_us
+from correlator.store.schema import action_results, from_us, notifications, to_us
 from tests.conftest import CAPTURES, make_config, post_json
 from tests.engine_scenarios import T0
 from tests.engine_store import Clock, drain, make_service, open_store, store_action, store_notification
@@ -120,7 +120,7 @@ async def test_an_acknowledge_appended_before_an_alert_applies_before_it(store, 
     store_action(store, incident_id, "acknowledge", {}, T0.replace(second=30))
     store_notification(store, 1, T0.replace(second=40), first=2)
     assert await service.run_step() is False  # the action and the alert in one step
-    kinds = [e.kind for e in IncidentRepository(store).get(incident_id).timeline]
+    kinds = [e.kind for e in IncidentRepository(store).read_page(incident_id).timeline]
     assert kinds[-2:] == ["acknowledged", "alert_joined"]
 
 
@@ -131,7 +131,7 @@ async def test_an_action_appended_before_a_crash_is_applied_exactly_once(store, 
         service = engine_service(store, tmp_path)
         await service.restore()
         await drain(service)
-    kinds = [e.kind for e in IncidentRepository(store).get(incident_id).timeline]
+    kinds = [e.kind for e in IncidentRepository(store).read_page(incident_id).timeline]
     assert kinds.count("commented") == 1
     with store.connect() as connection:
         assert connection.execute(select(func.count()).select_from(action_results)).scalar() == 1
@@ -166,10 +166,8 @@ async def test_replay_of_a_recording_with_operator_actions_equals_the_live_daemo
     merged = await act(f"{path}/merge", {"other_id": second})
     fingerprint = next(m["fingerprint"] for m in merged["members"] if m["labels"]["alertname"] == "DiskFull")
     await act(f"{path}/split", {"fingerprints": [fingerprint]})
-    store = client.app[ENGINE]
-    with store.connect() as connection:
-        ids = connection.execute(select(incidents.c.id)).scalars().all()
-    live = incident_lines(IncidentRepository(store).get(i) for i in ids)
+    repository = IncidentRepository(client.app[ENGINE])
+    live = incident_lines(repository.load_unclosed() + repository.load_closed_since(from_us(0)))
     config = make_config(tmp_path)
     replayed = Engine(client.app[RULES], wiring.engine_settings(config), model=client.app[MODEL])
     summary = replay(replayed, recording, parsers({}), wiring.ingest_policy(config))
@@ -190,5 +188,5 @@ async def test_retention_keeps_actions_the_engine_has_not_applied_and_drops_appl
         assert connection.execute(select(action_results.c.notification_id)).scalars().all() == [unapplied - 1]
     assert action_numbers(store) == [unapplied - 1, unapplied]  # the watermark's own, and the unapplied one
     await drain(service)
-    texts = [e.detail["text"] for e in IncidentRepository(store).get(incident_id).timeline if e.kind == "commented"]
+    texts = [e.detail["text"] for e in IncidentRepository(store).read_page(incident_id).timeline if e.kind == "commented"]
     assert texts == ["one", "two", "three"]

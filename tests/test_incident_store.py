@@ -3,7 +3,10 @@ and the kinds of timeline events are enum members again, not their stored values
 
 import enum
 
-from correlator.domain import JOIN_KINDS
+import pytest
+
+from correlator.domain import JOIN_KINDS, IncidentState
+from correlator.engine.views import incident_detail, incident_page, join_order
 from correlator.store import database
 from correlator.store.incidents import IncidentRepository, Progress
 from tests.engine_scenarios import Scenario, alert, at, rules_from
@@ -41,3 +44,24 @@ def test_reasons_and_event_kinds_load_back_as_enum_members(tmp_path):
     live, back = reasons_and_kinds(s.incidents), reasons_and_kinds(loaded)
     assert back == live and all(isinstance(value, enum.Enum) for value in back)
     assert [type(value) for value in back] == [type(value) for value in live]
+
+
+@pytest.mark.parametrize("members_limit, timeline_limit", [(None, None), (3, 2), (0, 0), (50, 50)])
+def test_a_page_read_from_the_store_is_the_page_of_the_incident_the_engine_holds(tmp_path, db_url, members_limit,
+                                                                                 timeline_limit):
+    # five alerts of one service joining over time, in an order that is not their fingerprints'
+    s = Scenario(rules_from(tmp_path, GROUP_BY_SERVICE))
+    for second, name in enumerate(["Latency", "Errors", "HighLoad", "DiskFull", "Saturation"]):
+        s.push(second * 10, alert(name, service="shop", instance=f"n{second}"))
+    [incident] = s.incidents
+    assert [m.fingerprint for m in sorted(incident.members.values(), key=join_order)] \
+        != sorted(m.fingerprint for m in incident.members.values())
+    store = database.create_engine(db_url)
+    database.upgrade(store)
+    repository = IncidentRepository(store)
+    repository.save(s.incidents, [], Progress(), at(40))
+    page = repository.read_page(incident.id, members_limit, timeline_limit)
+    assert repository.read_page("INC-000404") is None and repository.state(incident.id) is IncidentState.OPEN
+    store.dispose()
+    assert incident_detail(page) == incident_detail(incident_page(incident, members_limit, timeline_limit))
+    assert page.alerts == 5 and page.events == len(incident.timeline)

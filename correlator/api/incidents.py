@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from correlator.config import SlaConfig
-from correlator.domain import (Category, FieldError, Incident, IncidentState, Priority, Problem, RawNotification,
+from correlator.domain import (Category, FieldError, IncidentState, Priority, Problem, RawNotification,
                                Source)
 from correlator.domain.actions import ACTIONS, MAX_NAME, ActionBody, decode_action
 from correlator.engine.views import incident_detail, problem_summary
@@ -217,8 +217,6 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
     repository, log = IncidentRepository(database), ActionLog(database)
     destination_types = destination_types or {}
 
-    def detail(incident: Incident, members_limit: int | None = None, timeline_limit: int | None = None) -> dict:
-        return _api_view(incident_detail(incident, members_limit, timeline_limit), incident.opened_at, sla)
 
     def linked(incident_id: str) -> list[dict]:
         """The incident's tickets, with each destination's type (reads the store)."""
@@ -254,11 +252,11 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
                                          for name in ("members_limit", "timeline_limit"))
         if errors:
             return error_response(400, "invalid query", errors)
-        incident = await asyncio.to_thread(repository.get, request.match_info["id"])
-        if incident is None:
+        page = await asyncio.to_thread(repository.read_page, request.match_info["id"], members_limit, timeline_limit)
+        if page is None:
             return error_response(404, f"no incident {request.match_info['id']!r}")
-        return revalidated_json_response(request, {**detail(incident, members_limit, timeline_limit),
-                                                   "tickets": await asyncio.to_thread(linked, incident.id)})
+        return revalidated_json_response(request, {**_api_view(incident_detail(page), page.incident.opened_at, sla),
+                                                   "tickets": await asyncio.to_thread(linked, page.incident.id)})
 
     async def list_problems(_request: web.Request) -> web.Response:
         found = await asyncio.to_thread(repository.load_problems)

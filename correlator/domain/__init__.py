@@ -6,15 +6,15 @@ from correlator.domain.alerts import MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, Alert, 
 from correlator.domain.classification import Category, Level, Priority, ServiceArea
 from correlator.domain.errors import (FieldError, InvalidAction, PayloadError, TransitionError, UnknownIncident,
                                       from_msgspec)
-from correlator.domain.incidents import (ACTIVE_STATES, TRANSITIONS, Candidate, Explanation, Incident, IncidentState,
-                                         Member, Problem, TimelineEvent, interned)
+from correlator.domain.incidents import (ACTIVE_STATES, TRANSITIONS, Candidate, Explanation, Incident, IncidentPage,
+                                         IncidentState, Member, Problem, TimelineEvent, interned)
 from correlator.domain.reasons import (JOIN_KINDS, LEARNED_REASONS, DecisionReason, JoinReason, Reason, Suppression,
                                        TimelineKind)
 
 __all__ = [
     "ACTIVE_STATES", "JOIN_KINDS", "LEARNED_REASONS", "MAX_NAME_LENGTH", "MAX_SOURCE_LENGTH", "TRANSITIONS", "Alert",
-    "AlertStatus", "Candidate", "Category", "DecisionReason", "Explanation", "FieldError", "Incident", "IncidentState",
-    "InvalidAction", "JoinReason", "Level", "Member", "PayloadError", "Priority", "Problem", "RawNotification",
-    "Reason", "ServiceArea", "Source", "Suppression", "TimelineEvent", "TimelineKind", "TransitionError",
-    "UnknownIncident", "from_msgspec", "interned",
+    "AlertStatus", "Candidate", "Category", "DecisionReason", "Explanation", "FieldError", "Incident", "IncidentPage",
+    "IncidentState", "InvalidAction", "JoinReason", "Level", "Member", "PayloadError", "Priority", "Problem",
+    "RawNotification", "Reason", "ServiceArea", "Source", "Suppression", "TimelineEvent", "TimelineKind",
+    "TransitionError", "UnknownIncident", "from_msgspec", "interned",
 ]

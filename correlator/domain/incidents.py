@@ -155,6 +155,19 @@ class Incident:
         return not self._other_actor
 
 
+@dataclass(frozen=True, slots=True)
+class IncidentPage:
+    """Part of an incident, as its detail view shows it: its first members in join order and its
+    latest timeline events, with what the whole holds. The store reads a storm's page without
+    building its ten thousand members."""
+    incident: Incident  # the header: the view reads neither its members nor its timeline
+    members: list[Member]  # in join order
+    timeline: list[TimelineEvent]
+    fingerprints: list[str]  # every member's, distinct and sorted
+    alerts: int
+    events: int
+
+
 @dataclass(slots=True)
 class Problem:
     """Incidents restore service; a problem record tracks the recurring cause behind them."""

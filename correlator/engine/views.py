@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from correlator.domain import Candidate, Explanation, Incident, Problem
+from correlator.domain import Candidate, Explanation, Incident, IncidentPage, Problem
 from correlator.units import rfc3339
 
 
@@ -20,12 +20,16 @@ def _seconds(start: datetime, end: datetime | None) -> float | None:
 
 def incident_summary(incident: Incident) -> dict:
     """One line of replay output (DESIGN.md "Replay output")."""
+    return _summary(incident, sorted({fingerprint for fingerprint, _ in incident.members}), len(incident.members))
+
+
+def _summary(incident: Incident, fingerprints: list[str], alerts: int) -> dict:
     return {
         "id": incident.id,
         "title": incident.title,
         "state": incident.state.value,
-        "fingerprints": sorted({fingerprint for fingerprint, _ in incident.members}),
-        "alerts": len(incident.members),
+        "fingerprints": fingerprints,
+        "alerts": alerts,
         "firing": incident.firing,
         "category": incident.category,
         "service_area": incident.service_area,
@@ -65,15 +69,23 @@ def join_order(member) -> tuple:
 ACTION_RESULT_LIMIT = 200
 
 
-def incident_detail(incident: Incident, members_limit: int | None = None, timeline_limit: int | None = None) -> dict:
-    """Everything about one incident, with why each alert is a member and why it is classified,
-    prioritised and assigned as it is: its first `members_limit` members in join order and its
-    latest `timeline_limit` events (None: all), and how many of each are left out."""
-    members = sorted(incident.members.values(), key=join_order)[:members_limit]
+def incident_page(incident: Incident, members_limit: int | None = None,
+                  timeline_limit: int | None = None) -> IncidentPage:
+    """The first `members_limit` members in join order and the latest `timeline_limit` events
+    (None: all) of an incident held whole (the store reads a page itself: IncidentRepository.read_page)."""
     timeline = incident.timeline if timeline_limit is None \
         else incident.timeline[max(len(incident.timeline) - timeline_limit, 0):]
+    return IncidentPage(incident, sorted(incident.members.values(), key=join_order)[:members_limit], timeline,
+                        sorted({fingerprint for fingerprint, _ in incident.members}), len(incident.members),
+                        len(incident.timeline))
+
+
+def incident_detail(page: IncidentPage) -> dict:
+    """Everything about one incident, with why each alert is a member and why it is classified,
+    prioritised and assigned as it is: the page's members and events, and how many of each it leaves out."""
+    incident = page.incident
     return {
-        **incident_summary(incident),
+        **_summary(incident, page.fingerprints, page.alerts),
         "group_key": incident.group_key,
         "last_alert_at": rfc3339(incident.last_alert_at),
         "classification": _explanation(incident.classification),
@@ -83,11 +95,11 @@ def incident_detail(incident: Incident, members_limit: int | None = None, timeli
             "fingerprint": m.fingerprint, "startsAt": rfc3339(m.starts_at), "endsAt": rfc3339(m.ends_at),
             "status": m.status.value, "labels": m.labels, "annotations": m.annotations,
             "services": list(m.services), "joinedAt": rfc3339(m.joined_at), "why": _explanation(m.why),
-        } for m in members],
-        "members_omitted": len(incident.members) - len(members),
+        } for m in page.members],
+        "members_omitted": page.alerts - len(page.members),
         "timeline": [{"at": rfc3339(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
-                     for e in timeline],
-        "timeline_omitted": len(incident.timeline) - len(timeline),
+                     for e in page.timeline],
+        "timeline_omitted": page.events - len(page.timeline),
     }
 
 
