@@ -374,6 +374,13 @@ def test_plain_text_becomes_adf_and_escaped_wiki_alike():
                                               "last *line*\n"
     assert jira_markup.to_wiki(text).splitlines() == [
         "Alerts (2):", "", r'* Up \[firing\] \{job="a\_b"\}', "* see [https://x.example/a_b]", "", r"last \*line\*"]
+    # a text past the limit keeps its whole lines and says what it left out
+    long = "\n".join(f"- alert {n:03} " + "x" * 90 for n in range(400))
+    *alerts, note = jira_markup.adf_text(jira_markup.to_adf(long)).splitlines()
+    assert alerts == [f"alert {n:03} " + "x" * 90 for n in range(len(alerts))] and 0 < len(alerts) < 400
+    cut = len(long) - len("\n".join(long.splitlines()[:len(alerts)]))
+    assert note == f"[{cut:,} more characters cut: Jira takes no more]"
+    assert jira_markup.to_wiki(long).endswith(rf"\[{cut:,} more characters cut: Jira takes no more\]")
     summary = jira_markup.single_line("a\nb " + "x" * 300, 255)
     assert len(summary) == 255 and summary.startswith("a b x") and summary.endswith("\u2026")
 

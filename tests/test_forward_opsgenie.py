@@ -188,3 +188,9 @@ def test_the_shipped_example_builds():
     [example] = example_destinations(EXAMPLES / "forwarding-opsgenie.yaml", API_KEY)
     assert example["type"] == opsgenie.TYPE
     assert opsgenie.build(example["name"], example["options"], None).name == example["name"]
+
+
+async def test_a_storm_incident_counts_all_its_alerts_beside_the_first_listed(fake, http):
+    await destination(fake, http).deliver(delivery(change(ChangeKind.OPENED, alert_count=4000)))
+    [alert] = fake.alerts
+    assert alert.details["alerts"] == "4000" and "Alerts (4000):" in alert.description

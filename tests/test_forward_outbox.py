@@ -15,10 +15,12 @@ from correlator import wiring
 from correlator.config import parse_config
 from correlator.engine.core import EngineSettings
 from correlator.engine_service import EngineService, StepFailed
-from correlator.forward.contract import ChangeKind, IncidentChange, InboundChange
+from correlator.forward.changes import MAX_ALERTS
+from correlator.forward.contract import ChangeKind, IncidentChange, IncidentSnapshot, InboundChange
 from correlator.forward.inbound import InboundLedger
 from correlator.forward.planner import ForwardPlanner
 from correlator.forward.routing import parse_route
+from correlator.forward.templates import DEFAULT_BODY, Template
 from correlator.ingest.sources import parsers
 from correlator.store.schema import forward_refs, incidents, outbox
 from tests.engine_scenarios import at, rules_from
@@ -164,3 +166,15 @@ def test_inbound_event_ids_are_forgotten_past_the_retention(store):
     now = datetime.now(timezone.utc)
     assert ledger.forget_before(now - timedelta(days=1)) == 0 and ledger.seen("pagerduty", "event-1")
     assert ledger.forget_before(now + timedelta(seconds=1)) == 1 and not ledger.seen("pagerduty", "event-1")
+
+
+async def test_a_storm_incident_lists_its_first_alerts_and_counts_them_all(store, tmp_path):
+    await started(store, tmp_path, Clock(at(0)), parse_route("hook", []), alerts=MAX_ALERTS + 50)
+    (_, _, change), = rows(store)
+    assert len(change.incident.alerts) == MAX_ALERTS and change.incident.alert_count == MAX_ALERTS + 50
+    body = Template(DEFAULT_BODY, "hook", "body").render(change)
+    assert f"Alerts ({MAX_ALERTS + 50}):" in body and f"... and {MAX_ALERTS} more" in body
+    # a change saved before snapshots had the count: its alerts were all of them
+    older = msgspec.json.encode(change.incident)
+    older = msgspec.json.encode({k: v for k, v in msgspec.json.decode(older).items() if k != "alert_count"})
+    assert msgspec.json.decode(older, type=IncidentSnapshot).alert_count == MAX_ALERTS

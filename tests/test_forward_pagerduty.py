@@ -170,3 +170,10 @@ def test_the_shipped_example_builds():
     assert example["type"] == pagerduty.TYPE
     assert pagerduty.build(example["name"], example["options"], None).parse_inbound(
         *webhook("incident.resolved", KEY, ROUTING_KEY))[0].action == "resolve"
+
+
+async def test_a_storm_incident_counts_all_its_alerts_beside_the_first_listed(fake, http):
+    await destination(fake, http).deliver(delivery(change(ChangeKind.OPENED, alert_count=4000)))
+    details = fake.requests[0]["payload"]["custom_details"]
+    assert details["alert_count"] == 4000 and len(details["alerts"]) == 2
+    assert "Alerts (4000):" in details["body"]

@@ -56,7 +56,7 @@ def snapshot(incident: Incident, url: str = "") -> IncidentSnapshot:
         category=incident.category.value if incident.category else None,
         service_area=str(incident.service_area) if incident.service_area else None, services=tuple(incident.services),
         team=incident.team, tier=incident.tier, opened_at=incident.opened_at, resolved_at=incident.resolved_at,
-        alerts=alerts, url=url)
+        alerts=alerts, url=url, alert_count=len(incident.members))
 
 
 def _detail(event: TimelineEvent) -> dict:

@@ -61,8 +61,13 @@ class IncidentSnapshot(msgspec.Struct, frozen=True):
     tier: int
     opened_at: datetime
     resolved_at: datetime | None
-    alerts: tuple[AlertSummary, ...]
+    alerts: tuple[AlertSummary, ...]  # its first alerts (changes.MAX_ALERTS): a storm holds thousands
     url: str = ""  # the incident's page (forwarding.external_url + path); empty when not configured
+    alert_count: int | None = None  # all its alerts
+
+    def __post_init__(self) -> None:
+        if self.alert_count is None:  # a snapshot saved before it had the count (all its alerts then)
+            msgspec.structs.force_setattr(self, "alert_count", len(self.alerts))
 
 
 class IncidentChange(msgspec.Struct, frozen=True):

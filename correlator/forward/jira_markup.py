@@ -37,7 +37,7 @@ def blocks(text: str) -> list[Block]:
             found.append(Block(bullets, tuple(current)))
             current.clear()
 
-    for line in text[:MAX_TEXT].splitlines():
+    for line in _within_limit(text).splitlines():
         line = line.rstrip()
         if not line.strip():
             flush()
@@ -49,6 +49,15 @@ def blocks(text: str) -> list[Block]:
         current.append(line[len(BULLET):] if is_bullet else line)
     flush()
     return found
+
+
+def _within_limit(text: str) -> str:
+    """`text` whole, or its lines within MAX_TEXT and a last paragraph saying what was cut: a
+    reader of the issue must not take a part for the whole."""
+    if len(text) <= MAX_TEXT:
+        return text
+    kept = text[:MAX_TEXT].rpartition("\n")[0] or text[:MAX_TEXT]
+    return f"{kept}\n\n[{len(text) - len(kept):,} more characters cut: Jira takes no more]"
 
 
 def _pieces(line: str) -> list[tuple[str, bool]]:

@@ -188,7 +188,7 @@ class Opsgenie:
             "services": ", ".join(incident.services) or "-",
             "team": incident.team or "-",
             "tier": str(incident.tier),
-            "alerts": str(len(incident.alerts)),
+            "alerts": str(incident.alert_count),
             "incident": incident.id,
         }
         if incident.url:

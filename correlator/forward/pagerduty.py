@@ -116,7 +116,7 @@ class PagerDuty:
             "tier": incident.tier,
             "alerts": [{"alertname": alert.alertname, "status": alert.status, "labels": alert.labels,
                         "reason": alert.reason, "summary": alert.summary} for alert in incident.alerts[:ALERTS_LIMIT]],
-            "alert_count": len(incident.alerts),
+            "alert_count": incident.alert_count,
             "link": incident.url,
             "body": self._body.render(change),
         }

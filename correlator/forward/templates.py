@@ -24,12 +24,12 @@ Opened: {{ incident.opened_at.isoformat() }}
 {% if incident.url %}Incident: {{ incident.url }}
 {% endif %}
 
-Alerts ({{ incident.alerts | length }}):
+Alerts ({{ incident.alert_count }}):
 {% for alert in incident.alerts[:50] %}
 - {{ alert.alertname }} [{{ alert.status }}] {{ alert.labels | dictsort | map("join", "=") | join(", ") }} ({{ alert.reason }}){% if alert.summary %}: {{ alert.summary }}{% endif %}
 
 {% endfor %}
-{% if incident.alerts | length > 50 %}... and {{ incident.alerts | length - 50 }} more
+{% if incident.alert_count > 50 %}... and {{ incident.alert_count - 50 }} more
 {% endif %}"""
 
 
