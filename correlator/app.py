@@ -373,7 +373,8 @@ def purge_forwarding(engine: Engine, older_than: datetime) -> tuple[int, int]:
 
 async def _sweep_retention(engine: Engine, config: Config) -> None:
     """Every RETENTION_SWEEP_SECONDS: raw notifications past `store.raw_retention`, and delivered
-    changes and inbound event ids past `forwarding.delivered_retention`."""
+    changes and inbound event ids past `forwarding.delivered_retention`; then SQLite's statistics
+    are refreshed."""
     repository = IncidentRepository(engine)
     while True:
         try:
@@ -387,6 +388,7 @@ async def _sweep_retention(engine: Engine, config: Config) -> None:
             if delivered or events:
                 log.info("delivered changes past retention deleted",
                          extra={"rows": delivered, "inbound_events": events})
+            await asyncio.to_thread(database.optimize, engine)
         except Exception:  # task boundary: log, keep sweeping
             log.exception("retention sweep failed")
         await asyncio.sleep(RETENTION_SWEEP_SECONDS)

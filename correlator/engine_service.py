@@ -25,7 +25,7 @@ from typing import Callable
 
 from sqlalchemy.engine import Engine as DatabaseEngine
 
-from correlator.domain import Candidate, IncidentState
+from correlator.domain import Candidate, IncidentState, ProblemState
 from correlator.domain.placements import Placements
 from correlator.engine.core import Engine, EngineSettings, LearnedDecision, Outcome
 from correlator.engine_actions import apply_action, refused
@@ -108,7 +108,7 @@ def restore_engine(engine: Engine, repository: IncidentRepository, now: datetime
     unclosed incidents it restored."""
     unclosed = repository.load_unclosed()
     engine.load_learned(repository.load_learned()[1])
-    engine.restore(unclosed, repository.load_problems(),
+    engine.restore(unclosed, repository.load_problems(ProblemState.OPEN),
                    repository.recent_openings(now - engine.settings.problem_period),
                    incident_sequence, problem_sequence, repository.load_closed_since(now - engine.restore_horizon))
     return len(unclosed)
@@ -384,6 +384,7 @@ class EngineService:
             self._not_saved.difference_update(number for number, _ in results)
             self._results = []
             self.engine.problem_tracker.changed.clear()
+            self.engine.problem_tracker.release_inactive()
             self.engine.release_closed()
         else:
             saved = []

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from correlator.config import SlaConfig
-from correlator.domain import ACTIVE_STATES, Category, Incident, TimelineEvent, TimelineKind
+from correlator.domain import ACTIVE_STATES, Category, Incident, ProblemState, TimelineEvent, TimelineKind
 from correlator.engine.core import DELIVERY_DELAY_BUCKETS, Engine, LearnedDecision, Outcome
 from correlator.engine_service import EngineCounts, StepStage
 from correlator.metrics import Metrics
@@ -196,7 +196,7 @@ class IncidentMetrics:
             if incident.state in ACTIVE_STATES:
                 tally[(incident.priority.value, incident.category.value if incident.category else "none",
                        incident.team or "none", incident.state.value)] += 1
-        problems_open = sum(1 for p in engine.problems.values() if p.state == "open")
+        problems_open = sum(1 for p in engine.problems.values() if p.state is ProblemState.OPEN)
         self.snapshot = EngineSnapshot(dict(tally), problems_open, dict(Tally(c.rule for c in engine.candidates())))
 
     def _response(self, incident: Incident, event: TimelineEvent, target: str, histogram: Histogram) -> None:

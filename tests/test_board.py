@@ -4,6 +4,7 @@ go to the test's artifacts directory (and, with BOARD_SCREENSHOTS_DIR set, there
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import urllib.parse
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from correlator.shipped import shipped_dir
+from correlator.store.database import create_engine
+from correlator.store.schema import problems
 from tests.board_browser import WAIT_SECONDS, chromium, low_contrast_texts, replay
 from tests.fake_servicenow import FakeServiceNow
 from tests.processes import Daemon, http_json, running, served_in_thread, wait_for
@@ -404,3 +407,25 @@ def test_a_storm_incident_shows_its_first_alerts_and_follows_changes(browser, da
     assert api(daemon, "POST", f"/api/v1/incidents/{target['id']}/acknowledge", {})[0] == 200
     wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".headline .badge").text == "acknowledged",
          "the acknowledgement made through the API")
+
+
+def test_a_problem_page_shows_its_latest_linked_incidents(browser, daemon):
+    # a cause that recurred 60 times: the page reads the latest 50 incidents' headers, not 60 whole incidents
+    real = [i["id"] for i in incidents(daemon)][:4]
+    linked = [f"INC-9{n:05d}" for n in range(56)] + real  # ids of incidents since deleted read as their id
+    store = create_engine(f"sqlite:///{daemon.config_path.parent / 'data' / 'correlator.db'}")
+    with store.begin() as connection:
+        connection.execute(problems.insert(), [{"id": "PRB-900001", "signature": "board-recurring", "state": "open",
+                                                "opened_at_us": 0, "last_seen_us": 1_796_000_000_000_000,
+                                                "incident_ids": json.dumps(linked)}])
+    store.dispose()
+    log_in(browser, daemon, OPERATOR)
+    browser.get(daemon.url + "/problems")
+    wait(browser, EC.presence_of_element_located((By.LINK_TEXT, "PRB-900001")), "the problem in the list").click()
+    omitted = wait(browser, EC.presence_of_element_located((By.ID, "linked-omitted")), "the note on earlier incidents")
+    assert omitted.text == "and 10 earlier incidents."
+    items = browser.find_elements(By.CSS_SELECTOR, "main ul > li")
+    assert len(items) == 50  # the latest first
+    assert [li.text for li in items[-4:]] == ["INC-900013", "INC-900012", "INC-900011", "INC-900010"]
+    titles = {i["id"]: i["title"] for i in incidents(daemon)}
+    assert items[0].find_element(By.TAG_NAME, "a").text == titles[real[-1]]

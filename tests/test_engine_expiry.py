@@ -1,6 +1,6 @@
 from datetime import datetime, timedelta, timezone
 
-from correlator.domain import Incident, IncidentState
+from correlator.domain import Incident, IncidentState, Problem, ProblemState
 from correlator.engine import flapping, problems
 from correlator.engine.expiry import Expiry
 from correlator.engine.flapping import FlapTracker
@@ -39,3 +39,36 @@ def test_a_problem_sweep_forgets_the_signatures_that_stopped_recurring():
     tracker.opened(_incident("recent"), T0 + timedelta(minutes=30), {})
     tracker.opened(_incident("new"), T0 + timedelta(minutes=80), {})  # the sweep, before it
     assert sorted(tracker._openings) == ["new", "recent"]
+
+
+def _opened_many(tracker: ProblemTracker, signature: str, at: datetime, times: int = 1) -> None:
+    for n in range(times):
+        tracker.opened(Incident(f"INC-{signature}-{at:%H%M}-{n}", IncidentState.OPEN, signature, at, at, signature),
+                       at, {})
+
+
+def test_a_problem_that_stopped_recurring_goes_inactive_leaves_memory_once_saved_and_a_recurrence_opens_another():
+    tracker = ProblemTracker(recurrences=3, period=timedelta(hours=1))
+    _opened_many(tracker, "flapping-disk", T0, times=3)
+    _opened_many(tracker, "still-recurring", T0 + timedelta(minutes=50), times=3)
+    [quiet, busy] = tracker.problems.values()
+    tracker.changed.clear()
+    for n in range(problems.SWEEP_EVERY):  # other openings, 70 minutes on: the sweep comes among them
+        _opened_many(tracker, f"once-{n}", T0 + timedelta(minutes=70))
+    assert quiet.state is ProblemState.INACTIVE and busy.state is ProblemState.OPEN
+    assert tracker.changed == {quiet.id}  # to be saved as inactive
+    assert set(tracker.problems) == {quiet.id, busy.id}
+    tracker.release_inactive()  # the caller saved it
+    assert set(tracker.problems) == {busy.id}
+    _opened_many(tracker, "flapping-disk", T0 + timedelta(minutes=90), times=3)
+    [again] = [p for p in tracker.problems.values() if p.signature == "flapping-disk"]
+    assert again.id != quiet.id and again.state is ProblemState.OPEN and len(again.incident_ids) == 3
+
+
+def test_a_restored_open_problem_whose_openings_are_past_goes_inactive_at_the_next_sweep():
+    tracker = ProblemTracker(recurrences=3, period=timedelta(hours=1))
+    stored = Problem("PRB-000007", "flapping-disk", T0, T0, ["INC-1", "INC-2", "INC-3"])
+    tracker.restore([stored], [], sequence=7)  # no opening of its signature within the period
+    for n in range(problems.SWEEP_EVERY):
+        _opened_many(tracker, f"once-{n}", T0 + timedelta(hours=2))
+    assert stored.state is ProblemState.INACTIVE and tracker.changed == {"PRB-000007"}

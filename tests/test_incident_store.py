@@ -2,12 +2,15 @@
 and the kinds of timeline events are enum members again, not their stored values."""
 
 import enum
+from datetime import timedelta
 
 import pytest
 
 from correlator.domain import JOIN_KINDS, IncidentState
 from correlator.engine.views import incident_detail, incident_page, join_order
+from correlator.engine.core import EngineSettings
 from correlator.store import database
+from correlator.store import incidents as incident_store
 from correlator.store.incidents import IncidentRepository, Progress
 from tests.engine_scenarios import Scenario, alert, at, rules_from
 
@@ -65,3 +68,24 @@ def test_a_page_read_from_the_store_is_the_page_of_the_incident_the_engine_holds
     store.dispose()
     assert incident_detail(page) == incident_detail(incident_page(incident, members_limit, timeline_limit))
     assert page.alerts == 5 and page.events == len(incident.timeline)
+
+
+def test_a_restore_loads_every_unclosed_incident_whole_across_chunks_and_no_closed_one(tmp_path, db_url, monkeypatch):
+    monkeypatch.setattr(incident_store, "LOAD_CHUNK", 2)  # five unclosed incidents: three chunks
+    s = Scenario(rules_from(tmp_path, GROUP_BY_SERVICE), EngineSettings(
+        learning=False, resolve_hold=timedelta(minutes=5), close_after=timedelta(hours=1)))
+    s.push(0, alert("Gone"))
+    s.push(30, alert("Gone", ends=30))
+    s.advance(2 * 3600)  # closed
+    for n in range(5):
+        s.push(2 * 3600 + n, alert("Latency", service=f"s{n}"), alert("Errors", service=f"s{n}"))
+    store = database.create_engine(db_url)
+    database.upgrade(store)
+    repository = IncidentRepository(store)
+    repository.save(s.incidents, [], Progress(), at(2 * 3600 + 10))
+    loaded = repository.load_unclosed()
+    store.dispose()
+    unclosed = sorted((i for i in s.incidents if i.state is not IncidentState.CLOSED), key=lambda i: i.id)
+    assert len(unclosed) == 5 and all(len(i.members) == 2 for i in unclosed)
+    assert [i.id for i in loaded] == [i.id for i in unclosed]
+    assert [(list(i.members), i.timeline) for i in loaded] == [(list(i.members), i.timeline) for i in unclosed]

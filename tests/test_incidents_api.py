@@ -5,8 +5,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from correlator.app import SERVICE
+from correlator.app import ENGINE, SERVICE
 from correlator.cli import main
+from correlator.store.schema import problems as problems_table
 from correlator.units import rfc3339
 from tests.conftest import CAPTURES, post_json
 from tests.engine_store import drain
@@ -302,3 +303,29 @@ async def test_an_incident_links_the_problem_it_recurs_under(app_factory):
     assert sorted(problem["incidents"]) == sorted(i["id"] for i in found)
     assert problem["incident_urls"] == [f"/api/v1/incidents/{i}" for i in problem["incidents"]]
     assert (await client.get("/api/v1/problems/PRB-999999")).status == 404
+
+
+async def test_problems_are_listed_latest_seen_first_in_pages_by_state(client):
+    rows = [{"id": f"PRB-00000{n}", "signature": f"sig-{n}", "state": "inactive" if n % 3 == 0 else "open",
+             "opened_at_us": 0, "last_seen_us": [5, 3, 9, 9, 1, 7][n] * 1_000_000, "incident_ids": "[]"}
+            for n in range(6)]
+    with client.app[ENGINE].begin() as connection:
+        connection.execute(problems_table.insert(), rows)
+
+    async def listed(**params) -> dict:
+        response = await client.get("/api/v1/problems", params=params)
+        assert response.status == 200
+        return await response.json()
+
+    everything = await listed()
+    assert [p["id"] for p in everything["problems"]] == [
+        "PRB-000003", "PRB-000002", "PRB-000005", "PRB-000000", "PRB-000001", "PRB-000004"]
+    assert everything["next"] is None
+    first = await listed(state="open", limit="2")
+    assert [p["id"] for p in first["problems"]] == ["PRB-000002", "PRB-000005"]
+    rest = await listed(state="open", limit="2", cursor=first["next"])
+    assert [p["id"] for p in rest["problems"]] == ["PRB-000001", "PRB-000004"]
+    assert (await listed(state="open", limit="2", cursor=rest["next"]))["problems"] == []
+    assert [p["state"] for p in (await listed(state="inactive"))["problems"]] == ["inactive", "inactive"]
+    refused = await client.get("/api/v1/problems", params={"state": "closed"})
+    assert refused.status == 400 and (await refused.json())["details"][0]["path"] == "state"

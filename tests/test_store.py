@@ -14,7 +14,7 @@ from correlator.domain import Alert, AlertStatus, RawNotification
 from correlator.ingest.fingerprint import fingerprint
 from correlator.ingest.flapping import FlapDetector
 from correlator.store import database
-from correlator.store.schema import alerts, notifications, to_us
+from correlator.store.schema import alerts, incidents, notifications, to_us
 from correlator.store.writer import GroupCommitWriter, StoreUnavailable
 from tests.conftest import capture, post_json, stored_alerts
 from tests.engine_store import Clock, drain, make_service, stored_row
@@ -185,3 +185,27 @@ async def test_jobs_run_in_the_writer_thread_between_commits(engine):
         assert count(engine, notifications) == 1
     finally:
         writer.close()
+
+
+def test_sqlite_reads_the_newest_resolved_and_closed_incidents_by_index_once_its_statistics_are_refreshed(tmp_path):
+    # the board polls this list every few seconds: without statistics SQLite read it through the
+    # state index and sorted every closed incident ever stored
+    store = database.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    database.upgrade(store)
+    with store.begin() as connection:
+        connection.execute(incidents.insert(), [
+            {"id": f"INC-{n:06d}", "state": "open" if n % 100 == 0 else "closed", "priority": "P3", "team": "",
+             "opened_at_us": n * 60_000_000, "updated_at_us": n * 60_000_000, "group_key": "g", "header": "{}"}
+            for n in range(20_000)])
+    newest_done = (select(incidents.c.id).where(incidents.c.state.in_(["resolved", "closed"]))
+                   .order_by(incidents.c.opened_at_us.desc(), incidents.c.id.desc()).limit(100))
+    sql = str(newest_done.compile(store, compile_kwargs={"literal_binds": True}))
+
+    def plan() -> str:
+        with store.connect() as connection:
+            return " ".join(row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+
+    assert "TEMP B-TREE FOR ORDER BY" in plan()
+    database.optimize(store)
+    assert plan() == "SCAN incidents USING INDEX ix_incidents_opened_at_us_id"
+    store.dispose()

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from correlator.config import SlaConfig
-from correlator.domain import (Category, FieldError, IncidentState, Priority, Problem, RawNotification,
+from correlator.domain import (Category, FieldError, IncidentState, Priority, Problem, ProblemState, RawNotification,
                                Source)
 from correlator.domain.actions import ACTIONS, MAX_NAME, ActionBody, decode_action
 from correlator.engine.views import incident_detail, problem_summary
@@ -103,16 +103,25 @@ def _list_query(request: web.Request):
              .order_by(incidents.c.opened_at_us.desc(), incidents.c.id.desc()))
     matchers = matchers_param(request, errors)
     limit = limit_param(request, 50, MAX_LIMIT, errors)
-    cursor = None
-    if request.query.get("cursor"):
-        try:
-            opened, _, incident_id = base64.urlsafe_b64decode(request.query["cursor"] + "==").decode().partition("|")
-            cursor = (int(opened), incident_id)
-            if not -2**63 <= cursor[0] < 2**63:  # what the store's integer columns hold
-                raise ValueError(opened)
-        except (ValueError, UnicodeDecodeError):
-            errors.append(FieldError("cursor", "not a cursor returned by this API"))
-    return errors, query, matchers, limit, cursor
+    return errors, query, matchers, limit, _cursor_param(request, errors)
+
+
+def _cursor_param(request: web.Request, errors: list[FieldError]) -> tuple[int, str] | None:
+    """The `cursor` parameter: the (microseconds, id) of the last row of the page before."""
+    if not request.query.get("cursor"):
+        return None
+    try:
+        us, _, row_id = base64.urlsafe_b64decode(request.query["cursor"] + "==").decode().partition("|")
+        if not -2**63 <= int(us) < 2**63:  # what the store's integer columns hold
+            raise ValueError(us)
+        return int(us), row_id
+    except (ValueError, UnicodeDecodeError):
+        errors.append(FieldError("cursor", "not a cursor returned by this API"))
+        return None
+
+
+def _cursor(us: int, row_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{us}|{row_id}".encode()).decode().rstrip("=")
 
 
 def _has_matching_member(connection, incident_id: str, matchers) -> bool:
@@ -158,7 +167,7 @@ def _list(database, query, matchers, limit: int, cursor, sla: SlaConfig):
                 found.append(_api_view(_summary(row), from_us(row.opened_at_us), sla))
                 if len(found) == limit:
                     break
-    return found, base64.urlsafe_b64encode(f"{cursor[0]}|{cursor[1]}".encode()).decode().rstrip("=")
+    return found, _cursor(*cursor)
 
 
 def _problem_detail(problem: Problem) -> dict:
@@ -258,15 +267,24 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
         return revalidated_json_response(request, {**_api_view(incident_detail(page), page.incident.opened_at, sla),
                                                    "tickets": await asyncio.to_thread(linked, page.incident.id)})
 
-    async def list_problems(_request: web.Request) -> web.Response:
-        found = await asyncio.to_thread(repository.load_problems)
-        return json_response({"problems": [problem_summary(p) for p in found]})
+    async def list_problems(request: web.Request) -> web.Response:
+        errors: list[FieldError] = []
+        states = _choices(request, "state", [s.value for s in ProblemState], errors)
+        limit = limit_param(request, 100, MAX_LIMIT, errors)
+        cursor = _cursor_param(request, errors)
+        if errors:
+            return error_response(400, "invalid query", errors)
+        found = await asyncio.to_thread(repository.latest_problems, states, limit, cursor)
+        last = found[-1] if len(found) == limit else None
+        return revalidated_json_response(request, {
+            "problems": [problem_summary(p) for p in found],
+            "next": _cursor(to_us(last.last_seen), last.id) if last is not None else None})
 
     async def get_problem(request: web.Request) -> web.Response:
-        found = await asyncio.to_thread(repository.load_problems, request.match_info["id"])
-        if not found:
+        found = await asyncio.to_thread(repository.problem, request.match_info["id"])
+        if found is None:
             return error_response(404, f"no problem {request.match_info['id']!r}")
-        return json_response(_problem_detail(found[0]))
+        return json_response(_problem_detail(found))
 
     async def get_action(request: web.Request) -> web.Response:
         text = request.match_info["id"]

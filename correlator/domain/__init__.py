@@ -7,7 +7,8 @@ from correlator.domain.classification import Category, Level, Priority, ServiceA
 from correlator.domain.errors import (FieldError, InvalidAction, PayloadError, TransitionError, UnknownIncident,
                                       from_msgspec)
 from correlator.domain.incidents import (ACTIVE_STATES, TRANSITIONS, Candidate, Explanation, Incident, IncidentPage,
-                                         IncidentState, Member, Problem, TimelineEvent, interned)
+                                         IncidentState, Member, Problem, ProblemState, TimelineEvent,
+                                         interned)
 from correlator.domain.reasons import (JOIN_KINDS, LEARNED_REASONS, DecisionReason, JoinReason, Reason, Suppression,
                                        TimelineKind)
 
@@ -15,6 +16,6 @@ __all__ = [
     "ACTIVE_STATES", "JOIN_KINDS", "LEARNED_REASONS", "MAX_NAME_LENGTH", "MAX_SOURCE_LENGTH", "TRANSITIONS", "Alert",
     "AlertStatus", "Candidate", "Category", "DecisionReason", "Explanation", "FieldError", "Incident", "IncidentPage",
     "IncidentState", "InvalidAction", "JoinReason", "Level", "Member", "PayloadError", "Priority", "Problem",
-    "RawNotification", "Reason", "ServiceArea", "Source", "Suppression", "TimelineEvent", "TimelineKind",
-    "TransitionError", "UnknownIncident", "from_msgspec", "interned",
+    "ProblemState", "RawNotification", "Reason", "ServiceArea", "Source", "Suppression", "TimelineEvent",
+    "TimelineKind", "TransitionError", "UnknownIncident", "from_msgspec", "interned",
 ]

@@ -168,6 +168,11 @@ class IncidentPage:
     events: int
 
 
+class ProblemState(enum.StrEnum):
+    OPEN = "open"  # its incidents recur
+    INACTIVE = "inactive"  # none opened within the recurrence period: the engine lets it go
+
+
 @dataclass(slots=True)
 class Problem:
     """Incidents restore service; a problem record tracks the recurring cause behind them."""
@@ -177,4 +182,4 @@ class Problem:
     opened_at: datetime
     last_seen: datetime
     incident_ids: list[str] = field(default_factory=list)
-    state: str = "open"
+    state: ProblemState = ProblemState.OPEN

@@ -123,7 +123,8 @@ class OperatorActions:
     def split(self, incident_id: str, actor: str, now: datetime, fingerprints: list[str]) -> set[str]:
         """Move the alerts with these fingerprints out into a new incident."""
         source = self.incident(incident_id)
-        moving = [(key, m) for key, m in source.members.items() if m.fingerprint in set(fingerprints)]
+        chosen = set(fingerprints)
+        moving = [(key, m) for key, m in source.members.items() if m.fingerprint in chosen]
         if not moving:
             raise InvalidAction("fingerprints", "none of them is an alert of this incident")
         if len(moving) == len(source.members):

@@ -1,12 +1,15 @@
 """Problem detection: incidents that restore service again and again share a cause. When incidents
 with the same signature (group key) open `recurrences` times within `period`, a problem record
-links them (ITIL: the incident restores service, the problem removes the root cause)."""
+links them (ITIL: the incident restores service, the problem removes the root cause). A problem
+whose signature opens no incident for `period` goes inactive and leaves memory (the store keeps
+it): the engine holds the problems that still recur, not every one since it started, and a
+signature that recurs after such a quiet opens a new problem record."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from correlator.domain import Incident, Problem, TimelineKind
+from correlator.domain import Incident, Problem, ProblemState, TimelineKind
 from correlator.engine.expiry import Expiry
 
 SWEEP_EVERY = 1000  # openings between sweeps of signatures that stopped recurring
@@ -23,11 +26,14 @@ class ProblemTracker:
         self._open_by_signature: dict[str, Problem] = {}
         self._since_sweep = 0
         self._expiry = Expiry()  # the signatures by their latest opening
+        self._inactive: list[str] = []  # problems gone inactive, to leave memory once saved
 
     def restore(self, problems: list[Problem], openings: list[tuple[datetime, str, str]], sequence: int) -> None:
         self.sequence = sequence
         self.problems = {problem.id: problem for problem in problems}
-        self._open_by_signature = {p.signature: p for p in problems if p.state == "open"}
+        self._open_by_signature = {p.signature: p for p in problems if p.state is ProblemState.OPEN}
+        for problem in self._open_by_signature.values():  # one whose openings are all older goes inactive
+            self._expiry.touched(problem.signature, problem.last_seen)
         for opened, signature, incident_id in openings:
             self._openings.setdefault(signature, []).append((opened, incident_id))
             self._expiry.touched(signature, opened)
@@ -71,5 +77,16 @@ class ProblemTracker:
         horizon, openings = now - self.period, self._openings
         for signature in list(self._expiry.before(horizon)):
             seen = openings.get(signature)
-            if seen is not None and seen[-1][0] < horizon:  # its latest opening is outside the period
-                del openings[signature]
+            if seen is None or seen[-1][0] < horizon:  # its latest opening is outside the period
+                openings.pop(signature, None)
+                problem = self._open_by_signature.pop(signature, None)
+                if problem is not None:
+                    problem.state = ProblemState.INACTIVE
+                    self.changed.add(problem.id)
+                    self._inactive.append(problem.id)
+
+    def release_inactive(self) -> None:
+        """Drop the problems gone inactive from memory (after the caller saved them)."""
+        for problem_id in self._inactive:
+            self.problems.pop(problem_id, None)
+        self._inactive.clear()

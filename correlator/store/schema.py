@@ -70,6 +70,7 @@ incidents = Table(
     Column("header", Text, nullable=False),  # JSON: every other field (title, explanations, ...)
     Index(None, "state", "opened_at_us"),
     Index(None, "state", "updated_at_us"),  # the recently closed, whose alerts' flaps a restore counts
+    Index(None, "opened_at_us", "id"),  # the newest of several states (the board's resolved and closed)
 )
 
 incident_members = Table(
@@ -79,6 +80,7 @@ incident_members = Table(
     Column("starts_at_us", BigInteger, primary_key=True),
     Column("status", String(8), nullable=False),
     Column("document", Text, nullable=False),  # JSON: labels, annotations, why, services, times
+    Index(None, "fingerprint", "starts_at_us"),  # an alert's incidents (its history page)
 )
 
 incident_events = Table(
