@@ -215,6 +215,14 @@ def _timed(metrics: Metrics):
             if error.status < 400:
                 raise
             return http_error_response(request, error)
+        except web.RequestPayloadError as error:  # a body that is not what its Content-Encoding says
+            encoding = isinstance(error.__cause__, aiohttp.http_exceptions.ContentEncodingError)
+            refused = error_response(400, "invalid body", [FieldError(
+                "Content-Encoding" if encoding else "$",
+                f"the body cannot be decoded as {request.headers.get('Content-Encoding', '')!r}" if encoding
+                else "the body could not be read whole")])
+            refused.force_close()  # the rest of the body cannot be read either
+            return refused
         finally:
             key = (request.match_info.route.resource, request.method)
             histogram = histograms.get(key)

@@ -398,8 +398,8 @@ def _replay(args: argparse.Namespace) -> int:
     from correlator.engine.core import Engine
     from correlator.ingest.sources import parsers
     from correlator.offline import overwrites, scoring
-    from correlator.offline.replay import (BadLine, episode_spans, replay, report_progress, write_incidents,
-                                          write_truth_draft)
+    from correlator.offline.replay import (BadLine, bad_line_stop, episode_spans, replay, report_progress,
+                                          report_skipped, write_incidents, write_truth_draft)
 
     if not args.truth and (args.json or args.baseline_group_by):
         print("correlator: --json and --baseline-group-by shape the score of --truth: give the truth file too",
@@ -429,14 +429,9 @@ def _replay(args: argparse.Namespace) -> int:
         summary = replay(engine, args.input, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config),
                          args.skip_bad, report_progress)
     except BadLine as error:
-        print(f"correlator: {args.input}:{error.number}: {_clipped(error.reason)} (use --skip-bad to go on)",
-              file=sys.stderr)
+        print(bad_line_stop(args.input, error), file=sys.stderr)
         return 1
-    for bad in summary.first_bad:
-        print(f"correlator: {args.input}:{bad.number}: skipped: {_clipped(bad.reason)}", file=sys.stderr)
-    if summary.bad_lines > len(summary.first_bad):
-        print(f"correlator: {args.input}: {summary.bad_lines - len(summary.first_bad)} more bad lines skipped "
-              f"(the first {len(summary.first_bad)} are named above)", file=sys.stderr)
+    report_skipped(args.input, summary)
     write_incidents(engine, args.out)
     print(f"{summary.notifications} notifications, {summary.alerts} alerts in, {summary.incidents} incidents out "
           f"(reduction {summary.reduction:.1f}x), {summary.actions} operator actions, "
@@ -456,11 +451,6 @@ def _replay(args: argparse.Namespace) -> int:
                   f"in this replay, so nothing was scored: the truth must name this recording's alerts by their "
                   f"fingerprint and startsAt (docs/quality.md, \"The truth file\")", file=sys.stderr)
     return 0
-
-
-def _clipped(reason: str, limit: int = 300) -> str:
-    """A bad line's reason, short enough for a terminal (it may quote the line)."""
-    return reason if len(reason) <= limit else reason[:limit] + "..."
 
 
 def main(argv: list[str] | None = None) -> int:

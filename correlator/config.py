@@ -89,6 +89,9 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     pass
 
 
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+
+
 class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: int = 9099
@@ -106,15 +109,13 @@ class StoreConfig(_Section):
     url: Secret | None = None
     data_dir: str = ""
     raw_retention: Duration = Duration(7 * 86400)
-    max_pending_alerts: int = 200_000
+    max_pending_alerts: Positive = 200_000
 
 
 class FlappingConfig(_Section):
-    max_changes: int = 4
+    max_changes: Positive = 4  # state changes within `window` that make an alert flapping
     window: Duration = Duration(3600)
 
-
-Positive = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class AlertLimitsConfig(_Section):
@@ -251,7 +252,7 @@ class BoardConfig(_Section):
 
 
 class ProblemConfig(_Section):
-    recurrences: int = 3
+    recurrences: Annotated[int, msgspec.Meta(ge=2)] = 3  # incidents of one signature that make a problem
     period: Duration = Duration(7 * 86400)
 
 

@@ -66,3 +66,21 @@ def parse_size(text: str | int) -> int:
 def rfc3339(value: datetime | None) -> str | None:
     """A UTC time as the APIs and recordings show it: `2026-11-23T04:21:56.525541Z`."""
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def number_in(kind: type[int] | type[float], minimum: float | None = None, maximum: float | None = None):
+    """An argparse type: a `kind` from `minimum` to `maximum` (its error is the usage's)."""
+    import argparse
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            bounds = f"from {minimum} to {maximum}" if minimum is not None and maximum is not None \
+                else f"of at least {minimum}" if minimum is not None else f"of at most {maximum}"
+            raise argparse.ArgumentTypeError(f"expected a value {bounds}, got {text}")
+        return value
+    return parse

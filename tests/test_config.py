@@ -97,6 +97,9 @@ def test_secrets_come_from_env_or_file(tmp_path, monkeypatch):
 @pytest.mark.parametrize("document, environ, key, expected", [
     ({"server": {"port": "http"}}, {}, "server.port", "Expected `int`, got `str`"),
     ({"server": {"port": 0}}, {}, "server.port", "between 1 and 65535"),
+    ({"ingest": {"flapping": {"max_changes": -1}}}, {}, "ingest.flapping.max_changes", "Expected `int` >= 1"),
+    ({"engine": {"problems": {"recurrences": 1}}}, {}, "engine.problems.recurrences", "Expected `int` >= 2"),
+    ({"store": {"max_pending_alerts": 0}}, {}, "store.max_pending_alerts", "Expected `int` >= 1"),
     ({"server": {"prot": 1}}, {}, "server.prot", "unknown key"),
     ({"ingest": {"resolve_timeout": "5 minutes"}}, {}, "ingest.resolve_timeout", "such as 30s, 5m"),
     ({"server": {"max_body_size": "lots"}}, {}, "server.max_body_size", "MiB"),

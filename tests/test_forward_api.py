@@ -113,3 +113,8 @@ async def test_inbound_requests_are_authenticated_by_the_destination(daemon):
     data, headers = signed({"events": [{"id": "x", "action": "acknowledge"}]})
     response = await daemon.post("/api/v1/inbound/hook", data=data, headers=headers)
     assert response.status == 400 and (await response.json())["details"][0]["path"] == "events[0]"
+    data, headers = signed({"events": [{"id": "", "action": "acknowledge", "incident_id": "INC-000001"}]})
+    response = await daemon.post("/api/v1/inbound/hook", data=data, headers=headers)
+    assert response.status == 400  # an empty id would make every later event with one a repeat
+    [detail] = (await response.json())["details"]
+    assert detail["path"] == "events[0].id" and "length >= 1" in detail["reason"]

@@ -1,6 +1,7 @@
 """The HTTP receivers end to end through aiohttp's test client, on a real SQLite store."""
 
 import base64
+import gzip
 import hashlib
 import hmac
 import json
@@ -9,7 +10,7 @@ import logging
 
 import pytest
 
-from tests.conftest import capture, post_json, stored_alerts
+from tests.conftest import CAPTURES, capture, post_json, stored_alerts
 
 AM = "/api/v1/alertmanager"
 V2 = "/api/v2/alerts"
@@ -357,3 +358,16 @@ async def test_a_zabbix_mapping_from_config_takes_tag_pairs_and_severity_numbers
     assert alert["labels"] == {"alertname": "Zabbix agent is not available", "host": "db1", "severity": "high",
                                "scope": "availability", "component": "system"}
     assert alert["status"] == "firing"
+
+
+async def test_a_body_that_is_not_what_its_content_encoding_says_is_400_and_a_gzipped_one_is_read(client):
+    body = CAPTURES.joinpath("alertmanager-0.25/webhook-01.json").read_bytes()
+    zipped = await client.post(AM, data=gzip.compress(body),
+                               headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert zipped.status == 200
+    for path in (AM, "/api/v2/alerts"):
+        response = await client.post(path, data=b"not gzip at all",
+                                     headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        assert response.status == 400
+        assert (await response.json())["details"] == [{"path": "Content-Encoding",
+                                                       "reason": "the body cannot be decoded as 'gzip'"}]

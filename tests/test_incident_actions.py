@@ -1,6 +1,9 @@
 """Operator actions check their whole body before anything changes, and a save the store refuses
 leaves the engine as the store says."""
 
+import asyncio
+import json
+
 import msgspec
 import yaml
 
@@ -67,6 +70,27 @@ async def test_an_actor_header_too_long_for_the_timeline_is_400(client):
     incident_id = await an_incident(client)
     response = await post_json(client, f"/api/v1/incidents/{incident_id}/acknowledge", {}, **{"X-Actor": "a" * 201})
     assert response.status == 400 and (await response.json())["details"][0]["path"] == "X-Actor"
+
+
+async def test_an_actor_header_is_utf8_text_or_400(client):
+    incident_id = await an_incident(client)
+
+    async def comment_as(actor: bytes) -> tuple[int, dict]:
+        # raw bytes: an HTTP header is bytes on the wire, and a client may send Latin-1
+        reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+        body = b'{"text": "looking"}'
+        writer.write(b"POST /api/v1/incidents/%s/comment HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     b"Content-Type: application/json\r\nX-Actor: %s\r\nContent-Length: %d\r\n\r\n%s"
+                     % (incident_id.encode(), actor, len(body), body))
+        answer = await reader.read()
+        writer.close()
+        head, _, payload = answer.partition(b"\r\n\r\n")
+        return int(head.split()[1]), json.loads(payload)
+
+    status, answer = await comment_as("\u00c9ric".encode())
+    assert status == 200 and answer["timeline"][-1]["actor"] == "\u00c9ric"
+    status, answer = await comment_as("\u00c9ric".encode("latin-1"))
+    assert status == 400 and answer["details"] == [{"path": "X-Actor", "reason": "not UTF-8 text"}]
 
 
 async def test_a_rejected_escalation_leaves_later_actions_working(client):

@@ -118,6 +118,21 @@ def test_warm_start_saves_what_a_recording_teaches_in_the_store(tmp_path, capsys
     assert association["alertnames"] == ["PostgresqlDown", "PostgresqlTooManyErrors"]
 
 
+def test_a_recording_with_a_bad_line_stops_a_warm_start_unless_told_to_skip_it_and_name_it(tmp_path, capsys):
+    recording, db = tmp_path / "history.jsonl", f"sqlite:///{tmp_path}/c.db"
+    write_recording(recording, history())
+    lines = recording.read_text().splitlines(keepends=True)
+    recording.write_text("".join([*lines[:3], "not json\n", *lines[3:]]))
+    assert main(["learned", "warm-start", str(recording), "--db", db]) == 1
+    err = capsys.readouterr().err
+    assert f"{recording}:4: " in err and "(use --skip-bad to go on)" in err
+    assert main(["learned", "warm-start", str(recording), "--db", db, "--skip-bad"]) == 0
+    assert f"{recording}:4: skipped: " in capsys.readouterr().err
+    assert main(["learned", "associations", "--db", db]) == 0
+    [association] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert association["alertnames"] == ["PostgresqlDown", "PostgresqlTooManyErrors"]
+
+
 def test_an_empty_answer_says_why_and_what_would_fill_it(tmp_path, capsys):
     db = f"sqlite:///{tmp_path}/c.db"
     assert main(["learned", "associations", "--db", db]) == 0

@@ -1,6 +1,8 @@
 """Matchers behave as Alertmanager documents them (docs/configuration.md "Label matchers")."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, strategies as st
@@ -93,24 +95,38 @@ def test_byte_escapes_must_spell_utf8():
     ("a\\z", "a", True),
     ("node.*", "node1", True),
     ("node", "node1", False),  # fully anchored
+    ("\\p{Greek}+", "\u03b1\u03b2", True),  # Unicode classes
+    ("(?U)a+", "aaa", True),  # the ungreedy flag
+    ("\\Qa.b\\E", "a.b", True),
+    ("\\Qa.b\\E", "axb", False),
 ])
 def test_regexes_match_as_go_matches(pattern, value, matches):
     [matcher] = parse_matchers(f"v=~{json.dumps(pattern)}")
     assert matcher.matches({"v": value}) is matches
 
 
-@pytest.mark.parametrize("pattern, reason", [
-    ("a(?=b)", "lookahead"),
-    ("(a)\\1", "backreference"),
-    ("(?>a)", "atomic group"),
-    ("\\p{Greek}", "Unicode classes"),
-    ("(?U)a+", "ungreedy"),
-    ("a\\Z", "\\Z"),
+@pytest.mark.parametrize("pattern, reason, position", [
+    ("a(?=b)", "invalid perl operator: (?=", 1),  # lookahead
+    ("(a)\\1", "invalid escape sequence: \\1", 3),  # backreference
+    ("(?>a)", "invalid perl operator: (?>", 0),  # atomic group
+    ("a\\Z", "invalid escape sequence: \\Z", 1),
+    ("x(y", "missing ): x(y", 0),
 ])
-def test_regexes_go_refuses_are_refused(pattern, reason):
+def test_regexes_go_refuses_are_refused_saying_what_and_where(pattern, reason, position):
     with pytest.raises(MatcherError, match="invalid regular expression") as raised:
         parse_matchers(f"v=~{json.dumps(pattern)}")
-    assert reason in str(raised.value)
+    assert raised.value.reason == f"invalid regular expression: {reason}" and raised.value.position == position
+
+
+def test_a_regex_runs_in_time_linear_in_the_value():
+    # Python's `re` backtracks on this pattern: 2**40 steps against 40 `a`s and a `!`, holding the
+    # interpreter for hours (an API filter sent by any reader). RE2 runs a fixed number of steps per
+    # character. In a process of its own, so that a backtracking engine fails here instead of hanging.
+    code = ("from correlator.rules.matchers import parse_matchers\n"
+            "[m] = parse_matchers('x=~\"(a+)+b\"')\n"
+            "print(m.matches({'x': 'a' * 40 + '!'}), m.matches({'x': 'a' * 40 + 'b'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["False", "True"]
 
 
 def test_matchers_only_the_classic_parser_accepts_load_with_a_warning(caplog):

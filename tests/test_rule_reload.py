@@ -47,6 +47,29 @@ async def test_reload_over_the_api_rejects_a_broken_file_and_keeps_the_rules(app
     assert metric(text, 'correlator_rules_reloads_total{outcome="success",trigger="api"}') == 1
 
 
+async def test_a_file_that_is_not_utf8_or_an_infinite_rule_is_refused_naming_file_and_line(app_factory, tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yaml").write_text(GOOD)
+    client = await app_factory(rules={"dir": str(rules)})
+    in_force = client.app[SERVICE].engine.rules
+    (rules / "b.yaml").write_bytes(GOOD.replace("by-team", "by-team-b").encode() + b"# r\xe9seau\n")  # Latin-1
+    response = await post_json(client, "/api/v1/rules/reload", {})
+    assert response.status == 400
+    [detail] = (await response.json())["details"]
+    assert detail["path"] == f"{rules / 'b.yaml'}:6" and detail["reason"].startswith("not UTF-8 text: byte 0xe9")
+    (rules / "b.yaml").write_text("version: 1\nrules:\n  - &r {name: x, kind: group, group_by: [*r]}\n")
+    response = await post_json(client, "/api/v1/rules/reload", {})
+    assert response.status == 400
+    [detail] = (await response.json())["details"]
+    assert detail["path"] == f"{rules / 'b.yaml'}:3" and "alias refers to a node that contains it" in detail["reason"]
+    assert client.app[SERVICE].engine.rules is in_force
+    checked = await (await post_json(client, "/api/v1/rules/check", {"name": "x.yaml", "content": "a: &a [*a]"})).json()
+    assert checked["valid"] is False and "contains it" in checked["errors"][0]["reason"]
+    status = await (await client.get("/api/v1/rules")).json()
+    assert status["last_reload"]["outcome"] == "failure"
+
+
 async def test_a_changed_file_is_picked_up(app_factory, tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()

@@ -88,6 +88,12 @@ def test_a_bad_truth_line_is_reported_with_its_number(tmp_path):
     with pytest.raises(TruthError) as failure:
         read_truth(path)
     assert failure.value.number == 3 and "P1..P5" in failure.value.reason
+    # a category or service area correlator never gives would score every episode wrong: refused
+    for field, value in (("category", "Software"), ("service_area", "uptime")):
+        path.write_text(f'{{"fingerprint": "f1", "incident": "a", "{field}": "{value}"}}\n')
+        with pytest.raises(TruthError) as failure:
+            read_truth(path)
+        assert failure.value.number == 1 and f"Invalid enum value '{value}' - at `$.{field}`" in failure.value.reason
 
 
 def test_score_leaves_out_unlabeled_and_null_episodes_and_counts_them():

@@ -170,6 +170,15 @@ def _list(database, query, matchers, limit: int, cursor, sla: SlaConfig):
     return found, _cursor(*cursor)
 
 
+def _is_utf8(text: str) -> bool:
+    """Whether a header's text was UTF-8 (aiohttp keeps the bytes that were not as lone surrogates)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _problem_detail(problem: Problem) -> dict:
     return {**problem_summary(problem),
             "incident_urls": [f"/api/v1/incidents/{incident_id}" for incident_id in problem.incident_ids]}
@@ -307,6 +316,8 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
             actor = body.actor or request.headers.get("X-Actor") or "api"
             if len(actor) > MAX_NAME:
                 return error_response(400, "invalid header", [FieldError("X-Actor", f"at most {MAX_NAME} characters")])
+            if not actor.isascii() and not _is_utf8(actor):
+                return error_response(400, "invalid header", [FieldError("X-Actor", "not UTF-8 text")])
             fields = {name: value for name, value in msgspec.to_builtins(body).items() if name != "actor"}
             status, document = await submit(request.match_info["id"], action, fields, actor)
             return json_response(document, status=status)

@@ -15,6 +15,7 @@ from correlator.domain import Incident, IncidentState
 from correlator.forward import registry
 from correlator.forward.changes import snapshot
 from correlator.forward.contract import ChangeKind, Delivery, DestinationError, IncidentChange, Outcome, OutcomeKind
+from correlator.units import number_in
 
 
 def add_commands(commands, config_flag, db_flag) -> None:
@@ -27,7 +28,7 @@ def add_commands(commands, config_flag, db_flag) -> None:
                                              "first: id, incident, destination, change, attempts, last error.")
     listing.add_argument("--dead", action="store_true", help="the dead letters instead")
     listing.add_argument("--destination", metavar="NAME", help="only this destination's")
-    listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    listing.add_argument("--limit", type=number_in(int, 1), default=100, help="at most this many (default 100)")
     retry = actions.add_parser("retry", help="make dead letters pending again",
                                description="Make dead-lettered deliveries pending again, due now: the ids given, "
                                            "or every one with --all-dead (of --destination if given).")

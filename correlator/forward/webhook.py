@@ -20,11 +20,12 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Mapping
+from typing import Annotated, Mapping
 
 import aiohttp
 import msgspec
 
+from correlator.domain import from_msgspec
 from correlator.forward.contract import (ChangeKind, Delivery, DestinationError, InboundChange, InboundRejected, Outcome,
                                          outcome_of_response, read_options)
 from correlator.forward.templates import DEFAULT_BODY, DEFAULT_TITLE, Template
@@ -65,7 +66,7 @@ def signature(key: bytes, message_id: str, timestamp: str, body: bytes) -> str:
 
 
 class _InboundEvent(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    id: str
+    id: Annotated[str, msgspec.Meta(min_length=1)]  # what a repeat is known by: an empty one would match every other
     action: str
     body: dict = {}
     incident_id: str | None = None
@@ -131,7 +132,8 @@ class Webhook:
         try:
             document = _decode_inbound(body)
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
-            raise InboundRejected(400, "body", str(error)) from None
+            found = from_msgspec(error)
+            raise InboundRejected(400, "body" if found.path == "$" else found.path, found.reason) from None
         changes = []
         for index, event in enumerate(document.events):
             if (event.incident_id is None) == (event.remote_key is None):

@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+from correlator.units import number_in
+
 VIEWS = ("topology", "associations", "rules")
 
 
@@ -25,7 +27,9 @@ def add_commands(commands, config_flag, db_flag) -> None:
         action = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         action.add_argument("--recording", type=Path, metavar="FILE.jsonl",
                             help="learn from this recording (the estate's own history) instead of the store")
-        action.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+        action.add_argument("--skip-bad", action="store_true",
+                            help="report the recording's bad lines and go on (default: stop)")
+        action.add_argument("--limit", type=number_in(int, 1), default=50, help="at most this many (default 50)")
         action.add_argument("--filter", default="", metavar="TEXT",
                             help="only entities whose value contains TEXT (topology) or pairs holding this alert name")
         if name == "rules":
@@ -37,6 +41,7 @@ def add_commands(commands, config_flag, db_flag) -> None:
         description="Replay a recording of the estate's own history through the engine and save what it "
                     "learned in the store, so that `serve` starts from it. Incidents are not saved.")
     warm.add_argument("recording", type=Path, metavar="FILE.jsonl")
+    warm.add_argument("--skip-bad", action="store_true", help="report bad lines and go on (default: stop)")
     config_flag(warm)
     db_flag(warm)
 
@@ -46,7 +51,7 @@ def run(args: argparse.Namespace, load, rules_and_model) -> int:
 
     config, _ = load(args)
     if args.learned_command == "warm-start" or getattr(args, "recording", None):
-        learner = _learn_from(args.recording, config, rules_and_model)
+        learner = _learn_from(args.recording, args.skip_bad, config, rules_and_model)
         if learner is None:
             return 1
         if args.learned_command == "warm-start":
@@ -111,20 +116,21 @@ def relate_rules(associations: list[dict], forbid: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _learn_from(recording: Path, config, rules_and_model):
+def _learn_from(recording: Path, skip_bad: bool, config, rules_and_model):
     from correlator import wiring
     from correlator.engine.core import Engine
     from correlator.ingest.sources import parsers
-    from correlator.offline.replay import BadLine, replay, report_progress
+    from correlator.offline.replay import BadLine, bad_line_stop, replay, report_progress, report_skipped
 
     rules, _ = rules_and_model(config)
     engine = Engine(rules, wiring.engine_settings(config))
     try:
-        replay(engine, recording, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config), skip_bad=True,
-               progress=report_progress)
+        summary = replay(engine, recording, parsers(wiring.field_mappings(config)), wiring.ingest_policy(config),
+                         skip_bad=skip_bad, progress=report_progress)
     except BadLine as error:
-        print(f"correlator: {recording}:{error.number}: {error.reason}", file=sys.stderr)
+        print(bad_line_stop(recording, error), file=sys.stderr)
         return None
+    report_skipped(recording, summary)
     return engine.learner
 
 

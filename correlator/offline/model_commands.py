@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from correlator.units import number_in
+
 log = logging.getLogger("correlator")
 
 
@@ -25,7 +27,7 @@ def add_commands(commands, config_flag) -> None:
     train.add_argument("--output", type=Path, required=True, metavar="DIR",
                        help="model directory to write (point ml.model_dir at it)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    train.add_argument("--folds", type=number_in(int, 2), default=5, help="cross-validation folds (default 5)")
     config_flag(train)
 
     analyze = commands.add_parser(
@@ -35,10 +37,10 @@ def add_commands(commands, config_flag) -> None:
                     "and confidence. Review the proposals and keep what is true.")
     analyze.add_argument("input", type=Path, metavar="INPUT.jsonl")
     analyze.add_argument("--out", type=Path, metavar="FILE", help="write the proposed rules here (default: stdout)")
-    analyze.add_argument("--min-support", type=int, default=3, help="clusters a pair must share (default 3)")
-    analyze.add_argument("--min-confidence", type=float, default=0.6,
+    analyze.add_argument("--min-support", type=number_in(int, 1), default=3, help="clusters a pair must share (default 3)")
+    analyze.add_argument("--min-confidence", type=number_in(float, 0, 1), default=0.6,
                          help="share of each name's clusters that hold the other (default 0.6)")
-    analyze.add_argument("--window", type=float, default=900.0,
+    analyze.add_argument("--window", type=number_in(float, 1), default=900.0,
                          help="seconds apart that count as much as unrelated content (default 900)")
     analyze.add_argument("--skip-bad", action="store_true", help="report bad lines and go on (default: stop)")
     config_flag(analyze)
@@ -50,7 +52,7 @@ def add_commands(commands, config_flag) -> None:
                     "`correlator train`.")
     corpus.add_argument("--seeds", required=True, type=seed_range, metavar="A-B",
                         help="seed or range of seeds, e.g. 100-119")
-    corpus.add_argument("--hours", type=float, default=6.0, help="hours of alerts per seed (default 6)")
+    corpus.add_argument("--hours", type=number_in(float, 0.1), default=6.0, help="hours of alerts per seed (default 6)")
     corpus.add_argument("--vocabulary", choices=("train", "holdout", "all"), default="train",
                         help="alert-name families to draw from (default train)")
     corpus.add_argument("--out-dir", type=Path, required=True, metavar="DIR")
@@ -124,7 +126,7 @@ def _analyze(args: argparse.Namespace, load) -> int:
     from correlator.ingest.sources import parsers
     from correlator.offline.analysis import analyze, rules_yaml
     from correlator.offline import overwrites
-    from correlator.offline.replay import BadLine, ReplaySummary, read_recording
+    from correlator.offline.replay import BadLine, ReplaySummary, bad_line_stop, read_recording, report_skipped
 
     if overwrites(args.out, args.input):
         print(f"correlator: --out {args.out} is the recording itself: writing the rules would destroy it",
@@ -138,8 +140,9 @@ def _analyze(args: argparse.Namespace, load) -> int:
                                                                   wiring.ingest_policy(config), args.skip_bad, summary)
                       for alert in batch]
     except BadLine as error:
-        print(f"correlator: {args.input}:{error.number}: {error.reason} (use --skip-bad to go on)", file=sys.stderr)
+        print(bad_line_stop(args.input, error), file=sys.stderr)
         return 1
+    report_skipped(args.input, summary)
     result = analyze(alerts, window=args.window, min_support=args.min_support, min_confidence=args.min_confidence)
     text = rules_yaml(result.proposals, args.input.name)
     if args.out:

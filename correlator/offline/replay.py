@@ -65,6 +65,25 @@ class ReplaySummary:
         return self.alerts / self.incidents if self.incidents else 0.0
 
 
+def clipped(reason: str, limit: int = 300) -> str:
+    """A bad line's reason, short enough for a terminal (it may quote the line)."""
+    return reason if len(reason) <= limit else reason[:limit] + "..."
+
+
+def bad_line_stop(path: Path, error: BadLine) -> str:
+    """What a command that stops at a bad line prints."""
+    return f"correlator: {path}:{error.number}: {clipped(error.reason)} (use --skip-bad to go on)"
+
+
+def report_skipped(path: Path, summary: ReplaySummary) -> None:
+    """Name the bad lines --skip-bad skipped (the first MAX_BAD_LINES_KEPT) and count the rest, on stderr."""
+    for bad in summary.first_bad:
+        print(f"correlator: {path}:{bad.number}: skipped: {clipped(bad.reason)}", file=sys.stderr)
+    if summary.bad_lines > len(summary.first_bad):
+        print(f"correlator: {path}: {summary.bad_lines - len(summary.first_bad)} more bad lines skipped "
+              f"(the first {len(summary.first_bad)} are named above)", file=sys.stderr)
+
+
 def read_entries(lines: IO[bytes], parsers: dict[str, Parser], policy: IngestPolicy, skip_bad: bool,
                  summary: ReplaySummary) -> Iterator[tuple[datetime, list[Alert] | LoggedAction | Placements]]:
     """(receive time, alerts, operator action or pods' placement) per line; bad lines raise BadLine,

@@ -29,6 +29,8 @@ from typing import Hashable, Iterable, Sequence
 
 import msgspec
 
+from correlator.domain import Category, ServiceArea
+
 Episode = tuple[str, datetime]  # (fingerprint, startsAt)
 PRIORITY_LEVELS = {f"P{n}": n for n in range(1, 6)}
 
@@ -40,9 +42,9 @@ class TruthLine(msgspec.Struct, forbid_unknown_fields=False):
     fingerprint: str
     incident: str | None
     starts_at: datetime | None = None
-    category: str | None = None
+    category: Category | None = None  # a value correlator classifies by: a misspelt one is refused, not scored wrong
     priority: str | None = None
-    service_area: str | None = None
+    service_area: ServiceArea | None = None
     vocabulary: str | None = None
     root_cause: bool | None = None
 

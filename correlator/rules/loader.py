@@ -102,15 +102,30 @@ def _dec_hook(kind: type, value: Any, syntax: MatcherSyntax = MatcherSyntax.FALL
     raise NotImplementedError
 
 
-def _line_map(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
+class _AliasInItself(Exception):
+    def __init__(self, node: yaml.Node):
+        self.line = node.start_mark.line + 1
+
+
+def _line_map(node: yaml.Node, path: str, lines: dict[str, int], seen: set[int] | None = None,
+              inside: frozenset[int] = frozenset()) -> None:
+    """Each path's line. A node an alias repeats is read where it first appears (aliases of aliases
+    would otherwise be walked exponentially often); one that contains itself is refused."""
+    seen = set() if seen is None else seen
     lines[path] = node.start_mark.line + 1
+    if id(node) in inside:
+        raise _AliasInItself(node)
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    inside |= {id(node)}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            _line_map(value, f"{path}.{key.value}" if path else str(key.value), lines)
+            _line_map(value, f"{path}.{key.value}" if path else str(key.value), lines, seen, inside)
             lines.setdefault(f"{path}.{key.value}#key" if path else f"{key.value}#key", key.start_mark.line + 1)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _line_map(item, f"{path}[{index}]", lines)
+            _line_map(item, f"{path}[{index}]", lines, seen, inside)
 
 
 def _line_of(lines: dict[str, int], path: str) -> int:
@@ -154,7 +169,11 @@ def parse_rule_file(text: str, name: str, syntax: MatcherSyntax = MatcherSyntax.
                                     f"invalid YAML: {getattr(error, 'problem', None) or error}")]) from None
     lines: dict[str, int] = {}
     if root is not None:
-        _line_map(root, "", lines)
+        try:
+            _line_map(root, "", lines)
+        except _AliasInItself as error:
+            raise RuleErrors([RuleError(name, error.line, "a YAML alias refers to a node that contains it: "
+                                                          "a rule cannot be infinite")]) from None
     if not isinstance(document, dict):
         raise RuleErrors([RuleError(name, 1, "a rule file is a mapping with version, catalog and rules")])
     if document.get("version") != SCHEMA_VERSION:
@@ -238,6 +257,20 @@ _KINDS = {GroupRule: "groups", LinkRule: "links", RelateRule: "relations", Depen
           EscalateRule: "escalations"}
 
 
+def _read_text(path: Path) -> str:
+    """A rule file's text: UTF-8, as YAML is (a Latin-1 `é` in a description is refused where it is)."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise RuleErrors([RuleError(str(path), 1, f"cannot be read: {error.strerror}")]) from None
+    try:
+        return data.decode()
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise RuleErrors([RuleError(str(path), line, f"not UTF-8 text: byte 0x{data[error.start]:02x} cannot "
+                                                     "start or continue a UTF-8 character; save the file as UTF-8")]) from None
+
+
 def load_rules(directory: Path, matcher_syntax: MatcherSyntax = MatcherSyntax.FALLBACK) -> RuleSet:
     """Every `*.yaml`/`*.yml` file directly in `directory`, in name order, matchers read with
     `matcher_syntax`; raises RuleErrors listing every error of every file."""
@@ -248,7 +281,7 @@ def load_rules(directory: Path, matcher_syntax: MatcherSyntax = MatcherSyntax.FA
     parsed: list[tuple[Path, RuleFile]] = []
     for path in files:
         try:
-            parsed.append((path, parse_rule_file(path.read_text(), str(path), matcher_syntax)))
+            parsed.append((path, parse_rule_file(_read_text(path), str(path), matcher_syntax)))
         except RuleErrors as failure:
             errors.extend(failure.errors)
     kinds: dict[str, list] = {name: [] for name in _KINDS.values()}

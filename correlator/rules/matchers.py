@@ -3,8 +3,10 @@
 Same grammar as Alertmanager's UTF-8 matcher parser (`matcher/parse`): a YAML list of matchers or
 one `{a="1", b=~"x|y"}` string (braces optional, one trailing comma allowed), quoted strings with
 Go's escapes (`strconv.Unquote`: `\\n`, `\\"`, `\\xNN` bytes, `\\uNNNN`, `\\UNNNNNNNN`, octal; the result
-must be UTF-8), unquoted values of any characters but whitespace and `{}!=~,\\"'``. Regexes are Go's
-(rules/goregex.py), fully anchored. A missing label matches as the empty string.
+must be UTF-8), unquoted values of any characters but whitespace and `{}!=~,\\"'``. Regexes are
+RE2's, the syntax Go's `regexp` implements, fully anchored, and run by RE2 itself: in time linear in
+the value, so a pattern sent in an API filter cannot stall the daemon (Python's `re` backtracks:
+`(a+)+b` against 35 `a`s ran for minutes). A missing label matches as the empty string.
 
 As Alertmanager 0.27+ does by default (`matcher/compat`), input that only the classic parser
 (`pkg/labels`, Alertmanager before 0.27) accepts is parsed with it, with a warning, so the matchers
@@ -20,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from correlator.rules.goregex import GoRegexError, compile_go
+import re2
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,11 @@ class MatcherError(ValueError):
         self.text, self.position, self.reason = text, position, reason
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is reported as a MatcherError, not on stderr
+# RE2 quotes what it refused after the reason ("missing ): a(b"): where it is, for the position.
+_RE2_QUOTED = re.compile(r": (.+)\Z", re.S)
+
 # Regex results are memoised per matcher: label values repeat endlessly (alert names, severities),
 # and the engine evaluates the same matchers for every alert. Bounded; cleared when full.
 _MEMO_SIZE = 4096
@@ -58,7 +65,7 @@ class Matcher:
     name: str
     type: MatchType
     value: str
-    _regex: re.Pattern | None = field(default=None, compare=False, repr=False)
+    _regex: re2._Regexp | None = field(default=None, compare=False, repr=False)
     _memo: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -66,9 +73,12 @@ class Matcher:
         regex = None
         if type in (MatchType.REGEX, MatchType.NOT_REGEX):
             try:
-                regex = compile_go(value)
-            except (GoRegexError, re.error) as error:
-                raise MatcherError(value, error.pos or 0, f"invalid regular expression: {error.msg}") from None
+                regex = re2.compile(value, _RE2_OPTIONS)
+            except re2.error as error:
+                reason = error.args[0].decode(errors="replace") if error.args else "refused by RE2"
+                quoted = _RE2_QUOTED.search(reason)
+                position = max(value.find(quoted.group(1)), 0) if quoted else 0
+                raise MatcherError(value, position, f"invalid regular expression: {reason}") from None
         return cls(name, type, value, regex)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -81,7 +91,11 @@ class Matcher:
         if matched is None:
             if len(self._memo) >= _MEMO_SIZE:
                 self._memo.clear()
-            matched = self._memo[actual] = self._regex.fullmatch(actual) is not None
+            try:
+                matched = self._regex.fullmatch(actual) is not None
+            except UnicodeEncodeError:  # a lone surrogate: no UTF-8 text, which no pattern matches
+                matched = False
+            self._memo[actual] = matched
         return matched if self.type is MatchType.REGEX else not matched
 
     def __str__(self) -> str:
