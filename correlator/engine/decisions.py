@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, time, timedelta
 from functools import lru_cache
 from operator import itemgetter
@@ -12,7 +11,7 @@ from zoneinfo import ZoneInfo
 from correlator.domain import MAX_NAME_LENGTH, DecisionReason, Explanation, Level, Member, Suppression
 from correlator.engine.blast import BlastRadius
 from correlator.rules.loader import RuleSet
-from correlator.rules.matchers import matches_all
+from correlator.rules.matchers import compile_regex, matches_all
 from correlator.rules.schema import WEEKDAYS, LinkRule, MaintenanceRule, Service, Window
 
 
@@ -42,9 +41,7 @@ def maintenance(rules: Iterable[MaintenanceRule], labels: Mapping[str, str], now
     return None
 
 
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
+_compiled = lru_cache(maxsize=256)(compile_regex)  # a link rule's patterns, checked when its file loaded
 
 
 def link_key(rule: LinkRule, labels: Mapping[str, str], side: str) -> str | None:

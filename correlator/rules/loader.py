@@ -17,7 +17,8 @@ import msgspec
 import yaml
 
 from correlator.domain import Level
-from correlator.rules.matchers import MatcherError, MatcherSyntax, names_alerts, parse_matchers
+from correlator.rules.matchers import (MatcherError, MatcherSyntax, RegexError, compile_regex, names_alerts,
+                                      parse_matchers)
 from correlator.rules.roles import RelateRoles
 from correlator.rules.schema import (SCHEMA_VERSION, AssignRule, ClassifyRule, DependencyRule, EscalateRule,
                                      GroupRule, LinkRule, MaintenanceRule, RelateRule, Matchers, PriorityRule,
@@ -214,10 +215,10 @@ def _semantic_errors(parsed: RuleFile):
         if isinstance(rule, LinkRule):
             for side in ("source_regex", "target_regex"):
                 try:
-                    if re.compile(getattr(rule, side)).groups < 1:
+                    if compile_regex(getattr(rule, side)).groups < 1:
                         yield f"{path}.{side}", "needs a capture group: group 1 is the key"
-                except re.error as error:
-                    yield f"{path}.{side}", f"invalid regular expression: {error}"
+                except RegexError as error:
+                    yield f"{path}.{side}", f"invalid regular expression: {error.reason}"
         if isinstance(rule, RelateRule) and rule.through_dependencies and rule.scope != "entity":
             yield f"{path}.through_dependencies", "follows what services depend on, which only scope: entity relates by"
         if isinstance(rule, MaintenanceRule):

@@ -51,9 +51,25 @@ class MatcherError(ValueError):
 
 
 _RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # a refused pattern is reported as a MatcherError, not on stderr
+_RE2_OPTIONS.log_errors = False  # a refused pattern is reported as an error of its rule, not on stderr
 # RE2 quotes what it refused after the reason ("missing ): a(b"): where it is, for the position.
 _RE2_QUOTED = re.compile(r": (.+)\Z", re.S)
+
+
+class RegexError(ValueError):
+    def __init__(self, pattern: str, reason: str):
+        quoted = _RE2_QUOTED.search(reason)
+        super().__init__(reason)
+        self.reason, self.position = reason, max(pattern.find(quoted.group(1)), 0) if quoted else 0
+
+
+def compile_regex(pattern: str):
+    """`pattern` compiled by RE2 (Go's syntax, as Alertmanager's), which matches in time linear in
+    the text; RegexError with RE2's reason where it refuses it."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as error:
+        raise RegexError(pattern, error.args[0].decode(errors="replace") if error.args else "refused by RE2") from None
 
 # Regex results are memoised per matcher: label values repeat endlessly (alert names, severities),
 # and the engine evaluates the same matchers for every alert. Bounded; cleared when full.
@@ -73,12 +89,9 @@ class Matcher:
         regex = None
         if type in (MatchType.REGEX, MatchType.NOT_REGEX):
             try:
-                regex = re2.compile(value, _RE2_OPTIONS)
-            except re2.error as error:
-                reason = error.args[0].decode(errors="replace") if error.args else "refused by RE2"
-                quoted = _RE2_QUOTED.search(reason)
-                position = max(value.find(quoted.group(1)), 0) if quoted else 0
-                raise MatcherError(value, position, f"invalid regular expression: {reason}") from None
+                regex = compile_regex(value)
+            except RegexError as error:
+                raise MatcherError(value, error.position, f"invalid regular expression: {error.reason}") from None
         return cls(name, type, value, regex)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
