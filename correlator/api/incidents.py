@@ -124,10 +124,27 @@ def _cursor(us: int, row_id: str) -> str:
     return base64.urlsafe_b64encode(f"{us}|{row_id}".encode()).decode().rstrip("=")
 
 
-def _has_matching_member(connection, incident_id: str, matchers) -> bool:
-    return any(matches_all(matchers, msgspec.json.decode(document)["labels"])
-               for document in connection.execute(select(incident_members.c.document).where(
-                   incident_members.c.incident_id == incident_id)).scalars())
+class _Labeled(msgspec.Struct):
+    labels: dict[str, str]
+
+
+_decode_labels = msgspec.json.Decoder(_Labeled).decode  # a member's labels alone
+MATCH_CHUNK = 500  # incidents whose members one query reads
+
+
+def _with_matching_member(connection, incident_ids: list[str], matchers) -> set[str]:
+    """The incidents among these that hold a member alert the matchers select. Their members are
+    read for a chunk of incidents per query: one query per incident made a filtered count of the
+    newest 5,000 incidents cost 5,000 queries, every poll."""
+    found: set[str] = set()
+    for start in range(0, len(incident_ids), MATCH_CHUNK):
+        chunk = incident_ids[start:start + MATCH_CHUNK]
+        for incident_id, document in connection.execute(select(incident_members.c.incident_id,
+                                                               incident_members.c.document)
+                                                        .where(incident_members.c.incident_id.in_(chunk))):
+            if incident_id not in found and matches_all(matchers, _decode_labels(document).labels):
+                found.add(incident_id)
+    return found
 
 
 def _counts(database, conditions: list, matchers) -> dict:
@@ -142,8 +159,9 @@ def _counts(database, conditions: list, matchers) -> dict:
             return {"counts": counts, "complete": True}
         rows = connection.execute(select(incidents.c.id, incidents.c.state).where(*conditions)
                                   .order_by(incidents.c.opened_at_us.desc()).limit(MAX_SCANNED + 1)).all()
+        matching = _with_matching_member(connection, [row.id for row in rows[:MAX_SCANNED]], matchers)
         for row in rows[:MAX_SCANNED]:
-            if _has_matching_member(connection, row.id, matchers):
+            if row.id in matching:
                 counts[row.state] += 1
     return {"counts": counts, "complete": len(rows) <= MAX_SCANNED}
 
@@ -159,10 +177,11 @@ def _list(database, query, matchers, limit: int, cursor, sla: SlaConfig):
             rows = connection.execute(page.limit(limit if not matchers else 200)).all()
             if not rows:
                 return found, None
+            matching = _with_matching_member(connection, [row.id for row in rows], matchers) if matchers else set()
             for row in rows:
                 scanned += 1
                 cursor = (row.opened_at_us, row.id)
-                if matchers and not _has_matching_member(connection, row.id, matchers):
+                if matchers and row.id not in matching:
                     continue
                 found.append(_api_view(_summary(row), from_us(row.opened_at_us), sla))
                 if len(found) == limit:
