@@ -318,11 +318,12 @@ class EngineService:
                 first = chunk.end - len(chunk.alerts)
                 for index, alert in enumerate(chunk.alerts):
                     where = (chunk.notification, first + index)
-                    self.alert_view.add(alert)  # stored, whatever the engine makes of it
                     if self._failing_alert == (where, SKIP_AFTER_FAILURES):
+                        self.alert_view.add(alert)  # listed, though the engine cannot read it
                         self._skip(where)
                         continue
                     changed |= self.engine.process(alert, chunk.received_at)
+                    self.alert_view.add(self.engine.last_read)  # its episode's row, as the engine merged it
                 watermark, offset = (chunk.notification, 0) if chunk.complete else (watermark, chunk.end)
             where = None
             if not batch.more:

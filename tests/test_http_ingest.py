@@ -371,3 +371,14 @@ async def test_a_body_that_is_not_what_its_content_encoding_says_is_400_and_a_gz
         assert response.status == 400
         assert (await response.json())["details"] == [{"path": "Content-Encoding",
                                                        "reason": "the body cannot be decoded as 'gzip'"}]
+
+
+async def test_an_event_style_alert_sent_again_without_starts_at_is_one_episode_until_resolved(client):
+    # Zabbix and scripts send no startsAt: each send is stamped anew, and Alertmanager merges the
+    # sends of a firing alert into one; the alerts list follows the engine's merge
+    event = {"labels": {"alertname": "ZbxDisk", "host": "zz1"}}
+    for status in ("firing", "firing", "resolved"):
+        assert (await post_json(client, GENERIC, {"alerts": [{**event, "status": status}]})).status == 200
+    [episode] = await stored_alerts(client, filter='alertname="ZbxDisk"')
+    assert episode["status"] == "resolved" and episode["notifications"] == 3
+    assert await stored_alerts(client, status="firing", filter='alertname="ZbxDisk"') == []

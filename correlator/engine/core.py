@@ -235,6 +235,9 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         self._closed: list[str] = []
         self._touched: set[str] = set()  # incidents changed as a side effect (linked to a problem)
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)  # alerts processed, by what they did
+        # The last alert processed as the engine read it: under the startsAt of the episode it is,
+        # which a sender without startsAt or an HA replica may not have sent (what the alerts view lists).
+        self.last_read: Alert | None = None
         # New episodes by how long after they started they came (DELIVERY_DELAY_BUCKETS), and those seconds
         self.delivery_delays = [0] * len(DELIVERY_DELAY_BUCKETS)
         self.delivery_delay_seconds = 0.0
@@ -282,6 +285,7 @@ class Engine(OperatorActions, Timers, Candidates, InhibitionStage):
         for stage in self.STAGES:
             if (outcome := stage(self, arrival)) is not None:
                 break
+        self.last_read = arrival.alert
         self.outcomes[outcome] += 1
         if outcome is Outcome.NEW:
             delay = max((now - alert.starts_at).total_seconds(), 0.0)
