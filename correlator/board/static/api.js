@@ -61,6 +61,18 @@ export async function post(path, body) {
   return result;
 }
 
+// Runs `task` every `ms` after its previous run has finished, until the returned function is
+// called: an answer slower than `ms` (a large store) delays the next poll instead of piling
+// requests up on the daemon, as an interval would.
+export function poll(task, ms) {
+  let stopped = false, timer;
+  const next = () => {
+    if (!stopped) timer = setTimeout(async () => { try { await task(); } finally { next(); } }, ms);
+  };
+  next();
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
 // An action the engine has not applied within the API's wait: its result, polled a bounded number of times.
 async function waitForAction(url) {
   for (let attempt = 0; attempt < 40; attempt++) {

@@ -1,7 +1,7 @@
 // One incident: every fact with its reason (priority as impact x urgency, classification with its
 // confidence, each alert under the reason it joined), the timeline, and the operator's actions.
 // A refused action shows the API's own error; a read-only session sees no actions.
-import {get, getIfChanged, post, canAct, ApiError} from "./api.js";
+import {get, getIfChanged, post, poll, canAct, ApiError} from "./api.js";
 import {h, replace, time, badge, labels} from "./dom.js";
 import {CATEGORIES, PRIORITIES} from "./incidents.js";
 
@@ -187,12 +187,11 @@ export async function renderIncident(main, id) {
   main.addEventListener("focusin", () => { editing = true; });
   main.addEventListener("focusout", () => { editing = false; });
   // Changes made elsewhere (the engine, other operators) appear while nobody is typing here.
-  const timer = setInterval(async () => {
+  return poll(async () => {
     if (editing) return;
     try {
       const fresh = await getIfChanged(detailPath, etag);
       if (fresh.changed) { ({etag, body: incident} = fresh); show(); }
     } catch { /* shown on the next action or reload */ }
   }, POLL_MS);
-  return () => clearInterval(timer);
 }

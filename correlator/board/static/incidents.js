@@ -1,6 +1,6 @@
 // Incidents: the live list (open first, by priority), its filters kept in the address (a filtered
 // view can be shared), counts per state, and polling with ETag so an unchanged list costs a 304.
-import {getIfChanged, ApiError} from "./api.js";
+import {getIfChanged, poll, ApiError} from "./api.js";
 import {h, replace, time, ago, badge} from "./dom.js";
 
 export const STATES = ["open", "acknowledged", "investigating", "escalated", "resolved", "closed"];
@@ -143,6 +143,5 @@ export async function renderIncidents(main) {
     }));
   replace(main, h("h1", {}, "Incidents"), filters, counts, status, list);
   await refresh();
-  const timer = setInterval(refresh, POLL_MS);
-  return () => clearInterval(timer);
+  return poll(refresh, POLL_MS);
 }
