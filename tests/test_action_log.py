@@ -188,5 +188,6 @@ async def test_retention_keeps_actions_the_engine_has_not_applied_and_drops_appl
         assert connection.execute(select(action_results.c.notification_id)).scalars().all() == [unapplied - 1]
     assert action_numbers(store) == [unapplied - 1, unapplied]  # the watermark's own, and the unapplied one
     await drain(service)
-    texts = [e.detail["text"] for e in IncidentRepository(store).read_page(incident_id).timeline if e.kind == "commented"]
+    timeline = IncidentRepository(store).read_page(incident_id).timeline
+    texts = [e.detail["text"] for e in timeline if e.kind == "commented"]
     assert texts == ["one", "two", "three"]

@@ -131,7 +131,8 @@ def test_logs_are_structured_in_either_format(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["analyze", "x.jsonl", "--min-confidence", "5"], "argument --min-confidence: expected a value from 0 to 1, got 5"),
     (["analyze", "x.jsonl", "--min-support", "abc"], "argument --min-support: expected an integer, got 'abc'"),
-    (["corpus", "--seeds", "1", "--hours", "-3", "--out-dir", "x"], "argument --hours: expected a value of at least 0.1"),
+    (["corpus", "--seeds", "1", "--hours", "-3", "--out-dir", "x"],
+     "argument --hours: expected a value of at least 0.1"),
     (["forward", "list", "--limit", "-1"], "argument --limit: expected a value of at least 1, got -1"),
     (["learned", "topology", "--limit", "0"], "argument --limit: expected a value of at least 1, got 0"),
     (["train", "--output", "x", "--folds", "1"], "argument --folds: expected a value of at least 2, got 1"),

@@ -37,7 +37,8 @@ def add_commands(commands, config_flag) -> None:
                     "and confidence. Review the proposals and keep what is true.")
     analyze.add_argument("input", type=Path, metavar="INPUT.jsonl")
     analyze.add_argument("--out", type=Path, metavar="FILE", help="write the proposed rules here (default: stdout)")
-    analyze.add_argument("--min-support", type=number_in(int, 1), default=3, help="clusters a pair must share (default 3)")
+    analyze.add_argument("--min-support", type=number_in(int, 1), default=3,
+                         help="clusters a pair must share (default 3)")
     analyze.add_argument("--min-confidence", type=number_in(float, 0, 1), default=0.6,
                          help="share of each name's clusters that hold the other (default 0.6)")
     analyze.add_argument("--window", type=number_in(float, 1), default=900.0,

@@ -268,8 +268,9 @@ def _read_text(path: Path) -> str:
         return data.decode()
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        raise RuleErrors([RuleError(str(path), line, f"not UTF-8 text: byte 0x{data[error.start]:02x} cannot "
-                                                     "start or continue a UTF-8 character; save the file as UTF-8")]) from None
+        reason = f"not UTF-8 text: byte 0x{data[error.start]:02x} cannot start or continue a UTF-8 character; " \
+                 "save the file as UTF-8"
+        raise RuleErrors([RuleError(str(path), line, reason)]) from None
 
 
 def load_rules(directory: Path, matcher_syntax: MatcherSyntax = MatcherSyntax.FALLBACK) -> RuleSet:

@@ -308,8 +308,8 @@ def _load(connection: Connection, *conditions) -> list[Incident]:
     incident). Members and events are read by incident id, a chunk at a time: joined to the
     condition, they were read by scanning every member and event ever stored (a restart with
     200,000 incidents kept: 2 s)."""
-    headers = sorted((row for condition in conditions for row in connection.execute(select(incidents).where(condition))),
-                     key=lambda row: row.id)
+    headers = sorted((row for condition in conditions
+                      for row in connection.execute(select(incidents).where(condition))), key=lambda row: row.id)
     members: dict[str, list] = defaultdict(list)
     events: dict[str, list] = defaultdict(list)
     for start in range(0, len(headers), LOAD_CHUNK):
