@@ -254,7 +254,6 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
     repository, log = IncidentRepository(database), ActionLog(database)
     destination_types = destination_types or {}
 
-
     def linked(incident_id: str) -> list[dict]:
         """The incident's tickets, with each destination's type (reads the store)."""
         return [{"destination": t["destination"], "type": destination_types.get(t["destination"], ""), "key": t["key"],

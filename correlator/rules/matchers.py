@@ -71,6 +71,7 @@ def compile_regex(pattern: str):
     except re2.error as error:
         raise RegexError(pattern, error.args[0].decode(errors="replace") if error.args else "refused by RE2") from None
 
+
 # Regex results are memoised per matcher: label values repeat endlessly (alert names, severities),
 # and the engine evaluates the same matchers for every alert. Bounded; cleared when full.
 _MEMO_SIZE = 4096
