@@ -189,14 +189,20 @@ def _declared_query_only(method: str, path: str, handler):
     operation = _openapi_document()["paths"].get(path, {}).get(method.lower())
     if operation is None:
         return handler
-    declared = sorted(parameter["name"] for parameter in operation.get("parameters", ()) if parameter["in"] == "query")
+    query = [parameter for parameter in operation.get("parameters", ()) if parameter["in"] == "query"]
+    declared = sorted(parameter["name"] for parameter in query)
+    # Only a list may be given more than once: `limit=1&limit=2` would otherwise keep one unsaid.
+    repeatable = {parameter["name"] for parameter in query if parameter["schema"].get("type") == "array"}
     expected = f"this endpoint takes {', '.join(declared)}" if declared else "this endpoint takes none"
 
     async def checked(request: web.Request) -> web.StreamResponse:
-        unknown = [name for name in dict.fromkeys(request.query) if name not in declared]
-        if unknown:
-            return error_response(400, "invalid query", [FieldError(name, f"unknown query parameter; {expected}")
-                                                         for name in unknown])
+        names = dict.fromkeys(request.query)
+        errors = [FieldError(name, f"unknown query parameter; {expected}") for name in names if name not in declared]
+        errors += [FieldError(name, f"given {len(request.query.getall(name))} times; give it once")
+                   for name in names if name in declared and name not in repeatable
+                   and len(request.query.getall(name)) > 1]
+        if errors:
+            return error_response(400, "invalid query", errors)
         return await handler(request)
     return checked
 

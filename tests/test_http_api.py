@@ -76,6 +76,14 @@ async def test_a_query_parameter_the_endpoint_does_not_declare_is_refused_by_nam
     assert detail["path"] == "state" and "this endpoint takes category, cursor, filter" in detail["reason"]
     response = await client.post("/api/v1/incidents/INC-000001/acknowledge", params={"by": "me"}, json={})
     assert response.status == 400 and "this endpoint takes none" in (await response.json())["details"][0]["reason"]
+
+
+async def test_a_query_parameter_given_twice_is_refused_unless_it_is_a_list(client):
+    response = await client.get("/api/v1/incidents?limit=1&limit=2")
+    assert response.status == 400
+    assert (await response.json())["details"] == [{"path": "limit", "reason": "given 2 times; give it once"}]
+    listed = await client.get("/api/v1/incidents?status=open&status=resolved&filter=a%3D%22b%22&filter=c%3D%22d%22")
+    assert listed.status == 200  # states are comma-separated or repeated; matchers repeat
     assert (await client.get("/api/v1/incidents", params={"status": "open", "limit": "5"})).status == 200
 
 
