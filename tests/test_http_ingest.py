@@ -197,7 +197,8 @@ async def test_a_body_whose_every_alert_is_invalid_gets_400_and_stores_no_alert(
 
 @pytest.mark.parametrize("path, body, where", [
     (AM, b"{not json", "$"),
-    (AM, json.dumps(webhook({**am_alert(), "labels": {"a": 1}})).encode(), "alerts[0].labels"),
+    (AM, json.dumps(webhook({**am_alert(), "labels": {"a": 1}})).encode(), "alerts[0].labels.a"),
+    (V2, b'[{"labels": {"alertname": "X"}, "annotations": {"summary": ["x"]}}]', "[0].annotations.summary"),
     (AM, json.dumps(webhook(am_alert(starts="not a time"))).encode(), "alerts[0].startsAt"),
     (V2, b'[{"labels": {"alertname": "X"}, "endsAt": 5}]', "[0].endsAt"),
     (GENERIC, b'{"alerts": "none"}', "alerts"),

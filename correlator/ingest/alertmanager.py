@@ -69,9 +69,23 @@ def _limit_errors_of(alert_type: type, limits: AlertLimits):
         try:
             alert = loose.decode(raw)
         except msgspec.ValidationError:
-            return None
+            return _values_not_text(raw, path)
         return limit_errors(path, alert.labels, alert.annotations, limits)
     return explain
+
+
+def _values_not_text(raw: msgspec.Raw, path: str) -> list[FieldError] | None:
+    """Each label or annotation whose value is not a string, by name: msgspec names only the map."""
+    try:
+        alert = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(alert, dict):
+        return None
+    errors = [FieldError(f"{path}.{field}.{name}", f"expected a string, got {type(value).__name__}")
+              for field in ("labels", "annotations") if isinstance(alert.get(field), dict)
+              for name, value in alert[field].items() if not isinstance(value, str)]
+    return errors or None
 
 
 @lru_cache(maxsize=4)
