@@ -26,11 +26,16 @@ def metric(text: str, name: str) -> float:
     return next(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
-async def test_reload_over_the_api_rejects_a_broken_file_and_keeps_the_rules(app_factory, tmp_path):
+async def serving_good_rules(app_factory, tmp_path):
+    """A daemon whose rules directory holds GOOD as a.yaml: (its test client, the directory)."""
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "a.yaml").write_text(GOOD)
-    client = await app_factory(rules={"dir": str(rules)})
+    return await app_factory(rules={"dir": str(rules)}), rules
+
+
+async def test_reload_over_the_api_rejects_a_broken_file_and_keeps_the_rules(app_factory, tmp_path):
+    client, rules = await serving_good_rules(app_factory, tmp_path)
     in_force = client.app[SERVICE].engine.rules
     (rules / "a.yaml").write_text(BROKEN)
     response = await post_json(client, "/api/v1/rules/reload", {})
@@ -48,10 +53,7 @@ async def test_reload_over_the_api_rejects_a_broken_file_and_keeps_the_rules(app
 
 
 async def test_a_file_that_is_not_utf8_or_an_infinite_rule_is_refused_naming_file_and_line(app_factory, tmp_path):
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "a.yaml").write_text(GOOD)
-    client = await app_factory(rules={"dir": str(rules)})
+    client, rules = await serving_good_rules(app_factory, tmp_path)
     in_force = client.app[SERVICE].engine.rules
     (rules / "b.yaml").write_bytes(GOOD.replace("by-team", "by-team-b").encode() + b"# r\xe9seau\n")  # Latin-1
     response = await post_json(client, "/api/v1/rules/reload", {})
@@ -71,10 +73,7 @@ async def test_a_file_that_is_not_utf8_or_an_infinite_rule_is_refused_naming_fil
 
 
 async def test_a_changed_file_is_picked_up(app_factory, tmp_path):
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "a.yaml").write_text(GOOD)
-    client = await app_factory(rules={"dir": str(rules)})
+    client, rules = await serving_good_rules(app_factory, tmp_path)
     reloader = client.app[RELOADER]
     assert not await reloader.check_for_changes()
     (rules / "b.yaml").write_text(GOOD.replace("by-team", "by-team-2"))
@@ -83,10 +82,7 @@ async def test_a_changed_file_is_picked_up(app_factory, tmp_path):
 
 
 async def test_new_rules_apply_to_new_alerts(app_factory, tmp_path):
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "a.yaml").write_text(GOOD)
-    client = await app_factory(rules={"dir": str(rules)})
+    client, rules = await serving_good_rules(app_factory, tmp_path)
     await post_json(client, "/api/v2/alerts", [{"labels": {"alertname": "A", "team": "db"}}])
     await client.app[SERVICE].run_step()
     (rules / "a.yaml").write_text(GOOD.replace("[team]", "[alertname]"))

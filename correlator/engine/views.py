@@ -20,7 +20,11 @@ def _seconds(start: datetime, end: datetime | None) -> float | None:
 
 def incident_summary(incident: Incident) -> dict:
     """One line of replay output (DESIGN.md "Replay output")."""
-    return _summary(incident, sorted({fingerprint for fingerprint, _ in incident.members}), len(incident.members))
+    return _summary(incident, _fingerprints(incident), len(incident.members))
+
+
+def _fingerprints(incident: Incident) -> list[str]:
+    return sorted({fingerprint for fingerprint, _ in incident.members})
 
 
 def _summary(incident: Incident, fingerprints: list[str], alerts: int) -> dict:
@@ -76,8 +80,7 @@ def incident_page(incident: Incident, members_limit: int | None = None,
     timeline = incident.timeline if timeline_limit is None \
         else incident.timeline[max(len(incident.timeline) - timeline_limit, 0):]
     return IncidentPage(incident, sorted(incident.members.values(), key=join_order)[:members_limit], timeline,
-                        sorted({fingerprint for fingerprint, _ in incident.members}), len(incident.members),
-                        len(incident.timeline))
+                        _fingerprints(incident), len(incident.members), len(incident.timeline))
 
 
 def incident_detail(page: IncidentPage) -> dict:
