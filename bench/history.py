@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """What months of kept history cost the reads that must not grow with it: the board's list of
 resolved and closed incidents (polled), a restart's restore of the unclosed incidents and of
-those closed in the last hour, and one alert's history page.
+those closed in the last hour, and one alert's history page; then what the history retention's
+sweep costs, once with half the history due and once with nothing due (every 10 minutes).
 
     PYTHONPATH=$PWD python3 bench/history.py --incidents 50000
 
 Builds a SQLite store with the real schema holding N incidents over 90 days (all closed but 50),
-5 member alerts and 10 timeline events each, then times each read (the best of 3) before and after
-`database.optimize` (what the daemon's retention sweep runs every 10 minutes). The reference, in
-the same run: one scan of every member row, what a restore used to read."""
+5 member alerts (and their episodes) and 10 timeline events each, then times each read (the best
+of 3) before and after `database.optimize` (what the daemon's retention sweep runs every 10
+minutes). The reference, in the same run: one scan of every member row, what a restore used to
+read."""
 
 from __future__ import annotations
 
@@ -28,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from correlator.api.incidents import _list  # noqa: E402
 from correlator.config import SlaConfig  # noqa: E402
 from correlator.store import alert_queries, database  # noqa: E402
+from correlator.store.history import purge_history  # noqa: E402
 from correlator.store.incidents import IncidentRepository  # noqa: E402
-from correlator.store.schema import from_us, incident_events, incident_members, incidents  # noqa: E402
+from correlator.store.schema import alerts, from_us, incident_events, incident_members, incidents  # noqa: E402
 
 T0 = 1_790_000_000_000_000  # microseconds: November 2026
 MINUTE, DAY = 60_000_000, 86_400_000_000
@@ -46,7 +49,7 @@ def build(store, count: int) -> int:
               "problem_id": None, "firing": 0, "priority_set_by_operator": False, "placement": 0}
     span = 90 * DAY
     for start in range(0, count, 5000):
-        rows, members, events = [], [], []
+        rows, members, events, episodes = [], [], [], []
         for n in range(start, min(start + 5000, count)):
             incident_id, opened = f"INC-{n + 1:06d}", T0 + n * span // count
             closed = n < count - OPEN
@@ -65,11 +68,18 @@ def build(store, count: int) -> int:
                             "services": [], "placement": n * MEMBERS + j, "moved": False}
                 members.append({"incident_id": incident_id, "fingerprint": fingerprint, "starts_at_us": opened,
                                 "status": "resolved" if closed else "firing", "document": json.dumps(document)})
+                episodes.append({"fingerprint": fingerprint, "starts_at_us": opened,
+                                 "ends_at_us": opened + 10 * MINUTE if closed else None,
+                                 "status": "resolved" if closed else "firing", "labels": json.dumps(document["labels"]),
+                                 "annotations": json.dumps(document["annotations"]), "generator_url": "",
+                                 "source": "alertmanager", "first_seen_us": opened, "last_seen_us": opened + 10 * MINUTE,
+                                 "notifications": 3, "flapping": False})
                 for at, kind in ((opened, "alert_joined"), (opened + 10 * MINUTE, "alert_resolved")):
                     events.append({"incident_id": incident_id, "at_us": at, "kind": kind, "actor": "correlator",
                                    "detail": json.dumps({"fingerprint": fingerprint})})
         with store.begin() as connection:
-            for table, values in ((incidents, rows), (incident_members, members), (incident_events, events)):
+            for table, values in ((incidents, rows), (incident_members, members), (incident_events, events),
+                                  (alerts, episodes)):
                 connection.execute(table.insert(), values)
     return T0 + span
 
@@ -119,6 +129,13 @@ def main() -> None:
         for name, read in reads.items():
             after = best_of_3(read)
             print(f"{name:40} {before[name] * 1000:13.1f} ms {after * 1000:7.1f} ms {after / reference:13.3f}")
+        cutoff = now - 45 * DAY  # half the history is due
+        for due in ("half the history", "nothing"):
+            started = time.perf_counter()
+            purged = purge_history(store, cutoff)
+            took = time.perf_counter() - started
+            print(f"retention sweep, {due} due: {took * 1000:.0f} ms ({took / reference:.2f} scans), deleted "
+                  f"{purged.incidents:,} incidents and {purged.alerts:,} alert episodes")
         store.dispose()
 
 

@@ -52,6 +52,7 @@ from correlator.rule_check import check_rule_file
 from correlator.rule_reload import RuleReloader
 from correlator.rules.loader import RuleSet
 from correlator.store import database
+from correlator.store.history import purge_history
 from correlator.store.incidents import IncidentRepository
 from correlator.store.leadership import ReplicaStatus, Role
 from correlator.store.outbox import Outbox
@@ -386,9 +387,9 @@ def purge_forwarding(engine: Engine, older_than: datetime) -> tuple[int, int]:
 
 
 async def _sweep_retention(engine: Engine, config: Config) -> None:
-    """Every RETENTION_SWEEP_SECONDS: raw notifications past `store.raw_retention`, and delivered
-    changes and inbound event ids past `forwarding.delivered_retention`; then SQLite's statistics
-    are refreshed."""
+    """Every RETENTION_SWEEP_SECONDS: raw notifications past `store.raw_retention`, the incident
+    history past `store.history_retention`, and delivered changes and inbound event ids past
+    `forwarding.delivered_retention`; then SQLite's statistics are refreshed."""
     repository = IncidentRepository(engine)
     while True:
         try:
@@ -397,6 +398,12 @@ async def _sweep_retention(engine: Engine, config: Config) -> None:
             deleted = await asyncio.to_thread(purge_notifications, engine, cutoff, watermark)
             if deleted:
                 log.info("raw notifications past retention deleted", extra={"rows": deleted})
+            if config.store.history_retention:
+                history_cutoff = time.time_ns() // 1000 - int(config.store.history_retention * 1e6)
+                purged = await asyncio.to_thread(purge_history, engine, history_cutoff)
+                if purged:
+                    log.info("history past retention deleted", extra={
+                        "incidents": purged.incidents, "alerts": purged.alerts, "problems": purged.problems})
             kept_since = datetime.now(timezone.utc) - timedelta(seconds=config.forwarding.delivered_retention)
             delivered, events = await asyncio.to_thread(purge_forwarding, engine, kept_since)
             if delivered or events:

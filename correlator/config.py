@@ -109,6 +109,8 @@ class StoreConfig(_Section):
     url: Secret | None = None
     data_dir: str = ""
     raw_retention: Duration = Duration(7 * 86400)
+    # Closed incidents, ended alert episodes and inactive problems older than this are deleted; 0 keeps them.
+    history_retention: Duration = Duration(400 * 86400)
     max_pending_alerts: Positive = 200_000
 
 
@@ -588,6 +590,10 @@ def _checked(document: dict) -> Config:
     if not config.ingest.resolve_timeout:
         raise ConfigError("ingest.resolve_timeout", "expected more than 0s: an alert without endsAt would be "
                                                     "resolved as it arrives")
+    if 0 < config.store.history_retention < config.engine.problems.period:
+        raise ConfigError("store.history_retention", f"expected 0 (keep everything) or at least engine.problems.period "
+                                                     f"({config.engine.problems.period:g}s): a problem counts the "
+                                                     f"incidents opened within that period")
     if config.store.url:
         check_store_url(config.store.url, "store.url")
     for name, mapping in config.ingest.mappings.items():

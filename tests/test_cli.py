@@ -41,7 +41,7 @@ def test_version(capsys):
 def test_db_upgrade_creates_the_schema(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'c.db'}"
     assert main(["db", "upgrade", "--db", url]) == 0
-    assert "is at revision 0010" in capsys.readouterr().out
+    assert "is at revision 0011" in capsys.readouterr().out
     assert (tmp_path / "c.db").exists()
 
 

@@ -138,6 +138,8 @@ def test_secrets_come_from_env_or_file(tmp_path, monkeypatch):
     ({"ingest": {"resolve_timeout": "0s"}}, {}, "ingest.resolve_timeout", "resolved as it arrives"),
     ({"store": {"url": "mysql://db/correlator"}}, {}, "store.url", "postgresql://USER@HOST/DATABASE, got 'mysql'"),
     ({"rules_dir": "/etc/rules"}, {}, "rules_dir", "unknown key (check its spelling and section)"),
+    ({"store": {"history_retention": "1d"}}, {}, "store.history_retention",
+     "expected 0 (keep everything) or at least engine.problems.period (604800s)"),
     ({}, {"CORRELATOR_SERVER_PORT": "0"}, "server.port", "between 1 and 65535, got 0 (set by CORRELATOR_SERVER_PORT)"),
     ({}, {"CORRELATOR_SERVER_PORT": "http"}, "server.port", "got `str` (set by CORRELATOR_SERVER_PORT)"),
 ])

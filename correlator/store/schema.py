@@ -36,6 +36,7 @@ alerts = Table(
     Column("notifications", Integer, nullable=False),
     Column("flapping", Boolean, nullable=False),
     UniqueConstraint("fingerprint", "starts_at_us"),  # one firing episode
+    Index(None, "ends_at_us"),  # history retention
 )
 
 notifications = Table(
