@@ -1,6 +1,8 @@
 """The history retention on both real backends: closed incidents past it go with everything of
 theirs, what is still open, in flight or held stays, and the engine restores and numbers on."""
 
+import asyncio
+import time
 from datetime import timedelta
 
 import msgspec
@@ -11,12 +13,13 @@ from correlator.domain import IncidentState
 from correlator.store import history
 from correlator.store.history import purge_history
 from correlator.store.incidents import IncidentRepository
-from correlator.store.schema import (alerts, forward_refs, incident_events, incident_members, notifications, outbox,
-                                     problems, to_us)
+from correlator.store.schema import (alerts, forward_refs, incident_events, incident_members, incidents,
+                                     notifications, outbox, problems, to_us)
 from tests.engine_scenarios import at
 from tests.engine_store import Clock, drain, make_service, open_store, stored_row
 
 CLOSED_BY = 2 * 86400  # seconds after which an incident resolved near the start is closed
+DAY_US = 86_400_000_000
 
 
 @pytest.fixture
@@ -119,3 +122,22 @@ def test_chunks_are_bounded_per_sweep_and_the_next_sweep_goes_on(store, monkeypa
     assert purge_history(store, to_us(at(120)), max_chunks=2).alerts == 10
     assert purge_history(store, to_us(at(120)), max_chunks=2).alerts == 2
     assert rows(store, alerts) == 0
+
+
+async def test_the_daemons_sweep_applies_the_configured_retention(app_factory, db_url):
+    store = open_store(db_url)
+    now_us = int(time.time() * 1e6)
+    with store.begin() as connection:
+        connection.execute(incidents.insert(), [
+            {"id": incident_id, "state": "closed", "priority": "P4", "category": None, "team": "",
+             "opened_at_us": updated, "updated_at_us": updated, "resolved_at_us": updated, "group_key": incident_id,
+             "header": "{}"} for incident_id, updated in (("INC-000001", now_us - 31 * DAY_US),
+                                                          ("INC-000002", now_us - 29 * DAY_US))])
+    await app_factory(url=db_url, store={"history_retention": "30d"})
+    repository = IncidentRepository(store)
+    for _ in range(1000):  # the sweep runs at start, in a thread
+        if repository.state("INC-000001") is None:
+            break
+        await asyncio.sleep(0.01)
+    assert repository.state("INC-000001") is None and repository.state("INC-000002") is IncidentState.CLOSED
+    store.dispose()

@@ -1,6 +1,7 @@
 """Incidents in the live daemon: the engine fed from the store, the REST API, restarts."""
 
 import json
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -307,8 +308,10 @@ async def test_an_incident_links_the_problem_it_recurs_under(app_factory):
 
 
 async def test_problems_are_listed_latest_seen_first_in_pages_by_state(client):
+    hour_ago = int((time.time() - 3600) * 1e6)  # within the history retention, which the daemon sweeps
     rows = [{"id": f"PRB-00000{n}", "signature": f"sig-{n}", "state": "inactive" if n % 3 == 0 else "open",
-             "opened_at_us": 0, "last_seen_us": [5, 3, 9, 9, 1, 7][n] * 1_000_000, "incident_ids": "[]"}
+             "opened_at_us": hour_ago, "last_seen_us": hour_ago + [5, 3, 9, 9, 1, 7][n] * 1_000_000,
+             "incident_ids": "[]"}
             for n in range(6)]
     with client.app[ENGINE].begin() as connection:
         connection.execute(problems_table.insert(), rows)
