@@ -32,7 +32,10 @@ from correlator.config import SlaConfig  # noqa: E402
 from correlator.store import alert_queries, database  # noqa: E402
 from correlator.store.history import purge_history  # noqa: E402
 from correlator.store.incidents import IncidentRepository  # noqa: E402
-from correlator.store.schema import alerts, from_us, incident_events, incident_members, incidents  # noqa: E402
+from correlator.store.alert_view import AlertView  # noqa: E402
+from correlator.ingest.flapping import FlapDetector  # noqa: E402
+from correlator.store.schema import (alerts, from_us, incident_events, incident_members, incidents,  # noqa: E402
+                                     notifications)
 
 T0 = 1_790_000_000_000_000  # microseconds: November 2026
 MINUTE, DAY = 60_000_000, 86_400_000_000
@@ -81,7 +84,15 @@ def build(store, count: int) -> int:
             for table, values in ((incidents, rows), (incident_members, members), (incident_events, events),
                                   (alerts, episodes)):
                 connection.execute(table.insert(), values)
+    with store.begin() as connection:  # the log's latest notification, which a restore reads up to
+        connection.execute(notifications.insert().values(received_at_us=T0 + span, source="alertmanager",
+                                                         alert_count=0, body=b"{}"))
     return T0 + span
+
+
+def rebuild_view(store) -> None:
+    with store.connect() as connection:
+        AlertView(store, FlapDetector()).rebuild(connection)
 
 
 def best_of_3(read) -> float:
@@ -113,6 +124,8 @@ def main() -> None:
             "board: newest 100 resolved or closed": lambda: _list(store, done, [], 100, None, SlaConfig()),
             "restore: the 50 unclosed": repository.load_unclosed,
             "restore: closed in the last hour": lambda: repository.load_closed_since(from_us(now) - timedelta(hours=1)),
+            "restore: firing alerts without incident": lambda: alert_queries.firing_without_incident(store, 1),
+            "restore: the alerts view's recent flaps": lambda: rebuild_view(store),
             "an alert's history page": lambda: alert_queries.alert_history(store, fingerprint, now_us=now, limit=100),
         }
 
