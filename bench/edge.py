@@ -4,7 +4,9 @@ cost a running `correlator serve` (token auth on, fresh SQLite store).
 
   1. memory: the daemon's peak RSS (VmHWM) before and after N concurrent unauthenticated posts of
      M MiB each (all must be answered 401; the bodies are never read);
-  2. latency: /healthz latency while idle (the reference) and while authenticated posts with one
+  2. compressed: the peak RSS before and after N concurrent authenticated gzip posts of about 1 MiB
+     that inflate to 1 GiB (gzip bombs: each must be refused, 413 or 503);
+  3. latency: /healthz latency while idle (the reference) and while authenticated posts with one
      large label value are parsed, as p50/max and the ratio between them.
 Figures, not a test: nothing here asserts.
 """
@@ -20,6 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zlib
 from pathlib import Path
 
 import aiohttp
@@ -50,6 +53,30 @@ async def flood(url: str, count: int, size_mib: int) -> dict[int, int]:
         answers[status] = answers.get(status, 0) + 1
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+        await asyncio.gather(*(post(session) for _ in range(count)))
+    return answers
+
+
+def gzip_bomb(inflated_mib: int) -> bytes:
+    """A gzip body of `inflated_mib` MiB of spaces, built a MiB at a time."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    chunk = b" " * 2**20
+    return b"".join([compressor.compress(chunk) for _ in range(inflated_mib)] + [compressor.flush()])
+
+
+async def bombs(url: str, count: int, body: bytes) -> dict[int, int]:
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip", "Authorization": f"Bearer {TOKEN}"}
+    answers: dict[int, int] = {}
+
+    async def post(session: aiohttp.ClientSession) -> None:
+        try:
+            async with session.post(f"{url}/api/v2/alerts", data=body, headers=headers) as response:
+                status = response.status
+        except aiohttp.ClientError:
+            status = 0
+        answers[status] = answers.get(status, 0) + 1
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
         await asyncio.gather(*(post(session) for _ in range(count)))
     return answers
 
@@ -91,6 +118,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flood-posts", type=int, default=40)
     parser.add_argument("--flood-mib", type=int, default=60)
+    parser.add_argument("--bomb-posts", type=int, default=40)
     parser.add_argument("--parse-posts", type=int, default=3)
     parser.add_argument("--parse-mib", type=int, default=20)
     args = parser.parse_args()
@@ -118,6 +146,13 @@ def main() -> int:
             print(f"  peak RSS {before['VmHWM']:.0f} MiB before, {after['VmHWM']:.0f} MiB after "
                   f"(+{after['VmHWM'] - before['VmHWM']:.0f} MiB; "
                   f"{args.flood_posts * args.flood_mib} MiB were posted)")
+            body = gzip_bomb(1024)
+            before = memory_mib(daemon.pid)
+            answers = asyncio.run(bombs(url, args.bomb_posts, body))
+            after = memory_mib(daemon.pid)
+            print(f"gzip bombs: {args.bomb_posts} x {len(body) / 2**20:.1f} MiB inflating to 1 GiB, answers {answers}")
+            print(f"  peak RSS {before['VmHWM']:.0f} MiB before, {after['VmHWM']:.0f} MiB after "
+                  f"(+{after['VmHWM'] - before['VmHWM']:.0f} MiB)")
             idle, busy, statuses = asyncio.run(latency_under_parsing(url, args.parse_posts, args.parse_mib))
             print(f"/healthz idle (reference):                          {describe(idle)}")
             print(f"/healthz while {args.parse_posts} x {args.parse_mib} MiB label values are parsed: "

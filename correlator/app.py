@@ -38,7 +38,8 @@ from correlator.engine_service import EngineService
 from correlator.engine_view import LocalEngine, StoredEngine
 from correlator.forward import registry
 from correlator.forward.inbound import InboundLedger
-from correlator.http_errors import MAX_BODY, error_response, http_error_response, json_response
+from correlator.http_body import HANDLER_ARGS
+from correlator.http_errors import MAX_BODY, error_response, http_error_response, json_response, unreadable_coding
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.bodies import BodyBudget
 from correlator.ingest.receivers import receivers
@@ -101,7 +102,8 @@ def make_app(config: Config, metrics: Metrics | None = None, rules: RuleSet | No
     config (no model when `ml.enabled` is false). `engine_command` starts the engine process
     (EngineSite.CHILD)."""
     metrics = metrics or Metrics()
-    app = web.Application(client_max_size=config.server.max_body_size, middlewares=[_timed(metrics)])
+    app = web.Application(client_max_size=config.server.max_body_size, middlewares=[_timed(metrics)],
+                          handler_args=HANDLER_ARGS)
     app[CONFIG] = config
     app[METRICS] = metrics
     app[MAX_BODY] = config.server.max_body_size
@@ -217,7 +219,8 @@ def _timed(metrics: Metrics):
     async def timed(request: web.Request, handler):
         started = time.perf_counter()
         try:
-            return await handler(request)
+            refused = unreadable_coding(request)
+            return await handler(request) if refused is None else refused
         except web.HTTPException as error:
             if error.status < 400:
                 raise

@@ -10,6 +10,8 @@ from aiohttp import web
 from correlator.domain import FieldError
 
 MAX_BODY = web.AppKey("max_body", int)
+# The content codings a request body may come in (decoded by correlator/http_body.py).
+READABLE_CODINGS = ("identity", "gzip", "deflate")
 
 _encode = msgspec.json.encode
 
@@ -36,8 +38,12 @@ def error_response(status: int, message: str, details=(), **extra) -> web.Respon
 
 
 def body_too_large(limit: int) -> web.Response:
-    return error_response(413, "Request Entity Too Large",
-                          [FieldError("$", f"body larger than the limit of {limit} bytes (server.max_body_size)")])
+    """Closes the connection: aiohttp would otherwise read (and decompress) the rest of the body to
+    reuse it, a second of CPU for a 1 MB gzip bomb."""
+    response = error_response(413, "Request Entity Too Large",
+                              [FieldError("$", f"body larger than the limit of {limit} bytes (server.max_body_size)")])
+    response.force_close()
+    return response
 
 
 def http_error_response(request: web.Request, error: web.HTTPException) -> web.Response:
@@ -45,3 +51,20 @@ def http_error_response(request: web.Request, error: web.HTTPException) -> web.R
     if error.status == 413:
         return body_too_large(request.app[MAX_BODY])
     return error_response(error.status, error.reason)
+
+
+def content_coding(request: web.Request) -> str:
+    return request.headers.get("Content-Encoding", "identity").strip().lower() or "identity"
+
+
+def unreadable_coding(request: web.Request) -> web.Response | None:
+    """415 naming the codings read (RFC 9110, 15.5.16) for a body in any other: Brotli, Zstandard,
+    compress or a list of codings."""
+    coding = content_coding(request)
+    if coding in READABLE_CODINGS or not request.body_exists:
+        return None
+    response = error_response(415, f"unsupported content coding {coding!r}", [FieldError(
+        "Content-Encoding", f"expected one of {', '.join(READABLE_CODINGS)}, got {coding!r}")])
+    response.headers["Accept-Encoding"] = ", ".join(READABLE_CODINGS[1:])
+    response.force_close()  # the body is not read
+    return response

@@ -5,6 +5,7 @@ stay within a budget, and large bodies are parsed off the event loop."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import sqlite3
 import threading
 from datetime import timedelta
@@ -117,6 +118,37 @@ async def test_a_missing_signature_is_refused_without_reading_the_body(app_facto
     response = await post_json(client, V2, [{"labels": {"alertname": "X" * 2**20}}])
     assert response.status == 401
     assert client.app[BODIES].peak == 0
+
+
+async def test_a_compressed_body_holds_the_whole_limit_of_the_memory_budget(app_factory, tmp_path):
+    """100 bytes of gzip inflate to the limit: the budget counts what the body may become."""
+    client = await app_factory(url=f"sqlite:///{tmp_path / 'store.db'}",
+                               server={"max_body_size": "4KiB", "max_body_memory": "6KiB"})
+    bodies = client.app[BODIES]
+
+    def zipped(name: str) -> bytes:
+        return gzip.compress(msgspec.json.encode([{"labels": {"alertname": name * 3000}}]))
+
+    async def post_zipped(name: str):
+        return await client.post(V2, data=zipped(name), headers={"Content-Type": "application/json",
+                                                                  "Content-Encoding": "gzip"})
+
+    assert len(zipped("A")) < 100
+    blocker = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # commits stall: the first body stays in memory
+    try:
+        first = asyncio.ensure_future(post_zipped("A"))
+        for _ in range(500):
+            if client.app[WRITER].pending_alerts:
+                break
+            await asyncio.sleep(0.01)
+        assert bodies.in_flight == 4096
+        refused = await post_zipped("B")
+        assert refused.status == 503 and "server.max_body_memory" in (await refused.json())["error"]
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert (await first).status == 200 and bodies.in_flight == 0
 
 
 async def test_bodies_over_the_memory_budget_get_503_with_retry_after(app_factory, tmp_path):

@@ -7,9 +7,13 @@ import hmac
 import json
 from datetime import datetime, timedelta
 import logging
+import zlib
 
 import pytest
+from aiohttp import web
 
+from correlator.app import BODIES
+from correlator.http_body import inflate
 from tests.conftest import CAPTURES, capture, post_json, stored_alerts
 
 AM = "/api/v1/alertmanager"
@@ -372,6 +376,54 @@ async def test_a_body_that_is_not_what_its_content_encoding_says_is_400_and_a_gz
         assert response.status == 400
         assert (await response.json())["details"] == [{"path": "Content-Encoding",
                                                        "reason": "the body cannot be decoded as 'gzip'"}]
+
+
+@pytest.mark.parametrize("coding", ["br", "zstd", "compress", "x-gzip", "gzip, gzip"])
+async def test_a_body_in_a_content_coding_not_read_is_415_naming_the_codings_read(client, coding):
+    """Not read as plain JSON (refused as malformed, or JSON by chance), nor a plain-text 400."""
+    for path in (AM, "/api/v2/alerts", "/api/v1/incidents/INC-000001/acknowledge"):
+        response = await client.post(path, data=json.dumps([]).encode(),
+                                     headers={"Content-Type": "application/json", "Content-Encoding": coding})
+        assert response.status == 415, path
+        assert response.headers["Accept-Encoding"] == "gzip, deflate"
+        assert (await response.json())["details"] == [{
+            "path": "Content-Encoding", "reason": f"expected one of identity, gzip, deflate, got {coding!r}"}]
+    assert await stored_alerts(client) == []
+
+
+async def test_deflate_with_or_without_its_zlib_header_and_gzip_of_several_members_are_read(client):
+    alerts = [{"labels": {"alertname": "Coded", "n": str(n)}} for n in range(3)]
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    bodies = {"deflate": [zlib.compress(json.dumps(alerts[:1]).encode()),
+                          raw.compress(json.dumps(alerts[1:2]).encode()) + raw.flush()],
+              "gzip": [gzip.compress(b'[{"labels": {"alertname": "Coded", ') + gzip.compress(b'"n": "2"}}]')]}
+    for coding, coded in bodies.items():
+        for body in coded:
+            response = await client.post("/api/v2/alerts", data=body, headers={
+                "Content-Type": "application/json", "Content-Encoding": coding})
+            assert response.status == 200, await response.text()
+    assert sorted(a["labels"]["n"] for a in await stored_alerts(client)) == ["0", "1", "2"]
+
+
+def test_a_body_inflating_to_the_limit_is_read_and_one_byte_more_is_too_large():
+    body = gzip.compress(b"x" * 1000)
+    assert inflate(body, "gzip", 1000) == b"x" * 1000
+    with pytest.raises(web.HTTPRequestEntityTooLarge):
+        inflate(body, "gzip", 999)
+    with pytest.raises(web.RequestPayloadError):
+        inflate(body[:-8], "gzip", 1000)  # the stream ends early
+
+
+async def test_a_coded_body_inflating_past_the_limit_is_413_and_holds_the_limit_in_the_budget(app_factory):
+    client = await app_factory(server={"max_body_size": "4KiB", "max_body_memory": "4KiB"})
+    bomb = gzip.compress(b" " * 2**21, 9)
+    assert len(bomb) < 4096  # its Content-Length fits the limit: refused only once inflated
+    response = await client.post("/api/v2/alerts", data=bomb, headers={
+        "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert response.status == 413
+    assert (await response.json())["details"][0]["reason"] == \
+        "body larger than the limit of 4096 bytes (server.max_body_size)"
+    assert client.app[BODIES].peak == 4096
 
 
 async def test_an_event_style_alert_sent_again_without_starts_at_is_one_episode_until_resolved(client):

@@ -16,6 +16,7 @@ from correlator.domain import FieldError
 from correlator.domain.actions import ACTIONS, decode_action
 from correlator.forward.contract import InboundChange, InboundRejected
 from correlator.forward.inbound import InboundLedger
+from correlator.http_body import read_body
 from correlator.http_errors import error_response, json_response
 
 
@@ -54,7 +55,7 @@ def make_inbound_handler(database, destinations: Mapping[str, object], submit):
         parse = getattr(destinations.get(name), "parse_inbound", None)
         if parse is None:
             return error_response(404, f"no destination {name!r} accepting inbound changes")
-        body = await request.read()
+        body = await read_body(request)
         try:
             changes = parse(request.headers, body)
         except InboundRejected as rejected:

@@ -19,6 +19,7 @@ from correlator.domain import (Category, FieldError, IncidentState, Priority, Pr
                                Source)
 from correlator.domain.actions import ACTIONS, MAX_NAME, ActionBody, decode_action
 from correlator.engine.views import incident_detail, problem_summary
+from correlator.http_body import read_body
 from correlator.http_errors import error_response, json_response, revalidated_json_response
 from correlator.api.query import limit_param, matchers_param
 from correlator.units import rfc3339
@@ -328,7 +329,7 @@ def make_incident_handlers(database, writer: GroupCommitWriter, sla: SlaConfig, 
 
     def act(action: str, body_type: type[ActionBody]):
         async def handle(request: web.Request) -> web.Response:
-            body = decode_action(body_type, await request.read())
+            body = decode_action(body_type, await read_body(request))
             if isinstance(body, FieldError):
                 return error_response(400, "invalid body", [body])
             actor = body.actor or request.headers.get("X-Actor") or "api"

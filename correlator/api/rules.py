@@ -13,6 +13,7 @@ import msgspec
 from aiohttp import web
 
 from correlator.domain import FieldError
+from correlator.http_body import read_body
 from correlator.http_errors import error_response, json_response
 from correlator.rule_check import RuleFileName
 from correlator.store.alert_queries import list_alerts
@@ -46,7 +47,7 @@ def make_rule_handlers(engine, database, check) -> list[tuple[str, str, object]]
         return json_response({"status": "reloaded", "files": answer.files, "rules": answer.rules})
 
     async def check_rules(request: web.Request) -> web.Response:
-        data = await request.read()
+        data = await read_body(request)
         if len(data) > MAX_RULE_FILE:
             return error_response(413, "rule file too large", [FieldError("content", f"at most {MAX_RULE_FILE} bytes")])
         try:

@@ -16,10 +16,11 @@ class BodyBudget:
         self.in_flight = 0
         self.peak = 0  # the most body bytes ever held at once
 
-    def share_for(self, content_length: int | None) -> int:
+    def share_for(self, content_length: int | None, encoded: bool) -> int:
         """What a body takes from the budget: its declared length, or the limit when it is sent
-        chunked (its length is known only once read)."""
-        return self.max_body_size if content_length is None else content_length
+        chunked (its length is known only once read) or compressed (`encoded`: a 1 MB gzip body
+        inflates to the limit)."""
+        return self.max_body_size if content_length is None or encoded else content_length
 
     def fits(self, size: int) -> bool:
         return self.in_flight + size <= self.max_in_flight

@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from aiohttp import HttpVersion11, web
 
 from correlator.domain import AlertStatus, FieldError, PayloadError, RawNotification, Source
-from correlator.http_errors import body_too_large, error_response, json_response
+from correlator.http_body import read_body
+from correlator.http_errors import body_too_large, content_coding, error_response, json_response
 from correlator.ingest.auth import Authenticator
 from correlator.ingest.bodies import BodyBudget
 from correlator.ingest.generic import FieldMapping
@@ -33,6 +34,10 @@ MULTI_STATUS = 207  # some alerts of the body stored, the others rejected (the b
 
 def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _share(bodies: BodyBudget, request: web.Request) -> int:
+    return bodies.share_for(request.content_length, content_coding(request) != "identity")
 
 
 async def _off_loop_if_large(body: bytes, function, *args):
@@ -64,7 +69,7 @@ class Receiver:
     async def expect(self, request: web.Request) -> web.Response | None:
         """aiohttp's `Expect: 100-continue` hook: refuse from the headers, before the body is sent."""
         refused = self._refusal(request)
-        if refused is None and not self.bodies.fits(self.bodies.share_for(request.content_length)):
+        if refused is None and not self.bodies.fits(_share(self.bodies, request)):
             refused = self._busy()
         if refused is not None:
             return self._counted(refused)
@@ -108,11 +113,11 @@ class Receiver:
         refused = self._refusal(request)
         if refused is not None:
             return refused
-        share = self.bodies.share_for(request.content_length)
+        share = _share(self.bodies, request)
         if not self.bodies.reserve(share):
             return self._busy()
         try:
-            return await self._accept(request, await request.read())
+            return await self._accept(request, await read_body(request))
         finally:
             self.bodies.release(share)
 
