@@ -39,33 +39,9 @@ def memory_mib(pid: int) -> dict[str, float]:
     return {name: int(fields[name].split()[0]) / 1024 for name in ("VmRSS", "VmHWM")}
 
 
-async def flood(url: str, count: int, size_mib: int) -> dict[int, int]:
-    body = b'[{"labels": {"alertname": "' + b"x" * (size_mib * 2**20) + b'"}}]'
-    answers: dict[int, int] = {}
-
-    async def post(session: aiohttp.ClientSession) -> None:
-        try:
-            async with session.post(f"{url}/api/v2/alerts", data=body,
-                                    headers={"Content-Type": "application/json"}) as response:
-                status = response.status
-        except aiohttp.ClientError:
-            status = 0  # the connection was closed while the body was still being sent
-        answers[status] = answers.get(status, 0) + 1
-
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        await asyncio.gather(*(post(session) for _ in range(count)))
-    return answers
-
-
-def gzip_bomb(inflated_mib: int) -> bytes:
-    """A gzip body of `inflated_mib` MiB of spaces, built a MiB at a time."""
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
-    chunk = b" " * 2**20
-    return b"".join([compressor.compress(chunk) for _ in range(inflated_mib)] + [compressor.flush()])
-
-
-async def bombs(url: str, count: int, body: bytes) -> dict[int, int]:
-    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip", "Authorization": f"Bearer {TOKEN}"}
+async def post_concurrently(url: str, count: int, body: bytes, headers: dict[str, str]) -> dict[int, int]:
+    """`count` posts of `body` at once; how many got each status (0: the connection was closed while
+    the body was still being sent)."""
     answers: dict[int, int] = {}
 
     async def post(session: aiohttp.ClientSession) -> None:
@@ -79,6 +55,23 @@ async def bombs(url: str, count: int, body: bytes) -> dict[int, int]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
         await asyncio.gather(*(post(session) for _ in range(count)))
     return answers
+
+
+async def flood(url: str, count: int, size_mib: int) -> dict[int, int]:
+    body = b'[{"labels": {"alertname": "' + b"x" * (size_mib * 2**20) + b'"}}]'
+    return await post_concurrently(url, count, body, {"Content-Type": "application/json"})
+
+
+def gzip_bomb(inflated_mib: int) -> bytes:
+    """A gzip body of `inflated_mib` MiB of spaces, built a MiB at a time."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    chunk = b" " * 2**20
+    return b"".join([compressor.compress(chunk) for _ in range(inflated_mib)] + [compressor.flush()])
+
+
+async def bombs(url: str, count: int, body: bytes) -> dict[int, int]:
+    return await post_concurrently(url, count, body, {"Content-Type": "application/json", "Content-Encoding": "gzip",
+                                                      "Authorization": f"Bearer {TOKEN}"})
 
 
 async def health_latencies(session: aiohttp.ClientSession, url: str, until) -> list[float]:

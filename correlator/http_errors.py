@@ -38,8 +38,7 @@ def error_response(status: int, message: str, details=(), **extra) -> web.Respon
 
 
 def body_too_large(limit: int) -> web.Response:
-    """Closes the connection: aiohttp would otherwise read (and decompress) the rest of the body to
-    reuse it, a second of CPU for a 1 MB gzip bomb."""
+    """Closes the connection: the rest of an oversized body is not worth reading to keep it open."""
     response = error_response(413, "Request Entity Too Large",
                               [FieldError("$", f"body larger than the limit of {limit} bytes (server.max_body_size)")])
     response.force_close()
